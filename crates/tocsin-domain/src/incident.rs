@@ -1,0 +1,392 @@
+//! Incidents: their life cycle (triggered → acknowledged → resolved) and the timeline that records every change.
+
+use crate::error::FieldError;
+use crate::ids::{IncidentId, ServiceId};
+use crate::severity::Severity;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggered => "triggered",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+impl FromStr for IncidentStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "triggered" => Ok(Self::Triggered),
+            "acknowledged" => Ok(Self::Acknowledged),
+            "resolved" => Ok(Self::Resolved),
+            _ => Err(format!(
+                "must be one of triggered, acknowledged, resolved (got {s:?})"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    User,
+    Token,
+    Integration,
+    System,
+}
+
+/// Who did something. The name is captured at the time so the timeline still reads well if the actor is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: Option<String>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            name: "Tocsin".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Incident {
+    pub id: IncidentId,
+    /// Human number, shown as #42.
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub services: Vec<ServiceId>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Actor,
+    pub updated_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<Actor>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<Actor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    Opened,
+    Acknowledged,
+    Resolved,
+    SeverityChanged,
+    Note,
+    AlertAcknowledged,
+    AlertResolved,
+}
+
+impl TimelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+            Self::SeverityChanged => "severity_changed",
+            Self::Note => "note",
+            Self::AlertAcknowledged => "alert_acknowledged",
+            Self::AlertResolved => "alert_resolved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Opened,
+            Self::Acknowledged,
+            Self::Resolved,
+            Self::SeverityChanged,
+            Self::Note,
+            Self::AlertAcknowledged,
+            Self::AlertResolved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One line of an incident's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub kind: TimelineKind,
+    /// Human-readable; Markdown for notes.
+    pub message: String,
+    /// Machine-readable detail (e.g. `{"from":"SEV-2","to":"SEV-1"}`).
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl TimelineEntry {
+    pub fn new(
+        at: DateTime<Utc>,
+        actor: &Actor,
+        kind: TimelineKind,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            at,
+            actor: actor.clone(),
+            kind,
+            message: message.into(),
+            data: serde_json::Value::Null,
+        }
+    }
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("incident #{0} is resolved; it can no longer be acknowledged")]
+    AlreadyResolved(i64),
+}
+
+/// A validated incident title: 1–255 characters.
+pub fn parse_title(s: &str) -> Result<String, FieldError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(FieldError::new("title", "must not be empty"));
+    }
+    Ok(truncate_chars(t, 255))
+}
+
+/// A validated Markdown note: 1 to 65,536 bytes.
+pub fn parse_note(s: &str) -> Result<String, FieldError> {
+    if s.trim().is_empty() {
+        return Err(FieldError::new("body", "must not be empty"));
+    }
+    if s.len() > 65_536 {
+        return Err(FieldError::new("body", "must be at most 65536 bytes"));
+    }
+    Ok(s.to_owned())
+}
+
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+impl Incident {
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        id: IncidentId,
+        number: i64,
+        title: String,
+        description: String,
+        severity: Severity,
+        services: Vec<ServiceId>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> (Self, TimelineEntry) {
+        let entry = TimelineEntry::new(
+            now,
+            actor,
+            TimelineKind::Opened,
+            format!("Incident opened at {severity}: {title}"),
+        )
+        .with_data(serde_json::json!({ "severity": severity }));
+        let incident = Self {
+            id,
+            number,
+            title,
+            description,
+            severity,
+            status: IncidentStatus::Triggered,
+            services,
+            created_at: now,
+            created_by: actor.clone(),
+            updated_at: now,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+        };
+        (incident, entry)
+    }
+
+    /// Acknowledges; acknowledging twice changes nothing (`Ok(None)`), so retries are safe.
+    pub fn acknowledge(
+        &mut self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimelineEntry>, TransitionError> {
+        match self.status {
+            IncidentStatus::Resolved => Err(TransitionError::AlreadyResolved(self.number)),
+            IncidentStatus::Acknowledged => Ok(None),
+            IncidentStatus::Triggered => {
+                self.status = IncidentStatus::Acknowledged;
+                self.acknowledged_at = Some(now);
+                self.acknowledged_by = Some(actor.clone());
+                self.updated_at = now;
+                Ok(Some(TimelineEntry::new(
+                    now,
+                    actor,
+                    TimelineKind::Acknowledged,
+                    format!("Acknowledged by {}", actor.name),
+                )))
+            }
+        }
+    }
+
+    /// Resolves; resolving twice changes nothing. `reason` explains automatic resolution on the timeline.
+    pub fn resolve(
+        &mut self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        reason: Option<&str>,
+    ) -> Option<TimelineEntry> {
+        if self.status == IncidentStatus::Resolved {
+            return None;
+        }
+        self.status = IncidentStatus::Resolved;
+        self.resolved_at = Some(now);
+        self.resolved_by = Some(actor.clone());
+        self.updated_at = now;
+        let message = match reason {
+            Some(r) => format!("Resolved: {r}"),
+            None => format!("Resolved by {}", actor.name),
+        };
+        Some(TimelineEntry::new(
+            now,
+            actor,
+            TimelineKind::Resolved,
+            message,
+        ))
+    }
+
+    pub fn set_severity(
+        &mut self,
+        severity: Severity,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Option<TimelineEntry> {
+        if self.severity == severity {
+            return None;
+        }
+        let from = self.severity;
+        self.severity = severity;
+        self.updated_at = now;
+        Some(
+            TimelineEntry::new(
+                now,
+                actor,
+                TimelineKind::SeverityChanged,
+                format!(
+                    "Severity changed from {from} to {severity} by {}",
+                    actor.name
+                ),
+            )
+            .with_data(serde_json::json!({ "from": from, "to": severity })),
+        )
+    }
+
+    pub fn note(&mut self, body: String, actor: &Actor, now: DateTime<Utc>) -> TimelineEntry {
+        self.updated_at = now;
+        TimelineEntry::new(now, actor, TimelineKind::Note, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn user() -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            id: Some("usr_x".into()),
+            name: "Alice".into(),
+        }
+    }
+
+    fn incident() -> Incident {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Incident::open(
+            IncidentId::generate(),
+            1,
+            "Down".into(),
+            String::new(),
+            Severity::Sev2,
+            vec![],
+            &Actor::system(),
+            now,
+        )
+        .0
+    }
+
+    #[test]
+    fn life_cycle_records_who_and_when_and_is_idempotent() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 5, 0).unwrap();
+        let mut i = incident();
+        let e = i.acknowledge(&user(), t0).unwrap().unwrap();
+        assert_eq!(
+            (e.kind, i.status, i.acknowledged_at),
+            (
+                TimelineKind::Acknowledged,
+                IncidentStatus::Acknowledged,
+                Some(t0)
+            )
+        );
+        assert_eq!(i.acknowledge(&user(), t0), Ok(None));
+        assert!(i.resolve(&user(), t0, None).is_some());
+        assert!(i.resolve(&user(), t0, None).is_none());
+        assert_eq!(
+            i.acknowledge(&user(), t0),
+            Err(TransitionError::AlreadyResolved(1))
+        );
+        assert_eq!(i.resolved_by, Some(user()));
+    }
+
+    #[test]
+    fn severity_change_is_recorded_with_from_and_to() {
+        let mut i = incident();
+        assert!(
+            i.set_severity(Severity::Sev2, &user(), i.created_at)
+                .is_none()
+        );
+        let e = i
+            .set_severity(Severity::Sev0, &user(), i.created_at)
+            .unwrap();
+        assert_eq!(e.data, serde_json::json!({"from": "SEV-2", "to": "SEV-0"}));
+    }
+
+    #[test]
+    fn titles_and_notes_are_checked() {
+        assert!(parse_title("  ").is_err());
+        assert_eq!(parse_title(&"é".repeat(300)).unwrap().chars().count(), 255);
+        assert!(parse_note("").is_err());
+        assert!(parse_note(&"x".repeat(70_000)).is_err());
+    }
+}

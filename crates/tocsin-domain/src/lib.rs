@@ -1,0 +1,17 @@
+//! Tocsin's domain: the types and rules of incident response, free of I/O.
+//!
+//! Nothing in this crate knows about HTTP, SQL or the wall clock. Storage backends load state, hand it to the
+//! functions here to decide what changes, and persist the result; the transport layer parses wire formats into the
+//! types here at the edge, so every handler downstream receives data that cannot be invalid.
+
+pub mod alert;
+pub mod auth;
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod incident;
+pub mod pagerduty;
+pub mod severity;
+
+pub use error::{FieldError, ValidationErrors};
