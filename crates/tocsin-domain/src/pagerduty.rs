@@ -409,7 +409,8 @@ mod tests {
 
     #[test]
     fn each_required_field_is_named_when_missing_or_wrong() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (
                 Box::new(|v| drop(v.as_object_mut().unwrap().remove("routing_key"))),
                 "'routing_key' is missing or blank",

@@ -1,1 +1,179 @@
-pub fn x() {}
+//! Tocsin's storage interface.
+//!
+//! [`Store`] hands out one repository per concept. Every write method is one atomic use case (ingest an event,
+//! acknowledge an incident, apply a catalog): the backend loads state, lets `tocsin_domain` decide what changes and
+//! persists the result in a single transaction, so callers never compose transactions and domain rules live in one
+//! place. Backends: [`sqlite::SqliteStore`] (embedded, the default). Every backend must pass [`conformance`].
+
+pub mod conformance;
+mod error;
+mod model;
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tocsin_domain::alert::{Alert, AlertEvent};
+use tocsin_domain::catalog::{
+    CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
+};
+use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
+use tocsin_domain::incident::{Actor, Incident};
+use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::severity::Severity;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub trait Store: Send + Sync + 'static {
+    fn users(&self) -> &dyn UserRepo;
+    fn teams(&self) -> &dyn TeamRepo;
+    fn services(&self) -> &dyn ServiceRepo;
+    fn catalog(&self) -> &dyn CatalogRepo;
+    fn integrations(&self) -> &dyn IntegrationRepo;
+    fn tokens(&self) -> &dyn TokenRepo;
+    fn ingest(&self) -> &dyn IngestRepo;
+    fn alerts(&self) -> &dyn AlertRepo;
+    fn incidents(&self) -> &dyn IncidentRepo;
+    fn health(&self) -> &dyn HealthRepo;
+}
+
+#[async_trait]
+pub trait HealthRepo: Send + Sync {
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Users are addressed by ID or email.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    async fn create(&self, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
+    async fn get(&self, user: &str) -> Result<User>;
+    async fn list(&self) -> Result<Vec<User>>;
+    async fn replace(&self, user: &str, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
+    async fn delete(&self, user: &str) -> Result<()>;
+}
+
+/// Teams are addressed by ID or name.
+#[async_trait]
+pub trait TeamRepo: Send + Sync {
+    async fn create(&self, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team>;
+    async fn get(&self, team: &str) -> Result<Team>;
+    async fn list(&self) -> Result<Vec<Team>>;
+    async fn replace(&self, team: &str, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team>;
+    /// Services the team owned keep existing without an owner.
+    async fn delete(&self, team: &str) -> Result<()>;
+}
+
+/// Services are addressed by ID or name.
+#[async_trait]
+pub trait ServiceRepo: Send + Sync {
+    async fn create(&self, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service>;
+    async fn get(&self, service: &str) -> Result<Service>;
+    async fn list(&self) -> Result<Vec<Service>>;
+    async fn replace(
+        &self,
+        service: &str,
+        spec: ServiceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Service>;
+    /// Refused while other services depend on it; revokes its integrations; its incidents keep referring to it.
+    async fn delete(&self, service: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Change events (deploys and the like), newest first.
+    async fn changes(&self, service: &str, limit: u32) -> Result<Vec<ChangeRecord>>;
+}
+
+#[async_trait]
+pub trait CatalogRepo: Send + Sync {
+    /// Creates and updates what `doc` describes in one transaction, or nothing if any part is invalid.
+    async fn apply(
+        &self,
+        doc: CatalogDocument,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PlanEntry>>;
+    async fn export(&self) -> Result<CatalogDocument>;
+}
+
+#[async_trait]
+pub trait IntegrationRepo: Send + Sync {
+    /// Creates an integration on `service` whose key hashes to `key_hash`; the caller keeps the key itself.
+    async fn create(&self, new: NewIntegration, now: DateTime<Utc>) -> Result<Integration>;
+    async fn get(&self, id: &IntegrationId) -> Result<Integration>;
+    async fn list(&self, service: &str) -> Result<Vec<Integration>>;
+    /// Revoked keys stop ingesting at once; revoking twice is harmless.
+    async fn revoke(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<Integration>;
+}
+
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    async fn create(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken>;
+    /// Creates `new` only if no token exists at all (first start). Returns whether it did.
+    async fn bootstrap(&self, new: NewToken, now: DateTime<Utc>) -> Result<bool>;
+    /// The live token with this hash: not revoked, not expired at `now`.
+    async fn authenticate(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>>;
+    async fn list(&self) -> Result<Vec<ApiToken>>;
+    async fn revoke(&self, id: &TokenId, now: DateTime<Utc>) -> Result<ApiToken>;
+}
+
+#[async_trait]
+pub trait IngestRepo: Send + Sync {
+    /// Applies an alert event sent with the integration key hashing to `key_hash`. Durable when it returns Ok.
+    async fn event(
+        &self,
+        key_hash: &str,
+        event: AlertEvent,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome>;
+    /// Records a change event on the key's service. Never pages.
+    async fn change(
+        &self,
+        key_hash: &str,
+        event: ChangeEvent,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeRecord>;
+}
+
+#[async_trait]
+pub trait AlertRepo: Send + Sync {
+    async fn get(&self, id: &AlertId) -> Result<Alert>;
+    async fn list(&self, filter: AlertFilter) -> Result<Page<Alert>>;
+    /// Every event received for the alert, oldest first.
+    async fn events(&self, id: &AlertId) -> Result<Vec<AlertEventRecord>>;
+}
+
+/// Incidents are addressed by ID or number (`42` or `#42`).
+#[async_trait]
+pub trait IncidentRepo: Send + Sync {
+    /// Opens an incident by hand, with no alert (e.g. a customer report).
+    async fn declare(&self, new: NewIncident, actor: Actor, now: DateTime<Utc>)
+    -> Result<Incident>;
+    async fn get(&self, incident: &str) -> Result<Incident>;
+    async fn list(&self, filter: IncidentFilter) -> Result<Page<Incident>>;
+    /// Acknowledges the incident and its triggered alerts.
+    async fn acknowledge(
+        &self,
+        incident: &str,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident>;
+    /// Resolves the incident and all its open alerts.
+    async fn resolve(&self, incident: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident>;
+    async fn set_severity(
+        &self,
+        incident: &str,
+        severity: Severity,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident>;
+    async fn add_note(
+        &self,
+        incident: &str,
+        body: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineRecord>;
+    async fn timeline(&self, incident: &str) -> Result<Vec<TimelineRecord>>;
+    async fn alerts(&self, incident: &str) -> Result<Vec<Alert>>;
+}

@@ -1,0 +1,870 @@
+//! The storage conformance suite: every backend runs [`run_all`] with a factory of fresh, empty stores.
+//!
+//! Each check exercises the behaviour users rely on through the public [`Store`] interface only, so a new backend
+//! is correct when this passes.
+
+use crate::*;
+use chrono::{Duration, TimeZone, Utc};
+use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertStatus, EventAction};
+use tocsin_domain::auth::{Scope, hash_secret};
+use tocsin_domain::catalog::{CatalogDocument, PlanAction, ServiceSpec};
+use tocsin_domain::incident::{ActorKind, IncidentStatus, TimelineKind};
+use tocsin_domain::severity::AlertSeverity;
+
+pub async fn run_all<S: Store>(mut new_store: impl FnMut() -> S) {
+    catalog_entities(&new_store()).await;
+    catalog_apply_is_idempotent_and_atomic(&new_store()).await;
+    tokens(&new_store()).await;
+    ingest_follows_pagerduty_semantics(&new_store()).await;
+    ingest_keys_are_scoped_and_revocable(&new_store()).await;
+    incidents_by_hand(&new_store()).await;
+    incident_lists_filter_and_paginate(&new_store()).await;
+    change_events(&new_store()).await;
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()
+}
+
+fn doc(v: serde_json::Value) -> CatalogDocument {
+    serde_json::from_value(v).expect("valid catalog document")
+}
+
+fn service(name: &str) -> ServiceSpec {
+    serde_json::from_value(serde_json::json!({ "name": name })).unwrap()
+}
+
+fn user() -> Actor {
+    Actor {
+        kind: ActorKind::User,
+        id: None,
+        name: "Alice".into(),
+    }
+}
+
+/// A service with a PagerDuty integration; returns the key hash to ingest with.
+pub async fn arbitrary_service_with_key(store: &dyn Store, name: &str) -> String {
+    store
+        .services()
+        .create(service(name), t0())
+        .await
+        .expect("create service");
+    let key_hash = hash_secret(&format!("key-of-{name}"));
+    store
+        .integrations()
+        .create(
+            NewIntegration {
+                service: name.into(),
+                kind: IntegrationKind::Pagerduty,
+                name: "pd".into(),
+                key_hash: key_hash.clone(),
+                key_prefix: "key".into(),
+            },
+            t0(),
+        )
+        .await
+        .expect("create integration");
+    key_hash
+}
+
+pub fn trigger(dedup_key: &str, severity: AlertSeverity) -> AlertEvent {
+    AlertEvent {
+        action: EventAction::Trigger,
+        dedup_key: dedup_key.into(),
+        details: Some(AlertDetails {
+            summary: format!("{dedup_key} is failing"),
+            source: "test".into(),
+            severity,
+            timestamp: None,
+            component: None,
+            group: None,
+            class: None,
+            custom_details: serde_json::json!({ "k": 1 }),
+            links: vec![],
+            images: vec![],
+            client: None,
+            client_url: None,
+        }),
+    }
+}
+
+pub fn follow_up(action: EventAction, dedup_key: &str) -> AlertEvent {
+    AlertEvent {
+        action,
+        dedup_key: dedup_key.into(),
+        details: None,
+    }
+}
+
+async fn catalog_entities(store: &dyn Store) {
+    let alice = store
+        .users()
+        .create(serde_json::from_value(serde_json::json!({"name": "Alice", "email": "Alice@Example.com", "time_zone": "Europe/Berlin"})).unwrap(), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.email.as_str(),
+        "alice@example.com",
+        "emails are compared case-insensitively"
+    );
+    assert_eq!(
+        store.users().get("alice@example.com").await.unwrap().id,
+        alice.id
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(alice.id.as_str())
+            .await
+            .unwrap()
+            .name
+            .as_str(),
+        "Alice"
+    );
+    let dup = store
+        .users()
+        .create(
+            serde_json::from_value(serde_json::json!({"name": "A2", "email": "alice@example.com"}))
+                .unwrap(),
+            t0(),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    let team = store
+        .teams()
+        .create(
+            serde_json::from_value(
+                serde_json::json!({"name": "payments", "members": ["alice@example.com"]}),
+            )
+            .unwrap(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(team.members.len(), 1);
+    let bad = store
+        .teams()
+        .create(
+            serde_json::from_value(
+                serde_json::json!({"name": "x", "members": ["ghost@example.com"]}),
+            )
+            .unwrap(),
+            t0(),
+        )
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
+    assert!(
+        matches!(
+            store.teams().get("x").await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a refused create leaves nothing behind"
+    );
+
+    let db = store.services().create(service("db"), t0()).await.unwrap();
+    let mut checkout = service("checkout");
+    checkout.team = Some("payments".parse_name());
+    checkout.depends_on = vec!["db".parse_name()];
+    let checkout = store.services().create(checkout, t0()).await.unwrap();
+    assert_eq!(checkout.team.as_ref().map(|t| t.as_str()), Some("payments"));
+    assert_eq!(checkout.depends_on.len(), 1);
+    assert!(matches!(
+        store.services().create(service("db"), t0()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // A cycle through a rename is caught.
+    let mut db_spec = ServiceSpec::from(&db);
+    db_spec.depends_on = vec!["checkout".parse_name()];
+    assert!(matches!(
+        store.services().replace("db", db_spec, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Renaming keeps dependants pointing at the service.
+    let mut renamed = ServiceSpec::from(&db);
+    renamed.name = "database".parse_name();
+    store
+        .services()
+        .replace(db.id.as_str(), renamed, t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.services().get("checkout").await.unwrap().depends_on[0].as_str(),
+        "database"
+    );
+
+    assert!(
+        matches!(
+            store.services().delete("database", t0()).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "dependants block deletion"
+    );
+    store.services().delete("checkout", t0()).await.unwrap();
+    assert!(matches!(
+        store.services().get("checkout").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .services()
+        .create(service("checkout"), t0())
+        .await
+        .expect("a deleted service's name is free again");
+
+    store.teams().delete("payments").await.unwrap();
+    assert_eq!(store.services().list().await.unwrap().len(), 2);
+    store.users().delete("alice@example.com").await.unwrap();
+    assert!(store.users().list().await.unwrap().is_empty());
+}
+
+trait ParseName {
+    fn parse_name(&self) -> tocsin_domain::catalog::Name;
+}
+impl ParseName for str {
+    fn parse_name(&self) -> tocsin_domain::catalog::Name {
+        tocsin_domain::catalog::Name::parse(self).unwrap()
+    }
+}
+
+async fn catalog_apply_is_idempotent_and_atomic(store: &dyn Store) {
+    let desired = doc(serde_json::json!({
+        "users": [{"name": "Alice", "email": "alice@example.com", "time_zone": "UTC"}],
+        "teams": [{"name": "payments", "description": "Money", "members": ["alice@example.com"]}],
+        "services": [
+            {"name": "checkout", "team": "payments", "tier": 1, "depends_on": ["ledger"],
+             "alert_severity_map": {"critical": "SEV-0", "error": "SEV-1", "warning": "SEV-2", "info": "none"}},
+            {"name": "ledger", "runbook_url": "https://runbooks.example.com/ledger"}
+        ]
+    }));
+    let first = store
+        .catalog()
+        .apply(desired.clone(), false, t0())
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 4);
+    assert!(
+        first.iter().all(|e| e.action == PlanAction::Created),
+        "{first:?}"
+    );
+    let again = store
+        .catalog()
+        .apply(desired.clone(), false, t0())
+        .await
+        .unwrap();
+    assert!(
+        again.iter().all(|e| e.action == PlanAction::Unchanged),
+        "{again:?}"
+    );
+    let exported = store.catalog().export().await.unwrap();
+    assert_eq!(
+        store
+            .catalog()
+            .apply(exported.clone(), true, t0())
+            .await
+            .unwrap(),
+        again,
+        "an export applies as unchanged"
+    );
+    assert_eq!(exported.services.len(), 2);
+
+    // Dry runs and invalid documents change nothing.
+    let mut changed = desired.clone();
+    changed.services[1].tier = Some(2.try_into().unwrap());
+    let dry = store
+        .catalog()
+        .apply(changed.clone(), true, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.iter().find(|e| e.name == "ledger").unwrap().action,
+        PlanAction::Updated
+    );
+    assert_eq!(store.services().get("ledger").await.unwrap().tier, None);
+    let mut broken = changed.clone();
+    broken.services[0].depends_on.push("nowhere".parse_name());
+    assert!(matches!(
+        store.catalog().apply(broken, false, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store.services().get("ledger").await.unwrap().tier,
+        None,
+        "a refused apply changes nothing"
+    );
+    store.catalog().apply(changed, false, t0()).await.unwrap();
+    assert_eq!(
+        store
+            .services()
+            .get("ledger")
+            .await
+            .unwrap()
+            .tier
+            .map(|t| t.get()),
+        Some(2)
+    );
+}
+
+async fn tokens(store: &dyn Store) {
+    let new = |name: &str, secret: &str, expires_at| NewToken {
+        name: name.into(),
+        scope: Scope::Write,
+        expires_at,
+        user: None,
+        token_hash: hash_secret(secret),
+        token_prefix: "tcs_x".into(),
+    };
+    assert!(
+        store
+            .tokens()
+            .bootstrap(new("boot", "s0", None), t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .tokens()
+            .bootstrap(new("boot2", "s00", None), t0())
+            .await
+            .unwrap(),
+        "bootstrap happens once"
+    );
+    let t = store
+        .tokens()
+        .create(new("ci", "s1", Some(t0() + Duration::hours(1))), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .tokens()
+            .authenticate(&hash_secret("s1"), t0())
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(t.id.clone())
+    );
+    assert_eq!(
+        store
+            .tokens()
+            .authenticate(&hash_secret("s1"), t0() + Duration::hours(2))
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .tokens()
+            .authenticate(&hash_secret("nope"), t0())
+            .await
+            .unwrap(),
+        None
+    );
+    store.tokens().revoke(&t.id, t0()).await.unwrap();
+    assert_eq!(
+        store
+            .tokens()
+            .authenticate(&hash_secret("s1"), t0())
+            .await
+            .unwrap(),
+        None,
+        "revoked"
+    );
+    assert_eq!(store.tokens().list().await.unwrap().len(), 2);
+}
+
+async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "api").await;
+    let ingest = store.ingest();
+
+    let first = ingest
+        .event(&key, trigger("db-down", AlertSeverity::Critical), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.result, first.opened_incident),
+        (IngestResult::Created, Some(Severity::Sev1))
+    );
+    let alert_id = first.alert_id.clone().unwrap();
+    let incident_id = first.incident_id.clone().unwrap();
+
+    let again = ingest
+        .event(
+            &key,
+            trigger("db-down", AlertSeverity::Critical),
+            t0() + Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.result, again.alert_id.as_ref(), again.opened_incident),
+        (IngestResult::Deduplicated, Some(&alert_id), None)
+    );
+    assert_eq!(store.alerts().get(&alert_id).await.unwrap().event_count, 2);
+
+    let ack = ingest
+        .event(
+            &key,
+            follow_up(EventAction::Acknowledge, "db-down"),
+            t0() + Duration::seconds(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack.result, IngestResult::Acknowledged);
+    let incident = store.incidents().get(incident_id.as_str()).await.unwrap();
+    assert_eq!(incident.status, IncidentStatus::Acknowledged);
+    assert_eq!(
+        incident.acknowledged_by.map(|a| a.kind),
+        Some(ActorKind::Integration)
+    );
+
+    let resolved = ingest
+        .event(
+            &key,
+            follow_up(EventAction::Resolve, "db-down"),
+            t0() + Duration::seconds(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.result, IngestResult::Resolved);
+    let incident = store.incidents().get(incident_id.as_str()).await.unwrap();
+    assert_eq!(
+        (incident.status, incident.resolved_at),
+        (IncidentStatus::Resolved, Some(t0() + Duration::seconds(20)))
+    );
+    let timeline = store
+        .incidents()
+        .timeline(incident_id.as_str())
+        .await
+        .unwrap();
+    let kinds: Vec<_> = timeline.iter().map(|r| r.entry.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            TimelineKind::Opened,
+            TimelineKind::Acknowledged,
+            TimelineKind::Resolved
+        ]
+    );
+
+    // Follow-ups for closed or unknown keys are accepted and change nothing.
+    for action in [EventAction::Acknowledge, EventAction::Resolve] {
+        for key_name in ["db-down", "never-seen"] {
+            let o = ingest
+                .event(
+                    &key,
+                    follow_up(action, key_name),
+                    t0() + Duration::seconds(30),
+                )
+                .await
+                .unwrap();
+            assert_eq!((o.result, o.incident_id), (IngestResult::Ignored, None));
+        }
+    }
+
+    // A trigger after resolve opens a new alert and a new incident.
+    let reopened = ingest
+        .event(
+            &key,
+            trigger("db-down", AlertSeverity::Error),
+            t0() + Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (reopened.result, reopened.opened_incident),
+        (IngestResult::Created, Some(Severity::Sev2))
+    );
+    assert_ne!(reopened.alert_id, Some(alert_id.clone()));
+    assert_ne!(reopened.incident_id, Some(incident_id.clone()));
+    let history = store.alerts().events(&alert_id).await.unwrap();
+    assert_eq!(
+        history.len(),
+        4,
+        "two triggers, an acknowledge and a resolve: {history:?}"
+    );
+
+    // Info alerts are recorded without an incident.
+    let info = ingest
+        .event(&key, trigger("fyi", AlertSeverity::Info), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.result, info.incident_id),
+        (IngestResult::Created, None)
+    );
+
+    let open = store
+        .alerts()
+        .list(AlertFilter {
+            statuses: vec![AlertStatus::Triggered],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.items.len(), 2);
+    let by_key = store
+        .alerts()
+        .list(AlertFilter {
+            dedup_key: Some("db-down".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_key.items.len(), 2);
+}
+
+async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {
+    let key_a = arbitrary_service_with_key(store, "a").await;
+    let key_b = arbitrary_service_with_key(store, "b").await;
+    let a = store
+        .ingest()
+        .event(&key_a, trigger("same", AlertSeverity::Warning), t0())
+        .await
+        .unwrap();
+    let b = store
+        .ingest()
+        .event(&key_b, trigger("same", AlertSeverity::Warning), t0())
+        .await
+        .unwrap();
+    assert_ne!(a.alert_id, b.alert_id, "dedup keys are per service");
+    assert_eq!(
+        store
+            .alerts()
+            .get(a.alert_id.as_ref().unwrap())
+            .await
+            .unwrap()
+            .service_id,
+        store.services().get("a").await.unwrap().id
+    );
+
+    assert!(matches!(
+        store
+            .ingest()
+            .event(
+                &hash_secret("forged"),
+                trigger("x", AlertSeverity::Critical),
+                t0()
+            )
+            .await,
+        Err(StoreError::UnknownRoutingKey)
+    ));
+    let integration = store.integrations().list("a").await.unwrap().remove(0);
+    store
+        .integrations()
+        .revoke(&integration.id, t0())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .integrations()
+            .get(&integration.id)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(matches!(
+        store
+            .ingest()
+            .event(&key_a, trigger("x", AlertSeverity::Critical), t0())
+            .await,
+        Err(StoreError::UnknownRoutingKey)
+    ));
+    assert_eq!(
+        store
+            .alerts()
+            .list(AlertFilter::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2,
+        "refused events store nothing"
+    );
+}
+
+async fn incidents_by_hand(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "web").await;
+    let declared = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Customers report checkout errors".into(),
+                description: "via support".into(),
+                severity: Severity::Sev2,
+                services: vec!["web".into()],
+            },
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (declared.number, declared.status),
+        (1, IncidentStatus::Triggered)
+    );
+    assert_eq!(store.incidents().get("#1").await.unwrap().id, declared.id);
+    assert!(matches!(
+        store
+            .incidents()
+            .declare(
+                NewIncident {
+                    title: "x".into(),
+                    description: String::new(),
+                    severity: Severity::Sev3,
+                    services: vec!["nope".into()]
+                },
+                user(),
+                t0()
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let raised = store
+        .incidents()
+        .set_severity("1", Severity::Sev0, user(), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(raised.severity, Severity::Sev0);
+    let note = store
+        .incidents()
+        .add_note(
+            "1",
+            "Rolled back **v42**".into(),
+            user(),
+            t0() + Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (note.entry.kind, note.entry.message.as_str()),
+        (TimelineKind::Note, "Rolled back **v42**")
+    );
+    assert!(matches!(
+        store
+            .incidents()
+            .add_note("1", "  ".into(), user(), t0())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let acked = store
+        .incidents()
+        .acknowledge("1", user(), t0() + Duration::minutes(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (acked.status, acked.acknowledged_by.map(|a| a.name)),
+        (IncidentStatus::Acknowledged, Some("Alice".to_owned()))
+    );
+    store
+        .incidents()
+        .resolve("1", user(), t0() + Duration::minutes(4))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.incidents().acknowledge("1", user(), t0()).await,
+        Err(StoreError::Transition(_))
+    ));
+    let kinds: Vec<_> = store
+        .incidents()
+        .timeline("1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            TimelineKind::Opened,
+            TimelineKind::SeverityChanged,
+            TimelineKind::Note,
+            TimelineKind::Acknowledged,
+            TimelineKind::Resolved
+        ]
+    );
+
+    // Resolving an alert-opened incident by hand resolves its alerts, so the next trigger starts over.
+    let o = store
+        .ingest()
+        .event(&key, trigger("cpu", AlertSeverity::Critical), t0())
+        .await
+        .unwrap();
+    let inc = o.incident_id.unwrap();
+    store
+        .incidents()
+        .acknowledge(inc.as_str(), user(), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.incidents().alerts(inc.as_str()).await.unwrap()[0].status,
+        AlertStatus::Acknowledged
+    );
+    store
+        .incidents()
+        .resolve(inc.as_str(), user(), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.incidents().alerts(inc.as_str()).await.unwrap()[0].status,
+        AlertStatus::Resolved
+    );
+    let next = store
+        .ingest()
+        .event(&key, trigger("cpu", AlertSeverity::Critical), t0())
+        .await
+        .unwrap();
+    assert_eq!(next.result, IngestResult::Created);
+    assert!(matches!(
+        store.incidents().get("#999").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn incident_lists_filter_and_paginate(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "svc").await;
+    store
+        .services()
+        .create(service("other"), t0())
+        .await
+        .unwrap();
+    for i in 0..7 {
+        let severity = if i % 2 == 0 {
+            AlertSeverity::Critical
+        } else {
+            AlertSeverity::Warning
+        };
+        store
+            .ingest()
+            .event(
+                &key,
+                trigger(&format!("k{i}"), severity),
+                t0() + Duration::minutes(i),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "manual".into(),
+                description: String::new(),
+                severity: Severity::Sev0,
+                services: vec!["other".into()],
+            },
+            user(),
+            t0() + Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    store.incidents().resolve("#2", user(), t0()).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .incidents()
+            .list(IncidentFilter {
+                limit: 3,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|i| i.number));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [8, 7, 6, 5, 4, 3, 2, 1],
+        "pages cover everything once, newest first"
+    );
+
+    let list = |f: IncidentFilter| async move {
+        store
+            .incidents()
+            .list(f)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(IncidentFilter {
+            severities: vec![Severity::Sev3],
+            ..Default::default()
+        })
+        .await,
+        [6, 4, 2]
+    );
+    assert_eq!(
+        list(IncidentFilter {
+            statuses: vec![IncidentStatus::Resolved],
+            ..Default::default()
+        })
+        .await,
+        [2]
+    );
+    assert_eq!(
+        list(IncidentFilter {
+            service: Some("other".into()),
+            ..Default::default()
+        })
+        .await,
+        [8]
+    );
+    assert_eq!(
+        list(IncidentFilter {
+            created_after: Some(t0() + Duration::minutes(2)),
+            created_before: Some(t0() + Duration::minutes(4)),
+            ..Default::default()
+        })
+        .await,
+        [4, 3]
+    );
+    assert!(matches!(
+        store
+            .incidents()
+            .list(IncidentFilter {
+                cursor: Some("garbage".into()),
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn change_events(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "deployed").await;
+    let event = tocsin_domain::pagerduty::ChangeEvent {
+        routing_key: String::new(),
+        summary: "Deployed v1.2.3".into(),
+        source: Some("ci".into()),
+        timestamp: Some(t0()),
+        custom_details: serde_json::json!({"sha": "abc"}),
+        links: vec![],
+    };
+    store.ingest().change(&key, event, t0()).await.unwrap();
+    let changes = store.services().changes("deployed", 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].summary, "Deployed v1.2.3");
+    assert!(
+        store
+            .incidents()
+            .list(IncidentFilter::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "change events never page"
+    );
+}

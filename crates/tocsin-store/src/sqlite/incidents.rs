@@ -1,0 +1,301 @@
+//! Incidents: declaring, listing, and the transitions people make.
+
+use super::catalog::load_service;
+use super::ingest::cascade_to_alerts;
+use super::rows::{self, ALERT_COLUMNS, INCIDENT_COLUMNS, find, parse_cursor, ts};
+use super::{SqliteStore, backend};
+use crate::{IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError, TimelineRecord};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+use tocsin_domain::alert::{Alert, AlertStatus};
+use tocsin_domain::ids::IncidentId;
+use tocsin_domain::incident::{Actor, Incident, TimelineEntry, parse_note, parse_title};
+use tocsin_domain::severity::Severity;
+
+/// Loads an incident by ID, `42` or `#42`.
+pub(super) fn load(c: &Connection, r: &str) -> Result<Incident> {
+    let mut incident = if IncidentId::parse(r).is_some() {
+        find(
+            c,
+            &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
+            [r],
+            rows::incident,
+            "incident",
+            r,
+        )?
+    } else {
+        let number: i64 = r
+            .trim_start_matches('#')
+            .parse()
+            .map_err(|_| StoreError::not_found("incident", r))?;
+        find(
+            c,
+            &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = ?1"),
+            [number],
+            rows::incident,
+            "incident",
+            r,
+        )?
+    };
+    rows::load_incident_services(c, &mut incident)?;
+    Ok(incident)
+}
+
+/// Opens an incident for a new alert and returns its ID; the caller links the alert.
+pub(super) fn open_incident(
+    c: &Connection,
+    alert: &Alert,
+    severity: Severity,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<IncidentId> {
+    let number = rows::next_counter(c, "incident_number")?;
+    let (incident, entry) = Incident::open(
+        IncidentId::generate(),
+        number,
+        alert.incident_title(),
+        String::new(),
+        severity,
+        vec![alert.service_id.clone()],
+        actor,
+        now,
+    );
+    rows::insert_incident(c, &incident)?;
+    rows::append_timeline(
+        c,
+        &incident.id,
+        &entry.with_data(serde_json::json!({ "severity": severity, "alert_id": alert.id })),
+    )?;
+    Ok(incident.id)
+}
+
+/// Loads, changes and saves an incident in one step, appending the timeline entry the change produced (if any).
+fn transition(
+    c: &Connection,
+    r: &str,
+    change: impl FnOnce(&mut Incident) -> Result<Option<TimelineEntry>>,
+) -> Result<(Incident, Option<i64>)> {
+    let mut incident = load(c, r)?;
+    let entry = change(&mut incident)?;
+    let seq = match entry {
+        Some(e) => {
+            rows::update_incident(c, &incident)?;
+            Some(rows::append_timeline(c, &incident.id, &e)?)
+        }
+        None => None,
+    };
+    Ok((incident, seq))
+}
+
+fn timeline(c: &Connection, id: &IncidentId, after: Option<i64>) -> Result<Vec<TimelineRecord>> {
+    let mut stmt = c
+        .prepare_cached("SELECT seq, incident_id, at, actor, kind, message, data FROM timeline WHERE incident_id = ?1 AND seq > ?2 ORDER BY seq")
+        .map_err(backend)?;
+    stmt.query_map(
+        rusqlite::params![id.as_str(), after.unwrap_or(0)],
+        rows::timeline_entry,
+    )
+    .and_then(Iterator::collect)
+    .map(|v: Vec<_>| {
+        v.into_iter()
+            .map(|(seq, incident_id, entry)| TimelineRecord {
+                seq,
+                incident_id,
+                entry,
+            })
+            .collect()
+    })
+    .map_err(backend)
+}
+
+#[async_trait]
+impl IncidentRepo for SqliteStore {
+    async fn declare(
+        &self,
+        new: NewIncident,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
+        self.write(move |c| {
+            let title = parse_title(&new.title).map_err(|e| StoreError::Invalid(e.into()))?;
+            let mut services = Vec::new();
+            for (i, s) in new.services.iter().enumerate() {
+                let svc = load_service(c, s).map_err(|e| match e {
+                    StoreError::NotFound { .. } => StoreError::Invalid(
+                        tocsin_domain::FieldError::new(
+                            format!("services[{i}]"),
+                            format!("no service {s:?}"),
+                        )
+                        .into(),
+                    ),
+                    e => e,
+                })?;
+                if !services.contains(&svc.id) {
+                    services.push(svc.id);
+                }
+            }
+            let number = rows::next_counter(c, "incident_number")?;
+            let (incident, entry) = Incident::open(
+                IncidentId::generate(),
+                number,
+                title,
+                new.description,
+                new.severity,
+                services,
+                &actor,
+                now,
+            );
+            rows::insert_incident(c, &incident)?;
+            rows::append_timeline(c, &incident.id, &entry)?;
+            Ok(incident)
+        })
+        .await
+    }
+
+    async fn get(&self, r: &str) -> Result<Incident> {
+        let r = r.to_owned();
+        self.read(move |c| load(c, &r)).await
+    }
+
+    async fn list(&self, f: IncidentFilter) -> Result<Page<Incident>> {
+        self.read(move |c| {
+            let mut clauses = vec!["1 = 1".to_owned()];
+            let mut params: Vec<Value> = Vec::new();
+            let push = |params: &mut Vec<Value>, v: Value| {
+                params.push(v);
+                format!("?{}", params.len())
+            };
+            if let Some(n) = parse_cursor(f.cursor.as_deref(), 'n')? {
+                clauses.push(format!("number < {}", push(&mut params, n.into())));
+            }
+            if !f.statuses.is_empty() {
+                let marks: Vec<_> = f
+                    .statuses
+                    .iter()
+                    .map(|s| push(&mut params, s.as_str().to_owned().into()))
+                    .collect();
+                clauses.push(format!("status IN ({})", marks.join(", ")));
+            }
+            if !f.severities.is_empty() {
+                let marks: Vec<_> = f
+                    .severities
+                    .iter()
+                    .map(|s| push(&mut params, i64::from(s.level()).into()))
+                    .collect();
+                clauses.push(format!("severity IN ({})", marks.join(", ")));
+            }
+            if let Some(s) = &f.service {
+                let id = load_service(c, s)?.id;
+                let m = push(&mut params, id.as_str().to_owned().into());
+                clauses.push(format!(
+                    "id IN (SELECT incident_id FROM incident_services WHERE service_id = {m})"
+                ));
+            }
+            if let Some(t) = f.created_after {
+                clauses.push(format!("created_at >= {}", push(&mut params, ts(t).into())));
+            }
+            if let Some(t) = f.created_before {
+                clauses.push(format!("created_at < {}", push(&mut params, ts(t).into())));
+            }
+            let limit = rows::page_limit(f.limit);
+            let m = push(&mut params, i64::from(limit + 1).into());
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {} ORDER BY number DESC LIMIT {m}",
+                clauses.join(" AND ")
+            );
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let mut items: Vec<Incident> = stmt
+                .query_map(rusqlite::params_from_iter(params), rows::incident)
+                .and_then(Iterator::collect)
+                .map_err(backend)?;
+            let next_cursor = (items.len() > limit as usize).then(|| {
+                items.truncate(limit as usize);
+                format!("n{}", items.last().map(|i| i.number).unwrap_or_default())
+            });
+            for i in &mut items {
+                rows::load_incident_services(c, i)?;
+            }
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn acknowledge(&self, r: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident> {
+        let r = r.to_owned();
+        self.write(move |c| {
+            let (incident, _) = transition(c, &r, |i| Ok(i.acknowledge(&actor, now)?))?;
+            cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Acknowledged, now)?;
+            Ok(incident)
+        })
+        .await
+    }
+
+    async fn resolve(&self, r: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident> {
+        let r = r.to_owned();
+        self.write(move |c| {
+            let (incident, _) = transition(c, &r, |i| Ok(i.resolve(&actor, now, None)))?;
+            cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Resolved, now)?;
+            Ok(incident)
+        })
+        .await
+    }
+
+    async fn set_severity(
+        &self,
+        r: &str,
+        severity: Severity,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
+        let r = r.to_owned();
+        self.write(move |c| Ok(transition(c, &r, |i| Ok(i.set_severity(severity, &actor, now)))?.0))
+            .await
+    }
+
+    async fn add_note(
+        &self,
+        r: &str,
+        body: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineRecord> {
+        let r = r.to_owned();
+        self.write(move |c| {
+            let body = parse_note(&body).map_err(|e| StoreError::Invalid(e.into()))?;
+            let (incident, seq) = transition(c, &r, |i| Ok(Some(i.note(body, &actor, now))))?;
+            let seq = seq.expect("a note always adds an entry");
+            timeline(c, &incident.id, Some(seq - 1))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| backend("note vanished"))
+        })
+        .await
+    }
+
+    async fn timeline(&self, r: &str) -> Result<Vec<TimelineRecord>> {
+        let r = r.to_owned();
+        self.read(move |c| {
+            let incident = load(c, &r)?;
+            timeline(c, &incident.id, None)
+        })
+        .await
+    }
+
+    async fn alerts(&self, r: &str) -> Result<Vec<Alert>> {
+        let r = r.to_owned();
+        self.read(move |c| {
+            let incident = load(c, &r)?;
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = ?1 ORDER BY seq"
+                ))
+                .map_err(backend)?;
+            stmt.query_map([incident.id.as_str()], rows::alert)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+}

@@ -1,0 +1,362 @@
+//! The ingest path (alert and change events) and alert queries.
+//!
+//! `event` is the hot path: one indexed lookup of the key, one of the open alert, the domain's `apply_event`, and
+//! an insert or update, all inside the writer's shared transaction.
+
+use super::catalog::{change_record, load_service};
+use super::incidents::open_incident;
+use super::rows::{
+    self, ALERT_COLUMNS, find, insert_alert, parse_cursor, to_json, ts, update_alert,
+};
+use super::{SqliteStore, backend};
+use crate::{
+    AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, IngestOutcome, IngestRepo,
+    IngestResult, IntegrationKind, Page, Result, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension};
+use tocsin_domain::alert::{
+    Alert, AlertChange, AlertEvent, AlertStatus, EventAction, IngestTarget, apply_event,
+};
+use tocsin_domain::ids::{AlertId, ChangeEventId, IntegrationId, ServiceId};
+use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
+use tocsin_domain::pagerduty::ChangeEvent;
+
+struct Target {
+    ingest: IngestTarget,
+    kind: IntegrationKind,
+    actor: Actor,
+}
+
+fn target(c: &Connection, key_hash: &str) -> Result<Target> {
+    let row = c
+        .prepare_cached(
+            "SELECT i.id, i.kind, i.name, s.id, s.severity_map FROM integrations i JOIN services s ON s.id = i.service_id \
+             WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
+        )
+        .and_then(|mut s| {
+            s.query_row([key_hash], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, rows::json_col(r, 4)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let (id, kind, name, service_id, severity_map) = row.ok_or(StoreError::UnknownRoutingKey)?;
+    let kind = IntegrationKind::parse(&kind)
+        .ok_or_else(|| backend(format!("unknown integration kind {kind}")))?;
+    Ok(Target {
+        actor: Actor {
+            kind: ActorKind::Integration,
+            id: Some(id.clone()),
+            name,
+        },
+        ingest: IngestTarget {
+            integration_id: IntegrationId::from_trusted(id),
+            service_id: ServiceId::from_trusted(service_id),
+            severity_map,
+        },
+        kind,
+    })
+}
+
+fn open_alert(c: &Connection, service: &ServiceId, dedup_key: &str) -> Result<Option<Alert>> {
+    c.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE service_id = ?1 AND dedup_key = ?2 AND status <> 'resolved'"))
+        .and_then(|mut s| s.query_row([service.as_str(), dedup_key], rows::alert).optional())
+        .map_err(backend)
+}
+
+fn apply(
+    c: &Connection,
+    key_hash: &str,
+    event: &AlertEvent,
+    now: DateTime<Utc>,
+) -> Result<IngestOutcome> {
+    let t = target(c, key_hash)?;
+    let open = open_alert(c, &t.ingest.service_id, &event.dedup_key)?;
+    let change = apply_event(open, event, &t.ingest, now);
+    let mut opened_incident = None;
+    let (alert_id, incident_id, result) = match change {
+        AlertChange::Created {
+            mut alert,
+            open_incident: sev,
+        } => {
+            if let Some(sev) = sev {
+                alert.incident_id = Some(open_incident(c, &alert, sev, &t.actor, now)?);
+                opened_incident = Some(sev);
+            }
+            insert_alert(c, &alert)?;
+            (Some(alert.id), alert.incident_id, IngestResult::Created)
+        }
+        AlertChange::Retriggered {
+            mut alert,
+            open_incident: sev,
+        } => {
+            if let Some(sev) = sev {
+                alert.incident_id = Some(open_incident(c, &alert, sev, &t.actor, now)?);
+                opened_incident = Some(sev);
+            }
+            update_alert(c, &alert)?;
+            (
+                Some(alert.id),
+                alert.incident_id,
+                IngestResult::Deduplicated,
+            )
+        }
+        AlertChange::Acknowledged { alert } => {
+            update_alert(c, &alert)?;
+            if let Some(inc) = &alert.incident_id {
+                let mut incident = super::incidents::load(c, inc.as_str())?;
+                // An alert acknowledged after a human resolved its incident changes only the alert.
+                if let Ok(Some(entry)) = incident.acknowledge(&t.actor, now) {
+                    rows::update_incident(c, &incident)?;
+                    rows::append_timeline(
+                        c,
+                        inc,
+                        &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
+                    )?;
+                }
+            }
+            (
+                Some(alert.id),
+                alert.incident_id,
+                IngestResult::Acknowledged,
+            )
+        }
+        AlertChange::Resolved { alert } => {
+            update_alert(c, &alert)?;
+            if let Some(inc) = &alert.incident_id {
+                let still_open: i64 = c
+                    .prepare_cached("SELECT count(*) FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'")
+                    .and_then(|mut s| s.query_row([inc.as_str()], |r| r.get(0)))
+                    .map_err(backend)?;
+                let mut incident = super::incidents::load(c, inc.as_str())?;
+                let entry = if still_open == 0 {
+                    incident.resolve(&t.actor, now, Some("all of its alerts resolved"))
+                } else {
+                    Some(TimelineEntry::new(
+                        now,
+                        &t.actor,
+                        TimelineKind::AlertResolved,
+                        format!(
+                            "Alert resolved: {} ({still_open} still open)",
+                            alert.summary
+                        ),
+                    ))
+                };
+                if let Some(entry) = entry {
+                    rows::update_incident(c, &incident)?;
+                    rows::append_timeline(
+                        c,
+                        inc,
+                        &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
+                    )?;
+                }
+            }
+            (Some(alert.id), alert.incident_id, IngestResult::Resolved)
+        }
+        AlertChange::Ignored { alert_id, .. } => (alert_id, None, IngestResult::Ignored),
+    };
+    c.prepare_cached(
+        "INSERT INTO alert_events (integration_id, alert_id, dedup_key, action, result, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            t.ingest.integration_id.as_str(),
+            alert_id.as_ref().map(|a| a.as_str()),
+            event.dedup_key,
+            event.action.as_str(),
+            result.as_str(),
+            ts(now)
+        ])
+    })
+    .map_err(backend)?;
+    Ok(IngestOutcome {
+        integration_id: t.ingest.integration_id,
+        integration_kind: t.kind,
+        alert_id,
+        result,
+        incident_id,
+        opened_incident,
+    })
+}
+
+#[async_trait]
+impl IngestRepo for SqliteStore {
+    async fn event(
+        &self,
+        key_hash: &str,
+        event: AlertEvent,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome> {
+        let key_hash = key_hash.to_owned();
+        self.write(move |c| apply(c, &key_hash, &event, now)).await
+    }
+
+    async fn change(
+        &self,
+        key_hash: &str,
+        event: ChangeEvent,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeRecord> {
+        let key_hash = key_hash.to_owned();
+        self.write(move |c| {
+            let t = target(c, &key_hash)?;
+            let id = ChangeEventId::generate();
+            c.execute(
+                "INSERT INTO change_events (id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    id.as_str(),
+                    t.ingest.service_id.as_str(),
+                    t.ingest.integration_id.as_str(),
+                    event.summary,
+                    event.source,
+                    event.timestamp.map(ts),
+                    to_json(&event.custom_details),
+                    to_json(&event.links),
+                    ts(now)
+                ],
+            )
+            .map_err(backend)?;
+            find(
+                c,
+                "SELECT id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at FROM change_events WHERE id = ?1",
+                [id.as_str()],
+                change_record,
+                "change event",
+                id.as_str(),
+            )
+        })
+        .await
+    }
+}
+
+pub(super) fn load_alert(c: &Connection, id: &AlertId) -> Result<Alert> {
+    find(
+        c,
+        &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+        [id.as_str()],
+        rows::alert,
+        "alert",
+        id.as_str(),
+    )
+}
+
+#[async_trait]
+impl AlertRepo for SqliteStore {
+    async fn get(&self, id: &AlertId) -> Result<Alert> {
+        let id = id.clone();
+        self.read(move |c| load_alert(c, &id)).await
+    }
+
+    async fn list(&self, f: AlertFilter) -> Result<Page<Alert>> {
+        self.read(move |c| {
+            let mut clauses = vec!["1 = 1".to_owned()];
+            let mut params: Vec<Value> = Vec::new();
+            if let Some(seq) = parse_cursor(f.cursor.as_deref(), 'a')? {
+                params.push(seq.into());
+                clauses.push(format!("seq < ?{}", params.len()));
+            }
+            if !f.statuses.is_empty() {
+                let mut marks = Vec::new();
+                for s in &f.statuses {
+                    params.push(s.as_str().to_owned().into());
+                    marks.push(format!("?{}", params.len()));
+                }
+                clauses.push(format!("status IN ({})", marks.join(", ")));
+            }
+            if let Some(s) = &f.service {
+                params.push(load_service(c, s)?.id.as_str().to_owned().into());
+                clauses.push(format!("service_id = ?{}", params.len()));
+            }
+            if let Some(k) = &f.dedup_key {
+                params.push(k.clone().into());
+                clauses.push(format!("dedup_key = ?{}", params.len()));
+            }
+            if let Some(t) = f.created_after {
+                params.push(ts(t).into());
+                clauses.push(format!("created_at >= ?{}", params.len()));
+            }
+            if let Some(t) = f.created_before {
+                params.push(ts(t).into());
+                clauses.push(format!("created_at < ?{}", params.len()));
+            }
+            let limit = rows::page_limit(f.limit);
+            params.push(i64::from(limit + 1).into());
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS}, seq FROM alerts WHERE {} ORDER BY seq DESC LIMIT ?{}",
+                clauses.join(" AND "),
+                params.len()
+            );
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let mut found: Vec<(Alert, i64)> = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((rows::alert(r)?, r.get(22)?))
+                })
+                .and_then(Iterator::collect)
+                .map_err(backend)?;
+            let next_cursor = (found.len() > limit as usize).then(|| {
+                found.truncate(limit as usize);
+                format!("a{}", found.last().map(|(_, s)| *s).unwrap_or_default())
+            });
+            Ok(Page {
+                items: found.into_iter().map(|(a, _)| a).collect(),
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn events(&self, id: &AlertId) -> Result<Vec<AlertEventRecord>> {
+        let id = id.clone();
+        self.read(move |c| {
+            load_alert(c, &id)?;
+            let mut stmt = c
+                .prepare_cached("SELECT action, result, integration_id, received_at FROM alert_events WHERE alert_id = ?1 ORDER BY seq")
+                .map_err(backend)?;
+            stmt.query_map([id.as_str()], |r| {
+                let action: String = r.get(0)?;
+                let result: String = r.get(1)?;
+                let bad = |i| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, "bad enum".into());
+                Ok(AlertEventRecord {
+                    action: match action.as_str() {
+                        "trigger" => EventAction::Trigger,
+                        "acknowledge" => EventAction::Acknowledge,
+                        "resolve" => EventAction::Resolve,
+                        _ => return Err(bad(0)),
+                    },
+                    result: IngestResult::parse(&result).ok_or_else(|| bad(1))?,
+                    integration_id: IntegrationId::from_trusted(r.get(2)?),
+                    received_at: rows::time(r.get(3)?),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+/// Marks an incident's open alerts as its new status (used when a human acknowledges or resolves the incident).
+pub(super) fn cascade_to_alerts(
+    c: &Connection,
+    incident: &str,
+    status: AlertStatus,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let sql = match status {
+        AlertStatus::Acknowledged => {
+            "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2 WHERE incident_id = ?1 AND status = 'triggered'"
+        }
+        AlertStatus::Resolved => {
+            "UPDATE alerts SET status = 'resolved', resolved_at = ?2 WHERE incident_id = ?1 AND status <> 'resolved'"
+        }
+        AlertStatus::Triggered => return Ok(()),
+    };
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.execute(rusqlite::params![incident, ts(now)]))
+        .map_err(backend)?;
+    Ok(())
+}

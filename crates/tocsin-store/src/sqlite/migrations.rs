@@ -1,0 +1,42 @@
+//! Versioned schema migrations: each runs once, in its own transaction, in order.
+
+use super::backend;
+use crate::Result;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+pub(super) fn run(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(backend)?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if let Some((latest, _, _)) = MIGRATIONS.last()
+        && current > *latest
+    {
+        return Err(crate::StoreError::Backend(format!(
+            "the database is at schema version {current}, newer than this Tocsin knows ({latest}); upgrade Tocsin"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql)
+            .map_err(|e| backend(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![version, name, chrono::Utc::now().timestamp_micros()],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        tracing::info!(version, name, "Applied database migration.");
+    }
+    Ok(())
+}

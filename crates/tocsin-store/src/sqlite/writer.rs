@@ -1,0 +1,116 @@
+//! The single writer thread and its group commit (see the module docs of `sqlite`).
+//!
+//! Safety of the batching: each job runs between `SAVEPOINT job` and `RELEASE job`, or is rolled back to its
+//! savepoint if it fails or panics, so jobs in one batch cannot see each other's failures. Completions run only
+//! after COMMIT returned; if COMMIT fails, every job in the batch is told so and nothing of it is visible.
+
+use super::backend;
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use tokio::sync::{mpsc, oneshot};
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// Runs against the write connection, or against `None` when no transaction could be opened (then it only fails).
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+
+/// The most jobs one transaction takes; bounds how long a batch holds its callers.
+const MAX_BATCH: usize = 256;
+/// Queue depth; when full, callers wait (backpressure) instead of piling up memory.
+const QUEUE: usize = 8192;
+
+pub(super) struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection) -> Result<Self> {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("tocsin-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(backend)?;
+        Ok(Self { queue })
+    }
+
+    pub(super) async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let outcome = match conn {
+                Some(conn) => in_savepoint(conn, f),
+                None => Err(StoreError::Backend(
+                    "could not begin a write transaction".into(),
+                )),
+            };
+            Box::new(move |committed: std::result::Result<(), String>| {
+                let answer = match committed {
+                    Ok(()) => outcome,
+                    Err(e) => outcome.and(Err(StoreError::Backend(format!("commit failed: {e}")))),
+                };
+                let _ = tx.send(answer);
+            })
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Backend("the database writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the database writer dropped a job".into()))?
+    }
+}
+
+fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    conn.prepare_cached("SAVEPOINT job")
+        .and_then(|mut s| s.execute([]))
+        .map_err(backend)?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
+    let finish = if outcome.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job"
+    };
+    conn.prepare_cached(finish)
+        .and_then(|mut s| s.execute([]))
+        .map_err(backend)?;
+    if outcome.is_err() {
+        conn.prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([]))
+            .map_err(backend)?;
+    }
+    outcome
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = e.to_string();
+            tracing::error!(error = %e, "Could not begin a write transaction.");
+            for job in batch.drain(..) {
+                job(None)(Err(e.clone()));
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = batch.drain(..).map(|job| job(Some(&conn))).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, jobs = completions.len(), "Write transaction failed to commit.");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for c in completions {
+            c(committed.clone());
+        }
+    }
+}
