@@ -1,1 +1,82 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tocsin::config::{Config, LogFormat, Overrides};
+use tocsin_domain::clock::SystemClock;
+
+/// Tocsin: self-hosted incident response.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    connection: tocsin::cli::Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite in --data-dir, listening on 127.0.0.1:8080 by default).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Directory for the database; created if missing.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Drive a server with load and print throughput and latency figures.
+    Bench(tocsin::bench::BenchArgs),
+    #[command(flatten)]
+    Client(tocsin::cli::Commands),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOCSIN_LOG")
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => serve(config, Overrides { listen, data_dir }).await,
+        Command::Bench(args) => tocsin::bench::run(args).await,
+        Command::Client(cmd) => tocsin::cli::run(cli.connection, cmd).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    let config = Config::load(file.as_deref(), overrides)?;
+    init_logging(config.log_format);
+    let server = tocsin::server::start(&config, Arc::new(SystemClock)).await?;
+    if let Some(token) = &server.generated_token {
+        println!(
+            "Created the first admin API token. It is shown only this once; keep it safe:\n\n    {token}\n"
+        );
+        println!("Use it with the CLI:  export TOCSIN_TOKEN={token}");
+    }
+    println!("Tocsin is listening on http://{}", server.addr);
+    server.wait_for_signal().await
+}

@@ -1,0 +1,137 @@
+//! Configuration in layers: built-in defaults, then a TOML file, then `TOCSIN_*` environment variables, then
+//! command-line flags. Validated at start-up; errors name the key and where its value came from.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Loopback only unless configured otherwise.
+    pub listen: SocketAddr,
+    /// Where the embedded database lives; created on first start.
+    pub data_dir: PathBuf,
+    /// The URL senders reach this server at, used in integration URLs. Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `full` (fsync every commit, the default) or `process` (survive a killed process, not a power cut).
+    pub durability: Durability,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// The first admin token, instead of a generated one (for automated setups). Used only on first start.
+    pub bootstrap_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Full,
+    Process,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tocsin-data"),
+            public_url: None,
+            durability: Durability::Full,
+            log_format: LogFormat::Text,
+            bootstrap_token: None,
+        }
+    }
+}
+
+/// Settings given on the command line; they win over every other layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+const ENV_KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "public_url",
+    "durability",
+    "log_format",
+    "bootstrap_token",
+];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(Env::prefixed("TOCSIN_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_errors_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "t.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"from-file\"",
+            )?;
+            jail.set_env("TOCSIN_DATA_DIR", "from-env");
+            let c = Config::load(Some(Path::new("t.toml")), Overrides::default())?;
+            assert_eq!(
+                (c.listen.port(), c.data_dir.to_str()),
+                (9000, Some("from-env"))
+            );
+            let c = Config::load(
+                Some(Path::new("t.toml")),
+                Overrides {
+                    data_dir: Some("flag".into()),
+                    ..Default::default()
+                },
+            )?;
+            assert_eq!(c.data_dir.to_str(), Some("flag"));
+            jail.set_env("TOCSIN_DURABILITY", "sometimes");
+            let err = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("durability"), "{err}");
+            jail.create_file("bad.toml", "lisen = \"x\"")?;
+            jail.set_env("TOCSIN_DURABILITY", "full");
+            let err = Config::load(Some(Path::new("bad.toml")), Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+}

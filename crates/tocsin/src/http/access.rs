@@ -1,0 +1,221 @@
+//! Credentials: integration keys and API tokens. Secrets are returned once, at creation, and stored hashed.
+
+use super::AppState;
+use super::catalog::Items;
+use super::error::{ApiError, ApiResult, ErrorResponse};
+use super::extract::{Caller, Json};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tocsin_domain::auth::{Scope, display_prefix, new_api_token, new_integration_key};
+use tocsin_domain::ids::{IntegrationId, TokenId};
+use tocsin_store::{ApiToken, Integration, IntegrationKind, NewIntegration, NewToken};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    /// Only `pagerduty` (Events API v2) for now.
+    #[serde(default = "pagerduty")]
+    kind: IntegrationKind,
+    /// A label, e.g. the sender's name.
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn pagerduty() -> IntegrationKind {
+    IntegrationKind::Pagerduty
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedIntegration {
+    #[serde(flatten)]
+    pub integration: Integration,
+    /// The routing key. Shown only now.
+    pub key: String,
+    /// Where the sender posts events.
+    pub url: String,
+}
+
+fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(|| {
+        ApiError::new(
+            super::error::ErrorCode::NotFound,
+            format!("no {what} {raw:?}"),
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{service}/integrations", tag = "integrations", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")),
+    responses((status = 200, body = Items<Integration>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_integrations(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+) -> ApiResult<axum::Json<Items<Integration>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.integrations().list(&service).await?,
+    }))
+}
+
+/// Creates an integration and returns its key, once.
+#[utoipa::path(post, path = "/api/v1/services/{service}/integrations", tag = "integrations", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")), request_body = CreateIntegration,
+    responses((status = 201, body = CreatedIntegration), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_integration(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Json(req): Json<CreateIntegration>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedIntegration>)> {
+    caller.require(Scope::Write)?;
+    let key = new_integration_key();
+    let name = req
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| req.kind.as_str().to_owned());
+    let new = NewIntegration {
+        service,
+        kind: req.kind,
+        name,
+        key_hash: key.hash(),
+        key_prefix: key.expose()[..6].to_owned(),
+    };
+    let integration = s.store.integrations().create(new, s.clock.now()).await?;
+    let url = match integration.kind {
+        IntegrationKind::Pagerduty => format!("{}/v2/enqueue", s.public_url),
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedIntegration {
+            integration,
+            key: key.expose().to_owned(),
+            url,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Integration ID")),
+    responses((status = 200, body = Integration), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_integration(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Integration>> {
+    caller.require(Scope::Read)?;
+    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    Ok(axum::Json(s.store.integrations().get(&id).await?))
+}
+
+/// Revokes the integration's key: its events are refused from now on.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Integration ID")),
+    responses((status = 200, body = Integration), (status = "4XX", body = ErrorResponse)))]
+pub async fn revoke_integration(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Integration>> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    Ok(axum::Json(
+        s.store.integrations().revoke(&id, s.clock.now()).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    name: String,
+    scope: Scope,
+    /// When the token stops working; never, if absent.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    /// The user (ID or email) the token acts as, so actions are credited to them.
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub info: ApiToken,
+    /// The token. Shown only now.
+    pub token: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = Items<ApiToken>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_tokens(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<ApiToken>>> {
+    caller.require(Scope::Admin)?;
+    Ok(axum::Json(Items {
+        items: s.store.tokens().list().await?,
+    }))
+}
+
+/// Creates a token and returns it, once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_token(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(req): Json<CreateToken>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+    caller.require(Scope::Admin)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::field("name", "must be 1 to 100 characters"));
+    }
+    let now = s.clock.now();
+    if req.expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::field("expires_at", "must be in the future"));
+    }
+    let secret = new_api_token();
+    let new = NewToken {
+        name: name.to_owned(),
+        scope: req.scope,
+        expires_at: req.expires_at,
+        user: req.user,
+        token_hash: secret.hash(),
+        token_prefix: display_prefix(secret.expose()),
+    };
+    let info = s
+        .store
+        .tokens()
+        .create(new, now)
+        .await
+        .map_err(|e| match e {
+            tocsin_store::StoreError::NotFound { key, .. } => {
+                ApiError::field("user", format!("no user {key:?}"))
+            }
+            e => e.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken {
+            info,
+            token: secret.expose().to_owned(),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token ID")),
+    responses((status = 200, body = ApiToken), (status = "4XX", body = ErrorResponse)))]
+pub async fn revoke_token(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ApiToken>> {
+    caller.require(Scope::Admin)?;
+    let id = parse_id(&id, TokenId::parse, "token")?;
+    Ok(axum::Json(
+        s.store.tokens().revoke(&id, s.clock.now()).await?,
+    ))
+}

@@ -1,0 +1,299 @@
+//! Catalog endpoints: users, teams, services, change events and the declarative document.
+
+use super::AppState;
+use super::error::{ApiResult, ErrorResponse};
+use super::extract::Query;
+use super::extract::{Caller, Json};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tocsin_domain::auth::Scope;
+use tocsin_domain::catalog::{
+    CatalogDocument, PlanAction, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
+};
+use tocsin_store::ChangeRecord;
+
+/// A list of items.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+type Created<T> = (StatusCode, axum::Json<T>);
+
+fn created<T>(v: T) -> Created<T> {
+    (StatusCode::CREATED, axum::Json(v))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Items<User>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_users(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<User>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.users().list().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "catalog", security(("bearer" = [])), request_body = UserSpec,
+    responses((status = 201, body = User), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(spec): Json<UserSpec>,
+) -> ApiResult<Created<User>> {
+    caller.require(Scope::Write)?;
+    Ok(created(s.store.users().create(spec, s.clock.now()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "catalog", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = User), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<axum::Json<User>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.users().get(&user).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{user}", tag = "catalog", security(("bearer" = [])), request_body = UserSpec,
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = User), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(spec): Json<UserSpec>,
+) -> ApiResult<axum::Json<User>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store.users().replace(&user, spec, s.clock.now()).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "catalog", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_user(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    s.store.users().delete(&user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/teams", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Items<Team>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_teams(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<Team>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.teams().list().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/teams", tag = "catalog", security(("bearer" = [])), request_body = TeamSpec,
+    responses((status = 201, body = Team), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_team(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(spec): Json<TeamSpec>,
+) -> ApiResult<Created<Team>> {
+    caller.require(Scope::Write)?;
+    Ok(created(s.store.teams().create(spec, s.clock.now()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/teams/{team}", tag = "catalog", security(("bearer" = [])),
+    params(("team" = String, Path, description = "Team ID or name")),
+    responses((status = 200, body = Team), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_team(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(team): Path<String>,
+) -> ApiResult<axum::Json<Team>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.teams().get(&team).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/teams/{team}", tag = "catalog", security(("bearer" = [])), request_body = TeamSpec,
+    params(("team" = String, Path, description = "Team ID or name")),
+    responses((status = 200, body = Team), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_team(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(team): Path<String>,
+    Json(spec): Json<TeamSpec>,
+) -> ApiResult<axum::Json<Team>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store.teams().replace(&team, spec, s.clock.now()).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/teams/{team}", tag = "catalog", security(("bearer" = [])),
+    params(("team" = String, Path, description = "Team ID or name")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_team(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(team): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    s.store.teams().delete(&team).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/services", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Items<Service>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_services(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<Service>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.services().list().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/services", tag = "catalog", security(("bearer" = [])), request_body = ServiceSpec,
+    responses((status = 201, body = Service), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_service(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(spec): Json<ServiceSpec>,
+) -> ApiResult<Created<Service>> {
+    caller.require(Scope::Write)?;
+    Ok(created(
+        s.store.services().create(spec, s.clock.now()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")),
+    responses((status = 200, body = Service), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_service(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+) -> ApiResult<axum::Json<Service>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.services().get(&service).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])), request_body = ServiceSpec,
+    params(("service" = String, Path, description = "Service ID or name")),
+    responses((status = 200, body = Service), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_service(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Json(spec): Json<ServiceSpec>,
+) -> ApiResult<axum::Json<Service>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store
+            .services()
+            .replace(&service, spec, s.clock.now())
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")),
+    responses((status = 204, description = "Deleted; its integration keys are revoked"), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_service(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    s.store.services().delete(&service, s.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LimitQuery {
+    /// At most this many (default 50, max 500).
+    limit: Option<u32>,
+}
+
+/// Change events (deploys and the like) recorded on a service, newest first.
+#[utoipa::path(get, path = "/api/v1/services/{service}/changes", tag = "catalog", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name"), LimitQuery),
+    responses((status = 200, body = Items<ChangeRecord>), (status = "4XX", body = ErrorResponse)))]
+pub async fn service_changes(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Query(q): Query<LimitQuery>,
+) -> ApiResult<axum::Json<Items<ChangeRecord>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s
+            .store
+            .services()
+            .changes(&service, q.limit.unwrap_or(0))
+            .await?,
+    }))
+}
+
+/// The whole catalog as one document, in the format `apply` takes.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = CatalogDocument), (status = "4XX", body = ErrorResponse)))]
+pub async fn export_catalog(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<CatalogDocument>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.catalog().export().await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ApplyQuery {
+    /// Report what would change without changing anything.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub entries: Vec<PlanEntry>,
+}
+
+/// Creates or updates everything the document describes, all or nothing. Applying the same document twice changes
+/// nothing; entries missing from the document are left alone.
+#[utoipa::path(post, path = "/api/v1/catalog/apply", tag = "catalog", security(("bearer" = [])), request_body = CatalogDocument,
+    params(ApplyQuery), responses((status = 200, body = ApplyReport), (status = "4XX", body = ErrorResponse)))]
+pub async fn apply_catalog(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(q): Query<ApplyQuery>,
+    Json(doc): Json<CatalogDocument>,
+) -> ApiResult<axum::Json<ApplyReport>> {
+    caller.require(Scope::Write)?;
+    let entries = s
+        .store
+        .catalog()
+        .apply(doc, q.dry_run, s.clock.now())
+        .await?;
+    let count = |a| entries.iter().filter(|e| e.action == a).count();
+    Ok(axum::Json(ApplyReport {
+        dry_run: q.dry_run,
+        created: count(PlanAction::Created),
+        updated: count(PlanAction::Updated),
+        unchanged: count(PlanAction::Unchanged),
+        entries,
+    }))
+}

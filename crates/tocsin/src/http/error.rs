@@ -1,0 +1,139 @@
+//! The one table of API error codes. Every refusal is `{"error": {"code", "message", "field"?, "details"?}}` with a
+//! stable `code`; 4xx messages say what to fix, 5xx messages say nothing internal (the detail goes to the log).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tocsin_domain::{FieldError, ValidationErrors};
+use tocsin_store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MissingToken,
+    InvalidToken,
+    InsufficientScope,
+    InvalidRequest,
+    MalformedJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    InvalidTransition,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict | Self::InvalidTransition => StatusCode::CONFLICT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The offending field, when one field is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every problem, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError(pub ErrorBody);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(ErrorBody {
+            code,
+            message: message.into(),
+            field: None,
+            details: vec![],
+        })
+    }
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self(ErrorBody {
+            code: ErrorCode::InvalidRequest,
+            message: format!("{field}: {message}"),
+            field: Some(field),
+            details: vec![],
+        })
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "Request failed.");
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the details",
+        )
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        let field = (e.0.len() == 1).then(|| e.0[0].field.clone());
+        Self(ErrorBody {
+            code: ErrorCode::InvalidRequest,
+            message: e.to_string(),
+            field,
+            details: e.0,
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, key } => {
+                Self::new(ErrorCode::NotFound, format!("no {kind} {key:?}"))
+            }
+            StoreError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            StoreError::Invalid(v) => v.into(),
+            StoreError::Transition(t) => Self::new(ErrorCode::InvalidTransition, t.to_string()),
+            StoreError::UnknownRoutingKey => Self::new(ErrorCode::InvalidToken, e.to_string()),
+            StoreError::Backend(detail) => {
+                tracing::error!(error = %detail, "Storage failed.");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "the database is unavailable; retry later",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.0.code.status();
+        let mut resp = (status, axum::Json(ErrorResponse { error: self.0 })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

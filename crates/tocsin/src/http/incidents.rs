@@ -1,0 +1,323 @@
+//! Incidents, their timeline, and alerts.
+
+use super::AppState;
+use super::catalog::Items;
+use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
+use super::extract::{Caller, Json, Query};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::str::FromStr;
+use tocsin_domain::alert::{Alert, AlertStatus};
+use tocsin_domain::auth::Scope;
+use tocsin_domain::ids::AlertId;
+use tocsin_domain::incident::{Incident, IncidentStatus};
+use tocsin_domain::severity::Severity;
+use tocsin_store::{
+    AlertEventRecord, AlertFilter, IncidentFilter, NewIncident, Page, TimelineRecord,
+};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct IncidentQuery {
+    /// Comma-separated statuses: triggered, acknowledged, resolved.
+    status: Option<String>,
+    /// Comma-separated severities, e.g. `SEV-0,SEV-1`.
+    severity: Option<String>,
+    /// Service ID or name.
+    service: Option<String>,
+    /// Opened at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Opened before this time (RFC 3339).
+    until: Option<String>,
+    /// Page size (default 50, max 500).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn list_of<T: FromStr<Err = String>>(
+    field: &str,
+    raw: &Option<String>,
+) -> Result<Vec<T>, ApiError> {
+    raw.iter()
+        .flat_map(|r| r.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|e: String| ApiError::field(field, e)))
+        .collect()
+}
+
+fn time(field: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::field(
+                        field,
+                        format!("{s:?} is not an RFC 3339 time such as 2026-11-23T10:00:00Z"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), params(IncidentQuery),
+    responses((status = 200, body = Page<Incident>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_incidents(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(q): Query<IncidentQuery>,
+) -> ApiResult<axum::Json<Page<Incident>>> {
+    caller.require(Scope::Read)?;
+    let filter = IncidentFilter {
+        statuses: list_of::<IncidentStatus>("status", &q.status)?,
+        severities: list_of::<Severity>("severity", &q.severity)?,
+        service: q.service,
+        created_after: time("since", &q.since)?,
+        created_before: time("until", &q.until)?,
+        limit: q.limit.unwrap_or(0),
+        cursor: q.cursor,
+    };
+    Ok(axum::Json(s.store.incidents().list(filter).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareIncident {
+    title: String,
+    #[serde(default)]
+    description: String,
+    severity: Severity,
+    /// Affected services, by ID or name.
+    #[serde(default)]
+    services: Vec<String>,
+}
+
+/// Declares an incident by hand, without an alert (e.g. from a customer report).
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = DeclareIncident,
+    responses((status = 201, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn declare_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(req): Json<DeclareIncident>,
+) -> ApiResult<(StatusCode, axum::Json<Incident>)> {
+    caller.require(Scope::Write)?;
+    let new = NewIncident {
+        title: req.title,
+        description: req.description,
+        severity: req.severity,
+        services: req.services,
+    };
+    let incident = s
+        .store
+        .incidents()
+        .declare(new, caller.actor(), s.clock.now())
+        .await?;
+    s.metrics
+        .incidents_opened
+        .with_label_values(&[incident.severity.as_str()])
+        .inc();
+    Ok((StatusCode::CREATED, axum::Json(incident)))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Incident>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.incidents().get(&incident).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIncident {
+    severity: Option<Severity>,
+}
+
+/// Changes an incident's severity (recorded on the timeline).
+#[utoipa::path(patch, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])), request_body = UpdateIncident,
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn update_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    Json(req): Json<UpdateIncident>,
+) -> ApiResult<axum::Json<Incident>> {
+    caller.require(Scope::Write)?;
+    let Some(severity) = req.severity else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "nothing to change; send {\"severity\": \"SEV-1\"}",
+        ));
+    };
+    Ok(axum::Json(
+        s.store
+            .incidents()
+            .set_severity(&incident, severity, caller.actor(), s.clock.now())
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/acknowledge", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn acknowledge_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Incident>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store
+            .incidents()
+            .acknowledge(&incident, caller.actor(), s.clock.now())
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/resolve", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn resolve_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Incident>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store
+            .incidents()
+            .resolve(&incident, caller.actor(), s.clock.now())
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}/timeline", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Items<TimelineRecord>), (status = "4XX", body = ErrorResponse)))]
+pub async fn timeline(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Items<TimelineRecord>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.incidents().timeline(&incident).await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNote {
+    /// Markdown.
+    body: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/notes", tag = "incidents", security(("bearer" = [])), request_body = AddNote,
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 201, body = TimelineRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn add_note(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    Json(req): Json<AddNote>,
+) -> ApiResult<(StatusCode, axum::Json<TimelineRecord>)> {
+    caller.require(Scope::Write)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            s.store
+                .incidents()
+                .add_note(&incident, req.body, caller.actor(), s.clock.now())
+                .await?,
+        ),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}/alerts", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Items<Alert>), (status = "4XX", body = ErrorResponse)))]
+pub async fn incident_alerts(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Items<Alert>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.incidents().alerts(&incident).await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AlertQuery {
+    /// Comma-separated statuses: triggered, acknowledged, resolved.
+    status: Option<String>,
+    /// Service ID or name.
+    service: Option<String>,
+    dedup_key: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Created before this time (RFC 3339).
+    until: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "incidents", security(("bearer" = [])), params(AlertQuery),
+    responses((status = 200, body = Page<Alert>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_alerts(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(q): Query<AlertQuery>,
+) -> ApiResult<axum::Json<Page<Alert>>> {
+    caller.require(Scope::Read)?;
+    let filter = AlertFilter {
+        statuses: list_of::<AlertStatus>("status", &q.status)?,
+        service: q.service,
+        dedup_key: q.dedup_key,
+        created_after: time("since", &q.since)?,
+        created_before: time("until", &q.until)?,
+        limit: q.limit.unwrap_or(0),
+        cursor: q.cursor,
+    };
+    Ok(axum::Json(s.store.alerts().list(filter).await?))
+}
+
+fn alert_id(raw: &str) -> Result<AlertId, ApiError> {
+    AlertId::parse(raw)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no alert {raw:?}")))
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Alert ID")),
+    responses((status = 200, body = Alert), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_alert(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Alert>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.alerts().get(&alert_id(&id)?).await?))
+}
+
+/// Every event received for an alert, oldest first.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/events", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Alert ID")),
+    responses((status = 200, body = Items<AlertEventRecord>), (status = "4XX", body = ErrorResponse)))]
+pub async fn alert_events(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Items<AlertEventRecord>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.alerts().events(&alert_id(&id)?).await?,
+    }))
+}

@@ -1,0 +1,147 @@
+//! The HTTP edge: the REST API under `/api/v1`, PagerDuty-compatible ingest under `/v2`, and operations endpoints.
+//!
+//! Handlers parse and authenticate, call one store method, and shape the answer; they hold no domain rules.
+//! The OpenAPI document is generated from the handlers' annotations as the router is built, so every routed
+//! endpoint is in it.
+
+mod access;
+mod catalog;
+pub mod error;
+mod extract;
+mod incidents;
+mod ingest;
+mod ops;
+
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::sync::{Arc, OnceLock};
+use tocsin_domain::clock::Clock;
+use tocsin_store::Store;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// PagerDuty's limit, applied to every endpoint.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    /// Base URL senders use, for integration URLs.
+    pub public_url: Arc<str>,
+    openapi: Arc<OnceLock<String>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+        public_url: String,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            metrics,
+            public_url: public_url.into(),
+            openapi: Arc::default(),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tocsin API", description = "Incident response: catalog, ingest, incidents."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "catalog", description = "Teams, users, services and declarative catalog files"),
+        (name = "integrations", description = "Sender keys per service"),
+        (name = "ingest", description = "PagerDuty Events API v2 compatible endpoints"),
+        (name = "incidents", description = "Incidents, their timeline and alerts"),
+        (name = "tokens", description = "API tokens"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Builds the application: every route, its OpenAPI document and the shared middleware.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(ingest::enqueue))
+        .routes(routes!(ingest::change_enqueue))
+        .routes(routes!(catalog::list_users, catalog::create_user))
+        .routes(routes!(
+            catalog::get_user,
+            catalog::replace_user,
+            catalog::delete_user
+        ))
+        .routes(routes!(catalog::list_teams, catalog::create_team))
+        .routes(routes!(
+            catalog::get_team,
+            catalog::replace_team,
+            catalog::delete_team
+        ))
+        .routes(routes!(catalog::list_services, catalog::create_service))
+        .routes(routes!(
+            catalog::get_service,
+            catalog::replace_service,
+            catalog::delete_service
+        ))
+        .routes(routes!(catalog::service_changes))
+        .routes(routes!(catalog::export_catalog))
+        .routes(routes!(catalog::apply_catalog))
+        .routes(routes!(
+            access::list_integrations,
+            access::create_integration
+        ))
+        .routes(routes!(access::get_integration, access::revoke_integration))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(
+            incidents::list_incidents,
+            incidents::declare_incident
+        ))
+        .routes(routes!(incidents::get_incident, incidents::update_incident))
+        .routes(routes!(incidents::acknowledge_incident))
+        .routes(routes!(incidents::resolve_incident))
+        .routes(routes!(incidents::timeline))
+        .routes(routes!(incidents::add_note))
+        .routes(routes!(incidents::incident_alerts))
+        .routes(routes!(incidents::list_alerts))
+        .routes(routes!(incidents::get_alert))
+        .routes(routes!(incidents::alert_events))
+        .split_for_parts();
+    let _ = state.openapi.set(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serializes"),
+    );
+    router
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            ops::panic_response,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

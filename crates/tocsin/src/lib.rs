@@ -1,0 +1,8 @@
+//! Tocsin: the server (HTTP API and ingest), the command-line client and the benchmark, in one binary.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;

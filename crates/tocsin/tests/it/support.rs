@@ -1,0 +1,109 @@
+//! Test harness: a real server per test, and helpers to talk to it.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tempfile::TempDir;
+use tocsin::config::{Config, Durability};
+use tocsin::server::RunningServer;
+use tocsin_domain::clock::{Clock, SystemClock};
+
+pub const ADMIN_TOKEN: &str = "tcs_test0000000000000000000000000000000000000000000";
+
+pub struct TestApp {
+    pub url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub server: Option<RunningServer>,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with_clock(Arc::new(SystemClock)).await
+    }
+
+    pub async fn spawn_with_clock(clock: Arc<dyn Clock>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().join("data"),
+            durability: Durability::Process,
+            bootstrap_token: Some(ADMIN_TOKEN.into()),
+            ..Config::default()
+        };
+        let server = tocsin::server::start(&config, clock)
+            .await
+            .expect("server starts");
+        Self {
+            url: format!("http://{}", server.addr),
+            token: ADMIN_TOKEN.into(),
+            client: reqwest::Client::new(),
+            server: Some(server),
+            dir,
+        }
+    }
+
+    /// A request with the admin token.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request and returns the status and the JSON body (Null when there is none).
+    pub async fn send(&self, rb: RequestBuilder) -> (StatusCode, Value) {
+        let resp = rb.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.req(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.req(Method::POST, path).json(&body)).await
+    }
+
+    /// Creates a service with a PagerDuty integration and returns the routing key.
+    pub async fn service_with_key(&self, name: &str) -> String {
+        let (s, b) = self.post("/api/v1/services", json!({ "name": name })).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, b) = self
+            .post(&format!("/api/v1/services/{name}/integrations"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts to `/v2/enqueue` without an API token, as a sender does.
+    pub async fn enqueue(&self, body: Value) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .post(format!("{}/v2/enqueue", self.url))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub fn trigger(key: &str, dedup_key: &str, severity: &str) -> Value {
+        json!({
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": dedup_key,
+            "payload": { "summary": format!("{dedup_key} failing"), "source": "test", "severity": severity }
+        })
+    }
+}
+
+/// Whether tests that need an external program (Alertmanager) must run: in CI they must, elsewhere they may skip.
+pub fn peers_required() -> bool {
+    std::env::var("TOCSIN_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
