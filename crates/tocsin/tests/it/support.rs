@@ -14,7 +14,9 @@ pub struct TestApp {
     pub url: String,
     pub token: String,
     pub client: reqwest::Client,
+    #[allow(dead_code)] // kept alive for the test's duration
     pub server: Option<RunningServer>,
+    #[allow(dead_code)] // the data directory lives as long as the app
     pub dir: TempDir,
 }
 
@@ -106,4 +108,66 @@ impl TestApp {
 /// Whether tests that need an external program (Alertmanager) must run: in CI they must, elsewhere they may skip.
 pub fn peers_required() -> bool {
     std::env::var("TOCSIN_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// A loopback port that was free a moment ago, for programs that must be told their port before they start.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A child process whose output goes to `log` and which is killed when dropped, so a failing test leaves no
+/// process behind.
+pub struct ChildGuard {
+    pub child: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut std::process::Command, log: std::path::PathBuf) -> Self {
+        let out = std::fs::File::create(&log).expect("create child log");
+        let err = out.try_clone().expect("clone child log");
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {:?}: {e}", cmd.get_program()));
+        Self { child, log }
+    }
+
+    /// The end of the child's output, to put in failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Polls `url` until it answers 200; panics with the child's output if it exits or `within` passes first.
+    pub async fn wait_ready(&mut self, client: &reqwest::Client, url: &str, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                panic!("{url}: the process exited ({status}) before it was ready:\n{}", self.log_tail());
+            }
+            if let Ok(r) = client.get(url).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{url} not ready within {within:?}:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
