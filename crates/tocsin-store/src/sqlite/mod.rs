@@ -109,8 +109,14 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
     ))
-    .map_err(backend)
+    .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
 }
+
+/// The write path alone uses more distinct statements than rusqlite's default cache of 16; a miss re-parses SQL
+/// on the hot path.
+const STATEMENT_CACHE: usize = 128;
 
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(

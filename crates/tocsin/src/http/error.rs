@@ -137,3 +137,62 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are a public contract: clients branch on them. This table changes only on purpose.
+    #[test]
+    fn the_error_code_table_is_stable() {
+        let all = [
+            ErrorCode::MissingToken,
+            ErrorCode::InvalidToken,
+            ErrorCode::InsufficientScope,
+            ErrorCode::InvalidRequest,
+            ErrorCode::MalformedJson,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Conflict,
+            ErrorCode::InvalidTransition,
+            ErrorCode::Internal,
+            ErrorCode::Unavailable,
+        ];
+        let table: Vec<String> = all
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.status().as_u16(),
+                    serde_json::to_value(c).unwrap().as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            table.join("\n"),
+            "401 missing_token\n401 invalid_token\n403 insufficient_scope\n400 invalid_request\n400 malformed_json\n\
+             413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 conflict\n\
+             409 invalid_transition\n500 internal\n503 unavailable"
+        );
+    }
+
+    #[test]
+    fn error_bodies_have_a_fixed_shape() {
+        let single = ApiError::from(ValidationErrors(vec![FieldError::new(
+            "tier",
+            "must be 1 (most critical) to 4 (got 9)",
+        )]));
+        assert_eq!(
+            serde_json::to_value(ErrorResponse { error: single.0 }).unwrap(),
+            serde_json::json!({"error": {"code": "invalid_request", "message": "tier: must be 1 (most critical) to 4 (got 9)",
+                "field": "tier", "details": [{"field": "tier", "message": "must be 1 (most critical) to 4 (got 9)"}]}})
+        );
+        let internal = ApiError::internal("disk on fire at /var/lib/x");
+        assert!(
+            !internal.0.message.contains("disk"),
+            "5xx bodies say nothing internal"
+        );
+    }
+}

@@ -144,11 +144,19 @@ impl ChildGuard {
     }
 
     /// Polls `url` until it answers 200; panics with the child's output if it exits or `within` passes first.
-    pub async fn wait_ready(&mut self, client: &reqwest::Client, url: &str, within: std::time::Duration) {
+    pub async fn wait_ready(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        within: std::time::Duration,
+    ) {
         let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("child status") {
-                panic!("{url}: the process exited ({status}) before it was ready:\n{}", self.log_tail());
+                panic!(
+                    "{url}: the process exited ({status}) before it was ready:\n{}",
+                    self.log_tail()
+                );
             }
             if let Ok(r) = client.get(url).send().await
                 && r.status() == StatusCode::OK

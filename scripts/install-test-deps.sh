@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the programs the integration tests drive (Alertmanager, as a real PagerDuty sender) on Debian 12.
+# Safe to run repeatedly: it does nothing when everything is present.
+set -euo pipefail
+
+packages=(prometheus-alertmanager)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "Already installed: ${packages[*]}"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+else
+    echo "error: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "Installing: ${missing[*]}"
+set -x
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
