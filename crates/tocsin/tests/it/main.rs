@@ -1,5 +1,8 @@
 //! Integration tests: each starts a real server on port 0 with a fresh data directory and talks HTTP to it.
 //! All of them live in this one binary so they link once.
 
+mod alertmanager;
 mod api;
+mod cli;
+mod crash;
 mod support;

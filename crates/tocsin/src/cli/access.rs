@@ -1,0 +1,147 @@
+//! Credential commands: integration keys and API tokens. The server returns a secret only when creating it, so these
+//! commands print it prominently and say so.
+
+use super::client::Client;
+use super::output::{Cell, Col, Output, text, time};
+use super::{IntegrationCmd, TokenCmd, body};
+use chrono::{SecondsFormat, TimeDelta, Utc};
+use serde_json::json;
+
+const INTEGRATIONS: &[Col] = &[
+    Col("ID", Cell::Text("id")),
+    Col("NAME", Cell::Text("name")),
+    Col("KIND", Cell::Text("kind")),
+    Col("KEY PREFIX", Cell::Text("key_prefix")),
+    Col("CREATED", Cell::Time("created_at")),
+    Col("REVOKED", Cell::Time("revoked_at")),
+];
+
+const TOKENS: &[Col] = &[
+    Col("ID", Cell::Text("id")),
+    Col("NAME", Cell::Text("name")),
+    Col("SCOPE", Cell::Text("scope")),
+    Col("PREFIX", Cell::Text("token_prefix")),
+    Col("USER", Cell::Text("user_name")),
+    Col("CREATED", Cell::Time("created_at")),
+    Col("EXPIRES", Cell::Time("expires_at")),
+    Col("REVOKED", Cell::Time("revoked_at")),
+];
+
+pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        IntegrationCmd::Create {
+            service,
+            name,
+            kind,
+        } => {
+            let new = body(json!({ "kind": kind, "name": name }));
+            let v = client
+                .post(&["services", &service, "integrations"], &new)
+                .await?;
+            out.either(&v, || {
+                println!(
+                    "created integration {} ({}) for service {service}",
+                    text(&v["name"]),
+                    text(&v["id"])
+                );
+                println!("events URL:  {}", text(&v["url"]));
+                shown_once("routing key", &v["key"]);
+            });
+        }
+        IntegrationCmd::List { service } => {
+            let list = client.get(&["services", &service, "integrations"]).await?;
+            out.table(&list, INTEGRATIONS);
+        }
+        IntegrationCmd::Revoke { id } => {
+            let v = client.delete(&["integrations", &id]).await?;
+            out.done(
+                &v,
+                format!("revoked integration {id}; its key no longer works"),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            name,
+            scope,
+            expires_in,
+            user,
+        } => {
+            let expires_at =
+                expires_in.map(|d| (Utc::now() + d).to_rfc3339_opts(SecondsFormat::Secs, true));
+            let new = body(json!({
+                "name": name,
+                "scope": scope,
+                "expires_at": expires_at,
+                "user": user,
+            }));
+            let v = client.post(&["tokens"], &new).await?;
+            out.either(&v, || {
+                let until = if v["expires_at"].is_null() {
+                    "never expires".to_owned()
+                } else {
+                    format!("expires {}", time(&v["expires_at"]))
+                };
+                println!(
+                    "created token {} ({}) with scope {}; it {until}",
+                    text(&v["name"]),
+                    text(&v["id"]),
+                    text(&v["scope"])
+                );
+                shown_once("token", &v["token"]);
+            });
+        }
+        TokenCmd::List => out.table(&client.get(&["tokens"]).await?, TOKENS),
+        TokenCmd::Revoke { id } => {
+            let v = client.delete(&["tokens", &id]).await?;
+            out.done(&v, format!("revoked token {id}"));
+        }
+    }
+    Ok(())
+}
+
+fn shown_once(what: &str, secret: &serde_json::Value) {
+    println!("\nThe {what} is shown only this once; store it somewhere safe now:\n");
+    println!("    {}\n", text(secret));
+}
+
+/// A lifetime such as `90m`, `12h`, `30d` or `2w`.
+pub fn parse_lifetime(raw: &str) -> Result<TimeDelta, String> {
+    let bad = || format!("{raw:?} is not a lifetime such as 90m, 12h, 30d or 2w");
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (amount, unit) = s.split_at(split);
+    let amount: i64 = amount.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    amount
+        .checked_mul(unit_secs)
+        .filter(|secs| *secs > 0)
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_take_a_number_and_a_unit() {
+        assert_eq!(parse_lifetime("30d"), Ok(TimeDelta::days(30)));
+        assert_eq!(parse_lifetime("12h"), Ok(TimeDelta::hours(12)));
+        assert_eq!(parse_lifetime("90m"), Ok(TimeDelta::minutes(90)));
+        assert_eq!(parse_lifetime("2w"), Ok(TimeDelta::weeks(2)));
+        for bad in ["", "d", "30", "0d", "3y", "-1d", "99999999999999999w"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+}

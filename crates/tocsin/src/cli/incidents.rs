@@ -1,0 +1,234 @@
+//! Incident and alert commands.
+
+use super::client::{Client, Query};
+use super::output::{Cell, Col, Output, items, number, print_record, print_table, text};
+use super::{AlertCmd, IncidentCmd, Paging, TimeRange, body, query, read_input};
+use serde_json::{Value, json};
+
+const INCIDENTS: &[Col] = &[
+    Col("#", Cell::Number),
+    Col("SEVERITY", Cell::Text("severity")),
+    Col("STATUS", Cell::Text("status")),
+    Col("OPENED", Cell::Time("created_at")),
+    Col("TITLE", Cell::Text("title")),
+];
+
+const TIMELINE: &[Col] = &[
+    Col("TIME", Cell::Time("at")),
+    Col("ACTOR", Cell::Text("actor")),
+    Col("KIND", Cell::Text("kind")),
+    Col("MESSAGE", Cell::Text("message")),
+];
+
+const ALERTS: &[Col] = &[
+    Col("ID", Cell::Text("id")),
+    Col("STATUS", Cell::Text("status")),
+    Col("SEVERITY", Cell::Text("severity")),
+    Col("EVENTS", Cell::Text("event_count")),
+    Col("LAST EVENT", Cell::Time("last_event_at")),
+    Col("DEDUP KEY", Cell::Text("dedup_key")),
+    Col("SUMMARY", Cell::Text("summary")),
+];
+
+const EVENTS: &[Col] = &[
+    Col("RECEIVED", Cell::Time("received_at")),
+    Col("ACTION", Cell::Text("action")),
+    Col("RESULT", Cell::Text("result")),
+    Col("INTEGRATION", Cell::Text("integration_id")),
+];
+
+/// Incidents are referred to as `#42` in conversation, so that form is accepted as well as `42` and the ID.
+pub fn incident_ref(raw: &str) -> Result<String, String> {
+    let r = raw.trim();
+    let r = r.strip_prefix('#').unwrap_or(r);
+    if r.is_empty() {
+        return Err("give an incident number such as 42 or an incident ID".into());
+    }
+    Ok(r.to_owned())
+}
+
+pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        IncidentCmd::List {
+            status,
+            severity,
+            service,
+            range,
+            paging,
+        } => {
+            let filters = query([
+                ("status", Some(status.join(","))),
+                ("severity", Some(severity.join(","))),
+                ("service", service),
+            ]);
+            list(client, "incidents", filters, range, paging, INCIDENTS, out).await?;
+        }
+        IncidentCmd::Show(r) => {
+            let names = ("incident", "timeline");
+            show_with_list(client, ["incidents", &r.incident], names, TIMELINE, out).await?;
+        }
+        IncidentCmd::Declare {
+            title,
+            severity,
+            services,
+            description,
+        } => {
+            let new = body(json!({
+                "title": title,
+                "severity": severity,
+                "services": services,
+                "description": description,
+            }));
+            let v = client.post(&["incidents"], &new).await?;
+            let line = format!(
+                "declared {} [{}] {}",
+                number(&v),
+                text(&v["severity"]),
+                text(&v["title"])
+            );
+            out.done(&v, line);
+        }
+        IncidentCmd::Ack(r) => transition(client, &r.incident, "acknowledge", out).await?,
+        IncidentCmd::Resolve(r) => transition(client, &r.incident, "resolve", out).await?,
+        IncidentCmd::Severity { target, severity } => {
+            let change = json!({ "severity": severity });
+            let v = client
+                .patch(&["incidents", &target.incident], &change)
+                .await?;
+            out.done(
+                &v,
+                format!("{} is now {}", number(&v), text(&v["severity"])),
+            );
+        }
+        IncidentCmd::Note {
+            target,
+            text: inline,
+            file,
+        } => {
+            let note = match (inline, file) {
+                (Some(t), _) => t,
+                (None, Some(path)) => read_input(&path)?,
+                (None, None) => anyhow::bail!("give the note as an argument or with --file"),
+            };
+            let path = ["incidents", target.incident.as_str(), "notes"];
+            let v = client.post(&path, &json!({ "body": note })).await?;
+            out.done(&v, format!("added a note to {}", label(&target.incident)));
+        }
+        IncidentCmd::Timeline(r) => {
+            let timeline = client.get(&["incidents", &r.incident, "timeline"]).await?;
+            out.table(&timeline, TIMELINE);
+        }
+    }
+    Ok(())
+}
+
+pub async fn alerts(client: &Client, cmd: AlertCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        AlertCmd::List {
+            status,
+            service,
+            dedup_key,
+            range,
+            paging,
+        } => {
+            let filters = query([
+                ("status", Some(status.join(","))),
+                ("service", service),
+                ("dedup_key", dedup_key),
+            ]);
+            list(client, "alerts", filters, range, paging, ALERTS, out).await
+        }
+        AlertCmd::Show { id } => {
+            let names = ("alert", "events");
+            show_with_list(client, ["alerts", &id], names, EVENTS, out).await
+        }
+    }
+}
+
+async fn list(
+    client: &Client,
+    path: &str,
+    mut filters: Query,
+    range: TimeRange,
+    paging: Paging,
+    cols: &[Col],
+    out: Output,
+) -> anyhow::Result<()> {
+    filters.extend(query([
+        ("since", range.since),
+        ("until", range.until),
+        ("limit", paging.limit.map(|l| l.to_string())),
+        ("cursor", paging.cursor),
+    ]));
+    let page = client.pages(&[path], filters, paging.all).await?;
+    out.table(&page, cols);
+    if !out.json
+        && let Some(cursor) = page["next_cursor"].as_str()
+    {
+        eprintln!("(more: pass --all, or --cursor {cursor} for the next page)");
+    }
+    Ok(())
+}
+
+/// An object with a list that belongs to it (an incident's timeline, an alert's events), fetched together. As JSON
+/// both go in one object under the given names.
+async fn show_with_list(
+    client: &Client,
+    path: [&str; 2],
+    (one, many): (&str, &str),
+    cols: &[Col],
+    out: Output,
+) -> anyhow::Result<()> {
+    let [kind, id] = path;
+    let list_path = [kind, id, many];
+    let (record, list) = tokio::try_join!(client.get(&path), client.get(&list_path))?;
+    let both = json!({ one: record, many: list["items"] });
+    out.either(&both, || {
+        print_record(&record);
+        println!("\n{}:", heading(many));
+        print_table(items(&list), cols);
+    });
+    Ok(())
+}
+
+fn heading(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn transition(
+    client: &Client,
+    incident: &str,
+    action: &str,
+    out: Output,
+) -> anyhow::Result<()> {
+    let v: Value = client.post_empty(&["incidents", incident, action]).await?;
+    out.done(&v, format!("{} {}", number(&v), text(&v["status"])));
+    Ok(())
+}
+
+/// How to name an incident before the server has said which one it is.
+fn label(reference: &str) -> String {
+    if reference.bytes().all(|b| b.is_ascii_digit()) {
+        format!("#{reference}")
+    } else {
+        reference.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incidents_are_named_as_people_say_them() {
+        assert_eq!(incident_ref("#42").unwrap(), "42");
+        assert_eq!(incident_ref(" 7 ").unwrap(), "7");
+        assert!(incident_ref("#").is_err());
+        assert_eq!(label("42"), "#42");
+        assert_eq!(label("inc_01H"), "inc_01H");
+    }
+}

@@ -1,0 +1,352 @@
+//! The command-line client, run as its own process against a real server, the way people use it.
+
+use crate::support::TestApp;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+const CATALOG: &str = "\
+users:
+  - name: Alice Martin
+    email: alice@example.com
+    time_zone: Europe/Paris
+  - name: Bob Li
+    email: bob@example.com
+teams:
+  - name: payments
+    description: Payment flows
+    members: [alice@example.com, bob@example.com]
+services:
+  - name: checkout
+    description: Checkout API
+    team: payments
+    tier: 1
+    depends_on: [ledger]
+  - name: ledger
+    team: payments
+    tier: 2
+";
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> String {
+        assert!(
+            self.success,
+            "the command failed:\n{}{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    fn failed(self) -> String {
+        assert!(
+            !self.success,
+            "the command succeeded:\n{}{}",
+            self.stdout, self.stderr
+        );
+        self.stderr
+    }
+}
+
+/// Runs `tocsin <args>` with the app's server and admin token.
+async fn tocsin(app: &TestApp, args: &[&str]) -> Run {
+    let env = [
+        ("TOCSIN_SERVER", app.url.as_str()),
+        ("TOCSIN_TOKEN", &app.token),
+    ];
+    run(app, &env, args).await
+}
+
+/// The child blocks while the server answers it on this test's runtime, so it waits on a blocking thread. Its
+/// environment is only what the test gives, and HOME is the test's directory, so no setting or config file of the
+/// machine running the tests can leak in.
+async fn run(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.args(args)
+        .env_remove("TOCSIN_SERVER")
+        .env_remove("TOCSIN_TOKEN")
+        .env_remove("TOCSIN_CLI_CONFIG")
+        .env("HOME", app.dir.path())
+        .envs(env.iter().copied());
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("the child's thread finishes")
+        .expect("the binary starts");
+    Run {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn write(app: &TestApp, name: &str, contents: &str) -> String {
+    let path: PathBuf = app.dir.path().join(name);
+    std::fs::write(&path, contents).expect("file written");
+    path.to_string_lossy().into_owned()
+}
+
+fn last_line(out: &str) -> &str {
+    out.lines().last().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn apply_creates_the_catalog_and_a_second_apply_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let file = write(&app, "catalog.yaml", CATALOG);
+
+    let out = tocsin(&app, &["apply", "-f", &file]).await.ok();
+    for line in [
+        "created  user alice@example.com",
+        "created  user bob@example.com",
+        "created  team payments",
+        "created  service checkout",
+        "created  service ledger",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
+    assert_eq!(last_line(&out), "5 created, 0 updated, 0 unchanged");
+
+    let again = tocsin(&app, &["apply", "-f", &file]).await.ok();
+    let (entries, summary) = again
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("entries and summary");
+    assert!(
+        entries.lines().all(|l| l.starts_with("unchanged ")),
+        "{again}"
+    );
+    assert_eq!(entries.lines().count(), 5, "{again}");
+    assert_eq!(summary, "0 created, 0 updated, 5 unchanged");
+
+    let services = tocsin(&app, &["services", "list"]).await.ok();
+    let checkout = services
+        .lines()
+        .find(|l| l.starts_with("checkout"))
+        .unwrap();
+    assert!(
+        checkout.contains("payments") && checkout.contains("ledger"),
+        "{services}"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_changes_without_making_them() {
+    let app = TestApp::spawn().await;
+    tocsin(&app, &["apply", "-f", &write(&app, "c.yaml", CATALOG)])
+        .await
+        .ok();
+    let changed = CATALOG.replace("Checkout API", "Checkout and payment API");
+    let file = write(&app, "changed.yaml", &changed);
+
+    let out = tocsin(&app, &["apply", "-f", &file, "--dry-run"])
+        .await
+        .ok();
+    assert!(out.contains("updated  service checkout"), "{out}");
+    assert_eq!(
+        last_line(&out),
+        "(dry run) 0 created, 1 updated, 4 unchanged"
+    );
+
+    let checkout = tocsin(&app, &["services", "get", "checkout", "--json"])
+        .await
+        .ok();
+    let checkout: Value = serde_json::from_str(&checkout).unwrap();
+    assert_eq!(checkout["description"], "Checkout API");
+}
+
+#[tokio::test]
+async fn an_exported_catalog_applies_as_unchanged() {
+    let app = TestApp::spawn().await;
+    tocsin(&app, &["apply", "-f", &write(&app, "c.yaml", CATALOG)])
+        .await
+        .ok();
+
+    let yaml = tocsin(&app, &["export"]).await.ok();
+    assert!(yaml.contains("- name: checkout"), "{yaml}");
+    let exported = app.dir.path().join("exported.yaml");
+    let exported = exported.to_str().unwrap();
+    tocsin(&app, &["export", "-o", exported]).await.ok();
+    assert_eq!(std::fs::read_to_string(exported).unwrap(), yaml);
+
+    let out = tocsin(&app, &["apply", "-f", exported]).await.ok();
+    assert_eq!(last_line(&out), "0 created, 0 updated, 5 unchanged");
+}
+
+#[tokio::test]
+async fn catalog_mistakes_are_reported_with_their_line() {
+    let app = TestApp::spawn().await;
+    let file = write(
+        &app,
+        "bad.yaml",
+        "services:\n  - name: checkout\n    teem: payments\n",
+    );
+    let err = tocsin(&app, &["apply", "-f", &file]).await.failed();
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("teem"), "{err}");
+}
+
+#[tokio::test]
+async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
+    let app = TestApp::spawn().await;
+    tocsin(&app, &["services", "create", "--name", "checkout"])
+        .await
+        .ok();
+
+    let declared = tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Checkout errors",
+            "--severity",
+            "SEV-2",
+            "--service",
+            "checkout",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(declared.trim(), "declared #1 [SEV-2] Checkout errors");
+
+    let steps: [(&[&str], &str); 4] = [
+        (&["incidents", "ack", "#1"], "#1 acknowledged"),
+        (&["incidents", "severity", "1", "SEV-1"], "#1 is now SEV-1"),
+        (
+            &["incidents", "note", "1", "Rolled back the deploy"],
+            "added a note to #1",
+        ),
+        (&["incidents", "resolve", "1"], "#1 resolved"),
+    ];
+    for (args, expected) in steps {
+        assert_eq!(tocsin(&app, args).await.ok().trim(), expected, "{args:?}");
+    }
+
+    let shown = tocsin(&app, &["incidents", "show", "1"]).await.ok();
+    assert!(shown.contains("number:") && shown.contains("#1"), "{shown}");
+    let timeline = shown.split("Timeline:").nth(1).expect("a timeline");
+    for kind in [
+        "opened",
+        "acknowledged",
+        "severity_changed",
+        "note",
+        "resolved",
+    ] {
+        assert!(
+            timeline.lines().any(|l| l.contains(&format!(" {kind} "))),
+            "{kind} missing from:\n{shown}"
+        );
+    }
+    assert!(timeline.contains("Rolled back the deploy"), "{shown}");
+
+    let json = tocsin(&app, &["incidents", "show", "1", "--json"])
+        .await
+        .ok();
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["incident"]["status"], "resolved");
+    assert_eq!(json["timeline"].as_array().unwrap().len(), 5);
+
+    let list = tocsin(&app, &["incidents", "list", "--status", "resolved"])
+        .await
+        .ok();
+    assert!(list.lines().any(|l| l.starts_with("#1 ")), "{list}");
+}
+
+#[tokio::test]
+async fn all_follows_every_page() {
+    let app = TestApp::spawn().await;
+    for title in ["one", "two", "three"] {
+        let args = [
+            "incidents",
+            "declare",
+            "--title",
+            title,
+            "--severity",
+            "SEV-3",
+        ];
+        tocsin(&app, &args).await.ok();
+    }
+    let page = tocsin(&app, &["incidents", "list", "--limit", "1", "--json"])
+        .await
+        .ok();
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["next_cursor"].is_string(), "{page}");
+
+    let args = ["incidents", "list", "--limit", "1", "--all", "--json"];
+    let all: Value = serde_json::from_str(&tocsin(&app, &args).await.ok()).unwrap();
+    let numbers: Vec<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [3, 2, 1]);
+}
+
+#[tokio::test]
+async fn a_created_token_is_printed_once_and_works() {
+    let app = TestApp::spawn().await;
+    let out = tocsin(
+        &app,
+        &["tokens", "create", "--name", "ci", "--scope", "read"],
+    )
+    .await
+    .ok();
+    assert!(out.contains("shown only this once"), "{out}");
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("tcs_"))
+        .expect("the token is printed");
+
+    let env = [("TOCSIN_SERVER", app.url.as_str()), ("TOCSIN_TOKEN", token)];
+    run(&app, &env, &["users", "list"]).await.ok();
+    let err = run(
+        &app,
+        &env,
+        &[
+            "users",
+            "create",
+            "--name",
+            "Eve",
+            "--email",
+            "eve@example.com",
+        ],
+    )
+    .await
+    .failed();
+    assert!(err.contains("(insufficient_scope)"), "{err}");
+}
+
+#[tokio::test]
+async fn without_a_token_the_client_says_how_to_give_one() {
+    let app = TestApp::spawn().await;
+    let env = [("TOCSIN_SERVER", app.url.as_str())];
+    let err = run(&app, &env, &["users", "list"]).await.failed();
+    assert!(err.contains("TOCSIN_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn the_token_can_come_from_the_config_file() {
+    let app = TestApp::spawn().await;
+    let config = format!("server = {:?}\ntoken = {:?}\n", app.url, app.token);
+    let config = write(&app, "cli.toml", &config);
+    let env = [("TOCSIN_CLI_CONFIG", config.as_str())];
+    let out = run(&app, &env, &["users", "list"]).await.ok();
+    assert_eq!(out.trim(), "(none)");
+}
+
+#[tokio::test]
+async fn server_errors_print_their_code_and_fail() {
+    let app = TestApp::spawn().await;
+    let err = tocsin(&app, &["services", "get", "nope"]).await.failed();
+    assert_eq!(err.trim(), r#"error: no service "nope" (not_found)"#);
+}
