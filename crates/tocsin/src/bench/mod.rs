@@ -1,0 +1,216 @@
+//! `tocsin bench`: drives Tocsin's PagerDuty endpoint, and Alertmanager's alerts endpoint for comparison, with the
+//! same load, and reports accepted events per second, latency percentiles and the servers' peak memory.
+
+mod load;
+mod process;
+mod report;
+mod targets;
+
+use anyhow::Context;
+use clap::Args;
+use load::Shape;
+use report::{Figures, Parameters, Report};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use targets::Target;
+
+const DEFAULT_ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Concurrent keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to measure, e.g. 10s, 500ms, 1m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before measuring, not counted.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Share of events with a dedup key never sent before; the rest repeat a seeded key.
+    #[arg(long, default_value_t = 0.2, value_parser = parse_ratio)]
+    new_ratio: f64,
+    /// Dedup keys triggered once before the run, for the repeats to hit.
+    #[arg(long, default_value_t = 1000)]
+    seed_keys: usize,
+    /// Durability of the server the benchmark starts: full (fsync every commit) or process.
+    #[arg(long, default_value = "full", value_parser = ["full", "process"], conflicts_with = "server")]
+    durability: String,
+    /// Drive this running Tocsin server (http://host:port) instead of starting one.
+    #[arg(long, requires = "token")]
+    server: Option<String>,
+    /// API token with write scope, for --server.
+    #[arg(long, env = "TOCSIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Process ID of the --server, to report its peak memory.
+    #[arg(long, requires = "server")]
+    server_pid: Option<u32>,
+    /// Alertmanager binary to compare with [default: /usr/bin/prometheus-alertmanager, if present].
+    #[arg(long, conflicts_with = "no_alertmanager")]
+    alertmanager: Option<PathBuf>,
+    /// Skip the Alertmanager comparison.
+    #[arg(long)]
+    no_alertmanager: bool,
+    /// Also print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl BenchArgs {
+    fn shape(&self) -> Shape {
+        Shape {
+            connections: self.connections,
+            warmup: self.warmup,
+            duration: self.duration,
+            new_ratio: self.new_ratio,
+        }
+    }
+
+    fn parameters(&self) -> Parameters {
+        Parameters {
+            connections: self.connections,
+            warmup_s: self.warmup.as_secs_f64(),
+            duration_s: self.duration.as_secs_f64(),
+            new_ratio: self.new_ratio,
+            seeded_keys: self.seed_keys,
+            durability: self.server.is_none().then(|| self.durability.clone()),
+            tocsin_server: self
+                .server
+                .clone()
+                .unwrap_or_else(|| "started by the benchmark".into()),
+        }
+    }
+
+    fn alertmanager_bin(&self) -> anyhow::Result<Option<PathBuf>> {
+        if self.no_alertmanager {
+            return Ok(None);
+        }
+        if let Some(bin) = &self.alertmanager {
+            anyhow::ensure!(
+                bin.exists(),
+                "--alertmanager {}: no such file",
+                bin.display()
+            );
+            return Ok(Some(bin.clone()));
+        }
+        let default = PathBuf::from(DEFAULT_ALERTMANAGER);
+        if default.exists() {
+            return Ok(Some(default));
+        }
+        eprintln!(
+            "No Alertmanager at {DEFAULT_ALERTMANAGER}; skipping the comparison (see --alertmanager)."
+        );
+        Ok(None)
+    }
+
+    async fn tocsin(&self) -> anyhow::Result<Target> {
+        match (&self.server, &self.token) {
+            (Some(server), Some(token)) => {
+                targets::remote_tocsin(server, token, self.server_pid).await
+            }
+            (Some(_), None) => anyhow::bail!("--server needs --token (or TOCSIN_TOKEN)"),
+            (None, _) => targets::spawn_tocsin(&self.durability).await,
+        }
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(
+        !args.duration.is_zero(),
+        "--duration must be more than zero"
+    );
+    anyhow::ensure!(
+        args.seed_keys > 0 || args.new_ratio >= 1.0,
+        "--seed-keys must be at least 1 unless every key is new (--new-ratio 1)"
+    );
+    // Found before the first run, so that a wrong path does not waste it.
+    let alertmanager_bin = args.alertmanager_bin()?;
+    let pool = load::seed_keys(args.seed_keys);
+    let mut results = vec![measure(args.tocsin().await?, &pool, args.shape()).await?];
+    if let Some(bin) = alertmanager_bin {
+        let alertmanager = targets::spawn_alertmanager(&bin)
+            .await
+            .with_context(|| format!("starting Alertmanager {}", bin.display()))?;
+        results.push(measure(alertmanager, &pool, args.shape()).await?);
+    }
+    let report = Report::new(args.parameters(), results);
+    print!("{}", report.table());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+/// Seeds, loads and measures one target, then drops it, which stops a server the benchmark started so that it
+/// takes no CPU from the next one.
+async fn measure(target: Target, pool: &Arc<[String]>, shape: Shape) -> anyhow::Result<Figures> {
+    eprintln!(
+        "{}: seeding {} keys, then {} s warm-up and {} s measured on {} connections…",
+        target.name,
+        pool.len(),
+        shape.warmup.as_secs_f64(),
+        shape.duration.as_secs_f64(),
+        shape.connections
+    );
+    load::seed(&target.endpoint, pool, shape.connections)
+        .await
+        .with_context(|| format!("seeding {}", target.name))?;
+    let outcome = load::drive(&target.endpoint, pool, shape)
+        .await
+        .with_context(|| format!("loading {}", target.name))?;
+    let peak_rss = target.pid.and_then(process::peak_rss);
+    Ok(Figures::new(
+        target.name,
+        shape.connections,
+        outcome,
+        peak_rss,
+    ))
+}
+
+/// Parses `500ms`, `10s`, `1.5s` or `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 500ms, 10s or 1m");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{s:?} is not a number from 0 to 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["10", "s", "10h", "-1s", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ratios_must_be_fractions() {
+        assert_eq!(parse_ratio("0.2"), Ok(0.2));
+        assert!(parse_ratio("1.5").is_err() && parse_ratio("x").is_err());
+    }
+}
