@@ -176,10 +176,12 @@ pub enum AlertChange {
         open_incident: Option<Severity>,
     },
     /// A repeat trigger updated the open alert. `open_incident` is set when the alert had no incident (e.g. it was
-    /// `info`) and its new severity calls for one.
+    /// `info`) and its new severity calls for one. `changed` is false when the trigger repeated what the alert
+    /// already said, so only its activity (count, last event time) moved.
     Retriggered {
         alert: Alert,
         open_incident: Option<Severity>,
+        changed: bool,
     },
     Acknowledged {
         alert: Alert,
@@ -187,9 +189,9 @@ pub enum AlertChange {
     Resolved {
         alert: Alert,
     },
-    /// Accepted, but nothing to do: the reason says why.
+    /// Accepted, but it changes nothing beyond the alert's activity, if there is an alert: the reason says why.
     Ignored {
-        alert_id: Option<AlertId>,
+        alert: Option<Alert>,
         reason: IgnoreReason,
     },
 }
@@ -262,7 +264,9 @@ pub fn apply_event(
         }
         (EventAction::Trigger, Some(mut alert)) => {
             let d = event.details.as_ref().expect("a trigger carries details");
+            let before = alert.clone();
             alert.apply_details(d);
+            let changed = alert != before;
             alert.event_count += 1;
             alert.last_event_at = now;
             let open_incident = if alert.incident_id.is_none() {
@@ -273,10 +277,11 @@ pub fn apply_event(
             AlertChange::Retriggered {
                 alert,
                 open_incident,
+                changed,
             }
         }
         (EventAction::Acknowledge | EventAction::Resolve, None) => AlertChange::Ignored {
-            alert_id: None,
+            alert: None,
             reason: IgnoreReason::NoOpenAlert,
         },
         (EventAction::Acknowledge, Some(mut alert)) => {
@@ -284,7 +289,7 @@ pub fn apply_event(
             alert.last_event_at = now;
             if alert.status == AlertStatus::Acknowledged {
                 return AlertChange::Ignored {
-                    alert_id: Some(alert.id),
+                    alert: Some(alert),
                     reason: IgnoreReason::AlreadyAcknowledged,
                 };
             }
@@ -361,6 +366,7 @@ mod tests {
         let AlertChange::Retriggered {
             alert,
             open_incident,
+            changed: true,
         } = apply_event(
             Some(alert),
             &event(EventAction::Trigger, AlertSeverity::Warning),
@@ -368,12 +374,26 @@ mod tests {
             t(1),
         )
         else {
-            panic!()
+            panic!("a new severity is a change")
         };
         assert_eq!(
             (alert.event_count, alert.severity, open_incident),
             (2, AlertSeverity::Warning, None)
         );
+        let AlertChange::Retriggered {
+            alert,
+            changed: false,
+            ..
+        } = apply_event(
+            Some(alert),
+            &event(EventAction::Trigger, AlertSeverity::Warning),
+            &tg,
+            t(1),
+        )
+        else {
+            panic!("a repeat that says the same is no change")
+        };
+        assert_eq!(alert.event_count, 3);
         let AlertChange::Acknowledged { alert } = apply_event(
             Some(alert),
             &event(EventAction::Acknowledge, AlertSeverity::Info),
@@ -445,7 +465,7 @@ mod tests {
             assert!(matches!(
                 apply_event(None, &event(action, AlertSeverity::Info), &target(), t(0)),
                 AlertChange::Ignored {
-                    alert_id: None,
+                    alert: None,
                     reason: IgnoreReason::NoOpenAlert
                 }
             ));

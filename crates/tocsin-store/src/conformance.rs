@@ -419,6 +419,21 @@ async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         Some(ActorKind::Integration)
     );
 
+    // A second acknowledge changes nothing but is logged and counted against the alert.
+    let again = ingest
+        .event(
+            &key,
+            follow_up(EventAction::Acknowledge, "db-down"),
+            t0() + Duration::seconds(15),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.result, again.alert_id.as_ref()),
+        (IngestResult::Ignored, Some(&alert_id))
+    );
+    assert_eq!(store.alerts().get(&alert_id).await.unwrap().event_count, 4);
+
     let resolved = ingest
         .event(
             &key,
@@ -478,11 +493,24 @@ async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
     );
     assert_ne!(reopened.alert_id, Some(alert_id.clone()));
     assert_ne!(reopened.incident_id, Some(incident_id.clone()));
-    let history = store.alerts().events(&alert_id).await.unwrap();
+    let history: Vec<_> = store
+        .alerts()
+        .events(&alert_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.result)
+        .collect();
     assert_eq!(
-        history.len(),
-        4,
-        "two triggers, an acknowledge and a resolve: {history:?}"
+        history,
+        [
+            IngestResult::Created,
+            IngestResult::Deduplicated,
+            IngestResult::Acknowledged,
+            IngestResult::Ignored,
+            IngestResult::Resolved
+        ],
+        "the alert's own events, none of the later alert's with the same key"
     );
 
     // Info alerts are recorded without an incident.

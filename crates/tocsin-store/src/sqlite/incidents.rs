@@ -2,7 +2,7 @@
 
 use super::catalog::load_service;
 use super::ingest::cascade_to_alerts;
-use super::rows::{self, ALERT_COLUMNS, INCIDENT_COLUMNS, find, parse_cursor, ts};
+use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, find, parse_cursor, ts};
 use super::{SqliteStore, backend};
 use crate::{IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError, TimelineRecord};
 use async_trait::async_trait;
@@ -289,7 +289,7 @@ impl IncidentRepo for SqliteStore {
             let incident = load(c, &r)?;
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = ?1 ORDER BY seq"
+                    "{ALERT_SELECT} WHERE a.incident_id = ?1 ORDER BY a.seq"
                 ))
                 .map_err(backend)?;
             stmt.query_map([incident.id.as_str()], rows::alert)

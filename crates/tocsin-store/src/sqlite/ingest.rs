@@ -6,7 +6,8 @@
 use super::catalog::{change_record, load_service};
 use super::incidents::open_incident;
 use super::rows::{
-    self, ALERT_COLUMNS, find, insert_alert, parse_cursor, to_json, ts, update_alert,
+    self, ALERT_SELECT, find, insert_alert, parse_cursor, record_activity, to_json, ts,
+    update_alert,
 };
 use super::{SqliteStore, backend};
 use crate::{
@@ -23,6 +24,7 @@ use tocsin_domain::alert::{
 use tocsin_domain::ids::{AlertId, ChangeEventId, IntegrationId, ServiceId};
 use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
 use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::severity::Severity;
 
 struct Target {
     ingest: IngestTarget,
@@ -61,10 +63,81 @@ fn target(c: &Connection, key_hash: &str) -> Result<Target> {
     })
 }
 
-fn open_alert(c: &Connection, service: &ServiceId, dedup_key: &str) -> Result<Option<Alert>> {
-    c.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE service_id = ?1 AND dedup_key = ?2 AND status <> 'resolved'"))
-        .and_then(|mut s| s.query_row([service.as_str(), dedup_key], rows::alert).optional())
-        .map_err(backend)
+/// The open alert with this key on the service, and its `seq`.
+fn open_alert(
+    c: &Connection,
+    service: &ServiceId,
+    dedup_key: &str,
+) -> Result<Option<(Alert, i64)>> {
+    c.prepare_cached(&format!(
+        "{ALERT_SELECT} WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND a.status <> 'resolved'"
+    ))
+    .and_then(|mut s| {
+        s.query_row([service.as_str(), dedup_key], rows::alert_with_seq)
+            .optional()
+    })
+    .map_err(backend)
+}
+
+/// Opens an incident for `alert` if the domain said it pages; returns its severity.
+fn open_incident_if(
+    c: &Connection,
+    alert: &mut Alert,
+    severity: Option<Severity>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Option<Severity>> {
+    if let Some(sev) = severity {
+        alert.incident_id = Some(open_incident(c, alert, sev, actor, now)?);
+    }
+    Ok(severity)
+}
+
+/// Applies an alert's acknowledgement or resolution to its incident, with a timeline entry.
+fn follow_up_incident(
+    c: &Connection,
+    alert: &Alert,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(inc) = &alert.incident_id else {
+        return Ok(());
+    };
+    let mut incident = super::incidents::load(c, inc.as_str())?;
+    let entry = if alert.status == AlertStatus::Acknowledged {
+        // An alert acknowledged after a human resolved its incident changes only the alert.
+        incident.acknowledge(actor, now).ok().flatten()
+    } else {
+        let still_open: i64 = c
+            .prepare_cached(
+                "SELECT count(*) FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'",
+            )
+            .and_then(|mut s| s.query_row([inc.as_str()], |r| r.get(0)))
+            .map_err(backend)?;
+        if still_open == 0 {
+            incident.resolve(actor, now, Some("all of its alerts resolved"))
+        } else {
+            let message = format!(
+                "Alert resolved: {} ({still_open} still open)",
+                alert.summary
+            );
+            Some(TimelineEntry::new(
+                now,
+                actor,
+                TimelineKind::AlertResolved,
+                message,
+            ))
+        }
+    };
+    if let Some(entry) = entry {
+        rows::update_incident(c, &incident)?;
+        rows::append_timeline(
+            c,
+            inc,
+            &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
+        )?;
+    }
+    Ok(())
 }
 
 fn apply(
@@ -75,96 +148,57 @@ fn apply(
 ) -> Result<IngestOutcome> {
     let t = target(c, key_hash)?;
     let open = open_alert(c, &t.ingest.service_id, &event.dedup_key)?;
-    let change = apply_event(open, event, &t.ingest, now);
+    let open_seq = open.as_ref().map(|(_, seq)| *seq);
+    // The single writer makes max + 1 the seq the log insert below will get; the alert's activity needs it first.
+    let event_seq: i64 = c
+        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM alert_events")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
     let mut opened_incident = None;
-    let (alert_id, incident_id, result) = match change {
+    let (alert, alert_seq, result) = match apply_event(open.map(|(a, _)| a), event, &t.ingest, now)
+    {
         AlertChange::Created {
             mut alert,
-            open_incident: sev,
+            open_incident,
         } => {
-            if let Some(sev) = sev {
-                alert.incident_id = Some(open_incident(c, &alert, sev, &t.actor, now)?);
-                opened_incident = Some(sev);
-            }
-            insert_alert(c, &alert)?;
-            (Some(alert.id), alert.incident_id, IngestResult::Created)
+            opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?;
+            let seq = insert_alert(c, &alert, event_seq)?;
+            (Some(alert), Some(seq), IngestResult::Created)
         }
         AlertChange::Retriggered {
             mut alert,
-            open_incident: sev,
+            open_incident,
+            changed,
         } => {
-            if let Some(sev) = sev {
-                alert.incident_id = Some(open_incident(c, &alert, sev, &t.actor, now)?);
-                opened_incident = Some(sev);
+            opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?;
+            if changed || opened_incident.is_some() {
+                update_alert(c, &alert)?;
             }
-            update_alert(c, &alert)?;
-            (
-                Some(alert.id),
-                alert.incident_id,
-                IngestResult::Deduplicated,
-            )
+            (Some(alert), open_seq, IngestResult::Deduplicated)
         }
-        AlertChange::Acknowledged { alert } => {
+        AlertChange::Acknowledged { alert } | AlertChange::Resolved { alert } => {
             update_alert(c, &alert)?;
-            if let Some(inc) = &alert.incident_id {
-                let mut incident = super::incidents::load(c, inc.as_str())?;
-                // An alert acknowledged after a human resolved its incident changes only the alert.
-                if let Ok(Some(entry)) = incident.acknowledge(&t.actor, now) {
-                    rows::update_incident(c, &incident)?;
-                    rows::append_timeline(
-                        c,
-                        inc,
-                        &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
-                    )?;
-                }
-            }
-            (
-                Some(alert.id),
-                alert.incident_id,
-                IngestResult::Acknowledged,
-            )
+            follow_up_incident(c, &alert, &t.actor, now)?;
+            let result = if alert.status == AlertStatus::Resolved {
+                IngestResult::Resolved
+            } else {
+                IngestResult::Acknowledged
+            };
+            (Some(alert), open_seq, result)
         }
-        AlertChange::Resolved { alert } => {
-            update_alert(c, &alert)?;
-            if let Some(inc) = &alert.incident_id {
-                let still_open: i64 = c
-                    .prepare_cached("SELECT count(*) FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'")
-                    .and_then(|mut s| s.query_row([inc.as_str()], |r| r.get(0)))
-                    .map_err(backend)?;
-                let mut incident = super::incidents::load(c, inc.as_str())?;
-                let entry = if still_open == 0 {
-                    incident.resolve(&t.actor, now, Some("all of its alerts resolved"))
-                } else {
-                    Some(TimelineEntry::new(
-                        now,
-                        &t.actor,
-                        TimelineKind::AlertResolved,
-                        format!(
-                            "Alert resolved: {} ({still_open} still open)",
-                            alert.summary
-                        ),
-                    ))
-                };
-                if let Some(entry) = entry {
-                    rows::update_incident(c, &incident)?;
-                    rows::append_timeline(
-                        c,
-                        inc,
-                        &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
-                    )?;
-                }
-            }
-            (Some(alert.id), alert.incident_id, IngestResult::Resolved)
-        }
-        AlertChange::Ignored { alert_id, .. } => (alert_id, None, IngestResult::Ignored),
+        AlertChange::Ignored { alert, .. } => (alert, open_seq, IngestResult::Ignored),
     };
+    if let (Some(a), Some(seq), false) = (&alert, alert_seq, result == IngestResult::Created) {
+        record_activity(c, seq, a, event_seq)?;
+    }
     c.prepare_cached(
-        "INSERT INTO alert_events (integration_id, alert_id, dedup_key, action, result, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO alert_events (seq, integration_id, alert_seq, dedup_key, action, result, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(rusqlite::params![
+            event_seq,
             t.ingest.integration_id.as_str(),
-            alert_id.as_ref().map(|a| a.as_str()),
+            alert_seq,
             event.dedup_key,
             event.action.as_str(),
             result.as_str(),
@@ -172,10 +206,14 @@ fn apply(
         ])
     })
     .map_err(backend)?;
+    let incident_id = alert
+        .as_ref()
+        .and_then(|a| a.incident_id.clone())
+        .filter(|_| result != IngestResult::Ignored);
     Ok(IngestOutcome {
         integration_id: t.ingest.integration_id,
         integration_kind: t.kind,
-        alert_id,
+        alert_id: alert.map(|a| a.id),
         result,
         incident_id,
         opened_incident,
@@ -236,7 +274,7 @@ impl IngestRepo for SqliteStore {
 pub(super) fn load_alert(c: &Connection, id: &AlertId) -> Result<Alert> {
     find(
         c,
-        &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+        &format!("{ALERT_SELECT} WHERE a.id = ?1"),
         [id.as_str()],
         rows::alert,
         "alert",
@@ -257,7 +295,7 @@ impl AlertRepo for SqliteStore {
             let mut params: Vec<Value> = Vec::new();
             if let Some(seq) = parse_cursor(f.cursor.as_deref(), 'a')? {
                 params.push(seq.into());
-                clauses.push(format!("seq < ?{}", params.len()));
+                clauses.push(format!("a.seq < ?{}", params.len()));
             }
             if !f.statuses.is_empty() {
                 let mut marks = Vec::new();
@@ -265,36 +303,34 @@ impl AlertRepo for SqliteStore {
                     params.push(s.as_str().to_owned().into());
                     marks.push(format!("?{}", params.len()));
                 }
-                clauses.push(format!("status IN ({})", marks.join(", ")));
+                clauses.push(format!("a.status IN ({})", marks.join(", ")));
             }
             if let Some(s) = &f.service {
                 params.push(load_service(c, s)?.id.as_str().to_owned().into());
-                clauses.push(format!("service_id = ?{}", params.len()));
+                clauses.push(format!("a.service_id = ?{}", params.len()));
             }
             if let Some(k) = &f.dedup_key {
                 params.push(k.clone().into());
-                clauses.push(format!("dedup_key = ?{}", params.len()));
+                clauses.push(format!("a.dedup_key = ?{}", params.len()));
             }
             if let Some(t) = f.created_after {
                 params.push(ts(t).into());
-                clauses.push(format!("created_at >= ?{}", params.len()));
+                clauses.push(format!("a.created_at >= ?{}", params.len()));
             }
             if let Some(t) = f.created_before {
                 params.push(ts(t).into());
-                clauses.push(format!("created_at < ?{}", params.len()));
+                clauses.push(format!("a.created_at < ?{}", params.len()));
             }
             let limit = rows::page_limit(f.limit);
             params.push(i64::from(limit + 1).into());
             let sql = format!(
-                "SELECT {ALERT_COLUMNS}, seq FROM alerts WHERE {} ORDER BY seq DESC LIMIT ?{}",
+                "{ALERT_SELECT} WHERE {} ORDER BY a.seq DESC LIMIT ?{}",
                 clauses.join(" AND "),
                 params.len()
             );
             let mut stmt = c.prepare(&sql).map_err(backend)?;
             let mut found: Vec<(Alert, i64)> = stmt
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((rows::alert(r)?, r.get(22)?))
-                })
+                .query_map(rusqlite::params_from_iter(params), rows::alert_with_seq)
                 .and_then(Iterator::collect)
                 .map_err(backend)?;
             let next_cursor = (found.len() > limit as usize).then(|| {
@@ -312,11 +348,22 @@ impl AlertRepo for SqliteStore {
     async fn events(&self, id: &AlertId) -> Result<Vec<AlertEventRecord>> {
         let id = id.clone();
         self.read(move |c| {
-            load_alert(c, &id)?;
+            // The log has no index by alert; the alert's activity bounds the range of the log that holds its events.
+            let (first, last, seq): (i64, i64, i64) = find(
+                c,
+                "SELECT v.first_event_seq, v.last_event_seq, a.seq FROM alerts a JOIN alert_activity v ON v.alert_seq = a.seq WHERE a.id = ?1",
+                [id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                "alert",
+                id.as_str(),
+            )?;
             let mut stmt = c
-                .prepare_cached("SELECT action, result, integration_id, received_at FROM alert_events WHERE alert_id = ?1 ORDER BY seq")
+                .prepare_cached(
+                    "SELECT action, result, integration_id, received_at FROM alert_events \
+                     WHERE seq BETWEEN ?1 AND ?2 AND alert_seq = ?3 ORDER BY seq",
+                )
                 .map_err(backend)?;
-            stmt.query_map([id.as_str()], |r| {
+            stmt.query_map([first, last, seq], |r| {
                 let action: String = r.get(0)?;
                 let result: String = r.get(1)?;
                 let bad = |i| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, "bad enum".into());

@@ -101,13 +101,21 @@ impl SqliteStore {
     }
 }
 
-fn configure(conn: &Connection, durability: Durability) -> Result<()> {
-    let sync = match durability {
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
         Durability::Full => "FULL",
         Durability::Process => "NORMAL",
-    };
+    }
+}
+
+/// Settings of the write connection. Savepoints keep a sub-journal of every page a job touches; in a temp file
+/// that is a write system call per page, so temp data stays in memory. The writer checkpoints the WAL itself after
+/// answering its callers (see `writer.rs`), never inside a commit, where it stalled every caller in the batch.
+fn configure(conn: &Connection, durability: Durability) -> Result<()> {
+    let sync = synchronous(durability);
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;"
     ))
     .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

@@ -59,8 +59,11 @@ pub fn severity_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Severity> {
         .ok_or_else(|| conversion(idx, std::io::Error::other(format!("bad severity {v}"))))
 }
 
-pub const ALERT_COLUMNS: &str = "id, service_id, integration_id, dedup_key, status, severity, summary, source, component, grp, class, \
-     custom_details, links, images, client, client_url, incident_id, event_count, created_at, last_event_at, acknowledged_at, resolved_at";
+/// An alert with its activity. Column 22 is the alert's `seq`, which the event log refers to.
+pub const ALERT_SELECT: &str = "SELECT a.id, a.service_id, a.integration_id, a.dedup_key, a.status, a.severity, a.summary, a.source, \
+     a.component, a.grp, a.class, a.custom_details, a.links, a.images, a.client, a.client_url, a.incident_id, v.event_count, \
+     a.created_at, v.last_event_at, a.acknowledged_at, a.resolved_at, a.seq \
+     FROM alerts a JOIN alert_activity v ON v.alert_seq = a.seq";
 
 pub fn alert(row: &Row<'_>) -> rusqlite::Result<Alert> {
     Ok(Alert {
@@ -91,10 +94,18 @@ pub fn alert(row: &Row<'_>) -> rusqlite::Result<Alert> {
     })
 }
 
-pub fn insert_alert(conn: &Connection, a: &Alert) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
-    ))
+/// The alert and its `seq`.
+pub fn alert_with_seq(row: &Row<'_>) -> rusqlite::Result<(Alert, i64)> {
+    Ok((alert(row)?, row.get(22)?))
+}
+
+/// Inserts a new alert whose first event is `event_seq`; returns the alert's `seq`.
+pub fn insert_alert(conn: &Connection, a: &Alert, event_seq: i64) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO alerts (id, service_id, integration_id, dedup_key, status, severity, summary, source, component, grp, class, \
+         custom_details, links, images, client, client_url, incident_id, created_at, acknowledged_at, resolved_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    )
     .and_then(|mut s| {
         s.execute(rusqlite::params![
             a.id.as_str(),
@@ -114,22 +125,27 @@ pub fn insert_alert(conn: &Connection, a: &Alert) -> Result<()> {
             a.client,
             a.client_url,
             a.incident_id.as_ref().map(|i| i.as_str()),
-            a.event_count,
             ts(a.created_at),
-            ts(a.last_event_at),
             a.acknowledged_at.map(ts),
             a.resolved_at.map(ts),
         ])
     })
     .map_err(backend)?;
-    Ok(())
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO alert_activity (alert_seq, event_count, last_event_at, first_event_seq, last_event_seq) VALUES (?1, ?2, ?3, ?4, ?4)",
+    )
+    .and_then(|mut s| s.execute(rusqlite::params![seq, a.event_count, ts(a.last_event_at), event_seq]))
+    .map_err(backend)?;
+    Ok(seq)
 }
 
+/// Writes everything about an alert except its activity (see [`record_activity`]).
 pub fn update_alert(conn: &Connection, a: &Alert) -> Result<()> {
     conn.prepare_cached(
         "UPDATE alerts SET status = ?2, severity = ?3, summary = ?4, source = ?5, component = ?6, grp = ?7, class = ?8, \
-         custom_details = ?9, links = ?10, images = ?11, client = ?12, client_url = ?13, incident_id = ?14, event_count = ?15, \
-         last_event_at = ?16, acknowledged_at = ?17, resolved_at = ?18 WHERE id = ?1",
+         custom_details = ?9, links = ?10, images = ?11, client = ?12, client_url = ?13, incident_id = ?14, \
+         acknowledged_at = ?15, resolved_at = ?16 WHERE id = ?1",
     )
     .and_then(|mut s| {
         s.execute(rusqlite::params![
@@ -147,13 +163,19 @@ pub fn update_alert(conn: &Connection, a: &Alert) -> Result<()> {
             a.client,
             a.client_url,
             a.incident_id.as_ref().map(|i| i.as_str()),
-            a.event_count,
-            ts(a.last_event_at),
             a.acknowledged_at.map(ts),
             a.resolved_at.map(ts),
         ])
     })
     .map_err(backend)?;
+    Ok(())
+}
+
+/// Records that the alert at `alert_seq` received the event logged at `event_seq`.
+pub fn record_activity(conn: &Connection, alert_seq: i64, a: &Alert, event_seq: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE alert_activity SET event_count = ?2, last_event_at = ?3, last_event_seq = ?4 WHERE alert_seq = ?1")
+        .and_then(|mut s| s.execute(rusqlite::params![alert_seq, a.event_count, ts(a.last_event_at), event_seq]))
+        .map_err(backend)?;
     Ok(())
 }
 

@@ -3,6 +3,11 @@
 //! Safety of the batching: each job runs between `SAVEPOINT job` and `RELEASE job`, or is rolled back to its
 //! savepoint if it fails or panics, so jobs in one batch cannot see each other's failures. Completions run only
 //! after COMMIT returned; if COMMIT fails, every job in the batch is told so and nothing of it is visible.
+//!
+//! WAL checkpoints happen here too, every [`CHECKPOINT_EVERY`] commits and after the callers have their answers:
+//! with no other writer, a checkpoint completes, so the next transaction restarts the WAL from its start and the
+//! file stays small. (A checkpointer on another thread never catches up with a busy writer, and the WAL then grows
+//! without bound.)
 
 use super::backend;
 use crate::{Result, StoreError};
@@ -16,6 +21,8 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
 /// The most jobs one transaction takes; bounds how long a batch holds its callers.
 const MAX_BATCH: usize = 256;
+/// Commits between WAL checkpoints: enough to amortise the checkpoint's fsync, few enough to keep it short.
+const CHECKPOINT_EVERY: u32 = 64;
 /// Queue depth; when full, callers wait (backpressure) instead of piling up memory.
 const QUEUE: usize = 8192;
 
@@ -87,6 +94,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut commits_since_checkpoint = 0;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -112,5 +120,18 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         for c in completions {
             c(committed.clone());
         }
+        commits_since_checkpoint += 1;
+        if commits_since_checkpoint >= CHECKPOINT_EVERY {
+            checkpoint(&conn, "PASSIVE");
+            commits_since_checkpoint = 0;
+        }
+    }
+    // The store was dropped: leave a database that needs no WAL replay.
+    checkpoint(&conn, "TRUNCATE");
+}
+
+fn checkpoint(conn: &Connection, mode: &str) {
+    if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry.");
     }
 }

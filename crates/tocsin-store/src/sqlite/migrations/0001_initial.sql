@@ -123,9 +123,7 @@ CREATE TABLE alerts (
     client          TEXT,
     client_url      TEXT,
     incident_id     TEXT REFERENCES incidents (id),
-    event_count     INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
-    last_event_at   INTEGER NOT NULL,
     acknowledged_at INTEGER,
     resolved_at     INTEGER
 );
@@ -134,17 +132,28 @@ CREATE UNIQUE INDEX alerts_open_key ON alerts (service_id, dedup_key) WHERE stat
 CREATE INDEX alerts_incident ON alerts (incident_id);
 CREATE INDEX alerts_dedup_key ON alerts (dedup_key);
 
--- Every accepted event, including the ones that changed nothing.
+-- What every event changes about its alert, apart from the alert row: narrow, so that a burst of repeat triggers
+-- dirties a few pages instead of one wide alert row each.
+CREATE TABLE alert_activity (
+    alert_seq       INTEGER PRIMARY KEY REFERENCES alerts (seq),
+    event_count     INTEGER NOT NULL,
+    last_event_at   INTEGER NOT NULL,
+    first_event_seq INTEGER NOT NULL,
+    last_event_seq  INTEGER NOT NULL
+);
+
+-- Every accepted event, including the ones that changed nothing, appended in order. There is deliberately no index
+-- by alert (its inserts would land on random pages): an alert's events lie between the first and last event seq
+-- in its alert_activity row.
 CREATE TABLE alert_events (
     seq            INTEGER PRIMARY KEY,
     integration_id TEXT NOT NULL,
-    alert_id       TEXT,
+    alert_seq      INTEGER,
     dedup_key      TEXT NOT NULL,
     action         TEXT NOT NULL,
     result         TEXT NOT NULL,
     received_at    INTEGER NOT NULL
 );
-CREATE INDEX alert_events_alert ON alert_events (alert_id, seq);
 
 CREATE TABLE change_events (
     seq            INTEGER PRIMARY KEY,
