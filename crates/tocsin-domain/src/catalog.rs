@@ -483,59 +483,42 @@ pub fn plan(
         return Err(errors);
     }
 
-    fn action<T: PartialEq>(current: Option<T>, desired: &T) -> PlanAction {
-        match current {
-            None => PlanAction::Created,
-            Some(c) if &c == desired => PlanAction::Unchanged,
-            Some(_) => PlanAction::Updated,
-        }
-    }
-    let users = desired
-        .users
-        .iter()
-        .map(|u| {
-            (
-                u.clone(),
-                action(
-                    current.users.iter().find(|c| c.email == u.email).cloned(),
-                    u,
-                ),
-            )
-        })
-        .collect();
-    let teams = desired
-        .teams
-        .iter()
-        .map(|t| {
-            let t = t.clone().normalized();
-            let cur = current
-                .teams
-                .iter()
-                .find(|c| c.name == t.name)
-                .map(|c| c.clone().normalized());
-            let a = action(cur, &t);
-            (t, a)
-        })
-        .collect();
-    let services = desired
-        .services
-        .iter()
-        .map(|s| {
-            let s = s.clone().normalized();
-            let cur = current
-                .services
-                .iter()
-                .find(|c| c.name == s.name)
-                .map(|c| c.clone().normalized());
-            let a = action(cur, &s);
-            (s, a)
-        })
-        .collect();
     Ok(CatalogPlan {
-        users,
-        teams,
-        services,
+        users: plan_entries(&desired.users, &current.users, |u| &u.email, |u| u),
+        teams: plan_entries(
+            &desired.teams,
+            &current.teams,
+            |t| &t.name,
+            TeamSpec::normalized,
+        ),
+        services: plan_entries(
+            &desired.services,
+            &current.services,
+            |s| &s.name,
+            ServiceSpec::normalized,
+        ),
     })
+}
+
+/// Pairs each desired entry, in canonical form, with what applying it does to the current entry with the same key.
+fn plan_entries<T: Clone + PartialEq, K: PartialEq>(
+    desired: &[T],
+    current: &[T],
+    key: impl Fn(&T) -> &K,
+    canonical: impl Fn(T) -> T,
+) -> Vec<(T, PlanAction)> {
+    desired
+        .iter()
+        .map(|d| {
+            let d = canonical(d.clone());
+            let action = match current.iter().find(|c| key(c) == key(&d)) {
+                None => PlanAction::Created,
+                Some(c) if canonical(c.clone()) == d => PlanAction::Unchanged,
+                Some(_) => PlanAction::Updated,
+            };
+            (d, action)
+        })
+        .collect()
 }
 
 /// A dependency cycle, as the names along it with the first repeated at the end, if there is one.

@@ -56,38 +56,61 @@ fn header_routing_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-routing-key").and_then(|v| v.to_str().ok())
 }
 
-/// Reads and parses the body, or answers the way PagerDuty does.
-async fn json_body(
+/// Reads the body and parses it with `parse`, or answers the way PagerDuty does.
+async fn parse_body<T>(
     req: Request,
     state: &AppState,
     kind: &str,
-) -> Result<(HeaderMap, serde_json::Value), Response> {
-    let headers = req.headers().clone();
-    let bytes = body_bytes(req, state).await.map_err(|e| {
+    parse: fn(&serde_json::Value, Option<&str>) -> Result<T, Vec<String>>,
+) -> Result<T, Response> {
+    let invalid = |status: StatusCode, errors: Vec<String>| {
         state
             .metrics
             .events
             .with_label_values(&[kind, "invalid"])
             .inc();
-        rejected(
-            e.0.code.status(),
-            "Event object is invalid",
-            vec![e.0.message],
-        )
-    })?;
+        rejected(status, "Event object is invalid", errors)
+    };
+    let header_key = header_routing_key(req.headers()).map(str::to_owned);
+    let bytes = body_bytes(req, state)
+        .await
+        .map_err(|e| invalid(e.0.code.status(), vec![e.0.message]))?;
     let value = serde_json::from_slice(&bytes).map_err(|e| {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "invalid"])
-            .inc();
-        rejected(
+        invalid(
             StatusCode::BAD_REQUEST,
-            "Event object is invalid",
             vec![format!("Could not parse JSON: {e}")],
         )
     })?;
-    Ok((headers, value))
+    parse(&value, header_key.as_deref()).map_err(|errors| invalid(StatusCode::BAD_REQUEST, errors))
+}
+
+fn accepted(
+    state: &AppState,
+    kind: &str,
+    outcome: &str,
+    started: Instant,
+    message: &'static str,
+    dedup_key: Option<String>,
+) -> Response {
+    state
+        .metrics
+        .events
+        .with_label_values(&[kind, outcome])
+        .inc();
+    state
+        .metrics
+        .ingest_latency
+        .with_label_values(&[kind])
+        .observe(started.elapsed().as_secs_f64());
+    (
+        StatusCode::ACCEPTED,
+        Json(EnqueueAccepted {
+            status: "success",
+            message,
+            dedup_key,
+        }),
+    )
+        .into_response()
 }
 
 fn store_failure(state: &AppState, kind: &str, e: StoreError) -> Response {
@@ -129,20 +152,9 @@ fn store_failure(state: &AppState, kind: &str, e: StoreError) -> Response {
         (status = 503, description = "Not stored; retry")))]
 pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let (headers, value) = match json_body(req, &state, KIND_EVENT).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let parsed = match parse_enqueue(&value, header_routing_key(&headers)) {
+    let parsed = match parse_body(req, &state, KIND_EVENT, parse_enqueue).await {
         Ok(p) => p,
-        Err(errors) => {
-            state
-                .metrics
-                .events
-                .with_label_values(&[KIND_EVENT, "invalid"])
-                .inc();
-            return rejected(StatusCode::BAD_REQUEST, "Event object is invalid", errors);
-        }
+        Err(r) => return r,
     };
     let dedup_key = parsed.event.dedup_key.clone();
     match state
@@ -156,12 +168,6 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
         .await
     {
         Ok(outcome) => {
-            let kind = outcome.integration_kind.as_str();
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, outcome.result.as_str()])
-                .inc();
             if let Some(sev) = outcome.opened_incident {
                 state
                     .metrics
@@ -169,20 +175,15 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
                     .with_label_values(&[sev.as_str()])
                     .inc();
             }
-            state
-                .metrics
-                .ingest_latency
-                .with_label_values(&[kind])
-                .observe(started.elapsed().as_secs_f64());
-            (
-                StatusCode::ACCEPTED,
-                Json(EnqueueAccepted {
-                    status: "success",
-                    message: "Event processed",
-                    dedup_key: Some(dedup_key),
-                }),
+            let kind = outcome.integration_kind.as_str();
+            accepted(
+                &state,
+                kind,
+                outcome.result.as_str(),
+                started,
+                "Event processed",
+                Some(dedup_key),
             )
-                .into_response()
         }
         Err(e) => store_failure(&state, KIND_EVENT, e),
     }
@@ -198,20 +199,9 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
         (status = 413, description = "Body over 512 KB", body = EnqueueRejected)))]
 pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let (headers, value) = match json_body(req, &state, KIND_CHANGE).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let parsed = match parse_change(&value, header_routing_key(&headers)) {
+    let parsed = match parse_body(req, &state, KIND_CHANGE, parse_change).await {
         Ok(p) => p,
-        Err(errors) => {
-            state
-                .metrics
-                .events
-                .with_label_values(&[KIND_CHANGE, "invalid"])
-                .inc();
-            return rejected(StatusCode::BAD_REQUEST, "Event object is invalid", errors);
-        }
+        Err(r) => return r,
     };
     let key_hash = hash_secret(&parsed.routing_key);
     match state
@@ -220,27 +210,14 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
         .change(&key_hash, parsed, state.clock.now())
         .await
     {
-        Ok(_) => {
-            state
-                .metrics
-                .events
-                .with_label_values(&[KIND_CHANGE, "recorded"])
-                .inc();
-            state
-                .metrics
-                .ingest_latency
-                .with_label_values(&[KIND_CHANGE])
-                .observe(started.elapsed().as_secs_f64());
-            (
-                StatusCode::ACCEPTED,
-                Json(EnqueueAccepted {
-                    status: "success",
-                    message: "Change event processed",
-                    dedup_key: None,
-                }),
-            )
-                .into_response()
-        }
+        Ok(_) => accepted(
+            &state,
+            KIND_CHANGE,
+            "recorded",
+            started,
+            "Change event processed",
+            None,
+        ),
         Err(e) => store_failure(&state, KIND_CHANGE, e),
     }
 }
