@@ -8,6 +8,7 @@ use crate::incident::truncate_chars;
 use crate::severity::{AlertSeverity, Severity, SeverityMap, SeverityTarget};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -99,10 +100,38 @@ pub struct AlertDetails {
     pub images: Vec<Image>,
     pub client: Option<String>,
     pub client_url: Option<String>,
+    /// Name/value pairs that routing rules and silences match: Alertmanager's labels, Opsgenie's tags and details,
+    /// fields a generic mapping picks out.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AlertDetails {
+    /// Details with only the required fields set.
+    pub fn new(
+        summary: impl Into<String>,
+        source: impl Into<String>,
+        severity: AlertSeverity,
+    ) -> Self {
+        Self {
+            summary: summary.into(),
+            source: source.into(),
+            severity,
+            timestamp: None,
+            component: None,
+            group: None,
+            class: None,
+            custom_details: serde_json::Value::Null,
+            links: vec![],
+            images: vec![],
+            client: None,
+            client_url: None,
+            labels: BTreeMap::new(),
+        }
+    }
 }
 
 /// A sender's event, whatever its wire format.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertEvent {
     pub action: EventAction,
     pub dedup_key: String,
@@ -129,6 +158,7 @@ pub struct Alert {
     pub images: Vec<Image>,
     pub client: Option<String>,
     pub client_url: Option<String>,
+    pub labels: BTreeMap<String, String>,
     pub incident_id: Option<IncidentId>,
     /// How many events this alert received (the first trigger included).
     pub event_count: i64,
@@ -151,6 +181,7 @@ impl Alert {
         self.images = d.images.clone();
         self.client = d.client.clone();
         self.client_url = d.client_url.clone();
+        self.labels = d.labels.clone();
     }
 
     /// The title an incident opened by this alert gets.
@@ -248,6 +279,7 @@ pub fn apply_event(
                 images: vec![],
                 client: None,
                 client_url: None,
+                labels: BTreeMap::new(),
                 incident_id: None,
                 event_count: 1,
                 created_at: now,
@@ -324,20 +356,8 @@ mod tests {
         AlertEvent {
             action,
             dedup_key: "k1".into(),
-            details: (action == EventAction::Trigger).then(|| AlertDetails {
-                summary: "disk full".into(),
-                source: "db-1".into(),
-                severity,
-                timestamp: None,
-                component: None,
-                group: None,
-                class: None,
-                custom_details: serde_json::Value::Null,
-                links: vec![],
-                images: vec![],
-                client: None,
-                client_url: None,
-            }),
+            details: (action == EventAction::Trigger)
+                .then(|| AlertDetails::new("disk full", "db-1", severity)),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod incident;
 pub mod pagerduty;
+pub mod senders;
 pub mod severity;
 
 pub use error::{FieldError, ValidationErrors};

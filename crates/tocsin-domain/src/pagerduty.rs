@@ -297,6 +297,7 @@ pub fn parse_enqueue(
                         images,
                         client,
                         client_url,
+                        labels: Default::default(),
                     }),
                     _ => None,
                 }

@@ -72,18 +72,9 @@ pub fn trigger(dedup_key: &str, severity: AlertSeverity) -> AlertEvent {
         action: EventAction::Trigger,
         dedup_key: dedup_key.into(),
         details: Some(AlertDetails {
-            summary: format!("{dedup_key} is failing"),
-            source: "test".into(),
-            severity,
-            timestamp: None,
-            component: None,
-            group: None,
-            class: None,
             custom_details: serde_json::json!({ "k": 1 }),
-            links: vec![],
-            images: vec![],
-            client: None,
-            client_url: None,
+            labels: [("team".to_owned(), "core".to_owned())].into(),
+            ..AlertDetails::new(format!("{dedup_key} is failing"), "test", severity)
         }),
     }
 }

@@ -51,6 +51,8 @@ CREATE TABLE integrations (
     name       TEXT NOT NULL,
     key_hash   TEXT NOT NULL UNIQUE,
     key_prefix TEXT NOT NULL,
+    -- Kind-specific settings (field mapping, rate limit) as JSON.
+    config     TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
@@ -122,6 +124,7 @@ CREATE TABLE alerts (
     images          TEXT NOT NULL,
     client          TEXT,
     client_url      TEXT,
+    labels          TEXT NOT NULL,
     incident_id     TEXT REFERENCES incidents (id),
     created_at      INTEGER NOT NULL,
     acknowledged_at INTEGER,

@@ -1,0 +1,131 @@
+//! The wire formats of senders other than PagerDuty, each parsed into [`AlertEvent`]s.
+//!
+//! One module per format; each turns a request body into a [`Batch`] or a [`ValidationErrors`] naming every bad
+//! field (paths like `alerts[2].labels`). Parsers are pure: the current time, when a format needs it, is passed in.
+
+pub mod alertmanager;
+pub mod generic;
+pub mod grafana;
+pub mod opsgenie;
+
+use crate::alert::AlertEvent;
+use crate::severity::AlertSeverity;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What one request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub events: Vec<AlertEvent>,
+    /// The sender's own grouping of these alerts (Alertmanager's `groupKey`), when it has one. A sender that
+    /// re-sends a group's whole state sends the same key each time.
+    pub group_key: Option<String>,
+}
+
+impl Batch {
+    pub fn new(events: Vec<AlertEvent>) -> Self {
+        Self {
+            events,
+            group_key: None,
+        }
+    }
+
+    /// A digest of everything the batch says, independent of the order of its events: equal digests mean a re-send
+    /// of the same state, which changes nothing.
+    pub fn digest(&self) -> String {
+        #[derive(Serialize)]
+        struct Canonical<'a> {
+            group_key: &'a Option<String>,
+            events: Vec<&'a AlertEvent>,
+        }
+        let mut events: Vec<&AlertEvent> = self.events.iter().collect();
+        events.sort_by(|a, b| {
+            a.dedup_key
+                .cmp(&b.dedup_key)
+                .then(a.action.as_str().cmp(b.action.as_str()))
+        });
+        let json = serde_json::to_vec(&Canonical {
+            group_key: &self.group_key,
+            events,
+        })
+        .expect("events serialize");
+        hex::encode(Sha256::digest(json))
+    }
+}
+
+/// The severity a label or priority word stands for, in the vocabularies monitoring tools use.
+pub fn severity_from_word(word: &str) -> Option<AlertSeverity> {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "critical" | "crit" | "fatal" | "emergency" | "page" | "disaster" | "p1" | "sev0"
+        | "sev-0" | "sev1" | "sev-1" => Some(AlertSeverity::Critical),
+        "error" | "err" | "high" | "major" | "p2" | "sev2" | "sev-2" => Some(AlertSeverity::Error),
+        "warning" | "warn" | "medium" | "minor" | "average" | "p3" | "sev3" | "sev-3" => {
+            Some(AlertSeverity::Warning)
+        }
+        "info" | "informational" | "low" | "none" | "ok" | "notice" | "p4" | "p5" | "debug" => {
+            Some(AlertSeverity::Info)
+        }
+        _ => None,
+    }
+}
+
+/// A stable fingerprint of a label set, for senders that identify alerts only by their labels (as Alertmanager
+/// does): the same labels always give the same 16 hex digits, whatever their order.
+pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in labels {
+        h.update(k.as_bytes());
+        h.update([0xff]);
+        h.update(v.as_bytes());
+        h.update([0xfe]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertDetails, EventAction};
+
+    #[test]
+    fn digest_ignores_order_and_sees_changes() {
+        let ev = |k: &str, s: AlertSeverity| AlertEvent {
+            action: EventAction::Trigger,
+            dedup_key: k.into(),
+            details: Some(AlertDetails::new("x", "y", s)),
+        };
+        let a = Batch {
+            events: vec![ev("1", AlertSeverity::Error), ev("2", AlertSeverity::Error)],
+            group_key: Some("g".into()),
+        };
+        let b = Batch {
+            events: vec![ev("2", AlertSeverity::Error), ev("1", AlertSeverity::Error)],
+            group_key: Some("g".into()),
+        };
+        let c = Batch {
+            events: vec![
+                ev("2", AlertSeverity::Warning),
+                ev("1", AlertSeverity::Error),
+            ],
+            group_key: Some("g".into()),
+        };
+        assert_eq!(a.digest(), b.digest());
+        assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_words_map() {
+        let l1: BTreeMap<_, _> = [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+        ]
+        .into();
+        let l2: BTreeMap<_, _> = [("a".to_owned(), "12".to_owned())].into();
+        assert_eq!(fingerprint(&l1).len(), 16);
+        assert_ne!(fingerprint(&l1), fingerprint(&l2));
+        assert_eq!(severity_from_word("P1"), Some(AlertSeverity::Critical));
+        assert_eq!(severity_from_word("warn"), Some(AlertSeverity::Warning));
+        assert_eq!(severity_from_word("bogus"), None);
+    }
+}
