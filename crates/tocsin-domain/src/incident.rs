@@ -102,6 +102,8 @@ pub enum TimelineKind {
     Note,
     AlertAcknowledged,
     AlertResolved,
+    /// An alert joined an open incident instead of opening its own.
+    AlertAdded,
 }
 
 impl TimelineKind {
@@ -114,6 +116,7 @@ impl TimelineKind {
             Self::Note => "note",
             Self::AlertAcknowledged => "alert_acknowledged",
             Self::AlertResolved => "alert_resolved",
+            Self::AlertAdded => "alert_added",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -125,6 +128,7 @@ impl TimelineKind {
             Self::Note,
             Self::AlertAcknowledged,
             Self::AlertResolved,
+            Self::AlertAdded,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

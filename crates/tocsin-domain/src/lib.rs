@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod incident;
+pub mod integration;
 pub mod pagerduty;
 pub mod senders;
 pub mod severity;

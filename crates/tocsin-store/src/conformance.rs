@@ -20,6 +20,7 @@ pub async fn run_all<S: Store>(mut new_store: impl FnMut() -> S) {
     incidents_by_hand(&new_store()).await;
     incident_lists_filter_and_paginate(&new_store()).await;
     change_events(&new_store()).await;
+    raw_payloads_keep_the_last_hundred(&new_store()).await;
 }
 
 fn t0() -> DateTime<Utc> {
@@ -59,6 +60,7 @@ pub async fn arbitrary_service_with_key(store: &dyn Store, name: &str) -> String
                 name: "pd".into(),
                 key_hash: key_hash.clone(),
                 key_prefix: "key".into(),
+                config: Default::default(),
             },
             t0(),
         )
@@ -860,6 +862,51 @@ async fn incident_lists_filter_and_paginate(store: &dyn Store) {
             .await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+async fn raw_payloads_keep_the_last_hundred(store: &dyn Store) {
+    arbitrary_service_with_key(store, "noisy").await;
+    let id = store
+        .integrations()
+        .list("noisy")
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let batch: Vec<_> = (0..130)
+        .map(|i| {
+            (
+                id.clone(),
+                RawPayload {
+                    outcome: format!("{i}"),
+                    ..RawPayload::new(format!("body {i}").as_bytes(), t0() + Duration::seconds(i))
+                },
+            )
+        })
+        .collect();
+    store
+        .integrations()
+        .keep_payloads(batch[..70].to_vec())
+        .await
+        .unwrap();
+    store
+        .integrations()
+        .keep_payloads(batch[70..].to_vec())
+        .await
+        .unwrap();
+    let kept = store.integrations().payloads(&id, 500).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        RAW_PAYLOADS_KEPT as usize,
+        "the ring is bounded"
+    );
+    assert_eq!(
+        (kept[0].body.as_str(), kept[99].body.as_str()),
+        ("body 129", "body 30"),
+        "newest first, oldest dropped"
+    );
+    let big = RawPayload::new(&vec![b'x'; RAW_PAYLOAD_MAX + 10], t0());
+    assert!(big.truncated && big.body.len() == RAW_PAYLOAD_MAX);
 }
 
 async fn change_events(store: &dyn Store) {

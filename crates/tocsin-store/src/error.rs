@@ -16,6 +16,11 @@ pub enum StoreError {
     /// The routing key is unknown or revoked.
     #[error("the routing key is not an active integration key")]
     UnknownRoutingKey,
+    /// The key belongs to an integration of another kind than the endpoint it was sent to.
+    #[error(
+        "this key belongs to a {actual} integration; send its events to that integration's URL"
+    )]
+    WrongIntegrationKind { actual: &'static str },
     /// The backend failed; the detail is for logs, not for users.
     #[error("storage failure: {0}")]
     Backend(String),

@@ -22,6 +22,7 @@ use tocsin_domain::catalog::{
 use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
 use tocsin_domain::incident::{Actor, Incident};
 use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -104,6 +105,17 @@ pub trait IntegrationRepo: Send + Sync {
     async fn list(&self, service: &str) -> Result<Vec<Integration>>;
     /// Revoked keys stop ingesting at once; revoking twice is harmless.
     async fn revoke(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<Integration>;
+    /// The active integration whose key hashes to `key_hash`.
+    async fn by_key(&self, key_hash: &str) -> Result<Option<Integration>>;
+    async fn update_config(
+        &self,
+        id: &IntegrationId,
+        config: IntegrationConfig,
+    ) -> Result<Integration>;
+    /// The most recent request bodies the integration accepted, newest first.
+    async fn payloads(&self, id: &IntegrationId, limit: u32) -> Result<Vec<RawPayload>>;
+    /// Adds accepted request bodies to their integrations' rings of recent payloads (oldest first).
+    async fn keep_payloads(&self, payloads: Vec<(IntegrationId, RawPayload)>) -> Result<()>;
 }
 
 #[async_trait]
@@ -119,13 +131,34 @@ pub trait TokenRepo: Send + Sync {
 
 #[async_trait]
 pub trait IngestRepo: Send + Sync {
-    /// Applies an alert event sent with the integration key hashing to `key_hash`. Durable when it returns Ok.
+    /// Applies a sender's request, sent with the key hashing to `key_hash` to the endpoint of `kind`: every event
+    /// in order, in one transaction. Durable when it returns Ok; nothing of it is stored when it returns Err.
+    ///
+    /// New alerts of a batch with a `group_key` join the open incident that holds an open alert of the same sender
+    /// group on the service, instead of opening one each.
+    async fn batch(
+        &self,
+        key_hash: &str,
+        kind: IntegrationKind,
+        batch: Batch,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>>;
+
+    /// One PagerDuty event.
     async fn event(
         &self,
         key_hash: &str,
         event: AlertEvent,
         now: DateTime<Utc>,
-    ) -> Result<IngestOutcome>;
+    ) -> Result<IngestOutcome> {
+        let batch = Batch::new(vec![event]);
+        let mut outcomes = self
+            .batch(key_hash, IntegrationKind::Pagerduty, batch, now)
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Backend("an event produced no outcome".into()))
+    }
     /// Records a change event on the key's service. Never pages.
     async fn change(
         &self,

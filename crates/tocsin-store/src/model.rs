@@ -10,26 +10,7 @@ use tocsin_domain::ids::{
 use tocsin_domain::incident::{IncidentStatus, TimelineEntry};
 use tocsin_domain::severity::Severity;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IntegrationKind {
-    /// PagerDuty Events API v2 (`/v2/enqueue`, `/v2/change/enqueue`).
-    Pagerduty,
-}
-
-impl IntegrationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pagerduty => "pagerduty",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pagerduty" => Some(Self::Pagerduty),
-            _ => None,
-        }
-    }
-}
+pub use tocsin_domain::integration::{IntegrationConfig, IntegrationKind};
 
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
@@ -38,9 +19,10 @@ pub struct NewIntegration {
     pub name: String,
     pub key_hash: String,
     pub key_prefix: String,
+    pub config: IntegrationConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Integration {
     pub id: IntegrationId,
     pub service_id: ServiceId,
@@ -48,6 +30,7 @@ pub struct Integration {
     pub name: String,
     /// The first characters of the key, to tell keys apart.
     pub key_prefix: String,
+    pub config: IntegrationConfig,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -198,3 +181,32 @@ pub struct Page<T> {
 
 pub const MAX_PAGE: u32 = 500;
 pub const DEFAULT_PAGE: u32 = 50;
+
+/// A request body as a sender sent it, kept so a user can see exactly what arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RawPayload {
+    pub received_at: DateTime<Utc>,
+    /// The body, cut at [`RAW_PAYLOAD_MAX`] bytes.
+    pub body: String,
+    pub truncated: bool,
+    /// What Tocsin made of it, e.g. "3 events: 2 created, 1 resolved".
+    pub outcome: String,
+}
+
+/// Bodies longer than this are kept cut short.
+pub const RAW_PAYLOAD_MAX: usize = 64 * 1024;
+/// How many recent payloads each integration keeps.
+pub const RAW_PAYLOADS_KEPT: i64 = 100;
+
+impl RawPayload {
+    pub fn new(body: &[u8], received_at: DateTime<Utc>) -> Self {
+        let truncated = body.len() > RAW_PAYLOAD_MAX;
+        let kept = &body[..body.len().min(RAW_PAYLOAD_MAX)];
+        Self {
+            received_at,
+            body: String::from_utf8_lossy(kept).into_owned(),
+            truncated,
+            outcome: String::new(),
+        }
+    }
+}

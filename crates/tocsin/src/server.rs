@@ -80,14 +80,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         Metrics::new(),
         public_url.trim_end_matches('/').to_owned(),
     );
-    let app = http::router(state);
+    let background = http::spawn_background(&state);
+    let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })
-            .await
+            .await;
+        background.abort();
+        http::flush(&state).await;
+        served
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "Tocsin is listening.");
     Ok(RunningServer {

@@ -1,18 +1,19 @@
 //! API tokens and integrations: the credentials, stored as hashes.
 
 use super::catalog::{load_service, load_user};
-use super::rows::{find, opt_time, parsed_col, time, ts};
+use super::rows::{find, opt_time, parsed_col, time, to_json, ts};
 use super::{SqliteStore, backend};
 use crate::{
-    ApiToken, Integration, IntegrationKind, IntegrationRepo, NewIntegration, NewToken, Result,
-    TokenRepo,
+    ApiToken, Integration, IntegrationConfig, IntegrationKind, IntegrationRepo, NewIntegration,
+    NewToken, RawPayload, Result, TokenRepo,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row};
 use tocsin_domain::ids::{IntegrationId, ServiceId, TokenId, UserId};
 
-const INTEGRATION_COLUMNS: &str = "id, service_id, kind, name, key_prefix, created_at, revoked_at";
+const INTEGRATION_COLUMNS: &str =
+    "id, service_id, kind, name, key_prefix, created_at, revoked_at, config";
 
 fn integration(row: &Row<'_>) -> rusqlite::Result<Integration> {
     let kind: String = row.get(2)?;
@@ -30,6 +31,7 @@ fn integration(row: &Row<'_>) -> rusqlite::Result<Integration> {
         key_prefix: row.get(4)?,
         created_at: time(row.get(5)?),
         revoked_at: opt_time(row.get(6)?),
+        config: super::rows::json_col(row, 7)?,
     })
 }
 
@@ -51,8 +53,8 @@ impl IntegrationRepo for SqliteStore {
             let service = load_service(c, &new.service)?;
             let id = IntegrationId::generate();
             c.execute(
-                "INSERT INTO integrations (id, service_id, kind, name, key_hash, key_prefix, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![id.as_str(), service.id.as_str(), new.kind.as_str(), new.name, new.key_hash, new.key_prefix, ts(now)],
+                "INSERT INTO integrations (id, service_id, kind, name, key_hash, key_prefix, created_at, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                rusqlite::params![id.as_str(), service.id.as_str(), new.kind.as_str(), new.name, new.key_hash, new.key_prefix, ts(now), to_json(&new.config)],
             )
             .map_err(backend)?;
             load_integration(c, &id)
@@ -84,6 +86,64 @@ impl IntegrationRepo for SqliteStore {
             )
             .map_err(backend)?;
             load_integration(c, &id)
+        })
+        .await
+    }
+    async fn by_key(&self, key_hash: &str) -> Result<Option<Integration>> {
+        let key_hash = key_hash.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE key_hash = ?1 AND revoked_at IS NULL"
+            ))
+            .and_then(|mut s| s.query_row([key_hash], integration).optional())
+            .map_err(backend)
+        })
+        .await
+    }
+    async fn update_config(
+        &self,
+        id: &IntegrationId,
+        config: IntegrationConfig,
+    ) -> Result<Integration> {
+        let id = id.clone();
+        self.write(move |c| {
+            let current = load_integration(c, &id)?;
+            config
+                .validate(current.kind)
+                .map_err(crate::StoreError::Invalid)?;
+            c.execute(
+                "UPDATE integrations SET config = ?2 WHERE id = ?1",
+                rusqlite::params![id.as_str(), to_json(&config)],
+            )
+            .map_err(backend)?;
+            load_integration(c, &id)
+        })
+        .await
+    }
+    async fn keep_payloads(&self, payloads: Vec<(IntegrationId, RawPayload)>) -> Result<()> {
+        self.write(move |c| {
+            for (id, p) in &payloads {
+                super::ingest::keep_payload(c, id, p)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+    async fn payloads(&self, id: &IntegrationId, limit: u32) -> Result<Vec<RawPayload>> {
+        let id = id.clone();
+        self.read(move |c| {
+            load_integration(c, &id)?;
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT received_at, body, truncated, outcome FROM raw_payloads WHERE integration_id = ?1 \
+                     ORDER BY received_at DESC LIMIT ?2",
+                )
+                .map_err(backend)?;
+            stmt.query_map(rusqlite::params![id.as_str(), super::rows::page_limit(limit)], |r| {
+                Ok(RawPayload { received_at: time(r.get(0)?), body: r.get(1)?, truncated: r.get(2)?, outcome: r.get(3)? })
+            })
+            .and_then(Iterator::collect)
+            .map_err(backend)
         })
         .await
     }

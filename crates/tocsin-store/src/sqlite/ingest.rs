@@ -12,7 +12,7 @@ use super::rows::{
 use super::{SqliteStore, backend};
 use crate::{
     AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, IngestOutcome, IngestRepo,
-    IngestResult, IntegrationKind, Page, Result, StoreError,
+    IngestResult, IntegrationKind, Page, RAW_PAYLOADS_KEPT, RawPayload, Result, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,9 +21,10 @@ use rusqlite::{Connection, OptionalExtension};
 use tocsin_domain::alert::{
     Alert, AlertChange, AlertEvent, AlertStatus, EventAction, IngestTarget, apply_event,
 };
-use tocsin_domain::ids::{AlertId, ChangeEventId, IntegrationId, ServiceId};
+use tocsin_domain::ids::{AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId};
 use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
 use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
 
 struct Target {
@@ -32,7 +33,8 @@ struct Target {
     actor: Actor,
 }
 
-fn target(c: &Connection, key_hash: &str) -> Result<Target> {
+/// The integration the key belongs to, which must be of the kind whose endpoint received the request.
+fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<Target> {
     let row = c
         .prepare_cached(
             "SELECT i.id, i.kind, i.name, s.id, s.severity_map FROM integrations i JOIN services s ON s.id = i.service_id \
@@ -48,6 +50,11 @@ fn target(c: &Connection, key_hash: &str) -> Result<Target> {
     let (id, kind, name, service_id, severity_map) = row.ok_or(StoreError::UnknownRoutingKey)?;
     let kind = IntegrationKind::parse(&kind)
         .ok_or_else(|| backend(format!("unknown integration kind {kind}")))?;
+    if kind != expected {
+        return Err(StoreError::WrongIntegrationKind {
+            actual: kind.as_str(),
+        });
+    }
     Ok(Target {
         actor: Actor {
             kind: ActorKind::Integration,
@@ -91,6 +98,37 @@ fn open_incident_if(
         alert.incident_id = Some(open_incident(c, alert, sev, actor, now)?);
     }
     Ok(severity)
+}
+
+/// The open incident holding an open alert of sender group `group` on the service, which a new alert of that group
+/// joins (with a timeline entry saying so) instead of opening its own.
+fn join_group_incident(
+    c: &Connection,
+    t: &Target,
+    alert: &Alert,
+    group: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<IncidentId>> {
+    let found: Option<String> = c
+        .prepare_cached(
+            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             WHERE a.service_id = ?1 AND a.grp = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
+             ORDER BY a.seq DESC LIMIT 1",
+        )
+        .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), group], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let Some(id) = found.map(IncidentId::from_trusted) else {
+        return Ok(None);
+    };
+    let entry = TimelineEntry::new(
+        now,
+        &t.actor,
+        TimelineKind::AlertAdded,
+        format!("Alert joined from the same sender group: {}", alert.summary),
+    )
+    .with_data(serde_json::json!({ "alert_id": alert.id, "group": group }));
+    rows::append_timeline(c, &id, &entry)?;
+    Ok(Some(id))
 }
 
 /// Applies an alert's acknowledgement or resolution to its incident, with a timeline entry.
@@ -140,13 +178,62 @@ fn follow_up_incident(
     Ok(())
 }
 
-fn apply(
+fn apply_batch(
     c: &Connection,
     key_hash: &str,
+    kind: IntegrationKind,
+    batch: &Batch,
+    now: DateTime<Utc>,
+) -> Result<Vec<IngestOutcome>> {
+    let t = target(c, key_hash, kind)?;
+    let group = batch.group_key.as_deref();
+    batch
+        .events
+        .iter()
+        .map(|e| apply(c, &t, e, group, now))
+        .collect()
+}
+
+/// Writes the payload into the integration's next ring slot, overwriting the oldest once the ring is full.
+///
+/// The next slot is counted in memory by the writer thread (the only thread that runs this), starting after the
+/// newest stored slot, so a request costs one upsert into neighbouring rows. A slot skipped because a transaction
+/// failed is harmless: the ring only ever holds the most recent payloads.
+pub(super) fn keep_payload(
+    c: &Connection,
+    integration: &IntegrationId,
+    p: &RawPayload,
+) -> Result<()> {
+    thread_local! {
+        static NEXT_SLOT: std::cell::RefCell<std::collections::HashMap<IntegrationId, i64>> = Default::default();
+    }
+    let stored = NEXT_SLOT.with(|n| n.borrow().get(integration).copied());
+    let slot = match stored {
+        Some(slot) => slot,
+        None => c
+            .prepare_cached("SELECT slot + 1 FROM raw_payloads WHERE integration_id = ?1 ORDER BY received_at DESC, slot DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([integration.as_str()], |r| r.get::<_, i64>(0)).optional())
+            .map_err(backend)?
+            .unwrap_or(0),
+    } % RAW_PAYLOADS_KEPT;
+    NEXT_SLOT.with(|n| n.borrow_mut().insert(integration.clone(), slot + 1));
+    c.prepare_cached(
+        "INSERT INTO raw_payloads (integration_id, slot, received_at, body, truncated, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (integration_id, slot) DO UPDATE SET received_at = excluded.received_at, body = excluded.body, \
+         truncated = excluded.truncated, outcome = excluded.outcome",
+    )
+    .and_then(|mut s| s.execute(rusqlite::params![integration.as_str(), slot, ts(p.received_at), p.body, p.truncated, p.outcome]))
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn apply(
+    c: &Connection,
+    t: &Target,
     event: &AlertEvent,
+    group: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
-    let t = target(c, key_hash)?;
     let open = open_alert(c, &t.ingest.service_id, &event.dedup_key)?;
     let open_seq = open.as_ref().map(|(_, seq)| *seq);
     // The single writer makes max + 1 the seq the log insert below will get; the alert's activity needs it first.
@@ -161,7 +248,16 @@ fn apply(
             mut alert,
             open_incident,
         } => {
-            opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?;
+            let joined = match (open_incident, group) {
+                (Some(_), Some(g)) => join_group_incident(c, t, &alert, g, now)?,
+                _ => None,
+            };
+            match joined {
+                Some(incident) => alert.incident_id = Some(incident),
+                None => {
+                    opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?
+                }
+            }
             let seq = insert_alert(c, &alert, event_seq)?;
             (Some(alert), Some(seq), IngestResult::Created)
         }
@@ -211,7 +307,7 @@ fn apply(
         .and_then(|a| a.incident_id.clone())
         .filter(|_| result != IngestResult::Ignored);
     Ok(IngestOutcome {
-        integration_id: t.ingest.integration_id,
+        integration_id: t.ingest.integration_id.clone(),
         integration_kind: t.kind,
         alert_id: alert.map(|a| a.id),
         result,
@@ -222,14 +318,16 @@ fn apply(
 
 #[async_trait]
 impl IngestRepo for SqliteStore {
-    async fn event(
+    async fn batch(
         &self,
         key_hash: &str,
-        event: AlertEvent,
+        kind: IntegrationKind,
+        batch: Batch,
         now: DateTime<Utc>,
-    ) -> Result<IngestOutcome> {
+    ) -> Result<Vec<IngestOutcome>> {
         let key_hash = key_hash.to_owned();
-        self.write(move |c| apply(c, &key_hash, &event, now)).await
+        self.write(move |c| apply_batch(c, &key_hash, kind, &batch, now))
+            .await
     }
 
     async fn change(
@@ -240,7 +338,7 @@ impl IngestRepo for SqliteStore {
     ) -> Result<ChangeRecord> {
         let key_hash = key_hash.to_owned();
         self.write(move |c| {
-            let t = target(c, &key_hash)?;
+            let t = target(c, &key_hash, IntegrationKind::Pagerduty)?;
             let id = ChangeEventId::generate();
             c.execute(
                 "INSERT INTO change_events (id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at) \

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorResponse};
+use super::extract::Query;
 use super::extract::{Caller, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,17 +11,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_domain::auth::{Scope, display_prefix, new_api_token, new_integration_key};
 use tocsin_domain::ids::{IntegrationId, TokenId};
-use tocsin_store::{ApiToken, Integration, IntegrationKind, NewIntegration, NewToken};
+use tocsin_store::{
+    ApiToken, Integration, IntegrationConfig, IntegrationKind, NewIntegration, NewToken, RawPayload,
+};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegration {
-    /// Only `pagerduty` (Events API v2) for now.
+    /// The sender's format; `pagerduty` when absent.
     #[serde(default = "pagerduty")]
     kind: IntegrationKind,
     /// A label, e.g. the sender's name.
     #[serde(default)]
     name: Option<String>,
+    /// Rate limit and, for `generic`, the field mapping.
+    #[serde(default)]
+    config: IntegrationConfig,
 }
 
 fn pagerduty() -> IntegrationKind {
@@ -35,6 +41,101 @@ pub struct CreatedIntegration {
     pub key: String,
     /// Where the sender posts events.
     pub url: String,
+    /// How to point the sender at it.
+    pub how: String,
+}
+
+/// Where a sender of `kind` posts, and how to configure it.
+fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (String, &'static str) {
+    match kind {
+        IntegrationKind::Pagerduty => (
+            format!("{base}/v2/enqueue"),
+            "PagerDuty Events API v2: post events here with the key as routing_key (or the X-Routing-Key header).",
+        ),
+        IntegrationKind::Alertmanager => (
+            format!("{base}/ingest/alertmanager/{key}"),
+            "Alertmanager: use this URL in a receiver's webhook_configs (or /ingest/alertmanager with http_config.authorization).",
+        ),
+        IntegrationKind::Prometheus => (
+            format!("{base}/ingest/prometheus/{key}"),
+            "Prometheus, vmalert, amtool: use this URL as the Alertmanager URL; they post to its /api/v2/alerts.",
+        ),
+        IntegrationKind::Grafana => (
+            format!("{base}/ingest/grafana/{key}"),
+            "Grafana: add a webhook contact point with this URL (POST or PUT).",
+        ),
+        IntegrationKind::Opsgenie => (
+            format!("{base}/v2/alerts"),
+            "Opsgenie clients: set the API URL to this server and send the key as `Authorization: GenieKey <key>`.",
+        ),
+        IntegrationKind::Generic => (
+            format!("{base}/ingest/generic/{key}"),
+            "Any JSON sender: post here (or to /ingest/generic with `Authorization: Bearer <key>`); set config.mapping to map its fields.",
+        ),
+    }
+}
+
+fn nested(e: tocsin_domain::ValidationErrors, prefix: &str) -> tocsin_domain::ValidationErrors {
+    tocsin_domain::ValidationErrors(e.0.into_iter().map(|f| f.under(prefix)).collect())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIntegration {
+    config: IntegrationConfig,
+}
+
+/// Changes an integration's settings (rate limit, field mapping).
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Integration ID")), request_body = UpdateIntegration,
+    responses((status = 200, body = Integration), (status = "4XX", body = ErrorResponse)))]
+pub async fn update_integration(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateIntegration>,
+) -> ApiResult<axum::Json<Integration>> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    let updated = s
+        .store
+        .integrations()
+        .update_config(&id, req.config)
+        .await
+        .map_err(|e| match e {
+            tocsin_store::StoreError::Invalid(v) => ApiError::from(nested(v, "config")),
+            e => e.into(),
+        })?;
+    s.intake.forget(&id);
+    Ok(axum::Json(updated))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PayloadQuery {
+    /// At most this many (default 50; the last 100 are kept).
+    limit: Option<u32>,
+}
+
+/// The most recent request bodies the integration accepted, newest first, exactly as the sender sent them.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/payloads", tag = "integrations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Integration ID"), PayloadQuery),
+    responses((status = 200, body = Items<RawPayload>), (status = "4XX", body = ErrorResponse)))]
+pub async fn integration_payloads(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PayloadQuery>,
+) -> ApiResult<axum::Json<Items<RawPayload>>> {
+    caller.require(Scope::Read)?;
+    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    // What arrived in the last second is still buffered; show it too.
+    s.intake.flush_payloads(&*s.store).await?;
+    let items = s
+        .store
+        .integrations()
+        .payloads(&id, q.limit.unwrap_or(0))
+        .await?;
+    Ok(axum::Json(Items { items }))
 }
 
 fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
@@ -71,6 +172,9 @@ pub async fn create_integration(
     Json(req): Json<CreateIntegration>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedIntegration>)> {
     caller.require(Scope::Write)?;
+    req.config
+        .validate(req.kind)
+        .map_err(|e| ApiError::from(nested(e, "config")))?;
     let key = new_integration_key();
     let name = req
         .name
@@ -82,17 +186,17 @@ pub async fn create_integration(
         name,
         key_hash: key.hash(),
         key_prefix: key.expose()[..6].to_owned(),
+        config: req.config,
     };
     let integration = s.store.integrations().create(new, s.clock.now()).await?;
-    let url = match integration.kind {
-        IntegrationKind::Pagerduty => format!("{}/v2/enqueue", s.public_url),
-    };
+    let (url, how) = sender_url(&s.public_url, integration.kind, key.expose());
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedIntegration {
             integration,
             key: key.expose().to_owned(),
             url,
+            how: how.to_owned(),
         }),
     ))
 }

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     InvalidTransition,
+    RateLimited,
     Internal,
     Unavailable,
 }
@@ -36,6 +37,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict | Self::InvalidTransition => StatusCode::CONFLICT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -114,7 +116,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             StoreError::Invalid(v) => v.into(),
             StoreError::Transition(t) => Self::new(ErrorCode::InvalidTransition, t.to_string()),
-            StoreError::UnknownRoutingKey => Self::new(ErrorCode::InvalidToken, e.to_string()),
+            StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. } => {
+                Self::new(ErrorCode::InvalidToken, e.to_string())
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "Storage failed.");
                 Self::new(
@@ -157,6 +161,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::Conflict,
             ErrorCode::InvalidTransition,
+            ErrorCode::RateLimited,
             ErrorCode::Internal,
             ErrorCode::Unavailable,
         ];
@@ -174,7 +179,7 @@ mod tests {
             table.join("\n"),
             "401 missing_token\n401 invalid_token\n403 insufficient_scope\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 conflict\n\
-             409 invalid_transition\n500 internal\n503 unavailable"
+             409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
         );
     }
 

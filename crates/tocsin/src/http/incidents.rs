@@ -191,12 +191,14 @@ pub async fn resolve_incident(
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Incident>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(
-        s.store
-            .incidents()
-            .resolve(&incident, caller.actor(), s.clock.now())
-            .await?,
-    ))
+    let resolved = s
+        .store
+        .incidents()
+        .resolve(&incident, caller.actor(), s.clock.now())
+        .await?;
+    // A sender re-sending the group state it sent before must be able to open a new incident now.
+    s.intake.forget_groups();
+    Ok(axum::Json(resolved))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{incident}/timeline", tag = "incidents", security(("bearer" = [])),

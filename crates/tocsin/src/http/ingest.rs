@@ -5,14 +5,17 @@
 
 use super::AppState;
 use super::extract::body_bytes;
+use super::senders::{Refusal, admit, set_retry_after, store_batch};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Instant;
-use tocsin_domain::auth::hash_secret;
+use tocsin_domain::integration::IntegrationKind;
 use tocsin_domain::pagerduty::{parse_change, parse_enqueue};
+use tocsin_domain::senders::Batch;
 use tocsin_store::StoreError;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -62,7 +65,7 @@ async fn parse_body<T>(
     state: &AppState,
     kind: &str,
     parse: fn(&serde_json::Value, Option<&str>) -> Result<T, Vec<String>>,
-) -> Result<T, Response> {
+) -> Result<(T, Bytes), Response> {
     let invalid = |status: StatusCode, errors: Vec<String>| {
         state
             .metrics
@@ -81,7 +84,50 @@ async fn parse_body<T>(
             vec![format!("Could not parse JSON: {e}")],
         )
     })?;
-    parse(&value, header_key.as_deref()).map_err(|errors| invalid(StatusCode::BAD_REQUEST, errors))
+    let parsed = parse(&value, header_key.as_deref())
+        .map_err(|errors| invalid(StatusCode::BAD_REQUEST, errors))?;
+    Ok((parsed, bytes))
+}
+
+/// A refused key or rate, answered the way PagerDuty does.
+fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
+    let invalid_key = |why: String| {
+        state
+            .metrics
+            .events
+            .with_label_values(&[kind, "unknown_key"])
+            .inc();
+        rejected(
+            StatusCode::BAD_REQUEST,
+            "Event object is invalid",
+            vec![format!("'routing_key' is invalid ({why})")],
+        )
+    };
+    match r {
+        Refusal::NoKey | Refusal::UnknownKey => invalid_key(
+            "not an active integration key; check the key or create an integration".into(),
+        ),
+        Refusal::WrongKind(actual) => invalid_key(format!(
+            "it belongs to a {actual} integration, which has its own URL"
+        )),
+        Refusal::Limited(wait) => {
+            state
+                .metrics
+                .events
+                .with_label_values(&[kind, "rate_limited"])
+                .inc();
+            let body = serde_json::json!({ "status": "throttle event", "message": "Requests for this service are arriving too quickly. Please retry later." });
+            let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            set_retry_after(&mut resp, wait);
+            resp
+        }
+        Refusal::Api(e) => store_failure(state, kind, e.0.message),
+        Refusal::Invalid(v) => rejected(
+            StatusCode::BAD_REQUEST,
+            "Event object is invalid",
+            v.0.iter().map(ToString::to_string).collect(),
+        ),
+    }
 }
 
 fn accepted(
@@ -113,32 +159,16 @@ fn accepted(
         .into_response()
 }
 
-fn store_failure(state: &AppState, kind: &str, e: StoreError) -> Response {
-    match e {
-        StoreError::UnknownRoutingKey => {
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "unknown_key"])
-                .inc();
-            rejected(
-                StatusCode::BAD_REQUEST,
-                "Event object is invalid",
-                vec!["'routing_key' is invalid (not an active integration key; check the key or create an integration)".into()],
-            )
-        }
-        e => {
-            tracing::error!(error = %e, "Ingest failed.");
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "error"])
-                .inc();
-            // 5xx makes senders retry, which is what they should do.
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "error", "message": "Tocsin could not store the event; retry" })))
-                .into_response()
-        }
-    }
+fn store_failure(state: &AppState, kind: &str, detail: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %detail, "Ingest failed.");
+    state
+        .metrics
+        .events
+        .with_label_values(&[kind, "error"])
+        .inc();
+    // 5xx makes senders retry, which is what they should do.
+    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "error", "message": "Tocsin could not store the event; retry" })))
+        .into_response()
 }
 
 /// Send an alert event (trigger, acknowledge, resolve).
@@ -152,40 +182,36 @@ fn store_failure(state: &AppState, kind: &str, e: StoreError) -> Response {
         (status = 503, description = "Not stored; retry")))]
 pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let parsed = match parse_body(req, &state, KIND_EVENT, parse_enqueue).await {
+    let (parsed, body) = match parse_body(req, &state, KIND_EVENT, parse_enqueue).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let (integration, key_hash) =
+        match admit(&state, IntegrationKind::Pagerduty, Some(parsed.routing_key)).await {
+            Ok(found) => found,
+            Err(r) => return refused(&state, KIND_EVENT, r),
+        };
     let dedup_key = parsed.event.dedup_key.clone();
-    match state
-        .store
-        .ingest()
-        .event(
-            &hash_secret(&parsed.routing_key),
-            parsed.event,
-            state.clock.now(),
-        )
-        .await
+    match store_batch(
+        &state,
+        &integration,
+        &key_hash,
+        Batch::new(vec![parsed.event]),
+        &body,
+        started,
+    )
+    .await
     {
-        Ok(outcome) => {
-            if let Some(sev) = outcome.opened_incident {
-                state
-                    .metrics
-                    .incidents_opened
-                    .with_label_values(&[sev.as_str()])
-                    .inc();
-            }
-            let kind = outcome.integration_kind.as_str();
-            accepted(
-                &state,
-                kind,
-                outcome.result.as_str(),
-                started,
-                "Event processed",
-                Some(dedup_key),
-            )
-        }
-        Err(e) => store_failure(&state, KIND_EVENT, e),
+        Ok(_) => (
+            StatusCode::ACCEPTED,
+            Json(EnqueueAccepted {
+                status: "success",
+                message: "Event processed",
+                dedup_key: Some(dedup_key),
+            }),
+        )
+            .into_response(),
+        Err(r) => refused(&state, KIND_EVENT, r),
     }
 }
 
@@ -199,11 +225,20 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
         (status = 413, description = "Body over 512 KB", body = EnqueueRejected)))]
 pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let parsed = match parse_body(req, &state, KIND_CHANGE, parse_change).await {
+    let (parsed, _) = match parse_body(req, &state, KIND_CHANGE, parse_change).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let key_hash = hash_secret(&parsed.routing_key);
+    let key_hash = match admit(
+        &state,
+        IntegrationKind::Pagerduty,
+        Some(parsed.routing_key.clone()),
+    )
+    .await
+    {
+        Ok((_, key_hash)) => key_hash,
+        Err(r) => return refused(&state, KIND_CHANGE, r),
+    };
     match state
         .store
         .ingest()
@@ -218,6 +253,7 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
             "Change event processed",
             None,
         ),
+        Err(StoreError::UnknownRoutingKey) => refused(&state, KIND_CHANGE, Refusal::UnknownKey),
         Err(e) => store_failure(&state, KIND_CHANGE, e),
     }
 }

@@ -10,7 +10,9 @@ pub mod error;
 mod extract;
 mod incidents;
 mod ingest;
+mod intake;
 mod ops;
+mod senders;
 
 use crate::metrics::Metrics;
 use axum::Router;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Base URL senders use, for integration URLs.
     pub public_url: Arc<str>,
+    intake: Arc<intake::Intake>,
     openapi: Arc<OnceLock<String>>,
 }
 
@@ -48,6 +51,7 @@ impl AppState {
             clock,
             metrics,
             public_url: public_url.into(),
+            intake: Arc::default(),
             openapi: Arc::default(),
         }
     }
@@ -80,6 +84,28 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Work the HTTP layer does off the request path, until the returned task is aborted: flushing recent request
+/// bodies to their integrations' rings once a second.
+pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.intake.flush_payloads(&*state.store).await {
+                tracing::warn!(error = %e, "Could not keep recent payloads; will retry.");
+            }
+        }
+    })
+}
+
+/// Writes what is still buffered, for a graceful stop.
+pub async fn flush(state: &AppState) {
+    if let Err(e) = state.intake.flush_payloads(&*state.store).await {
+        tracing::warn!(error = %e, "Could not keep recent payloads at shutdown.");
+    }
+}
+
 /// Builds the application: every route, its OpenAPI document and the shared middleware.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -89,6 +115,23 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::openapi))
         .routes(routes!(ingest::enqueue))
         .routes(routes!(ingest::change_enqueue))
+        .routes(routes!(senders::alertmanager_webhook))
+        .routes(routes!(senders::alertmanager_webhook_bearer))
+        .routes(routes!(senders::prometheus_alerts))
+        .routes(routes!(senders::prometheus_alerts_bearer))
+        .routes(routes!(
+            senders::grafana_webhook,
+            senders::grafana_webhook_put
+        ))
+        .routes(routes!(
+            senders::grafana_webhook_auth,
+            senders::grafana_webhook_auth_put
+        ))
+        .routes(routes!(senders::generic_event))
+        .routes(routes!(senders::generic_event_bearer))
+        .routes(routes!(senders::opsgenie_create))
+        .routes(routes!(senders::opsgenie_close))
+        .routes(routes!(senders::opsgenie_acknowledge))
         .routes(routes!(catalog::list_users, catalog::create_user))
         .routes(routes!(
             catalog::get_user,
@@ -114,7 +157,12 @@ pub fn router(state: AppState) -> Router {
             access::list_integrations,
             access::create_integration
         ))
-        .routes(routes!(access::get_integration, access::revoke_integration))
+        .routes(routes!(
+            access::get_integration,
+            access::update_integration,
+            access::revoke_integration
+        ))
+        .routes(routes!(access::integration_payloads))
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(

@@ -993,6 +993,21 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/api/v1/alerts"),
         ("get", "/api/v1/alerts/{id}"),
         ("get", "/api/v1/alerts/{id}/events"),
+        ("post", "/ingest/alertmanager/{key}"),
+        ("post", "/ingest/alertmanager"),
+        ("post", "/ingest/prometheus/{key}/api/v2/alerts"),
+        ("post", "/api/v2/alerts"),
+        ("post", "/ingest/grafana/{key}"),
+        ("put", "/ingest/grafana/{key}"),
+        ("post", "/ingest/grafana"),
+        ("put", "/ingest/grafana"),
+        ("post", "/ingest/generic/{key}"),
+        ("post", "/ingest/generic"),
+        ("post", "/v2/alerts"),
+        ("post", "/v2/alerts/{alias}/close"),
+        ("post", "/v2/alerts/{alias}/acknowledge"),
+        ("patch", "/api/v1/integrations/{id}"),
+        ("get", "/api/v1/integrations/{id}/payloads"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
@@ -1015,6 +1030,8 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
                 .replace("{service}", "s")
                 .replace("{id}", "i")
                 .replace("{incident}", "1")
+                .replace("{key}", "k")
+                .replace("{alias}", "a")
         );
         let resp = app
             .client

@@ -5,4 +5,5 @@ mod alertmanager;
 mod api;
 mod cli;
 mod crash;
+mod senders;
 mod support;

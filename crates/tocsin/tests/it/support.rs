@@ -179,3 +179,105 @@ impl Drop for ChildGuard {
         let _ = self.child.wait();
     }
 }
+
+pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+pub const AMTOOL: &str = "/usr/bin/amtool";
+
+/// A running Alertmanager with the given configuration, or `None` (the test skips) when it is not installed and
+/// the environment does not demand it.
+pub struct AlertmanagerPeer {
+    pub guard: ChildGuard,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl AlertmanagerPeer {
+    pub async fn start(client: &reqwest::Client, config: &serde_json::Value) -> Option<Self> {
+        if !std::path::Path::new(ALERTMANAGER).exists() {
+            assert!(
+                !peers_required(),
+                "{ALERTMANAGER} is missing and TOCSIN_REQUIRE_PEERS=1; run scripts/install-test-deps.sh"
+            );
+            eprintln!(
+                "SKIPPED: {ALERTMANAGER} is not installed (scripts/install-test-deps.sh installs it)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_file = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config_file,
+            serde_yaml_ng::to_string(config).expect("YAML"),
+        )
+        .expect("write config");
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let mut guard = ChildGuard::spawn(
+            std::process::Command::new(ALERTMANAGER)
+                .arg(format!("--config.file={}", config_file.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!(
+                    "--web.listen-address={}",
+                    url.trim_start_matches("http://")
+                ))
+                .arg("--cluster.listen-address="),
+            dir.path().join("alertmanager.log"),
+        );
+        guard
+            .wait_ready(
+                client,
+                &format!("{url}/-/ready"),
+                std::time::Duration::from_secs(20),
+            )
+            .await;
+        Some(Self {
+            guard,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// Posts alerts to Alertmanager's own API, as Prometheus does.
+    pub async fn post_alerts(&self, client: &reqwest::Client, alerts: serde_json::Value) {
+        let resp = client
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(&alerts)
+            .send()
+            .await
+            .expect("post to Alertmanager");
+        let status = resp.status();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Polls `path` on Tocsin until `check` finds what it waits for; external programs deliver on their own schedule.
+pub async fn poll<T>(
+    app: &TestApp,
+    peer: &ChildGuard,
+    path: &str,
+    what: &str,
+    check: impl Fn(&Value) -> Option<T>,
+) -> T {
+    let within = std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        if let Some(found) = check(&body) {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not seen within {within:?}; last {path}: {body}\npeer's log:\n{}",
+            peer.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

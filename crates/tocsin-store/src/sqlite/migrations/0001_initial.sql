@@ -133,6 +133,8 @@ CREATE TABLE alerts (
 -- At most one open alert per dedup key and service: the dedup invariant, enforced by the database.
 CREATE UNIQUE INDEX alerts_open_key ON alerts (service_id, dedup_key) WHERE status <> 'resolved';
 CREATE INDEX alerts_incident ON alerts (incident_id);
+-- Finds the open alerts of a sender group (Alertmanager's groupKey), whose incident new alerts of the group join.
+CREATE INDEX alerts_open_group ON alerts (service_id, grp) WHERE status <> 'resolved' AND grp IS NOT NULL;
 CREATE INDEX alerts_dedup_key ON alerts (dedup_key);
 
 -- What every event changes about its alert, apart from the alert row: narrow, so that a burst of repeat triggers
@@ -171,6 +173,17 @@ CREATE TABLE change_events (
     received_at    INTEGER NOT NULL
 );
 CREATE INDEX change_events_service ON change_events (service_id, seq);
+
+-- The last requests each integration accepted, as a ring of slots overwritten in turn: bounded by construction.
+CREATE TABLE raw_payloads (
+    integration_id TEXT NOT NULL REFERENCES integrations (id),
+    slot           INTEGER NOT NULL,
+    received_at    INTEGER NOT NULL,
+    body           TEXT NOT NULL,
+    truncated      INTEGER NOT NULL,
+    outcome        TEXT NOT NULL,
+    PRIMARY KEY (integration_id, slot)
+) WITHOUT ROWID;
 
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,

@@ -1,0 +1,113 @@
+//! Integrations: how a sender reaches a service, and the settings each kind takes.
+
+use crate::error::ValidationErrors;
+use crate::senders::generic::FieldMapping;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationKind {
+    /// PagerDuty Events API v2: `/v2/enqueue`, `/v2/change/enqueue`.
+    Pagerduty,
+    /// Alertmanager `webhook_configs` (payload version 4).
+    Alertmanager,
+    /// Alertmanager's own `POST /api/v2/alerts`, as Prometheus, vmalert and amtool send it.
+    Prometheus,
+    /// Grafana alerting webhook contact point.
+    Grafana,
+    /// Opsgenie's alert API (`/v2/alerts`, `GenieKey` auth).
+    Opsgenie,
+    /// Any JSON, through a field mapping.
+    Generic,
+}
+
+impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 6] = [
+        Self::Pagerduty,
+        Self::Alertmanager,
+        Self::Prometheus,
+        Self::Grafana,
+        Self::Opsgenie,
+        Self::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pagerduty => "pagerduty",
+            Self::Alertmanager => "alertmanager",
+            Self::Prometheus => "prometheus",
+            Self::Grafana => "grafana",
+            Self::Opsgenie => "opsgenie",
+            Self::Generic => "generic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How many requests an integration may send; over it, senders get 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// Generous enough for any single monitoring system, tight enough that one runaway sender cannot take the
+    /// ingest path from the others.
+    fn default() -> Self {
+        Self {
+            per_second: 200,
+            burst: 1_000,
+        }
+    }
+}
+
+/// Settings of one integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    /// Request rate limit; the default applies when absent. `{"per_second": 0}` turns limiting off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// For `generic` integrations: where the fields are in the sender's JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<FieldMapping>,
+}
+
+impl IntegrationConfig {
+    pub fn validate(&self, kind: IntegrationKind) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if let Some(r) = &self.rate_limit
+            && r.per_second > 0
+            && r.burst == 0
+        {
+            errors.push(
+                "rate_limit.burst",
+                "must be at least 1 when per_second is set",
+            );
+        }
+        match (&self.mapping, kind) {
+            (Some(m), IntegrationKind::Generic) => {
+                if let Err(e) = m.validate() {
+                    errors.0.extend(e.0.into_iter().map(|f| f.under("mapping")));
+                }
+            }
+            (Some(_), _) => {
+                errors.push("mapping", "only generic integrations take a field mapping")
+            }
+            (None, _) => {}
+        }
+        errors.into_result(())
+    }
+
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        let r = self.rate_limit.unwrap_or_default();
+        (r.per_second > 0).then_some(r)
+    }
+}

@@ -1,0 +1,140 @@
+//! What every ingest endpoint does before and after parsing: find the integration a key belongs to, hold it to its
+//! rate limit, and recognise a re-sent group state that changes nothing.
+//!
+//! All three are in-process caches in front of the store, never the authority: the store re-checks the key (and
+//! its revocation) in the same transaction that writes the events. A key revoked on this node is dropped from the
+//! cache at once; elsewhere the entry expires after [`KEY_TTL`].
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tocsin_domain::ids::IntegrationId;
+use tocsin_domain::integration::RateLimit;
+use tocsin_store::{Integration, RAW_PAYLOADS_KEPT, RawPayload, Result as StoreResult, Store};
+
+const KEY_TTL: Duration = Duration::from_secs(5);
+/// Bounds the memory the caches can take; past it they start over (a miss only costs a lookup or a write).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub struct Intake {
+    keys: Mutex<HashMap<String, (Option<Integration>, Instant)>>,
+    limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
+    /// Digest of the last stored state of each (integration, sender group).
+    groups: Mutex<HashMap<(IntegrationId, String), String>>,
+    /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
+    /// older ones would be overwritten anyway.
+    payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
+}
+
+impl Intake {
+    /// The active integration whose key hashes to `key_hash`.
+    pub async fn integration(
+        &self,
+        store: &dyn Store,
+        key_hash: &str,
+    ) -> StoreResult<Option<Integration>> {
+        if let Some((found, at)) = self.keys.lock().expect("key cache").get(key_hash)
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(found.clone());
+        }
+        let found = store.integrations().by_key(key_hash).await?;
+        let mut keys = self.keys.lock().expect("key cache");
+        if keys.len() >= MAX_ENTRIES {
+            keys.clear();
+        }
+        keys.insert(key_hash.to_owned(), (found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    /// Forgets an integration whose key or settings changed.
+    pub fn forget(&self, id: &IntegrationId) {
+        self.keys
+            .lock()
+            .expect("key cache")
+            .retain(|_, (i, _)| i.as_ref().is_none_or(|i| &i.id != id));
+        self.limiters.lock().expect("limiters").remove(id);
+    }
+
+    /// `Err(wait)` when the integration is over its limit: the sender should retry after `wait`.
+    pub fn admit(&self, integration: &Integration) -> Result<(), Duration> {
+        let Some(limit) = integration.config.rate_limit() else {
+            return Ok(());
+        };
+        let limiter = {
+            let mut limiters = self.limiters.lock().expect("limiters");
+            let entry = limiters
+                .entry(integration.id.clone())
+                .or_insert_with(|| (limit, Arc::new(limiter(limit))));
+            if entry.0 != limit {
+                *entry = (limit, Arc::new(limiter(limit)));
+            }
+            entry.1.clone()
+        };
+        limiter.check().map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
+    /// True when `digest` is the state last stored for this group: the re-send can be answered without a write.
+    pub fn unchanged(&self, integration: &IntegrationId, group: &str, digest: &str) -> bool {
+        self.groups
+            .lock()
+            .expect("group digests")
+            .get(&(integration.clone(), group.to_owned()))
+            .is_some_and(|d| d == digest)
+    }
+
+    pub fn remember(&self, integration: &IntegrationId, group: &str, digest: String) {
+        let mut groups = self.groups.lock().expect("group digests");
+        if groups.len() >= MAX_ENTRIES {
+            groups.clear();
+        }
+        groups.insert((integration.clone(), group.to_owned()), digest);
+    }
+
+    /// Forgets every group state, after a change made by other means (a person resolving an incident) that a
+    /// re-send of the old state must be allowed to undo.
+    pub fn forget_groups(&self) {
+        self.groups.lock().expect("group digests").clear();
+    }
+}
+
+impl Intake {
+    pub fn record_payload(&self, integration: &IntegrationId, payload: RawPayload) {
+        let mut payloads = self.payloads.lock().expect("payload buffer");
+        let ring = payloads.entry(integration.clone()).or_default();
+        ring.push_back(payload);
+        if ring.len() > RAW_PAYLOADS_KEPT as usize {
+            ring.pop_front();
+        }
+    }
+
+    /// Writes buffered payloads to the store. Off the ingest path: a crash loses at most the samples since the
+    /// last flush, never an event.
+    pub async fn flush_payloads(&self, store: &dyn Store) -> StoreResult<()> {
+        let batch: Vec<(IntegrationId, RawPayload)> = {
+            let mut payloads = self.payloads.lock().expect("payload buffer");
+            payloads
+                .drain()
+                .flat_map(|(id, ring)| ring.into_iter().map(move |p| (id.clone(), p)))
+                .collect()
+        };
+        if batch.is_empty() {
+            Ok(())
+        } else {
+            store.integrations().keep_payloads(batch).await
+        }
+    }
+}
+
+fn limiter(limit: RateLimit) -> DefaultDirectRateLimiter {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(per_second);
+    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+}

@@ -1,0 +1,650 @@
+//! Ingest endpoints for senders other than PagerDuty: Alertmanager (webhook and its own `/api/v2/alerts`),
+//! Grafana, Opsgenie and generic JSON. Each authenticates its integration key, parses the body with its
+//! `tocsin_domain::senders` parser and stores the request's events in one durable transaction before answering,
+//! in the sender's own response format where it has one.
+
+use super::AppState;
+use super::error::{ApiError, ErrorCode};
+use super::extract::body_bytes;
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tocsin_domain::ValidationErrors;
+use tocsin_domain::alert::EventAction;
+use tocsin_domain::auth::hash_secret;
+use tocsin_domain::integration::IntegrationKind;
+use tocsin_domain::senders::{Batch, alertmanager, generic, grafana, opsgenie};
+use tocsin_store::{IngestOutcome, Integration, RawPayload, StoreError};
+
+/// Why a sender's request was refused; each endpoint renders it in its sender's format.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    NoKey,
+    UnknownKey,
+    WrongKind(&'static str),
+    Limited(Duration),
+    Api(ApiError),
+    Invalid(ValidationErrors),
+}
+
+impl Refusal {
+    fn into_api_error(self) -> Response {
+        let (err, retry) = match self {
+            Self::NoKey => (
+                ApiError::new(
+                    ErrorCode::MissingToken,
+                    "send the integration key in the URL or as `Authorization: Bearer <key>`",
+                ),
+                None,
+            ),
+            Self::UnknownKey => (
+                ApiError::new(
+                    ErrorCode::InvalidToken,
+                    "the integration key is unknown or revoked",
+                ),
+                None,
+            ),
+            Self::WrongKind(actual) => (
+                ApiError::new(
+                    ErrorCode::InvalidToken,
+                    format!(
+                        "this key belongs to a {actual} integration; send to that integration's URL"
+                    ),
+                ),
+                None,
+            ),
+            Self::Limited(wait) => (
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    "this integration is over its rate limit; retry later",
+                ),
+                Some(wait),
+            ),
+            Self::Api(e) => (e, None),
+            Self::Invalid(v) => (v.into(), None),
+        };
+        let mut resp = err.into_response();
+        if let Some(wait) = retry {
+            set_retry_after(&mut resp, wait);
+        }
+        resp
+    }
+}
+
+pub(super) fn set_retry_after(resp: &mut Response, wait: Duration) {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+}
+
+/// What an accepted request did.
+pub(super) struct Accepted {
+    pub outcomes: Vec<IngestOutcome>,
+    /// True when the request re-sent a group state already stored, so nothing was written.
+    pub unchanged: bool,
+}
+
+/// The key from the URL, or from `Authorization: Bearer|GenieKey <key>`, or the password of basic auth.
+fn key_from(path_key: Option<String>, headers: &HeaderMap) -> Option<String> {
+    if let Some(k) = path_key.filter(|k| !k.is_empty()) {
+        return Some(k);
+    }
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" | "genie" | "geniekey" => Some(rest.trim().to_owned()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()?;
+            let (user, pass) = String::from_utf8(decoded)
+                .ok()?
+                .split_once(':')
+                .map(|(u, p)| (u.to_owned(), p.to_owned()))?;
+            Some(if pass.is_empty() { user } else { pass })
+        }
+        _ => None,
+    }
+    .filter(|k| !k.is_empty())
+}
+
+/// The integration for a request's key, checked against the endpoint's kind and rate limit.
+pub(super) async fn admit(
+    state: &AppState,
+    kind: IntegrationKind,
+    key: Option<String>,
+) -> Result<(Integration, String), Refusal> {
+    let key = key.ok_or(Refusal::NoKey)?;
+    let key_hash = hash_secret(&key);
+    let integration = state
+        .intake
+        .integration(&*state.store, &key_hash)
+        .await
+        .map_err(|e| Refusal::Api(e.into()))?
+        .ok_or(Refusal::UnknownKey)?;
+    if integration.kind != kind {
+        return Err(Refusal::WrongKind(integration.kind.as_str()));
+    }
+    state.intake.admit(&integration).map_err(Refusal::Limited)?;
+    Ok((integration, key_hash))
+}
+
+/// The whole path of a sender's request after its key was admitted: read, parse, skip an unchanged re-send,
+/// store durably, count.
+async fn intake(
+    state: &AppState,
+    integration: &Integration,
+    key_hash: &str,
+    req: Request,
+    parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
+) -> Result<Accepted, Refusal> {
+    let started = Instant::now();
+    let kind = integration.kind.as_str();
+    let invalid = |r: Refusal| {
+        state
+            .metrics
+            .events
+            .with_label_values(&[kind, "invalid"])
+            .inc();
+        r
+    };
+    let bytes = body_bytes(req, state)
+        .await
+        .map_err(|e| invalid(Refusal::Api(e)))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        invalid(Refusal::Api(ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )))
+    })?;
+    let batch = parse(&value, integration).map_err(|e| invalid(Refusal::Invalid(e)))?;
+    store_batch(state, integration, key_hash, batch, &bytes, started).await
+}
+
+pub(super) async fn store_batch(
+    state: &AppState,
+    integration: &Integration,
+    key_hash: &str,
+    batch: Batch,
+    body: &[u8],
+    started: Instant,
+) -> Result<Accepted, Refusal> {
+    let kind = integration.kind.as_str();
+    let digest = batch
+        .group_key
+        .as_ref()
+        .map(|g| (g.clone(), batch.digest()));
+    if let Some((group, digest)) = &digest
+        && state.intake.unchanged(&integration.id, group, digest)
+    {
+        state
+            .metrics
+            .events
+            .with_label_values(&[kind, "unchanged"])
+            .inc_by(batch.events.len() as u64);
+        return Ok(Accepted {
+            outcomes: vec![],
+            unchanged: true,
+        });
+    }
+    let now = state.clock.now();
+    let outcomes = state
+        .store
+        .ingest()
+        .batch(key_hash, integration.kind, batch, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+            StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+            e => {
+                state
+                    .metrics
+                    .events
+                    .with_label_values(&[kind, "error"])
+                    .inc();
+                Refusal::Api(e.into())
+            }
+        })?;
+    if let Some((group, digest)) = digest {
+        state.intake.remember(&integration.id, &group, digest);
+    }
+    state.intake.record_payload(
+        &integration.id,
+        RawPayload {
+            outcome: summarize(&outcomes),
+            ..RawPayload::new(body, now)
+        },
+    );
+    for o in &outcomes {
+        state
+            .metrics
+            .events
+            .with_label_values(&[kind, o.result.as_str()])
+            .inc();
+        if let Some(sev) = o.opened_incident {
+            state
+                .metrics
+                .incidents_opened
+                .with_label_values(&[sev.as_str()])
+                .inc();
+        }
+    }
+    state
+        .metrics
+        .ingest_latency
+        .with_label_values(&[kind])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Accepted {
+        outcomes,
+        unchanged: false,
+    })
+}
+
+/// "3 events: 2 created, 1 resolved".
+fn summarize(outcomes: &[IngestOutcome]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for o in outcomes {
+        match counts.iter_mut().find(|(r, _)| *r == o.result.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((o.result.as_str(), 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let noun = if outcomes.len() == 1 {
+        "event"
+    } else {
+        "events"
+    };
+    let what = if parts.is_empty() {
+        "nothing to do".to_owned()
+    } else {
+        parts.join(", ")
+    };
+    format!("{} {noun}: {what}", outcomes.len())
+}
+
+/// Runs an endpoint's whole flow and renders refusals as API errors.
+async fn handle(
+    state: AppState,
+    kind: IntegrationKind,
+    path_key: Option<String>,
+    req: Request,
+    parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
+    answer: impl FnOnce(Accepted) -> Response,
+) -> Response {
+    let key = key_from(path_key, req.headers());
+    let result = match admit(&state, kind, key).await {
+        Ok((integration, key_hash)) => intake(&state, &integration, &key_hash, req, parse).await,
+        Err(r) => Err(r),
+    };
+    match result {
+        Ok(accepted) => answer(accepted),
+        Err(r) => r.into_api_error(),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchAccepted {
+    #[schema(example = "success")]
+    status: &'static str,
+    /// Events stored.
+    events: usize,
+    /// True when the request re-sent a state already stored: nothing was written.
+    unchanged: bool,
+}
+
+fn batch_answer(status: StatusCode) -> impl FnOnce(Accepted) -> Response {
+    move |a| {
+        (
+            status,
+            Json(BatchAccepted {
+                status: "success",
+                events: a.outcomes.len(),
+                unchanged: a.unchanged,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Alertmanager `webhook_configs` (payload version 4), key in the path.
+#[utoipa::path(post, path = "/ingest/alertmanager/{key}", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
+    request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn alertmanager_webhook(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
+    handle(
+        state,
+        IntegrationKind::Alertmanager,
+        Some(key),
+        req,
+        |v, _| alertmanager::parse_webhook(v),
+        batch_answer(StatusCode::OK),
+    )
+    .await
+}
+
+/// Alertmanager `webhook_configs` (payload version 4), key as `Authorization: Bearer` (`http_config.authorization`).
+#[utoipa::path(post, path = "/ingest/alertmanager", tag = "ingest",
+    request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn alertmanager_webhook_bearer(State(state): State<AppState>, req: Request) -> Response {
+    handle(
+        state,
+        IntegrationKind::Alertmanager,
+        None,
+        req,
+        |v, _| alertmanager::parse_webhook(v),
+        batch_answer(StatusCode::OK),
+    )
+    .await
+}
+
+/// Alertmanager's own alerts API, as Prometheus, vmalert and amtool post it. Point them at
+/// `…/ingest/prometheus/{key}` as their Alertmanager URL; they append `/api/v2/alerts`.
+#[utoipa::path(post, path = "/ingest/prometheus/{key}/api/v2/alerts", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
+    request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn prometheus_alerts(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
+    let now = state.clock.now();
+    handle(
+        state,
+        IntegrationKind::Prometheus,
+        Some(key),
+        req,
+        move |v, _| alertmanager::parse_api_alerts(v, now),
+        |_| StatusCode::OK.into_response(),
+    )
+    .await
+}
+
+/// Alertmanager's own alerts API with the key as `Authorization: Bearer`, at the path Prometheus uses by default.
+#[utoipa::path(post, path = "/api/v2/alerts", tag = "ingest",
+    request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn prometheus_alerts_bearer(State(state): State<AppState>, req: Request) -> Response {
+    let now = state.clock.now();
+    handle(
+        state,
+        IntegrationKind::Prometheus,
+        None,
+        req,
+        move |v, _| alertmanager::parse_api_alerts(v, now),
+        |_| StatusCode::OK.into_response(),
+    )
+    .await
+}
+
+/// Grafana alerting webhook contact point (POST or PUT), key in the path.
+#[utoipa::path(post, path = "/ingest/grafana/{key}", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
+    request_body(content = Object, description = "Grafana webhook payload"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn grafana_webhook(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
+    handle(
+        state,
+        IntegrationKind::Grafana,
+        Some(key),
+        req,
+        |v, _| grafana::parse(v),
+        batch_answer(StatusCode::OK),
+    )
+    .await
+}
+
+/// Grafana alerting webhook sent with PUT, key in the path.
+#[utoipa::path(put, path = "/ingest/grafana/{key}", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
+    request_body(content = Object, description = "Grafana webhook payload"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn grafana_webhook_put(
+    state: State<AppState>,
+    key: Path<String>,
+    req: Request,
+) -> Response {
+    grafana_webhook(state, key, req).await
+}
+
+/// Grafana alerting webhook sent with PUT, key as a bearer token or the basic-auth password.
+#[utoipa::path(put, path = "/ingest/grafana", tag = "ingest",
+    request_body(content = Object, description = "Grafana webhook payload"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn grafana_webhook_auth_put(state: State<AppState>, req: Request) -> Response {
+    grafana_webhook_auth(state, req).await
+}
+
+/// Grafana alerting webhook (POST or PUT), key as a bearer token or the basic-auth password.
+#[utoipa::path(post, path = "/ingest/grafana", tag = "ingest",
+    request_body(content = Object, description = "Grafana webhook payload"),
+    responses((status = 200, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn grafana_webhook_auth(State(state): State<AppState>, req: Request) -> Response {
+    handle(
+        state,
+        IntegrationKind::Grafana,
+        None,
+        req,
+        |v, _| grafana::parse(v),
+        batch_answer(StatusCode::OK),
+    )
+    .await
+}
+
+/// Generic JSON, mapped by the integration's field mapping; key in the path.
+#[utoipa::path(post, path = "/ingest/generic/{key}", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
+    request_body(content = Object, description = "One event object, an array of them, or any JSON the mapping describes"),
+    responses((status = 202, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn generic_event(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
+    handle(
+        state,
+        IntegrationKind::Generic,
+        Some(key),
+        req,
+        parse_generic,
+        batch_answer(StatusCode::ACCEPTED),
+    )
+    .await
+}
+
+/// Generic JSON with the key as `Authorization: Bearer`.
+#[utoipa::path(post, path = "/ingest/generic", tag = "ingest",
+    request_body(content = Object, description = "One event object, an array of them, or any JSON the mapping describes"),
+    responses((status = 202, body = BatchAccepted), (status = "4XX", body = super::error::ErrorResponse)))]
+pub async fn generic_event_bearer(State(state): State<AppState>, req: Request) -> Response {
+    handle(
+        state,
+        IntegrationKind::Generic,
+        None,
+        req,
+        parse_generic,
+        batch_answer(StatusCode::ACCEPTED),
+    )
+    .await
+}
+
+fn parse_generic(
+    v: &serde_json::Value,
+    integration: &Integration,
+) -> Result<Batch, ValidationErrors> {
+    let default = generic::FieldMapping::default();
+    generic::parse(v, integration.config.mapping.as_ref().unwrap_or(&default))
+}
+
+// ---- Opsgenie ----------------------------------------------------------------------------------------------------
+
+/// Opsgenie's answer shape, for success and failure alike.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpsgenieAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    took: f64,
+    #[serde(rename = "requestId")]
+    request_id: String,
+}
+
+fn opsgenie_answer(started: Instant, result: Result<Accepted, Refusal>) -> Response {
+    let took = started.elapsed().as_secs_f64();
+    let request_id = opsgenie::new_request_id();
+    let (status, message, retry) = match result {
+        Ok(_) => {
+            let body = OpsgenieAnswer {
+                result: Some("Request will be processed"),
+                message: None,
+                took,
+                request_id,
+            };
+            return (StatusCode::ACCEPTED, Json(body)).into_response();
+        }
+        Err(Refusal::NoKey) => (
+            StatusCode::UNAUTHORIZED,
+            "Key format is not valid! Send `Authorization: GenieKey <key>`".to_owned(),
+            None,
+        ),
+        Err(Refusal::UnknownKey) => (
+            StatusCode::UNAUTHORIZED,
+            "Could not authenticate: the key is unknown or revoked".to_owned(),
+            None,
+        ),
+        Err(Refusal::WrongKind(k)) => (
+            StatusCode::UNAUTHORIZED,
+            format!("This key belongs to a {k} integration"),
+            None,
+        ),
+        Err(Refusal::Limited(wait)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "You are making too many requests! Retry later".to_owned(),
+            Some(wait),
+        ),
+        Err(Refusal::Invalid(v)) => (StatusCode::UNPROCESSABLE_ENTITY, v.to_string(), None),
+        Err(Refusal::Api(e)) => (e.0.code.status(), e.0.message, None),
+    };
+    let mut resp = (
+        status,
+        Json(OpsgenieAnswer {
+            result: None,
+            message: Some(message),
+            took,
+            request_id,
+        }),
+    )
+        .into_response();
+    if let Some(wait) = retry {
+        set_retry_after(&mut resp, wait);
+    }
+    resp
+}
+
+/// Opsgenie: create an alert (`alias` is the dedup key).
+#[utoipa::path(post, path = "/v2/alerts", tag = "ingest",
+    params(("Authorization" = String, Header, description = "GenieKey <key>")),
+    request_body(content = Object, description = "Opsgenie create-alert request"),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_create(State(state): State<AppState>, req: Request) -> Response {
+    let started = Instant::now();
+    let key = key_from(None, req.headers());
+    let result = match admit(&state, IntegrationKind::Opsgenie, key).await {
+        Ok((integration, key_hash)) => {
+            intake(&state, &integration, &key_hash, req, |v, _| {
+                opsgenie::parse_create(v)
+            })
+            .await
+        }
+        Err(r) => Err(r),
+    };
+    opsgenie_answer(started, result)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct IdentifierQuery {
+    /// Only `alias` is supported.
+    #[serde(rename = "identifierType")]
+    identifier_type: Option<String>,
+}
+
+async fn opsgenie_action(
+    state: AppState,
+    alias: String,
+    q: IdentifierQuery,
+    action: EventAction,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    if q.identifier_type.as_deref().is_some_and(|t| t != "alias") {
+        let e = ApiError::field(
+            "identifierType",
+            "only alias is supported; Tocsin identifies Opsgenie alerts by alias",
+        );
+        return opsgenie_answer(started, Err(Refusal::Api(e)));
+    }
+    let key = key_from(None, req.headers());
+    let result = match admit(&state, IntegrationKind::Opsgenie, key).await {
+        Ok((integration, key_hash)) => {
+            // Opsgenie lets close and acknowledge come with no body at all.
+            let body = body_bytes(req, &state).await;
+            match body {
+                Err(e) => Err(Refusal::Api(e)),
+                Ok(bytes) => {
+                    let value: Option<serde_json::Value> =
+                        if bytes.iter().all(u8::is_ascii_whitespace) {
+                            None
+                        } else {
+                            serde_json::from_slice(&bytes).ok()
+                        };
+                    match opsgenie::parse_action(&alias, action, value.as_ref()) {
+                        Ok(batch) => {
+                            store_batch(&state, &integration, &key_hash, batch, &bytes, started)
+                                .await
+                        }
+                        Err(e) => Err(Refusal::Invalid(e)),
+                    }
+                }
+            }
+        }
+        Err(r) => Err(r),
+    };
+    opsgenie_answer(started, result)
+}
+
+/// Opsgenie: close (resolve) the alert with this alias.
+#[utoipa::path(post, path = "/v2/alerts/{alias}/close", tag = "ingest",
+    params(("alias" = String, Path, description = "The alert's alias"), IdentifierQuery),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_close(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    req: Request,
+) -> Response {
+    opsgenie_action(state, alias, q, EventAction::Resolve, req).await
+}
+
+/// Opsgenie: acknowledge the alert with this alias.
+#[utoipa::path(post, path = "/v2/alerts/{alias}/acknowledge", tag = "ingest",
+    params(("alias" = String, Path, description = "The alert's alias"), IdentifierQuery),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_acknowledge(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    req: Request,
+) -> Response {
+    opsgenie_action(state, alias, q, EventAction::Acknowledge, req).await
+}

@@ -1,0 +1,568 @@
+//! Every sender besides PagerDuty, end to end: real Alertmanager and amtool where they run here, documented
+//! payloads for Grafana, Opsgenie and generic JSON, and the rules all senders share (keys, kinds, rate limits,
+//! raw payloads).
+
+use crate::support::{AMTOOL, AlertmanagerPeer, ChildGuard, TestApp, poll};
+use chrono::{Duration as Span, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Creates a service (if needed) and an integration of `kind` on it; returns (id, key, url).
+async fn integration(
+    app: &TestApp,
+    service: &str,
+    kind: &str,
+    config: Value,
+) -> (String, String, String) {
+    app.post("/api/v1/services", json!({ "name": service }))
+        .await;
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/services/{service}/integrations"),
+            json!({ "kind": kind, "config": config }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    (
+        b["id"].as_str().unwrap().to_owned(),
+        b["key"].as_str().unwrap().to_owned(),
+        b["url"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn incidents(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/incidents").await.1["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn alertmanager_webhook_keeps_a_group_in_one_incident() {
+    let app = TestApp::spawn().await;
+    let (_, _, url) = integration(&app, "checkout", "alertmanager", json!({})).await;
+    let config = json!({
+        "route": { "receiver": "tocsin", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "2s" },
+        "receivers": [{ "name": "tocsin", "webhook_configs": [{ "url": url, "send_resolved": true }] }],
+    });
+    let Some(peer) = AlertmanagerPeer::start(&app.client, &config).await else {
+        return;
+    };
+    let am = &peer.guard;
+    let at = |offset: Span| (Utc::now() + offset).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let alert = |instance: &str, ends: Span| {
+        json!({
+            "labels": { "alertname": "ErrorRate", "instance": instance, "severity": "critical" },
+            "annotations": { "summary": format!("5xx above 5% on {instance}") },
+            "startsAt": at(Span::minutes(-1)),
+            "endsAt": at(ends),
+        })
+    };
+    let firing = Span::hours(1);
+    peer.post_alerts(
+        &app.client,
+        json!([
+            alert("web-1", firing),
+            alert("web-2", firing),
+            alert("web-3", firing)
+        ]),
+    )
+    .await;
+    poll(
+        &app,
+        am,
+        "/api/v1/alerts?status=triggered",
+        "three open alerts",
+        |b| (b["items"].as_array()?.len() == 3).then_some(()),
+    )
+    .await;
+    let all = incidents(&app).await;
+    assert_eq!(all.len(), 1, "one group, one incident: {all:?}");
+    assert_eq!(all[0]["severity"], "SEV-1");
+    let (_, alerts) = app.get("/api/v1/incidents/1/alerts").await;
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 3, "{alerts}");
+    assert_eq!(alerts["items"][0]["labels"]["alertname"], "ErrorRate");
+
+    // Alertmanager re-sends the unchanged group every repeat_interval; Tocsin answers without writing.
+    let metrics_url = format!("{}/metrics", app.url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = app
+            .client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(
+            &text,
+            "tocsin_events_total{kind=\"alertmanager\",outcome=\"unchanged\"}",
+        ) >= 3.0
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no unchanged re-send counted:\n{text}\n{}",
+            am.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // Resolving part of the group resolves those alerts only.
+    peer.post_alerts(&app.client, json!([alert("web-1", Span::seconds(-1))]))
+        .await;
+    poll(
+        &app,
+        am,
+        "/api/v1/alerts?status=resolved",
+        "one resolved alert",
+        |b| (b["items"].as_array()?.len() == 1).then_some(()),
+    )
+    .await;
+    let (_, inc) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(inc["status"], "triggered", "{inc}");
+    let (_, timeline) = app.get("/api/v1/incidents/1/timeline").await;
+    assert!(
+        timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "alert_resolved"),
+        "{timeline}"
+    );
+
+    // Resolving the rest resolves the incident; still one incident in all.
+    peer.post_alerts(
+        &app.client,
+        json!([
+            alert("web-2", Span::seconds(-1)),
+            alert("web-3", Span::seconds(-1))
+        ]),
+    )
+    .await;
+    poll(
+        &app,
+        am,
+        "/api/v1/incidents/1",
+        "the incident resolved",
+        |b| (b["status"] == "resolved").then_some(()),
+    )
+    .await;
+    let all = incidents(&app).await;
+    assert_eq!(all.len(), 1, "no duplicate incidents: {all:?}");
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    assert!(
+        alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "resolved"),
+        "{alerts}"
+    );
+}
+
+#[tokio::test]
+async fn amtool_posts_alerts_straight_to_tocsin() {
+    if !std::path::Path::new(AMTOOL).exists() {
+        assert!(
+            !crate::support::peers_required(),
+            "{AMTOOL} is missing; run scripts/install-test-deps.sh"
+        );
+        eprintln!("SKIPPED: {AMTOOL} is not installed");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (_, _, url) = integration(&app, "storage", "prometheus", json!({})).await;
+    run_amtool(&url, vec![]).await;
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    let alert = &alerts["items"][0];
+    assert_eq!(
+        (alert["summary"].as_str(), alert["status"].as_str()),
+        (Some("Disk 95% full on db-1"), Some("triggered")),
+        "{alerts}"
+    );
+    assert_eq!(incidents(&app).await[0]["severity"], "SEV-3");
+
+    let at = |offset: Span| (Utc::now() + offset).to_rfc3339_opts(SecondsFormat::Secs, true);
+    run_amtool(
+        &url,
+        vec![
+            format!("--start={}", at(Span::minutes(-5))),
+            format!("--end={}", at(Span::seconds(-5))),
+        ],
+    )
+    .await;
+    let (_, inc) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        inc["status"], "resolved",
+        "an endsAt in the past resolves: {inc}"
+    );
+}
+
+/// Runs `amtool alert add` for one DiskFull alert against `url` as its Alertmanager.
+async fn run_amtool(url: &str, extra: Vec<String>) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(AMTOOL);
+        cmd.args([
+            "alert",
+            "add",
+            "--no-version-check",
+            &format!("--alertmanager.url={url}"),
+        ]);
+        cmd.args([
+            "alertname=DiskFull",
+            "instance=db-1",
+            "severity=warning",
+            "--annotation=summary=Disk 95% full on db-1",
+        ]);
+        cmd.args(extra);
+        let mut guard = ChildGuard::spawn(&mut cmd, dir.path().join("amtool.log"));
+        assert!(
+            guard.child.wait().unwrap().success(),
+            "amtool failed: {}",
+            guard.log_tail()
+        );
+    })
+    .await
+    .unwrap();
+}
+
+fn grafana_payload(state: &str, status: &str) -> Value {
+    json!({
+        "receiver": "tocsin", "status": status, "orgId": 1, "version": "1", "state": state,
+        "title": "[FIRING:1] HighCPU", "message": "CPU above 90%", "groupKey": "{}:{alertname=\"HighCPU\"}",
+        "groupLabels": {"alertname": "HighCPU"}, "commonLabels": {"alertname": "HighCPU"}, "commonAnnotations": {},
+        "externalURL": "http://grafana.example.com/", "truncatedAlerts": 0,
+        "alerts": [{
+            "status": status, "labels": {"alertname": "HighCPU", "instance": "web-1", "severity": "warning"},
+            "annotations": {"summary": "CPU above 90% on web-1"}, "startsAt": "2026-11-23T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://grafana.example.com/alerting/grafana/abc/view", "fingerprint": "c6eadffa33fcdf37",
+            "silenceURL": "http://grafana.example.com/alerting/silence/new", "dashboardURL": "http://grafana.example.com/d/1",
+            "panelURL": "http://grafana.example.com/d/1?viewPanel=2", "values": {"B": 93.5}, "valueString": "[ var='B' value=93.5 ]"
+        }]
+    })
+}
+
+#[tokio::test]
+async fn grafana_fires_resolves_and_keeps_its_links() {
+    let app = TestApp::spawn().await;
+    let (id, key, url) = integration(&app, "web", "grafana", json!({})).await;
+    let (s, b) = app
+        .send(
+            app.client
+                .post(&url)
+                .json(&grafana_payload("alerting", "firing")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    let alert = &alerts["items"][0];
+    assert_eq!(
+        (alert["dedup_key"].as_str(), alert["severity"].as_str()),
+        (Some("c6eadffa33fcdf37"), Some("warning"))
+    );
+    let hrefs: Vec<&str> = alert["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["href"].as_str())
+        .collect();
+    assert!(
+        hrefs.contains(&"http://grafana.example.com/d/1")
+            && hrefs.contains(&"http://grafana.example.com/alerting/silence/new"),
+        "{alert}"
+    );
+    assert_eq!(alert["custom_details"]["values"]["B"], 93.5, "{alert}");
+
+    // PUT with basic auth (the key as password), state ok: resolves.
+    let (s, _) = app
+        .send(
+            app.client
+                .put(format!("{}/ingest/grafana", app.url))
+                .basic_auth("grafana", Some(&key))
+                .json(&grafana_payload("ok", "resolved")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/incidents/1").await.1["status"], "resolved");
+
+    for (body, field) in [
+        (json!({"alerts": "x"}), "alerts"),
+        (
+            json!({"alerts": [{"status": "firing"}]}),
+            "alerts[0].labels",
+        ),
+    ] {
+        let (s, b) = app.send(app.client.post(&url).json(&body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(field),
+            "{field}: {b}"
+        );
+    }
+    let (_, payloads) = app
+        .get(&format!("/api/v1/integrations/{id}/payloads"))
+        .await;
+    let items = payloads["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "refused bodies are not kept: {payloads}");
+    assert!(
+        items[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("\"state\":\"ok\""),
+        "newest first, as sent: {payloads}"
+    );
+    assert!(
+        items[0]["outcome"].as_str().unwrap().contains("resolved"),
+        "{payloads}"
+    );
+}
+
+#[tokio::test]
+async fn opsgenie_clients_create_acknowledge_and_close_by_alias() {
+    let app = TestApp::spawn().await;
+    let (_, key, _) = integration(&app, "payments", "opsgenie", json!({})).await;
+    let og = |m: Method, path: &str| {
+        app.client
+            .request(m, format!("{}{path}", app.url))
+            .header("Authorization", format!("GenieKey {key}"))
+    };
+    let create = json!({"message": "Payment gateway timeouts", "alias": "pg-timeouts", "priority": "P1", "tags": ["payments"], "details": {"region": "eu"}, "entity": "gateway"});
+    let (s, b) = app.send(og(Method::POST, "/v2/alerts").json(&create)).await;
+    assert_eq!(
+        (s, b["result"].as_str()),
+        (StatusCode::ACCEPTED, Some("Request will be processed")),
+        "{b}"
+    );
+    assert!(
+        b["requestId"].as_str().unwrap().len() == 36 && b["took"].is_number(),
+        "{b}"
+    );
+    let inc = &incidents(&app).await[0];
+    assert_eq!(
+        (inc["severity"].as_str(), inc["title"].as_str()),
+        (Some("SEV-1"), Some("Payment gateway timeouts"))
+    );
+
+    let (s, _) = app
+        .send(
+            og(
+                Method::POST,
+                "/v2/alerts/pg-timeouts/acknowledge?identifierType=alias",
+            )
+            .json(&json!({"user": "dana", "note": "looking"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        app.get("/api/v1/incidents/1").await.1["status"],
+        "acknowledged"
+    );
+    let (s, _) = app
+        .send(og(
+            Method::POST,
+            "/v2/alerts/pg-timeouts/close?identifierType=alias",
+        ))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(app.get("/api/v1/incidents/1").await.1["status"], "resolved");
+
+    let (s, b) = app
+        .send(og(Method::POST, "/v2/alerts").json(&json!({"message": "x", "priority": "P9"})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["message"].as_str().unwrap().contains("priority"), "{b}");
+    let (s, _) = app
+        .send(og(Method::POST, "/v2/alerts").json(&json!({"message": "m".repeat(131)})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, b) = app
+        .send(
+            app.client
+                .post(format!("{}/v2/alerts", app.url))
+                .header("Authorization", "GenieKey wrong")
+                .json(&create),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    let (s, _) = app
+        .send(og(Method::POST, "/v2/alerts/x/close?identifierType=id"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/api/v1/alerts").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "refusals store nothing"
+    );
+}
+
+#[tokio::test]
+async fn generic_json_takes_the_documented_format_and_mapped_ones() {
+    let app = TestApp::spawn().await;
+    let (id, key, url) = integration(&app, "jobs", "generic", json!({})).await;
+    let (s, b) = app.send(app.client.post(&url).json(&json!({"summary": "Nightly backup failed", "severity": "error", "dedup_key": "backup", "source": "cron"}))).await;
+    assert_eq!(
+        (s, b["events"].as_u64()),
+        (StatusCode::ACCEPTED, Some(1)),
+        "{b}"
+    );
+    let (s, _) = app
+        .send(
+            app.client
+                .post(format!("{}/ingest/generic", app.url))
+                .bearer_auth(&key)
+                .json(&json!([{"action": "resolve", "dedup_key": "backup"}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(app.get("/api/v1/incidents/1").await.1["status"], "resolved");
+
+    // A Datadog-style templated body, mapped.
+    let mapping = json!({"summary": "/title", "action": "/alert_transition", "dedup_key": "/id", "severity": "/priority",
+        "value_maps": {"action": {"Triggered": "trigger", "Recovered": "resolve"}}});
+    let (s, b) = app
+        .send(
+            app.req(Method::PATCH, &format!("/api/v1/integrations/{id}"))
+                .json(&json!({"config": {"mapping": mapping}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let dd = |transition: &str| json!({"title": "[P1] Latency high on api", "alert_transition": transition, "priority": "P1", "id": "4711"});
+    assert_eq!(
+        app.send(app.client.post(&url).json(&dd("Triggered")))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    let inc = &incidents(&app).await[0];
+    assert_eq!(
+        (inc["number"].as_i64(), inc["severity"].as_str()),
+        (Some(2), Some("SEV-1"))
+    );
+    let (s, b) = app.send(app.client.post(&url).json(&dd("Paused"))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("value_maps"),
+        "says how to fix it: {b}"
+    );
+    assert_eq!(
+        app.send(app.client.post(&url).json(&dd("Recovered")))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(app.get("/api/v1/incidents/2").await.1["status"], "resolved");
+
+    let (s, b) = app.send(app.req(Method::PATCH, &format!("/api/v1/integrations/{id}")).json(&json!({"config": {"mapping": {"summary": "/t", "value_maps": {"colour": {}}}}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("config.mapping.value_maps"),
+        "{b}"
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/services/jobs/integrations",
+            json!({"kind": "grafana", "config": {"mapping": {"summary": "/x"}}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("config.mapping")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn each_integration_has_its_own_rate_limit_and_kind() {
+    let app = TestApp::spawn().await;
+    let (_, noisy, _) = integration(
+        &app,
+        "noisy",
+        "generic",
+        json!({"rate_limit": {"per_second": 1, "burst": 2}}),
+    )
+    .await;
+    let (_, quiet, _) = integration(&app, "quiet", "generic", json!({})).await;
+    let send = |key: &str, n: usize| {
+        app.client
+            .post(format!("{}/ingest/generic/{key}", app.url))
+            .json(&json!({"summary": format!("e{n}"), "dedup_key": format!("k{n}")}))
+    };
+    assert_eq!(app.send(send(&noisy, 1)).await.0, StatusCode::ACCEPTED);
+    assert_eq!(app.send(send(&noisy, 2)).await.0, StatusCode::ACCEPTED);
+    let resp = send(&noisy, 3).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    assert_eq!(
+        app.send(send(&quiet, 4)).await.0,
+        StatusCode::ACCEPTED,
+        "one noisy sender does not starve another"
+    );
+    assert_eq!(
+        app.get("/api/v1/alerts").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "the refused event stored nothing"
+    );
+
+    // Keys work only at their own kind's endpoint.
+    let pd = app.service_with_key("pd").await;
+    let (s, b) = app
+        .send(
+            app.client
+                .post(format!("{}/ingest/grafana/{pd}", app.url))
+                .json(&grafana_payload("alerting", "firing")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pagerduty"),
+        "{b}"
+    );
+    let (s, b) = app.enqueue(TestApp::trigger(&quiet, "x", "error")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b["errors"][0].as_str().unwrap().contains("generic"), "{b}");
+    let (s, _) = app
+        .send(
+            app.client
+                .post(format!("{}/ingest/generic", app.url))
+                .json(&json!({"summary": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "no key, no entry");
+}
