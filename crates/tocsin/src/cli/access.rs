@@ -33,8 +33,18 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
             service,
             name,
             kind,
+            config,
+            rate_limit,
         } => {
-            let new = body(json!({ "kind": kind, "name": name }));
+            let mut settings = match &config {
+                Some(path) => read_settings(path)?,
+                None => json!({}),
+            };
+            if let Some(per_second) = rate_limit {
+                settings["rate_limit"] =
+                    json!({ "per_second": per_second, "burst": per_second.saturating_mul(10) });
+            }
+            let new = body(json!({ "kind": kind, "name": name, "config": settings }));
             let v = client
                 .post(&["services", &service, "integrations"], &new)
                 .await?;
@@ -45,12 +55,45 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
                     text(&v["id"])
                 );
                 println!("events URL:  {}", text(&v["url"]));
+                println!("{}", text(&v["how"]));
                 shown_once("routing key", &v["key"]);
             });
         }
         IntegrationCmd::List { service } => {
             let list = client.get(&["services", &service, "integrations"]).await?;
             out.table(&list, INTEGRATIONS);
+        }
+        IntegrationCmd::Update { id, config } => {
+            let v = client
+                .patch(
+                    &["integrations", &id],
+                    &json!({ "config": read_settings(&config)? }),
+                )
+                .await?;
+            out.done(&v, format!("updated integration {id}"));
+        }
+        IntegrationCmd::Payloads { id, limit } => {
+            let v = client
+                .get_with(
+                    &["integrations", &id, "payloads"],
+                    &vec![("limit", limit.to_string())],
+                )
+                .await?;
+            out.either(&v, || {
+                for p in v["items"].as_array().into_iter().flatten() {
+                    let cut = if p["truncated"] == true {
+                        " (cut at 64 KB)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "--- {}  {}{cut}",
+                        text(&p["received_at"]),
+                        text(&p["outcome"])
+                    );
+                    println!("{}", text(&p["body"]));
+                }
+            });
         }
         IntegrationCmd::Revoke { id } => {
             let v = client.delete(&["integrations", &id]).await?;
@@ -61,6 +104,13 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
         }
     }
     Ok(())
+}
+
+/// Integration settings from a YAML (or JSON, which is YAML too) file.
+fn read_settings(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&source).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Result<()> {

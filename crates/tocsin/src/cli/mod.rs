@@ -165,14 +165,34 @@ pub enum IntegrationCmd {
         #[arg(long)]
         name: Option<String>,
         /// The protocol senders speak.
-        #[arg(long, default_value = "pagerduty", value_parser = ["pagerduty"])]
+        #[arg(long, default_value = "pagerduty", value_parser = ["pagerduty", "alertmanager", "prometheus", "grafana", "opsgenie", "generic"])]
         kind: String,
+        /// Settings as a YAML or JSON file: `rate_limit` and, for generic, `mapping`.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        /// Requests per second the sender may send (burst: ten seconds' worth); 0 turns limiting off.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
     /// List a service's integrations.
     List {
         /// Service ID or name.
         #[arg(long)]
         service: String,
+    },
+    /// Replace an integration's settings.
+    Update {
+        id: String,
+        /// Settings as a YAML or JSON file: `rate_limit` and, for generic, `mapping`.
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// Show the request bodies the integration accepted most recently, exactly as sent.
+    Payloads {
+        id: String,
+        /// How many [default: 10].
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
     },
     /// Revoke an integration's key: its events are refused from then on.
     Revoke { id: String },

@@ -350,3 +350,81 @@ async fn server_errors_print_their_code_and_fail() {
     let err = tocsin(&app, &["services", "get", "nope"]).await.failed();
     assert_eq!(err.trim(), r#"error: no service "nope" (not_found)"#);
 }
+
+#[tokio::test]
+async fn a_generic_integration_is_created_with_a_mapping_and_shows_what_arrived() {
+    let app = TestApp::spawn().await;
+    tocsin(&app, &["services", "create", "--name", "jobs"])
+        .await
+        .ok();
+    let config = write(
+        &app,
+        "mapping.yaml",
+        "mapping:\n  summary: /title\n  dedup_key: /id\nrate_limit:\n  per_second: 5\n  burst: 10\n",
+    );
+    let out = tocsin(
+        &app,
+        &[
+            "integrations",
+            "create",
+            "--service",
+            "jobs",
+            "--kind",
+            "generic",
+            "--config",
+            &config,
+        ],
+    )
+    .await
+    .ok();
+    assert!(
+        out.contains("/ingest/generic/") && out.contains("mapping"),
+        "{out}"
+    );
+    let key = out
+        .split_whitespace()
+        .find(|w| w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the key is printed");
+    let url = out
+        .split_whitespace()
+        .find(|w| w.contains("/ingest/generic/"))
+        .unwrap()
+        .to_owned();
+    assert!(url.ends_with(key), "{out}");
+    let resp = app
+        .client
+        .post(&url)
+        .json(&serde_json::json!({"title": "Backup failed", "id": "b1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+
+    let list = tocsin(
+        &app,
+        &["integrations", "list", "--service", "jobs", "--json"],
+    )
+    .await
+    .ok();
+    let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed["items"][0]["config"]["rate_limit"]["per_second"], 5);
+    let payloads = tocsin(&app, &["integrations", "payloads", &id]).await.ok();
+    assert!(
+        payloads.contains("\"title\":\"Backup failed\"") && payloads.contains("1 event: 1 created"),
+        "{payloads}"
+    );
+
+    let bad = write(
+        &app,
+        "bad.yaml",
+        "mapping:\n  summary: /title\n  value_maps:\n    colour: {}\n",
+    );
+    let err = tocsin(&app, &["integrations", "update", &id, "--config", &bad])
+        .await
+        .failed();
+    assert!(
+        err.contains("config.mapping.value_maps") && err.contains("(invalid_request)"),
+        "{err}"
+    );
+}
