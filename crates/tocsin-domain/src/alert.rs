@@ -159,6 +159,9 @@ pub struct Alert {
     pub client: Option<String>,
     pub client_url: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// Why the alert opened or joined no incident, when it did not.
+    #[schema(value_type = Option<Object>)]
+    pub no_page_reason: Option<crate::noise::NoPageReason>,
     pub incident_id: Option<IncidentId>,
     /// How many events this alert received (the first trigger included).
     pub event_count: i64,
@@ -280,6 +283,7 @@ pub fn apply_event(
                 client: None,
                 client_url: None,
                 labels: BTreeMap::new(),
+                no_page_reason: None,
                 incident_id: None,
                 event_count: 1,
                 created_at: now,

@@ -7,6 +7,7 @@
 
 use crate::error::{FieldError, ValidationErrors};
 use crate::ids::{ServiceId, TeamId, UserId};
+use crate::noise::Grouping;
 use crate::severity::SeverityMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,10 @@ fn parse_name(s: &str) -> Result<String, String> {
     }
     // Paths and CLI arguments accept "ID or name"; a name shaped like an ID would be ambiguous.
     if let Some((prefix, rest)) = t.split_once('_')
-        && ["team", "usr", "svc", "int", "tok", "alr", "inc", "chg"].contains(&prefix)
+        && [
+            "team", "usr", "svc", "int", "tok", "alr", "inc", "chg", "rule", "sil", "mnt",
+        ]
+        .contains(&prefix)
         && rest.len() == 26
     {
         return Err("must not look like a Tocsin ID".into());
@@ -196,6 +200,8 @@ pub struct Service {
     /// Names of the services this one depends on.
     pub depends_on: Vec<Name>,
     pub alert_severity_map: SeverityMap,
+    /// How this service's alerts share incidents.
+    pub grouping: Grouping,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -243,6 +249,13 @@ pub struct ServiceSpec {
     pub depends_on: Vec<Name>,
     #[serde(default, skip_serializing_if = "is_default_map")]
     pub alert_severity_map: SeverityMap,
+    /// How alerts share incidents: one each (the default), within a time window, or by a key.
+    #[serde(default, skip_serializing_if = "is_per_alert")]
+    pub grouping: Grouping,
+}
+
+fn is_per_alert(g: &Grouping) -> bool {
+    *g == Grouping::PerAlert
 }
 
 fn is_default_map(m: &SeverityMap) -> bool {
@@ -277,6 +290,7 @@ impl From<&Service> for ServiceSpec {
             runbook_url: s.runbook_url.clone(),
             depends_on: s.depends_on.clone(),
             alert_severity_map: s.alert_severity_map,
+            grouping: s.grouping.clone(),
         }
     }
 }
@@ -439,6 +453,12 @@ pub fn plan(
         graph.insert(&s.name, s.depends_on.as_slice());
     }
     for (i, s) in desired.services.iter().enumerate() {
+        if let Err(e) = s.grouping.validate() {
+            errors.0.extend(
+                e.0.into_iter()
+                    .map(|f| f.under(&format!("services[{i}].grouping"))),
+            );
+        }
         if let Some(team) = &s.team
             && !team_exists(team)
         {

@@ -83,6 +83,9 @@ prefixed_id!(TokenId, "tok");
 prefixed_id!(AlertId, "alr");
 prefixed_id!(IncidentId, "inc");
 prefixed_id!(ChangeEventId, "chg");
+prefixed_id!(RuleId, "rule");
+prefixed_id!(SilenceId, "sil");
+prefixed_id!(MaintenanceId, "mnt");
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod incident;
 pub mod integration;
+pub mod noise;
 pub mod pagerduty;
 pub mod senders;
 pub mod severity;

@@ -20,7 +20,11 @@ use tocsin_domain::catalog::{
     CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
 use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
+use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
 use tocsin_domain::incident::{Actor, Incident};
+use tocsin_domain::noise::{
+    MaintenanceSpec, MaintenanceWindow, Rule, RuleSpec, Silence, SilenceSpec,
+};
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
@@ -37,7 +41,43 @@ pub trait Store: Send + Sync + 'static {
     fn ingest(&self) -> &dyn IngestRepo;
     fn alerts(&self) -> &dyn AlertRepo;
     fn incidents(&self) -> &dyn IncidentRepo;
+    fn noise(&self) -> &dyn NoiseRepo;
     fn health(&self) -> &dyn HealthRepo;
+}
+
+/// Routing and suppression rules, silences and maintenance windows: what decides that an alert does not page.
+#[async_trait]
+pub trait NoiseRepo: Send + Sync {
+    /// Every rule, in the order they run.
+    async fn rules(&self) -> Result<Vec<Rule>>;
+    async fn create_rule(&self, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule>;
+    async fn get_rule(&self, id: &RuleId) -> Result<Rule>;
+    async fn replace_rule(&self, id: &RuleId, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule>;
+    async fn delete_rule(&self, id: &RuleId) -> Result<()>;
+
+    /// Every silence, latest ending first.
+    async fn silences(&self) -> Result<Vec<Silence>>;
+    async fn create_silence(
+        &self,
+        spec: SilenceSpec,
+        created_by: String,
+        now: DateTime<Utc>,
+    ) -> Result<Silence>;
+    async fn get_silence(&self, id: &SilenceId) -> Result<Silence>;
+    /// Ends the silence at `now` if it runs later; expiring twice is harmless.
+    async fn expire_silence(&self, id: &SilenceId, now: DateTime<Utc>) -> Result<Silence>;
+    /// Moves the end of a silence; it must stay after its start.
+    async fn extend_silence(&self, id: &SilenceId, ends_at: DateTime<Utc>) -> Result<Silence>;
+
+    /// Maintenance windows, of one service (ID or name) or all.
+    async fn maintenance(&self, service: Option<String>) -> Result<Vec<MaintenanceWindow>>;
+    async fn create_maintenance(
+        &self,
+        spec: MaintenanceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<MaintenanceWindow>;
+    async fn get_maintenance(&self, id: &MaintenanceId) -> Result<MaintenanceWindow>;
+    async fn delete_maintenance(&self, id: &MaintenanceId) -> Result<()>;
 }
 
 #[async_trait]

@@ -220,7 +220,7 @@ fn write_team(
 
 // ---- services -------------------------------------------------------------------------------------------------
 
-const SERVICE_SELECT: &str = "SELECT s.id, s.name, s.description, t.name, s.tier, s.runbook_url, s.severity_map, s.created_at, s.updated_at \
+const SERVICE_SELECT: &str = "SELECT s.id, s.name, s.description, t.name, s.tier, s.runbook_url, s.severity_map, s.created_at, s.updated_at, s.grouping \
      FROM services s LEFT JOIN teams t ON t.id = s.team_id WHERE s.deleted_at IS NULL";
 
 fn service(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Service> {
@@ -256,6 +256,7 @@ fn service(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Service> {
             .map_err(|e| bad(5, e))?,
         depends_on,
         alert_severity_map: json_col(row, 6)?,
+        grouping: json_col(row, 9)?,
         created_at: time(row.get(7)?),
         updated_at: time(row.get(8)?),
     })
@@ -327,12 +328,12 @@ fn write_service_fields(
     let (sql, id) = match existing {
         Some(id) => (
             "UPDATE services SET name = ?2, description = ?3, team_id = ?4, tier = ?5, runbook_url = ?6, severity_map = ?7, \
-             updated_at = ?8 WHERE id = ?1",
+             updated_at = ?8, grouping = ?9 WHERE id = ?1",
             id.clone(),
         ),
         None => (
-            "INSERT INTO services (id, name, description, team_id, tier, runbook_url, severity_map, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            "INSERT INTO services (id, name, description, team_id, tier, runbook_url, severity_map, created_at, updated_at, grouping) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             ServiceId::generate(),
         ),
     };
@@ -347,6 +348,7 @@ fn write_service_fields(
             spec.runbook_url.as_ref().map(|u| u.as_str()),
             to_json(&spec.alert_severity_map),
             ts(now),
+            to_json(&spec.grouping),
         ],
     )
     .map_err(backend)?;

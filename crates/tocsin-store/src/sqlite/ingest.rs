@@ -5,6 +5,7 @@
 
 use super::catalog::{change_record, load_service};
 use super::incidents::open_incident;
+use super::noise;
 use super::rows::{
     self, ALERT_SELECT, find, insert_alert, parse_cursor, record_activity, to_json, ts,
     update_alert,
@@ -18,36 +19,53 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
+use tocsin_domain::alert::AlertDetails;
 use tocsin_domain::alert::{
     Alert, AlertChange, AlertEvent, AlertStatus, EventAction, IngestTarget, apply_event,
 };
 use tocsin_domain::ids::{AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId};
 use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
+use tocsin_domain::noise::{
+    AlertFields, Grouping, MaintenanceWindow, NoPageReason, apply_rules, silenced_by,
+};
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
+use tocsin_domain::severity::{AlertSeverity, SeverityMap};
 
 struct Target {
     ingest: IngestTarget,
     kind: IntegrationKind,
     actor: Actor,
+    service_name: String,
+    grouping: Grouping,
 }
 
 /// The integration the key belongs to, which must be of the kind whose endpoint received the request.
 fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<Target> {
-    let row = c
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        SeverityMap,
+        String,
+        Grouping,
+    );
+    let row: Option<Row> = c
         .prepare_cached(
-            "SELECT i.id, i.kind, i.name, s.id, s.severity_map FROM integrations i JOIN services s ON s.id = i.service_id \
-             WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
+            "SELECT i.id, i.kind, i.name, s.id, s.severity_map, s.name, s.grouping FROM integrations i \
+             JOIN services s ON s.id = i.service_id WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
         )
         .and_then(|mut s| {
             s.query_row([key_hash], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, rows::json_col(r, 4)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, rows::json_col(r, 4)?, r.get(5)?, rows::json_col(r, 6)?))
             })
             .optional()
         })
         .map_err(backend)?;
-    let (id, kind, name, service_id, severity_map) = row.ok_or(StoreError::UnknownRoutingKey)?;
+    let (id, kind, name, service_id, severity_map, service_name, grouping) =
+        row.ok_or(StoreError::UnknownRoutingKey)?;
     let kind = IntegrationKind::parse(&kind)
         .ok_or_else(|| backend(format!("unknown integration kind {kind}")))?;
     if kind != expected {
@@ -67,56 +85,144 @@ fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<T
             severity_map,
         },
         kind,
+        service_name,
+        grouping,
     })
 }
 
-/// The open alert with this key on the service, and its `seq`.
+/// The same sender's target, with the service a rule routed the alert to.
+fn routed_to(c: &Connection, t: &Target, service: &str) -> Result<Target> {
+    let (id, severity_map, grouping): (String, SeverityMap, Grouping) = find(
+        c,
+        "SELECT id, severity_map, grouping FROM services WHERE name = ?1 AND deleted_at IS NULL",
+        [service],
+        |r| Ok((r.get(0)?, rows::json_col(r, 1)?, rows::json_col(r, 2)?)),
+        "service",
+        service,
+    )?;
+    Ok(Target {
+        ingest: IngestTarget {
+            integration_id: t.ingest.integration_id.clone(),
+            service_id: ServiceId::from_trusted(id),
+            severity_map,
+        },
+        kind: t.kind,
+        actor: t.actor.clone(),
+        service_name: service.to_owned(),
+        grouping,
+    })
+}
+
+/// The open alert with this key on the service, and its `seq`. Acknowledge and resolve carry nothing rules could
+/// route by, so for them an open alert this integration's triggers were routed elsewhere counts too.
 fn open_alert(
     c: &Connection,
-    service: &ServiceId,
+    t: &Target,
     dedup_key: &str,
+    follow_up: bool,
 ) -> Result<Option<(Alert, i64)>> {
-    c.prepare_cached(&format!(
-        "{ALERT_SELECT} WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND a.status <> 'resolved'"
-    ))
-    .and_then(|mut s| {
-        s.query_row([service.as_str(), dedup_key], rows::alert_with_seq)
+    let on_service = c
+        .prepare_cached(&format!(
+            "{ALERT_SELECT} WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND a.status <> 'resolved'"
+        ))
+        .and_then(|mut s| {
+            s.query_row(
+                [t.ingest.service_id.as_str(), dedup_key],
+                rows::alert_with_seq,
+            )
             .optional()
-    })
+        })
+        .map_err(backend)?;
+    if on_service.is_some() || !follow_up {
+        return Ok(on_service);
+    }
+    c.prepare_cached(&format!(
+        "{ALERT_SELECT} WHERE a.dedup_key = ?1 AND a.integration_id = ?2 AND a.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1"
+    ))
+    .and_then(|mut s| s.query_row([dedup_key, t.ingest.integration_id.as_str()], rows::alert_with_seq).optional())
     .map_err(backend)
 }
 
-/// Opens an incident for `alert` if the domain said it pages; returns its severity.
-fn open_incident_if(
-    c: &Connection,
-    alert: &mut Alert,
-    severity: Option<Severity>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Option<Severity>> {
-    if let Some(sev) = severity {
-        alert.incident_id = Some(open_incident(c, alert, sev, actor, now)?);
-    }
-    Ok(severity)
+/// What triage decided about a trigger before dedup.
+#[derive(Default)]
+struct Triaged {
+    /// The service a rule routed the alert to.
+    routed: Option<Target>,
+    /// The severity a rule gave it.
+    severity: Option<AlertSeverity>,
+    /// Why it must not page: a suppressing rule, a silence, or a maintenance window of its service.
+    reason: Option<NoPageReason>,
 }
 
-/// The open incident holding an open alert of sender group `group` on the service, which a new alert of that group
-/// joins (with a timeline entry saying so) instead of opening its own.
-fn join_group_incident(
+fn triage(
+    c: &Connection,
+    t: &Target,
+    details: &AlertDetails,
+    now: DateTime<Utc>,
+) -> Result<Triaged> {
+    let fields = AlertFields::new(details, &t.service_name);
+    let outcome = apply_rules(&noise::load_rules(c)?, &fields);
+    let routed = match &outcome.route_to {
+        Some(name) if *name != t.service_name => Some(routed_to(c, t, name)?),
+        _ => None,
+    };
+    let target = routed.as_ref().unwrap_or(t);
+    let severity = outcome.severity.unwrap_or(details.severity);
+    let fields = fields
+        .with_service(&target.service_name)
+        .with_severity(severity);
+    let reason = match outcome.no_page_reason() {
+        Some(r) => Some(r),
+        None => match silenced_by(&noise::active_silences(c, now)?, &fields, now) {
+            Some(s) => Some(s.no_page_reason()),
+            None => noise::open_windows(c, &target.ingest.service_id, now)?
+                .first()
+                .map(MaintenanceWindow::no_page_reason),
+        },
+    };
+    Ok(Triaged {
+        routed,
+        severity: outcome.severity,
+        reason,
+    })
+}
+
+/// The open incident a new alert joins instead of opening one: the incident of an open alert with the same group
+/// value on the service, or, for services grouping by time, the service's latest open incident within the window.
+/// Records on the incident's timeline why the alert joined.
+fn join_incident(
     c: &Connection,
     t: &Target,
     alert: &Alert,
-    group: &str,
+    group_value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
-    let found: Option<String> = c
-        .prepare_cached(
-            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-             WHERE a.service_id = ?1 AND a.grp = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
-             ORDER BY a.seq DESC LIMIT 1",
+    let (found, why): (Option<String>, String) = if let Some(g) = group_value {
+        let found = c
+            .prepare_cached(
+                "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+                 WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
+                 ORDER BY a.seq DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), g], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        (found, format!("it belongs to the same group ({g})"))
+    } else if let Grouping::TimeWindow { minutes } = t.grouping {
+        let since = now - chrono::Duration::minutes(i64::from(minutes));
+        let found = c
+            .prepare_cached(
+                "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id \
+                 WHERE s.service_id = ?1 AND i.status <> 'resolved' AND i.created_at >= ?2 ORDER BY i.number DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row(rusqlite::params![t.ingest.service_id.as_str(), ts(since)], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        (
+            found,
+            format!("it arrived within {minutes} minutes of the incident opening"),
         )
-        .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), group], |r| r.get(0)).optional())
-        .map_err(backend)?;
+    } else {
+        (None, String::new())
+    };
     let Some(id) = found.map(IncidentId::from_trusted) else {
         return Ok(None);
     };
@@ -124,9 +230,9 @@ fn join_group_incident(
         now,
         &t.actor,
         TimelineKind::AlertAdded,
-        format!("Alert joined from the same sender group: {}", alert.summary),
+        format!("Alert joined: {} ({why})", alert.summary),
     )
-    .with_data(serde_json::json!({ "alert_id": alert.id, "group": group }));
+    .with_data(serde_json::json!({ "alert_id": alert.id, "group": group_value }));
     rows::append_timeline(c, &id, &entry)?;
     Ok(Some(id))
 }
@@ -234,7 +340,24 @@ fn apply(
     group: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
-    let open = open_alert(c, &t.ingest.service_id, &event.dedup_key)?;
+    let triaged = match &event.details {
+        Some(d) if event.action == EventAction::Trigger => triage(c, t, d, now)?,
+        _ => Triaged::default(),
+    };
+    let t = triaged.routed.as_ref().unwrap_or(t);
+    let retyped;
+    let event = match triaged.severity {
+        Some(severity) => {
+            let mut e = event.clone();
+            if let Some(d) = e.details.as_mut() {
+                d.severity = severity;
+            }
+            retyped = e;
+            &retyped
+        }
+        None => event,
+    };
+    let open = open_alert(c, t, &event.dedup_key, event.action != EventAction::Trigger)?;
     let open_seq = open.as_ref().map(|(_, seq)| *seq);
     // The single writer makes max + 1 the seq the log insert below will get; the alert's activity needs it first.
     let event_seq: i64 = c
@@ -242,23 +365,45 @@ fn apply(
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(backend)?;
     let mut opened_incident = None;
+    // Opens or joins an incident for an alert that calls for one, unless triage found a reason it must not page.
+    let mut page =
+        |alert: &mut Alert, severity: Severity, group_value: Option<&str>| -> Result<()> {
+            if let Some(reason) = &triaged.reason {
+                alert.no_page_reason = Some(reason.clone());
+                return Ok(());
+            }
+            alert.no_page_reason = None;
+            match join_incident(c, t, alert, group_value, now)? {
+                Some(incident) => alert.incident_id = Some(incident),
+                None => {
+                    alert.incident_id = Some(open_incident(c, alert, severity, &t.actor, now)?);
+                    opened_incident = Some(severity);
+                }
+            }
+            Ok(())
+        };
     let (alert, alert_seq, result) = match apply_event(open.map(|(a, _)| a), event, &t.ingest, now)
     {
         AlertChange::Created {
             mut alert,
             open_incident,
         } => {
-            let joined = match (open_incident, group) {
-                (Some(_), Some(g)) => join_group_incident(c, t, &alert, g, now)?,
-                _ => None,
-            };
-            match joined {
-                Some(incident) => alert.incident_id = Some(incident),
+            let details = event
+                .details
+                .as_ref()
+                .expect("a created alert comes from a trigger");
+            let group_value = t
+                .grouping
+                .group_value(details)
+                .or_else(|| group.map(str::to_owned));
+            match open_incident {
+                Some(severity) => page(&mut alert, severity, group_value.as_deref())?,
                 None => {
-                    opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?
+                    alert.no_page_reason =
+                        Some(triaged.reason.clone().unwrap_or(NoPageReason::InfoSeverity))
                 }
             }
-            let seq = insert_alert(c, &alert, event_seq)?;
+            let seq = insert_alert(c, &alert, event_seq, group_value.as_deref())?;
             (Some(alert), Some(seq), IngestResult::Created)
         }
         AlertChange::Retriggered {
@@ -266,8 +411,10 @@ fn apply(
             open_incident,
             changed,
         } => {
-            opened_incident = open_incident_if(c, &mut alert, open_incident, &t.actor, now)?;
-            if changed || opened_incident.is_some() {
+            if let Some(severity) = open_incident {
+                page(&mut alert, severity, None)?;
+            }
+            if changed || open_incident.is_some() {
                 update_alert(c, &alert)?;
             }
             (Some(alert), open_seq, IngestResult::Deduplicated)

@@ -15,6 +15,7 @@ mod catalog;
 mod incidents;
 mod ingest;
 mod migrations;
+mod noise;
 mod rows;
 mod writer;
 
@@ -167,6 +168,9 @@ impl crate::Store for SqliteStore {
         self
     }
     fn incidents(&self) -> &dyn crate::IncidentRepo {
+        self
+    }
+    fn noise(&self) -> &dyn crate::NoiseRepo {
         self
     }
     fn health(&self) -> &dyn crate::HealthRepo {

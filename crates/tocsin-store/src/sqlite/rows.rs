@@ -62,7 +62,7 @@ pub fn severity_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Severity> {
 /// An alert with its activity. Column 22 is the alert's `seq`, which the event log refers to.
 pub const ALERT_SELECT: &str = "SELECT a.id, a.service_id, a.integration_id, a.dedup_key, a.status, a.severity, a.summary, a.source, \
      a.component, a.grp, a.class, a.custom_details, a.links, a.images, a.client, a.client_url, a.incident_id, v.event_count, \
-     a.created_at, v.last_event_at, a.acknowledged_at, a.resolved_at, a.seq, a.labels \
+     a.created_at, v.last_event_at, a.acknowledged_at, a.resolved_at, a.seq, a.labels, a.no_page_reason \
      FROM alerts a JOIN alert_activity v ON v.alert_seq = a.seq";
 
 pub fn alert(row: &Row<'_>) -> rusqlite::Result<Alert> {
@@ -92,6 +92,7 @@ pub fn alert(row: &Row<'_>) -> rusqlite::Result<Alert> {
         acknowledged_at: opt_time(row.get(20)?),
         resolved_at: opt_time(row.get(21)?),
         labels: json_col(row, 23)?,
+        no_page_reason: opt_json_col(row, 24)?,
     })
 }
 
@@ -101,11 +102,18 @@ pub fn alert_with_seq(row: &Row<'_>) -> rusqlite::Result<(Alert, i64)> {
 }
 
 /// Inserts a new alert whose first event is `event_seq`; returns the alert's `seq`.
-pub fn insert_alert(conn: &Connection, a: &Alert, event_seq: i64) -> Result<i64> {
+/// `group_value` is what the alert is grouped on, if anything (see `alerts.group_value`).
+pub fn insert_alert(
+    conn: &Connection,
+    a: &Alert,
+    event_seq: i64,
+    group_value: Option<&str>,
+) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO alerts (id, service_id, integration_id, dedup_key, status, severity, summary, source, component, grp, class, \
-         custom_details, links, images, client, client_url, incident_id, created_at, acknowledged_at, resolved_at, labels) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         custom_details, links, images, client, client_url, incident_id, created_at, acknowledged_at, resolved_at, labels, \
+         no_page_reason, group_value) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
     )
     .and_then(|mut s| {
         s.execute(rusqlite::params![
@@ -130,6 +138,8 @@ pub fn insert_alert(conn: &Connection, a: &Alert, event_seq: i64) -> Result<i64>
             a.acknowledged_at.map(ts),
             a.resolved_at.map(ts),
             to_json(&a.labels),
+            a.no_page_reason.as_ref().map(to_json),
+            group_value,
         ])
     })
     .map_err(backend)?;
@@ -147,7 +157,7 @@ pub fn update_alert(conn: &Connection, a: &Alert) -> Result<()> {
     conn.prepare_cached(
         "UPDATE alerts SET status = ?2, severity = ?3, summary = ?4, source = ?5, component = ?6, grp = ?7, class = ?8, \
          custom_details = ?9, links = ?10, images = ?11, client = ?12, client_url = ?13, incident_id = ?14, \
-         acknowledged_at = ?15, resolved_at = ?16, labels = ?17 WHERE id = ?1",
+         acknowledged_at = ?15, resolved_at = ?16, labels = ?17, no_page_reason = ?18 WHERE id = ?1",
     )
     .and_then(|mut s| {
         s.execute(rusqlite::params![
@@ -168,6 +178,7 @@ pub fn update_alert(conn: &Connection, a: &Alert) -> Result<()> {
             a.acknowledged_at.map(ts),
             a.resolved_at.map(ts),
             to_json(&a.labels),
+            a.no_page_reason.as_ref().map(to_json),
         ])
     })
     .map_err(backend)?;

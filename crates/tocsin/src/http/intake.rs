@@ -15,6 +15,7 @@ use tocsin_domain::integration::RateLimit;
 use tocsin_store::{Integration, RAW_PAYLOADS_KEPT, RawPayload, Result as StoreResult, Store};
 
 const KEY_TTL: Duration = Duration::from_secs(5);
+const GROUP_TTL: Duration = Duration::from_secs(300);
 /// Bounds the memory the caches can take; past it they start over (a miss only costs a lookup or a write).
 const MAX_ENTRIES: usize = 100_000;
 
@@ -22,8 +23,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct Intake {
     keys: Mutex<HashMap<String, (Option<Integration>, Instant)>>,
     limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
-    /// Digest of the last stored state of each (integration, sender group).
-    groups: Mutex<HashMap<(IntegrationId, String), String>>,
+    /// Digest of the last stored state of each (integration, sender group), and when it was stored.
+    groups: Mutex<HashMap<(IntegrationId, String), (String, Instant)>>,
     /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
     /// older ones would be overwritten anyway.
     payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
@@ -82,12 +83,14 @@ impl Intake {
     }
 
     /// True when `digest` is the state last stored for this group: the re-send can be answered without a write.
+    /// Digests expire after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance
+    /// window closing) is seen at the next re-send after that.
     pub fn unchanged(&self, integration: &IntegrationId, group: &str, digest: &str) -> bool {
         self.groups
             .lock()
             .expect("group digests")
             .get(&(integration.clone(), group.to_owned()))
-            .is_some_and(|d| d == digest)
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < GROUP_TTL)
     }
 
     pub fn remember(&self, integration: &IntegrationId, group: &str, digest: String) {
@@ -95,11 +98,14 @@ impl Intake {
         if groups.len() >= MAX_ENTRIES {
             groups.clear();
         }
-        groups.insert((integration.clone(), group.to_owned()), digest);
+        groups.insert(
+            (integration.clone(), group.to_owned()),
+            (digest, Instant::now()),
+        );
     }
 
-    /// Forgets every group state, after a change made by other means (a person resolving an incident) that a
-    /// re-send of the old state must be allowed to undo.
+    /// Forgets every group state, after a change made by other means (a person resolving an incident, a new rule or
+    /// silence) that a re-send of the old state must be evaluated against.
     pub fn forget_groups(&self) {
         self.groups.lock().expect("group digests").clear();
     }

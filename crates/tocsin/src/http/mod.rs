@@ -11,6 +11,7 @@ mod extract;
 mod incidents;
 mod ingest;
 mod intake;
+mod noise;
 mod ops;
 mod senders;
 
@@ -66,6 +67,7 @@ impl AppState {
         (name = "integrations", description = "Sender keys per service"),
         (name = "ingest", description = "PagerDuty Events API v2 compatible endpoints"),
         (name = "incidents", description = "Incidents, their timeline and alerts"),
+        (name = "noise", description = "Routing and suppression rules, silences and maintenance windows"),
         (name = "tokens", description = "API tokens"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -178,6 +180,17 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::list_alerts))
         .routes(routes!(incidents::get_alert))
         .routes(routes!(incidents::alert_events))
+        .routes(routes!(noise::list_rules, noise::create_rule))
+        .routes(routes!(
+            noise::get_rule,
+            noise::replace_rule,
+            noise::delete_rule
+        ))
+        .routes(routes!(noise::list_silences, noise::create_silence))
+        .routes(routes!(noise::get_silence, noise::expire_silence))
+        .routes(routes!(noise::extend_silence))
+        .routes(routes!(noise::list_maintenance, noise::create_maintenance))
+        .routes(routes!(noise::get_maintenance, noise::delete_maintenance))
         .split_for_parts();
     let _ = state.openapi.set(
         doc.to_pretty_json()

@@ -1008,6 +1008,20 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("post", "/v2/alerts/{alias}/acknowledge"),
         ("patch", "/api/v1/integrations/{id}"),
         ("get", "/api/v1/integrations/{id}/payloads"),
+        ("get", "/api/v1/rules"),
+        ("post", "/api/v1/rules"),
+        ("get", "/api/v1/rules/{id}"),
+        ("put", "/api/v1/rules/{id}"),
+        ("delete", "/api/v1/rules/{id}"),
+        ("get", "/api/v1/silences"),
+        ("post", "/api/v1/silences"),
+        ("get", "/api/v1/silences/{id}"),
+        ("delete", "/api/v1/silences/{id}"),
+        ("post", "/api/v1/silences/{id}/extend"),
+        ("get", "/api/v1/maintenance"),
+        ("post", "/api/v1/maintenance"),
+        ("get", "/api/v1/maintenance/{id}"),
+        ("delete", "/api/v1/maintenance/{id}"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

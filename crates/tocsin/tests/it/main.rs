@@ -5,5 +5,6 @@ mod alertmanager;
 mod api;
 mod cli;
 mod crash;
+mod noise;
 mod senders;
 mod support;

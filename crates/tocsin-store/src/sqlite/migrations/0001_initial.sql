@@ -32,6 +32,7 @@ CREATE TABLE services (
     tier         INTEGER,
     runbook_url  TEXT,
     severity_map TEXT NOT NULL,
+    grouping     TEXT NOT NULL DEFAULT '{"mode":"per_alert"}',
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     deleted_at   INTEGER
@@ -125,6 +126,10 @@ CREATE TABLE alerts (
     client          TEXT,
     client_url      TEXT,
     labels          TEXT NOT NULL,
+    -- The value alerts are grouped on (the service's grouping key, else the sender's group), if any.
+    group_value     TEXT,
+    -- Why the alert opened or joined no incident, as JSON (suppressed, silenced, in maintenance...).
+    no_page_reason  TEXT,
     incident_id     TEXT REFERENCES incidents (id),
     created_at      INTEGER NOT NULL,
     acknowledged_at INTEGER,
@@ -133,8 +138,8 @@ CREATE TABLE alerts (
 -- At most one open alert per dedup key and service: the dedup invariant, enforced by the database.
 CREATE UNIQUE INDEX alerts_open_key ON alerts (service_id, dedup_key) WHERE status <> 'resolved';
 CREATE INDEX alerts_incident ON alerts (incident_id);
--- Finds the open alerts of a sender group (Alertmanager's groupKey), whose incident new alerts of the group join.
-CREATE INDEX alerts_open_group ON alerts (service_id, grp) WHERE status <> 'resolved' AND grp IS NOT NULL;
+-- Finds the open alerts of a group, whose incident new alerts of the group join.
+CREATE INDEX alerts_open_group ON alerts (service_id, group_value) WHERE status <> 'resolved' AND group_value IS NOT NULL;
 CREATE INDEX alerts_dedup_key ON alerts (dedup_key);
 
 -- What every event changes about its alert, apart from the alert row: narrow, so that a burst of repeat triggers
@@ -184,6 +189,38 @@ CREATE TABLE raw_payloads (
     outcome        TEXT NOT NULL,
     PRIMARY KEY (integration_id, slot)
 ) WITHOUT ROWID;
+
+-- Routing and suppression rules, run in position order on every trigger.
+CREATE TABLE rules (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    service    TEXT,
+    matchers   TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    matchers   TEXT NOT NULL,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    comment    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX silences_ends ON silences (ends_at);
+
+CREATE TABLE maintenance_windows (
+    id          TEXT PRIMARY KEY,
+    service_id  TEXT NOT NULL REFERENCES services (id),
+    description TEXT NOT NULL,
+    schedule    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX maintenance_service ON maintenance_windows (service_id);
 
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
