@@ -26,7 +26,7 @@ use tocsin_domain::alert::{
 use tocsin_domain::ids::{AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId};
 use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
 use tocsin_domain::noise::{
-    AlertFields, Grouping, MaintenanceWindow, NoPageReason, apply_rules, silenced_by,
+    AlertFields, FlapPolicy, Grouping, MaintenanceWindow, NoPageReason, apply_rules, silenced_by,
 };
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
@@ -187,6 +187,44 @@ fn triage(
     })
 }
 
+/// The latest open incident on a service this one depends on, directly or through others, and that service's name:
+/// an outage upstream explains the alerts downstream.
+fn upstream_incident(c: &Connection, service: &ServiceId) -> Result<Option<(String, String)>> {
+    c.prepare_cached(
+        "WITH RECURSIVE upstream(id) AS ( \
+             SELECT depends_on_id FROM service_dependencies WHERE service_id = ?1 \
+             UNION SELECT d.depends_on_id FROM service_dependencies d JOIN upstream u ON d.service_id = u.id) \
+         SELECT i.id, s.name FROM incidents i JOIN incident_services x ON x.incident_id = i.id \
+         JOIN services s ON s.id = x.service_id \
+         WHERE x.service_id IN (SELECT id FROM upstream) AND i.status <> 'resolved' ORDER BY i.number DESC LIMIT 1",
+    )
+    .and_then(|mut s| s.query_row([service.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+    .map_err(backend)
+}
+
+/// Whether the alert's key keeps firing and resolving: its alerts' creation times within the flap window.
+fn flapping(
+    c: &Connection,
+    service: &ServiceId,
+    dedup_key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let policy = FlapPolicy::default();
+    let since = now - chrono::Duration::minutes(i64::from(policy.window_minutes));
+    let mut stmt = c
+        .prepare_cached("SELECT created_at FROM alerts WHERE dedup_key = ?1 AND service_id = ?2 AND created_at >= ?3")
+        .map_err(backend)?;
+    let mut fired: Vec<DateTime<Utc>> = stmt
+        .query_map(
+            rusqlite::params![dedup_key, service.as_str(), ts(since)],
+            |r| Ok(rows::time(r.get(0)?)),
+        )
+        .and_then(Iterator::collect)
+        .map_err(backend)?;
+    fired.push(now);
+    Ok(policy.is_flapping(&fired, now))
+}
+
 /// The open incident a new alert joins instead of opening one: the incident of an open alert with the same group
 /// value on the service, or, for services grouping by time, the service's latest open incident within the window.
 /// Records on the incident's timeline why the alert joined.
@@ -222,6 +260,25 @@ fn join_incident(
         )
     } else {
         (None, String::new())
+    };
+    let (found, why) = match found {
+        Some(id) => (Some(id), why),
+        None => match upstream_incident(c, &t.ingest.service_id)? {
+            Some((id, upstream)) => {
+                // The incident now affects this service too.
+                c.prepare_cached("INSERT OR IGNORE INTO incident_services (incident_id, service_id) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute([id.as_str(), t.ingest.service_id.as_str()]))
+                    .map_err(backend)?;
+                (
+                    Some(id),
+                    format!(
+                        "{} depends on {upstream}, where this incident is open",
+                        t.service_name
+                    ),
+                )
+            }
+            None => (None, why),
+        },
     };
     let Some(id) = found.map(IncidentId::from_trusted) else {
         return Ok(None);
@@ -397,6 +454,13 @@ fn apply(
                 .group_value(details)
                 .or_else(|| group.map(str::to_owned));
             match open_incident {
+                // A key that keeps firing and resolving is recorded, but opens no incident each time.
+                Some(_)
+                    if triaged.reason.is_none()
+                        && flapping(c, &t.ingest.service_id, &alert.dedup_key, now)? =>
+                {
+                    alert.no_page_reason = Some(NoPageReason::Flapping);
+                }
                 Some(severity) => page(&mut alert, severity, group_value.as_deref())?,
                 None => {
                     alert.no_page_reason =

@@ -4,7 +4,7 @@
 use super::client::Client;
 use super::output::{Cell, Col, Output, text, time};
 use super::{IntegrationCmd, TokenCmd, body};
-use chrono::{SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
 const INTEGRATIONS: &[Col] = &[
@@ -157,41 +157,4 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
 fn shown_once(what: &str, secret: &serde_json::Value) {
     println!("\nThe {what} is shown only this once; store it somewhere safe now:\n");
     println!("    {}\n", text(secret));
-}
-
-/// A lifetime such as `90m`, `12h`, `30d` or `2w`.
-pub fn parse_lifetime(raw: &str) -> Result<TimeDelta, String> {
-    let bad = || format!("{raw:?} is not a lifetime such as 90m, 12h, 30d or 2w");
-    let s = raw.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (amount, unit) = s.split_at(split);
-    let amount: i64 = amount.parse().map_err(|_| bad())?;
-    let unit_secs = match unit {
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    amount
-        .checked_mul(unit_secs)
-        .filter(|secs| *secs > 0)
-        .and_then(TimeDelta::try_seconds)
-        .ok_or_else(bad)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_take_a_number_and_a_unit() {
-        assert_eq!(parse_lifetime("30d"), Ok(TimeDelta::days(30)));
-        assert_eq!(parse_lifetime("12h"), Ok(TimeDelta::hours(12)));
-        assert_eq!(parse_lifetime("90m"), Ok(TimeDelta::minutes(90)));
-        assert_eq!(parse_lifetime("2w"), Ok(TimeDelta::weeks(2)));
-        for bad in ["", "d", "30", "0d", "3y", "-1d", "99999999999999999w"] {
-            assert!(parse_lifetime(bad).is_err(), "{bad}");
-        }
-    }
 }

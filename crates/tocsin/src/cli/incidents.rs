@@ -2,7 +2,7 @@
 
 use super::client::{Client, Query};
 use super::output::{Cell, Col, Output, items, number, print_record, print_table, text};
-use super::{AlertCmd, IncidentCmd, Paging, TimeRange, body, query, read_input};
+use super::{AlertCmd, IncidentCmd, Paging, TimeRange, body, noise, query, read_input};
 use serde_json::{Value, json};
 
 const INCIDENTS: &[Col] = &[
@@ -28,6 +28,7 @@ const ALERTS: &[Col] = &[
     Col("LAST EVENT", Cell::Time("last_event_at")),
     Col("DEDUP KEY", Cell::Text("dedup_key")),
     Col("SUMMARY", Cell::Text("summary")),
+    Col("WHY", Cell::With(noise::why)),
 ];
 
 const EVENTS: &[Col] = &[
@@ -65,7 +66,8 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
         }
         IncidentCmd::Show(r) => {
             let names = ("incident", "timeline");
-            show_with_list(client, ["incidents", &r.incident], names, TIMELINE, out).await?;
+            let path = ["incidents", r.incident.as_str()];
+            show_with_list(client, path, names, print_record, TIMELINE, out).await?;
         }
         IncidentCmd::Declare {
             title,
@@ -140,7 +142,7 @@ pub async fn alerts(client: &Client, cmd: AlertCmd, out: Output) -> anyhow::Resu
         }
         AlertCmd::Show { id } => {
             let names = ("alert", "events");
-            show_with_list(client, ["alerts", &id], names, EVENTS, out).await
+            show_with_list(client, ["alerts", &id], names, print_alert, EVENTS, out).await
         }
     }
 }
@@ -176,6 +178,7 @@ async fn show_with_list(
     client: &Client,
     path: [&str; 2],
     (one, many): (&str, &str),
+    print_one: fn(&Value),
     cols: &[Col],
     out: Output,
 ) -> anyhow::Result<()> {
@@ -184,11 +187,24 @@ async fn show_with_list(
     let (record, list) = tokio::try_join!(client.get(&path), client.get(&list_path))?;
     let both = json!({ one: record, many: list["items"] });
     out.either(&both, || {
-        print_record(&record);
+        print_one(&record);
         println!("\n{}:", heading(many));
         print_table(items(&list), cols);
     });
     Ok(())
+}
+
+/// The reason an alert did not page is a tagged object, which only reads well described in a sentence.
+fn print_alert(alert: &Value) {
+    let mut fields = alert.clone();
+    if let Some(f) = fields.as_object_mut() {
+        f.remove("no_page_reason");
+    }
+    print_record(&fields);
+    let why = noise::why(alert);
+    if !why.is_empty() {
+        println!("did not page: {why}");
+    }
 }
 
 fn heading(name: &str) -> String {

@@ -4,9 +4,11 @@ mod access;
 mod catalog;
 mod client;
 mod incidents;
+mod noise;
 mod output;
 
-use clap::{Args, Subcommand};
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{ArgGroup, Args, Subcommand};
 use client::Client;
 use output::Output;
 use std::path::PathBuf;
@@ -40,6 +42,12 @@ pub enum Commands {
     Incidents(Group<IncidentCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
+    /// Silences: mute matching alerts for a while, e.g. during a planned failover.
+    Silences(Group<SilenceCmd>),
+    /// Rules that suppress, reroute or reprioritise matching alerts, in order of position.
+    Rules(Group<RuleCmd>),
+    /// Maintenance windows: a service's alerts are recorded but page no one while one is open.
+    Maintenance(Group<MaintenanceCmd>),
     /// API tokens (needs an admin token).
     Tokens(Group<TokenCmd>),
 }
@@ -314,8 +322,8 @@ pub enum TokenCmd {
         #[arg(long, value_parser = ["read", "write", "admin"])]
         scope: String,
         /// Lifetime such as 90m, 12h, 30d or 2w [default: never expires].
-        #[arg(long, value_parser = access::parse_lifetime)]
-        expires_in: Option<chrono::TimeDelta>,
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<TimeDelta>,
         /// The user (ID or email) the token acts as, so actions are credited to them.
         #[arg(long)]
         user: Option<String>,
@@ -324,6 +332,121 @@ pub enum TokenCmd {
     List,
     /// Revoke a token.
     Revoke { id: String },
+}
+
+/// Shared by silences and rules, which select alerts the same way.
+const MATCHER_HELP: &str = "A condition alerts must meet, e.g. alertname=DiskFull, env!=prod or team=~\"db|cache\"; \
+                            repeat for several (all must hold)";
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCmd {
+    /// List silences with whether each is pending, active or expired.
+    List,
+    /// Silence matching alerts from now (or --starts-at) until --ends-at or for --duration.
+    Create {
+        #[arg(long = "matcher", required = true, value_name = "MATCHER",
+              value_parser = noise::matcher, help = MATCHER_HELP)]
+        matchers: Vec<String>,
+        /// Why the alerts are silenced, for whoever wonders why they were not paged.
+        #[arg(long)]
+        comment: String,
+        /// When the silence starts (RFC 3339) [default: now].
+        #[arg(long, value_parser = parse_time)]
+        starts_at: Option<DateTime<Utc>>,
+        /// When it ends (RFC 3339); or use --duration.
+        #[arg(long, value_parser = parse_time, required_unless_present = "duration", conflicts_with = "duration")]
+        ends_at: Option<DateTime<Utc>>,
+        /// How long it lasts from its start, such as 90m, 2h or 1d.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<TimeDelta>,
+    },
+    /// End a silence now.
+    Expire { id: String },
+    /// Move a silence's end.
+    Extend {
+        id: String,
+        /// The new end (RFC 3339); or use --by.
+        #[arg(long, value_parser = parse_time, required_unless_present = "by", conflicts_with = "by")]
+        ends_at: Option<DateTime<Utc>>,
+        /// Push the current end back by this much, such as 30m or 2h.
+        #[arg(long, value_parser = parse_duration)]
+        by: Option<TimeDelta>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleCmd {
+    /// List rules in the order they run.
+    List,
+    /// Add a rule with one action: --suppress, --route or --set-severity.
+    #[command(group(ArgGroup::new("action").required(true)))]
+    Create {
+        /// What the rule is for; alerts it suppresses name it.
+        #[arg(long)]
+        name: String,
+        #[arg(long = "matcher", required = true, value_name = "MATCHER",
+              value_parser = noise::matcher, help = MATCHER_HELP)]
+        matchers: Vec<String>,
+        /// Record matching alerts but page no one; later rules do not run.
+        #[arg(long, group = "action")]
+        suppress: bool,
+        /// Move matching alerts to this service (name), whose escalation then applies.
+        #[arg(long, group = "action", value_name = "SERVICE")]
+        route: Option<String>,
+        /// Give matching alerts this severity.
+        #[arg(long, group = "action", value_name = "SEVERITY",
+              value_parser = ["critical", "error", "warning", "info"])]
+        set_severity: Option<String>,
+        /// Rules run in ascending position [server default: 0].
+        #[arg(long, allow_negative_numbers = true)]
+        position: Option<i64>,
+        /// Only alerts of this service (name) [default: every service].
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Delete a rule.
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MaintenanceCmd {
+    /// List maintenance windows with whether each is open now and when it next opens.
+    List {
+        /// Only this service's windows (ID or name).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Plan maintenance: once (--from, --until), or recurring (--cron or --rrule, with --duration).
+    #[command(group(ArgGroup::new("schedule").required(true)))]
+    Create {
+        /// The service under maintenance (name).
+        #[arg(long)]
+        service: String,
+        /// What the work is, shown on the alerts it mutes.
+        #[arg(long)]
+        description: Option<String>,
+        /// Start of a one-off window (RFC 3339).
+        #[arg(long, value_parser = parse_time, group = "schedule", requires = "until")]
+        from: Option<DateTime<Utc>>,
+        /// End of a one-off window (RFC 3339).
+        #[arg(long, value_parser = parse_time, requires = "from")]
+        until: Option<DateTime<Utc>>,
+        /// A window starts at each time this 5-field cron expression names, e.g. "0 2 * * SUN".
+        #[arg(long, group = "schedule", requires_all = ["time_zone", "duration"])]
+        cron: Option<String>,
+        /// The IANA time zone the cron expression is read in, e.g. Europe/Berlin.
+        #[arg(long, requires = "cron")]
+        time_zone: Option<String>,
+        /// A window starts at each occurrence of this RFC 5545 recurrence, e.g.
+        /// 'DTSTART;TZID=Europe/Berlin:20261201T020000\nRRULE:FREQ=WEEKLY;BYDAY=SU'.
+        #[arg(long, group = "schedule", requires = "duration")]
+        rrule: Option<String>,
+        /// How long each recurring window lasts, such as 90m or 2h.
+        #[arg(long, value_parser = parse_duration, conflicts_with = "from")]
+        duration: Option<TimeDelta>,
+    },
+    /// Delete a maintenance window.
+    Delete { id: String },
 }
 
 pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
@@ -339,6 +462,9 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Tokens(g) => access::tokens(c, g.cmd, g.out).await,
         Commands::Incidents(g) => incidents::incidents(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
+        Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
+        Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,
+        Commands::Maintenance(g) => noise::maintenance(c, g.cmd, g.out).await,
     }
 }
 
@@ -365,4 +491,60 @@ fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
         return std::io::read_to_string(std::io::stdin()).context("could not read standard input");
     }
     std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
+}
+
+/// A length of time such as `90m`, `12h`, `30d` or `2w`.
+pub fn parse_duration(raw: &str) -> Result<TimeDelta, String> {
+    let bad = || format!("{raw:?} is not a duration such as 90m, 12h, 30d or 2w");
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (amount, unit) = s.split_at(split);
+    let amount: i64 = amount.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    amount
+        .checked_mul(unit_secs)
+        .filter(|secs| *secs > 0)
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(bad)
+}
+
+/// An RFC 3339 time, checked here so that a typo is named before anything is sent.
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{raw:?} is not an RFC 3339 time such as 2026-11-23T10:00:00Z"))
+}
+
+/// How a time is sent to the server.
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(parse_duration("30d"), Ok(TimeDelta::days(30)));
+        assert_eq!(parse_duration("12h"), Ok(TimeDelta::hours(12)));
+        assert_eq!(parse_duration("90m"), Ok(TimeDelta::minutes(90)));
+        assert_eq!(parse_duration("2w"), Ok(TimeDelta::weeks(2)));
+        for bad in ["", "d", "30", "0d", "3y", "-1d", "99999999999999999w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_are_read_in_any_offset_and_kept_in_utc() {
+        let t = parse_time("2026-11-23T12:00:00+02:00").unwrap();
+        assert_eq!(rfc3339(t), "2026-11-23T10:00:00Z");
+        assert!(parse_time("tomorrow").is_err());
+    }
 }

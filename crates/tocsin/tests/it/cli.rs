@@ -27,14 +27,14 @@ services:
     tier: 2
 ";
 
-struct Run {
+pub(crate) struct Run {
     success: bool,
     stdout: String,
     stderr: String,
 }
 
 impl Run {
-    fn ok(self) -> String {
+    pub(crate) fn ok(self) -> String {
         assert!(
             self.success,
             "the command failed:\n{}{}",
@@ -43,7 +43,7 @@ impl Run {
         self.stdout
     }
 
-    fn failed(self) -> String {
+    pub(crate) fn failed(self) -> String {
         assert!(
             !self.success,
             "the command succeeded:\n{}{}",
@@ -54,7 +54,7 @@ impl Run {
 }
 
 /// Runs `tocsin <args>` with the app's server and admin token.
-async fn tocsin(app: &TestApp, args: &[&str]) -> Run {
+pub(crate) async fn tocsin(app: &TestApp, args: &[&str]) -> Run {
     let env = [
         ("TOCSIN_SERVER", app.url.as_str()),
         ("TOCSIN_TOKEN", &app.token),

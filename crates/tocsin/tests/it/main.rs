@@ -4,6 +4,7 @@
 mod alertmanager;
 mod api;
 mod cli;
+mod cli_noise;
 mod crash;
 mod noise;
 mod senders;

@@ -418,3 +418,81 @@ async fn info_alerts_say_why_they_did_not_page() {
     let a = &app.get("/api/v1/alerts?dedup_key=cert").await.1["items"][0];
     assert_eq!(a["no_page_reason"]["type"], "info_severity", "{a}");
 }
+
+#[tokio::test]
+async fn alerts_downstream_of_an_open_incident_join_it() {
+    let app = TestApp::spawn().await;
+    let db = service(&app, "db", json!({})).await;
+    service(&app, "queue", json!({"depends_on": ["db"]})).await;
+    let checkout = service(&app, "checkout", json!({"depends_on": ["queue"]})).await;
+    let upstream = alert(&app, &db, "db-down", json!({})).await;
+    let downstream = alert(&app, &checkout, "checkout-errors", json!({})).await;
+    assert_eq!(
+        downstream["incident_id"], upstream["incident_id"],
+        "checkout depends on db through queue"
+    );
+    let id = upstream["incident_id"].as_str().unwrap();
+    let (_, inc) = app.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(
+        inc["services"].as_array().unwrap().len(),
+        2,
+        "the incident now affects checkout too: {inc}"
+    );
+    let (_, timeline) = app.get(&format!("/api/v1/incidents/{id}/timeline")).await;
+    assert!(
+        timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .contains("checkout depends on db")),
+        "the timeline says why: {timeline}"
+    );
+    // Nothing upstream is open for db's own dependants' siblings: an unrelated service still opens its own.
+    let other = service(&app, "search", json!({})).await;
+    assert_ne!(
+        alert(&app, &other, "search-slow", json!({})).await["incident_id"],
+        upstream["incident_id"]
+    );
+}
+
+#[tokio::test]
+async fn a_flapping_alert_stops_opening_incidents() {
+    let app = TestApp::spawn().await;
+    let url = service(&app, "flaky", json!({})).await;
+    for round in 1..=6 {
+        let fired = alert(&app, &url, "flap", json!({})).await;
+        if round <= 5 {
+            assert!(
+                fired["incident_id"].is_string(),
+                "round {round} pages: {fired}"
+            );
+        } else {
+            assert_eq!(
+                (
+                    fired["incident_id"].clone(),
+                    fired["no_page_reason"]["type"].clone()
+                ),
+                (Value::Null, json!("flapping")),
+                "{fired}"
+            );
+        }
+        let (s, _) = app
+            .send(
+                app.client
+                    .post(&url)
+                    .json(&json!({"action": "resolve", "dedup_key": "flap"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    assert_eq!(
+        app.get("/api/v1/incidents").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}
