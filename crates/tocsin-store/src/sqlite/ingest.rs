@@ -160,8 +160,9 @@ fn triage(
     details: &AlertDetails,
     now: DateTime<Utc>,
 ) -> Result<Triaged> {
+    let snap = noise::snapshot(c, now)?;
     let fields = AlertFields::new(details, &t.service_name);
-    let outcome = apply_rules(&noise::load_rules(c)?, &fields);
+    let outcome = apply_rules(&snap.rules, &fields);
     let routed = match &outcome.route_to {
         Some(name) if *name != t.service_name => Some(routed_to(c, t, name)?),
         _ => None,
@@ -171,15 +172,13 @@ fn triage(
     let fields = fields
         .with_service(&target.service_name)
         .with_severity(severity);
-    let reason = match outcome.no_page_reason() {
-        Some(r) => Some(r),
-        None => match silenced_by(&noise::active_silences(c, now)?, &fields, now) {
-            Some(s) => Some(s.no_page_reason()),
-            None => noise::open_windows(c, &target.ingest.service_id, now)?
-                .first()
-                .map(MaintenanceWindow::no_page_reason),
-        },
-    };
+    let reason = outcome
+        .no_page_reason()
+        .or_else(|| silenced_by(&snap.silences, &fields, now).map(|s| s.no_page_reason()))
+        .or_else(|| {
+            snap.open_window(&target.ingest.service_id, now)
+                .map(MaintenanceWindow::no_page_reason)
+        });
     Ok(Triaged {
         routed,
         severity: outcome.severity,

@@ -1,4 +1,8 @@
 //! Rules, silences and maintenance windows, and the loading of what ingest needs of them.
+//!
+//! Ingest triages every trigger against all three, so the writer thread keeps them in memory as a [`Snapshot`].
+//! It is safe because every change to them is a write job on that same thread, which drops the snapshot
+//! ([`invalidate`]), as does a failed commit (whose changes the snapshot might have seen).
 
 use super::catalog::load_service;
 use super::rows::{find, json_col, time, to_json, ts};
@@ -104,18 +108,6 @@ fn silence(row: &Row<'_>) -> rusqlite::Result<Silence> {
     })
 }
 
-/// The silences in force at `now`.
-pub(super) fn active_silences(c: &Connection, now: DateTime<Utc>) -> Result<Vec<Silence>> {
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1 AND starts_at <= ?1"
-        ))
-        .map_err(backend)?;
-    stmt.query_map([ts(now)], silence)
-        .and_then(Iterator::collect)
-        .map_err(backend)
-}
-
 fn load_silence(c: &Connection, id: &SilenceId) -> Result<Silence> {
     find(
         c,
@@ -127,6 +119,9 @@ fn load_silence(c: &Connection, id: &SilenceId) -> Result<Silence> {
     )
 }
 
+const WINDOW_SELECT_WITH_SERVICE: &str = "SELECT m.id, s.name, m.description, m.schedule, m.created_at, m.service_id \
+     FROM maintenance_windows m JOIN services s ON s.id = m.service_id WHERE s.deleted_at IS NULL";
+
 const WINDOW_SELECT: &str = "SELECT m.id, s.name, m.description, m.schedule, m.created_at FROM maintenance_windows m JOIN services s ON s.id = m.service_id";
 
 fn window(row: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
@@ -137,22 +132,6 @@ fn window(row: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
         schedule: json_col(row, 3)?,
         created_at: time(row.get(4)?),
     })
-}
-
-/// The service's maintenance windows open at `now`.
-pub(super) fn open_windows(
-    c: &Connection,
-    service: &ServiceId,
-    now: DateTime<Utc>,
-) -> Result<Vec<MaintenanceWindow>> {
-    let mut stmt = c
-        .prepare_cached(&format!("{WINDOW_SELECT} WHERE m.service_id = ?1"))
-        .map_err(backend)?;
-    let all: Vec<MaintenanceWindow> = stmt
-        .query_map([service.as_str()], window)
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
-    Ok(all.into_iter().filter(|w| w.is_active(now)).collect())
 }
 
 fn load_window(c: &Connection, id: &MaintenanceId) -> Result<MaintenanceWindow> {
@@ -173,6 +152,7 @@ impl NoiseRepo for SqliteStore {
     }
     async fn create_rule(&self, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule> {
         self.write(move |c| {
+            invalidate();
             check_rule(c, &spec)?;
             let r = spec.into_rule(RuleId::generate());
             write_rule(c, &r, now, true)?;
@@ -187,6 +167,7 @@ impl NoiseRepo for SqliteStore {
     async fn replace_rule(&self, id: &RuleId, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule> {
         let id = id.clone();
         self.write(move |c| {
+            invalidate();
             load_rule(c, &id)?;
             check_rule(c, &spec)?;
             let r = spec.into_rule(id);
@@ -198,6 +179,7 @@ impl NoiseRepo for SqliteStore {
     async fn delete_rule(&self, id: &RuleId) -> Result<()> {
         let id = id.clone();
         self.write(move |c| {
+            invalidate();
             load_rule(c, &id)?;
             c.execute("DELETE FROM rules WHERE id = ?1", [id.as_str()])
                 .map_err(backend)?;
@@ -226,6 +208,7 @@ impl NoiseRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Silence> {
         self.write(move |c| {
+            invalidate();
             spec.validate()?;
             let s = spec.into_silence(SilenceId::generate(), created_by, now);
             c.execute(
@@ -244,6 +227,7 @@ impl NoiseRepo for SqliteStore {
     async fn expire_silence(&self, id: &SilenceId, now: DateTime<Utc>) -> Result<Silence> {
         let id = id.clone();
         self.write(move |c| {
+            invalidate();
             let s = load_silence(c, &id)?;
             // A silence that has not started yet ends where it would have begun, so it never applies.
             let end = now.max(s.starts_at);
@@ -259,6 +243,7 @@ impl NoiseRepo for SqliteStore {
     async fn extend_silence(&self, id: &SilenceId, ends_at: DateTime<Utc>) -> Result<Silence> {
         let id = id.clone();
         self.write(move |c| {
+            invalidate();
             let s = load_silence(c, &id)?;
             if ends_at <= s.starts_at {
                 return Err(StoreError::Invalid(
@@ -299,6 +284,7 @@ impl NoiseRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<MaintenanceWindow> {
         self.write(move |c| {
+            invalidate();
             spec.validate()?;
             let service = load_service(c, spec.service.trim()).map_err(|e| match e {
                 StoreError::NotFound { key, .. } => StoreError::Invalid(FieldError::new("service", format!("no service named {key}")).into()),
@@ -321,6 +307,7 @@ impl NoiseRepo for SqliteStore {
     async fn delete_maintenance(&self, id: &MaintenanceId) -> Result<()> {
         let id = id.clone();
         self.write(move |c| {
+            invalidate();
             load_window(c, &id)?;
             c.execute(
                 "DELETE FROM maintenance_windows WHERE id = ?1",
@@ -330,5 +317,66 @@ impl NoiseRepo for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// What triage needs, as of the last change: every rule in order, the silences not yet ended, every window with its
+/// service.
+pub(super) struct Snapshot {
+    pub rules: Vec<Rule>,
+    pub silences: Vec<Silence>,
+    pub windows: Vec<(ServiceId, MaintenanceWindow)>,
+}
+
+thread_local! {
+    static SNAPSHOT: std::cell::RefCell<Option<std::rc::Rc<Snapshot>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The writer thread's snapshot, loaded on first use after a change.
+pub(super) fn snapshot(c: &Connection, now: DateTime<Utc>) -> Result<std::rc::Rc<Snapshot>> {
+    if let Some(s) = SNAPSHOT.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1"
+        ))
+        .map_err(backend)?;
+    let silences = stmt
+        .query_map([ts(now)], silence)
+        .and_then(Iterator::collect)
+        .map_err(backend)?;
+    let mut stmt = c
+        .prepare_cached(&format!("{WINDOW_SELECT_WITH_SERVICE}"))
+        .map_err(backend)?;
+    let windows = stmt
+        .query_map([], |r| Ok((ServiceId::from_trusted(r.get(5)?), window(r)?)))
+        .and_then(Iterator::collect)
+        .map_err(backend)?;
+    let snap = std::rc::Rc::new(Snapshot {
+        rules: load_rules(c)?,
+        silences,
+        windows,
+    });
+    SNAPSHOT.with(|s| *s.borrow_mut() = Some(snap.clone()));
+    Ok(snap)
+}
+
+/// Drops the snapshot after a change to rules, silences or windows.
+pub(super) fn invalidate() {
+    SNAPSHOT.with(|s| *s.borrow_mut() = None);
+}
+
+impl Snapshot {
+    /// The service's windows open at `now`.
+    pub fn open_window(
+        &self,
+        service: &ServiceId,
+        now: DateTime<Utc>,
+    ) -> Option<&MaintenanceWindow> {
+        self.windows
+            .iter()
+            .find(|(s, w)| s == service && w.is_active(now))
+            .map(|(_, w)| w)
     }
 }

@@ -114,6 +114,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let completions: Vec<Completion> = batch.drain(..).map(|job| job(Some(&conn))).collect();
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if let Err(e) = &committed {
+            // Whatever the batch changed is gone; so must be anything cached from it.
+            super::noise::invalidate();
             tracing::error!(error = %e, jobs = completions.len(), "Write transaction failed to commit.");
             let _ = conn.execute_batch("ROLLBACK");
         }
