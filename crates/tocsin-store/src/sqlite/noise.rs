@@ -347,7 +347,7 @@ pub(super) fn snapshot(c: &Connection, now: DateTime<Utc>) -> Result<std::rc::Rc
         .and_then(Iterator::collect)
         .map_err(backend)?;
     let mut stmt = c
-        .prepare_cached(&format!("{WINDOW_SELECT_WITH_SERVICE}"))
+        .prepare_cached(WINDOW_SELECT_WITH_SERVICE)
         .map_err(backend)?;
     let windows = stmt
         .query_map([], |r| Ok((ServiceId::from_trusted(r.get(5)?), window(r)?)))
