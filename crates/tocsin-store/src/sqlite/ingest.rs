@@ -201,27 +201,63 @@ fn upstream_incident(c: &Connection, service: &ServiceId) -> Result<Option<(Stri
     .map_err(backend)
 }
 
-/// Whether the alert's key keeps firing and resolving: its alerts' creation times within the flap window.
+/// How many times alerts with this key fired on the service within the flap window, `now` not included.
+fn fires_in_window(
+    c: &Connection,
+    service: &ServiceId,
+    dedup_key: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>> {
+    let since = now - chrono::Duration::minutes(i64::from(FlapPolicy::default().window_minutes));
+    let mut stmt = c
+        .prepare_cached("SELECT created_at FROM alerts WHERE dedup_key = ?1 AND service_id = ?2 AND created_at >= ?3")
+        .map_err(backend)?;
+    stmt.query_map(
+        rusqlite::params![dedup_key, service.as_str(), ts(since)],
+        |r| Ok(rows::time(r.get(0)?)),
+    )
+    .and_then(Iterator::collect)
+    .map_err(backend)
+}
+
+/// Whether firing once more now makes the key flapping.
 fn flapping(
     c: &Connection,
     service: &ServiceId,
     dedup_key: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let policy = FlapPolicy::default();
-    let since = now - chrono::Duration::minutes(i64::from(policy.window_minutes));
-    let mut stmt = c
-        .prepare_cached("SELECT created_at FROM alerts WHERE dedup_key = ?1 AND service_id = ?2 AND created_at >= ?3")
-        .map_err(backend)?;
-    let mut fired: Vec<DateTime<Utc>> = stmt
-        .query_map(
-            rusqlite::params![dedup_key, service.as_str(), ts(since)],
-            |r| Ok(rows::time(r.get(0)?)),
-        )
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
+    let mut fired = fires_in_window(c, service, dedup_key, now)?;
     fired.push(now);
-    Ok(policy.is_flapping(&fired, now))
+    Ok(FlapPolicy::default().is_flapping(&fired, now))
+}
+
+/// The open incident of an earlier alert with this key, which a flapping alert's new fire joins.
+fn flapping_incident(
+    c: &Connection,
+    t: &Target,
+    alert: &Alert,
+    now: DateTime<Utc>,
+) -> Result<Option<IncidentId>> {
+    let found: Option<String> = c
+        .prepare_cached(
+            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND i.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1",
+        )
+        .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), alert.dedup_key.as_str()], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let Some(id) = found.map(IncidentId::from_trusted) else {
+        return Ok(None);
+    };
+    let entry = TimelineEntry::new(
+        now,
+        &t.actor,
+        TimelineKind::AlertAdded,
+        format!("Alert fired again while flapping: {}", alert.summary),
+    )
+    .with_data(serde_json::json!({ "alert_id": alert.id, "flapping": true }));
+    rows::append_timeline(c, &id, &entry)?;
+    Ok(Some(id))
 }
 
 /// The open incident a new alert joins instead of opening one: the incident of an open alert with the same group
@@ -314,7 +350,22 @@ fn follow_up_incident(
             )
             .and_then(|mut s| s.query_row([inc.as_str()], |r| r.get(0)))
             .map_err(backend)?;
-        if still_open == 0 {
+        let max_fires = FlapPolicy::default().max_transitions as usize;
+        if still_open == 0
+            && fires_in_window(c, &alert.service_id, &alert.dedup_key, now)?.len() >= max_fires
+        {
+            // Resolving now would only re-open on the next fire: hold the incident open while the alert flaps.
+            let message = format!(
+                "Alert resolved; the incident is held open because the alert is flapping: {}",
+                alert.summary
+            );
+            Some(TimelineEntry::new(
+                now,
+                actor,
+                TimelineKind::AlertResolved,
+                message,
+            ))
+        } else if still_open == 0 {
             incident.resolve(actor, now, Some("all of its alerts resolved"))
         } else {
             let message = format!(
@@ -453,12 +504,15 @@ fn apply(
                 .group_value(details)
                 .or_else(|| group.map(str::to_owned));
             match open_incident {
-                // A key that keeps firing and resolving is recorded, but opens no incident each time.
+                // A key that keeps firing and resolving joins the incident held open for it, and opens no new one.
                 Some(_)
                     if triaged.reason.is_none()
                         && flapping(c, &t.ingest.service_id, &alert.dedup_key, now)? =>
                 {
-                    alert.no_page_reason = Some(NoPageReason::Flapping);
+                    match flapping_incident(c, t, &alert, now)? {
+                        Some(incident) => alert.incident_id = Some(incident),
+                        None => alert.no_page_reason = Some(NoPageReason::Flapping),
+                    }
                 }
                 Some(severity) => page(&mut alert, severity, group_value.as_deref())?,
                 None => {

@@ -459,40 +459,82 @@ async fn alerts_downstream_of_an_open_incident_join_it() {
 }
 
 #[tokio::test]
-async fn a_flapping_alert_stops_opening_incidents() {
+async fn a_flapping_alert_holds_its_incident_open_instead_of_reopening() {
     let app = TestApp::spawn().await;
     let url = service(&app, "flaky", json!({})).await;
-    for round in 1..=6 {
+    let resolve = || {
+        app.client
+            .post(&url)
+            .json(&json!({"action": "resolve", "dedup_key": "flap"}))
+    };
+    let mut fifth = Value::Null;
+    for round in 1..=5 {
         let fired = alert(&app, &url, "flap", json!({})).await;
-        if round <= 5 {
-            assert!(
-                fired["incident_id"].is_string(),
-                "round {round} pages: {fired}"
-            );
-        } else {
-            assert_eq!(
-                (
-                    fired["incident_id"].clone(),
-                    fired["no_page_reason"]["type"].clone()
-                ),
-                (Value::Null, json!("flapping")),
-                "{fired}"
-            );
-        }
-        let (s, _) = app
-            .send(
-                app.client
-                    .post(&url)
-                    .json(&json!({"action": "resolve", "dedup_key": "flap"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::ACCEPTED);
+        assert!(
+            fired["incident_id"].is_string(),
+            "round {round} pages: {fired}"
+        );
+        fifth = fired["incident_id"].clone();
+        assert_eq!(app.send(resolve()).await.0, StatusCode::ACCEPTED);
     }
+    let held = app
+        .get(&format!("/api/v1/incidents/{}", fifth.as_str().unwrap()))
+        .await
+        .1;
+    assert_eq!(
+        held["status"], "triggered",
+        "the fifth resolve holds the incident open: {held}"
+    );
+    let sixth = alert(&app, &url, "flap", json!({})).await;
+    assert_eq!(
+        sixth["incident_id"], fifth,
+        "the next fire joins the held incident instead of opening one"
+    );
     assert_eq!(
         app.get("/api/v1/incidents").await.1["items"]
             .as_array()
             .unwrap()
             .len(),
         5
+    );
+    let (_, timeline) = app
+        .get(&format!(
+            "/api/v1/incidents/{}/timeline",
+            fifth.as_str().unwrap()
+        ))
+        .await;
+    let messages: Vec<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("held open because the alert is flapping")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("fired again while flapping")),
+        "{messages:?}"
+    );
+
+    // Once a person resolves it, further flapping fires are recorded with the reason and page no one.
+    app.post(
+        &format!("/api/v1/incidents/{}/resolve", fifth.as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    let seventh = alert(&app, &url, "flap", json!({})).await;
+    assert_eq!(
+        (
+            seventh["incident_id"].clone(),
+            seventh["no_page_reason"]["type"].clone()
+        ),
+        (Value::Null, json!("flapping")),
+        "{seventh}"
     );
 }
