@@ -1,15 +1,19 @@
-//! `tocsin bench`: drives Tocsin's PagerDuty endpoint, and Alertmanager's alerts endpoint for comparison, with the
-//! same load, and reports accepted events per second, latency percentiles and the servers' peak memory.
+//! `tocsin bench`: drives Tocsin's ingest endpoints (PagerDuty events, Alertmanager webhooks), and Alertmanager's
+//! alerts endpoint for comparison, with the same load, and reports requests and alerts per second, latency
+//! percentiles and the servers' peak memory, per scenario.
 
+mod bodies;
 mod load;
 mod process;
 mod report;
 mod targets;
 
 use anyhow::Context;
-use clap::Args;
+use bodies::{Bodies, Groups, Template};
+use clap::{Args, ValueEnum};
 use load::Shape;
 use report::{Figures, Parameters, Report};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +21,95 @@ use targets::Target;
 
 const DEFAULT_ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
+/// What `--scenario` accepts: one scenario, or all of them in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Choice {
+    /// PagerDuty Events API v2, one event per request.
+    Pagerduty,
+    /// Alertmanager webhooks re-sending each group's unchanged state.
+    WebhookUnchanged,
+    /// Alertmanager webhooks changing a tenth of each group's alerts per request.
+    WebhookChanges,
+    /// The three in sequence, on one server of each kind.
+    All,
+}
+
+impl Choice {
+    fn scenarios(self) -> Vec<Scenario> {
+        match self {
+            Self::Pagerduty => vec![Scenario::Pagerduty],
+            Self::WebhookUnchanged => vec![Scenario::WebhookUnchanged],
+            Self::WebhookChanges => vec![Scenario::WebhookChanges],
+            Self::All => vec![
+                Scenario::Pagerduty,
+                Scenario::WebhookUnchanged,
+                Scenario::WebhookChanges,
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    Pagerduty,
+    WebhookUnchanged,
+    WebhookChanges,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pagerduty => "pagerduty",
+            Self::WebhookUnchanged => "webhook-unchanged",
+            Self::WebhookChanges => "webhook-changes",
+        }
+    }
+
+    fn is_webhook(self) -> bool {
+        self != Self::Pagerduty
+    }
+
+    fn changes(self) -> bool {
+        self == Self::WebhookChanges
+    }
+}
+
+/// What every target is given to send, so that all see the same load.
+pub struct Workload {
+    pool: Arc<[String]>,
+    new_ratio: f64,
+    groups: usize,
+    batch_size: usize,
+    starts_at: String,
+}
+
+impl Workload {
+    fn keyed(&self, template: Template) -> Bodies {
+        Bodies::Keyed {
+            template: Arc::new(template),
+            pool: self.pool.clone(),
+            new_ratio: self.new_ratio,
+        }
+    }
+
+    fn groups(&self, changes: bool) -> Groups {
+        let prefix = if changes { "changes" } else { "unchanged" };
+        Groups::new(
+            prefix,
+            self.groups,
+            self.batch_size,
+            changes,
+            &self.starts_at,
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// What to measure; `all` runs every scenario in turn against one server of each kind.
+    #[arg(long, value_enum, default_value = "pagerduty")]
+    scenario: Choice,
     /// Concurrent keep-alive connections, each with one request in flight.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -28,10 +119,13 @@ pub struct BenchArgs {
     /// Load before measuring, not counted.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Share of events with a dedup key never sent before; the rest repeat a seeded key.
+    /// Alerts per request in the webhook scenarios, in one group per connection.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// pagerduty: share of events with a dedup key never sent before; the rest repeat a seeded key.
     #[arg(long, default_value_t = 0.2, value_parser = parse_ratio)]
     new_ratio: f64,
-    /// Dedup keys triggered once before the run, for the repeats to hit.
+    /// pagerduty: dedup keys triggered once before the run, for the repeats to hit.
     #[arg(long, default_value_t = 1000)]
     seed_keys: usize,
     /// Durability of the server the benchmark starts: full (fsync every commit) or process.
@@ -63,17 +157,29 @@ impl BenchArgs {
             connections: self.connections,
             warmup: self.warmup,
             duration: self.duration,
+        }
+    }
+
+    fn workload(&self) -> Workload {
+        Workload {
+            pool: bodies::seed_keys(self.seed_keys),
             new_ratio: self.new_ratio,
+            groups: self.connections,
+            batch_size: self.batch_size,
+            starts_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
 
     fn parameters(&self) -> Parameters {
         Parameters {
+            scenarios: self.scenario.scenarios(),
             connections: self.connections,
             warmup_s: self.warmup.as_secs_f64(),
             duration_s: self.duration.as_secs_f64(),
             new_ratio: self.new_ratio,
             seeded_keys: self.seed_keys,
+            batch_size: self.batch_size,
+            changed_per_request: Groups::changed_per_request(self.batch_size),
             durability: self.server.is_none().then(|| self.durability.clone()),
             tocsin_server: self
                 .server
@@ -116,24 +222,35 @@ impl BenchArgs {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let scenarios = args.scenario.scenarios();
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     anyhow::ensure!(
         !args.duration.is_zero(),
         "--duration must be more than zero"
     );
     anyhow::ensure!(
-        args.seed_keys > 0 || args.new_ratio >= 1.0,
+        args.seed_keys > 0 || args.new_ratio >= 1.0 || !scenarios.contains(&Scenario::Pagerduty),
         "--seed-keys must be at least 1 unless every key is new (--new-ratio 1)"
     );
+    anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     // Found before the first run, so that a wrong path does not waste it.
     let alertmanager_bin = args.alertmanager_bin()?;
-    let pool = load::seed_keys(args.seed_keys);
-    let mut results = vec![measure(args.tocsin().await?, &pool, args.shape()).await?];
+    let work = args.workload();
+    let mut results = Vec::new();
+    {
+        let tocsin = args.tocsin().await?;
+        for &scenario in &scenarios {
+            results.push(measure(&tocsin, scenario, &work, args.shape()).await?);
+        }
+    }
+    // Tocsin is stopped by now, so that it takes no CPU from Alertmanager.
     if let Some(bin) = alertmanager_bin {
         let alertmanager = targets::spawn_alertmanager(&bin)
             .await
             .with_context(|| format!("starting Alertmanager {}", bin.display()))?;
-        results.push(measure(alertmanager, &pool, args.shape()).await?);
+        for &scenario in &scenarios {
+            results.push(measure(&alertmanager, scenario, &work, args.shape()).await?);
+        }
     }
     let report = Report::new(args.parameters(), results);
     print!("{}", report.table());
@@ -143,27 +260,45 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seeds, loads and measures one target, then drops it, which stops a server the benchmark started so that it
-/// takes no CPU from the next one.
-async fn measure(target: Target, pool: &Arc<[String]>, shape: Shape) -> anyhow::Result<Figures> {
+/// Seeds, loads and measures one scenario on one target.
+async fn measure(
+    target: &Target,
+    scenario: Scenario,
+    work: &Workload,
+    shape: Shape,
+) -> anyhow::Result<Figures> {
+    let what = format!("{} {}", target.name, scenario.name());
+    let (endpoint, bodies) = target
+        .load(scenario, work)
+        .await
+        .with_context(|| format!("setting up {what}"))?;
+    let seeds = match &bodies {
+        Bodies::Keyed { pool, .. } => format!("{} keys", pool.len()),
+        Bodies::Cycled { per_connection, .. } => format!(
+            "{} groups of {} alerts",
+            per_connection.len(),
+            bodies.alerts_per_request()
+        ),
+    };
     eprintln!(
-        "{}: seeding {} keys, then {} s warm-up and {} s measured on {} connections…",
-        target.name,
-        pool.len(),
+        "{what}: seeding {seeds}, then {} s warm-up and {} s measured on {} connections…",
         shape.warmup.as_secs_f64(),
         shape.duration.as_secs_f64(),
         shape.connections
     );
-    load::seed(&target.endpoint, pool, shape.connections)
+    target.reset_peak_rss();
+    load::seed(&endpoint, &bodies, shape.connections)
         .await
-        .with_context(|| format!("seeding {}", target.name))?;
-    let outcome = load::drive(&target.endpoint, pool, shape)
+        .with_context(|| format!("seeding {what}"))?;
+    let outcome = load::drive(&endpoint, &bodies, shape)
         .await
-        .with_context(|| format!("loading {}", target.name))?;
+        .with_context(|| format!("loading {what}"))?;
     let peak_rss = target.pid.and_then(process::peak_rss);
     Ok(Figures::new(
+        scenario,
         target.name,
         shape.connections,
+        bodies.alerts_per_request(),
         outcome,
         peak_rss,
     ))

@@ -101,6 +101,16 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
     Some(kib.trim().parse::<u64>().ok()? * 1024)
 }
 
+/// Lowers the process's peak resident set size to its current one (`5` to `clear_refs`, Linux 4.0 on), so that the
+/// next [`peak_rss`] covers only what happened since; `false` where the kernel refused.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(
+        Path::new("/proc").join(pid.to_string()).join("clear_refs"),
+        "5",
+    )
+    .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +119,21 @@ mod tests {
     fn reads_own_peak_rss() {
         if cfg!(target_os = "linux") {
             assert!(peak_rss(std::process::id()).is_some_and(|b| b > 0));
+        }
+    }
+
+    #[test]
+    fn peak_rss_falls_back_to_the_current_after_a_reset() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let me = std::process::id();
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        drop(big);
+        let before = peak_rss(me).unwrap();
+        if reset_peak_rss(me) {
+            assert!(peak_rss(me).unwrap() < before);
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The servers compared: Tocsin's PagerDuty endpoint and Alertmanager's alerts endpoint. Each is set up, then reduced
-//! to an `Endpoint` whose requests differ only in the key, so that both see the same load.
+//! The servers compared: Tocsin and Alertmanager. Each scenario reduces a server to an `Endpoint` and the `Bodies`
+//! to send it, Tocsin's in its ingest formats and Alertmanager's at its own alerts API, with the same alerts in both.
 
+use super::bodies::{Bodies, Template};
 use super::load::Endpoint;
-use super::process::{Spawned, free_port, scratch_dir};
+use super::process::{self, Spawned, free_port, scratch_dir};
+use super::{Scenario, Workload};
 use anyhow::Context;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -18,11 +20,107 @@ use tocsin_domain::auth::{new_api_token, new_dedup_key};
 
 pub struct Target {
     pub name: &'static str,
-    pub endpoint: Endpoint,
     /// The server process, when known, for its peak memory.
     pub pid: Option<u32>,
+    server: Server,
     // Holds a server the benchmark started until the target is dropped.
-    _process: Option<Spawned>,
+    process: Option<Spawned>,
+}
+
+enum Server {
+    Tocsin {
+        client: reqwest::Client,
+        base: Url,
+        token: String,
+        service: String,
+    },
+    Alertmanager {
+        base: Url,
+    },
+}
+
+impl Target {
+    /// Where and what to send for `scenario`, after creating what it needs on the server.
+    pub async fn load(
+        &self,
+        scenario: Scenario,
+        work: &Workload,
+    ) -> anyhow::Result<(Endpoint, Bodies)> {
+        match &self.server {
+            Server::Tocsin { base, .. } => match scenario {
+                Scenario::Pagerduty => {
+                    let routing_key = self.integration("pagerduty").await?;
+                    let template = Template::new(&json!({
+                        "routing_key": routing_key,
+                        "event_action": "trigger",
+                        "dedup_key": Template::HOLE,
+                        "payload": { "summary": "tocsin bench event", "source": "tocsin-bench", "severity": "error" },
+                    }))?;
+                    let endpoint = json_post(base, "v2/enqueue", StatusCode::ACCEPTED).await?;
+                    Ok((endpoint, work.keyed(template)))
+                }
+                Scenario::WebhookUnchanged | Scenario::WebhookChanges => {
+                    let key = self.integration("alertmanager").await?;
+                    let path = format!("ingest/alertmanager/{key}");
+                    let endpoint = json_post(base, &path, StatusCode::OK).await?;
+                    Ok((endpoint, work.groups(scenario.changes()).webhook()))
+                }
+            },
+            Server::Alertmanager { base } => {
+                let endpoint = json_post(base, "api/v2/alerts", StatusCode::OK).await?;
+                let bodies = match scenario {
+                    Scenario::Pagerduty => work.keyed(Template::new(&json!([{
+                        "labels": { "alertname": "Bench", "instance": Template::HOLE },
+                        "annotations": { "summary": "tocsin bench alert" },
+                        "startsAt": work.starts_at,
+                    }]))?),
+                    Scenario::WebhookUnchanged | Scenario::WebhookChanges => {
+                        work.groups(scenario.changes()).alerts_api()
+                    }
+                };
+                Ok((endpoint, bodies))
+            }
+        }
+    }
+
+    /// Creates an integration of `kind` in the target's service and returns its key.
+    async fn integration(&self, kind: &str) -> anyhow::Result<String> {
+        let Server::Tocsin {
+            client,
+            base,
+            token,
+            service,
+        } = &self.server
+        else {
+            anyhow::bail!("{} has no integrations", self.name);
+        };
+        let integration = api_post(
+            client,
+            base,
+            token,
+            &format!("api/v1/services/{service}/integrations"),
+            // The benchmark measures the ingest path, not the rate limiter that guards it.
+            json!({ "kind": kind, "config": { "rate_limit": { "per_second": 0, "burst": 0 } } }),
+        )
+        .await?;
+        Ok(integration["key"]
+            .as_str()
+            .context("the integration came without a key")?
+            .to_owned())
+    }
+
+    /// Restarts the peak-memory count, so that each scenario's figure is its own. Only for servers the benchmark
+    /// started: the statistics of a server it was pointed at are its operator's, and its peak counts from its start.
+    pub fn reset_peak_rss(&self) {
+        if let Some(p) = &self.process
+            && !process::reset_peak_rss(p.pid())
+        {
+            eprintln!(
+                "{}: peak memory could not be reset; later scenarios' peaks count from earlier ones",
+                self.name
+            );
+        }
+    }
 }
 
 /// Starts a Tocsin server of this binary on a fresh database.
@@ -44,7 +142,7 @@ pub async fn spawn_tocsin(durability: &str) -> anyhow::Result<Target> {
     let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
     process.wait_ready(base.join("readyz")?.as_str()).await?;
     let pid = Some(process.pid());
-    tocsin_target(&base, &token, "bench", pid, Some(process)).await
+    tocsin_target(base, token, "bench", pid, Some(process)).await
 }
 
 /// Uses a Tocsin server that is already running, in a service of its own.
@@ -55,12 +153,12 @@ pub async fn remote_tocsin(server: &str, token: &str, pid: Option<u32>) -> anyho
         "--server must be an http:// URL (the load generator speaks plain HTTP)"
     );
     let service = format!("bench-{}", &new_dedup_key()[..8]);
-    tocsin_target(&base, token, &service, pid, None).await
+    tocsin_target(base, token.to_owned(), &service, pid, None).await
 }
 
 async fn tocsin_target(
-    base: &Url,
-    token: &str,
+    base: Url,
+    token: String,
     service: &str,
     pid: Option<u32>,
     process: Option<Spawned>,
@@ -68,36 +166,22 @@ async fn tocsin_target(
     let client = reqwest::Client::new();
     api_post(
         &client,
-        base,
-        token,
+        &base,
+        &token,
         "api/v1/services",
         json!({ "name": service }),
     )
     .await?;
-    let integration = api_post(
-        &client,
-        base,
-        token,
-        &format!("api/v1/services/{service}/integrations"),
-        // The benchmark measures the ingest path, not the rate limiter that guards it.
-        json!({ "config": { "rate_limit": { "per_second": 0, "burst": 0 } } }),
-    )
-    .await?;
-    let routing_key = integration["key"]
-        .as_str()
-        .context("the integration came without a key")?;
-    let body = Template::new(&json!({
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": Template::HOLE,
-        "payload": { "summary": "tocsin bench event", "source": "tocsin-bench", "severity": "error" },
-    }))?;
-    let endpoint = json_post(base, "v2/enqueue", body, StatusCode::ACCEPTED).await?;
     Ok(Target {
         name: "tocsin",
-        endpoint,
         pid,
-        _process: process,
+        server: Server::Tocsin {
+            client,
+            base,
+            token,
+            service: service.to_owned(),
+        },
+        process,
     })
 }
 
@@ -143,27 +227,16 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
     let mut process = Spawned::start("alertmanager", dir, command)?;
     let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
     process.wait_ready(base.join("-/ready")?.as_str()).await?;
-    let starts_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let body = Template::new(&json!([{
-        "labels": { "alertname": "Bench", "instance": Template::HOLE },
-        "annotations": { "summary": "tocsin bench alert" },
-        "startsAt": starts_at,
-    }]))?;
     Ok(Target {
         name: "alertmanager",
-        endpoint: json_post(&base, "api/v2/alerts", body, StatusCode::OK).await?,
         pid: Some(process.pid()),
-        _process: Some(process),
+        server: Server::Alertmanager { base },
+        process: Some(process),
     })
 }
 
-/// POSTs of `body` to `path` under `base`, with the key filled in.
-async fn json_post(
-    base: &Url,
-    path: &str,
-    body: Template,
-    accepted: StatusCode,
-) -> anyhow::Result<Endpoint> {
+/// JSON POSTs to `path` under `base`.
+async fn json_post(base: &Url, path: &str, accepted: StatusCode) -> anyhow::Result<Endpoint> {
     let url = base.join(path)?;
     let host = url.host_str().context("the server URL has no host")?;
     let port = url
@@ -179,8 +252,8 @@ async fn json_post(
     })?;
     let uri: Uri = url.path().parse()?;
     let content_type = HeaderValue::from_static("application/json");
-    let build = move |key: &str| {
-        let mut request = Request::new(Full::new(body.render(key)));
+    let post = move |body: Bytes| {
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
@@ -190,49 +263,7 @@ async fn json_post(
     };
     Ok(Endpoint {
         addr,
-        build: Arc::new(build),
+        post: Arc::new(post),
         accepted,
     })
-}
-
-/// A JSON body serialized once, with a hole for the one string that changes between requests.
-struct Template {
-    head: Vec<u8>,
-    tail: Vec<u8>,
-}
-
-impl Template {
-    const HOLE: &str = "__tocsin_bench_key__";
-
-    fn new(value: &Value) -> anyhow::Result<Self> {
-        let text = value.to_string();
-        let quoted = format!("\"{}\"", Self::HOLE);
-        let at = text.find(&quoted).context("the body has no key hole")?;
-        Ok(Self {
-            head: text.as_bytes()[..=at].to_vec(),
-            tail: text.as_bytes()[at + quoted.len() - 1..].to_vec(),
-        })
-    }
-
-    /// Keys are the benchmark's own (letters, digits, dashes), so they go in without escaping.
-    fn render(&self, key: &str) -> Bytes {
-        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-        let mut out = Vec::with_capacity(self.head.len() + key.len() + self.tail.len());
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&self.tail);
-        Bytes::from(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_fills_the_hole() {
-        let t = Template::new(&json!({ "a": [1, { "k": Template::HOLE }], "z": "x" })).unwrap();
-        let body: Value = serde_json::from_slice(&t.render("new-1-2")).unwrap();
-        assert_eq!(body, json!({ "a": [1, { "k": "new-1-2" }], "z": "x" }));
-    }
 }
