@@ -10,7 +10,6 @@ pub mod opsgenie;
 
 use crate::alert::AlertEvent;
 use crate::severity::AlertSeverity;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -31,26 +30,35 @@ impl Batch {
         }
     }
 
+    /// A digest of each event: what it says, so that an equal digest means a re-send that changes nothing.
+    pub fn event_digests(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .map(|e| {
+                hex::encode(Sha256::digest(
+                    serde_json::to_vec(e).expect("events serialize"),
+                ))
+            })
+            .collect()
+    }
+
     /// A digest of everything the batch says, independent of the order of its events: equal digests mean a re-send
-    /// of the same state, which changes nothing.
-    pub fn digest(&self) -> String {
-        #[derive(Serialize)]
-        struct Canonical<'a> {
-            group_key: &'a Option<String>,
-            events: Vec<&'a AlertEvent>,
+    /// of the same state, which changes nothing. `event_digests` are [`Batch::event_digests`], passed in because
+    /// callers that need both compute them once.
+    pub fn digest_of(&self, event_digests: &[String]) -> String {
+        let mut sorted: Vec<&str> = event_digests.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let mut h = Sha256::new();
+        h.update(self.group_key.as_deref().unwrap_or("").as_bytes());
+        for d in sorted {
+            h.update([0]);
+            h.update(d.as_bytes());
         }
-        let mut events: Vec<&AlertEvent> = self.events.iter().collect();
-        events.sort_by(|a, b| {
-            a.dedup_key
-                .cmp(&b.dedup_key)
-                .then(a.action.as_str().cmp(b.action.as_str()))
-        });
-        let json = serde_json::to_vec(&Canonical {
-            group_key: &self.group_key,
-            events,
-        })
-        .expect("events serialize");
-        hex::encode(Sha256::digest(json))
+        hex::encode(h.finalize())
+    }
+
+    pub fn digest(&self) -> String {
+        self.digest_of(&self.event_digests())
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Intake {
     keys: Mutex<HashMap<String, (Option<Integration>, Instant)>>,
     limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
-    groups: Mutex<HashMap<(IntegrationId, String), (String, Instant)>>,
+    groups: Mutex<HashMap<(IntegrationId, String), GroupState>>,
     /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
     /// older ones would be overwritten anyway.
     payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
@@ -82,25 +82,56 @@ impl Intake {
         })
     }
 
-    /// True when `digest` is the state last stored for this group: the re-send can be answered without a write.
-    /// Digests expire after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance
+    /// Which events of a group's re-sent state differ from what was last stored: `None` when none do (the whole
+    /// request can be answered without a write), else their indexes (all of them when the group is not known).
+    /// States expire after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance
     /// window closing) is seen at the next re-send after that.
-    pub fn unchanged(&self, integration: &IntegrationId, group: &str, digest: &str) -> bool {
-        self.groups
-            .lock()
-            .expect("group digests")
+    pub fn changed(
+        &self,
+        integration: &IntegrationId,
+        group: &str,
+        state: &str,
+        events: &[(&str, &str)],
+    ) -> Option<Vec<usize>> {
+        let groups = self.groups.lock().expect("group digests");
+        let Some(known) = groups
             .get(&(integration.clone(), group.to_owned()))
-            .is_some_and(|(d, at)| d == digest && at.elapsed() < GROUP_TTL)
+            .filter(|g| g.at.elapsed() < GROUP_TTL)
+        else {
+            return Some((0..events.len()).collect());
+        };
+        if known.state == state {
+            return None;
+        }
+        Some(
+            events
+                .iter()
+                .enumerate()
+                .filter(|(_, (key, digest))| known.events.get(*key).is_none_or(|d| d != digest))
+                .map(|(i, _)| i)
+                .collect(),
+        )
     }
 
-    pub fn remember(&self, integration: &IntegrationId, group: &str, digest: String) {
+    /// Records a group state that was stored, with the digest of each of its events by dedup key.
+    pub fn remember(
+        &self,
+        integration: &IntegrationId,
+        group: &str,
+        state: String,
+        events: HashMap<String, String>,
+    ) {
         let mut groups = self.groups.lock().expect("group digests");
         if groups.len() >= MAX_ENTRIES {
             groups.clear();
         }
         groups.insert(
             (integration.clone(), group.to_owned()),
-            (digest, Instant::now()),
+            GroupState {
+                state,
+                events,
+                at: Instant::now(),
+            },
         );
     }
 
@@ -137,6 +168,13 @@ impl Intake {
             store.integrations().keep_payloads(batch).await
         }
     }
+}
+
+/// A sender group's last stored state: its digest, each event's digest by dedup key, and when.
+struct GroupState {
+    state: String,
+    events: HashMap<String, String>,
+    at: Instant,
 }
 
 fn limiter(limit: RateLimit) -> DefaultDirectRateLimiter {

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::alert::EventAction;
@@ -174,23 +175,54 @@ pub(super) async fn store_batch(
     started: Instant,
 ) -> Result<Accepted, Refusal> {
     let kind = integration.kind.as_str();
-    let digest = batch
-        .group_key
-        .as_ref()
-        .map(|g| (g.clone(), batch.digest()));
-    if let Some((group, digest)) = &digest
-        && state.intake.unchanged(&integration.id, group, digest)
-    {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "unchanged"])
-            .inc_by(batch.events.len() as u64);
-        return Ok(Accepted {
-            outcomes: vec![],
-            unchanged: true,
-        });
-    }
+    let mut batch = batch;
+    // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
+    let group = match batch.group_key.clone() {
+        Some(g) => {
+            let digests = batch.event_digests();
+            let whole = batch.digest_of(&digests);
+            let keyed: Vec<(&str, &str)> = batch
+                .events
+                .iter()
+                .zip(&digests)
+                .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
+                .collect();
+            let changed = state.intake.changed(&integration.id, &g, &whole, &keyed);
+            let remembered: HashMap<String, String> = keyed
+                .iter()
+                .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
+                .collect();
+            let total = batch.events.len();
+            let Some(changed) = changed else {
+                state
+                    .metrics
+                    .events
+                    .with_label_values(&[kind, "unchanged"])
+                    .inc_by(total as u64);
+                return Ok(Accepted {
+                    outcomes: vec![],
+                    unchanged: true,
+                });
+            };
+            state
+                .metrics
+                .events
+                .with_label_values(&[kind, "unchanged"])
+                .inc_by((total - changed.len()) as u64);
+            if changed.len() < total {
+                let mut keep = changed.into_iter().peekable();
+                let events = std::mem::take(&mut batch.events);
+                batch.events = events
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| keep.next_if_eq(i).is_some())
+                    .map(|(_, e)| e)
+                    .collect();
+            }
+            Some((g, whole, remembered))
+        }
+        None => None,
+    };
     let now = state.clock.now();
     let outcomes = state
         .store
@@ -209,8 +241,10 @@ pub(super) async fn store_batch(
                 Refusal::Api(e.into())
             }
         })?;
-    if let Some((group, digest)) = digest {
-        state.intake.remember(&integration.id, &group, digest);
+    if let Some((group, whole, events)) = group {
+        state
+            .intake
+            .remember(&integration.id, &group, whole, events);
     }
     state.intake.record_payload(
         &integration.id,

@@ -566,3 +566,59 @@ async fn each_integration_has_its_own_rate_limit_and_kind() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "no key, no entry");
 }
+
+#[tokio::test]
+async fn a_changed_group_writes_only_the_alerts_that_changed() {
+    let app = TestApp::spawn().await;
+    let (_, _, url) = integration(&app, "checkout", "alertmanager", json!({})).await;
+    let fixture: Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/alertmanager-0.25-webhook-v4-firing.json"
+    ))
+    .unwrap();
+    let post = |body: Value| app.send(app.client.post(&url).json(&body));
+    let (s, first) = post(fixture.clone()).await;
+    assert_eq!(
+        (s, first["events"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{first}"
+    );
+    let (_, again) = post(fixture.clone()).await;
+    assert_eq!(
+        (again["events"].as_u64(), again["unchanged"].as_bool()),
+        (Some(0), Some(true)),
+        "{again}"
+    );
+
+    let mut changed = fixture.clone();
+    changed["alerts"][1]["status"] = json!("resolved");
+    let (_, partly) = post(changed).await;
+    assert_eq!(
+        (partly["events"].as_u64(), partly["unchanged"].as_bool()),
+        (Some(1), Some(false)),
+        "only the resolved alert is written: {partly}"
+    );
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    let status = |fp: &str| {
+        alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["dedup_key"] == fp)
+            .map(|a| a["status"].clone())
+    };
+    assert_eq!(
+        (status("f68647e830815b57"), status("6e4aa44b32a827f2")),
+        (Some(json!("triggered")), Some(json!("resolved")))
+    );
+    let (_, events) = app
+        .get(&format!(
+            "/api/v1/alerts/{}/events",
+            alerts["items"][1]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        events["items"].as_array().unwrap().len(),
+        1,
+        "the unchanged alert was not written again: {events}"
+    );
+}
