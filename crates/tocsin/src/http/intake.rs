@@ -25,6 +25,9 @@ pub struct Intake {
     limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
     groups: Mutex<HashMap<(IntegrationId, String), GroupState>>,
+    /// Hashes of grouped request bodies recently stored unchanged or in full, with their event count: a sender
+    /// re-sending an unchanged group sends the same bytes, which can be answered before any parsing.
+    bodies: Mutex<HashMap<(IntegrationId, [u8; 32]), (u64, Instant)>>,
     /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
     /// older ones would be overwritten anyway.
     payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
@@ -139,6 +142,7 @@ impl Intake {
     /// silence) that a re-send of the old state must be evaluated against.
     pub fn forget_groups(&self) {
         self.groups.lock().expect("group digests").clear();
+        self.bodies.lock().expect("body hashes").clear();
     }
 }
 
@@ -168,6 +172,36 @@ impl Intake {
             store.integrations().keep_payloads(batch).await
         }
     }
+}
+
+impl Intake {
+    /// The number of events in `body` if exactly these bytes were stored for the integration within [`GROUP_TTL`]
+    /// and nothing since made a re-send worth evaluating again.
+    pub fn known_body(&self, integration: &IntegrationId, body: &[u8]) -> Option<u64> {
+        let key = (integration.clone(), body_hash(body));
+        self.bodies
+            .lock()
+            .expect("body hashes")
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < GROUP_TTL)
+            .map(|(n, _)| *n)
+    }
+
+    pub fn remember_body(&self, integration: &IntegrationId, body: &[u8], events: u64) {
+        let mut bodies = self.bodies.lock().expect("body hashes");
+        if bodies.len() >= MAX_ENTRIES {
+            bodies.clear();
+        }
+        bodies.insert(
+            (integration.clone(), body_hash(body)),
+            (events, Instant::now()),
+        );
+    }
+}
+
+fn body_hash(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(body).into()
 }
 
 /// A sender group's last stored state: its digest, each event's digest by dedup key, and when.

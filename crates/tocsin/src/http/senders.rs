@@ -156,6 +156,17 @@ async fn intake(
     let bytes = body_bytes(req, state)
         .await
         .map_err(|e| invalid(Refusal::Api(e)))?;
+    if let Some(events) = state.intake.known_body(&integration.id, &bytes) {
+        state
+            .metrics
+            .events
+            .with_label_values(&[kind, "unchanged"])
+            .inc_by(events);
+        return Ok(Accepted {
+            outcomes: vec![],
+            unchanged: true,
+        });
+    }
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         invalid(Refusal::Api(ApiError::new(
             ErrorCode::MalformedJson,
@@ -163,7 +174,16 @@ async fn intake(
         )))
     })?;
     let batch = parse(&value, integration).map_err(|e| invalid(Refusal::Invalid(e)))?;
-    store_batch(state, integration, key_hash, batch, &bytes, started).await
+    let grouped = batch
+        .group_key
+        .is_some()
+        .then_some(batch.events.len() as u64);
+    let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
+    // Only a sender group's whole state can be recognised by its bytes: anything else is an event each time.
+    if let Some(events) = grouped {
+        state.intake.remember_body(&integration.id, &bytes, events);
+    }
+    Ok(accepted)
 }
 
 pub(super) async fn store_batch(
