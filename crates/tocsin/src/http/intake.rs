@@ -25,9 +25,9 @@ pub struct Intake {
     limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
     groups: Mutex<HashMap<(IntegrationId, String), GroupState>>,
-    /// Hashes of grouped request bodies recently stored unchanged or in full, with their event count: a sender
-    /// re-sending an unchanged group sends the same bytes, which can be answered before any parsing.
-    bodies: Mutex<HashMap<(IntegrationId, [u8; 32]), (u64, Instant)>>,
+    /// Hashes of grouped request bodies recently handled, with the group state each encodes: a sender re-sending
+    /// an unchanged group sends the same bytes, which can be answered before any parsing.
+    bodies: Mutex<HashMap<(IntegrationId, [u8; 32]), KnownBody>>,
     /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
     /// older ones would be overwritten anyway.
     payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
@@ -175,28 +175,51 @@ impl Intake {
 }
 
 impl Intake {
-    /// The number of events in `body` if exactly these bytes were stored for the integration within [`GROUP_TTL`]
-    /// and nothing since made a re-send worth evaluating again.
+    /// The number of events in `body` if these bytes encode the state last stored for their group (within
+    /// [`GROUP_TTL`], and with nothing since making a re-send worth evaluating again): then it changes nothing.
     pub fn known_body(&self, integration: &IntegrationId, body: &[u8]) -> Option<u64> {
-        let key = (integration.clone(), body_hash(body));
-        self.bodies
+        let known = self
+            .bodies
             .lock()
             .expect("body hashes")
-            .get(&key)
-            .filter(|(_, at)| at.elapsed() < GROUP_TTL)
-            .map(|(n, _)| *n)
+            .get(&(integration.clone(), body_hash(body)))
+            .cloned()?;
+        let groups = self.groups.lock().expect("group digests");
+        let current = groups
+            .get(&(integration.clone(), known.group))
+            .filter(|g| g.at.elapsed() < GROUP_TTL)?;
+        (current.state == known.state).then_some(known.events)
     }
 
-    pub fn remember_body(&self, integration: &IntegrationId, body: &[u8], events: u64) {
+    /// Records that `body` encodes `state` of `group` (which has just been stored or found unchanged).
+    pub fn remember_body(
+        &self,
+        integration: &IntegrationId,
+        body: &[u8],
+        group: String,
+        state: String,
+        events: u64,
+    ) {
         let mut bodies = self.bodies.lock().expect("body hashes");
         if bodies.len() >= MAX_ENTRIES {
             bodies.clear();
         }
         bodies.insert(
             (integration.clone(), body_hash(body)),
-            (events, Instant::now()),
+            KnownBody {
+                group,
+                state,
+                events,
+            },
         );
     }
+}
+
+#[derive(Clone)]
+struct KnownBody {
+    group: String,
+    state: String,
+    events: u64,
 }
 
 fn body_hash(body: &[u8]) -> [u8; 32] {

@@ -87,6 +87,8 @@ pub(super) struct Accepted {
     pub outcomes: Vec<IngestOutcome>,
     /// True when the request re-sent a group state already stored, so nothing was written.
     pub unchanged: bool,
+    /// The sender group and the digest of the state the request carried, for senders that group.
+    pub group_state: Option<(String, String)>,
 }
 
 /// The key from the URL, or from `Authorization: Bearer|GenieKey <key>`, or the password of basic auth.
@@ -165,6 +167,7 @@ async fn intake(
         return Ok(Accepted {
             outcomes: vec![],
             unchanged: true,
+            group_state: None,
         });
     }
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -174,14 +177,17 @@ async fn intake(
         )))
     })?;
     let batch = parse(&value, integration).map_err(|e| invalid(Refusal::Invalid(e)))?;
-    let grouped = batch
-        .group_key
-        .is_some()
-        .then_some(batch.events.len() as u64);
+    let events = batch.events.len() as u64;
     let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
     // Only a sender group's whole state can be recognised by its bytes: anything else is an event each time.
-    if let Some(events) = grouped {
-        state.intake.remember_body(&integration.id, &bytes, events);
+    if let Some((group, state_digest)) = &accepted.group_state {
+        state.intake.remember_body(
+            &integration.id,
+            &bytes,
+            group.clone(),
+            state_digest.clone(),
+            events,
+        );
     }
     Ok(accepted)
 }
@@ -222,6 +228,7 @@ pub(super) async fn store_batch(
                 return Ok(Accepted {
                     outcomes: vec![],
                     unchanged: true,
+                    group_state: Some((g, whole)),
                 });
             };
             state
@@ -261,11 +268,6 @@ pub(super) async fn store_batch(
                 Refusal::Api(e.into())
             }
         })?;
-    if let Some((group, whole, events)) = group {
-        state
-            .intake
-            .remember(&integration.id, &group, whole, events);
-    }
     state.intake.record_payload(
         &integration.id,
         RawPayload {
@@ -292,9 +294,18 @@ pub(super) async fn store_batch(
         .ingest_latency
         .with_label_values(&[kind])
         .observe(started.elapsed().as_secs_f64());
+    let group_state = group
+        .as_ref()
+        .map(|(g, whole, _)| (g.clone(), whole.clone()));
+    if let Some((group, whole, events)) = group {
+        state
+            .intake
+            .remember(&integration.id, &group, whole, events);
+    }
     Ok(Accepted {
         outcomes,
         unchanged: false,
+        group_state,
     })
 }
 

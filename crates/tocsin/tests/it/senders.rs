@@ -621,4 +621,24 @@ async fn a_changed_group_writes_only_the_alerts_that_changed() {
         1,
         "the unchanged alert was not written again: {events}"
     );
+
+    // Going back to an earlier state is a change: the same bytes as before, but not the group's latest state.
+    let (_, back) = post(fixture.clone()).await;
+    assert_eq!(
+        (back["events"].as_u64(), back["unchanged"].as_bool()),
+        (Some(1), Some(false)),
+        "{back}"
+    );
+    let (_, open) = app.get("/api/v1/alerts?status=triggered").await;
+    assert_eq!(
+        open["items"].as_array().unwrap().len(),
+        2,
+        "the resolved alert fires again: {open}"
+    );
+    let (_, same) = post(fixture).await;
+    assert_eq!(
+        same["unchanged"].as_bool(),
+        Some(true),
+        "and re-sending that state again changes nothing: {same}"
+    );
 }
