@@ -5,7 +5,7 @@
 //! [`fingerprint`] of the labels when the sender gives none). A webhook body is a group's whole current state, re-sent
 //! every `repeat_interval`, so every alert in it becomes an event, resolved ones included.
 
-use super::{Batch, fingerprint, severity_from_word};
+use super::{Batch, fingerprint, optional_str, severity_from_word, string_map};
 use crate::alert::{AlertDetails, AlertEvent, EventAction, Link};
 use crate::error::ValidationErrors;
 use crate::incident::truncate_chars;
@@ -47,9 +47,9 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
         errs.push("", "must be a JSON object");
         return Err(errs);
     };
-    let group_key = optional_str(obj, "groupKey", "groupKey", &mut errs);
-    let receiver = optional_str(obj, "receiver", "receiver", &mut errs);
-    let external_url = optional_str(obj, "externalURL", "externalURL", &mut errs);
+    let group_key = owned_str(obj, "groupKey", "groupKey", &mut errs);
+    let receiver = owned_str(obj, "receiver", "receiver", &mut errs);
+    let external_url = owned_str(obj, "externalURL", "externalURL", &mut errs);
     let items = match obj.get("alerts") {
         None | Some(Value::Null) => {
             errs.push("alerts", "is required");
@@ -90,7 +90,7 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
                 None
             }
         };
-        let given_fingerprint = optional_str(
+        let given_fingerprint = owned_str(
             alert,
             "fingerprint",
             &format!("{path}.fingerprint"),
@@ -171,14 +171,19 @@ impl AlertFields {
     /// Reads the shared fields, recording every problem; `None` when any of them is unusable.
     fn parse(alert: &Map<String, Value>, path: &str, errs: &mut ValidationErrors) -> Option<Self> {
         let before = errs.0.len();
-        let labels = string_map(alert, "labels", path, true, errs);
-        let annotations = string_map(alert, "annotations", path, false, errs);
-        let starts_at_raw = optional_str(alert, "startsAt", &format!("{path}.startsAt"), errs);
-        let ends_at_raw = optional_str(alert, "endsAt", &format!("{path}.endsAt"), errs);
+        let labels = string_map(alert, "labels", &format!("{path}.labels"), true, errs);
+        let annotations = string_map(
+            alert,
+            "annotations",
+            &format!("{path}.annotations"),
+            false,
+            errs,
+        );
+        let starts_at_raw = owned_str(alert, "startsAt", &format!("{path}.startsAt"), errs);
+        let ends_at_raw = owned_str(alert, "endsAt", &format!("{path}.endsAt"), errs);
         let starts_at = time(starts_at_raw.as_deref(), &format!("{path}.startsAt"), errs);
         let ends_at = time(ends_at_raw.as_deref(), &format!("{path}.endsAt"), errs);
-        let generator_url =
-            optional_str(alert, "generatorURL", &format!("{path}.generatorURL"), errs);
+        let generator_url = owned_str(alert, "generatorURL", &format!("{path}.generatorURL"), errs);
         if errs.0.len() > before {
             return None;
         }
@@ -298,59 +303,14 @@ fn summary_from_labels(labels: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// An optional string field; `null` counts as absent.
-fn optional_str(
+/// [`optional_str`], owned: the parser keeps these fields past the body's lifetime.
+fn owned_str(
     obj: &Map<String, Value>,
     key: &str,
     path: &str,
     errs: &mut ValidationErrors,
 ) -> Option<String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            errs.push(path, "must be a string");
-            None
-        }
-    }
-}
-
-/// An object whose values are all strings (labels, annotations), naming each value that is not.
-fn string_map(
-    obj: &Map<String, Value>,
-    key: &str,
-    parent: &str,
-    required: bool,
-    errs: &mut ValidationErrors,
-) -> Option<BTreeMap<String, String>> {
-    let path = format!("{parent}.{key}");
-    let map = match obj.get(key) {
-        None | Some(Value::Null) if required => {
-            errs.push(path, "is required");
-            return None;
-        }
-        None | Some(Value::Null) => return Some(BTreeMap::new()),
-        Some(Value::Object(map)) => map,
-        Some(_) => {
-            errs.push(path, "must be an object of strings");
-            return None;
-        }
-    };
-    let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (k, v) in map {
-        match v.as_str() {
-            Some(s) => {
-                out.insert(k.clone(), s.to_owned());
-            }
-            None => {
-                errs.push(format!("{path}.{k}"), "must be a string");
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
+    optional_str(obj, key, path, errs).map(str::to_owned)
 }
 
 /// An RFC 3339 time. Alertmanager writes Go's zero time (`0001-01-01T00:00:00Z`) for "not set", which is no time.

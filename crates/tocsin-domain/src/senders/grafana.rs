@@ -5,7 +5,7 @@
 //! and, when image rendering is on, a panel snapshot. Like Alertmanager, Grafana re-sends a group's whole state each
 //! time, so every alert becomes an event keyed by its fingerprint, and re-sends of a firing alert update it in place.
 
-use super::{Batch, fingerprint, severity_from_word};
+use super::{Batch, fingerprint, optional_str, severity_from_word, string_map};
 use crate::alert::{AlertDetails, AlertEvent, EventAction, Image, Link};
 use crate::error::ValidationErrors;
 use crate::incident::truncate_chars;
@@ -13,67 +13,10 @@ use crate::pagerduty::MAX_SUMMARY_CHARS;
 use crate::severity::AlertSeverity;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// Grafana's own PagerDuty contact point pages at `critical` unless told otherwise; an alert moved from there to
 /// Tocsin should page the same way.
 const DEFAULT_SEVERITY: AlertSeverity = AlertSeverity::Critical;
-
-/// A string field that may be absent (or null, which Grafana sends for some unset fields). An empty string counts as
-/// absent because Grafana sends `""` for URLs it has none of.
-fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    errs: &mut ValidationErrors,
-) -> Option<&'a str> {
-    match obj.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => {
-            errs.push(path, "must be a string");
-            None
-        }
-    }
-}
-
-/// A map of strings (labels, annotations). `required` distinguishes labels, without which an alert has no identity,
-/// from annotations, which are optional.
-fn string_map(
-    obj: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    required: bool,
-    errs: &mut ValidationErrors,
-) -> Option<BTreeMap<String, String>> {
-    let items = match obj.get(key) {
-        None | Some(Value::Null) if required => {
-            errs.push(path, "is required (an object of strings)");
-            return None;
-        }
-        None | Some(Value::Null) => return Some(BTreeMap::new()),
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            errs.push(path, "must be an object of strings");
-            return None;
-        }
-    };
-    let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (k, v) in items {
-        match v {
-            Value::String(s) => {
-                out.insert(k.clone(), s.clone());
-            }
-            _ => {
-                errs.push(format!("{path}.{k}"), "must be a string");
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
-}
 
 /// What the whole notification says, shared by its alerts.
 struct Notification<'a> {
@@ -114,9 +57,9 @@ fn parse_alert(
         false,
         errs,
     );
-    let own_fingerprint = opt_str(a, "fingerprint", &format!("{path}.fingerprint"), errs);
+    let own_fingerprint = optional_str(a, "fingerprint", &format!("{path}.fingerprint"), errs);
     let url = |key: &str, errs: &mut ValidationErrors| {
-        opt_str(a, key, &format!("{path}.{key}"), errs).map(str::to_owned)
+        optional_str(a, key, &format!("{path}.{key}"), errs).map(str::to_owned)
     };
     let dashboard = url("dashboardURL", errs);
     let panel = url("panelURL", errs);
@@ -124,7 +67,7 @@ fn parse_alert(
     let generator = url("generatorURL", errs);
     let image = url("imageURL", errs);
     // A start time Grafana formats in some way we do not read costs the alert only its start time, not delivery.
-    let starts_at = opt_str(a, "startsAt", &format!("{path}.startsAt"), errs)
+    let starts_at = optional_str(a, "startsAt", &format!("{path}.startsAt"), errs)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc));
 
@@ -226,10 +169,10 @@ pub fn parse(body: &Value) -> Result<Batch, ValidationErrors> {
         errs.push("", "must be a JSON object");
         return Err(errs);
     };
-    let group_key = opt_str(obj, "groupKey", "groupKey", &mut errs);
-    let external_url = opt_str(obj, "externalURL", "externalURL", &mut errs);
-    let title = opt_str(obj, "title", "title", &mut errs);
-    let state = opt_str(obj, "state", "state", &mut errs);
+    let group_key = optional_str(obj, "groupKey", "groupKey", &mut errs);
+    let external_url = optional_str(obj, "externalURL", "externalURL", &mut errs);
+    let title = optional_str(obj, "title", "title", &mut errs);
+    let state = optional_str(obj, "state", "state", &mut errs);
     let n = Notification {
         group_key,
         external_url,
@@ -266,6 +209,7 @@ pub fn parse(body: &Value) -> Result<Batch, ValidationErrors> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     /// The shape of Grafana's documented webhook example: two firing alerts in one group, the second with a panel
     /// snapshot and a severity label.

@@ -9,7 +9,9 @@ pub mod grafana;
 pub mod opsgenie;
 
 use crate::alert::AlertEvent;
+use crate::error::ValidationErrors;
 use crate::severity::AlertSeverity;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -60,6 +62,62 @@ impl Batch {
     pub fn digest(&self) -> String {
         self.digest_of(&self.event_digests())
     }
+}
+
+/// An optional string field: absent, `null` and blank all count as absent; anything else but a string is named
+/// as an error at `path`.
+pub(crate) fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+    errs: &mut ValidationErrors,
+) -> Option<&'a str> {
+    match obj.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            errs.push(path, "must be a string");
+            None
+        }
+    }
+}
+
+/// An object of strings (labels, annotations) at `path`, naming each value that is not a string. `required`
+/// distinguishes labels, without which an alert has no identity, from annotations, which are optional.
+pub(crate) fn string_map(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    required: bool,
+    errs: &mut ValidationErrors,
+) -> Option<BTreeMap<String, String>> {
+    let items = match obj.get(key) {
+        None | Some(Value::Null) if required => {
+            errs.push(path, "is required (an object of strings)");
+            return None;
+        }
+        None | Some(Value::Null) => return Some(BTreeMap::new()),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            errs.push(path, "must be an object of strings");
+            return None;
+        }
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, v) in items {
+        match v {
+            Value::String(s) => {
+                out.insert(k.clone(), s.clone());
+            }
+            _ => {
+                errs.push(format!("{path}.{k}"), "must be a string");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The severity a label or priority word stands for, in the vocabularies monitoring tools use.

@@ -4,7 +4,7 @@
 //! Limits are Opsgenie's documented ones, enforced rather than truncated: cutting an alias short would merge alerts
 //! meant to stay apart, and a cut message hides from the sender that anything was lost.
 
-use super::{Batch, fingerprint};
+use super::{Batch, fingerprint, optional_str};
 use crate::alert::{AlertDetails, AlertEvent, EventAction};
 use crate::error::ValidationErrors;
 use crate::severity::AlertSeverity;
@@ -18,22 +18,6 @@ pub const MAX_DESCRIPTION_CHARS: usize = 15_000;
 
 /// Opsgenie's default when a create request names no priority.
 const DEFAULT_PRIORITY: &str = "P3";
-
-fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    errs: &mut ValidationErrors,
-) -> Option<&'a str> {
-    match obj.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => {
-            errs.push(key, "must be a string");
-            None
-        }
-    }
-}
 
 fn check_len(value: Option<&str>, key: &str, max: usize, errs: &mut ValidationErrors) {
     if value.is_some_and(|v| v.chars().count() > max) {
@@ -103,7 +87,7 @@ fn details(obj: &Map<String, Value>, errs: &mut ValidationErrors) -> BTreeMap<St
 }
 
 fn priority(obj: &Map<String, Value>, errs: &mut ValidationErrors) -> (String, AlertSeverity) {
-    let word = opt_str(obj, "priority", errs).unwrap_or(DEFAULT_PRIORITY);
+    let word = optional_str(obj, "priority", "priority", errs).unwrap_or(DEFAULT_PRIORITY);
     let normalized = word.trim().to_ascii_uppercase();
     let severity = match normalized.as_str() {
         "P1" => AlertSeverity::Critical,
@@ -138,14 +122,14 @@ pub fn parse_create(body: &Value) -> Result<Batch, ValidationErrors> {
         }
     };
     check_len(message, "message", MAX_MESSAGE_CHARS, &mut errs);
-    let alias = opt_str(obj, "alias", &mut errs);
+    let alias = optional_str(obj, "alias", "alias", &mut errs);
     check_len(alias, "alias", MAX_ALIAS_CHARS, &mut errs);
-    let description = opt_str(obj, "description", &mut errs);
+    let description = optional_str(obj, "description", "description", &mut errs);
     check_len(description, "description", MAX_DESCRIPTION_CHARS, &mut errs);
-    let entity = opt_str(obj, "entity", &mut errs);
-    let source = opt_str(obj, "source", &mut errs);
-    let user = opt_str(obj, "user", &mut errs);
-    let note = opt_str(obj, "note", &mut errs);
+    let entity = optional_str(obj, "entity", "entity", &mut errs);
+    let source = optional_str(obj, "source", "source", &mut errs);
+    let user = optional_str(obj, "user", "user", &mut errs);
+    let note = optional_str(obj, "note", "note", &mut errs);
     let responders = opt_array(obj, "responders", &mut errs, must_be_object);
     let visible_to = opt_array(obj, "visibleTo", &mut errs, must_be_object);
     let actions = opt_array(obj, "actions", &mut errs, must_be_string);
@@ -244,7 +228,7 @@ pub fn parse_action(
         None | Some(Value::Null) => {}
         Some(Value::Object(obj)) => {
             for key in ["source", "user", "note"] {
-                opt_str(obj, key, &mut errs);
+                optional_str(obj, key, key, &mut errs);
             }
         }
         Some(_) => errs.push("", "must be a JSON object"),
