@@ -13,6 +13,7 @@ pub mod ids;
 pub mod incident;
 pub mod integration;
 pub mod noise;
+pub mod oncall;
 pub mod pagerduty;
 pub mod senders;
 pub mod severity;
