@@ -246,16 +246,31 @@ fn flapping_incident(
         )
         .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), alert.dedup_key.as_str()], |r| r.get(0)).optional())
         .map_err(backend)?;
+    let message = format!("Alert fired again while flapping: {}", alert.summary);
+    joined(
+        c,
+        t,
+        found,
+        message,
+        serde_json::json!({ "alert_id": alert.id, "flapping": true }),
+        now,
+    )
+}
+
+/// Records on the timeline of the incident `found` (if any) that an alert joined it, and why.
+fn joined(
+    c: &Connection,
+    t: &Target,
+    found: Option<String>,
+    message: String,
+    data: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Option<IncidentId>> {
     let Some(id) = found.map(IncidentId::from_trusted) else {
         return Ok(None);
     };
-    let entry = TimelineEntry::new(
-        now,
-        &t.actor,
-        TimelineKind::AlertAdded,
-        format!("Alert fired again while flapping: {}", alert.summary),
-    )
-    .with_data(serde_json::json!({ "alert_id": alert.id, "flapping": true }));
+    let entry =
+        TimelineEntry::new(now, &t.actor, TimelineKind::AlertAdded, message).with_data(data);
     rows::append_timeline(c, &id, &entry)?;
     Ok(Some(id))
 }
@@ -315,18 +330,15 @@ fn join_incident(
             None => (None, why),
         },
     };
-    let Some(id) = found.map(IncidentId::from_trusted) else {
-        return Ok(None);
-    };
-    let entry = TimelineEntry::new(
+    let message = format!("Alert joined: {} ({why})", alert.summary);
+    joined(
+        c,
+        t,
+        found,
+        message,
+        serde_json::json!({ "alert_id": alert.id, "group": group_value }),
         now,
-        &t.actor,
-        TimelineKind::AlertAdded,
-        format!("Alert joined: {} ({why})", alert.summary),
     )
-    .with_data(serde_json::json!({ "alert_id": alert.id, "group": group_value }));
-    rows::append_timeline(c, &id, &entry)?;
-    Ok(Some(id))
 }
 
 /// Applies an alert's acknowledgement or resolution to its incident, with a timeline entry.
