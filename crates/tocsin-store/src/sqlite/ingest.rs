@@ -1,7 +1,9 @@
 //! The ingest path (alert and change events) and alert queries.
 //!
-//! `event` is the hot path: one indexed lookup of the key, one of the open alert, the domain's `apply_event`, and
-//! an insert or update, all inside the writer's shared transaction.
+//! `apply_batch` is the hot path, inside the writer's shared transaction: one indexed lookup of the key, then per
+//! event triage (rules, silences, maintenance, from the writer's in-memory snapshot), one lookup of the open alert,
+//! the domain's `apply_event`, and an insert or update; incident opening, joining and flap checks only for alerts
+//! that call for an incident.
 
 use super::catalog::{change_record, load_service};
 use super::incidents::open_incident;
@@ -164,7 +166,16 @@ fn triage(
     let fields = AlertFields::new(details, &t.service_name);
     let outcome = apply_rules(&snap.rules, &fields);
     let routed = match &outcome.route_to {
-        Some(name) if *name != t.service_name => Some(routed_to(c, t, name)?),
+        Some(name) if *name != t.service_name => match routed_to(c, t, name) {
+            Ok(target) => Some(target),
+            // A rule may outlive the service it routes to; the alert then stays where it came from rather than
+            // being refused and lost.
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!(service = %name, "A rule routes to a service that no longer exists; the alert stays on its own service.");
+                None
+            }
+            Err(e) => return Err(e),
+        },
         _ => None,
     };
     let target = routed.as_ref().unwrap_or(t);
@@ -201,7 +212,7 @@ fn upstream_incident(c: &Connection, service: &ServiceId) -> Result<Option<(Stri
     .map_err(backend)
 }
 
-/// How many times alerts with this key fired on the service within the flap window, `now` not included.
+/// When alerts with this key fired on the service within the flap window, `now` not included.
 fn fires_in_window(
     c: &Connection,
     service: &ServiceId,

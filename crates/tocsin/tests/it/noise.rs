@@ -538,3 +538,22 @@ async fn a_flapping_alert_holds_its_incident_open_instead_of_reopening() {
         "{seventh}"
     );
 }
+
+#[tokio::test]
+async fn a_rule_routing_to_a_deleted_service_keeps_the_alert_on_its_own() {
+    let app = TestApp::spawn().await;
+    let web = service(&app, "web", json!({})).await;
+    service(&app, "legacy", json!({})).await;
+    let (s, b) = app.post("/api/v1/rules", json!({"name": "to legacy", "matchers": ["team=old"], "action": {"type": "route", "service": "legacy"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        app.send(app.req(Method::DELETE, "/api/v1/services/legacy"))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let kept = alert(&app, &web, "old-1", json!({"team": "old"})).await;
+    let web_id = app.get("/api/v1/services/web").await.1["id"].clone();
+    assert_eq!(kept["service_id"], web_id, "{kept}");
+    assert!(kept["incident_id"].is_string(), "it still pages: {kept}");
+}
