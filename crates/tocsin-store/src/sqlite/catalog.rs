@@ -498,6 +498,8 @@ impl ServiceRepo for SqliteStore {
     async fn replace(&self, r: &str, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service> {
         let r = r.to_owned();
         self.write(move |c| {
+            // Triage's snapshot holds service names and windows of live services.
+            super::noise::invalidate();
             let existing = load_service(c, &r)?;
             check_service(c, &spec, Some(&existing))?;
             write_service_fields(c, Some(&existing.id), &spec, now)?;
@@ -509,6 +511,8 @@ impl ServiceRepo for SqliteStore {
     async fn delete(&self, r: &str, now: DateTime<Utc>) -> Result<()> {
         let r = r.to_owned();
         self.write(move |c| {
+            // Triage's snapshot holds service names and windows of live services.
+            super::noise::invalidate();
             let s = load_service(c, &r)?;
             let mut stmt = c
                 .prepare(
@@ -578,6 +582,8 @@ impl CatalogRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<PlanEntry>> {
         self.write(move |c| {
+            // Triage's snapshot holds service names and windows of live services.
+            super::noise::invalidate();
             let current = export(c)?;
             let plan = catalog::plan(&current, &doc)?;
             if dry_run {

@@ -70,24 +70,31 @@ impl Writer {
     }
 }
 
-fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-    conn.prepare_cached("SAVEPOINT job")
+thread_local! {
+    /// Set when a job's savepoint could not be opened or closed: its changes may then sit, half undone, inside the
+    /// batch's transaction, which therefore must not commit.
+    static POISONED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn savepoint_step(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
         .and_then(|mut s| s.execute([]))
-        .map_err(backend)?;
+        .map(|_| ())
+        .map_err(|e| {
+            POISONED.set(true);
+            backend(e)
+        })
+}
+
+fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    savepoint_step(conn, "SAVEPOINT job")?;
     let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
-    let finish = if outcome.is_ok() {
-        "RELEASE job"
+    if outcome.is_ok() {
+        savepoint_step(conn, "RELEASE job")?;
     } else {
-        "ROLLBACK TO job"
-    };
-    conn.prepare_cached(finish)
-        .and_then(|mut s| s.execute([]))
-        .map_err(backend)?;
-    if outcome.is_err() {
-        conn.prepare_cached("RELEASE job")
-            .and_then(|mut s| s.execute([]))
-            .map_err(backend)?;
+        savepoint_step(conn, "ROLLBACK TO job")?;
+        savepoint_step(conn, "RELEASE job")?;
     }
     outcome
 }
@@ -112,7 +119,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let completions: Vec<Completion> = batch.drain(..).map(|job| job(Some(&conn))).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = if POISONED.replace(false) {
+            Err(
+                "a job's savepoint could not be closed, so the whole batch was rolled back"
+                    .to_owned(),
+            )
+        } else {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        };
         if let Err(e) = &committed {
             // Whatever the batch changed is gone; so must be anything cached from it.
             super::noise::invalidate();

@@ -121,8 +121,12 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
             expires_in,
             user,
         } => {
-            let expires_at =
-                expires_in.map(|d| (Utc::now() + d).to_rfc3339_opts(SecondsFormat::Secs, true));
+            let expires_at = expires_in
+                .map(|d| {
+                    super::later(Utc::now(), d)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                })
+                .transpose()?;
             let new = body(json!({
                 "name": name,
                 "scope": scope,

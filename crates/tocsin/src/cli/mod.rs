@@ -526,6 +526,21 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// `t + by`, refused with a message instead of overflowing.
+pub(crate) fn later(
+    t: chrono::DateTime<chrono::Utc>,
+    by: chrono::TimeDelta,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use anyhow::Context;
+    t.checked_add_signed(by).with_context(|| {
+        format!(
+            "{} plus {} is past the end of time",
+            rfc3339(t),
+            noise::span(by)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

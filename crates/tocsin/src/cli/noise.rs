@@ -1,10 +1,11 @@
 //! Silence, rule and maintenance commands: what keeps alerts from paging, and why an alert did not.
 
 use super::client::Client;
+use super::later;
 use super::output::{Cell, Col, Output, text, time};
 use super::{MaintenanceCmd, RuleCmd, SilenceCmd, body, parse_time, query, rfc3339};
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use tocsin_domain::noise::{Matcher, NoPageReason};
 
@@ -211,11 +212,6 @@ pub async fn maintenance(client: &Client, cmd: MaintenanceCmd, out: Output) -> a
     Ok(())
 }
 
-fn later(t: DateTime<Utc>, by: TimeDelta) -> anyhow::Result<DateTime<Utc>> {
-    t.checked_add_signed(by)
-        .with_context(|| format!("{} plus {} is past the end of time", rfc3339(t), span(by)))
-}
-
 fn minutes(d: TimeDelta) -> anyhow::Result<u32> {
     u32::try_from(d.num_minutes()).map_err(|_| anyhow!("--duration {} is too long", span(d)))
 }
@@ -284,7 +280,7 @@ fn schedule(window: &Value) -> String {
 }
 
 /// A length of time as people write it, such as `2h`, `1h30m` or `1d12h`.
-fn span(d: TimeDelta) -> String {
+pub(super) fn span(d: TimeDelta) -> String {
     let total = d.num_minutes();
     if total <= 0 {
         return format!("{total}m");

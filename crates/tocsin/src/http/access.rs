@@ -225,9 +225,9 @@ pub async fn revoke_integration(
 ) -> ApiResult<axum::Json<Integration>> {
     caller.require(Scope::Write)?;
     let id = parse_id(&id, IntegrationId::parse, "integration")?;
-    Ok(axum::Json(
-        s.store.integrations().revoke(&id, s.clock.now()).await?,
-    ))
+    let revoked = s.store.integrations().revoke(&id, s.clock.now()).await?;
+    s.intake.forget(&id);
+    Ok(axum::Json(revoked))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -216,6 +216,8 @@ pub async fn delete_service(
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
     s.store.services().delete(&service, s.clock.now()).await?;
+    // Its keys were revoked with it; none may linger in the key cache.
+    s.intake.forget_keys();
     Ok(StatusCode::NO_CONTENT)
 }
 

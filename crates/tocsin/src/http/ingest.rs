@@ -121,7 +121,12 @@ fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
             set_retry_after(&mut resp, wait);
             resp
         }
-        Refusal::Api(e) => store_failure(state, kind, e.0.message),
+        // Already counted and logged where it happened; 5xx makes senders retry.
+        Refusal::Api(e) => (
+            e.0.code.status(),
+            Json(serde_json::json!({ "status": "error", "message": e.0.message })),
+        )
+            .into_response(),
         Refusal::Invalid(v) => rejected(
             StatusCode::BAD_REQUEST,
             "Event object is invalid",

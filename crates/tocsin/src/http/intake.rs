@@ -55,6 +55,11 @@ impl Intake {
     }
 
     /// Forgets an integration whose key or settings changed.
+    /// Forgets every cached key, after a change that revokes several at once (a service deleted).
+    pub fn forget_keys(&self) {
+        self.keys.lock().expect("key cache").clear();
+    }
+
     pub fn forget(&self, id: &IntegrationId) {
         self.keys
             .lock()
