@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the programs the integration tests drive (Alertmanager, as a real PagerDuty sender) on Debian 12.
+# Installs the programs the integration tests drive on Debian 12: Alertmanager, as a real PagerDuty sender; Python's
+# icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications.
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(prometheus-alertmanager)
+packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -101,6 +101,17 @@ pub fn new_integration_key() -> Secret {
     Secret(random_hex(16))
 }
 
+/// A new calendar feed token: 48 hex digits (192 bits). It stands alone in a URL that calendar apps fetch without
+/// any other credential, so it is as strong as an API token, and hex keeps the URL free of characters to escape.
+pub fn new_feed_token() -> Secret {
+    Secret(random_hex(24))
+}
+
+/// A new server-side signing key (e.g. for action links): 64 hex digits (256 bits, HMAC-SHA256's block strength).
+pub fn new_signing_key() -> String {
+    random_hex(32)
+}
+
 /// A PagerDuty-style dedup key for a trigger that came without one.
 pub fn new_dedup_key() -> String {
     random_hex(16)

@@ -69,7 +69,8 @@ fn parse_name(s: &str) -> Result<String, String> {
     // Paths and CLI arguments accept "ID or name"; a name shaped like an ID would be ambiguous.
     if let Some((prefix, rest)) = t.split_once('_')
         && [
-            "team", "usr", "svc", "int", "tok", "alr", "inc", "chg", "rule", "sil", "mnt",
+            "team", "usr", "svc", "int", "tok", "alr", "inc", "chg", "rule", "sil", "mnt", "sch",
+            "ovr", "pol", "cm", "nr", "msg", "feed",
         ]
         .contains(&prefix)
         && rest.len() == 26

@@ -86,6 +86,13 @@ prefixed_id!(ChangeEventId, "chg");
 prefixed_id!(RuleId, "rule");
 prefixed_id!(SilenceId, "sil");
 prefixed_id!(MaintenanceId, "mnt");
+prefixed_id!(ScheduleId, "sch");
+prefixed_id!(OverrideId, "ovr");
+prefixed_id!(PolicyId, "pol");
+prefixed_id!(ContactMethodId, "cm");
+prefixed_id!(NotificationRuleId, "nr");
+prefixed_id!(DeliveryId, "msg");
+prefixed_id!(FeedId, "feed");
 
 #[cfg(test)]
 mod tests {

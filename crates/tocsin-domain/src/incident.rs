@@ -104,6 +104,12 @@ pub enum TimelineKind {
     AlertResolved,
     /// An alert joined an open incident instead of opening its own.
     AlertAdded,
+    /// An escalation level paged its targets (automatically, or by hand).
+    Escalated,
+    /// The incident was handed to other people or another escalation policy.
+    Reassigned,
+    /// A delivery attempt of a notification: sent, retrying or failed.
+    Notification,
 }
 
 impl TimelineKind {
@@ -117,6 +123,9 @@ impl TimelineKind {
             Self::AlertAcknowledged => "alert_acknowledged",
             Self::AlertResolved => "alert_resolved",
             Self::AlertAdded => "alert_added",
+            Self::Escalated => "escalated",
+            Self::Reassigned => "reassigned",
+            Self::Notification => "notification",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -129,6 +138,9 @@ impl TimelineKind {
             Self::AlertAcknowledged,
             Self::AlertResolved,
             Self::AlertAdded,
+            Self::Escalated,
+            Self::Reassigned,
+            Self::Notification,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -19,16 +19,19 @@ pub enum IntegrationKind {
     Opsgenie,
     /// Any JSON, through a field mapping.
     Generic,
+    /// A job calls the URL every interval; a missed beat opens an alert, the next beat resolves it.
+    Heartbeat,
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 6] = [
+    pub const ALL: [IntegrationKind; 7] = [
         Self::Pagerduty,
         Self::Alertmanager,
         Self::Prometheus,
         Self::Grafana,
         Self::Opsgenie,
         Self::Generic,
+        Self::Heartbeat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl IntegrationKind {
             Self::Grafana => "grafana",
             Self::Opsgenie => "opsgenie",
             Self::Generic => "generic",
+            Self::Heartbeat => "heartbeat",
         }
     }
 
@@ -78,6 +82,29 @@ pub struct IntegrationConfig {
     /// For `generic` integrations: where the fields are in the sender's JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<FieldMapping>,
+    /// For `heartbeat` integrations: how often the job beats, and how late a beat may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatConfig>,
+}
+
+/// A heartbeat is missed once `interval_seconds + grace_seconds` pass without a beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    pub interval_seconds: u32,
+    #[serde(default = "default_grace")]
+    pub grace_seconds: u32,
+}
+
+fn default_grace() -> u32 {
+    60
+}
+
+impl HeartbeatConfig {
+    /// How long after a beat the next one is missed.
+    pub fn deadline(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.interval_seconds) + i64::from(self.grace_seconds))
+    }
 }
 
 impl IntegrationConfig {
@@ -101,6 +128,28 @@ impl IntegrationConfig {
             (Some(_), _) => {
                 errors.push("mapping", "only generic integrations take a field mapping")
             }
+            (None, _) => {}
+        }
+        match (&self.heartbeat, kind) {
+            (Some(h), IntegrationKind::Heartbeat) => {
+                if !(10..=31 * 86_400).contains(&h.interval_seconds) {
+                    errors.push(
+                        "heartbeat.interval_seconds",
+                        "must be 10 to 2678400 (31 days)",
+                    );
+                }
+                if h.grace_seconds > 86_400 {
+                    errors.push("heartbeat.grace_seconds", "must be at most 86400 (a day)");
+                }
+            }
+            (None, IntegrationKind::Heartbeat) => errors.push(
+                "heartbeat",
+                "is required for heartbeat integrations, e.g. {\"interval_seconds\": 300}",
+            ),
+            (Some(_), _) => errors.push(
+                "heartbeat",
+                "only heartbeat integrations take heartbeat settings",
+            ),
             (None, _) => {}
         }
         errors.into_result(())

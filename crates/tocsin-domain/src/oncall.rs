@@ -255,6 +255,50 @@ impl Schedule {
     }
 }
 
+/// What a user sends to create or replace a schedule; overrides are added and removed one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(with = "tz_name")]
+    #[schema(value_type = String, example = "Europe/Berlin")]
+    pub time_zone: Tz,
+    pub layers: Vec<Layer>,
+    /// Minutes before a shift starts to remind its person; 0 sends no reminders.
+    #[serde(default = "default_reminder_minutes")]
+    pub reminder_minutes: u32,
+}
+
+fn default_reminder_minutes() -> u32 {
+    30
+}
+
+impl ScheduleSpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.push("name", "must not be empty");
+        } else if name.chars().count() > 100 {
+            errors.push("name", "must be at most 100 characters");
+        }
+        if self.reminder_minutes > 7 * 24 * 60 {
+            errors.push("reminder_minutes", "must be at most 10080 (a week)");
+        }
+        let as_schedule = Schedule {
+            time_zone: self.time_zone,
+            layers: self.layers.clone(),
+            overrides: Vec::new(),
+        };
+        if let Err(e) = as_schedule.validate() {
+            errors.0.extend(e.0);
+        }
+        errors.into_result(())
+    }
+}
+
 mod tz_name {
     use chrono_tz::Tz;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};

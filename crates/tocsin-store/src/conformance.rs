@@ -21,6 +21,9 @@ pub async fn run_all<S: Store>(mut new_store: impl FnMut() -> S) {
     incident_lists_filter_and_paginate(&new_store()).await;
     change_events(&new_store()).await;
     raw_payloads_keep_the_last_hundred(&new_store()).await;
+    schedules(&new_store()).await;
+    schedule_overrides(&new_store()).await;
+    calendar_feeds(&new_store()).await;
 }
 
 fn t0() -> DateTime<Utc> {
@@ -932,5 +935,467 @@ async fn change_events(store: &dyn Store) {
             .items
             .is_empty(),
         "change events never page"
+    );
+}
+
+fn new_user(name: &str, email: &str) -> tocsin_domain::catalog::UserSpec {
+    serde_json::from_value(serde_json::json!({ "name": name, "email": email })).unwrap()
+}
+
+/// A daily rotation in UTC handing off at 09:00, starting on `t0`'s day.
+fn daily_schedule(
+    name: &str,
+    participants: &[&tocsin_domain::ids::UserId],
+) -> tocsin_domain::oncall::ScheduleSpec {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "time_zone": "UTC",
+        "layers": [{
+            "name": "primary",
+            "participants": participants,
+            "rotation": {"every": "days", "count": 1},
+            "start": "2026-05-04T09:00:00",
+        }],
+    }))
+    .unwrap()
+}
+
+fn invalid_fields<T: std::fmt::Debug>(r: Result<T>) -> Vec<String> {
+    match r {
+        Err(StoreError::Invalid(v)) => v.0.into_iter().map(|e| e.field).collect(),
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+async fn schedules(store: &dyn Store) {
+    let alice = store
+        .users()
+        .create(new_user("Alice", "alice@example.com"), t0())
+        .await
+        .unwrap();
+    let bob = store
+        .users()
+        .create(new_user("Bob", "bob@example.com"), t0())
+        .await
+        .unwrap();
+    let oncall = store.oncall();
+    let created = oncall
+        .create_schedule(daily_schedule("primary", &[&alice.id, &bob.id]), t0())
+        .await
+        .unwrap();
+    assert_eq!(created.name, "primary");
+    assert_eq!(created.time_zone, "UTC");
+    assert_eq!(created.reminder_minutes, 30, "the default lead time");
+    assert_eq!(
+        created.layers[0].participants,
+        [alice.id.clone(), bob.id.clone()]
+    );
+    assert_eq!(oncall.get_schedule("primary").await.unwrap(), created);
+    assert_eq!(
+        oncall.get_schedule(created.id.as_str()).await.unwrap(),
+        created
+    );
+    let at = |h: i64| t0() + Duration::hours(h);
+    let s = created.schedule();
+    assert_eq!(
+        tocsin_domain::oncall::on_call(&s, at(0)),
+        Some(alice.id.clone())
+    );
+    assert_eq!(
+        tocsin_domain::oncall::on_call(&s, at(24)),
+        Some(bob.id.clone())
+    );
+
+    assert!(matches!(
+        oncall
+            .create_schedule(daily_schedule("primary", &[&alice.id]), t0())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let ghost = tocsin_domain::ids::UserId::generate();
+    assert_eq!(
+        invalid_fields(
+            oncall
+                .create_schedule(daily_schedule("ghostly", &[&alice.id, &ghost]), t0())
+                .await
+        ),
+        ["layers[0].participants[1]"]
+    );
+    assert!(
+        matches!(
+            oncall.get_schedule("ghostly").await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a refused create leaves nothing behind"
+    );
+    let mut no_layers = daily_schedule("empty", &[&alice.id]);
+    no_layers.layers.clear();
+    assert_eq!(
+        invalid_fields(oncall.create_schedule(no_layers, t0()).await),
+        ["layers"]
+    );
+
+    // Participants are kept in step with the layers: Bob leaves with the replace.
+    assert_eq!(
+        oncall
+            .schedules_of_user("bob@example.com")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut renamed = daily_schedule("platform", &[&alice.id]);
+    renamed.reminder_minutes = 0;
+    let replaced = oncall
+        .replace_schedule("primary", renamed, t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(replaced.id, created.id);
+    assert_eq!(replaced.created_at, t0());
+    assert_eq!(replaced.updated_at, t0() + Duration::minutes(5));
+    assert_eq!(replaced.reminder_minutes, 0);
+    assert!(matches!(
+        oncall.get_schedule("primary").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        oncall
+            .schedules_of_user(bob.id.as_str())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        oncall.schedules_of_user("alice@example.com").await.unwrap()[0].name,
+        "platform"
+    );
+    assert!(matches!(
+        oncall.schedules_of_user("nobody@example.com").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    oncall
+        .create_schedule(daily_schedule("secondary", &[&bob.id]), t0())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            oncall
+                .replace_schedule("platform", daily_schedule("secondary", &[&alice.id]), t0())
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a rename onto another schedule's name"
+    );
+    assert_eq!(
+        invalid_fields(
+            oncall
+                .replace_schedule("platform", daily_schedule("platform", &[&ghost]), t0())
+                .await
+        ),
+        ["layers[0].participants[0]"]
+    );
+    let names: Vec<String> = oncall
+        .list_schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["platform", "secondary"]);
+
+    assert!(
+        matches!(
+            store.users().delete("alice@example.com").await,
+            Err(StoreError::Conflict(m)) if m.contains("platform")
+        ),
+        "a user still in a rotation is not deleted"
+    );
+
+    // An escalation policy paging the schedule holds it.
+    let policy: tocsin_domain::escalation::EscalationPolicySpec =
+        serde_json::from_value(serde_json::json!({
+            "name": "checkout-oncall",
+            "levels": [{"delay_minutes": 10, "targets": [{"type": "schedule", "id": created.id}]}],
+        }))
+        .unwrap();
+    store
+        .escalation()
+        .create_policy(policy, t0())
+        .await
+        .unwrap();
+    match oncall.delete_schedule("platform").await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("checkout-oncall"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    store
+        .escalation()
+        .delete_policy("checkout-oncall")
+        .await
+        .unwrap();
+    oncall.delete_schedule("platform").await.unwrap();
+    assert!(matches!(
+        oncall.get_schedule(created.id.as_str()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        oncall.delete_schedule("platform").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.users().delete("alice@example.com").await.unwrap();
+}
+
+async fn schedule_overrides(store: &dyn Store) {
+    let alice = store
+        .users()
+        .create(new_user("Alice", "alice@example.com"), t0())
+        .await
+        .unwrap();
+    let carol = store
+        .users()
+        .create(new_user("Carol", "carol@example.com"), t0())
+        .await
+        .unwrap();
+    let oncall = store.oncall();
+    let s = oncall
+        .create_schedule(daily_schedule("primary", &[&alice.id]), t0())
+        .await
+        .unwrap();
+    let range = |from: i64, to: i64| (t0() + Duration::hours(from), t0() + Duration::hours(to));
+    let (start, end) = range(2, 5);
+    let first = oncall
+        .add_override(
+            "primary",
+            NewOverride {
+                user: "Carol@Example.com".into(),
+                start,
+                end,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.user_id, carol.id, "users by email, in any case");
+    let (start2, end2) = range(3, 4);
+    let second = oncall
+        .add_override(
+            s.id.as_str(),
+            NewOverride {
+                user: alice.id.to_string(),
+                start: start2,
+                end: end2,
+            },
+            t0() + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+
+    let record = oncall.get_schedule("primary").await.unwrap();
+    assert_eq!(record.overrides, [first.clone(), second.clone()]);
+    let on_call =
+        |h: i64| tocsin_domain::oncall::on_call(&record.schedule(), t0() + Duration::hours(h));
+    assert_eq!(on_call(1), Some(alice.id.clone()));
+    assert_eq!(
+        on_call(2),
+        Some(carol.id.clone()),
+        "the override replaces the rotation"
+    );
+    assert_eq!(
+        on_call(3),
+        Some(alice.id.clone()),
+        "the later override wins"
+    );
+    assert_eq!(on_call(4), Some(carol.id.clone()));
+    assert_eq!(on_call(5), Some(alice.id.clone()));
+    assert_eq!(
+        oncall.schedules_of_user("carol@example.com").await.unwrap()[0].id,
+        s.id,
+        "an override alone makes a user part of the schedule"
+    );
+
+    let bad = |user: &str, from: i64, to: i64| {
+        let (start, end) = range(from, to);
+        NewOverride {
+            user: user.into(),
+            start,
+            end,
+        }
+    };
+    assert_eq!(
+        invalid_fields(
+            oncall
+                .add_override("primary", bad("ghost@example.com", 1, 2), t0())
+                .await
+        ),
+        ["user"]
+    );
+    assert_eq!(
+        invalid_fields(
+            oncall
+                .add_override("primary", bad("carol@example.com", 2, 2), t0())
+                .await
+        ),
+        ["end"]
+    );
+    assert_eq!(
+        invalid_fields(
+            oncall
+                .add_override("primary", bad("carol@example.com", 3, 1), t0())
+                .await
+        ),
+        ["end"]
+    );
+    assert!(matches!(
+        oncall
+            .add_override("nope", bad("carol@example.com", 1, 2), t0())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    oncall
+        .create_schedule(daily_schedule("other", &[&alice.id]), t0())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            oncall.delete_override("other", &first.id, t0()).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "an override is removed through its own schedule"
+    );
+    oncall
+        .delete_override("primary", &first.id, t0())
+        .await
+        .unwrap();
+    assert!(matches!(
+        oncall.delete_override("primary", &first.id, t0()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        oncall.get_schedule("primary").await.unwrap().overrides,
+        [second]
+    );
+    assert!(
+        oncall
+            .schedules_of_user("carol@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn calendar_feeds(store: &dyn Store) {
+    let alice = store
+        .users()
+        .create(new_user("Alice", "alice@example.com"), t0())
+        .await
+        .unwrap();
+    let oncall = store.oncall();
+    let s = oncall
+        .create_schedule(daily_schedule("primary", &[&alice.id]), t0())
+        .await
+        .unwrap();
+    let new = |subject: FeedSubject, secret: &str| NewFeed {
+        subject,
+        token_hash: hash_secret(secret),
+        token_prefix: secret.chars().take(4).collect(),
+    };
+    let by_schedule = oncall
+        .create_feed(
+            new(FeedSubject::Schedule(s.id.clone()), "schedule-secret"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_schedule.subject, FeedSubject::Schedule(s.id.clone()));
+    assert_eq!(by_schedule.token_prefix, "sche");
+    assert_eq!(by_schedule.revoked_at, None);
+    let by_user = oncall
+        .create_feed(
+            new(FeedSubject::User(alice.id.clone()), "user-secret"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        oncall
+            .create_feed(
+                new(
+                    FeedSubject::Schedule(tocsin_domain::ids::ScheduleId::generate()),
+                    "x"
+                ),
+                t0()
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        oncall
+            .create_feed(
+                new(
+                    FeedSubject::User(tocsin_domain::ids::UserId::generate()),
+                    "y"
+                ),
+                t0()
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    assert_eq!(
+        oncall
+            .feed_by_token(&hash_secret("schedule-secret"))
+            .await
+            .unwrap(),
+        Some(by_schedule.clone())
+    );
+    assert_eq!(
+        oncall.feed_by_token(&hash_secret("guess")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        oncall.list_feeds(None).await.unwrap(),
+        [by_schedule.clone(), by_user.clone()]
+    );
+    assert_eq!(
+        oncall
+            .list_feeds(Some(FeedSubject::User(alice.id.clone())))
+            .await
+            .unwrap(),
+        std::slice::from_ref(&by_user)
+    );
+
+    let revoked = oncall
+        .revoke_feed(&by_user.id, t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(t0() + Duration::minutes(1)));
+    assert_eq!(
+        oncall
+            .feed_by_token(&hash_secret("user-secret"))
+            .await
+            .unwrap(),
+        None,
+        "a revoked URL stops answering at once"
+    );
+    let again = oncall
+        .revoke_feed(&by_user.id, t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "revoking twice is harmless"
+    );
+    assert!(matches!(
+        oncall
+            .revoke_feed(&tocsin_domain::ids::FeedId::generate(), t0())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    oncall.delete_schedule("primary").await.unwrap();
+    assert_eq!(
+        oncall.list_feeds(None).await.unwrap(),
+        [again],
+        "a schedule's feeds go with it"
     );
 }

@@ -19,12 +19,19 @@ use tocsin_domain::alert::{Alert, AlertEvent};
 use tocsin_domain::catalog::{
     CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
+use tocsin_domain::contact::{
+    ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
+};
+use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
+use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId, ServiceId};
+use tocsin_domain::ids::{FeedId, OverrideId};
 use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
 use tocsin_domain::incident::{Actor, Incident};
 use tocsin_domain::noise::{
     MaintenanceSpec, MaintenanceWindow, Rule, RuleSpec, Silence, SilenceSpec,
 };
+use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
@@ -43,6 +50,170 @@ pub trait Store: Send + Sync + 'static {
     fn incidents(&self) -> &dyn IncidentRepo;
     fn noise(&self) -> &dyn NoiseRepo;
     fn health(&self) -> &dyn HealthRepo;
+    fn oncall(&self) -> &dyn OnCallRepo;
+    fn escalation(&self) -> &dyn EscalationRepo;
+    fn contacts(&self) -> &dyn ContactRepo;
+    fn engine(&self) -> &dyn EngineRepo;
+}
+
+/// Escalation policies, which service uses which, and each incident's escalation. Policies are addressed by ID or
+/// name.
+#[async_trait]
+pub trait EscalationRepo: Send + Sync {
+    /// Refuses targets that are not users or schedules (naming `levels[i].targets[j]`).
+    async fn create_policy(
+        &self,
+        spec: EscalationPolicySpec,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationPolicy>;
+    async fn get_policy(&self, policy: &str) -> Result<EscalationPolicy>;
+    async fn list_policies(&self) -> Result<Vec<EscalationPolicy>>;
+    /// Running escalations continue with the new levels.
+    async fn replace_policy(
+        &self,
+        policy: &str,
+        spec: EscalationPolicySpec,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationPolicy>;
+    /// Refused while a service uses the policy.
+    async fn delete_policy(&self, policy: &str) -> Result<()>;
+    /// Sets (or with `None` removes) the policy that pages for a service's new incidents.
+    async fn set_service_policy(
+        &self,
+        service: &str,
+        policy: Option<String>,
+    ) -> Result<Option<EscalationPolicy>>;
+    async fn service_policy(&self, service: &str) -> Result<Option<EscalationPolicy>>;
+    /// Services using a policy.
+    async fn policy_services(&self, policy: &str) -> Result<Vec<ServiceId>>;
+    async fn incident_escalation(&self, incident: &str) -> Result<Option<EscalationRecord>>;
+    /// Pages `level` (default: the next one) of the incident's policy now, and continues from there.
+    async fn escalate(
+        &self,
+        incident: &str,
+        level: Option<u32>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationRecord>;
+    async fn reassign(
+        &self,
+        incident: &str,
+        to: Reassignment,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationRecord>;
+}
+
+/// Users' contact methods, notification rules, and the notifications sent to them.
+#[async_trait]
+pub trait ContactRepo: Send + Sync {
+    async fn create_method(
+        &self,
+        user: &str,
+        spec: ContactMethodSpec,
+        now: DateTime<Utc>,
+    ) -> Result<ContactMethod>;
+    async fn list_methods(&self, user: &str) -> Result<Vec<ContactMethod>>;
+    async fn get_method(&self, id: &ContactMethodId) -> Result<ContactMethod>;
+    /// A webhook's signing secret is kept when the new spec leaves it out.
+    async fn replace_method(
+        &self,
+        id: &ContactMethodId,
+        spec: ContactMethodSpec,
+    ) -> Result<ContactMethod>;
+    /// Also removes the rules that use it.
+    async fn delete_method(&self, id: &ContactMethodId) -> Result<()>;
+    /// The rule's contact method must belong to the user.
+    async fn create_rule(&self, user: &str, spec: NotificationRuleSpec)
+    -> Result<NotificationRule>;
+    async fn list_rules(&self, user: &str) -> Result<Vec<NotificationRule>>;
+    async fn delete_rule(&self, id: &NotificationRuleId) -> Result<()>;
+    /// Queues a test notification to the method, due now.
+    async fn send_test(&self, id: &ContactMethodId, now: DateTime<Utc>) -> Result<DeliveryRecord>;
+    /// Newest first.
+    async fn deliveries(&self, filter: DeliveryFilter) -> Result<Vec<DeliveryRecord>>;
+    async fn delivery(&self, id: &DeliveryId) -> Result<DeliveryRecord>;
+}
+
+/// What the engine's modules do, each step one transaction. Every timer is a row with a due time, so a step
+/// finds its work by asking what is due at `now`.
+#[async_trait]
+pub trait EngineRepo: Send + Sync {
+    /// Takes or renews the named lease for `holder` until `now + ttl`, unless another holder's lease runs.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<Lease>;
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Pages every escalation level due at `now` (at most `limit`), planning its deliveries.
+    async fn fire_escalations(&self, now: DateTime<Utc>, limit: u32) -> Result<Fired>;
+    /// Marks due deliveries as being sent by `holder` until `now + claim_for` (after which another cycle may
+    /// retry them) and returns them. `release_others` first returns deliveries claimed by other holders.
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        claim_for: chrono::Duration,
+        limit: u32,
+        release_others: bool,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// Records attempts; each lands in the delivery log and on its incident's timeline.
+    async fn finish_deliveries(&self, results: Vec<DeliveryResult>) -> Result<()>;
+    /// Opens an alert for every heartbeat whose beat is overdue at `now`.
+    async fn fire_heartbeats(&self, now: DateTime<Utc>) -> Result<u32>;
+    /// Queues reminders for shifts starting within each schedule's reminder lead time.
+    async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
+    /// Deletes bookkeeping nobody needs any more (old reminder markers, expired leases).
+    async fn cleanup(&self, now: DateTime<Utc>) -> Result<u32>;
+    /// The key that signs action links, generated on first use.
+    async fn link_key(&self) -> Result<Vec<u8>>;
+    /// The earliest due time of any pending timer, for the engine to sleep until.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// On-call schedules, their overrides and calendar feeds. Schedules are addressed by ID or name.
+#[async_trait]
+pub trait OnCallRepo: Send + Sync {
+    /// Refuses participants that are not users (naming `layers[i].participants[j]`).
+    async fn create_schedule(
+        &self,
+        spec: ScheduleSpec,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRecord>;
+    async fn get_schedule(&self, schedule: &str) -> Result<ScheduleRecord>;
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>>;
+    async fn replace_schedule(
+        &self,
+        schedule: &str,
+        spec: ScheduleSpec,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRecord>;
+    /// Refused (conflict) while an escalation policy pages the schedule.
+    async fn delete_schedule(&self, schedule: &str) -> Result<()>;
+    async fn add_override(
+        &self,
+        schedule: &str,
+        new: NewOverride,
+        now: DateTime<Utc>,
+    ) -> Result<OverrideRecord>;
+    async fn delete_override(
+        &self,
+        schedule: &str,
+        id: &OverrideId,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Every schedule the user takes part in, through a layer or an override.
+    async fn schedules_of_user(&self, user: &str) -> Result<Vec<ScheduleRecord>>;
+
+    async fn create_feed(&self, new: NewFeed, now: DateTime<Utc>) -> Result<CalendarFeed>;
+    async fn list_feeds(&self, subject: Option<FeedSubject>) -> Result<Vec<CalendarFeed>>;
+    /// Revoked feed URLs stop answering at once; revoking twice is harmless.
+    async fn revoke_feed(&self, id: &FeedId, now: DateTime<Utc>) -> Result<CalendarFeed>;
+    /// The live feed whose token hashes to `token_hash`.
+    async fn feed_by_token(&self, token_hash: &str) -> Result<Option<CalendarFeed>>;
 }
 
 /// Routing and suppression rules, silences and maintenance windows: what decides that an alert does not page.
@@ -199,6 +370,8 @@ pub trait IngestRepo: Send + Sync {
             .pop()
             .ok_or_else(|| StoreError::Backend("an event produced no outcome".into()))
     }
+    /// Records a beat of the heartbeat integration whose key hashes to `key_hash`.
+    async fn beat(&self, key_hash: &str, now: DateTime<Utc>) -> Result<HeartbeatStatus>;
     /// Records a change event on the key's service. Never pages.
     async fn change(
         &self,

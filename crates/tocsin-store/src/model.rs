@@ -4,10 +4,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_domain::alert::{AlertStatus, EventAction, Link};
 use tocsin_domain::auth::Scope;
+use tocsin_domain::contact::{ContactTarget, Purpose};
+use tocsin_domain::escalation::Escalation;
 use tocsin_domain::ids::{
-    AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId, TokenId, UserId,
+    AlertId, ChangeEventId, ContactMethodId, DeliveryId, FeedId, IncidentId, IntegrationId,
+    OverrideId, ScheduleId, ServiceId, TokenId, UserId,
 };
+use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::{IncidentStatus, TimelineEntry};
+use tocsin_domain::oncall::{Layer, Override, Schedule};
 use tocsin_domain::severity::Severity;
 
 pub use tocsin_domain::integration::{IntegrationConfig, IntegrationKind};
@@ -209,4 +214,243 @@ impl RawPayload {
             outcome: String::new(),
         }
     }
+}
+
+/// A stored on-call schedule with its overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ScheduleRecord {
+    pub id: ScheduleId,
+    pub name: String,
+    pub description: String,
+    #[schema(value_type = String)]
+    pub time_zone: String,
+    pub layers: Vec<Layer>,
+    pub overrides: Vec<OverrideRecord>,
+    pub reminder_minutes: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ScheduleRecord {
+    /// The schedule as the on-call rules read it.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            time_zone: self.time_zone.parse().unwrap_or(chrono_tz::UTC),
+            layers: self.layers.clone(),
+            overrides: self
+                .overrides
+                .iter()
+                .map(|o| Override {
+                    user: o.user_id.clone(),
+                    start: o.start,
+                    end: o.end,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OverrideRecord {
+    pub id: OverrideId,
+    pub user_id: UserId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user taking over a schedule for a time range; `user` is an ID or email.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOverride {
+    pub user: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// What a calendar feed shows: one schedule's shifts, or one user's shifts across every schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum FeedSubject {
+    Schedule(ScheduleId),
+    User(UserId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeed {
+    pub subject: FeedSubject,
+    pub token_hash: String,
+    pub token_prefix: String,
+}
+
+/// A secret calendar URL; the token itself is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CalendarFeed {
+    pub id: FeedId,
+    pub subject: FeedSubject,
+    pub token_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Where an incident's escalation stands, with the people it is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EscalationRecord {
+    #[serde(flatten)]
+    pub escalation: Escalation,
+    pub policy_name: String,
+    /// The users paged last (by the last level that fired, or by a reassignment).
+    pub assignees: Vec<UserId>,
+}
+
+/// Whom to hand an incident to: named users (paged now; the policy stops) or another escalation policy (starting
+/// at its first level now).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reassignment {
+    /// User IDs or emails.
+    Users(Vec<String>),
+    /// Policy ID or name.
+    Policy(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Delivered,
+    Failed,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Sending,
+            Self::Delivered,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// One try at sending a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    /// `delivered`, `retry` or `failed`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// A notification in the outbox and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    /// Also the idempotency key receivers see (`webhook-id`, the email Message-ID).
+    pub id: DeliveryId,
+    pub user_id: UserId,
+    pub contact_method_id: ContactMethodId,
+    /// `email`, `slack`, … (empty if the contact method was deleted).
+    pub channel: String,
+    pub incident_id: Option<IncidentId>,
+    pub purpose: Purpose,
+    pub status: DeliveryStatus,
+    /// When it is (or was) due to be sent.
+    pub due_at: DateTime<Utc>,
+    pub attempts: Vec<AttemptRecord>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Incident ID or number.
+    pub incident: Option<String>,
+    /// User ID or email.
+    pub user: Option<String>,
+    pub limit: u32,
+}
+
+/// Whether this process may run the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// `fresh` when the lease was taken over rather than renewed: work claimed by the previous holder is then
+    /// released, since that holder is gone.
+    Held { fresh: bool },
+    HeldElsewhere {
+        holder: String,
+        until: DateTime<Utc>,
+    },
+}
+
+/// A delivery claimed for sending, with everything needed to render and send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: DeliveryId,
+    /// 1 for the first try.
+    pub attempt: u32,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub purpose: Purpose,
+    /// `None` when the contact method was deleted since the delivery was planned.
+    pub target: Option<ContactTarget>,
+    /// The incident as it is now, for pages.
+    pub incident: Option<Incident>,
+    /// Names of the incident's services.
+    pub service_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered {
+        detail: String,
+    },
+    /// Try again at `next_at`.
+    Retry {
+        error: String,
+        next_at: DateTime<Utc>,
+    },
+    /// Given up: the user's next notification rule for the same page is sent instead.
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryResult {
+    pub id: DeliveryId,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+}
+
+/// What one pass of an engine module did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Fired {
+    pub escalations: u32,
+    pub deliveries_planned: u32,
+}
+
+/// What a heartbeat's beat did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatStatus {
+    pub integration_id: IntegrationId,
+    /// The heartbeat was down and this beat resolved its alert.
+    pub recovered: bool,
+    /// The beat after this one is missed if it has not come by then.
+    pub next_due: DateTime<Utc>,
 }

@@ -1,6 +1,7 @@
 //! Configuration in layers: built-in defaults, then a TOML file, then `TOCSIN_*` environment variables, then
 //! command-line flags. Validated at start-up; errors name the key and where its value came from.
 
+use crate::notify::NotifyConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,42 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The first admin token, instead of a generated one (for automated setups). Used only on first start.
     pub bootstrap_token: Option<String>,
+    /// How notifications leave: SMTP relay, SMS and voice gateways (`[notify]`).
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// The engine that escalates, sends notifications and watches heartbeats (`[engine]`).
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+/// `[engine]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Run the engine in this process. With several processes on one database, all may run it: a lease lets
+    /// one at a time act.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Milliseconds between cycles when nothing wakes the engine sooner.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn default_tick_ms() -> u64 {
+    1_000
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick_ms: default_tick_ms(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +84,8 @@ impl Default for Config {
             durability: Durability::Full,
             log_format: LogFormat::Text,
             bootstrap_token: None,
+            notify: NotifyConfig::default(),
+            engine: EngineConfig::default(),
         }
     }
 }

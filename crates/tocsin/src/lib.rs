@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod server;

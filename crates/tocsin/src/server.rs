@@ -1,8 +1,10 @@
 //! Starting and stopping the server: data directory, database, first admin token, listener.
 
 use crate::config::{Config, Durability};
+use crate::engine::{Engine, EngineSettings, Renderer};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::notify::Transports;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,12 +76,25 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let link_key = store.engine().link_key().await?;
+    let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
+    let engine = Arc::new(Engine::new(
         store.clone(),
-        clock,
-        Metrics::new(),
-        public_url.trim_end_matches('/').to_owned(),
-    );
+        clock.clone(),
+        Arc::new(transports),
+        Renderer {
+            public_url: public_url.clone(),
+            link_key: link_key.clone(),
+        },
+        EngineSettings {
+            tick: std::time::Duration::from_millis(config.engine.tick_ms.max(10)),
+            ..EngineSettings::default()
+        },
+    ));
+    let state = AppState::new(store.clone(), clock, Metrics::new(), public_url)
+        .with_engine(engine.clone(), link_key);
+    let engine_task = config.engine.enabled.then(|| engine.clone().spawn());
     let background = http::spawn_background(&state);
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -90,6 +105,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             })
             .await;
         background.abort();
+        if let Some(t) = engine_task {
+            t.abort();
+            engine.release().await;
+        }
         http::flush(&state).await;
         served
     });

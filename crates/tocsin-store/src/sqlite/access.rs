@@ -57,6 +57,9 @@ impl IntegrationRepo for SqliteStore {
                 rusqlite::params![id.as_str(), service.id.as_str(), new.kind.as_str(), new.name, new.key_hash, new.key_prefix, ts(now), to_json(&new.config)],
             )
             .map_err(backend)?;
+            if let Some(h) = &new.config.heartbeat {
+                super::heartbeat::arm(c, &id, h, now)?;
+            }
             load_integration(c, &id)
         })
         .await
@@ -116,6 +119,9 @@ impl IntegrationRepo for SqliteStore {
                 rusqlite::params![id.as_str(), to_json(&config)],
             )
             .map_err(backend)?;
+            if let Some(h) = &config.heartbeat {
+                super::heartbeat::arm(c, &id, h, current.created_at)?;
+            }
             load_integration(c, &id)
         })
         .await

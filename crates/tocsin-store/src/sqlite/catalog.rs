@@ -426,6 +426,7 @@ impl UserRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             let u = load_user(c, &r)?;
+            super::oncall::refuse_if_in_rotation(c, &u.id)?;
             c.execute("DELETE FROM users WHERE id = ?1", [u.id.as_str()])
                 .map_err(backend)?;
             Ok(())

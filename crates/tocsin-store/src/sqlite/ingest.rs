@@ -14,8 +14,9 @@ use super::rows::{
 };
 use super::{SqliteStore, backend};
 use crate::{
-    AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, IngestOutcome, IngestRepo,
-    IngestResult, IntegrationKind, Page, RAW_PAYLOADS_KEPT, RawPayload, Result, StoreError,
+    AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, HeartbeatStatus, IngestOutcome,
+    IngestRepo, IngestResult, IntegrationKind, Page, RAW_PAYLOADS_KEPT, RawPayload, Result,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -414,7 +415,7 @@ fn follow_up_incident(
     Ok(())
 }
 
-fn apply_batch(
+pub(super) fn apply_batch(
     c: &Connection,
     key_hash: &str,
     kind: IntegrationKind,
@@ -615,6 +616,10 @@ impl IngestRepo for SqliteStore {
         let key_hash = key_hash.to_owned();
         self.write(move |c| apply_batch(c, &key_hash, kind, &batch, now))
             .await
+    }
+
+    async fn beat(&self, key_hash: &str, now: DateTime<Utc>) -> Result<HeartbeatStatus> {
+        self.heartbeat_beat(key_hash, now).await
     }
 
     async fn change(

@@ -4,8 +4,10 @@ use super::backend;
 use crate::Result;
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "oncall", include_str!("migrations/0002_oncall.sql")),
+];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -12,10 +12,14 @@
 
 mod access;
 mod catalog;
+mod delivery;
+mod escalation;
+mod heartbeat;
 mod incidents;
 mod ingest;
 mod migrations;
 mod noise;
+mod oncall;
 mod rows;
 mod writer;
 
@@ -174,6 +178,18 @@ impl crate::Store for SqliteStore {
         self
     }
     fn health(&self) -> &dyn crate::HealthRepo {
+        self
+    }
+    fn oncall(&self) -> &dyn crate::OnCallRepo {
+        self
+    }
+    fn escalation(&self) -> &dyn crate::EscalationRepo {
+        self
+    }
+    fn contacts(&self) -> &dyn crate::ContactRepo {
+        self
+    }
+    fn engine(&self) -> &dyn crate::EngineRepo {
         self
     }
 }

@@ -261,7 +261,7 @@ pub fn insert_incident(conn: &Connection, i: &Incident) -> Result<()> {
     for s in &i.services {
         link.execute([i.id.as_str(), s.as_str()]).map_err(backend)?;
     }
-    Ok(())
+    super::escalation::start(conn, i)
 }
 
 pub fn update_incident(conn: &Connection, i: &Incident) -> Result<()> {
@@ -284,7 +284,7 @@ pub fn update_incident(conn: &Connection, i: &Incident) -> Result<()> {
         ])
     })
     .map_err(backend)?;
-    Ok(())
+    super::escalation::stop(conn, i)
 }
 
 pub fn append_timeline(conn: &Connection, incident: &IncidentId, e: &TimelineEntry) -> Result<i64> {

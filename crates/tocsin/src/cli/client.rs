@@ -63,6 +63,10 @@ impl Client {
         self.call(Method::PATCH, path, &[], Some(body)).await
     }
 
+    pub async fn put(&self, path: &[&str], body: &Value) -> anyhow::Result<Value> {
+        self.call(Method::PUT, path, &[], Some(body)).await
+    }
+
     pub async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
         self.call(Method::DELETE, path, &[], None).await
     }

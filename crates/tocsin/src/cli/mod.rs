@@ -5,6 +5,7 @@ mod catalog;
 mod client;
 mod incidents;
 mod noise;
+mod oncall;
 mod output;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -50,6 +51,8 @@ pub enum Commands {
     Maintenance(Group<MaintenanceCmd>),
     /// API tokens (needs an admin token).
     Tokens(Group<TokenCmd>),
+    /// On-call schedules: rotations, who is on call, overrides and calendar feeds.
+    Schedules(Group<oncall::ScheduleCmd>),
 }
 
 /// A command group and the output choice its commands share.
@@ -465,6 +468,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,
         Commands::Maintenance(g) => noise::maintenance(c, g.cmd, g.out).await,
+        Commands::Schedules(g) => oncall::schedules(c, g.cmd, g.out).await,
     }
 }
 

@@ -72,6 +72,10 @@ fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (String, &'static
             format!("{base}/ingest/generic/{key}"),
             "Any JSON sender: post here (or to /ingest/generic with `Authorization: Bearer <key>`); set config.mapping to map its fields.",
         ),
+        IntegrationKind::Heartbeat => (
+            format!("{base}/heartbeat/{key}"),
+            "A job calls this URL (GET or POST) every config.heartbeat.interval_seconds; a missed beat opens an alert, the next beat resolves it.",
+        ),
     }
 }
 

@@ -119,6 +119,7 @@ pub async fn declare_incident(
         .incidents_opened
         .with_label_values(&[incident.severity.as_str()])
         .inc();
+    s.wake_engine();
     Ok((StatusCode::CREATED, axum::Json(incident)))
 }
 

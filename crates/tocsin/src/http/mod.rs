@@ -5,6 +5,7 @@
 //! endpoint is in it.
 
 mod access;
+mod actions;
 mod catalog;
 pub mod error;
 mod extract;
@@ -12,15 +13,19 @@ mod incidents;
 mod ingest;
 mod intake;
 mod noise;
+mod oncall;
 mod ops;
+mod paging;
 mod senders;
 
+use crate::engine::Engine;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use std::sync::{Arc, OnceLock};
 use tocsin_domain::clock::Clock;
 use tocsin_store::Store;
+use tokio::sync::Notify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -38,6 +43,11 @@ pub struct AppState {
     pub public_url: Arc<str>,
     intake: Arc<intake::Intake>,
     openapi: Arc<OnceLock<String>>,
+    /// Runs cycles on demand; woken when something may have become due.
+    pub engine: Option<Arc<Engine>>,
+    engine_wake: Arc<Notify>,
+    /// Signs and checks the action links in notifications.
+    pub link_key: Arc<[u8]>,
 }
 
 impl AppState {
@@ -54,7 +64,22 @@ impl AppState {
             public_url: public_url.into(),
             intake: Arc::default(),
             openapi: Arc::default(),
+            engine: None,
+            engine_wake: Arc::default(),
+            link_key: Arc::from(Vec::new()),
         }
+    }
+
+    pub fn with_engine(mut self, engine: Arc<Engine>, link_key: Vec<u8>) -> Self {
+        self.engine_wake = engine.waker();
+        self.engine = Some(engine);
+        self.link_key = link_key.into();
+        self
+    }
+
+    /// Something may have become due (an incident opened, a level escalated by hand, a test queued).
+    pub fn wake_engine(&self) {
+        self.engine_wake.notify_one();
     }
 }
 
@@ -68,6 +93,9 @@ impl AppState {
         (name = "ingest", description = "PagerDuty Events API v2 compatible endpoints"),
         (name = "incidents", description = "Incidents, their timeline and alerts"),
         (name = "noise", description = "Routing and suppression rules, silences and maintenance windows"),
+        (name = "oncall", description = "On-call schedules, overrides, shifts and calendar feeds"),
+        (name = "escalation", description = "Escalation policies, who is paged, escalating and reassigning incidents"),
+        (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -191,6 +219,57 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(noise::extend_silence))
         .routes(routes!(noise::list_maintenance, noise::create_maintenance))
         .routes(routes!(noise::get_maintenance, noise::delete_maintenance))
+        .routes(routes!(paging::list_policies, paging::create_policy))
+        .routes(routes!(
+            paging::get_policy,
+            paging::replace_policy,
+            paging::delete_policy
+        ))
+        .routes(routes!(paging::get_policy_on_call))
+        .routes(routes!(
+            paging::get_service_policy,
+            paging::set_service_policy
+        ))
+        .routes(routes!(paging::get_service_on_call))
+        .routes(routes!(paging::get_incident_escalation))
+        .routes(routes!(paging::escalate_incident))
+        .routes(routes!(paging::reassign_incident))
+        .routes(routes!(paging::incident_notifications))
+        .routes(routes!(paging::user_notifications))
+        .routes(routes!(paging::get_notification))
+        .routes(routes!(
+            paging::list_contact_methods,
+            paging::create_contact_method
+        ))
+        .routes(routes!(
+            paging::get_contact_method,
+            paging::replace_contact_method,
+            paging::delete_contact_method
+        ))
+        .routes(routes!(paging::test_contact_method))
+        .routes(routes!(
+            paging::list_notification_rules,
+            paging::create_notification_rule
+        ))
+        .routes(routes!(paging::delete_notification_rule))
+        .routes(routes!(paging::run_engine_cycle))
+        .routes(routes!(paging::heartbeat_get, paging::heartbeat_post))
+        .routes(routes!(actions::confirm, actions::act))
+        .routes(routes!(oncall::list_schedules, oncall::create_schedule))
+        .routes(routes!(
+            oncall::get_schedule,
+            oncall::replace_schedule,
+            oncall::delete_schedule
+        ))
+        .routes(routes!(oncall::add_override))
+        .routes(routes!(oncall::delete_override))
+        .routes(routes!(oncall::who_is_on_call))
+        .routes(routes!(oncall::shifts))
+        .routes(routes!(oncall::create_schedule_feed))
+        .routes(routes!(oncall::create_user_feed))
+        .routes(routes!(oncall::list_feeds))
+        .routes(routes!(oncall::revoke_feed))
+        .routes(routes!(oncall::calendar_feed))
         .split_for_parts();
     let _ = state.openapi.set(
         doc.to_pretty_json()

@@ -287,6 +287,7 @@ pub(super) async fn store_batch(
                 .incidents_opened
                 .with_label_values(&[sev.as_str()])
                 .inc();
+            state.wake_engine();
         }
     }
     state

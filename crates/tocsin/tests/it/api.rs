@@ -1022,6 +1022,49 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("post", "/api/v1/maintenance"),
         ("get", "/api/v1/maintenance/{id}"),
         ("delete", "/api/v1/maintenance/{id}"),
+        ("get", "/api/v1/schedules"),
+        ("post", "/api/v1/schedules"),
+        ("get", "/api/v1/schedules/{schedule}"),
+        ("put", "/api/v1/schedules/{schedule}"),
+        ("delete", "/api/v1/schedules/{schedule}"),
+        ("post", "/api/v1/schedules/{schedule}/overrides"),
+        ("delete", "/api/v1/schedules/{schedule}/overrides/{id}"),
+        ("get", "/api/v1/schedules/{schedule}/on-call"),
+        ("get", "/api/v1/schedules/{schedule}/shifts"),
+        ("post", "/api/v1/schedules/{schedule}/feeds"),
+        ("post", "/api/v1/users/{user}/feeds"),
+        ("get", "/api/v1/feeds"),
+        ("delete", "/api/v1/feeds/{id}"),
+        ("get", "/calendar/{file}"),
+        ("get", "/api/v1/escalation-policies"),
+        ("post", "/api/v1/escalation-policies"),
+        ("get", "/api/v1/escalation-policies/{policy}"),
+        ("put", "/api/v1/escalation-policies/{policy}"),
+        ("delete", "/api/v1/escalation-policies/{policy}"),
+        ("get", "/api/v1/escalation-policies/{policy}/on-call"),
+        ("get", "/api/v1/services/{service}/escalation-policy"),
+        ("put", "/api/v1/services/{service}/escalation-policy"),
+        ("get", "/api/v1/services/{service}/on-call"),
+        ("get", "/api/v1/incidents/{incident}/escalation"),
+        ("post", "/api/v1/incidents/{incident}/escalate"),
+        ("post", "/api/v1/incidents/{incident}/reassign"),
+        ("get", "/api/v1/incidents/{incident}/notifications"),
+        ("get", "/api/v1/users/{user}/notifications"),
+        ("get", "/api/v1/notifications/{id}"),
+        ("get", "/api/v1/users/{user}/contact-methods"),
+        ("post", "/api/v1/users/{user}/contact-methods"),
+        ("get", "/api/v1/contact-methods/{id}"),
+        ("put", "/api/v1/contact-methods/{id}"),
+        ("delete", "/api/v1/contact-methods/{id}"),
+        ("post", "/api/v1/contact-methods/{id}/test"),
+        ("get", "/api/v1/users/{user}/notification-rules"),
+        ("post", "/api/v1/users/{user}/notification-rules"),
+        ("delete", "/api/v1/notification-rules/{id}"),
+        ("post", "/api/v1/engine/cycle"),
+        ("post", "/heartbeat/{key}"),
+        ("get", "/heartbeat/{key}"),
+        ("get", "/act/{token}"),
+        ("post", "/act/{token}"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
@@ -1046,6 +1089,10 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
                 .replace("{incident}", "1")
                 .replace("{key}", "k")
                 .replace("{alias}", "a")
+                .replace("{schedule}", "sc")
+                .replace("{policy}", "p")
+                .replace("{token}", "x")
+                .replace("{file}", "f.ics")
         );
         let resp = app
             .client

@@ -26,14 +26,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::spawn_with(clock, |_| {}).await
+    }
+
+    /// A server with settings changed by `configure` (notification transports, engine).
+    pub async fn spawn_with(clock: Arc<dyn Clock>, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
             durability: Durability::Process,
             bootstrap_token: Some(ADMIN_TOKEN.into()),
             ..Config::default()
         };
+        configure(&mut config);
         let server = tocsin::server::start(&config, clock)
             .await
             .expect("server starts");
@@ -279,5 +285,239 @@ pub async fn poll<T>(
             peer.log_tail()
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The interpreter Debian's python3-* packages (installed by scripts/install-test-deps.sh) belong to; a `python3`
+/// earlier on PATH (pyenv, a virtualenv) would not see them.
+pub const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// A real SMTP server (Python's aiosmtpd) storing every message it receives in a maildir, or `None` (the test
+/// skips) when aiosmtpd is not installed and the environment does not demand it.
+pub struct SmtpPeer {
+    pub guard: ChildGuard,
+    pub port: u16,
+    dir: TempDir,
+}
+
+/// One received email, parsed by Python's `email` package.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReceivedMail {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    /// The text/plain part, decoded.
+    pub text: String,
+}
+
+impl SmtpPeer {
+    pub async fn start() -> Option<Self> {
+        let available = std::process::Command::new(DEBIAN_PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            assert!(
+                !peers_required(),
+                "python3-aiosmtpd is missing and TOCSIN_REQUIRE_PEERS=1; run scripts/install-test-deps.sh"
+            );
+            eprintln!(
+                "SKIPPED: aiosmtpd is not installed (scripts/install-test-deps.sh installs it)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut guard = ChildGuard::spawn(
+            std::process::Command::new(DEBIAN_PYTHON)
+                .args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(dir.path().join("mail")),
+            dir.path().join("smtp.log"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Some(status) = guard.child.try_wait().expect("child status") {
+                panic!("aiosmtpd exited ({status}):\n{}", guard.log_tail());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd not listening:\n{}",
+                guard.log_tail()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Some(Self { guard, port, dir })
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let new = self.dir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                (
+                    e.metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH),
+                    e.path(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| {
+                let out = std::process::Command::new(DEBIAN_PYTHON)
+                    .arg("-c")
+                    .arg(
+                        "import email, email.policy, json, sys\n\
+                         m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+                         body = m.get_body(preferencelist=('plain',))\n\
+                         print(json.dumps({'to': str(m['To']), 'subject': str(m['Subject']), 'message_id': str(m['Message-ID']), 'text': body.get_content() if body else ''}))",
+                    )
+                    .arg(&path)
+                    .output()
+                    .expect("python3 parses the message");
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                serde_json::from_slice(&out.stdout).expect("parsed message as JSON")
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived, running engine cycles meanwhile.
+    pub async fn wait_for(&self, app: &TestApp, n: usize) -> Vec<ReceivedMail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            if std::time::Instant::now() >= deadline {
+                let (_, timeline) = app.get("/api/v1/incidents/1/timeline").await;
+                panic!(
+                    "{n} messages not received within 30 s; got {got:?}\nSMTP log:\n{}\nincident #1: {timeline}",
+                    self.guard.log_tail()
+                );
+            }
+            app.cycle().await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One request a [`WebhookReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    pub path: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl ReceivedRequest {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A local HTTP server that records every request and answers with the status it is told to.
+pub struct WebhookReceiver {
+    pub url: String,
+    requests: Arc<std::sync::Mutex<Vec<ReceivedRequest>>>,
+    status: Arc<std::sync::atomic::AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> Self {
+        let requests: Arc<std::sync::Mutex<Vec<ReceivedRequest>>> = Arc::default();
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let (log, answer) = (requests.clone(), status.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (log, answer) = (log.clone(), answer.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                log.lock().unwrap().push(ReceivedRequest {
+                    path: parts.uri.path().to_owned(),
+                    headers: parts.headers,
+                    body: body.to_vec(),
+                });
+                axum::http::StatusCode::from_u16(answer.load(std::sync::atomic::Ordering::SeqCst))
+                    .unwrap_or(axum::http::StatusCode::OK)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            requests,
+            status,
+            task,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The status later requests are answered with.
+    pub fn answer_with(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until at least `n` requests arrived, running engine cycles meanwhile.
+    pub async fn wait_for(&self, app: &TestApp, n: usize) -> Vec<ReceivedRequest> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} requests not received within 30 s; got {}",
+                got.len()
+            );
+            app.cycle().await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestApp {
+    /// Runs one engine cycle now, at the server's clock.
+    pub async fn cycle(&self) -> Value {
+        let (status, body) = self.post("/api/v1/engine/cycle", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
     }
 }

@@ -1,0 +1,307 @@
+//! Escalation policies: who is paged for an incident, and who next if nobody acknowledges.
+//!
+//! A policy is an ordered list of levels. When an incident opens on a service with a policy, level 0 pages its
+//! targets at once; each level's `delay_minutes` later, if the incident is still unacknowledged, the next level
+//! pages; after the last level the whole policy runs again `repeat` more times. Acknowledging stops escalation,
+//! resolving stops everything. The state of one incident's escalation is an [`Escalation`], stored as a row with
+//! its due time; [`Escalation::fire`] is the one step the engine takes when it falls due.
+
+use crate::error::ValidationErrors;
+use crate::ids::{IncidentId, PolicyId, ScheduleId, UserId};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who a level pages: a user directly, or whoever is on call in a schedule at that moment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum EscalationTarget {
+    User(UserId),
+    Schedule(ScheduleId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationLevel {
+    /// Minutes to wait after paging this level before paging the next one, if nobody acknowledged.
+    pub delay_minutes: u32,
+    pub targets: Vec<EscalationTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationPolicySpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How many more times to run through all levels after the last one (0 = once through).
+    #[serde(default)]
+    pub repeat: u32,
+    pub levels: Vec<EscalationLevel>,
+}
+
+impl EscalationPolicySpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.push("name", "must not be empty");
+        } else if name.chars().count() > 100 {
+            errors.push("name", "must be at most 100 characters");
+        }
+        if self.repeat > 10 {
+            errors.push("repeat", "must be at most 10");
+        }
+        if self.levels.is_empty() {
+            errors.push("levels", "needs at least one level");
+        }
+        if self.levels.len() > 20 {
+            errors.push("levels", "must have at most 20 levels");
+        }
+        for (i, level) in self.levels.iter().enumerate() {
+            if level.targets.is_empty() {
+                errors.push(
+                    format!("levels[{i}].targets"),
+                    "needs at least one user or schedule",
+                );
+            }
+            for (j, t) in level.targets.iter().enumerate() {
+                if level.targets[..j].contains(t) {
+                    errors.push(format!("levels[{i}].targets[{j}]"), "is listed twice");
+                }
+            }
+            // A zero delay would page every level within one engine cycle, which is never what anyone means.
+            if !(1..=24 * 60).contains(&level.delay_minutes) {
+                errors.push(format!("levels[{i}].delay_minutes"), "must be 1 to 1440");
+            }
+        }
+        errors.into_result(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EscalationPolicy {
+    pub id: PolicyId,
+    pub name: String,
+    pub description: String,
+    pub repeat: u32,
+    pub levels: Vec<EscalationLevel>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where one incident's escalation stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Escalation {
+    pub incident_id: IncidentId,
+    pub policy_id: PolicyId,
+    /// The level that pages next (or paged last, once stopped).
+    pub level: u32,
+    /// Which pass through the policy this is: 0 for the first, up to the policy's `repeat`.
+    pub round: u32,
+    /// When `level` pages; `None` once escalation has stopped or run out of levels.
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+/// What firing a due escalation does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    /// The level that pages now, and its targets.
+    pub level: u32,
+    pub round: u32,
+    pub targets: Vec<EscalationTarget>,
+    /// The escalation afterwards: the next level with its due time, or stopped when the policy ran out.
+    pub after: Escalation,
+}
+
+impl Escalation {
+    /// A new incident's escalation: level 0 pages at `now`.
+    pub fn start(incident_id: IncidentId, policy_id: PolicyId, now: DateTime<Utc>) -> Self {
+        Self {
+            incident_id,
+            policy_id,
+            level: 0,
+            round: 0,
+            next_at: Some(now),
+        }
+    }
+
+    /// Pages the due level and schedules the next. The next level is due its delay after this one was *due*,
+    /// not after the engine got to it, so a late cycle never pushes the rest of the policy later.
+    ///
+    /// A policy edited to fewer levels since the escalation started continues from its last level.
+    pub fn fire(&self, policy: &EscalationPolicy) -> Option<Fired> {
+        let due = self.next_at?;
+        let last = policy.levels.len().checked_sub(1)?;
+        let index = (self.level as usize).min(last);
+        let level = &policy.levels[index];
+        let next_at = due + Duration::minutes(i64::from(level.delay_minutes));
+        let after = if index < last {
+            Some((index as u32 + 1, self.round))
+        } else if self.round < policy.repeat {
+            Some((0, self.round + 1))
+        } else {
+            None
+        };
+        Some(Fired {
+            level: index as u32,
+            round: self.round,
+            targets: level.targets.clone(),
+            after: match after {
+                Some((level, round)) => Escalation {
+                    level,
+                    round,
+                    next_at: Some(next_at),
+                    ..self.clone()
+                },
+                None => Escalation {
+                    level: index as u32,
+                    next_at: None,
+                    ..self.clone()
+                },
+            },
+        })
+    }
+
+    /// Escalating by hand: the given level (default: the one after the last paged) pages at `now`, and the policy
+    /// continues from there.
+    pub fn escalate_to(
+        &self,
+        policy: &EscalationPolicy,
+        level: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, String> {
+        let count = policy.levels.len() as u32;
+        let target = match level {
+            Some(l) if l >= count => {
+                return Err(format!(
+                    "the policy has levels 0 to {}; there is no level {l}",
+                    count.saturating_sub(1)
+                ));
+            }
+            Some(l) => l,
+            // While waiting, `level` is the one about to page; once stopped it is the last one that paged.
+            None if self.next_at.is_some() => self.level,
+            None => (self.level + 1).min(count.saturating_sub(1)),
+        };
+        Ok(Self {
+            level: target,
+            next_at: Some(now),
+            ..self.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(delays: &[u32], repeat: u32) -> EscalationPolicy {
+        EscalationPolicy {
+            id: PolicyId::generate(),
+            name: "p".into(),
+            description: String::new(),
+            repeat,
+            levels: delays
+                .iter()
+                .map(|d| EscalationLevel {
+                    delay_minutes: *d,
+                    targets: vec![EscalationTarget::User(UserId::generate())],
+                })
+                .collect(),
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn t(min: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + Duration::minutes(min)
+    }
+
+    #[test]
+    fn levels_page_in_order_each_after_the_previous_delay_then_the_policy_repeats() {
+        let p = policy(&[5, 10], 1);
+        let mut e = Escalation::start(IncidentId::generate(), p.id.clone(), t(0));
+        let mut fired = Vec::new();
+        while let Some(f) = e.fire(&p) {
+            fired.push((e.next_at.unwrap(), f.level, f.round));
+            e = f.after;
+            if e.next_at.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            fired,
+            vec![(t(0), 0, 0), (t(5), 1, 0), (t(15), 0, 1), (t(20), 1, 1)]
+        );
+        assert_eq!(e.next_at, None);
+        assert_eq!(e.fire(&p), None);
+    }
+
+    #[test]
+    fn a_late_cycle_does_not_shift_the_next_level() {
+        let p = policy(&[5, 5], 0);
+        let e = Escalation::start(IncidentId::generate(), p.id.clone(), t(0));
+        // Whenever the engine gets round to it, level 1 stays due at minute 5.
+        let f = e.fire(&p).unwrap();
+        assert_eq!(f.after.next_at, Some(t(5)));
+    }
+
+    #[test]
+    fn a_policy_shortened_since_the_start_continues_from_its_last_level() {
+        let p = policy(&[5], 0);
+        let e = Escalation {
+            level: 3,
+            ..Escalation::start(IncidentId::generate(), p.id.clone(), t(0))
+        };
+        let f = e.fire(&p).unwrap();
+        assert_eq!(f.level, 0);
+        assert_eq!(f.after.next_at, None);
+    }
+
+    #[test]
+    fn escalating_by_hand_pages_the_next_level_now() {
+        let p = policy(&[5, 5, 5], 0);
+        let e = Escalation::start(IncidentId::generate(), p.id.clone(), t(0));
+        let waiting = e.fire(&p).unwrap().after; // level 1 due at minute 5
+        let now = t(2);
+        let by_hand = waiting.escalate_to(&p, None, now).unwrap();
+        assert_eq!((by_hand.level, by_hand.next_at), (1, Some(now)));
+        let stopped = Escalation {
+            level: 1,
+            next_at: None,
+            ..waiting.clone()
+        };
+        assert_eq!(stopped.escalate_to(&p, None, now).unwrap().level, 2);
+        assert!(waiting.escalate_to(&p, Some(3), now).is_err());
+        assert_eq!(waiting.escalate_to(&p, Some(0), now).unwrap().level, 0);
+    }
+
+    #[test]
+    fn validation_names_each_problem() {
+        let spec = EscalationPolicySpec {
+            name: " ".into(),
+            description: String::new(),
+            repeat: 11,
+            levels: vec![EscalationLevel {
+                delay_minutes: 0,
+                targets: vec![],
+            }],
+        };
+        let fields: Vec<String> = spec
+            .validate()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "repeat",
+                "levels[0].targets",
+                "levels[0].delay_minutes"
+            ]
+        );
+    }
+}

@@ -1,0 +1,787 @@
+//! Contact methods, notification rules, the delivery outbox and the engine's bookkeeping (leases, link key,
+//! shift reminders, heartbeats).
+//!
+//! A delivery is claimed before it is sent (status `sending`, `due_at` moved to the claim's expiry) and finished
+//! after; a process that dies in between leaves a claim that expires, or that the next lease holder releases, so
+//! the delivery is sent again under the same ID, which receivers use to drop the duplicate.
+
+use super::catalog::load_user;
+use super::escalation::{insert_delivery, methods_of, rules_of};
+use super::incidents::load as load_incident;
+use super::rows::{find, json_col, time, to_json, ts};
+use super::{SqliteStore, backend};
+use crate::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, ContactRepo, DeliveryFilter, DeliveryRecord,
+    DeliveryResult, DeliveryStatus, EngineRepo, Fired, Lease, Result, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tocsin_domain::FieldError;
+use tocsin_domain::contact::{
+    ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
+    Purpose, Urgency,
+};
+use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
+use tocsin_domain::incident::{Actor, TimelineEntry, TimelineKind};
+
+pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, created_at";
+
+pub(super) fn method(row: &Row<'_>) -> rusqlite::Result<ContactMethod> {
+    Ok(ContactMethod {
+        id: ContactMethodId::from_trusted(row.get(0)?),
+        user_id: UserId::from_trusted(row.get(1)?),
+        name: row.get(2)?,
+        target: json_col(row, 3)?,
+        enabled: row.get(4)?,
+        created_at: time(row.get(5)?),
+    })
+}
+
+fn load_method(c: &Connection, id: &ContactMethodId) -> Result<ContactMethod> {
+    find(
+        c,
+        &format!("SELECT {METHOD_COLUMNS} FROM contact_methods WHERE id = ?1"),
+        [id.as_str()],
+        method,
+        "contact method",
+        id.as_str(),
+    )
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.user_id, d.contact_method_id, coalesce(json_extract(m.target, '$.type'), ''), \
+     d.incident_id, d.purpose, d.status, d.due_at, d.created_at";
+
+fn delivery(row: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: DeliveryId::from_trusted(row.get(0)?),
+        user_id: UserId::from_trusted(row.get(1)?),
+        contact_method_id: ContactMethodId::from_trusted(row.get(2)?),
+        channel: row.get(3)?,
+        incident_id: row
+            .get::<_, Option<String>>(4)?
+            .map(IncidentId::from_trusted),
+        purpose: json_col(row, 5)?,
+        status: DeliveryStatus::parse(&row.get::<_, String>(6)?).unwrap_or(DeliveryStatus::Failed),
+        due_at: time(row.get(7)?),
+        attempts: Vec::new(),
+        created_at: time(row.get(8)?),
+    })
+}
+
+fn with_attempts(c: &Connection, mut d: DeliveryRecord) -> Result<DeliveryRecord> {
+    d.attempts = c
+        .prepare_cached(
+            "SELECT attempt, at, outcome, detail FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt",
+        )
+        .and_then(|mut s| {
+            s.query_map([d.id.as_str()], |r| {
+                Ok(AttemptRecord {
+                    attempt: r.get(0)?,
+                    at: time(r.get(1)?),
+                    outcome: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })
+            .and_then(Iterator::collect)
+        })
+        .map_err(backend)?;
+    Ok(d)
+}
+
+fn load_delivery(c: &Connection, id: &str) -> Result<DeliveryRecord> {
+    let d = find(
+        c,
+        &format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id WHERE d.id = ?1"
+        ),
+        [id],
+        delivery,
+        "delivery",
+        id,
+    )?;
+    with_attempts(c, d)
+}
+
+/// Keeps a webhook's signing secret when a replacement leaves it out: it cannot be read back, so nobody could
+/// resend it.
+fn keep_secret(target: ContactTarget, existing: &ContactTarget) -> ContactTarget {
+    match (target, existing) {
+        (
+            ContactTarget::Webhook { url, secret: None },
+            ContactTarget::Webhook {
+                secret: Some(old), ..
+            },
+        ) => ContactTarget::Webhook {
+            url,
+            secret: Some(old.clone()),
+        },
+        (t, _) => t,
+    }
+}
+
+#[async_trait]
+impl ContactRepo for SqliteStore {
+    async fn create_method(
+        &self,
+        user: &str,
+        spec: ContactMethodSpec,
+        now: DateTime<Utc>,
+    ) -> Result<ContactMethod> {
+        spec.validate()?;
+        let user = user.to_owned();
+        self.write(move |c| {
+            let u = load_user(c, &user)?;
+            let id = ContactMethodId::generate();
+            c.execute(
+                &format!(
+                    "INSERT INTO contact_methods ({METHOD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                params![
+                    id.as_str(),
+                    u.id.as_str(),
+                    spec.name.trim(),
+                    to_json(&spec.target),
+                    spec.enabled,
+                    ts(now)
+                ],
+            )
+            .map_err(backend)?;
+            load_method(c, &id)
+        })
+        .await
+    }
+
+    async fn list_methods(&self, user: &str) -> Result<Vec<ContactMethod>> {
+        let user = user.to_owned();
+        self.read(move |c| {
+            let u = load_user(c, &user)?;
+            methods_of(c, &u.id)
+        })
+        .await
+    }
+
+    async fn get_method(&self, id: &ContactMethodId) -> Result<ContactMethod> {
+        let id = id.clone();
+        self.read(move |c| load_method(c, &id)).await
+    }
+
+    async fn replace_method(
+        &self,
+        id: &ContactMethodId,
+        spec: ContactMethodSpec,
+    ) -> Result<ContactMethod> {
+        spec.validate()?;
+        let id = id.clone();
+        self.write(move |c| {
+            let existing = load_method(c, &id)?;
+            if existing.target.kind() != spec.target.kind() {
+                return Err(StoreError::Invalid(
+                    FieldError::new(
+                        "target.type",
+                        format!(
+                            "is {} for this contact method; create a new method for another kind",
+                            existing.target.kind()
+                        ),
+                    )
+                    .into(),
+                ));
+            }
+            let target = keep_secret(spec.target, &existing.target);
+            c.execute(
+                "UPDATE contact_methods SET name = ?2, target = ?3, enabled = ?4 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    spec.name.trim(),
+                    to_json(&target),
+                    spec.enabled
+                ],
+            )
+            .map_err(backend)?;
+            load_method(c, &id)
+        })
+        .await
+    }
+
+    async fn delete_method(&self, id: &ContactMethodId) -> Result<()> {
+        let id = id.clone();
+        self.write(move |c| {
+            load_method(c, &id)?;
+            c.execute("DELETE FROM contact_methods WHERE id = ?1", [id.as_str()])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_rule(
+        &self,
+        user: &str,
+        spec: NotificationRuleSpec,
+    ) -> Result<NotificationRule> {
+        spec.validate()?;
+        let user = user.to_owned();
+        self.write(move |c| {
+            let u = load_user(c, &user)?;
+            let m = load_method(c, &spec.contact_method_id).map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::Invalid(
+                    FieldError::new("contact_method_id", "no contact method has this ID").into(),
+                ),
+                other => other,
+            })?;
+            if m.user_id != u.id {
+                return Err(StoreError::Invalid(
+                    FieldError::new(
+                        "contact_method_id",
+                        "belongs to another user; a rule can only use the user's own contact methods",
+                    )
+                    .into(),
+                ));
+            }
+            let id = NotificationRuleId::generate();
+            c.execute(
+                "INSERT INTO notification_rules (id, user_id, contact_method_id, urgency, delay_minutes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id.as_str(), u.id.as_str(), m.id.as_str(), spec.urgency.as_str(), spec.delay_minutes],
+            )
+            .map_err(backend)?;
+            Ok(NotificationRule {
+                id,
+                user_id: u.id,
+                contact_method_id: m.id,
+                urgency: spec.urgency,
+                delay_minutes: spec.delay_minutes,
+            })
+        })
+        .await
+    }
+
+    async fn list_rules(&self, user: &str) -> Result<Vec<NotificationRule>> {
+        let user = user.to_owned();
+        self.read(move |c| {
+            let u = load_user(c, &user)?;
+            rules_of(c, &u.id)
+        })
+        .await
+    }
+
+    async fn delete_rule(&self, id: &NotificationRuleId) -> Result<()> {
+        let id = id.clone();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM notification_rules WHERE id = ?1",
+                    [id.as_str()],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::not_found("notification rule", id.as_str()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn send_test(&self, id: &ContactMethodId, now: DateTime<Utc>) -> Result<DeliveryRecord> {
+        let id = id.clone();
+        self.write(move |c| {
+            let m = load_method(c, &id)?;
+            let d = insert_delivery(c, &m.user_id, &m.id, &Purpose::Test, None, now, now)?;
+            load_delivery(c, d.as_str())
+        })
+        .await
+    }
+
+    async fn deliveries(&self, filter: DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
+        self.read(move |c| {
+            let limit = super::rows::page_limit(filter.limit);
+            let (clause, key) = match (&filter.incident, &filter.user) {
+                (Some(i), _) => ("d.incident_id = ?1", load_incident(c, i)?.id.to_string()),
+                (None, Some(u)) => ("d.user_id = ?1", load_user(c, u)?.id.to_string()),
+                (None, None) => ("?1 = ?1", String::new()),
+            };
+            let rows: Vec<DeliveryRecord> = c
+                .prepare(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
+                     WHERE {clause} ORDER BY d.seq DESC LIMIT ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![key, limit], delivery)
+                        .and_then(Iterator::collect)
+                })
+                .map_err(backend)?;
+            rows.into_iter().map(|d| with_attempts(c, d)).collect()
+        })
+        .await
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<DeliveryRecord> {
+        let id = id.clone();
+        self.read(move |c| load_delivery(c, id.as_str())).await
+    }
+}
+
+/// The user's display name, if they still exist.
+fn user_name(c: &Connection, user: &str) -> Result<Option<String>> {
+    c.prepare_cached("SELECT name FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row([user], |r| r.get(0)).optional())
+        .map_err(backend)
+}
+
+fn claim(
+    c: &Connection,
+    holder: &str,
+    now: DateTime<Utc>,
+    claim_for: Duration,
+    limit: u32,
+) -> Result<Vec<ClaimedDelivery>> {
+    let due: Vec<(String, String, String, String, u32)> = c
+        .prepare_cached(
+            "SELECT id, user_id, contact_method_id, purpose, attempts FROM deliveries \
+             WHERE status IN ('pending', 'sending') AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![ts(now), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(Iterator::collect)
+        })
+        .map_err(backend)?;
+    let mut out = Vec::with_capacity(due.len());
+    for (id, user, method_id, purpose, attempts) in due {
+        let attempt = attempts + 1;
+        c.prepare_cached(
+            "UPDATE deliveries SET status = 'sending', attempts = ?2, due_at = ?3, claimed_by = ?4, updated_at = ?5 WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![id, attempt, ts(now + claim_for), holder, ts(now)])
+        })
+        .map_err(backend)?;
+        let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
+        let target = c
+            .prepare_cached("SELECT target, enabled FROM contact_methods WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([&method_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                })
+                .optional()
+            })
+            .map_err(backend)?
+            .filter(|(_, enabled)| *enabled)
+            .map(|(t, _)| serde_json::from_str::<ContactTarget>(&t))
+            .transpose()
+            .map_err(backend)?;
+        let (incident, service_names) = match &purpose {
+            Purpose::Page { incident_id, .. } => {
+                let i = load_incident(c, incident_id.as_str())?;
+                let mut names = Vec::new();
+                for s in &i.services {
+                    if let Some(n) = c
+                        .prepare_cached("SELECT name FROM services WHERE id = ?1")
+                        .and_then(|mut st| st.query_row([s.as_str()], |r| r.get(0)).optional())
+                        .map_err(backend)?
+                    {
+                        names.push(n);
+                    }
+                }
+                (Some(i), names)
+            }
+            _ => (None, Vec::new()),
+        };
+        out.push(ClaimedDelivery {
+            id: DeliveryId::from_trusted(id),
+            attempt,
+            user_name: user_name(c, &user)?.unwrap_or_else(|| user.clone()),
+            user_id: UserId::from_trusted(user),
+            purpose,
+            target,
+            incident,
+            service_names,
+        });
+    }
+    Ok(out)
+}
+
+/// After a delivery gave up: the user's next notification for the same page goes out now instead of waiting for
+/// its delay; with none left, another of the user's enabled methods not yet tried for this page is used.
+fn fall_through(c: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    let row: Option<(Option<String>, String, String, String)> = c
+        .prepare_cached(
+            "SELECT page_id, user_id, purpose, contact_method_id FROM deliveries WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
+        })
+        .map_err(backend)?;
+    let Some((Some(page), user, purpose, _)) = row else {
+        return Ok(None);
+    };
+    let next: Option<(String, String)> = c
+        .prepare_cached(
+            "SELECT d.id, coalesce(json_extract(m.target, '$.type'), '') FROM deliveries d \
+             LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
+             WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([&page], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(backend)?;
+    if let Some((next_id, kind)) = next {
+        c.execute(
+            "UPDATE deliveries SET due_at = min(due_at, ?2), updated_at = ?2 WHERE id = ?1",
+            params![next_id, ts(now)],
+        )
+        .map_err(backend)?;
+        return Ok(Some(kind));
+    }
+    let tried: Vec<String> = c
+        .prepare_cached("SELECT contact_method_id FROM deliveries WHERE page_id = ?1")
+        .and_then(|mut s| {
+            s.query_map([&page], |r| r.get(0))
+                .and_then(Iterator::collect)
+        })
+        .map_err(backend)?;
+    let user = UserId::from_trusted(user);
+    let untried = methods_of(c, &user)?
+        .into_iter()
+        .find(|m| m.enabled && !tried.iter().any(|t| t == m.id.as_str()));
+    let Some(m) = untried else {
+        return Ok(None);
+    };
+    let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
+    insert_delivery(c, &user, &m.id, &purpose, Some(&page), now, now)?;
+    Ok(Some(m.target.kind().to_owned()))
+}
+
+fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
+    let (status, outcome, detail, due) = match &r.outcome {
+        AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
+        AttemptOutcome::Retry { error, next_at } => ("pending", "retry", error.clone(), *next_at),
+        AttemptOutcome::Failed { error } => ("failed", "failed", error.clone(), r.at),
+    };
+    // Only the attempt that holds the claim may finish it: a stale sender whose claim was taken over must not
+    // overwrite what the newer attempt recorded.
+    let changed = c
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, due_at = ?3, last_error = ?4, claimed_by = NULL, updated_at = ?5 \
+             WHERE id = ?1 AND attempts = ?6 AND status = 'sending'",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.id.as_str(),
+                status,
+                ts(due),
+                (status != "delivered").then_some(&detail),
+                ts(r.at),
+                r.attempt
+            ])
+        })
+        .map_err(backend)?;
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![r.id.as_str(), r.attempt, ts(r.at), outcome, detail]))
+    .map_err(backend)?;
+    if changed == 0 {
+        return Ok(());
+    }
+    let fell_to = if status == "failed" {
+        fall_through(c, r.id.as_str(), r.at)?
+    } else {
+        None
+    };
+    let d = load_delivery(c, r.id.as_str())?;
+    if let Some(incident) = &d.incident_id {
+        let who = user_name(c, d.user_id.as_str())?.unwrap_or_else(|| d.user_id.to_string());
+        let channel = if d.channel.is_empty() {
+            "a deleted contact method"
+        } else {
+            &d.channel
+        };
+        let mut message = match &r.outcome {
+            AttemptOutcome::Delivered { .. } => format!("Notified {who} by {channel}"),
+            AttemptOutcome::Retry { error, next_at } => format!(
+                "Notifying {who} by {channel} failed (attempt {}): {error}; retrying at {}",
+                r.attempt,
+                next_at.format("%H:%M:%S UTC")
+            ),
+            AttemptOutcome::Failed { error } => format!(
+                "Gave up notifying {who} by {channel} after attempt {}: {error}",
+                r.attempt
+            ),
+        };
+        if let Some(kind) = fell_to {
+            message.push_str(&format!("; trying {kind} instead"));
+        }
+        let entry = TimelineEntry::new(r.at, &Actor::system(), TimelineKind::Notification, message)
+            .with_data(serde_json::json!({
+                "delivery_id": d.id,
+                "user_id": d.user_id,
+                "channel": d.channel,
+                "attempt": r.attempt,
+                "outcome": outcome,
+                "detail": detail,
+            }));
+        super::rows::append_timeline(c, &IncidentId::from_trusted(incident.to_string()), &entry)?;
+    }
+    Ok(())
+}
+
+const LINK_KEY: &str = "link_key";
+
+#[async_trait]
+impl EngineRepo for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            let current: Option<(String, i64)> = c
+                .prepare_cached("SELECT holder, expires_at FROM engine_leases WHERE name = ?1")
+                .and_then(|mut s| s.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(backend)?;
+            let fresh = match &current {
+                Some((h, until)) if h != &holder && *until > ts(now) => {
+                    return Ok(Lease::HeldElsewhere {
+                        holder: h.clone(),
+                        until: time(*until),
+                    });
+                }
+                Some((h, _)) => h != &holder,
+                None => true,
+            };
+            c.prepare_cached(
+                "INSERT INTO engine_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+            )
+            .and_then(|mut s| s.execute(params![name, holder, ts(now + ttl)]))
+            .map_err(backend)?;
+            Ok(Lease::Held { fresh })
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM engine_leases WHERE name = ?1 AND holder = ?2",
+                [name, holder],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fire_escalations(&self, now: DateTime<Utc>, limit: u32) -> Result<Fired> {
+        self.write(move |c| super::escalation::fire_due(c, now, limit))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        claim_for: Duration,
+        limit: u32,
+        release_others: bool,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let holder = holder.to_owned();
+        self.write(move |c| {
+            if release_others {
+                c.execute(
+                    "UPDATE deliveries SET due_at = min(due_at, ?2) WHERE status = 'sending' AND claimed_by IS NOT ?1",
+                    params![holder, ts(now)],
+                )
+                .map_err(backend)?;
+            }
+            claim(c, &holder, now, claim_for, limit)
+        })
+        .await
+    }
+
+    async fn finish_deliveries(&self, results: Vec<DeliveryResult>) -> Result<()> {
+        self.write(move |c| {
+            for r in &results {
+                finish(c, r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fire_heartbeats(&self, now: DateTime<Utc>) -> Result<u32> {
+        self.write(move |c| super::heartbeat::fire_due(c, now))
+            .await
+    }
+
+    async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
+        self.write(move |c| reminders(c, now, limit)).await
+    }
+
+    async fn cleanup(&self, now: DateTime<Utc>) -> Result<u32> {
+        self.write(move |c| {
+            let old = ts(now - Duration::days(30));
+            let n = c
+                .execute("DELETE FROM shift_reminders WHERE shift_start < ?1", [old])
+                .map_err(backend)?;
+            let m = c
+                .execute(
+                    "DELETE FROM engine_leases WHERE expires_at < ?1",
+                    [ts(now - Duration::days(1))],
+                )
+                .map_err(backend)?;
+            Ok((n + m) as u32)
+        })
+        .await
+    }
+
+    async fn link_key(&self) -> Result<Vec<u8>> {
+        let existing: Option<String> = self
+            .read(|c| {
+                c.query_row(
+                    "SELECT value FROM settings WHERE name = ?1",
+                    [LINK_KEY],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)
+            })
+            .await?;
+        let hex_key = match existing {
+            Some(k) => k,
+            None => {
+                let candidate = tocsin_domain::auth::new_signing_key();
+                self.write(move |c| {
+                    // Two processes starting at once must end up with one key.
+                    c.execute(
+                        "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                        [LINK_KEY, &candidate],
+                    )
+                    .map_err(backend)?;
+                    c.query_row(
+                        "SELECT value FROM settings WHERE name = ?1",
+                        [LINK_KEY],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)
+                })
+                .await?
+            }
+        };
+        hex::decode(hex_key).map_err(backend)
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT min(t) FROM ( \
+                 SELECT min(next_at) AS t FROM escalations WHERE next_at IS NOT NULL \
+                 UNION ALL SELECT min(due_at) FROM deliveries WHERE status IN ('pending', 'sending') \
+                 UNION ALL SELECT min(due_at) FROM heartbeats WHERE due_at IS NOT NULL \
+                 UNION ALL SELECT min(next_at) FROM schedule_timers)",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.map(time))
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+/// How far ahead a schedule is searched for the next shift start; a schedule with nothing starting that soon is
+/// looked at again when the window runs out.
+const REMINDER_HORIZON_DAYS: i64 = 14;
+
+/// For each schedule whose timer is due: queues a reminder to everyone whose shift starts within the lead time,
+/// once per shift, and sets the timer to the next shift start minus the lead time.
+fn reminders(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<u32> {
+    let due: Vec<String> = c
+        .prepare_cached(
+            "SELECT schedule_id FROM schedule_timers WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![ts(now), limit], |r| r.get(0))
+                .and_then(Iterator::collect)
+        })
+        .map_err(backend)?;
+    let mut queued = 0;
+    for id in due {
+        let record = match super::oncall::load_schedule(c, &id) {
+            Ok(r) => r,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let lead = Duration::minutes(i64::from(record.reminder_minutes));
+        let horizon = now + lead + Duration::days(REMINDER_HORIZON_DAYS);
+        let shifts = tocsin_domain::oncall::final_schedule(&record.schedule(), now, horizon);
+        let mut next_at = horizon - lead;
+        if record.reminder_minutes > 0 {
+            // A shift already running at `now` started earlier; only shifts that start later get a reminder.
+            for shift in shifts.iter().filter(|s| s.start > now) {
+                let remind_at = shift.start - lead;
+                if remind_at > now {
+                    next_at = next_at.min(remind_at);
+                    continue;
+                }
+                let fresh = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO shift_reminders (schedule_id, user_id, shift_start, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![id, shift.user.as_str(), ts(shift.start), ts(now)])
+                    })
+                    .map_err(backend)?;
+                if fresh == 0 {
+                    continue;
+                }
+                let purpose = Purpose::ShiftReminder {
+                    schedule_id: record.id.clone(),
+                    schedule_name: record.name.clone(),
+                    start: shift.start,
+                    end: shift.end,
+                };
+                for m in reminder_methods(c, &shift.user)? {
+                    insert_delivery(c, &shift.user, &m, &purpose, None, now, now)?;
+                    queued += 1;
+                }
+            }
+        }
+        c.execute(
+            "UPDATE schedule_timers SET next_at = ?2 WHERE schedule_id = ?1",
+            params![id, ts(next_at)],
+        )
+        .map_err(backend)?;
+    }
+    Ok(queued)
+}
+
+/// Reminders are not urgent: they go where the user's low-urgency notifications go first, or to every enabled
+/// method if the user set no low-urgency rule.
+fn reminder_methods(c: &Connection, user: &UserId) -> Result<Vec<ContactMethodId>> {
+    let methods = methods_of(c, user)?;
+    let rules = rules_of(c, user)?;
+    let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && m.enabled);
+    let first_low: Vec<ContactMethodId> = rules
+        .iter()
+        .filter(|r| r.urgency == Urgency::Low && enabled(&r.contact_method_id))
+        .min_by_key(|r| r.delay_minutes)
+        .map(|r| r.contact_method_id.clone())
+        .into_iter()
+        .collect();
+    if !first_low.is_empty() {
+        return Ok(first_low);
+    }
+    Ok(methods
+        .into_iter()
+        .filter(|m| m.enabled)
+        .map(|m| m.id)
+        .collect())
+}

@@ -1,0 +1,806 @@
+//! Escalation policies and each incident's escalation: who is paged, and the timer for who is paged next.
+//!
+//! An incident's escalation starts in the transaction that opens it ([`start`], called from
+//! `rows::insert_incident`) and stops in the one that acknowledges or resolves it ([`stop`], from
+//! `rows::update_incident`), so no path that changes an incident can forget its escalation. Paging a user plans
+//! their notifications as deliveries in the same transaction ([`page_users`]): the outbox.
+
+use super::catalog::{load_service, load_user};
+use super::incidents::load as load_incident;
+use super::rows::{find, json_col, time, to_json, ts};
+use super::{SqliteStore, backend};
+use crate::{EscalationRecord, EscalationRepo, Reassignment, Result, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::HashMap;
+use tocsin_domain::FieldError;
+use tocsin_domain::ValidationErrors;
+use tocsin_domain::contact::{ContactMethod, NotificationRule, Purpose, Urgency, plan_page};
+use tocsin_domain::escalation::{
+    Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget,
+};
+use tocsin_domain::ids::{
+    ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, PolicyId, ScheduleId, ServiceId,
+    UserId,
+};
+use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineKind};
+use tocsin_domain::oncall::on_call;
+
+const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
+
+fn policy(row: &Row<'_>) -> rusqlite::Result<EscalationPolicy> {
+    Ok(EscalationPolicy {
+        id: PolicyId::from_trusted(row.get(0)?),
+        name: row.get(1)?,
+        description: row.get(2)?,
+        repeat: row.get(3)?,
+        levels: json_col(row, 4)?,
+        created_at: time(row.get(5)?),
+        updated_at: time(row.get(6)?),
+    })
+}
+
+pub(super) fn load_policy(c: &Connection, r: &str) -> Result<EscalationPolicy> {
+    let sql = if PolicyId::parse(r).is_some() {
+        format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE id = ?1")
+    } else {
+        format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE name = ?1")
+    };
+    find(c, &sql, [r.trim()], policy, "escalation policy", r)
+}
+
+/// Checks the spec and that every target exists, reporting all problems at once.
+fn check_policy(c: &Connection, spec: &EscalationPolicySpec) -> Result<()> {
+    let mut errors = match spec.validate() {
+        Ok(()) => ValidationErrors::default(),
+        Err(e) => e,
+    };
+    for (i, level) in spec.levels.iter().enumerate() {
+        for (j, target) in level.targets.iter().enumerate() {
+            let (exists, what) = match target {
+                EscalationTarget::User(id) => (exists(c, "users", id.as_str())?, "user"),
+                EscalationTarget::Schedule(id) => {
+                    (exists(c, "schedules", id.as_str())?, "schedule")
+                }
+            };
+            if !exists {
+                errors.push(
+                    format!("levels[{i}].targets[{j}]"),
+                    format!("no {what} has this ID"),
+                );
+            }
+        }
+    }
+    errors.into_result(()).map_err(StoreError::from)
+}
+
+fn exists(c: &Connection, table: &str, id: &str) -> Result<bool> {
+    c.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))
+        .and_then(|mut s| s.exists([id]))
+        .map_err(backend)
+}
+
+fn write_targets(c: &Connection, id: &PolicyId, spec: &EscalationPolicySpec) -> Result<()> {
+    c.execute(
+        "DELETE FROM policy_targets WHERE policy_id = ?1",
+        [id.as_str()],
+    )
+    .map_err(backend)?;
+    for target in spec.levels.iter().flat_map(|l| &l.targets) {
+        let (user, schedule) = match target {
+            EscalationTarget::User(u) => (Some(u.as_str()), None),
+            EscalationTarget::Schedule(s) => (None, Some(s.as_str())),
+        };
+        c.execute(
+            "INSERT INTO policy_targets (policy_id, user_id, schedule_id) VALUES (?1, ?2, ?3)",
+            params![id.as_str(), user, schedule],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn name_taken(c: &Connection, name: &str, except: Option<&PolicyId>) -> Result<()> {
+    let other: Option<String> = c
+        .query_row(
+            "SELECT id FROM escalation_policies WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    match other {
+        Some(id) if except.is_none_or(|e| e.as_str() != id) => Err(StoreError::Conflict(format!(
+            "an escalation policy named {name:?} already exists"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The policy that pages for a new incident on `service`, if it has one.
+fn policy_of_service(c: &Connection, service: &ServiceId) -> Result<Option<PolicyId>> {
+    c.prepare_cached("SELECT policy_id FROM service_policies WHERE service_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([service.as_str()], |r| r.get::<_, String>(0))
+                .optional()
+        })
+        .map(|o| o.map(PolicyId::from_trusted))
+        .map_err(backend)
+}
+
+/// Starts the escalation of a newly opened incident if its service has a policy; level 0 is due at once.
+pub(super) fn start(c: &Connection, incident: &Incident) -> Result<()> {
+    let Some(service) = incident.services.first() else {
+        return Ok(());
+    };
+    let Some(policy) = policy_of_service(c, service)? else {
+        return Ok(());
+    };
+    let e = Escalation::start(incident.id.clone(), policy, incident.created_at);
+    save(c, &e, &[], incident.created_at)
+}
+
+/// Acknowledging stops escalation and the notifications not yet sent; so does resolving.
+pub(super) fn stop(c: &Connection, incident: &Incident) -> Result<()> {
+    if incident.status == IncidentStatus::Triggered {
+        return Ok(());
+    }
+    c.prepare_cached(
+        "UPDATE escalations SET next_at = NULL, updated_at = ?2 WHERE incident_id = ?1 AND next_at IS NOT NULL",
+    )
+    .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
+    .map_err(backend)?;
+    c.prepare_cached(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE incident_id = ?1 AND status = 'pending'",
+    )
+    .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> {
+    Ok((
+        Escalation {
+            incident_id: IncidentId::from_trusted(row.get(0)?),
+            policy_id: PolicyId::from_trusted(row.get(1)?),
+            level: row.get(2)?,
+            round: row.get(3)?,
+            next_at: row.get::<_, Option<i64>>(4)?.map(time),
+        },
+        json_col(row, 5)?,
+    ))
+}
+
+const ESCALATION_COLUMNS: &str = "incident_id, policy_id, level, round, next_at, assignees";
+
+fn load_escalation(
+    c: &Connection,
+    incident: &IncidentId,
+) -> Result<Option<(Escalation, Vec<UserId>)>> {
+    c.prepare_cached(&format!(
+        "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE incident_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([incident.as_str()], escalation_row).optional())
+    .map_err(backend)
+}
+
+fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO escalations (incident_id, policy_id, level, round, next_at, assignees, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (incident_id) DO UPDATE SET policy_id = excluded.policy_id, \
+         level = excluded.level, round = excluded.round, next_at = excluded.next_at, assignees = excluded.assignees, \
+         updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            e.incident_id.as_str(),
+            e.policy_id.as_str(),
+            e.level,
+            e.round,
+            e.next_at.map(ts),
+            to_json(&assignees),
+            ts(now)
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<EscalationRecord> {
+    let policy_name = c
+        .query_row(
+            "SELECT name FROM escalation_policies WHERE id = ?1",
+            [e.policy_id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .unwrap_or_default();
+    Ok(EscalationRecord {
+        escalation: e,
+        policy_name,
+        assignees,
+    })
+}
+
+pub(super) fn methods_of(c: &Connection, user: &UserId) -> Result<Vec<ContactMethod>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, id",
+        super::delivery::METHOD_COLUMNS
+    ))
+    .and_then(|mut s| {
+        s.query_map([user.as_str()], super::delivery::method)
+            .and_then(Iterator::collect)
+    })
+    .map_err(backend)
+}
+
+pub(super) fn rules_of(c: &Connection, user: &UserId) -> Result<Vec<NotificationRule>> {
+    c.prepare_cached(
+        "SELECT id, user_id, contact_method_id, urgency, delay_minutes FROM notification_rules WHERE user_id = ?1 \
+         ORDER BY delay_minutes, id",
+    )
+    .and_then(|mut s| {
+        s.query_map([user.as_str()], |r| {
+            Ok(NotificationRule {
+                id: NotificationRuleId::from_trusted(r.get(0)?),
+                user_id: UserId::from_trusted(r.get(1)?),
+                contact_method_id: ContactMethodId::from_trusted(r.get(2)?),
+                urgency: if r.get::<_, String>(3)? == "high" {
+                    Urgency::High
+                } else {
+                    Urgency::Low
+                },
+                delay_minutes: r.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+    })
+    .map_err(backend)
+}
+
+/// Writes one delivery to the outbox.
+pub(super) fn insert_delivery(
+    c: &Connection,
+    user: &UserId,
+    method: &ContactMethodId,
+    purpose: &Purpose,
+    page_id: Option<&str>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DeliveryId> {
+    let id = DeliveryId::generate();
+    let incident = match purpose {
+        Purpose::Page { incident_id, .. } => Some(incident_id.as_str()),
+        _ => None,
+    };
+    c.prepare_cached(
+        "INSERT INTO deliveries (id, user_id, contact_method_id, incident_id, page_id, purpose, status, due_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id.as_str(),
+            user.as_str(),
+            method.as_str(),
+            incident,
+            page_id,
+            to_json(purpose),
+            ts(due_at),
+            ts(now)
+        ])
+    })
+    .map_err(backend)?;
+    Ok(id)
+}
+
+/// The user's display name, or their ID if they were deleted.
+fn user_name(c: &Connection, user: &UserId) -> Result<String> {
+    Ok(c.prepare_cached("SELECT name FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)).optional())
+        .map_err(backend)?
+        .unwrap_or_else(|| user.to_string()))
+}
+
+/// Pages users for an incident: plans each one's notifications from their rules for the incident's urgency and
+/// writes them to the outbox. Returns how many deliveries were planned and a sentence per user for the timeline.
+fn page_users(
+    c: &Connection,
+    incident: &Incident,
+    users: &[UserId],
+    level: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(u32, Vec<String>)> {
+    let urgency = Urgency::of(incident.severity);
+    let purpose = Purpose::Page {
+        incident_id: incident.id.clone(),
+        level,
+    };
+    let mut planned = 0;
+    let mut lines = Vec::new();
+    for user in users {
+        let methods = methods_of(c, user)?;
+        let rules = rules_of(c, user)?;
+        let plan = plan_page(&rules, &methods, urgency, now);
+        let name = user_name(c, user)?;
+        if plan.is_empty() {
+            lines.push(format!(
+                "{name} has no enabled contact method and was not notified"
+            ));
+            continue;
+        }
+        let page_id = ulid::Ulid::new().to_string();
+        for notice in &plan {
+            insert_delivery(
+                c,
+                user,
+                &notice.contact_method_id,
+                &purpose,
+                Some(&page_id),
+                notice.due_at,
+                now,
+            )?;
+        }
+        planned += plan.len() as u32;
+        let methods_named: Vec<String> = plan
+            .iter()
+            .map(|p| {
+                let m = methods.iter().find(|m| m.id == p.contact_method_id);
+                let kind = m.map_or("?", |m| m.target.kind());
+                let after = (p.due_at - now).num_minutes();
+                if after > 0 {
+                    format!("{kind} after {after} min")
+                } else {
+                    kind.to_owned()
+                }
+            })
+            .collect();
+        lines.push(format!("{name} ({})", methods_named.join(", ")));
+    }
+    Ok((planned, lines))
+}
+
+/// Who a level's targets mean at `at`: users as named, schedules by who is on call. Schedules with nobody on
+/// call are reported so the timeline can say so.
+fn resolve_targets(
+    c: &Connection,
+    targets: &[EscalationTarget],
+    at: DateTime<Utc>,
+    schedules: &mut HashMap<ScheduleId, Option<crate::ScheduleRecord>>,
+) -> Result<(Vec<UserId>, Vec<String>)> {
+    let mut users: Vec<UserId> = Vec::new();
+    let mut notes = Vec::new();
+    for target in targets {
+        match target {
+            EscalationTarget::User(u) => {
+                if !users.contains(u) {
+                    users.push(u.clone());
+                }
+            }
+            EscalationTarget::Schedule(s) => {
+                if !schedules.contains_key(s) {
+                    let loaded = super::oncall::load_schedule(c, s.as_str())
+                        .map(Some)
+                        .or_else(|e| match e {
+                            StoreError::NotFound { .. } => Ok(None),
+                            other => Err(other),
+                        })?;
+                    schedules.insert(s.clone(), loaded);
+                }
+                match &schedules[s] {
+                    None => notes.push(format!("schedule {s} no longer exists")),
+                    Some(record) => match on_call(&record.schedule(), at) {
+                        Some(u) => {
+                            if !users.contains(&u) {
+                                users.push(u);
+                            }
+                        }
+                        None => notes.push(format!("nobody is on call in {}", record.name)),
+                    },
+                }
+            }
+        }
+    }
+    Ok((users, notes))
+}
+
+/// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next.
+pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<crate::Fired> {
+    let due: Vec<(Escalation, Vec<UserId>)> = c
+        .prepare_cached(&format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE next_at IS NOT NULL AND next_at <= ?1 ORDER BY next_at LIMIT ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![ts(now), limit], escalation_row)
+                .and_then(Iterator::collect)
+        })
+        .map_err(backend)?;
+    let mut policies: HashMap<PolicyId, Option<EscalationPolicy>> = HashMap::new();
+    let mut schedules = HashMap::new();
+    let mut fired = crate::Fired::default();
+    for (e, assignees) in due {
+        let incident = load_incident(c, e.incident_id.as_str())?;
+        if incident.status != IncidentStatus::Triggered {
+            save(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            continue;
+        }
+        if !policies.contains_key(&e.policy_id) {
+            let p = load_policy(c, e.policy_id.as_str()).ok();
+            policies.insert(e.policy_id.clone(), p);
+        }
+        let Some(Some(policy)) = policies.get(&e.policy_id) else {
+            save(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            continue;
+        };
+        let Some(step) = e.fire(policy) else { continue };
+        let (users, notes) = resolve_targets(c, &step.targets, now, &mut schedules)?;
+        let (planned, lines) = page_users(c, &incident, &users, Some(step.level), now)?;
+        let round = if step.round > 0 {
+            format!(" (repeat {} of {})", step.round, policy.repeat)
+        } else {
+            String::new()
+        };
+        let mut message = format!(
+            "Escalation level {} of {}{round} paged {}",
+            step.level + 1,
+            policy.name,
+            if lines.is_empty() {
+                "nobody".to_owned()
+            } else {
+                lines.join("; ")
+            }
+        );
+        for note in &notes {
+            message.push_str(&format!("; {note}"));
+        }
+        if step.after.next_at.is_none() {
+            message.push_str(". That was the policy's last level.");
+        }
+        let entry = TimelineEntry::new(now, &Actor::system(), TimelineKind::Escalated, message)
+            .with_data(serde_json::json!({
+                "policy_id": policy.id,
+                "level": step.level,
+                "round": step.round,
+                "users": users,
+                "next_at": step.after.next_at,
+            }));
+        super::rows::append_timeline(c, &incident.id, &entry)?;
+        let assignees = if users.is_empty() { assignees } else { users };
+        save(c, &step.after, &assignees, now)?;
+        fired.escalations += 1;
+        fired.deliveries_planned += planned;
+    }
+    Ok(fired)
+}
+
+#[async_trait]
+impl EscalationRepo for SqliteStore {
+    async fn create_policy(
+        &self,
+        spec: EscalationPolicySpec,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationPolicy> {
+        self.write(move |c| {
+            check_policy(c, &spec)?;
+            let name = spec.name.trim().to_owned();
+            name_taken(c, &name, None)?;
+            let id = PolicyId::generate();
+            c.execute(
+                &format!("INSERT INTO escalation_policies ({POLICY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"),
+                params![id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
+            )
+            .map_err(backend)?;
+            write_targets(c, &id, &spec)?;
+            load_policy(c, id.as_str())
+        })
+        .await
+    }
+
+    async fn get_policy(&self, r: &str) -> Result<EscalationPolicy> {
+        let r = r.to_owned();
+        self.read(move |c| load_policy(c, &r)).await
+    }
+
+    async fn list_policies(&self) -> Result<Vec<EscalationPolicy>> {
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {POLICY_COLUMNS} FROM escalation_policies ORDER BY name"
+            ))
+            .and_then(|mut s| s.query_map([], policy).and_then(Iterator::collect))
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn replace_policy(
+        &self,
+        r: &str,
+        spec: EscalationPolicySpec,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationPolicy> {
+        let r = r.to_owned();
+        self.write(move |c| {
+            let existing = load_policy(c, &r)?;
+            check_policy(c, &spec)?;
+            let name = spec.name.trim().to_owned();
+            name_taken(c, &name, Some(&existing.id))?;
+            c.execute(
+                "UPDATE escalation_policies SET name = ?2, description = ?3, repeat = ?4, levels = ?5, updated_at = ?6 WHERE id = ?1",
+                params![existing.id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
+            )
+            .map_err(backend)?;
+            write_targets(c, &existing.id, &spec)?;
+            load_policy(c, existing.id.as_str())
+        })
+        .await
+    }
+
+    async fn delete_policy(&self, r: &str) -> Result<()> {
+        let r = r.to_owned();
+        self.write(move |c| {
+            let p = load_policy(c, &r)?;
+            let users: Vec<String> = c
+                .prepare(
+                    "SELECT s.name FROM service_policies sp JOIN services s ON s.id = sp.service_id \
+                     WHERE sp.policy_id = ?1 ORDER BY s.name",
+                )
+                .and_then(|mut s| {
+                    s.query_map([p.id.as_str()], |r| r.get(0))
+                        .and_then(Iterator::collect)
+                })
+                .map_err(backend)?;
+            if !users.is_empty() {
+                return Err(StoreError::Conflict(format!(
+                    "escalation policy {:?} is used by {}; give them another policy first",
+                    p.name,
+                    users.join(", ")
+                )));
+            }
+            // Incidents it paged keep their history; their escalation simply stops.
+            c.execute(
+                "DELETE FROM escalations WHERE policy_id = ?1",
+                [p.id.as_str()],
+            )
+            .map_err(backend)?;
+            c.execute(
+                "DELETE FROM escalation_policies WHERE id = ?1",
+                [p.id.as_str()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_service_policy(
+        &self,
+        service: &str,
+        policy: Option<String>,
+    ) -> Result<Option<EscalationPolicy>> {
+        let service = service.to_owned();
+        self.write(move |c| {
+            let svc = load_service(c, &service)?;
+            match policy {
+                None => {
+                    c.execute(
+                        "DELETE FROM service_policies WHERE service_id = ?1",
+                        [svc.id.as_str()],
+                    )
+                    .map_err(backend)?;
+                    Ok(None)
+                }
+                Some(p) => {
+                    let p = load_policy(c, &p).map_err(|e| match e {
+                        StoreError::NotFound { .. } => StoreError::Invalid(
+                            FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
+                        ),
+                        other => other,
+                    })?;
+                    c.execute(
+                        "INSERT INTO service_policies (service_id, policy_id) VALUES (?1, ?2) \
+                         ON CONFLICT (service_id) DO UPDATE SET policy_id = excluded.policy_id",
+                        [svc.id.as_str(), p.id.as_str()],
+                    )
+                    .map_err(backend)?;
+                    Ok(Some(p))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn service_policy(&self, service: &str) -> Result<Option<EscalationPolicy>> {
+        let service = service.to_owned();
+        self.read(move |c| {
+            let svc = load_service(c, &service)?;
+            match policy_of_service(c, &svc.id)? {
+                Some(p) => load_policy(c, p.as_str()).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn policy_services(&self, r: &str) -> Result<Vec<ServiceId>> {
+        let r = r.to_owned();
+        self.read(move |c| {
+            let p = load_policy(c, &r)?;
+            c.prepare(
+                "SELECT service_id FROM service_policies WHERE policy_id = ?1 ORDER BY service_id",
+            )
+            .and_then(|mut s| {
+                s.query_map([p.id.as_str()], |r| {
+                    r.get::<_, String>(0).map(ServiceId::from_trusted)
+                })
+                .and_then(Iterator::collect)
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn incident_escalation(&self, incident: &str) -> Result<Option<EscalationRecord>> {
+        let incident = incident.to_owned();
+        self.read(move |c| {
+            let i = load_incident(c, &incident)?;
+            match load_escalation(c, &i.id)? {
+                Some((e, assignees)) => record(c, e, assignees).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn escalate(
+        &self,
+        incident: &str,
+        level: Option<u32>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationRecord> {
+        let incident = incident.to_owned();
+        self.write(move |c| {
+            let i = load_incident(c, &incident)?;
+            if i.status == IncidentStatus::Resolved {
+                return Err(StoreError::Conflict(format!(
+                    "incident #{} is resolved; there is nobody to escalate to",
+                    i.number
+                )));
+            }
+            let Some((e, assignees)) = load_escalation(c, &i.id)? else {
+                return Err(StoreError::Conflict(format!(
+                    "incident #{} has no escalation policy (its service has none); reassign it to a policy or to people",
+                    i.number
+                )));
+            };
+            let policy = load_policy(c, e.policy_id.as_str())?;
+            let moved = e.escalate_to(&policy, level, now).map_err(|m| {
+                StoreError::Invalid(FieldError::new("level", m).into())
+            })?;
+            let entry = TimelineEntry::new(
+                now,
+                &actor,
+                TimelineKind::Escalated,
+                format!("{} escalated to level {} of {}", actor.name, moved.level + 1, policy.name),
+            )
+            .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level }));
+            super::rows::append_timeline(c, &i.id, &entry)?;
+            save(c, &moved, &assignees, now)?;
+            // The level pages in the next engine cycle, like any due level, so there is one paging path.
+            record(c, moved, assignees)
+        })
+        .await
+    }
+
+    async fn reassign(
+        &self,
+        incident: &str,
+        to: Reassignment,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationRecord> {
+        let incident = incident.to_owned();
+        self.write(move |c| {
+            let i = load_incident(c, &incident)?;
+            if i.status == IncidentStatus::Resolved {
+                return Err(StoreError::Conflict(format!(
+                    "incident #{} is resolved; it cannot be reassigned",
+                    i.number
+                )));
+            }
+            let current = load_escalation(c, &i.id)?;
+            match to {
+                Reassignment::Policy(p) => {
+                    let policy = load_policy(c, &p).map_err(|e| match e {
+                        StoreError::NotFound { .. } => StoreError::Invalid(
+                            FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
+                        ),
+                        other => other,
+                    })?;
+                    let e = Escalation::start(i.id.clone(), policy.id.clone(), now);
+                    let assignees = current.map(|(_, a)| a).unwrap_or_default();
+                    let entry = TimelineEntry::new(
+                        now,
+                        &actor,
+                        TimelineKind::Reassigned,
+                        format!(
+                            "{} reassigned the incident to escalation policy {}",
+                            actor.name, policy.name
+                        ),
+                    )
+                    .with_data(serde_json::json!({ "policy_id": policy.id }));
+                    super::rows::append_timeline(c, &i.id, &entry)?;
+                    save(c, &e, &assignees, now)?;
+                    record(c, e, assignees)
+                }
+                Reassignment::Users(refs) => {
+                    if refs.is_empty() {
+                        return Err(StoreError::Invalid(
+                            FieldError::new("users", "name at least one user").into(),
+                        ));
+                    }
+                    let mut users = Vec::new();
+                    let mut errors = ValidationErrors::default();
+                    for (n, r) in refs.iter().enumerate() {
+                        match load_user(c, r) {
+                            Ok(u) if !users.contains(&u.id) => users.push(u.id),
+                            Ok(_) => {}
+                            Err(StoreError::NotFound { .. }) => {
+                                errors.push(format!("users[{n}]"), format!("no user {r:?}"))
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    errors.into_result(())?;
+                    let (_, lines) = page_users(c, &i, &users, None, now)?;
+                    // The people named now own it: the policy stops paging others.
+                    let e = match current {
+                        Some((e, _)) => Escalation { next_at: None, ..e },
+                        None => {
+                            // Incidents without a policy still record who they are assigned to; the row needs a
+                            // policy, so only those with one keep an escalation row.
+                            let entry = reassigned_entry(&actor, &lines, &users, now);
+                            super::rows::append_timeline(c, &i.id, &entry)?;
+                            return Ok(EscalationRecord {
+                                escalation: Escalation {
+                                    incident_id: i.id.clone(),
+                                    policy_id: PolicyId::from_trusted(String::new()),
+                                    level: 0,
+                                    round: 0,
+                                    next_at: None,
+                                },
+                                policy_name: String::new(),
+                                assignees: users,
+                            });
+                        }
+                    };
+                    let entry = reassigned_entry(&actor, &lines, &users, now);
+                    super::rows::append_timeline(c, &i.id, &entry)?;
+                    save(c, &e, &users, now)?;
+                    record(c, e, users)
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn reassigned_entry(
+    actor: &Actor,
+    lines: &[String],
+    users: &[UserId],
+    now: DateTime<Utc>,
+) -> TimelineEntry {
+    TimelineEntry::new(
+        now,
+        actor,
+        TimelineKind::Reassigned,
+        format!(
+            "{} reassigned the incident to {}",
+            actor.name,
+            lines.join("; ")
+        ),
+    )
+    .with_data(serde_json::json!({ "users": users }))
+}

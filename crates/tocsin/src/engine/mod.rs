@@ -1,0 +1,309 @@
+//! The engine: the modules that act on time passing, run one cycle at a time.
+//!
+//! Every timer is a row with a due time (an escalation's next level, a delivery's next attempt, a heartbeat's
+//! deadline, a schedule's next shift reminder), so a cycle asks the store what is due at the injected clock's
+//! `now` and acts on it; nothing waits in memory, and a restart picks up exactly where the rows say. A cycle runs
+//! on a short ticker and whenever something may have become due (an incident opened, someone escalated), and only
+//! while this process holds the engine lease, so a second process on the same database never pages twice.
+//!
+//! Modules, in cycle order: escalation (page due levels, planning deliveries in the same transaction), heartbeats
+//! (missed beats open alerts, whose incidents escalate in the next pass), shift reminders, delivery (claim due
+//! deliveries, send, record each attempt), cleanup (hourly).
+
+mod render;
+
+pub use render::{LINK_TTL, Renderer};
+
+use crate::notify::{Outgoing, SendOutcome, Transport};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::Mutex;
+use tocsin_domain::clock::Clock;
+use tocsin_domain::retry::RetryPolicy;
+use tocsin_store::{AttemptOutcome, ClaimedDelivery, DeliveryResult, Lease, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+/// The engine's tuning; the defaults suit one server.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// How often a cycle runs when nothing wakes the engine sooner.
+    pub tick: std::time::Duration,
+    /// How long the lease lasts without renewal: the longest a crashed holder blocks a successor.
+    pub lease_ttl: Duration,
+    /// How long a claimed delivery is reserved for its sender; after that another cycle may send it again.
+    pub claim_for: Duration,
+    /// At most this many escalations or deliveries per module per cycle; more wakes the next cycle at once.
+    pub batch: u32,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            tick: std::time::Duration::from_secs(1),
+            lease_ttl: Duration::seconds(15),
+            claim_for: Duration::seconds(60),
+            batch: 500,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CycleReport {
+    /// False when another process holds the lease and this cycle did nothing.
+    pub leader: bool,
+    pub escalations_fired: u32,
+    pub deliveries_planned: u32,
+    pub heartbeats_missed: u32,
+    pub reminders_queued: u32,
+    pub deliveries_sent: u32,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    transport: Arc<dyn Transport>,
+    renderer: Renderer,
+    settings: EngineSettings,
+    /// This process's lease identity: random, so two processes never mistake each other for themselves.
+    holder: String,
+    wake: Arc<Notify>,
+    /// Cycles run one at a time, whether from the ticker or on demand.
+    cycle_lock: tokio::sync::Mutex<()>,
+    last_cleanup: Mutex<Option<DateTime<Utc>>>,
+}
+
+const LEASE: &str = "engine";
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn Transport>,
+        renderer: Renderer,
+        settings: EngineSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            transport,
+            renderer,
+            settings,
+            holder: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
+            wake: Arc::new(Notify::new()),
+            cycle_lock: tokio::sync::Mutex::new(()),
+            last_cleanup: Mutex::new(None),
+        }
+    }
+
+    /// Wakes the engine for a cycle now (a no-op if one is already pending).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs cycles until the task is aborted: on the ticker and whenever woken.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.settings.tick);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = self.wake.notified() => {}
+                }
+                match self.cycle().await {
+                    Ok(report) => {
+                        let busy = report.escalations_fired >= self.settings.batch
+                            || report.deliveries_sent >= self.settings.batch;
+                        if busy {
+                            self.wake.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Engine cycle failed; retrying on the next tick.")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Gives up the lease so that another process can take over at once, for a graceful stop.
+    pub async fn release(&self) {
+        if let Err(e) = self.store.engine().release_lease(LEASE, &self.holder).await {
+            tracing::warn!(error = %e, "Could not release the engine lease.");
+        }
+    }
+
+    /// One cycle of every module, at the clock's current time. Deliveries are sent before it returns.
+    pub async fn cycle(&self) -> anyhow::Result<CycleReport> {
+        let _one_at_a_time = self.cycle_lock.lock().await;
+        let engine = self.store.engine();
+        let now = self.clock.now();
+        let fresh = match engine
+            .acquire_lease(LEASE, &self.holder, now, self.settings.lease_ttl)
+            .await?
+        {
+            Lease::Held { fresh } => fresh,
+            Lease::HeldElsewhere { .. } => return Ok(CycleReport::default()),
+        };
+        let mut report = CycleReport {
+            leader: true,
+            ..CycleReport::default()
+        };
+        let fired = engine.fire_escalations(now, self.settings.batch).await?;
+        report.escalations_fired = fired.escalations;
+        report.deliveries_planned = fired.deliveries_planned;
+        report.heartbeats_missed = engine.fire_heartbeats(now).await?;
+        if report.heartbeats_missed > 0 {
+            // The incidents those alerts opened escalate at once rather than on the next tick.
+            let more = engine.fire_escalations(now, self.settings.batch).await?;
+            report.escalations_fired += more.escalations;
+            report.deliveries_planned += more.deliveries_planned;
+        }
+        report.reminders_queued = engine
+            .send_shift_reminders(now, self.settings.batch)
+            .await?;
+        let claimed = engine
+            .claim_deliveries(
+                &self.holder,
+                now,
+                self.settings.claim_for,
+                self.settings.batch,
+                fresh,
+            )
+            .await?;
+        report.deliveries_sent = claimed.len() as u32;
+        if !claimed.is_empty() {
+            let results = self.send_all(claimed).await;
+            engine.finish_deliveries(results).await?;
+        }
+        self.cleanup(now).await;
+        Ok(report)
+    }
+
+    async fn send_all(&self, claimed: Vec<ClaimedDelivery>) -> Vec<DeliveryResult> {
+        let mut tasks = JoinSet::new();
+        for d in claimed {
+            let notice = self.renderer.notice(&d, self.clock.now());
+            let transport = self.transport.clone();
+            let clock = self.clock.clone();
+            let retry = self.settings.retry;
+            tasks.spawn(async move {
+                let started = clock.now();
+                let outcome = match &d.target {
+                    None => SendOutcome::Failed {
+                        error: "the contact method was deleted or disabled".into(),
+                    },
+                    Some(target) => {
+                        transport
+                            .send(&Outgoing {
+                                delivery_id: d.id.as_str(),
+                                target,
+                                notice: &notice,
+                                now: started,
+                            })
+                            .await
+                    }
+                };
+                let at = clock.now();
+                DeliveryResult {
+                    id: d.id,
+                    attempt: d.attempt,
+                    at,
+                    outcome: attempt_outcome(outcome, d.attempt, &retry, at),
+                }
+            });
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(result) => results.push(result),
+                // The claim expires and another cycle retries the delivery.
+                Err(e) => tracing::error!(error = %e, "A delivery task failed."),
+            }
+        }
+        results
+    }
+
+    async fn cleanup(&self, now: DateTime<Utc>) {
+        let due = {
+            let mut last = self.last_cleanup.lock().expect("cleanup clock");
+            let due = last.is_none_or(|t| now - t >= Duration::hours(1));
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if due && let Err(e) = self.store.engine().cleanup(now).await {
+            tracing::warn!(error = %e, "Engine cleanup failed.");
+        }
+    }
+}
+
+/// Turns a transport's answer into what the delivery records: retry with backoff and jitter (never sooner than a
+/// `Retry-After`), or give up once the attempts are spent.
+fn attempt_outcome(
+    outcome: SendOutcome,
+    attempt: u32,
+    retry: &RetryPolicy,
+    at: DateTime<Utc>,
+) -> AttemptOutcome {
+    match outcome {
+        SendOutcome::Delivered { detail } => AttemptOutcome::Delivered { detail },
+        SendOutcome::Failed { error } => AttemptOutcome::Failed { error },
+        SendOutcome::Retry { error, retry_after } => {
+            match retry.next_delay(attempt, retry_after, rand::random::<f64>()) {
+                Some(delay) => AttemptOutcome::Retry {
+                    error,
+                    next_at: at + delay,
+                },
+                None => AttemptOutcome::Failed {
+                    error: format!("{error} (gave up after {attempt} attempts)"),
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_honour_retry_after_and_give_up() {
+        let policy = RetryPolicy::default();
+        let at = DateTime::UNIX_EPOCH;
+        let retry = |attempt, after: Option<i64>| {
+            attempt_outcome(
+                SendOutcome::Retry {
+                    error: "503".into(),
+                    retry_after: after.map(Duration::seconds),
+                },
+                attempt,
+                &policy,
+                at,
+            )
+        };
+        match retry(1, None) {
+            AttemptOutcome::Retry { next_at, .. } => {
+                let secs = (next_at - at).num_milliseconds();
+                assert!((4_000..6_000).contains(&secs), "{secs}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match retry(1, Some(120)) {
+            AttemptOutcome::Retry { next_at, .. } => {
+                assert_eq!(next_at - at, Duration::seconds(120))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            retry(policy.max_attempts, None),
+            AttemptOutcome::Failed { .. }
+        ));
+    }
+}

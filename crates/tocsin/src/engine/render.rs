@@ -1,0 +1,155 @@
+//! What a notification says: a claimed delivery rendered into a channel-neutral [`Notice`], with signed action
+//! links for pages.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use tocsin_domain::contact::{Notice, NoticeLink, Purpose};
+use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::links::{ActionLink, LinkAction};
+use tocsin_store::ClaimedDelivery;
+
+/// How long the links in a notification work. A day covers the life of most pages; an older one is better
+/// answered from the incident itself, where the person sees its current state.
+pub const LINK_TTL: Duration = Duration::hours(24);
+
+pub struct Renderer {
+    pub public_url: String,
+    pub link_key: Vec<u8>,
+}
+
+impl Renderer {
+    pub fn notice(&self, d: &ClaimedDelivery, now: DateTime<Utc>) -> Notice {
+        match &d.purpose {
+            Purpose::Page { level, .. } => self.page(d, *level, now),
+            Purpose::Test => Notice {
+                subject: "Test notification from Tocsin".into(),
+                body: format!(
+                    "Hello {}, this is the test you asked for. If you can read this, Tocsin can reach you here.",
+                    d.user_name
+                ),
+                links: Vec::new(),
+                event: json!({
+                    "type": "test",
+                    "timestamp": now,
+                    "data": { "delivery_id": d.id, "user": { "id": d.user_id, "name": d.user_name } },
+                }),
+            },
+            Purpose::ShiftReminder {
+                schedule_id,
+                schedule_name,
+                start,
+                end,
+            } => Notice {
+                subject: format!(
+                    "Your on-call shift in {schedule_name} starts {}",
+                    start.format("%Y-%m-%d %H:%M UTC")
+                ),
+                body: format!(
+                    "Hello {}, you are on call in {schedule_name} from {} to {}.",
+                    d.user_name,
+                    start.format("%Y-%m-%d %H:%M UTC"),
+                    end.format("%Y-%m-%d %H:%M UTC")
+                ),
+                links: Vec::new(),
+                event: json!({
+                    "type": "shift.reminder",
+                    "timestamp": now,
+                    "data": {
+                        "schedule": { "id": schedule_id, "name": schedule_name },
+                        "user": { "id": d.user_id, "name": d.user_name },
+                        "start": start,
+                        "end": end,
+                    },
+                }),
+            },
+        }
+    }
+
+    fn link(&self, d: &ClaimedDelivery, action: LinkAction, now: DateTime<Utc>) -> Option<String> {
+        let incident = d.incident.as_ref()?;
+        let token = ActionLink {
+            incident_id: incident.id.clone(),
+            action,
+            user_id: d.user_id.clone(),
+            expires_at: now + LINK_TTL,
+        }
+        .sign(&self.link_key);
+        Some(format!("{}/act/{token}", self.public_url))
+    }
+
+    fn page(&self, d: &ClaimedDelivery, level: Option<u32>, now: DateTime<Utc>) -> Notice {
+        let Some(incident) = &d.incident else {
+            return Notice {
+                subject: "An incident needs you".into(),
+                body: String::new(),
+                links: Vec::new(),
+                event: json!({ "type": "incident.triggered", "timestamp": now }),
+            };
+        };
+        let services = if d.service_names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.service_names.join(", "))
+        };
+        let subject = format!(
+            "[{}] #{} {}{services}",
+            incident.severity, incident.number, incident.title
+        );
+        let status = incident.status.as_str();
+        let mut body = format!(
+            "Incident #{} is {status}: {}\nSeverity: {}\nServices: {}\nOpened: {}",
+            incident.number,
+            incident.title,
+            incident.severity,
+            if d.service_names.is_empty() {
+                "none".to_owned()
+            } else {
+                d.service_names.join(", ")
+            },
+            incident.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+        if let Some(l) = level {
+            body.push_str(&format!("\nYou were paged by escalation level {}.", l + 1));
+        }
+        let mut links = Vec::new();
+        let mut link_map = serde_json::Map::new();
+        if incident.status != IncidentStatus::Resolved {
+            let mut actions = vec![(LinkAction::Resolve, "Resolve")];
+            if incident.status == IncidentStatus::Triggered {
+                actions.insert(0, (LinkAction::Acknowledge, "Acknowledge"));
+            }
+            for (action, label) in actions {
+                if let Some(url) = self.link(d, action, now) {
+                    link_map.insert(action.as_str().into(), url.clone().into());
+                    links.push(NoticeLink {
+                        label: label.into(),
+                        url,
+                    });
+                }
+            }
+        }
+        Notice {
+            subject,
+            body,
+            links,
+            event: json!({
+                "type": format!("incident.{status}"),
+                "timestamp": now,
+                "data": {
+                    "incident": {
+                        "id": incident.id,
+                        "number": incident.number,
+                        "title": incident.title,
+                        "severity": incident.severity,
+                        "status": incident.status,
+                        "services": d.service_names,
+                        "created_at": incident.created_at,
+                    },
+                    "user": { "id": d.user_id, "name": d.user_name },
+                    "escalation_level": level,
+                    "links": link_map,
+                },
+            }),
+        }
+    }
+}

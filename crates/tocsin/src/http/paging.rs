@@ -1,0 +1,620 @@
+//! Escalation policies, who is paged for incidents, contact methods, notification rules, the notification log,
+//! heartbeats and the engine.
+
+use super::AppState;
+use super::catalog::Items;
+use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
+use super::extract::{Caller, Json, Query};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tocsin_domain::auth::{Scope, hash_secret};
+use tocsin_domain::contact::{
+    ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
+};
+use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec, EscalationTarget};
+use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId, UserId};
+use tocsin_domain::oncall::on_call;
+use tocsin_store::{
+    DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, Reassignment, StoreError,
+};
+
+use crate::engine::CycleReport;
+
+fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
+}
+
+type Created<T> = (StatusCode, axum::Json<T>);
+
+#[utoipa::path(get, path = "/api/v1/escalation-policies", tag = "escalation", security(("bearer" = [])),
+    responses((status = 200, body = Items<EscalationPolicy>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_policies(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<EscalationPolicy>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.escalation().list_policies().await?,
+    }))
+}
+
+/// Creates a policy: ordered levels, each paging users and schedules, with a delay before the next level.
+#[utoipa::path(post, path = "/api/v1/escalation-policies", tag = "escalation", security(("bearer" = [])),
+    request_body = EscalationPolicySpec,
+    responses((status = 201, body = EscalationPolicy), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(spec): Json<EscalationPolicySpec>,
+) -> ApiResult<Created<EscalationPolicy>> {
+    caller.require(Scope::Write)?;
+    let p = s
+        .store
+        .escalation()
+        .create_policy(spec, s.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(p)))
+}
+
+#[utoipa::path(get, path = "/api/v1/escalation-policies/{policy}", tag = "escalation", security(("bearer" = [])),
+    params(("policy" = String, Path, description = "Policy ID or name")),
+    responses((status = 200, body = EscalationPolicy), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(policy): Path<String>,
+) -> ApiResult<axum::Json<EscalationPolicy>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(s.store.escalation().get_policy(&policy).await?))
+}
+
+/// Replaces a policy; incidents escalating under it continue with the new levels.
+#[utoipa::path(put, path = "/api/v1/escalation-policies/{policy}", tag = "escalation", security(("bearer" = [])),
+    params(("policy" = String, Path, description = "Policy ID or name")), request_body = EscalationPolicySpec,
+    responses((status = 200, body = EscalationPolicy), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(policy): Path<String>,
+    Json(spec): Json<EscalationPolicySpec>,
+) -> ApiResult<axum::Json<EscalationPolicy>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(
+        s.store
+            .escalation()
+            .replace_policy(&policy, spec, s.clock.now())
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/escalation-policies/{policy}", tag = "escalation", security(("bearer" = [])),
+    params(("policy" = String, Path, description = "Policy ID or name")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(policy): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    s.store.escalation().delete_policy(&policy).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AtQuery {
+    /// The instant to ask about (RFC 3339); now when absent.
+    at: Option<DateTime<Utc>>,
+}
+
+/// Who a level would page at an instant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LevelOnCall {
+    pub level: u32,
+    pub users: Vec<OnCallUser>,
+    /// Schedules among the level's targets with nobody on call at that instant.
+    pub gaps: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OnCallUser {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    /// The schedule that puts them on call, when not named directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_schedule: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PolicyOnCall {
+    pub policy: EscalationPolicy,
+    pub at: DateTime<Utc>,
+    pub levels: Vec<LevelOnCall>,
+}
+
+async fn policy_on_call(
+    s: &AppState,
+    policy: EscalationPolicy,
+    at: DateTime<Utc>,
+) -> ApiResult<PolicyOnCall> {
+    let mut names: HashMap<UserId, (String, String)> = HashMap::new();
+    for u in s.store.users().list().await? {
+        names.insert(u.id.clone(), (u.name.to_string(), u.email.to_string()));
+    }
+    let mut levels = Vec::new();
+    for (i, level) in policy.levels.iter().enumerate() {
+        let mut users: Vec<OnCallUser> = Vec::new();
+        let mut gaps = Vec::new();
+        for target in &level.targets {
+            let (user, via) = match target {
+                EscalationTarget::User(u) => (Some(u.clone()), None),
+                EscalationTarget::Schedule(id) => {
+                    match s.store.oncall().get_schedule(id.as_str()).await {
+                        Ok(record) => {
+                            let who = on_call(&record.schedule(), at);
+                            if who.is_none() {
+                                gaps.push(record.name.clone());
+                            }
+                            (who, Some(record.name))
+                        }
+                        Err(StoreError::NotFound { .. }) => (None, None),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if let Some(u) = user
+                && !users.iter().any(|x| x.id == u)
+            {
+                let (name, email) = names.get(&u).cloned().unwrap_or_default();
+                users.push(OnCallUser {
+                    id: u,
+                    name,
+                    email,
+                    via_schedule: via,
+                });
+            }
+        }
+        levels.push(LevelOnCall {
+            level: i as u32,
+            users,
+            gaps,
+        });
+    }
+    Ok(PolicyOnCall { policy, at, levels })
+}
+
+/// Who each level of the policy pages at an instant.
+#[utoipa::path(get, path = "/api/v1/escalation-policies/{policy}/on-call", tag = "escalation", security(("bearer" = [])),
+    params(("policy" = String, Path, description = "Policy ID or name"), AtQuery),
+    responses((status = 200, body = PolicyOnCall), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_policy_on_call(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(policy): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> ApiResult<axum::Json<PolicyOnCall>> {
+    caller.require(Scope::Read)?;
+    let policy = s.store.escalation().get_policy(&policy).await?;
+    let at = q.at.unwrap_or_else(|| s.clock.now());
+    Ok(axum::Json(policy_on_call(&s, policy, at).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServicePolicy {
+    /// `null` when the service pages nobody.
+    pub policy: Option<EscalationPolicy>,
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{service}/escalation-policy", tag = "escalation", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")),
+    responses((status = 200, body = ServicePolicy), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_service_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+) -> ApiResult<axum::Json<ServicePolicy>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(ServicePolicy {
+        policy: s.store.escalation().service_policy(&service).await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetServicePolicy {
+    /// Policy ID or name; `null` stops paging for the service's new incidents.
+    policy: Option<String>,
+}
+
+/// Sets the policy that pages for the service's new incidents.
+#[utoipa::path(put, path = "/api/v1/services/{service}/escalation-policy", tag = "escalation", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name")), request_body = SetServicePolicy,
+    responses((status = 200, body = ServicePolicy), (status = "4XX", body = ErrorResponse)))]
+pub async fn set_service_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Json(req): Json<SetServicePolicy>,
+) -> ApiResult<axum::Json<ServicePolicy>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(ServicePolicy {
+        policy: s
+            .store
+            .escalation()
+            .set_service_policy(&service, req.policy)
+            .await?,
+    }))
+}
+
+/// Who the service's policy pages at an instant.
+#[utoipa::path(get, path = "/api/v1/services/{service}/on-call", tag = "escalation", security(("bearer" = [])),
+    params(("service" = String, Path, description = "Service ID or name"), AtQuery),
+    responses((status = 200, body = PolicyOnCall), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_service_on_call(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(service): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> ApiResult<axum::Json<PolicyOnCall>> {
+    caller.require(Scope::Read)?;
+    let Some(policy) = s.store.escalation().service_policy(&service).await? else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!(
+                "service {service:?} has no escalation policy; set one with PUT /api/v1/services/{{service}}/escalation-policy"
+            ),
+        ));
+    };
+    let at = q.at.unwrap_or_else(|| s.clock.now());
+    Ok(axum::Json(policy_on_call(&s, policy, at).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IncidentEscalation {
+    /// `null` when the incident's service has no policy and it was never reassigned.
+    pub escalation: Option<EscalationRecord>,
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}/escalation", tag = "escalation", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = IncidentEscalation), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_incident_escalation(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<IncidentEscalation>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(IncidentEscalation {
+        escalation: s.store.escalation().incident_escalation(&incident).await?,
+    }))
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    /// The level to page (0-based); the next one when absent.
+    #[serde(default)]
+    level: Option<u32>,
+}
+
+/// Pages a level of the incident's policy now (the next one by default) and continues from there.
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/escalate", tag = "escalation", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")), request_body = EscalateRequest,
+    responses((status = 200, body = EscalationRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn escalate_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<EscalationRecord>> {
+    caller.require(Scope::Write)?;
+    // An empty body means "the next level", so `curl -X POST` alone escalates.
+    let level = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        super::extract::parse_json::<EscalateRequest>(&body)?.level
+    };
+    let record = s
+        .store
+        .escalation()
+        .escalate(&incident, level, caller.actor(), s.clock.now())
+        .await?;
+    s.wake_engine();
+    Ok(axum::Json(record))
+}
+
+/// Hands the incident to people (`{"users": [...]}`, paged now) or to another policy (`{"policy": "..."}`).
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/reassign", tag = "escalation", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")), request_body = Reassignment,
+    responses((status = 200, body = EscalationRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn reassign_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    Json(to): Json<Reassignment>,
+) -> ApiResult<axum::Json<EscalationRecord>> {
+    caller.require(Scope::Write)?;
+    let record = s
+        .store
+        .escalation()
+        .reassign(&incident, to, caller.actor(), s.clock.now())
+        .await?;
+    s.wake_engine();
+    Ok(axum::Json(record))
+}
+
+/// Every notification sent (or planned) for the incident, with each attempt.
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}/notifications", tag = "notifications", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Items<DeliveryRecord>), (status = "4XX", body = ErrorResponse)))]
+pub async fn incident_notifications(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
+    caller.require(Scope::Read)?;
+    let items = s
+        .store
+        .contacts()
+        .deliveries(DeliveryFilter {
+            incident: Some(incident),
+            limit: tocsin_store::MAX_PAGE,
+            ..DeliveryFilter::default()
+        })
+        .await?;
+    Ok(axum::Json(Items { items }))
+}
+
+/// Notifications sent to the user, newest first.
+#[utoipa::path(get, path = "/api/v1/users/{user}/notifications", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = Items<DeliveryRecord>), (status = "4XX", body = ErrorResponse)))]
+pub async fn user_notifications(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
+    caller.require(Scope::Read)?;
+    let items = s
+        .store
+        .contacts()
+        .deliveries(DeliveryFilter {
+            user: Some(user),
+            limit: tocsin_store::MAX_PAGE,
+            ..DeliveryFilter::default()
+        })
+        .await?;
+    Ok(axum::Json(Items { items }))
+}
+
+#[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification (delivery) ID")),
+    responses((status = 200, body = DeliveryRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_notification(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<axum::Json<DeliveryRecord>> {
+    caller.require(Scope::Read)?;
+    let id = parse_id(&raw, DeliveryId::parse, "notification")?;
+    Ok(axum::Json(s.store.contacts().delivery(&id).await?))
+}
+
+/// A contact method as listed: a webhook's signing secret is never shown again after creation.
+fn redacted(mut m: ContactMethod) -> ContactMethod {
+    m.target = m.target.redacted();
+    m
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}/contact-methods", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = Items<ContactMethod>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_contact_methods(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<axum::Json<Items<ContactMethod>>> {
+    caller.require(Scope::Read)?;
+    let items = s.store.contacts().list_methods(&user).await?;
+    Ok(axum::Json(Items {
+        items: items.into_iter().map(redacted).collect(),
+    }))
+}
+
+/// Adds a contact method. A webhook's signing secret (`whsec_…`) is generated and shown only in this answer.
+#[utoipa::path(post, path = "/api/v1/users/{user}/contact-methods", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")), request_body = ContactMethodSpec,
+    responses((status = 201, body = ContactMethod), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_contact_method(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(mut spec): Json<ContactMethodSpec>,
+) -> ApiResult<Created<ContactMethod>> {
+    caller.require(Scope::Write)?;
+    if let ContactTarget::Webhook { secret, .. } = &mut spec.target
+        && secret.is_none()
+    {
+        *secret = Some(tocsin_domain::webhook::generate_secret());
+    }
+    let m = s
+        .store
+        .contacts()
+        .create_method(&user, spec, s.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(m)))
+}
+
+#[utoipa::path(get, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Contact method ID")),
+    responses((status = 200, body = ContactMethod), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_contact_method(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<axum::Json<ContactMethod>> {
+    caller.require(Scope::Read)?;
+    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    Ok(axum::Json(redacted(
+        s.store.contacts().get_method(&id).await?,
+    )))
+}
+
+/// Replaces a contact method (its kind stays); a webhook keeps its signing secret.
+#[utoipa::path(put, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Contact method ID")), request_body = ContactMethodSpec,
+    responses((status = 200, body = ContactMethod), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_contact_method(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    Json(spec): Json<ContactMethodSpec>,
+) -> ApiResult<axum::Json<ContactMethod>> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    Ok(axum::Json(redacted(
+        s.store.contacts().replace_method(&id, spec).await?,
+    )))
+}
+
+#[utoipa::path(delete, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Contact method ID")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_contact_method(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    s.store.contacts().delete_method(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a test notification to the contact method now; follow it at `/api/v1/notifications/{id}`.
+#[utoipa::path(post, path = "/api/v1/contact-methods/{id}/test", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Contact method ID")),
+    responses((status = 202, body = DeliveryRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn test_contact_method(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<Created<DeliveryRecord>> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    let d = s.store.contacts().send_test(&id, s.clock.now()).await?;
+    s.wake_engine();
+    Ok((StatusCode::ACCEPTED, axum::Json(d)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}/notification-rules", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = Items<NotificationRule>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_notification_rules(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<axum::Json<Items<NotificationRule>>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(Items {
+        items: s.store.contacts().list_rules(&user).await?,
+    }))
+}
+
+/// Adds a rule: for pages of this urgency (high: SEV-0/1, low: SEV-2/3), use the contact method after the delay.
+#[utoipa::path(post, path = "/api/v1/users/{user}/notification-rules", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")), request_body = NotificationRuleSpec,
+    responses((status = 201, body = NotificationRule), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_notification_rule(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(spec): Json<NotificationRuleSpec>,
+) -> ApiResult<Created<NotificationRule>> {
+    caller.require(Scope::Write)?;
+    let r = s.store.contacts().create_rule(&user, spec).await?;
+    Ok((StatusCode::CREATED, axum::Json(r)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/notification-rules/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification rule ID")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_notification_rule(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    let id = parse_id(&raw, NotificationRuleId::parse, "notification rule")?;
+    s.store.contacts().delete_rule(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs one engine cycle now and says what it did (escalations, heartbeats, reminders, deliveries).
+#[utoipa::path(post, path = "/api/v1/engine/cycle", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, body = CycleReport), (status = "4XX", body = ErrorResponse)))]
+pub async fn run_engine_cycle(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<CycleReport>> {
+    caller.require(Scope::Admin)?;
+    let Some(engine) = &s.engine else {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "this server runs without an engine",
+        ));
+    };
+    let report = engine.cycle().await.map_err(|e| {
+        tracing::error!(error = %e, "Engine cycle on demand failed.");
+        ApiError::new(
+            ErrorCode::Internal,
+            "the engine cycle failed; see the server log",
+        )
+    })?;
+    Ok(axum::Json(report))
+}
+
+/// A beat of a heartbeat integration: the job calls this every interval. A beat after a missed one resolves the
+/// missed-heartbeat alert. The key in the path is the credential.
+#[utoipa::path(post, path = "/heartbeat/{key}", tag = "ingest",
+    params(("key" = String, Path, description = "The heartbeat integration's key")),
+    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse)))]
+pub async fn heartbeat_post(state: State<AppState>, key: Path<String>) -> Response {
+    heartbeat(state, key).await
+}
+
+/// The same beat, for jobs that can only make GET requests (`curl -fsS <url>`).
+#[utoipa::path(get, path = "/heartbeat/{key}", tag = "ingest",
+    params(("key" = String, Path, description = "The heartbeat integration's key")),
+    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse)))]
+pub async fn heartbeat_get(state: State<AppState>, key: Path<String>) -> Response {
+    heartbeat(state, key).await
+}
+
+async fn heartbeat(State(s): State<AppState>, Path(key): Path<String>) -> Response {
+    match s
+        .store
+        .ingest()
+        .beat(&hash_secret(key.trim()), s.clock.now())
+        .await
+    {
+        Ok(status) => {
+            if status.recovered {
+                s.wake_engine();
+            }
+            axum::Json(status).into_response()
+        }
+        Err(StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. }) => {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "no active heartbeat integration has this key; create one with kind heartbeat",
+            )
+            .into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -1,0 +1,198 @@
+//! What every HTTP-based transport shares: the client, and reading a response as a [`SendOutcome`].
+
+use super::SendOutcome;
+use chrono::{DateTime, Utc};
+use reqwest::header::RETRY_AFTER;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use std::time::Duration;
+
+/// Per request. A receiver slower than this is treated as down: a page must not wait on it, and the retry comes
+/// sooner than a hung connection would give up.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest pause a receiver's `Retry-After` can ask for; a page that waits longer is no longer worth sending,
+/// and a hostile or broken receiver must not park a delivery for days.
+const MAX_RETRY_AFTER_SECS: i64 = 24 * 60 * 60;
+
+/// How much of a response body a delivery record keeps.
+const SNIPPET_CHARS: usize = 200;
+
+pub const DELIVERY_HEADER: &str = "x-tocsin-delivery";
+
+pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        // A redirected POST turns into a GET on the way, and following one would let a target send its signed
+        // payload somewhere else; a target that moved has to be updated instead.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Tocsin/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Sends `request` and classifies the answer: 2xx delivered; 408, 425, 429, 5xx and network errors retried;
+/// anything else failed.
+pub async fn send(request: RequestBuilder, now: DateTime<Utc>) -> SendOutcome {
+    match request.send().await {
+        Ok(response) => classify(response, now).await,
+        Err(e) => from_error(e),
+    }
+}
+
+/// A 2xx response's status and the start of its body, or the outcome of any other response.
+pub async fn accepted(
+    request: RequestBuilder,
+    now: DateTime<Utc>,
+) -> Result<(StatusCode, String), SendOutcome> {
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {
+            let status = response.status();
+            Ok((status, snippet(response).await))
+        }
+        Ok(response) => Err(classify(response, now).await),
+        Err(e) => Err(from_error(e)),
+    }
+}
+
+async fn classify(response: Response, now: DateTime<Utc>) -> SendOutcome {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    let body = snippet(response).await;
+    let said = if body.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {}: {body}", status.as_u16())
+    };
+    if status.is_success() {
+        SendOutcome::Delivered { detail: said }
+    } else if retryable(status) {
+        SendOutcome::Retry {
+            error: said,
+            retry_after,
+        }
+    } else if status.is_redirection() {
+        SendOutcome::failed(format!(
+            "{said} (redirects are not followed; set the URL it redirects to)"
+        ))
+    } else {
+        SendOutcome::failed(said)
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+fn from_error(e: reqwest::Error) -> SendOutcome {
+    let builder = e.is_builder();
+    let message = describe(e);
+    if builder {
+        SendOutcome::failed(message)
+    } else {
+        SendOutcome::retry(message)
+    }
+}
+
+/// The error and its causes on one line. The URL is left out: chat webhook URLs carry their credential in the
+/// path, and this text is stored and logged.
+fn describe(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let e = e.without_url();
+    let mut message = kind.to_owned();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// The start of a response body, on one line.
+async fn snippet(mut response: Response) -> String {
+    let mut bytes = Vec::new();
+    // Read only what is kept: an error page can be large, and a hostile receiver endless.
+    while bytes.len() < SNIPPET_CHARS * 4 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate(&one_line, SNIPPET_CHARS)
+}
+
+/// At most `max` characters, marking a cut with an ellipsis.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date, capped at a day; `None` when unreadable.
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<chrono::Duration> {
+    let value = value.trim();
+    let secs = if let Ok(secs) = value.parse::<u64>() {
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    } else {
+        let at = DateTime::parse_from_rfc2822(value).ok()?;
+        (at.with_timezone(&Utc) - now).num_seconds().max(0)
+    };
+    Some(chrono::Duration::seconds(secs.min(MAX_RETRY_AFTER_SECS)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let secs = |v| parse_retry_after(v, now).map(|d| d.num_seconds());
+        assert_eq!(secs("7"), Some(7));
+        assert_eq!(secs(" 120 "), Some(120));
+        assert_eq!(secs("Wed, 21 Oct 2015 07:29:30 GMT"), Some(90));
+        assert_eq!(secs("Wed, 21 Oct 2015 07:00:00 GMT"), Some(0));
+        assert_eq!(secs("99999999999999999999"), None);
+        assert_eq!(secs("18446744073709551615"), Some(MAX_RETRY_AFTER_SECS));
+        assert_eq!(secs("-5"), None);
+        assert_eq!(secs("soon"), None);
+    }
+
+    #[test]
+    fn only_transient_statuses_are_retried() {
+        for code in [408, 425, 429, 500, 502, 503, 504] {
+            assert!(retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+        for code in [200, 301, 400, 401, 403, 404, 410, 413, 422] {
+            assert!(!retryable(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
+        assert_eq!(truncate("äöüß", 2), "ä…");
+    }
+}
