@@ -25,11 +25,25 @@ struct Server {
 }
 
 async fn start(client: &reqwest::Client, data_dir: &Path, log: PathBuf) -> Server {
+    start_with(client, data_dir, log, None).await
+}
+
+/// A `tocsin serve` child on `data_dir`, with a TOML configuration file when given.
+async fn start_with(
+    client: &reqwest::Client,
+    data_dir: &Path,
+    log: PathBuf,
+    config: Option<&Path>,
+) -> Server {
     let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    if let Some(c) = config {
+        cmd.arg("serve").arg("-c").arg(c);
+    } else {
+        cmd.arg("serve");
+    }
     let mut guard = ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_tocsin"))
-            .arg("serve")
-            .arg("--listen")
+        cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -189,5 +203,180 @@ async fn every_acknowledged_event_survives_sigkill() {
         newest >= acked_keys.len() as i64,
         "each critical trigger opens an incident: newest is #{newest}, {} acknowledged",
         acked_keys.len()
+    );
+}
+
+/// Polls until `check` holds, or fails naming `what` after `within`.
+async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+/// A page that is due when the server dies goes out after the restart, and one that dies mid-send goes out again
+/// under the same idempotency key; either way the next level still pages on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_time() {
+    use crate::support::{HOLD, WebhookReceiver};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    let receiver = WebhookReceiver::start().await;
+    let no_engine = dir.path().join("no-engine.toml");
+    std::fs::write(&no_engine, "[engine]\nenabled = false\n").expect("write config");
+
+    // First life: the engine is off, so the page falls due and nothing sends it.
+    let mut server = start_with(
+        &client,
+        &data_dir,
+        dir.path().join("first.log"),
+        Some(&no_engine),
+    )
+    .await;
+    let url = server.url.clone();
+    let post = |path: &str, body: Value| api(client.post(format!("{url}{path}")).json(&body));
+    let mut users = Vec::new();
+    for who in ["bob", "carol"] {
+        let (s, u) = post(
+            "/api/v1/users",
+            json!({"name": who, "email": format!("{who}@example.test")}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        let (s, m) = post(
+            &format!("/api/v1/users/{}/contact-methods", u["id"].as_str().unwrap()),
+            json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/{who}", receiver.url)}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        users.push(u);
+    }
+    let (s, p) = post(
+        "/api/v1/escalation-policies",
+        json!({"name": "crash", "levels": [
+            {"delay_minutes": 1, "targets": [{"type": "user", "id": users[0]["id"]}]},
+            {"delay_minutes": 1, "targets": [{"type": "user", "id": users[1]["id"]}]}
+        ]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (s, b) = post("/api/v1/services", json!({"name": "crash"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = api(client
+        .put(format!("{url}/api/v1/services/crash/escalation-policy"))
+        .json(&json!({"policy": "crash"})))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = post("/api/v1/services/crash/integrations", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let key = b["key"].as_str().unwrap().to_owned();
+    let sent = client
+        .post(format!("{url}/v2/enqueue"))
+        .json(&TestApp::trigger(&key, "crash-page", "critical"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let (_, incident) = api(client.get(format!("{url}/api/v1/incidents/1"))).await;
+    let opened = instant(&incident["created_at"]);
+    server.guard.child.kill().expect("SIGKILL");
+    server.guard.child.wait().expect("reap");
+    drop(server);
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing may be sent while the engine is off"
+    );
+
+    // Second life: the page goes out, and the server dies while Bob's receiver is still taking it.
+    receiver.answer_with(HOLD);
+    let mut server = start(&client, &data_dir, dir.path().join("second.log")).await;
+    wait_until(
+        "Bob's page is being sent",
+        Duration::from_secs(30),
+        async || receiver.requests().iter().any(|r| r.path == "/bob"),
+    )
+    .await;
+    server.guard.child.kill().expect("SIGKILL");
+    server.guard.child.wait().expect("reap");
+    drop(server);
+    receiver.answer_with(200);
+
+    // Third life: once the dead process's lease runs out, its unfinished send is made again, under the same key.
+    let server = start(&client, &data_dir, dir.path().join("third.log")).await;
+    let url = server.url.clone();
+    wait_until(
+        "Bob's page is sent again and recorded",
+        Duration::from_secs(60),
+        async || {
+            let (_, log) = api(client.get(format!("{url}/api/v1/incidents/1/notifications"))).await;
+            log["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|d| d["status"] == "delivered"))
+        },
+    )
+    .await;
+    let bob: Vec<_> = receiver
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/bob")
+        .collect();
+    assert!(bob.len() >= 2, "sent before the kill and again after it");
+    let ids: HashSet<&str> = bob.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every attempt carries the same idempotency key: {ids:?}"
+    );
+
+    // Level 2 pages Carol a minute after level 1 was due, however late the restarts made level 1.
+    wait_until("Carol is paged", Duration::from_secs(90), async || {
+        receiver.requests().iter().any(|r| r.path == "/carol")
+    })
+    .await;
+    let (_, timeline) = api(client.get(format!("{url}/api/v1/incidents/1/timeline"))).await;
+    let escalations: Vec<&Value> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "escalated")
+        .collect();
+    assert_eq!(escalations.len(), 2, "{timeline}");
+    let level_two_due = instant(&escalations[0]["data"]["next_at"]);
+    assert_eq!(
+        level_two_due,
+        opened + chrono::Duration::minutes(1),
+        "{timeline}"
+    );
+    let level_two_paged = instant(&escalations[1]["at"]);
+    assert!(
+        level_two_paged >= level_two_due,
+        "never early: {level_two_paged} < {level_two_due}"
+    );
+    assert!(
+        level_two_paged - level_two_due < chrono::Duration::seconds(30),
+        "the engine ticks every second; {level_two_paged} is far past {level_two_due}"
+    );
+    let carol = receiver
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/carol")
+        .count();
+    assert_eq!(carol, 1);
+    let (_, log) = api(client.get(format!("{url}/api/v1/incidents/1/notifications"))).await;
+    assert_eq!(
+        log["items"].as_array().unwrap().len(),
+        2,
+        "one delivery per page: {log}"
     );
 }

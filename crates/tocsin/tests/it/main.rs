@@ -7,6 +7,7 @@ mod cli;
 mod cli_noise;
 mod cli_oncall;
 mod crash;
+mod engine;
 mod noise;
 mod oncall;
 mod paging;

@@ -454,3 +454,57 @@ async fn a_test_notification_reaches_the_method_and_a_missed_heartbeat_pages() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn each_person_is_reminded_once_shortly_before_their_shift() {
+    let hook = WebhookReceiver::start().await;
+    let story = seed(None, &hook).await;
+    let app = &story.app;
+    created(
+        app,
+        "/api/v1/schedules",
+        json!({
+            "name": "Secondary",
+            "time_zone": "Europe/Berlin",
+            "reminder_minutes": 30,
+            "layers": [{
+                "name": "daily",
+                "participants": [story.alice["id"], story.bob["id"]],
+                "rotation": {"every": "days", "count": 1},
+                "start": "2026-03-02T09:00:00"
+            }]
+        }),
+    )
+    .await;
+    // Bob's first shift starts on 3 March at 09:00 Berlin (08:00 UTC); his reminder is due at 07:30 UTC.
+    app.cycle().await;
+    story.clock.set(t("2026-03-03T07:29:00Z"));
+    app.cycle().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(hook.requests().is_empty(), "too early for a reminder");
+    story.clock.set(t("2026-03-03T07:31:00Z"));
+    let got = hook.wait_for(app, 1).await;
+    let event = got[0].json();
+    assert_eq!(event["type"], "shift.reminder", "{event}");
+    assert_eq!(event["data"]["schedule"]["name"], "Secondary");
+    assert_eq!(event["data"]["start"], "2026-03-03T08:00:00Z");
+    assert_eq!(event["data"]["end"], "2026-03-04T08:00:00Z");
+    verify_signature(&story.bob_secret, &got[0]);
+    // However often the engine looks, one reminder per shift.
+    for _ in 0..3 {
+        story.clock.advance(Duration::minutes(10));
+        app.cycle().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(hook.requests().len(), 1);
+    let (_, sent) = app
+        .get(&format!(
+            "/api/v1/users/{}/notifications",
+            story.bob["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        sent["items"][0]["purpose"]["type"], "shift_reminder",
+        "{sent}"
+    );
+}

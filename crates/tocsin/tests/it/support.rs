@@ -434,6 +434,9 @@ impl ReceivedRequest {
     }
 }
 
+/// Tells a [`WebhookReceiver`] to record requests and never answer them.
+pub const HOLD: u16 = 0;
+
 /// A local HTTP server that records every request and answers with the status it is told to.
 pub struct WebhookReceiver {
     pub url: String,
@@ -459,8 +462,12 @@ impl WebhookReceiver {
                     headers: parts.headers,
                     body: body.to_vec(),
                 });
-                axum::http::StatusCode::from_u16(answer.load(std::sync::atomic::Ordering::SeqCst))
-                    .unwrap_or(axum::http::StatusCode::OK)
+                let status = answer.load(std::sync::atomic::Ordering::SeqCst);
+                if status == HOLD {
+                    // Received but never answered: the sender is stuck mid-send.
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                }
+                axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK)
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -482,7 +489,7 @@ impl WebhookReceiver {
         self.requests.lock().unwrap().clone()
     }
 
-    /// The status later requests are answered with.
+    /// The status later requests are answered with; [`HOLD`] keeps them waiting without an answer.
     pub fn answer_with(&self, status: u16) {
         self.status
             .store(status, std::sync::atomic::Ordering::SeqCst);

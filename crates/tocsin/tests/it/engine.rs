@@ -1,0 +1,172 @@
+//! The engine against the store directly: two processes' engines on one database never page twice.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tocsin::engine::{Engine, EngineSettings, Renderer};
+use tocsin::notify::{Outgoing, SendOutcome, Transport};
+use tocsin_domain::catalog::{Email, HttpUrl, PersonName, TimeZone, UserSpec};
+use tocsin_domain::clock::ManualClock;
+use tocsin_domain::contact::{ContactMethodSpec, ContactTarget};
+use tocsin_domain::escalation::{EscalationLevel, EscalationPolicySpec, EscalationTarget};
+use tocsin_domain::senders::Batch;
+use tocsin_domain::severity::AlertSeverity;
+use tocsin_store::conformance::{arbitrary_service_with_key, trigger};
+use tocsin_store::sqlite::{Durability, SqliteStore};
+use tocsin_store::{IntegrationKind, Store};
+
+/// Counts what it is asked to send, per delivery ID, and takes a moment doing it so cycles overlap.
+#[derive(Default)]
+struct CountingTransport {
+    sent: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl Transport for CountingTransport {
+    async fn send(&self, out: &Outgoing<'_>) -> SendOutcome {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        *self
+            .sent
+            .lock()
+            .unwrap()
+            .entry(out.delivery_id.to_owned())
+            .or_default() += 1;
+        SendOutcome::Delivered {
+            detail: "counted".into(),
+        }
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-06-01T12:00:00Z".parse().unwrap()
+}
+
+async fn seed(store: &dyn Store, incidents: usize) {
+    let user = store
+        .users()
+        .create(
+            UserSpec {
+                name: PersonName::parse("Dana").unwrap(),
+                email: Email::parse("dana@example.test").unwrap(),
+                time_zone: TimeZone::parse("UTC").unwrap(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .contacts()
+        .create_method(
+            user.id.as_str(),
+            ContactMethodSpec {
+                name: "hook".into(),
+                target: ContactTarget::Webhook {
+                    url: HttpUrl::parse("http://127.0.0.1:9/hook").unwrap(),
+                    secret: Some(tocsin_domain::webhook::generate_secret()),
+                },
+                enabled: true,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let policy = store
+        .escalation()
+        .create_policy(
+            EscalationPolicySpec {
+                name: "one".into(),
+                description: String::new(),
+                repeat: 2,
+                levels: vec![EscalationLevel {
+                    delay_minutes: 5,
+                    targets: vec![EscalationTarget::User(user.id.clone())],
+                }],
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let key = arbitrary_service_with_key(store, "db").await;
+    store
+        .escalation()
+        .set_service_policy("db", Some(policy.name))
+        .await
+        .unwrap();
+    let events = (0..incidents)
+        .map(|i| trigger(&format!("k{i}"), AlertSeverity::Critical))
+        .collect();
+    store
+        .ingest()
+        .batch(&key, IntegrationKind::Pagerduty, Batch::new(events), t0())
+        .await
+        .unwrap();
+}
+
+fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, t: Arc<CountingTransport>) -> Engine {
+    Engine::new(
+        store,
+        clock,
+        t,
+        Renderer {
+            public_url: "http://tocsin.test".into(),
+            link_key: vec![7; 32],
+        },
+        EngineSettings {
+            batch: 7,
+            ..EngineSettings::default()
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_one_database_page_each_level_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tocsin.db");
+    // Two stores on one file stand for two processes: separate connections, the database file's locks between them.
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Process).unwrap());
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Process).unwrap());
+    seed(&*a, 20).await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let sent = Arc::new(CountingTransport::default());
+    let (ea, eb) = (
+        Arc::new(engine(a.clone(), clock.clone(), sent.clone())),
+        Arc::new(engine(b.clone(), clock.clone(), sent.clone())),
+    );
+    let mut leaders = (0, 0);
+    // Three rounds of the policy (repeat 2), five minutes apart, each taking several cycles to drain in
+    // batches of 7; both engines race through every cycle.
+    for _ in 0..3 {
+        for _ in 0..6 {
+            let (ra, rb) = tokio::join!(ea.cycle(), eb.cycle());
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            leaders.0 += u32::from(ra.leader);
+            leaders.1 += u32::from(rb.leader);
+            assert!(!(ra.leader && rb.leader), "both engines led one cycle");
+            assert!(ra.leader || rb.leader, "neither engine led a cycle");
+        }
+        clock.advance(Duration::minutes(5));
+    }
+    // Every cycle had exactly one leader (the lease lapses over each five-minute gap, so either may win it).
+    assert_eq!(leaders.0 + leaders.1, 18, "{leaders:?}");
+    let counts = sent.sent.lock().unwrap().clone();
+    assert_eq!(
+        counts.len(),
+        60,
+        "20 incidents × 3 rounds, one delivery each"
+    );
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a delivery was sent twice: {counts:?}"
+    );
+
+    // When the leader stops, the other takes over after the lease runs out, and carries on.
+    clock.advance(Duration::seconds(16));
+    let report = eb.cycle().await.unwrap();
+    assert!(report.leader);
+    let report = ea.cycle().await.unwrap();
+    assert!(
+        !report.leader,
+        "the old leader must not take the lease back while it runs"
+    );
+}
