@@ -3,6 +3,8 @@
 //! Each check exercises the behaviour users rely on through the public [`Store`] interface only, so a new backend
 //! is correct when this passes.
 
+mod paging;
+
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
 use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertStatus, EventAction};
@@ -24,6 +26,7 @@ pub async fn run_all<S: Store>(mut new_store: impl FnMut() -> S) {
     schedules(&new_store()).await;
     schedule_overrides(&new_store()).await;
     calendar_feeds(&new_store()).await;
+    paging::run_all(&mut new_store).await;
 }
 
 fn t0() -> DateTime<Utc> {

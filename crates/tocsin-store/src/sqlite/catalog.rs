@@ -427,6 +427,7 @@ impl UserRepo for SqliteStore {
         self.write(move |c| {
             let u = load_user(c, &r)?;
             super::oncall::refuse_if_in_rotation(c, &u.id)?;
+            super::escalation::refuse_if_paged(c, &u.id)?;
             c.execute("DELETE FROM users WHERE id = ?1", [u.id.as_str()])
                 .map_err(backend)?;
             Ok(())

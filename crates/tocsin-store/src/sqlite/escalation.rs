@@ -118,6 +118,25 @@ fn name_taken(c: &Connection, name: &str, except: Option<&PolicyId>) -> Result<(
     }
 }
 
+/// Deleting a user an escalation policy pages would leave a level paging nobody; the user must be taken out of
+/// those policies first.
+pub(super) fn refuse_if_paged(c: &Connection, user: &UserId) -> Result<()> {
+    let names: Vec<String> = c
+        .prepare(
+            "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
+             WHERE t.user_id = ?1 ORDER BY p.name",
+        )
+        .and_then(|mut s| s.query_map([user.as_str()], |r| r.get(0)).and_then(Iterator::collect))
+        .map_err(backend)?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Conflict(format!(
+        "escalation policies {} page this user; remove them from those policies first",
+        names.join(", ")
+    )))
+}
+
 /// The policy that pages for a new incident on `service`, if it has one.
 fn policy_of_service(c: &Connection, service: &ServiceId) -> Result<Option<PolicyId>> {
     c.prepare_cached("SELECT policy_id FROM service_policies WHERE service_id = ?1")
@@ -226,7 +245,7 @@ fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<Escal
 
 pub(super) fn methods_of(c: &Connection, user: &UserId) -> Result<Vec<ContactMethod>> {
     c.prepare_cached(&format!(
-        "SELECT {} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, id",
+        "SELECT {} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, rowid",
         super::delivery::METHOD_COLUMNS
     ))
     .and_then(|mut s| {
@@ -239,7 +258,7 @@ pub(super) fn methods_of(c: &Connection, user: &UserId) -> Result<Vec<ContactMet
 pub(super) fn rules_of(c: &Connection, user: &UserId) -> Result<Vec<NotificationRule>> {
     c.prepare_cached(
         "SELECT id, user_id, contact_method_id, urgency, delay_minutes FROM notification_rules WHERE user_id = ?1 \
-         ORDER BY delay_minutes, id",
+         ORDER BY delay_minutes, rowid",
     )
     .and_then(|mut s| {
         s.query_map([user.as_str()], |r| {

@@ -470,15 +470,15 @@ impl OnCallRepo for SqliteStore {
         self.read(move |c| {
             let (sql, param) = match &subject {
                 None => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds ORDER BY created_at, id"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds ORDER BY created_at, rowid"),
                     None,
                 ),
                 Some(FeedSubject::Schedule(id)) => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE schedule_id = ?1 ORDER BY created_at, id"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE schedule_id = ?1 ORDER BY created_at, rowid"),
                     Some(id.as_str()),
                 ),
                 Some(FeedSubject::User(id)) => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE user_id = ?1 ORDER BY created_at, id"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE user_id = ?1 ORDER BY created_at, rowid"),
                     Some(id.as_str()),
                 ),
             };

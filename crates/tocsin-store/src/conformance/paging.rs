@@ -1,0 +1,646 @@
+//! Conformance of escalation, contact methods, the delivery outbox, leases and heartbeats.
+
+use super::{
+    arbitrary_service_with_key, daily_schedule, invalid_fields, new_user, t0, trigger, user,
+};
+use crate::*;
+use chrono::Duration;
+use tocsin_domain::alert::AlertStatus;
+use tocsin_domain::auth::hash_secret;
+use tocsin_domain::contact::{
+    ContactMethodSpec, ContactTarget, NotificationRuleSpec, Purpose, Urgency,
+};
+use tocsin_domain::escalation::{EscalationLevel, EscalationPolicySpec, EscalationTarget};
+use tocsin_domain::ids::UserId;
+use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::integration::HeartbeatConfig;
+use tocsin_domain::severity::AlertSeverity;
+
+pub(super) async fn run_all<S: Store>(new_store: &mut impl FnMut() -> S) {
+    escalation_policies(&new_store()).await;
+    escalation_pages_levels_and_stops_on_acknowledge(&new_store()).await;
+    contact_methods_and_rules(&new_store()).await;
+    deliveries_are_claimed_once_retried_and_fall_through(&new_store()).await;
+    engine_lease_is_exclusive(&new_store()).await;
+    heartbeats_open_and_resolve_alerts(&new_store()).await;
+}
+
+fn hook(name: &str) -> ContactMethodSpec {
+    ContactMethodSpec {
+        name: name.into(),
+        target: ContactTarget::Webhook {
+            url: tocsin_domain::catalog::HttpUrl::parse(&format!("http://127.0.0.1:9/{name}"))
+                .unwrap(),
+            secret: Some(format!("whsec_{name}")),
+        },
+        enabled: true,
+    }
+}
+
+fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> EscalationPolicySpec {
+    EscalationPolicySpec {
+        name: name.into(),
+        description: String::new(),
+        repeat: 0,
+        levels: levels
+            .iter()
+            .map(|(d, t)| EscalationLevel {
+                delay_minutes: *d,
+                targets: t.clone(),
+            })
+            .collect(),
+    }
+}
+
+async fn person(store: &dyn Store, name: &str) -> UserId {
+    store
+        .users()
+        .create(new_user(name, &format!("{name}@example.test")), t0())
+        .await
+        .unwrap()
+        .id
+}
+
+async fn escalation_policies(store: &dyn Store) {
+    let ann = person(store, "ann").await;
+    let missing = tocsin_domain::ids::ScheduleId::generate();
+    let fields = invalid_fields(
+        store
+            .escalation()
+            .create_policy(
+                policy(
+                    "p",
+                    &[(
+                        5,
+                        vec![
+                            EscalationTarget::User(ann.clone()),
+                            EscalationTarget::Schedule(missing),
+                        ],
+                    )],
+                ),
+                t0(),
+            )
+            .await,
+    );
+    assert_eq!(fields, ["levels[0].targets[1]"]);
+    let p = store
+        .escalation()
+        .create_policy(
+            policy("p", &[(5, vec![EscalationTarget::User(ann.clone())])]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .escalation()
+            .create_policy(
+                policy("p", &[(5, vec![EscalationTarget::User(ann.clone())])]),
+                t0()
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.escalation().get_policy("p").await.unwrap().id, p.id);
+    arbitrary_service_with_key(store, "api").await;
+    store
+        .escalation()
+        .set_service_policy("api", Some("p".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .escalation()
+            .service_policy("api")
+            .await
+            .unwrap()
+            .map(|p| p.name),
+        Some("p".into())
+    );
+    assert!(matches!(
+        store.escalation().delete_policy("p").await,
+        Err(StoreError::Conflict(m)) if m.contains("api")
+    ));
+    // A user a policy pages cannot be deleted out from under it.
+    assert!(matches!(
+        store.users().delete(ann.as_str()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .escalation()
+        .set_service_policy("api", None)
+        .await
+        .unwrap();
+    store.escalation().delete_policy("p").await.unwrap();
+    assert!(matches!(
+        store.escalation().get_policy("p").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// One service paged through schedule → user levels; returns (key hash, the on-call user, the level-2 user).
+async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
+    let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
+    for u in [&ann, &ben] {
+        store
+            .contacts()
+            .create_method(u.as_str(), hook(u.as_str()), t0())
+            .await
+            .unwrap();
+    }
+    let schedule = store
+        .oncall()
+        .create_schedule(daily_schedule("rota", &[&ann]), t0())
+        .await
+        .unwrap();
+    store
+        .escalation()
+        .create_policy(
+            policy(
+                "two",
+                &[
+                    (5, vec![EscalationTarget::Schedule(schedule.id)]),
+                    (10, vec![EscalationTarget::User(ben.clone())]),
+                ],
+            ),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let key = arbitrary_service_with_key(store, "web").await;
+    store
+        .escalation()
+        .set_service_policy("web", Some("two".into()))
+        .await
+        .unwrap();
+    (key, ann, ben)
+}
+
+async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
+    let (key, ann, ben) = paged_service(store).await;
+    let opened = store
+        .ingest()
+        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
+        .await
+        .unwrap();
+    let incident = opened.incident_id.unwrap();
+    let e = store
+        .escalation()
+        .incident_escalation(incident.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(t0())));
+
+    let fired = store.engine().fire_escalations(t0(), 100).await.unwrap();
+    assert_eq!(
+        fired,
+        Fired {
+            escalations: 1,
+            deliveries_planned: 1
+        }
+    );
+    let e = store
+        .escalation()
+        .incident_escalation(incident.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.escalation.level, e.escalation.next_at),
+        (1, Some(t0() + Duration::minutes(5)))
+    );
+    assert_eq!(e.assignees, vec![ann.clone()]);
+    // Nothing more is due before the delay.
+    let quiet = store
+        .engine()
+        .fire_escalations(t0() + Duration::minutes(4), 100)
+        .await
+        .unwrap();
+    assert_eq!(quiet.escalations, 0);
+
+    let five = t0() + Duration::minutes(5);
+    store.engine().fire_escalations(five, 100).await.unwrap();
+    let log = store
+        .contacts()
+        .deliveries(DeliveryFilter {
+            incident: Some(incident.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut paged: Vec<&UserId> = log.iter().map(|d| &d.user_id).collect();
+    paged.sort();
+    let mut expected = vec![&ann, &ben];
+    expected.sort();
+    assert_eq!(paged, expected);
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Pending));
+    assert!(
+        matches!(&log[0].purpose, Purpose::Page { incident_id, .. } if *incident_id == incident)
+    );
+
+    // Acknowledging stops escalation and cancels what was not sent.
+    store
+        .incidents()
+        .acknowledge(incident.as_str(), user(), five)
+        .await
+        .unwrap();
+    let e = store
+        .escalation()
+        .incident_escalation(incident.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.escalation.next_at, None);
+    let log = store
+        .contacts()
+        .deliveries(DeliveryFilter {
+            incident: Some(incident.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        log.iter().all(|d| d.status == DeliveryStatus::Cancelled),
+        "{log:?}"
+    );
+    let later = store
+        .engine()
+        .fire_escalations(t0() + Duration::hours(5), 100)
+        .await
+        .unwrap();
+    assert_eq!(later.escalations, 0);
+    let claimed = store
+        .engine()
+        .claim_deliveries(
+            "me",
+            t0() + Duration::hours(5),
+            Duration::minutes(1),
+            100,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(claimed.is_empty());
+
+    // Escalating by hand re-arms it at the given level; a resolved incident cannot be escalated.
+    let e = store
+        .escalation()
+        .escalate(incident.as_str(), Some(0), user(), five)
+        .await
+        .unwrap();
+    assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(five)));
+    store
+        .incidents()
+        .resolve(incident.as_str(), user(), five)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .escalation()
+            .escalate(incident.as_str(), None, user(), five)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn contact_methods_and_rules(store: &dyn Store) {
+    let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
+    let m = store
+        .contacts()
+        .create_method(ann.as_str(), hook("a"), t0())
+        .await
+        .unwrap();
+    let other = store
+        .contacts()
+        .create_method(ben.as_str(), hook("b"), t0())
+        .await
+        .unwrap();
+    let fields = invalid_fields(
+        store
+            .contacts()
+            .create_rule(
+                ann.as_str(),
+                NotificationRuleSpec {
+                    contact_method_id: other.id.clone(),
+                    urgency: Urgency::High,
+                    delay_minutes: 0,
+                },
+            )
+            .await,
+    );
+    assert_eq!(fields, ["contact_method_id"]);
+    store
+        .contacts()
+        .create_rule(
+            ann.as_str(),
+            NotificationRuleSpec {
+                contact_method_id: m.id.clone(),
+                urgency: Urgency::Low,
+                delay_minutes: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .contacts()
+            .list_rules(ann.as_str())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A replacement without the secret keeps it; a change of kind is refused.
+    let mut spec = hook("a2");
+    if let ContactTarget::Webhook { secret, .. } = &mut spec.target {
+        *secret = None;
+    }
+    let replaced = store.contacts().replace_method(&m.id, spec).await.unwrap();
+    assert!(
+        matches!(&replaced.target, ContactTarget::Webhook { secret: Some(s), .. } if s == "whsec_a")
+    );
+    let email = ContactMethodSpec {
+        name: "mail".into(),
+        target: ContactTarget::Email {
+            address: tocsin_domain::catalog::Email::parse("a@example.test").unwrap(),
+        },
+        enabled: true,
+    };
+    assert_eq!(
+        invalid_fields(store.contacts().replace_method(&m.id, email).await),
+        ["target.type"]
+    );
+    // A test notification is queued, due now.
+    let d = store.contacts().send_test(&m.id, t0()).await.unwrap();
+    assert_eq!(
+        (d.status, d.due_at, d.purpose),
+        (DeliveryStatus::Pending, t0(), Purpose::Test)
+    );
+    // Deleting the method removes its rules.
+    store.contacts().delete_method(&m.id).await.unwrap();
+    assert!(
+        store
+            .contacts()
+            .list_rules(ann.as_str())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store) {
+    let ann = person(store, "ann").await;
+    let first = store
+        .contacts()
+        .create_method(ann.as_str(), hook("first"), t0())
+        .await
+        .unwrap();
+    let second = store
+        .contacts()
+        .create_method(ann.as_str(), hook("second"), t0())
+        .await
+        .unwrap();
+    for (m, delay) in [(&first, 0), (&second, 30)] {
+        store
+            .contacts()
+            .create_rule(
+                ann.as_str(),
+                NotificationRuleSpec {
+                    contact_method_id: m.id.clone(),
+                    urgency: Urgency::High,
+                    delay_minutes: delay,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .escalation()
+        .create_policy(
+            policy("solo", &[(5, vec![EscalationTarget::User(ann.clone())])]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let key = arbitrary_service_with_key(store, "db").await;
+    store
+        .escalation()
+        .set_service_policy("db", Some("solo".into()))
+        .await
+        .unwrap();
+    let incident = store
+        .ingest()
+        .event(&key, trigger("x", AlertSeverity::Critical), t0())
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    store.engine().fire_escalations(t0(), 10).await.unwrap();
+
+    let engine = store.engine();
+    let claim = |holder: &'static str, at, release| async move {
+        engine
+            .claim_deliveries(holder, at, Duration::minutes(1), 10, release)
+            .await
+            .unwrap()
+    };
+    let claimed = claim("a", t0(), false).await;
+    assert_eq!(claimed.len(), 1, "only the rule due now");
+    let d = &claimed[0];
+    assert_eq!(d.attempt, 1);
+    assert_eq!(d.user_id, ann);
+    assert_eq!(d.incident.as_ref().map(|i| &i.id), Some(&incident));
+    assert!(matches!(&d.target, Some(ContactTarget::Webhook { .. })));
+    // Claimed work is not handed out again while the claim lasts, but is once it lapses.
+    assert!(
+        claim("b", t0() + Duration::seconds(30), false)
+            .await
+            .is_empty()
+    );
+    let again = claim("b", t0() + Duration::seconds(61), false).await;
+    assert_eq!((again.len(), again[0].attempt), (1, 2));
+    // The stale first attempt cannot finish it; the current one can.
+    let retry_at = t0() + Duration::minutes(2);
+    engine
+        .finish_deliveries(vec![
+            DeliveryResult {
+                id: d.id.clone(),
+                attempt: 1,
+                at: t0() + Duration::seconds(62),
+                outcome: AttemptOutcome::Delivered {
+                    detail: "late".into(),
+                },
+            },
+            DeliveryResult {
+                id: d.id.clone(),
+                attempt: 2,
+                at: t0() + Duration::seconds(62),
+                outcome: AttemptOutcome::Retry {
+                    error: "503".into(),
+                    next_at: retry_at,
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    let record = store.contacts().delivery(&d.id).await.unwrap();
+    assert_eq!(
+        (record.status, record.due_at),
+        (DeliveryStatus::Pending, retry_at)
+    );
+    assert_eq!(record.attempts.len(), 2, "both attempts are logged");
+    assert!(
+        claim("a", retry_at - Duration::seconds(1), false)
+            .await
+            .is_empty()
+    );
+    let third = claim("a", retry_at, false).await;
+    assert_eq!(third[0].attempt, 3);
+    // Giving up brings the next rule's notification forward from its 30-minute delay.
+    engine
+        .finish_deliveries(vec![DeliveryResult {
+            id: d.id.clone(),
+            attempt: 3,
+            at: retry_at,
+            outcome: AttemptOutcome::Failed {
+                error: "410 gone".into(),
+            },
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.contacts().delivery(&d.id).await.unwrap().status,
+        DeliveryStatus::Failed
+    );
+    let next = claim("a", retry_at, false).await;
+    assert_eq!(next.len(), 1);
+    assert_ne!(next[0].id, d.id);
+    let timeline = store.incidents().timeline(incident.as_str()).await.unwrap();
+    assert!(
+        timeline.iter().any(|r| r.entry.message.contains("Gave up")
+            && r.entry.message.contains("trying webhook instead")),
+        "{timeline:?}"
+    );
+    // A new lease holder takes back the claims of one that is gone.
+    assert!(claim("c", retry_at, false).await.is_empty());
+    assert_eq!(claim("c", retry_at, true).await.len(), 1);
+}
+
+async fn engine_lease_is_exclusive(store: &dyn Store) {
+    let e = store.engine();
+    let ttl = Duration::seconds(15);
+    assert_eq!(
+        e.acquire_lease("engine", "a", t0(), ttl).await.unwrap(),
+        Lease::Held { fresh: true }
+    );
+    assert_eq!(
+        e.acquire_lease("engine", "a", t0(), ttl).await.unwrap(),
+        Lease::Held { fresh: false }
+    );
+    assert!(matches!(
+        e.acquire_lease("engine", "b", t0() + Duration::seconds(10), ttl).await.unwrap(),
+        Lease::HeldElsewhere { holder, .. } if holder == "a"
+    ));
+    assert_eq!(
+        e.acquire_lease("engine", "b", t0() + Duration::seconds(16), ttl)
+            .await
+            .unwrap(),
+        Lease::Held { fresh: true }
+    );
+    e.release_lease("engine", "b").await.unwrap();
+    assert_eq!(
+        e.acquire_lease("engine", "a", t0() + Duration::seconds(17), ttl)
+            .await
+            .unwrap(),
+        Lease::Held { fresh: true }
+    );
+    let key = e.link_key().await.unwrap();
+    assert_eq!(key.len(), 32);
+    assert_eq!(
+        e.link_key().await.unwrap(),
+        key,
+        "one key for the life of the database"
+    );
+}
+
+async fn heartbeats_open_and_resolve_alerts(store: &dyn Store) {
+    store
+        .services()
+        .create(super::service("cron"), t0())
+        .await
+        .unwrap();
+    let key_hash = hash_secret("beat-key");
+    store
+        .integrations()
+        .create(
+            NewIntegration {
+                service: "cron".into(),
+                kind: IntegrationKind::Heartbeat,
+                name: "nightly".into(),
+                key_hash: key_hash.clone(),
+                key_prefix: "beat".into(),
+                config: IntegrationConfig {
+                    heartbeat: Some(HeartbeatConfig {
+                        interval_seconds: 60,
+                        grace_seconds: 30,
+                    }),
+                    ..Default::default()
+                },
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    // Never beaten: missed 90 s after creation.
+    assert_eq!(
+        store
+            .engine()
+            .fire_heartbeats(t0() + Duration::seconds(89))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .engine()
+            .fire_heartbeats(t0() + Duration::seconds(90))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .engine()
+            .fire_heartbeats(t0() + Duration::seconds(500))
+            .await
+            .unwrap(),
+        0,
+        "fires once"
+    );
+    let open = store
+        .alerts()
+        .list(AlertFilter {
+            statuses: vec![AlertStatus::Triggered],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.items.len(), 1);
+    assert!(open.items[0].incident_id.is_some());
+    let back = t0() + Duration::seconds(600);
+    let status = store.ingest().beat(&key_hash, back).await.unwrap();
+    assert!(status.recovered);
+    assert_eq!(status.next_due, back + Duration::seconds(90));
+    let alert = store.alerts().get(&open.items[0].id).await.unwrap();
+    assert_eq!(alert.status, AlertStatus::Resolved);
+    let incident = store
+        .incidents()
+        .get(alert.incident_id.unwrap().as_str())
+        .await
+        .unwrap();
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    // A beat on a key of another kind is refused.
+    let pd = arbitrary_service_with_key(store, "other").await;
+    assert!(store.ingest().beat(&pd, back).await.is_err());
+}
