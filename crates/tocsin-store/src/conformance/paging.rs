@@ -283,13 +283,35 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
         .unwrap();
     assert!(claimed.is_empty());
 
-    // Escalating by hand re-arms it at the given level; a resolved incident cannot be escalated.
+    // Escalating an acknowledged incident by hand pages the level once, now, and escalation stays stopped.
     let e = store
         .escalation()
-        .escalate(incident.as_str(), Some(0), user(), five)
+        .escalate(incident.as_str(), Some(1), user(), five)
         .await
         .unwrap();
-    assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(five)));
+    assert_eq!((e.escalation.level, e.escalation.next_at), (1, None));
+    assert_eq!(e.assignees, vec![ben.clone()]);
+    let claimed = store
+        .engine()
+        .claim_deliveries("me", five, Duration::minutes(1), 100, false)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].user_id, ben);
+    // Escalating a triggered incident by hand re-arms the policy at the level; a resolved one cannot escalate.
+    let other = store
+        .ingest()
+        .event(&key, trigger("other", AlertSeverity::Critical), five)
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let e = store
+        .escalation()
+        .escalate(other.as_str(), Some(1), user(), five)
+        .await
+        .unwrap();
+    assert_eq!((e.escalation.level, e.escalation.next_at), (1, Some(five)));
     store
         .incidents()
         .resolve(incident.as_str(), user(), five)

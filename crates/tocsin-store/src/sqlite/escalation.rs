@@ -697,13 +697,35 @@ impl EscalationRepo for SqliteStore {
             let moved = e.escalate_to(&policy, level, now).map_err(|m| {
                 StoreError::Invalid(FieldError::new("level", m).into())
             })?;
-            let entry = TimelineEntry::new(
-                now,
-                &actor,
-                TimelineKind::Escalated,
-                format!("{} escalated to level {} of {}", actor.name, moved.level + 1, policy.name),
-            )
-            .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level }));
+            let mut message = format!(
+                "{} escalated to level {} of {}",
+                actor.name,
+                moved.level + 1,
+                policy.name
+            );
+            if i.status == IncidentStatus::Acknowledged {
+                // An acknowledged incident no longer escalates on its own, so the engine would never page this
+                // level: page it once, now, and leave the policy stopped.
+                let targets = &policy.levels[moved.level as usize].targets;
+                let (users, notes) = resolve_targets(c, targets, now, &mut HashMap::new())?;
+                let (_, lines) = page_users(c, &i, &users, Some(moved.level), now)?;
+                message.push_str(&format!(
+                    ", paging {}",
+                    if lines.is_empty() { "nobody".to_owned() } else { lines.join("; ") }
+                ));
+                for note in &notes {
+                    message.push_str(&format!("; {note}"));
+                }
+                let entry = TimelineEntry::new(now, &actor, TimelineKind::Escalated, message)
+                    .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level, "users": users }));
+                super::rows::append_timeline(c, &i.id, &entry)?;
+                let stopped = Escalation { next_at: None, ..moved };
+                let assignees = if users.is_empty() { assignees } else { users };
+                save(c, &stopped, &assignees, now)?;
+                return record(c, stopped, assignees);
+            }
+            let entry = TimelineEntry::new(now, &actor, TimelineKind::Escalated, message)
+                .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level }));
             super::rows::append_timeline(c, &i.id, &entry)?;
             save(c, &moved, &assignees, now)?;
             // The level pages in the next engine cycle, like any due level, so there is one paging path.
