@@ -276,6 +276,35 @@ mod tests {
         assert_eq!(waiting.escalate_to(&p, Some(0), now).unwrap().level, 0);
     }
 
+    proptest::proptest! {
+        /// For any policy, firing until it stops pages every level of every round exactly once, in order, each
+        /// due the sum of the delays before it after the start.
+        #[test]
+        fn a_policy_pages_each_level_of_each_round_once_at_the_cumulative_delay(
+            delays in proptest::collection::vec(1u32..=1440, 1..6),
+            repeat in 0u32..4,
+            start in 0i64..10_000_000,
+        ) {
+            let p = policy(&delays, repeat);
+            let mut e = Escalation::start(IncidentId::generate(), p.id.clone(), t(start));
+            let mut expected_due = t(start);
+            let mut pages = Vec::new();
+            while let Some(f) = e.fire(&p) {
+                proptest::prop_assert_eq!(e.next_at, Some(expected_due));
+                pages.push((f.round, f.level));
+                expected_due += Duration::minutes(i64::from(delays[f.level as usize]));
+                e = f.after;
+                if e.next_at.is_none() {
+                    break;
+                }
+            }
+            let want: Vec<(u32, u32)> = (0..=repeat)
+                .flat_map(|r| (0..delays.len() as u32).map(move |l| (r, l)))
+                .collect();
+            proptest::prop_assert_eq!(pages, want);
+        }
+    }
+
     #[test]
     fn validation_names_each_problem() {
         let spec = EscalationPolicySpec {
