@@ -4,6 +4,7 @@
 use super::client::Client;
 use super::output::{Cell, Col, Output, text, time};
 use super::{IntegrationCmd, TokenCmd, body};
+use anyhow::bail;
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
@@ -35,6 +36,8 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
             kind,
             config,
             rate_limit,
+            interval,
+            grace,
         } => {
             let mut settings = match &config {
                 Some(path) => read_settings(path)?,
@@ -43,6 +46,20 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
             if let Some(per_second) = rate_limit {
                 settings["rate_limit"] =
                     json!({ "per_second": per_second, "burst": per_second.saturating_mul(10) });
+            }
+            let heartbeat = kind == "heartbeat";
+            match interval {
+                Some(_) if !heartbeat => bail!(
+                    "--interval and --grace are for heartbeat integrations (--kind heartbeat), not {kind}"
+                ),
+                Some(seconds) => {
+                    settings["heartbeat"] =
+                        body(json!({ "interval_seconds": seconds, "grace_seconds": grace }));
+                }
+                None if heartbeat && settings.get("heartbeat").is_none() => bail!(
+                    "a heartbeat integration needs --interval SECONDS: how often the job calls its URL"
+                ),
+                None => {}
             }
             let new = body(json!({ "kind": kind, "name": name, "config": settings }));
             let v = client
@@ -54,8 +71,20 @@ pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> 
                     text(&v["name"]),
                     text(&v["id"])
                 );
-                println!("events URL:  {}", text(&v["url"]));
-                println!("{}", text(&v["how"]));
+                if heartbeat {
+                    // The server's `how` speaks of config fields; this says the same with the numbers just set.
+                    let h = &v["config"]["heartbeat"];
+                    println!("heartbeat URL: {}", text(&v["url"]));
+                    println!(
+                        "The job calls it (GET or POST) every {}s; a call missing for {}s more opens an alert, \
+                         and the next call resolves it.",
+                        text(&h["interval_seconds"]),
+                        text(&h["grace_seconds"])
+                    );
+                } else {
+                    println!("events URL:  {}", text(&v["url"]));
+                    println!("{}", text(&v["how"]));
+                }
                 shown_once("routing key", &v["key"]);
             });
         }
@@ -158,7 +187,7 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
     Ok(())
 }
 
-fn shown_once(what: &str, secret: &serde_json::Value) {
+pub(super) fn shown_once(what: &str, secret: &serde_json::Value) {
     println!("\nThe {what} is shown only this once; store it somewhere safe now:\n");
     println!("    {}\n", text(secret));
 }

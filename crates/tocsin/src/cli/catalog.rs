@@ -118,6 +118,7 @@ pub async fn crud<C: Args + CreateBody>(
 pub async fn services(client: &Client, cmd: ServiceCmd, out: Output) -> anyhow::Result<()> {
     match cmd {
         ServiceCmd::Common(cmd) => crud(client, &SERVICES, cmd, out).await,
+        ServiceCmd::Paging(cmd) => super::paging::services(client, cmd, out).await,
         ServiceCmd::Changes { service, limit } => {
             let q = query([("limit", limit.map(|l| l.to_string()))]);
             let changes = client

@@ -120,6 +120,7 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             let timeline = client.get(&["incidents", &r.incident, "timeline"]).await?;
             out.table(&timeline, TIMELINE);
         }
+        IncidentCmd::Paging(cmd) => super::paging::incidents(client, cmd, out).await?,
     }
     Ok(())
 }
@@ -227,7 +228,7 @@ async fn transition(
 }
 
 /// How to name an incident before the server has said which one it is.
-fn label(reference: &str) -> String {
+pub(super) fn label(reference: &str) -> String {
     if reference.bytes().all(|b| b.is_ascii_digit()) {
         format!("#{reference}")
     } else {

@@ -7,6 +7,7 @@ mod incidents;
 mod noise;
 mod oncall;
 mod output;
+mod paging;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -53,6 +54,16 @@ pub enum Commands {
     Tokens(Group<TokenCmd>),
     /// On-call schedules: rotations, who is on call, overrides and calendar feeds.
     Schedules(Group<oncall::ScheduleCmd>),
+    /// Escalation policies: whom an incident pages, and whom next if nobody acknowledges.
+    Policies(Group<paging::PolicyCmd>),
+    /// Contact methods: how a user is reached (email, chat, webhook, SMS, voice).
+    Contacts(Group<paging::ContactCmd>),
+    /// Notification rules: which of a user's contact methods a page uses, and after how long.
+    NotificationRules(Group<paging::NotificationRuleCmd>),
+    /// Recent notifications sent to a user, newest first.
+    Notifications(paging::NotificationsArgs),
+    /// The engine that escalates, checks heartbeats and sends notifications.
+    Engine(Group<paging::EngineCmd>),
 }
 
 /// A command group and the output choice its commands share.
@@ -155,6 +166,8 @@ pub struct NewService {
 pub enum ServiceCmd {
     #[command(flatten)]
     Common(CatalogCmd<NewService>),
+    #[command(flatten)]
+    Paging(paging::ServicePagingCmd),
     /// Change events (deploys and the like) recorded on a service, newest first.
     Changes {
         /// Service ID or name.
@@ -176,14 +189,20 @@ pub enum IntegrationCmd {
         #[arg(long)]
         name: Option<String>,
         /// The protocol senders speak.
-        #[arg(long, default_value = "pagerduty", value_parser = ["pagerduty", "alertmanager", "prometheus", "grafana", "opsgenie", "generic"])]
+        #[arg(long, default_value = "pagerduty", value_parser = ["pagerduty", "alertmanager", "prometheus", "grafana", "opsgenie", "generic", "heartbeat"])]
         kind: String,
-        /// Settings as a YAML or JSON file: `rate_limit` and, for generic, `mapping`.
+        /// Settings as a YAML or JSON file: `rate_limit`; for generic, `mapping`; for heartbeat, `heartbeat`.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
         /// Requests per second the sender may send (burst: ten seconds' worth); 0 turns limiting off.
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// For --kind heartbeat: seconds between the job's calls; a call missing for longer opens an alert.
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<u32>,
+        /// For --kind heartbeat: seconds a call may be late before it counts as missed [server default: 60].
+        #[arg(long, value_name = "SECONDS", requires = "interval")]
+        grace: Option<u32>,
     },
     /// List a service's integrations.
     List {
@@ -194,7 +213,7 @@ pub enum IntegrationCmd {
     /// Replace an integration's settings.
     Update {
         id: String,
-        /// Settings as a YAML or JSON file: `rate_limit` and, for generic, `mapping`.
+        /// Settings as a YAML or JSON file: `rate_limit`; for generic, `mapping`; for heartbeat, `heartbeat`.
         #[arg(long)]
         config: std::path::PathBuf,
     },
@@ -291,6 +310,8 @@ pub enum IncidentCmd {
     },
     /// Print an incident's timeline.
     Timeline(IncidentRef),
+    #[command(flatten)]
+    Paging(paging::IncidentPagingCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -469,6 +490,11 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,
         Commands::Maintenance(g) => noise::maintenance(c, g.cmd, g.out).await,
         Commands::Schedules(g) => oncall::schedules(c, g.cmd, g.out).await,
+        Commands::Policies(g) => paging::policies(c, g.cmd, g.out).await,
+        Commands::Contacts(g) => paging::contacts(c, g.cmd, g.out).await,
+        Commands::NotificationRules(g) => paging::notification_rules(c, g.cmd, g.out).await,
+        Commands::Notifications(a) => paging::notifications(c, a).await,
+        Commands::Engine(g) => paging::engine(c, g.cmd, g.out).await,
     }
 }
 

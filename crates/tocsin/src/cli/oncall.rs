@@ -268,7 +268,7 @@ fn read_schedule(path: &Path) -> anyhow::Result<Value> {
 }
 
 /// Users' names and emails by ID, since schedules name participants by ID.
-async fn user_names(client: &Client) -> anyhow::Result<HashMap<String, String>> {
+pub(super) async fn user_names(client: &Client) -> anyhow::Result<HashMap<String, String>> {
     let users = client.get(&["users"]).await?;
     Ok(items(&users)
         .iter()
@@ -336,7 +336,7 @@ fn rotation(r: &Value) -> String {
 }
 
 /// A person as `Name <email>`.
-fn person(p: &Value) -> String {
+pub(super) fn person(p: &Value) -> String {
     match p["email"].as_str().filter(|e| !e.is_empty()) {
         Some(email) => format!("{} <{email}>", text(&p["name"])),
         None => text(&p["name"]),

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod cli_noise;
 mod cli_oncall;
+mod cli_paging;
 mod crash;
 mod engine;
 mod noise;

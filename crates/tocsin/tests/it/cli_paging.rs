@@ -1,0 +1,419 @@
+//! The command-line client's paging commands: contact methods and rules, a policy from a YAML file on a service,
+//! an incident escalated, reassigned and notified, engine cycles, heartbeat integrations.
+
+use crate::cli::tocsin;
+use crate::support::{TestApp, WebhookReceiver};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+use tocsin_domain::clock::SystemClock;
+
+const POLICY: &str = "\
+name: checkout on-call
+description: Checkout API
+repeat: 1
+levels:
+  - delay_minutes: 5
+    targets:
+      - user: alice@example.test
+  - delay_minutes: 10
+    targets:
+      - {type: user, id: bob@example.test}
+";
+
+/// A server whose engine runs only when asked, so each cycle's report is the test's to predict.
+async fn app_without_ticker() -> TestApp {
+    TestApp::spawn_with(Arc::new(SystemClock), |c| c.engine.enabled = false).await
+}
+
+async fn json_of(app: &TestApp, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = tocsin(app, &args).await.ok();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+}
+
+/// The word of `out` that starts with `prefix`, without the punctuation around it.
+fn word<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.split(|c: char| c.is_whitespace() || "(),;:\"".contains(c))
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}… in:\n{out}"))
+}
+
+/// The table rows that contain every one of `parts`.
+fn rows_with<'a>(table: &'a str, parts: &[&str]) -> Vec<&'a str> {
+    table
+        .lines()
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .collect()
+}
+
+fn assert_lines(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            out.lines().any(|l| l.trim_end() == *line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
+    let app = app_without_ticker().await;
+    let hook = WebhookReceiver::start().await;
+    for (name, email) in [("Alice", "alice@example.test"), ("Bob", "bob@example.test")] {
+        let args = ["users", "create", "--name", name, "--email", email];
+        tocsin(&app, &args).await.ok();
+    }
+
+    // Contact methods: the secret is printed once, and never listed.
+    let alice_hook = format!("{}/alice", hook.url);
+    let args = [
+        "contacts",
+        "add",
+        "alice@example.test",
+        "--name",
+        "pager bridge",
+        "--webhook",
+        &alice_hook,
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert!(
+        out.starts_with("added contact method \"pager bridge\" (cm_")
+            && out.contains("for alice@example.test: webhook 127.0.0.1"),
+        "{out}"
+    );
+    assert!(out.contains("shown only this once"), "{out}");
+    let secret = word(&out, "whsec_");
+    let alice_cm = word(&out, "cm_").to_owned();
+    let listed = tocsin(&app, &["contacts", "list", "alice@example.test"])
+        .await
+        .ok();
+    assert_eq!(
+        rows_with(
+            &listed,
+            &[
+                alice_cm.as_str(),
+                "pager bridge",
+                "webhook",
+                "127.0.0.1",
+                "yes"
+            ]
+        )
+        .len(),
+        1,
+        "{listed}"
+    );
+    assert!(!listed.contains(secret), "{listed}");
+    let bob_hook = format!("{}/bob", hook.url);
+    let args = [
+        "contacts",
+        "add",
+        "bob@example.test",
+        "--name",
+        "bridge",
+        "--webhook",
+        &bob_hook,
+    ];
+    tocsin(&app, &args).await.ok();
+    let args = [
+        "contacts",
+        "add",
+        "bob@example.test",
+        "--name",
+        "x",
+        "--sms",
+        "+4915112345678",
+        "--voice",
+        "+4915112345678",
+    ];
+    let refused = tocsin(&app, &args).await.failed();
+    assert!(refused.contains("cannot be used with"), "{refused}");
+
+    // A rule naming the method by its name.
+    let args = [
+        "notification-rules",
+        "add",
+        "alice@example.test",
+        "--method",
+        "pager bridge",
+        "--urgency",
+        "high",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert!(
+        out.starts_with("added notification rule nr_")
+            && out.contains("high urgency pages reach alice@example.test at pager bridge at once"),
+        "{out}"
+    );
+    let rules = tocsin(&app, &["notification-rules", "list", "alice@example.test"])
+        .await
+        .ok();
+    assert_eq!(
+        rows_with(&rules, &["high", "at once", "pager bridge (webhook)"]).len(),
+        1,
+        "{rules}"
+    );
+
+    // The policy file names people by email; the API got IDs.
+    let file = app.dir.path().join("policy.yaml");
+    std::fs::write(&file, POLICY).unwrap();
+    let out = tocsin(&app, &["policies", "create", "-f", file.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(
+        out.starts_with("created escalation policy checkout on-call (pol_"),
+        "{out}"
+    );
+    let policy = json_of(&app, &["policies", "show", "checkout on-call"]).await;
+    let (_, alice) = app.get("/api/v1/users/alice@example.test").await;
+    let (_, bob) = app.get("/api/v1/users/bob@example.test").await;
+    assert_eq!(policy["levels"][0]["targets"][0]["id"], alice["id"]);
+    assert_eq!(policy["levels"][1]["targets"][0]["id"], bob["id"]);
+    let show = tocsin(&app, &["policies", "show", "checkout on-call"])
+        .await
+        .ok();
+    assert_lines(
+        &show,
+        &[
+            "repeat:      once more after the last level",
+            "level 0 (after 5m, level 1):",
+            "  user Alice <alice@example.test>",
+            "level 1 (after 10m, level 0 again):",
+            "  user Bob <bob@example.test>",
+        ],
+    );
+
+    tocsin(&app, &["services", "create", "--name", "checkout"])
+        .await
+        .ok();
+    let args = [
+        "services",
+        "policy",
+        "checkout",
+        "--set",
+        "checkout on-call",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert!(
+        out.starts_with("checkout pages with escalation policy checkout on-call (pol_"),
+        "{out}"
+    );
+    let (_, set) = app.get("/api/v1/services/checkout/escalation-policy").await;
+    assert_eq!(set["policy"]["name"], "checkout on-call");
+    let oncall = tocsin(&app, &["services", "oncall", "checkout"]).await.ok();
+    assert_lines(
+        &oncall,
+        &[
+            "  level 0: Alice <alice@example.test>",
+            "  level 1: Bob <bob@example.test>",
+        ],
+    );
+
+    let args = [
+        "incidents",
+        "declare",
+        "--title",
+        "Checkout down",
+        "--severity",
+        "SEV-1",
+        "--service",
+        "checkout",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert!(out.starts_with("declared #1 "), "{out}");
+    let before = tocsin(&app, &["incidents", "escalation", "#1"]).await.ok();
+    assert!(
+        before.contains("policy:    checkout on-call (pol_")
+            && before.contains("next page: level 0 at ")
+            && before.contains("assignees: (nobody paged yet)"),
+        "{before}"
+    );
+
+    // One cycle pages level 0: Alice's rule sends to her webhook at once.
+    let report = tocsin(&app, &["engine", "cycle"]).await.ok();
+    assert_lines(
+        &report,
+        &[
+            "    1  escalation levels fired",
+            "    1  notifications planned",
+            "    1  notifications sent",
+        ],
+    );
+    assert_eq!(hook.requests().len(), 1);
+    assert_eq!(hook.requests()[0].path, "/alice");
+    let after = tocsin(&app, &["incidents", "escalation", "1"]).await.ok();
+    assert!(
+        after.contains("next page: level 1 at ")
+            && after.contains("assignees: Alice <alice@example.test>"),
+        "{after}"
+    );
+
+    let out = tocsin(&app, &["incidents", "escalate", "1"]).await.ok();
+    assert_eq!(
+        out.trim(),
+        "escalated #1: level 1 of checkout on-call pages now"
+    );
+    let report = json_of(&app, &["engine", "cycle"]).await;
+    assert_eq!(report["escalations_fired"], 1, "{report}");
+    assert_eq!(hook.requests().last().unwrap().path, "/bob");
+
+    let args = [
+        "incidents",
+        "reassign",
+        "1",
+        "--user",
+        "alice@example.test",
+        "--user",
+        "bob@example.test",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert_eq!(
+        out.trim(),
+        "reassigned #1 to Alice <alice@example.test>, Bob <bob@example.test>; paged now"
+    );
+    let (_, state) = app.get("/api/v1/incidents/1/escalation").await;
+    let e = &state["escalation"];
+    assert_eq!(
+        e["assignees"],
+        serde_json::json!([alice["id"], bob["id"]]),
+        "{state}"
+    );
+    assert!(
+        e["next_at"].is_null(),
+        "people named by hand own it: {state}"
+    );
+    let stopped = tocsin(&app, &["incidents", "escalation", "1"]).await.ok();
+    assert!(
+        stopped.contains("next page: none; escalation has stopped"),
+        "{stopped}"
+    );
+    let both = [
+        "incidents",
+        "reassign",
+        "1",
+        "--user",
+        "a@b.c",
+        "--policy",
+        "p",
+    ];
+    let refused = tocsin(&app, &both).await.failed();
+    assert!(refused.contains("cannot be used with"), "{refused}");
+
+    tocsin(&app, &["engine", "cycle"]).await.ok();
+    let table = tocsin(&app, &["incidents", "notifications", "1"])
+        .await
+        .ok();
+    assert!(
+        table.starts_with("TIME") && table.contains("ATTEMPTS"),
+        "{table}"
+    );
+    let alice_rows = ["Alice <alice@example.test>", "webhook", "delivered"];
+    assert_eq!(
+        rows_with(&table, &alice_rows).len(),
+        2,
+        "the page at level 0 and the reassignment:\n{table}"
+    );
+    assert_eq!(
+        rows_with(
+            &table,
+            &["Bob <bob@example.test>", "page, level 1", "delivered"]
+        )
+        .len(),
+        1,
+        "{table}"
+    );
+    let listed = json_of(&app, &["incidents", "notifications", "1"]).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 4, "{listed}");
+
+    // A test notification, and a disabled method receiving nothing.
+    let out = tocsin(&app, &["contacts", "test", &alice_cm]).await.ok();
+    assert!(out.starts_with("queued test notification msg_"), "{out}");
+    tocsin(&app, &["engine", "cycle"]).await.ok();
+    let mine = tocsin(&app, &["notifications", "alice@example.test"])
+        .await
+        .ok();
+    assert_eq!(
+        rows_with(&mine, &["test", "webhook", "delivered", "1"]).len(),
+        1,
+        "{mine}"
+    );
+    assert_eq!(hook.requests().last().unwrap().path, "/alice");
+
+    let out = tocsin(&app, &["contacts", "disable", &alice_cm]).await.ok();
+    assert_eq!(
+        out.trim(),
+        format!("disabled contact method \"pager bridge\" ({alice_cm})")
+    );
+    let (_, m) = app
+        .get(&format!("/api/v1/contact-methods/{alice_cm}"))
+        .await;
+    assert_eq!(m["enabled"], false);
+    assert_eq!(m["target"]["url"], alice_hook.as_str());
+    tocsin(&app, &["contacts", "enable", &alice_cm]).await.ok();
+    let (_, m) = app
+        .get(&format!("/api/v1/contact-methods/{alice_cm}"))
+        .await;
+    assert_eq!(m["enabled"], true);
+}
+
+#[tokio::test]
+async fn heartbeat_integrations_print_their_url_and_take_their_interval() {
+    let app = TestApp::spawn().await;
+    tocsin(&app, &["services", "create", "--name", "nightly-backup"])
+        .await
+        .ok();
+    let args = [
+        "integrations",
+        "create",
+        "--service",
+        "nightly-backup",
+        "--kind",
+        "heartbeat",
+        "--interval",
+        "300",
+        "--grace",
+        "30",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("heartbeat URL: "))
+        .unwrap_or_else(|| panic!("no heartbeat URL in:\n{out}"));
+    assert!(url.starts_with(&format!("{}/heartbeat/", app.url)), "{out}");
+    assert!(
+        out.contains(
+            "The job calls it (GET or POST) every 300s; a call missing for 30s more opens an alert"
+        ),
+        "{out}"
+    );
+    let resp = app.client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let beat: Value = resp.json().await.unwrap();
+    assert_eq!(beat["recovered"], false, "{beat}");
+
+    let list = json_of(
+        &app,
+        &["integrations", "list", "--service", "nightly-backup"],
+    )
+    .await;
+    let config = &list["items"][0]["config"]["heartbeat"];
+    assert_eq!(
+        (&config["interval_seconds"], &config["grace_seconds"]),
+        (&serde_json::json!(300), &serde_json::json!(30))
+    );
+
+    let mut wrong_kind = args.to_vec();
+    wrong_kind[5] = "pagerduty";
+    let refused = tocsin(&app, &wrong_kind).await.failed();
+    assert!(
+        refused.contains("--interval and --grace are for heartbeat integrations"),
+        "{refused}"
+    );
+    let refused = tocsin(&app, &args[..6]).await.failed();
+    assert!(refused.contains("needs --interval SECONDS"), "{refused}");
+    let (_, after) = app
+        .get("/api/v1/services/nightly-backup/integrations")
+        .await;
+    assert_eq!(after["items"].as_array().unwrap().len(), 1, "{after}");
+}
