@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, with the real peers (Alertmanager) it needs installed first.
+# Runs the whole test suite, with the real peers it needs (Alertmanager, aiosmtpd, icalendar) installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
