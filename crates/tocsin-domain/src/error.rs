@@ -36,6 +36,16 @@ impl FieldError {
 pub struct ValidationErrors(pub Vec<FieldError>);
 
 impl ValidationErrors {
+    /// Checks a display name (of a schedule, layer, policy, contact method): 1–100 characters once trimmed.
+    pub fn check_label(&mut self, field: &str, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            self.push(field, "must not be empty");
+        } else if value.chars().count() > 100 {
+            self.push(field, "must be at most 100 characters");
+        }
+    }
+
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }

@@ -42,12 +42,7 @@ pub struct EscalationPolicySpec {
 impl EscalationPolicySpec {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let name = self.name.trim();
-        if name.is_empty() {
-            errors.push("name", "must not be empty");
-        } else if name.chars().count() > 100 {
-            errors.push("name", "must be at most 100 characters");
-        }
+        errors.check_label("name", &self.name);
         if self.repeat > 10 {
             errors.push("repeat", "must be at most 10");
         }

@@ -119,12 +119,7 @@ impl Layer {
     /// Field paths are relative to the layer (`participants`, `restrictions[0].start`, …).
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let name = self.name.trim();
-        if name.is_empty() {
-            errors.push("name", "must not be empty");
-        } else if name.chars().count() > 100 {
-            errors.push("name", "must be at most 100 characters");
-        }
+        errors.check_label("name", &self.name);
         if self.participants.is_empty() {
             errors.push("participants", "needs at least one participant");
         }
@@ -278,12 +273,7 @@ fn default_reminder_minutes() -> u32 {
 impl ScheduleSpec {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        let name = self.name.trim();
-        if name.is_empty() {
-            errors.push("name", "must not be empty");
-        } else if name.chars().count() > 100 {
-            errors.push("name", "must be at most 100 characters");
-        }
+        errors.check_label("name", &self.name);
         if self.reminder_minutes > 7 * 24 * 60 {
             errors.push("reminder_minutes", "must be at most 10080 (a week)");
         }

@@ -50,6 +50,16 @@ pub(super) fn load_policy(c: &Connection, r: &str) -> Result<EscalationPolicy> {
     find(c, &sql, [r.trim()], policy, "escalation policy", r)
 }
 
+/// The policy a request names in its `policy` field; one that does not exist is that field's error.
+fn requested_policy(c: &Connection, p: &str) -> Result<EscalationPolicy> {
+    load_policy(c, p).map_err(|e| match e {
+        StoreError::NotFound { .. } => StoreError::Invalid(
+            FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
+        ),
+        other => other,
+    })
+}
+
 /// Checks the spec and that every target exists, reporting all problems at once.
 fn check_policy(c: &Connection, spec: &EscalationPolicySpec) -> Result<()> {
     let mut errors = match spec.validate() {
@@ -610,12 +620,7 @@ impl EscalationRepo for SqliteStore {
                     Ok(None)
                 }
                 Some(p) => {
-                    let p = load_policy(c, &p).map_err(|e| match e {
-                        StoreError::NotFound { .. } => StoreError::Invalid(
-                            FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
-                        ),
-                        other => other,
-                    })?;
+                    let p = requested_policy(c, &p)?;
                     c.execute(
                         "INSERT INTO service_policies (service_id, policy_id) VALUES (?1, ?2) \
                          ON CONFLICT (service_id) DO UPDATE SET policy_id = excluded.policy_id",
@@ -753,12 +758,7 @@ impl EscalationRepo for SqliteStore {
             let current = load_escalation(c, &i.id)?;
             match to {
                 Reassignment::Policy(p) => {
-                    let policy = load_policy(c, &p).map_err(|e| match e {
-                        StoreError::NotFound { .. } => StoreError::Invalid(
-                            FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
-                        ),
-                        other => other,
-                    })?;
+                    let policy = requested_policy(c, &p)?;
                     let e = Escalation::start(i.id.clone(), policy.id.clone(), now);
                     let assignees = current.map(|(_, a)| a).unwrap_or_default();
                     let entry = TimelineEntry::new(

@@ -347,6 +347,19 @@ pub async fn reassign_incident(
     Ok(axum::Json(record))
 }
 
+/// The latest notifications matching `filter`, as many as a page holds.
+async fn notifications(
+    s: &AppState,
+    filter: DeliveryFilter,
+) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
+    let filter = DeliveryFilter {
+        limit: tocsin_store::MAX_PAGE,
+        ..filter
+    };
+    let items = s.store.contacts().deliveries(filter).await?;
+    Ok(axum::Json(Items { items }))
+}
+
 /// Every notification sent (or planned) for the incident, with each attempt.
 #[utoipa::path(get, path = "/api/v1/incidents/{incident}/notifications", tag = "notifications", security(("bearer" = [])),
     params(("incident" = String, Path, description = "Incident ID or number")),
@@ -357,16 +370,14 @@ pub async fn incident_notifications(
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
     caller.require(Scope::Read)?;
-    let items = s
-        .store
-        .contacts()
-        .deliveries(DeliveryFilter {
+    notifications(
+        &s,
+        DeliveryFilter {
             incident: Some(incident),
-            limit: tocsin_store::MAX_PAGE,
             ..DeliveryFilter::default()
-        })
-        .await?;
-    Ok(axum::Json(Items { items }))
+        },
+    )
+    .await
 }
 
 /// Notifications sent to the user, newest first.
@@ -379,16 +390,14 @@ pub async fn user_notifications(
     Path(user): Path<String>,
 ) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
     caller.require(Scope::Read)?;
-    let items = s
-        .store
-        .contacts()
-        .deliveries(DeliveryFilter {
+    notifications(
+        &s,
+        DeliveryFilter {
             user: Some(user),
-            limit: tocsin_store::MAX_PAGE,
             ..DeliveryFilter::default()
-        })
-        .await?;
-    Ok(axum::Json(Items { items }))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications", security(("bearer" = [])),
