@@ -36,6 +36,8 @@ pub struct EngineSettings {
     pub claim_for: Duration,
     /// At most this many escalations or deliveries per module per cycle; more wakes the next cycle at once.
     pub batch: u32,
+    /// How long a cycle waits for its sends before leaving the slow ones to finish in the background.
+    pub send_wait: std::time::Duration,
     pub retry: RetryPolicy,
 }
 
@@ -46,6 +48,7 @@ impl Default for EngineSettings {
             lease_ttl: Duration::seconds(15),
             claim_for: Duration::seconds(60),
             batch: 500,
+            send_wait: std::time::Duration::from_secs(2),
             retry: RetryPolicy::default(),
         }
     }
@@ -138,7 +141,8 @@ impl Engine {
         }
     }
 
-    /// One cycle of every module, at the clock's current time. Deliveries are sent before it returns.
+    /// One cycle of every module, at the clock's current time. Deliveries are sent, and their attempts recorded,
+    /// before it returns, unless a receiver takes longer than `send_wait`.
     pub async fn cycle(&self) -> anyhow::Result<CycleReport> {
         let _one_at_a_time = self.cycle_lock.lock().await;
         let engine = self.store.engine();
@@ -178,19 +182,22 @@ impl Engine {
             .await?;
         report.deliveries_sent = claimed.len() as u32;
         if !claimed.is_empty() {
-            let results = self.send_all(claimed).await;
-            engine.finish_deliveries(results).await?;
+            self.send_all(claimed).await;
         }
         self.cleanup(now).await;
         Ok(report)
     }
 
-    async fn send_all(&self, claimed: Vec<ClaimedDelivery>) -> Vec<DeliveryResult> {
+    /// Sends every claimed delivery concurrently; each records its own attempt as soon as it is done. The cycle
+    /// waits for them up to `send_wait`, so that a receiver that hangs until its timeout cannot hold up the next
+    /// escalation; sends still running then finish in the background.
+    async fn send_all(&self, claimed: Vec<ClaimedDelivery>) {
         let mut tasks = JoinSet::new();
         for d in claimed {
             let notice = self.renderer.notice(&d, self.clock.now());
             let transport = self.transport.clone();
             let clock = self.clock.clone();
+            let store = self.store.clone();
             let retry = self.settings.retry;
             tasks.spawn(async move {
                 let started = clock.now();
@@ -210,23 +217,35 @@ impl Engine {
                     }
                 };
                 let at = clock.now();
-                DeliveryResult {
+                let result = DeliveryResult {
                     id: d.id,
                     attempt: d.attempt,
                     at,
                     outcome: attempt_outcome(outcome, d.attempt, &retry, at),
+                };
+                // Unrecorded, the claim lapses and another cycle sends the delivery again under the same ID.
+                if let Err(e) = store.engine().finish_deliveries(vec![result]).await {
+                    tracing::warn!(error = %e, "Could not record a delivery attempt.");
                 }
             });
         }
-        let mut results = Vec::with_capacity(tasks.len());
-        while let Some(r) = tasks.join_next().await {
-            match r {
-                Ok(result) => results.push(result),
-                // The claim expires and another cycle retries the delivery.
-                Err(e) => tracing::error!(error = %e, "A delivery task failed."),
+        let all_done = async {
+            while let Some(r) = tasks.join_next().await {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "A delivery task failed.");
+                }
             }
+        };
+        if tokio::time::timeout(self.settings.send_wait, all_done)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                still_sending = tasks.len(),
+                "Deliveries are still being sent; they finish in the background."
+            );
+            tasks.detach_all();
         }
-        results
     }
 
     async fn cleanup(&self, now: DateTime<Utc>) {

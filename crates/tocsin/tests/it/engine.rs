@@ -170,3 +170,51 @@ async fn two_engines_on_one_database_page_each_level_once() {
         "the old leader must not take the lease back while it runs"
     );
 }
+
+/// Never answers: a receiver that hangs until the sender's timeout.
+struct HangingTransport;
+
+#[async_trait]
+impl Transport for HangingTransport {
+    async fn send(&self, _: &Outgoing<'_>) -> SendOutcome {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        SendOutcome::Delivered {
+            detail: "too late".into(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_the_next_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("t.db"), Durability::Process).unwrap());
+    seed(&*store, 3).await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(HangingTransport),
+        Renderer {
+            public_url: "http://tocsin.test".into(),
+            link_key: vec![7; 32],
+        },
+        EngineSettings {
+            send_wait: std::time::Duration::from_millis(50),
+            ..EngineSettings::default()
+        },
+    );
+    // An hour-long send would hold the cycle for an hour; it returns after `send_wait` instead.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), engine.cycle())
+        .await
+        .expect("the cycle returns while the sends hang")
+        .unwrap();
+    assert_eq!((first.escalations_fired, first.deliveries_sent), (3, 3));
+    // The next level still pages on time.
+    clock.advance(Duration::minutes(5));
+    let second = tokio::time::timeout(std::time::Duration::from_secs(30), engine.cycle())
+        .await
+        .expect("the next cycle runs too")
+        .unwrap();
+    assert_eq!(second.escalations_fired, 3);
+}
