@@ -90,7 +90,12 @@ fn with_attempts(c: &Connection, mut d: DeliveryRecord) -> Result<DeliveryRecord
 }
 
 fn load_delivery(c: &Connection, id: &str) -> Result<DeliveryRecord> {
-    let d = find(
+    with_attempts(c, delivery_row(c, id)?)
+}
+
+/// A delivery without its attempts, for callers that only need what it is and whom it is for.
+fn delivery_row(c: &Connection, id: &str) -> Result<DeliveryRecord> {
+    find(
         c,
         &format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id WHERE d.id = ?1"
@@ -99,8 +104,7 @@ fn load_delivery(c: &Connection, id: &str) -> Result<DeliveryRecord> {
         delivery,
         "delivery",
         id,
-    )?;
-    with_attempts(c, d)
+    )
 }
 
 /// Keeps a webhook's signing secret when a replacement leaves it out: it cannot be read back, so nobody could
@@ -491,7 +495,8 @@ fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
     } else {
         None
     };
-    let d = load_delivery(c, r.id.as_str())?;
+    // The timeline entry needs the delivery's incident, user and channel; its attempts would be read for nothing.
+    let d = delivery_row(c, r.id.as_str())?;
     if let Some(incident) = &d.incident_id {
         let who = user_name(c, d.user_id.as_str())?.unwrap_or_else(|| d.user_id.to_string());
         let channel = if d.channel.is_empty() {

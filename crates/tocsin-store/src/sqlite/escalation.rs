@@ -236,6 +236,29 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
     Ok(())
 }
 
+/// Moves an escalation that exists on, as the engine does when it falls due; its incident and policy stay. Unlike
+/// [`save`]'s upsert, an update that changes no key is one SQLite runs without a statement journal. Releasing that
+/// journal walks the in-memory sub-journal of the enclosing savepoint from its start, and the engine's savepoint
+/// covers a whole batch, so with the upsert each escalation paid for every page the batch had touched before it.
+fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE escalations SET level = ?2, round = ?3, next_at = ?4, assignees = ?5, updated_at = ?6 \
+         WHERE incident_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            e.incident_id.as_str(),
+            e.level,
+            e.round,
+            e.next_at.map(ts),
+            to_json(&assignees),
+            ts(now)
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
 fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<EscalationRecord> {
     let policy_name = c
         .query_row(
@@ -451,7 +474,7 @@ pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result
     for (e, assignees) in due {
         let incident = load_incident(c, e.incident_id.as_str())?;
         if incident.status != IncidentStatus::Triggered {
-            save(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         }
         if !policies.contains_key(&e.policy_id) {
@@ -459,7 +482,7 @@ pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result
             policies.insert(e.policy_id.clone(), p);
         }
         let Some(Some(policy)) = policies.get(&e.policy_id) else {
-            save(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         };
         let Some(step) = e.fire(policy) else { continue };
@@ -496,7 +519,7 @@ pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result
             }));
         super::rows::append_timeline(c, &incident.id, &entry)?;
         let assignees = if users.is_empty() { assignees } else { users };
-        save(c, &step.after, &assignees, now)?;
+        advance(c, &step.after, &assignees, now)?;
         fired.escalations += 1;
         fired.deliveries_planned += planned;
     }

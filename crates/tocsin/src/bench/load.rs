@@ -152,7 +152,7 @@ async fn connection_loop(
     outcome
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
@@ -163,7 +163,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(tx)
 }
 
-async fn exchange(
+pub async fn exchange(
     tx: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
@@ -175,7 +175,7 @@ async fn exchange(
     Ok((status, body))
 }
 
-fn describe(status: StatusCode, body: &[u8]) -> String {
+pub fn describe(status: StatusCode, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     let body: String = body.chars().take(500).collect();
     format!("HTTP {status}: {body}")

@@ -1,11 +1,18 @@
 //! `tocsin bench`: drives Tocsin's ingest endpoints (PagerDuty events, Alertmanager webhooks), and Alertmanager's
 //! alerts endpoint for comparison, with the same load, and reports requests and alerts per second, latency
-//! percentiles and the servers' peak memory, per scenario.
+//! percentiles and the servers' peak memory, per scenario. Three more scenarios follow a page past ingest: the
+//! engine's cycle time and the final-schedule computation at scale (in-process), and the time from an event's 202
+//! to its page at a webhook receiver under steady ingest.
 
 mod bodies;
+mod engine;
+mod fixture;
 mod load;
+mod paging;
 mod process;
+mod receiver;
 mod report;
+mod schedules;
 mod targets;
 
 use anyhow::Context;
@@ -30,7 +37,13 @@ enum Choice {
     WebhookUnchanged,
     /// Alertmanager webhooks changing a tenth of each group's alerts per request.
     WebhookChanges,
-    /// The three in sequence, on one server of each kind.
+    /// One engine cycle with 10,000 open incidents under escalation and 1,000 schedules, in-process.
+    EngineCycle,
+    /// The final schedules of 1,000 schedules over 90 days, in-process.
+    FinalSchedule,
+    /// From an event's 202 to its page at a webhook receiver, while ingest runs at 1,000 events/s.
+    PageLatency,
+    /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
 }
 
@@ -45,6 +58,16 @@ impl Choice {
                 Scenario::WebhookUnchanged,
                 Scenario::WebhookChanges,
             ],
+            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency => Vec::new(),
+        }
+    }
+
+    /// The scenarios past ingest, each with a report of its own.
+    fn beyond_ingest(self) -> Vec<Self> {
+        match self {
+            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency => vec![self],
+            Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
+            Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges => Vec::new(),
         }
     }
 }
@@ -149,6 +172,24 @@ pub struct BenchArgs {
     /// Also print the figures as JSON.
     #[arg(long)]
     json: bool,
+    /// engine-cycle: open incidents under escalation.
+    #[arg(long, default_value_t = 10_000)]
+    incidents: usize,
+    /// engine-cycle and final-schedule: on-call schedules, two or three layers each.
+    #[arg(long, default_value_t = 1_000)]
+    schedules: usize,
+    /// final-schedule: how many days of final schedule to compute per schedule.
+    #[arg(long, default_value_t = 90)]
+    days: u32,
+    /// page-latency: events per second, released on a fixed schedule whatever the answers.
+    #[arg(long, default_value_t = 1000.0)]
+    page_rate: f64,
+    /// page-latency: share of events with a new dedup key, each opening an incident that pages.
+    #[arg(long, default_value_t = 0.05, value_parser = parse_ratio)]
+    page_new_ratio: f64,
+    /// page-latency: how long each of its two runs (baseline, loaded) measures.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    page_duration: Duration,
 }
 
 impl BenchArgs {
@@ -188,6 +229,17 @@ impl BenchArgs {
         }
     }
 
+    fn paging(&self) -> paging::PagingParams {
+        paging::PagingParams {
+            rate: self.page_rate,
+            new_ratio: self.page_new_ratio,
+            warmup: self.warmup,
+            duration: self.page_duration,
+            seed_keys: self.seed_keys,
+            connections: self.connections,
+        }
+    }
+
     fn alertmanager_bin(&self) -> anyhow::Result<Option<PathBuf>> {
         if self.no_alertmanager {
             return Ok(None);
@@ -222,6 +274,37 @@ impl BenchArgs {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if !args.scenario.scenarios().is_empty() {
+        ingest(&args).await?;
+    }
+    for choice in args.scenario.beyond_ingest() {
+        let (table, json) = match choice {
+            Choice::EngineCycle => {
+                let f = engine::run(args.incidents, args.schedules).await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::FinalSchedule => {
+                let f = schedules::run(args.schedules, args.days).await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::PageLatency => {
+                let tocsin = args.tocsin().await?;
+                let f = paging::run(&tocsin, &args.paging()).await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::Pagerduty | Choice::WebhookUnchanged | Choice::WebhookChanges | Choice::All => {
+                continue;
+            }
+        };
+        println!("\n{table}");
+        if args.json {
+            println!("{json}");
+        }
+    }
+    Ok(())
+}
+
+async fn ingest(args: &BenchArgs) -> anyhow::Result<()> {
     let scenarios = args.scenario.scenarios();
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     anyhow::ensure!(

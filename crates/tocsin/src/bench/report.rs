@@ -92,6 +92,13 @@ impl Figures {
     }
 }
 
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+pub(super) fn percentile(sorted: &[std::time::Duration], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    let d = sorted.get(rank.saturating_sub(1))?;
+    Some(d.as_secs_f64() * 1000.0)
+}
+
 /// Nearest-rank percentile of sorted microseconds, in milliseconds.
 fn percentile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
     let rank = (q * sorted_us.len() as f64).ceil() as usize;
@@ -225,11 +232,11 @@ impl Report {
     }
 }
 
-fn ms(v: Option<f64>) -> String {
+pub(super) fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

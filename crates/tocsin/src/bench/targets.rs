@@ -83,8 +83,21 @@ impl Target {
         }
     }
 
+    /// A Tocsin target's API: its base URL, token and the service the benchmark works in.
+    pub fn tocsin_api(&self) -> Option<(&Url, &str, &str)> {
+        match &self.server {
+            Server::Tocsin {
+                base,
+                token,
+                service,
+                ..
+            } => Some((base, token, service)),
+            Server::Alertmanager { .. } => None,
+        }
+    }
+
     /// Creates an integration of `kind` in the target's service and returns its key.
-    async fn integration(&self, kind: &str) -> anyhow::Result<String> {
+    pub async fn integration(&self, kind: &str) -> anyhow::Result<String> {
         let Server::Tocsin {
             client,
             base,
@@ -236,7 +249,7 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
 }
 
 /// JSON POSTs to `path` under `base`.
-async fn json_post(base: &Url, path: &str, accepted: StatusCode) -> anyhow::Result<Endpoint> {
+pub async fn json_post(base: &Url, path: &str, accepted: StatusCode) -> anyhow::Result<Endpoint> {
     let url = base.join(path)?;
     let host = url.host_str().context("the server URL has no host")?;
     let port = url
