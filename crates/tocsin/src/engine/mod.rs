@@ -34,10 +34,15 @@ pub struct EngineSettings {
     pub lease_ttl: Duration,
     /// How long a claimed delivery is reserved for its sender; after that another cycle may send it again.
     pub claim_for: Duration,
-    /// At most this many escalations or deliveries per module per cycle; more wakes the next cycle at once.
+    /// At most this many escalations or deliveries per module per cycle; more wakes the next cycle at once. A
+    /// module's step is one write transaction, which holds the single writer (and so every ingest commit) while it
+    /// runs: small batches keep both a cycle and the ingest path's latency short, and drain just as fast.
     pub batch: u32,
     /// How long a cycle waits for its sends before leaving the slow ones to finish in the background.
     pub send_wait: std::time::Duration,
+    /// The least time between two cycles. Every new incident wakes the engine; at thousands of incidents a second
+    /// this coalesces the wake-ups instead of running a cycle for each.
+    pub min_gap: std::time::Duration,
     pub retry: RetryPolicy,
 }
 
@@ -47,8 +52,9 @@ impl Default for EngineSettings {
             tick: std::time::Duration::from_secs(1),
             lease_ttl: Duration::seconds(15),
             claim_for: Duration::seconds(60),
-            batch: 500,
+            batch: 100,
             send_wait: std::time::Duration::from_secs(2),
+            min_gap: std::time::Duration::from_millis(20),
             retry: RetryPolicy::default(),
         }
     }
@@ -130,6 +136,7 @@ impl Engine {
                         tracing::warn!(error = %e, "Engine cycle failed; retrying on the next tick.")
                     }
                 }
+                tokio::time::sleep(self.settings.min_gap).await;
             }
         })
     }
