@@ -276,6 +276,20 @@ impl Incident {
         }
     }
 
+    /// Hands an acknowledged incident to other people: it is unacknowledged again, so that the new assignees are
+    /// paged and must acknowledge it themselves, and escalation runs for them. Returns whether anything changed;
+    /// the reassignment itself is the timeline entry.
+    pub fn reopen_for_reassignment(&mut self, now: DateTime<Utc>) -> bool {
+        if self.status != IncidentStatus::Acknowledged {
+            return false;
+        }
+        self.status = IncidentStatus::Triggered;
+        self.acknowledged_at = None;
+        self.acknowledged_by = None;
+        self.updated_at = now;
+        true
+    }
+
     /// Resolves; resolving twice changes nothing. `reason` explains automatic resolution on the timeline.
     pub fn resolve(
         &mut self,

@@ -298,6 +298,29 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].user_id, ben);
+    // Handing the acknowledged incident to another policy unacknowledges it and pages that policy from the top;
+    // what was still planned for the previous people is cancelled.
+    let e = store
+        .escalation()
+        .reassign(
+            incident.as_str(),
+            Reassignment::Policy("two".into()),
+            user(),
+            five,
+        )
+        .await
+        .unwrap();
+    assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(five)));
+    let reopened = store.incidents().get(incident.as_str()).await.unwrap();
+    assert_eq!(reopened.status, IncidentStatus::Triggered);
+    assert_eq!(reopened.acknowledged_by, None);
+    let fired = store.engine().fire_escalations(five, 100).await.unwrap();
+    assert_eq!(fired.escalations, 1, "the reopened incident pages again");
+    store
+        .incidents()
+        .acknowledge(incident.as_str(), user(), five)
+        .await
+        .unwrap();
     // Escalating a triggered incident by hand re-arms the policy at the level; a resolved one cannot escalate.
     let other = store
         .ingest()

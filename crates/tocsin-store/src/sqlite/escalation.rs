@@ -180,10 +180,15 @@ pub(super) fn stop(c: &Connection, incident: &Incident) -> Result<()> {
     )
     .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
     .map_err(backend)?;
+    cancel_pending(c, &incident.id, incident.updated_at)
+}
+
+/// Cancels the incident's notifications not yet sent (those being sent finish).
+fn cancel_pending(c: &Connection, incident: &IncidentId, now: DateTime<Utc>) -> Result<()> {
     c.prepare_cached(
         "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE incident_id = ?1 AND status = 'pending'",
     )
-    .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
+    .and_then(|mut s| s.execute(params![incident.as_str(), ts(now)]))
     .map_err(backend)?;
     Ok(())
 }
@@ -779,6 +784,13 @@ impl EscalationRepo for SqliteStore {
                 )));
             }
             let current = load_escalation(c, &i.id)?;
+            // The people it is handed over from stop being notified; if they had acknowledged it, the new ones
+            // must acknowledge it again.
+            cancel_pending(c, &i.id, now)?;
+            let mut i = i;
+            if i.reopen_for_reassignment(now) {
+                super::rows::update_incident(c, &i)?;
+            }
             match to {
                 Reassignment::Policy(p) => {
                     let policy = requested_policy(c, &p)?;
