@@ -44,6 +44,9 @@ impl fmt::Display for Urgency {
     }
 }
 
+/// What a redacted chat URL shows in place of its path.
+const HIDDEN: &str = "(hidden)";
+
 /// A phone number in E.164 form (`+4915112345678`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -155,14 +158,46 @@ impl ContactTarget {
         }
     }
 
-    /// The same target with its signing secret removed, for listing.
+    /// The same target as it is shown after creation: without a webhook's signing secret, and with the path of a
+    /// chat incoming-webhook URL hidden, since that path is the credential that lets anyone post to the channel.
     pub fn redacted(&self) -> Self {
+        let hide = |url: &HttpUrl| {
+            url::Url::parse(url.as_str())
+                .ok()
+                .and_then(|u| {
+                    HttpUrl::parse(&format!("{}://{}/{HIDDEN}", u.scheme(), u.host_str()?)).ok()
+                })
+                .unwrap_or_else(|| url.clone())
+        };
         match self {
             Self::Webhook { url, .. } => Self::Webhook {
                 url: url.clone(),
                 secret: None,
             },
+            Self::Slack { url } => Self::Slack { url: hide(url) },
+            Self::Teams { url } => Self::Teams { url: hide(url) },
+            Self::Mattermost { url } => Self::Mattermost { url: hide(url) },
             other => other.clone(),
+        }
+    }
+
+    /// A replacement for `existing` as a client sends it back: what it shows redacted stays as stored, and a
+    /// webhook whose secret is left out keeps its secret, since neither can be read back to be sent again.
+    pub fn restore_hidden(self, existing: &ContactTarget) -> ContactTarget {
+        if self == existing.redacted() {
+            return existing.clone();
+        }
+        match (self, existing) {
+            (
+                Self::Webhook { url, secret: None },
+                Self::Webhook {
+                    secret: Some(old), ..
+                },
+            ) => Self::Webhook {
+                url,
+                secret: Some(old.clone()),
+            },
+            (t, _) => t,
         }
     }
 }
@@ -200,7 +235,7 @@ impl ContactMethodSpec {
         if let ContactTarget::Webhook {
             secret: Some(s), ..
         } = &self.target
-            && !s.starts_with("whsec_")
+            && (!s.starts_with("whsec_") || crate::webhook::check_secret(s).is_err())
         {
             errors.push(
                 "target.secret",
@@ -297,6 +332,9 @@ pub enum Purpose {
         incident_id: IncidentId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         level: Option<u32>,
+        /// Paged by hand while the incident was acknowledged: the acknowledgement does not cancel it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        after_acknowledgement: bool,
     },
     /// "Send me a test notification."
     Test,
@@ -385,6 +423,51 @@ mod tests {
         assert_eq!(plan[0].contact_method_id, b);
         assert_eq!(plan[0].rule_id, None);
         assert!(plan_page(&[], &[], Urgency::High, DateTime::UNIX_EPOCH).is_empty());
+    }
+
+    #[test]
+    fn chat_urls_are_shown_without_their_path_and_come_back_unchanged() {
+        let slack = ContactTarget::Slack {
+            url: HttpUrl::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap(),
+        };
+        let shown = slack.redacted();
+        assert_eq!(
+            shown,
+            ContactTarget::Slack {
+                url: HttpUrl::parse("https://hooks.slack.com/(hidden)").unwrap()
+            }
+        );
+        assert_eq!(shown.clone().restore_hidden(&slack), slack);
+        let moved = ContactTarget::Slack {
+            url: HttpUrl::parse("https://hooks.slack.com/services/T1/B1/other").unwrap(),
+        };
+        assert_eq!(moved.clone().restore_hidden(&slack), moved);
+        let hook = ContactTarget::Webhook {
+            url: HttpUrl::parse("https://example.test/a").unwrap(),
+            secret: Some("whsec_old".into()),
+        };
+        let new_url = ContactTarget::Webhook {
+            url: HttpUrl::parse("https://example.test/b").unwrap(),
+            secret: None,
+        };
+        assert!(matches!(
+            new_url.restore_hidden(&hook),
+            ContactTarget::Webhook { secret: Some(s), .. } if s == "whsec_old"
+        ));
+    }
+
+    #[test]
+    fn webhook_secrets_must_be_ones_tocsin_could_have_generated() {
+        let spec = |secret: &str| ContactMethodSpec {
+            name: "hook".into(),
+            target: ContactTarget::Webhook {
+                url: HttpUrl::parse("https://example.test/h").unwrap(),
+                secret: Some(secret.into()),
+            },
+            enabled: true,
+        };
+        assert!(spec("whsec_x").validate().is_err());
+        assert!(spec(&crate::webhook::generate_secret()).validate().is_ok());
     }
 
     #[test]

@@ -89,8 +89,10 @@ pub struct EscalationPolicy {
 pub struct Escalation {
     pub incident_id: IncidentId,
     pub policy_id: PolicyId,
-    /// The level that pages next (or paged last, once stopped).
+    /// The level that pages next, or would have, had escalation not stopped.
     pub level: u32,
+    /// The level that paged last, if any has.
+    pub last_paged: Option<u32>,
     /// Which pass through the policy this is: 0 for the first, up to the policy's `repeat`.
     pub round: u32,
     /// When `level` pages; `None` once escalation has stopped or run out of levels.
@@ -115,6 +117,7 @@ impl Escalation {
             incident_id,
             policy_id,
             level: 0,
+            last_paged: None,
             round: 0,
             next_at: Some(now),
         }
@@ -145,11 +148,13 @@ impl Escalation {
                 Some((level, round)) => Escalation {
                     level,
                     round,
+                    last_paged: Some(index as u32),
                     next_at: Some(next_at),
                     ..self.clone()
                 },
                 None => Escalation {
                     level: index as u32,
+                    last_paged: Some(index as u32),
                     next_at: None,
                     ..self.clone()
                 },
@@ -174,9 +179,12 @@ impl Escalation {
                 ));
             }
             Some(l) => l,
-            // While waiting, `level` is the one about to page; once stopped it is the last one that paged.
-            None if self.next_at.is_some() => self.level,
-            None => (self.level + 1).min(count.saturating_sub(1)),
+            // The level after the last one that paged, whether escalation is waiting for it or has stopped; past
+            // the last level, the last level again.
+            None => self
+                .last_paged
+                .map_or(0, |l| l + 1)
+                .min(count.saturating_sub(1)),
         };
         Ok(Self {
             level: target,
@@ -261,12 +269,19 @@ mod tests {
         let now = t(2);
         let by_hand = waiting.escalate_to(&p, None, now).unwrap();
         assert_eq!((by_hand.level, by_hand.next_at), (1, Some(now)));
+        // Acknowledged before level 1 paged: escalation stopped with level 1 still to come, and it is next.
         let stopped = Escalation {
-            level: 1,
             next_at: None,
             ..waiting.clone()
         };
-        assert_eq!(stopped.escalate_to(&p, None, now).unwrap().level, 2);
+        assert_eq!(stopped.escalate_to(&p, None, now).unwrap().level, 1);
+        let after_two = Escalation {
+            level: 2,
+            last_paged: Some(1),
+            next_at: None,
+            ..waiting.clone()
+        };
+        assert_eq!(after_two.escalate_to(&p, None, now).unwrap().level, 2);
         assert!(waiting.escalate_to(&p, Some(3), now).is_err());
         assert_eq!(waiting.escalate_to(&p, Some(0), now).unwrap().level, 0);
     }

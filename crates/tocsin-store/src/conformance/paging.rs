@@ -31,7 +31,7 @@ fn hook(name: &str) -> ContactMethodSpec {
         target: ContactTarget::Webhook {
             url: tocsin_domain::catalog::HttpUrl::parse(&format!("http://127.0.0.1:9/{name}"))
                 .unwrap(),
-            secret: Some(format!("whsec_{name}")),
+            secret: Some(tocsin_domain::webhook::generate_secret()),
         },
         enabled: true,
     }
@@ -126,11 +126,8 @@ async fn escalation_policies(store: &dyn Store) {
         store.users().delete(ann.as_str()).await,
         Err(StoreError::Conflict(_))
     ));
-    store
-        .escalation()
-        .set_service_policy("api", None)
-        .await
-        .unwrap();
+    // A deleted service lets go of its policy.
+    store.services().delete("api", t0()).await.unwrap();
     store.escalation().delete_policy("p").await.unwrap();
     assert!(matches!(
         store.escalation().get_policy("p").await,
@@ -211,6 +208,11 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
         (1, Some(t0() + Duration::minutes(5)))
     );
     assert_eq!(e.assignees, vec![ann.clone()]);
+    // A policy escalating an open incident cannot be deleted (the service also still uses it).
+    assert!(matches!(
+        store.escalation().delete_policy("two").await,
+        Err(StoreError::Conflict(m)) if m.contains("open incident")
+    ));
     // Nothing more is due before the delay.
     let quiet = store
         .engine()
@@ -283,7 +285,8 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
         .unwrap();
     assert!(claimed.is_empty());
 
-    // Escalating an acknowledged incident by hand pages the level once, now, and escalation stays stopped.
+    // Escalating an acknowledged incident by hand pages the level once, now, and escalation stays stopped; a
+    // later update of the incident does not cancel that page.
     let e = store
         .escalation()
         .escalate(incident.as_str(), Some(1), user(), five)
@@ -291,6 +294,16 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (1, None));
     assert_eq!(e.assignees, vec![ben.clone()]);
+    store
+        .incidents()
+        .set_severity(
+            incident.as_str(),
+            tocsin_domain::severity::Severity::Sev0,
+            user(),
+            five,
+        )
+        .await
+        .unwrap();
     let claimed = store
         .engine()
         .claim_deliveries("me", five, Duration::minutes(1), 100, false)
@@ -401,9 +414,14 @@ async fn contact_methods_and_rules(store: &dyn Store) {
     if let ContactTarget::Webhook { secret, .. } = &mut spec.target {
         *secret = None;
     }
+    let original_secret = match &m.target {
+        ContactTarget::Webhook { secret, .. } => secret.clone(),
+        _ => None,
+    };
+    assert!(original_secret.is_some());
     let replaced = store.contacts().replace_method(&m.id, spec).await.unwrap();
     assert!(
-        matches!(&replaced.target, ContactTarget::Webhook { secret: Some(s), .. } if s == "whsec_a")
+        matches!(&replaced.target, ContactTarget::Webhook { secret, .. } if *secret == original_secret)
     );
     let email = ContactMethodSpec {
         name: "mail".into(),
@@ -569,7 +587,41 @@ async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store)
     );
     // A new lease holder takes back the claims of one that is gone.
     assert!(claim("c", retry_at, false).await.is_empty());
-    assert_eq!(claim("c", retry_at, true).await.len(), 1);
+    let taken = claim("c", retry_at, true).await;
+    assert_eq!(taken.len(), 1);
+    // Acknowledged while that send is under way: a retryable failure is not retried, nor replaced by another
+    // method.
+    store
+        .incidents()
+        .acknowledge(incident.as_str(), user(), retry_at)
+        .await
+        .unwrap();
+    engine
+        .finish_deliveries(vec![DeliveryResult {
+            id: taken[0].id.clone(),
+            attempt: taken[0].attempt,
+            at: retry_at,
+            outcome: AttemptOutcome::Retry {
+                error: "503".into(),
+                next_at: retry_at + Duration::seconds(5),
+            },
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .contacts()
+            .delivery(&taken[0].id)
+            .await
+            .unwrap()
+            .status,
+        DeliveryStatus::Cancelled
+    );
+    assert!(
+        claim("c", retry_at + Duration::hours(1), false)
+            .await
+            .is_empty()
+    );
 }
 
 async fn engine_lease_is_exclusive(store: &dyn Store) {

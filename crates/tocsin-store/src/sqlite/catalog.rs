@@ -534,6 +534,8 @@ impl ServiceRepo for SqliteStore {
             c.execute("UPDATE services SET deleted_at = ?2 WHERE id = ?1", rusqlite::params![s.id.as_str(), ts(now)])
                 .map_err(backend)?;
             c.execute("DELETE FROM service_dependencies WHERE service_id = ?1", [s.id.as_str()]).map_err(backend)?;
+            // A deleted service pages nobody, and must not keep its policy from being deleted.
+            c.execute("DELETE FROM service_policies WHERE service_id = ?1", [s.id.as_str()]).map_err(backend)?;
             c.execute(
                 "UPDATE integrations SET revoked_at = ?2 WHERE service_id = ?1 AND revoked_at IS NULL",
                 rusqlite::params![s.id.as_str(), ts(now)],

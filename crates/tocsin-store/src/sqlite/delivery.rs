@@ -107,23 +107,6 @@ fn delivery_row(c: &Connection, id: &str) -> Result<DeliveryRecord> {
     )
 }
 
-/// Keeps a webhook's signing secret when a replacement leaves it out: it cannot be read back, so nobody could
-/// resend it.
-fn keep_secret(target: ContactTarget, existing: &ContactTarget) -> ContactTarget {
-    match (target, existing) {
-        (
-            ContactTarget::Webhook { url, secret: None },
-            ContactTarget::Webhook {
-                secret: Some(old), ..
-            },
-        ) => ContactTarget::Webhook {
-            url,
-            secret: Some(old.clone()),
-        },
-        (t, _) => t,
-    }
-}
-
 #[async_trait]
 impl ContactRepo for SqliteStore {
     async fn create_method(
@@ -191,7 +174,7 @@ impl ContactRepo for SqliteStore {
                     .into(),
                 ));
             }
-            let target = keep_secret(spec.target, &existing.target);
+            let target = spec.target.restore_hidden(&existing.target);
             c.execute(
                 "UPDATE contact_methods SET name = ?2, target = ?3, enabled = ?4 WHERE id = ?1",
                 params![
@@ -352,6 +335,15 @@ fn claim(
         .map_err(backend)?;
     let mut out = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
+        // A claim that lapsed (its sender died) for an incident acknowledged since is not sent again.
+        if super::escalation::page_is_moot(c, &id)? {
+            c.prepare_cached(
+                "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, ts(now)]))
+            .map_err(backend)?;
+            continue;
+        }
         let attempt = attempts + 1;
         c.prepare_cached(
             "UPDATE deliveries SET status = 'sending', attempts = ?2, due_at = ?3, claimed_by = ?4, updated_at = ?5 WHERE id = ?1",
@@ -459,8 +451,11 @@ fn fall_through(c: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<S
 }
 
 fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
+    let moot = super::escalation::page_is_moot(c, r.id.as_str())?;
     let (status, outcome, detail, due) = match &r.outcome {
         AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
+        // The incident was acknowledged or resolved while this was being sent: trying again helps nobody.
+        AttemptOutcome::Retry { error, .. } if moot => ("cancelled", "retry", error.clone(), r.at),
         AttemptOutcome::Retry { error, next_at } => ("pending", "retry", error.clone(), *next_at),
         AttemptOutcome::Failed { error } => ("failed", "failed", error.clone(), r.at),
     };
@@ -490,7 +485,7 @@ fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
     if changed == 0 {
         return Ok(());
     }
-    let fell_to = if status == "failed" {
+    let fell_to = if status == "failed" && !moot {
         fall_through(c, r.id.as_str(), r.at)?
     } else {
         None
@@ -506,6 +501,10 @@ fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
         };
         let mut message = match &r.outcome {
             AttemptOutcome::Delivered { .. } => format!("Notified {who} by {channel}"),
+            AttemptOutcome::Retry { error, .. } if moot => format!(
+                "Notifying {who} by {channel} failed (attempt {}): {error}; not retried, the incident no longer needs it",
+                r.attempt
+            ),
             AttemptOutcome::Retry { error, next_at } => format!(
                 "Notifying {who} by {channel} failed (attempt {}): {error}; retrying at {}",
                 r.attempt,

@@ -160,10 +160,15 @@ fn policy_of_service(c: &Connection, service: &ServiceId) -> Result<Option<Polic
 
 /// Starts the escalation of a newly opened incident if its service has a policy; level 0 is due at once.
 pub(super) fn start(c: &Connection, incident: &Incident) -> Result<()> {
-    let Some(service) = incident.services.first() else {
-        return Ok(());
-    };
-    let Some(policy) = policy_of_service(c, service)? else {
+    // An incident declared on several services is paged by the first of them that has a policy.
+    let mut policy = None;
+    for service in &incident.services {
+        policy = policy_of_service(c, service)?;
+        if policy.is_some() {
+            break;
+        }
+    }
+    let Some(policy) = policy else {
         return Ok(());
     };
     let e = Escalation::start(incident.id.clone(), policy, incident.created_at);
@@ -180,17 +185,48 @@ pub(super) fn stop(c: &Connection, incident: &Incident) -> Result<()> {
     )
     .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
     .map_err(backend)?;
-    cancel_pending(c, &incident.id, incident.updated_at)
+    // A level paged by hand while the incident was acknowledged still goes out, however often the incident is
+    // updated later; everything else is moot once acknowledged.
+    let everything = incident.status == IncidentStatus::Resolved;
+    cancel_pending(c, &incident.id, everything, incident.updated_at)
 }
 
-/// Cancels the incident's notifications not yet sent (those being sent finish).
-fn cancel_pending(c: &Connection, incident: &IncidentId, now: DateTime<Utc>) -> Result<()> {
+/// Cancels the incident's notifications not yet sent: all of them, or all but the pages sent by hand after an
+/// acknowledgement. Those being sent finish, and are not retried (see [`page_is_moot`]).
+fn cancel_pending(
+    c: &Connection,
+    incident: &IncidentId,
+    everything: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
     c.prepare_cached(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE incident_id = ?1 AND status = 'pending'",
+        "UPDATE deliveries SET status = 'cancelled', updated_at = ?3 WHERE incident_id = ?1 AND status = 'pending' \
+         AND (?2 OR coalesce(json_extract(purpose, '$.after_acknowledgement'), 0) = 0)",
     )
-    .and_then(|mut s| s.execute(params![incident.as_str(), ts(now)]))
+    .and_then(|mut s| s.execute(params![incident.as_str(), everything, ts(now)]))
     .map_err(backend)?;
     Ok(())
+}
+
+/// Whether a delivery pages for an incident that no longer needs it (resolved, or acknowledged unless this is a
+/// page sent by hand after the acknowledgement): such a delivery is neither retried nor replaced by another
+/// method, and is not sent again after a crash.
+pub(super) fn page_is_moot(c: &Connection, delivery: &str) -> Result<bool> {
+    let row: Option<(String, bool)> = c
+        .prepare_cached(
+            "SELECT i.status, coalesce(json_extract(d.purpose, '$.after_acknowledgement'), 0) FROM deliveries d \
+             JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?1",
+        )
+        .and_then(|mut s| s.query_row([delivery], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    Ok(match row {
+        None => false,
+        Some((status, after_acknowledgement)) => match status.as_str() {
+            "resolved" => true,
+            "acknowledged" => !after_acknowledgement,
+            _ => false,
+        },
+    })
 }
 
 fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> {
@@ -201,12 +237,14 @@ fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> 
             level: row.get(2)?,
             round: row.get(3)?,
             next_at: row.get::<_, Option<i64>>(4)?.map(time),
+            last_paged: row.get(6)?,
         },
         json_col(row, 5)?,
     ))
 }
 
-const ESCALATION_COLUMNS: &str = "incident_id, policy_id, level, round, next_at, assignees";
+const ESCALATION_COLUMNS: &str =
+    "incident_id, policy_id, level, round, next_at, assignees, last_paged";
 
 fn load_escalation(
     c: &Connection,
@@ -221,10 +259,10 @@ fn load_escalation(
 
 fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
     c.prepare_cached(
-        "INSERT INTO escalations (incident_id, policy_id, level, round, next_at, assignees, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (incident_id) DO UPDATE SET policy_id = excluded.policy_id, \
+        "INSERT INTO escalations (incident_id, policy_id, level, round, next_at, assignees, updated_at, last_paged) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (incident_id) DO UPDATE SET policy_id = excluded.policy_id, \
          level = excluded.level, round = excluded.round, next_at = excluded.next_at, assignees = excluded.assignees, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, last_paged = excluded.last_paged",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -234,7 +272,8 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
             e.round,
             e.next_at.map(ts),
             to_json(&assignees),
-            ts(now)
+            ts(now),
+            e.last_paged
         ])
     })
     .map_err(backend)?;
@@ -247,7 +286,7 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
 /// covers a whole batch, so with the upsert each escalation paid for every page the batch had touched before it.
 fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
     c.prepare_cached(
-        "UPDATE escalations SET level = ?2, round = ?3, next_at = ?4, assignees = ?5, updated_at = ?6 \
+        "UPDATE escalations SET level = ?2, round = ?3, next_at = ?4, assignees = ?5, updated_at = ?6, last_paged = ?7 \
          WHERE incident_id = ?1",
     )
     .and_then(|mut s| {
@@ -257,7 +296,8 @@ fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<U
             e.round,
             e.next_at.map(ts),
             to_json(&assignees),
-            ts(now)
+            ts(now),
+            e.last_paged
         ])
     })
     .map_err(backend)?;
@@ -373,6 +413,7 @@ fn page_users(
     let purpose = Purpose::Page {
         incident_id: incident.id.clone(),
         level,
+        after_acknowledgement: incident.status == IncidentStatus::Acknowledged,
     };
     let mut planned = 0;
     let mut lines = Vec::new();
@@ -597,6 +638,19 @@ impl EscalationRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             let p = load_policy(c, &r)?;
+            let escalating: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM escalations WHERE policy_id = ?1 AND next_at IS NOT NULL",
+                    [p.id.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if escalating > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "escalation policy {:?} is escalating {escalating} open incident(s); acknowledge, resolve or reassign them first",
+                    p.name
+                )));
+            }
             let users: Vec<String> = c
                 .prepare(
                     "SELECT s.name FROM service_policies sp JOIN services s ON s.id = sp.service_id \
@@ -752,7 +806,11 @@ impl EscalationRepo for SqliteStore {
                 let entry = TimelineEntry::new(now, &actor, TimelineKind::Escalated, message)
                     .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level, "users": users }));
                 super::rows::append_timeline(c, &i.id, &entry)?;
-                let stopped = Escalation { next_at: None, ..moved };
+                let stopped = Escalation {
+                    next_at: None,
+                    last_paged: Some(moved.level),
+                    ..moved
+                };
                 let assignees = if users.is_empty() { assignees } else { users };
                 save(c, &stopped, &assignees, now)?;
                 return record(c, stopped, assignees);
@@ -786,7 +844,7 @@ impl EscalationRepo for SqliteStore {
             let current = load_escalation(c, &i.id)?;
             // The people it is handed over from stop being notified; if they had acknowledged it, the new ones
             // must acknowledge it again.
-            cancel_pending(c, &i.id, now)?;
+            cancel_pending(c, &i.id, true, now)?;
             let mut i = i;
             if i.reopen_for_reassignment(now) {
                 super::rows::update_incident(c, &i)?;
@@ -843,6 +901,7 @@ impl EscalationRepo for SqliteStore {
                                     incident_id: i.id.clone(),
                                     policy_id: PolicyId::from_trusted(String::new()),
                                     level: 0,
+                                    last_paged: None,
                                     round: 0,
                                     next_at: None,
                                 },

@@ -136,6 +136,31 @@ pub async fn flush(state: &AppState) {
     }
 }
 
+/// The request path with the credentials some paths carry (integration keys, heartbeat keys, feed tokens,
+/// action-link tokens) replaced, so that logs never hold a working secret. Query strings are left out entirely.
+fn loggable_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    // The index of the secret segment for each path family: /ingest/<kind>/<key>/…, /heartbeat/<key>,
+    // /calendar/<token>.ics, /act/<token>.
+    let secret_at = match segments.get(1).copied() {
+        Some("ingest") => Some(3),
+        Some("heartbeat" | "calendar" | "act") => Some(2),
+        _ => None,
+    };
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if Some(i) == secret_at && !s.is_empty() {
+                "{secret}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Builds the application: every route, its OpenAPI document and the shared middleware.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -282,6 +307,41 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             ops::panic_response,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %loggable_path(req.uri().path()),
+                    )
+                },
+            ),
+        )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn paths_that_carry_credentials_are_logged_without_them() {
+        assert_eq!(
+            loggable_path("/ingest/alertmanager/0123abcd"),
+            "/ingest/alertmanager/{secret}"
+        );
+        assert_eq!(
+            loggable_path("/ingest/prometheus/0123abcd/api/v2/alerts"),
+            "/ingest/prometheus/{secret}/api/v2/alerts"
+        );
+        assert_eq!(loggable_path("/heartbeat/k"), "/heartbeat/{secret}");
+        assert_eq!(loggable_path("/calendar/t.ics"), "/calendar/{secret}");
+        assert_eq!(loggable_path("/act/token"), "/act/{secret}");
+        assert_eq!(
+            loggable_path("/api/v1/incidents/42"),
+            "/api/v1/incidents/42"
+        );
+        assert_eq!(loggable_path("/ingest/generic"), "/ingest/generic");
+    }
 }

@@ -226,8 +226,10 @@ pub async fn get_service_policy(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetServicePolicy {
-    /// Policy ID or name; `null` stops paging for the service's new incidents.
-    policy: Option<String>,
+    /// Policy ID or name; `null` stops paging for the service's new incidents. Required, so that an empty body
+    /// cannot stop paging by accident.
+    #[schema(value_type = Option<String>)]
+    policy: serde_json::Value,
 }
 
 /// Sets the policy that pages for the service's new incidents.
@@ -241,11 +243,21 @@ pub async fn set_service_policy(
     Json(req): Json<SetServicePolicy>,
 ) -> ApiResult<axum::Json<ServicePolicy>> {
     caller.require(Scope::Write)?;
+    let policy = match req.policy {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(p) => Some(p),
+        _ => {
+            return Err(ApiError::field(
+                "policy",
+                "must be a policy ID or name, or null to stop paging",
+            ));
+        }
+    };
     Ok(axum::Json(ServicePolicy {
         policy: s
             .store
             .escalation()
-            .set_service_policy(&service, req.policy)
+            .set_service_policy(&service, policy)
             .await?,
     }))
 }

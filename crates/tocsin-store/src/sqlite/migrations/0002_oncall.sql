@@ -90,6 +90,7 @@ CREATE TABLE escalations (
     incident_id TEXT PRIMARY KEY REFERENCES incidents (id),
     policy_id   TEXT NOT NULL REFERENCES escalation_policies (id),
     level       INTEGER NOT NULL,
+    last_paged  INTEGER,
     round       INTEGER NOT NULL,
     next_at     INTEGER,
     -- JSON list of the user IDs the incident is currently assigned to.
@@ -97,6 +98,7 @@ CREATE TABLE escalations (
     updated_at  INTEGER NOT NULL
 );
 CREATE INDEX escalations_due ON escalations (next_at) WHERE next_at IS NOT NULL;
+CREATE INDEX escalations_policy ON escalations (policy_id);
 
 CREATE TABLE contact_methods (
     id         TEXT PRIMARY KEY,
