@@ -88,7 +88,8 @@ pub struct EscalationPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Escalation {
     pub incident_id: IncidentId,
-    pub policy_id: PolicyId,
+    /// `None` once the incident was handed to people directly instead of to a policy.
+    pub policy_id: Option<PolicyId>,
     /// The level that pages next, or would have, had escalation not stopped.
     pub level: u32,
     /// The level that paged last, if any has.
@@ -115,7 +116,7 @@ impl Escalation {
     pub fn start(incident_id: IncidentId, policy_id: PolicyId, now: DateTime<Utc>) -> Self {
         Self {
             incident_id,
-            policy_id,
+            policy_id: Some(policy_id),
             level: 0,
             last_paged: None,
             round: 0,

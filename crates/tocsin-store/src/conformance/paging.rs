@@ -360,6 +360,57 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
             .await,
         Err(StoreError::Conflict(_))
     ));
+
+    // An incident no policy pages can be handed to people, and remembers to whom; it cannot escalate.
+    let declared = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Customers report errors".into(),
+                description: String::new(),
+                severity: tocsin_domain::severity::Severity::Sev2,
+                services: vec![],
+            },
+            user(),
+            five,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .escalation()
+            .incident_escalation(declared.id.as_str())
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .escalation()
+        .reassign(
+            declared.id.as_str(),
+            Reassignment::Users(vec![ann.to_string()]),
+            user(),
+            five,
+        )
+        .await
+        .unwrap();
+    let e = store
+        .escalation()
+        .incident_escalation(declared.id.as_str())
+        .await
+        .unwrap()
+        .expect("the assignment is kept");
+    assert_eq!(
+        (e.escalation.policy_id, e.assignees),
+        (None, vec![ann.clone()])
+    );
+    assert!(matches!(
+        store
+            .escalation()
+            .escalate(declared.id.as_str(), None, user(), five)
+            .await,
+        Err(StoreError::Conflict(m)) if m.contains("handed to people")
+    ));
 }
 
 async fn contact_methods_and_rules(store: &dyn Store) {

@@ -233,7 +233,7 @@ fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> 
     Ok((
         Escalation {
             incident_id: IncidentId::from_trusted(row.get(0)?),
-            policy_id: PolicyId::from_trusted(row.get(1)?),
+            policy_id: row.get::<_, Option<String>>(1)?.map(PolicyId::from_trusted),
             level: row.get(2)?,
             round: row.get(3)?,
             next_at: row.get::<_, Option<i64>>(4)?.map(time),
@@ -267,7 +267,7 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
     .and_then(|mut s| {
         s.execute(params![
             e.incident_id.as_str(),
-            e.policy_id.as_str(),
+            e.policy_id.as_ref().map(PolicyId::as_str),
             e.level,
             e.round,
             e.next_at.map(ts),
@@ -305,15 +305,18 @@ fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<U
 }
 
 fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<EscalationRecord> {
-    let policy_name = c
-        .query_row(
-            "SELECT name FROM escalation_policies WHERE id = ?1",
-            [e.policy_id.as_str()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?
-        .unwrap_or_default();
+    let policy_name = match &e.policy_id {
+        Some(p) => c
+            .query_row(
+                "SELECT name FROM escalation_policies WHERE id = ?1",
+                [p.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     Ok(EscalationRecord {
         escalation: e,
         policy_name,
@@ -523,11 +526,15 @@ pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         }
-        if !policies.contains_key(&e.policy_id) {
-            let p = load_policy(c, e.policy_id.as_str()).ok();
-            policies.insert(e.policy_id.clone(), p);
+        let Some(policy_id) = e.policy_id.clone() else {
+            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            continue;
+        };
+        if !policies.contains_key(&policy_id) {
+            let p = load_policy(c, policy_id.as_str()).ok();
+            policies.insert(policy_id.clone(), p);
         }
-        let Some(Some(policy)) = policies.get(&e.policy_id) else {
+        let Some(Some(policy)) = policies.get(&policy_id) else {
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         };
@@ -780,7 +787,13 @@ impl EscalationRepo for SqliteStore {
                     i.number
                 )));
             };
-            let policy = load_policy(c, e.policy_id.as_str())?;
+            let Some(policy_id) = &e.policy_id else {
+                return Err(StoreError::Conflict(format!(
+                    "incident #{} was handed to people, not to a policy; reassign it to a policy to escalate it",
+                    i.number
+                )));
+            };
+            let policy = load_policy(c, policy_id.as_str())?;
             let moved = e.escalate_to(&policy, level, now).map_err(|m| {
                 StoreError::Invalid(FieldError::new("level", m).into())
             })?;
@@ -888,27 +901,18 @@ impl EscalationRepo for SqliteStore {
                     }
                     errors.into_result(())?;
                     let (_, lines) = page_users(c, &i, &users, None, now)?;
-                    // The people named now own it: the policy stops paging others.
+                    // The people named now own it: the policy (if any) stops paging others, and is kept so that
+                    // escalating by hand can continue from it.
                     let e = match current {
                         Some((e, _)) => Escalation { next_at: None, ..e },
-                        None => {
-                            // Incidents without a policy still record who they are assigned to; the row needs a
-                            // policy, so only those with one keep an escalation row.
-                            let entry = reassigned_entry(&actor, &lines, &users, now);
-                            super::rows::append_timeline(c, &i.id, &entry)?;
-                            return Ok(EscalationRecord {
-                                escalation: Escalation {
-                                    incident_id: i.id.clone(),
-                                    policy_id: PolicyId::from_trusted(String::new()),
-                                    level: 0,
-                                    last_paged: None,
-                                    round: 0,
-                                    next_at: None,
-                                },
-                                policy_name: String::new(),
-                                assignees: users,
-                            });
-                        }
+                        None => Escalation {
+                            incident_id: i.id.clone(),
+                            policy_id: None,
+                            level: 0,
+                            last_paged: None,
+                            round: 0,
+                            next_at: None,
+                        },
                     };
                     let entry = reassigned_entry(&actor, &lines, &users, now);
                     super::rows::append_timeline(c, &i.id, &entry)?;

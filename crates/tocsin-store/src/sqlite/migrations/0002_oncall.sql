@@ -88,7 +88,8 @@ CREATE INDEX service_policies_policy ON service_policies (policy_id);
 -- One row per incident paged through a policy; next_at is the escalation timer (NULL once stopped).
 CREATE TABLE escalations (
     incident_id TEXT PRIMARY KEY REFERENCES incidents (id),
-    policy_id   TEXT NOT NULL REFERENCES escalation_policies (id),
+    -- NULL once the incident was handed to people directly rather than to a policy.
+    policy_id   TEXT REFERENCES escalation_policies (id),
     level       INTEGER NOT NULL,
     last_paged  INTEGER,
     round       INTEGER NOT NULL,
