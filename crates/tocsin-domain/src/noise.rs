@@ -330,15 +330,6 @@ fn all_match(matchers: &[Matcher], fields: &AlertFields) -> bool {
     !matchers.is_empty() && matchers.iter().all(|m| m.matches(fields))
 }
 
-fn check_name(errors: &mut ValidationErrors, field: &str, value: &str) {
-    let t = value.trim();
-    if t.is_empty() {
-        errors.push(field, "must not be empty");
-    } else if t.chars().count() > 100 {
-        errors.push(field, "must be at most 100 characters");
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Routing and suppression rules
 // ---------------------------------------------------------------------------------------------------------------
@@ -397,7 +388,7 @@ pub struct RuleSpec {
 impl RuleSpec {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        check_name(&mut errors, "name", &self.name);
+        errors.check_label("name", &self.name);
         if self.matchers.is_empty() {
             errors.push("matchers", "needs at least one matcher");
         }

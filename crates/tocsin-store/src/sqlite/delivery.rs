@@ -6,7 +6,7 @@
 //! the delivery is sent again under the same ID, which receivers use to drop the duplicate.
 
 use super::catalog::load_user;
-use super::escalation::{insert_delivery, methods_of, rules_of};
+use super::escalation::{insert_delivery, methods_of, rules_of, user_name};
 use super::incidents::load as load_incident;
 use super::rows::{find, json_col, time, to_json, ts};
 use super::{SqliteStore, backend};
@@ -307,13 +307,6 @@ impl ContactRepo for SqliteStore {
     }
 }
 
-/// The user's display name, if they still exist.
-fn user_name(c: &Connection, user: &str) -> Result<Option<String>> {
-    c.prepare_cached("SELECT name FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([user], |r| r.get(0)).optional())
-        .map_err(backend)
-}
-
 fn claim(
     c: &Connection,
     holder: &str,
@@ -335,8 +328,21 @@ fn claim(
         .map_err(backend)?;
     let mut out = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
+        let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
+        let incident = match &purpose {
+            Purpose::Page { incident_id, .. } => Some(load_incident(c, incident_id.as_str())?),
+            _ => None,
+        };
         // A claim that lapsed (its sender died) for an incident acknowledged since is not sent again.
-        if super::escalation::page_is_moot(c, &id)? {
+        if let (
+            Some(i),
+            Purpose::Page {
+                after_acknowledgement,
+                ..
+            },
+        ) = (&incident, &purpose)
+            && super::escalation::is_moot(i.status, *after_acknowledgement)
+        {
             c.prepare_cached(
                 "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
             )
@@ -352,7 +358,6 @@ fn claim(
             s.execute(params![id, attempt, ts(now + claim_for), holder, ts(now)])
         })
         .map_err(backend)?;
-        let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
         let target = c
             .prepare_cached("SELECT target, enabled FROM contact_methods WHERE id = ?1")
             .and_then(|mut s| {
@@ -366,28 +371,25 @@ fn claim(
             .map(|(t, _)| serde_json::from_str::<ContactTarget>(&t))
             .transpose()
             .map_err(backend)?;
-        let (incident, service_names) = match &purpose {
-            Purpose::Page { incident_id, .. } => {
-                let i = load_incident(c, incident_id.as_str())?;
-                let mut names = Vec::new();
-                for s in &i.services {
-                    if let Some(n) = c
-                        .prepare_cached("SELECT name FROM services WHERE id = ?1")
-                        .and_then(|mut st| st.query_row([s.as_str()], |r| r.get(0)).optional())
-                        .map_err(backend)?
-                    {
-                        names.push(n);
-                    }
-                }
-                (Some(i), names)
-            }
-            _ => (None, Vec::new()),
+        let service_names = match &incident {
+            Some(i) => c
+                .prepare_cached(
+                    "SELECT s.name FROM incident_services x JOIN services s ON s.id = x.service_id \
+                     WHERE x.incident_id = ?1 ORDER BY x.rowid",
+                )
+                .and_then(|mut st| {
+                    st.query_map([i.id.as_str()], |r| r.get(0))
+                        .and_then(Iterator::collect)
+                })
+                .map_err(backend)?,
+            None => Vec::new(),
         };
+        let user_id = UserId::from_trusted(user);
         out.push(ClaimedDelivery {
             id: DeliveryId::from_trusted(id),
             attempt,
-            user_name: user_name(c, &user)?.unwrap_or_else(|| user.clone()),
-            user_id: UserId::from_trusted(user),
+            user_name: user_name(c, &user_id)?,
+            user_id,
             purpose,
             target,
             incident,
@@ -400,16 +402,14 @@ fn claim(
 /// After a delivery gave up: the user's next notification for the same page goes out now instead of waiting for
 /// its delay; with none left, another of the user's enabled methods not yet tried for this page is used.
 fn fall_through(c: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-    let row: Option<(Option<String>, String, String, String)> = c
-        .prepare_cached(
-            "SELECT page_id, user_id, purpose, contact_method_id FROM deliveries WHERE id = ?1",
-        )
+    let row: Option<(Option<String>, String, String)> = c
+        .prepare_cached("SELECT page_id, user_id, purpose FROM deliveries WHERE id = ?1")
         .and_then(|mut s| {
-            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
         })
         .map_err(backend)?;
-    let Some((Some(page), user, purpose, _)) = row else {
+    let Some((Some(page), user, purpose)) = row else {
         return Ok(None);
     };
     let next: Option<(String, String)> = c
@@ -493,7 +493,7 @@ fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
     // The timeline entry needs the delivery's incident, user and channel; its attempts would be read for nothing.
     let d = delivery_row(c, r.id.as_str())?;
     if let Some(incident) = &d.incident_id {
-        let who = user_name(c, d.user_id.as_str())?.unwrap_or_else(|| d.user_id.to_string());
+        let who = user_name(c, &d.user_id)?;
         let channel = if d.channel.is_empty() {
             "a deleted contact method"
         } else {

@@ -85,7 +85,7 @@ fn check_policy(c: &Connection, spec: &EscalationPolicySpec) -> Result<()> {
     errors.into_result(()).map_err(StoreError::from)
 }
 
-fn exists(c: &Connection, table: &str, id: &str) -> Result<bool> {
+pub(super) fn exists(c: &Connection, table: &str, id: &str) -> Result<bool> {
     c.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))
         .and_then(|mut s| s.exists([id]))
         .map_err(backend)
@@ -131,13 +131,7 @@ fn name_taken(c: &Connection, name: &str, except: Option<&PolicyId>) -> Result<(
 /// Deleting a user an escalation policy pages would leave a level paging nobody; the user must be taken out of
 /// those policies first.
 pub(super) fn refuse_if_paged(c: &Connection, user: &UserId) -> Result<()> {
-    let names: Vec<String> = c
-        .prepare(
-            "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
-             WHERE t.user_id = ?1 ORDER BY p.name",
-        )
-        .and_then(|mut s| s.query_map([user.as_str()], |r| r.get(0)).and_then(Iterator::collect))
-        .map_err(backend)?;
+    let names = policies_targeting(c, PolicyTarget::User, user.as_str())?;
     if names.is_empty() {
         return Ok(());
     }
@@ -145,6 +139,33 @@ pub(super) fn refuse_if_paged(c: &Connection, user: &UserId) -> Result<()> {
         "escalation policies {} page this user; remove them from those policies first",
         names.join(", ")
     )))
+}
+
+/// What a policy level can page.
+pub(super) enum PolicyTarget {
+    User,
+    Schedule,
+}
+
+/// The names of the escalation policies with a level paging this user or schedule.
+pub(super) fn policies_targeting(
+    c: &Connection,
+    kind: PolicyTarget,
+    id: &str,
+) -> Result<Vec<String>> {
+    let sql = match kind {
+        PolicyTarget::User => {
+            "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
+             WHERE t.user_id = ?1 ORDER BY p.name"
+        }
+        PolicyTarget::Schedule => {
+            "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
+             WHERE t.schedule_id = ?1 ORDER BY p.name"
+        }
+    };
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.query_map([id], |r| r.get(0)).and_then(Iterator::collect))
+        .map_err(backend)
 }
 
 /// The policy that pages for a new incident on `service`, if it has one.
@@ -219,14 +240,21 @@ pub(super) fn page_is_moot(c: &Connection, delivery: &str) -> Result<bool> {
         )
         .and_then(|mut s| s.query_row([delivery], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(backend)?;
-    Ok(match row {
-        None => false,
-        Some((status, after_acknowledgement)) => match status.as_str() {
-            "resolved" => true,
-            "acknowledged" => !after_acknowledgement,
-            _ => false,
-        },
-    })
+    Ok(row.is_some_and(|(status, after_acknowledgement)| {
+        status
+            .parse::<IncidentStatus>()
+            .is_ok_and(|s| is_moot(s, after_acknowledgement))
+    }))
+}
+
+/// Whether a page is moot given its incident's status: resolved, or acknowledged unless the page was sent by hand
+/// after the acknowledgement.
+pub(super) fn is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bool {
+    match status {
+        IncidentStatus::Resolved => true,
+        IncidentStatus::Acknowledged => !after_acknowledgement,
+        IncidentStatus::Triggered => false,
+    }
 }
 
 fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> {
@@ -396,7 +424,7 @@ pub(super) fn insert_delivery(
 }
 
 /// The user's display name, or their ID if they were deleted.
-fn user_name(c: &Connection, user: &UserId) -> Result<String> {
+pub(super) fn user_name(c: &Connection, user: &UserId) -> Result<String> {
     Ok(c.prepare_cached("SELECT name FROM users WHERE id = ?1")
         .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)).optional())
         .map_err(backend)?

@@ -337,16 +337,11 @@ impl OnCallRepo for SqliteStore {
         let r = schedule.to_owned();
         self.write(move |c| {
             let s = load_schedule(c, &r)?;
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
-                     WHERE t.schedule_id = ?1 ORDER BY p.name",
-                )
-                .map_err(backend)?;
-            let policies: Vec<String> = stmt
-                .query_map([s.id.as_str()], |r| r.get(0))
-                .and_then(Iterator::collect)
-                .map_err(backend)?;
+            let policies = super::escalation::policies_targeting(
+                c,
+                super::escalation::PolicyTarget::Schedule,
+                s.id.as_str(),
+            )?;
             if !policies.is_empty() {
                 return Err(StoreError::Conflict(format!(
                     "escalation policies {} page schedule {}; remove it from them first",

@@ -158,10 +158,19 @@ fn print_report(report: &Value) {
 
 /// Parses the file here rather than leaving it to the server, so mistakes are reported with their line number.
 fn read_catalog(path: &Path) -> anyhow::Result<CatalogDocument> {
+    read_document(path, "a catalog lists users, teams and services")
+}
+
+/// Reads a YAML file (or JSON, if its name ends in `.json`), naming the file and the line of any mistake; an empty
+/// file is refused with `what_it_holds` as the hint.
+pub(super) fn read_document<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what_it_holds: &str,
+) -> anyhow::Result<T> {
     let source = read_input(path)?;
     let name = path.display();
     if source.trim().is_empty() {
-        bail!("{name} is empty; a catalog lists users, teams and services");
+        bail!("{name} is empty; {what_it_holds}");
     }
     let is_json = path
         .extension()

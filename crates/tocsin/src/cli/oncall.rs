@@ -1,9 +1,9 @@
 //! Schedule commands: rotations from a file, who is on call, the final schedule, overrides and calendar feeds.
 
 use super::client::Client;
-use super::output::{Cell, Col, Output, array, items, print_table, text, time};
-use super::{parse_time, query, read_input, rfc3339};
-use anyhow::{anyhow, bail};
+use super::output::{Cell, Col, Output, array, name_or_id, print_table, text, time};
+use super::{parse_time, query, rfc3339};
+use anyhow::bail;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -248,39 +248,16 @@ fn created_feed(feed: &Value, of: &str) -> String {
 
 /// Reads the file here rather than leaving it to the server, so a YAML mistake is reported with its line number.
 fn read_schedule(path: &Path) -> anyhow::Result<Value> {
-    let source = read_input(path)?;
-    let name = path.display();
-    if source.trim().is_empty() {
-        bail!("{name} is empty; a schedule has a name, a time_zone and layers");
-    }
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        return serde_json::from_str(&source).map_err(|e| anyhow!("{name}: {e}"));
-    }
-    serde_yaml_ng::from_str(&source).map_err(|e| match e.location() {
-        Some(at) if !e.to_string().contains(" line ") => {
-            anyhow!("{name}: {e} at line {} column {}", at.line(), at.column())
-        }
-        _ => anyhow!("{name}: {e}"),
-    })
+    super::catalog::read_document(path, "a schedule has a name, a time_zone and layers")
 }
 
 /// Users' names and emails by ID, since schedules name participants by ID.
 pub(super) async fn user_names(client: &Client) -> anyhow::Result<HashMap<String, String>> {
-    let users = client.get(&["users"]).await?;
-    Ok(items(&users)
-        .iter()
-        .map(|u| (text(&u["id"]), person(u)))
-        .collect())
+    super::paging::names(client, "users", person).await
 }
 
 fn print_schedule(s: &Value, users: &HashMap<String, String>) {
-    let who = |id: &Value| {
-        let id = text(id);
-        users.get(&id).cloned().unwrap_or(id)
-    };
+    let who = |id: &Value| name_or_id(users, id);
     println!("name:        {}", text(&s["name"]));
     println!("id:          {}", text(&s["id"]));
     println!("description: {}", text(&s["description"]));

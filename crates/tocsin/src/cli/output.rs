@@ -141,6 +141,12 @@ pub fn print_record(value: &Value) {
 }
 
 /// A JSON value as one line of text: lists joined, objects by their name, nothing as `-`.
+/// What a map of names says for the ID in `v`, or the ID itself when it names nothing (a deleted entry).
+pub fn name_or_id(names: &std::collections::HashMap<String, String>, v: &Value) -> String {
+    let id = text(v);
+    names.get(&id).cloned().unwrap_or(id)
+}
+
 pub fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),

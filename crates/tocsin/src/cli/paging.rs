@@ -4,9 +4,9 @@
 use super::client::Client;
 use super::incidents::label;
 use super::oncall::{person, user_names};
-use super::output::{Cell, Col, Output, array, items, print_table, text, time};
-use super::{IncidentRef, parse_time, query, read_input, rfc3339};
-use anyhow::{Context, anyhow, bail};
+use super::output::{Cell, Col, Output, array, items, name_or_id, print_table, text, time};
+use super::{IncidentRef, parse_time, query, rfc3339};
+use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Value, json};
@@ -324,9 +324,11 @@ pub async fn services(client: &Client, cmd: ServicePagingCmd, out: Output) -> an
         } => {
             let path = ["services", service.as_str(), "escalation-policy"];
             let v = match (set, clear) {
-                (Some(policy), _) => client.put(&path, &json!({ "policy": policy })).await?,
-                (None, true) => client.put(&path, &json!({ "policy": null })).await?,
-                (None, false) => client.get(&path).await?,
+                // `--clear` sends `"policy": null`.
+                (set, clear) if set.is_some() || clear => {
+                    client.put(&path, &json!({ "policy": set })).await?
+                }
+                _ => client.get(&path).await?,
             };
             let line = match v["policy"].as_object() {
                 Some(p) => format!(
@@ -423,10 +425,7 @@ pub async fn incidents(client: &Client, cmd: IncidentPagingCmd, out: Output) -> 
                 out.table(&list, INCIDENT_NOTIFICATIONS);
             } else {
                 let people = user_names(client).await?;
-                let rows = with_field(items(&list), "user", |d| {
-                    let id = text(&d["user_id"]);
-                    people.get(&id).cloned().unwrap_or(id)
-                });
+                let rows = with_field(items(&list), "user", |d| name_or_id(&people, &d["user_id"]));
                 print_table(&rows, INCIDENT_NOTIFICATIONS);
             }
         }
@@ -530,8 +529,7 @@ pub async fn notification_rules(
             } else {
                 let methods = method_names(client, &user).await?;
                 let rows = with_field(items(&list), "method", |r| {
-                    let id = text(&r["contact_method_id"]);
-                    methods.get(&id).cloned().unwrap_or(id)
+                    name_or_id(&methods, &r["contact_method_id"])
                 });
                 print_table(&rows, RULES);
             }
@@ -642,25 +640,10 @@ async fn read_policy(client: &Client, path: &Path) -> anyhow::Result<Value> {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Value> {
-    let source = read_input(path)?;
-    let name = path.display();
-    if source.trim().is_empty() {
-        bail!(
-            "{name} is empty; a policy has a name and levels, each with a delay_minutes and targets"
-        );
-    }
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        return serde_json::from_str(&source).map_err(|e| anyhow!("{name}: {e}"));
-    }
-    serde_yaml_ng::from_str(&source).map_err(|e| match e.location() {
-        Some(at) if !e.to_string().contains(" line ") => {
-            anyhow!("{name}: {e} at line {} column {}", at.line(), at.column())
-        }
-        _ => anyhow!("{name}: {e}"),
-    })
+    super::catalog::read_document(
+        path,
+        "a policy has a name and levels, each with a delay_minutes and targets",
+    )
 }
 
 /// A target as the API writes it (`{type: user, id: …}`) or as people do (`{user: alice@example.com}`,
@@ -702,7 +685,7 @@ async fn resolve(client: &Client, kind: &str, reference: &str) -> anyhow::Result
 }
 
 /// One field of every entry in a list, by ID, for naming what the API refers to by ID.
-async fn names(
+pub(super) async fn names(
     client: &Client,
     collection: &str,
     name: fn(&Value) -> String,
@@ -848,10 +831,7 @@ fn print_escalation(e: &Value, users: &HashMap<String, String>) {
 fn assignees(e: &Value, users: &HashMap<String, String>) -> String {
     let who: Vec<String> = array(&e["assignees"])
         .iter()
-        .map(|id| {
-            let id = text(id);
-            users.get(&id).cloned().unwrap_or(id)
-        })
+        .map(|id| name_or_id(users, id))
         .collect();
     if who.is_empty() {
         "(nobody paged yet)".into()

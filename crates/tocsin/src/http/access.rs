@@ -4,7 +4,7 @@ use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorResponse};
 use super::extract::Query;
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Json, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -100,7 +100,7 @@ pub async fn update_integration(
     Json(req): Json<UpdateIntegration>,
 ) -> ApiResult<axum::Json<Integration>> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     let updated = s
         .store
         .integrations()
@@ -131,7 +131,7 @@ pub async fn integration_payloads(
     Query(q): Query<PayloadQuery>,
 ) -> ApiResult<axum::Json<Items<RawPayload>>> {
     caller.require(Scope::Read)?;
-    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     // What arrived in the last second is still buffered; show it too.
     s.intake.flush_payloads(&*s.store).await?;
     let items = s
@@ -140,15 +140,6 @@ pub async fn integration_payloads(
         .payloads(&id, q.limit.unwrap_or(0))
         .await?;
     Ok(axum::Json(Items { items }))
-}
-
-fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
-    parse(raw).ok_or_else(|| {
-        ApiError::new(
-            super::error::ErrorCode::NotFound,
-            format!("no {what} {raw:?}"),
-        )
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}/integrations", tag = "integrations", security(("bearer" = [])),
@@ -214,7 +205,7 @@ pub async fn get_integration(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Integration>> {
     caller.require(Scope::Read)?;
-    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     Ok(axum::Json(s.store.integrations().get(&id).await?))
 }
 
@@ -228,7 +219,7 @@ pub async fn revoke_integration(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Integration>> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&id, IntegrationId::parse, "integration")?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     let revoked = s.store.integrations().revoke(&id, s.clock.now()).await?;
     s.intake.forget(&id);
     Ok(axum::Json(revoked))
@@ -322,7 +313,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ApiToken>> {
     caller.require(Scope::Admin)?;
-    let id = parse_id(&id, TokenId::parse, "token")?;
+    let id = path_id(&id, TokenId::parse, "token")?;
     Ok(axum::Json(
         s.store.tokens().revoke(&id, s.clock.now()).await?,
     ))

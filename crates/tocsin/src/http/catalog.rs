@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::{ApiResult, ErrorResponse};
 use super::extract::Query;
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Created, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,6 @@ use tocsin_store::ChangeRecord;
 pub struct Items<T> {
     pub items: Vec<T>,
 }
-
-type Created<T> = (StatusCode, axum::Json<T>);
 
 fn created<T>(v: T) -> Created<T> {
     (StatusCode::CREATED, axum::Json(v))

@@ -135,6 +135,15 @@ pub fn too_large() -> ApiError {
     )
 }
 
+/// An ID from the path, parsed as its type; anything of another shape cannot name an existing entry, so it is
+/// answered like an unknown ID.
+pub fn path_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
+}
+
+/// What create endpoints answer: 201 and the created entry.
+pub type Created<T> = (axum::http::StatusCode, axum::Json<T>);
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Json, Query};
+use super::extract::{Caller, Json, Query, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -293,11 +293,6 @@ pub async fn list_alerts(
     Ok(axum::Json(s.store.alerts().list(filter).await?))
 }
 
-fn alert_id(raw: &str) -> Result<AlertId, ApiError> {
-    AlertId::parse(raw)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no alert {raw:?}")))
-}
-
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "incidents", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert ID")),
     responses((status = 200, body = Alert), (status = "4XX", body = ErrorResponse)))]
@@ -307,7 +302,12 @@ pub async fn get_alert(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Alert>> {
     caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.alerts().get(&alert_id(&id)?).await?))
+    Ok(axum::Json(
+        s.store
+            .alerts()
+            .get(&path_id(&id, AlertId::parse, "alert")?)
+            .await?,
+    ))
 }
 
 /// Every event received for an alert, oldest first.
@@ -321,6 +321,10 @@ pub async fn alert_events(
 ) -> ApiResult<axum::Json<Items<AlertEventRecord>>> {
     caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.alerts().events(&alert_id(&id)?).await?,
+        items: s
+            .store
+            .alerts()
+            .events(&path_id(&id, AlertId::parse, "alert")?)
+            .await?,
     }))
 }

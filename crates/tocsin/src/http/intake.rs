@@ -54,12 +54,12 @@ impl Intake {
         Ok(found)
     }
 
-    /// Forgets an integration whose key or settings changed.
     /// Forgets every cached key, after a change that revokes several at once (a service deleted).
     pub fn forget_keys(&self) {
         self.keys.lock().expect("key cache").clear();
     }
 
+    /// Forgets an integration whose key or settings changed.
     pub fn forget(&self, id: &IntegrationId) {
         self.keys
             .lock()
@@ -162,7 +162,7 @@ impl Intake {
     }
 
     /// Writes buffered payloads to the store. Off the ingest path: a crash loses at most the samples since the
-    /// last flush, never an event.
+    /// last flush, never an event, and a failed write drops its samples rather than holding them in memory.
     pub async fn flush_payloads(&self, store: &dyn Store) -> StoreResult<()> {
         let batch: Vec<(IntegrationId, RawPayload)> = {
             let mut payloads = self.payloads.lock().expect("payload buffer");
@@ -182,12 +182,12 @@ impl Intake {
 impl Intake {
     /// The number of events in `body` if these bytes encode the state last stored for their group (within
     /// [`GROUP_TTL`], and with nothing since making a re-send worth evaluating again): then it changes nothing.
-    pub fn known_body(&self, integration: &IntegrationId, body: &[u8]) -> Option<u64> {
+    pub fn known_body(&self, integration: &IntegrationId, body: &BodyHash) -> Option<u64> {
         let known = self
             .bodies
             .lock()
             .expect("body hashes")
-            .get(&(integration.clone(), body_hash(body)))
+            .get(&(integration.clone(), *body))
             .cloned()?;
         let groups = self.groups.lock().expect("group digests");
         let current = groups
@@ -200,7 +200,7 @@ impl Intake {
     pub fn remember_body(
         &self,
         integration: &IntegrationId,
-        body: &[u8],
+        body: &BodyHash,
         group: String,
         state: String,
         events: u64,
@@ -210,7 +210,7 @@ impl Intake {
             bodies.clear();
         }
         bodies.insert(
-            (integration.clone(), body_hash(body)),
+            (integration.clone(), *body),
             KnownBody {
                 group,
                 state,
@@ -227,7 +227,10 @@ struct KnownBody {
     events: u64,
 }
 
-fn body_hash(body: &[u8]) -> [u8; 32] {
+/// A request body's SHA-256, computed once per request.
+pub type BodyHash = [u8; 32];
+
+pub fn body_hash(body: &[u8]) -> BodyHash {
     use sha2::Digest;
     sha2::Sha256::digest(body).into()
 }

@@ -123,7 +123,7 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             if let Err(e) = state.intake.flush_payloads(&*state.store).await {
-                tracing::warn!(error = %e, "Could not keep recent payloads; will retry.");
+                tracing::warn!(error = %e, "Could not keep recent payloads; these samples are dropped.");
             }
         }
     })

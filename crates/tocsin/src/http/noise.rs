@@ -2,8 +2,8 @@
 
 use super::AppState;
 use super::catalog::Items;
-use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Json, Query};
+use super::error::{ApiResult, ErrorResponse};
+use super::extract::{Caller, Json, Query, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -13,10 +13,6 @@ use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
 use tocsin_domain::noise::{
     MaintenanceSpec, MaintenanceWindow, Rule, RuleSpec, Silence, SilenceSpec, SilenceState,
 };
-
-fn id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
-    parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
-}
 
 #[utoipa::path(get, path = "/api/v1/rules", tag = "noise", security(("bearer" = [])),
     responses((status = 200, body = Items<Rule>), (status = "4XX", body = ErrorResponse)))]
@@ -55,7 +51,7 @@ pub async fn get_rule(
     Ok(axum::Json(
         s.store
             .noise()
-            .get_rule(&id(&raw, RuleId::parse, "rule")?)
+            .get_rule(&path_id(&raw, RuleId::parse, "rule")?)
             .await?,
     ))
 }
@@ -72,7 +68,7 @@ pub async fn replace_rule(
     let rule = s
         .store
         .noise()
-        .replace_rule(&id(&raw, RuleId::parse, "rule")?, spec, s.clock.now())
+        .replace_rule(&path_id(&raw, RuleId::parse, "rule")?, spec, s.clock.now())
         .await?;
     s.intake.forget_groups();
     Ok(axum::Json(rule))
@@ -88,7 +84,7 @@ pub async fn delete_rule(
     caller.require(Scope::Write)?;
     s.store
         .noise()
-        .delete_rule(&id(&raw, RuleId::parse, "rule")?)
+        .delete_rule(&path_id(&raw, RuleId::parse, "rule")?)
         .await?;
     s.intake.forget_groups();
     Ok(StatusCode::NO_CONTENT)
@@ -161,7 +157,7 @@ pub async fn get_silence(
     let silence = s
         .store
         .noise()
-        .get_silence(&id(&raw, SilenceId::parse, "silence")?)
+        .get_silence(&path_id(&raw, SilenceId::parse, "silence")?)
         .await?;
     Ok(axum::Json(SilenceView::new(silence, s.clock.now())))
 }
@@ -179,7 +175,7 @@ pub async fn expire_silence(
     let silence = s
         .store
         .noise()
-        .expire_silence(&id(&raw, SilenceId::parse, "silence")?, now)
+        .expire_silence(&path_id(&raw, SilenceId::parse, "silence")?, now)
         .await?;
     s.intake.forget_groups();
     Ok(axum::Json(SilenceView::new(silence, now)))
@@ -205,7 +201,7 @@ pub async fn extend_silence(
     let silence = s
         .store
         .noise()
-        .extend_silence(&id(&raw, SilenceId::parse, "silence")?, req.ends_at)
+        .extend_silence(&path_id(&raw, SilenceId::parse, "silence")?, req.ends_at)
         .await?;
     s.intake.forget_groups();
     Ok(axum::Json(SilenceView::new(silence, s.clock.now())))
@@ -286,7 +282,7 @@ pub async fn get_maintenance(
     let window = s
         .store
         .noise()
-        .get_maintenance(&id(&raw, MaintenanceId::parse, "maintenance window")?)
+        .get_maintenance(&path_id(&raw, MaintenanceId::parse, "maintenance window")?)
         .await?;
     Ok(axum::Json(MaintenanceView::new(window, s.clock.now())))
 }
@@ -301,7 +297,7 @@ pub async fn delete_maintenance(
     caller.require(Scope::Write)?;
     s.store
         .noise()
-        .delete_maintenance(&id(&raw, MaintenanceId::parse, "maintenance window")?)
+        .delete_maintenance(&path_id(&raw, MaintenanceId::parse, "maintenance window")?)
         .await?;
     s.intake.forget_groups();
     Ok(StatusCode::NO_CONTENT)

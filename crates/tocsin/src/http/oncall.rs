@@ -7,7 +7,7 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Json, Query, parse_json};
+use super::extract::{Caller, Json, Query, parse_json, path_id};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,10 +32,6 @@ const DEFAULT_SHIFTS_DAYS: i64 = 14;
 /// How far back and ahead a calendar feed reaches.
 const FEED_DAYS_BACK: i64 = 30;
 const FEED_DAYS_AHEAD: i64 = 180;
-
-fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
-    parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
-}
 
 /// An RFC 3339 time from the query string; parsed here, rather than by the extractor, so the error names the field.
 fn query_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -63,7 +59,7 @@ pub struct Person {
 }
 
 /// Every user by ID, to name the people in an answer with one query.
-async fn people(s: &AppState) -> ApiResult<HashMap<UserId, User>> {
+pub(super) async fn people(s: &AppState) -> ApiResult<HashMap<UserId, User>> {
     Ok(s.store
         .users()
         .list()
@@ -73,7 +69,7 @@ async fn people(s: &AppState) -> ApiResult<HashMap<UserId, User>> {
         .collect())
 }
 
-fn person(users: &HashMap<UserId, User>, id: &UserId) -> Person {
+pub(super) fn person(users: &HashMap<UserId, User>, id: &UserId) -> Person {
     match users.get(id) {
         Some(u) => Person {
             id: id.clone(),
@@ -232,7 +228,7 @@ pub async fn delete_override(
     Path((schedule, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&id, OverrideId::parse, "override")?;
+    let id = path_id(&id, OverrideId::parse, "override")?;
     s.store
         .oncall()
         .delete_override(&schedule, &id, s.clock.now())
@@ -469,7 +465,7 @@ pub async fn revoke_feed(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CalendarFeed>> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&id, FeedId::parse, "calendar feed")?;
+    let id = path_id(&id, FeedId::parse, "calendar feed")?;
     Ok(axum::Json(
         s.store.oncall().revoke_feed(&id, s.clock.now()).await?,
     ))

@@ -4,31 +4,24 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Json, Query};
+use super::extract::{Caller, Created, Json, Query, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use tocsin_domain::auth::{Scope, hash_secret};
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec, EscalationTarget};
-use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId, UserId};
+use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
 use tocsin_domain::oncall::on_call;
 use tocsin_store::{
     DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, Reassignment, StoreError,
 };
 
 use crate::engine::CycleReport;
-
-fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
-    parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
-}
-
-type Created<T> = (StatusCode, axum::Json<T>);
 
 #[utoipa::path(get, path = "/api/v1/escalation-policies", tag = "escalation", security(("bearer" = [])),
     responses((status = 200, body = Items<EscalationPolicy>), (status = "4XX", body = ErrorResponse)))]
@@ -121,9 +114,8 @@ pub struct LevelOnCall {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OnCallUser {
-    pub id: UserId,
-    pub name: String,
-    pub email: String,
+    #[serde(flatten)]
+    pub person: super::oncall::Person,
     /// The schedule that puts them on call, when not named directly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via_schedule: Option<String>,
@@ -141,10 +133,7 @@ async fn policy_on_call(
     policy: EscalationPolicy,
     at: DateTime<Utc>,
 ) -> ApiResult<PolicyOnCall> {
-    let mut names: HashMap<UserId, (String, String)> = HashMap::new();
-    for u in s.store.users().list().await? {
-        names.insert(u.id.clone(), (u.name.to_string(), u.email.to_string()));
-    }
+    let people = super::oncall::people(s).await?;
     let mut levels = Vec::new();
     for (i, level) in policy.levels.iter().enumerate() {
         let mut users: Vec<OnCallUser> = Vec::new();
@@ -167,13 +156,10 @@ async fn policy_on_call(
                 }
             };
             if let Some(u) = user
-                && !users.iter().any(|x| x.id == u)
+                && !users.iter().any(|x| x.person.id == u)
             {
-                let (name, email) = names.get(&u).cloned().unwrap_or_default();
                 users.push(OnCallUser {
-                    id: u,
-                    name,
-                    email,
+                    person: super::oncall::person(&people, &u),
                     via_schedule: via,
                 });
             }
@@ -421,7 +407,7 @@ pub async fn get_notification(
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<DeliveryRecord>> {
     caller.require(Scope::Read)?;
-    let id = parse_id(&raw, DeliveryId::parse, "notification")?;
+    let id = path_id(&raw, DeliveryId::parse, "notification")?;
     Ok(axum::Json(s.store.contacts().delivery(&id).await?))
 }
 
@@ -479,7 +465,7 @@ pub async fn get_contact_method(
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<ContactMethod>> {
     caller.require(Scope::Read)?;
-    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     Ok(axum::Json(redacted(
         s.store.contacts().get_method(&id).await?,
     )))
@@ -496,7 +482,7 @@ pub async fn replace_contact_method(
     Json(spec): Json<ContactMethodSpec>,
 ) -> ApiResult<axum::Json<ContactMethod>> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     Ok(axum::Json(redacted(
         s.store.contacts().replace_method(&id, spec).await?,
     )))
@@ -511,7 +497,7 @@ pub async fn delete_contact_method(
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     s.store.contacts().delete_method(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -524,9 +510,9 @@ pub async fn test_contact_method(
     caller: Caller,
     State(s): State<AppState>,
     Path(raw): Path<String>,
-) -> ApiResult<Created<DeliveryRecord>> {
+) -> ApiResult<(StatusCode, axum::Json<DeliveryRecord>)> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&raw, ContactMethodId::parse, "contact method")?;
+    let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     let d = s.store.contacts().send_test(&id, s.clock.now()).await?;
     s.wake_engine();
     Ok((StatusCode::ACCEPTED, axum::Json(d)))
@@ -570,7 +556,7 @@ pub async fn delete_notification_rule(
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
-    let id = parse_id(&raw, NotificationRuleId::parse, "notification rule")?;
+    let id = path_id(&raw, NotificationRuleId::parse, "notification rule")?;
     s.store.contacts().delete_rule(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

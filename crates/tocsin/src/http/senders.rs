@@ -158,7 +158,8 @@ async fn intake(
     let bytes = body_bytes(req, state)
         .await
         .map_err(|e| invalid(Refusal::Api(e)))?;
-    if let Some(events) = state.intake.known_body(&integration.id, &bytes) {
+    let hash = super::intake::body_hash(&bytes);
+    if let Some(events) = state.intake.known_body(&integration.id, &hash) {
         state
             .metrics
             .events
@@ -183,7 +184,7 @@ async fn intake(
     if let Some((group, state_digest)) = &accepted.group_state {
         state.intake.remember_body(
             &integration.id,
-            &bytes,
+            &hash,
             group.clone(),
             state_digest.clone(),
             events,
@@ -214,10 +215,6 @@ pub(super) async fn store_batch(
                 .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
                 .collect();
             let changed = state.intake.changed(&integration.id, &g, &whole, &keyed);
-            let remembered: HashMap<String, String> = keyed
-                .iter()
-                .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
-                .collect();
             let total = batch.events.len();
             let Some(changed) = changed else {
                 state
@@ -231,6 +228,11 @@ pub(super) async fn store_batch(
                     group_state: Some((g, whole)),
                 });
             };
+            // Built only now: a wholly unchanged group, the common re-send, returned above without it.
+            let remembered: HashMap<String, String> = keyed
+                .iter()
+                .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
+                .collect();
             state
                 .metrics
                 .events

@@ -191,7 +191,6 @@ async fn every_acknowledged_event_survives_sigkill() {
         acked_keys.len(),
         &missing[..missing.len().min(10)]
     );
-    assert!(stored.len() >= acked_keys.len());
 
     let newest_first = client
         .get(format!("{}/api/v1/incidents", server.url))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tocsin::notify::{NotifyConfig, SmtpConfig, SmtpTls};
+use tocsin::notify::{GatewayConfig, NotifyConfig, SmtpConfig, SmtpTls};
 use tocsin_domain::clock::ManualClock;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -39,7 +39,15 @@ async fn seed(smtp_port: Option<u16>, hook: &WebhookReceiver) -> Story {
                 tls: SmtpTls::None,
                 ..SmtpConfig::new("127.0.0.1", "Tocsin <tocsin@example.test>")
             }),
-            ..NotifyConfig::default()
+            // Phone gateways are HTTP APIs: the test's receiver stands in for the provider.
+            sms: Some(GatewayConfig {
+                body: r#"{"to": "{{to}}", "text": "{{message}}"}"#.into(),
+                ..GatewayConfig::new(&format!("{}/sms", hook.url))
+            }),
+            voice: Some(GatewayConfig {
+                body: r#"{"to": "{{to}}", "say": "{{message}}"}"#.into(),
+                ..GatewayConfig::new(&format!("{}/voice", hook.url))
+            }),
         };
         // The test drives cycles itself; a slow ticker keeps them from racing its clock moves.
         c.engine.tick_ms = 3_600_000;
@@ -178,7 +186,7 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
 
     // Not yet: four minutes in, nothing more.
     story.clock.advance(Duration::minutes(4));
-    app.cycle().await;
+    app.cycle_sending_nothing().await;
     assert!(hook.requests().is_empty());
 
     // Past the delay with no acknowledgement: level 2, Bob's signed webhook.
@@ -217,9 +225,8 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     // Long past every delay and repeat: nothing more is sent.
     for _ in 0..3 {
         story.clock.advance(Duration::minutes(30));
-        app.cycle().await;
+        app.cycle_sending_nothing().await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(smtp.messages().len(), 1);
     assert_eq!(hook.requests().len(), 1);
 
@@ -307,7 +314,7 @@ async fn a_failing_webhook_is_retried_with_backoff_then_falls_through_to_the_nex
     let first = hook.wait_for(app, 1).await;
     assert_eq!(first[0].path, "/bob");
     // Each retry waits its backoff: nothing goes out before the clock passes it.
-    app.cycle().await;
+    app.cycle_sending_nothing().await;
     assert_eq!(hook.requests().len(), 1, "a retry before its backoff");
     let mut seen = 1;
     for _ in 0..5 {
@@ -374,8 +381,7 @@ async fn escalating_by_hand_pages_the_next_level_and_resolving_stops_everything(
     let (s, _) = app.post("/api/v1/incidents/1/resolve", json!({})).await;
     assert_eq!(s, StatusCode::OK);
     story.clock.advance(Duration::hours(2));
-    app.cycle().await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.cycle_sending_nothing().await;
     assert_eq!(hook.requests().len(), 1);
     let (_, esc) = app.get("/api/v1/incidents/1/escalation").await;
     assert_eq!(esc["escalation"]["next_at"], Value::Null, "{esc}");
@@ -477,10 +483,9 @@ async fn each_person_is_reminded_once_shortly_before_their_shift() {
     )
     .await;
     // Bob's first shift starts on 3 March at 09:00 Berlin (08:00 UTC); his reminder is due at 07:30 UTC.
-    app.cycle().await;
+    app.cycle_sending_nothing().await;
     story.clock.set(t("2026-03-03T07:29:00Z"));
-    app.cycle().await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.cycle_sending_nothing().await;
     assert!(hook.requests().is_empty(), "too early for a reminder");
     story.clock.set(t("2026-03-03T07:31:00Z"));
     let got = hook.wait_for(app, 1).await;
@@ -493,9 +498,8 @@ async fn each_person_is_reminded_once_shortly_before_their_shift() {
     // However often the engine looks, one reminder per shift.
     for _ in 0..3 {
         story.clock.advance(Duration::minutes(10));
-        app.cycle().await;
+        app.cycle_sending_nothing().await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(hook.requests().len(), 1);
     let (_, sent) = app
         .get(&format!(
@@ -507,4 +511,113 @@ async fn each_person_is_reminded_once_shortly_before_their_shift() {
         sent["items"][0]["purpose"]["type"], "shift_reminder",
         "{sent}"
     );
+}
+
+#[tokio::test]
+async fn urgency_picks_the_rules_and_every_channel_reaches_its_receiver() {
+    let hook = WebhookReceiver::start().await;
+    let story = seed(None, &hook).await;
+    let app = &story.app;
+    let bob_id = story.bob["id"].as_str().unwrap();
+    let method = |name: &'static str, target: Value| {
+        let path = format!("/api/v1/users/{bob_id}/contact-methods");
+        async move { created(app, &path, json!({"name": name, "target": target})).await["id"].clone() }
+    };
+    let teams = method(
+        "teams",
+        json!({"type": "teams", "url": format!("{}/teams", hook.url)}),
+    )
+    .await;
+    let sms = method("sms", json!({"type": "sms", "number": "+4915112345678"})).await;
+    let mattermost = method(
+        "mattermost",
+        json!({"type": "mattermost", "url": format!("{}/mattermost", hook.url)}),
+    )
+    .await;
+    let voice = method(
+        "voice",
+        json!({"type": "voice", "number": "+4915112345679"}),
+    )
+    .await;
+    for (m, urgency) in [
+        (&teams, "high"),
+        (&sms, "high"),
+        (&mattermost, "low"),
+        (&voice, "low"),
+    ] {
+        created(
+            app,
+            &format!("/api/v1/users/{bob_id}/notification-rules"),
+            json!({"contact_method_id": m, "urgency": urgency}),
+        )
+        .await;
+    }
+    // Bob covers Alice's on-call hour: level 1 pages him.
+    created(
+        app,
+        "/api/v1/schedules/Primary/overrides",
+        json!({"user": bob_id, "start": "2026-03-02T09:30:00Z", "end": "2026-03-02T11:00:00Z"}),
+    )
+    .await;
+    let (s, oncall) = app
+        .get("/api/v1/escalation-policies/checkout%20on-call/on-call")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{oncall}");
+    assert_eq!(oncall["levels"][0]["users"][0]["name"], "Bob", "{oncall}");
+    assert_eq!(oncall["levels"][0]["users"][0]["via_schedule"], "Primary");
+    let (_, later) = app
+        .get("/api/v1/escalation-policies/checkout%20on-call/on-call?at=2026-03-02T12:00:00Z")
+        .await;
+    assert_eq!(later["levels"][0]["users"][0]["name"], "Alice", "{later}");
+    let (s, _) = app.get("/api/v1/escalation-policies/nope/on-call").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // SEV-1 is high urgency: Teams and SMS.
+    let (s, _) = app
+        .enqueue(TestApp::trigger(&story.key, "high", "critical"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = hook.wait_for(app, 2).await;
+    let mut paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/sms", "/teams"]);
+    let card = got.iter().find(|r| r.path == "/teams").unwrap().json();
+    assert_eq!(card["@type"], "MessageCard", "{card}");
+    assert!(
+        card["potentialAction"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{card}"
+    );
+    let text = got.iter().find(|r| r.path == "/sms").unwrap().json();
+    assert_eq!(text["to"], "+4915112345678", "{text}");
+    assert!(text["text"].as_str().unwrap().contains("#1"), "{text}");
+
+    // SEV-3 is low urgency: Mattermost and a call.
+    let (s, _) = app
+        .enqueue(TestApp::trigger(&story.key, "low", "warning"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let got = hook.wait_for(app, 4).await;
+    let mut paths: Vec<&str> = got[2..].iter().map(|r| r.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/mattermost", "/voice"]);
+    let call = got.iter().find(|r| r.path == "/voice").unwrap().json();
+    assert_eq!(call["to"], "+4915112345679", "{call}");
+    for (incident, channels) in [(1, ["sms", "teams"]), (2, ["mattermost", "voice"])] {
+        let (_, log) = app
+            .get(&format!("/api/v1/incidents/{incident}/notifications"))
+            .await;
+        let mut sent: Vec<&str> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                assert_eq!(d["status"], "delivered", "{d}");
+                d["channel"].as_str().unwrap()
+            })
+            .collect();
+        sent.sort();
+        assert_eq!(sent, channels, "incident #{incident}: {log}");
+    }
 }

@@ -521,6 +521,13 @@ impl Drop for WebhookReceiver {
 }
 
 impl TestApp {
+    /// Runs one engine cycle that must find nothing to send. A cycle waits for its sends, so what the test's
+    /// receivers hold afterwards is final.
+    pub async fn cycle_sending_nothing(&self) {
+        let report = self.cycle().await;
+        assert_eq!(report["deliveries_sent"], 0, "{report}");
+    }
+
     /// Runs one engine cycle now, at the server's clock.
     pub async fn cycle(&self) -> Value {
         let (status, body) = self.post("/api/v1/engine/cycle", json!({})).await;
