@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the programs the integration tests drive on Debian 12: Alertmanager, as a real PagerDuty sender; Python's
-# icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications.
+# icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications;
+# PostgreSQL, the second storage backend, whose throwaway cluster scripts/postgres-cluster.sh starts.
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd)
+packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql)
 
 missing=()
 for p in "${packages[@]}"; do

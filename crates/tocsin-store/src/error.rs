@@ -21,12 +21,22 @@ pub enum StoreError {
         "this key belongs to a {actual} integration; send its events to that integration's URL"
     )]
     WrongIntegrationKind { actual: &'static str },
+    /// The database refused the transaction because a concurrent one touched the same rows (a serialization
+    /// failure, a deadlock, a unique index filled first). The backend already ran it again a bounded number of
+    /// times; the caller may try later.
+    #[error("storage contention: {0}")]
+    Contention(String),
     /// The backend failed; the detail is for logs, not for users.
     #[error("storage failure: {0}")]
     Backend(String),
 }
 
 impl StoreError {
+    /// Whether running the same request again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Contention(_))
+    }
+
     pub fn not_found(kind: &'static str, key: impl Into<String>) -> Self {
         Self::NotFound {
             kind,

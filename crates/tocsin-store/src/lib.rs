@@ -6,10 +6,15 @@
 //! place. Backends: [`sqlite::SqliteStore`] (embedded, the default). Every backend must pass [`conformance`].
 
 pub mod conformance;
+mod db;
 mod error;
 mod model;
+pub mod postgres;
+mod repo;
+pub mod sql;
 pub mod sqlite;
 
+pub use db::{Driver, SqlStore};
 pub use error::StoreError;
 pub use model::*;
 

@@ -15,6 +15,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded database lives; created on first start.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) instead of the embedded one, for several
+    /// instances on one database.
+    pub database_url: Option<String>,
     /// The URL senders reach this server at, used in integration URLs. Defaults to `http://<listen>`.
     pub public_url: Option<String>,
     /// `full` (fsync every commit, the default) or `process` (survive a killed process, not a power cut).
@@ -80,6 +83,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("tocsin-data"),
+            database_url: None,
             public_url: None,
             durability: Durability::Full,
             log_format: LogFormat::Text,
@@ -97,11 +101,14 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 6] = [
+const ENV_KEYS: [&str; 7] = [
     "listen",
     "data_dir",
+    "database_url",
     "public_url",
     "durability",
     "log_format",

@@ -27,6 +27,48 @@ enum Command {
         /// Directory for the database; created if missing.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// A PostgreSQL database instead of the embedded one: postgres://user:password@host:port/db.
+        #[arg(long = "database", value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Run pending database migrations and exit (the server also runs them on start).
+    Migrate {
+        /// TOML configuration file.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Directory of the embedded database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL database: postgres://user:password@host:port/db.
+        #[arg(long = "database", value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Copy the embedded database to a new file while the server keeps running.
+    Backup {
+        /// TOML configuration file.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Directory of the embedded database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The new file to write.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Create a new admin API token directly in the database (when every admin token is lost).
+    AdminToken {
+        /// TOML configuration file.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Directory of the embedded database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL database: postgres://user:password@host:port/db.
+        #[arg(long = "database", value_name = "URL")]
+        database_url: Option<String>,
+        /// What to call the token.
+        #[arg(long, default_value = "recovered admin")]
+        name: String,
     },
     /// Drive a server with load and print throughput and latency figures.
     Bench(tocsin::bench::BenchArgs),
@@ -54,7 +96,62 @@ async fn main() -> std::process::ExitCode {
             config,
             listen,
             data_dir,
-        } => serve(config, Overrides { listen, data_dir }).await,
+            database_url,
+        } => {
+            serve(
+                config,
+                Overrides {
+                    listen,
+                    data_dir,
+                    database_url,
+                },
+            )
+            .await
+        }
+        Command::Migrate {
+            config,
+            data_dir,
+            database_url,
+        } => {
+            migrate(
+                config,
+                Overrides {
+                    data_dir,
+                    database_url,
+                    ..Overrides::default()
+                },
+            )
+            .await
+        }
+        Command::Backup {
+            config,
+            data_dir,
+            to,
+        } => backup(
+            config,
+            Overrides {
+                data_dir,
+                ..Overrides::default()
+            },
+            &to,
+        ),
+        Command::AdminToken {
+            config,
+            data_dir,
+            database_url,
+            name,
+        } => {
+            admin_token(
+                config,
+                Overrides {
+                    data_dir,
+                    database_url,
+                    ..Overrides::default()
+                },
+                &name,
+            )
+            .await
+        }
         Command::Bench(args) => tocsin::bench::run(args).await,
         Command::Client(cmd) => tocsin::cli::run(cli.connection, cmd).await,
     };
@@ -79,4 +176,36 @@ async fn serve(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()
     }
     println!("Tocsin is listening on http://{}", server.addr);
     server.wait_for_signal().await
+}
+
+async fn migrate(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    let config = Config::load(file.as_deref(), overrides)?;
+    init_logging(config.log_format);
+    let version = tocsin::server::migrate(&config).await?;
+    println!("The database is at schema version {version}.");
+    Ok(())
+}
+
+fn backup(file: Option<PathBuf>, overrides: Overrides, to: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(file.as_deref(), overrides)?;
+    tocsin::server::backup(&config, to)?;
+    println!(
+        "Wrote a consistent copy of the database to {}",
+        to.display()
+    );
+    Ok(())
+}
+
+async fn admin_token(
+    file: Option<PathBuf>,
+    overrides: Overrides,
+    name: &str,
+) -> anyhow::Result<()> {
+    let config = Config::load(file.as_deref(), overrides)?;
+    init_logging(config.log_format);
+    let token = tocsin::server::recover_admin_token(&config, name, &SystemClock).await?;
+    println!(
+        "Created a new admin API token. It is shown only this once; keep it safe:\n\n    {token}\n"
+    );
+    Ok(())
 }

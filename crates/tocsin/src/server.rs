@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_domain::auth::{Scope, Secret, display_prefix, new_api_token, token_from_user};
 use tocsin_domain::clock::Clock;
-use tocsin_store::sqlite::{self, SqliteStore};
-use tocsin_store::{NewToken, Store};
+use tocsin_store::postgres::{self, PgOptions};
+use tocsin_store::sqlite;
+use tocsin_store::{NewToken, SqlStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -54,7 +55,13 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+/// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    if let Some(url) = &config.database_url {
+        return postgres::open(url, PgOptions::default())
+            .await
+            .context("opening the PostgreSQL database (database_url)");
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db_path = config.data_dir.join("tocsin.db");
@@ -62,9 +69,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         Durability::Full => sqlite::Durability::Full,
         Durability::Process => sqlite::Durability::Process,
     };
-    let store = SqliteStore::open(&db_path, durability)
-        .with_context(|| format!("opening database {}", db_path.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    sqlite::open(&db_path, durability)
+        .with_context(|| format!("opening database {}", db_path.display()))
+}
+
+/// Runs pending migrations of the configured database; returns its schema version.
+pub async fn migrate(config: &Config) -> anyhow::Result<i64> {
+    let store = open_store(config).await?;
+    Ok(store.schema_version().await?)
+}
+
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
 
     let generated_token = bootstrap_token(&*store, config, &*clock).await?;
 
@@ -112,7 +128,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         http::flush(&state).await;
         served
     });
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "Tocsin is listening.");
+    tracing::info!(%addr, database = if config.database_url.is_some() { "postgres" } else { "sqlite" }, "Tocsin is listening.");
     Ok(RunningServer {
         addr,
         generated_token,
@@ -147,6 +163,47 @@ async fn bootstrap_token(
     let created = store.tokens().bootstrap(new, clock.now()).await?;
     if created {
         tracing::info!(generated, "Created the first admin token.");
+    } else if !generated {
+        tracing::warn!(
+            "bootstrap_token (TOCSIN_BOOTSTRAP_TOKEN) is set but the database already has tokens, so it was not \
+             used. To regain admin access, run `tocsin admin-token` against this database."
+        );
     }
     Ok((created && generated).then(|| secret.expose().to_owned()))
+}
+
+/// Creates a new admin token directly in the configured database, for an operator who lost every admin token.
+/// Works offline or beside a running server; returns the token, to be shown once.
+pub async fn recover_admin_token(
+    config: &Config,
+    name: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let secret = new_api_token();
+    let new = NewToken {
+        name: name.to_owned(),
+        scope: Scope::Admin,
+        expires_at: None,
+        user: None,
+        token_hash: secret.hash(),
+        token_prefix: display_prefix(secret.expose()),
+    };
+    let token = store.tokens().create(new, clock.now()).await?;
+    tracing::info!(token = %token.id, "Created an admin token from the command line.");
+    Ok(secret.expose().to_owned())
+}
+
+/// Copies the embedded database to `to` while the server may keep running.
+pub fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
+    if config.database_url.is_some() {
+        anyhow::bail!(
+            "backup copies the embedded SQLite database; for PostgreSQL use pg_dump (see README)"
+        );
+    }
+    let db = config.data_dir.join("tocsin.db");
+    if !db.exists() {
+        anyhow::bail!("no database at {}", db.display());
+    }
+    sqlite::backup(&db, to).with_context(|| format!("backing up {}", db.display()))
 }

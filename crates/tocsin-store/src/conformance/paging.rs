@@ -16,16 +16,7 @@ use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::integration::HeartbeatConfig;
 use tocsin_domain::severity::AlertSeverity;
 
-pub(super) async fn run_all<S: Store>(new_store: &mut impl FnMut() -> S) {
-    escalation_policies(&new_store()).await;
-    escalation_pages_levels_and_stops_on_acknowledge(&new_store()).await;
-    contact_methods_and_rules(&new_store()).await;
-    deliveries_are_claimed_once_retried_and_fall_through(&new_store()).await;
-    engine_lease_is_exclusive(&new_store()).await;
-    heartbeats_open_and_resolve_alerts(&new_store()).await;
-}
-
-fn hook(name: &str) -> ContactMethodSpec {
+pub fn hook(name: &str) -> ContactMethodSpec {
     ContactMethodSpec {
         name: name.into(),
         target: ContactTarget::Webhook {
@@ -37,7 +28,7 @@ fn hook(name: &str) -> ContactMethodSpec {
     }
 }
 
-fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> EscalationPolicySpec {
+pub fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> EscalationPolicySpec {
     EscalationPolicySpec {
         name: name.into(),
         description: String::new(),
@@ -52,7 +43,7 @@ fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> EscalationPoli
     }
 }
 
-async fn person(store: &dyn Store, name: &str) -> UserId {
+pub async fn person(store: &dyn Store, name: &str) -> UserId {
     store
         .users()
         .create(new_user(name, &format!("{name}@example.test")), t0())
@@ -61,7 +52,7 @@ async fn person(store: &dyn Store, name: &str) -> UserId {
         .id
 }
 
-async fn escalation_policies(store: &dyn Store) {
+pub async fn escalation_policies(store: &dyn Store) {
     let ann = person(store, "ann").await;
     let missing = tocsin_domain::ids::ScheduleId::generate();
     let fields = invalid_fields(
@@ -136,7 +127,7 @@ async fn escalation_policies(store: &dyn Store) {
 }
 
 /// One service paged through schedule → user levels; returns (key hash, the on-call user, the level-2 user).
-async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
+pub async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
     let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
     for u in [&ann, &ben] {
         store
@@ -173,7 +164,7 @@ async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
     (key, ann, ben)
 }
 
-async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
+pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
     let (key, ann, ben) = paged_service(store).await;
     let opened = store
         .ingest()
@@ -413,7 +404,7 @@ async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store) {
     ));
 }
 
-async fn contact_methods_and_rules(store: &dyn Store) {
+pub async fn contact_methods_and_rules(store: &dyn Store) {
     let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
     let m = store
         .contacts()
@@ -503,7 +494,7 @@ async fn contact_methods_and_rules(store: &dyn Store) {
     );
 }
 
-async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store) {
+pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store) {
     let ann = person(store, "ann").await;
     let first = store
         .contacts()
@@ -675,7 +666,7 @@ async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store)
     );
 }
 
-async fn engine_lease_is_exclusive(store: &dyn Store) {
+pub async fn engine_lease_is_exclusive(store: &dyn Store) {
     let e = store.engine();
     let ttl = Duration::seconds(15);
     assert_eq!(
@@ -712,7 +703,7 @@ async fn engine_lease_is_exclusive(store: &dyn Store) {
     );
 }
 
-async fn heartbeats_open_and_resolve_alerts(store: &dyn Store) {
+pub async fn heartbeats_open_and_resolve_alerts(store: &dyn Store) {
     store
         .services()
         .create(super::service("cron"), t0())

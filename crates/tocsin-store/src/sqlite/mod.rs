@@ -10,19 +10,12 @@
 //! Reads run on a small pool of separate connections on the blocking thread pool; WAL lets them proceed while the
 //! writer writes, and they see every commit that finished before they started.
 
-mod access;
-mod catalog;
-mod delivery;
-mod escalation;
-mod heartbeat;
-mod incidents;
-mod ingest;
 mod migrations;
-mod noise;
-mod oncall;
-mod rows;
 mod writer;
 
+use crate::db::{Answer, Driver, ReadJob, SqlStore, WriteJob};
+use crate::sql::Dialect;
+use crate::sql::sqlite::SqliteConn;
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -39,8 +32,8 @@ pub enum Durability {
     Process,
 }
 
-#[derive(Clone)]
-pub struct SqliteStore {
+/// The SQLite driver: one writer thread, a pool of read connections.
+pub struct SqliteDriver {
     inner: Arc<Inner>,
 }
 
@@ -52,7 +45,12 @@ struct Inner {
 
 const MAX_IDLE_READERS: usize = 8;
 
-impl SqliteStore {
+/// Opens (creating if needed) and migrates the SQLite database at `path`.
+pub fn open(path: &Path, durability: Durability) -> Result<SqlStore> {
+    SqliteDriver::open(path, durability).map(SqlStore::new)
+}
+
+impl SqliteDriver {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Self> {
         let mut conn = Connection::open(path).map_err(backend)?;
@@ -71,22 +69,19 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
+}
 
-    /// Runs `f` in the shared write transaction; the result is returned once it is committed.
-    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
-    {
-        self.inner.writer.run(f).await
+#[async_trait::async_trait]
+impl Driver for SqliteDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 
-    /// Runs `f` on a read connection.
-    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
-    {
+    async fn write(&self, job: WriteJob) -> Result<Answer> {
+        self.inner.writer.run(job).await
+    }
+
+    async fn read(&self, job: ReadJob) -> Result<Answer> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let pooled = inner.readers.lock().expect("reader pool").pop();
@@ -94,7 +89,7 @@ impl SqliteStore {
                 Some(c) => c,
                 None => open_reader(&inner.path)?,
             };
-            let out = f(&conn);
+            let out = job(&SqliteConn(&conn));
             let mut pool = inner.readers.lock().expect("reader pool");
             if pool.len() < MAX_IDLE_READERS {
                 pool.push(conn);
@@ -104,6 +99,35 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
+}
+
+/// Writes a consistent copy of the live database at `path` to the new file `to` with `VACUUM INTO`: one read
+/// transaction, so writers carry on (WAL) and the copy is the database as of one commit, compacted.
+pub fn backup(path: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        return Err(StoreError::Backend(format!(
+            "{} already exists; choose a new file",
+            to.display()
+        )));
+    }
+    let to = to
+        .to_str()
+        .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
+    let conn = open_reader(path)?;
+    conn.execute("VACUUM INTO ?1", [to]).map_err(backend)?;
+    Ok(())
+}
+
+/// SQLite's `PRAGMA integrity_check` of the database at `path` (after recovering its WAL, as opening does): empty
+/// when the file is sound, else the problems it lists.
+pub fn integrity_problems(path: &Path) -> Result<Vec<String>> {
+    let conn = Connection::open(path).map_err(backend)?;
+    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(backend)?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(backend)?;
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
 }
 
 fn synchronous(durability: Durability) -> &'static str {
@@ -146,81 +170,26 @@ pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-impl crate::Store for SqliteStore {
-    fn users(&self) -> &dyn crate::UserRepo {
-        self
-    }
-    fn teams(&self) -> &dyn crate::TeamRepo {
-        self
-    }
-    fn services(&self) -> &dyn crate::ServiceRepo {
-        self
-    }
-    fn catalog(&self) -> &dyn crate::CatalogRepo {
-        self
-    }
-    fn integrations(&self) -> &dyn crate::IntegrationRepo {
-        self
-    }
-    fn tokens(&self) -> &dyn crate::TokenRepo {
-        self
-    }
-    fn ingest(&self) -> &dyn crate::IngestRepo {
-        self
-    }
-    fn alerts(&self) -> &dyn crate::AlertRepo {
-        self
-    }
-    fn incidents(&self) -> &dyn crate::IncidentRepo {
-        self
-    }
-    fn noise(&self) -> &dyn crate::NoiseRepo {
-        self
-    }
-    fn health(&self) -> &dyn crate::HealthRepo {
-        self
-    }
-    fn oncall(&self) -> &dyn crate::OnCallRepo {
-        self
-    }
-    fn escalation(&self) -> &dyn crate::EscalationRepo {
-        self
-    }
-    fn contacts(&self) -> &dyn crate::ContactRepo {
-        self
-    }
-    fn engine(&self) -> &dyn crate::EngineRepo {
-        self
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::HealthRepo for SqliteStore {
-    async fn ping(&self) -> Result<()> {
-        self.read(|c| {
-            c.query_row("SELECT count(*) FROM schema_migrations", [], |_| Ok(()))
-                .map_err(backend)
-        })
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test]
-    async fn conformance() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut n = 0;
-        crate::conformance::run_all(|| {
-            n += 1;
-            SqliteStore::open(
+    /// A fresh database file per scenario, in one directory for the test process.
+    async fn store() -> Option<SqlStore> {
+        static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        Some(
+            open(
                 &dir.path().join(format!("db{n}.sqlite")),
                 Durability::Process,
             )
-            .unwrap()
-        })
-        .await;
+            .unwrap(),
+        )
     }
+
+    crate::conformance::conformance_suite!(store);
 }

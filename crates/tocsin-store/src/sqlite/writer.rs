@@ -10,6 +10,8 @@
 //! without bound.)
 
 use super::backend;
+use crate::db::{Answer, WriteJob};
+use crate::sql::sqlite::SqliteConn;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,15 +42,11 @@ impl Writer {
         Ok(Self { queue })
     }
 
-    pub(super) async fn run<R, F>(&self, f: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
-    {
+    pub(super) async fn run(&self, f: WriteJob) -> Result<Answer> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let outcome = match conn {
-                Some(conn) => in_savepoint(conn, f),
+                Some(conn) => in_savepoint(conn, |c| f(&SqliteConn(c))),
                 None => Err(StoreError::Backend(
                     "could not begin a write transaction".into(),
                 )),
@@ -128,8 +126,6 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };
         if let Err(e) = &committed {
-            // Whatever the batch changed is gone; so must be anything cached from it.
-            super::noise::invalidate();
             tracing::error!(error = %e, jobs = completions.len(), "Write transaction failed to commit.");
             let _ = conn.execute_batch("ROLLBACK");
         }

@@ -13,8 +13,9 @@ use tocsin_domain::contact::{ContactMethodSpec, ContactTarget};
 use tocsin_domain::escalation::{EscalationLevel, EscalationPolicySpec, EscalationTarget};
 use tocsin_domain::ids::{ScheduleId, UserId};
 use tocsin_domain::oncall::ScheduleSpec;
+use tocsin_store::SqlStore;
 use tocsin_store::Store;
-use tocsin_store::sqlite::{Durability, SqliteStore};
+use tocsin_store::sqlite::{self, Durability};
 use tokio::task::JoinSet;
 
 /// The instant the scenarios start at. Fixed, so that who is on call, and so the work, is the same every run.
@@ -57,7 +58,7 @@ const FIRST_DELAYS: [u32; 4] = [5, 10, 15, 30];
 const WIDTH: usize = 256;
 
 pub struct Population {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub users: Vec<UserId>,
     pub schedules: Vec<ScheduleId>,
     pub layers: usize,
@@ -76,7 +77,7 @@ impl Population {
         webhook: Option<&str>,
     ) -> anyhow::Result<Self> {
         let dir = scratch_dir("store")?;
-        let store = Arc::new(SqliteStore::open(
+        let store = Arc::new(sqlite::open(
             &dir.path().join("tocsin.db"),
             Durability::Full,
         )?);

@@ -119,6 +119,13 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. } => {
                 Self::new(ErrorCode::InvalidToken, e.to_string())
             }
+            StoreError::Contention(detail) => {
+                tracing::warn!(error = %detail, "Storage kept losing races with concurrent writes.");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "the database is busy with conflicting changes; retry",
+                )
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(error = %detail, "Storage failed.");
                 Self::new(

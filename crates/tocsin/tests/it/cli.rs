@@ -65,7 +65,7 @@ pub(crate) async fn tocsin(app: &TestApp, args: &[&str]) -> Run {
 /// The child blocks while the server answers it on this test's runtime, so it waits on a blocking thread. Its
 /// environment is only what the test gives, and HOME is the test's directory, so no setting or config file of the
 /// machine running the tests can leak in.
-async fn run(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> Run {
+pub(crate) async fn run(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
     cmd.args(args)
         .env_remove("TOCSIN_SERVER")

@@ -1,6 +1,6 @@
 //! Crash safety: every event answered 202 is still there after the server is killed with SIGKILL mid-load.
 
-use crate::support::{ChildGuard, TestApp, free_port};
+use crate::support::{ChildGuard, TestApp, TestDatabase, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -24,14 +24,14 @@ struct Server {
     url: String,
 }
 
-async fn start(client: &reqwest::Client, data_dir: &Path, log: PathBuf) -> Server {
-    start_with(client, data_dir, log, None).await
+async fn start(client: &reqwest::Client, db: &TestDatabase, log: PathBuf) -> Server {
+    start_with(client, db, log, None).await
 }
 
-/// A `tocsin serve` child on `data_dir`, with a TOML configuration file when given.
+/// A `tocsin serve` child on `db`, with a TOML configuration file when given.
 async fn start_with(
     client: &reqwest::Client,
-    data_dir: &Path,
+    db: &TestDatabase,
     log: PathBuf,
     config: Option<&Path>,
 ) -> Server {
@@ -45,8 +45,7 @@ async fn start_with(
     let mut guard = ChildGuard::spawn(
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(db.args())
             .env("TOCSIN_BOOTSTRAP_TOKEN", token())
             .env("TOCSIN_DURABILITY", "full")
             .env("TOCSIN_LOG", "warn"),
@@ -98,13 +97,13 @@ async fn send_until_dead(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_event_survives_sigkill() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data_dir = dir.path().join("data");
+    let db = TestDatabase::new(dir.path()).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("HTTP client");
 
-    let mut server = start(&client, &data_dir, dir.path().join("before-kill.log")).await;
+    let mut server = start(&client, &db, dir.path().join("before-kill.log")).await;
     let create = client
         .post(format!("{}/api/v1/services", server.url))
         .json(&json!({ "name": "crash" }));
@@ -162,7 +161,8 @@ async fn every_acknowledged_event_survives_sigkill() {
 
     // The restarted server reads only what reached the database file, nothing from the killed one's memory.
     drop(server);
-    let server = start(&client, &data_dir, dir.path().join("after-kill.log")).await;
+    db.assert_intact();
+    let server = start(&client, &db, dir.path().join("after-kill.log")).await;
 
     let mut stored = HashSet::new();
     let mut cursor: Option<String> = None;
@@ -226,7 +226,7 @@ fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
 async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_time() {
     use crate::support::{HOLD, WebhookReceiver};
     let dir = tempfile::tempdir().expect("temp dir");
-    let data_dir = dir.path().join("data");
+    let db = TestDatabase::new(dir.path()).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -236,13 +236,7 @@ async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_
     std::fs::write(&no_engine, "[engine]\nenabled = false\n").expect("write config");
 
     // First life: the engine is off, so the page falls due and nothing sends it.
-    let mut server = start_with(
-        &client,
-        &data_dir,
-        dir.path().join("first.log"),
-        Some(&no_engine),
-    )
-    .await;
+    let mut server = start_with(&client, &db, dir.path().join("first.log"), Some(&no_engine)).await;
     let url = server.url.clone();
     let post = |path: &str, body: Value| api(client.post(format!("{url}{path}")).json(&body));
     let mut users = Vec::new();
@@ -292,6 +286,7 @@ async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_
     server.guard.child.kill().expect("SIGKILL");
     server.guard.child.wait().expect("reap");
     drop(server);
+    db.assert_intact();
     assert!(
         receiver.requests().is_empty(),
         "nothing may be sent while the engine is off"
@@ -299,7 +294,7 @@ async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_
 
     // Second life: the page goes out, and the server dies while Bob's receiver is still taking it.
     receiver.answer_with(HOLD);
-    let mut server = start(&client, &data_dir, dir.path().join("second.log")).await;
+    let mut server = start(&client, &db, dir.path().join("second.log")).await;
     wait_until(
         "Bob's page is being sent",
         Duration::from_secs(30),
@@ -309,10 +304,11 @@ async fn a_page_survives_sigkill_before_and_during_sending_and_escalation_keeps_
     server.guard.child.kill().expect("SIGKILL");
     server.guard.child.wait().expect("reap");
     drop(server);
+    db.assert_intact();
     receiver.answer_with(200);
 
     // Third life: once the dead process's lease runs out, its unfinished send is made again, under the same key.
-    let server = start(&client, &data_dir, dir.path().join("third.log")).await;
+    let server = start(&client, &db, dir.path().join("third.log")).await;
     let url = server.url.clone();
     wait_until(
         "Bob's page is sent again and recorded",

@@ -1,5 +1,6 @@
 //! The engine against the store directly: two processes' engines on one database never page twice.
 
+use crate::support::TestDatabase;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -13,7 +14,6 @@ use tocsin_domain::escalation::{EscalationLevel, EscalationPolicySpec, Escalatio
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::AlertSeverity;
 use tocsin_store::conformance::{arbitrary_service_with_key, trigger};
-use tocsin_store::sqlite::{Durability, SqliteStore};
 use tocsin_store::{IntegrationKind, Store};
 
 /// Counts what it is asked to send, per delivery ID, and takes a moment doing it so cycles overlap.
@@ -122,10 +122,10 @@ fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, t: Arc<CountingTranspo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_engines_on_one_database_page_each_level_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tocsin.db");
-    // Two stores on one file stand for two processes: separate connections, the database file's locks between them.
-    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Process).unwrap());
-    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Process).unwrap());
+    let db = TestDatabase::new(dir.path()).await;
+    // Two stores on one database stand for two processes: separate connections, the database's locks between them.
+    let a: Arc<dyn Store> = Arc::new(db.open().await);
+    let b: Arc<dyn Store> = Arc::new(db.open().await);
     seed(&*a, 20).await;
     let clock = Arc::new(ManualClock::new(t0()));
     let sent = Arc::new(CountingTransport::default());
@@ -187,8 +187,7 @@ impl Transport for HangingTransport {
 #[tokio::test]
 async fn a_hanging_receiver_does_not_hold_up_the_next_cycle() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("t.db"), Durability::Process).unwrap());
+    let store: Arc<dyn Store> = Arc::new(TestDatabase::new(dir.path()).await.open().await);
     seed(&*store, 3).await;
     let clock = Arc::new(ManualClock::new(t0()));
     let engine = Engine::new(

@@ -11,6 +11,7 @@ mod crash;
 mod engine;
 mod noise;
 mod oncall;
+mod operations;
 mod paging;
 mod senders;
 mod support;

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub server: Option<RunningServer>,
     #[allow(dead_code)] // the data directory lives as long as the app
     pub dir: TempDir,
+    /// The PostgreSQL database the server uses, when the run is on PostgreSQL.
+    pub database_url: Option<String>,
 }
 
 impl TestApp {
@@ -35,11 +37,13 @@ impl TestApp {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
+            database_url: test_database().await,
             durability: Durability::Process,
             bootstrap_token: Some(ADMIN_TOKEN.into()),
             ..Config::default()
         };
         configure(&mut config);
+        let database_url = config.database_url.clone();
         let server = tocsin::server::start(&config, clock)
             .await
             .expect("server starts");
@@ -49,6 +53,18 @@ impl TestApp {
             client: reqwest::Client::new(),
             server: Some(server),
             dir,
+            database_url,
+        }
+    }
+
+    /// The `tocsin` arguments that select this app's database, for commands that open it directly.
+    pub fn database_args(&self) -> Vec<String> {
+        match &self.database_url {
+            Some(url) => vec!["--database".into(), url.clone()],
+            None => vec![
+                "--data-dir".into(),
+                self.dir.path().join("data").to_string_lossy().into_owned(),
+            ],
         }
     }
 
@@ -112,6 +128,74 @@ impl TestApp {
 }
 
 /// Whether tests that need an external program (Alertmanager) must run: in CI they must, elsewhere they may skip.
+/// The backend the servers of this run use: a fresh PostgreSQL database when `TOCSIN_TEST_BACKEND=postgres`
+/// (its URL), else the embedded SQLite in the test's data directory (`None`).
+pub async fn test_database() -> Option<String> {
+    if std::env::var("TOCSIN_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    Some(
+        tocsin_store::postgres::test_database()
+            .await
+            .expect("TOCSIN_TEST_BACKEND=postgres needs TOCSIN_TEST_POSTGRES_URL"),
+    )
+}
+
+/// Where a test's servers keep their data, on the backend of this run: a data directory for SQLite, or a fresh
+/// PostgreSQL database. Restarts and second processes get the same one.
+pub struct TestDatabase {
+    pub data_dir: std::path::PathBuf,
+    pub url: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(dir: &std::path::Path) -> Self {
+        Self {
+            data_dir: dir.join("data"),
+            url: test_database().await,
+        }
+    }
+
+    /// The `tocsin serve` arguments that select it.
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        match &self.url {
+            Some(url) => vec!["--database".into(), url.into()],
+            None => vec!["--data-dir".into(), self.data_dir.clone().into()],
+        }
+    }
+
+    /// After a process on it was killed: SQLite's integrity check finds nothing wrong with the file. (PostgreSQL
+    /// was not killed, and recovers its own.)
+    pub fn assert_intact(&self) {
+        if self.url.is_none() {
+            let problems =
+                tocsin_store::sqlite::integrity_problems(&self.data_dir.join("tocsin.db"))
+                    .expect("run the integrity check");
+            assert!(
+                problems.is_empty(),
+                "integrity check after the kill: {problems:?}"
+            );
+        }
+    }
+
+    /// A store of its own on it, as another process would open.
+    pub async fn open(&self) -> tocsin_store::SqlStore {
+        match &self.url {
+            Some(url) => tocsin_store::postgres::open(url, Default::default())
+                .await
+                .expect("open the test database"),
+            None => {
+                std::fs::create_dir_all(&self.data_dir).expect("data dir");
+                tocsin_store::sqlite::open(
+                    &self.data_dir.join("tocsin.db"),
+                    tocsin_store::sqlite::Durability::Process,
+                )
+                .expect("open the test database")
+            }
+        }
+    }
+}
+
 pub fn peers_required() -> bool {
     std::env::var("TOCSIN_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }

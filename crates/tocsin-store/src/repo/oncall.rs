@@ -7,15 +7,16 @@
 //! follow the change; a timer already due stays due.
 
 use super::catalog::load_user;
-use super::rows::{find, json_col, opt_time, time, to_json, ts};
-use super::{SqliteStore, backend};
+use super::rows::{to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{
     CalendarFeed, FeedSubject, NewFeed, NewOverride, OnCallRepo, OverrideRecord, Result,
     ScheduleRecord, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use tocsin_domain::ids::{FeedId, OverrideId, ScheduleId, UserId};
 use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_domain::{FieldError, ValidationErrors};
@@ -23,56 +24,51 @@ use tocsin_domain::{FieldError, ValidationErrors};
 const SCHEDULE_COLUMNS: &str =
     "id, name, description, time_zone, layers, reminder_minutes, created_at, updated_at";
 
-fn schedule(row: &Row<'_>) -> rusqlite::Result<ScheduleRecord> {
+fn schedule(row: &Row<'_>) -> Result<ScheduleRecord> {
     Ok(ScheduleRecord {
         id: ScheduleId::from_trusted(row.get(0)?),
         name: row.get(1)?,
         description: row.get(2)?,
         time_zone: row.get(3)?,
-        layers: json_col(row, 4)?,
+        layers: row.json(4)?,
         overrides: Vec::new(),
         reminder_minutes: row.get(5)?,
-        created_at: time(row.get(6)?),
-        updated_at: time(row.get(7)?),
+        created_at: row.time(6)?,
+        updated_at: row.time(7)?,
     })
 }
 
-fn override_row(row: &Row<'_>) -> rusqlite::Result<OverrideRecord> {
+fn override_row(row: &Row<'_>) -> Result<OverrideRecord> {
     Ok(OverrideRecord {
         id: OverrideId::from_trusted(row.get(0)?),
         user_id: UserId::from_trusted(row.get(1)?),
-        start: time(row.get(2)?),
-        end: time(row.get(3)?),
-        created_at: time(row.get(4)?),
+        start: row.time(2)?,
+        end: row.time(3)?,
+        created_at: row.time(4)?,
     })
 }
 
 /// Overrides in the order they were added, since a later override wins where two overlap.
-fn load_overrides(c: &Connection, record: &mut ScheduleRecord) -> Result<()> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT id, user_id, starts_at, ends_at, created_at FROM schedule_overrides \
-             WHERE schedule_id = ?1 ORDER BY created_at, rowid",
-        )
-        .map_err(backend)?;
-    record.overrides = stmt
-        .query_map([record.id.as_str()], override_row)
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
+fn load_overrides(c: &dyn Conn, record: &mut ScheduleRecord) -> Result<()> {
+    record.overrides = c.query_all(
+        "SELECT id, user_id, starts_at, ends_at, created_at FROM schedule_overrides \
+         WHERE schedule_id = ?1 ORDER BY created_at, id",
+        params![record.id.as_str()],
+        override_row,
+    )?;
     Ok(())
 }
 
 /// A schedule with its overrides, by ID or name.
-pub(super) fn load_schedule(c: &Connection, r: &str) -> Result<ScheduleRecord> {
+pub(super) fn load_schedule(c: &dyn Conn, r: &str) -> Result<ScheduleRecord> {
     let col = if ScheduleId::parse(r).is_some() {
         "id"
     } else {
         "name"
     };
-    let mut record = find(
-        c,
+    let mut record = c.find(
         &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {col} = ?1"),
-        [r.trim()],
+        params![r.trim()],
         schedule,
         "schedule",
         r,
@@ -81,13 +77,11 @@ pub(super) fn load_schedule(c: &Connection, r: &str) -> Result<ScheduleRecord> {
     Ok(record)
 }
 
-fn load_schedules(c: &Connection, sql: &str, param: Option<&str>) -> Result<Vec<ScheduleRecord>> {
-    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-    let rows = match param {
-        Some(p) => stmt.query_map([p], schedule),
-        None => stmt.query_map([], schedule),
+fn load_schedules(c: &dyn Conn, sql: &str, param: Option<&str>) -> Result<Vec<ScheduleRecord>> {
+    let mut records: Vec<ScheduleRecord> = match param {
+        Some(p) => c.query_all(sql, params![p], schedule)?,
+        None => c.query_all(sql, params![], schedule)?,
     };
-    let mut records: Vec<ScheduleRecord> = rows.and_then(Iterator::collect).map_err(backend)?;
     for r in &mut records {
         load_overrides(c, r)?;
     }
@@ -96,15 +90,12 @@ fn load_schedules(c: &Connection, sql: &str, param: Option<&str>) -> Result<Vec<
 
 /// The participant IDs a spec names, once each, after checking every one is a user; every unknown one is reported
 /// at once, by its place in the layers.
-fn check_participants(c: &Connection, spec: &ScheduleSpec) -> Result<Vec<UserId>> {
+fn check_participants(c: &dyn Conn, spec: &ScheduleSpec) -> Result<Vec<UserId>> {
     let mut errors = ValidationErrors::default();
     let mut ids: Vec<UserId> = Vec::new();
-    let mut exists = c
-        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")
-        .map_err(backend)?;
     for (i, layer) in spec.layers.iter().enumerate() {
         for (j, user) in layer.participants.iter().enumerate() {
-            if !exists.exists([user.as_str()]).map_err(backend)? {
+            if !c.exists("SELECT 1 FROM users WHERE id = ?1", params![user.as_str()])? {
                 errors.push(
                     format!("layers[{i}].participants[{j}]"),
                     format!("no user with ID {user}"),
@@ -119,19 +110,18 @@ fn check_participants(c: &Connection, spec: &ScheduleSpec) -> Result<Vec<UserId>
 
 /// Writes the schedule row and its participants; `existing` is the ID of the schedule being replaced.
 fn write_schedule(
-    c: &Connection,
+    c: &dyn Conn,
     existing: Option<&ScheduleId>,
     spec: &ScheduleSpec,
     now: DateTime<Utc>,
 ) -> Result<ScheduleId> {
     spec.validate()?;
     let name = spec.name.trim();
-    let taken: Option<String> = c
-        .query_row("SELECT id FROM schedules WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(backend)?;
+    let taken: Option<String> = c.query_opt(
+        "SELECT id FROM schedules WHERE name = ?1",
+        params![name],
+        |r| r.get(0),
+    )?;
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
@@ -154,8 +144,7 @@ fn write_schedule(
                     spec.reminder_minutes,
                     ts(now)
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             id.clone()
         }
         None => {
@@ -172,43 +161,38 @@ fn write_schedule(
                     spec.reminder_minutes,
                     ts(now)
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             id
         }
     };
     c.execute(
         "DELETE FROM schedule_participants WHERE schedule_id = ?1",
-        [id.as_str()],
-    )
-    .map_err(backend)?;
-    let mut insert = c
-        .prepare_cached(
-            "INSERT OR IGNORE INTO schedule_participants (schedule_id, user_id) VALUES (?1, ?2)",
-        )
-        .map_err(backend)?;
+        params![id.as_str()],
+    )?;
     for user in &participants {
-        insert
-            .execute([id.as_str(), user.as_str()])
-            .map_err(backend)?;
+        c.execute(
+            "INSERT INTO schedule_participants (schedule_id, user_id) VALUES (?1, ?2) \
+             ON CONFLICT (schedule_id, user_id) DO NOTHING",
+            params![id.as_str(), user.as_str()],
+        )?;
     }
     wake(c, &id, now)?;
     Ok(id)
 }
 
 /// Makes the engine look at the schedule again from `now`; a timer already due earlier stays as it is.
-fn wake(c: &Connection, id: &ScheduleId, now: DateTime<Utc>) -> Result<()> {
-    c.prepare_cached(
+fn wake(c: &dyn Conn, id: &ScheduleId, now: DateTime<Utc>) -> Result<()> {
+    c.execute(
         "INSERT INTO schedule_timers (schedule_id, next_at) VALUES (?1, ?2) \
-         ON CONFLICT (schedule_id) DO UPDATE SET next_at = min(next_at, excluded.next_at)",
-    )
-    .and_then(|mut s| s.execute(params![id.as_str(), ts(now)]))
-    .map_err(backend)?;
+         ON CONFLICT (schedule_id) DO UPDATE SET next_at = CASE \
+         WHEN excluded.next_at < schedule_timers.next_at THEN excluded.next_at ELSE schedule_timers.next_at END",
+        params![id.as_str(), ts(now)],
+    )?;
     Ok(())
 }
 
 /// The user an override names, by ID or email; an unknown one is the request's fault, so it names the field.
-fn override_user(c: &Connection, user: &str) -> Result<UserId> {
+fn override_user(c: &dyn Conn, user: &str) -> Result<UserId> {
     match load_user(c, user.trim()) {
         Ok(u) => Ok(u.id),
         Err(StoreError::NotFound { .. }) => Err(StoreError::Invalid(
@@ -220,17 +204,13 @@ fn override_user(c: &Connection, user: &str) -> Result<UserId> {
 
 /// Refuses to delete a user whom a schedule's layers still name, naming the schedules: the rotation would
 /// otherwise silently skip a turn. Their overrides and feeds go with them.
-pub(super) fn refuse_if_in_rotation(c: &Connection, user: &UserId) -> Result<()> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT s.name FROM schedule_participants p JOIN schedules s ON s.id = p.schedule_id \
-             WHERE p.user_id = ?1 ORDER BY s.name",
-        )
-        .map_err(backend)?;
-    let schedules: Vec<String> = stmt
-        .query_map([user.as_str()], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
+pub(super) fn refuse_if_in_rotation(c: &dyn Conn, user: &UserId) -> Result<()> {
+    let schedules: Vec<String> = c.query_all(
+        "SELECT s.name FROM schedule_participants p JOIN schedules s ON s.id = p.schedule_id \
+         WHERE p.user_id = ?1 ORDER BY s.name",
+        params![user.as_str()],
+        |r| r.get(0),
+    )?;
     if schedules.is_empty() {
         return Ok(());
     }
@@ -242,7 +222,7 @@ pub(super) fn refuse_if_in_rotation(c: &Connection, user: &UserId) -> Result<()>
 
 const FEED_COLUMNS: &str = "id, schedule_id, user_id, token_prefix, created_at, revoked_at";
 
-fn feed(row: &Row<'_>) -> rusqlite::Result<CalendarFeed> {
+fn feed(row: &Row<'_>) -> Result<CalendarFeed> {
     let schedule: Option<String> = row.get(1)?;
     let user: Option<String> = row.get(2)?;
     let subject = match (schedule, user) {
@@ -250,9 +230,7 @@ fn feed(row: &Row<'_>) -> rusqlite::Result<CalendarFeed> {
         (None, Some(u)) => FeedSubject::User(UserId::from_trusted(u)),
         // The table's CHECK constraint keeps exactly one of the two set.
         (None, None) => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                1,
-                rusqlite::types::Type::Null,
+            return Err(StoreError::Backend(
                 "a calendar feed with neither schedule nor user".into(),
             ));
         }
@@ -261,16 +239,15 @@ fn feed(row: &Row<'_>) -> rusqlite::Result<CalendarFeed> {
         id: FeedId::from_trusted(row.get(0)?),
         subject,
         token_prefix: row.get(3)?,
-        created_at: time(row.get(4)?),
-        revoked_at: opt_time(row.get(5)?),
+        created_at: row.time(4)?,
+        revoked_at: row.opt_time(5)?,
     })
 }
 
-fn load_feed(c: &Connection, id: &FeedId) -> Result<CalendarFeed> {
-    find(
-        c,
+fn load_feed(c: &dyn Conn, id: &FeedId) -> Result<CalendarFeed> {
+    c.find(
         &format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         feed,
         "calendar feed",
         id.as_str(),
@@ -279,7 +256,7 @@ fn load_feed(c: &Connection, id: &FeedId) -> Result<CalendarFeed> {
 
 /// The two columns a feed's subject fills, checking that the schedule or user exists.
 fn subject_columns(
-    c: &Connection,
+    c: &dyn Conn,
     subject: &FeedSubject,
 ) -> Result<(Option<String>, Option<String>)> {
     Ok(match subject {
@@ -289,7 +266,7 @@ fn subject_columns(
 }
 
 #[async_trait]
-impl OnCallRepo for SqliteStore {
+impl OnCallRepo for SqlStore {
     async fn create_schedule(
         &self,
         spec: ScheduleSpec,
@@ -350,8 +327,10 @@ impl OnCallRepo for SqliteStore {
                 )));
             }
             // Overrides, participants, the timer, sent reminders and feeds go with it (ON DELETE CASCADE).
-            c.execute("DELETE FROM schedules WHERE id = ?1", [s.id.as_str()])
-                .map_err(backend)?;
+            c.execute(
+                "DELETE FROM schedules WHERE id = ?1",
+                params![s.id.as_str()],
+            )?;
             Ok(())
         })
         .await
@@ -390,8 +369,7 @@ impl OnCallRepo for SqliteStore {
                     ts(record.end),
                     ts(now)
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             wake(c, &s.id, now)?;
             Ok(record)
         })
@@ -408,12 +386,10 @@ impl OnCallRepo for SqliteStore {
         let id = id.clone();
         self.write(move |c| {
             let s = load_schedule(c, &r)?;
-            let deleted = c
-                .execute(
-                    "DELETE FROM schedule_overrides WHERE id = ?1 AND schedule_id = ?2",
-                    [id.as_str(), s.id.as_str()],
-                )
-                .map_err(backend)?;
+            let deleted = c.execute(
+                "DELETE FROM schedule_overrides WHERE id = ?1 AND schedule_id = ?2",
+                params![id.as_str(), s.id.as_str()],
+            )?;
             if deleted == 0 {
                 return Err(StoreError::not_found("override", id.as_str()));
             }
@@ -454,8 +430,7 @@ impl OnCallRepo for SqliteStore {
                     new.token_prefix,
                     ts(now)
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             load_feed(c, &id)
         })
         .await
@@ -465,24 +440,22 @@ impl OnCallRepo for SqliteStore {
         self.read(move |c| {
             let (sql, param) = match &subject {
                 None => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds ORDER BY created_at, rowid"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds ORDER BY created_at, id"),
                     None,
                 ),
                 Some(FeedSubject::Schedule(id)) => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE schedule_id = ?1 ORDER BY created_at, rowid"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE schedule_id = ?1 ORDER BY created_at, id"),
                     Some(id.as_str()),
                 ),
                 Some(FeedSubject::User(id)) => (
-                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE user_id = ?1 ORDER BY created_at, rowid"),
+                    format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE user_id = ?1 ORDER BY created_at, id"),
                     Some(id.as_str()),
                 ),
             };
-            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
-            let rows = match param {
-                Some(p) => stmt.query_map([p], feed),
-                None => stmt.query_map([], feed),
-            };
-            rows.and_then(Iterator::collect).map_err(backend)
+            match param {
+                Some(p) => c.query_all(&sql, params![p], feed),
+                None => c.query_all(&sql, params![], feed),
+            }
         })
         .await
     }
@@ -494,8 +467,7 @@ impl OnCallRepo for SqliteStore {
             c.execute(
                 "UPDATE calendar_feeds SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), ts(now)],
-            )
-            .map_err(backend)?;
+            )?;
             load_feed(c, &id)
         })
         .await
@@ -504,11 +476,13 @@ impl OnCallRepo for SqliteStore {
     async fn feed_by_token(&self, token_hash: &str) -> Result<Option<CalendarFeed>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE token_hash = ?1 AND revoked_at IS NULL"
-            ))
-            .and_then(|mut s| s.query_row([token_hash], feed).optional())
-            .map_err(backend)
+            c.query_opt(
+                &format!(
+                    "SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE token_hash = ?1 AND revoked_at IS NULL"
+                ),
+                params![token_hash],
+                feed,
+            )
         })
         .await
     }
@@ -518,6 +492,7 @@ impl OnCallRepo for SqliteStore {
 mod tests {
     use super::*;
     use crate::Store;
+    use crate::sql::time;
     use crate::sqlite::Durability;
     use chrono::{Duration, TimeZone};
 
@@ -525,24 +500,22 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()
     }
 
-    async fn timer(store: &SqliteStore, id: &ScheduleId) -> Option<DateTime<Utc>> {
+    async fn timer(store: &SqlStore, id: &ScheduleId) -> Option<DateTime<Utc>> {
         let id = id.clone();
         store
             .read(move |c| {
-                c.query_row(
+                c.query_opt(
                     "SELECT next_at FROM schedule_timers WHERE schedule_id = ?1",
-                    [id.as_str()],
-                    |r| r.get::<_, i64>(0),
+                    params![id.as_str()],
+                    |r| r.get::<i64>(0),
                 )
-                .optional()
-                .map_err(backend)
             })
             .await
             .unwrap()
             .map(time)
     }
 
-    async fn set_timer(store: &SqliteStore, id: &ScheduleId, at: DateTime<Utc>) {
+    async fn set_timer(store: &SqlStore, id: &ScheduleId, at: DateTime<Utc>) {
         let id = id.clone();
         store
             .write(move |c| {
@@ -550,7 +523,6 @@ mod tests {
                     "UPDATE schedule_timers SET next_at = ?2 WHERE schedule_id = ?1",
                     params![id.as_str(), ts(at)],
                 )
-                .map_err(backend)
             })
             .await
             .unwrap();
@@ -561,7 +533,8 @@ mod tests {
     #[tokio::test]
     async fn every_change_that_moves_shifts_wakes_the_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db.sqlite"), Durability::Process).unwrap();
+        let store =
+            crate::sqlite::open(&dir.path().join("db.sqlite"), Durability::Process).unwrap();
         let alice = store
             .users()
             .create(

@@ -7,12 +7,13 @@
 
 use super::catalog::{load_service, load_user};
 use super::incidents::load as load_incident;
-use super::rows::{find, json_col, time, to_json, ts};
-use super::{SqliteStore, backend};
+use super::rows::{to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{EscalationRecord, EscalationRepo, Reassignment, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::ValidationErrors;
@@ -29,29 +30,29 @@ use tocsin_domain::oncall::on_call;
 
 const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
 
-fn policy(row: &Row<'_>) -> rusqlite::Result<EscalationPolicy> {
+fn policy(row: &Row<'_>) -> Result<EscalationPolicy> {
     Ok(EscalationPolicy {
         id: PolicyId::from_trusted(row.get(0)?),
         name: row.get(1)?,
         description: row.get(2)?,
         repeat: row.get(3)?,
-        levels: json_col(row, 4)?,
-        created_at: time(row.get(5)?),
-        updated_at: time(row.get(6)?),
+        levels: row.json(4)?,
+        created_at: row.time(5)?,
+        updated_at: row.time(6)?,
     })
 }
 
-pub(super) fn load_policy(c: &Connection, r: &str) -> Result<EscalationPolicy> {
+pub(super) fn load_policy(c: &dyn Conn, r: &str) -> Result<EscalationPolicy> {
     let sql = if PolicyId::parse(r).is_some() {
         format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE id = ?1")
     } else {
         format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE name = ?1")
     };
-    find(c, &sql, [r.trim()], policy, "escalation policy", r)
+    c.find(&sql, params![r.trim()], policy, "escalation policy", r)
 }
 
 /// The policy a request names in its `policy` field; one that does not exist is that field's error.
-fn requested_policy(c: &Connection, p: &str) -> Result<EscalationPolicy> {
+fn requested_policy(c: &dyn Conn, p: &str) -> Result<EscalationPolicy> {
     load_policy(c, p).map_err(|e| match e {
         StoreError::NotFound { .. } => StoreError::Invalid(
             FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
@@ -61,7 +62,7 @@ fn requested_policy(c: &Connection, p: &str) -> Result<EscalationPolicy> {
 }
 
 /// Checks the spec and that every target exists, reporting all problems at once.
-fn check_policy(c: &Connection, spec: &EscalationPolicySpec) -> Result<()> {
+fn check_policy(c: &dyn Conn, spec: &EscalationPolicySpec) -> Result<()> {
     let mut errors = match spec.validate() {
         Ok(()) => ValidationErrors::default(),
         Err(e) => e,
@@ -85,18 +86,15 @@ fn check_policy(c: &Connection, spec: &EscalationPolicySpec) -> Result<()> {
     errors.into_result(()).map_err(StoreError::from)
 }
 
-pub(super) fn exists(c: &Connection, table: &str, id: &str) -> Result<bool> {
-    c.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))
-        .and_then(|mut s| s.exists([id]))
-        .map_err(backend)
+pub(super) fn exists(c: &dyn Conn, table: &str, id: &str) -> Result<bool> {
+    c.exists(&format!("SELECT 1 FROM {table} WHERE id = ?1"), params![id])
 }
 
-fn write_targets(c: &Connection, id: &PolicyId, spec: &EscalationPolicySpec) -> Result<()> {
+fn write_targets(c: &dyn Conn, id: &PolicyId, spec: &EscalationPolicySpec) -> Result<()> {
     c.execute(
         "DELETE FROM policy_targets WHERE policy_id = ?1",
-        [id.as_str()],
-    )
-    .map_err(backend)?;
+        params![id.as_str()],
+    )?;
     for target in spec.levels.iter().flat_map(|l| &l.targets) {
         let (user, schedule) = match target {
             EscalationTarget::User(u) => (Some(u.as_str()), None),
@@ -105,21 +103,17 @@ fn write_targets(c: &Connection, id: &PolicyId, spec: &EscalationPolicySpec) -> 
         c.execute(
             "INSERT INTO policy_targets (policy_id, user_id, schedule_id) VALUES (?1, ?2, ?3)",
             params![id.as_str(), user, schedule],
-        )
-        .map_err(backend)?;
+        )?;
     }
     Ok(())
 }
 
-fn name_taken(c: &Connection, name: &str, except: Option<&PolicyId>) -> Result<()> {
-    let other: Option<String> = c
-        .query_row(
-            "SELECT id FROM escalation_policies WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+fn name_taken(c: &dyn Conn, name: &str, except: Option<&PolicyId>) -> Result<()> {
+    let other: Option<String> = c.query_opt(
+        "SELECT id FROM escalation_policies WHERE name = ?1",
+        params![name],
+        |r| r.get(0),
+    )?;
     match other {
         Some(id) if except.is_none_or(|e| e.as_str() != id) => Err(StoreError::Conflict(format!(
             "an escalation policy named {name:?} already exists"
@@ -130,7 +124,7 @@ fn name_taken(c: &Connection, name: &str, except: Option<&PolicyId>) -> Result<(
 
 /// Deleting a user an escalation policy pages would leave a level paging nobody; the user must be taken out of
 /// those policies first.
-pub(super) fn refuse_if_paged(c: &Connection, user: &UserId) -> Result<()> {
+pub(super) fn refuse_if_paged(c: &dyn Conn, user: &UserId) -> Result<()> {
     let names = policies_targeting(c, PolicyTarget::User, user.as_str())?;
     if names.is_empty() {
         return Ok(());
@@ -149,7 +143,7 @@ pub(super) enum PolicyTarget {
 
 /// The names of the escalation policies with a level paging this user or schedule.
 pub(super) fn policies_targeting(
-    c: &Connection,
+    c: &dyn Conn,
     kind: PolicyTarget,
     id: &str,
 ) -> Result<Vec<String>> {
@@ -163,24 +157,20 @@ pub(super) fn policies_targeting(
              WHERE t.schedule_id = ?1 ORDER BY p.name"
         }
     };
-    c.prepare_cached(sql)
-        .and_then(|mut s| s.query_map([id], |r| r.get(0)).and_then(Iterator::collect))
-        .map_err(backend)
+    c.query_all(sql, params![id], |r| r.get(0))
 }
 
 /// The policy that pages for a new incident on `service`, if it has one.
-fn policy_of_service(c: &Connection, service: &ServiceId) -> Result<Option<PolicyId>> {
-    c.prepare_cached("SELECT policy_id FROM service_policies WHERE service_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([service.as_str()], |r| r.get::<_, String>(0))
-                .optional()
-        })
-        .map(|o| o.map(PolicyId::from_trusted))
-        .map_err(backend)
+fn policy_of_service(c: &dyn Conn, service: &ServiceId) -> Result<Option<PolicyId>> {
+    c.query_opt(
+        "SELECT policy_id FROM service_policies WHERE service_id = ?1",
+        params![service.as_str()],
+        |r| r.get::<String>(0).map(PolicyId::from_trusted),
+    )
 }
 
 /// Starts the escalation of a newly opened incident if its service has a policy; level 0 is due at once.
-pub(super) fn start(c: &Connection, incident: &Incident) -> Result<()> {
+pub(super) fn start(c: &dyn Conn, incident: &Incident) -> Result<()> {
     // An incident declared on several services is paged by the first of them that has a policy.
     let mut policy = None;
     for service in &incident.services {
@@ -197,15 +187,14 @@ pub(super) fn start(c: &Connection, incident: &Incident) -> Result<()> {
 }
 
 /// Acknowledging stops escalation and the notifications not yet sent; so does resolving.
-pub(super) fn stop(c: &Connection, incident: &Incident) -> Result<()> {
+pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
     if incident.status == IncidentStatus::Triggered {
         return Ok(());
     }
-    c.prepare_cached(
+    c.execute(
         "UPDATE escalations SET next_at = NULL, updated_at = ?2 WHERE incident_id = ?1 AND next_at IS NOT NULL",
-    )
-    .and_then(|mut s| s.execute(params![incident.id.as_str(), ts(incident.updated_at)]))
-    .map_err(backend)?;
+        params![incident.id.as_str(), ts(incident.updated_at)],
+    )?;
     // A level paged by hand while the incident was acknowledged still goes out, however often the incident is
     // updated later; everything else is moot once acknowledged.
     let everything = incident.status == IncidentStatus::Resolved;
@@ -215,31 +204,29 @@ pub(super) fn stop(c: &Connection, incident: &Incident) -> Result<()> {
 /// Cancels the incident's notifications not yet sent: all of them, or all but the pages sent by hand after an
 /// acknowledgement. Those being sent finish, and are not retried (see [`page_is_moot`]).
 fn cancel_pending(
-    c: &Connection,
+    c: &dyn Conn,
     incident: &IncidentId,
     everything: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    c.prepare_cached(
+    c.execute(
         "UPDATE deliveries SET status = 'cancelled', updated_at = ?3 WHERE incident_id = ?1 AND status = 'pending' \
-         AND (?2 OR coalesce(json_extract(purpose, '$.after_acknowledgement'), 0) = 0)",
-    )
-    .and_then(|mut s| s.execute(params![incident.as_str(), everything, ts(now)]))
-    .map_err(backend)?;
+         AND (?2 = 1 OR after_acknowledgement = 0)",
+        params![incident.as_str(), everything, ts(now)],
+    )?;
     Ok(())
 }
 
 /// Whether a delivery pages for an incident that no longer needs it (resolved, or acknowledged unless this is a
 /// page sent by hand after the acknowledgement): such a delivery is neither retried nor replaced by another
 /// method, and is not sent again after a crash.
-pub(super) fn page_is_moot(c: &Connection, delivery: &str) -> Result<bool> {
-    let row: Option<(String, bool)> = c
-        .prepare_cached(
-            "SELECT i.status, coalesce(json_extract(d.purpose, '$.after_acknowledgement'), 0) FROM deliveries d \
-             JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?1",
-        )
-        .and_then(|mut s| s.query_row([delivery], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(backend)?;
+pub(super) fn page_is_moot(c: &dyn Conn, delivery: &str) -> Result<bool> {
+    let row: Option<(String, bool)> = c.query_opt(
+        "SELECT i.status, d.after_acknowledgement FROM deliveries d \
+         JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?1",
+        params![delivery],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(row.is_some_and(|(status, after_acknowledgement)| {
         status
             .parse::<IncidentStatus>()
@@ -257,17 +244,17 @@ pub(super) fn is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bo
     }
 }
 
-fn escalation_row(row: &Row<'_>) -> rusqlite::Result<(Escalation, Vec<UserId>)> {
+fn escalation_row(row: &Row<'_>) -> Result<(Escalation, Vec<UserId>)> {
     Ok((
         Escalation {
             incident_id: IncidentId::from_trusted(row.get(0)?),
-            policy_id: row.get::<_, Option<String>>(1)?.map(PolicyId::from_trusted),
+            policy_id: row.get::<Option<String>>(1)?.map(PolicyId::from_trusted),
             level: row.get(2)?,
             round: row.get(3)?,
-            next_at: row.get::<_, Option<i64>>(4)?.map(time),
+            next_at: row.opt_time(4)?,
             last_paged: row.get(6)?,
         },
-        json_col(row, 5)?,
+        row.json(5)?,
     ))
 }
 
@@ -275,25 +262,23 @@ const ESCALATION_COLUMNS: &str =
     "incident_id, policy_id, level, round, next_at, assignees, last_paged";
 
 fn load_escalation(
-    c: &Connection,
+    c: &dyn Conn,
     incident: &IncidentId,
 ) -> Result<Option<(Escalation, Vec<UserId>)>> {
-    c.prepare_cached(&format!(
-        "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE incident_id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([incident.as_str()], escalation_row).optional())
-    .map_err(backend)
+    c.query_opt(
+        &format!("SELECT {ESCALATION_COLUMNS} FROM escalations WHERE incident_id = ?1"),
+        params![incident.as_str()],
+        escalation_row,
+    )
 }
 
-fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
-    c.prepare_cached(
+fn save(c: &dyn Conn, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
+    c.execute(
         "INSERT INTO escalations (incident_id, policy_id, level, round, next_at, assignees, updated_at, last_paged) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (incident_id) DO UPDATE SET policy_id = excluded.policy_id, \
          level = excluded.level, round = excluded.round, next_at = excluded.next_at, assignees = excluded.assignees, \
          updated_at = excluded.updated_at, last_paged = excluded.last_paged",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+        params![
             e.incident_id.as_str(),
             e.policy_id.as_ref().map(PolicyId::as_str),
             e.level,
@@ -302,9 +287,8 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
             to_json(&assignees),
             ts(now),
             e.last_paged
-        ])
-    })
-    .map_err(backend)?;
+        ],
+    )?;
     Ok(())
 }
 
@@ -312,13 +296,11 @@ fn save(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>
 /// [`save`]'s upsert, an update that changes no key is one SQLite runs without a statement journal. Releasing that
 /// journal walks the in-memory sub-journal of the enclosing savepoint from its start, and the engine's savepoint
 /// covers a whole batch, so with the upsert each escalation paid for every page the batch had touched before it.
-fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
-    c.prepare_cached(
+fn advance(c: &dyn Conn, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
+    c.execute(
         "UPDATE escalations SET level = ?2, round = ?3, next_at = ?4, assignees = ?5, updated_at = ?6, last_paged = ?7 \
          WHERE incident_id = ?1",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+        params![
             e.incident_id.as_str(),
             e.level,
             e.round,
@@ -326,22 +308,19 @@ fn advance(c: &Connection, e: &Escalation, assignees: &[UserId], now: DateTime<U
             to_json(&assignees),
             ts(now),
             e.last_paged
-        ])
-    })
-    .map_err(backend)?;
+        ],
+    )?;
     Ok(())
 }
 
-fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<EscalationRecord> {
+fn record(c: &dyn Conn, e: Escalation, assignees: Vec<UserId>) -> Result<EscalationRecord> {
     let policy_name = match &e.policy_id {
         Some(p) => c
-            .query_row(
+            .query_opt(
                 "SELECT name FROM escalation_policies WHERE id = ?1",
-                [p.as_str()],
+                params![p.as_str()],
                 |r| r.get(0),
-            )
-            .optional()
-            .map_err(backend)?
+            )?
             .unwrap_or_default(),
         None => String::new(),
     };
@@ -352,45 +331,41 @@ fn record(c: &Connection, e: Escalation, assignees: Vec<UserId>) -> Result<Escal
     })
 }
 
-pub(super) fn methods_of(c: &Connection, user: &UserId) -> Result<Vec<ContactMethod>> {
-    c.prepare_cached(&format!(
-        "SELECT {} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, rowid",
-        super::delivery::METHOD_COLUMNS
-    ))
-    .and_then(|mut s| {
-        s.query_map([user.as_str()], super::delivery::method)
-            .and_then(Iterator::collect)
-    })
-    .map_err(backend)
+pub(super) fn methods_of(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMethod>> {
+    c.query_all(
+        &format!(
+            "SELECT {} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, id",
+            super::delivery::METHOD_COLUMNS
+        ),
+        params![user.as_str()],
+        super::delivery::method,
+    )
 }
 
-pub(super) fn rules_of(c: &Connection, user: &UserId) -> Result<Vec<NotificationRule>> {
-    c.prepare_cached(
+pub(super) fn rules_of(c: &dyn Conn, user: &UserId) -> Result<Vec<NotificationRule>> {
+    c.query_all(
         "SELECT id, user_id, contact_method_id, urgency, delay_minutes FROM notification_rules WHERE user_id = ?1 \
-         ORDER BY delay_minutes, rowid",
-    )
-    .and_then(|mut s| {
-        s.query_map([user.as_str()], |r| {
+         ORDER BY delay_minutes, id",
+        params![user.as_str()],
+        |r| {
             Ok(NotificationRule {
                 id: NotificationRuleId::from_trusted(r.get(0)?),
                 user_id: UserId::from_trusted(r.get(1)?),
                 contact_method_id: ContactMethodId::from_trusted(r.get(2)?),
-                urgency: if r.get::<_, String>(3)? == "high" {
+                urgency: if r.get::<String>(3)? == "high" {
                     Urgency::High
                 } else {
                     Urgency::Low
                 },
                 delay_minutes: r.get(4)?,
             })
-        })
-        .and_then(Iterator::collect)
-    })
-    .map_err(backend)
+        },
+    )
 }
 
 /// Writes one delivery to the outbox.
 pub(super) fn insert_delivery(
-    c: &Connection,
+    c: &dyn Conn,
     user: &UserId,
     method: &ContactMethodId,
     purpose: &Purpose,
@@ -399,16 +374,19 @@ pub(super) fn insert_delivery(
     now: DateTime<Utc>,
 ) -> Result<DeliveryId> {
     let id = DeliveryId::generate();
-    let incident = match purpose {
-        Purpose::Page { incident_id, .. } => Some(incident_id.as_str()),
-        _ => None,
+    let (incident, after_acknowledgement) = match purpose {
+        Purpose::Page {
+            incident_id,
+            after_acknowledgement,
+            ..
+        } => (Some(incident_id.as_str()), *after_acknowledgement),
+        _ => (None, false),
     };
-    c.prepare_cached(
-        "INSERT INTO deliveries (id, user_id, contact_method_id, incident_id, page_id, purpose, status, due_at, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+    c.execute(
+        "INSERT INTO deliveries (id, user_id, contact_method_id, incident_id, page_id, purpose, status, due_at, created_at, \
+         updated_at, after_acknowledgement) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8, ?9)",
+        params![
             id.as_str(),
             user.as_str(),
             method.as_str(),
@@ -416,25 +394,27 @@ pub(super) fn insert_delivery(
             page_id,
             to_json(purpose),
             ts(due_at),
-            ts(now)
-        ])
-    })
-    .map_err(backend)?;
+            ts(now),
+            after_acknowledgement
+        ],
+    )?;
     Ok(id)
 }
 
 /// The user's display name, or their ID if they were deleted.
-pub(super) fn user_name(c: &Connection, user: &UserId) -> Result<String> {
-    Ok(c.prepare_cached("SELECT name FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)).optional())
-        .map_err(backend)?
-        .unwrap_or_else(|| user.to_string()))
+pub(super) fn user_name(c: &dyn Conn, user: &UserId) -> Result<String> {
+    Ok(c.query_opt(
+        "SELECT name FROM users WHERE id = ?1",
+        params![user.as_str()],
+        |r| r.get(0),
+    )?
+    .unwrap_or_else(|| user.to_string()))
 }
 
 /// Pages users for an incident: plans each one's notifications from their rules for the incident's urgency and
 /// writes them to the outbox. Returns how many deliveries were planned and a sentence per user for the timeline.
 fn page_users(
-    c: &Connection,
+    c: &dyn Conn,
     incident: &Incident,
     users: &[UserId],
     level: Option<u32>,
@@ -493,7 +473,7 @@ fn page_users(
 /// Who a level's targets mean at `at`: users as named, schedules by who is on call. Schedules with nobody on
 /// call are reported so the timeline can say so.
 fn resolve_targets(
-    c: &Connection,
+    c: &dyn Conn,
     targets: &[EscalationTarget],
     at: DateTime<Utc>,
     schedules: &mut HashMap<ScheduleId, Option<crate::ScheduleRecord>>,
@@ -535,16 +515,14 @@ fn resolve_targets(
 }
 
 /// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next.
-pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<crate::Fired> {
-    let due: Vec<(Escalation, Vec<UserId>)> = c
-        .prepare_cached(&format!(
-            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE next_at IS NOT NULL AND next_at <= ?1 ORDER BY next_at LIMIT ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_map(params![ts(now), limit], escalation_row)
-                .and_then(Iterator::collect)
-        })
-        .map_err(backend)?;
+pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<crate::Fired> {
+    let due: Vec<(Escalation, Vec<UserId>)> = c.query_all(
+        &format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE next_at IS NOT NULL AND next_at <= ?1 ORDER BY next_at, incident_id LIMIT ?2"
+        ),
+        params![ts(now), limit],
+        escalation_row,
+    )?;
     let mut policies: HashMap<PolicyId, Option<EscalationPolicy>> = HashMap::new();
     let mut schedules = HashMap::new();
     let mut fired = crate::Fired::default();
@@ -608,7 +586,7 @@ pub(super) fn fire_due(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result
 }
 
 #[async_trait]
-impl EscalationRepo for SqliteStore {
+impl EscalationRepo for SqlStore {
     async fn create_policy(
         &self,
         spec: EscalationPolicySpec,
@@ -622,8 +600,7 @@ impl EscalationRepo for SqliteStore {
             c.execute(
                 &format!("INSERT INTO escalation_policies ({POLICY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"),
                 params![id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
-            )
-            .map_err(backend)?;
+            )?;
             write_targets(c, &id, &spec)?;
             load_policy(c, id.as_str())
         })
@@ -637,11 +614,11 @@ impl EscalationRepo for SqliteStore {
 
     async fn list_policies(&self) -> Result<Vec<EscalationPolicy>> {
         self.read(|c| {
-            c.prepare(&format!(
-                "SELECT {POLICY_COLUMNS} FROM escalation_policies ORDER BY name"
-            ))
-            .and_then(|mut s| s.query_map([], policy).and_then(Iterator::collect))
-            .map_err(backend)
+            c.query_all(
+                &format!("SELECT {POLICY_COLUMNS} FROM escalation_policies ORDER BY name"),
+                params![],
+                policy,
+            )
         })
         .await
     }
@@ -661,8 +638,7 @@ impl EscalationRepo for SqliteStore {
             c.execute(
                 "UPDATE escalation_policies SET name = ?2, description = ?3, repeat = ?4, levels = ?5, updated_at = ?6 WHERE id = ?1",
                 params![existing.id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
-            )
-            .map_err(backend)?;
+            )?;
             write_targets(c, &existing.id, &spec)?;
             load_policy(c, existing.id.as_str())
         })
@@ -673,29 +649,23 @@ impl EscalationRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             let p = load_policy(c, &r)?;
-            let escalating: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM escalations WHERE policy_id = ?1 AND next_at IS NOT NULL",
-                    [p.id.as_str()],
-                    |r| r.get(0),
-                )
-                .map_err(backend)?;
+            let escalating: i64 = c.query_one(
+                "SELECT count(*) FROM escalations WHERE policy_id = ?1 AND next_at IS NOT NULL",
+                params![p.id.as_str()],
+                |r| r.get(0),
+            )?;
             if escalating > 0 {
                 return Err(StoreError::Conflict(format!(
                     "escalation policy {:?} is escalating {escalating} open incident(s); acknowledge, resolve or reassign them first",
                     p.name
                 )));
             }
-            let users: Vec<String> = c
-                .prepare(
-                    "SELECT s.name FROM service_policies sp JOIN services s ON s.id = sp.service_id \
-                     WHERE sp.policy_id = ?1 ORDER BY s.name",
-                )
-                .and_then(|mut s| {
-                    s.query_map([p.id.as_str()], |r| r.get(0))
-                        .and_then(Iterator::collect)
-                })
-                .map_err(backend)?;
+            let users: Vec<String> = c.query_all(
+                "SELECT s.name FROM service_policies sp JOIN services s ON s.id = sp.service_id \
+                 WHERE sp.policy_id = ?1 ORDER BY s.name",
+                params![p.id.as_str()],
+                |r| r.get(0),
+            )?;
             if !users.is_empty() {
                 return Err(StoreError::Conflict(format!(
                     "escalation policy {:?} is used by {}; give them another policy first",
@@ -706,14 +676,12 @@ impl EscalationRepo for SqliteStore {
             // Incidents it paged keep their history; their escalation simply stops.
             c.execute(
                 "DELETE FROM escalations WHERE policy_id = ?1",
-                [p.id.as_str()],
-            )
-            .map_err(backend)?;
+                params![p.id.as_str()],
+            )?;
             c.execute(
                 "DELETE FROM escalation_policies WHERE id = ?1",
-                [p.id.as_str()],
-            )
-            .map_err(backend)?;
+                params![p.id.as_str()],
+            )?;
             Ok(())
         })
         .await
@@ -727,13 +695,12 @@ impl EscalationRepo for SqliteStore {
         let service = service.to_owned();
         self.write(move |c| {
             let svc = load_service(c, &service)?;
-            match policy {
+            match policy.clone() {
                 None => {
                     c.execute(
                         "DELETE FROM service_policies WHERE service_id = ?1",
-                        [svc.id.as_str()],
-                    )
-                    .map_err(backend)?;
+                        params![svc.id.as_str()],
+                    )?;
                     Ok(None)
                 }
                 Some(p) => {
@@ -741,9 +708,8 @@ impl EscalationRepo for SqliteStore {
                     c.execute(
                         "INSERT INTO service_policies (service_id, policy_id) VALUES (?1, ?2) \
                          ON CONFLICT (service_id) DO UPDATE SET policy_id = excluded.policy_id",
-                        [svc.id.as_str(), p.id.as_str()],
-                    )
-                    .map_err(backend)?;
+                        params![svc.id.as_str(), p.id.as_str()],
+                    )?;
                     Ok(Some(p))
                 }
             }
@@ -767,16 +733,11 @@ impl EscalationRepo for SqliteStore {
         let r = r.to_owned();
         self.read(move |c| {
             let p = load_policy(c, &r)?;
-            c.prepare(
+            c.query_all(
                 "SELECT service_id FROM service_policies WHERE policy_id = ?1 ORDER BY service_id",
+                params![p.id.as_str()],
+                |r| r.get::<String>(0).map(ServiceId::from_trusted),
             )
-            .and_then(|mut s| {
-                s.query_map([p.id.as_str()], |r| {
-                    r.get::<_, String>(0).map(ServiceId::from_trusted)
-                })
-                .and_then(Iterator::collect)
-            })
-            .map_err(backend)
         })
         .await
     }
@@ -890,7 +851,7 @@ impl EscalationRepo for SqliteStore {
             if i.reopen_for_reassignment(now) {
                 super::rows::update_incident(c, &i)?;
             }
-            match to {
+            match to.clone() {
                 Reassignment::Policy(p) => {
                     let policy = requested_policy(c, &p)?;
                     let e = Escalation::start(i.id.clone(), policy.id.clone(), now);

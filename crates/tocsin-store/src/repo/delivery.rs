@@ -8,15 +8,16 @@
 use super::catalog::load_user;
 use super::escalation::{insert_delivery, methods_of, rules_of, user_name};
 use super::incidents::load as load_incident;
-use super::rows::{find, json_col, time, to_json, ts};
-use super::{SqliteStore, backend};
+use super::rows::{time, to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, ContactRepo, DeliveryFilter, DeliveryRecord,
     DeliveryResult, DeliveryStatus, EngineRepo, Fired, Lease, Result, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use tocsin_domain::FieldError;
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
@@ -27,80 +28,72 @@ use tocsin_domain::incident::{Actor, TimelineEntry, TimelineKind};
 
 pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, created_at";
 
-pub(super) fn method(row: &Row<'_>) -> rusqlite::Result<ContactMethod> {
+pub(super) fn method(row: &Row<'_>) -> Result<ContactMethod> {
     Ok(ContactMethod {
         id: ContactMethodId::from_trusted(row.get(0)?),
         user_id: UserId::from_trusted(row.get(1)?),
         name: row.get(2)?,
-        target: json_col(row, 3)?,
+        target: row.json(3)?,
         enabled: row.get(4)?,
-        created_at: time(row.get(5)?),
+        created_at: row.time(5)?,
     })
 }
 
-fn load_method(c: &Connection, id: &ContactMethodId) -> Result<ContactMethod> {
-    find(
-        c,
+fn load_method(c: &dyn Conn, id: &ContactMethodId) -> Result<ContactMethod> {
+    c.find(
         &format!("SELECT {METHOD_COLUMNS} FROM contact_methods WHERE id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         method,
         "contact method",
         id.as_str(),
     )
 }
 
-const DELIVERY_COLUMNS: &str = "d.id, d.user_id, d.contact_method_id, coalesce(json_extract(m.target, '$.type'), ''), \
+const DELIVERY_COLUMNS: &str = "d.id, d.user_id, d.contact_method_id, coalesce(m.kind, ''), \
      d.incident_id, d.purpose, d.status, d.due_at, d.created_at";
 
-fn delivery(row: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+fn delivery(row: &Row<'_>) -> Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         id: DeliveryId::from_trusted(row.get(0)?),
         user_id: UserId::from_trusted(row.get(1)?),
         contact_method_id: ContactMethodId::from_trusted(row.get(2)?),
         channel: row.get(3)?,
-        incident_id: row
-            .get::<_, Option<String>>(4)?
-            .map(IncidentId::from_trusted),
-        purpose: json_col(row, 5)?,
-        status: DeliveryStatus::parse(&row.get::<_, String>(6)?).unwrap_or(DeliveryStatus::Failed),
-        due_at: time(row.get(7)?),
+        incident_id: row.get::<Option<String>>(4)?.map(IncidentId::from_trusted),
+        purpose: row.json(5)?,
+        status: DeliveryStatus::parse(&row.get::<String>(6)?).unwrap_or(DeliveryStatus::Failed),
+        due_at: row.time(7)?,
         attempts: Vec::new(),
-        created_at: time(row.get(8)?),
+        created_at: row.time(8)?,
     })
 }
 
-fn with_attempts(c: &Connection, mut d: DeliveryRecord) -> Result<DeliveryRecord> {
-    d.attempts = c
-        .prepare_cached(
-            "SELECT attempt, at, outcome, detail FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt",
-        )
-        .and_then(|mut s| {
-            s.query_map([d.id.as_str()], |r| {
-                Ok(AttemptRecord {
-                    attempt: r.get(0)?,
-                    at: time(r.get(1)?),
-                    outcome: r.get(2)?,
-                    detail: r.get(3)?,
-                })
+fn with_attempts(c: &dyn Conn, mut d: DeliveryRecord) -> Result<DeliveryRecord> {
+    d.attempts = c.query_all(
+        "SELECT attempt, at, outcome, detail FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt",
+        params![d.id.as_str()],
+        |r| {
+            Ok(AttemptRecord {
+                attempt: r.get(0)?,
+                at: r.time(1)?,
+                outcome: r.get(2)?,
+                detail: r.get(3)?,
             })
-            .and_then(Iterator::collect)
-        })
-        .map_err(backend)?;
+        },
+    )?;
     Ok(d)
 }
 
-fn load_delivery(c: &Connection, id: &str) -> Result<DeliveryRecord> {
+fn load_delivery(c: &dyn Conn, id: &str) -> Result<DeliveryRecord> {
     with_attempts(c, delivery_row(c, id)?)
 }
 
 /// A delivery without its attempts, for callers that only need what it is and whom it is for.
-fn delivery_row(c: &Connection, id: &str) -> Result<DeliveryRecord> {
-    find(
-        c,
+fn delivery_row(c: &dyn Conn, id: &str) -> Result<DeliveryRecord> {
+    c.find(
         &format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id WHERE d.id = ?1"
         ),
-        [id],
+        params![id],
         delivery,
         "delivery",
         id,
@@ -108,7 +101,7 @@ fn delivery_row(c: &Connection, id: &str) -> Result<DeliveryRecord> {
 }
 
 #[async_trait]
-impl ContactRepo for SqliteStore {
+impl ContactRepo for SqlStore {
     async fn create_method(
         &self,
         user: &str,
@@ -122,7 +115,7 @@ impl ContactRepo for SqliteStore {
             let id = ContactMethodId::generate();
             c.execute(
                 &format!(
-                    "INSERT INTO contact_methods ({METHOD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                    "INSERT INTO contact_methods ({METHOD_COLUMNS}, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ),
                 params![
                     id.as_str(),
@@ -130,10 +123,10 @@ impl ContactRepo for SqliteStore {
                     spec.name.trim(),
                     to_json(&spec.target),
                     spec.enabled,
-                    ts(now)
+                    ts(now),
+                    spec.target.kind()
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             load_method(c, &id)
         })
         .await
@@ -174,17 +167,17 @@ impl ContactRepo for SqliteStore {
                     .into(),
                 ));
             }
-            let target = spec.target.restore_hidden(&existing.target);
+            let target = spec.target.clone().restore_hidden(&existing.target);
             c.execute(
-                "UPDATE contact_methods SET name = ?2, target = ?3, enabled = ?4 WHERE id = ?1",
+                "UPDATE contact_methods SET name = ?2, target = ?3, enabled = ?4, kind = ?5 WHERE id = ?1",
                 params![
                     id.as_str(),
                     spec.name.trim(),
                     to_json(&target),
-                    spec.enabled
+                    spec.enabled,
+                    target.kind()
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             load_method(c, &id)
         })
         .await
@@ -194,8 +187,10 @@ impl ContactRepo for SqliteStore {
         let id = id.clone();
         self.write(move |c| {
             load_method(c, &id)?;
-            c.execute("DELETE FROM contact_methods WHERE id = ?1", [id.as_str()])
-                .map_err(backend)?;
+            c.execute(
+                "DELETE FROM contact_methods WHERE id = ?1",
+                params![id.as_str()],
+            )?;
             Ok(())
         })
         .await
@@ -229,8 +224,7 @@ impl ContactRepo for SqliteStore {
             c.execute(
                 "INSERT INTO notification_rules (id, user_id, contact_method_id, urgency, delay_minutes) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id.as_str(), u.id.as_str(), m.id.as_str(), spec.urgency.as_str(), spec.delay_minutes],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(NotificationRule {
                 id,
                 user_id: u.id,
@@ -254,12 +248,10 @@ impl ContactRepo for SqliteStore {
     async fn delete_rule(&self, id: &NotificationRuleId) -> Result<()> {
         let id = id.clone();
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "DELETE FROM notification_rules WHERE id = ?1",
-                    [id.as_str()],
-                )
-                .map_err(backend)?;
+            let n = c.execute(
+                "DELETE FROM notification_rules WHERE id = ?1",
+                params![id.as_str()],
+            )?;
             if n == 0 {
                 return Err(StoreError::not_found("notification rule", id.as_str()));
             }
@@ -284,18 +276,16 @@ impl ContactRepo for SqliteStore {
             let (clause, key) = match (&filter.incident, &filter.user) {
                 (Some(i), _) => ("d.incident_id = ?1", load_incident(c, i)?.id.to_string()),
                 (None, Some(u)) => ("d.user_id = ?1", load_user(c, u)?.id.to_string()),
-                (None, None) => ("?1 = ?1", String::new()),
+                (None, None) => ("CAST(?1 AS TEXT) = ?1", String::new()),
             };
-            let rows: Vec<DeliveryRecord> = c
-                .prepare(&format!(
+            let rows: Vec<DeliveryRecord> = c.query_all(
+                &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
                      WHERE {clause} ORDER BY d.seq DESC LIMIT ?2"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![key, limit], delivery)
-                        .and_then(Iterator::collect)
-                })
-                .map_err(backend)?;
+                ),
+                params![key, limit],
+                delivery,
+            )?;
             rows.into_iter().map(|d| with_attempts(c, d)).collect()
         })
         .await
@@ -308,27 +298,20 @@ impl ContactRepo for SqliteStore {
 }
 
 fn claim(
-    c: &Connection,
+    c: &dyn Conn,
     holder: &str,
     now: DateTime<Utc>,
     claim_for: Duration,
     limit: u32,
 ) -> Result<Vec<ClaimedDelivery>> {
-    let due: Vec<(String, String, String, String, u32)> = c
-        .prepare_cached(
-            "SELECT id, user_id, contact_method_id, purpose, attempts FROM deliveries \
-             WHERE status IN ('pending', 'sending') AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
-        )
-        .and_then(|mut s| {
-            s.query_map(params![ts(now), limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .and_then(Iterator::collect)
-        })
-        .map_err(backend)?;
+    let due: Vec<(String, String, String, Purpose, u32)> = c.query_all(
+        "SELECT id, user_id, contact_method_id, purpose, attempts FROM deliveries \
+         WHERE status IN ('pending', 'sending') AND due_at <= ?1 ORDER BY due_at, seq LIMIT ?2",
+        params![ts(now), limit],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.json(3)?, r.get(4)?)),
+    )?;
     let mut out = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
-        let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
         let incident = match &purpose {
             Purpose::Page { incident_id, .. } => Some(load_incident(c, incident_id.as_str())?),
             _ => None,
@@ -343,45 +326,34 @@ fn claim(
         ) = (&incident, &purpose)
             && super::escalation::is_moot(i.status, *after_acknowledgement)
         {
-            c.prepare_cached(
+            c.execute(
                 "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![id, ts(now)]))
-            .map_err(backend)?;
+                params![id, ts(now)],
+            )?;
             continue;
         }
         let attempt = attempts + 1;
-        c.prepare_cached(
+        c.execute(
             "UPDATE deliveries SET status = 'sending', attempts = ?2, due_at = ?3, claimed_by = ?4, updated_at = ?5 WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![id, attempt, ts(now + claim_for), holder, ts(now)])
-        })
-        .map_err(backend)?;
+            params![id, attempt, ts(now + claim_for), holder, ts(now)],
+        )?;
         let target = c
-            .prepare_cached("SELECT target, enabled FROM contact_methods WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([&method_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
-                })
-                .optional()
-            })
-            .map_err(backend)?
+            .query_opt(
+                "SELECT target, enabled FROM contact_methods WHERE id = ?1",
+                params![method_id],
+                |r| Ok((r.get::<String>(0)?, r.get::<bool>(1)?)),
+            )?
             .filter(|(_, enabled)| *enabled)
             .map(|(t, _)| serde_json::from_str::<ContactTarget>(&t))
             .transpose()
-            .map_err(backend)?;
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let service_names = match &incident {
-            Some(i) => c
-                .prepare_cached(
-                    "SELECT s.name FROM incident_services x JOIN services s ON s.id = x.service_id \
-                     WHERE x.incident_id = ?1 ORDER BY x.rowid",
-                )
-                .and_then(|mut st| {
-                    st.query_map([i.id.as_str()], |r| r.get(0))
-                        .and_then(Iterator::collect)
-                })
-                .map_err(backend)?,
+            Some(i) => c.query_all(
+                "SELECT s.name FROM incident_services x JOIN services s ON s.id = x.service_id \
+                 WHERE x.incident_id = ?1 ORDER BY x.position",
+                params![i.id.as_str()],
+                |r| r.get(0),
+            )?,
             None => Vec::new(),
         };
         let user_id = UserId::from_trusted(user);
@@ -401,43 +373,35 @@ fn claim(
 
 /// After a delivery gave up: the user's next notification for the same page goes out now instead of waiting for
 /// its delay; with none left, another of the user's enabled methods not yet tried for this page is used.
-fn fall_through(c: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-    let row: Option<(Option<String>, String, String)> = c
-        .prepare_cached("SELECT page_id, user_id, purpose FROM deliveries WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-        })
-        .map_err(backend)?;
+fn fall_through(c: &dyn Conn, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    let row: Option<(Option<String>, String, String)> = c.query_opt(
+        "SELECT page_id, user_id, purpose FROM deliveries WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     let Some((Some(page), user, purpose)) = row else {
         return Ok(None);
     };
-    let next: Option<(String, String)> = c
-        .prepare_cached(
-            "SELECT d.id, coalesce(json_extract(m.target, '$.type'), '') FROM deliveries d \
-             LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
-             WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at LIMIT 1",
-        )
-        .and_then(|mut s| {
-            s.query_row([&page], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(backend)?;
+    let next: Option<(String, String)> = c.query_opt(
+        "SELECT d.id, coalesce(m.kind, '') FROM deliveries d \
+         LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
+         WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at, d.seq LIMIT 1",
+        params![page],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if let Some((next_id, kind)) = next {
+        // The earlier of the two times, written with CASE: a scalar two-argument min() is SQLite's alone.
         c.execute(
-            "UPDATE deliveries SET due_at = min(due_at, ?2), updated_at = ?2 WHERE id = ?1",
+            "UPDATE deliveries SET due_at = CASE WHEN due_at < ?2 THEN due_at ELSE ?2 END, updated_at = ?2 WHERE id = ?1",
             params![next_id, ts(now)],
-        )
-        .map_err(backend)?;
+        )?;
         return Ok(Some(kind));
     }
-    let tried: Vec<String> = c
-        .prepare_cached("SELECT contact_method_id FROM deliveries WHERE page_id = ?1")
-        .and_then(|mut s| {
-            s.query_map([&page], |r| r.get(0))
-                .and_then(Iterator::collect)
-        })
-        .map_err(backend)?;
+    let tried: Vec<String> = c.query_all(
+        "SELECT contact_method_id FROM deliveries WHERE page_id = ?1",
+        params![page],
+        |r| r.get(0),
+    )?;
     let user = UserId::from_trusted(user);
     let untried = methods_of(c, &user)?
         .into_iter()
@@ -445,12 +409,13 @@ fn fall_through(c: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<S
     let Some(m) = untried else {
         return Ok(None);
     };
-    let purpose: Purpose = serde_json::from_str(&purpose).map_err(backend)?;
+    let purpose: Purpose =
+        serde_json::from_str(&purpose).map_err(|e| StoreError::Backend(e.to_string()))?;
     insert_delivery(c, &user, &m.id, &purpose, Some(&page), now, now)?;
     Ok(Some(m.target.kind().to_owned()))
 }
 
-fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
+fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
     let moot = super::escalation::page_is_moot(c, r.id.as_str())?;
     let (status, outcome, detail, due) = match &r.outcome {
         AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
@@ -461,27 +426,23 @@ fn finish(c: &Connection, r: &DeliveryResult) -> Result<()> {
     };
     // Only the attempt that holds the claim may finish it: a stale sender whose claim was taken over must not
     // overwrite what the newer attempt recorded.
-    let changed = c
-        .prepare_cached(
-            "UPDATE deliveries SET status = ?2, due_at = ?3, last_error = ?4, claimed_by = NULL, updated_at = ?5 \
-             WHERE id = ?1 AND attempts = ?6 AND status = 'sending'",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                r.id.as_str(),
-                status,
-                ts(due),
-                (status != "delivered").then_some(&detail),
-                ts(r.at),
-                r.attempt
-            ])
-        })
-        .map_err(backend)?;
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![r.id.as_str(), r.attempt, ts(r.at), outcome, detail]))
-    .map_err(backend)?;
+    let changed = c.execute(
+        "UPDATE deliveries SET status = ?2, due_at = ?3, last_error = ?4, claimed_by = NULL, updated_at = ?5 \
+         WHERE id = ?1 AND attempts = ?6 AND status = 'sending'",
+        params![
+            r.id.as_str(),
+            status,
+            ts(due),
+            (status != "delivered").then_some(&detail),
+            ts(r.at),
+            r.attempt
+        ],
+    )?;
+    c.execute(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        params![r.id.as_str(), r.attempt, ts(r.at), outcome, detail],
+    )?;
     if changed == 0 {
         return Ok(());
     }
@@ -542,21 +503,16 @@ const DELIVERIES_DUE: &str =
 const HEARTBEATS_DUE: &str = "SELECT 1 FROM heartbeats WHERE due_at IS NOT NULL AND due_at <= ?1";
 const REMINDERS_DUE: &str = "SELECT 1 FROM schedule_timers WHERE next_at <= ?1";
 
-impl SqliteStore {
+impl SqlStore {
     /// Asks a read connection first, so that an engine cycle with nothing to do never queues on the single
     /// writer that every ingest commit goes through.
     async fn any_due(&self, query: &'static str, now: DateTime<Utc>) -> Result<bool> {
-        self.read(move |c| {
-            c.prepare_cached(query)
-                .and_then(|mut s| s.exists([ts(now)]))
-                .map_err(backend)
-        })
-        .await
+        self.read(move |c| c.exists(query, params![ts(now)])).await
     }
 }
 
 #[async_trait]
-impl EngineRepo for SqliteStore {
+impl EngineRepo for SqlStore {
     async fn acquire_lease(
         &self,
         name: &str,
@@ -570,11 +526,11 @@ impl EngineRepo for SqliteStore {
         let (n, h) = (name.clone(), holder.clone());
         let held_long_enough = self
             .read(move |c| {
-                c.prepare_cached(
+                c.query_opt(
                     "SELECT expires_at FROM engine_leases WHERE name = ?1 AND holder = ?2",
+                    params![n, h],
+                    |r| r.get::<i64>(0),
                 )
-                .and_then(|mut s| s.query_row([&n, &h], |r| r.get::<_, i64>(0)).optional())
-                .map_err(backend)
             })
             .await?
             .is_some_and(|until| until - ts(now) > ttl.num_microseconds().unwrap_or(i64::MAX) / 2);
@@ -582,10 +538,11 @@ impl EngineRepo for SqliteStore {
             return Ok(Lease::Held { fresh: false });
         }
         self.write(move |c| {
-            let current: Option<(String, i64)> = c
-                .prepare_cached("SELECT holder, expires_at FROM engine_leases WHERE name = ?1")
-                .and_then(|mut s| s.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                .map_err(backend)?;
+            let current: Option<(String, i64)> = c.query_opt(
+                "SELECT holder, expires_at FROM engine_leases WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             let fresh = match &current {
                 Some((h, until)) if h != &holder && *until > ts(now) => {
                     return Ok(Lease::HeldElsewhere {
@@ -596,12 +553,11 @@ impl EngineRepo for SqliteStore {
                 Some((h, _)) => h != &holder,
                 None => true,
             };
-            c.prepare_cached(
+            c.execute(
                 "INSERT INTO engine_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-            )
-            .and_then(|mut s| s.execute(params![name, holder, ts(now + ttl)]))
-            .map_err(backend)?;
+                params![name, holder, ts(now + ttl)],
+            )?;
             Ok(Lease::Held { fresh })
         })
         .await
@@ -612,9 +568,8 @@ impl EngineRepo for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "DELETE FROM engine_leases WHERE name = ?1 AND holder = ?2",
-                [name, holder],
-            )
-            .map_err(backend)?;
+                params![name, holder],
+            )?;
             Ok(())
         })
         .await
@@ -642,11 +597,13 @@ impl EngineRepo for SqliteStore {
         }
         self.write(move |c| {
             if release_others {
+                // The earlier of the two times and "not claimed by this holder", both written portably: a scalar
+                // two-argument min() and `IS NOT` between values are SQLite's alone.
                 c.execute(
-                    "UPDATE deliveries SET due_at = min(due_at, ?2) WHERE status = 'sending' AND claimed_by IS NOT ?1",
+                    "UPDATE deliveries SET due_at = CASE WHEN due_at < ?2 THEN due_at ELSE ?2 END \
+                     WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by <> ?1)",
                     params![holder, ts(now)],
-                )
-                .map_err(backend)?;
+                )?;
             }
             claim(c, &holder, now, claim_for, limit)
         })
@@ -667,7 +624,8 @@ impl EngineRepo for SqliteStore {
         if !self.any_due(HEARTBEATS_DUE, now).await? {
             return Ok(0);
         }
-        self.write(move |c| super::heartbeat::fire_due(c, now))
+        let triage = self.inner.triage.clone();
+        self.write(move |c| super::heartbeat::fire_due(c, &triage, now))
             .await
     }
 
@@ -681,15 +639,14 @@ impl EngineRepo for SqliteStore {
     async fn cleanup(&self, now: DateTime<Utc>) -> Result<u32> {
         self.write(move |c| {
             let old = ts(now - Duration::days(30));
-            let n = c
-                .execute("DELETE FROM shift_reminders WHERE shift_start < ?1", [old])
-                .map_err(backend)?;
-            let m = c
-                .execute(
-                    "DELETE FROM engine_leases WHERE expires_at < ?1",
-                    [ts(now - Duration::days(1))],
-                )
-                .map_err(backend)?;
+            let n = c.execute(
+                "DELETE FROM shift_reminders WHERE shift_start < ?1",
+                params![old],
+            )?;
+            let m = c.execute(
+                "DELETE FROM engine_leases WHERE expires_at < ?1",
+                params![ts(now - Duration::days(1))],
+            )?;
             Ok((n + m) as u32)
         })
         .await
@@ -698,13 +655,11 @@ impl EngineRepo for SqliteStore {
     async fn link_key(&self) -> Result<Vec<u8>> {
         let existing: Option<String> = self
             .read(|c| {
-                c.query_row(
+                c.query_opt(
                     "SELECT value FROM settings WHERE name = ?1",
-                    [LINK_KEY],
+                    params![LINK_KEY],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(backend)
             })
             .await?;
         let hex_key = match existing {
@@ -714,36 +669,33 @@ impl EngineRepo for SqliteStore {
                 self.write(move |c| {
                     // Two processes starting at once must end up with one key.
                     c.execute(
-                        "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
-                        [LINK_KEY, &candidate],
-                    )
-                    .map_err(backend)?;
-                    c.query_row(
+                        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                        params![LINK_KEY, candidate],
+                    )?;
+                    c.query_one(
                         "SELECT value FROM settings WHERE name = ?1",
-                        [LINK_KEY],
+                        params![LINK_KEY],
                         |r| r.get(0),
                     )
-                    .map_err(backend)
                 })
                 .await?
             }
         };
-        hex::decode(hex_key).map_err(backend)
+        hex::decode(hex_key).map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
-            c.query_row(
+            c.query_one(
                 "SELECT min(t) FROM ( \
                  SELECT min(next_at) AS t FROM escalations WHERE next_at IS NOT NULL \
                  UNION ALL SELECT min(due_at) FROM deliveries WHERE status IN ('pending', 'sending') \
                  UNION ALL SELECT min(due_at) FROM heartbeats WHERE due_at IS NOT NULL \
-                 UNION ALL SELECT min(next_at) FROM schedule_timers)",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
+                 UNION ALL SELECT min(next_at) FROM schedule_timers) AS due",
+                params![],
+                |r| r.get::<Option<i64>>(0),
             )
             .map(|t| t.map(time))
-            .map_err(backend)
         })
         .await
     }
@@ -755,16 +707,12 @@ const REMINDER_HORIZON_DAYS: i64 = 14;
 
 /// For each schedule whose timer is due: queues a reminder to everyone whose shift starts within the lead time,
 /// once per shift, and sets the timer to the next shift start minus the lead time.
-fn reminders(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<u32> {
-    let due: Vec<String> = c
-        .prepare_cached(
-            "SELECT schedule_id FROM schedule_timers WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2",
-        )
-        .and_then(|mut s| {
-            s.query_map(params![ts(now), limit], |r| r.get(0))
-                .and_then(Iterator::collect)
-        })
-        .map_err(backend)?;
+fn reminders(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {
+    let due: Vec<String> = c.query_all(
+        "SELECT schedule_id FROM schedule_timers WHERE next_at <= ?1 ORDER BY next_at, schedule_id LIMIT ?2",
+        params![ts(now), limit],
+        |r| r.get(0),
+    )?;
     let mut queued = 0;
     for id in due {
         let record = match super::oncall::load_schedule(c, &id) {
@@ -784,14 +732,11 @@ fn reminders(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<u32> {
                     next_at = next_at.min(remind_at);
                     continue;
                 }
-                let fresh = c
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO shift_reminders (schedule_id, user_id, shift_start, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![id, shift.user.as_str(), ts(shift.start), ts(now)])
-                    })
-                    .map_err(backend)?;
+                let fresh = c.execute(
+                    "INSERT INTO shift_reminders (schedule_id, user_id, shift_start, created_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (schedule_id, user_id, shift_start) DO NOTHING",
+                    params![id, shift.user.as_str(), ts(shift.start), ts(now)],
+                )?;
                 if fresh == 0 {
                     continue;
                 }
@@ -810,15 +755,14 @@ fn reminders(c: &Connection, now: DateTime<Utc>, limit: u32) -> Result<u32> {
         c.execute(
             "UPDATE schedule_timers SET next_at = ?2 WHERE schedule_id = ?1",
             params![id, ts(next_at)],
-        )
-        .map_err(backend)?;
+        )?;
     }
     Ok(queued)
 }
 
 /// Reminders are not urgent: they go where the user's low-urgency notifications go first, or to every enabled
 /// method if the user set no low-urgency rule.
-fn reminder_methods(c: &Connection, user: &UserId) -> Result<Vec<ContactMethodId>> {
+fn reminder_methods(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMethodId>> {
     let methods = methods_of(c, user)?;
     let rules = rules_of(c, user)?;
     let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && m.enabled);

@@ -1,16 +1,21 @@
 //! Rules, silences and maintenance windows, and the loading of what ingest needs of them.
 //!
-//! Ingest triages every trigger against all three, so the writer thread keeps them in memory as a [`Snapshot`].
-//! It is safe because every change to them is a write job on that same thread, which drops the snapshot
-//! ([`invalidate`]), as does a failed commit (whose changes the snapshot might have seen).
+//! Ingest triages every trigger against all three, so each process keeps them in memory as a [`Snapshot`]. The
+//! snapshot is never the authority: every change to rules, silences, windows or the services they name stores a
+//! fresh random token ([`triage_changed`]) in the same transaction, and ingest reads the token in its own
+//! transaction and reloads the snapshot when the token is not the one it was loaded under. A change made through
+//! any process on the same database therefore applies to the next event every process ingests; a token from a
+//! transaction that rolled back is never stored again, so it cannot match.
 
 use super::catalog::load_service;
-use super::rows::{find, json_col, time, to_json, ts};
-use super::{SqliteStore, backend};
+use super::rows::{to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{NoiseRepo, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Row};
+use std::sync::{Arc, Mutex};
 use tocsin_domain::FieldError;
 use tocsin_domain::ids::{MaintenanceId, RuleId, ServiceId, SilenceId};
 use tocsin_domain::noise::{
@@ -19,34 +24,30 @@ use tocsin_domain::noise::{
 
 const RULE_COLUMNS: &str = "id, name, position, service, matchers, action";
 
-fn rule(row: &Row<'_>) -> rusqlite::Result<Rule> {
+fn rule(row: &Row<'_>) -> Result<Rule> {
     Ok(Rule {
         id: RuleId::from_trusted(row.get(0)?),
         name: row.get(1)?,
         position: row.get(2)?,
         service: row.get(3)?,
-        matchers: json_col(row, 4)?,
-        action: json_col(row, 5)?,
+        matchers: row.json(4)?,
+        action: row.json(5)?,
     })
 }
 
 /// Every rule in the order they run.
-pub(super) fn load_rules(c: &Connection) -> Result<Vec<Rule>> {
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {RULE_COLUMNS} FROM rules ORDER BY position, id"
-        ))
-        .map_err(backend)?;
-    stmt.query_map([], rule)
-        .and_then(Iterator::collect)
-        .map_err(backend)
+pub(super) fn load_rules(c: &dyn Conn) -> Result<Vec<Rule>> {
+    c.query_all(
+        &format!("SELECT {RULE_COLUMNS} FROM rules ORDER BY position, id"),
+        params![],
+        rule,
+    )
 }
 
-fn load_rule(c: &Connection, id: &RuleId) -> Result<Rule> {
-    find(
-        c,
+fn load_rule(c: &dyn Conn, id: &RuleId) -> Result<Rule> {
+    c.find(
         &format!("SELECT {RULE_COLUMNS} FROM rules WHERE id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         rule,
         "rule",
         id.as_str(),
@@ -54,7 +55,7 @@ fn load_rule(c: &Connection, id: &RuleId) -> Result<Rule> {
 }
 
 /// A rule's references must name live services: refusing a typo beats a rule that silently never applies.
-fn check_rule(c: &Connection, spec: &RuleSpec) -> Result<()> {
+fn check_rule(c: &dyn Conn, spec: &RuleSpec) -> Result<()> {
     spec.validate()?;
     let exists = |name: &str, field: &str| match load_service(c, name) {
         Ok(_) => Ok(()),
@@ -72,7 +73,7 @@ fn check_rule(c: &Connection, spec: &RuleSpec) -> Result<()> {
     Ok(())
 }
 
-fn write_rule(c: &Connection, r: &Rule, now: DateTime<Utc>, insert: bool) -> Result<()> {
+fn write_rule(c: &dyn Conn, r: &Rule, now: DateTime<Utc>, insert: bool) -> Result<()> {
     let sql = if insert {
         "INSERT INTO rules (id, name, position, service, matchers, action, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
     } else {
@@ -80,7 +81,7 @@ fn write_rule(c: &Connection, r: &Rule, now: DateTime<Utc>, insert: bool) -> Res
     };
     c.execute(
         sql,
-        rusqlite::params![
+        params![
             r.id.as_str(),
             r.name,
             r.position,
@@ -89,30 +90,28 @@ fn write_rule(c: &Connection, r: &Rule, now: DateTime<Utc>, insert: bool) -> Res
             to_json(&r.action),
             ts(now)
         ],
-    )
-    .map_err(backend)?;
+    )?;
     Ok(())
 }
 
 const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, created_by, comment, created_at";
 
-fn silence(row: &Row<'_>) -> rusqlite::Result<Silence> {
+fn silence(row: &Row<'_>) -> Result<Silence> {
     Ok(Silence {
         id: SilenceId::from_trusted(row.get(0)?),
-        matchers: json_col(row, 1)?,
-        starts_at: time(row.get(2)?),
-        ends_at: time(row.get(3)?),
+        matchers: row.json(1)?,
+        starts_at: row.time(2)?,
+        ends_at: row.time(3)?,
         created_by: row.get(4)?,
         comment: row.get(5)?,
-        created_at: time(row.get(6)?),
+        created_at: row.time(6)?,
     })
 }
 
-fn load_silence(c: &Connection, id: &SilenceId) -> Result<Silence> {
-    find(
-        c,
+fn load_silence(c: &dyn Conn, id: &SilenceId) -> Result<Silence> {
+    c.find(
         &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         silence,
         "silence",
         id.as_str(),
@@ -124,21 +123,20 @@ const WINDOW_SELECT_WITH_SERVICE: &str = "SELECT m.id, s.name, m.description, m.
 
 const WINDOW_SELECT: &str = "SELECT m.id, s.name, m.description, m.schedule, m.created_at FROM maintenance_windows m JOIN services s ON s.id = m.service_id";
 
-fn window(row: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
+fn window(row: &Row<'_>) -> Result<MaintenanceWindow> {
     Ok(MaintenanceWindow {
         id: MaintenanceId::from_trusted(row.get(0)?),
         service: row.get(1)?,
         description: row.get(2)?,
-        schedule: json_col(row, 3)?,
-        created_at: time(row.get(4)?),
+        schedule: row.json(3)?,
+        created_at: row.time(4)?,
     })
 }
 
-fn load_window(c: &Connection, id: &MaintenanceId) -> Result<MaintenanceWindow> {
-    find(
-        c,
+fn load_window(c: &dyn Conn, id: &MaintenanceId) -> Result<MaintenanceWindow> {
+    c.find(
         &format!("{WINDOW_SELECT} WHERE m.id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         window,
         "maintenance window",
         id.as_str(),
@@ -146,15 +144,15 @@ fn load_window(c: &Connection, id: &MaintenanceId) -> Result<MaintenanceWindow> 
 }
 
 #[async_trait]
-impl NoiseRepo for SqliteStore {
+impl NoiseRepo for SqlStore {
     async fn rules(&self) -> Result<Vec<Rule>> {
         self.read(load_rules).await
     }
     async fn create_rule(&self, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule> {
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             check_rule(c, &spec)?;
-            let r = spec.into_rule(RuleId::generate());
+            let r = spec.clone().into_rule(RuleId::generate());
             write_rule(c, &r, now, true)?;
             Ok(r)
         })
@@ -167,10 +165,10 @@ impl NoiseRepo for SqliteStore {
     async fn replace_rule(&self, id: &RuleId, spec: RuleSpec, now: DateTime<Utc>) -> Result<Rule> {
         let id = id.clone();
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             load_rule(c, &id)?;
             check_rule(c, &spec)?;
-            let r = spec.into_rule(id);
+            let r = spec.clone().into_rule(id.clone());
             write_rule(c, &r, now, false)?;
             Ok(r)
         })
@@ -179,10 +177,9 @@ impl NoiseRepo for SqliteStore {
     async fn delete_rule(&self, id: &RuleId) -> Result<()> {
         let id = id.clone();
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             load_rule(c, &id)?;
-            c.execute("DELETE FROM rules WHERE id = ?1", [id.as_str()])
-                .map_err(backend)?;
+            c.execute("DELETE FROM rules WHERE id = ?1", params![id.as_str()])?;
             Ok(())
         })
         .await
@@ -190,14 +187,11 @@ impl NoiseRepo for SqliteStore {
 
     async fn silences(&self) -> Result<Vec<Silence>> {
         self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {SILENCE_COLUMNS} FROM silences ORDER BY ends_at DESC"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([], silence)
-                .and_then(Iterator::collect)
-                .map_err(backend)
+            c.query_all(
+                &format!("SELECT {SILENCE_COLUMNS} FROM silences ORDER BY ends_at DESC, id"),
+                params![],
+                silence,
+            )
         })
         .await
     }
@@ -208,14 +202,15 @@ impl NoiseRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Silence> {
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             spec.validate()?;
-            let s = spec.into_silence(SilenceId::generate(), created_by, now);
+            let s = spec
+                .clone()
+                .into_silence(SilenceId::generate(), created_by.clone(), now);
             c.execute(
                 "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![s.id.as_str(), to_json(&s.matchers), ts(s.starts_at), ts(s.ends_at), s.created_by, s.comment, ts(now)],
-            )
-            .map_err(backend)?;
+                params![s.id.as_str(), to_json(&s.matchers), ts(s.starts_at), ts(s.ends_at), s.created_by, s.comment, ts(now)],
+            )?;
             Ok(s)
         })
         .await
@@ -227,15 +222,14 @@ impl NoiseRepo for SqliteStore {
     async fn expire_silence(&self, id: &SilenceId, now: DateTime<Utc>) -> Result<Silence> {
         let id = id.clone();
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             let s = load_silence(c, &id)?;
             // A silence that has not started yet ends where it would have begun, so it never applies.
             let end = now.max(s.starts_at);
             c.execute(
                 "UPDATE silences SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2",
-                rusqlite::params![id.as_str(), ts(end)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), ts(end)],
+            )?;
             load_silence(c, &id)
         })
         .await
@@ -243,7 +237,7 @@ impl NoiseRepo for SqliteStore {
     async fn extend_silence(&self, id: &SilenceId, ends_at: DateTime<Utc>) -> Result<Silence> {
         let id = id.clone();
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             let s = load_silence(c, &id)?;
             if ends_at <= s.starts_at {
                 return Err(StoreError::Invalid(
@@ -252,9 +246,8 @@ impl NoiseRepo for SqliteStore {
             }
             c.execute(
                 "UPDATE silences SET ends_at = ?2 WHERE id = ?1",
-                rusqlite::params![id.as_str(), ts(ends_at)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), ts(ends_at)],
+            )?;
             load_silence(c, &id)
         })
         .await
@@ -264,17 +257,15 @@ impl NoiseRepo for SqliteStore {
         self.read(move |c| {
             let (sql, param) = match &service {
                 Some(s) => (
-                    format!("{WINDOW_SELECT} WHERE m.service_id = ?1 ORDER BY m.created_at"),
+                    format!("{WINDOW_SELECT} WHERE m.service_id = ?1 ORDER BY m.created_at, m.id"),
                     Some(load_service(c, s)?.id),
                 ),
-                None => (format!("{WINDOW_SELECT} ORDER BY m.created_at"), None),
+                None => (format!("{WINDOW_SELECT} ORDER BY m.created_at, m.id"), None),
             };
-            let mut stmt = c.prepare(&sql).map_err(backend)?;
-            let rows = match &param {
-                Some(id) => stmt.query_map([id.as_str()], window),
-                None => stmt.query_map([], window),
-            };
-            rows.and_then(Iterator::collect).map_err(backend)
+            match &param {
+                Some(id) => c.query_all(&sql, params![id.as_str()], window),
+                None => c.query_all(&sql, params![], window),
+            }
         })
         .await
     }
@@ -284,18 +275,17 @@ impl NoiseRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<MaintenanceWindow> {
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             spec.validate()?;
             let service = load_service(c, spec.service.trim()).map_err(|e| match e {
                 StoreError::NotFound { key, .. } => StoreError::Invalid(FieldError::new("service", format!("no service named {key}")).into()),
                 e => e,
             })?;
-            let w = spec.into_window(MaintenanceId::generate(), now);
+            let w = spec.clone().into_window(MaintenanceId::generate(), now);
             c.execute(
                 "INSERT INTO maintenance_windows (id, service_id, description, schedule, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![w.id.as_str(), service.id.as_str(), w.description, to_json(&w.schedule), ts(now)],
-            )
-            .map_err(backend)?;
+                params![w.id.as_str(), service.id.as_str(), w.description, to_json(&w.schedule), ts(now)],
+            )?;
             load_window(c, &w.id)
         })
         .await
@@ -307,13 +297,12 @@ impl NoiseRepo for SqliteStore {
     async fn delete_maintenance(&self, id: &MaintenanceId) -> Result<()> {
         let id = id.clone();
         self.write(move |c| {
-            invalidate();
+            triage_changed(c)?;
             load_window(c, &id)?;
             c.execute(
                 "DELETE FROM maintenance_windows WHERE id = ?1",
-                [id.as_str()],
-            )
-            .map_err(backend)?;
+                params![id.as_str()],
+            )?;
             Ok(())
         })
         .await
@@ -322,49 +311,61 @@ impl NoiseRepo for SqliteStore {
 
 /// What triage needs, as of the last change: every rule in order, the silences not yet ended, every window with its
 /// service.
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     pub rules: Vec<Rule>,
     pub silences: Vec<Silence>,
     pub windows: Vec<(ServiceId, MaintenanceWindow)>,
 }
 
-thread_local! {
-    static SNAPSHOT: std::cell::RefCell<Option<std::rc::Rc<Snapshot>>> = const { std::cell::RefCell::new(None) };
+/// The triage snapshot this process holds, and the token it was loaded under. Cheap to clone: clones share it.
+#[derive(Clone, Default)]
+pub(crate) struct TriageCache {
+    current: Arc<Mutex<Option<Tokened>>>,
 }
 
-/// The writer thread's snapshot, loaded on first use after a change.
-pub(super) fn snapshot(c: &Connection, now: DateTime<Utc>) -> Result<std::rc::Rc<Snapshot>> {
-    if let Some(s) = SNAPSHOT.with(|s| s.borrow().clone()) {
-        return Ok(s);
+/// A snapshot and the token stored when it was loaded.
+type Tokened = (i64, Arc<Snapshot>);
+
+/// Records, in the caller's transaction, that what triage reads has changed.
+pub(crate) fn triage_changed(c: &dyn Conn) -> Result<()> {
+    c.execute(
+        "UPDATE counters SET value = ?1 WHERE name = 'triage_version'",
+        params![rand::random::<i64>()],
+    )?;
+    Ok(())
+}
+
+/// The snapshot as of the caller's transaction: the cached one while the stored token still matches it.
+pub(crate) fn snapshot(
+    c: &dyn Conn,
+    cache: &TriageCache,
+    now: DateTime<Utc>,
+) -> Result<Arc<Snapshot>> {
+    let token: i64 = c.query_one(
+        "SELECT value FROM counters WHERE name = 'triage_version'",
+        params![],
+        |r| r.get(0),
+    )?;
+    if let Some((cached, snap)) = cache.current.lock().expect("triage cache").as_ref()
+        && *cached == token
+    {
+        return Ok(snap.clone());
     }
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1"
-        ))
-        .map_err(backend)?;
-    let silences = stmt
-        .query_map([ts(now)], silence)
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
-    let mut stmt = c
-        .prepare_cached(WINDOW_SELECT_WITH_SERVICE)
-        .map_err(backend)?;
-    let windows = stmt
-        .query_map([], |r| Ok((ServiceId::from_trusted(r.get(5)?), window(r)?)))
-        .and_then(Iterator::collect)
-        .map_err(backend)?;
-    let snap = std::rc::Rc::new(Snapshot {
+    let silences = c.query_all(
+        &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1"),
+        params![ts(now)],
+        silence,
+    )?;
+    let windows = c.query_all(WINDOW_SELECT_WITH_SERVICE, params![], |r| {
+        Ok((ServiceId::from_trusted(r.get(5)?), window(r)?))
+    })?;
+    let snap = Arc::new(Snapshot {
         rules: load_rules(c)?,
         silences,
         windows,
     });
-    SNAPSHOT.with(|s| *s.borrow_mut() = Some(snap.clone()));
+    *cache.current.lock().expect("triage cache") = Some((token, snap.clone()));
     Ok(snap)
-}
-
-/// Drops the snapshot after a change to rules, silences or windows.
-pub(super) fn invalidate() {
-    SNAPSHOT.with(|s| *s.borrow_mut() = None);
 }
 
 impl Snapshot {

@@ -1,7 +1,7 @@
 //! The ingest path (alert and change events) and alert queries.
 //!
 //! `apply_batch` is the hot path, inside the writer's shared transaction: one indexed lookup of the key, then per
-//! event triage (rules, silences, maintenance, from the writer's in-memory snapshot), one lookup of the open alert,
+//! event triage (rules, silences, maintenance, from the store's in-memory triage snapshot), one lookup of the open alert,
 //! the domain's `apply_event`, and an insert or update; incident opening, joining and flap checks only for alerts
 //! that call for an incident.
 
@@ -9,10 +9,11 @@ use super::catalog::{change_record, load_service};
 use super::incidents::open_incident;
 use super::noise;
 use super::rows::{
-    self, ALERT_SELECT, find, insert_alert, parse_cursor, record_activity, to_json, ts,
-    update_alert,
+    self, ALERT_SELECT, insert_alert, parse_cursor, record_activity, to_json, ts, update_alert,
 };
-use super::{SqliteStore, backend};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Dialect, Value};
 use crate::{
     AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, HeartbeatStatus, IngestOutcome,
     IngestRepo, IngestResult, IntegrationKind, Page, RAW_PAYLOADS_KEPT, RawPayload, Result,
@@ -20,8 +21,6 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension};
 use tocsin_domain::alert::AlertDetails;
 use tocsin_domain::alert::{
     Alert, AlertChange, AlertEvent, AlertStatus, EventAction, IngestTarget, apply_event,
@@ -45,7 +44,7 @@ struct Target {
 }
 
 /// The integration the key belongs to, which must be of the kind whose endpoint received the request.
-fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<Target> {
+fn target(c: &dyn Conn, key_hash: &str, expected: IntegrationKind) -> Result<Target> {
     type Row = (
         String,
         String,
@@ -55,22 +54,16 @@ fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<T
         String,
         Grouping,
     );
-    let row: Option<Row> = c
-        .prepare_cached(
-            "SELECT i.id, i.kind, i.name, s.id, s.severity_map, s.name, s.grouping FROM integrations i \
-             JOIN services s ON s.id = i.service_id WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
-        )
-        .and_then(|mut s| {
-            s.query_row([key_hash], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, rows::json_col(r, 4)?, r.get(5)?, rows::json_col(r, 6)?))
-            })
-            .optional()
-        })
-        .map_err(backend)?;
+    let row: Option<Row> = c.query_opt(
+        "SELECT i.id, i.kind, i.name, s.id, s.severity_map, s.name, s.grouping FROM integrations i \
+         JOIN services s ON s.id = i.service_id WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
+        params![key_hash],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.json(4)?, r.get(5)?, r.json(6)?)),
+    )?;
     let (id, kind, name, service_id, severity_map, service_name, grouping) =
         row.ok_or(StoreError::UnknownRoutingKey)?;
     let kind = IntegrationKind::parse(&kind)
-        .ok_or_else(|| backend(format!("unknown integration kind {kind}")))?;
+        .ok_or_else(|| StoreError::Backend(format!("unknown integration kind {kind}")))?;
     if kind != expected {
         return Err(StoreError::WrongIntegrationKind {
             actual: kind.as_str(),
@@ -94,12 +87,11 @@ fn target(c: &Connection, key_hash: &str, expected: IntegrationKind) -> Result<T
 }
 
 /// The same sender's target, with the service a rule routed the alert to.
-fn routed_to(c: &Connection, t: &Target, service: &str) -> Result<Target> {
-    let (id, severity_map, grouping): (String, SeverityMap, Grouping) = find(
-        c,
+fn routed_to(c: &dyn Conn, t: &Target, service: &str) -> Result<Target> {
+    let (id, severity_map, grouping): (String, SeverityMap, Grouping) = c.find(
         "SELECT id, severity_map, grouping FROM services WHERE name = ?1 AND deleted_at IS NULL",
-        [service],
-        |r| Ok((r.get(0)?, rows::json_col(r, 1)?, rows::json_col(r, 2)?)),
+        params![service],
+        |r| Ok((r.get(0)?, r.json(1)?, r.json(2)?)),
         "service",
         service,
     )?;
@@ -119,31 +111,28 @@ fn routed_to(c: &Connection, t: &Target, service: &str) -> Result<Target> {
 /// The open alert with this key on the service, and its `seq`. Acknowledge and resolve carry nothing rules could
 /// route by, so for them an open alert this integration's triggers were routed elsewhere counts too.
 fn open_alert(
-    c: &Connection,
+    c: &dyn Conn,
     t: &Target,
     dedup_key: &str,
     follow_up: bool,
 ) -> Result<Option<(Alert, i64)>> {
-    let on_service = c
-        .prepare_cached(&format!(
+    let on_service = c.query_opt(
+        &format!(
             "{ALERT_SELECT} WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND a.status <> 'resolved'"
-        ))
-        .and_then(|mut s| {
-            s.query_row(
-                [t.ingest.service_id.as_str(), dedup_key],
-                rows::alert_with_seq,
-            )
-            .optional()
-        })
-        .map_err(backend)?;
+        ),
+        params![t.ingest.service_id.as_str(), dedup_key],
+        rows::alert_with_seq,
+    )?;
     if on_service.is_some() || !follow_up {
         return Ok(on_service);
     }
-    c.prepare_cached(&format!(
-        "{ALERT_SELECT} WHERE a.dedup_key = ?1 AND a.integration_id = ?2 AND a.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1"
-    ))
-    .and_then(|mut s| s.query_row([dedup_key, t.ingest.integration_id.as_str()], rows::alert_with_seq).optional())
-    .map_err(backend)
+    c.query_opt(
+        &format!(
+            "{ALERT_SELECT} WHERE a.dedup_key = ?1 AND a.integration_id = ?2 AND a.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1"
+        ),
+        params![dedup_key, t.ingest.integration_id.as_str()],
+        rows::alert_with_seq,
+    )
 }
 
 /// What triage decided about a trigger before dedup.
@@ -158,12 +147,13 @@ struct Triaged {
 }
 
 fn triage(
-    c: &Connection,
+    c: &dyn Conn,
+    cache: &noise::TriageCache,
     t: &Target,
     details: &AlertDetails,
     now: DateTime<Utc>,
 ) -> Result<Triaged> {
-    let snap = noise::snapshot(c, now)?;
+    let snap = noise::snapshot(c, cache, now)?;
     let fields = AlertFields::new(details, &t.service_name);
     let outcome = apply_rules(&snap.rules, &fields);
     let routed = match &outcome.route_to {
@@ -200,41 +190,37 @@ fn triage(
 
 /// The latest open incident on a service this one depends on, directly or through others, and that service's name:
 /// an outage upstream explains the alerts downstream.
-fn upstream_incident(c: &Connection, service: &ServiceId) -> Result<Option<(String, String)>> {
-    c.prepare_cached(
+fn upstream_incident(c: &dyn Conn, service: &ServiceId) -> Result<Option<(String, String)>> {
+    c.query_opt(
         "WITH RECURSIVE upstream(id) AS ( \
              SELECT depends_on_id FROM service_dependencies WHERE service_id = ?1 \
              UNION SELECT d.depends_on_id FROM service_dependencies d JOIN upstream u ON d.service_id = u.id) \
          SELECT i.id, s.name FROM incidents i JOIN incident_services x ON x.incident_id = i.id \
          JOIN services s ON s.id = x.service_id \
          WHERE x.service_id IN (SELECT id FROM upstream) AND i.status <> 'resolved' ORDER BY i.number DESC LIMIT 1",
+        params![service.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .and_then(|mut s| s.query_row([service.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-    .map_err(backend)
 }
 
 /// When alerts with this key fired on the service within the flap window, `now` not included.
 fn fires_in_window(
-    c: &Connection,
+    c: &dyn Conn,
     service: &ServiceId,
     dedup_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>> {
     let since = now - chrono::Duration::minutes(i64::from(FlapPolicy::default().window_minutes));
-    let mut stmt = c
-        .prepare_cached("SELECT created_at FROM alerts WHERE dedup_key = ?1 AND service_id = ?2 AND created_at >= ?3")
-        .map_err(backend)?;
-    stmt.query_map(
-        rusqlite::params![dedup_key, service.as_str(), ts(since)],
-        |r| Ok(rows::time(r.get(0)?)),
+    c.query_all(
+        "SELECT created_at FROM alerts WHERE dedup_key = ?1 AND service_id = ?2 AND created_at >= ?3",
+        params![dedup_key, service.as_str(), ts(since)],
+        |r| r.time(0),
     )
-    .and_then(Iterator::collect)
-    .map_err(backend)
 }
 
 /// Whether firing once more now makes the key flapping.
 fn flapping(
-    c: &Connection,
+    c: &dyn Conn,
     service: &ServiceId,
     dedup_key: &str,
     now: DateTime<Utc>,
@@ -246,18 +232,17 @@ fn flapping(
 
 /// The open incident of an earlier alert with this key, which a flapping alert's new fire joins.
 fn flapping_incident(
-    c: &Connection,
+    c: &dyn Conn,
     t: &Target,
     alert: &Alert,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
-    let found: Option<String> = c
-        .prepare_cached(
-            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-             WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND i.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1",
-        )
-        .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), alert.dedup_key.as_str()], |r| r.get(0)).optional())
-        .map_err(backend)?;
+    let found: Option<String> = c.query_opt(
+        "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+         WHERE a.service_id = ?1 AND a.dedup_key = ?2 AND i.status <> 'resolved' ORDER BY a.seq DESC LIMIT 1",
+        params![t.ingest.service_id.as_str(), alert.dedup_key.as_str()],
+        |r| r.get(0),
+    )?;
     let message = format!("Alert fired again while flapping: {}", alert.summary);
     joined(
         c,
@@ -271,7 +256,7 @@ fn flapping_incident(
 
 /// Records on the timeline of the incident `found` (if any) that an alert joined it, and why.
 fn joined(
-    c: &Connection,
+    c: &dyn Conn,
     t: &Target,
     found: Option<String>,
     message: String,
@@ -291,31 +276,29 @@ fn joined(
 /// value on the service, or, for services grouping by time, the service's latest open incident within the window.
 /// Records on the incident's timeline why the alert joined.
 fn join_incident(
-    c: &Connection,
+    c: &dyn Conn,
     t: &Target,
     alert: &Alert,
     group_value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
     let (found, why): (Option<String>, String) = if let Some(g) = group_value {
-        let found = c
-            .prepare_cached(
-                "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-                 WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
-                 ORDER BY a.seq DESC LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row([t.ingest.service_id.as_str(), g], |r| r.get(0)).optional())
-            .map_err(backend)?;
+        let found = c.query_opt(
+            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
+             ORDER BY a.seq DESC LIMIT 1",
+            params![t.ingest.service_id.as_str(), g],
+            |r| r.get(0),
+        )?;
         (found, format!("it belongs to the same group ({g})"))
     } else if let Grouping::TimeWindow { minutes } = t.grouping {
         let since = now - chrono::Duration::minutes(i64::from(minutes));
-        let found = c
-            .prepare_cached(
-                "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id \
-                 WHERE s.service_id = ?1 AND i.status <> 'resolved' AND i.created_at >= ?2 ORDER BY i.number DESC LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row(rusqlite::params![t.ingest.service_id.as_str(), ts(since)], |r| r.get(0)).optional())
-            .map_err(backend)?;
+        let found = c.query_opt(
+            "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id \
+             WHERE s.service_id = ?1 AND i.status <> 'resolved' AND i.created_at >= ?2 ORDER BY i.number DESC LIMIT 1",
+            params![t.ingest.service_id.as_str(), ts(since)],
+            |r| r.get(0),
+        )?;
         (
             found,
             format!("it arrived within {minutes} minutes of the incident opening"),
@@ -328,9 +311,11 @@ fn join_incident(
         None => match upstream_incident(c, &t.ingest.service_id)? {
             Some((id, upstream)) => {
                 // The incident now affects this service too.
-                c.prepare_cached("INSERT OR IGNORE INTO incident_services (incident_id, service_id) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute([id.as_str(), t.ingest.service_id.as_str()]))
-                    .map_err(backend)?;
+                rows::link_service(
+                    c,
+                    &IncidentId::from_trusted(id.clone()),
+                    &t.ingest.service_id,
+                )?;
                 (
                     Some(id),
                     format!(
@@ -355,7 +340,7 @@ fn join_incident(
 
 /// Applies an alert's acknowledgement or resolution to its incident, with a timeline entry.
 fn follow_up_incident(
-    c: &Connection,
+    c: &dyn Conn,
     alert: &Alert,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -368,12 +353,11 @@ fn follow_up_incident(
         // An alert acknowledged after a human resolved its incident changes only the alert.
         incident.acknowledge(actor, now).ok().flatten()
     } else {
-        let still_open: i64 = c
-            .prepare_cached(
-                "SELECT count(*) FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'",
-            )
-            .and_then(|mut s| s.query_row([inc.as_str()], |r| r.get(0)))
-            .map_err(backend)?;
+        let still_open: i64 = c.query_one(
+            "SELECT count(*) FROM alerts WHERE incident_id = ?1 AND status <> 'resolved'",
+            params![inc.as_str()],
+            |r| r.get(0),
+        )?;
         let max_fires = FlapPolicy::default().max_transitions as usize;
         if still_open == 0
             && fires_in_window(c, &alert.service_id, &alert.dedup_key, now)?.len() >= max_fires
@@ -416,7 +400,8 @@ fn follow_up_incident(
 }
 
 pub(super) fn apply_batch(
-    c: &Connection,
+    c: &dyn Conn,
+    triage: &noise::TriageCache,
     key_hash: &str,
     kind: IntegrationKind,
     batch: &Batch,
@@ -427,52 +412,58 @@ pub(super) fn apply_batch(
     batch
         .events
         .iter()
-        .map(|e| apply(c, &t, e, group, now))
+        .map(|e| apply(c, triage, &t, e, group, now))
         .collect()
 }
 
-/// Writes the payload into the integration's next ring slot, overwriting the oldest once the ring is full.
-///
-/// The next slot is counted in memory by the writer thread (the only thread that runs this), starting after the
-/// newest stored slot, so a request costs one upsert into neighbouring rows. A slot skipped because a transaction
-/// failed is harmless: the ring only ever holds the most recent payloads.
-pub(super) fn keep_payload(
-    c: &Connection,
-    integration: &IntegrationId,
-    p: &RawPayload,
-) -> Result<()> {
-    thread_local! {
-        static NEXT_SLOT: std::cell::RefCell<std::collections::HashMap<IntegrationId, i64>> = Default::default();
+/// Writes accepted request bodies into their integrations' rings of [`RAW_PAYLOADS_KEPT`] slots, oldest first.
+/// Each integration's next slot follows the newest stored one, read once per call from the database, so every
+/// process on it writes the same ring; two processes flushing at once may overwrite one sample, never an event.
+pub(super) fn keep_payloads(c: &dyn Conn, payloads: &[(IntegrationId, RawPayload)]) -> Result<()> {
+    let mut next_slot: std::collections::HashMap<&IntegrationId, i64> = Default::default();
+    for (integration, p) in payloads {
+        let slot = match next_slot.get(integration) {
+            Some(slot) => *slot,
+            None => c
+                .query_opt(
+                    "SELECT slot + 1 FROM raw_payloads WHERE integration_id = ?1 ORDER BY received_at DESC, slot DESC LIMIT 1",
+                    params![integration.as_str()],
+                    |r| r.get::<i64>(0),
+                )?
+                .unwrap_or(0),
+        } % RAW_PAYLOADS_KEPT;
+        next_slot.insert(integration, slot + 1);
+        c.execute(
+            "INSERT INTO raw_payloads (integration_id, slot, received_at, body, truncated, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (integration_id, slot) DO UPDATE SET received_at = excluded.received_at, body = excluded.body, \
+             truncated = excluded.truncated, outcome = excluded.outcome",
+            params![integration.as_str(), slot, ts(p.received_at), p.body, p.truncated, p.outcome],
+        )?;
     }
-    let stored = NEXT_SLOT.with(|n| n.borrow().get(integration).copied());
-    let slot = match stored {
-        Some(slot) => slot,
-        None => c
-            .prepare_cached("SELECT slot + 1 FROM raw_payloads WHERE integration_id = ?1 ORDER BY received_at DESC, slot DESC LIMIT 1")
-            .and_then(|mut s| s.query_row([integration.as_str()], |r| r.get::<_, i64>(0)).optional())
-            .map_err(backend)?
-            .unwrap_or(0),
-    } % RAW_PAYLOADS_KEPT;
-    NEXT_SLOT.with(|n| n.borrow_mut().insert(integration.clone(), slot + 1));
-    c.prepare_cached(
-        "INSERT INTO raw_payloads (integration_id, slot, received_at, body, truncated, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (integration_id, slot) DO UPDATE SET received_at = excluded.received_at, body = excluded.body, \
-         truncated = excluded.truncated, outcome = excluded.outcome",
-    )
-    .and_then(|mut s| s.execute(rusqlite::params![integration.as_str(), slot, ts(p.received_at), p.body, p.truncated, p.outcome]))
-    .map_err(backend)?;
     Ok(())
 }
 
+/// The `seq` of the next event in the log, which the caller inserts explicitly.
+///
+/// On SQLite the single writer makes `max + 1` safe; on PostgreSQL concurrent writers draw from the column's sequence.
+fn next_event_seq(c: &dyn Conn) -> Result<i64> {
+    let sql = match c.dialect() {
+        Dialect::Sqlite => "SELECT coalesce(max(seq), 0) + 1 FROM alert_events",
+        Dialect::Postgres => "SELECT nextval(pg_get_serial_sequence('alert_events', 'seq'))",
+    };
+    c.query_one(sql, params![], |r| r.get(0))
+}
+
 fn apply(
-    c: &Connection,
+    c: &dyn Conn,
+    cache: &noise::TriageCache,
     t: &Target,
     event: &AlertEvent,
     group: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
     let triaged = match &event.details {
-        Some(d) if event.action == EventAction::Trigger => triage(c, t, d, now)?,
+        Some(d) if event.action == EventAction::Trigger => triage(c, cache, t, d, now)?,
         _ => Triaged::default(),
     };
     let t = triaged.routed.as_ref().unwrap_or(t);
@@ -490,11 +481,8 @@ fn apply(
     };
     let open = open_alert(c, t, &event.dedup_key, event.action != EventAction::Trigger)?;
     let open_seq = open.as_ref().map(|(_, seq)| *seq);
-    // The single writer makes max + 1 the seq the log insert below will get; the alert's activity needs it first.
-    let event_seq: i64 = c
-        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM alert_events")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .map_err(backend)?;
+    // The seq the log insert below writes; the alert's activity needs it first.
+    let event_seq = next_event_seq(c)?;
     let mut opened_incident = None;
     // Opens or joins an incident for an alert that calls for one, unless triage found a reason it must not page.
     let mut page =
@@ -575,11 +563,9 @@ fn apply(
     if let (Some(a), Some(seq), false) = (&alert, alert_seq, result == IngestResult::Created) {
         record_activity(c, seq, a, event_seq)?;
     }
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO alert_events (seq, integration_id, alert_seq, dedup_key, action, result, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(rusqlite::params![
+        params![
             event_seq,
             t.ingest.integration_id.as_str(),
             alert_seq,
@@ -587,9 +573,8 @@ fn apply(
             event.action.as_str(),
             result.as_str(),
             ts(now)
-        ])
-    })
-    .map_err(backend)?;
+        ],
+    )?;
     let incident_id = alert
         .as_ref()
         .and_then(|a| a.incident_id.clone())
@@ -605,7 +590,7 @@ fn apply(
 }
 
 #[async_trait]
-impl IngestRepo for SqliteStore {
+impl IngestRepo for SqlStore {
     async fn batch(
         &self,
         key_hash: &str,
@@ -614,7 +599,8 @@ impl IngestRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>> {
         let key_hash = key_hash.to_owned();
-        self.write(move |c| apply_batch(c, &key_hash, kind, &batch, now))
+        let triage = self.inner.triage.clone();
+        self.write(move |c| apply_batch(c, &triage, &key_hash, kind, &batch, now))
             .await
     }
 
@@ -635,7 +621,7 @@ impl IngestRepo for SqliteStore {
             c.execute(
                 "INSERT INTO change_events (id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                rusqlite::params![
+                params![
                     id.as_str(),
                     t.ingest.service_id.as_str(),
                     t.ingest.integration_id.as_str(),
@@ -646,12 +632,10 @@ impl IngestRepo for SqliteStore {
                     to_json(&event.links),
                     ts(now)
                 ],
-            )
-            .map_err(backend)?;
-            find(
-                c,
+            )?;
+            c.find(
                 "SELECT id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at FROM change_events WHERE id = ?1",
-                [id.as_str()],
+                params![id.as_str()],
                 change_record,
                 "change event",
                 id.as_str(),
@@ -661,11 +645,10 @@ impl IngestRepo for SqliteStore {
     }
 }
 
-pub(super) fn load_alert(c: &Connection, id: &AlertId) -> Result<Alert> {
-    find(
-        c,
+pub(super) fn load_alert(c: &dyn Conn, id: &AlertId) -> Result<Alert> {
+    c.find(
         &format!("{ALERT_SELECT} WHERE a.id = ?1"),
-        [id.as_str()],
+        params![id.as_str()],
         rows::alert,
         "alert",
         id.as_str(),
@@ -673,7 +656,7 @@ pub(super) fn load_alert(c: &Connection, id: &AlertId) -> Result<Alert> {
 }
 
 #[async_trait]
-impl AlertRepo for SqliteStore {
+impl AlertRepo for SqlStore {
     async fn get(&self, id: &AlertId) -> Result<Alert> {
         let id = id.clone();
         self.read(move |c| load_alert(c, &id)).await
@@ -718,11 +701,8 @@ impl AlertRepo for SqliteStore {
                 clauses.join(" AND "),
                 params.len()
             );
-            let mut stmt = c.prepare(&sql).map_err(backend)?;
-            let mut found: Vec<(Alert, i64)> = stmt
-                .query_map(rusqlite::params_from_iter(params), rows::alert_with_seq)
-                .and_then(Iterator::collect)
-                .map_err(backend)?;
+            let mut found: Vec<(Alert, i64)> =
+                c.query_all(&sql, &crate::sql::dyn_params(&params), rows::alert_with_seq)?;
             let next_cursor = (found.len() > limit as usize).then(|| {
                 found.truncate(limit as usize);
                 format!("a{}", found.last().map(|(_, s)| *s).unwrap_or_default())
@@ -739,24 +719,21 @@ impl AlertRepo for SqliteStore {
         let id = id.clone();
         self.read(move |c| {
             // The log has no index by alert; the alert's activity bounds the range of the log that holds its events.
-            let (first, last, seq): (i64, i64, i64) = find(
-                c,
+            let (first, last, seq): (i64, i64, i64) = c.find(
                 "SELECT v.first_event_seq, v.last_event_seq, a.seq FROM alerts a JOIN alert_activity v ON v.alert_seq = a.seq WHERE a.id = ?1",
-                [id.as_str()],
+                params![id.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 "alert",
                 id.as_str(),
             )?;
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT action, result, integration_id, received_at FROM alert_events \
-                     WHERE seq BETWEEN ?1 AND ?2 AND alert_seq = ?3 ORDER BY seq",
-                )
-                .map_err(backend)?;
-            stmt.query_map([first, last, seq], |r| {
+            c.query_all(
+                "SELECT action, result, integration_id, received_at FROM alert_events \
+                 WHERE seq BETWEEN ?1 AND ?2 AND alert_seq = ?3 ORDER BY seq",
+                params![first, last, seq],
+                |r| {
                 let action: String = r.get(0)?;
                 let result: String = r.get(1)?;
-                let bad = |i| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, "bad enum".into());
+                let bad = |i| StoreError::Backend(format!("column {i}: bad enum"));
                 Ok(AlertEventRecord {
                     action: match action.as_str() {
                         "trigger" => EventAction::Trigger,
@@ -766,11 +743,10 @@ impl AlertRepo for SqliteStore {
                     },
                     result: IngestResult::parse(&result).ok_or_else(|| bad(1))?,
                     integration_id: IntegrationId::from_trusted(r.get(2)?),
-                    received_at: rows::time(r.get(3)?),
+                    received_at: r.time(3)?,
                 })
-            })
-            .and_then(Iterator::collect)
-            .map_err(backend)
+            },
+            )
         })
         .await
     }
@@ -778,7 +754,7 @@ impl AlertRepo for SqliteStore {
 
 /// Marks an incident's open alerts as its new status (used when a human acknowledges or resolves the incident).
 pub(super) fn cascade_to_alerts(
-    c: &Connection,
+    c: &dyn Conn,
     incident: &str,
     status: AlertStatus,
     now: DateTime<Utc>,
@@ -792,8 +768,6 @@ pub(super) fn cascade_to_alerts(
         }
         AlertStatus::Triggered => return Ok(()),
     };
-    c.prepare_cached(sql)
-        .and_then(|mut s| s.execute(rusqlite::params![incident, ts(now)]))
-        .map_err(backend)?;
+    c.execute(sql, params![incident, ts(now)])?;
     Ok(())
 }

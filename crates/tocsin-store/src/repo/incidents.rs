@@ -2,25 +2,24 @@
 
 use super::catalog::load_service;
 use super::ingest::cascade_to_alerts;
-use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, find, parse_cursor, ts};
-use super::{SqliteStore, backend};
+use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, parse_cursor, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Value};
 use crate::{IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError, TimelineRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
-use rusqlite::types::Value;
 use tocsin_domain::alert::{Alert, AlertStatus};
 use tocsin_domain::ids::IncidentId;
 use tocsin_domain::incident::{Actor, Incident, TimelineEntry, parse_note, parse_title};
 use tocsin_domain::severity::Severity;
 
 /// Loads an incident by ID, `42` or `#42`.
-pub(super) fn load(c: &Connection, r: &str) -> Result<Incident> {
+pub(super) fn load(c: &dyn Conn, r: &str) -> Result<Incident> {
     let mut incident = if IncidentId::parse(r).is_some() {
-        find(
-            c,
+        c.find(
             &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
-            [r],
+            params![r],
             rows::incident,
             "incident",
             r,
@@ -30,10 +29,9 @@ pub(super) fn load(c: &Connection, r: &str) -> Result<Incident> {
             .trim_start_matches('#')
             .parse()
             .map_err(|_| StoreError::not_found("incident", r))?;
-        find(
-            c,
+        c.find(
             &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = ?1"),
-            [number],
+            params![number],
             rows::incident,
             "incident",
             r,
@@ -45,7 +43,7 @@ pub(super) fn load(c: &Connection, r: &str) -> Result<Incident> {
 
 /// Opens an incident for a new alert and returns its ID; the caller links the alert.
 pub(super) fn open_incident(
-    c: &Connection,
+    c: &dyn Conn,
     alert: &Alert,
     severity: Severity,
     actor: &Actor,
@@ -73,7 +71,7 @@ pub(super) fn open_incident(
 
 /// Loads, changes and saves an incident in one step, appending the timeline entry the change produced (if any).
 fn transition(
-    c: &Connection,
+    c: &dyn Conn,
     r: &str,
     change: impl FnOnce(&mut Incident) -> Result<Option<TimelineEntry>>,
 ) -> Result<(Incident, Option<i64>)> {
@@ -89,15 +87,12 @@ fn transition(
     Ok((incident, seq))
 }
 
-fn timeline(c: &Connection, id: &IncidentId, after: Option<i64>) -> Result<Vec<TimelineRecord>> {
-    let mut stmt = c
-        .prepare_cached("SELECT seq, incident_id, at, actor, kind, message, data FROM timeline WHERE incident_id = ?1 AND seq > ?2 ORDER BY seq")
-        .map_err(backend)?;
-    stmt.query_map(
-        rusqlite::params![id.as_str(), after.unwrap_or(0)],
+fn timeline(c: &dyn Conn, id: &IncidentId, after: Option<i64>) -> Result<Vec<TimelineRecord>> {
+    c.query_all(
+        "SELECT seq, incident_id, at, actor, kind, message, data FROM timeline WHERE incident_id = ?1 AND seq > ?2 ORDER BY seq",
+        params![id.as_str(), after.unwrap_or(0)],
         rows::timeline_entry,
     )
-    .and_then(Iterator::collect)
     .map(|v: Vec<_>| {
         v.into_iter()
             .map(|(seq, incident_id, entry)| TimelineRecord {
@@ -107,11 +102,10 @@ fn timeline(c: &Connection, id: &IncidentId, after: Option<i64>) -> Result<Vec<T
             })
             .collect()
     })
-    .map_err(backend)
 }
 
 #[async_trait]
-impl IncidentRepo for SqliteStore {
+impl IncidentRepo for SqlStore {
     async fn declare(
         &self,
         new: NewIncident,
@@ -141,7 +135,7 @@ impl IncidentRepo for SqliteStore {
                 IncidentId::generate(),
                 number,
                 title,
-                new.description,
+                new.description.clone(),
                 new.severity,
                 services,
                 &actor,
@@ -205,11 +199,8 @@ impl IncidentRepo for SqliteStore {
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {} ORDER BY number DESC LIMIT {m}",
                 clauses.join(" AND ")
             );
-            let mut stmt = c.prepare(&sql).map_err(backend)?;
-            let mut items: Vec<Incident> = stmt
-                .query_map(rusqlite::params_from_iter(params), rows::incident)
-                .and_then(Iterator::collect)
-                .map_err(backend)?;
+            let mut items: Vec<Incident> =
+                c.query_all(&sql, &crate::sql::dyn_params(&params), rows::incident)?;
             let next_cursor = (items.len() > limit as usize).then(|| {
                 items.truncate(limit as usize);
                 format!("n{}", items.last().map(|i| i.number).unwrap_or_default())
@@ -269,7 +260,7 @@ impl IncidentRepo for SqliteStore {
             timeline(c, &incident.id, Some(seq - 1))?
                 .into_iter()
                 .next()
-                .ok_or_else(|| backend("note vanished"))
+                .ok_or_else(|| StoreError::Backend("note vanished".into()))
         })
         .await
     }
@@ -287,14 +278,11 @@ impl IncidentRepo for SqliteStore {
         let r = r.to_owned();
         self.read(move |c| {
             let incident = load(c, &r)?;
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "{ALERT_SELECT} WHERE a.incident_id = ?1 ORDER BY a.seq"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([incident.id.as_str()], rows::alert)
-                .and_then(Iterator::collect)
-                .map_err(backend)
+            c.query_all(
+                &format!("{ALERT_SELECT} WHERE a.incident_id = ?1 ORDER BY a.seq"),
+                params![incident.id.as_str()],
+                rows::alert,
+            )
         })
         .await
     }

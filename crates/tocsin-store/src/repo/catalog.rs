@@ -1,12 +1,12 @@
 //! Users, teams, services and the declarative catalog.
 
-use super::SqliteStore;
-use super::backend;
-use super::rows::{find, json_col, time, to_json, ts};
+use super::rows::{to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
 use crate::{CatalogRepo, ChangeRecord, Result, ServiceRepo, StoreError, TeamRepo, UserRepo};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row};
 use tocsin_domain::FieldError;
 use tocsin_domain::catalog::{
     self, CatalogDocument, Email, Name, PersonName, PlanAction, PlanEntry, Service, ServiceSpec,
@@ -18,60 +18,54 @@ fn parse_trusted<T>(
     row: &Row<'_>,
     idx: usize,
     parse: fn(&str) -> std::result::Result<T, String>,
-) -> rusqlite::Result<T> {
+) -> Result<T> {
     let s: String = row.get(idx)?;
-    parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
+    parse(&s).map_err(|e| StoreError::Backend(format!("column {idx}: {e}")))
 }
 
 // ---- users ----------------------------------------------------------------------------------------------------
 
 const USER_COLUMNS: &str = "id, name, email, time_zone, created_at, updated_at";
 
-fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+fn user(row: &Row<'_>) -> Result<User> {
     Ok(User {
         id: UserId::from_trusted(row.get(0)?),
         name: parse_trusted(row, 1, PersonName::parse)?,
         email: parse_trusted(row, 2, Email::parse)?,
         time_zone: parse_trusted(row, 3, TimeZone::parse)?,
-        created_at: time(row.get(4)?),
-        updated_at: time(row.get(5)?),
+        created_at: row.time(4)?,
+        updated_at: row.time(5)?,
     })
 }
 
-pub(super) fn load_user(conn: &Connection, r: &str) -> Result<User> {
+pub(super) fn load_user(conn: &dyn Conn, r: &str) -> Result<User> {
     let sql = if UserId::parse(r).is_some() {
         format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1")
     } else {
         format!("SELECT {USER_COLUMNS} FROM users WHERE email = lower(?1)")
     };
-    find(conn, &sql, [r], user, "user", r)
+    conn.find(&sql, params![r], user, "user", r)
 }
 
-fn load_users(conn: &Connection) -> Result<Vec<User>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
-        .map_err(backend)?;
-    stmt.query_map([], user)
-        .and_then(Iterator::collect)
-        .map_err(backend)
+fn load_users(conn: &dyn Conn) -> Result<Vec<User>> {
+    conn.query_all(
+        &format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"),
+        params![],
+        user,
+    )
 }
 
 fn write_user(
-    conn: &Connection,
+    conn: &dyn Conn,
     existing: Option<&UserId>,
     spec: &UserSpec,
     now: DateTime<Utc>,
 ) -> Result<UserId> {
-    let taken: Option<String> = conn
-        .query_row(
-            "SELECT id FROM users WHERE email = ?1",
-            [spec.email.as_str()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+    let taken: Option<String> = conn.query_opt(
+        "SELECT id FROM users WHERE email = ?1",
+        params![spec.email.as_str()],
+        |r| r.get(0),
+    )?;
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
@@ -84,18 +78,16 @@ fn write_user(
         Some(id) => {
             conn.execute(
                 "UPDATE users SET name = ?2, email = ?3, time_zone = ?4, updated_at = ?5 WHERE id = ?1",
-                rusqlite::params![id.as_str(), spec.name.as_str(), spec.email.as_str(), spec.time_zone.as_str(), ts(now)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), spec.name.as_str(), spec.email.as_str(), spec.time_zone.as_str(), ts(now)],
+            )?;
             Ok(id.clone())
         }
         None => {
             let id = UserId::generate();
             conn.execute(
                 "INSERT INTO users (id, name, email, time_zone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                rusqlite::params![id.as_str(), spec.name.as_str(), spec.email.as_str(), spec.time_zone.as_str(), ts(now)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), spec.name.as_str(), spec.email.as_str(), spec.time_zone.as_str(), ts(now)],
+            )?;
             Ok(id)
         }
     }
@@ -103,25 +95,24 @@ fn write_user(
 
 // ---- teams ----------------------------------------------------------------------------------------------------
 
-fn team(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Team> {
+fn team(conn: &dyn Conn, row: &Row<'_>) -> Result<Team> {
     let id: String = row.get(0)?;
-    let mut stmt = conn.prepare_cached(
+    let members = conn.query_all(
         "SELECT u.email FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = ?1 ORDER BY u.email",
+        params![id],
+        |r| parse_trusted(r, 0, Email::parse),
     )?;
-    let members = stmt
-        .query_map([&id], |r| parse_trusted(r, 0, Email::parse))?
-        .collect::<rusqlite::Result<_>>()?;
     Ok(Team {
         id: TeamId::from_trusted(id),
         name: parse_trusted(row, 1, Name::parse)?,
         description: row.get(2)?,
         members,
-        created_at: time(row.get(3)?),
-        updated_at: time(row.get(4)?),
+        created_at: row.time(3)?,
+        updated_at: row.time(4)?,
     })
 }
 
-pub(super) fn load_team(conn: &Connection, r: &str) -> Result<Team> {
+pub(super) fn load_team(conn: &dyn Conn, r: &str) -> Result<Team> {
     let col = if TeamId::parse(r).is_some() {
         "id"
     } else {
@@ -129,34 +120,28 @@ pub(super) fn load_team(conn: &Connection, r: &str) -> Result<Team> {
     };
     let sql =
         format!("SELECT id, name, description, created_at, updated_at FROM teams WHERE {col} = ?1");
-    find(conn, &sql, [r], |row| team(conn, row), "team", r)
+    conn.find(&sql, params![r], |row| team(conn, row), "team", r)
 }
 
-fn load_teams(conn: &Connection) -> Result<Vec<Team>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, name, description, created_at, updated_at FROM teams ORDER BY name",
-        )
-        .map_err(backend)?;
-    stmt.query_map([], |row| team(conn, row))
-        .and_then(Iterator::collect)
-        .map_err(backend)
+fn load_teams(conn: &dyn Conn) -> Result<Vec<Team>> {
+    conn.query_all(
+        "SELECT id, name, description, created_at, updated_at FROM teams ORDER BY name",
+        params![],
+        |row| team(conn, row),
+    )
 }
 
 fn write_team(
-    conn: &Connection,
+    conn: &dyn Conn,
     existing: Option<&TeamId>,
     spec: &TeamSpec,
     now: DateTime<Utc>,
 ) -> Result<TeamId> {
-    let taken: Option<String> = conn
-        .query_row(
-            "SELECT id FROM teams WHERE name = ?1",
-            [spec.name.as_str()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+    let taken: Option<String> = conn.query_opt(
+        "SELECT id FROM teams WHERE name = ?1",
+        params![spec.name.as_str()],
+        |r| r.get(0),
+    )?;
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
@@ -168,20 +153,16 @@ fn write_team(
     let mut member_ids = Vec::new();
     let mut errors = tocsin_domain::ValidationErrors::default();
     for (i, email) in spec.members.iter().enumerate() {
-        match conn
-            .query_row(
-                "SELECT id FROM users WHERE email = ?1",
-                [email.as_str()],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-        {
-            Ok(Some(id)) => member_ids.push(id),
-            Ok(None) => errors.push(
+        match conn.query_opt(
+            "SELECT id FROM users WHERE email = ?1",
+            params![email.as_str()],
+            |r| r.get::<String>(0),
+        )? {
+            Some(id) => member_ids.push(id),
+            None => errors.push(
                 format!("members[{i}]"),
                 format!("no user with email {email}"),
             ),
-            Err(e) => return Err(backend(e)),
         }
     }
     if !errors.is_empty() {
@@ -191,29 +172,29 @@ fn write_team(
         Some(id) => {
             conn.execute(
                 "UPDATE teams SET name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1",
-                rusqlite::params![id.as_str(), spec.name.as_str(), spec.description, ts(now)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), spec.name.as_str(), spec.description, ts(now)],
+            )?;
             id.clone()
         }
         None => {
             let id = TeamId::generate();
             conn.execute(
                 "INSERT INTO teams (id, name, description, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                rusqlite::params![id.as_str(), spec.name.as_str(), spec.description, ts(now)],
-            )
-            .map_err(backend)?;
+                params![id.as_str(), spec.name.as_str(), spec.description, ts(now)],
+            )?;
             id
         }
     };
-    conn.execute("DELETE FROM team_members WHERE team_id = ?1", [id.as_str()])
-        .map_err(backend)?;
+    conn.execute(
+        "DELETE FROM team_members WHERE team_id = ?1",
+        params![id.as_str()],
+    )?;
     for uid in member_ids {
         conn.execute(
-            "INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)",
-            [id.as_str(), &uid],
-        )
-        .map_err(backend)?;
+            "INSERT INTO team_members (team_id, user_id) VALUES (?1, ?2) \
+             ON CONFLICT (team_id, user_id) DO NOTHING",
+            params![id.as_str(), uid],
+        )?;
     }
     Ok(id)
 }
@@ -223,21 +204,18 @@ fn write_team(
 const SERVICE_SELECT: &str = "SELECT s.id, s.name, s.description, t.name, s.tier, s.runbook_url, s.severity_map, s.created_at, s.updated_at, s.grouping \
      FROM services s LEFT JOIN teams t ON t.id = s.team_id WHERE s.deleted_at IS NULL";
 
-fn service(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Service> {
+fn service(conn: &dyn Conn, row: &Row<'_>) -> Result<Service> {
     let id: String = row.get(0)?;
-    let mut stmt = conn.prepare_cached(
+    let depends_on = conn.query_all(
         "SELECT d.name FROM service_dependencies sd JOIN services d ON d.id = sd.depends_on_id \
          WHERE sd.service_id = ?1 AND d.deleted_at IS NULL ORDER BY d.name",
+        params![id],
+        |r| parse_trusted(r, 0, Name::parse),
     )?;
-    let depends_on = stmt
-        .query_map([&id], |r| parse_trusted(r, 0, Name::parse))?
-        .collect::<rusqlite::Result<_>>()?;
     let tier: Option<i64> = row.get(4)?;
     let runbook: Option<String> = row.get(5)?;
     let team: Option<String> = row.get(3)?;
-    let bad = |idx: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    };
+    let bad = |idx: usize, e: String| StoreError::Backend(format!("column {idx}: {e}"));
     Ok(Service {
         id: ServiceId::from_trusted(id),
         name: parse_trusted(row, 1, Name::parse)?,
@@ -255,51 +233,47 @@ fn service(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Service> {
             .transpose()
             .map_err(|e| bad(5, e))?,
         depends_on,
-        alert_severity_map: json_col(row, 6)?,
-        grouping: json_col(row, 9)?,
-        created_at: time(row.get(7)?),
-        updated_at: time(row.get(8)?),
+        alert_severity_map: row.json(6)?,
+        grouping: row.json(9)?,
+        created_at: row.time(7)?,
+        updated_at: row.time(8)?,
     })
 }
 
-pub(super) fn load_service(conn: &Connection, r: &str) -> Result<Service> {
+pub(super) fn load_service(conn: &dyn Conn, r: &str) -> Result<Service> {
     let col = if ServiceId::parse(r).is_some() {
         "s.id"
     } else {
         "s.name"
     };
-    find(
-        conn,
+    conn.find(
         &format!("{SERVICE_SELECT} AND {col} = ?1"),
-        [r],
+        params![r],
         |row| service(conn, row),
         "service",
         r,
     )
 }
 
-fn load_services(conn: &Connection) -> Result<Vec<Service>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("{SERVICE_SELECT} ORDER BY s.name"))
-        .map_err(backend)?;
-    stmt.query_map([], |row| service(conn, row))
-        .and_then(Iterator::collect)
-        .map_err(backend)
+fn load_services(conn: &dyn Conn) -> Result<Vec<Service>> {
+    conn.query_all(
+        &format!("{SERVICE_SELECT} ORDER BY s.name"),
+        params![],
+        |row| service(conn, row),
+    )
 }
 
-fn live_service_id(conn: &Connection, name: &Name) -> Result<Option<String>> {
-    conn.query_row(
+fn live_service_id(conn: &dyn Conn, name: &Name) -> Result<Option<String>> {
+    conn.query_opt(
         "SELECT id FROM services WHERE name = ?1 AND deleted_at IS NULL",
-        [name.as_str()],
+        params![name.as_str()],
         |r| r.get(0),
     )
-    .optional()
-    .map_err(backend)
 }
 
 /// Writes a service's own fields; dependencies are set separately so a document can refer to services it creates later.
 fn write_service_fields(
-    conn: &Connection,
+    conn: &dyn Conn,
     existing: Option<&ServiceId>,
     spec: &ServiceSpec,
     now: DateTime<Utc>,
@@ -314,11 +288,11 @@ fn write_service_fields(
     }
     let team_id: Option<String> = match &spec.team {
         Some(t) => Some(
-            conn.query_row("SELECT id FROM teams WHERE name = ?1", [t.as_str()], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(backend)?
+            conn.query_opt(
+                "SELECT id FROM teams WHERE name = ?1",
+                params![t.as_str()],
+                |r| r.get(0),
+            )?
             .ok_or_else(|| {
                 StoreError::Invalid(FieldError::new("team", format!("no team named {t}")).into())
             })?,
@@ -339,7 +313,7 @@ fn write_service_fields(
     };
     conn.execute(
         sql,
-        rusqlite::params![
+        params![
             id.as_str(),
             spec.name.as_str(),
             spec.description,
@@ -350,30 +324,31 @@ fn write_service_fields(
             ts(now),
             to_json(&spec.grouping),
         ],
-    )
-    .map_err(backend)?;
+    )?;
     Ok(id)
 }
 
-fn set_service_deps(conn: &Connection, id: &ServiceId, deps: &[Name]) -> Result<()> {
+fn set_service_deps(conn: &dyn Conn, id: &ServiceId, deps: &[Name]) -> Result<()> {
     conn.execute(
         "DELETE FROM service_dependencies WHERE service_id = ?1",
-        [id.as_str()],
-    )
-    .map_err(backend)?;
+        params![id.as_str()],
+    )?;
     for (i, d) in deps.iter().enumerate() {
         let dep = live_service_id(conn, d)?.ok_or_else(|| {
             StoreError::Invalid(
                 FieldError::new(format!("depends_on[{i}]"), format!("no service named {d}")).into(),
             )
         })?;
-        conn.execute("INSERT OR IGNORE INTO service_dependencies (service_id, depends_on_id) VALUES (?1, ?2)", [id.as_str(), &dep])
-            .map_err(backend)?;
+        conn.execute(
+            "INSERT INTO service_dependencies (service_id, depends_on_id) VALUES (?1, ?2) \
+             ON CONFLICT (service_id, depends_on_id) DO NOTHING",
+            params![id.as_str(), dep],
+        )?;
     }
     Ok(())
 }
 
-fn export(conn: &Connection) -> Result<CatalogDocument> {
+fn export(conn: &dyn Conn) -> Result<CatalogDocument> {
     Ok(CatalogDocument {
         users: load_users(conn)?.iter().map(UserSpec::from).collect(),
         teams: load_teams(conn)?.iter().map(TeamSpec::from).collect(),
@@ -382,7 +357,7 @@ fn export(conn: &Connection) -> Result<CatalogDocument> {
 }
 
 /// Checks a service's references as they would stand after writing it in place of `replacing` (a rename included).
-fn check_service(conn: &Connection, spec: &ServiceSpec, replacing: Option<&Service>) -> Result<()> {
+fn check_service(conn: &dyn Conn, spec: &ServiceSpec, replacing: Option<&Service>) -> Result<()> {
     let mut current = export(conn)?;
     if let Some(old) = replacing {
         current.services.retain(|s| s.name != old.name);
@@ -398,7 +373,7 @@ fn check_service(conn: &Connection, spec: &ServiceSpec, replacing: Option<&Servi
 }
 
 #[async_trait]
-impl UserRepo for SqliteStore {
+impl UserRepo for SqlStore {
     async fn create(&self, spec: UserSpec, now: DateTime<Utc>) -> Result<User> {
         self.write(move |c| {
             let id = write_user(c, None, &spec, now)?;
@@ -428,8 +403,7 @@ impl UserRepo for SqliteStore {
             let u = load_user(c, &r)?;
             super::oncall::refuse_if_in_rotation(c, &u.id)?;
             super::escalation::refuse_if_paged(c, &u.id)?;
-            c.execute("DELETE FROM users WHERE id = ?1", [u.id.as_str()])
-                .map_err(backend)?;
+            c.execute("DELETE FROM users WHERE id = ?1", params![u.id.as_str()])?;
             Ok(())
         })
         .await
@@ -437,7 +411,7 @@ impl UserRepo for SqliteStore {
 }
 
 #[async_trait]
-impl TeamRepo for SqliteStore {
+impl TeamRepo for SqlStore {
     async fn create(&self, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team> {
         self.write(move |c| {
             let id = write_team(c, None, &spec, now)?;
@@ -465,8 +439,7 @@ impl TeamRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             let t = load_team(c, &r)?;
-            c.execute("DELETE FROM teams WHERE id = ?1", [t.id.as_str()])
-                .map_err(backend)?;
+            c.execute("DELETE FROM teams WHERE id = ?1", params![t.id.as_str()])?;
             Ok(())
         })
         .await
@@ -474,7 +447,7 @@ impl TeamRepo for SqliteStore {
 }
 
 #[async_trait]
-impl ServiceRepo for SqliteStore {
+impl ServiceRepo for SqlStore {
     async fn create(&self, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service> {
         self.write(move |c| {
             if live_service_id(c, &spec.name)?.is_some() {
@@ -501,7 +474,7 @@ impl ServiceRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             // Triage's snapshot holds service names and windows of live services.
-            super::noise::invalidate();
+            super::noise::triage_changed(c)?;
             let existing = load_service(c, &r)?;
             check_service(c, &spec, Some(&existing))?;
             write_service_fields(c, Some(&existing.id), &spec, now)?;
@@ -514,16 +487,14 @@ impl ServiceRepo for SqliteStore {
         let r = r.to_owned();
         self.write(move |c| {
             // Triage's snapshot holds service names and windows of live services.
-            super::noise::invalidate();
+            super::noise::triage_changed(c)?;
             let s = load_service(c, &r)?;
-            let mut stmt = c
-                .prepare(
-                    "SELECT d.name FROM service_dependencies sd JOIN services d ON d.id = sd.service_id \
-                     WHERE sd.depends_on_id = ?1 AND d.deleted_at IS NULL ORDER BY d.name",
-                )
-                .map_err(backend)?;
-            let dependents: Vec<String> =
-                stmt.query_map([s.id.as_str()], |r| r.get(0)).and_then(Iterator::collect).map_err(backend)?;
+            let dependents: Vec<String> = c.query_all(
+                "SELECT d.name FROM service_dependencies sd JOIN services d ON d.id = sd.service_id \
+                 WHERE sd.depends_on_id = ?1 AND d.deleted_at IS NULL ORDER BY d.name",
+                params![s.id.as_str()],
+                |r| r.get(0),
+            )?;
             if !dependents.is_empty() {
                 return Err(StoreError::Conflict(format!(
                     "services {} depend on {}; remove those dependencies first",
@@ -531,16 +502,14 @@ impl ServiceRepo for SqliteStore {
                     s.name
                 )));
             }
-            c.execute("UPDATE services SET deleted_at = ?2 WHERE id = ?1", rusqlite::params![s.id.as_str(), ts(now)])
-                .map_err(backend)?;
-            c.execute("DELETE FROM service_dependencies WHERE service_id = ?1", [s.id.as_str()]).map_err(backend)?;
+            c.execute("UPDATE services SET deleted_at = ?2 WHERE id = ?1", params![s.id.as_str(), ts(now)])?;
+            c.execute("DELETE FROM service_dependencies WHERE service_id = ?1", params![s.id.as_str()])?;
             // A deleted service pages nobody, and must not keep its policy from being deleted.
-            c.execute("DELETE FROM service_policies WHERE service_id = ?1", [s.id.as_str()]).map_err(backend)?;
+            c.execute("DELETE FROM service_policies WHERE service_id = ?1", params![s.id.as_str()])?;
             c.execute(
                 "UPDATE integrations SET revoked_at = ?2 WHERE service_id = ?1 AND revoked_at IS NULL",
-                rusqlite::params![s.id.as_str(), ts(now)],
-            )
-            .map_err(backend)?;
+                params![s.id.as_str(), ts(now)],
+            )?;
             Ok(())
         })
         .await
@@ -549,36 +518,33 @@ impl ServiceRepo for SqliteStore {
         let r = r.to_owned();
         self.read(move |c| {
             let s = load_service(c, &r)?;
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at \
-                     FROM change_events WHERE service_id = ?1 ORDER BY seq DESC LIMIT ?2",
-                )
-                .map_err(backend)?;
-            stmt.query_map(rusqlite::params![s.id.as_str(), super::rows::page_limit(limit)], change_record)
-                .and_then(Iterator::collect)
-                .map_err(backend)
+            c.query_all(
+                "SELECT id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at \
+                 FROM change_events WHERE service_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                params![s.id.as_str(), super::rows::page_limit(limit)],
+                change_record,
+            )
         })
         .await
     }
 }
 
-pub(super) fn change_record(row: &Row<'_>) -> rusqlite::Result<ChangeRecord> {
+pub(super) fn change_record(row: &Row<'_>) -> Result<ChangeRecord> {
     Ok(ChangeRecord {
         id: ChangeEventId::from_trusted(row.get(0)?),
         service_id: ServiceId::from_trusted(row.get(1)?),
         integration_id: IntegrationId::from_trusted(row.get(2)?),
         summary: row.get(3)?,
         source: row.get(4)?,
-        timestamp: super::rows::opt_time(row.get(5)?),
-        custom_details: json_col(row, 6)?,
-        links: json_col(row, 7)?,
-        received_at: time(row.get(8)?),
+        timestamp: row.opt_time(5)?,
+        custom_details: row.json(6)?,
+        links: row.json(7)?,
+        received_at: row.time(8)?,
     })
 }
 
 #[async_trait]
-impl CatalogRepo for SqliteStore {
+impl CatalogRepo for SqlStore {
     async fn apply(
         &self,
         doc: CatalogDocument,
@@ -587,7 +553,7 @@ impl CatalogRepo for SqliteStore {
     ) -> Result<Vec<PlanEntry>> {
         self.write(move |c| {
             // Triage's snapshot holds service names and windows of live services.
-            super::noise::invalidate();
+            super::noise::triage_changed(c)?;
             let current = export(c)?;
             let plan = catalog::plan(&current, &doc)?;
             if dry_run {

@@ -1,0 +1,149 @@
+//! [`SqlStore`]: the one implementation of the repositories, over whichever driver the database needs.
+//!
+//! A driver runs jobs: a read job on a connection that sees every committed write, a write job inside a
+//! transaction that commits before the job's caller hears back. A write job may run more than once (PostgreSQL
+//! retries a transaction that lost a serialization race or a unique-index race, and the retry must see the winner's
+//! rows), so write jobs are `Fn` and must not keep anything from a failed run.
+
+use crate::sql::{Conn, Dialect};
+use crate::{Result, StoreError};
+use async_trait::async_trait;
+use std::any::Any;
+use std::sync::Arc;
+
+pub type Answer = Box<dyn Any + Send>;
+pub type WriteJob = Box<dyn Fn(&dyn Conn) -> Result<Answer> + Send + Sync>;
+pub type ReadJob = Box<dyn FnOnce(&dyn Conn) -> Result<Answer> + Send>;
+
+/// What a database backend provides: transactions on connections that speak the portable SQL of [`crate::sql`].
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    fn dialect(&self) -> Dialect;
+    /// Runs `job` in a write transaction and answers once it is durable.
+    async fn write(&self, job: WriteJob) -> Result<Answer>;
+    /// Runs `job` on a read connection.
+    async fn read(&self, job: ReadJob) -> Result<Answer>;
+}
+
+/// The store: every repository of [`crate::Store`], written once over a [`Driver`].
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) driver: Box<dyn Driver>,
+    pub(crate) triage: crate::repo::noise::TriageCache,
+}
+
+impl SqlStore {
+    pub fn new(driver: impl Driver) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                driver: Box::new(driver),
+                triage: Default::default(),
+            }),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.driver.dialect()
+    }
+
+    /// The latest migration the database has run.
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.read(|c| {
+            c.query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Runs `f` in a write transaction; the result is returned once it is committed.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: Fn(&dyn Conn) -> Result<R> + Send + Sync + 'static,
+    {
+        let job: WriteJob = Box::new(move |c| f(c).map(|r| Box::new(r) as Answer));
+        let answer = self.inner.driver.write(job).await?;
+        downcast(answer)
+    }
+
+    /// Runs `f` on a read connection.
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Conn) -> Result<R> + Send + 'static,
+    {
+        let job: ReadJob = Box::new(move |c| f(c).map(|r| Box::new(r) as Answer));
+        let answer = self.inner.driver.read(job).await?;
+        downcast(answer)
+    }
+}
+
+fn downcast<R: 'static>(answer: Answer) -> Result<R> {
+    answer
+        .downcast::<R>()
+        .map(|b| *b)
+        .map_err(|_| StoreError::Backend("a job answered with the wrong type".into()))
+}
+
+impl crate::Store for SqlStore {
+    fn users(&self) -> &dyn crate::UserRepo {
+        self
+    }
+    fn teams(&self) -> &dyn crate::TeamRepo {
+        self
+    }
+    fn services(&self) -> &dyn crate::ServiceRepo {
+        self
+    }
+    fn catalog(&self) -> &dyn crate::CatalogRepo {
+        self
+    }
+    fn integrations(&self) -> &dyn crate::IntegrationRepo {
+        self
+    }
+    fn tokens(&self) -> &dyn crate::TokenRepo {
+        self
+    }
+    fn ingest(&self) -> &dyn crate::IngestRepo {
+        self
+    }
+    fn alerts(&self) -> &dyn crate::AlertRepo {
+        self
+    }
+    fn incidents(&self) -> &dyn crate::IncidentRepo {
+        self
+    }
+    fn noise(&self) -> &dyn crate::NoiseRepo {
+        self
+    }
+    fn health(&self) -> &dyn crate::HealthRepo {
+        self
+    }
+    fn oncall(&self) -> &dyn crate::OnCallRepo {
+        self
+    }
+    fn escalation(&self) -> &dyn crate::EscalationRepo {
+        self
+    }
+    fn contacts(&self) -> &dyn crate::ContactRepo {
+        self
+    }
+    fn engine(&self) -> &dyn crate::EngineRepo {
+        self
+    }
+}
+
+#[async_trait]
+impl crate::HealthRepo for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_one("SELECT count(*) FROM schema_migrations", &[], |_| Ok(())))
+            .await
+    }
+}

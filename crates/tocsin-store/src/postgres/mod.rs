@@ -1,0 +1,302 @@
+//! The PostgreSQL backend, for several Tocsin instances on one database.
+//!
+//! # Concurrency
+//! Every write job runs in its own `SERIALIZABLE` transaction, so the repositories (written for SQLite's single
+//! writer, where every transaction sees the world alone) keep that guarantee across processes: PostgreSQL aborts
+//! whichever of two conflicting transactions would break it, and the driver runs that one again on a fresh
+//! transaction, up to [`MAX_ATTEMPTS`] times with a short random pause. A unique index that another transaction
+//! filled first (two instances opening the same dedup key) is treated the same way: the retry sees the winner's
+//! row and deduplicates against it. Reads run in `REPEATABLE READ READ ONLY` transactions, one consistent snapshot
+//! per call. Correctness never depends on advisory locks or LISTEN/NOTIFY; the only advisory lock serialises
+//! migrations when several instances start at once.
+//!
+//! Connections are synchronous clients used on the blocking thread pool, at most `max_connections` at a time;
+//! a caller beyond that waits for one to be free.
+
+use crate::db::{Answer, Driver, ReadJob, SqlStore, WriteJob};
+use crate::sql::Dialect;
+use crate::sql::postgres::PgConn;
+use crate::{Result, StoreError};
+use rand::Rng;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How many times a write transaction that lost a race is run in all before the caller hears of it.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub max_connections: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+        }
+    }
+}
+
+pub struct PgDriver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: postgres::Config,
+    idle: Mutex<Vec<PgConn>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Drop for Inner {
+    /// Closing a synchronous client blocks on its runtime, which must not happen on an async worker thread,
+    /// where the last handle to the pool may well be dropped.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            std::thread::spawn(move || drop(idle));
+        }
+    }
+}
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.
+const MIGRATION_LOCK: i64 = 0x7f0c_5e17;
+
+/// Connects to the database at `url` (`postgres://user:password@host:port/db`), runs pending migrations and
+/// returns the store.
+pub async fn open(url: &str, options: PgOptions) -> Result<SqlStore> {
+    let driver = PgDriver::connect(url, options).await?;
+    driver.migrate().await?;
+    Ok(SqlStore::new(driver))
+}
+
+impl PgDriver {
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let driver = Self {
+            inner: Arc::new(Inner {
+                config,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+            }),
+        };
+        // Fail at start, with the reason, rather than on the first request.
+        driver
+            .with_conn(|c| c.batch("SELECT 1"))
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(driver)
+    }
+
+    async fn migrate(&self) -> Result<i64> {
+        self.with_conn(run_migrations).await
+    }
+
+    /// Runs `f` on a pooled connection on the blocking thread pool.
+    async fn with_conn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("the connection pool is closed".into()))?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = inner.idle.lock().expect("pool").pop();
+            let conn = match pooled {
+                Some(c) if !c.is_closed() => c,
+                _ => PgConn::new(
+                    inner
+                        .config
+                        .connect(postgres::NoTls)
+                        .map_err(|e| StoreError::Backend(format!("cannot connect: {e}")))?,
+                ),
+            };
+            let out = f(&conn);
+            if !conn.is_closed() {
+                inner.idle.lock().expect("pool").push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
+    }
+}
+
+fn run_migrations(c: &PgConn) -> Result<i64> {
+    c.batch(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let outcome = migrate_locked(c);
+    let unlocked = c.batch(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+    let version = outcome?;
+    unlocked?;
+    Ok(version)
+}
+
+fn migrate_locked(c: &PgConn) -> Result<i64> {
+    use crate::sql::Conn;
+    c.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )?;
+    let conn: &dyn Conn = c;
+    let current: i64 = conn.query_one(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        &[],
+        |r| r.get(0),
+    )?;
+    let latest = MIGRATIONS.last().map_or(0, |(v, _, _)| *v);
+    if current > latest {
+        return Err(StoreError::Backend(format!(
+            "the database is at schema version {current}, newer than this Tocsin knows ({latest}); upgrade Tocsin"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        c.batch("BEGIN")?;
+        let applied = c.batch(sql).and_then(|()| {
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                crate::params![*version, *name, chrono::Utc::now().timestamp_micros()],
+            )
+        });
+        if let Err(e) = applied {
+            let _ = c.batch("ROLLBACK");
+            return Err(StoreError::Backend(format!(
+                "migration {version} ({name}) failed: {e}"
+            )));
+        }
+        c.batch("COMMIT")?;
+        tracing::info!(version, name, "Applied database migration.");
+    }
+    Ok(latest)
+}
+
+/// Runs a write job in a serializable transaction, again while it loses races, up to [`MAX_ATTEMPTS`] runs.
+fn write_with_retries(c: &PgConn, job: &WriteJob) -> Result<Answer> {
+    let mut attempt = 1;
+    loop {
+        let outcome = c
+            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            .and_then(|()| job(c))
+            .and_then(|answer| c.batch("COMMIT").map(|()| answer));
+        match outcome {
+            Ok(answer) => return Ok(answer),
+            Err(e) => {
+                // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
+                let _ = c.batch("ROLLBACK");
+                if !e.is_retryable() || attempt >= MAX_ATTEMPTS || c.is_closed() {
+                    return Err(e);
+                }
+                tracing::debug!(attempt, error = %e, "Write transaction lost a race; running it again.");
+                let pause = rand::rng().random_range(1..=(2u64 << attempt.min(6)));
+                std::thread::sleep(Duration::from_millis(pause));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for PgDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn write(&self, job: WriteJob) -> Result<Answer> {
+        self.with_conn(move |c| write_with_retries(c, &job)).await
+    }
+
+    async fn read(&self, job: ReadJob) -> Result<Answer> {
+        self.with_conn(move |c| {
+            c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let out = job(c);
+            let _ = c.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+            out
+        })
+        .await
+    }
+}
+
+/// A database of its own for one test, created on the server at `admin_url`, and its URL. Reads the server from
+/// `TOCSIN_TEST_POSTGRES_URL`; without it, `None`, unless `TOCSIN_REQUIRE_PEERS=1` demands the server (CI), when a
+/// missing server is a failure rather than a skip.
+pub async fn test_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("TOCSIN_TEST_POSTGRES_URL") else {
+        if std::env::var("TOCSIN_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!(
+                "TOCSIN_REQUIRE_PEERS=1 but TOCSIN_TEST_POSTGRES_URL is not set: start PostgreSQL with scripts/test-postgres.sh"
+            );
+        }
+        return None;
+    };
+    let name = format!(
+        "tocsin_test_{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let admin = PgDriver::connect(&admin_url, PgOptions { max_connections: 1 })
+        .await
+        .expect("connect to TOCSIN_TEST_POSTGRES_URL");
+    let create = format!("CREATE DATABASE {name}");
+    admin
+        .with_conn(move |c| c.batch(&create))
+        .await
+        .expect("create a test database");
+    Some(with_database(&admin_url, &name))
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|j| start + j))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres", "t"),
+            "postgres://u@h:5/t"
+        );
+        assert_eq!(with_database("postgres://u@h:5", "t"), "postgres://u@h:5/t");
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t"),
+            "postgres://u:p@h/t?sslmode=disable"
+        );
+    }
+
+    async fn store() -> Option<SqlStore> {
+        let url = test_database().await?;
+        Some(
+            open(&url, PgOptions::default())
+                .await
+                .expect("open the test database"),
+        )
+    }
+
+    crate::conformance::conformance_suite!(store);
+}

@@ -1,0 +1,12 @@
+//! The repositories, written once in the portable SQL of [`crate::sql`] and run by every backend.
+
+pub(crate) mod access;
+pub(crate) mod catalog;
+pub(crate) mod delivery;
+pub(crate) mod escalation;
+pub(crate) mod heartbeat;
+pub(crate) mod incidents;
+pub(crate) mod ingest;
+pub(crate) mod noise;
+pub(crate) mod oncall;
+pub(crate) mod rows;
