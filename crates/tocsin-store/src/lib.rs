@@ -144,14 +144,10 @@ pub trait ContactRepo: Send + Sync {
 /// finds its work by asking what is due at `now`.
 #[async_trait]
 pub trait EngineRepo: Send + Sync {
-    /// Takes or renews the named lease for `holder` until `now + ttl`, unless another holder's lease runs.
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<Lease>;
+    /// Takes or renews the named lease for `holder` for `ttl`, unless another holder's lease runs. Terms are
+    /// measured by the database's clock, the one clock every process on it shares, never by a process's own.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: chrono::Duration)
+    -> Result<Lease>;
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
     /// Pages every escalation level due at `now` (at most `limit`), planning its deliveries.
     async fn fire_escalations(&self, now: DateTime<Utc>, limit: u32) -> Result<Fired>;
@@ -375,6 +371,10 @@ pub trait IngestRepo: Send + Sync {
             .pop()
             .ok_or_else(|| StoreError::Backend("an event produced no outcome".into()))
     }
+    /// The latest state stored for a sender group (the digest [`Batch::group_state`] carried), unless something
+    /// since (a person resolving an incident, a triage change) calls for the group to be evaluated again.
+    async fn group_state(&self, integration: &IntegrationId, group: &str)
+    -> Result<Option<String>>;
     /// Records a beat of the heartbeat integration whose key hashes to `key_hash`.
     async fn beat(&self, key_hash: &str, now: DateTime<Utc>) -> Result<HeartbeatStatus>;
     /// Records a change event on the key's service. Never pages.

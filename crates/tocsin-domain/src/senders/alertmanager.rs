@@ -103,7 +103,11 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
             events.push(fields.into_event(action, dedup_key, &sender));
         }
     }
-    errs.into_result(Batch { events, group_key })
+    errs.into_result(Batch {
+        events,
+        group_key,
+        group_state: None,
+    })
 }
 
 /// Parses the body of Alertmanager's own `POST /api/v2/alerts`: a JSON array of alerts, each identified only by its

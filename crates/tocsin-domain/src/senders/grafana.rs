@@ -202,6 +202,7 @@ pub fn parse(body: &Value) -> Result<Batch, ValidationErrors> {
     errs.into_result(Batch {
         events,
         group_key: group_key.map(str::to_owned),
+        group_state: None,
     })
 }
 

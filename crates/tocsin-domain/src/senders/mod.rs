@@ -22,6 +22,9 @@ pub struct Batch {
     /// The sender's own grouping of these alerts (Alertmanager's `groupKey`), when it has one. A sender that
     /// re-sends a group's whole state sends the same key each time.
     pub group_key: Option<String>,
+    /// The digest of the whole group state this request carried ([`Batch::digest_of`]), when the intake computed
+    /// it: stored with the batch as the group's latest state, so that any process can tell a later re-send of it.
+    pub group_state: Option<String>,
 }
 
 impl Batch {
@@ -29,6 +32,7 @@ impl Batch {
         Self {
             events,
             group_key: None,
+            group_state: None,
         }
     }
 
@@ -164,10 +168,12 @@ mod tests {
         let a = Batch {
             events: vec![ev("1", AlertSeverity::Error), ev("2", AlertSeverity::Error)],
             group_key: Some("g".into()),
+            group_state: None,
         };
         let b = Batch {
             events: vec![ev("2", AlertSeverity::Error), ev("1", AlertSeverity::Error)],
             group_key: Some("g".into()),
+            group_state: None,
         };
         let c = Batch {
             events: vec![
@@ -175,6 +181,7 @@ mod tests {
                 ev("1", AlertSeverity::Error),
             ],
             group_key: Some("g".into()),
+            group_state: None,
         };
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());

@@ -4,6 +4,7 @@
 //! is correct when this passes.
 
 pub mod paging;
+pub mod races;
 
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
@@ -14,10 +15,16 @@ use tocsin_domain::incident::{ActorKind, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::AlertSeverity;
 
 /// Generates one `#[tokio::test]` per scenario, each on a fresh store from `$factory` (an async function
-/// returning `Option<SqlStore>`: `None` skips, for a backend whose server is not available here).
+/// returning `Option<SqlStore>`: `None` skips, for a backend whose server is not available here), and one per
+/// race scenario on two stores of one fresh database from `$pair` (`Option<(SqlStore, SqlStore)>`).
 #[cfg(test)]
 macro_rules! conformance_suite {
-    ($factory:path) => {
+    ($factory:path, $pair:path) => {
+        $crate::conformance::conformance_suite!(@pairs $pair;
+            racing_ingest_of_a_new_key_opens_one_incident => $crate::conformance::races::racing_ingest_of_a_new_key_opens_one_incident,
+            racing_acknowledge_and_escalate_end_consistent => $crate::conformance::races::racing_acknowledge_and_escalate_end_consistent,
+            racing_engines_fire_each_level_and_claim_each_delivery_once => $crate::conformance::races::racing_engines_fire_each_level_and_claim_each_delivery_once
+        );
         $crate::conformance::conformance_suite!(@each $factory;
             catalog_entities => $crate::conformance::catalog_entities,
             catalog_apply_is_idempotent_and_atomic => $crate::conformance::catalog_apply_is_idempotent_and_atomic,
@@ -38,6 +45,15 @@ macro_rules! conformance_suite {
             engine_lease_is_exclusive => $crate::conformance::paging::engine_lease_is_exclusive,
             heartbeats_open_and_resolve_alerts => $crate::conformance::paging::heartbeats_open_and_resolve_alerts
         );
+    };
+    (@pairs $pair:path; $($name:ident => $scenario:path),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((a, b)) = $pair().await else { return };
+                $scenario(&a, &b).await;
+            }
+        )*
     };
     (@each $factory:path; $($name:ident => $scenario:path),* $(,)?) => {
         $(

@@ -11,7 +11,7 @@ use super::incidents::load as load_incident;
 use super::rows::{time, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
-use crate::sql::{Conn, Row};
+use crate::sql::{Conn, Dialect, Row};
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, ContactRepo, DeliveryFilter, DeliveryRecord,
     DeliveryResult, DeliveryStatus, EngineRepo, Fired, Lease, Result, StoreError,
@@ -297,6 +297,21 @@ impl ContactRepo for SqlStore {
     }
 }
 
+/// The database's current time in microseconds since the epoch, as an SQL expression.
+fn database_now(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
+        Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+    }
+}
+
+macro_rules! claimable {
+    () => {
+        "SELECT id, user_id, contact_method_id, purpose, attempts FROM deliveries \
+         WHERE status IN ('pending', 'sending') AND due_at <= ?1 ORDER BY due_at, seq LIMIT ?2"
+    };
+}
+
 fn claim(
     c: &dyn Conn,
     holder: &str,
@@ -304,12 +319,16 @@ fn claim(
     claim_for: Duration,
     limit: u32,
 ) -> Result<Vec<ClaimedDelivery>> {
-    let due: Vec<(String, String, String, Purpose, u32)> = c.query_all(
-        "SELECT id, user_id, contact_method_id, purpose, attempts FROM deliveries \
-         WHERE status IN ('pending', 'sending') AND due_at <= ?1 ORDER BY due_at, seq LIMIT ?2",
-        params![ts(now), limit],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.json(3)?, r.get(4)?)),
-    )?;
+    // On PostgreSQL a claimer skips the rows another is claiming instead of conflicting with it; SQLite's single
+    // writer has no concurrent claimer to skip.
+    let sql = match c.dialect() {
+        Dialect::Sqlite => claimable!(),
+        Dialect::Postgres => concat!(claimable!(), " FOR UPDATE SKIP LOCKED"),
+    };
+    let due: Vec<(String, String, String, Purpose, u32)> =
+        c.query_all(sql, params![ts(now), limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.json(3)?, r.get(4)?))
+        })?;
     let mut out = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
         let incident = match &purpose {
@@ -513,50 +532,52 @@ impl SqlStore {
 
 #[async_trait]
 impl EngineRepo for SqlStore {
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> Result<Lease> {
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
+        let ttl = ttl.num_microseconds().unwrap_or(i64::MAX);
+        let now = database_now(self.dialect());
         // A lease this holder keeps for more than half its term needs no write: nobody else can take it before it
         // runs out, and the engine asks every cycle, so skipping the renewal keeps idle cycles off the writer.
         let (n, h) = (name.clone(), holder.clone());
         let held_long_enough = self
             .read(move |c| {
                 c.query_opt(
-                    "SELECT expires_at FROM engine_leases WHERE name = ?1 AND holder = ?2",
+                    &format!(
+                        "SELECT expires_at - {now} FROM engine_leases WHERE name = ?1 AND holder = ?2"
+                    ),
                     params![n, h],
                     |r| r.get::<i64>(0),
                 )
             })
             .await?
-            .is_some_and(|until| until - ts(now) > ttl.num_microseconds().unwrap_or(i64::MAX) / 2);
+            .is_some_and(|left| left > ttl / 2);
         if held_long_enough {
             return Ok(Lease::Held { fresh: false });
         }
         self.write(move |c| {
-            let current: Option<(String, i64)> = c.query_opt(
-                "SELECT holder, expires_at FROM engine_leases WHERE name = ?1",
+            let current: Option<(String, i64, i64)> = c.query_opt(
+                &format!(
+                    "SELECT holder, expires_at, expires_at - {now} FROM engine_leases WHERE name = ?1"
+                ),
                 params![name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let fresh = match &current {
-                Some((h, until)) if h != &holder && *until > ts(now) => {
+                Some((h, until, left)) if h != &holder && *left > 0 => {
                     return Ok(Lease::HeldElsewhere {
                         holder: h.clone(),
                         until: time(*until),
                     });
                 }
-                Some((h, _)) => h != &holder,
+                Some((h, _, _)) => h != &holder,
                 None => true,
             };
             c.execute(
-                "INSERT INTO engine_leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-                params![name, holder, ts(now + ttl)],
+                &format!(
+                    "INSERT INTO engine_leases (name, holder, expires_at) VALUES (?1, ?2, {now} + ?3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                ),
+                params![name, holder, ttl],
             )?;
             Ok(Lease::Held { fresh })
         })

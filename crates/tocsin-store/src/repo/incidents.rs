@@ -228,6 +228,8 @@ impl IncidentRepo for SqlStore {
         self.write(move |c| {
             let (incident, _) = transition(c, &r, |i| Ok(i.resolve(&actor, now, None)))?;
             cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Resolved, now)?;
+            // The sender may re-send the state it last sent, still firing: that must open a new incident.
+            super::ingest::forget_sender_groups(c)?;
             Ok(incident)
         })
         .await

@@ -409,11 +409,26 @@ pub(super) fn apply_batch(
 ) -> Result<Vec<IngestOutcome>> {
     let t = target(c, key_hash, kind)?;
     let group = batch.group_key.as_deref();
-    batch
+    let outcomes = batch
         .events
         .iter()
         .map(|e| apply(c, triage, &t, e, group, now))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(group), Some(state)) = (group, &batch.group_state) {
+        c.execute(
+            "INSERT INTO sender_groups (integration_id, group_key, state) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (integration_id, group_key) DO UPDATE SET state = excluded.state",
+            params![t.ingest.integration_id.as_str(), group, state],
+        )?;
+    }
+    Ok(outcomes)
+}
+
+/// Forgets every sender group's stored state, after a change that a re-send of an old state must be evaluated
+/// against (a person resolving an incident, a new rule or silence).
+pub(crate) fn forget_sender_groups(c: &dyn Conn) -> Result<()> {
+    c.execute("DELETE FROM sender_groups", params![])?;
+    Ok(())
 }
 
 /// Writes accepted request bodies into their integrations' rings of [`RAW_PAYLOADS_KEPT`] slots, oldest first.
@@ -591,6 +606,21 @@ fn apply(
 
 #[async_trait]
 impl IngestRepo for SqlStore {
+    async fn group_state(
+        &self,
+        integration: &IntegrationId,
+        group: &str,
+    ) -> Result<Option<String>> {
+        let (integration, group) = (integration.clone(), group.to_owned());
+        self.read(move |c| {
+            c.query_opt(
+                "SELECT state FROM sender_groups WHERE integration_id = ?1 AND group_key = ?2",
+                params![integration.as_str(), group],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
     async fn batch(
         &self,
         key_hash: &str,

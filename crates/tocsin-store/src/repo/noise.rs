@@ -332,7 +332,8 @@ pub(crate) fn triage_changed(c: &dyn Conn) -> Result<()> {
         "UPDATE counters SET value = ?1 WHERE name = 'triage_version'",
         params![rand::random::<i64>()],
     )?;
-    Ok(())
+    // A sender group re-sending an old state is triaged again under the new rules.
+    super::ingest::forget_sender_groups(c)
 }
 
 /// The snapshot as of the caller's transaction: the cached one while the stored token still matches it.

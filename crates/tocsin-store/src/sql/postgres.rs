@@ -90,10 +90,15 @@ pub fn is_contention(e: &postgres::Error) -> bool {
 }
 
 pub fn error(e: postgres::Error) -> StoreError {
+    // The client's own Display says only "db error"; the server's code and message are what an operator needs.
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
     if is_contention(&e) {
-        StoreError::Contention(e.to_string())
+        StoreError::Contention(detail)
     } else {
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(detail)
     }
 }
 

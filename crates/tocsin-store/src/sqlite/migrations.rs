@@ -8,6 +8,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "oncall", include_str!("migrations/0002_oncall.sql")),
     (3, "portable", include_str!("migrations/0003_portable.sql")),
+    (
+        4,
+        "sender_groups",
+        include_str!("migrations/0004_sender_groups.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

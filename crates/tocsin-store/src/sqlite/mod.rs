@@ -177,19 +177,24 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A fresh database file per scenario, in one directory for the test process.
-    async fn store() -> Option<SqlStore> {
+    fn fresh_path() -> PathBuf {
         static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
         let n = N.fetch_add(1, Ordering::Relaxed);
-        Some(
-            open(
-                &dir.path().join(format!("db{n}.sqlite")),
-                Durability::Process,
-            )
-            .unwrap(),
-        )
+        dir.path().join(format!("db{n}.sqlite"))
     }
 
-    crate::conformance::conformance_suite!(store);
+    async fn store() -> Option<SqlStore> {
+        Some(open(&fresh_path(), Durability::Process).unwrap())
+    }
+
+    /// Two stores on one file: separate writers, SQLite's file lock between them, as with two processes.
+    async fn pair() -> Option<(SqlStore, SqlStore)> {
+        let path = fresh_path();
+        let a = open(&path, Durability::Process).unwrap();
+        Some((a, open(&path, Durability::Process).unwrap()))
+    }
+
+    crate::conformance::conformance_suite!(store, pair);
 }

@@ -155,7 +155,7 @@ impl Engine {
         let engine = self.store.engine();
         let now = self.clock.now();
         let fresh = match engine
-            .acquire_lease(LEASE, &self.holder, now, self.settings.lease_ttl)
+            .acquire_lease(LEASE, &self.holder, self.settings.lease_ttl)
             .await?
         {
             Lease::Held { fresh } => fresh,

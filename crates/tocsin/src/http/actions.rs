@@ -161,10 +161,6 @@ pub async fn act(State(s): State<AppState>, Path(token): Path<String>) -> Respon
         LinkAction::Resolve => s.store.incidents().resolve(&number, actor, now).await,
     };
     let (_, done) = verb(link.action);
-    if result.is_ok() && link.action == LinkAction::Resolve {
-        // As for a resolve through the API: the next re-send of a sender group may open a new incident.
-        s.intake.forget_groups();
-    }
     match result {
         Ok(i) => page(
             StatusCode::OK,

@@ -197,8 +197,6 @@ pub async fn resolve_incident(
         .incidents()
         .resolve(&incident, caller.actor(), s.clock.now())
         .await?;
-    // A sender re-sending the group state it sent before must be able to open a new incident now.
-    s.intake.forget_groups();
     Ok(axum::Json(resolved))
 }
 

@@ -3,7 +3,9 @@
 //!
 //! All three are in-process caches in front of the store, never the authority: the store re-checks the key (and
 //! its revocation) in the same transaction that writes the events. A key revoked on this node is dropped from the
-//! cache at once; elsewhere the entry expires after [`KEY_TTL`].
+//! cache at once; elsewhere the entry expires after [`KEY_TTL`]. A group state is trusted only while the store
+//! says it is still the group's latest (`IngestRepo::group_state`), whichever process stored it: so a re-send of
+//! an old state after another process stored a newer one, or after a person resolved an incident, is written.
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
@@ -91,20 +93,22 @@ impl Intake {
     }
 
     /// Which events of a group's re-sent state differ from what was last stored: `None` when none do (the whole
-    /// request can be answered without a write), else their indexes (all of them when the group is not known).
-    /// States expire after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance
-    /// window closing) is seen at the next re-send after that.
+    /// request can be answered without a write), else their indexes (all of them when the group is not known, or
+    /// when `stored`, the group's latest state in the store, is not the one this process remembers). States expire
+    /// after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance window closing)
+    /// is seen at the next re-send after that.
     pub fn changed(
         &self,
         integration: &IntegrationId,
         group: &str,
         state: &str,
         events: &[(&str, &str)],
+        stored: Option<&str>,
     ) -> Option<Vec<usize>> {
         let groups = self.groups.lock().expect("group digests");
         let Some(known) = groups
             .get(&(integration.clone(), group.to_owned()))
-            .filter(|g| g.at.elapsed() < GROUP_TTL)
+            .filter(|g| g.at.elapsed() < GROUP_TTL && stored == Some(g.state.as_str()))
         else {
             return Some((0..events.len()).collect());
         };
@@ -142,13 +146,6 @@ impl Intake {
             },
         );
     }
-
-    /// Forgets every group state, after a change made by other means (a person resolving an incident, a new rule or
-    /// silence) that a re-send of the old state must be evaluated against.
-    pub fn forget_groups(&self) {
-        self.groups.lock().expect("group digests").clear();
-        self.bodies.lock().expect("body hashes").clear();
-    }
 }
 
 impl Intake {
@@ -180,9 +177,10 @@ impl Intake {
 }
 
 impl Intake {
-    /// The number of events in `body` if these bytes encode the state last stored for their group (within
-    /// [`GROUP_TTL`], and with nothing since making a re-send worth evaluating again): then it changes nothing.
-    pub fn known_body(&self, integration: &IntegrationId, body: &BodyHash) -> Option<u64> {
+    /// The group and state these bytes encode, and their number of events, if this process stored or saw that
+    /// state as the group's latest (within [`GROUP_TTL`]). The caller still asks the store whether it is the
+    /// latest now; then the request changes nothing.
+    pub fn known_body(&self, integration: &IntegrationId, body: &BodyHash) -> Option<KnownBody> {
         let known = self
             .bodies
             .lock()
@@ -191,9 +189,9 @@ impl Intake {
             .cloned()?;
         let groups = self.groups.lock().expect("group digests");
         let current = groups
-            .get(&(integration.clone(), known.group))
+            .get(&(integration.clone(), known.group.clone()))
             .filter(|g| g.at.elapsed() < GROUP_TTL)?;
-        (current.state == known.state).then_some(known.events)
+        (current.state == known.state).then_some(known)
     }
 
     /// Records that `body` encodes `state` of `group` (which has just been stored or found unchanged).
@@ -221,10 +219,10 @@ impl Intake {
 }
 
 #[derive(Clone)]
-struct KnownBody {
-    group: String,
-    state: String,
-    events: u64,
+pub struct KnownBody {
+    pub group: String,
+    pub state: String,
+    pub events: u64,
 }
 
 /// A request body's SHA-256, computed once per request.

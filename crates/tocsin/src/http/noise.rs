@@ -36,7 +36,6 @@ pub async fn create_rule(
 ) -> ApiResult<(StatusCode, axum::Json<Rule>)> {
     caller.require(Scope::Write)?;
     let rule = s.store.noise().create_rule(spec, s.clock.now()).await?;
-    s.intake.forget_groups();
     Ok((StatusCode::CREATED, axum::Json(rule)))
 }
 
@@ -70,7 +69,6 @@ pub async fn replace_rule(
         .noise()
         .replace_rule(&path_id(&raw, RuleId::parse, "rule")?, spec, s.clock.now())
         .await?;
-    s.intake.forget_groups();
     Ok(axum::Json(rule))
 }
 
@@ -86,7 +84,6 @@ pub async fn delete_rule(
         .noise()
         .delete_rule(&path_id(&raw, RuleId::parse, "rule")?)
         .await?;
-    s.intake.forget_groups();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,7 +136,6 @@ pub async fn create_silence(
         .noise()
         .create_silence(spec, caller.actor().name, now)
         .await?;
-    s.intake.forget_groups();
     Ok((
         StatusCode::CREATED,
         axum::Json(SilenceView::new(silence, now)),
@@ -177,7 +173,6 @@ pub async fn expire_silence(
         .noise()
         .expire_silence(&path_id(&raw, SilenceId::parse, "silence")?, now)
         .await?;
-    s.intake.forget_groups();
     Ok(axum::Json(SilenceView::new(silence, now)))
 }
 
@@ -203,7 +198,6 @@ pub async fn extend_silence(
         .noise()
         .extend_silence(&path_id(&raw, SilenceId::parse, "silence")?, req.ends_at)
         .await?;
-    s.intake.forget_groups();
     Ok(axum::Json(SilenceView::new(silence, s.clock.now())))
 }
 
@@ -264,7 +258,6 @@ pub async fn create_maintenance(
     caller.require(Scope::Write)?;
     let now = s.clock.now();
     let window = s.store.noise().create_maintenance(spec, now).await?;
-    s.intake.forget_groups();
     Ok((
         StatusCode::CREATED,
         axum::Json(MaintenanceView::new(window, now)),
@@ -299,6 +292,5 @@ pub async fn delete_maintenance(
         .noise()
         .delete_maintenance(&path_id(&raw, MaintenanceId::parse, "maintenance window")?)
         .await?;
-    s.intake.forget_groups();
     Ok(StatusCode::NO_CONTENT)
 }

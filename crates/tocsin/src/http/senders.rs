@@ -159,7 +159,19 @@ async fn intake(
         .await
         .map_err(|e| invalid(Refusal::Api(e)))?;
     let hash = super::intake::body_hash(&bytes);
-    if let Some(events) = state.intake.known_body(&integration.id, &hash) {
+    let known = match state.intake.known_body(&integration.id, &hash) {
+        Some(k) => {
+            let stored = state
+                .store
+                .ingest()
+                .group_state(&integration.id, &k.group)
+                .await
+                .map_err(|e| Refusal::Api(e.into()))?;
+            (stored.as_deref() == Some(k.state.as_str())).then_some(k.events)
+        }
+        None => None,
+    };
+    if let Some(events) = known {
         state
             .metrics
             .events
@@ -214,7 +226,16 @@ pub(super) async fn store_batch(
                 .zip(&digests)
                 .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
                 .collect();
-            let changed = state.intake.changed(&integration.id, &g, &whole, &keyed);
+            let stored = state
+                .store
+                .ingest()
+                .group_state(&integration.id, &g)
+                .await
+                .map_err(|e| Refusal::Api(e.into()))?;
+            let changed =
+                state
+                    .intake
+                    .changed(&integration.id, &g, &whole, &keyed, stored.as_deref());
             let total = batch.events.len();
             let Some(changed) = changed else {
                 state
@@ -248,6 +269,7 @@ pub(super) async fn store_batch(
                     .map(|(_, e)| e)
                     .collect();
             }
+            batch.group_state = Some(whole.clone());
             Some((g, whole, remembered))
         }
         None => None,

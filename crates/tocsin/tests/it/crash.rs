@@ -1,69 +1,15 @@
 //! Crash safety: every event answered 202 is still there after the server is killed with SIGKILL mid-load.
 
-use crate::support::{ChildGuard, TestApp, TestDatabase, free_port};
+use crate::support::{TestApp, TestDatabase, api, instant, start, start_with, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const SENDERS: usize = 16;
 const ACKED_BEFORE_KILL: usize = 2_000;
-
-fn token() -> String {
-    let t = format!("tcs_{}", "c".repeat(48));
-    assert_eq!(t.len(), 52);
-    t
-}
-
-struct Server {
-    guard: ChildGuard,
-    url: String,
-}
-
-async fn start(client: &reqwest::Client, db: &TestDatabase, log: PathBuf) -> Server {
-    start_with(client, db, log, None).await
-}
-
-/// A `tocsin serve` child on `db`, with a TOML configuration file when given.
-async fn start_with(
-    client: &reqwest::Client,
-    db: &TestDatabase,
-    log: PathBuf,
-    config: Option<&Path>,
-) -> Server {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    if let Some(c) = config {
-        cmd.arg("serve").arg("-c").arg(c);
-    } else {
-        cmd.arg("serve");
-    }
-    let mut guard = ChildGuard::spawn(
-        cmd.arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(db.args())
-            .env("TOCSIN_BOOTSTRAP_TOKEN", token())
-            .env("TOCSIN_DURABILITY", "full")
-            .env("TOCSIN_LOG", "warn"),
-        log,
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    guard
-        .wait_ready(client, &format!("{url}/readyz"), Duration::from_secs(30))
-        .await;
-    Server { guard, url }
-}
-
-async fn api(rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let resp = rb.bearer_auth(token()).send().await.expect("API request");
-    let status = resp.status();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
 
 /// Sends triggers with fresh dedup keys until the server stops answering; returns the keys it answered 202.
 async fn send_until_dead(
@@ -203,21 +149,6 @@ async fn every_acknowledged_event_survives_sigkill() {
         "each critical trigger opens an incident: newest is #{newest}, {} acknowledged",
         acked_keys.len()
     );
-}
-
-/// Polls until `check` holds, or fails naming `what` after `within`.
-async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not a time: {v}"))
 }
 
 /// A page that is due when the server dies goes out after the restart, and one that dies mid-send goes out again

@@ -9,6 +9,7 @@ mod cli_oncall;
 mod cli_paging;
 mod crash;
 mod engine;
+mod instances;
 mod noise;
 mod oncall;
 mod operations;

@@ -642,3 +642,74 @@ async fn a_changed_group_writes_only_the_alerts_that_changed() {
         "and re-sending that state again changes nothing: {same}"
     );
 }
+
+/// A second server on the same database, as another instance behind the same load balancer.
+async fn second_instance(app: &TestApp) -> TestApp {
+    let (data_dir, url) = (app.dir.path().join("data"), app.database_url.clone());
+    TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        move |c| {
+            c.data_dir = data_dir;
+            c.database_url = url;
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_group_state_another_instance_replaced_is_written_when_re_sent() {
+    let a = TestApp::spawn().await;
+    let b = second_instance(&a).await;
+    let (_, _, url) = integration(&a, "checkout", "alertmanager", json!({})).await;
+    let on_b = url.replace(&a.url, &b.url);
+    assert_ne!(on_b, url);
+    let fixture: Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/alertmanager-0.25-webhook-v4-firing.json"
+    ))
+    .unwrap();
+    let mut resolved = fixture.clone();
+    resolved["alerts"][1]["status"] = json!("resolved");
+
+    let (s, first) = send(&a, &url, &fixture).await;
+    assert_eq!(
+        (s, first["events"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{first}"
+    );
+    // B stores the group's next state; A still remembers the first one.
+    let (_, partly) = send(&b, &on_b, &resolved).await;
+    assert_eq!(partly["unchanged"].as_bool(), Some(false), "{partly}");
+    // The first state again, to A: not the group's latest any more, so it is written and the alert fires again.
+    let (_, back) = send(&a, &url, &fixture).await;
+    assert_eq!(back["unchanged"].as_bool(), Some(false), "{back}");
+    let (_, open) = b.get("/api/v1/alerts?status=triggered").await;
+    assert_eq!(
+        open["items"].as_array().unwrap().len(),
+        2,
+        "the resolved alert fires again: {open}"
+    );
+    // Now it is the latest state: A answers its re-send without a write, and so does B once it has seen it (B
+    // remembers no digests of this state, so its first re-send writes, changing nothing).
+    send(&b, &on_b, &fixture).await;
+    for (app, to) in [(&a, &url), (&b, &on_b)] {
+        let (_, same) = send(app, to, &fixture).await;
+        assert_eq!(same["unchanged"].as_bool(), Some(true), "{same}");
+    }
+
+    // A person resolving the incident through B makes A's next re-send open a new one.
+    let (_, incidents) = b.get("/api/v1/incidents?status=triggered").await;
+    let id = incidents["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, _) = b
+        .send(b.req(Method::POST, &format!("/api/v1/incidents/{id}/resolve")))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, again) = send(&a, &url, &fixture).await;
+    assert_eq!(again["unchanged"].as_bool(), Some(false), "{again}");
+    let (_, open) = a.get("/api/v1/incidents?status=triggered").await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
+    assert_ne!(open["items"][0]["id"], json!(id), "a new incident: {open}");
+}
+
+async fn send(app: &TestApp, to: &str, body: &Value) -> (StatusCode, Value) {
+    app.send(app.client.post(to).json(body)).await
+}

@@ -619,3 +619,92 @@ impl TestApp {
         body
     }
 }
+
+/// `tocsin serve` child processes, for crash and multi-instance stories.
+pub fn token() -> String {
+    let t = format!("tcs_{}", "c".repeat(48));
+    assert_eq!(t.len(), 52);
+    t
+}
+
+pub struct Server {
+    pub guard: ChildGuard,
+    pub url: String,
+}
+
+pub async fn start(client: &reqwest::Client, db: &TestDatabase, log: std::path::PathBuf) -> Server {
+    start_with(client, db, log, None).await
+}
+
+/// A `tocsin serve` child on `db`, with a TOML configuration file when given.
+pub async fn start_with(
+    client: &reqwest::Client,
+    db: &TestDatabase,
+    log: std::path::PathBuf,
+    config: Option<&std::path::Path>,
+) -> Server {
+    start_on(client, db, log, config, free_port()).await
+}
+
+/// The same, on a given port (a restarted instance keeps its address).
+pub async fn start_on(
+    client: &reqwest::Client,
+    db: &TestDatabase,
+    log: std::path::PathBuf,
+    config: Option<&std::path::Path>,
+    port: u16,
+) -> Server {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    if let Some(c) = config {
+        cmd.arg("serve").arg("-c").arg(c);
+    } else {
+        cmd.arg("serve");
+    }
+    let mut guard = ChildGuard::spawn(
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(db.args())
+            .env("TOCSIN_BOOTSTRAP_TOKEN", token())
+            .env("TOCSIN_DURABILITY", "full")
+            .env("TOCSIN_LOG", "warn"),
+        log,
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    guard
+        .wait_ready(
+            client,
+            &format!("{url}/readyz"),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    Server { guard, url }
+}
+
+pub async fn api(rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = rb.bearer_auth(token()).send().await.expect("API request");
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Polls until `check` holds, or fails naming `what` after `within`.
+pub async fn wait_until(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+pub fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
