@@ -72,6 +72,12 @@ enum Command {
     },
     /// Drive a server with load and print throughput and latency figures.
     Bench(tocsin::bench::BenchArgs),
+    /// The benchmark's no-op handler: parses PagerDuty events and stores nothing.
+    #[command(hide = true)]
+    BenchNoop {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
     #[command(flatten)]
     Client(tocsin::cli::Commands),
 }
@@ -153,6 +159,7 @@ async fn main() -> std::process::ExitCode {
             .await
         }
         Command::Bench(args) => tocsin::bench::run(args).await,
+        Command::BenchNoop { listen } => tocsin::bench::serve_noop(listen).await,
         Command::Client(cmd) => tocsin::cli::run(cli.connection, cmd).await,
     };
     match result {

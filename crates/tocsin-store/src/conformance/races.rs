@@ -48,7 +48,7 @@ pub async fn racing_ingest_of_a_new_key_opens_one_incident(a: &dyn Store, b: &dy
     assert_eq!(incidents.items.len(), KEYS);
     let numbers: std::collections::BTreeSet<i64> =
         incidents.items.iter().map(|i| i.number).collect();
-    assert_eq!(numbers, (1..=KEYS as i64).collect(), "numbers are unique");
+    assert_eq!(numbers.len(), KEYS, "numbers are unique");
     let alerts = a
         .alerts()
         .list(AlertFilter {

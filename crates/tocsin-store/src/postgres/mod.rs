@@ -1,43 +1,46 @@
 //! The PostgreSQL backend, for several Tocsin instances on one database.
 //!
 //! # Concurrency
-//! Every write job runs in its own `SERIALIZABLE` transaction, so the repositories (written for SQLite's single
-//! writer, where every transaction sees the world alone) keep that guarantee across processes: PostgreSQL aborts
-//! whichever of two conflicting transactions would break it, and the driver runs that one again on a fresh
-//! transaction, up to [`MAX_ATTEMPTS`] times with a short random pause. A unique index that another transaction
-//! filled first (two instances opening the same dedup key) is treated the same way: the retry sees the winner's
-//! row and deduplicates against it. Reads run in `REPEATABLE READ READ ONLY` transactions, one consistent snapshot
-//! per call. Correctness never depends on advisory locks or LISTEN/NOTIFY; the only advisory lock serialises
-//! migrations when several instances start at once.
+//! Write jobs run in `SERIALIZABLE` transactions, so the repositories (written for SQLite's single writer, where
+//! every transaction sees the world alone) keep that guarantee across processes: PostgreSQL aborts whichever of two
+//! conflicting transactions would break it, and the driver runs it again on a fresh transaction, up to
+//! [`MAX_ATTEMPTS`] times with a short random pause. A unique index that another transaction filled first (two
+//! instances opening the same dedup key) is treated the same way: the run again sees the winner's row and
+//! deduplicates against it. Within one process, writes go through a few writers with group commit ([`writer`]):
+//! each commits many jobs at once, and they race only each other and other processes. Reads run in `REPEATABLE READ READ ONLY` transactions on a
+//! pool, one consistent snapshot per call. Correctness never depends on advisory locks or LISTEN/NOTIFY; the only
+//! advisory lock serialises migrations when several instances start at once.
 //!
-//! Connections are synchronous clients used on the blocking thread pool, at most `max_connections` at a time;
-//! a caller beyond that waits for one to be free.
+//! Connections are synchronous clients: each writer's on its own thread, the readers' on the blocking thread pool,
+//! at most `max_connections` at a time; a reader beyond that waits for one to be free.
+
+mod writer;
 
 use crate::db::{Answer, Driver, ReadJob, SqlStore, WriteJob};
 use crate::sql::Dialect;
 use crate::sql::postgres::PgConn;
 use crate::{Result, StoreError};
-use rand::Rng;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// How many times a write transaction that lost a race is run in all before the caller hears of it. Races on one
+/// How many times a write transaction that lost a race is run in all before its callers hear of it. Races on one
 /// hot row (many instances receiving the same dedup key at once) can each take a few runs to settle.
 pub const MAX_ATTEMPTS: u32 = 25;
-/// The longest random pause between two runs; short, since the winner has usually committed by then.
-const MAX_PAUSE_MS: u64 = 40;
 
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
+    /// Read connections, at most.
     pub max_connections: usize,
+    /// Writer threads, each with a connection of its own.
+    pub writers: usize,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            writers: 4,
         }
     }
 }
@@ -50,6 +53,7 @@ struct Inner {
     config: postgres::Config,
     idle: Mutex<Vec<PgConn>>,
     permits: Arc<Semaphore>,
+    writers: writer::Writers,
 }
 
 impl Drop for Inner {
@@ -69,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "sender_groups",
         include_str!("migrations/0002_sender_groups.sql"),
+    ),
+    (
+        3,
+        "incident_numbers",
+        include_str!("migrations/0003_incident_numbers.sql"),
     ),
 ];
 
@@ -90,6 +99,7 @@ impl PgDriver {
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         let driver = Self {
             inner: Arc::new(Inner {
+                writers: writer::Writers::start(&config, options.writers)?,
                 config,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
@@ -189,32 +199,6 @@ fn migrate_locked(c: &PgConn) -> Result<i64> {
     Ok(latest)
 }
 
-/// Runs a write job in a serializable transaction, again while it loses races, up to [`MAX_ATTEMPTS`] runs.
-fn write_with_retries(c: &PgConn, job: &WriteJob) -> Result<Answer> {
-    let mut attempt = 1;
-    loop {
-        let outcome = c
-            .batch("BEGIN ISOLATION LEVEL SERIALIZABLE")
-            .and_then(|()| job(c))
-            .and_then(|answer| c.batch("COMMIT").map(|()| answer));
-        match outcome {
-            Ok(answer) => return Ok(answer),
-            Err(e) => {
-                // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
-                let _ = c.batch("ROLLBACK");
-                if !e.is_retryable() || attempt >= MAX_ATTEMPTS || c.is_closed() {
-                    return Err(e);
-                }
-                tracing::debug!(attempt, error = %e, "Write transaction lost a race; running it again.");
-                let pause =
-                    rand::rng().random_range(1..=(2u64 << attempt.min(5)).min(MAX_PAUSE_MS));
-                std::thread::sleep(Duration::from_millis(pause));
-                attempt += 1;
-            }
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Driver for PgDriver {
     fn dialect(&self) -> Dialect {
@@ -222,7 +206,7 @@ impl Driver for PgDriver {
     }
 
     async fn write(&self, job: WriteJob) -> Result<Answer> {
-        self.with_conn(move |c| write_with_retries(c, &job)).await
+        self.inner.writers.run(job).await
     }
 
     async fn read(&self, job: ReadJob) -> Result<Answer> {
@@ -243,24 +227,32 @@ pub async fn test_database() -> Option<String> {
     let Ok(admin_url) = std::env::var("TOCSIN_TEST_POSTGRES_URL") else {
         if std::env::var("TOCSIN_REQUIRE_PEERS").as_deref() == Ok("1") {
             panic!(
-                "TOCSIN_REQUIRE_PEERS=1 but TOCSIN_TEST_POSTGRES_URL is not set: start PostgreSQL with scripts/test-postgres.sh"
+                "TOCSIN_REQUIRE_PEERS=1 but TOCSIN_TEST_POSTGRES_URL is not set: start a cluster with scripts/postgres-cluster.sh"
             );
         }
         return None;
     };
-    let name = format!(
-        "tocsin_test_{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let admin = PgDriver::connect(&admin_url, PgOptions { max_connections: 1 })
-        .await
-        .expect("connect to TOCSIN_TEST_POSTGRES_URL");
+    Some(
+        create_database(&admin_url, "tocsin_test")
+            .await
+            .expect("create a database on TOCSIN_TEST_POSTGRES_URL"),
+    )
+}
+
+/// Creates a new, empty database named `<prefix>_<ULID>` on the server at `admin_url`; returns its URL.
+pub async fn create_database(admin_url: &str, prefix: &str) -> Result<String> {
+    let name = format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let admin = PgDriver::connect(
+        admin_url,
+        PgOptions {
+            max_connections: 1,
+            writers: 1,
+        },
+    )
+    .await?;
     let create = format!("CREATE DATABASE {name}");
-    admin
-        .with_conn(move |c| c.batch(&create))
-        .await
-        .expect("create a test database");
-    Some(with_database(&admin_url, &name))
+    admin.with_conn(move |c| c.batch(&create)).await?;
+    Ok(with_database(admin_url, &name))
 }
 
 /// `url` with its database name replaced by `name`.

@@ -49,7 +49,7 @@ pub(super) fn open_incident(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<IncidentId> {
-    let number = rows::next_counter(c, "incident_number")?;
+    let number = rows::next_incident_number(c)?;
     let (incident, entry) = Incident::open(
         IncidentId::generate(),
         number,
@@ -130,7 +130,7 @@ impl IncidentRepo for SqlStore {
                     services.push(svc.id);
                 }
             }
-            let number = rows::next_counter(c, "incident_number")?;
+            let number = rows::next_incident_number(c)?;
             let (incident, entry) = Incident::open(
                 IncidentId::generate(),
                 number,

@@ -1,7 +1,7 @@
 //! Mapping between rows and domain types.
 
 use crate::params;
-use crate::sql::{Conn, Row};
+use crate::sql::{Conn, Dialect, Row};
 use crate::{Result, StoreError};
 use tocsin_domain::alert::Alert;
 use tocsin_domain::ids::{AlertId, IncidentId, IntegrationId, ServiceId};
@@ -259,13 +259,17 @@ pub fn timeline_entry(row: &Row<'_>) -> Result<(i64, IncidentId, TimelineEntry)>
     ))
 }
 
-/// Next value of a named counter (e.g. incident numbers), inside the caller's transaction.
-pub fn next_counter(conn: &dyn Conn, name: &str) -> Result<i64> {
-    conn.query_one(
-        "UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value",
-        params![name],
-        |r| r.get(0),
-    )
+/// The next incident number, inside the caller's transaction. SQLite's single writer counts in a row, without
+/// gaps; on PostgreSQL a row every new incident updates would make concurrent transactions abort each other, so a
+/// sequence hands the numbers out: unique and increasing, with a gap where a transaction rolled back.
+pub fn next_incident_number(conn: &dyn Conn) -> Result<i64> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE counters SET value = value + 1 WHERE name = 'incident_number' RETURNING value"
+        }
+        Dialect::Postgres => "SELECT nextval('incident_number')",
+    };
+    conn.query_one(sql, params![], |r| r.get(0))
 }
 
 /// Parses a page cursor of the form `<prefix><integer>`.

@@ -33,6 +33,8 @@ const TARGET_MS: f64 = 50.0;
 #[derive(Debug, Serialize)]
 pub struct EngineFigures {
     pub batch: u32,
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
     pub baseline: PopulationFigures,
     pub loaded: PopulationFigures,
     /// Loaded over baseline: idle p50, and the median full-batch cycle of the second-level drain.
@@ -83,7 +85,12 @@ pub struct Drain {
     pub full_batch_max_ms: Option<f64>,
 }
 
-pub async fn run(incidents: usize, schedules: usize) -> anyhow::Result<EngineFigures> {
+/// Runs on SQLite, or on fresh databases on the PostgreSQL server at `postgres`.
+pub async fn run(
+    incidents: usize,
+    schedules: usize,
+    postgres: Option<&str>,
+) -> anyhow::Result<EngineFigures> {
     let batch = EngineSettings::default().batch;
     let receiver = Receiver::start(false).await?;
     let small_incidents = (incidents / BASELINE_SHRINK).max(2 * batch as usize);
@@ -93,18 +100,23 @@ pub async fn run(incidents: usize, schedules: usize) -> anyhow::Result<EngineFig
         thousands(small_incidents as u64),
         thousands(small_schedules as u64)
     );
-    let baseline = population(&receiver, small_incidents, small_schedules).await?;
+    let baseline = population(&receiver, small_incidents, small_schedules, postgres).await?;
     eprintln!(
         "engine-cycle: {} incidents and {} schedules…",
         thousands(incidents as u64),
         thousands(schedules as u64)
     );
-    let loaded = population(&receiver, incidents, schedules).await?;
+    let loaded = population(&receiver, incidents, schedules, postgres).await?;
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
     let second = |p: &PopulationFigures| p.drains.last().and_then(|d| d.full_batch_p50_ms);
     let target_figure_ms = loaded.drains.last().and_then(|d| d.full_batch_max_ms);
     Ok(EngineFigures {
         batch,
+        database: if postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         idle_p50_ratio: ratio(loaded.idle.p50_ms, baseline.idle.p50_ms),
         full_batch_p50_ratio: ratio(second(&loaded), second(&baseline)),
         target_ms: TARGET_MS,
@@ -119,9 +131,11 @@ async fn population(
     receiver: &Receiver,
     incidents: usize,
     schedules: usize,
+    postgres: Option<&str>,
 ) -> anyhow::Result<PopulationFigures> {
     let started = Instant::now();
-    let mut people = Population::people(schedules, schedules, Some(&receiver.url)).await?;
+    let mut people =
+        Population::people(schedules, schedules, Some(&receiver.url), postgres).await?;
     people.paging().await?;
     let store: Arc<dyn Store> = people.store.clone();
     let clock = Arc::new(ManualClock::new(epoch()));
@@ -252,9 +266,15 @@ impl EngineFigures {
         let l = &self.loaded;
         let _ = writeln!(
             out,
-            "engine-cycle: in-process engine on SQLite (durability full), batch {} escalations and {} deliveries per \
+            "engine-cycle: in-process engine on {} (durability full), batch {} escalations and {} deliveries per \
              cycle; every user has one webhook to a receiver in this process",
-            self.batch, self.batch
+            if self.database == "postgres" {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            },
+            self.batch,
+            self.batch
         );
         for (name, p) in [("baseline", &self.baseline), ("loaded", l)] {
             let _ = writeln!(

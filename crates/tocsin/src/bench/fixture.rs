@@ -71,16 +71,21 @@ pub struct Population {
 impl Population {
     /// A fresh store in a scratch directory, with `users` users (each with a webhook to `webhook`, when given) and
     /// `schedules` schedules over them.
+    /// The store is SQLite in a scratch directory, or a fresh database on the PostgreSQL server at `postgres`.
     pub async fn people(
         users: usize,
         schedules: usize,
         webhook: Option<&str>,
+        postgres: Option<&str>,
     ) -> anyhow::Result<Self> {
         let dir = scratch_dir("store")?;
-        let store = Arc::new(sqlite::open(
-            &dir.path().join("tocsin.db"),
-            Durability::Full,
-        )?);
+        let store = Arc::new(match postgres {
+            Some(admin) => {
+                let url = tocsin_store::postgres::create_database(admin, "tocsin_bench").await?;
+                tocsin_store::postgres::open(&url, Default::default()).await?
+            }
+            None => sqlite::open(&dir.path().join("tocsin.db"), Durability::Full)?,
+        });
         let now = epoch();
         let s = store.clone();
         let user_ids = concurrently(users.max(1), move |i| {

@@ -86,8 +86,14 @@ pub async fn seed(endpoint: &Endpoint, bodies: &Bodies, connections: usize) -> a
     Ok(())
 }
 
-/// Runs the load for warm-up plus duration and returns what the measured part saw.
-pub async fn drive(endpoint: &Endpoint, bodies: &Bodies, shape: Shape) -> anyhow::Result<Outcome> {
+/// Runs the load for warm-up plus duration and returns what the measured part saw. Connections are dealt out to
+/// the endpoints in turn (round-robin, as a load balancer would), each staying with its endpoint.
+pub async fn drive(
+    endpoints: &[Endpoint],
+    bodies: &Bodies,
+    shape: Shape,
+) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(!endpoints.is_empty(), "no endpoint to load");
     let cursors = (0..shape.connections)
         .map(|conn| bodies.cursor(conn))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -95,8 +101,9 @@ pub async fn drive(endpoint: &Endpoint, bodies: &Bodies, shape: Shape) -> anyhow
     let deadline = measure_from + shape.duration;
     let tasks: Vec<_> = cursors
         .into_iter()
-        .map(|cursor| {
-            let endpoint = endpoint.clone();
+        .enumerate()
+        .map(|(i, cursor)| {
+            let endpoint = endpoints[i % endpoints.len()].clone();
             tokio::spawn(connection_loop(endpoint, cursor, measure_from, deadline))
         })
         .collect();

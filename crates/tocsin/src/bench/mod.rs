@@ -4,10 +4,12 @@
 //! engine's cycle time and the final-schedule computation at scale (in-process), and the time from an event's 202
 //! to its page at a webhook receiver under steady ingest.
 
+mod backends;
 mod bodies;
 mod engine;
 mod fixture;
 mod load;
+mod noop;
 mod paging;
 mod process;
 mod receiver;
@@ -45,6 +47,9 @@ enum Choice {
     PageLatency,
     /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
+    /// PagerDuty ingest on a no-op handler, on SQLite, and on PostgreSQL with one instance and with --instances,
+    /// each against the no-op; then engine-cycle on PostgreSQL. Needs --database.
+    Backends,
 }
 
 impl Choice {
@@ -58,7 +63,9 @@ impl Choice {
                 Scenario::WebhookUnchanged,
                 Scenario::WebhookChanges,
             ],
-            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency => Vec::new(),
+            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency | Self::Backends => {
+                Vec::new()
+            }
         }
     }
 
@@ -67,7 +74,9 @@ impl Choice {
         match self {
             Self::EngineCycle | Self::FinalSchedule | Self::PageLatency => vec![self],
             Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
-            Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges => Vec::new(),
+            Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges | Self::Backends => {
+                Vec::new()
+            }
         }
     }
 }
@@ -190,6 +199,13 @@ pub struct BenchArgs {
     /// page-latency: how long each of its two runs (baseline, loaded) measures.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     page_duration: Duration,
+    /// A PostgreSQL server (postgres://user@host:port/db) on which the servers and stores the benchmark starts
+    /// get fresh databases of their own, instead of SQLite files; `backends` compares both.
+    #[arg(long, value_name = "URL", conflicts_with = "server")]
+    database: Option<String>,
+    /// backends: how many Tocsin instances share the PostgreSQL database in its last run.
+    #[arg(long, default_value_t = 3)]
+    instances: usize,
 }
 
 impl BenchArgs {
@@ -268,19 +284,30 @@ impl BenchArgs {
                 targets::remote_tocsin(server, token, self.server_pid).await
             }
             (Some(_), None) => anyhow::bail!("--server needs --token (or TOCSIN_TOKEN)"),
-            (None, _) => targets::spawn_tocsin(&self.durability).await,
+            (None, _) => {
+                targets::spawn_tocsins(&self.durability, self.database.as_deref(), 1).await
+            }
         }
     }
 }
 
+/// Runs the no-op handler `backends` compares with, until the process is stopped.
+pub async fn serve_noop(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    noop::serve(listen).await
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == Choice::Backends {
+        return backends::run(&args).await;
+    }
     if !args.scenario.scenarios().is_empty() {
         ingest(&args).await?;
     }
     for choice in args.scenario.beyond_ingest() {
         let (table, json) = match choice {
             Choice::EngineCycle => {
-                let f = engine::run(args.incidents, args.schedules).await?;
+                let f =
+                    engine::run(args.incidents, args.schedules, args.database.as_deref()).await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
             Choice::FinalSchedule => {
@@ -292,7 +319,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let f = paging::run(&tocsin, &args.paging()).await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
-            Choice::Pagerduty | Choice::WebhookUnchanged | Choice::WebhookChanges | Choice::All => {
+            Choice::Pagerduty
+            | Choice::WebhookUnchanged
+            | Choice::WebhookChanges
+            | Choice::All
+            | Choice::Backends => {
                 continue;
             }
         };
@@ -344,14 +375,14 @@ async fn ingest(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Seeds, loads and measures one scenario on one target.
-async fn measure(
+pub(super) async fn measure(
     target: &Target,
     scenario: Scenario,
     work: &Workload,
     shape: Shape,
 ) -> anyhow::Result<Figures> {
     let what = format!("{} {}", target.name, scenario.name());
-    let (endpoint, bodies) = target
+    let (endpoints, bodies) = target
         .load(scenario, work)
         .await
         .with_context(|| format!("setting up {what}"))?;
@@ -370,10 +401,10 @@ async fn measure(
         shape.connections
     );
     target.reset_peak_rss();
-    load::seed(&endpoint, &bodies, shape.connections)
+    load::seed(&endpoints[0], &bodies, shape.connections)
         .await
         .with_context(|| format!("seeding {what}"))?;
-    let outcome = load::drive(&endpoint, &bodies, shape)
+    let outcome = load::drive(&endpoints, &bodies, shape)
         .await
         .with_context(|| format!("loading {what}"))?;
     let peak_rss = target.pid.and_then(process::peak_rss);

@@ -45,7 +45,7 @@ pub async fn run(schedules: usize, days: u32) -> anyhow::Result<ScheduleFigures>
         "final-schedule: building {} schedules…",
         thousands(schedules as u64)
     );
-    let people = Population::people(schedules, schedules, None).await?;
+    let people = Population::people(schedules, schedules, None, None).await?;
     let store: &dyn Store = &*people.store;
     let mut loads = Vec::with_capacity(REPEATS);
     let mut records = Vec::new();

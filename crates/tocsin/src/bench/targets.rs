@@ -23,8 +23,8 @@ pub struct Target {
     /// The server process, when known, for its peak memory.
     pub pid: Option<u32>,
     server: Server,
-    // Holds a server the benchmark started until the target is dropped.
-    process: Option<Spawned>,
+    // Holds the servers the benchmark started until the target is dropped.
+    processes: Vec<Spawned>,
 }
 
 enum Server {
@@ -33,21 +33,27 @@ enum Server {
         base: Url,
         token: String,
         service: String,
+        /// Further instances on the same database, which the load is spread over with the first.
+        replicas: Vec<Url>,
     },
     Alertmanager {
+        base: Url,
+    },
+    /// The no-op handler (`noop.rs`): the ceiling of the HTTP stack and the parser.
+    Noop {
         base: Url,
     },
 }
 
 impl Target {
-    /// Where and what to send for `scenario`, after creating what it needs on the server.
+    /// Where (one endpoint per instance) and what to send for `scenario`, after creating what it needs.
     pub async fn load(
         &self,
         scenario: Scenario,
         work: &Workload,
-    ) -> anyhow::Result<(Endpoint, Bodies)> {
+    ) -> anyhow::Result<(Vec<Endpoint>, Bodies)> {
         match &self.server {
-            Server::Tocsin { base, .. } => match scenario {
+            Server::Tocsin { base, replicas, .. } => match scenario {
                 Scenario::Pagerduty => {
                     let routing_key = self.integration("pagerduty").await?;
                     let template = Template::new(&json!({
@@ -56,18 +62,38 @@ impl Target {
                         "dedup_key": Template::HOLE,
                         "payload": { "summary": "tocsin bench event", "source": "tocsin-bench", "severity": "error" },
                     }))?;
-                    let endpoint = json_post(base, "v2/enqueue", StatusCode::ACCEPTED).await?;
-                    Ok((endpoint, work.keyed(template)))
+                    let mut endpoints = Vec::new();
+                    for b in std::iter::once(base).chain(replicas) {
+                        endpoints.push(json_post(b, "v2/enqueue", StatusCode::ACCEPTED).await?);
+                    }
+                    Ok((endpoints, work.keyed(template)))
                 }
                 Scenario::WebhookUnchanged | Scenario::WebhookChanges => {
                     let key = self.integration("alertmanager").await?;
                     let path = format!("ingest/alertmanager/{key}");
-                    let endpoint = json_post(base, &path, StatusCode::OK).await?;
-                    Ok((endpoint, work.groups(scenario.changes()).webhook()))
+                    let mut endpoints = Vec::new();
+                    for b in std::iter::once(base).chain(replicas) {
+                        endpoints.push(json_post(b, &path, StatusCode::OK).await?);
+                    }
+                    Ok((endpoints, work.groups(scenario.changes()).webhook()))
                 }
             },
+            Server::Noop { base } => {
+                anyhow::ensure!(
+                    scenario == Scenario::Pagerduty,
+                    "the no-op handler takes PagerDuty events only"
+                );
+                let template = Template::new(&json!({
+                    "routing_key": NOOP_ROUTING_KEY,
+                    "event_action": "trigger",
+                    "dedup_key": Template::HOLE,
+                    "payload": { "summary": "tocsin bench event", "source": "tocsin-bench", "severity": "error" },
+                }))?;
+                let endpoint = json_post(base, "v2/enqueue", StatusCode::ACCEPTED).await?;
+                Ok((vec![endpoint], work.keyed(template)))
+            }
             Server::Alertmanager { base } => {
-                let endpoint = json_post(base, "api/v2/alerts", StatusCode::OK).await?;
+                let endpoint = vec![json_post(base, "api/v2/alerts", StatusCode::OK).await?];
                 let bodies = match scenario {
                     Scenario::Pagerduty => work.keyed(Template::new(&json!([{
                         "labels": { "alertname": "Bench", "instance": Template::HOLE },
@@ -92,7 +118,7 @@ impl Target {
                 service,
                 ..
             } => Some((base, token, service)),
-            Server::Alertmanager { .. } => None,
+            Server::Alertmanager { .. } | Server::Noop { .. } => None,
         }
     }
 
@@ -103,6 +129,7 @@ impl Target {
             base,
             token,
             service,
+            ..
         } = &self.server
         else {
             anyhow::bail!("{} has no integrations", self.name);
@@ -125,7 +152,7 @@ impl Target {
     /// Restarts the peak-memory count, so that each scenario's figure is its own. Only for servers the benchmark
     /// started: the statistics of a server it was pointed at are its operator's, and its peak counts from its start.
     pub fn reset_peak_rss(&self) {
-        if let Some(p) = &self.process
+        if let Some(p) = self.processes.first()
             && !process::reset_peak_rss(p.pid())
         {
             eprintln!(
@@ -136,26 +163,79 @@ impl Target {
     }
 }
 
-/// Starts a Tocsin server of this binary on a fresh database.
-pub async fn spawn_tocsin(durability: &str) -> anyhow::Result<Target> {
-    let dir = scratch_dir("tocsin")?;
-    let port = free_port()?;
+/// Starts `instances` Tocsin servers of this binary on one fresh database: a new PostgreSQL database on the server
+/// of `postgres` (an admin URL), or else one embedded database (then `instances` must be 1).
+pub async fn spawn_tocsins(
+    durability: &str,
+    postgres: Option<&str>,
+    instances: usize,
+) -> anyhow::Result<Target> {
+    anyhow::ensure!(
+        instances == 1 || postgres.is_some(),
+        "several instances need a PostgreSQL database"
+    );
+    let database = match postgres {
+        Some(admin) => Some(
+            tocsin_store::postgres::create_database(admin, "tocsin_bench")
+                .await
+                .context("creating a benchmark database")?,
+        ),
+        None => None,
+    };
     let token = new_api_token().expose().to_owned();
+    let mut processes = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..instances.max(1) {
+        let dir = scratch_dir("tocsin")?;
+        let port = free_port()?;
+        let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("TOCSIN_BOOTSTRAP_TOKEN", &token)
+            .env("TOCSIN_DURABILITY", durability)
+            .env("TOCSIN_LOG", "warn");
+        match &database {
+            Some(url) => command.arg("--database").arg(url),
+            None => command.arg("--data-dir").arg(dir.path().join("data")),
+        };
+        let mut process = Spawned::start("tocsin", dir, command)?;
+        let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+        process.wait_ready(base.join("readyz")?.as_str()).await?;
+        processes.push(process);
+        bases.push(base);
+    }
+    let pid = processes.first().map(Spawned::pid);
+    let base = bases.remove(0);
+    let mut target = tocsin_target(base, token, "bench", pid, processes).await?;
+    if let Server::Tocsin { replicas, .. } = &mut target.server {
+        *replicas = bases;
+    }
+    Ok(target)
+}
+
+/// A routing key for the no-op handler, which checks its shape only.
+const NOOP_ROUTING_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// Starts the no-op handler (`tocsin bench-noop`).
+pub async fn spawn_noop() -> anyhow::Result<Target> {
+    let dir = scratch_dir("noop")?;
+    let port = free_port()?;
     let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
     command
-        .arg("serve")
+        .arg("bench-noop")
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("TOCSIN_BOOTSTRAP_TOKEN", &token)
-        .env("TOCSIN_DURABILITY", durability)
-        .env("TOCSIN_LOG", "warn");
-    let mut process = Spawned::start("tocsin", dir, command)?;
+        .arg(format!("127.0.0.1:{port}"));
+    let mut process = Spawned::start("no-op handler", dir, command)?;
     let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
     process.wait_ready(base.join("readyz")?.as_str()).await?;
-    let pid = Some(process.pid());
-    tocsin_target(base, token, "bench", pid, Some(process)).await
+    Ok(Target {
+        name: "no-op",
+        pid: Some(process.pid()),
+        server: Server::Noop { base },
+        processes: vec![process],
+    })
 }
 
 /// Uses a Tocsin server that is already running, in a service of its own.
@@ -166,7 +246,7 @@ pub async fn remote_tocsin(server: &str, token: &str, pid: Option<u32>) -> anyho
         "--server must be an http:// URL (the load generator speaks plain HTTP)"
     );
     let service = format!("bench-{}", &new_dedup_key()[..8]);
-    tocsin_target(base, token.to_owned(), &service, pid, None).await
+    tocsin_target(base, token.to_owned(), &service, pid, Vec::new()).await
 }
 
 async fn tocsin_target(
@@ -174,7 +254,7 @@ async fn tocsin_target(
     token: String,
     service: &str,
     pid: Option<u32>,
-    process: Option<Spawned>,
+    processes: Vec<Spawned>,
 ) -> anyhow::Result<Target> {
     let client = reqwest::Client::new();
     api_post(
@@ -193,8 +273,9 @@ async fn tocsin_target(
             base,
             token,
             service: service.to_owned(),
+            replicas: Vec::new(),
         },
-        process,
+        processes,
     })
 }
 
@@ -244,7 +325,7 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
         name: "alertmanager",
         pid: Some(process.pid()),
         server: Server::Alertmanager { base },
-        process: Some(process),
+        processes: vec![process],
     })
 }
 

@@ -1,0 +1,164 @@
+//! This process's PostgreSQL writers: group commit, as SQLite's writer does it.
+//!
+//! Write jobs are dealt in turn to a few writer threads, each owning one connection. A writer takes every job
+//! waiting for it, runs them in one `SERIALIZABLE` transaction, each inside its own SAVEPOINT, and answers every
+//! caller only after COMMIT, so its jobs share one WAL flush. Several writers keep several round trips to the
+//! database in flight (each statement is one); they race each other as other processes' transactions do.
+//!
+//! Safety of the batching: a job that fails on its own (a refused request, a domain error, even a failed
+//! statement) is rolled back to its savepoint and the others go on. When PostgreSQL aborts the whole transaction
+//! instead (a serialization failure or deadlock against another process, a unique index another process filled
+//! first), nothing of the batch happened: every job is run again in a fresh transaction, so each sees the other
+//! process's rows. Answers come only from the run that committed; after [`MAX_ATTEMPTS`] runs the callers hear
+//! that the database stayed contended.
+
+use super::MAX_ATTEMPTS;
+use crate::db::{Answer, WriteJob};
+use crate::sql::postgres::PgConn;
+use crate::{Result, StoreError};
+use rand::Rng;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most jobs one transaction takes; bounds how long a batch holds its callers and how much a lost race costs.
+const MAX_BATCH: usize = 128;
+/// Queue depth; when full, callers wait (backpressure) instead of piling up memory.
+const QUEUE: usize = 8192;
+/// The longest random pause before a batch runs again; short, since the winner has usually committed by then.
+const MAX_PAUSE_MS: u64 = 40;
+
+struct Queued {
+    job: WriteJob,
+    reply: oneshot::Sender<Result<Answer>>,
+}
+
+pub(super) struct Writers {
+    queues: Vec<mpsc::Sender<Queued>>,
+    next: AtomicUsize,
+}
+
+impl Writers {
+    pub(super) fn start(config: &postgres::Config, writers: usize) -> Result<Self> {
+        let mut queues = Vec::new();
+        for i in 0..writers.max(1) {
+            let (queue, rx) = mpsc::channel(QUEUE);
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("tocsin-postgres-writer-{i}"))
+                .spawn(move || run(config, rx))
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            queues.push(queue);
+        }
+        Ok(Self {
+            queues,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    pub(super) async fn run(&self, job: WriteJob) -> Result<Answer> {
+        let (reply, answer) = oneshot::channel();
+        let writer = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        self.queues[writer]
+            .send(Queued { job, reply })
+            .await
+            .map_err(|_| StoreError::Backend("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the database writer dropped a job".into()))?
+    }
+}
+
+fn run(config: postgres::Config, mut rx: mpsc::Receiver<Queued>) {
+    let mut conn: Option<PgConn> = None;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let answers = commit_batch(&mut conn, &config, &batch);
+        for (q, answer) in batch.drain(..).zip(answers) {
+            let _ = q.reply.send(answer);
+        }
+    }
+    // Closing the client here, on the writer's own thread, is where its blocking close belongs.
+    drop(conn);
+}
+
+/// Runs the batch until one run commits, or gives every job the reason none could.
+fn commit_batch(
+    conn: &mut Option<PgConn>,
+    config: &postgres::Config,
+    batch: &[Queued],
+) -> Vec<Result<Answer>> {
+    let mut attempt = 1;
+    loop {
+        let c = match conn {
+            Some(c) if !c.is_closed() => c,
+            _ => match config.connect(postgres::NoTls) {
+                Ok(client) => conn.insert(PgConn::new(client)),
+                Err(e) => return fail_all(batch.len(), &StoreError::Backend(e.to_string())),
+            },
+        };
+        match run_once(c, batch) {
+            Ok(answers) => return answers,
+            Err(e) => {
+                // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
+                let _ = c.batch("ROLLBACK");
+                if !e.is_retryable() || attempt >= MAX_ATTEMPTS {
+                    if e.is_retryable() {
+                        tracing::warn!(attempt, jobs = batch.len(), error = %e, "A write batch kept losing races.");
+                    }
+                    return fail_all(batch.len(), &e);
+                }
+                tracing::debug!(attempt, error = %e, "A write batch lost a race; running it again.");
+                let pause =
+                    rand::rng().random_range(1..=(2u64 << attempt.min(5)).min(MAX_PAUSE_MS));
+                std::thread::sleep(Duration::from_millis(pause));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One run of the batch in one transaction: `Err` when the transaction as a whole failed.
+fn run_once(c: &PgConn, batch: &[Queued]) -> Result<Vec<Result<Answer>>> {
+    c.batch("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for q in batch {
+        c.batch("SAVEPOINT job")?;
+        let outcome = catch_unwind(AssertUnwindSafe(|| (q.job)(c)))
+            .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
+        match outcome {
+            Ok(answer) => {
+                c.batch("RELEASE SAVEPOINT job")?;
+                answers.push(Ok(answer));
+            }
+            // The transaction is doomed: the whole batch runs again.
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                c.batch("ROLLBACK TO SAVEPOINT job")?;
+                c.batch("RELEASE SAVEPOINT job")?;
+                answers.push(Err(e));
+            }
+        }
+    }
+    c.batch("COMMIT")?;
+    Ok(answers)
+}
+
+fn fail_all(n: usize, e: &StoreError) -> Vec<Result<Answer>> {
+    (0..n)
+        .map(|_| {
+            Err(match e {
+                StoreError::Contention(m) => StoreError::Contention(m.clone()),
+                e => StoreError::Backend(e.to_string()),
+            })
+        })
+        .collect()
+}
