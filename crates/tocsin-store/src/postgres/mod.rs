@@ -40,7 +40,9 @@ impl Default for PgOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            writers: 4,
+            // One writer: SERIALIZABLE transactions of one process would abort each other on shared index pages
+            // (PostgreSQL's predicate locks are page-grained there), and one writer's batches commit together.
+            writers: 1,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! This process's PostgreSQL writers: group commit, as SQLite's writer does it.
 //!
-//! Write jobs are dealt in turn to a few writer threads, each owning one connection. A writer takes every job
-//! waiting for it, runs them in one `SERIALIZABLE` transaction, each inside its own SAVEPOINT, and answers every
-//! caller only after COMMIT, so its jobs share one WAL flush. Several writers keep several round trips to the
-//! database in flight (each statement is one); they race each other as other processes' transactions do.
+//! Write jobs are dealt in turn to the writer threads (one by default), each owning one connection. A writer takes
+//! every job waiting for it, runs them in one `SERIALIZABLE` transaction, each inside its own SAVEPOINT, and
+//! answers every caller only after COMMIT, so its jobs share one WAL flush. More writers keep more round trips to
+//! the database in flight (each statement is one), but race each other as other processes' transactions do.
 //!
 //! Safety of the batching: a job that fails on its own (a refused request, a domain error, even a failed
 //! statement) is rolled back to its savepoint and the others go on. When PostgreSQL aborts the whole transaction
