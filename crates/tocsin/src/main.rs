@@ -51,6 +51,9 @@ enum Command {
         /// Directory of the embedded database.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Refused with directions: PostgreSQL is backed up with pg_dump.
+        #[arg(long = "database", value_name = "URL")]
+        database_url: Option<String>,
         /// The new file to write.
         #[arg(long)]
         to: PathBuf,
@@ -132,11 +135,13 @@ async fn main() -> std::process::ExitCode {
         Command::Backup {
             config,
             data_dir,
+            database_url,
             to,
         } => backup(
             config,
             Overrides {
                 data_dir,
+                database_url,
                 ..Overrides::default()
             },
             &to,

@@ -152,15 +152,10 @@ async fn bootstrap_token(
         ),
         None => (new_api_token(), true),
     };
-    let new = NewToken {
-        name: "bootstrap admin".into(),
-        scope: Scope::Admin,
-        expires_at: None,
-        user: None,
-        token_hash: secret.hash(),
-        token_prefix: display_prefix(secret.expose()),
-    };
-    let created = store.tokens().bootstrap(new, clock.now()).await?;
+    let created = store
+        .tokens()
+        .bootstrap(admin_token("bootstrap admin", &secret), clock.now())
+        .await?;
     if created {
         tracing::info!(generated, "Created the first admin token.");
     } else if !generated {
@@ -172,6 +167,18 @@ async fn bootstrap_token(
     Ok((created && generated).then(|| secret.expose().to_owned()))
 }
 
+/// An admin token with no user and no expiry, stored by its hash.
+fn admin_token(name: &str, secret: &Secret) -> NewToken {
+    NewToken {
+        name: name.to_owned(),
+        scope: Scope::Admin,
+        expires_at: None,
+        user: None,
+        token_hash: secret.hash(),
+        token_prefix: display_prefix(secret.expose()),
+    }
+}
+
 /// Creates a new admin token directly in the configured database, for an operator who lost every admin token.
 /// Works offline or beside a running server; returns the token, to be shown once.
 pub async fn recover_admin_token(
@@ -181,15 +188,10 @@ pub async fn recover_admin_token(
 ) -> anyhow::Result<String> {
     let store = open_store(config).await?;
     let secret = new_api_token();
-    let new = NewToken {
-        name: name.to_owned(),
-        scope: Scope::Admin,
-        expires_at: None,
-        user: None,
-        token_hash: secret.hash(),
-        token_prefix: display_prefix(secret.expose()),
-    };
-    let token = store.tokens().create(new, clock.now()).await?;
+    let token = store
+        .tokens()
+        .create(admin_token(name, &secret), clock.now())
+        .await?;
     tracing::info!(token = %token.id, "Created an admin token from the command line.");
     Ok(secret.expose().to_owned())
 }

@@ -128,19 +128,29 @@ fn commit_batch(
 
 /// One run of the batch in one transaction: `Err` when the transaction as a whole failed.
 fn run_once(c: &PgConn, batch: &[Queued]) -> Result<Vec<Result<Answer>>> {
+    // A lone job needs no savepoint (two round trips): its own failure rolls back a transaction that is only its.
+    let alone = batch.len() == 1;
     c.batch("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
     let mut answers = Vec::with_capacity(batch.len());
     for q in batch {
-        c.batch("SAVEPOINT job")?;
+        if !alone {
+            c.batch("SAVEPOINT job")?;
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| (q.job)(c)))
             .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
         match outcome {
             Ok(answer) => {
-                c.batch("RELEASE SAVEPOINT job")?;
+                if !alone {
+                    c.batch("RELEASE SAVEPOINT job")?;
+                }
                 answers.push(Ok(answer));
             }
             // The transaction is doomed: the whole batch runs again.
             Err(e) if e.is_retryable() => return Err(e),
+            Err(e) if alone => {
+                c.batch("ROLLBACK")?;
+                return Ok(vec![Err(e)]);
+            }
             Err(e) => {
                 c.batch("ROLLBACK TO SAVEPOINT job")?;
                 c.batch("RELEASE SAVEPOINT job")?;

@@ -64,18 +64,6 @@ impl Value {
     }
 }
 
-impl From<ValueRef<'_>> for Value {
-    fn from(v: ValueRef<'_>) -> Self {
-        match v {
-            ValueRef::Null => Value::Null,
-            ValueRef::Int(i) => Value::Int(i),
-            ValueRef::Real(r) => Value::Real(r),
-            ValueRef::Text(s) => Value::Text(s.to_owned()),
-            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-        }
-    }
-}
-
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(v)
@@ -85,12 +73,6 @@ impl From<i64> for Value {
 impl From<String> for Value {
     fn from(v: String) -> Self {
         Value::Text(v)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(v.to_owned())
     }
 }
 

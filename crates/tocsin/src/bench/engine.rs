@@ -33,7 +33,7 @@ const TARGET_MS: f64 = 50.0;
 #[derive(Debug, Serialize)]
 pub struct EngineFigures {
     pub batch: u32,
-    /// `sqlite` or `postgres`.
+    /// `SQLite` or `PostgreSQL`.
     pub database: &'static str,
     pub baseline: PopulationFigures,
     pub loaded: PopulationFigures,
@@ -113,9 +113,9 @@ pub async fn run(
     Ok(EngineFigures {
         batch,
         database: if postgres.is_some() {
-            "postgres"
+            "PostgreSQL"
         } else {
-            "sqlite"
+            "SQLite"
         },
         idle_p50_ratio: ratio(loaded.idle.p50_ms, baseline.idle.p50_ms),
         full_batch_p50_ratio: ratio(second(&loaded), second(&baseline)),
@@ -268,13 +268,7 @@ impl EngineFigures {
             out,
             "engine-cycle: in-process engine on {} (durability full), batch {} escalations and {} deliveries per \
              cycle; every user has one webhook to a receiver in this process",
-            if self.database == "postgres" {
-                "PostgreSQL"
-            } else {
-                "SQLite"
-            },
-            self.batch,
-            self.batch
+            self.database, self.batch, self.batch
         );
         for (name, p) in [("baseline", &self.baseline), ("loaded", l)] {
             let _ = writeln!(

@@ -62,19 +62,14 @@ impl Target {
                         "dedup_key": Template::HOLE,
                         "payload": { "summary": "tocsin bench event", "source": "tocsin-bench", "severity": "error" },
                     }))?;
-                    let mut endpoints = Vec::new();
-                    for b in std::iter::once(base).chain(replicas) {
-                        endpoints.push(json_post(b, "v2/enqueue", StatusCode::ACCEPTED).await?);
-                    }
+                    let endpoints =
+                        every_instance(base, replicas, "v2/enqueue", StatusCode::ACCEPTED).await?;
                     Ok((endpoints, work.keyed(template)))
                 }
                 Scenario::WebhookUnchanged | Scenario::WebhookChanges => {
                     let key = self.integration("alertmanager").await?;
                     let path = format!("ingest/alertmanager/{key}");
-                    let mut endpoints = Vec::new();
-                    for b in std::iter::once(base).chain(replicas) {
-                        endpoints.push(json_post(b, &path, StatusCode::OK).await?);
-                    }
+                    let endpoints = every_instance(base, replicas, &path, StatusCode::OK).await?;
                     Ok((endpoints, work.groups(scenario.changes()).webhook()))
                 }
             },
@@ -327,6 +322,20 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
         server: Server::Alertmanager { base },
         processes: vec![process],
     })
+}
+
+/// JSON POSTs to `path` on the first instance and on each replica.
+async fn every_instance(
+    base: &Url,
+    replicas: &[Url],
+    path: &str,
+    accepted: StatusCode,
+) -> anyhow::Result<Vec<Endpoint>> {
+    let mut endpoints = Vec::new();
+    for b in std::iter::once(base).chain(replicas) {
+        endpoints.push(json_post(b, path, accepted).await?);
+    }
+    Ok(endpoints)
 }
 
 /// JSON POSTs to `path` under `base`.

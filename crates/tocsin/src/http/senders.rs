@@ -161,12 +161,7 @@ async fn intake(
     let hash = super::intake::body_hash(&bytes);
     let known = match state.intake.known_body(&integration.id, &hash) {
         Some(k) => {
-            let stored = state
-                .store
-                .ingest()
-                .group_state(&integration.id, &k.group)
-                .await
-                .map_err(|e| Refusal::Api(e.into()))?;
+            let stored = stored_group_state(state, integration, &k.group).await?;
             (stored.as_deref() == Some(k.state.as_str())).then_some(k.events)
         }
         None => None,
@@ -205,6 +200,20 @@ async fn intake(
     Ok(accepted)
 }
 
+/// The group's latest state as the store knows it, whichever process stored it.
+async fn stored_group_state(
+    state: &AppState,
+    integration: &Integration,
+    group: &str,
+) -> Result<Option<String>, Refusal> {
+    state
+        .store
+        .ingest()
+        .group_state(&integration.id, group)
+        .await
+        .map_err(|e| Refusal::Api(e.into()))
+}
+
 pub(super) async fn store_batch(
     state: &AppState,
     integration: &Integration,
@@ -226,12 +235,7 @@ pub(super) async fn store_batch(
                 .zip(&digests)
                 .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
                 .collect();
-            let stored = state
-                .store
-                .ingest()
-                .group_state(&integration.id, &g)
-                .await
-                .map_err(|e| Refusal::Api(e.into()))?;
+            let stored = stored_group_state(state, integration, &g).await?;
             let changed =
                 state
                     .intake

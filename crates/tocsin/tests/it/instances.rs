@@ -324,5 +324,4 @@ async fn three_instances_on_one_database_act_as_one() {
             );
         }
     }
-    drop((a, b, c));
 }

@@ -645,7 +645,7 @@ async fn a_changed_group_writes_only_the_alerts_that_changed() {
 
 /// A second server on the same database, as another instance behind the same load balancer.
 async fn second_instance(app: &TestApp) -> TestApp {
-    let (data_dir, url) = (app.dir.path().join("data"), app.database_url.clone());
+    let (data_dir, url) = (app.db.data_dir.clone(), app.db.url.clone());
     TestApp::spawn_with(
         std::sync::Arc::new(tocsin_domain::clock::SystemClock),
         move |c| {

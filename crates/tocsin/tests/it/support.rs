@@ -18,8 +18,8 @@ pub struct TestApp {
     pub server: Option<RunningServer>,
     #[allow(dead_code)] // the data directory lives as long as the app
     pub dir: TempDir,
-    /// The PostgreSQL database the server uses, when the run is on PostgreSQL.
-    pub database_url: Option<String>,
+    /// The database the server uses.
+    pub db: TestDatabase,
 }
 
 impl TestApp {
@@ -34,16 +34,21 @@ impl TestApp {
     /// A server with settings changed by `configure` (notification transports, engine).
     pub async fn spawn_with(clock: Arc<dyn Clock>, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let db = TestDatabase::new(dir.path()).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("data"),
-            database_url: test_database().await,
+            data_dir: db.data_dir.clone(),
+            database_url: db.url.clone(),
             durability: Durability::Process,
             bootstrap_token: Some(ADMIN_TOKEN.into()),
             ..Config::default()
         };
         configure(&mut config);
-        let database_url = config.database_url.clone();
+        // `configure` may point the server at another app's database.
+        let db = TestDatabase {
+            data_dir: config.data_dir.clone(),
+            url: config.database_url.clone(),
+        };
         let server = tocsin::server::start(&config, clock)
             .await
             .expect("server starts");
@@ -53,18 +58,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             server: Some(server),
             dir,
-            database_url,
-        }
-    }
-
-    /// The `tocsin` arguments that select this app's database, for commands that open it directly.
-    pub fn database_args(&self) -> Vec<String> {
-        match &self.database_url {
-            Some(url) => vec!["--database".into(), url.clone()],
-            None => vec![
-                "--data-dir".into(),
-                self.dir.path().join("data").to_string_lossy().into_owned(),
-            ],
+            db,
         }
     }
 
@@ -156,11 +150,14 @@ impl TestDatabase {
         }
     }
 
-    /// The `tocsin serve` arguments that select it.
-    pub fn args(&self) -> Vec<std::ffi::OsString> {
+    /// The `tocsin` arguments that select it.
+    pub fn args(&self) -> Vec<String> {
         match &self.url {
-            Some(url) => vec!["--database".into(), url.into()],
-            None => vec!["--data-dir".into(), self.data_dir.clone().into()],
+            Some(url) => vec!["--database".into(), url.clone()],
+            None => vec![
+                "--data-dir".into(),
+                self.data_dir.to_string_lossy().into_owned(),
+            ],
         }
     }
 
