@@ -185,6 +185,10 @@ impl TimelineEntry {
 pub enum TransitionError {
     #[error("incident #{0} is resolved; it can no longer be acknowledged")]
     AlreadyResolved(i64),
+    #[error("incident #{0} is resolved; there is nobody to escalate to")]
+    EscalatingResolved(i64),
+    #[error("incident #{0} is resolved; it cannot be reassigned")]
+    ReassigningResolved(i64),
 }
 
 /// A validated incident title: 1–255 characters.

@@ -19,6 +19,7 @@ pub mod links;
 pub mod noise;
 pub mod oncall;
 pub mod pagerduty;
+pub mod refs;
 pub mod retry;
 pub mod senders;
 pub mod severity;

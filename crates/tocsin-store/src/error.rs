@@ -5,9 +5,9 @@ use tocsin_domain::incident::TransitionError;
 pub enum StoreError {
     #[error("{kind} {key:?} not found")]
     NotFound { kind: &'static str, key: String },
-    /// The request clashes with existing state (a taken name, dependents that block a delete).
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with existing state.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
     /// References that do not resolve, cycles and other problems only the stored state reveals.
     #[error("{0}")]
     Invalid(ValidationErrors),
@@ -48,5 +48,69 @@ impl StoreError {
 impl From<ValidationErrors> for StoreError {
     fn from(e: ValidationErrors) -> Self {
         Self::Invalid(e)
+    }
+}
+
+/// How a request clashes with what is stored; each kind has its own error code at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Another entry of the kind already has this name (or email).
+    #[error("a {kind} named {name:?} already exists")]
+    NameTaken { kind: &'static str, name: String },
+    /// Other entries refer to this one; they must let go of it first.
+    #[error("{}", in_use(kind, name, by))]
+    InUse {
+        kind: &'static str,
+        name: String,
+        by: Dependents,
+    },
+    /// The policy is escalating open incidents, which would be left without one.
+    #[error(
+        "escalation policy {policy:?} is escalating {incidents} open incident(s); acknowledge, resolve or reassign them first"
+    )]
+    StillEscalating { policy: String, incidents: i64 },
+    /// The incident has no escalation policy to escalate through.
+    #[error(
+        "incident #{number} has no escalation policy (its service has none); reassign it to a policy or to people"
+    )]
+    NoPolicy { number: i64 },
+    /// The incident was handed to people, so there is no next level.
+    #[error(
+        "incident #{number} was handed to people, not to a policy; reassign it to a policy to escalate it"
+    )]
+    HandedToPeople { number: i64 },
+}
+
+/// What refers to an entry that cannot go away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dependents {
+    /// Schedules the entry (a user) takes part in.
+    Schedules(Vec<String>),
+    /// Escalation policies that page the entry.
+    Policies(Vec<String>),
+    /// Services that depend on the entry (a service).
+    DependentServices(Vec<String>),
+    /// Services the entry (an escalation policy) pages for.
+    Services(Vec<String>),
+}
+
+fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
+    match by {
+        Dependents::Schedules(s) => format!(
+            "{kind} {name:?} takes part in schedules {}; remove them from those rotations first",
+            s.join(", ")
+        ),
+        Dependents::Policies(p) => format!(
+            "escalation policies {} page {kind} {name:?}; remove it from those policies first",
+            p.join(", ")
+        ),
+        Dependents::DependentServices(s) => format!(
+            "services {} depend on {kind} {name:?}; remove those dependencies first",
+            s.join(", ")
+        ),
+        Dependents::Services(s) => format!(
+            "{kind} {name:?} is used by services {}; give them another policy first",
+            s.join(", ")
+        ),
     }
 }

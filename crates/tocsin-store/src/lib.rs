@@ -3,7 +3,9 @@
 //! [`Store`] hands out one repository per concept. Every write method is one atomic use case (ingest an event,
 //! acknowledge an incident, apply a catalog): the backend loads state, lets `tocsin_domain` decide what changes and
 //! persists the result in a single transaction, so callers never compose transactions and domain rules live in one
-//! place. Backends: [`sqlite::SqliteStore`] (embedded, the default). Every backend must pass [`conformance`].
+//! place. Entries are addressed by typed references (`tocsin_domain::refs`). One implementation, [`SqlStore`], over
+//! two drivers: SQLite (embedded, the default) and PostgreSQL. Every backend must pass [`conformance`]. Interfaces
+//! call the use cases of `tocsin-app`, which call this.
 
 pub mod conformance;
 mod db;
@@ -15,7 +17,7 @@ pub mod sql;
 pub mod sqlite;
 
 pub use db::{Driver, SqlStore};
-pub use error::StoreError;
+pub use error::{Conflict, Dependents, StoreError};
 pub use model::*;
 
 use async_trait::async_trait;
@@ -38,6 +40,7 @@ use tocsin_domain::noise::{
 };
 use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef};
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
 
@@ -71,38 +74,39 @@ pub trait EscalationRepo: Send + Sync {
         spec: EscalationPolicySpec,
         now: DateTime<Utc>,
     ) -> Result<EscalationPolicy>;
-    async fn get_policy(&self, policy: &str) -> Result<EscalationPolicy>;
+    async fn get_policy(&self, policy: &PolicyRef) -> Result<EscalationPolicy>;
     async fn list_policies(&self) -> Result<Vec<EscalationPolicy>>;
     /// Running escalations continue with the new levels.
     async fn replace_policy(
         &self,
-        policy: &str,
+        policy: &PolicyRef,
         spec: EscalationPolicySpec,
         now: DateTime<Utc>,
     ) -> Result<EscalationPolicy>;
     /// Refused while a service uses the policy.
-    async fn delete_policy(&self, policy: &str) -> Result<()>;
+    async fn delete_policy(&self, policy: &PolicyRef) -> Result<()>;
     /// Sets (or with `None` removes) the policy that pages for a service's new incidents.
     async fn set_service_policy(
         &self,
-        service: &str,
-        policy: Option<String>,
+        service: &ServiceRef,
+        policy: Option<PolicyRef>,
     ) -> Result<Option<EscalationPolicy>>;
-    async fn service_policy(&self, service: &str) -> Result<Option<EscalationPolicy>>;
+    async fn service_policy(&self, service: &ServiceRef) -> Result<Option<EscalationPolicy>>;
     /// Services using a policy.
-    async fn policy_services(&self, policy: &str) -> Result<Vec<ServiceId>>;
-    async fn incident_escalation(&self, incident: &str) -> Result<Option<EscalationRecord>>;
+    async fn policy_services(&self, policy: &PolicyRef) -> Result<Vec<ServiceId>>;
+    async fn incident_escalation(&self, incident: &IncidentRef)
+    -> Result<Option<EscalationRecord>>;
     /// Pages `level` (default: the next one) of the incident's policy now, and continues from there.
     async fn escalate(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         level: Option<u32>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord>;
     async fn reassign(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         to: Reassignment,
         actor: Actor,
         now: DateTime<Utc>,
@@ -114,11 +118,11 @@ pub trait EscalationRepo: Send + Sync {
 pub trait ContactRepo: Send + Sync {
     async fn create_method(
         &self,
-        user: &str,
+        user: &UserRef,
         spec: ContactMethodSpec,
         now: DateTime<Utc>,
     ) -> Result<ContactMethod>;
-    async fn list_methods(&self, user: &str) -> Result<Vec<ContactMethod>>;
+    async fn list_methods(&self, user: &UserRef) -> Result<Vec<ContactMethod>>;
     async fn get_method(&self, id: &ContactMethodId) -> Result<ContactMethod>;
     /// A webhook's signing secret is kept when the new spec leaves it out.
     async fn replace_method(
@@ -129,9 +133,12 @@ pub trait ContactRepo: Send + Sync {
     /// Also removes the rules that use it.
     async fn delete_method(&self, id: &ContactMethodId) -> Result<()>;
     /// The rule's contact method must belong to the user.
-    async fn create_rule(&self, user: &str, spec: NotificationRuleSpec)
-    -> Result<NotificationRule>;
-    async fn list_rules(&self, user: &str) -> Result<Vec<NotificationRule>>;
+    async fn create_rule(
+        &self,
+        user: &UserRef,
+        spec: NotificationRuleSpec,
+    ) -> Result<NotificationRule>;
+    async fn list_rules(&self, user: &UserRef) -> Result<Vec<NotificationRule>>;
     async fn delete_rule(&self, id: &NotificationRuleId) -> Result<()>;
     /// Queues a test notification to the method, due now.
     async fn send_test(&self, id: &ContactMethodId, now: DateTime<Utc>) -> Result<DeliveryRecord>;
@@ -184,30 +191,30 @@ pub trait OnCallRepo: Send + Sync {
         spec: ScheduleSpec,
         now: DateTime<Utc>,
     ) -> Result<ScheduleRecord>;
-    async fn get_schedule(&self, schedule: &str) -> Result<ScheduleRecord>;
+    async fn get_schedule(&self, schedule: &ScheduleRef) -> Result<ScheduleRecord>;
     async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>>;
     async fn replace_schedule(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         spec: ScheduleSpec,
         now: DateTime<Utc>,
     ) -> Result<ScheduleRecord>;
     /// Refused (conflict) while an escalation policy pages the schedule.
-    async fn delete_schedule(&self, schedule: &str) -> Result<()>;
+    async fn delete_schedule(&self, schedule: &ScheduleRef) -> Result<()>;
     async fn add_override(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         new: NewOverride,
         now: DateTime<Utc>,
     ) -> Result<OverrideRecord>;
     async fn delete_override(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         id: &OverrideId,
         now: DateTime<Utc>,
     ) -> Result<()>;
     /// Every schedule the user takes part in, through a layer or an override.
-    async fn schedules_of_user(&self, user: &str) -> Result<Vec<ScheduleRecord>>;
+    async fn schedules_of_user(&self, user: &UserRef) -> Result<Vec<ScheduleRecord>>;
 
     async fn create_feed(&self, new: NewFeed, now: DateTime<Utc>) -> Result<CalendarFeed>;
     async fn list_feeds(&self, subject: Option<FeedSubject>) -> Result<Vec<CalendarFeed>>;
@@ -242,7 +249,7 @@ pub trait NoiseRepo: Send + Sync {
     async fn extend_silence(&self, id: &SilenceId, ends_at: DateTime<Utc>) -> Result<Silence>;
 
     /// Maintenance windows, of one service (ID or name) or all.
-    async fn maintenance(&self, service: Option<String>) -> Result<Vec<MaintenanceWindow>>;
+    async fn maintenance(&self, service: Option<ServiceRef>) -> Result<Vec<MaintenanceWindow>>;
     async fn create_maintenance(
         &self,
         spec: MaintenanceSpec,
@@ -262,39 +269,39 @@ pub trait HealthRepo: Send + Sync {
 #[async_trait]
 pub trait UserRepo: Send + Sync {
     async fn create(&self, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
-    async fn get(&self, user: &str) -> Result<User>;
+    async fn get(&self, user: &UserRef) -> Result<User>;
     async fn list(&self) -> Result<Vec<User>>;
-    async fn replace(&self, user: &str, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
-    async fn delete(&self, user: &str) -> Result<()>;
+    async fn replace(&self, user: &UserRef, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
+    async fn delete(&self, user: &UserRef) -> Result<()>;
 }
 
 /// Teams are addressed by ID or name.
 #[async_trait]
 pub trait TeamRepo: Send + Sync {
     async fn create(&self, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team>;
-    async fn get(&self, team: &str) -> Result<Team>;
+    async fn get(&self, team: &TeamRef) -> Result<Team>;
     async fn list(&self) -> Result<Vec<Team>>;
-    async fn replace(&self, team: &str, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team>;
+    async fn replace(&self, team: &TeamRef, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team>;
     /// Services the team owned keep existing without an owner.
-    async fn delete(&self, team: &str) -> Result<()>;
+    async fn delete(&self, team: &TeamRef) -> Result<()>;
 }
 
 /// Services are addressed by ID or name.
 #[async_trait]
 pub trait ServiceRepo: Send + Sync {
     async fn create(&self, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service>;
-    async fn get(&self, service: &str) -> Result<Service>;
+    async fn get(&self, service: &ServiceRef) -> Result<Service>;
     async fn list(&self) -> Result<Vec<Service>>;
     async fn replace(
         &self,
-        service: &str,
+        service: &ServiceRef,
         spec: ServiceSpec,
         now: DateTime<Utc>,
     ) -> Result<Service>;
     /// Refused while other services depend on it; revokes its integrations; its incidents keep referring to it.
-    async fn delete(&self, service: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn delete(&self, service: &ServiceRef, now: DateTime<Utc>) -> Result<()>;
     /// Change events (deploys and the like), newest first.
-    async fn changes(&self, service: &str, limit: u32) -> Result<Vec<ChangeRecord>>;
+    async fn changes(&self, service: &ServiceRef, limit: u32) -> Result<Vec<ChangeRecord>>;
 }
 
 #[async_trait]
@@ -314,7 +321,7 @@ pub trait IntegrationRepo: Send + Sync {
     /// Creates an integration on `service` whose key hashes to `key_hash`; the caller keeps the key itself.
     async fn create(&self, new: NewIntegration, now: DateTime<Utc>) -> Result<Integration>;
     async fn get(&self, id: &IntegrationId) -> Result<Integration>;
-    async fn list(&self, service: &str) -> Result<Vec<Integration>>;
+    async fn list(&self, service: &ServiceRef) -> Result<Vec<Integration>>;
     /// Revoked keys stop ingesting at once; revoking twice is harmless.
     async fn revoke(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<Integration>;
     /// The active integration whose key hashes to `key_hash`.
@@ -400,31 +407,36 @@ pub trait IncidentRepo: Send + Sync {
     /// Opens an incident by hand, with no alert (e.g. a customer report).
     async fn declare(&self, new: NewIncident, actor: Actor, now: DateTime<Utc>)
     -> Result<Incident>;
-    async fn get(&self, incident: &str) -> Result<Incident>;
+    async fn get(&self, incident: &IncidentRef) -> Result<Incident>;
     async fn list(&self, filter: IncidentFilter) -> Result<Page<Incident>>;
     /// Acknowledges the incident and its triggered alerts.
     async fn acknowledge(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Incident>;
     /// Resolves the incident and all its open alerts.
-    async fn resolve(&self, incident: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident>;
+    async fn resolve(
+        &self,
+        incident: &IncidentRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident>;
     async fn set_severity(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         severity: Severity,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Incident>;
     async fn add_note(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         body: String,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<TimelineRecord>;
-    async fn timeline(&self, incident: &str) -> Result<Vec<TimelineRecord>>;
-    async fn alerts(&self, incident: &str) -> Result<Vec<Alert>>;
+    async fn timeline(&self, incident: &IncidentRef) -> Result<Vec<TimelineRecord>>;
+    async fn alerts(&self, incident: &IncidentRef) -> Result<Vec<Alert>>;
 }

@@ -16,10 +16,11 @@ use tocsin_domain::oncall::{Layer, Override, Schedule};
 use tocsin_domain::severity::Severity;
 
 pub use tocsin_domain::integration::{IntegrationConfig, IntegrationKind};
+use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef, UserRef};
 
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
-    pub service: String,
+    pub service: ServiceRef,
     pub kind: IntegrationKind,
     pub name: String,
     pub key_hash: String,
@@ -46,7 +47,7 @@ pub struct NewToken {
     pub scope: Scope,
     pub expires_at: Option<DateTime<Utc>>,
     /// The user the token acts as, by ID or email; actions are then attributed to that user.
-    pub user: Option<String>,
+    pub user: Option<UserRef>,
     pub token_hash: String,
     pub token_prefix: String,
 }
@@ -149,7 +150,7 @@ pub struct NewIncident {
     pub description: String,
     pub severity: Severity,
     /// Affected services, by ID or name.
-    pub services: Vec<String>,
+    pub services: Vec<ServiceRef>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -158,8 +159,8 @@ pub struct IncidentFilter {
     pub statuses: Vec<IncidentStatus>,
     /// Any of these severities; empty means all.
     pub severities: Vec<Severity>,
-    /// Incidents touching this service (ID or name).
-    pub service: Option<String>,
+    /// Incidents touching this service.
+    pub service: Option<ServiceRef>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub limit: u32,
@@ -169,7 +170,7 @@ pub struct IncidentFilter {
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub statuses: Vec<AlertStatus>,
-    pub service: Option<String>,
+    pub service: Option<ServiceRef>,
     pub dedup_key: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
@@ -263,7 +264,8 @@ pub struct OverrideRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOverride {
-    pub user: String,
+    #[schema(value_type = String)]
+    pub user: UserRef,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
 }
@@ -309,9 +311,11 @@ pub struct EscalationRecord {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reassignment {
     /// User IDs or emails.
-    Users(Vec<String>),
+    #[schema(value_type = Vec<String>)]
+    Users(Vec<UserRef>),
     /// Policy ID or name.
-    Policy(String),
+    #[schema(value_type = String)]
+    Policy(PolicyRef),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -378,10 +382,8 @@ pub struct DeliveryRecord {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
-    /// Incident ID or number.
-    pub incident: Option<String>,
-    /// User ID or email.
-    pub user: Option<String>,
+    pub incident: Option<IncidentRef>,
+    pub user: Option<UserRef>,
     pub limit: u32,
 }
 

@@ -5,6 +5,5 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
-pub mod metrics;
 pub mod notify;
 pub mod server;

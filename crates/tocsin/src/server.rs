@@ -3,11 +3,11 @@
 use crate::config::{Config, Durability};
 use crate::engine::{Engine, EngineSettings, Renderer};
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
 use crate::notify::Transports;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tocsin_app::{App, Metrics};
 use tocsin_domain::auth::{Scope, Secret, display_prefix, new_api_token, token_from_user};
 use tocsin_domain::clock::Clock;
 use tocsin_store::postgres::{self, PgOptions};
@@ -95,9 +95,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
+    let app = App::new(store.clone(), clock, Metrics::new());
     let engine = Arc::new(Engine::new(
-        store.clone(),
-        clock.clone(),
+        &app,
         Arc::new(transports),
         Renderer {
             public_url: public_url.clone(),
@@ -108,8 +108,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             ..EngineSettings::default()
         },
     ));
-    let state = AppState::new(store.clone(), clock, Metrics::new(), public_url)
-        .with_engine(engine.clone(), link_key);
+    let state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
     let engine_task = config.engine.enabled.then(|| engine.clone().spawn());
     let background = http::spawn_background(&state);
     let app = http::router(state.clone());

@@ -5,9 +5,11 @@
 
 pub mod paging;
 pub mod races;
+pub mod triage;
 
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
+use refs::*;
 use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertStatus, EventAction};
 use tocsin_domain::auth::{Scope, hash_secret};
 use tocsin_domain::catalog::{CatalogDocument, PlanAction, ServiceSpec};
@@ -43,7 +45,11 @@ macro_rules! conformance_suite {
             contact_methods_and_rules => $crate::conformance::paging::contact_methods_and_rules,
             deliveries_are_claimed_once_retried_and_fall_through => $crate::conformance::paging::deliveries_are_claimed_once_retried_and_fall_through,
             engine_lease_is_exclusive => $crate::conformance::paging::engine_lease_is_exclusive,
-            heartbeats_open_and_resolve_alerts => $crate::conformance::paging::heartbeats_open_and_resolve_alerts
+            heartbeats_open_and_resolve_alerts => $crate::conformance::paging::heartbeats_open_and_resolve_alerts,
+            rules_route_set_severity_and_suppress => $crate::conformance::triage::rules_route_set_severity_and_suppress,
+            silences_and_maintenance_hold_pages_until_they_end => $crate::conformance::triage::silences_and_maintenance_hold_pages_until_they_end,
+            grouping_and_upstream_incidents_join_alerts => $crate::conformance::triage::grouping_and_upstream_incidents_join_alerts,
+            a_flapping_alert_holds_its_incident_open => $crate::conformance::triage::a_flapping_alert_holds_its_incident_open
         );
     };
     (@pairs $pair:path; $($name:ident => $scenario:path),* $(,)?) => {
@@ -95,6 +101,11 @@ pub async fn arbitrary_service_with_key(store: &dyn Store, name: &str) -> String
         .create(service(name), t0())
         .await
         .expect("create service");
+    pagerduty_key(store, name).await
+}
+
+/// A new PagerDuty integration on the named service; returns the key hash to ingest with.
+pub async fn pagerduty_key(store: &dyn Store, name: &str) -> String {
     let key_hash = hash_secret(&format!("key-of-{name}"));
     store
         .integrations()
@@ -146,13 +157,18 @@ pub async fn catalog_entities(store: &dyn Store) {
         "emails are compared case-insensitively"
     );
     assert_eq!(
-        store.users().get("alice@example.com").await.unwrap().id,
+        store
+            .users()
+            .get(&user_ref("alice@example.com"))
+            .await
+            .unwrap()
+            .id,
         alice.id
     );
     assert_eq!(
         store
             .users()
-            .get(alice.id.as_str())
+            .get(&user_ref(alice.id.as_str()))
             .await
             .unwrap()
             .name
@@ -194,7 +210,7 @@ pub async fn catalog_entities(store: &dyn Store) {
     assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
     assert!(
         matches!(
-            store.teams().get("x").await,
+            store.teams().get(&team_ref("x")).await,
             Err(StoreError::NotFound { .. })
         ),
         "a refused create leaves nothing behind"
@@ -216,7 +232,10 @@ pub async fn catalog_entities(store: &dyn Store) {
     let mut db_spec = ServiceSpec::from(&db);
     db_spec.depends_on = vec!["checkout".parse_name()];
     assert!(matches!(
-        store.services().replace("db", db_spec, t0()).await,
+        store
+            .services()
+            .replace(&service_ref("db"), db_spec, t0())
+            .await,
         Err(StoreError::Invalid(_))
     ));
 
@@ -225,24 +244,41 @@ pub async fn catalog_entities(store: &dyn Store) {
     renamed.name = "database".parse_name();
     store
         .services()
-        .replace(db.id.as_str(), renamed, t0() + Duration::minutes(1))
+        .replace(
+            &service_ref(db.id.as_str()),
+            renamed,
+            t0() + Duration::minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.services().get("checkout").await.unwrap().depends_on[0].as_str(),
+        store
+            .services()
+            .get(&service_ref("checkout"))
+            .await
+            .unwrap()
+            .depends_on[0]
+            .as_str(),
         "database"
     );
 
     assert!(
         matches!(
-            store.services().delete("database", t0()).await,
+            store
+                .services()
+                .delete(&service_ref("database"), t0())
+                .await,
             Err(StoreError::Conflict(_))
         ),
         "dependants block deletion"
     );
-    store.services().delete("checkout", t0()).await.unwrap();
+    store
+        .services()
+        .delete(&service_ref("checkout"), t0())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.services().get("checkout").await,
+        store.services().get(&service_ref("checkout")).await,
         Err(StoreError::NotFound { .. })
     ));
     store
@@ -251,9 +287,13 @@ pub async fn catalog_entities(store: &dyn Store) {
         .await
         .expect("a deleted service's name is free again");
 
-    store.teams().delete("payments").await.unwrap();
+    store.teams().delete(&team_ref("payments")).await.unwrap();
     assert_eq!(store.services().list().await.unwrap().len(), 2);
-    store.users().delete("alice@example.com").await.unwrap();
+    store
+        .users()
+        .delete(&user_ref("alice@example.com"))
+        .await
+        .unwrap();
     assert!(store.users().list().await.unwrap().is_empty());
 }
 
@@ -319,7 +359,15 @@ pub async fn catalog_apply_is_idempotent_and_atomic(store: &dyn Store) {
         dry.iter().find(|e| e.name == "ledger").unwrap().action,
         PlanAction::Updated
     );
-    assert_eq!(store.services().get("ledger").await.unwrap().tier, None);
+    assert_eq!(
+        store
+            .services()
+            .get(&service_ref("ledger"))
+            .await
+            .unwrap()
+            .tier,
+        None
+    );
     let mut broken = changed.clone();
     broken.services[0].depends_on.push("nowhere".parse_name());
     assert!(matches!(
@@ -327,7 +375,12 @@ pub async fn catalog_apply_is_idempotent_and_atomic(store: &dyn Store) {
         Err(StoreError::Invalid(_))
     ));
     assert_eq!(
-        store.services().get("ledger").await.unwrap().tier,
+        store
+            .services()
+            .get(&service_ref("ledger"))
+            .await
+            .unwrap()
+            .tier,
         None,
         "a refused apply changes nothing"
     );
@@ -335,7 +388,7 @@ pub async fn catalog_apply_is_idempotent_and_atomic(store: &dyn Store) {
     assert_eq!(
         store
             .services()
-            .get("ledger")
+            .get(&service_ref("ledger"))
             .await
             .unwrap()
             .tier
@@ -450,7 +503,11 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(ack.result, IngestResult::Acknowledged);
-    let incident = store.incidents().get(incident_id.as_str()).await.unwrap();
+    let incident = store
+        .incidents()
+        .get(&incident_ref(incident_id.as_str()))
+        .await
+        .unwrap();
     assert_eq!(incident.status, IncidentStatus::Acknowledged);
     assert_eq!(
         incident.acknowledged_by.map(|a| a.kind),
@@ -481,14 +538,18 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(resolved.result, IngestResult::Resolved);
-    let incident = store.incidents().get(incident_id.as_str()).await.unwrap();
+    let incident = store
+        .incidents()
+        .get(&incident_ref(incident_id.as_str()))
+        .await
+        .unwrap();
     assert_eq!(
         (incident.status, incident.resolved_at),
         (IncidentStatus::Resolved, Some(t0() + Duration::seconds(20)))
     );
     let timeline = store
         .incidents()
-        .timeline(incident_id.as_str())
+        .timeline(&incident_ref(incident_id.as_str()))
         .await
         .unwrap();
     let kinds: Vec<_> = timeline.iter().map(|r| r.entry.kind).collect();
@@ -602,7 +663,7 @@ pub async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {
             .await
             .unwrap()
             .service_id,
-        store.services().get("a").await.unwrap().id
+        store.services().get(&service_ref("a")).await.unwrap().id
     );
 
     assert!(matches!(
@@ -616,7 +677,12 @@ pub async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {
             .await,
         Err(StoreError::UnknownRoutingKey)
     ));
-    let integration = store.integrations().list("a").await.unwrap().remove(0);
+    let integration = store
+        .integrations()
+        .list(&service_ref("a"))
+        .await
+        .unwrap()
+        .remove(0);
     store
         .integrations()
         .revoke(&integration.id, t0())
@@ -671,7 +737,10 @@ pub async fn incidents_by_hand(store: &dyn Store) {
         (declared.number, declared.status),
         (1, IncidentStatus::Triggered)
     );
-    assert_eq!(store.incidents().get("#1").await.unwrap().id, declared.id);
+    assert_eq!(
+        store.incidents().get(&incident_ref("#1")).await.unwrap().id,
+        declared.id
+    );
     assert!(matches!(
         store
             .incidents()
@@ -691,14 +760,19 @@ pub async fn incidents_by_hand(store: &dyn Store) {
 
     let raised = store
         .incidents()
-        .set_severity("1", Severity::Sev0, user(), t0() + Duration::minutes(1))
+        .set_severity(
+            &incident_ref("1"),
+            Severity::Sev0,
+            user(),
+            t0() + Duration::minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(raised.severity, Severity::Sev0);
     let note = store
         .incidents()
         .add_note(
-            "1",
+            &incident_ref("1"),
             "Rolled back **v42**".into(),
             user(),
             t0() + Duration::minutes(2),
@@ -712,13 +786,13 @@ pub async fn incidents_by_hand(store: &dyn Store) {
     assert!(matches!(
         store
             .incidents()
-            .add_note("1", "  ".into(), user(), t0())
+            .add_note(&incident_ref("1"), "  ".into(), user(), t0())
             .await,
         Err(StoreError::Invalid(_))
     ));
     let acked = store
         .incidents()
-        .acknowledge("1", user(), t0() + Duration::minutes(3))
+        .acknowledge(&incident_ref("1"), user(), t0() + Duration::minutes(3))
         .await
         .unwrap();
     assert_eq!(
@@ -727,16 +801,19 @@ pub async fn incidents_by_hand(store: &dyn Store) {
     );
     store
         .incidents()
-        .resolve("1", user(), t0() + Duration::minutes(4))
+        .resolve(&incident_ref("1"), user(), t0() + Duration::minutes(4))
         .await
         .unwrap();
     assert!(matches!(
-        store.incidents().acknowledge("1", user(), t0()).await,
+        store
+            .incidents()
+            .acknowledge(&incident_ref("1"), user(), t0())
+            .await,
         Err(StoreError::Transition(_))
     ));
     let kinds: Vec<_> = store
         .incidents()
-        .timeline("1")
+        .timeline(&incident_ref("1"))
         .await
         .unwrap()
         .into_iter()
@@ -762,20 +839,30 @@ pub async fn incidents_by_hand(store: &dyn Store) {
     let inc = o.incident_id.unwrap();
     store
         .incidents()
-        .acknowledge(inc.as_str(), user(), t0())
+        .acknowledge(&incident_ref(inc.as_str()), user(), t0())
         .await
         .unwrap();
     assert_eq!(
-        store.incidents().alerts(inc.as_str()).await.unwrap()[0].status,
+        store
+            .incidents()
+            .alerts(&incident_ref(inc.as_str()))
+            .await
+            .unwrap()[0]
+            .status,
         AlertStatus::Acknowledged
     );
     store
         .incidents()
-        .resolve(inc.as_str(), user(), t0())
+        .resolve(&incident_ref(inc.as_str()), user(), t0())
         .await
         .unwrap();
     assert_eq!(
-        store.incidents().alerts(inc.as_str()).await.unwrap()[0].status,
+        store
+            .incidents()
+            .alerts(&incident_ref(inc.as_str()))
+            .await
+            .unwrap()[0]
+            .status,
         AlertStatus::Resolved
     );
     let next = store
@@ -785,7 +872,7 @@ pub async fn incidents_by_hand(store: &dyn Store) {
         .unwrap();
     assert_eq!(next.result, IngestResult::Created);
     assert!(matches!(
-        store.incidents().get("#999").await,
+        store.incidents().get(&incident_ref("#999")).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -827,7 +914,11 @@ pub async fn incident_lists_filter_and_paginate(store: &dyn Store) {
         )
         .await
         .unwrap();
-    store.incidents().resolve("#2", user(), t0()).await.unwrap();
+    store
+        .incidents()
+        .resolve(&incident_ref("#2"), user(), t0())
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -913,7 +1004,7 @@ pub async fn raw_payloads_keep_the_last_hundred(store: &dyn Store) {
     arbitrary_service_with_key(store, "noisy").await;
     let id = store
         .integrations()
-        .list("noisy")
+        .list(&service_ref("noisy"))
         .await
         .unwrap()
         .remove(0)
@@ -965,7 +1056,11 @@ pub async fn change_events(store: &dyn Store) {
         links: vec![],
     };
     store.ingest().change(&key, event, t0()).await.unwrap();
-    let changes = store.services().changes("deployed", 10).await.unwrap();
+    let changes = store
+        .services()
+        .changes(&service_ref("deployed"), 10)
+        .await
+        .unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].summary, "Deployed v1.2.3");
     assert!(
@@ -1032,9 +1127,15 @@ pub async fn schedules(store: &dyn Store) {
         created.layers[0].participants,
         [alice.id.clone(), bob.id.clone()]
     );
-    assert_eq!(oncall.get_schedule("primary").await.unwrap(), created);
     assert_eq!(
-        oncall.get_schedule(created.id.as_str()).await.unwrap(),
+        oncall.get_schedule(&schedule_ref("primary")).await.unwrap(),
+        created
+    );
+    assert_eq!(
+        oncall
+            .get_schedule(&schedule_ref(created.id.as_str()))
+            .await
+            .unwrap(),
         created
     );
     let at = |h: i64| t0() + Duration::hours(h);
@@ -1065,7 +1166,7 @@ pub async fn schedules(store: &dyn Store) {
     );
     assert!(
         matches!(
-            oncall.get_schedule("ghostly").await,
+            oncall.get_schedule(&schedule_ref("ghostly")).await,
             Err(StoreError::NotFound { .. })
         ),
         "a refused create leaves nothing behind"
@@ -1080,7 +1181,7 @@ pub async fn schedules(store: &dyn Store) {
     // Participants are kept in step with the layers: Bob leaves with the replace.
     assert_eq!(
         oncall
-            .schedules_of_user("bob@example.com")
+            .schedules_of_user(&user_ref("bob@example.com"))
             .await
             .unwrap()
             .len(),
@@ -1089,7 +1190,11 @@ pub async fn schedules(store: &dyn Store) {
     let mut renamed = daily_schedule("platform", &[&alice.id]);
     renamed.reminder_minutes = 0;
     let replaced = oncall
-        .replace_schedule("primary", renamed, t0() + Duration::minutes(5))
+        .replace_schedule(
+            &schedule_ref("primary"),
+            renamed,
+            t0() + Duration::minutes(5),
+        )
         .await
         .unwrap();
     assert_eq!(replaced.id, created.id);
@@ -1097,22 +1202,28 @@ pub async fn schedules(store: &dyn Store) {
     assert_eq!(replaced.updated_at, t0() + Duration::minutes(5));
     assert_eq!(replaced.reminder_minutes, 0);
     assert!(matches!(
-        oncall.get_schedule("primary").await,
+        oncall.get_schedule(&schedule_ref("primary")).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(
         oncall
-            .schedules_of_user(bob.id.as_str())
+            .schedules_of_user(&user_ref(bob.id.as_str()))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        oncall.schedules_of_user("alice@example.com").await.unwrap()[0].name,
+        oncall
+            .schedules_of_user(&user_ref("alice@example.com"))
+            .await
+            .unwrap()[0]
+            .name,
         "platform"
     );
     assert!(matches!(
-        oncall.schedules_of_user("nobody@example.com").await,
+        oncall
+            .schedules_of_user(&user_ref("nobody@example.com"))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     oncall
@@ -1122,7 +1233,11 @@ pub async fn schedules(store: &dyn Store) {
     assert!(
         matches!(
             oncall
-                .replace_schedule("platform", daily_schedule("secondary", &[&alice.id]), t0())
+                .replace_schedule(
+                    &schedule_ref("platform"),
+                    daily_schedule("secondary", &[&alice.id]),
+                    t0()
+                )
                 .await,
             Err(StoreError::Conflict(_))
         ),
@@ -1131,7 +1246,11 @@ pub async fn schedules(store: &dyn Store) {
     assert_eq!(
         invalid_fields(
             oncall
-                .replace_schedule("platform", daily_schedule("platform", &[&ghost]), t0())
+                .replace_schedule(
+                    &schedule_ref("platform"),
+                    daily_schedule("platform", &[&ghost]),
+                    t0()
+                )
                 .await
         ),
         ["layers[0].participants[0]"]
@@ -1147,8 +1266,8 @@ pub async fn schedules(store: &dyn Store) {
 
     assert!(
         matches!(
-            store.users().delete("alice@example.com").await,
-            Err(StoreError::Conflict(m)) if m.contains("platform")
+            store.users().delete(&user_ref("alice@example.com")).await,
+            Err(StoreError::Conflict(Conflict::InUse { by: Dependents::Schedules(s), .. })) if s == ["platform"]
         ),
         "a user still in a rotation is not deleted"
     );
@@ -1165,25 +1284,37 @@ pub async fn schedules(store: &dyn Store) {
         .create_policy(policy, t0())
         .await
         .unwrap();
-    match oncall.delete_schedule("platform").await {
-        Err(StoreError::Conflict(m)) => assert!(m.contains("checkout-oncall"), "{m}"),
+    match oncall.delete_schedule(&schedule_ref("platform")).await {
+        Err(StoreError::Conflict(Conflict::InUse {
+            by: Dependents::Policies(p),
+            ..
+        })) => assert_eq!(p, ["checkout-oncall"]),
         other => panic!("expected a conflict, got {other:?}"),
     }
     store
         .escalation()
-        .delete_policy("checkout-oncall")
+        .delete_policy(&policy_ref("checkout-oncall"))
         .await
         .unwrap();
-    oncall.delete_schedule("platform").await.unwrap();
+    oncall
+        .delete_schedule(&schedule_ref("platform"))
+        .await
+        .unwrap();
     assert!(matches!(
-        oncall.get_schedule(created.id.as_str()).await,
+        oncall
+            .get_schedule(&schedule_ref(created.id.as_str()))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        oncall.delete_schedule("platform").await,
+        oncall.delete_schedule(&schedule_ref("platform")).await,
         Err(StoreError::NotFound { .. })
     ));
-    store.users().delete("alice@example.com").await.unwrap();
+    store
+        .users()
+        .delete(&user_ref("alice@example.com"))
+        .await
+        .unwrap();
 }
 
 pub async fn schedule_overrides(store: &dyn Store) {
@@ -1206,7 +1337,7 @@ pub async fn schedule_overrides(store: &dyn Store) {
     let (start, end) = range(2, 5);
     let first = oncall
         .add_override(
-            "primary",
+            &schedule_ref("primary"),
             NewOverride {
                 user: "Carol@Example.com".into(),
                 start,
@@ -1220,9 +1351,9 @@ pub async fn schedule_overrides(store: &dyn Store) {
     let (start2, end2) = range(3, 4);
     let second = oncall
         .add_override(
-            s.id.as_str(),
+            &schedule_ref(s.id.as_str()),
             NewOverride {
-                user: alice.id.to_string(),
+                user: user_ref(&alice.id.to_string()),
                 start: start2,
                 end: end2,
             },
@@ -1231,7 +1362,7 @@ pub async fn schedule_overrides(store: &dyn Store) {
         .await
         .unwrap();
 
-    let record = oncall.get_schedule("primary").await.unwrap();
+    let record = oncall.get_schedule(&schedule_ref("primary")).await.unwrap();
     assert_eq!(record.overrides, [first.clone(), second.clone()]);
     let on_call =
         |h: i64| tocsin_domain::oncall::on_call(&record.schedule(), t0() + Duration::hours(h));
@@ -1249,7 +1380,11 @@ pub async fn schedule_overrides(store: &dyn Store) {
     assert_eq!(on_call(4), Some(carol.id.clone()));
     assert_eq!(on_call(5), Some(alice.id.clone()));
     assert_eq!(
-        oncall.schedules_of_user("carol@example.com").await.unwrap()[0].id,
+        oncall
+            .schedules_of_user(&user_ref("carol@example.com"))
+            .await
+            .unwrap()[0]
+            .id,
         s.id,
         "an override alone makes a user part of the schedule"
     );
@@ -1265,7 +1400,11 @@ pub async fn schedule_overrides(store: &dyn Store) {
     assert_eq!(
         invalid_fields(
             oncall
-                .add_override("primary", bad("ghost@example.com", 1, 2), t0())
+                .add_override(
+                    &schedule_ref("primary"),
+                    bad("ghost@example.com", 1, 2),
+                    t0()
+                )
                 .await
         ),
         ["user"]
@@ -1273,7 +1412,11 @@ pub async fn schedule_overrides(store: &dyn Store) {
     assert_eq!(
         invalid_fields(
             oncall
-                .add_override("primary", bad("carol@example.com", 2, 2), t0())
+                .add_override(
+                    &schedule_ref("primary"),
+                    bad("carol@example.com", 2, 2),
+                    t0()
+                )
                 .await
         ),
         ["end"]
@@ -1281,14 +1424,18 @@ pub async fn schedule_overrides(store: &dyn Store) {
     assert_eq!(
         invalid_fields(
             oncall
-                .add_override("primary", bad("carol@example.com", 3, 1), t0())
+                .add_override(
+                    &schedule_ref("primary"),
+                    bad("carol@example.com", 3, 1),
+                    t0()
+                )
                 .await
         ),
         ["end"]
     );
     assert!(matches!(
         oncall
-            .add_override("nope", bad("carol@example.com", 1, 2), t0())
+            .add_override(&schedule_ref("nope"), bad("carol@example.com", 1, 2), t0())
             .await,
         Err(StoreError::NotFound { .. })
     ));
@@ -1299,26 +1446,34 @@ pub async fn schedule_overrides(store: &dyn Store) {
         .unwrap();
     assert!(
         matches!(
-            oncall.delete_override("other", &first.id, t0()).await,
+            oncall
+                .delete_override(&schedule_ref("other"), &first.id, t0())
+                .await,
             Err(StoreError::NotFound { .. })
         ),
         "an override is removed through its own schedule"
     );
     oncall
-        .delete_override("primary", &first.id, t0())
+        .delete_override(&schedule_ref("primary"), &first.id, t0())
         .await
         .unwrap();
     assert!(matches!(
-        oncall.delete_override("primary", &first.id, t0()).await,
+        oncall
+            .delete_override(&schedule_ref("primary"), &first.id, t0())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(
-        oncall.get_schedule("primary").await.unwrap().overrides,
+        oncall
+            .get_schedule(&schedule_ref("primary"))
+            .await
+            .unwrap()
+            .overrides,
         [second]
     );
     assert!(
         oncall
-            .schedules_of_user("carol@example.com")
+            .schedules_of_user(&user_ref("carol@example.com"))
             .await
             .unwrap()
             .is_empty()
@@ -1434,10 +1589,39 @@ pub async fn calendar_feeds(store: &dyn Store) {
         Err(StoreError::NotFound { .. })
     ));
 
-    oncall.delete_schedule("primary").await.unwrap();
+    oncall
+        .delete_schedule(&schedule_ref("primary"))
+        .await
+        .unwrap();
     assert_eq!(
         oncall.list_feeds(None).await.unwrap(),
         [again],
         "a schedule's feeds go with it"
     );
+}
+
+/// References as a test writes them.
+pub mod refs {
+    pub use tocsin_domain::refs::{
+        IncidentRef, PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef,
+    };
+
+    pub fn service_ref(s: &str) -> ServiceRef {
+        ServiceRef::parse(s)
+    }
+    pub fn team_ref(s: &str) -> TeamRef {
+        TeamRef::parse(s)
+    }
+    pub fn policy_ref(s: &str) -> PolicyRef {
+        PolicyRef::parse(s)
+    }
+    pub fn schedule_ref(s: &str) -> ScheduleRef {
+        ScheduleRef::parse(s)
+    }
+    pub fn user_ref(s: &str) -> UserRef {
+        UserRef::parse(s)
+    }
+    pub fn incident_ref(s: &str) -> IncidentRef {
+        IncidentRef::parse(s).unwrap_or_else(|| panic!("{s:?} names no incident"))
+    }
 }

@@ -3,6 +3,7 @@
 use super::{
     arbitrary_service_with_key, daily_schedule, invalid_fields, new_user, t0, trigger, user,
 };
+use crate::conformance::refs::*;
 use crate::*;
 use chrono::Duration;
 use tocsin_domain::alert::AlertStatus;
@@ -12,7 +13,7 @@ use tocsin_domain::contact::{
 };
 use tocsin_domain::escalation::{EscalationLevel, EscalationPolicySpec, EscalationTarget};
 use tocsin_domain::ids::UserId;
-use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::incident::{IncidentStatus, TransitionError};
 use tocsin_domain::integration::HeartbeatConfig;
 use tocsin_domain::severity::AlertSeverity;
 
@@ -92,36 +93,55 @@ pub async fn escalation_policies(store: &dyn Store) {
             .await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.escalation().get_policy("p").await.unwrap().id, p.id);
+    assert_eq!(
+        store
+            .escalation()
+            .get_policy(&policy_ref("p"))
+            .await
+            .unwrap()
+            .id,
+        p.id
+    );
     arbitrary_service_with_key(store, "api").await;
     store
         .escalation()
-        .set_service_policy("api", Some("p".into()))
+        .set_service_policy(&service_ref("api"), Some("p".into()))
         .await
         .unwrap();
     assert_eq!(
         store
             .escalation()
-            .service_policy("api")
+            .service_policy(&service_ref("api"))
             .await
             .unwrap()
             .map(|p| p.name),
         Some("p".into())
     );
     assert!(matches!(
-        store.escalation().delete_policy("p").await,
-        Err(StoreError::Conflict(m)) if m.contains("api")
+        store.escalation().delete_policy(&policy_ref("p")).await,
+        Err(StoreError::Conflict(Conflict::InUse { by: Dependents::Services(s), .. })) if s == ["api"]
     ));
     // A user a policy pages cannot be deleted out from under it.
     assert!(matches!(
-        store.users().delete(ann.as_str()).await,
-        Err(StoreError::Conflict(_))
+        store.users().delete(&user_ref(ann.as_str())).await,
+        Err(StoreError::Conflict(Conflict::InUse {
+            by: Dependents::Policies(_),
+            ..
+        }))
     ));
     // A deleted service lets go of its policy.
-    store.services().delete("api", t0()).await.unwrap();
-    store.escalation().delete_policy("p").await.unwrap();
+    store
+        .services()
+        .delete(&service_ref("api"), t0())
+        .await
+        .unwrap();
+    store
+        .escalation()
+        .delete_policy(&policy_ref("p"))
+        .await
+        .unwrap();
     assert!(matches!(
-        store.escalation().get_policy("p").await,
+        store.escalation().get_policy(&policy_ref("p")).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -132,7 +152,7 @@ pub async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
     for u in [&ann, &ben] {
         store
             .contacts()
-            .create_method(u.as_str(), hook(u.as_str()), t0())
+            .create_method(&user_ref(u.as_str()), hook(u.as_str()), t0())
             .await
             .unwrap();
     }
@@ -158,7 +178,7 @@ pub async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
     let key = arbitrary_service_with_key(store, "web").await;
     store
         .escalation()
-        .set_service_policy("web", Some("two".into()))
+        .set_service_policy(&service_ref("web"), Some("two".into()))
         .await
         .unwrap();
     (key, ann, ben)
@@ -174,7 +194,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     let incident = opened.incident_id.unwrap();
     let e = store
         .escalation()
-        .incident_escalation(incident.as_str())
+        .incident_escalation(&incident_ref(incident.as_str()))
         .await
         .unwrap()
         .unwrap();
@@ -190,7 +210,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     );
     let e = store
         .escalation()
-        .incident_escalation(incident.as_str())
+        .incident_escalation(&incident_ref(incident.as_str()))
         .await
         .unwrap()
         .unwrap();
@@ -201,8 +221,11 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     assert_eq!(e.assignees, vec![ann.clone()]);
     // A policy escalating an open incident cannot be deleted (the service also still uses it).
     assert!(matches!(
-        store.escalation().delete_policy("two").await,
-        Err(StoreError::Conflict(m)) if m.contains("open incident")
+        store.escalation().delete_policy(&policy_ref("two")).await,
+        Err(StoreError::Conflict(Conflict::StillEscalating {
+            incidents: 1,
+            ..
+        }))
     ));
     // Nothing more is due before the delay.
     let quiet = store
@@ -217,7 +240,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     let log = store
         .contacts()
         .deliveries(DeliveryFilter {
-            incident: Some(incident.to_string()),
+            incident: Some(incident_ref(&incident.to_string())),
             ..Default::default()
         })
         .await
@@ -235,12 +258,12 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     // Acknowledging stops escalation and cancels what was not sent.
     store
         .incidents()
-        .acknowledge(incident.as_str(), user(), five)
+        .acknowledge(&incident_ref(incident.as_str()), user(), five)
         .await
         .unwrap();
     let e = store
         .escalation()
-        .incident_escalation(incident.as_str())
+        .incident_escalation(&incident_ref(incident.as_str()))
         .await
         .unwrap()
         .unwrap();
@@ -248,7 +271,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     let log = store
         .contacts()
         .deliveries(DeliveryFilter {
-            incident: Some(incident.to_string()),
+            incident: Some(incident_ref(&incident.to_string())),
             ..Default::default()
         })
         .await
@@ -280,7 +303,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     // later update of the incident does not cancel that page.
     let e = store
         .escalation()
-        .escalate(incident.as_str(), Some(1), user(), five)
+        .escalate(&incident_ref(incident.as_str()), Some(1), user(), five)
         .await
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (1, None));
@@ -288,7 +311,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     store
         .incidents()
         .set_severity(
-            incident.as_str(),
+            &incident_ref(incident.as_str()),
             tocsin_domain::severity::Severity::Sev0,
             user(),
             five,
@@ -307,7 +330,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     let e = store
         .escalation()
         .reassign(
-            incident.as_str(),
+            &incident_ref(incident.as_str()),
             Reassignment::Policy("two".into()),
             user(),
             five,
@@ -315,14 +338,18 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .await
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(five)));
-    let reopened = store.incidents().get(incident.as_str()).await.unwrap();
+    let reopened = store
+        .incidents()
+        .get(&incident_ref(incident.as_str()))
+        .await
+        .unwrap();
     assert_eq!(reopened.status, IncidentStatus::Triggered);
     assert_eq!(reopened.acknowledged_by, None);
     let fired = store.engine().fire_escalations(five, 100).await.unwrap();
     assert_eq!(fired.escalations, 1, "the reopened incident pages again");
     store
         .incidents()
-        .acknowledge(incident.as_str(), user(), five)
+        .acknowledge(&incident_ref(incident.as_str()), user(), five)
         .await
         .unwrap();
     // Escalating a triggered incident by hand re-arms the policy at the level; a resolved one cannot escalate.
@@ -335,21 +362,23 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .unwrap();
     let e = store
         .escalation()
-        .escalate(other.as_str(), Some(1), user(), five)
+        .escalate(&incident_ref(other.as_str()), Some(1), user(), five)
         .await
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (1, Some(five)));
     store
         .incidents()
-        .resolve(incident.as_str(), user(), five)
+        .resolve(&incident_ref(incident.as_str()), user(), five)
         .await
         .unwrap();
     assert!(matches!(
         store
             .escalation()
-            .escalate(incident.as_str(), None, user(), five)
+            .escalate(&incident_ref(incident.as_str()), None, user(), five)
             .await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Transition(TransitionError::EscalatingResolved(
+            _
+        )))
     ));
 
     // An incident no policy pages can be handed to people, and remembers to whom; it cannot escalate.
@@ -370,7 +399,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     assert_eq!(
         store
             .escalation()
-            .incident_escalation(declared.id.as_str())
+            .incident_escalation(&incident_ref(declared.id.as_str()))
             .await
             .unwrap(),
         None
@@ -378,8 +407,8 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     store
         .escalation()
         .reassign(
-            declared.id.as_str(),
-            Reassignment::Users(vec![ann.to_string()]),
+            &incident_ref(declared.id.as_str()),
+            Reassignment::Users(vec![user_ref(&ann.to_string())]),
             user(),
             five,
         )
@@ -387,7 +416,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .unwrap();
     let e = store
         .escalation()
-        .incident_escalation(declared.id.as_str())
+        .incident_escalation(&incident_ref(declared.id.as_str()))
         .await
         .unwrap()
         .expect("the assignment is kept");
@@ -398,9 +427,9 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     assert!(matches!(
         store
             .escalation()
-            .escalate(declared.id.as_str(), None, user(), five)
+            .escalate(&incident_ref(declared.id.as_str()), None, user(), five)
             .await,
-        Err(StoreError::Conflict(m)) if m.contains("handed to people")
+        Err(StoreError::Conflict(Conflict::HandedToPeople { .. }))
     ));
 }
 
@@ -408,19 +437,19 @@ pub async fn contact_methods_and_rules(store: &dyn Store) {
     let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
     let m = store
         .contacts()
-        .create_method(ann.as_str(), hook("a"), t0())
+        .create_method(&user_ref(ann.as_str()), hook("a"), t0())
         .await
         .unwrap();
     let other = store
         .contacts()
-        .create_method(ben.as_str(), hook("b"), t0())
+        .create_method(&user_ref(ben.as_str()), hook("b"), t0())
         .await
         .unwrap();
     let fields = invalid_fields(
         store
             .contacts()
             .create_rule(
-                ann.as_str(),
+                &user_ref(ann.as_str()),
                 NotificationRuleSpec {
                     contact_method_id: other.id.clone(),
                     urgency: Urgency::High,
@@ -433,7 +462,7 @@ pub async fn contact_methods_and_rules(store: &dyn Store) {
     store
         .contacts()
         .create_rule(
-            ann.as_str(),
+            &user_ref(ann.as_str()),
             NotificationRuleSpec {
                 contact_method_id: m.id.clone(),
                 urgency: Urgency::Low,
@@ -445,7 +474,7 @@ pub async fn contact_methods_and_rules(store: &dyn Store) {
     assert_eq!(
         store
             .contacts()
-            .list_rules(ann.as_str())
+            .list_rules(&user_ref(ann.as_str()))
             .await
             .unwrap()
             .len(),
@@ -487,7 +516,7 @@ pub async fn contact_methods_and_rules(store: &dyn Store) {
     assert!(
         store
             .contacts()
-            .list_rules(ann.as_str())
+            .list_rules(&user_ref(ann.as_str()))
             .await
             .unwrap()
             .is_empty()
@@ -498,19 +527,19 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
     let ann = person(store, "ann").await;
     let first = store
         .contacts()
-        .create_method(ann.as_str(), hook("first"), t0())
+        .create_method(&user_ref(ann.as_str()), hook("first"), t0())
         .await
         .unwrap();
     let second = store
         .contacts()
-        .create_method(ann.as_str(), hook("second"), t0())
+        .create_method(&user_ref(ann.as_str()), hook("second"), t0())
         .await
         .unwrap();
     for (m, delay) in [(&first, 0), (&second, 30)] {
         store
             .contacts()
             .create_rule(
-                ann.as_str(),
+                &user_ref(ann.as_str()),
                 NotificationRuleSpec {
                     contact_method_id: m.id.clone(),
                     urgency: Urgency::High,
@@ -531,7 +560,7 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
     let key = arbitrary_service_with_key(store, "db").await;
     store
         .escalation()
-        .set_service_policy("db", Some("solo".into()))
+        .set_service_policy(&service_ref("db"), Some("solo".into()))
         .await
         .unwrap();
     let incident = store
@@ -621,7 +650,11 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
     let next = claim("a", retry_at, false).await;
     assert_eq!(next.len(), 1);
     assert_ne!(next[0].id, d.id);
-    let timeline = store.incidents().timeline(incident.as_str()).await.unwrap();
+    let timeline = store
+        .incidents()
+        .timeline(&incident_ref(incident.as_str()))
+        .await
+        .unwrap();
     assert!(
         timeline.iter().any(|r| r.entry.message.contains("Gave up")
             && r.entry.message.contains("trying webhook instead")),
@@ -635,7 +668,7 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
     // method.
     store
         .incidents()
-        .acknowledge(incident.as_str(), user(), retry_at)
+        .acknowledge(&incident_ref(incident.as_str()), user(), retry_at)
         .await
         .unwrap();
     engine
@@ -779,7 +812,7 @@ pub async fn heartbeats_open_and_resolve_alerts(store: &dyn Store) {
     assert_eq!(alert.status, AlertStatus::Resolved);
     let incident = store
         .incidents()
-        .get(alert.incident_id.unwrap().as_str())
+        .get(&incident_ref(alert.incident_id.unwrap().as_str()))
         .await
         .unwrap();
     assert_eq!(incident.status, IncidentStatus::Resolved);

@@ -3,6 +3,7 @@
 
 use super::paging::paged_service;
 use super::*;
+use crate::conformance::refs::*;
 use tocsin_domain::contact::Purpose;
 
 /// Both processes receive the same new dedup key at once, for many keys: each key opens exactly one alert and
@@ -74,10 +75,10 @@ pub async fn racing_acknowledge_and_escalate_end_consistent(a: &dyn Store, b: &d
     a.engine().fire_escalations(t0(), 100).await.unwrap();
 
     let now = t0() + Duration::minutes(1);
+    let incident = IncidentRef::Id(incident);
     let (acked, escalated) = tokio::join!(
-        a.incidents().acknowledge(incident.as_str(), user(), now),
-        b.escalation()
-            .escalate(incident.as_str(), None, user(), now),
+        a.incidents().acknowledge(&incident, user(), now),
+        b.escalation().escalate(&incident, None, user(), now),
     );
     acked.expect("acknowledging wins or goes second, never fails");
     if let Err(e) = escalated {
@@ -85,11 +86,11 @@ pub async fn racing_acknowledge_and_escalate_end_consistent(a: &dyn Store, b: &d
         assert!(matches!(e, StoreError::Transition(_)), "{e}");
     }
 
-    let got = b.incidents().get(incident.as_str()).await.unwrap();
+    let got = b.incidents().get(&incident).await.unwrap();
     assert_eq!(got.status, IncidentStatus::Acknowledged);
     let e = a
         .escalation()
-        .incident_escalation(incident.as_str())
+        .incident_escalation(&incident)
         .await
         .unwrap()
         .unwrap();
@@ -97,7 +98,7 @@ pub async fn racing_acknowledge_and_escalate_end_consistent(a: &dyn Store, b: &d
     let log = a
         .contacts()
         .deliveries(DeliveryFilter {
-            incident: Some(incident.to_string()),
+            incident: Some(incident_ref(&incident.to_string())),
             ..Default::default()
         })
         .await

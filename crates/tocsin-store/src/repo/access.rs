@@ -12,6 +12,7 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::ids::{IntegrationId, ServiceId, TokenId, UserId};
+use tocsin_domain::refs::ServiceRef;
 
 const INTEGRATION_COLUMNS: &str =
     "id, service_id, kind, name, key_prefix, created_at, revoked_at, config";
@@ -62,7 +63,7 @@ impl IntegrationRepo for SqlStore {
         let id = id.clone();
         self.read(move |c| load_integration(c, &id)).await
     }
-    async fn list(&self, service: &str) -> Result<Vec<Integration>> {
+    async fn list(&self, service: &ServiceRef) -> Result<Vec<Integration>> {
         let service = service.to_owned();
         self.read(move |c| {
             let s = load_service(c, &service)?;

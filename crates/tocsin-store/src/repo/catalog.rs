@@ -5,6 +5,7 @@ use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{CatalogRepo, ChangeRecord, Result, ServiceRepo, StoreError, TeamRepo, UserRepo};
+use crate::{Conflict, Dependents};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::FieldError;
@@ -13,6 +14,7 @@ use tocsin_domain::catalog::{
     Team, TeamSpec, TimeZone, User, UserSpec,
 };
 use tocsin_domain::ids::{ChangeEventId, IntegrationId, ServiceId, TeamId, UserId};
+use tocsin_domain::refs::{ServiceRef, TeamRef, UserRef};
 
 fn parse_trusted<T>(
     row: &Row<'_>,
@@ -38,13 +40,13 @@ fn user(row: &Row<'_>) -> Result<User> {
     })
 }
 
-pub(super) fn load_user(conn: &dyn Conn, r: &str) -> Result<User> {
-    let sql = if UserId::parse(r).is_some() {
-        format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1")
-    } else {
-        format!("SELECT {USER_COLUMNS} FROM users WHERE email = lower(?1)")
+pub(super) fn load_user(conn: &dyn Conn, r: &UserRef) -> Result<User> {
+    let col = match r {
+        UserRef::Id(_) => "id",
+        UserRef::Email(_) => "email",
     };
-    conn.find(&sql, params![r], user, "user", r)
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {col} = ?1");
+    conn.find(&sql, params![r.key()], user, "user", r.key())
 }
 
 fn load_users(conn: &dyn Conn) -> Result<Vec<User>> {
@@ -69,10 +71,11 @@ fn write_user(
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
-        return Err(StoreError::Conflict(format!(
-            "a user with email {} already exists",
-            spec.email
-        )));
+        return Err(Conflict::NameTaken {
+            kind: "user",
+            name: spec.email.to_string(),
+        }
+        .into());
     }
     match existing {
         Some(id) => {
@@ -112,15 +115,17 @@ fn team(conn: &dyn Conn, row: &Row<'_>) -> Result<Team> {
     })
 }
 
-pub(super) fn load_team(conn: &dyn Conn, r: &str) -> Result<Team> {
-    let col = if TeamId::parse(r).is_some() {
-        "id"
-    } else {
-        "name"
-    };
+pub(super) fn load_team(conn: &dyn Conn, r: &TeamRef) -> Result<Team> {
+    let col = if r.is_id() { "id" } else { "name" };
     let sql =
         format!("SELECT id, name, description, created_at, updated_at FROM teams WHERE {col} = ?1");
-    conn.find(&sql, params![r], |row| team(conn, row), "team", r)
+    conn.find(
+        &sql,
+        params![r.key()],
+        |row| team(conn, row),
+        "team",
+        r.key(),
+    )
 }
 
 fn load_teams(conn: &dyn Conn) -> Result<Vec<Team>> {
@@ -145,10 +150,11 @@ fn write_team(
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
-        return Err(StoreError::Conflict(format!(
-            "a team named {} already exists",
-            spec.name
-        )));
+        return Err(Conflict::NameTaken {
+            kind: "team",
+            name: spec.name.to_string(),
+        }
+        .into());
     }
     let mut member_ids = Vec::new();
     let mut errors = tocsin_domain::ValidationErrors::default();
@@ -240,18 +246,14 @@ fn service(conn: &dyn Conn, row: &Row<'_>) -> Result<Service> {
     })
 }
 
-pub(super) fn load_service(conn: &dyn Conn, r: &str) -> Result<Service> {
-    let col = if ServiceId::parse(r).is_some() {
-        "s.id"
-    } else {
-        "s.name"
-    };
+pub(super) fn load_service(conn: &dyn Conn, r: &ServiceRef) -> Result<Service> {
+    let col = if r.is_id() { "s.id" } else { "s.name" };
     conn.find(
         &format!("{SERVICE_SELECT} AND {col} = ?1"),
-        params![r],
+        params![r.key()],
         |row| service(conn, row),
         "service",
-        r,
+        r.key(),
     )
 }
 
@@ -281,10 +283,11 @@ fn write_service_fields(
     if let Some(other) = live_service_id(conn, &spec.name)?
         && existing.is_none_or(|e| e.as_str() != other)
     {
-        return Err(StoreError::Conflict(format!(
-            "a service named {} already exists",
-            spec.name
-        )));
+        return Err(Conflict::NameTaken {
+            kind: "service",
+            name: spec.name.to_string(),
+        }
+        .into());
     }
     let team_id: Option<String> = match &spec.team {
         Some(t) => Some(
@@ -377,32 +380,32 @@ impl UserRepo for SqlStore {
     async fn create(&self, spec: UserSpec, now: DateTime<Utc>) -> Result<User> {
         self.write(move |c| {
             let id = write_user(c, None, &spec, now)?;
-            load_user(c, id.as_str())
+            load_user(c, &id.clone().into())
         })
         .await
     }
-    async fn get(&self, r: &str) -> Result<User> {
-        let r = r.to_owned();
+    async fn get(&self, r: &UserRef) -> Result<User> {
+        let r = r.clone();
         self.read(move |c| load_user(c, &r)).await
     }
     async fn list(&self) -> Result<Vec<User>> {
         self.read(load_users).await
     }
-    async fn replace(&self, r: &str, spec: UserSpec, now: DateTime<Utc>) -> Result<User> {
-        let r = r.to_owned();
+    async fn replace(&self, r: &UserRef, spec: UserSpec, now: DateTime<Utc>) -> Result<User> {
+        let r = r.clone();
         self.write(move |c| {
             let existing = load_user(c, &r)?;
             write_user(c, Some(&existing.id), &spec, now)?;
-            load_user(c, existing.id.as_str())
+            load_user(c, &existing.id.clone().into())
         })
         .await
     }
-    async fn delete(&self, r: &str) -> Result<()> {
-        let r = r.to_owned();
+    async fn delete(&self, r: &UserRef) -> Result<()> {
+        let r = r.clone();
         self.write(move |c| {
             let u = load_user(c, &r)?;
-            super::oncall::refuse_if_in_rotation(c, &u.id)?;
-            super::escalation::refuse_if_paged(c, &u.id)?;
+            super::oncall::refuse_if_in_rotation(c, &u)?;
+            super::escalation::refuse_if_paged(c, &u)?;
             c.execute("DELETE FROM users WHERE id = ?1", params![u.id.as_str()])?;
             Ok(())
         })
@@ -415,28 +418,28 @@ impl TeamRepo for SqlStore {
     async fn create(&self, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team> {
         self.write(move |c| {
             let id = write_team(c, None, &spec, now)?;
-            load_team(c, id.as_str())
+            load_team(c, &id.clone().into())
         })
         .await
     }
-    async fn get(&self, r: &str) -> Result<Team> {
-        let r = r.to_owned();
+    async fn get(&self, r: &TeamRef) -> Result<Team> {
+        let r = r.clone();
         self.read(move |c| load_team(c, &r)).await
     }
     async fn list(&self) -> Result<Vec<Team>> {
         self.read(load_teams).await
     }
-    async fn replace(&self, r: &str, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team> {
-        let r = r.to_owned();
+    async fn replace(&self, r: &TeamRef, spec: TeamSpec, now: DateTime<Utc>) -> Result<Team> {
+        let r = r.clone();
         self.write(move |c| {
             let existing = load_team(c, &r)?;
             write_team(c, Some(&existing.id), &spec, now)?;
-            load_team(c, existing.id.as_str())
+            load_team(c, &existing.id.clone().into())
         })
         .await
     }
-    async fn delete(&self, r: &str) -> Result<()> {
-        let r = r.to_owned();
+    async fn delete(&self, r: &TeamRef) -> Result<()> {
+        let r = r.clone();
         self.write(move |c| {
             let t = load_team(c, &r)?;
             c.execute("DELETE FROM teams WHERE id = ?1", params![t.id.as_str()])?;
@@ -451,27 +454,33 @@ impl ServiceRepo for SqlStore {
     async fn create(&self, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service> {
         self.write(move |c| {
             if live_service_id(c, &spec.name)?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "a service named {} already exists",
-                    spec.name
-                )));
+                return Err(Conflict::NameTaken {
+                    kind: "service",
+                    name: spec.name.to_string(),
+                }
+                .into());
             }
             check_service(c, &spec, None)?;
             let id = write_service_fields(c, None, &spec, now)?;
             set_service_deps(c, &id, &spec.depends_on)?;
-            load_service(c, id.as_str())
+            load_service(c, &id.clone().into())
         })
         .await
     }
-    async fn get(&self, r: &str) -> Result<Service> {
-        let r = r.to_owned();
+    async fn get(&self, r: &ServiceRef) -> Result<Service> {
+        let r = r.clone();
         self.read(move |c| load_service(c, &r)).await
     }
     async fn list(&self) -> Result<Vec<Service>> {
         self.read(load_services).await
     }
-    async fn replace(&self, r: &str, spec: ServiceSpec, now: DateTime<Utc>) -> Result<Service> {
-        let r = r.to_owned();
+    async fn replace(
+        &self,
+        r: &ServiceRef,
+        spec: ServiceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Service> {
+        let r = r.clone();
         self.write(move |c| {
             // Triage's snapshot holds service names and windows of live services.
             super::noise::triage_changed(c)?;
@@ -479,12 +488,12 @@ impl ServiceRepo for SqlStore {
             check_service(c, &spec, Some(&existing))?;
             write_service_fields(c, Some(&existing.id), &spec, now)?;
             set_service_deps(c, &existing.id, &spec.depends_on)?;
-            load_service(c, existing.id.as_str())
+            load_service(c, &existing.id.clone().into())
         })
         .await
     }
-    async fn delete(&self, r: &str, now: DateTime<Utc>) -> Result<()> {
-        let r = r.to_owned();
+    async fn delete(&self, r: &ServiceRef, now: DateTime<Utc>) -> Result<()> {
+        let r = r.clone();
         self.write(move |c| {
             // Triage's snapshot holds service names and windows of live services.
             super::noise::triage_changed(c)?;
@@ -496,11 +505,12 @@ impl ServiceRepo for SqlStore {
                 |r| r.get(0),
             )?;
             if !dependents.is_empty() {
-                return Err(StoreError::Conflict(format!(
-                    "services {} depend on {}; remove those dependencies first",
-                    dependents.join(", "),
-                    s.name
-                )));
+                return Err(Conflict::InUse {
+                    kind: "service",
+                    name: s.name.to_string(),
+                    by: Dependents::DependentServices(dependents),
+                }
+                .into());
             }
             c.execute("UPDATE services SET deleted_at = ?2 WHERE id = ?1", params![s.id.as_str(), ts(now)])?;
             c.execute("DELETE FROM service_dependencies WHERE service_id = ?1", params![s.id.as_str()])?;
@@ -514,8 +524,8 @@ impl ServiceRepo for SqlStore {
         })
         .await
     }
-    async fn changes(&self, r: &str, limit: u32) -> Result<Vec<ChangeRecord>> {
-        let r = r.to_owned();
+    async fn changes(&self, r: &ServiceRef, limit: u32) -> Result<Vec<ChangeRecord>> {
+        let r = r.clone();
         self.read(move |c| {
             let s = load_service(c, &r)?;
             c.query_all(
@@ -561,11 +571,15 @@ impl CatalogRepo for SqlStore {
             }
             let changed = |a: &PlanAction| *a != PlanAction::Unchanged;
             for (spec, _) in plan.users.iter().filter(|(_, a)| changed(a)) {
-                let existing = load_user(c, spec.email.as_str()).ok().map(|u| u.id);
+                let existing = load_user(c, &UserRef::parse(spec.email.as_str()))
+                    .ok()
+                    .map(|u| u.id);
                 write_user(c, existing.as_ref(), spec, now)?;
             }
             for (spec, _) in plan.teams.iter().filter(|(_, a)| changed(a)) {
-                let existing = load_team(c, spec.name.as_str()).ok().map(|t| t.id);
+                let existing = load_team(c, &TeamRef::parse(spec.name.as_str()))
+                    .ok()
+                    .map(|t| t.id);
                 write_team(c, existing.as_ref(), spec, now)?;
             }
             let mut written = Vec::new();

@@ -25,6 +25,7 @@ use tocsin_domain::contact::{
 };
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
 use tocsin_domain::incident::{Actor, TimelineEntry, TimelineKind};
+use tocsin_domain::refs::{ScheduleRef, UserRef};
 
 pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, created_at";
 
@@ -104,7 +105,7 @@ fn delivery_row(c: &dyn Conn, id: &str) -> Result<DeliveryRecord> {
 impl ContactRepo for SqlStore {
     async fn create_method(
         &self,
-        user: &str,
+        user: &UserRef,
         spec: ContactMethodSpec,
         now: DateTime<Utc>,
     ) -> Result<ContactMethod> {
@@ -132,7 +133,7 @@ impl ContactRepo for SqlStore {
         .await
     }
 
-    async fn list_methods(&self, user: &str) -> Result<Vec<ContactMethod>> {
+    async fn list_methods(&self, user: &UserRef) -> Result<Vec<ContactMethod>> {
         let user = user.to_owned();
         self.read(move |c| {
             let u = load_user(c, &user)?;
@@ -198,7 +199,7 @@ impl ContactRepo for SqlStore {
 
     async fn create_rule(
         &self,
-        user: &str,
+        user: &UserRef,
         spec: NotificationRuleSpec,
     ) -> Result<NotificationRule> {
         spec.validate()?;
@@ -236,7 +237,7 @@ impl ContactRepo for SqlStore {
         .await
     }
 
-    async fn list_rules(&self, user: &str) -> Result<Vec<NotificationRule>> {
+    async fn list_rules(&self, user: &UserRef) -> Result<Vec<NotificationRule>> {
         let user = user.to_owned();
         self.read(move |c| {
             let u = load_user(c, &user)?;
@@ -332,7 +333,9 @@ fn claim(
     let mut out = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
         let incident = match &purpose {
-            Purpose::Page { incident_id, .. } => Some(load_incident(c, incident_id.as_str())?),
+            Purpose::Page { incident_id, .. } => {
+                Some(load_incident(c, &incident_id.clone().into())?)
+            }
             _ => None,
         };
         // A claim that lapsed (its sender died) for an incident acknowledged since is not sent again.
@@ -736,7 +739,7 @@ fn reminders(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {
     )?;
     let mut queued = 0;
     for id in due {
-        let record = match super::oncall::load_schedule(c, &id) {
+        let record = match super::oncall::load_schedule(c, &ScheduleRef::parse(&id)) {
             Ok(r) => r,
             Err(StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e),

@@ -11,12 +11,14 @@ use super::rows::{to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
+use crate::{Conflict, Dependents};
 use crate::{EscalationRecord, EscalationRepo, Reassignment, Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::ValidationErrors;
+use tocsin_domain::catalog::User;
 use tocsin_domain::contact::{ContactMethod, NotificationRule, Purpose, Urgency, plan_page};
 use tocsin_domain::escalation::{
     Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget,
@@ -25,8 +27,10 @@ use tocsin_domain::ids::{
     ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, PolicyId, ScheduleId, ServiceId,
     UserId,
 };
+use tocsin_domain::incident::TransitionError;
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineKind};
 use tocsin_domain::oncall::on_call;
+use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef};
 
 const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
 
@@ -42,17 +46,14 @@ fn policy(row: &Row<'_>) -> Result<EscalationPolicy> {
     })
 }
 
-pub(super) fn load_policy(c: &dyn Conn, r: &str) -> Result<EscalationPolicy> {
-    let sql = if PolicyId::parse(r).is_some() {
-        format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE id = ?1")
-    } else {
-        format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE name = ?1")
-    };
-    c.find(&sql, params![r.trim()], policy, "escalation policy", r)
+pub(super) fn load_policy(c: &dyn Conn, r: &PolicyRef) -> Result<EscalationPolicy> {
+    let col = if r.is_id() { "id" } else { "name" };
+    let sql = format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE {col} = ?1");
+    c.find(&sql, params![r.key()], policy, "escalation policy", r.key())
 }
 
 /// The policy a request names in its `policy` field; one that does not exist is that field's error.
-fn requested_policy(c: &dyn Conn, p: &str) -> Result<EscalationPolicy> {
+fn requested_policy(c: &dyn Conn, p: &PolicyRef) -> Result<EscalationPolicy> {
     load_policy(c, p).map_err(|e| match e {
         StoreError::NotFound { .. } => StoreError::Invalid(
             FieldError::new("policy", format!("no escalation policy {p:?}")).into(),
@@ -115,24 +116,28 @@ fn name_taken(c: &dyn Conn, name: &str, except: Option<&PolicyId>) -> Result<()>
         |r| r.get(0),
     )?;
     match other {
-        Some(id) if except.is_none_or(|e| e.as_str() != id) => Err(StoreError::Conflict(format!(
-            "an escalation policy named {name:?} already exists"
-        ))),
+        Some(id) if except.is_none_or(|e| e.as_str() != id) => Err(Conflict::NameTaken {
+            kind: "escalation policy",
+            name: name.to_owned(),
+        }
+        .into()),
         _ => Ok(()),
     }
 }
 
 /// Deleting a user an escalation policy pages would leave a level paging nobody; the user must be taken out of
 /// those policies first.
-pub(super) fn refuse_if_paged(c: &dyn Conn, user: &UserId) -> Result<()> {
-    let names = policies_targeting(c, PolicyTarget::User, user.as_str())?;
+pub(super) fn refuse_if_paged(c: &dyn Conn, user: &User) -> Result<()> {
+    let names = policies_targeting(c, PolicyTarget::User, user.id.as_str())?;
     if names.is_empty() {
         return Ok(());
     }
-    Err(StoreError::Conflict(format!(
-        "escalation policies {} page this user; remove them from those policies first",
-        names.join(", ")
-    )))
+    Err(Conflict::InUse {
+        kind: "user",
+        name: user.email.to_string(),
+        by: Dependents::Policies(names),
+    }
+    .into())
 }
 
 /// What a policy level can page.
@@ -489,7 +494,7 @@ fn resolve_targets(
             }
             EscalationTarget::Schedule(s) => {
                 if !schedules.contains_key(s) {
-                    let loaded = super::oncall::load_schedule(c, s.as_str())
+                    let loaded = super::oncall::load_schedule(c, &s.clone().into())
                         .map(Some)
                         .or_else(|e| match e {
                             StoreError::NotFound { .. } => Ok(None),
@@ -527,7 +532,7 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
     let mut schedules = HashMap::new();
     let mut fired = crate::Fired::default();
     for (e, assignees) in due {
-        let incident = load_incident(c, e.incident_id.as_str())?;
+        let incident = load_incident(c, &e.incident_id.clone().into())?;
         if incident.status != IncidentStatus::Triggered {
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
@@ -537,7 +542,7 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
             continue;
         };
         if !policies.contains_key(&policy_id) {
-            let p = load_policy(c, policy_id.as_str()).ok();
+            let p = load_policy(c, &policy_id.clone().into()).ok();
             policies.insert(policy_id.clone(), p);
         }
         let Some(Some(policy)) = policies.get(&policy_id) else {
@@ -602,13 +607,13 @@ impl EscalationRepo for SqlStore {
                 params![id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
             )?;
             write_targets(c, &id, &spec)?;
-            load_policy(c, id.as_str())
+            load_policy(c, &id.clone().into())
         })
         .await
     }
 
-    async fn get_policy(&self, r: &str) -> Result<EscalationPolicy> {
-        let r = r.to_owned();
+    async fn get_policy(&self, r: &PolicyRef) -> Result<EscalationPolicy> {
+        let r = r.clone();
         self.read(move |c| load_policy(c, &r)).await
     }
 
@@ -625,11 +630,11 @@ impl EscalationRepo for SqlStore {
 
     async fn replace_policy(
         &self,
-        r: &str,
+        r: &PolicyRef,
         spec: EscalationPolicySpec,
         now: DateTime<Utc>,
     ) -> Result<EscalationPolicy> {
-        let r = r.to_owned();
+        let r = r.clone();
         self.write(move |c| {
             let existing = load_policy(c, &r)?;
             check_policy(c, &spec)?;
@@ -640,13 +645,13 @@ impl EscalationRepo for SqlStore {
                 params![existing.id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
             )?;
             write_targets(c, &existing.id, &spec)?;
-            load_policy(c, existing.id.as_str())
+            load_policy(c, &existing.id.clone().into())
         })
         .await
     }
 
-    async fn delete_policy(&self, r: &str) -> Result<()> {
-        let r = r.to_owned();
+    async fn delete_policy(&self, r: &PolicyRef) -> Result<()> {
+        let r = r.clone();
         self.write(move |c| {
             let p = load_policy(c, &r)?;
             let escalating: i64 = c.query_one(
@@ -655,10 +660,11 @@ impl EscalationRepo for SqlStore {
                 |r| r.get(0),
             )?;
             if escalating > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "escalation policy {:?} is escalating {escalating} open incident(s); acknowledge, resolve or reassign them first",
-                    p.name
-                )));
+                return Err(Conflict::StillEscalating {
+                    policy: p.name,
+                    incidents: escalating,
+                }
+                .into());
             }
             let users: Vec<String> = c.query_all(
                 "SELECT s.name FROM service_policies sp JOIN services s ON s.id = sp.service_id \
@@ -667,11 +673,12 @@ impl EscalationRepo for SqlStore {
                 |r| r.get(0),
             )?;
             if !users.is_empty() {
-                return Err(StoreError::Conflict(format!(
-                    "escalation policy {:?} is used by {}; give them another policy first",
-                    p.name,
-                    users.join(", ")
-                )));
+                return Err(Conflict::InUse {
+                    kind: "escalation policy",
+                    name: p.name,
+                    by: Dependents::Services(users),
+                }
+                .into());
             }
             // Incidents it paged keep their history; their escalation simply stops.
             c.execute(
@@ -689,8 +696,8 @@ impl EscalationRepo for SqlStore {
 
     async fn set_service_policy(
         &self,
-        service: &str,
-        policy: Option<String>,
+        service: &ServiceRef,
+        policy: Option<PolicyRef>,
     ) -> Result<Option<EscalationPolicy>> {
         let service = service.to_owned();
         self.write(move |c| {
@@ -717,20 +724,20 @@ impl EscalationRepo for SqlStore {
         .await
     }
 
-    async fn service_policy(&self, service: &str) -> Result<Option<EscalationPolicy>> {
+    async fn service_policy(&self, service: &ServiceRef) -> Result<Option<EscalationPolicy>> {
         let service = service.to_owned();
         self.read(move |c| {
             let svc = load_service(c, &service)?;
             match policy_of_service(c, &svc.id)? {
-                Some(p) => load_policy(c, p.as_str()).map(Some),
+                Some(p) => load_policy(c, &p.clone().into()).map(Some),
                 None => Ok(None),
             }
         })
         .await
     }
 
-    async fn policy_services(&self, r: &str) -> Result<Vec<ServiceId>> {
-        let r = r.to_owned();
+    async fn policy_services(&self, r: &PolicyRef) -> Result<Vec<ServiceId>> {
+        let r = r.clone();
         self.read(move |c| {
             let p = load_policy(c, &r)?;
             c.query_all(
@@ -742,7 +749,10 @@ impl EscalationRepo for SqlStore {
         .await
     }
 
-    async fn incident_escalation(&self, incident: &str) -> Result<Option<EscalationRecord>> {
+    async fn incident_escalation(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Option<EscalationRecord>> {
         let incident = incident.to_owned();
         self.read(move |c| {
             let i = load_incident(c, &incident)?;
@@ -756,7 +766,7 @@ impl EscalationRepo for SqlStore {
 
     async fn escalate(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         level: Option<u32>,
         actor: Actor,
         now: DateTime<Utc>,
@@ -765,24 +775,15 @@ impl EscalationRepo for SqlStore {
         self.write(move |c| {
             let i = load_incident(c, &incident)?;
             if i.status == IncidentStatus::Resolved {
-                return Err(StoreError::Conflict(format!(
-                    "incident #{} is resolved; there is nobody to escalate to",
-                    i.number
-                )));
+                return Err(TransitionError::EscalatingResolved(i.number).into());
             }
             let Some((e, assignees)) = load_escalation(c, &i.id)? else {
-                return Err(StoreError::Conflict(format!(
-                    "incident #{} has no escalation policy (its service has none); reassign it to a policy or to people",
-                    i.number
-                )));
+                return Err(Conflict::NoPolicy { number: i.number }.into());
             };
             let Some(policy_id) = &e.policy_id else {
-                return Err(StoreError::Conflict(format!(
-                    "incident #{} was handed to people, not to a policy; reassign it to a policy to escalate it",
-                    i.number
-                )));
+                return Err(Conflict::HandedToPeople { number: i.number }.into());
             };
-            let policy = load_policy(c, policy_id.as_str())?;
+            let policy = load_policy(c, &policy_id.clone().into())?;
             let moved = e.escalate_to(&policy, level, now).map_err(|m| {
                 StoreError::Invalid(FieldError::new("level", m).into())
             })?;
@@ -829,7 +830,7 @@ impl EscalationRepo for SqlStore {
 
     async fn reassign(
         &self,
-        incident: &str,
+        incident: &IncidentRef,
         to: Reassignment,
         actor: Actor,
         now: DateTime<Utc>,
@@ -838,10 +839,7 @@ impl EscalationRepo for SqlStore {
         self.write(move |c| {
             let i = load_incident(c, &incident)?;
             if i.status == IncidentStatus::Resolved {
-                return Err(StoreError::Conflict(format!(
-                    "incident #{} is resolved; it cannot be reassigned",
-                    i.number
-                )));
+                return Err(TransitionError::ReassigningResolved(i.number).into());
             }
             let current = load_escalation(c, &i.id)?;
             // The people it is handed over from stop being notified; if they had acknowledged it, the new ones

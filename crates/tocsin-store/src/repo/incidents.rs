@@ -12,31 +12,21 @@ use chrono::{DateTime, Utc};
 use tocsin_domain::alert::{Alert, AlertStatus};
 use tocsin_domain::ids::IncidentId;
 use tocsin_domain::incident::{Actor, Incident, TimelineEntry, parse_note, parse_title};
+use tocsin_domain::refs::IncidentRef;
 use tocsin_domain::severity::Severity;
 
-/// Loads an incident by ID, `42` or `#42`.
-pub(super) fn load(c: &dyn Conn, r: &str) -> Result<Incident> {
-    let mut incident = if IncidentId::parse(r).is_some() {
-        c.find(
-            &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
-            params![r],
-            rows::incident,
-            "incident",
-            r,
-        )?
-    } else {
-        let number: i64 = r
-            .trim_start_matches('#')
-            .parse()
-            .map_err(|_| StoreError::not_found("incident", r))?;
-        c.find(
-            &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = ?1"),
-            params![number],
-            rows::incident,
-            "incident",
-            r,
-        )?
+pub(super) fn load(c: &dyn Conn, r: &IncidentRef) -> Result<Incident> {
+    let (sql, key) = match r {
+        IncidentRef::Id(id) => ("id = ?1", crate::sql::Value::from(id.as_str().to_owned())),
+        IncidentRef::Number(n) => ("number = ?1", crate::sql::Value::from(*n)),
     };
+    let mut incident = c.find(
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {sql}"),
+        &crate::sql::dyn_params(&[key]),
+        rows::incident,
+        "incident",
+        &r.to_string(),
+    )?;
     rows::load_incident_services(c, &mut incident)?;
     Ok(incident)
 }
@@ -72,7 +62,7 @@ pub(super) fn open_incident(
 /// Loads, changes and saves an incident in one step, appending the timeline entry the change produced (if any).
 fn transition(
     c: &dyn Conn,
-    r: &str,
+    r: &IncidentRef,
     change: impl FnOnce(&mut Incident) -> Result<Option<TimelineEntry>>,
 ) -> Result<(Incident, Option<i64>)> {
     let mut incident = load(c, r)?;
@@ -148,8 +138,8 @@ impl IncidentRepo for SqlStore {
         .await
     }
 
-    async fn get(&self, r: &str) -> Result<Incident> {
-        let r = r.to_owned();
+    async fn get(&self, r: &IncidentRef) -> Result<Incident> {
+        let r = r.clone();
         self.read(move |c| load(c, &r)).await
     }
 
@@ -213,8 +203,13 @@ impl IncidentRepo for SqlStore {
         .await
     }
 
-    async fn acknowledge(&self, r: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident> {
-        let r = r.to_owned();
+    async fn acknowledge(
+        &self,
+        r: &IncidentRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
+        let r = r.clone();
         self.write(move |c| {
             let (incident, _) = transition(c, &r, |i| Ok(i.acknowledge(&actor, now)?))?;
             cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Acknowledged, now)?;
@@ -223,8 +218,8 @@ impl IncidentRepo for SqlStore {
         .await
     }
 
-    async fn resolve(&self, r: &str, actor: Actor, now: DateTime<Utc>) -> Result<Incident> {
-        let r = r.to_owned();
+    async fn resolve(&self, r: &IncidentRef, actor: Actor, now: DateTime<Utc>) -> Result<Incident> {
+        let r = r.clone();
         self.write(move |c| {
             let (incident, _) = transition(c, &r, |i| Ok(i.resolve(&actor, now, None)))?;
             cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Resolved, now)?;
@@ -237,24 +232,24 @@ impl IncidentRepo for SqlStore {
 
     async fn set_severity(
         &self,
-        r: &str,
+        r: &IncidentRef,
         severity: Severity,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Incident> {
-        let r = r.to_owned();
+        let r = r.clone();
         self.write(move |c| Ok(transition(c, &r, |i| Ok(i.set_severity(severity, &actor, now)))?.0))
             .await
     }
 
     async fn add_note(
         &self,
-        r: &str,
+        r: &IncidentRef,
         body: String,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<TimelineRecord> {
-        let r = r.to_owned();
+        let r = r.clone();
         self.write(move |c| {
             let body = parse_note(&body).map_err(|e| StoreError::Invalid(e.into()))?;
             let (incident, seq) = transition(c, &r, |i| Ok(Some(i.note(body, &actor, now))))?;
@@ -267,8 +262,8 @@ impl IncidentRepo for SqlStore {
         .await
     }
 
-    async fn timeline(&self, r: &str) -> Result<Vec<TimelineRecord>> {
-        let r = r.to_owned();
+    async fn timeline(&self, r: &IncidentRef) -> Result<Vec<TimelineRecord>> {
+        let r = r.clone();
         self.read(move |c| {
             let incident = load(c, &r)?;
             timeline(c, &incident.id, None)
@@ -276,8 +271,8 @@ impl IncidentRepo for SqlStore {
         .await
     }
 
-    async fn alerts(&self, r: &str) -> Result<Vec<Alert>> {
-        let r = r.to_owned();
+    async fn alerts(&self, r: &IncidentRef) -> Result<Vec<Alert>> {
+        let r = r.clone();
         self.read(move |c| {
             let incident = load(c, &r)?;
             c.query_all(

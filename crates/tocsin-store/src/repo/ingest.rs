@@ -348,7 +348,7 @@ fn follow_up_incident(
     let Some(inc) = &alert.incident_id else {
         return Ok(());
     };
-    let mut incident = super::incidents::load(c, inc.as_str())?;
+    let mut incident = super::incidents::load(c, &inc.clone().into())?;
     let entry = if alert.status == AlertStatus::Acknowledged {
         // An alert acknowledged after a human resolved its incident changes only the alert.
         incident.acknowledge(actor, now).ok().flatten()

@@ -21,6 +21,7 @@ use tocsin_domain::ids::{MaintenanceId, RuleId, ServiceId, SilenceId};
 use tocsin_domain::noise::{
     MaintenanceSpec, MaintenanceWindow, Rule, RuleAction, RuleSpec, Silence, SilenceSpec,
 };
+use tocsin_domain::refs::ServiceRef;
 
 const RULE_COLUMNS: &str = "id, name, position, service, matchers, action";
 
@@ -57,7 +58,7 @@ fn load_rule(c: &dyn Conn, id: &RuleId) -> Result<Rule> {
 /// A rule's references must name live services: refusing a typo beats a rule that silently never applies.
 fn check_rule(c: &dyn Conn, spec: &RuleSpec) -> Result<()> {
     spec.validate()?;
-    let exists = |name: &str, field: &str| match load_service(c, name) {
+    let exists = |name: &str, field: &str| match load_service(c, &ServiceRef::parse(name)) {
         Ok(_) => Ok(()),
         Err(StoreError::NotFound { .. }) => Err(StoreError::Invalid(
             FieldError::new(field, format!("no service named {name}")).into(),
@@ -253,7 +254,7 @@ impl NoiseRepo for SqlStore {
         .await
     }
 
-    async fn maintenance(&self, service: Option<String>) -> Result<Vec<MaintenanceWindow>> {
+    async fn maintenance(&self, service: Option<ServiceRef>) -> Result<Vec<MaintenanceWindow>> {
         self.read(move |c| {
             let (sql, param) = match &service {
                 Some(s) => (
@@ -277,7 +278,7 @@ impl NoiseRepo for SqlStore {
         self.write(move |c| {
             triage_changed(c)?;
             spec.validate()?;
-            let service = load_service(c, spec.service.trim()).map_err(|e| match e {
+            let service = load_service(c, &ServiceRef::parse(&spec.service)).map_err(|e| match e {
                 StoreError::NotFound { key, .. } => StoreError::Invalid(FieldError::new("service", format!("no service named {key}")).into()),
                 e => e,
             })?;

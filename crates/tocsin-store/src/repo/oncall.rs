@@ -15,10 +15,13 @@ use crate::{
     CalendarFeed, FeedSubject, NewFeed, NewOverride, OnCallRepo, OverrideRecord, Result,
     ScheduleRecord, StoreError,
 };
+use crate::{Conflict, Dependents};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tocsin_domain::catalog::User;
 use tocsin_domain::ids::{FeedId, OverrideId, ScheduleId, UserId};
 use tocsin_domain::oncall::ScheduleSpec;
+use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::{FieldError, ValidationErrors};
 
 const SCHEDULE_COLUMNS: &str =
@@ -60,18 +63,14 @@ fn load_overrides(c: &dyn Conn, record: &mut ScheduleRecord) -> Result<()> {
 }
 
 /// A schedule with its overrides, by ID or name.
-pub(super) fn load_schedule(c: &dyn Conn, r: &str) -> Result<ScheduleRecord> {
-    let col = if ScheduleId::parse(r).is_some() {
-        "id"
-    } else {
-        "name"
-    };
+pub(super) fn load_schedule(c: &dyn Conn, r: &ScheduleRef) -> Result<ScheduleRecord> {
+    let col = if r.is_id() { "id" } else { "name" };
     let mut record = c.find(
         &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {col} = ?1"),
-        params![r.trim()],
+        params![r.key()],
         schedule,
         "schedule",
-        r,
+        r.key(),
     )?;
     load_overrides(c, &mut record)?;
     Ok(record)
@@ -125,9 +124,11 @@ fn write_schedule(
     if let Some(other) = taken
         && existing.is_none_or(|e| e.as_str() != other)
     {
-        return Err(StoreError::Conflict(format!(
-            "a schedule named {name} already exists"
-        )));
+        return Err(Conflict::NameTaken {
+            kind: "schedule",
+            name: name.to_owned(),
+        }
+        .into());
     }
     let participants = check_participants(c, spec)?;
     let id = match existing {
@@ -192,8 +193,8 @@ fn wake(c: &dyn Conn, id: &ScheduleId, now: DateTime<Utc>) -> Result<()> {
 }
 
 /// The user an override names, by ID or email; an unknown one is the request's fault, so it names the field.
-fn override_user(c: &dyn Conn, user: &str) -> Result<UserId> {
-    match load_user(c, user.trim()) {
+fn override_user(c: &dyn Conn, user: &UserRef) -> Result<UserId> {
+    match load_user(c, user) {
         Ok(u) => Ok(u.id),
         Err(StoreError::NotFound { .. }) => Err(StoreError::Invalid(
             FieldError::new("user", format!("no user with ID or email {user}")).into(),
@@ -204,20 +205,22 @@ fn override_user(c: &dyn Conn, user: &str) -> Result<UserId> {
 
 /// Refuses to delete a user whom a schedule's layers still name, naming the schedules: the rotation would
 /// otherwise silently skip a turn. Their overrides and feeds go with them.
-pub(super) fn refuse_if_in_rotation(c: &dyn Conn, user: &UserId) -> Result<()> {
+pub(super) fn refuse_if_in_rotation(c: &dyn Conn, user: &User) -> Result<()> {
     let schedules: Vec<String> = c.query_all(
         "SELECT s.name FROM schedule_participants p JOIN schedules s ON s.id = p.schedule_id \
          WHERE p.user_id = ?1 ORDER BY s.name",
-        params![user.as_str()],
+        params![user.id.as_str()],
         |r| r.get(0),
     )?;
     if schedules.is_empty() {
         return Ok(());
     }
-    Err(StoreError::Conflict(format!(
-        "the user takes part in schedules {}; remove them from those rotations first",
-        schedules.join(", ")
-    )))
+    Err(Conflict::InUse {
+        kind: "user",
+        name: user.email.to_string(),
+        by: Dependents::Schedules(schedules),
+    }
+    .into())
 }
 
 const FEED_COLUMNS: &str = "id, schedule_id, user_id, token_prefix, created_at, revoked_at";
@@ -260,8 +263,11 @@ fn subject_columns(
     subject: &FeedSubject,
 ) -> Result<(Option<String>, Option<String>)> {
     Ok(match subject {
-        FeedSubject::Schedule(id) => (Some(load_schedule(c, id.as_str())?.id.to_string()), None),
-        FeedSubject::User(id) => (None, Some(load_user(c, id.as_str())?.id.to_string())),
+        FeedSubject::Schedule(id) => (
+            Some(load_schedule(c, &id.clone().into())?.id.to_string()),
+            None,
+        ),
+        FeedSubject::User(id) => (None, Some(load_user(c, &id.clone().into())?.id.to_string())),
     })
 }
 
@@ -274,12 +280,12 @@ impl OnCallRepo for SqlStore {
     ) -> Result<ScheduleRecord> {
         self.write(move |c| {
             let id = write_schedule(c, None, &spec, now)?;
-            load_schedule(c, id.as_str())
+            load_schedule(c, &id.clone().into())
         })
         .await
     }
 
-    async fn get_schedule(&self, schedule: &str) -> Result<ScheduleRecord> {
+    async fn get_schedule(&self, schedule: &ScheduleRef) -> Result<ScheduleRecord> {
         let r = schedule.to_owned();
         self.read(move |c| load_schedule(c, &r)).await
     }
@@ -297,7 +303,7 @@ impl OnCallRepo for SqlStore {
 
     async fn replace_schedule(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         spec: ScheduleSpec,
         now: DateTime<Utc>,
     ) -> Result<ScheduleRecord> {
@@ -305,12 +311,12 @@ impl OnCallRepo for SqlStore {
         self.write(move |c| {
             let existing = load_schedule(c, &r)?;
             write_schedule(c, Some(&existing.id), &spec, now)?;
-            load_schedule(c, existing.id.as_str())
+            load_schedule(c, &existing.id.clone().into())
         })
         .await
     }
 
-    async fn delete_schedule(&self, schedule: &str) -> Result<()> {
+    async fn delete_schedule(&self, schedule: &ScheduleRef) -> Result<()> {
         let r = schedule.to_owned();
         self.write(move |c| {
             let s = load_schedule(c, &r)?;
@@ -320,11 +326,12 @@ impl OnCallRepo for SqlStore {
                 s.id.as_str(),
             )?;
             if !policies.is_empty() {
-                return Err(StoreError::Conflict(format!(
-                    "escalation policies {} page schedule {}; remove it from them first",
-                    policies.join(", "),
-                    s.name
-                )));
+                return Err(Conflict::InUse {
+                    kind: "schedule",
+                    name: s.name,
+                    by: Dependents::Policies(policies),
+                }
+                .into());
             }
             // Overrides, participants, the timer, sent reminders and feeds go with it (ON DELETE CASCADE).
             c.execute(
@@ -338,7 +345,7 @@ impl OnCallRepo for SqlStore {
 
     async fn add_override(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         new: NewOverride,
         now: DateTime<Utc>,
     ) -> Result<OverrideRecord> {
@@ -378,7 +385,7 @@ impl OnCallRepo for SqlStore {
 
     async fn delete_override(
         &self,
-        schedule: &str,
+        schedule: &ScheduleRef,
         id: &OverrideId,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -398,7 +405,7 @@ impl OnCallRepo for SqlStore {
         .await
     }
 
-    async fn schedules_of_user(&self, user: &str) -> Result<Vec<ScheduleRecord>> {
+    async fn schedules_of_user(&self, user: &UserRef) -> Result<Vec<ScheduleRecord>> {
         let r = user.to_owned();
         self.read(move |c| {
             let u = load_user(c, &r)?;
@@ -492,6 +499,7 @@ impl OnCallRepo for SqlStore {
 mod tests {
     use super::*;
     use crate::Store;
+    use crate::conformance::refs::*;
     use crate::sql::time;
     use crate::sqlite::Durability;
     use chrono::{Duration, TimeZone};
@@ -559,7 +567,7 @@ mod tests {
         let parked = t0() + Duration::days(30);
         set_timer(&store, &s.id, parked).await;
         store
-            .replace_schedule("primary", spec, later)
+            .replace_schedule(&schedule_ref("primary"), spec, later)
             .await
             .unwrap();
         assert_eq!(
@@ -571,7 +579,7 @@ mod tests {
         set_timer(&store, &s.id, parked).await;
         let o = store
             .add_override(
-                "primary",
+                &schedule_ref("primary"),
                 NewOverride {
                     user: "alice@example.com".into(),
                     start: later,
@@ -589,7 +597,11 @@ mod tests {
 
         set_timer(&store, &s.id, parked).await;
         store
-            .delete_override("primary", &o.id, later + Duration::minutes(1))
+            .delete_override(
+                &schedule_ref("primary"),
+                &o.id,
+                later + Duration::minutes(1),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -600,15 +612,19 @@ mod tests {
 
         // A timer that is already due is not pushed later by a change.
         store
-            .delete_override("primary", &o.id, later + Duration::minutes(2))
+            .delete_override(
+                &schedule_ref("primary"),
+                &o.id,
+                later + Duration::minutes(2),
+            )
             .await
             .unwrap_err();
         set_timer(&store, &s.id, t0()).await;
         store
             .add_override(
-                "primary",
+                &schedule_ref("primary"),
                 NewOverride {
-                    user: alice.id.to_string(),
+                    user: user_ref(&alice.id.to_string()),
                     start: later,
                     end: later + Duration::hours(1),
                 },
@@ -618,7 +634,10 @@ mod tests {
             .unwrap();
         assert_eq!(timer(&store, &s.id).await, Some(t0()));
 
-        store.delete_schedule("primary").await.unwrap();
+        store
+            .delete_schedule(&schedule_ref("primary"))
+            .await
+            .unwrap();
         assert_eq!(timer(&store, &s.id).await, None, "the timer goes with it");
     }
 }

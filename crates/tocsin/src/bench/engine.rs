@@ -151,7 +151,7 @@ async fn population(
                 title: format!("bench incident {i}"),
                 description: String::new(),
                 severity: Severity::Sev1,
-                services: vec![services[i % services.len()].clone()],
+                services: vec![services[i % services.len()].as_str().into()],
             };
             store.incidents().declare(new, Actor::system(), now).await?;
             Ok(())
@@ -179,8 +179,7 @@ async fn population(
 async fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> anyhow::Result<Engine> {
     let link_key = store.engine().link_key().await?;
     Ok(Engine::new(
-        store,
-        clock,
+        &tocsin_app::App::new(store, clock, tocsin_app::Metrics::new()),
         Arc::new(Transports::new(&NotifyConfig::default())?),
         Renderer {
             public_url: "http://127.0.0.1:8080".into(),

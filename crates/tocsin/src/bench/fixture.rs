@@ -114,7 +114,7 @@ impl Population {
                         enabled: true,
                     };
                     s.contacts()
-                        .create_method(ids[i].as_str(), spec, now)
+                        .create_method(&ids[i].clone().into(), spec, now)
                         .await?;
                     Ok(())
                 }
@@ -173,7 +173,7 @@ impl Population {
                 s.services().create(spec, now).await?;
                 let policy = policy_ids[i % policy_ids.len()].to_string();
                 s.escalation()
-                    .set_service_policy(&name, Some(policy))
+                    .set_service_policy(&name.as_str().into(), Some(policy.as_str().into()))
                     .await?;
                 Ok(name)
             }

@@ -89,29 +89,24 @@ pub struct Engine {
 const LEASE: &str = "engine";
 
 impl Engine {
+    /// An engine for `app`'s store, woken by its use cases.
     pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
+        app: &tocsin_app::App,
         transport: Arc<dyn Transport>,
         renderer: Renderer,
         settings: EngineSettings,
     ) -> Self {
         Self {
-            store,
-            clock,
+            store: app.store().clone(),
+            clock: app.clock().clone(),
             transport,
             renderer,
             settings,
             holder: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
-            wake: Arc::new(Notify::new()),
+            wake: app.engine_wake(),
             cycle_lock: tokio::sync::Mutex::new(()),
             last_cleanup: Mutex::new(None),
         }
-    }
-
-    /// Wakes the engine for a cycle now (a no-op if one is already pending).
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
     }
 
     /// Runs cycles until the task is aborted: on the ticker and whenever woken.

@@ -5,6 +5,7 @@ use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorResponse};
 use super::extract::Query;
 use super::extract::{Caller, Json, path_id};
+use super::extract::{ServiceRef, UserRef};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -99,18 +100,18 @@ pub async fn update_integration(
     Path(id): Path<String>,
     Json(req): Json<UpdateIntegration>,
 ) -> ApiResult<axum::Json<Integration>> {
-    caller.require(Scope::Write)?;
     let id = path_id(&id, IntegrationId::parse, "integration")?;
     let updated = s
-        .store
+        .app
         .integrations()
-        .update_config(&id, req.config)
+        .update_config(&caller, &id, req.config)
         .await
         .map_err(|e| match e {
-            tocsin_store::StoreError::Invalid(v) => ApiError::from(nested(v, "config")),
+            tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(v)) => {
+                ApiError::from(nested(v, "config"))
+            }
             e => e.into(),
         })?;
-    s.intake.forget(&id);
     Ok(axum::Json(updated))
 }
 
@@ -130,14 +131,11 @@ pub async fn integration_payloads(
     Path(id): Path<String>,
     Query(q): Query<PayloadQuery>,
 ) -> ApiResult<axum::Json<Items<RawPayload>>> {
-    caller.require(Scope::Read)?;
     let id = path_id(&id, IntegrationId::parse, "integration")?;
-    // What arrived in the last second is still buffered; show it too.
-    s.intake.flush_payloads(&*s.store).await?;
     let items = s
-        .store
+        .app
         .integrations()
-        .payloads(&id, q.limit.unwrap_or(0))
+        .payloads(&caller, &id, q.limit.unwrap_or(0))
         .await?;
     Ok(axum::Json(Items { items }))
 }
@@ -150,9 +148,12 @@ pub async fn list_integrations(
     State(s): State<AppState>,
     Path(service): Path<String>,
 ) -> ApiResult<axum::Json<Items<Integration>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.integrations().list(&service).await?,
+        items: s
+            .app
+            .integrations()
+            .list(&caller, &ServiceRef::parse(&service))
+            .await?,
     }))
 }
 
@@ -166,7 +167,6 @@ pub async fn create_integration(
     Path(service): Path<String>,
     Json(req): Json<CreateIntegration>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedIntegration>)> {
-    caller.require(Scope::Write)?;
     req.config
         .validate(req.kind)
         .map_err(|e| ApiError::from(nested(e, "config")))?;
@@ -176,14 +176,14 @@ pub async fn create_integration(
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| req.kind.as_str().to_owned());
     let new = NewIntegration {
-        service,
+        service: ServiceRef::parse(&service),
         kind: req.kind,
         name,
         key_hash: key.hash(),
         key_prefix: key.expose()[..6].to_owned(),
         config: req.config,
     };
-    let integration = s.store.integrations().create(new, s.clock.now()).await?;
+    let integration = s.app.integrations().create(&caller, new).await?;
     let (url, how) = sender_url(&s.public_url, integration.kind, key.expose());
     Ok((
         StatusCode::CREATED,
@@ -204,9 +204,8 @@ pub async fn get_integration(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Integration>> {
-    caller.require(Scope::Read)?;
     let id = path_id(&id, IntegrationId::parse, "integration")?;
-    Ok(axum::Json(s.store.integrations().get(&id).await?))
+    Ok(axum::Json(s.app.integrations().get(&caller, &id).await?))
 }
 
 /// Revokes the integration's key: its events are refused from now on.
@@ -218,10 +217,8 @@ pub async fn revoke_integration(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Integration>> {
-    caller.require(Scope::Write)?;
     let id = path_id(&id, IntegrationId::parse, "integration")?;
-    let revoked = s.store.integrations().revoke(&id, s.clock.now()).await?;
-    s.intake.forget(&id);
+    let revoked = s.app.integrations().revoke(&caller, &id).await?;
     Ok(axum::Json(revoked))
 }
 
@@ -252,9 +249,8 @@ pub async fn list_tokens(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<ApiToken>>> {
-    caller.require(Scope::Admin)?;
     Ok(axum::Json(Items {
-        items: s.store.tokens().list().await?,
+        items: s.app.tokens().list(&caller).await?,
     }))
 }
 
@@ -266,12 +262,11 @@ pub async fn create_token(
     State(s): State<AppState>,
     Json(req): Json<CreateToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    caller.require(Scope::Admin)?;
     let name = req.name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::field("name", "must be 1 to 100 characters"));
     }
-    let now = s.clock.now();
+    let now = s.app.now();
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::field("expires_at", "must be in the future"));
     }
@@ -280,17 +275,17 @@ pub async fn create_token(
         name: name.to_owned(),
         scope: req.scope,
         expires_at: req.expires_at,
-        user: req.user,
+        user: req.user.as_deref().map(UserRef::parse),
         token_hash: secret.hash(),
         token_prefix: display_prefix(secret.expose()),
     };
     let info = s
-        .store
+        .app
         .tokens()
-        .create(new, now)
+        .create(&caller, new)
         .await
         .map_err(|e| match e {
-            tocsin_store::StoreError::NotFound { key, .. } => {
+            tocsin_app::Error::Store(tocsin_store::StoreError::NotFound { key, .. }) => {
                 ApiError::field("user", format!("no user {key:?}"))
             }
             e => e.into(),
@@ -312,9 +307,6 @@ pub async fn revoke_token(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ApiToken>> {
-    caller.require(Scope::Admin)?;
     let id = path_id(&id, TokenId::parse, "token")?;
-    Ok(axum::Json(
-        s.store.tokens().revoke(&id, s.clock.now()).await?,
-    ))
+    Ok(axum::Json(s.app.tokens().revoke(&caller, &id).await?))
 }

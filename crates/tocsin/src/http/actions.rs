@@ -7,7 +7,8 @@ use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use tocsin_domain::incident::{Actor, ActorKind, Incident, IncidentStatus};
+use tocsin_app::Principal;
+use tocsin_domain::incident::{Incident, IncidentStatus};
 use tocsin_domain::links::{ActionLink, LinkAction};
 use tocsin_store::StoreError;
 
@@ -55,17 +56,31 @@ fn describe(i: &Incident) -> String {
     )
 }
 
-async fn verified(s: &AppState, token: &str) -> Result<(ActionLink, Incident), Response> {
-    let link = ActionLink::verify(token, &s.link_key, s.clock.now()).map_err(|e| {
+/// The link, the incident it is for, and the person it was sent to (who acts through it).
+async fn verified(
+    s: &AppState,
+    token: &str,
+) -> Result<(ActionLink, Incident, Principal), Response> {
+    let link = ActionLink::verify(token, &s.link_key, s.app.now()).map_err(|e| {
         page(
             StatusCode::FORBIDDEN,
             "This link does not work",
             &format!("<p>{}</p>", escape(&e.to_string())),
         )
     })?;
-    match s.store.incidents().get(link.incident_id.as_str()).await {
-        Ok(i) => Ok((link, i)),
-        Err(StoreError::NotFound { .. }) => Err(page(
+    let holder = s.app.link_holder(&link.user_id).await;
+    let found = match holder {
+        Ok(who) => s
+            .app
+            .incidents()
+            .get(&who, &link.incident_id.clone().into())
+            .await
+            .map(|i| (i, who)),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok((i, who)) => Ok((link, i, who)),
+        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => Err(page(
             StatusCode::NOT_FOUND,
             "Incident not found",
             "<p>The incident this link is for no longer exists.</p>",
@@ -112,7 +127,7 @@ fn already_done(link: &ActionLink, incident: &Incident) -> Option<Response> {
     responses((status = 200, description = "Confirmation page", content_type = "text/html"),
         (status = 403, description = "Expired or altered link", content_type = "text/html")))]
 pub async fn confirm(State(s): State<AppState>, Path(token): Path<String>) -> Response {
-    let (link, incident) = match verified(&s, &token).await {
+    let (link, incident, _) = match verified(&s, &token).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -138,27 +153,17 @@ pub async fn confirm(State(s): State<AppState>, Path(token): Path<String>) -> Re
         (status = 403, description = "Expired or altered link", content_type = "text/html"),
         (status = 409, description = "The incident was already resolved", content_type = "text/html")))]
 pub async fn act(State(s): State<AppState>, Path(token): Path<String>) -> Response {
-    let (link, incident) = match verified(&s, &token).await {
+    let (link, incident, who) = match verified(&s, &token).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     if let Some(r) = already_done(&link, &incident) {
         return r;
     }
-    let name = match s.store.users().get(link.user_id.as_str()).await {
-        Ok(u) => u.name.to_string(),
-        Err(_) => link.user_id.to_string(),
-    };
-    let actor = Actor {
-        kind: ActorKind::User,
-        id: Some(link.user_id.to_string()),
-        name,
-    };
-    let now = s.clock.now();
-    let number = incident.number.to_string();
+    let this = incident.id.clone().into();
     let result = match link.action {
-        LinkAction::Acknowledge => s.store.incidents().acknowledge(&number, actor, now).await,
-        LinkAction::Resolve => s.store.incidents().resolve(&number, actor, now).await,
+        LinkAction::Acknowledge => s.app.incidents().acknowledge(&who, &this).await,
+        LinkAction::Resolve => s.app.incidents().resolve(&who, &this).await,
     };
     let (_, done) = verb(link.action);
     match result {
@@ -167,7 +172,7 @@ pub async fn act(State(s): State<AppState>, Path(token): Path<String>) -> Respon
             &format!("Incident #{} {done}", i.number),
             &format!("{}<p>Thank you.</p>", describe(&i)),
         ),
-        Err(StoreError::Transition(e)) => page(
+        Err(tocsin_app::Error::Store(StoreError::Transition(e))) => page(
             StatusCode::CONFLICT,
             &format!("Incident #{} was not {done}", incident.number),
             &format!("{}<p>{}</p>", describe(&incident), escape(&e.to_string())),

@@ -4,10 +4,10 @@ use super::AppState;
 use super::error::{ApiResult, ErrorResponse};
 use super::extract::Query;
 use super::extract::{Caller, Created, Json};
+use super::extract::{ServiceRef, TeamRef, UserRef};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tocsin_domain::auth::Scope;
 use tocsin_domain::catalog::{
     CatalogDocument, PlanAction, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
@@ -29,9 +29,8 @@ pub async fn list_users(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<User>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.users().list().await?,
+        items: s.app.users().list(&caller).await?,
     }))
 }
 
@@ -42,8 +41,7 @@ pub async fn create_user(
     State(s): State<AppState>,
     Json(spec): Json<UserSpec>,
 ) -> ApiResult<Created<User>> {
-    caller.require(Scope::Write)?;
-    Ok(created(s.store.users().create(spec, s.clock.now()).await?))
+    Ok(created(s.app.users().create(&caller, spec).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{user}", tag = "catalog", security(("bearer" = [])),
@@ -54,8 +52,9 @@ pub async fn get_user(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<axum::Json<User>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.users().get(&user).await?))
+    Ok(axum::Json(
+        s.app.users().get(&caller, &UserRef::parse(&user)).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{user}", tag = "catalog", security(("bearer" = [])), request_body = UserSpec,
@@ -67,9 +66,11 @@ pub async fn replace_user(
     Path(user): Path<String>,
     Json(spec): Json<UserSpec>,
 ) -> ApiResult<axum::Json<User>> {
-    caller.require(Scope::Write)?;
     Ok(axum::Json(
-        s.store.users().replace(&user, spec, s.clock.now()).await?,
+        s.app
+            .users()
+            .replace(&caller, &UserRef::parse(&user), spec)
+            .await?,
     ))
 }
 
@@ -81,8 +82,10 @@ pub async fn delete_user(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store.users().delete(&user).await?;
+    s.app
+        .users()
+        .delete(&caller, &UserRef::parse(&user))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -92,9 +95,8 @@ pub async fn list_teams(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<Team>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.teams().list().await?,
+        items: s.app.teams().list(&caller).await?,
     }))
 }
 
@@ -105,8 +107,7 @@ pub async fn create_team(
     State(s): State<AppState>,
     Json(spec): Json<TeamSpec>,
 ) -> ApiResult<Created<Team>> {
-    caller.require(Scope::Write)?;
-    Ok(created(s.store.teams().create(spec, s.clock.now()).await?))
+    Ok(created(s.app.teams().create(&caller, spec).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{team}", tag = "catalog", security(("bearer" = [])),
@@ -117,8 +118,9 @@ pub async fn get_team(
     State(s): State<AppState>,
     Path(team): Path<String>,
 ) -> ApiResult<axum::Json<Team>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.teams().get(&team).await?))
+    Ok(axum::Json(
+        s.app.teams().get(&caller, &TeamRef::parse(&team)).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/teams/{team}", tag = "catalog", security(("bearer" = [])), request_body = TeamSpec,
@@ -130,9 +132,11 @@ pub async fn replace_team(
     Path(team): Path<String>,
     Json(spec): Json<TeamSpec>,
 ) -> ApiResult<axum::Json<Team>> {
-    caller.require(Scope::Write)?;
     Ok(axum::Json(
-        s.store.teams().replace(&team, spec, s.clock.now()).await?,
+        s.app
+            .teams()
+            .replace(&caller, &TeamRef::parse(&team), spec)
+            .await?,
     ))
 }
 
@@ -144,8 +148,10 @@ pub async fn delete_team(
     State(s): State<AppState>,
     Path(team): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store.teams().delete(&team).await?;
+    s.app
+        .teams()
+        .delete(&caller, &TeamRef::parse(&team))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,9 +161,8 @@ pub async fn list_services(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<Service>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.services().list().await?,
+        items: s.app.services().list(&caller).await?,
     }))
 }
 
@@ -168,10 +173,7 @@ pub async fn create_service(
     State(s): State<AppState>,
     Json(spec): Json<ServiceSpec>,
 ) -> ApiResult<Created<Service>> {
-    caller.require(Scope::Write)?;
-    Ok(created(
-        s.store.services().create(spec, s.clock.now()).await?,
-    ))
+    Ok(created(s.app.services().create(&caller, spec).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])),
@@ -182,8 +184,12 @@ pub async fn get_service(
     State(s): State<AppState>,
     Path(service): Path<String>,
 ) -> ApiResult<axum::Json<Service>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.services().get(&service).await?))
+    Ok(axum::Json(
+        s.app
+            .services()
+            .get(&caller, &ServiceRef::parse(&service))
+            .await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])), request_body = ServiceSpec,
@@ -195,11 +201,10 @@ pub async fn replace_service(
     Path(service): Path<String>,
     Json(spec): Json<ServiceSpec>,
 ) -> ApiResult<axum::Json<Service>> {
-    caller.require(Scope::Write)?;
     Ok(axum::Json(
-        s.store
+        s.app
             .services()
-            .replace(&service, spec, s.clock.now())
+            .replace(&caller, &ServiceRef::parse(&service), spec)
             .await?,
     ))
 }
@@ -212,10 +217,10 @@ pub async fn delete_service(
     State(s): State<AppState>,
     Path(service): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store.services().delete(&service, s.clock.now()).await?;
-    // Its keys were revoked with it; none may linger in the key cache.
-    s.intake.forget_keys();
+    s.app
+        .services()
+        .delete(&caller, &ServiceRef::parse(&service))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,12 +240,11 @@ pub async fn service_changes(
     Path(service): Path<String>,
     Query(q): Query<LimitQuery>,
 ) -> ApiResult<axum::Json<Items<ChangeRecord>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
         items: s
-            .store
+            .app
             .services()
-            .changes(&service, q.limit.unwrap_or(0))
+            .changes(&caller, &ServiceRef::parse(&service), q.limit.unwrap_or(0))
             .await?,
     }))
 }
@@ -252,8 +256,7 @@ pub async fn export_catalog(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<CatalogDocument>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.catalog().export().await?))
+    Ok(axum::Json(s.app.catalog().export(&caller).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -282,12 +285,7 @@ pub async fn apply_catalog(
     Query(q): Query<ApplyQuery>,
     Json(doc): Json<CatalogDocument>,
 ) -> ApiResult<axum::Json<ApplyReport>> {
-    caller.require(Scope::Write)?;
-    let entries = s
-        .store
-        .catalog()
-        .apply(doc, q.dry_run, s.clock.now())
-        .await?;
+    let entries = s.app.catalog().apply(&caller, doc, q.dry_run).await?;
     let count = |a| entries.iter().filter(|e| e.action == a).count();
     Ok(axum::Json(ApplyReport {
         dry_run: q.dry_run,

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tocsin_domain::{FieldError, ValidationErrors};
-use tocsin_store::StoreError;
+use tocsin_store::{Conflict, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -19,7 +19,14 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
-    Conflict,
+    /// Another entry already has the name (or email).
+    NameTaken,
+    /// Other entries refer to this one; the message names them.
+    InUse,
+    /// An escalation policy still escalates open incidents.
+    StillEscalating,
+    /// The incident has no escalation policy to escalate through.
+    NoEscalationPolicy,
     InvalidTransition,
     RateLimited,
     Internal,
@@ -36,7 +43,11 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict | Self::InvalidTransition => StatusCode::CONFLICT,
+            Self::NameTaken
+            | Self::InUse
+            | Self::StillEscalating
+            | Self::NoEscalationPolicy
+            | Self::InvalidTransition => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,13 +118,37 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+impl From<tocsin_app::Error> for ApiError {
+    fn from(e: tocsin_app::Error) -> Self {
+        match e {
+            tocsin_app::Error::Forbidden { has, needs } => Self::new(
+                ErrorCode::InsufficientScope,
+                format!(
+                    "this token has scope {has}; this call needs {needs} (create a token with --scope {needs})"
+                ),
+            ),
+            tocsin_app::Error::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { kind, key } => {
                 Self::new(ErrorCode::NotFound, format!("no {kind} {key:?}"))
             }
-            StoreError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            StoreError::Conflict(c) => {
+                let code = match c {
+                    Conflict::NameTaken { .. } => ErrorCode::NameTaken,
+                    Conflict::InUse { .. } => ErrorCode::InUse,
+                    Conflict::StillEscalating { .. } => ErrorCode::StillEscalating,
+                    Conflict::NoPolicy { .. } | Conflict::HandedToPeople { .. } => {
+                        ErrorCode::NoEscalationPolicy
+                    }
+                };
+                Self::new(code, c.to_string())
+            }
             StoreError::Invalid(v) => v.into(),
             StoreError::Transition(t) => Self::new(ErrorCode::InvalidTransition, t.to_string()),
             StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. } => {
@@ -166,7 +201,10 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
-            ErrorCode::Conflict,
+            ErrorCode::NameTaken,
+            ErrorCode::InUse,
+            ErrorCode::StillEscalating,
+            ErrorCode::NoEscalationPolicy,
             ErrorCode::InvalidTransition,
             ErrorCode::RateLimited,
             ErrorCode::Internal,
@@ -185,8 +223,8 @@ mod tests {
         assert_eq!(
             table.join("\n"),
             "401 missing_token\n401 invalid_token\n403 insufficient_scope\n400 invalid_request\n400 malformed_json\n\
-             413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 conflict\n\
-             409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
+             413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
+             409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
         );
     }
 

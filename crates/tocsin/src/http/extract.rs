@@ -7,43 +7,25 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use tocsin_domain::auth::{Scope, hash_secret};
-use tocsin_domain::incident::{Actor, ActorKind};
-use tocsin_store::ApiToken;
+use tocsin_app::Principal;
+use tocsin_domain::auth::Scope;
+use tocsin_domain::refs::IncidentRef;
 
 /// An authenticated caller. Extract it first in a handler so that unauthenticated requests are refused before
-/// anything else happens.
-pub struct Caller(pub ApiToken);
+/// anything else happens; use cases check its scope.
+pub struct Caller(pub Principal);
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
 
 impl Caller {
+    /// For what a handler does without a use case (running the engine on demand).
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.0.scope.allows(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::InsufficientScope,
-                format!(
-                    "this token has scope {}; this call needs {scope} (create a token with --scope {scope})",
-                    self.0.scope
-                ),
-            ))
-        }
-    }
-
-    /// Who the timeline credits: the token's user if it has one, else the token itself.
-    pub fn actor(&self) -> Actor {
-        match (&self.0.user_id, &self.0.user_name) {
-            (Some(id), Some(name)) => Actor {
-                kind: ActorKind::User,
-                id: Some(id.to_string()),
-                name: name.clone(),
-            },
-            _ => Actor {
-                kind: ActorKind::Token,
-                id: Some(self.0.id.to_string()),
-                name: self.0.name.clone(),
-            },
-        }
+        Ok(self.0.require(scope)?)
     }
 }
 
@@ -72,12 +54,7 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer <token>`",
                 )
             })?;
-        match state
-            .store
-            .tokens()
-            .authenticate(&hash_secret(token), state.clock.now())
-            .await?
-        {
+        match state.app.authenticate(token).await? {
             Some(t) => Ok(Caller(t)),
             None => Err(ApiError::new(
                 ErrorCode::InvalidToken,
@@ -140,6 +117,14 @@ pub fn too_large() -> ApiError {
 pub fn path_id<T>(raw: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
     parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {what} {raw:?}")))
 }
+
+/// An incident named in a path, by ID or number; anything else names no incident.
+pub fn incident_ref(raw: &str) -> Result<IncidentRef, ApiError> {
+    IncidentRef::parse(raw)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no incident {raw:?}")))
+}
+
+pub use tocsin_domain::refs::{PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef};
 
 /// What create endpoints answer: 201 and the created entry.
 pub type Created<T> = (axum::http::StatusCode, axum::Json<T>);

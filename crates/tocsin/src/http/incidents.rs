@@ -4,13 +4,13 @@ use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Json, Query, path_id};
+use super::extract::{ServiceRef, incident_ref};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::str::FromStr;
 use tocsin_domain::alert::{Alert, AlertStatus};
-use tocsin_domain::auth::Scope;
 use tocsin_domain::ids::AlertId;
 use tocsin_domain::incident::{Incident, IncidentStatus};
 use tocsin_domain::severity::Severity;
@@ -70,17 +70,16 @@ pub async fn list_incidents(
     State(s): State<AppState>,
     Query(q): Query<IncidentQuery>,
 ) -> ApiResult<axum::Json<Page<Incident>>> {
-    caller.require(Scope::Read)?;
     let filter = IncidentFilter {
         statuses: list_of::<IncidentStatus>("status", &q.status)?,
         severities: list_of::<Severity>("severity", &q.severity)?,
-        service: q.service,
+        service: q.service.as_deref().map(ServiceRef::parse),
         created_after: time("since", &q.since)?,
         created_before: time("until", &q.until)?,
         limit: q.limit.unwrap_or(0),
         cursor: q.cursor,
     };
-    Ok(axum::Json(s.store.incidents().list(filter).await?))
+    Ok(axum::Json(s.app.incidents().list(&caller, filter).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -103,23 +102,13 @@ pub async fn declare_incident(
     State(s): State<AppState>,
     Json(req): Json<DeclareIncident>,
 ) -> ApiResult<(StatusCode, axum::Json<Incident>)> {
-    caller.require(Scope::Write)?;
     let new = NewIncident {
         title: req.title,
         description: req.description,
         severity: req.severity,
-        services: req.services,
+        services: req.services.iter().map(|s| ServiceRef::parse(s)).collect(),
     };
-    let incident = s
-        .store
-        .incidents()
-        .declare(new, caller.actor(), s.clock.now())
-        .await?;
-    s.metrics
-        .incidents_opened
-        .with_label_values(&[incident.severity.as_str()])
-        .inc();
-    s.wake_engine();
+    let incident = s.app.incidents().declare(&caller, new).await?;
     Ok((StatusCode::CREATED, axum::Json(incident)))
 }
 
@@ -131,8 +120,12 @@ pub async fn get_incident(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Incident>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.incidents().get(&incident).await?))
+    Ok(axum::Json(
+        s.app
+            .incidents()
+            .get(&caller, &incident_ref(&incident)?)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -151,7 +144,6 @@ pub async fn update_incident(
     Path(incident): Path<String>,
     Json(req): Json<UpdateIncident>,
 ) -> ApiResult<axum::Json<Incident>> {
-    caller.require(Scope::Write)?;
     let Some(severity) = req.severity else {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
@@ -159,9 +151,9 @@ pub async fn update_incident(
         ));
     };
     Ok(axum::Json(
-        s.store
+        s.app
             .incidents()
-            .set_severity(&incident, severity, caller.actor(), s.clock.now())
+            .set_severity(&caller, &incident_ref(&incident)?, severity)
             .await?,
     ))
 }
@@ -174,11 +166,10 @@ pub async fn acknowledge_incident(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Incident>> {
-    caller.require(Scope::Write)?;
     Ok(axum::Json(
-        s.store
+        s.app
             .incidents()
-            .acknowledge(&incident, caller.actor(), s.clock.now())
+            .acknowledge(&caller, &incident_ref(&incident)?)
             .await?,
     ))
 }
@@ -191,11 +182,10 @@ pub async fn resolve_incident(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Incident>> {
-    caller.require(Scope::Write)?;
     let resolved = s
-        .store
+        .app
         .incidents()
-        .resolve(&incident, caller.actor(), s.clock.now())
+        .resolve(&caller, &incident_ref(&incident)?)
         .await?;
     Ok(axum::Json(resolved))
 }
@@ -208,9 +198,12 @@ pub async fn timeline(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Items<TimelineRecord>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.incidents().timeline(&incident).await?,
+        items: s
+            .app
+            .incidents()
+            .timeline(&caller, &incident_ref(&incident)?)
+            .await?,
     }))
 }
 
@@ -230,13 +223,12 @@ pub async fn add_note(
     Path(incident): Path<String>,
     Json(req): Json<AddNote>,
 ) -> ApiResult<(StatusCode, axum::Json<TimelineRecord>)> {
-    caller.require(Scope::Write)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(
-            s.store
+            s.app
                 .incidents()
-                .add_note(&incident, req.body, caller.actor(), s.clock.now())
+                .add_note(&caller, &incident_ref(&incident)?, req.body)
                 .await?,
         ),
     ))
@@ -250,9 +242,12 @@ pub async fn incident_alerts(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Items<Alert>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.incidents().alerts(&incident).await?,
+        items: s
+            .app
+            .incidents()
+            .alerts(&caller, &incident_ref(&incident)?)
+            .await?,
     }))
 }
 
@@ -278,17 +273,16 @@ pub async fn list_alerts(
     State(s): State<AppState>,
     Query(q): Query<AlertQuery>,
 ) -> ApiResult<axum::Json<Page<Alert>>> {
-    caller.require(Scope::Read)?;
     let filter = AlertFilter {
         statuses: list_of::<AlertStatus>("status", &q.status)?,
-        service: q.service,
+        service: q.service.as_deref().map(ServiceRef::parse),
         dedup_key: q.dedup_key,
         created_after: time("since", &q.since)?,
         created_before: time("until", &q.until)?,
         limit: q.limit.unwrap_or(0),
         cursor: q.cursor,
     };
-    Ok(axum::Json(s.store.alerts().list(filter).await?))
+    Ok(axum::Json(s.app.alerts().list(&caller, filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "incidents", security(("bearer" = [])),
@@ -299,11 +293,10 @@ pub async fn get_alert(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Alert>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(
-        s.store
+        s.app
             .alerts()
-            .get(&path_id(&id, AlertId::parse, "alert")?)
+            .get(&caller, &path_id(&id, AlertId::parse, "alert")?)
             .await?,
     ))
 }
@@ -317,12 +310,11 @@ pub async fn alert_events(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Items<AlertEventRecord>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
         items: s
-            .store
+            .app
             .alerts()
-            .events(&path_id(&id, AlertId::parse, "alert")?)
+            .events(&caller, &path_id(&id, AlertId::parse, "alert")?)
             .await?,
     }))
 }

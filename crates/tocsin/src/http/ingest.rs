@@ -67,11 +67,7 @@ async fn parse_body<T>(
     parse: fn(&serde_json::Value, Option<&str>) -> Result<T, Vec<String>>,
 ) -> Result<(T, Bytes), Response> {
     let invalid = |status: StatusCode, errors: Vec<String>| {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "invalid"])
-            .inc();
+        state.app.ingest().count(kind, "invalid");
         rejected(status, "Event object is invalid", errors)
     };
     let header_key = header_routing_key(req.headers()).map(str::to_owned);
@@ -92,11 +88,7 @@ async fn parse_body<T>(
 /// A refused key or rate, answered the way PagerDuty does.
 fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
     let invalid_key = |why: String| {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "unknown_key"])
-            .inc();
+        state.app.ingest().count(kind, "unknown_key");
         rejected(
             StatusCode::BAD_REQUEST,
             "Event object is invalid",
@@ -111,11 +103,7 @@ fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
             "it belongs to a {actual} integration, which has its own URL"
         )),
         Refusal::Limited(wait) => {
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "rate_limited"])
-                .inc();
+            state.app.ingest().count(kind, "rate_limited");
             let body = serde_json::json!({ "status": "throttle event", "message": "Requests for this service are arriving too quickly. Please retry later." });
             let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
             set_retry_after(&mut resp, wait);
@@ -143,16 +131,8 @@ fn accepted(
     message: &'static str,
     dedup_key: Option<String>,
 ) -> Response {
-    state
-        .metrics
-        .events
-        .with_label_values(&[kind, outcome])
-        .inc();
-    state
-        .metrics
-        .ingest_latency
-        .with_label_values(&[kind])
-        .observe(started.elapsed().as_secs_f64());
+    state.app.ingest().count(kind, outcome);
+    state.app.ingest().observe_latency(kind, started);
     (
         StatusCode::ACCEPTED,
         Json(EnqueueAccepted {
@@ -166,11 +146,7 @@ fn accepted(
 
 fn store_failure(state: &AppState, kind: &str, detail: impl std::fmt::Display) -> Response {
     tracing::error!(error = %detail, "Ingest failed.");
-    state
-        .metrics
-        .events
-        .with_label_values(&[kind, "error"])
-        .inc();
+    state.app.ingest().count(kind, "error");
     // 5xx makes senders retry, which is what they should do.
     (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "error", "message": "Tocsin could not store the event; retry" })))
         .into_response()
@@ -244,12 +220,7 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
         Ok((_, key_hash)) => key_hash,
         Err(r) => return refused(&state, KIND_CHANGE, r),
     };
-    match state
-        .store
-        .ingest()
-        .change(&key_hash, parsed, state.clock.now())
-        .await
-    {
+    match state.app.ingest().change(&key_hash, parsed).await {
         Ok(_) => accepted(
             &state,
             KIND_CHANGE,

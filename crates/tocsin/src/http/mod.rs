@@ -1,7 +1,7 @@
 //! The HTTP edge: the REST API under `/api/v1`, PagerDuty-compatible ingest under `/v2`, and operations endpoints.
 //!
-//! Handlers parse and authenticate, call one store method, and shape the answer; they hold no domain rules.
-//! The OpenAPI document is generated from the handlers' annotations as the router is built, so every routed
+//! Handlers authenticate, parse their input into typed values, call one `tocsin_app` use case and shape the
+//! answer; they hold no domain rules and no side effects of their own. The OpenAPI document is generated from the handlers' annotations as the router is built, so every routed
 //! endpoint is in it.
 
 mod access;
@@ -11,7 +11,6 @@ pub mod error;
 mod extract;
 mod incidents;
 mod ingest;
-mod intake;
 mod noise;
 mod oncall;
 mod ops;
@@ -19,13 +18,10 @@ mod paging;
 mod senders;
 
 use crate::engine::Engine;
-use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use std::sync::{Arc, OnceLock};
-use tocsin_domain::clock::Clock;
-use tocsin_store::Store;
-use tokio::sync::Notify;
+use tocsin_app::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,50 +32,32 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Metrics,
+    /// The use cases; handlers call nothing else.
+    pub app: App,
     /// Base URL senders use, for integration URLs.
     pub public_url: Arc<str>,
-    intake: Arc<intake::Intake>,
     openapi: Arc<OnceLock<String>>,
-    /// Runs cycles on demand; woken when something may have become due.
+    /// Runs cycles on demand.
     pub engine: Option<Arc<Engine>>,
-    engine_wake: Arc<Notify>,
     /// Signs and checks the action links in notifications.
     pub link_key: Arc<[u8]>,
 }
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        metrics: Metrics,
-        public_url: String,
-    ) -> Self {
+    pub fn new(app: App, public_url: String) -> Self {
         Self {
-            store,
-            clock,
-            metrics,
+            app,
             public_url: public_url.into(),
-            intake: Arc::default(),
             openapi: Arc::default(),
             engine: None,
-            engine_wake: Arc::default(),
             link_key: Arc::from(Vec::new()),
         }
     }
 
     pub fn with_engine(mut self, engine: Arc<Engine>, link_key: Vec<u8>) -> Self {
-        self.engine_wake = engine.waker();
         self.engine = Some(engine);
         self.link_key = link_key.into();
         self
-    }
-
-    /// Something may have become due (an incident opened, a level escalated by hand, a test queued).
-    pub fn wake_engine(&self) {
-        self.engine_wake.notify_one();
     }
 }
 
@@ -122,7 +100,7 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let Err(e) = state.intake.flush_payloads(&*state.store).await {
+            if let Err(e) = state.app.ingest().flush_payloads().await {
                 tracing::warn!(error = %e, "Could not keep recent payloads; these samples are dropped.");
             }
         }
@@ -131,7 +109,7 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
 
 /// Writes what is still buffered, for a graceful stop.
 pub async fn flush(state: &AppState) {
-    if let Err(e) = state.intake.flush_payloads(&*state.store).await {
+    if let Err(e) = state.app.ingest().flush_payloads().await {
         tracing::warn!(error = %e, "Could not keep recent payloads at shutdown.");
     }
 }

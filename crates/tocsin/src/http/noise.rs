@@ -3,12 +3,12 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiResult, ErrorResponse};
+use super::extract::ServiceRef;
 use super::extract::{Caller, Json, Query, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_domain::auth::Scope;
 use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
 use tocsin_domain::noise::{
     MaintenanceSpec, MaintenanceWindow, Rule, RuleSpec, Silence, SilenceSpec, SilenceState,
@@ -20,9 +20,8 @@ pub async fn list_rules(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<Rule>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.noise().rules().await?,
+        items: s.app.noise().rules(&caller).await?,
     }))
 }
 
@@ -34,8 +33,7 @@ pub async fn create_rule(
     State(s): State<AppState>,
     Json(spec): Json<RuleSpec>,
 ) -> ApiResult<(StatusCode, axum::Json<Rule>)> {
-    caller.require(Scope::Write)?;
-    let rule = s.store.noise().create_rule(spec, s.clock.now()).await?;
+    let rule = s.app.noise().create_rule(&caller, spec).await?;
     Ok((StatusCode::CREATED, axum::Json(rule)))
 }
 
@@ -46,11 +44,10 @@ pub async fn get_rule(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<Rule>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(
-        s.store
+        s.app
             .noise()
-            .get_rule(&path_id(&raw, RuleId::parse, "rule")?)
+            .get_rule(&caller, &path_id(&raw, RuleId::parse, "rule")?)
             .await?,
     ))
 }
@@ -63,11 +60,10 @@ pub async fn replace_rule(
     Path(raw): Path<String>,
     Json(spec): Json<RuleSpec>,
 ) -> ApiResult<axum::Json<Rule>> {
-    caller.require(Scope::Write)?;
     let rule = s
-        .store
+        .app
         .noise()
-        .replace_rule(&path_id(&raw, RuleId::parse, "rule")?, spec, s.clock.now())
+        .replace_rule(&caller, &path_id(&raw, RuleId::parse, "rule")?, spec)
         .await?;
     Ok(axum::Json(rule))
 }
@@ -79,10 +75,9 @@ pub async fn delete_rule(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store
+    s.app
         .noise()
-        .delete_rule(&path_id(&raw, RuleId::parse, "rule")?)
+        .delete_rule(&caller, &path_id(&raw, RuleId::parse, "rule")?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -108,12 +103,11 @@ pub async fn list_silences(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<SilenceView>>> {
-    caller.require(Scope::Read)?;
-    let now = s.clock.now();
+    let now = s.app.now();
     let items = s
-        .store
+        .app
         .noise()
-        .silences()
+        .silences(&caller)
         .await?
         .into_iter()
         .map(|x| SilenceView::new(x, now))
@@ -129,13 +123,8 @@ pub async fn create_silence(
     State(s): State<AppState>,
     Json(spec): Json<SilenceSpec>,
 ) -> ApiResult<(StatusCode, axum::Json<SilenceView>)> {
-    caller.require(Scope::Write)?;
-    let now = s.clock.now();
-    let silence = s
-        .store
-        .noise()
-        .create_silence(spec, caller.actor().name, now)
-        .await?;
+    let now = s.app.now();
+    let silence = s.app.noise().create_silence(&caller, spec).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SilenceView::new(silence, now)),
@@ -149,13 +138,12 @@ pub async fn get_silence(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<SilenceView>> {
-    caller.require(Scope::Read)?;
     let silence = s
-        .store
+        .app
         .noise()
-        .get_silence(&path_id(&raw, SilenceId::parse, "silence")?)
+        .get_silence(&caller, &path_id(&raw, SilenceId::parse, "silence")?)
         .await?;
-    Ok(axum::Json(SilenceView::new(silence, s.clock.now())))
+    Ok(axum::Json(SilenceView::new(silence, s.app.now())))
 }
 
 /// Expires a silence now.
@@ -166,12 +154,11 @@ pub async fn expire_silence(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<SilenceView>> {
-    caller.require(Scope::Write)?;
-    let now = s.clock.now();
+    let now = s.app.now();
     let silence = s
-        .store
+        .app
         .noise()
-        .expire_silence(&path_id(&raw, SilenceId::parse, "silence")?, now)
+        .expire_silence(&caller, &path_id(&raw, SilenceId::parse, "silence")?)
         .await?;
     Ok(axum::Json(SilenceView::new(silence, now)))
 }
@@ -192,13 +179,16 @@ pub async fn extend_silence(
     Path(raw): Path<String>,
     Json(req): Json<ExtendSilence>,
 ) -> ApiResult<axum::Json<SilenceView>> {
-    caller.require(Scope::Write)?;
     let silence = s
-        .store
+        .app
         .noise()
-        .extend_silence(&path_id(&raw, SilenceId::parse, "silence")?, req.ends_at)
+        .extend_silence(
+            &caller,
+            &path_id(&raw, SilenceId::parse, "silence")?,
+            req.ends_at,
+        )
         .await?;
-    Ok(axum::Json(SilenceView::new(silence, s.clock.now())))
+    Ok(axum::Json(SilenceView::new(silence, s.app.now())))
 }
 
 /// A maintenance window, whether it is open now, and when it next opens.
@@ -233,12 +223,11 @@ pub async fn list_maintenance(
     State(s): State<AppState>,
     Query(q): Query<MaintenanceQuery>,
 ) -> ApiResult<axum::Json<Items<MaintenanceView>>> {
-    caller.require(Scope::Read)?;
-    let now = s.clock.now();
+    let now = s.app.now();
     let items = s
-        .store
+        .app
         .noise()
-        .maintenance(q.service)
+        .maintenance(&caller, q.service.as_deref().map(ServiceRef::parse))
         .await?
         .into_iter()
         .map(|w| MaintenanceView::new(w, now))
@@ -255,9 +244,8 @@ pub async fn create_maintenance(
     State(s): State<AppState>,
     Json(spec): Json<MaintenanceSpec>,
 ) -> ApiResult<(StatusCode, axum::Json<MaintenanceView>)> {
-    caller.require(Scope::Write)?;
-    let now = s.clock.now();
-    let window = s.store.noise().create_maintenance(spec, now).await?;
+    let now = s.app.now();
+    let window = s.app.noise().create_maintenance(&caller, spec).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(MaintenanceView::new(window, now)),
@@ -271,13 +259,15 @@ pub async fn get_maintenance(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<MaintenanceView>> {
-    caller.require(Scope::Read)?;
     let window = s
-        .store
+        .app
         .noise()
-        .get_maintenance(&path_id(&raw, MaintenanceId::parse, "maintenance window")?)
+        .get_maintenance(
+            &caller,
+            &path_id(&raw, MaintenanceId::parse, "maintenance window")?,
+        )
         .await?;
-    Ok(axum::Json(MaintenanceView::new(window, s.clock.now())))
+    Ok(axum::Json(MaintenanceView::new(window, s.app.now())))
 }
 
 #[utoipa::path(delete, path = "/api/v1/maintenance/{id}", tag = "noise", security(("bearer" = [])), params(("id" = String, Path, description = "Maintenance window ID")),
@@ -287,10 +277,12 @@ pub async fn delete_maintenance(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store
+    s.app
         .noise()
-        .delete_maintenance(&path_id(&raw, MaintenanceId::parse, "maintenance window")?)
+        .delete_maintenance(
+            &caller,
+            &path_id(&raw, MaintenanceId::parse, "maintenance window")?,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Json, Query, parse_json, path_id};
+use super::extract::{ScheduleRef, UserRef};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +16,9 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
+use tocsin_app::Principal;
 use tocsin_domain::ValidationErrors;
-use tocsin_domain::auth::{Scope, display_prefix, hash_secret, new_feed_token};
+use tocsin_domain::auth::{display_prefix, hash_secret, new_feed_token};
 use tocsin_domain::catalog::User;
 use tocsin_domain::ical::{CalendarEvent, calendar};
 use tocsin_domain::ids::{FeedId, OverrideId, UserId};
@@ -59,10 +61,10 @@ pub struct Person {
 }
 
 /// Every user by ID, to name the people in an answer with one query.
-pub(super) async fn people(s: &AppState) -> ApiResult<HashMap<UserId, User>> {
-    Ok(s.store
+pub(super) async fn people(s: &AppState, who: &Principal) -> ApiResult<HashMap<UserId, User>> {
+    Ok(s.app
         .users()
-        .list()
+        .list(who)
         .await?
         .into_iter()
         .map(|u| (u.id.clone(), u))
@@ -89,7 +91,7 @@ pub(super) fn person(users: &HashMap<UserId, User>, id: &UserId) -> Person {
 /// The schedule a body describes. Participants may be given by email as well as by ID, as people write files;
 /// they are resolved here so the store receives IDs only, and an unknown email is named by its place in the
 /// layers like an unknown ID.
-async fn schedule_spec(s: &AppState, mut body: Value) -> ApiResult<ScheduleSpec> {
+async fn schedule_spec(s: &AppState, who: &Principal, mut body: Value) -> ApiResult<ScheduleSpec> {
     let mut errors = ValidationErrors::default();
     let layers = body
         .get_mut("layers")
@@ -106,9 +108,9 @@ async fn schedule_spec(s: &AppState, mut body: Value) -> ApiResult<ScheduleSpec>
             let Some(email) = p.as_str().filter(|r| r.contains('@')).map(str::trim) else {
                 continue;
             };
-            match s.store.users().get(email).await {
+            match s.app.users().get(who, &UserRef::parse(email)).await {
                 Ok(u) => *p = Value::String(u.id.to_string()),
-                Err(StoreError::NotFound { .. }) => errors.push(
+                Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => errors.push(
                     format!("layers[{i}].participants[{j}]"),
                     format!("no user with email {email}"),
                 ),
@@ -129,9 +131,8 @@ pub async fn list_schedules(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<ScheduleRecord>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.oncall().list_schedules().await?,
+        items: s.app.oncall().list_schedules(&caller).await?,
     }))
 }
 
@@ -143,13 +144,8 @@ pub async fn create_schedule(
     State(s): State<AppState>,
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, axum::Json<ScheduleRecord>)> {
-    caller.require(Scope::Write)?;
-    let spec = schedule_spec(&s, body).await?;
-    let created = s
-        .store
-        .oncall()
-        .create_schedule(spec, s.clock.now())
-        .await?;
+    let spec = schedule_spec(&s, &caller, body).await?;
+    let created = s.app.oncall().create_schedule(&caller, spec).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -161,8 +157,12 @@ pub async fn get_schedule(
     State(s): State<AppState>,
     Path(schedule): Path<String>,
 ) -> ApiResult<axum::Json<ScheduleRecord>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.oncall().get_schedule(&schedule).await?))
+    Ok(axum::Json(
+        s.app
+            .oncall()
+            .get_schedule(&caller, &ScheduleRef::parse(&schedule))
+            .await?,
+    ))
 }
 
 /// Replaces a schedule's name, description, time zone, layers and reminder lead time; its overrides stay.
@@ -175,12 +175,11 @@ pub async fn replace_schedule(
     Path(schedule): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<axum::Json<ScheduleRecord>> {
-    caller.require(Scope::Write)?;
-    let spec = schedule_spec(&s, body).await?;
+    let spec = schedule_spec(&s, &caller, body).await?;
     Ok(axum::Json(
-        s.store
+        s.app
             .oncall()
-            .replace_schedule(&schedule, spec, s.clock.now())
+            .replace_schedule(&caller, &ScheduleRef::parse(&schedule), spec)
             .await?,
     ))
 }
@@ -194,8 +193,10 @@ pub async fn delete_schedule(
     State(s): State<AppState>,
     Path(schedule): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store.oncall().delete_schedule(&schedule).await?;
+    s.app
+        .oncall()
+        .delete_schedule(&caller, &ScheduleRef::parse(&schedule))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -210,11 +211,10 @@ pub async fn add_override(
     Path(schedule): Path<String>,
     Json(new): Json<NewOverride>,
 ) -> ApiResult<(StatusCode, axum::Json<OverrideRecord>)> {
-    caller.require(Scope::Write)?;
     let added = s
-        .store
+        .app
         .oncall()
-        .add_override(&schedule, new, s.clock.now())
+        .add_override(&caller, &ScheduleRef::parse(&schedule), new)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(added)))
 }
@@ -227,11 +227,10 @@ pub async fn delete_override(
     State(s): State<AppState>,
     Path((schedule, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
     let id = path_id(&id, OverrideId::parse, "override")?;
-    s.store
+    s.app
         .oncall()
-        .delete_override(&schedule, &id, s.clock.now())
+        .delete_override(&caller, &ScheduleRef::parse(&schedule), &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -260,11 +259,14 @@ pub async fn who_is_on_call(
     Path(schedule): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> ApiResult<axum::Json<OnCallView>> {
-    caller.require(Scope::Read)?;
-    let at = query_time("at", q.at.as_deref())?.unwrap_or_else(|| s.clock.now());
-    let record = s.store.oncall().get_schedule(&schedule).await?;
+    let at = query_time("at", q.at.as_deref())?.unwrap_or_else(|| s.app.now());
+    let record = s
+        .app
+        .oncall()
+        .get_schedule(&caller, &ScheduleRef::parse(&schedule))
+        .await?;
     let user = match on_call(&record.schedule(), at) {
-        Some(id) => Some(person(&people(&s).await?, &id)),
+        Some(id) => Some(person(&people(&s, &caller).await?, &id)),
         None => None,
     };
     Ok(axum::Json(OnCallView { user, at }))
@@ -315,8 +317,7 @@ pub async fn shifts(
     Path(schedule): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> ApiResult<axum::Json<ShiftsView>> {
-    caller.require(Scope::Read)?;
-    let from = query_time("from", q.from.as_deref())?.unwrap_or_else(|| s.clock.now());
+    let from = query_time("from", q.from.as_deref())?.unwrap_or_else(|| s.app.now());
     let to = match query_time("to", q.to.as_deref())? {
         Some(to) => to,
         None => from
@@ -334,9 +335,13 @@ pub async fn shifts(
             ),
         ));
     }
-    let record = s.store.oncall().get_schedule(&schedule).await?;
+    let record = s
+        .app
+        .oncall()
+        .get_schedule(&caller, &ScheduleRef::parse(&schedule))
+        .await?;
     let schedule = record.schedule();
-    let users = people(&s).await?;
+    let users = people(&s, &caller).await?;
     let shifts = final_schedule(&schedule, from, to)
         .into_iter()
         .map(|sh| ShiftView {
@@ -370,6 +375,7 @@ pub struct CreatedFeed {
 
 async fn create_feed(
     s: &AppState,
+    caller: &Caller,
     subject: FeedSubject,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedFeed>)> {
     let token = new_feed_token();
@@ -378,7 +384,7 @@ async fn create_feed(
         token_hash: token.hash(),
         token_prefix: display_prefix(token.expose()),
     };
-    let feed = s.store.oncall().create_feed(new, s.clock.now()).await?;
+    let feed = s.app.oncall().create_feed(caller, new).await?;
     let url = format!("{}/calendar/{}.ics", s.public_url, token.expose());
     Ok((
         StatusCode::CREATED,
@@ -401,9 +407,12 @@ pub async fn create_schedule_feed(
     State(s): State<AppState>,
     Path(schedule): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedFeed>)> {
-    caller.require(Scope::Write)?;
-    let record = s.store.oncall().get_schedule(&schedule).await?;
-    create_feed(&s, FeedSubject::Schedule(record.id)).await
+    let record = s
+        .app
+        .oncall()
+        .get_schedule(&caller, &ScheduleRef::parse(&schedule))
+        .await?;
+    create_feed(&s, &caller, FeedSubject::Schedule(record.id)).await
 }
 
 /// Creates a calendar feed of one user's shifts in every schedule and returns its URL, once.
@@ -415,9 +424,8 @@ pub async fn create_user_feed(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedFeed>)> {
-    caller.require(Scope::Write)?;
-    let user = s.store.users().get(&user).await?;
-    create_feed(&s, FeedSubject::User(user.id)).await
+    let user = s.app.users().get(&caller, &UserRef::parse(&user)).await?;
+    create_feed(&s, &caller, FeedSubject::User(user.id)).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -436,7 +444,6 @@ pub async fn list_feeds(
     State(s): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> ApiResult<axum::Json<Items<CalendarFeed>>> {
-    caller.require(Scope::Read)?;
     let subject = match (q.schedule, q.user) {
         (Some(_), Some(_)) => {
             return Err(ApiError::new(
@@ -445,13 +452,19 @@ pub async fn list_feeds(
             ));
         }
         (Some(schedule), None) => Some(FeedSubject::Schedule(
-            s.store.oncall().get_schedule(&schedule).await?.id,
+            s.app
+                .oncall()
+                .get_schedule(&caller, &ScheduleRef::parse(&schedule))
+                .await?
+                .id,
         )),
-        (None, Some(user)) => Some(FeedSubject::User(s.store.users().get(&user).await?.id)),
+        (None, Some(user)) => Some(FeedSubject::User(
+            s.app.users().get(&caller, &UserRef::parse(&user)).await?.id,
+        )),
         (None, None) => None,
     };
     Ok(axum::Json(Items {
-        items: s.store.oncall().list_feeds(subject).await?,
+        items: s.app.oncall().list_feeds(&caller, subject).await?,
     }))
 }
 
@@ -464,11 +477,8 @@ pub async fn revoke_feed(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CalendarFeed>> {
-    caller.require(Scope::Write)?;
     let id = path_id(&id, FeedId::parse, "calendar feed")?;
-    Ok(axum::Json(
-        s.store.oncall().revoke_feed(&id, s.clock.now()).await?,
-    ))
+    Ok(axum::Json(s.app.oncall().revoke_feed(&caller, &id).await?))
 }
 
 /// What a feed covers at `now`. The start is cut at midnight UTC so that a shift running across it keeps the same
@@ -505,15 +515,19 @@ pub async fn calendar_feed(
 ) -> ApiResult<Response> {
     let missing = || ApiError::new(ErrorCode::NotFound, "no such calendar feed");
     let token = file.strip_suffix(".ics").ok_or_else(missing)?;
-    let Some(feed) = s.store.oncall().feed_by_token(&hash_secret(token)).await? else {
+    let Some((feed, caller)) = s.app.oncall().feed(token).await? else {
         return Err(missing());
     };
-    let now = s.clock.now();
+    let now = s.app.now();
     let (from, to) = feed_window(now);
-    let users = people(&s).await?;
+    let users = people(&s, &caller).await?;
     let (name, mut events) = match feed.subject {
         FeedSubject::Schedule(id) => {
-            let record = s.store.oncall().get_schedule(id.as_str()).await?;
+            let record = s
+                .app
+                .oncall()
+                .get_schedule(&caller, &ScheduleRef::parse(id.as_str()))
+                .await?;
             let events = final_schedule(&record.schedule(), from, to)
                 .iter()
                 .map(|shift| {
@@ -525,7 +539,12 @@ pub async fn calendar_feed(
         }
         FeedSubject::User(id) => {
             let mut events = Vec::new();
-            for record in s.store.oncall().schedules_of_user(id.as_str()).await? {
+            for record in s
+                .app
+                .oncall()
+                .schedules_of_user(&caller, &UserRef::parse(id.as_str()))
+                .await?
+            {
                 let summary = format!("On call: {}", record.name);
                 events.extend(
                     final_schedule(&record.schedule(), from, to)

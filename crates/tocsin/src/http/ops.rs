@@ -18,7 +18,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
     (status = 200, description = "Ready", body = Object),
     (status = 503, description = "Database unreachable", body = ErrorResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.health().ping().await.map_err(|e| {
+    state.app.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "Readiness check failed.");
         ApiError::new(ErrorCode::Unavailable, "the database is not reachable")
     })?;
@@ -33,7 +33,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.app.metrics().render(),
     )
         .into_response()
 }

@@ -5,12 +5,14 @@ use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Created, Json, Query, path_id};
+use super::extract::{PolicyRef, ScheduleRef, ServiceRef, UserRef, incident_ref};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_domain::auth::{Scope, hash_secret};
+use tocsin_app::Principal;
+use tocsin_domain::auth::Scope;
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
 };
@@ -29,9 +31,8 @@ pub async fn list_policies(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<Items<EscalationPolicy>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.escalation().list_policies().await?,
+        items: s.app.escalation().list_policies(&caller).await?,
     }))
 }
 
@@ -44,12 +45,7 @@ pub async fn create_policy(
     State(s): State<AppState>,
     Json(spec): Json<EscalationPolicySpec>,
 ) -> ApiResult<Created<EscalationPolicy>> {
-    caller.require(Scope::Write)?;
-    let p = s
-        .store
-        .escalation()
-        .create_policy(spec, s.clock.now())
-        .await?;
+    let p = s.app.escalation().create_policy(&caller, spec).await?;
     Ok((StatusCode::CREATED, axum::Json(p)))
 }
 
@@ -61,8 +57,12 @@ pub async fn get_policy(
     State(s): State<AppState>,
     Path(policy): Path<String>,
 ) -> ApiResult<axum::Json<EscalationPolicy>> {
-    caller.require(Scope::Read)?;
-    Ok(axum::Json(s.store.escalation().get_policy(&policy).await?))
+    Ok(axum::Json(
+        s.app
+            .escalation()
+            .get_policy(&caller, &PolicyRef::parse(&policy))
+            .await?,
+    ))
 }
 
 /// Replaces a policy; incidents escalating under it continue with the new levels.
@@ -75,11 +75,10 @@ pub async fn replace_policy(
     Path(policy): Path<String>,
     Json(spec): Json<EscalationPolicySpec>,
 ) -> ApiResult<axum::Json<EscalationPolicy>> {
-    caller.require(Scope::Write)?;
     Ok(axum::Json(
-        s.store
+        s.app
             .escalation()
-            .replace_policy(&policy, spec, s.clock.now())
+            .replace_policy(&caller, &PolicyRef::parse(&policy), spec)
             .await?,
     ))
 }
@@ -92,8 +91,10 @@ pub async fn delete_policy(
     State(s): State<AppState>,
     Path(policy): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
-    s.store.escalation().delete_policy(&policy).await?;
+    s.app
+        .escalation()
+        .delete_policy(&caller, &PolicyRef::parse(&policy))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,10 +131,11 @@ pub struct PolicyOnCall {
 
 async fn policy_on_call(
     s: &AppState,
+    who: &Principal,
     policy: EscalationPolicy,
     at: DateTime<Utc>,
 ) -> ApiResult<PolicyOnCall> {
-    let people = super::oncall::people(s).await?;
+    let people = super::oncall::people(s, who).await?;
     let mut levels = Vec::new();
     for (i, level) in policy.levels.iter().enumerate() {
         let mut users: Vec<OnCallUser> = Vec::new();
@@ -142,7 +144,12 @@ async fn policy_on_call(
             let (user, via) = match target {
                 EscalationTarget::User(u) => (Some(u.clone()), None),
                 EscalationTarget::Schedule(id) => {
-                    match s.store.oncall().get_schedule(id.as_str()).await {
+                    match s
+                        .app
+                        .oncall()
+                        .get_schedule(who, &ScheduleRef::parse(id.as_str()))
+                        .await
+                    {
                         Ok(record) => {
                             let who = on_call(&record.schedule(), at);
                             if who.is_none() {
@@ -150,7 +157,7 @@ async fn policy_on_call(
                             }
                             (who, Some(record.name))
                         }
-                        Err(StoreError::NotFound { .. }) => (None, None),
+                        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => (None, None),
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -183,10 +190,13 @@ pub async fn get_policy_on_call(
     Path(policy): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> ApiResult<axum::Json<PolicyOnCall>> {
-    caller.require(Scope::Read)?;
-    let policy = s.store.escalation().get_policy(&policy).await?;
-    let at = q.at.unwrap_or_else(|| s.clock.now());
-    Ok(axum::Json(policy_on_call(&s, policy, at).await?))
+    let policy = s
+        .app
+        .escalation()
+        .get_policy(&caller, &PolicyRef::parse(&policy))
+        .await?;
+    let at = q.at.unwrap_or_else(|| s.app.now());
+    Ok(axum::Json(policy_on_call(&s, &caller, policy, at).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -203,9 +213,12 @@ pub async fn get_service_policy(
     State(s): State<AppState>,
     Path(service): Path<String>,
 ) -> ApiResult<axum::Json<ServicePolicy>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(ServicePolicy {
-        policy: s.store.escalation().service_policy(&service).await?,
+        policy: s
+            .app
+            .escalation()
+            .service_policy(&caller, &ServiceRef::parse(&service))
+            .await?,
     }))
 }
 
@@ -228,10 +241,9 @@ pub async fn set_service_policy(
     Path(service): Path<String>,
     Json(req): Json<SetServicePolicy>,
 ) -> ApiResult<axum::Json<ServicePolicy>> {
-    caller.require(Scope::Write)?;
     let policy = match req.policy {
         serde_json::Value::Null => None,
-        serde_json::Value::String(p) => Some(p),
+        serde_json::Value::String(p) => Some(PolicyRef::parse(&p)),
         _ => {
             return Err(ApiError::field(
                 "policy",
@@ -241,9 +253,9 @@ pub async fn set_service_policy(
     };
     Ok(axum::Json(ServicePolicy {
         policy: s
-            .store
+            .app
             .escalation()
-            .set_service_policy(&service, policy)
+            .set_service_policy(&caller, &ServiceRef::parse(&service), policy)
             .await?,
     }))
 }
@@ -258,8 +270,12 @@ pub async fn get_service_on_call(
     Path(service): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> ApiResult<axum::Json<PolicyOnCall>> {
-    caller.require(Scope::Read)?;
-    let Some(policy) = s.store.escalation().service_policy(&service).await? else {
+    let Some(policy) = s
+        .app
+        .escalation()
+        .service_policy(&caller, &ServiceRef::parse(&service))
+        .await?
+    else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!(
@@ -267,8 +283,8 @@ pub async fn get_service_on_call(
             ),
         ));
     };
-    let at = q.at.unwrap_or_else(|| s.clock.now());
-    Ok(axum::Json(policy_on_call(&s, policy, at).await?))
+    let at = q.at.unwrap_or_else(|| s.app.now());
+    Ok(axum::Json(policy_on_call(&s, &caller, policy, at).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -285,9 +301,12 @@ pub async fn get_incident_escalation(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<IncidentEscalation>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(IncidentEscalation {
-        escalation: s.store.escalation().incident_escalation(&incident).await?,
+        escalation: s
+            .app
+            .escalation()
+            .incident_escalation(&caller, &incident_ref(&incident)?)
+            .await?,
     }))
 }
 
@@ -309,7 +328,6 @@ pub async fn escalate_incident(
     Path(incident): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<EscalationRecord>> {
-    caller.require(Scope::Write)?;
     // An empty body means "the next level", so `curl -X POST` alone escalates.
     let level = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -317,11 +335,10 @@ pub async fn escalate_incident(
         super::extract::parse_json::<EscalateRequest>(&body)?.level
     };
     let record = s
-        .store
+        .app
         .escalation()
-        .escalate(&incident, level, caller.actor(), s.clock.now())
+        .escalate(&caller, &incident_ref(&incident)?, level)
         .await?;
-    s.wake_engine();
     Ok(axum::Json(record))
 }
 
@@ -335,26 +352,25 @@ pub async fn reassign_incident(
     Path(incident): Path<String>,
     Json(to): Json<Reassignment>,
 ) -> ApiResult<axum::Json<EscalationRecord>> {
-    caller.require(Scope::Write)?;
     let record = s
-        .store
+        .app
         .escalation()
-        .reassign(&incident, to, caller.actor(), s.clock.now())
+        .reassign(&caller, &incident_ref(&incident)?, to)
         .await?;
-    s.wake_engine();
     Ok(axum::Json(record))
 }
 
 /// The latest notifications matching `filter`, as many as a page holds.
 async fn notifications(
     s: &AppState,
+    caller: &Caller,
     filter: DeliveryFilter,
 ) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
     let filter = DeliveryFilter {
         limit: tocsin_store::MAX_PAGE,
         ..filter
     };
-    let items = s.store.contacts().deliveries(filter).await?;
+    let items = s.app.contacts().deliveries(caller, filter).await?;
     Ok(axum::Json(Items { items }))
 }
 
@@ -367,11 +383,11 @@ pub async fn incident_notifications(
     State(s): State<AppState>,
     Path(incident): Path<String>,
 ) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
-    caller.require(Scope::Read)?;
     notifications(
         &s,
+        &caller,
         DeliveryFilter {
-            incident: Some(incident),
+            incident: Some(incident_ref(&incident)?),
             ..DeliveryFilter::default()
         },
     )
@@ -387,11 +403,11 @@ pub async fn user_notifications(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<axum::Json<Items<DeliveryRecord>>> {
-    caller.require(Scope::Read)?;
     notifications(
         &s,
+        &caller,
         DeliveryFilter {
-            user: Some(user),
+            user: Some(UserRef::parse(&user)),
             ..DeliveryFilter::default()
         },
     )
@@ -406,9 +422,8 @@ pub async fn get_notification(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<DeliveryRecord>> {
-    caller.require(Scope::Read)?;
     let id = path_id(&raw, DeliveryId::parse, "notification")?;
-    Ok(axum::Json(s.store.contacts().delivery(&id).await?))
+    Ok(axum::Json(s.app.contacts().delivery(&caller, &id).await?))
 }
 
 /// A contact method as listed: a webhook's signing secret is never shown again after creation.
@@ -425,8 +440,11 @@ pub async fn list_contact_methods(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<axum::Json<Items<ContactMethod>>> {
-    caller.require(Scope::Read)?;
-    let items = s.store.contacts().list_methods(&user).await?;
+    let items = s
+        .app
+        .contacts()
+        .list_methods(&caller, &UserRef::parse(&user))
+        .await?;
     Ok(axum::Json(Items {
         items: items.into_iter().map(redacted).collect(),
     }))
@@ -442,16 +460,15 @@ pub async fn create_contact_method(
     Path(user): Path<String>,
     Json(mut spec): Json<ContactMethodSpec>,
 ) -> ApiResult<Created<ContactMethod>> {
-    caller.require(Scope::Write)?;
     if let ContactTarget::Webhook { secret, .. } = &mut spec.target
         && secret.is_none()
     {
         *secret = Some(tocsin_domain::webhook::generate_secret());
     }
     let m = s
-        .store
+        .app
         .contacts()
-        .create_method(&user, spec, s.clock.now())
+        .create_method(&caller, &UserRef::parse(&user), spec)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(m)))
 }
@@ -464,10 +481,9 @@ pub async fn get_contact_method(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<axum::Json<ContactMethod>> {
-    caller.require(Scope::Read)?;
     let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     Ok(axum::Json(redacted(
-        s.store.contacts().get_method(&id).await?,
+        s.app.contacts().get_method(&caller, &id).await?,
     )))
 }
 
@@ -481,10 +497,9 @@ pub async fn replace_contact_method(
     Path(raw): Path<String>,
     Json(spec): Json<ContactMethodSpec>,
 ) -> ApiResult<axum::Json<ContactMethod>> {
-    caller.require(Scope::Write)?;
     let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
     Ok(axum::Json(redacted(
-        s.store.contacts().replace_method(&id, spec).await?,
+        s.app.contacts().replace_method(&caller, &id, spec).await?,
     )))
 }
 
@@ -496,9 +511,8 @@ pub async fn delete_contact_method(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
     let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
-    s.store.contacts().delete_method(&id).await?;
+    s.app.contacts().delete_method(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -511,10 +525,8 @@ pub async fn test_contact_method(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<DeliveryRecord>)> {
-    caller.require(Scope::Write)?;
     let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
-    let d = s.store.contacts().send_test(&id, s.clock.now()).await?;
-    s.wake_engine();
+    let d = s.app.contacts().send_test(&caller, &id).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(d)))
 }
 
@@ -526,9 +538,12 @@ pub async fn list_notification_rules(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> ApiResult<axum::Json<Items<NotificationRule>>> {
-    caller.require(Scope::Read)?;
     Ok(axum::Json(Items {
-        items: s.store.contacts().list_rules(&user).await?,
+        items: s
+            .app
+            .contacts()
+            .list_rules(&caller, &UserRef::parse(&user))
+            .await?,
     }))
 }
 
@@ -542,8 +557,11 @@ pub async fn create_notification_rule(
     Path(user): Path<String>,
     Json(spec): Json<NotificationRuleSpec>,
 ) -> ApiResult<Created<NotificationRule>> {
-    caller.require(Scope::Write)?;
-    let r = s.store.contacts().create_rule(&user, spec).await?;
+    let r = s
+        .app
+        .contacts()
+        .create_rule(&caller, &UserRef::parse(&user), spec)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 
@@ -555,9 +573,8 @@ pub async fn delete_notification_rule(
     State(s): State<AppState>,
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::Write)?;
     let id = path_id(&raw, NotificationRuleId::parse, "notification rule")?;
-    s.store.contacts().delete_rule(&id).await?;
+    s.app.contacts().delete_rule(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -603,18 +620,8 @@ pub async fn heartbeat_get(state: State<AppState>, key: Path<String>) -> Respons
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(key): Path<String>) -> Response {
-    match s
-        .store
-        .ingest()
-        .beat(&hash_secret(key.trim()), s.clock.now())
-        .await
-    {
-        Ok(status) => {
-            if status.recovered {
-                s.wake_engine();
-            }
-            axum::Json(status).into_response()
-        }
+    match s.app.ingest().beat(&key).await {
+        Ok(status) => axum::Json(status).into_response(),
         Err(StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. }) => {
             ApiError::new(
                 ErrorCode::NotFound,

@@ -12,14 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use tocsin_app::Accepted;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::alert::EventAction;
-use tocsin_domain::auth::hash_secret;
 use tocsin_domain::integration::IntegrationKind;
 use tocsin_domain::senders::{Batch, alertmanager, generic, grafana, opsgenie};
-use tocsin_store::{IngestOutcome, Integration, RawPayload, StoreError};
+use tocsin_store::Integration;
 
 /// Why a sender's request was refused; each endpoint renders it in its sender's format.
 #[derive(Debug)]
@@ -76,19 +75,73 @@ impl Refusal {
     }
 }
 
+impl From<tocsin_app::Refusal> for Refusal {
+    fn from(r: tocsin_app::Refusal) -> Self {
+        use tocsin_app::Refusal as R;
+        match r {
+            R::NoKey => Self::NoKey,
+            R::UnknownKey => Self::UnknownKey,
+            R::WrongKind(k) => Self::WrongKind(k),
+            R::Limited(wait) => Self::Limited(wait),
+            R::Malformed(m) => Self::Api(ApiError::new(ErrorCode::MalformedJson, m)),
+            R::Invalid(v) => Self::Invalid(v),
+            R::Failed(e) => Self::Api(e.into()),
+        }
+    }
+}
+
+/// The integration for a request's key, checked against the endpoint's kind and rate limit; and the key's hash.
+pub(super) async fn admit(
+    state: &AppState,
+    kind: IntegrationKind,
+    key: Option<String>,
+) -> Result<(Integration, String), Refusal> {
+    Ok(state.app.ingest().admit(kind, key).await?)
+}
+
+/// Reads a sender's request body and hands it to the ingest use case.
+async fn intake(
+    state: &AppState,
+    integration: &Integration,
+    key_hash: &str,
+    req: Request,
+    parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
+) -> Result<Accepted, Refusal> {
+    let started = Instant::now();
+    let bytes = body_bytes(req, state).await.map_err(|e| {
+        state
+            .app
+            .ingest()
+            .count(integration.kind.as_str(), "invalid");
+        Refusal::Api(e)
+    })?;
+    Ok(state
+        .app
+        .ingest()
+        .accept(integration, key_hash, &bytes, started, parse)
+        .await?)
+}
+
+/// Stores a batch already parsed from a request body.
+pub(super) async fn store_batch(
+    state: &AppState,
+    integration: &Integration,
+    key_hash: &str,
+    batch: Batch,
+    body: &[u8],
+    started: Instant,
+) -> Result<Accepted, Refusal> {
+    Ok(state
+        .app
+        .ingest()
+        .store(integration, key_hash, batch, body, started)
+        .await?)
+}
+
 pub(super) fn set_retry_after(resp: &mut Response, wait: Duration) {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-}
-
-/// What an accepted request did.
-pub(super) struct Accepted {
-    pub outcomes: Vec<IngestOutcome>,
-    /// True when the request re-sent a group state already stored, so nothing was written.
-    pub unchanged: bool,
-    /// The sender group and the digest of the state the request carried, for senders that group.
-    pub group_state: Option<(String, String)>,
 }
 
 /// The key from the URL, or from `Authorization: Bearer|GenieKey <key>`, or the password of basic auth.
@@ -113,252 +166,6 @@ fn key_from(path_key: Option<String>, headers: &HeaderMap) -> Option<String> {
         _ => None,
     }
     .filter(|k| !k.is_empty())
-}
-
-/// The integration for a request's key, checked against the endpoint's kind and rate limit.
-pub(super) async fn admit(
-    state: &AppState,
-    kind: IntegrationKind,
-    key: Option<String>,
-) -> Result<(Integration, String), Refusal> {
-    let key = key.ok_or(Refusal::NoKey)?;
-    let key_hash = hash_secret(&key);
-    let integration = state
-        .intake
-        .integration(&*state.store, &key_hash)
-        .await
-        .map_err(|e| Refusal::Api(e.into()))?
-        .ok_or(Refusal::UnknownKey)?;
-    if integration.kind != kind {
-        return Err(Refusal::WrongKind(integration.kind.as_str()));
-    }
-    state.intake.admit(&integration).map_err(Refusal::Limited)?;
-    Ok((integration, key_hash))
-}
-
-/// The whole path of a sender's request after its key was admitted: read, parse, skip an unchanged re-send,
-/// store durably, count.
-async fn intake(
-    state: &AppState,
-    integration: &Integration,
-    key_hash: &str,
-    req: Request,
-    parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
-) -> Result<Accepted, Refusal> {
-    let started = Instant::now();
-    let kind = integration.kind.as_str();
-    let invalid = |r: Refusal| {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "invalid"])
-            .inc();
-        r
-    };
-    let bytes = body_bytes(req, state)
-        .await
-        .map_err(|e| invalid(Refusal::Api(e)))?;
-    let hash = super::intake::body_hash(&bytes);
-    let known = match state.intake.known_body(&integration.id, &hash) {
-        Some(k) => {
-            let stored = stored_group_state(state, integration, &k.group).await?;
-            (stored.as_deref() == Some(k.state.as_str())).then_some(k.events)
-        }
-        None => None,
-    };
-    if let Some(events) = known {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, "unchanged"])
-            .inc_by(events);
-        return Ok(Accepted {
-            outcomes: vec![],
-            unchanged: true,
-            group_state: None,
-        });
-    }
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        invalid(Refusal::Api(ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("the body is not valid JSON: {e}"),
-        )))
-    })?;
-    let batch = parse(&value, integration).map_err(|e| invalid(Refusal::Invalid(e)))?;
-    let events = batch.events.len() as u64;
-    let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
-    // Only a sender group's whole state can be recognised by its bytes: anything else is an event each time.
-    if let Some((group, state_digest)) = &accepted.group_state {
-        state.intake.remember_body(
-            &integration.id,
-            &hash,
-            group.clone(),
-            state_digest.clone(),
-            events,
-        );
-    }
-    Ok(accepted)
-}
-
-/// The group's latest state as the store knows it, whichever process stored it.
-async fn stored_group_state(
-    state: &AppState,
-    integration: &Integration,
-    group: &str,
-) -> Result<Option<String>, Refusal> {
-    state
-        .store
-        .ingest()
-        .group_state(&integration.id, group)
-        .await
-        .map_err(|e| Refusal::Api(e.into()))
-}
-
-pub(super) async fn store_batch(
-    state: &AppState,
-    integration: &Integration,
-    key_hash: &str,
-    batch: Batch,
-    body: &[u8],
-    started: Instant,
-) -> Result<Accepted, Refusal> {
-    let kind = integration.kind.as_str();
-    let mut batch = batch;
-    // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
-    let group = match batch.group_key.clone() {
-        Some(g) => {
-            let digests = batch.event_digests();
-            let whole = batch.digest_of(&digests);
-            let keyed: Vec<(&str, &str)> = batch
-                .events
-                .iter()
-                .zip(&digests)
-                .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
-                .collect();
-            let stored = stored_group_state(state, integration, &g).await?;
-            let changed =
-                state
-                    .intake
-                    .changed(&integration.id, &g, &whole, &keyed, stored.as_deref());
-            let total = batch.events.len();
-            let Some(changed) = changed else {
-                state
-                    .metrics
-                    .events
-                    .with_label_values(&[kind, "unchanged"])
-                    .inc_by(total as u64);
-                return Ok(Accepted {
-                    outcomes: vec![],
-                    unchanged: true,
-                    group_state: Some((g, whole)),
-                });
-            };
-            // Built only now: a wholly unchanged group, the common re-send, returned above without it.
-            let remembered: HashMap<String, String> = keyed
-                .iter()
-                .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
-                .collect();
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "unchanged"])
-                .inc_by((total - changed.len()) as u64);
-            if changed.len() < total {
-                let mut keep = changed.into_iter().peekable();
-                let events = std::mem::take(&mut batch.events);
-                batch.events = events
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| keep.next_if_eq(i).is_some())
-                    .map(|(_, e)| e)
-                    .collect();
-            }
-            batch.group_state = Some(whole.clone());
-            Some((g, whole, remembered))
-        }
-        None => None,
-    };
-    let now = state.clock.now();
-    let outcomes = state
-        .store
-        .ingest()
-        .batch(key_hash, integration.kind, batch, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-            StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
-            e => {
-                state
-                    .metrics
-                    .events
-                    .with_label_values(&[kind, "error"])
-                    .inc();
-                Refusal::Api(e.into())
-            }
-        })?;
-    state.intake.record_payload(
-        &integration.id,
-        RawPayload {
-            outcome: summarize(&outcomes),
-            ..RawPayload::new(body, now)
-        },
-    );
-    for o in &outcomes {
-        state
-            .metrics
-            .events
-            .with_label_values(&[kind, o.result.as_str()])
-            .inc();
-        if let Some(sev) = o.opened_incident {
-            state
-                .metrics
-                .incidents_opened
-                .with_label_values(&[sev.as_str()])
-                .inc();
-            state.wake_engine();
-        }
-    }
-    state
-        .metrics
-        .ingest_latency
-        .with_label_values(&[kind])
-        .observe(started.elapsed().as_secs_f64());
-    let group_state = group
-        .as_ref()
-        .map(|(g, whole, _)| (g.clone(), whole.clone()));
-    if let Some((group, whole, events)) = group {
-        state
-            .intake
-            .remember(&integration.id, &group, whole, events);
-    }
-    Ok(Accepted {
-        outcomes,
-        unchanged: false,
-        group_state,
-    })
-}
-
-/// "3 events: 2 created, 1 resolved".
-fn summarize(outcomes: &[IngestOutcome]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for o in outcomes {
-        match counts.iter_mut().find(|(r, _)| *r == o.result.as_str()) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((o.result.as_str(), 1)),
-        }
-    }
-    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    let noun = if outcomes.len() == 1 {
-        "event"
-    } else {
-        "events"
-    };
-    let what = if parts.is_empty() {
-        "nothing to do".to_owned()
-    } else {
-        parts.join(", ")
-    };
-    format!("{} {noun}: {what}", outcomes.len())
 }
 
 /// Runs an endpoint's whole flow and renders refusals as API errors.
@@ -451,7 +258,7 @@ pub async fn prometheus_alerts(
     Path(key): Path<String>,
     req: Request,
 ) -> Response {
-    let now = state.clock.now();
+    let now = state.app.now();
     handle(
         state,
         IntegrationKind::Prometheus,
@@ -468,7 +275,7 @@ pub async fn prometheus_alerts(
     request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
     responses((status = 200, description = "Accepted"), (status = "4XX", body = super::error::ErrorResponse)))]
 pub async fn prometheus_alerts_bearer(State(state): State<AppState>, req: Request) -> Response {
-    let now = state.clock.now();
+    let now = state.app.now();
     handle(
         state,
         IntegrationKind::Prometheus,

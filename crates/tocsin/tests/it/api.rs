@@ -825,7 +825,7 @@ async fn catalog_refusals_name_the_field() {
     let (s, b) = app.post("/api/v1/services", json!({"name": "s"})).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("conflict"))
+        (StatusCode::CONFLICT, Some("name_taken"))
     );
     let (s, b) = app.send(app.req(Method::PATCH, "/api/v1/services")).await;
     assert_eq!(

@@ -58,7 +58,7 @@ async fn seed(store: &dyn Store, incidents: usize) {
     store
         .contacts()
         .create_method(
-            user.id.as_str(),
+            &user.id.clone().into(),
             ContactMethodSpec {
                 name: "hook".into(),
                 target: ContactTarget::Webhook {
@@ -90,7 +90,7 @@ async fn seed(store: &dyn Store, incidents: usize) {
     let key = arbitrary_service_with_key(store, "db").await;
     store
         .escalation()
-        .set_service_policy("db", Some(policy.name))
+        .set_service_policy(&"db".into(), Some(policy.name.as_str().into()))
         .await
         .unwrap();
     let events = (0..incidents)
@@ -105,8 +105,7 @@ async fn seed(store: &dyn Store, incidents: usize) {
 
 fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, t: Arc<CountingTransport>) -> Engine {
     Engine::new(
-        store,
-        clock,
+        &tocsin_app::App::new(store, clock, tocsin_app::Metrics::new()),
         t,
         Renderer {
             public_url: "http://tocsin.test".into(),
@@ -195,8 +194,7 @@ async fn a_hanging_receiver_does_not_hold_up_the_next_cycle() {
     seed(&*store, 3).await;
     let clock = Arc::new(ManualClock::new(t0()));
     let engine = Engine::new(
-        store.clone(),
-        clock.clone(),
+        &tocsin_app::App::new(store.clone(), clock.clone(), tocsin_app::Metrics::new()),
         Arc::new(HangingTransport),
         Renderer {
             public_url: "http://tocsin.test".into(),

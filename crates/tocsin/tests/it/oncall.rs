@@ -139,7 +139,7 @@ async fn schedules_are_created_read_replaced_and_deleted() {
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("conflict")),
+        (StatusCode::CONFLICT, Some("name_taken")),
         "{b}"
     );
 
@@ -166,6 +166,7 @@ async fn schedules_are_created_read_replaced_and_deleted() {
         .send(app.req(Method::DELETE, "/api/v1/users/bob@example.com"))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "a user in a rotation stays: {b}");
+    assert_eq!(b["error"]["code"], "in_use");
     assert!(
         b["error"]["message"].as_str().unwrap().contains("platform"),
         "{b}"

@@ -389,6 +389,10 @@ async fn escalating_by_hand_pages_the_next_level_and_resolving_stops_everything(
         .send(app.req(Method::POST, "/api/v1/incidents/1/escalate"))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert_eq!(
+        b["error"]["code"], "invalid_transition",
+        "a resolved incident: {b}"
+    );
 
     // Who is on call for the service, per level.
     let (_, oncall) = app.get("/api/v1/services/checkout/on-call").await;

@@ -1,0 +1,125 @@
+use crate::prelude::*;
+
+/// Use cases of incidents.
+pub struct Incidents<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Incidents<'_> {
+    /// Opens an incident by hand, with no alert (e.g. a customer report).
+    pub async fn declare(&self, who: &Principal, new: NewIncident) -> Result<Incident> {
+        who.require(Scope::Write)?;
+        let incident = self
+            .app
+            .store
+            .incidents()
+            .declare(new, who.actor(), self.app.now())
+            .await?;
+        self.app
+            .metrics
+            .incidents_opened
+            .with_label_values(&[incident.severity.as_str()])
+            .inc();
+        self.app.wake_engine();
+        Ok(incident)
+    }
+
+    pub async fn get(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.incidents().get(incident).await?)
+    }
+
+    pub async fn list(&self, who: &Principal, filter: IncidentFilter) -> Result<Page<Incident>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.incidents().list(filter).await?)
+    }
+
+    /// Acknowledges the incident and its triggered alerts.
+    pub async fn acknowledge(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .incidents()
+            .acknowledge(incident, who.actor(), self.app.now())
+            .await?)
+    }
+
+    /// Resolves the incident and all its open alerts.
+    pub async fn resolve(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .incidents()
+            .resolve(incident, who.actor(), self.app.now())
+            .await?)
+    }
+
+    pub async fn set_severity(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        severity: Severity,
+    ) -> Result<Incident> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .incidents()
+            .set_severity(incident, severity, who.actor(), self.app.now())
+            .await?)
+    }
+
+    pub async fn add_note(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        body: String,
+    ) -> Result<TimelineRecord> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .incidents()
+            .add_note(incident, body, who.actor(), self.app.now())
+            .await?)
+    }
+
+    pub async fn timeline(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+    ) -> Result<Vec<TimelineRecord>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.incidents().timeline(incident).await?)
+    }
+
+    pub async fn alerts(&self, who: &Principal, incident: &IncidentRef) -> Result<Vec<Alert>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.incidents().alerts(incident).await?)
+    }
+}
+
+/// Use cases of alerts.
+pub struct Alerts<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Alerts<'_> {
+    pub async fn get(&self, who: &Principal, id: &AlertId) -> Result<Alert> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.alerts().get(id).await?)
+    }
+
+    pub async fn list(&self, who: &Principal, filter: AlertFilter) -> Result<Page<Alert>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.alerts().list(filter).await?)
+    }
+
+    /// Every event received for the alert, oldest first.
+    pub async fn events(&self, who: &Principal, id: &AlertId) -> Result<Vec<AlertEventRecord>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.alerts().events(id).await?)
+    }
+}

@@ -1,0 +1,588 @@
+//! What every ingest endpoint does before and after parsing: find the integration a key belongs to, hold it to its
+//! rate limit, and recognise a re-sent group state that changes nothing.
+//!
+//! All three are in-process caches in front of the store, never the authority: the store re-checks the key (and
+//! its revocation) in the same transaction that writes the events. A key revoked on this node is dropped from the
+//! cache at once; elsewhere the entry expires after [`KEY_TTL`]. A group state is trusted only while the store
+//! says it is still the group's latest (`IngestRepo::group_state`), whichever process stored it: so a re-send of
+//! an old state after another process stored a newer one, or after a person resolved an incident, is written.
+
+use crate::App;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Instant as Started;
+use std::time::{Duration, Instant};
+use tocsin_domain::ValidationErrors;
+use tocsin_domain::auth::hash_secret;
+use tocsin_domain::ids::IntegrationId;
+use tocsin_domain::integration::IntegrationKind;
+use tocsin_domain::integration::RateLimit;
+use tocsin_domain::pagerduty::ChangeEvent;
+use tocsin_domain::senders::Batch;
+use tocsin_store::{
+    ChangeRecord, HeartbeatStatus, IngestOutcome, Integration, RAW_PAYLOADS_KEPT, RawPayload,
+    Result as StoreResult, Store, StoreError,
+};
+
+const KEY_TTL: Duration = Duration::from_secs(5);
+const GROUP_TTL: Duration = Duration::from_secs(300);
+/// Bounds the memory the caches can take; past it they start over (a miss only costs a lookup or a write).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub(crate) struct Intake {
+    keys: Mutex<HashMap<String, (Option<Integration>, Instant)>>,
+    limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
+    /// Digest of the last stored state of each (integration, sender group), and when it was stored.
+    groups: Mutex<HashMap<(IntegrationId, String), GroupState>>,
+    /// Hashes of grouped request bodies recently handled, with the group state each encodes: a sender re-sending
+    /// an unchanged group sends the same bytes, which can be answered before any parsing.
+    bodies: Mutex<HashMap<(IntegrationId, [u8; 32]), KnownBody>>,
+    /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
+    /// older ones would be overwritten anyway.
+    payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
+}
+
+impl Intake {
+    /// The active integration whose key hashes to `key_hash`.
+    pub async fn integration(
+        &self,
+        store: &dyn Store,
+        key_hash: &str,
+    ) -> StoreResult<Option<Integration>> {
+        if let Some((found, at)) = self.keys.lock().expect("key cache").get(key_hash)
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(found.clone());
+        }
+        let found = store.integrations().by_key(key_hash).await?;
+        let mut keys = self.keys.lock().expect("key cache");
+        if keys.len() >= MAX_ENTRIES {
+            keys.clear();
+        }
+        keys.insert(key_hash.to_owned(), (found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    /// Forgets every cached key, after a change that revokes several at once (a service deleted).
+    pub fn forget_keys(&self) {
+        self.keys.lock().expect("key cache").clear();
+    }
+
+    /// Forgets an integration whose key or settings changed.
+    pub fn forget(&self, id: &IntegrationId) {
+        self.keys
+            .lock()
+            .expect("key cache")
+            .retain(|_, (i, _)| i.as_ref().is_none_or(|i| &i.id != id));
+        self.limiters.lock().expect("limiters").remove(id);
+    }
+
+    /// `Err(wait)` when the integration is over its limit: the sender should retry after `wait`.
+    pub fn admit(&self, integration: &Integration) -> Result<(), Duration> {
+        let Some(limit) = integration.config.rate_limit() else {
+            return Ok(());
+        };
+        let limiter = {
+            let mut limiters = self.limiters.lock().expect("limiters");
+            let entry = limiters
+                .entry(integration.id.clone())
+                .or_insert_with(|| (limit, Arc::new(limiter(limit))));
+            if entry.0 != limit {
+                *entry = (limit, Arc::new(limiter(limit)));
+            }
+            entry.1.clone()
+        };
+        limiter.check().map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
+    /// Which events of a group's re-sent state differ from what was last stored: `None` when none do (the whole
+    /// request can be answered without a write), else their indexes (all of them when the group is not known, or
+    /// when `stored`, the group's latest state in the store, is not the one this process remembers). States expire
+    /// after [`GROUP_TTL`], so that what changes with time alone (a silence ending, a maintenance window closing)
+    /// is seen at the next re-send after that.
+    pub fn changed(
+        &self,
+        integration: &IntegrationId,
+        group: &str,
+        state: &str,
+        events: &[(&str, &str)],
+        stored: Option<&str>,
+    ) -> Option<Vec<usize>> {
+        let groups = self.groups.lock().expect("group digests");
+        let Some(known) = groups
+            .get(&(integration.clone(), group.to_owned()))
+            .filter(|g| g.at.elapsed() < GROUP_TTL && stored == Some(g.state.as_str()))
+        else {
+            return Some((0..events.len()).collect());
+        };
+        if known.state == state {
+            return None;
+        }
+        Some(
+            events
+                .iter()
+                .enumerate()
+                .filter(|(_, (key, digest))| known.events.get(*key).is_none_or(|d| d != digest))
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// Records a group state that was stored, with the digest of each of its events by dedup key.
+    pub fn remember(
+        &self,
+        integration: &IntegrationId,
+        group: &str,
+        state: String,
+        events: HashMap<String, String>,
+    ) {
+        let mut groups = self.groups.lock().expect("group digests");
+        if groups.len() >= MAX_ENTRIES {
+            groups.clear();
+        }
+        groups.insert(
+            (integration.clone(), group.to_owned()),
+            GroupState {
+                state,
+                events,
+                at: Instant::now(),
+            },
+        );
+    }
+}
+
+impl Intake {
+    pub fn record_payload(&self, integration: &IntegrationId, payload: RawPayload) {
+        let mut payloads = self.payloads.lock().expect("payload buffer");
+        let ring = payloads.entry(integration.clone()).or_default();
+        ring.push_back(payload);
+        if ring.len() > RAW_PAYLOADS_KEPT as usize {
+            ring.pop_front();
+        }
+    }
+
+    /// Writes buffered payloads to the store. Off the ingest path: a crash loses at most the samples since the
+    /// last flush, never an event, and a failed write drops its samples rather than holding them in memory.
+    pub async fn flush_payloads(&self, store: &dyn Store) -> StoreResult<()> {
+        let batch: Vec<(IntegrationId, RawPayload)> = {
+            let mut payloads = self.payloads.lock().expect("payload buffer");
+            payloads
+                .drain()
+                .flat_map(|(id, ring)| ring.into_iter().map(move |p| (id.clone(), p)))
+                .collect()
+        };
+        if batch.is_empty() {
+            Ok(())
+        } else {
+            store.integrations().keep_payloads(batch).await
+        }
+    }
+}
+
+impl Intake {
+    /// The group and state these bytes encode, and their number of events, if this process stored or saw that
+    /// state as the group's latest (within [`GROUP_TTL`]). The caller still asks the store whether it is the
+    /// latest now; then the request changes nothing.
+    pub fn known_body(&self, integration: &IntegrationId, body: &BodyHash) -> Option<KnownBody> {
+        let known = self
+            .bodies
+            .lock()
+            .expect("body hashes")
+            .get(&(integration.clone(), *body))
+            .cloned()?;
+        let groups = self.groups.lock().expect("group digests");
+        let current = groups
+            .get(&(integration.clone(), known.group.clone()))
+            .filter(|g| g.at.elapsed() < GROUP_TTL)?;
+        (current.state == known.state).then_some(known)
+    }
+
+    /// Records that `body` encodes `state` of `group` (which has just been stored or found unchanged).
+    pub fn remember_body(
+        &self,
+        integration: &IntegrationId,
+        body: &BodyHash,
+        group: String,
+        state: String,
+        events: u64,
+    ) {
+        let mut bodies = self.bodies.lock().expect("body hashes");
+        if bodies.len() >= MAX_ENTRIES {
+            bodies.clear();
+        }
+        bodies.insert(
+            (integration.clone(), *body),
+            KnownBody {
+                group,
+                state,
+                events,
+            },
+        );
+    }
+}
+
+#[derive(Clone)]
+pub struct KnownBody {
+    pub group: String,
+    pub state: String,
+    pub events: u64,
+}
+
+/// A request body's SHA-256, computed once per request.
+pub type BodyHash = [u8; 32];
+
+pub fn body_hash(body: &[u8]) -> BodyHash {
+    use sha2::Digest;
+    sha2::Sha256::digest(body).into()
+}
+
+/// A sender group's last stored state: its digest, each event's digest by dedup key, and when.
+struct GroupState {
+    state: String,
+    events: HashMap<String, String>,
+    at: Instant,
+}
+
+fn limiter(limit: RateLimit) -> DefaultDirectRateLimiter {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(per_second);
+    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+}
+
+/// Why a sender's request was refused; each endpoint renders it in its sender's format.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The request carries no key.
+    NoKey,
+    /// The key is unknown or revoked.
+    UnknownKey,
+    /// The key belongs to an integration of this other kind.
+    WrongKind(&'static str),
+    /// The integration is over its rate limit; the sender may retry after this long.
+    Limited(Duration),
+    /// The body is not JSON.
+    Malformed(String),
+    /// The body is JSON but not a valid request of the sender's format.
+    Invalid(ValidationErrors),
+    /// Nothing was stored; the sender should retry.
+    Failed(StoreError),
+}
+
+/// Ingest: what senders' requests do once their wire format is read.
+pub struct Ingest<'a> {
+    pub(crate) app: &'a App,
+}
+
+/// What an accepted request did.
+pub struct Accepted {
+    pub outcomes: Vec<IngestOutcome>,
+    /// True when the request re-sent a group state already stored, so nothing was written.
+    pub unchanged: bool,
+    /// The sender group and the digest of the state the request carried, for senders that group.
+    pub group_state: Option<(String, String)>,
+}
+
+impl Ingest<'_> {
+    /// The integration for a request's key, checked against the endpoint's kind and rate limit; also the key's hash.
+    pub async fn admit(
+        &self,
+        kind: IntegrationKind,
+        key: Option<String>,
+    ) -> Result<(Integration, String), Refusal> {
+        let state = self.app;
+        let key = key.ok_or(Refusal::NoKey)?;
+        let key_hash = hash_secret(&key);
+        let integration = state
+            .intake
+            .integration(&*state.store, &key_hash)
+            .await
+            .map_err(Refusal::Failed)?
+            .ok_or(Refusal::UnknownKey)?;
+        if integration.kind != kind {
+            return Err(Refusal::WrongKind(integration.kind.as_str()));
+        }
+        state.intake.admit(&integration).map_err(Refusal::Limited)?;
+        Ok((integration, key_hash))
+    }
+
+    /// The whole path of a sender's request body after its key was admitted: skip an unchanged re-send, parse,
+    /// store durably, count.
+    pub async fn accept(
+        &self,
+        integration: &Integration,
+        key_hash: &str,
+        bytes: &[u8],
+        started: Started,
+        parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
+    ) -> Result<Accepted, Refusal> {
+        let state = self.app;
+        let kind = integration.kind.as_str();
+        let invalid = |r: Refusal| {
+            state
+                .metrics
+                .events
+                .with_label_values(&[kind, "invalid"])
+                .inc();
+            r
+        };
+        let hash = body_hash(bytes);
+        let known = match state.intake.known_body(&integration.id, &hash) {
+            Some(k) => {
+                let stored = self.stored_group_state(integration, &k.group).await?;
+                (stored.as_deref() == Some(k.state.as_str())).then_some(k.events)
+            }
+            None => None,
+        };
+        if let Some(events) = known {
+            state
+                .metrics
+                .events
+                .with_label_values(&[kind, "unchanged"])
+                .inc_by(events);
+            return Ok(Accepted {
+                outcomes: vec![],
+                unchanged: true,
+                group_state: None,
+            });
+        }
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            invalid(Refusal::Malformed(format!(
+                "the body is not valid JSON: {e}"
+            )))
+        })?;
+        let batch = parse(&value, integration).map_err(|e| invalid(Refusal::Invalid(e)))?;
+        let events = batch.events.len() as u64;
+        let accepted = self
+            .store(integration, key_hash, batch, bytes, started)
+            .await?;
+        // Only a sender group's whole state can be recognised by its bytes: anything else is an event each time.
+        if let Some((group, state_digest)) = &accepted.group_state {
+            state.intake.remember_body(
+                &integration.id,
+                &hash,
+                group.clone(),
+                state_digest.clone(),
+                events,
+            );
+        }
+        Ok(accepted)
+    }
+
+    /// The group's latest state as the store knows it, whichever process stored it.
+    async fn stored_group_state(
+        &self,
+        integration: &Integration,
+        group: &str,
+    ) -> Result<Option<String>, Refusal> {
+        self.app
+            .store
+            .ingest()
+            .group_state(&integration.id, group)
+            .await
+            .map_err(Refusal::Failed)
+    }
+
+    /// Stores a parsed batch (in one durable transaction) unless it re-sends a stored group state, and counts it.
+    pub async fn store(
+        &self,
+        integration: &Integration,
+        key_hash: &str,
+        batch: Batch,
+        body: &[u8],
+        started: Started,
+    ) -> Result<Accepted, Refusal> {
+        let state = self.app;
+        let kind = integration.kind.as_str();
+        let mut batch = batch;
+        // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
+        let group = match batch.group_key.clone() {
+            Some(g) => {
+                let digests = batch.event_digests();
+                let whole = batch.digest_of(&digests);
+                let keyed: Vec<(&str, &str)> = batch
+                    .events
+                    .iter()
+                    .zip(&digests)
+                    .map(|(e, d)| (e.dedup_key.as_str(), d.as_str()))
+                    .collect();
+                let stored = self.stored_group_state(integration, &g).await?;
+                let changed =
+                    state
+                        .intake
+                        .changed(&integration.id, &g, &whole, &keyed, stored.as_deref());
+                let total = batch.events.len();
+                let Some(changed) = changed else {
+                    state
+                        .metrics
+                        .events
+                        .with_label_values(&[kind, "unchanged"])
+                        .inc_by(total as u64);
+                    return Ok(Accepted {
+                        outcomes: vec![],
+                        unchanged: true,
+                        group_state: Some((g, whole)),
+                    });
+                };
+                // Built only now: a wholly unchanged group, the common re-send, returned above without it.
+                let remembered: HashMap<String, String> = keyed
+                    .iter()
+                    .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
+                    .collect();
+                state
+                    .metrics
+                    .events
+                    .with_label_values(&[kind, "unchanged"])
+                    .inc_by((total - changed.len()) as u64);
+                if changed.len() < total {
+                    let mut keep = changed.into_iter().peekable();
+                    let events = std::mem::take(&mut batch.events);
+                    batch.events = events
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| keep.next_if_eq(i).is_some())
+                        .map(|(_, e)| e)
+                        .collect();
+                }
+                batch.group_state = Some(whole.clone());
+                Some((g, whole, remembered))
+            }
+            None => None,
+        };
+        let now = state.clock.now();
+        let outcomes = state
+            .store
+            .ingest()
+            .batch(key_hash, integration.kind, batch, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+                StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+                e => {
+                    state
+                        .metrics
+                        .events
+                        .with_label_values(&[kind, "error"])
+                        .inc();
+                    Refusal::Failed(e)
+                }
+            })?;
+        state.intake.record_payload(
+            &integration.id,
+            RawPayload {
+                outcome: summarize(&outcomes),
+                ..RawPayload::new(body, now)
+            },
+        );
+        for o in &outcomes {
+            state
+                .metrics
+                .events
+                .with_label_values(&[kind, o.result.as_str()])
+                .inc();
+            if let Some(sev) = o.opened_incident {
+                state
+                    .metrics
+                    .incidents_opened
+                    .with_label_values(&[sev.as_str()])
+                    .inc();
+                state.wake_engine();
+            }
+        }
+        state
+            .metrics
+            .ingest_latency
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        let group_state = group
+            .as_ref()
+            .map(|(g, whole, _)| (g.clone(), whole.clone()));
+        if let Some((group, whole, events)) = group {
+            state
+                .intake
+                .remember(&integration.id, &group, whole, events);
+        }
+        Ok(Accepted {
+            outcomes,
+            unchanged: false,
+            group_state,
+        })
+    }
+}
+
+/// "3 events: 2 created, 1 resolved".
+fn summarize(outcomes: &[IngestOutcome]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for o in outcomes {
+        match counts.iter_mut().find(|(r, _)| *r == o.result.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((o.result.as_str(), 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let noun = if outcomes.len() == 1 {
+        "event"
+    } else {
+        "events"
+    };
+    let what = if parts.is_empty() {
+        "nothing to do".to_owned()
+    } else {
+        parts.join(", ")
+    };
+    format!("{} {noun}: {what}", outcomes.len())
+}
+
+impl Ingest<'_> {
+    /// Counts a request by the kind of integration it was for and what became of it (also one refused before
+    /// its events could be read).
+    pub fn count(&self, kind: &str, outcome: &str) {
+        self.app
+            .metrics
+            .events
+            .with_label_values(&[kind, outcome])
+            .inc();
+    }
+
+    pub fn observe_latency(&self, kind: &str, started: Started) {
+        self.app
+            .metrics
+            .ingest_latency
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// A beat of the heartbeat integration with this key.
+    pub async fn beat(&self, key: &str) -> StoreResult<HeartbeatStatus> {
+        let status = self
+            .app
+            .store
+            .ingest()
+            .beat(&hash_secret(key.trim()), self.app.now())
+            .await?;
+        if status.recovered {
+            self.app.wake_engine();
+        }
+        Ok(status)
+    }
+
+    /// A change event (a deploy and the like) on the key's service. Never pages.
+    pub async fn change(&self, key_hash: &str, event: ChangeEvent) -> StoreResult<ChangeRecord> {
+        self.app
+            .store
+            .ingest()
+            .change(key_hash, event, self.app.now())
+            .await
+    }
+
+    /// Writes the recent request bodies buffered since the last flush to their integrations' rings.
+    pub async fn flush_payloads(&self) -> StoreResult<()> {
+        self.app.intake.flush_payloads(&*self.app.store).await
+    }
+}

@@ -1,0 +1,241 @@
+//! Tocsin's application layer: the use cases every interface calls.
+//!
+//! The JSON API, the HTML pages, the engine and the CLI's offline commands reach the store only through [`App`].
+//! A use case checks that its [`Principal`] may run it, reads the one clock, runs its transaction, and then does
+//! what must follow it everywhere: dropping in-process caches the change made stale, waking the engine when
+//! something may have become due, counting it in the metrics. Interfaces parse their input into typed values,
+//! call one use case and render its answer; none of them repeats a rule or a side effect.
+
+mod access;
+mod catalog;
+mod incidents;
+pub mod intake;
+pub mod metrics;
+mod noise;
+mod oncall;
+mod paging;
+
+pub use access::{Integrations, Tokens};
+pub use catalog::{Catalog, Services, Teams, Users};
+pub use incidents::{Alerts, Incidents};
+pub use intake::{Accepted, Ingest, Refusal};
+pub use metrics::Metrics;
+pub use noise::Noise;
+pub use oncall::OnCall;
+pub use paging::{Contacts, Escalation};
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tocsin_domain::auth::Scope;
+use tocsin_domain::clock::Clock;
+use tocsin_domain::incident::{Actor, ActorKind};
+use tocsin_store::{ApiToken, Store, StoreError};
+use tokio::sync::Notify;
+
+/// Why a use case did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The principal's scope does not allow the use case.
+    #[error("this principal has scope {has}; this needs {needs}")]
+    Forbidden { has: Scope, needs: Scope },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who asks for a use case: whom the timeline credits, and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub actor: Actor,
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// A caller holding an API token: credited as the token's user if it has one, else as the token itself.
+    pub fn from_token(token: &ApiToken) -> Self {
+        let actor = match (&token.user_id, &token.user_name) {
+            (Some(id), Some(name)) => Actor {
+                kind: ActorKind::User,
+                id: Some(id.to_string()),
+                name: name.clone(),
+            },
+            _ => Actor {
+                kind: ActorKind::Token,
+                id: Some(token.id.to_string()),
+                name: token.name.clone(),
+            },
+        };
+        Self {
+            actor,
+            scope: token.scope,
+        }
+    }
+
+    pub fn require(&self, needs: Scope) -> Result<()> {
+        if self.scope.allows(needs) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                has: self.scope,
+                needs,
+            })
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.actor.clone()
+    }
+}
+
+/// The use cases, over one store and one clock. Cheap to clone; clones share caches and the engine's wake-up.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+    intake: Arc<intake::Intake>,
+    engine_wake: Arc<Notify>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
+        Self {
+            store,
+            clock,
+            metrics,
+            intake: Arc::default(),
+            engine_wake: Arc::default(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The store, for the engine (which runs the timers' use cases itself) and for operations commands.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// What the engine waits on between cycles; notified when something may have become due (an incident opened,
+    /// a level escalated by hand, a test queued, a heartbeat back).
+    pub fn engine_wake(&self) -> Arc<Notify> {
+        self.engine_wake.clone()
+    }
+
+    fn wake_engine(&self) {
+        self.engine_wake.notify_one();
+    }
+
+    /// The principal holding the API token `token`, if it is live.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
+        let hash = tocsin_domain::auth::hash_secret(token);
+        Ok(self
+            .store
+            .tokens()
+            .authenticate(&hash, self.now())
+            .await?
+            .map(|t| Principal::from_token(&t)))
+    }
+
+    /// The person a verified action link was sent to, who may act on incidents through it. Credited by name
+    /// while the user exists, else by ID.
+    pub async fn link_holder(&self, user: &tocsin_domain::ids::UserId) -> Result<Principal> {
+        let name = match self.store.users().get(&user.clone().into()).await {
+            Ok(u) => u.name.to_string(),
+            Err(StoreError::NotFound { .. }) => user.to_string(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Principal {
+            actor: Actor {
+                kind: ActorKind::User,
+                id: Some(user.to_string()),
+                name,
+            },
+            scope: Scope::Write,
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.health().ping().await?)
+    }
+
+    pub fn users(&self) -> Users<'_> {
+        Users { app: self }
+    }
+    pub fn teams(&self) -> Teams<'_> {
+        Teams { app: self }
+    }
+    pub fn services(&self) -> Services<'_> {
+        Services { app: self }
+    }
+    pub fn catalog(&self) -> Catalog<'_> {
+        Catalog { app: self }
+    }
+    pub fn integrations(&self) -> Integrations<'_> {
+        Integrations { app: self }
+    }
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { app: self }
+    }
+    pub fn incidents(&self) -> Incidents<'_> {
+        Incidents { app: self }
+    }
+    pub fn alerts(&self) -> Alerts<'_> {
+        Alerts { app: self }
+    }
+    pub fn noise(&self) -> Noise<'_> {
+        Noise { app: self }
+    }
+    pub fn oncall(&self) -> OnCall<'_> {
+        OnCall { app: self }
+    }
+    pub fn escalation(&self) -> Escalation<'_> {
+        Escalation { app: self }
+    }
+    pub fn contacts(&self) -> Contacts<'_> {
+        Contacts { app: self }
+    }
+    pub fn ingest(&self) -> Ingest<'_> {
+        Ingest { app: self }
+    }
+}
+
+/// What every use-case module names.
+mod prelude {
+    pub use crate::{App, Principal, Result};
+    pub use chrono::{DateTime, Utc};
+    pub use tocsin_domain::alert::Alert;
+    pub use tocsin_domain::auth::Scope;
+    pub use tocsin_domain::catalog::{
+        CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
+    };
+    pub use tocsin_domain::contact::{
+        ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
+    };
+    pub use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
+    pub use tocsin_domain::ids::{
+        AlertId, ContactMethodId, DeliveryId, FeedId, IntegrationId, MaintenanceId,
+        NotificationRuleId, OverrideId, RuleId, ServiceId, SilenceId, TokenId,
+    };
+    pub use tocsin_domain::incident::Incident;
+    pub use tocsin_domain::noise::{
+        MaintenanceSpec, MaintenanceWindow, Rule, RuleSpec, Silence, SilenceSpec,
+    };
+    pub use tocsin_domain::oncall::ScheduleSpec;
+    pub use tocsin_domain::refs::{
+        IncidentRef, PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef,
+    };
+    pub use tocsin_domain::severity::Severity;
+    pub use tocsin_store::*;
+}

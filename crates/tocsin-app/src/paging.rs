@@ -1,0 +1,249 @@
+use crate::prelude::*;
+
+/// Use cases of escalation.
+pub struct Escalation<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Escalation<'_> {
+    /// Refuses targets that are not users or schedules (naming `levels[i].targets[j]`).
+    pub async fn create_policy(
+        &self,
+        who: &Principal,
+        spec: EscalationPolicySpec,
+    ) -> Result<EscalationPolicy> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .escalation()
+            .create_policy(spec, self.app.now())
+            .await?)
+    }
+
+    pub async fn get_policy(
+        &self,
+        who: &Principal,
+        policy: &PolicyRef,
+    ) -> Result<EscalationPolicy> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.escalation().get_policy(policy).await?)
+    }
+
+    pub async fn list_policies(&self, who: &Principal) -> Result<Vec<EscalationPolicy>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.escalation().list_policies().await?)
+    }
+
+    /// Running escalations continue with the new levels.
+    pub async fn replace_policy(
+        &self,
+        who: &Principal,
+        policy: &PolicyRef,
+        spec: EscalationPolicySpec,
+    ) -> Result<EscalationPolicy> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .escalation()
+            .replace_policy(policy, spec, self.app.now())
+            .await?)
+    }
+
+    /// Refused while a service uses the policy.
+    pub async fn delete_policy(&self, who: &Principal, policy: &PolicyRef) -> Result<()> {
+        who.require(Scope::Write)?;
+        Ok(self.app.store.escalation().delete_policy(policy).await?)
+    }
+
+    /// Sets (or with `None` removes) the policy that pages for a service's new incidents.
+    pub async fn set_service_policy(
+        &self,
+        who: &Principal,
+        service: &ServiceRef,
+        policy: Option<PolicyRef>,
+    ) -> Result<Option<EscalationPolicy>> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .escalation()
+            .set_service_policy(service, policy)
+            .await?)
+    }
+
+    pub async fn service_policy(
+        &self,
+        who: &Principal,
+        service: &ServiceRef,
+    ) -> Result<Option<EscalationPolicy>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.escalation().service_policy(service).await?)
+    }
+
+    /// Services using a policy.
+    pub async fn policy_services(
+        &self,
+        who: &Principal,
+        policy: &PolicyRef,
+    ) -> Result<Vec<ServiceId>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.escalation().policy_services(policy).await?)
+    }
+
+    pub async fn incident_escalation(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+    ) -> Result<Option<EscalationRecord>> {
+        who.require(Scope::Read)?;
+        Ok(self
+            .app
+            .store
+            .escalation()
+            .incident_escalation(incident)
+            .await?)
+    }
+
+    /// Pages `level` (default: the next one) of the incident's policy now, and continues from there.
+    pub async fn escalate(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        level: Option<u32>,
+    ) -> Result<EscalationRecord> {
+        who.require(Scope::Write)?;
+        let record = self
+            .app
+            .store
+            .escalation()
+            .escalate(incident, level, who.actor(), self.app.now())
+            .await?;
+        self.app.wake_engine();
+        Ok(record)
+    }
+
+    pub async fn reassign(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        to: Reassignment,
+    ) -> Result<EscalationRecord> {
+        who.require(Scope::Write)?;
+        let record = self
+            .app
+            .store
+            .escalation()
+            .reassign(incident, to, who.actor(), self.app.now())
+            .await?;
+        self.app.wake_engine();
+        Ok(record)
+    }
+}
+
+/// Use cases of contacts.
+pub struct Contacts<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Contacts<'_> {
+    pub async fn create_method(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+        spec: ContactMethodSpec,
+    ) -> Result<ContactMethod> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .contacts()
+            .create_method(user, spec, self.app.now())
+            .await?)
+    }
+
+    pub async fn list_methods(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+    ) -> Result<Vec<ContactMethod>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().list_methods(user).await?)
+    }
+
+    pub async fn get_method(&self, who: &Principal, id: &ContactMethodId) -> Result<ContactMethod> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().get_method(id).await?)
+    }
+
+    /// A webhook's signing secret is kept when the new spec leaves it out.
+    pub async fn replace_method(
+        &self,
+        who: &Principal,
+        id: &ContactMethodId,
+        spec: ContactMethodSpec,
+    ) -> Result<ContactMethod> {
+        who.require(Scope::Write)?;
+        Ok(self.app.store.contacts().replace_method(id, spec).await?)
+    }
+
+    /// Also removes the rules that use it.
+    pub async fn delete_method(&self, who: &Principal, id: &ContactMethodId) -> Result<()> {
+        who.require(Scope::Write)?;
+        Ok(self.app.store.contacts().delete_method(id).await?)
+    }
+
+    /// The rule's contact method must belong to the user.
+    pub async fn create_rule(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+        spec: NotificationRuleSpec,
+    ) -> Result<NotificationRule> {
+        who.require(Scope::Write)?;
+        Ok(self.app.store.contacts().create_rule(user, spec).await?)
+    }
+
+    pub async fn list_rules(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+    ) -> Result<Vec<NotificationRule>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().list_rules(user).await?)
+    }
+
+    pub async fn delete_rule(&self, who: &Principal, id: &NotificationRuleId) -> Result<()> {
+        who.require(Scope::Write)?;
+        Ok(self.app.store.contacts().delete_rule(id).await?)
+    }
+
+    /// Queues a test notification to the method, due now.
+    pub async fn send_test(&self, who: &Principal, id: &ContactMethodId) -> Result<DeliveryRecord> {
+        who.require(Scope::Write)?;
+        let queued = self
+            .app
+            .store
+            .contacts()
+            .send_test(id, self.app.now())
+            .await?;
+        self.app.wake_engine();
+        Ok(queued)
+    }
+
+    /// Newest first.
+    pub async fn deliveries(
+        &self,
+        who: &Principal,
+        filter: DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().deliveries(filter).await?)
+    }
+
+    pub async fn delivery(&self, who: &Principal, id: &DeliveryId) -> Result<DeliveryRecord> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().delivery(id).await?)
+    }
+}
