@@ -22,7 +22,7 @@ pub use intake::{Accepted, Ingest, Refusal};
 pub use metrics::Metrics;
 pub use noise::Noise;
 pub use oncall::OnCall;
-pub use paging::{Contacts, Escalation};
+pub use paging::{Contacts, Escalation, PolicyOnCall};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

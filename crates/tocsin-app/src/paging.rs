@@ -142,6 +142,74 @@ impl Escalation<'_> {
     }
 }
 
+/// Who each level of a policy pages at an instant.
+#[derive(Debug, Clone)]
+pub struct PolicyOnCall {
+    pub policy: EscalationPolicy,
+    pub at: DateTime<Utc>,
+    /// One per level, in order.
+    pub levels: Vec<tocsin_domain::escalation::LevelTargets>,
+    /// The names of the schedules the levels page through.
+    pub schedules: std::collections::HashMap<tocsin_domain::ids::ScheduleId, String>,
+}
+
+impl Escalation<'_> {
+    /// Who each level of `policy` pages at `at` (now when absent), by the same rule the engine pages by.
+    pub async fn on_call(
+        &self,
+        who: &Principal,
+        policy: EscalationPolicy,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<PolicyOnCall> {
+        who.require(Scope::Read)?;
+        let at = at.unwrap_or_else(|| self.app.now());
+        let mut loaded = std::collections::HashMap::new();
+        for level in &policy.levels {
+            for target in &level.targets {
+                if let tocsin_domain::escalation::EscalationTarget::Schedule(id) = target
+                    && !loaded.contains_key(id)
+                {
+                    let record = match self
+                        .app
+                        .store
+                        .oncall()
+                        .get_schedule(&id.clone().into())
+                        .await
+                    {
+                        Ok(r) => Some(r),
+                        Err(StoreError::NotFound { .. }) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    loaded.insert(id.clone(), record);
+                }
+            }
+        }
+        let levels = policy
+            .levels
+            .iter()
+            .map(|level| {
+                tocsin_domain::escalation::resolve_targets(&level.targets, at, |id| {
+                    loaded
+                        .get(id)
+                        .cloned()
+                        .flatten()
+                        .map(|r| (r.name.clone(), r.schedule()))
+                })
+            })
+            .collect();
+        let schedules = loaded
+            .into_iter()
+            .filter_map(|(id, r)| r.map(|r| (id, r.name)))
+            .collect();
+        Ok(PolicyOnCall {
+            policy,
+            at,
+            levels,
+            schedules,
+        })
+    }
+}
+
 /// Use cases of contacts.
 pub struct Contacts<'a> {
     pub(crate) app: &'a App,

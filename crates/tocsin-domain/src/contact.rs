@@ -322,6 +322,33 @@ pub fn plan_page(
     planned
 }
 
+/// What a page does next after one of its notifications gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallThrough<D> {
+    /// Send the page's next planned notification (`D`) now rather than after its delay.
+    Expedite(D),
+    /// Nothing is planned any more: try this enabled method, which the page has not used yet.
+    Try(ContactMethodId),
+    /// Every enabled method has been tried.
+    Exhausted,
+}
+
+/// After a notification of a page gave up: the next one planned for the page goes out at once (`pending` is in
+/// the order they were due); with none left, an enabled method of the user not yet `tried` for this page.
+pub fn fall_through<D>(
+    pending: impl IntoIterator<Item = D>,
+    methods: &[ContactMethod],
+    tried: &[ContactMethodId],
+) -> FallThrough<D> {
+    if let Some(next) = pending.into_iter().next() {
+        return FallThrough::Expedite(next);
+    }
+    methods
+        .iter()
+        .find(|m| m.enabled && !tried.contains(&m.id))
+        .map_or(FallThrough::Exhausted, |m| FallThrough::Try(m.id.clone()))
+}
+
 /// Why a notification is sent; stored with the delivery and rendered into a [`Notice`] when it is sent, so the
 /// message shows the incident as it is then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -392,6 +419,29 @@ mod tests {
             urgency,
             delay_minutes: delay,
         }
+    }
+
+    #[test]
+    fn a_page_that_gave_up_moves_on_to_its_next_notice_then_to_untried_methods() {
+        let (a, b, c) = (
+            ContactMethodId::generate(),
+            ContactMethodId::generate(),
+            ContactMethodId::generate(),
+        );
+        let methods = [method(&a, true), method(&b, false), method(&c, true)];
+        assert_eq!(
+            fall_through(["next", "later"], &methods, std::slice::from_ref(&a)),
+            FallThrough::Expedite("next")
+        );
+        assert_eq!(
+            fall_through(Vec::<&str>::new(), &methods, std::slice::from_ref(&a)),
+            FallThrough::Try(c.clone()),
+            "the disabled method is skipped"
+        );
+        assert_eq!(
+            fall_through(Vec::<&str>::new(), &methods, &[a, c]),
+            FallThrough::Exhausted
+        );
     }
 
     #[test]

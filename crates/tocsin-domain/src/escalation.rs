@@ -8,8 +8,70 @@
 
 use crate::error::ValidationErrors;
 use crate::ids::{IncidentId, PolicyId, ScheduleId, UserId};
+use crate::incident::IncidentStatus;
+use crate::oncall::{Schedule, on_call};
+use crate::timeline::TargetGap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Who one level's targets page at an instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LevelTargets {
+    /// Each person once, in the order of the targets, with the schedule that put them on call (none when named
+    /// directly).
+    pub users: Vec<(UserId, Option<ScheduleId>)>,
+    /// Targets that page nobody.
+    pub gaps: Vec<TargetGap>,
+}
+
+impl LevelTargets {
+    pub fn user_ids(&self) -> Vec<UserId> {
+        self.users.iter().map(|(u, _)| u.clone()).collect()
+    }
+}
+
+/// Who `targets` mean at `at`: users as named, schedules by who is on call then. `schedule` looks a schedule up
+/// by ID, with its name; one it cannot find (deleted since) pages nobody.
+pub fn resolve_targets(
+    targets: &[EscalationTarget],
+    at: DateTime<Utc>,
+    mut schedule: impl FnMut(&ScheduleId) -> Option<(String, Schedule)>,
+) -> LevelTargets {
+    let mut resolved = LevelTargets::default();
+    let add = |users: &mut Vec<(UserId, Option<ScheduleId>)>, u: UserId, via| {
+        if !users.iter().any(|(x, _)| *x == u) {
+            users.push((u, via));
+        }
+    };
+    for target in targets {
+        match target {
+            EscalationTarget::User(u) => add(&mut resolved.users, u.clone(), None),
+            EscalationTarget::Schedule(id) => match schedule(id) {
+                None => resolved.gaps.push(TargetGap::ScheduleGone {
+                    schedule_id: id.clone(),
+                }),
+                Some((name, s)) => match on_call(&s, at) {
+                    Some(u) => add(&mut resolved.users, u, Some(id.clone())),
+                    None => resolved
+                        .gaps
+                        .push(TargetGap::NobodyOnCall { schedule: name }),
+                },
+            },
+        }
+    }
+    resolved
+}
+
+/// Whether a page no longer serves its incident: it is resolved, or acknowledged and the page is not one sent by
+/// hand after the acknowledgement. A moot page is neither retried nor replaced by another contact method, and
+/// is not sent again after a crash.
+pub fn page_is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bool {
+    match status {
+        IncidentStatus::Resolved => true,
+        IncidentStatus::Acknowledged => !after_acknowledgement,
+        IncidentStatus::Triggered => false,
+    }
+}
 
 /// Who a level pages: a user directly, or whoever is on call in a schedule at that moment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -198,6 +260,65 @@ impl Escalation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rotation_of(user: &UserId) -> Schedule {
+        serde_json::from_value(serde_json::json!({
+            "time_zone": "UTC",
+            "layers": [{"name": "l", "participants": [user], "rotation": {"every": "days", "count": 1},
+                "start": "2026-01-01T00:00:00"}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn targets_resolve_to_people_once_each_and_name_what_paged_nobody() {
+        let (ann, ben) = (UserId::generate(), UserId::generate());
+        let (day, gone, empty) = (
+            ScheduleId::generate(),
+            ScheduleId::generate(),
+            ScheduleId::generate(),
+        );
+        let targets = [
+            EscalationTarget::User(ann.clone()),
+            EscalationTarget::Schedule(day.clone()),
+            EscalationTarget::Schedule(gone.clone()),
+            EscalationTarget::Schedule(empty.clone()),
+            EscalationTarget::User(ben.clone()),
+        ];
+        let at: DateTime<Utc> = "2026-02-01T12:00:00Z".parse().unwrap();
+        let resolved = resolve_targets(&targets, at, |id| {
+            if *id == day {
+                Some(("day".into(), rotation_of(&ann)))
+            } else if *id == empty {
+                let mut nobody = rotation_of(&ben);
+                nobody.layers[0].start = "2027-01-01T00:00:00".parse().unwrap();
+                Some(("empty".into(), nobody))
+            } else {
+                None
+            }
+        });
+        assert_eq!(resolved.users, vec![(ann, None), (ben, None)]);
+        assert_eq!(
+            resolved.gaps,
+            vec![
+                TargetGap::ScheduleGone { schedule_id: gone },
+                TargetGap::NobodyOnCall {
+                    schedule: "empty".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_page_is_moot_once_nobody_needs_it() {
+        assert!(!page_is_moot(IncidentStatus::Triggered, false));
+        assert!(page_is_moot(IncidentStatus::Acknowledged, false));
+        assert!(
+            !page_is_moot(IncidentStatus::Acknowledged, true),
+            "a page sent by hand after the acknowledgement still goes out"
+        );
+        assert!(page_is_moot(IncidentStatus::Resolved, true));
+    }
 
     fn policy(delays: &[u32], repeat: u32) -> EscalationPolicy {
         EscalationPolicy {

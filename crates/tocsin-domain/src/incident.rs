@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::timeline::{ResolveCause, TimelineEntry, TimelineEvent, TimelineKind};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
@@ -92,95 +94,6 @@ pub struct Incident {
     pub resolved_by: Option<Actor>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TimelineKind {
-    Opened,
-    Acknowledged,
-    Resolved,
-    SeverityChanged,
-    Note,
-    AlertAcknowledged,
-    AlertResolved,
-    /// An alert joined an open incident instead of opening its own.
-    AlertAdded,
-    /// An escalation level paged its targets (automatically, or by hand).
-    Escalated,
-    /// The incident was handed to other people or another escalation policy.
-    Reassigned,
-    /// A delivery attempt of a notification: sent, retrying or failed.
-    Notification,
-}
-
-impl TimelineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Opened => "opened",
-            Self::Acknowledged => "acknowledged",
-            Self::Resolved => "resolved",
-            Self::SeverityChanged => "severity_changed",
-            Self::Note => "note",
-            Self::AlertAcknowledged => "alert_acknowledged",
-            Self::AlertResolved => "alert_resolved",
-            Self::AlertAdded => "alert_added",
-            Self::Escalated => "escalated",
-            Self::Reassigned => "reassigned",
-            Self::Notification => "notification",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Opened,
-            Self::Acknowledged,
-            Self::Resolved,
-            Self::SeverityChanged,
-            Self::Note,
-            Self::AlertAcknowledged,
-            Self::AlertResolved,
-            Self::AlertAdded,
-            Self::Escalated,
-            Self::Reassigned,
-            Self::Notification,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
-
-/// One line of an incident's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TimelineEntry {
-    pub at: DateTime<Utc>,
-    pub actor: Actor,
-    pub kind: TimelineKind,
-    /// Human-readable; Markdown for notes.
-    pub message: String,
-    /// Machine-readable detail (e.g. `{"from":"SEV-2","to":"SEV-1"}`).
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
-impl TimelineEntry {
-    pub fn new(
-        at: DateTime<Utc>,
-        actor: &Actor,
-        kind: TimelineKind,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            at,
-            actor: actor.clone(),
-            kind,
-            message: message.into(),
-            data: serde_json::Value::Null,
-        }
-    }
-    pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = data;
-        self
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("incident #{0} is resolved; it can no longer be acknowledged")]
@@ -233,10 +146,12 @@ impl Incident {
         let entry = TimelineEntry::new(
             now,
             actor,
-            TimelineKind::Opened,
-            format!("Incident opened at {severity}: {title}"),
-        )
-        .with_data(serde_json::json!({ "severity": severity }));
+            TimelineEvent::Opened {
+                title: title.clone(),
+                severity,
+                alert_id: None,
+            },
+        );
         let incident = Self {
             id,
             number,
@@ -273,8 +188,7 @@ impl Incident {
                 Ok(Some(TimelineEntry::new(
                     now,
                     actor,
-                    TimelineKind::Acknowledged,
-                    format!("Acknowledged by {}", actor.name),
+                    TimelineEvent::Acknowledged,
                 )))
             }
         }
@@ -294,12 +208,12 @@ impl Incident {
         true
     }
 
-    /// Resolves; resolving twice changes nothing. `reason` explains automatic resolution on the timeline.
+    /// Resolves; resolving twice changes nothing. `cause` explains automatic resolution on the timeline.
     pub fn resolve(
         &mut self,
         actor: &Actor,
         now: DateTime<Utc>,
-        reason: Option<&str>,
+        cause: Option<ResolveCause>,
     ) -> Option<TimelineEntry> {
         if self.status == IncidentStatus::Resolved {
             return None;
@@ -308,15 +222,10 @@ impl Incident {
         self.resolved_at = Some(now);
         self.resolved_by = Some(actor.clone());
         self.updated_at = now;
-        let message = match reason {
-            Some(r) => format!("Resolved: {r}"),
-            None => format!("Resolved by {}", actor.name),
-        };
         Some(TimelineEntry::new(
             now,
             actor,
-            TimelineKind::Resolved,
-            message,
+            TimelineEvent::Resolved { cause },
         ))
     }
 
@@ -332,23 +241,16 @@ impl Incident {
         let from = self.severity;
         self.severity = severity;
         self.updated_at = now;
-        Some(
-            TimelineEntry::new(
-                now,
-                actor,
-                TimelineKind::SeverityChanged,
-                format!(
-                    "Severity changed from {from} to {severity} by {}",
-                    actor.name
-                ),
-            )
-            .with_data(serde_json::json!({ "from": from, "to": severity })),
-        )
+        Some(TimelineEntry::new(
+            now,
+            actor,
+            TimelineEvent::SeverityChanged { from, to: severity },
+        ))
     }
 
     pub fn note(&mut self, body: String, actor: &Actor, now: DateTime<Utc>) -> TimelineEntry {
         self.updated_at = now;
-        TimelineEntry::new(now, actor, TimelineKind::Note, body)
+        TimelineEntry::new(now, actor, TimelineEvent::Note { body })
     }
 }
 
@@ -386,7 +288,7 @@ mod tests {
         let mut i = incident();
         let e = i.acknowledge(&user(), t0).unwrap().unwrap();
         assert_eq!(
-            (e.kind, i.status, i.acknowledged_at),
+            (e.kind(), i.status, i.acknowledged_at),
             (
                 TimelineKind::Acknowledged,
                 IncidentStatus::Acknowledged,
@@ -413,7 +315,13 @@ mod tests {
         let e = i
             .set_severity(Severity::Sev0, &user(), i.created_at)
             .unwrap();
-        assert_eq!(e.data, serde_json::json!({"from": "SEV-2", "to": "SEV-0"}));
+        assert_eq!(
+            e.event,
+            TimelineEvent::SeverityChanged {
+                from: Severity::Sev2,
+                to: Severity::Sev0
+            }
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod refs;
 pub mod retry;
 pub mod senders;
 pub mod severity;
+pub mod timeline;
 pub mod webhook;
 
 pub use error::{FieldError, ValidationErrors};

@@ -135,12 +135,12 @@ pub struct ChangeRecord {
     pub received_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A stored timeline entry; interfaces word it when they show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineRecord {
     /// Position in the whole timeline store; increases with time.
     pub seq: i64,
     pub incident_id: IncidentId,
-    #[serde(flatten)]
     pub entry: TimelineEntry,
 }
 

@@ -7,3 +7,4 @@ pub mod engine;
 pub mod http;
 pub mod notify;
 pub mod server;
+pub mod wording;

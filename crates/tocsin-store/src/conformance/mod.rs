@@ -552,7 +552,7 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         .timeline(&incident_ref(incident_id.as_str()))
         .await
         .unwrap();
-    let kinds: Vec<_> = timeline.iter().map(|r| r.entry.kind).collect();
+    let kinds: Vec<_> = timeline.iter().map(|r| r.entry.kind()).collect();
     assert_eq!(
         kinds,
         [
@@ -780,8 +780,10 @@ pub async fn incidents_by_hand(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        (note.entry.kind, note.entry.message.as_str()),
-        (TimelineKind::Note, "Rolled back **v42**")
+        note.entry.event,
+        tocsin_domain::incident::TimelineEvent::Note {
+            body: "Rolled back **v42**".into()
+        }
     );
     assert!(matches!(
         store
@@ -817,7 +819,7 @@ pub async fn incidents_by_hand(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.entry.kind)
+        .map(|r| r.entry.kind())
         .collect();
     assert_eq!(
         kinds,

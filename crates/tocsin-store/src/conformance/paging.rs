@@ -219,6 +219,30 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         (1, Some(t0() + Duration::minutes(5)))
     );
     assert_eq!(e.assignees, vec![ann.clone()]);
+    // The timeline records who the level paged, and how, as facts.
+    let timeline = store
+        .incidents()
+        .timeline(&incident_ref(incident.as_str()))
+        .await
+        .unwrap();
+    let paged_by_level: Vec<_> = timeline
+        .iter()
+        .filter_map(|r| match &r.entry.event {
+            tocsin_domain::incident::TimelineEvent::Escalated {
+                level,
+                paged: Some(paged),
+                next_at,
+                ..
+            } => Some((*level, paged.clone(), *next_at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paged_by_level.len(), 1, "{timeline:?}");
+    let (level, paged, next_at) = &paged_by_level[0];
+    assert_eq!((*level, *next_at), (0, Some(t0() + Duration::minutes(5))));
+    assert_eq!(paged.len(), 1);
+    assert_eq!(paged[0].user_id, ann);
+    assert_eq!(paged[0].methods.len(), 1, "{paged:?}");
     // A policy escalating an open incident cannot be deleted (the service also still uses it).
     assert!(matches!(
         store.escalation().delete_policy(&policy_ref("two")).await,
@@ -656,8 +680,14 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
         .await
         .unwrap();
     assert!(
-        timeline.iter().any(|r| r.entry.message.contains("Gave up")
-            && r.entry.message.contains("trying webhook instead")),
+        timeline.iter().any(|r| matches!(
+            &r.entry.event,
+            tocsin_domain::incident::TimelineEvent::Notification {
+                result: tocsin_domain::timeline::AttemptResult::GaveUp { .. },
+                fell_through_to: Some(next),
+                ..
+            } if next == "webhook"
+        )),
         "{timeline:?}"
     );
     // A new lease holder takes back the claims of one that is gone.

@@ -7,9 +7,10 @@ use crate::*;
 use chrono::Duration;
 use serde_json::json;
 use tocsin_domain::alert::{AlertStatus, EventAction};
-use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::incident::{IncidentStatus, TimelineEvent};
 use tocsin_domain::noise::NoPageReason;
 use tocsin_domain::severity::AlertSeverity;
+use tocsin_domain::timeline::JoinReason;
 
 async fn event(store: &dyn Store, key: &str, e: tocsin_domain::alert::AlertEvent) -> IngestOutcome {
     store.ingest().event(key, e, t0()).await.expect("ingest")
@@ -222,11 +223,20 @@ pub async fn grouping_and_upstream_incidents_join_alerts(store: &dyn Store) {
         "it now affects web too"
     );
     let timeline = store.incidents().timeline(&upstream).await.unwrap();
-    assert!(
-        timeline
-            .iter()
-            .any(|r| r.entry.kind == tocsin_domain::incident::TimelineKind::AlertAdded),
-        "{timeline:?}"
+    let why: Vec<&JoinReason> = timeline
+        .iter()
+        .filter_map(|r| match &r.entry.event {
+            TimelineEvent::AlertAdded { why, .. } => Some(why),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        why,
+        [&JoinReason::Upstream {
+            service: "web".into(),
+            upstream: "checkout".into()
+        }],
+        "the timeline records why the alert joined"
     );
 }
 
@@ -263,6 +273,21 @@ pub async fn a_flapping_alert_holds_its_incident_open(store: &dyn Store) {
         incident.status,
         IncidentStatus::Resolved,
         "a flapping alert's resolve leaves its incident open"
+    );
+    let timeline = store
+        .incidents()
+        .timeline(&incident.id.clone().into())
+        .await
+        .unwrap();
+    assert!(
+        timeline.iter().any(|r| matches!(
+            r.entry.event,
+            TimelineEvent::AlertResolved {
+                held_open: true,
+                ..
+            }
+        )),
+        "{timeline:?}"
     );
 
     // Once a person resolves it, further flapping fires are recorded and page no one.

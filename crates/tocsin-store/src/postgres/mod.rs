@@ -314,4 +314,63 @@ mod tests {
     }
 
     crate::conformance::conformance_suite!(store, pair);
+
+    /// Jobs committed together in one batch: one that fails after writing takes back only its own rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_in_a_batch_undoes_only_itself() {
+        let Some(store) = store().await else { return };
+        let jobs = (0..64).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |c| {
+                        c.execute(
+                            "INSERT INTO counters (name, value) VALUES (?1, ?2)",
+                            crate::params![format!("job-{i}"), i],
+                        )?;
+                        if i % 3 == 0 {
+                            return Err(StoreError::Backend(format!(
+                                "job {i} fails after writing"
+                            )));
+                        }
+                        Ok(i)
+                    })
+                    .await
+            }
+        });
+        let answers = futures_join_all(jobs).await;
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!(a.is_ok(), i % 3 != 0, "job {i}: {a:?}");
+        }
+        let kept: Vec<String> = store
+            .read(|c| {
+                c.query_all(
+                    "SELECT name FROM counters WHERE name LIKE 'job-%' ORDER BY value",
+                    crate::params![],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        let expected: Vec<String> = (0..64)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("job-{i}"))
+            .collect();
+        assert_eq!(kept, expected);
+    }
+
+    /// Awaits every future, concurrently, in order.
+    async fn futures_join_all<F: std::future::Future + Send + 'static>(
+        futures: impl Iterator<Item = F>,
+    ) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.expect("the job's task"));
+        }
+        out
+    }
 }

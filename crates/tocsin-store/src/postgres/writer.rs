@@ -1,12 +1,14 @@
 //! This process's PostgreSQL writers: group commit, as SQLite's writer does it.
 //!
 //! Write jobs are dealt in turn to the writer threads (one by default), each owning one connection. A writer takes
-//! every job waiting for it, runs them in one `SERIALIZABLE` transaction, each inside its own SAVEPOINT, and
-//! answers every caller only after COMMIT, so its jobs share one WAL flush. More writers keep more round trips to
-//! the database in flight (each statement is one), but race each other as other processes' transactions do.
+//! every job waiting for it, runs them in one `SERIALIZABLE` transaction and answers every caller only after
+//! COMMIT, so its jobs share one WAL flush. More writers keep more round trips to the database in flight (each
+//! statement is one), but race each other as other processes' transactions do.
 //!
 //! Safety of the batching: a job that fails on its own (a refused request, a domain error, even a failed
-//! statement) is rolled back to its savepoint and the others go on. When PostgreSQL aborts the whole transaction
+//! statement) must not take the others with it. Jobs rarely fail, so a batch first runs without savepoints (each
+//! costs two round trips per job); when a job fails, that run is rolled back and the batch runs again with a
+//! SAVEPOINT around each job, rolling back only the failed one while the others go on. When PostgreSQL aborts the whole transaction
 //! instead (a serialization failure or deadlock against another process, a unique index another process filled
 //! first), nothing of the batch happened: every job is run again in a fresh transaction, so each sees the other
 //! process's rows. Answers come only from the run that committed; after [`MAX_ATTEMPTS`] runs the callers hear
@@ -105,8 +107,19 @@ fn commit_batch(
                 Err(e) => return fail_all(batch.len(), &StoreError::Backend(e.to_string())),
             },
         };
-        match run_once(c, batch) {
-            Ok(answers) => return answers,
+        let run = match run_once(c, batch, false) {
+            Ok(Run::JobFailed) => {
+                // Only this run's work is undone; the batch runs again, each job in its savepoint.
+                match c.batch("ROLLBACK") {
+                    Ok(()) => run_once(c, batch, true),
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        match run {
+            Ok(Run::Answered(answers)) => return answers,
+            Ok(Run::JobFailed) => unreachable!("a run with savepoints answers every job"),
             Err(e) => {
                 // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
                 let _ = c.batch("ROLLBACK");
@@ -126,21 +139,31 @@ fn commit_batch(
     }
 }
 
-/// One run of the batch in one transaction: `Err` when the transaction as a whole failed.
-fn run_once(c: &PgConn, batch: &[Queued]) -> Result<Vec<Result<Answer>>> {
-    // A lone job needs no savepoint (two round trips): its own failure rolls back a transaction that is only its.
+/// How a run of a batch ended, short of the transaction failing as a whole.
+enum Run {
+    /// An answer for each job: committed, or (a lone job that failed) rolled back.
+    Answered(Vec<Result<Answer>>),
+    /// A job failed in a run without savepoints; nothing is committed and the transaction is still open.
+    JobFailed,
+}
+
+/// One run of the batch in one transaction, with a savepoint around each job or without: `Err` when the
+/// transaction as a whole failed.
+fn run_once(c: &PgConn, batch: &[Queued], savepoints: bool) -> Result<Run> {
+    // A lone job needs no savepoint: its own failure rolls back a transaction that is only its.
     let alone = batch.len() == 1;
+    let savepoints = savepoints && !alone;
     c.batch("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
     let mut answers = Vec::with_capacity(batch.len());
     for q in batch {
-        if !alone {
+        if savepoints {
             c.batch("SAVEPOINT job")?;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| (q.job)(c)))
             .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
         match outcome {
             Ok(answer) => {
-                if !alone {
+                if savepoints {
                     c.batch("RELEASE SAVEPOINT job")?;
                 }
                 answers.push(Ok(answer));
@@ -149,8 +172,9 @@ fn run_once(c: &PgConn, batch: &[Queued]) -> Result<Vec<Result<Answer>>> {
             Err(e) if e.is_retryable() => return Err(e),
             Err(e) if alone => {
                 c.batch("ROLLBACK")?;
-                return Ok(vec![Err(e)]);
+                return Ok(Run::Answered(vec![Err(e)]));
             }
+            Err(_) if !savepoints => return Ok(Run::JobFailed),
             Err(e) => {
                 c.batch("ROLLBACK TO SAVEPOINT job")?;
                 c.batch("RELEASE SAVEPOINT job")?;
@@ -159,7 +183,7 @@ fn run_once(c: &PgConn, batch: &[Queued]) -> Result<Vec<Result<Answer>>> {
         }
     }
     c.batch("COMMIT")?;
-    Ok(answers)
+    Ok(Run::Answered(answers))
 }
 
 fn fail_all(n: usize, e: &StoreError) -> Vec<Result<Answer>> {

@@ -20,12 +20,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use tocsin_domain::FieldError;
 use tocsin_domain::contact::{
-    ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
+    self, ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
     Purpose, Urgency,
 };
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
-use tocsin_domain::incident::{Actor, TimelineEntry, TimelineKind};
+use tocsin_domain::incident::{Actor, TimelineEntry, TimelineEvent};
 use tocsin_domain::refs::{ScheduleRef, UserRef};
+use tocsin_domain::timeline::AttemptResult;
 
 pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, created_at";
 
@@ -346,7 +347,7 @@ fn claim(
                 ..
             },
         ) = (&incident, &purpose)
-            && super::escalation::is_moot(i.status, *after_acknowledgement)
+            && tocsin_domain::escalation::page_is_moot(i.status, *after_acknowledgement)
         {
             c.execute(
                 "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
@@ -393,8 +394,8 @@ fn claim(
     Ok(out)
 }
 
-/// After a delivery gave up: the user's next notification for the same page goes out now instead of waiting for
-/// its delay; with none left, another of the user's enabled methods not yet tried for this page is used.
+/// After a delivery gave up, what [`contact::fall_through`] decides: the page's next notification goes out now,
+/// or another method of the user is tried. Returns the kind of the method tried next.
 fn fall_through(c: &dyn Conn, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
     let row: Option<(Option<String>, String, String)> = c.query_opt(
         "SELECT page_id, user_id, purpose FROM deliveries WHERE id = ?1",
@@ -404,37 +405,41 @@ fn fall_through(c: &dyn Conn, id: &str, now: DateTime<Utc>) -> Result<Option<Str
     let Some((Some(page), user, purpose)) = row else {
         return Ok(None);
     };
-    let next: Option<(String, String)> = c.query_opt(
+    let pending: Vec<(String, String)> = c.query_all(
         "SELECT d.id, coalesce(m.kind, '') FROM deliveries d \
          LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
-         WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at, d.seq LIMIT 1",
+         WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at, d.seq",
         params![page],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if let Some((next_id, kind)) = next {
-        // The earlier of the two times, written with CASE: a scalar two-argument min() is SQLite's alone.
-        c.execute(
-            "UPDATE deliveries SET due_at = CASE WHEN due_at < ?2 THEN due_at ELSE ?2 END, updated_at = ?2 WHERE id = ?1",
-            params![next_id, ts(now)],
-        )?;
-        return Ok(Some(kind));
-    }
-    let tried: Vec<String> = c.query_all(
+    let tried: Vec<ContactMethodId> = c.query_all(
         "SELECT contact_method_id FROM deliveries WHERE page_id = ?1",
         params![page],
-        |r| r.get(0),
+        |r| r.get::<String>(0).map(ContactMethodId::from_trusted),
     )?;
     let user = UserId::from_trusted(user);
-    let untried = methods_of(c, &user)?
-        .into_iter()
-        .find(|m| m.enabled && !tried.iter().any(|t| t == m.id.as_str()));
-    let Some(m) = untried else {
-        return Ok(None);
-    };
-    let purpose: Purpose =
-        serde_json::from_str(&purpose).map_err(|e| StoreError::Backend(e.to_string()))?;
-    insert_delivery(c, &user, &m.id, &purpose, Some(&page), now, now)?;
-    Ok(Some(m.target.kind().to_owned()))
+    let methods = methods_of(c, &user)?;
+    match contact::fall_through(pending, &methods, &tried) {
+        contact::FallThrough::Expedite((next_id, kind)) => {
+            // The earlier of the two times, written with CASE: a scalar two-argument min() is SQLite's alone.
+            c.execute(
+                "UPDATE deliveries SET due_at = CASE WHEN due_at < ?2 THEN due_at ELSE ?2 END, updated_at = ?2 WHERE id = ?1",
+                params![next_id, ts(now)],
+            )?;
+            Ok(Some(kind))
+        }
+        contact::FallThrough::Try(method) => {
+            let purpose: Purpose =
+                serde_json::from_str(&purpose).map_err(|e| StoreError::Backend(e.to_string()))?;
+            insert_delivery(c, &user, &method, &purpose, Some(&page), now, now)?;
+            let kind = methods
+                .iter()
+                .find(|m| m.id == method)
+                .map(|m| m.target.kind());
+            Ok(kind.map(str::to_owned))
+        }
+        contact::FallThrough::Exhausted => Ok(None),
+    }
 }
 
 fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
@@ -477,39 +482,32 @@ fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
     let d = delivery_row(c, r.id.as_str())?;
     if let Some(incident) = &d.incident_id {
         let who = user_name(c, &d.user_id)?;
-        let channel = if d.channel.is_empty() {
-            "a deleted contact method"
-        } else {
-            &d.channel
+        let result = match &r.outcome {
+            AttemptOutcome::Delivered { .. } => AttemptResult::Delivered,
+            AttemptOutcome::Retry { error, .. } if moot => AttemptResult::NotRetried {
+                error: error.clone(),
+            },
+            AttemptOutcome::Retry { error, next_at } => AttemptResult::Retrying {
+                error: error.clone(),
+                next_at: *next_at,
+            },
+            AttemptOutcome::Failed { error } => AttemptResult::GaveUp {
+                error: error.clone(),
+            },
         };
-        let mut message = match &r.outcome {
-            AttemptOutcome::Delivered { .. } => format!("Notified {who} by {channel}"),
-            AttemptOutcome::Retry { error, .. } if moot => format!(
-                "Notifying {who} by {channel} failed (attempt {}): {error}; not retried, the incident no longer needs it",
-                r.attempt
-            ),
-            AttemptOutcome::Retry { error, next_at } => format!(
-                "Notifying {who} by {channel} failed (attempt {}): {error}; retrying at {}",
-                r.attempt,
-                next_at.format("%H:%M:%S UTC")
-            ),
-            AttemptOutcome::Failed { error } => format!(
-                "Gave up notifying {who} by {channel} after attempt {}: {error}",
-                r.attempt
-            ),
-        };
-        if let Some(kind) = fell_to {
-            message.push_str(&format!("; trying {kind} instead"));
-        }
-        let entry = TimelineEntry::new(r.at, &Actor::system(), TimelineKind::Notification, message)
-            .with_data(serde_json::json!({
-                "delivery_id": d.id,
-                "user_id": d.user_id,
-                "channel": d.channel,
-                "attempt": r.attempt,
-                "outcome": outcome,
-                "detail": detail,
-            }));
+        let entry = TimelineEntry::new(
+            r.at,
+            &Actor::system(),
+            TimelineEvent::Notification {
+                delivery_id: d.id.clone(),
+                user_id: d.user_id.clone(),
+                user: who,
+                channel: d.channel.clone(),
+                attempt: r.attempt,
+                result,
+                fell_through_to: fell_to,
+            },
+        );
         super::rows::append_timeline(c, &IncidentId::from_trusted(incident.to_string()), &entry)?;
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! Escalation policies and each incident's escalation: who is paged, and the timer for who is paged next.
 //!
 //! An incident's escalation starts in the transaction that opens it ([`start`], called from
-//! `rows::insert_incident`) and stops in the one that acknowledges or resolves it ([`stop`], from
-//! `rows::update_incident`), so no path that changes an incident can forget its escalation. Paging a user plans
+//! `incidents::insert`) and stops in the one that acknowledges or resolves it ([`stop`], from
+//! `incidents::save`), so no path that changes an incident can forget its escalation. Paging a user plans
 //! their notifications as deliveries in the same transaction ([`page_users`]): the outbox.
 
 use super::catalog::{load_service, load_user};
@@ -21,16 +21,16 @@ use tocsin_domain::ValidationErrors;
 use tocsin_domain::catalog::User;
 use tocsin_domain::contact::{ContactMethod, NotificationRule, Purpose, Urgency, plan_page};
 use tocsin_domain::escalation::{
-    Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget,
+    self, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget,
 };
 use tocsin_domain::ids::{
     ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, PolicyId, ScheduleId, ServiceId,
     UserId,
 };
 use tocsin_domain::incident::TransitionError;
-use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineKind};
-use tocsin_domain::oncall::on_call;
+use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef};
+use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod, TargetGap};
 
 const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
 
@@ -200,25 +200,35 @@ pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
         "UPDATE escalations SET next_at = NULL, updated_at = ?2 WHERE incident_id = ?1 AND next_at IS NOT NULL",
         params![incident.id.as_str(), ts(incident.updated_at)],
     )?;
-    // A level paged by hand while the incident was acknowledged still goes out, however often the incident is
-    // updated later; everything else is moot once acknowledged.
-    let everything = incident.status == IncidentStatus::Resolved;
-    cancel_pending(c, &incident.id, everything, incident.updated_at)
+    cancel_pending(
+        c,
+        &incident.id,
+        incident.updated_at,
+        |after_acknowledgement| escalation::page_is_moot(incident.status, after_acknowledgement),
+    )
 }
 
-/// Cancels the incident's notifications not yet sent: all of them, or all but the pages sent by hand after an
-/// acknowledgement. Those being sent finish, and are not retried (see [`page_is_moot`]).
+/// Cancels the incident's notifications not yet sent that `cancel` picks (given whether each was sent by hand
+/// after an acknowledgement). Those being sent finish, and are not retried (see [`page_is_moot`]).
 fn cancel_pending(
     c: &dyn Conn,
     incident: &IncidentId,
-    everything: bool,
     now: DateTime<Utc>,
+    cancel: impl Fn(bool) -> bool,
 ) -> Result<()> {
-    c.execute(
-        "UPDATE deliveries SET status = 'cancelled', updated_at = ?3 WHERE incident_id = ?1 AND status = 'pending' \
-         AND (?2 = 1 OR after_acknowledgement = 0)",
-        params![incident.as_str(), everything, ts(now)],
+    let pending: Vec<(String, bool)> = c.query_all(
+        "SELECT id, after_acknowledgement FROM deliveries WHERE incident_id = ?1 AND status = 'pending' ORDER BY id",
+        params![incident.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    for (id, after_acknowledgement) in pending {
+        if cancel(after_acknowledgement) {
+            c.execute(
+                "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
+                params![id, ts(now)],
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -235,18 +245,8 @@ pub(super) fn page_is_moot(c: &dyn Conn, delivery: &str) -> Result<bool> {
     Ok(row.is_some_and(|(status, after_acknowledgement)| {
         status
             .parse::<IncidentStatus>()
-            .is_ok_and(|s| is_moot(s, after_acknowledgement))
+            .is_ok_and(|s| escalation::page_is_moot(s, after_acknowledgement))
     }))
-}
-
-/// Whether a page is moot given its incident's status: resolved, or acknowledged unless the page was sent by hand
-/// after the acknowledgement.
-pub(super) fn is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bool {
-    match status {
-        IncidentStatus::Resolved => true,
-        IncidentStatus::Acknowledged => !after_acknowledgement,
-        IncidentStatus::Triggered => false,
-    }
 }
 
 fn escalation_row(row: &Row<'_>) -> Result<(Escalation, Vec<UserId>)> {
@@ -417,14 +417,14 @@ pub(super) fn user_name(c: &dyn Conn, user: &UserId) -> Result<String> {
 }
 
 /// Pages users for an incident: plans each one's notifications from their rules for the incident's urgency and
-/// writes them to the outbox. Returns how many deliveries were planned and a sentence per user for the timeline.
+/// writes them to the outbox. Returns how many deliveries were planned and, for the timeline, who was paged how.
 fn page_users(
     c: &dyn Conn,
     incident: &Incident,
     users: &[UserId],
     level: Option<u32>,
     now: DateTime<Utc>,
-) -> Result<(u32, Vec<String>)> {
+) -> Result<(u32, Vec<PagedUser>)> {
     let urgency = Urgency::of(incident.severity);
     let purpose = Purpose::Page {
         incident_id: incident.id.clone(),
@@ -432,16 +432,18 @@ fn page_users(
         after_acknowledgement: incident.status == IncidentStatus::Acknowledged,
     };
     let mut planned = 0;
-    let mut lines = Vec::new();
+    let mut paged = Vec::new();
     for user in users {
         let methods = methods_of(c, user)?;
         let rules = rules_of(c, user)?;
         let plan = plan_page(&rules, &methods, urgency, now);
         let name = user_name(c, user)?;
         if plan.is_empty() {
-            lines.push(format!(
-                "{name} has no enabled contact method and was not notified"
-            ));
+            paged.push(PagedUser {
+                user_id: user.clone(),
+                name,
+                methods: Vec::new(),
+            });
             continue;
         }
         let page_id = ulid::Ulid::new().to_string();
@@ -457,66 +459,55 @@ fn page_users(
             )?;
         }
         planned += plan.len() as u32;
-        let methods_named: Vec<String> = plan
+        let planned_methods = plan
             .iter()
-            .map(|p| {
-                let m = methods.iter().find(|m| m.id == p.contact_method_id);
-                let kind = m.map_or("?", |m| m.target.kind());
-                let after = (p.due_at - now).num_minutes();
-                if after > 0 {
-                    format!("{kind} after {after} min")
-                } else {
-                    kind.to_owned()
-                }
+            .map(|p| PlannedMethod {
+                kind: methods
+                    .iter()
+                    .find(|m| m.id == p.contact_method_id)
+                    .map_or("?", |m| m.target.kind())
+                    .to_owned(),
+                after_minutes: (p.due_at - now).num_minutes().max(0),
             })
             .collect();
-        lines.push(format!("{name} ({})", methods_named.join(", ")));
+        paged.push(PagedUser {
+            user_id: user.clone(),
+            name,
+            methods: planned_methods,
+        });
     }
-    Ok((planned, lines))
+    Ok((planned, paged))
 }
 
-/// Who a level's targets mean at `at`: users as named, schedules by who is on call. Schedules with nobody on
-/// call are reported so the timeline can say so.
+/// Who a level's targets mean at `at` (see [`escalation::resolve_targets`]), loading each schedule once per
+/// transaction into `schedules`.
 fn resolve_targets(
     c: &dyn Conn,
     targets: &[EscalationTarget],
     at: DateTime<Utc>,
     schedules: &mut HashMap<ScheduleId, Option<crate::ScheduleRecord>>,
-) -> Result<(Vec<UserId>, Vec<String>)> {
-    let mut users: Vec<UserId> = Vec::new();
-    let mut notes = Vec::new();
+) -> Result<(Vec<UserId>, Vec<TargetGap>)> {
     for target in targets {
-        match target {
-            EscalationTarget::User(u) => {
-                if !users.contains(u) {
-                    users.push(u.clone());
-                }
-            }
-            EscalationTarget::Schedule(s) => {
-                if !schedules.contains_key(s) {
-                    let loaded = super::oncall::load_schedule(c, &s.clone().into())
-                        .map(Some)
-                        .or_else(|e| match e {
-                            StoreError::NotFound { .. } => Ok(None),
-                            other => Err(other),
-                        })?;
-                    schedules.insert(s.clone(), loaded);
-                }
-                match &schedules[s] {
-                    None => notes.push(format!("schedule {s} no longer exists")),
-                    Some(record) => match on_call(&record.schedule(), at) {
-                        Some(u) => {
-                            if !users.contains(&u) {
-                                users.push(u);
-                            }
-                        }
-                        None => notes.push(format!("nobody is on call in {}", record.name)),
-                    },
-                }
-            }
+        if let EscalationTarget::Schedule(id) = target
+            && !schedules.contains_key(id)
+        {
+            let loaded = super::oncall::load_schedule(c, &id.clone().into())
+                .map(Some)
+                .or_else(|e| match e {
+                    StoreError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                })?;
+            schedules.insert(id.clone(), loaded);
         }
     }
-    Ok((users, notes))
+    let resolved = escalation::resolve_targets(targets, at, |id| {
+        schedules
+            .get(id)
+            .cloned()
+            .flatten()
+            .map(|r| (r.name.clone(), r.schedule()))
+    });
+    Ok((resolved.user_ids(), resolved.gaps))
 }
 
 /// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next.
@@ -550,37 +541,23 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
             continue;
         };
         let Some(step) = e.fire(policy) else { continue };
-        let (users, notes) = resolve_targets(c, &step.targets, now, &mut schedules)?;
-        let (planned, lines) = page_users(c, &incident, &users, Some(step.level), now)?;
-        let round = if step.round > 0 {
-            format!(" (repeat {} of {})", step.round, policy.repeat)
-        } else {
-            String::new()
-        };
-        let mut message = format!(
-            "Escalation level {} of {}{round} paged {}",
-            step.level + 1,
-            policy.name,
-            if lines.is_empty() {
-                "nobody".to_owned()
-            } else {
-                lines.join("; ")
-            }
+        let (users, gaps) = resolve_targets(c, &step.targets, now, &mut schedules)?;
+        let (planned, paged) = page_users(c, &incident, &users, Some(step.level), now)?;
+        let entry = TimelineEntry::new(
+            now,
+            &Actor::system(),
+            TimelineEvent::Escalated {
+                policy_id: policy.id.clone(),
+                policy: policy.name.clone(),
+                level: step.level,
+                round: step.round,
+                repeat: policy.repeat,
+                by_hand: false,
+                paged: Some(paged),
+                gaps,
+                next_at: step.after.next_at,
+            },
         );
-        for note in &notes {
-            message.push_str(&format!("; {note}"));
-        }
-        if step.after.next_at.is_none() {
-            message.push_str(". That was the policy's last level.");
-        }
-        let entry = TimelineEntry::new(now, &Actor::system(), TimelineKind::Escalated, message)
-            .with_data(serde_json::json!({
-                "policy_id": policy.id,
-                "level": step.level,
-                "round": step.round,
-                "users": users,
-                "next_at": step.after.next_at,
-            }));
         super::rows::append_timeline(c, &incident.id, &entry)?;
         let assignees = if users.is_empty() { assignees } else { users };
         advance(c, &step.after, &assignees, now)?;
@@ -784,31 +761,33 @@ impl EscalationRepo for SqlStore {
                 return Err(Conflict::HandedToPeople { number: i.number }.into());
             };
             let policy = load_policy(c, &policy_id.clone().into())?;
-            let moved = e.escalate_to(&policy, level, now).map_err(|m| {
-                StoreError::Invalid(FieldError::new("level", m).into())
-            })?;
-            let mut message = format!(
-                "{} escalated to level {} of {}",
-                actor.name,
-                moved.level + 1,
-                policy.name
-            );
+            let moved = e
+                .escalate_to(&policy, level, now)
+                .map_err(|m| StoreError::Invalid(FieldError::new("level", m).into()))?;
+            let escalated = |paged, gaps, next_at| {
+                TimelineEntry::new(
+                    now,
+                    &actor,
+                    TimelineEvent::Escalated {
+                        policy_id: policy.id.clone(),
+                        policy: policy.name.clone(),
+                        level: moved.level,
+                        round: moved.round,
+                        repeat: policy.repeat,
+                        by_hand: true,
+                        paged,
+                        gaps,
+                        next_at,
+                    },
+                )
+            };
             if i.status == IncidentStatus::Acknowledged {
                 // An acknowledged incident no longer escalates on its own, so the engine would never page this
                 // level: page it once, now, and leave the policy stopped.
                 let targets = &policy.levels[moved.level as usize].targets;
-                let (users, notes) = resolve_targets(c, targets, now, &mut HashMap::new())?;
-                let (_, lines) = page_users(c, &i, &users, Some(moved.level), now)?;
-                message.push_str(&format!(
-                    ", paging {}",
-                    if lines.is_empty() { "nobody".to_owned() } else { lines.join("; ") }
-                ));
-                for note in &notes {
-                    message.push_str(&format!("; {note}"));
-                }
-                let entry = TimelineEntry::new(now, &actor, TimelineKind::Escalated, message)
-                    .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level, "users": users }));
-                super::rows::append_timeline(c, &i.id, &entry)?;
+                let (users, gaps) = resolve_targets(c, targets, now, &mut HashMap::new())?;
+                let (_, paged) = page_users(c, &i, &users, Some(moved.level), now)?;
+                super::rows::append_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
                 let stopped = Escalation {
                     next_at: None,
                     last_paged: Some(moved.level),
@@ -818,9 +797,7 @@ impl EscalationRepo for SqlStore {
                 save(c, &stopped, &assignees, now)?;
                 return record(c, stopped, assignees);
             }
-            let entry = TimelineEntry::new(now, &actor, TimelineKind::Escalated, message)
-                .with_data(serde_json::json!({ "policy_id": policy.id, "level": moved.level }));
-            super::rows::append_timeline(c, &i.id, &entry)?;
+            super::rows::append_timeline(c, &i.id, &escalated(None, Vec::new(), moved.next_at))?;
             save(c, &moved, &assignees, now)?;
             // The level pages in the next engine cycle, like any due level, so there is one paging path.
             record(c, moved, assignees)
@@ -844,10 +821,10 @@ impl EscalationRepo for SqlStore {
             let current = load_escalation(c, &i.id)?;
             // The people it is handed over from stop being notified; if they had acknowledged it, the new ones
             // must acknowledge it again.
-            cancel_pending(c, &i.id, true, now)?;
+            cancel_pending(c, &i.id, now, |_| true)?;
             let mut i = i;
             if i.reopen_for_reassignment(now) {
-                super::rows::update_incident(c, &i)?;
+                super::incidents::save(c, &i)?;
             }
             match to.clone() {
                 Reassignment::Policy(p) => {
@@ -857,13 +834,13 @@ impl EscalationRepo for SqlStore {
                     let entry = TimelineEntry::new(
                         now,
                         &actor,
-                        TimelineKind::Reassigned,
-                        format!(
-                            "{} reassigned the incident to escalation policy {}",
-                            actor.name, policy.name
-                        ),
-                    )
-                    .with_data(serde_json::json!({ "policy_id": policy.id }));
+                        TimelineEvent::Reassigned {
+                            to: Handover::Policy {
+                                policy_id: policy.id.clone(),
+                                policy: policy.name.clone(),
+                            },
+                        },
+                    );
                     super::rows::append_timeline(c, &i.id, &entry)?;
                     save(c, &e, &assignees, now)?;
                     record(c, e, assignees)
@@ -887,7 +864,7 @@ impl EscalationRepo for SqlStore {
                         }
                     }
                     errors.into_result(())?;
-                    let (_, lines) = page_users(c, &i, &users, None, now)?;
+                    let (_, paged) = page_users(c, &i, &users, None, now)?;
                     // The people named now own it: the policy (if any) stops paging others, and is kept so that
                     // escalating by hand can continue from it.
                     let e = match current {
@@ -901,7 +878,13 @@ impl EscalationRepo for SqlStore {
                             next_at: None,
                         },
                     };
-                    let entry = reassigned_entry(&actor, &lines, &users, now);
+                    let entry = TimelineEntry::new(
+                        now,
+                        &actor,
+                        TimelineEvent::Reassigned {
+                            to: Handover::Users { paged },
+                        },
+                    );
                     super::rows::append_timeline(c, &i.id, &entry)?;
                     save(c, &e, &users, now)?;
                     record(c, e, users)
@@ -910,23 +893,4 @@ impl EscalationRepo for SqlStore {
         })
         .await
     }
-}
-
-fn reassigned_entry(
-    actor: &Actor,
-    lines: &[String],
-    users: &[UserId],
-    now: DateTime<Utc>,
-) -> TimelineEntry {
-    TimelineEntry::new(
-        now,
-        actor,
-        TimelineKind::Reassigned,
-        format!(
-            "{} reassigned the incident to {}",
-            actor.name,
-            lines.join("; ")
-        ),
-    )
-    .with_data(serde_json::json!({ "users": users }))
 }

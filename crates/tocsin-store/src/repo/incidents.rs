@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::alert::{Alert, AlertStatus};
 use tocsin_domain::ids::IncidentId;
-use tocsin_domain::incident::{Actor, Incident, TimelineEntry, parse_note, parse_title};
+use tocsin_domain::incident::{
+    Actor, Incident, TimelineEntry, TimelineEvent, parse_note, parse_title,
+};
 use tocsin_domain::refs::IncidentRef;
 use tocsin_domain::severity::Severity;
 
@@ -31,6 +33,20 @@ pub(super) fn load(c: &dyn Conn, r: &IncidentRef) -> Result<Incident> {
     Ok(incident)
 }
 
+/// Stores a new incident and starts its escalation, in the caller's transaction: every path that opens an
+/// incident comes through here, so none can forget to page.
+pub(super) fn insert(c: &dyn Conn, incident: &Incident) -> Result<()> {
+    rows::insert_incident_row(c, incident)?;
+    super::escalation::start(c, incident)
+}
+
+/// Stores a changed incident and, once it is acknowledged or resolved, stops its escalation and cancels the
+/// pages it no longer needs: every path that changes an incident comes through here.
+pub(super) fn save(c: &dyn Conn, incident: &Incident) -> Result<()> {
+    rows::update_incident_row(c, incident)?;
+    super::escalation::stop(c, incident)
+}
+
 /// Opens an incident for a new alert and returns its ID; the caller links the alert.
 pub(super) fn open_incident(
     c: &dyn Conn,
@@ -40,7 +56,7 @@ pub(super) fn open_incident(
     now: DateTime<Utc>,
 ) -> Result<IncidentId> {
     let number = rows::next_incident_number(c)?;
-    let (incident, entry) = Incident::open(
+    let (incident, mut entry) = Incident::open(
         IncidentId::generate(),
         number,
         alert.incident_title(),
@@ -50,12 +66,11 @@ pub(super) fn open_incident(
         actor,
         now,
     );
-    rows::insert_incident(c, &incident)?;
-    rows::append_timeline(
-        c,
-        &incident.id,
-        &entry.with_data(serde_json::json!({ "severity": severity, "alert_id": alert.id })),
-    )?;
+    if let TimelineEvent::Opened { alert_id, .. } = &mut entry.event {
+        *alert_id = Some(alert.id.clone());
+    }
+    insert(c, &incident)?;
+    rows::append_timeline(c, &incident.id, &entry)?;
     Ok(incident.id)
 }
 
@@ -69,7 +84,7 @@ fn transition(
     let entry = change(&mut incident)?;
     let seq = match entry {
         Some(e) => {
-            rows::update_incident(c, &incident)?;
+            save(c, &incident)?;
             Some(rows::append_timeline(c, &incident.id, &e)?)
         }
         None => None,
@@ -131,7 +146,7 @@ impl IncidentRepo for SqlStore {
                 &actor,
                 now,
             );
-            rows::insert_incident(c, &incident)?;
+            insert(c, &incident)?;
             rows::append_timeline(c, &incident.id, &entry)?;
             Ok(incident)
         })

@@ -26,7 +26,7 @@ use tocsin_domain::alert::{
     Alert, AlertChange, AlertEvent, AlertStatus, EventAction, IngestTarget, apply_event,
 };
 use tocsin_domain::ids::{AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId};
-use tocsin_domain::incident::{Actor, ActorKind, TimelineEntry, TimelineKind};
+use tocsin_domain::incident::{Actor, ActorKind, ResolveCause, TimelineEntry, TimelineEvent};
 use tocsin_domain::noise::{
     AlertFields, FlapPolicy, Grouping, MaintenanceWindow, NoPageReason, apply_rules, silenced_by,
 };
@@ -34,6 +34,7 @@ use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::severity::{AlertSeverity, SeverityMap};
+use tocsin_domain::timeline::JoinReason;
 
 struct Target {
     ingest: IngestTarget,
@@ -41,7 +42,15 @@ struct Target {
     actor: Actor,
     service_name: String,
     grouping: Grouping,
+    /// The triage version stored when the transaction read the target (see `noise::snapshot_at`).
+    triage_version: i64,
+    /// Whether the service depends on others, whose open incidents its new alerts may join.
+    has_upstream: bool,
 }
+
+/// Whether the service (column `s.id` of the query) depends on any other.
+const HAS_UPSTREAM: &str =
+    "EXISTS (SELECT 1 FROM service_dependencies d WHERE d.service_id = s.id)";
 
 /// The integration the key belongs to, which must be of the kind whose endpoint received the request.
 fn target(c: &dyn Conn, key_hash: &str, expected: IntegrationKind) -> Result<Target> {
@@ -53,15 +62,43 @@ fn target(c: &dyn Conn, key_hash: &str, expected: IntegrationKind) -> Result<Tar
         SeverityMap,
         String,
         Grouping,
+        i64,
+        bool,
     );
+    // The triage version comes with the integration: one round trip fewer for every request.
     let row: Option<Row> = c.query_opt(
-        "SELECT i.id, i.kind, i.name, s.id, s.severity_map, s.name, s.grouping FROM integrations i \
-         JOIN services s ON s.id = i.service_id WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
+        &format!(
+            "SELECT i.id, i.kind, i.name, s.id, s.severity_map, s.name, s.grouping, ({}), {HAS_UPSTREAM} \
+             FROM integrations i JOIN services s ON s.id = i.service_id \
+             WHERE i.key_hash = ?1 AND i.revoked_at IS NULL AND s.deleted_at IS NULL",
+            noise::TRIAGE_VERSION
+        ),
         params![key_hash],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.json(4)?, r.get(5)?, r.json(6)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.json(4)?,
+                r.get(5)?,
+                r.json(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        },
     )?;
-    let (id, kind, name, service_id, severity_map, service_name, grouping) =
-        row.ok_or(StoreError::UnknownRoutingKey)?;
+    let (
+        id,
+        kind,
+        name,
+        service_id,
+        severity_map,
+        service_name,
+        grouping,
+        triage_version,
+        has_upstream,
+    ) = row.ok_or(StoreError::UnknownRoutingKey)?;
     let kind = IntegrationKind::parse(&kind)
         .ok_or_else(|| StoreError::Backend(format!("unknown integration kind {kind}")))?;
     if kind != expected {
@@ -83,18 +120,24 @@ fn target(c: &dyn Conn, key_hash: &str, expected: IntegrationKind) -> Result<Tar
         kind,
         service_name,
         grouping,
+        triage_version,
+        has_upstream,
     })
 }
 
 /// The same sender's target, with the service a rule routed the alert to.
 fn routed_to(c: &dyn Conn, t: &Target, service: &str) -> Result<Target> {
-    let (id, severity_map, grouping): (String, SeverityMap, Grouping) = c.find(
-        "SELECT id, severity_map, grouping FROM services WHERE name = ?1 AND deleted_at IS NULL",
-        params![service],
-        |r| Ok((r.get(0)?, r.json(1)?, r.json(2)?)),
-        "service",
-        service,
-    )?;
+    let (id, severity_map, grouping, has_upstream): (String, SeverityMap, Grouping, bool) = c
+        .find(
+            &format!(
+                "SELECT s.id, s.severity_map, s.grouping, {HAS_UPSTREAM} FROM services s \
+             WHERE s.name = ?1 AND s.deleted_at IS NULL"
+            ),
+            params![service],
+            |r| Ok((r.get(0)?, r.json(1)?, r.json(2)?, r.get(3)?)),
+            "service",
+            service,
+        )?;
     Ok(Target {
         ingest: IngestTarget {
             integration_id: t.ingest.integration_id.clone(),
@@ -105,6 +148,8 @@ fn routed_to(c: &dyn Conn, t: &Target, service: &str) -> Result<Target> {
         actor: t.actor.clone(),
         service_name: service.to_owned(),
         grouping,
+        triage_version: t.triage_version,
+        has_upstream,
     })
 }
 
@@ -153,7 +198,7 @@ fn triage(
     details: &AlertDetails,
     now: DateTime<Utc>,
 ) -> Result<Triaged> {
-    let snap = noise::snapshot(c, cache, now)?;
+    let snap = noise::snapshot_at(c, cache, t.triage_version, now)?;
     let fields = AlertFields::new(details, &t.service_name);
     let outcome = apply_rules(&snap.rules, &fields);
     let routed = match &outcome.route_to {
@@ -243,31 +288,30 @@ fn flapping_incident(
         params![t.ingest.service_id.as_str(), alert.dedup_key.as_str()],
         |r| r.get(0),
     )?;
-    let message = format!("Alert fired again while flapping: {}", alert.summary);
-    joined(
-        c,
-        t,
-        found,
-        message,
-        serde_json::json!({ "alert_id": alert.id, "flapping": true }),
-        now,
-    )
+    joined(c, t, alert, found, JoinReason::Flapping, now)
 }
 
 /// Records on the timeline of the incident `found` (if any) that an alert joined it, and why.
 fn joined(
     c: &dyn Conn,
     t: &Target,
+    alert: &Alert,
     found: Option<String>,
-    message: String,
-    data: serde_json::Value,
+    why: JoinReason,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
     let Some(id) = found.map(IncidentId::from_trusted) else {
         return Ok(None);
     };
-    let entry =
-        TimelineEntry::new(now, &t.actor, TimelineKind::AlertAdded, message).with_data(data);
+    let entry = TimelineEntry::new(
+        now,
+        &t.actor,
+        TimelineEvent::AlertAdded {
+            alert_id: alert.id.clone(),
+            summary: alert.summary.clone(),
+            why,
+        },
+    );
     rows::append_timeline(c, &id, &entry)?;
     Ok(Some(id))
 }
@@ -282,7 +326,7 @@ fn join_incident(
     group_value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
-    let (found, why): (Option<String>, String) = if let Some(g) = group_value {
+    let (found, why): (Option<String>, Option<JoinReason>) = if let Some(g) = group_value {
         let found = c.query_opt(
             "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
              WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
@@ -290,7 +334,12 @@ fn join_incident(
             params![t.ingest.service_id.as_str(), g],
             |r| r.get(0),
         )?;
-        (found, format!("it belongs to the same group ({g})"))
+        (
+            found,
+            Some(JoinReason::SameGroup {
+                group: g.to_owned(),
+            }),
+        )
     } else if let Grouping::TimeWindow { minutes } = t.grouping {
         let since = now - chrono::Duration::minutes(i64::from(minutes));
         let found = c.query_opt(
@@ -299,15 +348,13 @@ fn join_incident(
             params![t.ingest.service_id.as_str(), ts(since)],
             |r| r.get(0),
         )?;
-        (
-            found,
-            format!("it arrived within {minutes} minutes of the incident opening"),
-        )
+        (found, Some(JoinReason::TimeWindow { minutes }))
     } else {
-        (None, String::new())
+        (None, None)
     };
     let (found, why) = match found {
         Some(id) => (Some(id), why),
+        None if !t.has_upstream => (None, why),
         None => match upstream_incident(c, &t.ingest.service_id)? {
             Some((id, upstream)) => {
                 // The incident now affects this service too.
@@ -318,23 +365,37 @@ fn join_incident(
                 )?;
                 (
                     Some(id),
-                    format!(
-                        "{} depends on {upstream}, where this incident is open",
-                        t.service_name
-                    ),
+                    Some(JoinReason::Upstream {
+                        service: t.service_name.clone(),
+                        upstream,
+                    }),
                 )
             }
             None => (None, why),
         },
     };
-    let message = format!("Alert joined: {} ({why})", alert.summary);
-    joined(
-        c,
-        t,
-        found,
-        message,
-        serde_json::json!({ "alert_id": alert.id, "group": group_value }),
+    match why {
+        Some(why) => joined(c, t, alert, found, why, now),
+        None => Ok(None),
+    }
+}
+
+fn alert_resolved(
+    alert: &Alert,
+    actor: &Actor,
+    still_open: i64,
+    held_open: bool,
+    now: DateTime<Utc>,
+) -> TimelineEntry {
+    TimelineEntry::new(
         now,
+        actor,
+        TimelineEvent::AlertResolved {
+            alert_id: alert.id.clone(),
+            summary: alert.summary.clone(),
+            still_open: u32::try_from(still_open).unwrap_or(u32::MAX),
+            held_open,
+        },
     )
 }
 
@@ -363,38 +424,16 @@ fn follow_up_incident(
             && fires_in_window(c, &alert.service_id, &alert.dedup_key, now)?.len() >= max_fires
         {
             // Resolving now would only re-open on the next fire: hold the incident open while the alert flaps.
-            let message = format!(
-                "Alert resolved; the incident is held open because the alert is flapping: {}",
-                alert.summary
-            );
-            Some(TimelineEntry::new(
-                now,
-                actor,
-                TimelineKind::AlertResolved,
-                message,
-            ))
+            Some(alert_resolved(alert, actor, 0, true, now))
         } else if still_open == 0 {
-            incident.resolve(actor, now, Some("all of its alerts resolved"))
+            incident.resolve(actor, now, Some(ResolveCause::AllAlertsResolved))
         } else {
-            let message = format!(
-                "Alert resolved: {} ({still_open} still open)",
-                alert.summary
-            );
-            Some(TimelineEntry::new(
-                now,
-                actor,
-                TimelineKind::AlertResolved,
-                message,
-            ))
+            Some(alert_resolved(alert, actor, still_open, false, now))
         }
     };
     if let Some(entry) = entry {
-        rows::update_incident(c, &incident)?;
-        rows::append_timeline(
-            c,
-            inc,
-            &entry.with_data(serde_json::json!({ "alert_id": alert.id })),
-        )?;
+        super::incidents::save(c, &incident)?;
+        rows::append_timeline(c, inc, &entry)?;
     }
     Ok(())
 }
@@ -409,10 +448,12 @@ pub(super) fn apply_batch(
 ) -> Result<Vec<IngestOutcome>> {
     let t = target(c, key_hash, kind)?;
     let group = batch.group_key.as_deref();
+    let seqs = next_event_seqs(c, batch.events.len())?;
     let outcomes = batch
         .events
         .iter()
-        .map(|e| apply(c, triage, &t, e, group, now))
+        .zip(seqs)
+        .map(|(e, seq)| apply(c, triage, &t, e, seq, group, now))
         .collect::<Result<Vec<_>>>()?;
     if let (Some(group), Some(state)) = (group, &batch.group_state) {
         c.execute(
@@ -458,15 +499,30 @@ pub(super) fn keep_payloads(c: &dyn Conn, payloads: &[(IntegrationId, RawPayload
     Ok(())
 }
 
-/// The `seq` of the next event in the log, which the caller inserts explicitly.
+/// The `seq`s of the next `n` events in the log, in order, which the caller inserts explicitly; drawn once per
+/// request rather than once per event.
 ///
-/// On SQLite the single writer makes `max + 1` safe; on PostgreSQL concurrent writers draw from the column's sequence.
-fn next_event_seq(c: &dyn Conn) -> Result<i64> {
-    let sql = match c.dialect() {
-        Dialect::Sqlite => "SELECT coalesce(max(seq), 0) + 1 FROM alert_events",
-        Dialect::Postgres => "SELECT nextval(pg_get_serial_sequence('alert_events', 'seq'))",
-    };
-    c.query_one(sql, params![], |r| r.get(0))
+/// On SQLite the single writer makes `max + 1` onwards safe; on PostgreSQL concurrent writers draw from the
+/// column's sequence.
+fn next_event_seqs(c: &dyn Conn, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    match c.dialect() {
+        Dialect::Sqlite => {
+            let first: i64 = c.query_one(
+                "SELECT coalesce(max(seq), 0) + 1 FROM alert_events",
+                params![],
+                |r| r.get(0),
+            )?;
+            Ok((first..first + n as i64).collect())
+        }
+        Dialect::Postgres => c.query_all(
+            "SELECT nextval(pg_get_serial_sequence('alert_events', 'seq')) FROM generate_series(1, ?1) ORDER BY 1",
+            params![n as i64],
+            |r| r.get(0),
+        ),
+    }
 }
 
 fn apply(
@@ -474,6 +530,7 @@ fn apply(
     cache: &noise::TriageCache,
     t: &Target,
     event: &AlertEvent,
+    event_seq: i64,
     group: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
@@ -496,8 +553,6 @@ fn apply(
     };
     let open = open_alert(c, t, &event.dedup_key, event.action != EventAction::Trigger)?;
     let open_seq = open.as_ref().map(|(_, seq)| *seq);
-    // The seq the log insert below writes; the alert's activity needs it first.
-    let event_seq = next_event_seq(c)?;
     let mut opened_incident = None;
     // Opens or joins an incident for an alert that calls for one, unless triage found a reason it must not page.
     let mut page =

@@ -337,17 +337,16 @@ pub(crate) fn triage_changed(c: &dyn Conn) -> Result<()> {
     super::ingest::forget_sender_groups(c)
 }
 
-/// The snapshot as of the caller's transaction: the cached one while the stored token still matches it.
-pub(crate) fn snapshot(
+/// The triage version stored now; the ingest path reads it with the integration, in the same statement.
+pub(crate) const TRIAGE_VERSION: &str = "SELECT value FROM counters WHERE name = 'triage_version'";
+
+/// The snapshot for the triage version `token` the caller read in its transaction.
+pub(crate) fn snapshot_at(
     c: &dyn Conn,
     cache: &TriageCache,
+    token: i64,
     now: DateTime<Utc>,
 ) -> Result<Arc<Snapshot>> {
-    let token: i64 = c.query_one(
-        "SELECT value FROM counters WHERE name = 'triage_version'",
-        params![],
-        |r| r.get(0),
-    )?;
     if let Some((cached, snap)) = cache.current.lock().expect("triage cache").as_ref()
         && *cached == token
     {

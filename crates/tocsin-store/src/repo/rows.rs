@@ -5,7 +5,7 @@ use crate::sql::{Conn, Dialect, Row};
 use crate::{Result, StoreError};
 use tocsin_domain::alert::Alert;
 use tocsin_domain::ids::{AlertId, IncidentId, IntegrationId, ServiceId};
-use tocsin_domain::incident::{Incident, TimelineEntry, TimelineKind};
+use tocsin_domain::incident::{Incident, TimelineEntry, TimelineEvent, TimelineKind};
 use tocsin_domain::severity::Severity;
 
 pub use crate::sql::{time, to_json, ts};
@@ -174,7 +174,8 @@ pub fn load_incident_services(conn: &dyn Conn, incident: &mut Incident) -> Resul
     Ok(())
 }
 
-pub fn insert_incident(conn: &dyn Conn, i: &Incident) -> Result<()> {
+/// The incident's rows only; [`super::incidents::insert`] also starts its escalation.
+pub fn insert_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
     conn.execute(
         INSERT_INCIDENT,
         params![
@@ -196,7 +197,7 @@ pub fn insert_incident(conn: &dyn Conn, i: &Incident) -> Result<()> {
     for s in &i.services {
         link_service(conn, &i.id, s)?;
     }
-    super::escalation::start(conn, i)
+    Ok(())
 }
 
 const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, number, title, description, severity, status, created_at, \
@@ -214,7 +215,8 @@ pub fn link_service(conn: &dyn Conn, incident: &IncidentId, service: &ServiceId)
     Ok(())
 }
 
-pub fn update_incident(conn: &dyn Conn, i: &Incident) -> Result<()> {
+/// The incident's row only; [`super::incidents::save`] also stops its escalation when it is acknowledged or resolved.
+pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
     conn.execute(
         "UPDATE incidents SET title = ?2, description = ?3, severity = ?4, status = ?5, updated_at = ?6, acknowledged_at = ?7, \
          acknowledged_by = ?8, resolved_at = ?9, resolved_by = ?10 WHERE id = ?1",
@@ -231,13 +233,19 @@ pub fn update_incident(conn: &dyn Conn, i: &Incident) -> Result<()> {
             i.resolved_by.as_ref().map(to_json),
         ],
     )?;
-    super::escalation::stop(conn, i)
+    Ok(())
 }
 
+/// Stores the entry's facts; its words are chosen where it is shown (`message` stays empty, and holds the words
+/// only of entries written before entries recorded facts).
 pub fn append_timeline(conn: &dyn Conn, incident: &IncidentId, e: &TimelineEntry) -> Result<i64> {
+    let message = match &e.event {
+        TimelineEvent::Worded { message, .. } => message.as_str(),
+        _ => "",
+    };
     conn.query_one(
         "INSERT INTO timeline (incident_id, at, actor, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-        params![incident.as_str(), ts(e.at), to_json(&e.actor), e.kind.as_str(), e.message, to_json(&e.data)],
+        params![incident.as_str(), ts(e.at), to_json(&e.actor), e.kind().as_str(), message, to_json(&e.event.fields())],
         |r| r.get(0),
     )
 }
@@ -246,15 +254,14 @@ pub fn timeline_entry(row: &Row<'_>) -> Result<(i64, IncidentId, TimelineEntry)>
     let kind: String = row.get(4)?;
     let kind = TimelineKind::parse(&kind)
         .ok_or_else(|| StoreError::Backend(format!("bad timeline kind {kind}")))?;
+    let message: String = row.get(5)?;
     Ok((
         row.get(0)?,
         IncidentId::from_trusted(row.get(1)?),
         TimelineEntry {
             at: row.time(2)?,
             actor: row.json(3)?,
-            kind,
-            message: row.get(5)?,
-            data: row.json(6)?,
+            event: TimelineEvent::from_stored(kind, &row.json::<serde_json::Value>(6)?, &message),
         },
     ))
 }

@@ -8,11 +8,11 @@ use super::extract::{ServiceRef, incident_ref};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use tocsin_domain::alert::{Alert, AlertStatus};
-use tocsin_domain::ids::AlertId;
-use tocsin_domain::incident::{Incident, IncidentStatus};
+use tocsin_domain::ids::{AlertId, IncidentId};
+use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::Severity;
 use tocsin_store::{
     AlertEventRecord, AlertFilter, IncidentFilter, NewIncident, Page, TimelineRecord,
@@ -190,20 +190,51 @@ pub async fn resolve_incident(
     Ok(axum::Json(resolved))
 }
 
+/// A timeline entry as the API shows it: its kind and facts (`data`), and a sentence saying what happened.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TimelineItem {
+    /// Position in the whole timeline store; increases with time.
+    pub seq: i64,
+    pub incident_id: IncidentId,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub kind: TimelineKind,
+    /// Worded when shown; Markdown for notes.
+    pub message: String,
+    /// The facts the entry records, by kind (e.g. `{"from":"SEV-2","to":"SEV-1"}` for `severity_changed`).
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<TimelineRecord> for TimelineItem {
+    fn from(r: TimelineRecord) -> Self {
+        Self {
+            seq: r.seq,
+            incident_id: r.incident_id,
+            at: r.entry.at,
+            message: crate::wording::timeline(&r.entry),
+            kind: r.entry.kind(),
+            data: r.entry.event.fields(),
+            actor: r.entry.actor,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/incidents/{incident}/timeline", tag = "incidents", security(("bearer" = [])),
     params(("incident" = String, Path, description = "Incident ID or number")),
-    responses((status = 200, body = Items<TimelineRecord>), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = Items<TimelineItem>), (status = "4XX", body = ErrorResponse)))]
 pub async fn timeline(
     caller: Caller,
     State(s): State<AppState>,
     Path(incident): Path<String>,
-) -> ApiResult<axum::Json<Items<TimelineRecord>>> {
+) -> ApiResult<axum::Json<Items<TimelineItem>>> {
+    let records = s
+        .app
+        .incidents()
+        .timeline(&caller, &incident_ref(&incident)?)
+        .await?;
     Ok(axum::Json(Items {
-        items: s
-            .app
-            .incidents()
-            .timeline(&caller, &incident_ref(&incident)?)
-            .await?,
+        items: records.into_iter().map(TimelineItem::from).collect(),
     }))
 }
 
@@ -216,22 +247,19 @@ pub struct AddNote {
 
 #[utoipa::path(post, path = "/api/v1/incidents/{incident}/notes", tag = "incidents", security(("bearer" = [])), request_body = AddNote,
     params(("incident" = String, Path, description = "Incident ID or number")),
-    responses((status = 201, body = TimelineRecord), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = TimelineItem), (status = "4XX", body = ErrorResponse)))]
 pub async fn add_note(
     caller: Caller,
     State(s): State<AppState>,
     Path(incident): Path<String>,
     Json(req): Json<AddNote>,
-) -> ApiResult<(StatusCode, axum::Json<TimelineRecord>)> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(
-            s.app
-                .incidents()
-                .add_note(&caller, &incident_ref(&incident)?, req.body)
-                .await?,
-        ),
-    ))
+) -> ApiResult<(StatusCode, axum::Json<TimelineItem>)> {
+    let note = s
+        .app
+        .incidents()
+        .add_note(&caller, &incident_ref(&incident)?, req.body)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(note.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{incident}/alerts", tag = "incidents", security(("bearer" = [])),

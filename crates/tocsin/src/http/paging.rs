@@ -5,7 +5,7 @@ use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Created, Json, Query, path_id};
-use super::extract::{PolicyRef, ScheduleRef, ServiceRef, UserRef, incident_ref};
+use super::extract::{PolicyRef, ServiceRef, UserRef, incident_ref};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,9 +16,9 @@ use tocsin_domain::auth::Scope;
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
 };
-use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec, EscalationTarget};
+use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
-use tocsin_domain::oncall::on_call;
+use tocsin_domain::timeline::TargetGap;
 use tocsin_store::{
     DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, Reassignment, StoreError,
 };
@@ -129,6 +129,7 @@ pub struct PolicyOnCall {
     pub levels: Vec<LevelOnCall>,
 }
 
+/// The API's view of who each level pages: people with their names, and schedules with nobody on call.
 async fn policy_on_call(
     s: &AppState,
     who: &Principal,
@@ -136,48 +137,38 @@ async fn policy_on_call(
     at: DateTime<Utc>,
 ) -> ApiResult<PolicyOnCall> {
     let people = super::oncall::people(s, who).await?;
-    let mut levels = Vec::new();
-    for (i, level) in policy.levels.iter().enumerate() {
-        let mut users: Vec<OnCallUser> = Vec::new();
-        let mut gaps = Vec::new();
-        for target in &level.targets {
-            let (user, via) = match target {
-                EscalationTarget::User(u) => (Some(u.clone()), None),
-                EscalationTarget::Schedule(id) => {
-                    match s
-                        .app
-                        .oncall()
-                        .get_schedule(who, &ScheduleRef::parse(id.as_str()))
-                        .await
-                    {
-                        Ok(record) => {
-                            let who = on_call(&record.schedule(), at);
-                            if who.is_none() {
-                                gaps.push(record.name.clone());
-                            }
-                            (who, Some(record.name))
-                        }
-                        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => (None, None),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            };
-            if let Some(u) = user
-                && !users.iter().any(|x| x.person.id == u)
-            {
-                users.push(OnCallUser {
-                    person: super::oncall::person(&people, &u),
-                    via_schedule: via,
-                });
-            }
-        }
-        levels.push(LevelOnCall {
+    let on_call = s.app.escalation().on_call(who, policy, Some(at)).await?;
+    let levels = on_call
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(i, level)| LevelOnCall {
             level: i as u32,
-            users,
-            gaps,
-        });
-    }
-    Ok(PolicyOnCall { policy, at, levels })
+            users: level
+                .users
+                .iter()
+                .map(|(u, via)| OnCallUser {
+                    person: super::oncall::person(&people, u),
+                    via_schedule: via
+                        .as_ref()
+                        .and_then(|id| on_call.schedules.get(id).cloned()),
+                })
+                .collect(),
+            gaps: level
+                .gaps
+                .iter()
+                .filter_map(|g| match g {
+                    TargetGap::NobodyOnCall { schedule } => Some(schedule.clone()),
+                    TargetGap::ScheduleGone { .. } => None,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(PolicyOnCall {
+        policy: on_call.policy,
+        at: on_call.at,
+        levels,
+    })
 }
 
 /// Who each level of the policy pages at an instant.

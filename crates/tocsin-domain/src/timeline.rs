@@ -1,0 +1,342 @@
+//! An incident's timeline: what happened, who did it and when, recorded as facts rather than sentences.
+//!
+//! Each entry stores its kind and the facts a person needs to understand it (which alert, which level, who was
+//! paged by what). The words are chosen where the entry is shown (the API, the web UI, notifications), so they
+//! can change, or be translated, without rewriting history.
+
+use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, UserId};
+use crate::incident::Actor;
+use crate::severity::Severity;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    Opened,
+    Acknowledged,
+    Resolved,
+    SeverityChanged,
+    Note,
+    AlertAcknowledged,
+    AlertResolved,
+    /// An alert joined an open incident instead of opening its own.
+    AlertAdded,
+    /// An escalation level paged its targets (automatically, or by hand).
+    Escalated,
+    /// The incident was handed to other people or another escalation policy.
+    Reassigned,
+    /// A delivery attempt of a notification: sent, retrying or failed.
+    Notification,
+}
+
+const KINDS: [TimelineKind; 11] = [
+    TimelineKind::Opened,
+    TimelineKind::Acknowledged,
+    TimelineKind::Resolved,
+    TimelineKind::SeverityChanged,
+    TimelineKind::Note,
+    TimelineKind::AlertAcknowledged,
+    TimelineKind::AlertResolved,
+    TimelineKind::AlertAdded,
+    TimelineKind::Escalated,
+    TimelineKind::Reassigned,
+    TimelineKind::Notification,
+];
+
+impl TimelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+            Self::SeverityChanged => "severity_changed",
+            Self::Note => "note",
+            Self::AlertAcknowledged => "alert_acknowledged",
+            Self::AlertResolved => "alert_resolved",
+            Self::AlertAdded => "alert_added",
+            Self::Escalated => "escalated",
+            Self::Reassigned => "reassigned",
+            Self::Notification => "notification",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        KINDS.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One line of an incident's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub event: TimelineEvent,
+}
+
+impl TimelineEntry {
+    pub fn new(at: DateTime<Utc>, actor: &Actor, event: TimelineEvent) -> Self {
+        Self {
+            at,
+            actor: actor.clone(),
+            event,
+        }
+    }
+
+    pub fn kind(&self) -> TimelineKind {
+        self.event.kind()
+    }
+}
+
+/// What happened. Stored as its kind and, as JSON, its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    Opened {
+        title: String,
+        severity: Severity,
+        /// The alert that opened it; none when declared by hand.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert_id: Option<AlertId>,
+    },
+    Acknowledged,
+    Resolved {
+        /// Why it resolved without a person resolving it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<ResolveCause>,
+    },
+    SeverityChanged {
+        from: Severity,
+        to: Severity,
+    },
+    /// Markdown written by a person.
+    Note {
+        body: String,
+    },
+    AlertResolved {
+        alert_id: AlertId,
+        summary: String,
+        /// Alerts of the incident still open.
+        still_open: u32,
+        /// The incident stays open although no alert is: the alert is flapping.
+        #[serde(default)]
+        held_open: bool,
+    },
+    AlertAdded {
+        alert_id: AlertId,
+        summary: String,
+        why: JoinReason,
+    },
+    Escalated {
+        policy_id: PolicyId,
+        policy: String,
+        /// Zero-based.
+        level: u32,
+        /// Which repeat of the policy (0 for the first pass).
+        #[serde(default)]
+        round: u32,
+        /// How often the policy repeats.
+        #[serde(default)]
+        repeat: u32,
+        /// Escalated by a person rather than by the policy's delays.
+        #[serde(default)]
+        by_hand: bool,
+        /// Who was paged and how; none when the level pages in the engine's next cycle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paged: Option<Vec<PagedUser>>,
+        /// Targets that paged nobody.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gaps: Vec<TargetGap>,
+        /// When the next level is due; none after the policy's last level.
+        #[serde(default)]
+        next_at: Option<DateTime<Utc>>,
+    },
+    Reassigned {
+        to: Handover,
+    },
+    /// One attempt at delivering a notification.
+    Notification {
+        delivery_id: DeliveryId,
+        user_id: UserId,
+        user: String,
+        /// The contact method's kind; empty when it was deleted since.
+        channel: String,
+        attempt: u32,
+        result: AttemptResult,
+        /// The next contact method tried after this one gave up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fell_through_to: Option<String>,
+    },
+    /// An entry written before entries recorded facts, with the words it was written with.
+    #[serde(skip)]
+    Worded {
+        kind: TimelineKind,
+        message: String,
+    },
+}
+
+impl TimelineEvent {
+    pub fn kind(&self) -> TimelineKind {
+        match self {
+            Self::Opened { .. } => TimelineKind::Opened,
+            Self::Acknowledged => TimelineKind::Acknowledged,
+            Self::Resolved { .. } => TimelineKind::Resolved,
+            Self::SeverityChanged { .. } => TimelineKind::SeverityChanged,
+            Self::Note { .. } => TimelineKind::Note,
+            Self::AlertResolved { .. } => TimelineKind::AlertResolved,
+            Self::AlertAdded { .. } => TimelineKind::AlertAdded,
+            Self::Escalated { .. } => TimelineKind::Escalated,
+            Self::Reassigned { .. } => TimelineKind::Reassigned,
+            Self::Notification { .. } => TimelineKind::Notification,
+            Self::Worded { kind, .. } => *kind,
+        }
+    }
+
+    /// The event's fields, without its kind: what is stored beside the kind, and what the API shows as `data`.
+    pub fn fields(&self) -> serde_json::Value {
+        match self {
+            Self::Worded { .. } => serde_json::Value::Object(Default::default()),
+            _ => {
+                let mut v = serde_json::to_value(self).expect("timeline events serialize");
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("kind");
+                }
+                v
+            }
+        }
+    }
+
+    /// Reads an event back from its stored kind and fields. An entry whose fields are not an event's (one written
+    /// before entries recorded facts) keeps the words it was stored with.
+    pub fn from_stored(kind: TimelineKind, fields: &serde_json::Value, message: &str) -> Self {
+        let mut tagged = match fields {
+            serde_json::Value::Object(o) => o.clone(),
+            _ => Default::default(),
+        };
+        tagged.insert("kind".into(), kind.as_str().into());
+        match serde_json::from_value::<Self>(serde_json::Value::Object(tagged)) {
+            Ok(event) if message.is_empty() => event,
+            _ => Self::Worded {
+                kind,
+                message: message.to_owned(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveCause {
+    /// Every alert of the incident resolved.
+    AllAlertsResolved,
+}
+
+/// Why an alert joined an open incident instead of opening its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JoinReason {
+    /// It belongs to the same group as an open alert of the incident.
+    SameGroup { group: String },
+    /// It arrived within the service's grouping window of the incident opening.
+    TimeWindow { minutes: u32 },
+    /// Its service depends on a service where the incident is open.
+    Upstream { service: String, upstream: String },
+    /// It fired again while flapping.
+    Flapping,
+}
+
+/// A person paged, and by which contact methods when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagedUser {
+    pub user_id: UserId,
+    pub name: String,
+    /// Empty when they have no enabled contact method, so nobody was notified.
+    pub methods: Vec<PlannedMethod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedMethod {
+    /// The contact method's kind (`email`, `sms`…).
+    pub kind: String,
+    /// Minutes after the page at which it is notified.
+    pub after_minutes: i64,
+}
+
+/// A target of an escalation level that paged nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TargetGap {
+    ScheduleGone { schedule_id: ScheduleId },
+    NobodyOnCall { schedule: String },
+}
+
+/// Whom an incident was handed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Handover {
+    Policy { policy_id: PolicyId, policy: String },
+    Users { paged: Vec<PagedUser> },
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AttemptResult {
+    Delivered,
+    /// Failed; tried again at `next_at`.
+    Retrying {
+        error: String,
+        next_at: DateTime<Utc>,
+    },
+    /// Failed, and not tried again because the incident no longer needs it.
+    NotRetried {
+        error: String,
+    },
+    /// Failed for good.
+    GaveUp {
+        error: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_stored_kind_and_fields() {
+        let event = TimelineEvent::SeverityChanged {
+            from: Severity::Sev2,
+            to: Severity::Sev0,
+        };
+        let fields = event.fields();
+        assert_eq!(fields, serde_json::json!({"from": "SEV-2", "to": "SEV-0"}));
+        assert_eq!(TimelineEvent::from_stored(event.kind(), &fields, ""), event);
+        assert_eq!(
+            TimelineEvent::from_stored(TimelineKind::Acknowledged, &serde_json::Value::Null, ""),
+            TimelineEvent::Acknowledged
+        );
+    }
+
+    #[test]
+    fn entries_stored_with_words_keep_them() {
+        let old = TimelineEvent::from_stored(
+            TimelineKind::Escalated,
+            &serde_json::json!({"level": 1}),
+            "Escalation level 2 of web paged Alice (email)",
+        );
+        assert_eq!(
+            old,
+            TimelineEvent::Worded {
+                kind: TimelineKind::Escalated,
+                message: "Escalation level 2 of web paged Alice (email)".into()
+            }
+        );
+        assert_eq!(old.kind(), TimelineKind::Escalated);
+    }
+
+    #[test]
+    fn every_kind_parses_back() {
+        for k in KINDS {
+            assert_eq!(TimelineKind::parse(k.as_str()), Some(k));
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! How Tocsin words what it recorded, for every interface that shows it to people (the API's `message` fields,
+//! the web pages). Timeline entries are stored as facts; their sentences are made here, when they are shown.
+
+use tocsin_domain::incident::{TimelineEntry, TimelineEvent};
+use tocsin_domain::timeline::{
+    AttemptResult, Handover, JoinReason, PagedUser, ResolveCause, TargetGap,
+};
+
+/// One sentence (a note: its Markdown) saying what a timeline entry records.
+pub fn timeline(entry: &TimelineEntry) -> String {
+    let actor = &entry.actor.name;
+    match &entry.event {
+        TimelineEvent::Opened {
+            title, severity, ..
+        } => format!("Incident opened at {severity}: {title}"),
+        TimelineEvent::Acknowledged => format!("Acknowledged by {actor}"),
+        TimelineEvent::Resolved { cause: None } => format!("Resolved by {actor}"),
+        TimelineEvent::Resolved {
+            cause: Some(ResolveCause::AllAlertsResolved),
+        } => "Resolved: all of its alerts resolved".to_owned(),
+        TimelineEvent::SeverityChanged { from, to } => {
+            format!("Severity changed from {from} to {to} by {actor}")
+        }
+        TimelineEvent::Note { body } => body.clone(),
+        TimelineEvent::AlertResolved {
+            summary,
+            held_open: true,
+            ..
+        } => format!(
+            "Alert resolved; the incident is held open because the alert is flapping: {summary}"
+        ),
+        TimelineEvent::AlertResolved {
+            summary,
+            still_open,
+            ..
+        } => format!("Alert resolved: {summary} ({still_open} still open)"),
+        TimelineEvent::AlertAdded {
+            summary,
+            why: JoinReason::Flapping,
+            ..
+        } => format!("Alert fired again while flapping: {summary}"),
+        TimelineEvent::AlertAdded { summary, why, .. } => {
+            format!("Alert joined: {summary} ({})", join_reason(why))
+        }
+        TimelineEvent::Escalated {
+            policy,
+            level,
+            round,
+            repeat,
+            by_hand: false,
+            paged,
+            gaps,
+            next_at,
+            ..
+        } => {
+            let round = if *round > 0 {
+                format!(" (repeat {round} of {repeat})")
+            } else {
+                String::new()
+            };
+            let mut s = format!(
+                "Escalation level {} of {policy}{round} paged {}{}",
+                level + 1,
+                paged_list(paged.as_deref().unwrap_or_default()),
+                gap_list(gaps)
+            );
+            if next_at.is_none() {
+                s.push_str(". That was the policy's last level.");
+            }
+            s
+        }
+        TimelineEvent::Escalated {
+            policy,
+            level,
+            paged,
+            gaps,
+            ..
+        } => {
+            let mut s = format!("{actor} escalated to level {} of {policy}", level + 1);
+            if let Some(paged) = paged {
+                s.push_str(&format!(", paging {}{}", paged_list(paged), gap_list(gaps)));
+            }
+            s
+        }
+        TimelineEvent::Reassigned {
+            to: Handover::Policy { policy, .. },
+        } => format!("{actor} reassigned the incident to escalation policy {policy}"),
+        TimelineEvent::Reassigned {
+            to: Handover::Users { paged },
+        } => format!("{actor} reassigned the incident to {}", paged_list(paged)),
+        TimelineEvent::Notification {
+            user,
+            channel,
+            attempt,
+            result,
+            fell_through_to,
+            ..
+        } => {
+            let channel = if channel.is_empty() {
+                "a deleted contact method"
+            } else {
+                channel
+            };
+            let mut s = match result {
+                AttemptResult::Delivered => format!("Notified {user} by {channel}"),
+                AttemptResult::NotRetried { error } => format!(
+                    "Notifying {user} by {channel} failed (attempt {attempt}): {error}; not retried, the incident no longer needs it"
+                ),
+                AttemptResult::Retrying { error, next_at } => format!(
+                    "Notifying {user} by {channel} failed (attempt {attempt}): {error}; retrying at {}",
+                    next_at.format("%H:%M:%S UTC")
+                ),
+                AttemptResult::GaveUp { error } => {
+                    format!(
+                        "Gave up notifying {user} by {channel} after attempt {attempt}: {error}"
+                    )
+                }
+            };
+            if let Some(next) = fell_through_to {
+                s.push_str(&format!("; trying {next} instead"));
+            }
+            s
+        }
+        TimelineEvent::Worded { message, .. } => message.clone(),
+    }
+}
+
+fn join_reason(why: &JoinReason) -> String {
+    match why {
+        JoinReason::SameGroup { group } => format!("it belongs to the same group ({group})"),
+        JoinReason::TimeWindow { minutes } => {
+            format!("it arrived within {minutes} minutes of the incident opening")
+        }
+        JoinReason::Upstream { service, upstream } => {
+            format!("{service} depends on {upstream}, where this incident is open")
+        }
+        JoinReason::Flapping => "it fired again while flapping".to_owned(),
+    }
+}
+
+/// "Alice (email, sms after 5 min); Bob has no enabled contact method and was not notified", or "nobody".
+fn paged_list(paged: &[PagedUser]) -> String {
+    if paged.is_empty() {
+        return "nobody".to_owned();
+    }
+    let people: Vec<String> = paged
+        .iter()
+        .map(|p| {
+            if p.methods.is_empty() {
+                return format!(
+                    "{} has no enabled contact method and was not notified",
+                    p.name
+                );
+            }
+            let methods: Vec<String> = p
+                .methods
+                .iter()
+                .map(|m| match m.after_minutes {
+                    0 => m.kind.clone(),
+                    n => format!("{} after {n} min", m.kind),
+                })
+                .collect();
+            format!("{} ({})", p.name, methods.join(", "))
+        })
+        .collect();
+    people.join("; ")
+}
+
+fn gap_list(gaps: &[TargetGap]) -> String {
+    gaps.iter()
+        .map(|g| match g {
+            TargetGap::ScheduleGone { schedule_id } => {
+                format!("; schedule {schedule_id} no longer exists")
+            }
+            TargetGap::NobodyOnCall { schedule } => format!("; nobody is on call in {schedule}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use tocsin_domain::ids::{PolicyId, UserId};
+    use tocsin_domain::incident::Actor;
+    use tocsin_domain::timeline::PlannedMethod;
+
+    fn at() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn an_escalation_names_who_was_paged_how_and_what_paged_nobody() {
+        let entry = TimelineEntry::new(
+            at(),
+            &Actor::system(),
+            TimelineEvent::Escalated {
+                policy_id: PolicyId::generate(),
+                policy: "web".into(),
+                level: 1,
+                round: 1,
+                repeat: 2,
+                by_hand: false,
+                paged: Some(vec![
+                    PagedUser {
+                        user_id: UserId::generate(),
+                        name: "Alice".into(),
+                        methods: vec![
+                            PlannedMethod {
+                                kind: "email".into(),
+                                after_minutes: 0,
+                            },
+                            PlannedMethod {
+                                kind: "sms".into(),
+                                after_minutes: 5,
+                            },
+                        ],
+                    },
+                    PagedUser {
+                        user_id: UserId::generate(),
+                        name: "Bob".into(),
+                        methods: vec![],
+                    },
+                ]),
+                gaps: vec![TargetGap::NobodyOnCall {
+                    schedule: "night".into(),
+                }],
+                next_at: None,
+            },
+        );
+        assert_eq!(
+            timeline(&entry),
+            "Escalation level 2 of web (repeat 1 of 2) paged Alice (email, sms after 5 min); Bob has no enabled \
+             contact method and was not notified; nobody is on call in night. That was the policy's last level."
+        );
+    }
+
+    #[test]
+    fn a_retry_says_when() {
+        let entry = TimelineEntry::new(
+            at(),
+            &Actor::system(),
+            TimelineEvent::Notification {
+                delivery_id: tocsin_domain::ids::DeliveryId::generate(),
+                user_id: UserId::generate(),
+                user: "Alice".into(),
+                channel: String::new(),
+                attempt: 2,
+                result: AttemptResult::Retrying {
+                    error: "HTTP 503".into(),
+                    next_at: at(),
+                },
+                fell_through_to: None,
+            },
+        );
+        assert_eq!(
+            timeline(&entry),
+            "Notifying Alice by a deleted contact method failed (attempt 2): HTTP 503; retrying at 10:00:00 UTC"
+        );
+    }
+}
