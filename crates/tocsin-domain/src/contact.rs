@@ -322,6 +322,27 @@ pub fn plan_page(
     planned
 }
 
+/// Where a shift reminder goes: it is not urgent, so to the method of the user's first low-urgency rule, or to every
+/// enabled method if they set no low-urgency rule.
+pub fn reminder_methods(
+    rules: &[NotificationRule],
+    methods: &[ContactMethod],
+) -> Vec<ContactMethodId> {
+    let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && m.enabled);
+    let first_low = rules
+        .iter()
+        .filter(|r| r.urgency == Urgency::Low && enabled(&r.contact_method_id))
+        .min_by_key(|r| r.delay_minutes);
+    match first_low {
+        Some(r) => vec![r.contact_method_id.clone()],
+        None => methods
+            .iter()
+            .filter(|m| m.enabled)
+            .map(|m| m.id.clone())
+            .collect(),
+    }
+}
+
 /// What a page does next after one of its notifications gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FallThrough<D> {
@@ -419,6 +440,28 @@ mod tests {
             urgency,
             delay_minutes: delay,
         }
+    }
+
+    #[test]
+    fn reminders_go_to_the_first_low_urgency_method_else_to_every_enabled_one() {
+        let (a, b, c) = (
+            ContactMethodId::generate(),
+            ContactMethodId::generate(),
+            ContactMethodId::generate(),
+        );
+        let methods = [method(&a, true), method(&b, true), method(&c, false)];
+        let rules = [
+            rule(&a, Urgency::Low, 10),
+            rule(&b, Urgency::Low, 0),
+            rule(&c, Urgency::Low, 0),
+            rule(&a, Urgency::High, 0),
+        ];
+        assert_eq!(reminder_methods(&rules, &methods), vec![b.clone()]);
+        assert_eq!(
+            reminder_methods(&rules[3..], &methods),
+            vec![a, b],
+            "no low-urgency rule: every enabled method"
+        );
     }
 
     #[test]

@@ -160,3 +160,46 @@ impl IntegrationConfig {
         (r.per_second > 0).then_some(r)
     }
 }
+
+/// The alert a heartbeat raises: one per integration, fired when a beat is overdue and resolved by the next beat,
+/// through the same ingest path senders' events take.
+pub mod heartbeat {
+    use crate::alert::{AlertDetails, AlertEvent, EventAction};
+    use crate::severity::AlertSeverity;
+    use chrono::{DateTime, Utc};
+
+    /// The dedup key of a heartbeat's alert.
+    pub const DEDUP_KEY: &str = "heartbeat";
+
+    /// The trigger for a heartbeat expected every `interval` seconds whose last beat was at `last`.
+    pub fn missed(interval: u32, last: Option<DateTime<Utc>>) -> AlertEvent {
+        let summary = match last {
+            Some(t) => format!(
+                "Heartbeat missed: no beat since {} (expected every {interval} s)",
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => {
+                format!("Heartbeat missed: no beat received yet (expected every {interval} s)")
+            }
+        };
+        let mut details = AlertDetails::new(summary, "tocsin-heartbeat", AlertSeverity::Critical);
+        details.custom_details = serde_json::json!({
+            "interval_seconds": interval,
+            "last_beat_at": last,
+        });
+        AlertEvent {
+            action: EventAction::Trigger,
+            dedup_key: DEDUP_KEY.into(),
+            details: Some(details),
+        }
+    }
+
+    /// The resolve a beat sends after a missed one.
+    pub fn back() -> AlertEvent {
+        AlertEvent {
+            action: EventAction::Resolve,
+            dedup_key: DEDUP_KEY.into(),
+            details: None,
+        }
+    }
+}

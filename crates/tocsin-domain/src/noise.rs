@@ -916,9 +916,33 @@ impl Default for FlapPolicy {
     }
 }
 
+/// What an alert's resolve does to its incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveEffect {
+    /// It was the incident's last open alert: the incident resolves.
+    ResolveIncident,
+    /// It was the last open alert, but its key keeps firing and resolving: resolving the incident would only
+    /// reopen it on the next fire, so it is held open.
+    HoldOpen,
+    /// Other alerts of the incident are still open.
+    KeepOpen { still_open: u32 },
+}
+
 impl FlapPolicy {
     pub fn is_flapping(&self, transitions: &[DateTime<Utc>], now: DateTime<Utc>) -> bool {
         is_flapping(transitions, now, self.max_transitions, self.window_minutes)
+    }
+
+    /// What resolving an alert does to its incident, given the incident's alerts still open and how often the
+    /// alert's key fired within the window (which matters only when no other alert is open).
+    pub fn on_resolve(&self, still_open: u32, fires_in_window: usize) -> ResolveEffect {
+        if still_open > 0 {
+            ResolveEffect::KeepOpen { still_open }
+        } else if fires_in_window >= self.max_transitions as usize {
+            ResolveEffect::HoldOpen
+        } else {
+            ResolveEffect::ResolveIncident
+        }
     }
 
     pub fn validate(&self) -> Result<(), ValidationErrors> {
@@ -960,7 +984,41 @@ pub enum Grouping {
     ByKey { key: GroupKey },
 }
 
+/// An open incident a new alert may join instead of opening its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinCandidate {
+    /// The incident of an open alert of the same group on the service.
+    SameGroup(String),
+    /// The service's latest open incident opened within the last `minutes`.
+    OpenedWithin { minutes: u32 },
+    /// The latest open incident on a service this one depends on, directly or through others: an outage upstream
+    /// explains the alerts downstream.
+    Upstream,
+}
+
 impl Grouping {
+    /// Where a new alert with `group_value` looks for an incident to join, in order; the first that finds one
+    /// wins. A grouped alert joins only its group; upstream incidents come last, for services that depend on
+    /// others.
+    pub fn join_candidates(
+        &self,
+        group_value: Option<&str>,
+        has_upstream: bool,
+    ) -> Vec<JoinCandidate> {
+        let mut candidates = Vec::new();
+        match (group_value, self) {
+            (Some(g), _) => candidates.push(JoinCandidate::SameGroup(g.to_owned())),
+            (None, Self::TimeWindow { minutes }) => {
+                candidates.push(JoinCandidate::OpenedWithin { minutes: *minutes })
+            }
+            (None, _) => {}
+        }
+        if has_upstream {
+            candidates.push(JoinCandidate::Upstream);
+        }
+        candidates
+    }
+
     /// The value alerts are grouped on, for [`Grouping::ByKey`]; none when the alert carries no part of the key,
     /// so it is treated as its own group.
     pub fn group_value(&self, details: &AlertDetails) -> Option<String> {
@@ -1097,6 +1155,35 @@ mod tests {
 
     fn m(s: &str) -> Matcher {
         Matcher::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_new_alert_looks_for_its_group_or_window_first_then_upstream() {
+        let window = Grouping::TimeWindow { minutes: 10 };
+        assert_eq!(
+            window.join_candidates(None, true),
+            vec![
+                JoinCandidate::OpenedWithin { minutes: 10 },
+                JoinCandidate::Upstream
+            ]
+        );
+        assert_eq!(
+            window.join_candidates(Some("g"), false),
+            vec![JoinCandidate::SameGroup("g".into())],
+            "a grouped alert joins only its group"
+        );
+        assert!(Grouping::PerAlert.join_candidates(None, false).is_empty());
+    }
+
+    #[test]
+    fn a_resolve_holds_the_incident_open_only_for_the_last_alert_of_a_flapping_key() {
+        let p = FlapPolicy::default();
+        assert_eq!(
+            p.on_resolve(2, 9),
+            ResolveEffect::KeepOpen { still_open: 2 }
+        );
+        assert_eq!(p.on_resolve(0, 5), ResolveEffect::HoldOpen);
+        assert_eq!(p.on_resolve(0, 4), ResolveEffect::ResolveIncident);
     }
 
     fn details(labels: &[(&str, &str)]) -> AlertDetails {

@@ -370,6 +370,43 @@ pub fn on_call(schedule: &Schedule, at: DateTime<Utc>) -> Option<UserId> {
         .find_map(|layer| layer_on_call(layer, schedule.time_zone, at))
 }
 
+/// How far ahead a schedule's shifts are looked at for reminders; the timer comes back at the horizon if no shift
+/// starts before it.
+pub const REMINDER_HORIZON_DAYS: i64 = 14;
+
+/// Which shifts of a schedule get a reminder at `now`, `lead` before they start, and when to look again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderPlan {
+    /// Shifts starting within the lead time (those already running started earlier and get none).
+    pub due: Vec<Shift>,
+    /// The next instant a reminder falls due.
+    pub next_at: DateTime<Utc>,
+}
+
+/// The reminders a schedule owes at `now` with reminders `lead` ahead of each shift; `None` lead means the
+/// schedule sends none, and only looks again at the horizon.
+pub fn reminders(schedule: &Schedule, now: DateTime<Utc>, lead: Option<Duration>) -> ReminderPlan {
+    let ahead = lead.unwrap_or_else(Duration::zero);
+    let horizon = now + ahead + Duration::days(REMINDER_HORIZON_DAYS);
+    let mut plan = ReminderPlan {
+        due: Vec::new(),
+        next_at: horizon - ahead,
+    };
+    let Some(lead) = lead else { return plan };
+    for shift in final_schedule(schedule, now, horizon)
+        .into_iter()
+        .filter(|s| s.start > now)
+    {
+        let remind_at = shift.start - lead;
+        if remind_at > now {
+            plan.next_at = plan.next_at.min(remind_at);
+        } else {
+            plan.due.push(shift);
+        }
+    }
+    plan
+}
+
 /// Who is on call over [`from`, `to`): shifts in time order, with consecutive stretches of the same user joined.
 ///
 /// Every instant where the answer can change (handoffs, restriction edges, UTC-offset changes, override edges)
@@ -555,6 +592,31 @@ mod tests {
             layers,
             overrides: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reminders_go_out_a_lead_before_each_shift_and_the_timer_waits_for_the_next() {
+        let s = schedule(
+            chrono_tz::UTC,
+            vec![layer(users(2), Rotation::Days(1), "2026-03-02T09:00:00")],
+        );
+        let lead = Some(Duration::minutes(30));
+        // 08:40: the 09:00 handoff is within the lead; the next reminder is due at 08:30 tomorrow.
+        let plan = reminders(&s, utc("2026-03-03T08:40:00Z"), lead);
+        assert_eq!(plan.due.len(), 1);
+        assert_eq!(plan.due[0].start, utc("2026-03-03T09:00:00Z"));
+        assert_eq!(plan.next_at, utc("2026-03-04T08:30:00Z"));
+        // 08:00: nothing yet; the timer comes back at 08:30.
+        let early = reminders(&s, utc("2026-03-03T08:00:00Z"), lead);
+        assert!(early.due.is_empty());
+        assert_eq!(early.next_at, utc("2026-03-03T08:30:00Z"));
+        // Without reminders, the timer only looks again at the horizon.
+        let none = reminders(&s, utc("2026-03-03T08:40:00Z"), None);
+        assert!(none.due.is_empty());
+        assert_eq!(
+            none.next_at,
+            utc("2026-03-03T08:40:00Z") + Duration::days(REMINDER_HORIZON_DAYS)
+        );
     }
 
     fn weekdays_nine_to_five() -> Restriction {

@@ -21,10 +21,11 @@ use chrono::{DateTime, Duration, Utc};
 use tocsin_domain::FieldError;
 use tocsin_domain::contact::{
     self, ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
-    Purpose, Urgency,
+    Purpose,
 };
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
 use tocsin_domain::incident::{Actor, TimelineEntry, TimelineEvent};
+use tocsin_domain::oncall;
 use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::timeline::AttemptResult;
 
@@ -725,10 +726,8 @@ impl EngineRepo for SqlStore {
 
 /// How far ahead a schedule is searched for the next shift start; a schedule with nothing starting that soon is
 /// looked at again when the window runs out.
-const REMINDER_HORIZON_DAYS: i64 = 14;
-
 /// For each schedule whose timer is due: queues a reminder to everyone whose shift starts within the lead time,
-/// once per shift, and sets the timer to the next shift start minus the lead time.
+/// once per shift, and sets the timer to when the next one falls due (see [`oncall::reminders`]).
 fn reminders(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {
     let due: Vec<String> = c.query_all(
         "SELECT schedule_id FROM schedule_timers WHERE next_at <= ?1 ORDER BY next_at, schedule_id LIMIT ?2",
@@ -742,65 +741,35 @@ fn reminders(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {
             Err(StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let lead = Duration::minutes(i64::from(record.reminder_minutes));
-        let horizon = now + lead + Duration::days(REMINDER_HORIZON_DAYS);
-        let shifts = tocsin_domain::oncall::final_schedule(&record.schedule(), now, horizon);
-        let mut next_at = horizon - lead;
-        if record.reminder_minutes > 0 {
-            // A shift already running at `now` started earlier; only shifts that start later get a reminder.
-            for shift in shifts.iter().filter(|s| s.start > now) {
-                let remind_at = shift.start - lead;
-                if remind_at > now {
-                    next_at = next_at.min(remind_at);
-                    continue;
-                }
-                let fresh = c.execute(
-                    "INSERT INTO shift_reminders (schedule_id, user_id, shift_start, created_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (schedule_id, user_id, shift_start) DO NOTHING",
-                    params![id, shift.user.as_str(), ts(shift.start), ts(now)],
-                )?;
-                if fresh == 0 {
-                    continue;
-                }
-                let purpose = Purpose::ShiftReminder {
-                    schedule_id: record.id.clone(),
-                    schedule_name: record.name.clone(),
-                    start: shift.start,
-                    end: shift.end,
-                };
-                for m in reminder_methods(c, &shift.user)? {
-                    insert_delivery(c, &shift.user, &m, &purpose, None, now, now)?;
-                    queued += 1;
-                }
+        let lead = (record.reminder_minutes > 0)
+            .then(|| Duration::minutes(i64::from(record.reminder_minutes)));
+        let plan = oncall::reminders(&record.schedule(), now, lead);
+        for shift in &plan.due {
+            let fresh = c.execute(
+                "INSERT INTO shift_reminders (schedule_id, user_id, shift_start, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (schedule_id, user_id, shift_start) DO NOTHING",
+                params![id, shift.user.as_str(), ts(shift.start), ts(now)],
+            )?;
+            if fresh == 0 {
+                continue;
+            }
+            let purpose = Purpose::ShiftReminder {
+                schedule_id: record.id.clone(),
+                schedule_name: record.name.clone(),
+                start: shift.start,
+                end: shift.end,
+            };
+            let methods = methods_of(c, &shift.user)?;
+            let rules = rules_of(c, &shift.user)?;
+            for m in contact::reminder_methods(&rules, &methods) {
+                insert_delivery(c, &shift.user, &m, &purpose, None, now, now)?;
+                queued += 1;
             }
         }
         c.execute(
             "UPDATE schedule_timers SET next_at = ?2 WHERE schedule_id = ?1",
-            params![id, ts(next_at)],
+            params![id, ts(plan.next_at)],
         )?;
     }
     Ok(queued)
-}
-
-/// Reminders are not urgent: they go where the user's low-urgency notifications go first, or to every enabled
-/// method if the user set no low-urgency rule.
-fn reminder_methods(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMethodId>> {
-    let methods = methods_of(c, user)?;
-    let rules = rules_of(c, user)?;
-    let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && m.enabled);
-    let first_low: Vec<ContactMethodId> = rules
-        .iter()
-        .filter(|r| r.urgency == Urgency::Low && enabled(&r.contact_method_id))
-        .min_by_key(|r| r.delay_minutes)
-        .map(|r| r.contact_method_id.clone())
-        .into_iter()
-        .collect();
-    if !first_low.is_empty() {
-        return Ok(first_low);
-    }
-    Ok(methods
-        .into_iter()
-        .filter(|m| m.enabled)
-        .map(|m| m.id)
-        .collect())
 }

@@ -9,14 +9,9 @@ use crate::params;
 use crate::sql::Conn;
 use crate::{HeartbeatStatus, IntegrationKind, Result};
 use chrono::{DateTime, Utc};
-use tocsin_domain::alert::{AlertDetails, AlertEvent, EventAction};
 use tocsin_domain::ids::IntegrationId;
-use tocsin_domain::integration::HeartbeatConfig;
+use tocsin_domain::integration::{HeartbeatConfig, heartbeat};
 use tocsin_domain::senders::Batch;
-use tocsin_domain::severity::AlertSeverity;
-
-/// The dedup key of a heartbeat's alert: one per integration.
-const DEDUP_KEY: &str = "heartbeat";
 
 /// Arms (or re-arms with new settings) the timer of a heartbeat integration; `since` stands in for the last beat
 /// when there has been none.
@@ -41,26 +36,6 @@ pub(super) fn arm(
     Ok(())
 }
 
-fn missed_event(interval: u32, last: Option<DateTime<Utc>>) -> AlertEvent {
-    let summary = match last {
-        Some(t) => format!(
-            "Heartbeat missed: no beat since {} (expected every {interval} s)",
-            t.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
-        None => format!("Heartbeat missed: no beat received yet (expected every {interval} s)"),
-    };
-    let mut details = AlertDetails::new(summary, "tocsin-heartbeat", AlertSeverity::Critical);
-    details.custom_details = serde_json::json!({
-        "interval_seconds": interval,
-        "last_beat_at": last,
-    });
-    AlertEvent {
-        action: EventAction::Trigger,
-        dedup_key: DEDUP_KEY.into(),
-        details: Some(details),
-    }
-}
-
 /// Opens an alert for every heartbeat overdue at `now`.
 pub(super) fn fire_due(
     c: &dyn Conn,
@@ -81,7 +56,7 @@ pub(super) fn fire_due(
     )?;
     let mut fired = 0;
     for (id, key_hash, interval, last) in due {
-        let batch = Batch::new(vec![missed_event(interval, last.map(time))]);
+        let batch = Batch::new(vec![heartbeat::missed(interval, last.map(time))]);
         super::ingest::apply_batch(
             c,
             triage,
@@ -125,17 +100,12 @@ pub(super) fn beat(
         return Err(crate::StoreError::UnknownRoutingKey);
     };
     if down {
-        let resolve = AlertEvent {
-            action: EventAction::Resolve,
-            dedup_key: DEDUP_KEY.into(),
-            details: None,
-        };
         super::ingest::apply_batch(
             c,
             triage,
             key_hash,
             IntegrationKind::Heartbeat,
-            &Batch::new(vec![resolve]),
+            &Batch::new(vec![heartbeat::back()]),
             now,
         )?;
     }

@@ -28,7 +28,8 @@ use tocsin_domain::alert::{
 use tocsin_domain::ids::{AlertId, ChangeEventId, IncidentId, IntegrationId, ServiceId};
 use tocsin_domain::incident::{Actor, ActorKind, ResolveCause, TimelineEntry, TimelineEvent};
 use tocsin_domain::noise::{
-    AlertFields, FlapPolicy, Grouping, MaintenanceWindow, NoPageReason, apply_rules, silenced_by,
+    AlertFields, FlapPolicy, Grouping, JoinCandidate, MaintenanceWindow, NoPageReason,
+    ResolveEffect, apply_rules, silenced_by,
 };
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
@@ -316,9 +317,8 @@ fn joined(
     Ok(Some(id))
 }
 
-/// The open incident a new alert joins instead of opening one: the incident of an open alert with the same group
-/// value on the service, or, for services grouping by time, the service's latest open incident within the window.
-/// Records on the incident's timeline why the alert joined.
+/// The open incident a new alert joins instead of opening one: the first of the domain's
+/// [`Grouping::join_candidates`] that finds one. Records on the incident's timeline why the alert joined.
 fn join_incident(
     c: &dyn Conn,
     t: &Target,
@@ -326,64 +326,58 @@ fn join_incident(
     group_value: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<IncidentId>> {
-    let (found, why): (Option<String>, Option<JoinReason>) = if let Some(g) = group_value {
-        let found = c.query_opt(
-            "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-             WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
-             ORDER BY a.seq DESC LIMIT 1",
-            params![t.ingest.service_id.as_str(), g],
-            |r| r.get(0),
-        )?;
-        (
-            found,
-            Some(JoinReason::SameGroup {
-                group: g.to_owned(),
-            }),
-        )
-    } else if let Grouping::TimeWindow { minutes } = t.grouping {
-        let since = now - chrono::Duration::minutes(i64::from(minutes));
-        let found = c.query_opt(
-            "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id \
-             WHERE s.service_id = ?1 AND i.status <> 'resolved' AND i.created_at >= ?2 ORDER BY i.number DESC LIMIT 1",
-            params![t.ingest.service_id.as_str(), ts(since)],
-            |r| r.get(0),
-        )?;
-        (found, Some(JoinReason::TimeWindow { minutes }))
-    } else {
-        (None, None)
-    };
-    let (found, why) = match found {
-        Some(id) => (Some(id), why),
-        None if !t.has_upstream => (None, why),
-        None => match upstream_incident(c, &t.ingest.service_id)? {
-            Some((id, upstream)) => {
-                // The incident now affects this service too.
-                rows::link_service(
-                    c,
-                    &IncidentId::from_trusted(id.clone()),
-                    &t.ingest.service_id,
-                )?;
+    for candidate in t.grouping.join_candidates(group_value, t.has_upstream) {
+        let (found, why): (Option<String>, JoinReason) = match candidate {
+            JoinCandidate::SameGroup(group) => (
+                c.query_opt(
+                    "SELECT a.incident_id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+                     WHERE a.service_id = ?1 AND a.group_value = ?2 AND a.status <> 'resolved' AND i.status <> 'resolved' \
+                     ORDER BY a.seq DESC LIMIT 1",
+                    params![t.ingest.service_id.as_str(), group],
+                    |r| r.get(0),
+                )?,
+                JoinReason::SameGroup { group },
+            ),
+            JoinCandidate::OpenedWithin { minutes } => {
+                let since = now - chrono::Duration::minutes(i64::from(minutes));
                 (
-                    Some(id),
-                    Some(JoinReason::Upstream {
-                        service: t.service_name.clone(),
-                        upstream,
-                    }),
+                    c.query_opt(
+                        "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id \
+                         WHERE s.service_id = ?1 AND i.status <> 'resolved' AND i.created_at >= ?2 ORDER BY i.number DESC LIMIT 1",
+                        params![t.ingest.service_id.as_str(), ts(since)],
+                        |r| r.get(0),
+                    )?,
+                    JoinReason::TimeWindow { minutes },
                 )
             }
-            None => (None, why),
-        },
-    };
-    match why {
-        Some(why) => joined(c, t, alert, found, why, now),
-        None => Ok(None),
+            JoinCandidate::Upstream => match upstream_incident(c, &t.ingest.service_id)? {
+                Some((id, upstream)) => {
+                    // The incident now affects this service too.
+                    rows::link_service(
+                        c,
+                        &IncidentId::from_trusted(id.clone()),
+                        &t.ingest.service_id,
+                    )?;
+                    let why = JoinReason::Upstream {
+                        service: t.service_name.clone(),
+                        upstream,
+                    };
+                    (Some(id), why)
+                }
+                None => continue,
+            },
+        };
+        if found.is_some() {
+            return joined(c, t, alert, found, why, now);
+        }
     }
+    Ok(None)
 }
 
 fn alert_resolved(
     alert: &Alert,
     actor: &Actor,
-    still_open: i64,
+    still_open: u32,
     held_open: bool,
     now: DateTime<Utc>,
 ) -> TimelineEntry {
@@ -393,7 +387,7 @@ fn alert_resolved(
         TimelineEvent::AlertResolved {
             alert_id: alert.id.clone(),
             summary: alert.summary.clone(),
-            still_open: u32::try_from(still_open).unwrap_or(u32::MAX),
+            still_open,
             held_open,
         },
     )
@@ -419,16 +413,21 @@ fn follow_up_incident(
             params![inc.as_str()],
             |r| r.get(0),
         )?;
-        let max_fires = FlapPolicy::default().max_transitions as usize;
-        if still_open == 0
-            && fires_in_window(c, &alert.service_id, &alert.dedup_key, now)?.len() >= max_fires
-        {
-            // Resolving now would only re-open on the next fire: hold the incident open while the alert flaps.
-            Some(alert_resolved(alert, actor, 0, true, now))
-        } else if still_open == 0 {
-            incident.resolve(actor, now, Some(ResolveCause::AllAlertsResolved))
+        let still_open = u32::try_from(still_open).unwrap_or(u32::MAX);
+        // How often the key fired matters only once no other alert holds the incident open.
+        let fires = if still_open == 0 {
+            fires_in_window(c, &alert.service_id, &alert.dedup_key, now)?.len()
         } else {
-            Some(alert_resolved(alert, actor, still_open, false, now))
+            0
+        };
+        match FlapPolicy::default().on_resolve(still_open, fires) {
+            ResolveEffect::HoldOpen => Some(alert_resolved(alert, actor, 0, true, now)),
+            ResolveEffect::ResolveIncident => {
+                incident.resolve(actor, now, Some(ResolveCause::AllAlertsResolved))
+            }
+            ResolveEffect::KeepOpen { still_open } => {
+                Some(alert_resolved(alert, actor, still_open, false, now))
+            }
         }
     };
     if let Some(entry) = entry {
