@@ -24,7 +24,7 @@ use tocsin_domain::contact::{
     Purpose,
 };
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
-use tocsin_domain::incident::{Actor, TimelineEntry, TimelineEvent};
+use tocsin_domain::incident::{Actor, IncidentStatus, TimelineEntry, TimelineEvent};
 use tocsin_domain::oncall;
 use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::timeline::AttemptResult;
@@ -443,8 +443,51 @@ fn fall_through(c: &dyn Conn, id: &str, now: DateTime<Utc>) -> Result<Option<Str
     }
 }
 
+/// What recording an attempt needs to know about its delivery, read in one statement.
+struct Finishing {
+    incident_id: Option<String>,
+    user_id: UserId,
+    /// The contact method's kind; empty when it was deleted.
+    channel: String,
+    /// The user's name, or their ID if they were deleted.
+    user: String,
+    /// The page no longer serves its incident (see `escalation::page_is_moot`).
+    moot: bool,
+}
+
+fn finishing(c: &dyn Conn, id: &str) -> Result<Finishing> {
+    type Row = (
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        bool,
+        Option<String>,
+    );
+    let (incident_id, user_id, channel, status, after_acknowledgement, name): Row = c.find(
+        "SELECT d.incident_id, d.user_id, coalesce(m.kind, ''), i.status, d.after_acknowledgement, u.name \
+         FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
+         LEFT JOIN incidents i ON i.id = d.incident_id LEFT JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        "delivery",
+        id,
+    )?;
+    let moot = status
+        .and_then(|s| s.parse::<IncidentStatus>().ok())
+        .is_some_and(|s| tocsin_domain::escalation::page_is_moot(s, after_acknowledgement));
+    Ok(Finishing {
+        user: name.unwrap_or_else(|| user_id.clone()),
+        user_id: UserId::from_trusted(user_id),
+        incident_id,
+        channel,
+        moot,
+    })
+}
+
 fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
-    let moot = super::escalation::page_is_moot(c, r.id.as_str())?;
+    let d = finishing(c, r.id.as_str())?;
+    let moot = d.moot;
     let (status, outcome, detail, due) = match &r.outcome {
         AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
         // The incident was acknowledged or resolved while this was being sent: trying again helps nobody.
@@ -479,10 +522,7 @@ fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
     } else {
         None
     };
-    // The timeline entry needs the delivery's incident, user and channel; its attempts would be read for nothing.
-    let d = delivery_row(c, r.id.as_str())?;
     if let Some(incident) = &d.incident_id {
-        let who = user_name(c, &d.user_id)?;
         let result = match &r.outcome {
             AttemptOutcome::Delivered { .. } => AttemptResult::Delivered,
             AttemptOutcome::Retry { error, .. } if moot => AttemptResult::NotRetried {
@@ -500,9 +540,9 @@ fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
             r.at,
             &Actor::system(),
             TimelineEvent::Notification {
-                delivery_id: d.id.clone(),
+                delivery_id: r.id.clone(),
                 user_id: d.user_id.clone(),
-                user: who,
+                user: d.user.clone(),
                 channel: d.channel.clone(),
                 attempt: r.attempt,
                 result,

@@ -209,7 +209,7 @@ pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
 }
 
 /// Cancels the incident's notifications not yet sent that `cancel` picks (given whether each was sent by hand
-/// after an acknowledgement). Those being sent finish, and are not retried (see [`page_is_moot`]).
+/// after an acknowledgement). Those being sent finish, and are not retried (see [`escalation::page_is_moot`]).
 fn cancel_pending(
     c: &dyn Conn,
     incident: &IncidentId,
@@ -230,23 +230,6 @@ fn cancel_pending(
         }
     }
     Ok(())
-}
-
-/// Whether a delivery pages for an incident that no longer needs it (resolved, or acknowledged unless this is a
-/// page sent by hand after the acknowledgement): such a delivery is neither retried nor replaced by another
-/// method, and is not sent again after a crash.
-pub(super) fn page_is_moot(c: &dyn Conn, delivery: &str) -> Result<bool> {
-    let row: Option<(String, bool)> = c.query_opt(
-        "SELECT i.status, d.after_acknowledgement FROM deliveries d \
-         JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?1",
-        params![delivery],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(row.is_some_and(|(status, after_acknowledgement)| {
-        status
-            .parse::<IncidentStatus>()
-            .is_ok_and(|s| escalation::page_is_moot(s, after_acknowledgement))
-    }))
 }
 
 fn escalation_row(row: &Row<'_>) -> Result<(Escalation, Vec<UserId>)> {
@@ -347,25 +330,90 @@ pub(super) fn methods_of(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMetho
     )
 }
 
+const RULE_COLUMNS: &str = "id, user_id, contact_method_id, urgency, delay_minutes";
+
+fn rule_row(r: &Row<'_>) -> Result<NotificationRule> {
+    Ok(NotificationRule {
+        id: NotificationRuleId::from_trusted(r.get(0)?),
+        user_id: UserId::from_trusted(r.get(1)?),
+        contact_method_id: ContactMethodId::from_trusted(r.get(2)?),
+        urgency: if r.get::<String>(3)? == "high" {
+            Urgency::High
+        } else {
+            Urgency::Low
+        },
+        delay_minutes: r.get(4)?,
+    })
+}
+
 pub(super) fn rules_of(c: &dyn Conn, user: &UserId) -> Result<Vec<NotificationRule>> {
     c.query_all(
-        "SELECT id, user_id, contact_method_id, urgency, delay_minutes FROM notification_rules WHERE user_id = ?1 \
-         ORDER BY delay_minutes, id",
+        &format!(
+            "SELECT {RULE_COLUMNS} FROM notification_rules WHERE user_id = ?1 ORDER BY delay_minutes, id"
+        ),
         params![user.as_str()],
-        |r| {
-            Ok(NotificationRule {
-                id: NotificationRuleId::from_trusted(r.get(0)?),
-                user_id: UserId::from_trusted(r.get(1)?),
-                contact_method_id: ContactMethodId::from_trusted(r.get(2)?),
-                urgency: if r.get::<String>(3)? == "high" {
-                    Urgency::High
-                } else {
-                    Urgency::Low
-                },
-                delay_minutes: r.get(4)?,
-            })
-        },
+        rule_row,
     )
+}
+
+/// What paging a person needs to know about them.
+#[derive(Default)]
+struct Person {
+    name: Option<String>,
+    methods: Vec<ContactMethod>,
+    rules: Vec<NotificationRule>,
+}
+
+/// The people a batch of pages goes to, loaded in three statements rather than three per person.
+#[derive(Default)]
+pub(super) struct People(HashMap<UserId, Person>);
+
+impl People {
+    pub(super) fn load(c: &dyn Conn, users: &[UserId]) -> Result<Self> {
+        let keys: Vec<&str> = users.iter().map(UserId::as_str).collect();
+        let mut people: HashMap<UserId, Person> = HashMap::new();
+        let names: Vec<(String, String)> = super::rows::query_in(
+            c,
+            "SELECT id, name FROM users WHERE id IN ({})",
+            &keys,
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        for (id, name) in names {
+            people.entry(UserId::from_trusted(id)).or_default().name = Some(name);
+        }
+        let methods = super::rows::query_in(
+            c,
+            &format!(
+                "SELECT {} FROM contact_methods WHERE user_id IN ({{}}) ORDER BY created_at, id",
+                super::delivery::METHOD_COLUMNS
+            ),
+            &keys,
+            super::delivery::method,
+        )?;
+        for m in methods {
+            people.entry(m.user_id.clone()).or_default().methods.push(m);
+        }
+        let rules = super::rows::query_in(
+            c,
+            &format!(
+                "SELECT {RULE_COLUMNS} FROM notification_rules WHERE user_id IN ({{}}) ORDER BY delay_minutes, id"
+            ),
+            &keys,
+            rule_row,
+        )?;
+        for r in rules {
+            people.entry(r.user_id.clone()).or_default().rules.push(r);
+        }
+        Ok(Self(people))
+    }
+
+    /// The user's display name, or their ID if they were deleted.
+    fn name(&self, user: &UserId) -> String {
+        self.0
+            .get(user)
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| user.to_string())
+    }
 }
 
 /// Writes one delivery to the outbox.
@@ -422,6 +470,7 @@ fn page_users(
     c: &dyn Conn,
     incident: &Incident,
     users: &[UserId],
+    people: &People,
     level: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<(u32, Vec<PagedUser>)> {
@@ -433,11 +482,12 @@ fn page_users(
     };
     let mut planned = 0;
     let mut paged = Vec::new();
+    let nobody = Person::default();
     for user in users {
-        let methods = methods_of(c, user)?;
-        let rules = rules_of(c, user)?;
-        let plan = plan_page(&rules, &methods, urgency, now);
-        let name = user_name(c, user)?;
+        let person = people.0.get(user).unwrap_or(&nobody);
+        let (methods, rules) = (&person.methods, &person.rules);
+        let plan = plan_page(rules, methods, urgency, now);
+        let name = people.name(user);
         if plan.is_empty() {
             paged.push(PagedUser {
                 user_id: user.clone(),
@@ -519,30 +569,60 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
         params![ts(now), limit],
         escalation_row,
     )?;
-    let mut policies: HashMap<PolicyId, Option<EscalationPolicy>> = HashMap::new();
-    let mut schedules = HashMap::new();
-    let mut fired = crate::Fired::default();
+    // Everything the batch reads is loaded up front, a few statements for all of it, so that each escalation
+    // costs only its own writes.
+    let incident_ids: Vec<IncidentId> = due.iter().map(|(e, _)| e.incident_id.clone()).collect();
+    let incidents = super::incidents::load_many(c, &incident_ids)?;
+    let mut policy_ids: Vec<PolicyId> = due
+        .iter()
+        .filter_map(|(e, _)| e.policy_id.clone())
+        .collect();
+    policy_ids.sort();
+    policy_ids.dedup();
+    let policies = load_policies_by_id(c, &policy_ids)?;
+    let mut firing = Vec::new();
     for (e, assignees) in due {
-        let incident = load_incident(c, &e.incident_id.clone().into())?;
+        let incident = incidents.get(&e.incident_id);
+        let policy = e.policy_id.as_ref().and_then(|p| policies.get(p));
+        let (Some(incident), Some(policy)) = (incident, policy) else {
+            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
+            continue;
+        };
         if incident.status != IncidentStatus::Triggered {
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         }
-        let Some(policy_id) = e.policy_id.clone() else {
-            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
-            continue;
-        };
-        if !policies.contains_key(&policy_id) {
-            let p = load_policy(c, &policy_id.clone().into()).ok();
-            policies.insert(policy_id.clone(), p);
-        }
-        let Some(Some(policy)) = policies.get(&policy_id) else {
-            advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
-            continue;
-        };
         let Some(step) = e.fire(policy) else { continue };
-        let (users, gaps) = resolve_targets(c, &step.targets, now, &mut schedules)?;
-        let (planned, paged) = page_users(c, &incident, &users, Some(step.level), now)?;
+        firing.push((incident, policy, assignees, step));
+    }
+    let mut schedule_ids: Vec<ScheduleId> = firing
+        .iter()
+        .flat_map(|(_, _, _, step)| &step.targets)
+        .filter_map(|t| match t {
+            EscalationTarget::Schedule(id) => Some(id.clone()),
+            EscalationTarget::User(_) => None,
+        })
+        .collect();
+    schedule_ids.sort();
+    schedule_ids.dedup();
+    let schedules = super::oncall::load_schedules_by_id(c, &schedule_ids)?;
+    let targets: Vec<escalation::LevelTargets> = firing
+        .iter()
+        .map(|(_, _, _, step)| {
+            escalation::resolve_targets(&step.targets, now, |id| {
+                schedules.get(id).map(|r| (r.name.clone(), r.schedule()))
+            })
+        })
+        .collect();
+    let mut users: Vec<UserId> = targets.iter().flat_map(|t| t.user_ids()).collect();
+    users.sort();
+    users.dedup();
+    let people = People::load(c, &users)?;
+
+    let mut fired = crate::Fired::default();
+    for ((incident, policy, assignees, step), targets) in firing.into_iter().zip(targets) {
+        let users = targets.user_ids();
+        let (planned, paged) = page_users(c, incident, &users, &people, Some(step.level), now)?;
         let entry = TimelineEntry::new(
             now,
             &Actor::system(),
@@ -554,7 +634,7 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
                 repeat: policy.repeat,
                 by_hand: false,
                 paged: Some(paged),
-                gaps,
+                gaps: targets.gaps,
                 next_at: step.after.next_at,
             },
         );
@@ -565,6 +645,23 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
         fired.deliveries_planned += planned;
     }
     Ok(fired)
+}
+
+/// Policies by ID, in one statement.
+fn load_policies_by_id(
+    c: &dyn Conn,
+    ids: &[PolicyId],
+) -> Result<HashMap<PolicyId, EscalationPolicy>> {
+    let keys: Vec<&str> = ids.iter().map(PolicyId::as_str).collect();
+    Ok(super::rows::query_in(
+        c,
+        &format!("SELECT {POLICY_COLUMNS} FROM escalation_policies WHERE id IN ({{}})"),
+        &keys,
+        policy,
+    )?
+    .into_iter()
+    .map(|p| (p.id.clone(), p))
+    .collect())
 }
 
 #[async_trait]
@@ -786,7 +883,8 @@ impl EscalationRepo for SqlStore {
                 // level: page it once, now, and leave the policy stopped.
                 let targets = &policy.levels[moved.level as usize].targets;
                 let (users, gaps) = resolve_targets(c, targets, now, &mut HashMap::new())?;
-                let (_, paged) = page_users(c, &i, &users, Some(moved.level), now)?;
+                let people = People::load(c, &users)?;
+                let (_, paged) = page_users(c, &i, &users, &people, Some(moved.level), now)?;
                 super::rows::append_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
                 let stopped = Escalation {
                     next_at: None,
@@ -864,7 +962,8 @@ impl EscalationRepo for SqlStore {
                         }
                     }
                     errors.into_result(())?;
-                    let (_, paged) = page_users(c, &i, &users, None, now)?;
+                    let people = People::load(c, &users)?;
+                    let (_, paged) = page_users(c, &i, &users, &people, None, now)?;
                     // The people named now own it: the policy (if any) stops paging others, and is kept so that
                     // escalating by hand can continue from it.
                     let e = match current {

@@ -33,6 +33,36 @@ pub(super) fn load(c: &dyn Conn, r: &IncidentRef) -> Result<Incident> {
     Ok(incident)
 }
 
+/// Incidents by ID, with their services, in two statements (for work on many at once).
+pub(super) fn load_many(
+    c: &dyn Conn,
+    ids: &[IncidentId],
+) -> Result<std::collections::HashMap<IncidentId, Incident>> {
+    let keys: Vec<&str> = ids.iter().map(IncidentId::as_str).collect();
+    let mut found: std::collections::HashMap<IncidentId, Incident> = rows::query_in(
+        c,
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ({{}})"),
+        &keys,
+        rows::incident,
+    )?
+    .into_iter()
+    .map(|i| (i.id.clone(), i))
+    .collect();
+    let links: Vec<(String, String)> = rows::query_in(
+        c,
+        "SELECT incident_id, service_id FROM incident_services WHERE incident_id IN ({}) ORDER BY incident_id, position",
+        &keys,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (incident, service) in links {
+        if let Some(i) = found.get_mut(&IncidentId::from_trusted(incident)) {
+            i.services
+                .push(tocsin_domain::ids::ServiceId::from_trusted(service));
+        }
+    }
+    Ok(found)
+}
+
 /// Stores a new incident and starts its escalation, in the caller's transaction: every path that opens an
 /// incident comes through here, so none can forget to page.
 pub(super) fn insert(c: &dyn Conn, incident: &Incident) -> Result<()> {

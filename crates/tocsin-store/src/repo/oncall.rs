@@ -62,6 +62,36 @@ fn load_overrides(c: &dyn Conn, record: &mut ScheduleRecord) -> Result<()> {
     Ok(())
 }
 
+/// Schedules with their overrides, by ID, in two statements (for work on many at once).
+pub(super) fn load_schedules_by_id(
+    c: &dyn Conn,
+    ids: &[ScheduleId],
+) -> Result<std::collections::HashMap<ScheduleId, ScheduleRecord>> {
+    let keys: Vec<&str> = ids.iter().map(ScheduleId::as_str).collect();
+    let mut found: std::collections::HashMap<ScheduleId, ScheduleRecord> = super::rows::query_in(
+        c,
+        &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id IN ({{}})"),
+        &keys,
+        schedule,
+    )?
+    .into_iter()
+    .map(|r| (r.id.clone(), r))
+    .collect();
+    let overrides: Vec<(String, OverrideRecord)> = super::rows::query_in(
+        c,
+        "SELECT id, user_id, starts_at, ends_at, created_at, schedule_id FROM schedule_overrides \
+         WHERE schedule_id IN ({}) ORDER BY created_at, id",
+        &keys,
+        |r| Ok((r.get(5)?, override_row(r)?)),
+    )?;
+    for (schedule_id, o) in overrides {
+        if let Some(r) = found.get_mut(&ScheduleId::from_trusted(schedule_id)) {
+            r.overrides.push(o);
+        }
+    }
+    Ok(found)
+}
+
 /// A schedule with its overrides, by ID or name.
 pub(super) fn load_schedule(c: &dyn Conn, r: &ScheduleRef) -> Result<ScheduleRecord> {
     let col = if r.is_id() { "id" } else { "name" };

@@ -302,3 +302,30 @@ pub fn page_limit(limit: u32) -> u32 {
         n => n.min(crate::MAX_PAGE),
     }
 }
+
+/// How many values one `IN (…)` list takes; longer lists are split, well under every database's parameter limit.
+const IN_CHUNK: usize = 500;
+
+/// Runs `sql`, whose `{}` is replaced by an `IN` list's placeholders, for every chunk of `keys`, and collects the
+/// rows. For loading what a batch of work needs in a few statements instead of one per item.
+pub fn query_in<K: AsRef<str>, T>(
+    conn: &dyn Conn,
+    sql: &str,
+    keys: &[K],
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        // Lists are padded (repeating the last key) to a power of two, so a few statement texts serve every size
+        // and prepared statements are reused.
+        let len = chunk.len().next_power_of_two().max(8);
+        let marks: Vec<String> = (1..=len).map(|i| format!("?{i}")).collect();
+        let last = chunk.last().map_or("", |k| k.as_ref());
+        let values: Vec<crate::sql::Value> = (0..len)
+            .map(|i| chunk.get(i).map_or(last, |k| k.as_ref()).to_owned().into())
+            .collect();
+        let statement = sql.replace("{}", &marks.join(", "));
+        out.extend(conn.query_all(&statement, &crate::sql::dyn_params(&values), &map)?);
+    }
+    Ok(out)
+}
