@@ -492,8 +492,10 @@ impl Ingest<'_> {
                     .incidents_opened
                     .with_label_values(&[sev.as_str()])
                     .inc();
-                state.wake_engine();
             }
+        }
+        if outcomes.iter().any(|o| o.opened_incident.is_some()) {
+            state.wake_engine();
         }
         state
             .metrics

@@ -96,6 +96,8 @@ pub struct App {
     metrics: Metrics,
     intake: Arc<intake::Intake>,
     engine_wake: Arc<Notify>,
+    /// An announcement to other processes is under way.
+    announcing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -106,6 +108,7 @@ impl App {
             metrics,
             intake: Arc::default(),
             engine_wake: Arc::default(),
+            announcing: Arc::default(),
         }
     }
 
@@ -132,8 +135,35 @@ impl App {
         self.engine_wake.clone()
     }
 
+    /// Wakes this process's engine now, and (in the background, at most one announcement in flight) every other
+    /// process's through the database, so that whichever engine holds the lease acts without waiting for its tick.
     fn wake_engine(&self) {
         self.engine_wake.notify_one();
+        if !self
+            .announcing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let (store, announcing) = (self.store.clone(), self.announcing.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    // Cleared first: a wake after this point announces again.
+                    announcing.store(false, std::sync::atomic::Ordering::Release);
+                    if let Err(e) = store.engine().announce_due().await {
+                        tracing::debug!(error = %e, "Could not announce due work to other processes; their engines poll.");
+                    }
+                });
+            } else {
+                self.announcing
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+
+    /// Starts relaying other processes' announcements to this process's engine.
+    pub fn listen_for_due_work(&self) {
+        self.store
+            .engine()
+            .listen_due(Arc::downgrade(&self.engine_wake));
     }
 
     /// The principal holding the API token `token`, if it is live.

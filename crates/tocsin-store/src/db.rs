@@ -23,6 +23,14 @@ pub trait Driver: Send + Sync + 'static {
     async fn write(&self, job: WriteJob) -> Result<Answer>;
     /// Runs `job` on a read connection.
     async fn read(&self, job: ReadJob) -> Result<Answer>;
+    /// Tells the engines of every process on the database that something may have become due. Only a hint:
+    /// engines also poll, so a backend without a way to reach other processes does nothing.
+    async fn announce_due(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Notifies `wake` whenever any process announces that something may have become due, for as long as
+    /// `wake` lives.
+    fn listen_due(&self, _wake: std::sync::Weak<tokio::sync::Notify>) {}
 }
 
 /// The store: every repository of [`crate::Store`], written once over a [`Driver`].
@@ -48,6 +56,16 @@ impl SqlStore {
 
     pub fn dialect(&self) -> Dialect {
         self.inner.driver.dialect()
+    }
+
+    /// Tells every process's engine that something may have become due (see [`Driver::announce_due`]).
+    pub async fn announce_due(&self) -> Result<()> {
+        self.inner.driver.announce_due().await
+    }
+
+    /// Wakes `wake` when any process announces that something may have become due, while `wake` lives.
+    pub fn listen_due(&self, wake: std::sync::Weak<tokio::sync::Notify>) {
+        self.inner.driver.listen_due(wake)
     }
 
     /// The latest migration the database has run.

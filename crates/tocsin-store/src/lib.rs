@@ -180,6 +180,12 @@ pub trait EngineRepo: Send + Sync {
     async fn link_key(&self) -> Result<Vec<u8>>;
     /// The earliest due time of any pending timer, for the engine to sleep until.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Tells the engines of every process on the database that something may have become due. A hint only:
+    /// engines also poll, and a backend that cannot reach other processes does nothing.
+    async fn announce_due(&self) -> Result<()>;
+    /// Notifies `wake` whenever any process announces that something may have become due, for as long as
+    /// `wake` lives.
+    fn listen_due(&self, wake: std::sync::Weak<tokio::sync::Notify>);
 }
 
 /// On-call schedules, their overrides and calendar feeds. Schedules are addressed by ID or name.

@@ -201,10 +201,32 @@ fn migrate_locked(c: &PgConn) -> Result<i64> {
     Ok(latest)
 }
 
+/// The channel on which processes tell each other's engines that something may have become due.
+const DUE_CHANNEL: &str = "tocsin_due";
+
 #[async_trait::async_trait]
 impl Driver for PgDriver {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    async fn announce_due(&self) -> Result<()> {
+        // Through the writer, so that it rides along in a batch's transaction; NOTIFY is delivered at commit.
+        let job: WriteJob = Box::new(|c| {
+            c.execute(&format!("SELECT pg_notify('{DUE_CHANNEL}', '')"), &[])?;
+            Ok(Box::new(()) as Answer)
+        });
+        self.inner.writers.run(job).await.map(|_| ())
+    }
+
+    fn listen_due(&self, wake: std::sync::Weak<tokio::sync::Notify>) {
+        let config = self.inner.config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tocsin-postgres-listener".into())
+            .spawn(move || listen(config, wake));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "Could not listen for other processes' wake-ups; engines rely on polling.");
+        }
     }
 
     async fn write(&self, job: WriteJob) -> Result<Answer> {
@@ -219,6 +241,44 @@ impl Driver for PgDriver {
             out
         })
         .await
+    }
+}
+
+/// Relays announcements on [`DUE_CHANNEL`] to `wake` until it is dropped. A lost connection is reopened after a
+/// pause; meanwhile engines still find due work by polling.
+fn listen(config: postgres::Config, wake: std::sync::Weak<tokio::sync::Notify>) {
+    const CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+    while wake.strong_count() > 0 {
+        let mut client = match config.connect(postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "Cannot listen for wake-ups; trying again.");
+                std::thread::sleep(CHECK);
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {DUE_CHANNEL}")) {
+            tracing::debug!(error = %e, "Cannot listen for wake-ups; trying again.");
+            std::thread::sleep(CHECK);
+            continue;
+        }
+        loop {
+            let mut notifications = client.notifications();
+            let mut arrived = notifications.timeout_iter(CHECK);
+            let next = postgres::fallible_iterator::FallibleIterator::next(&mut arrived);
+            match next {
+                Ok(Some(_)) => match wake.upgrade() {
+                    Some(w) => w.notify_one(),
+                    None => return,
+                },
+                Ok(None) if wake.strong_count() == 0 => return,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "Lost the wake-up connection; reconnecting.");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -357,6 +417,28 @@ mod tests {
             .map(|i| format!("job-{i}"))
             .collect();
         assert_eq!(kept, expected);
+    }
+
+    /// An announcement through one process wakes the listener of another at once, not at its next poll.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn announcing_due_work_wakes_other_processes() {
+        let Some((a, b)) = pair().await else { return };
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        a.listen_due(std::sync::Arc::downgrade(&wake));
+        // The listener subscribes on a thread of its own; announce until it has, then expect the wake-up.
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                b.announce_due().await.expect("announce");
+                if tokio::time::timeout(std::time::Duration::from_millis(200), wake.notified())
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(woken.is_ok(), "the other process was never woken");
     }
 
     /// Awaits every future, concurrently, in order.

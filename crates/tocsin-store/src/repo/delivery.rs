@@ -574,6 +574,14 @@ impl SqlStore {
 
 #[async_trait]
 impl EngineRepo for SqlStore {
+    async fn announce_due(&self) -> Result<()> {
+        SqlStore::announce_due(self).await
+    }
+
+    fn listen_due(&self, wake: std::sync::Weak<tokio::sync::Notify>) {
+        SqlStore::listen_due(self, wake)
+    }
+
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         let ttl = ttl.num_microseconds().unwrap_or(i64::MAX);
