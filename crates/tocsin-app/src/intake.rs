@@ -1,7 +1,7 @@
-//! What every ingest endpoint does before and after parsing: find the integration a key belongs to, hold it to its
-//! rate limit, and recognise a re-sent group state that changes nothing.
+//! Ingest: what every sender endpoint does once it has the key and the body. Find the integration the key belongs
+//! to, hold it to its rate limit, recognise a re-sent group state that changes nothing, store the rest, count it.
 //!
-//! All three are in-process caches in front of the store, never the authority: the store re-checks the key (and
+//! The key cache, the limiters and the group digests are in-process caches in front of the store, never the authority: the store re-checks the key (and
 //! its revocation) in the same transaction that writes the events. A key revoked on this node is dropped from the
 //! cache at once; elsewhere the entry expires after [`KEY_TTL`]. A group state is trusted only while the store
 //! says it is still the group's latest (`IngestRepo::group_state`), whichever process stored it: so a re-send of
@@ -12,7 +12,6 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Instant as Started;
 use std::time::{Duration, Instant};
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::auth::hash_secret;
@@ -319,17 +318,13 @@ impl Ingest<'_> {
         integration: &Integration,
         key_hash: &str,
         bytes: &[u8],
-        started: Started,
+        started: Instant,
         parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
     ) -> Result<Accepted, Refusal> {
         let state = self.app;
         let kind = integration.kind.as_str();
         let invalid = |r: Refusal| {
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "invalid"])
-                .inc();
+            self.count(kind, "invalid");
             r
         };
         let hash = body_hash(bytes);
@@ -341,11 +336,7 @@ impl Ingest<'_> {
             None => None,
         };
         if let Some(events) = known {
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, "unchanged"])
-                .inc_by(events);
+            self.count_by(kind, "unchanged", events);
             return Ok(Accepted {
                 outcomes: vec![],
                 unchanged: true,
@@ -396,7 +387,7 @@ impl Ingest<'_> {
         key_hash: &str,
         batch: Batch,
         body: &[u8],
-        started: Started,
+        started: Instant,
     ) -> Result<Accepted, Refusal> {
         let state = self.app;
         let kind = integration.kind.as_str();
@@ -419,11 +410,7 @@ impl Ingest<'_> {
                         .changed(&integration.id, &g, &whole, &keyed, stored.as_deref());
                 let total = batch.events.len();
                 let Some(changed) = changed else {
-                    state
-                        .metrics
-                        .events
-                        .with_label_values(&[kind, "unchanged"])
-                        .inc_by(total as u64);
+                    self.count_by(kind, "unchanged", total as u64);
                     return Ok(Accepted {
                         outcomes: vec![],
                         unchanged: true,
@@ -435,11 +422,7 @@ impl Ingest<'_> {
                     .iter()
                     .map(|(k, d)| ((*k).to_owned(), (*d).to_owned()))
                     .collect();
-                state
-                    .metrics
-                    .events
-                    .with_label_values(&[kind, "unchanged"])
-                    .inc_by((total - changed.len()) as u64);
+                self.count_by(kind, "unchanged", (total - changed.len()) as u64);
                 if changed.len() < total {
                     let mut keep = changed.into_iter().peekable();
                     let events = std::mem::take(&mut batch.events);
@@ -465,11 +448,7 @@ impl Ingest<'_> {
                 StoreError::UnknownRoutingKey => Refusal::UnknownKey,
                 StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
                 e => {
-                    state
-                        .metrics
-                        .events
-                        .with_label_values(&[kind, "error"])
-                        .inc();
+                    self.count(kind, "error");
                     Refusal::Failed(e)
                 }
             })?;
@@ -481,11 +460,7 @@ impl Ingest<'_> {
             },
         );
         for o in &outcomes {
-            state
-                .metrics
-                .events
-                .with_label_values(&[kind, o.result.as_str()])
-                .inc();
+            self.count(kind, o.result.as_str());
             if let Some(sev) = o.opened_incident {
                 state
                     .metrics
@@ -497,11 +472,7 @@ impl Ingest<'_> {
         if outcomes.iter().any(|o| o.opened_incident.is_some()) {
             state.wake_engine();
         }
-        state
-            .metrics
-            .ingest_latency
-            .with_label_values(&[kind])
-            .observe(started.elapsed().as_secs_f64());
+        self.observe_latency(kind, started);
         let group_state = group
             .as_ref()
             .map(|(g, whole, _)| (g.clone(), whole.clone()));
@@ -545,14 +516,19 @@ impl Ingest<'_> {
     /// Counts a request by the kind of integration it was for and what became of it (also one refused before
     /// its events could be read).
     pub fn count(&self, kind: &str, outcome: &str) {
+        self.count_by(kind, outcome, 1);
+    }
+
+    fn count_by(&self, kind: &str, outcome: &str, events: u64) {
         self.app
             .metrics
             .events
             .with_label_values(&[kind, outcome])
-            .inc();
+            .inc_by(events);
     }
 
-    pub fn observe_latency(&self, kind: &str, started: Started) {
+    /// Records how long a stored request took, from its arrival.
+    pub fn observe_latency(&self, kind: &str, started: Instant) {
         self.app
             .metrics
             .ingest_latency

@@ -26,6 +26,7 @@ pub use paging::{Contacts, Escalation, PolicyOnCall};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tocsin_domain::auth::Scope;
 use tocsin_domain::clock::Clock;
 use tocsin_domain::incident::{Actor, ActorKind};
@@ -96,8 +97,8 @@ pub struct App {
     metrics: Metrics,
     intake: Arc<intake::Intake>,
     engine_wake: Arc<Notify>,
-    /// An announcement to other processes is under way.
-    announcing: Arc<std::sync::atomic::AtomicBool>,
+    /// An announcement to other processes is waiting to start.
+    announcing: Arc<AtomicBool>,
 }
 
 impl App {
@@ -135,35 +136,23 @@ impl App {
         self.engine_wake.clone()
     }
 
-    /// Wakes this process's engine now, and (in the background, at most one announcement in flight) every other
+    /// Wakes this process's engine now, and (in the background, at most one announcement waiting to start) every other
     /// process's through the database, so that whichever engine holds the lease acts without waiting for its tick.
     fn wake_engine(&self) {
         self.engine_wake.notify_one();
-        if !self
-            .announcing
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
-            let (store, announcing) = (self.store.clone(), self.announcing.clone());
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    // Cleared first: a wake after this point announces again.
-                    announcing.store(false, std::sync::atomic::Ordering::Release);
-                    if let Err(e) = store.engine().announce_due().await {
-                        tracing::debug!(error = %e, "Could not announce due work to other processes; their engines poll.");
-                    }
-                });
-            } else {
-                self.announcing
-                    .store(false, std::sync::atomic::Ordering::Release);
-            }
+        if self.announcing.swap(true, Ordering::AcqRel) {
+            return;
         }
-    }
-
-    /// Starts relaying other processes' announcements to this process's engine.
-    pub fn listen_for_due_work(&self) {
-        self.store
-            .engine()
-            .listen_due(Arc::downgrade(&self.engine_wake));
+        let (store, announcing) = (self.store.clone(), self.announcing.clone());
+        // Use cases run on the runtime; the announcement must not hold up their answer.
+        tokio::spawn(async move {
+            // Cleared before announcing, not after: a wake from now on must announce again, or what it made due
+            // after this announcement committed would wait for the engines' tick.
+            announcing.store(false, Ordering::Release);
+            if let Err(e) = store.engine().announce_due().await {
+                tracing::debug!(error = %e, "Could not announce due work to other processes; their engines poll.");
+            }
+        });
     }
 
     /// The principal holding the API token `token`, if it is live.

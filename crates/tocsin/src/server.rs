@@ -108,9 +108,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             ..EngineSettings::default()
         },
     ));
-    if config.engine.enabled {
-        app.listen_for_due_work();
-    }
     let state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
     let engine_task = config.engine.enabled.then(|| engine.clone().spawn());
     let background = http::spawn_background(&state);

@@ -257,8 +257,10 @@ pub async fn a_flapping_alert_holds_its_incident_open(store: &dyn Store) {
         event_at(store, &key, follow_up(EventAction::Resolve, "lag"), at).await;
         at += Duration::minutes(2);
     }
-    assert!(
-        incidents.len() > 2 && incidents[incidents.len() - 1] == incidents[incidents.len() - 2]
+    assert_eq!(
+        incidents[incidents.len() - 1],
+        incidents[incidents.len() - 2],
+        "once flapping, fires keep to one incident"
     );
     assert_ne!(
         incidents[0], incidents[1],

@@ -263,18 +263,26 @@ fn listen(config: postgres::Config, wake: std::sync::Weak<tokio::sync::Notify>) 
             continue;
         }
         loop {
-            let mut notifications = client.notifications();
-            let mut arrived = notifications.timeout_iter(CHECK);
-            let next = postgres::fallible_iterator::FallibleIterator::next(&mut arrived);
+            let next = {
+                let mut notifications = client.notifications();
+                let mut arrived = notifications.timeout_iter(CHECK);
+                postgres::fallible_iterator::FallibleIterator::next(&mut arrived)
+            };
             match next {
                 Ok(Some(_)) => match wake.upgrade() {
                     Some(w) => w.notify_one(),
                     None => return,
                 },
                 Ok(None) if wake.strong_count() == 0 => return,
+                // A closed socket ends the iteration at once rather than failing: reconnect, after a pause.
+                Ok(None) if client.is_closed() => {
+                    std::thread::sleep(CHECK);
+                    break;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "Lost the wake-up connection; reconnecting.");
+                    std::thread::sleep(CHECK);
                     break;
                 }
             }

@@ -41,11 +41,11 @@ fn user(row: &Row<'_>) -> Result<User> {
 }
 
 pub(super) fn load_user(conn: &dyn Conn, r: &UserRef) -> Result<User> {
-    let col = match r {
-        UserRef::Id(_) => "id",
-        UserRef::Email(_) => "email",
+    // Emails are stored lowercased; a reference built without `UserRef::parse` may not be.
+    let sql = match r {
+        UserRef::Id(_) => format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        UserRef::Email(_) => format!("SELECT {USER_COLUMNS} FROM users WHERE email = lower(?1)"),
     };
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {col} = ?1");
     conn.find(&sql, params![r.key()], user, "user", r.key())
 }
 

@@ -406,21 +406,26 @@ fn fall_through(c: &dyn Conn, id: &str, now: DateTime<Utc>) -> Result<Option<Str
     let Some((Some(page), user, purpose)) = row else {
         return Ok(None);
     };
-    let pending: Vec<(String, String)> = c.query_all(
+    // Only the next planned notice matters; the methods are read only when none is left.
+    let next: Option<(String, String)> = c.query_opt(
         "SELECT d.id, coalesce(m.kind, '') FROM deliveries d \
          LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
-         WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at, d.seq",
+         WHERE d.page_id = ?1 AND d.status = 'pending' ORDER BY d.due_at, d.seq LIMIT 1",
         params![page],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let tried: Vec<ContactMethodId> = c.query_all(
-        "SELECT contact_method_id FROM deliveries WHERE page_id = ?1",
-        params![page],
-        |r| r.get::<String>(0).map(ContactMethodId::from_trusted),
-    )?;
     let user = UserId::from_trusted(user);
-    let methods = methods_of(c, &user)?;
-    match contact::fall_through(pending, &methods, &tried) {
+    let (methods, tried) = if next.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        let tried: Vec<ContactMethodId> = c.query_all(
+            "SELECT contact_method_id FROM deliveries WHERE page_id = ?1",
+            params![page],
+            |r| r.get::<String>(0).map(ContactMethodId::from_trusted),
+        )?;
+        (methods_of(c, &user)?, tried)
+    };
+    match contact::fall_through(next, &methods, &tried) {
         contact::FallThrough::Expedite((next_id, kind)) => {
             // The earlier of the two times, written with CASE: a scalar two-argument min() is SQLite's alone.
             c.execute(
@@ -772,8 +777,6 @@ impl EngineRepo for SqlStore {
     }
 }
 
-/// How far ahead a schedule is searched for the next shift start; a schedule with nothing starting that soon is
-/// looked at again when the window runs out.
 /// For each schedule whose timer is due: queues a reminder to everyone whose shift starts within the lead time,
 /// once per shift, and sets the timer to when the next one falls due (see [`oncall::reminders`]).
 fn reminders(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {

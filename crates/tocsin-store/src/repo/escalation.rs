@@ -30,7 +30,7 @@ use tocsin_domain::ids::{
 use tocsin_domain::incident::TransitionError;
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef};
-use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod, TargetGap};
+use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod};
 
 const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
 
@@ -200,35 +200,29 @@ pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
         "UPDATE escalations SET next_at = NULL, updated_at = ?2 WHERE incident_id = ?1 AND next_at IS NOT NULL",
         params![incident.id.as_str(), ts(incident.updated_at)],
     )?;
+    // The pages that are moot now: all of them, or (acknowledged) all but those sent by hand afterwards.
+    let even_after_acknowledgement = escalation::page_is_moot(incident.status, true);
     cancel_pending(
         c,
         &incident.id,
+        even_after_acknowledgement,
         incident.updated_at,
-        |after_acknowledgement| escalation::page_is_moot(incident.status, after_acknowledgement),
     )
 }
 
-/// Cancels the incident's notifications not yet sent that `cancel` picks (given whether each was sent by hand
-/// after an acknowledgement). Those being sent finish, and are not retried (see [`escalation::page_is_moot`]).
+/// Cancels the incident's notifications not yet sent: all of them, or all but the pages sent by hand after an
+/// acknowledgement. Those being sent finish, and are not retried (see [`escalation::page_is_moot`]).
 fn cancel_pending(
     c: &dyn Conn,
     incident: &IncidentId,
+    everything: bool,
     now: DateTime<Utc>,
-    cancel: impl Fn(bool) -> bool,
 ) -> Result<()> {
-    let pending: Vec<(String, bool)> = c.query_all(
-        "SELECT id, after_acknowledgement FROM deliveries WHERE incident_id = ?1 AND status = 'pending' ORDER BY id",
-        params![incident.as_str()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+    c.execute(
+        "UPDATE deliveries SET status = 'cancelled', updated_at = ?3 WHERE incident_id = ?1 AND status = 'pending' \
+         AND (?2 = 1 OR after_acknowledgement = 0)",
+        params![incident.as_str(), everything, ts(now)],
     )?;
-    for (id, after_acknowledgement) in pending {
-        if cancel(after_acknowledgement) {
-            c.execute(
-                "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
-                params![id, ts(now)],
-            )?;
-        }
-    }
     Ok(())
 }
 
@@ -529,35 +523,32 @@ fn page_users(
     Ok((planned, paged))
 }
 
-/// Who a level's targets mean at `at` (see [`escalation::resolve_targets`]), loading each schedule once per
-/// transaction into `schedules`.
-fn resolve_targets(
+/// Who each list of level targets pages at `at`, by the domain's [`escalation::resolve_targets`], with every
+/// schedule they name loaded in two statements.
+fn resolve_levels(
     c: &dyn Conn,
-    targets: &[EscalationTarget],
+    levels: &[&[EscalationTarget]],
     at: DateTime<Utc>,
-    schedules: &mut HashMap<ScheduleId, Option<crate::ScheduleRecord>>,
-) -> Result<(Vec<UserId>, Vec<TargetGap>)> {
-    for target in targets {
-        if let EscalationTarget::Schedule(id) = target
-            && !schedules.contains_key(id)
-        {
-            let loaded = super::oncall::load_schedule(c, &id.clone().into())
-                .map(Some)
-                .or_else(|e| match e {
-                    StoreError::NotFound { .. } => Ok(None),
-                    other => Err(other),
-                })?;
-            schedules.insert(id.clone(), loaded);
-        }
-    }
-    let resolved = escalation::resolve_targets(targets, at, |id| {
-        schedules
-            .get(id)
-            .cloned()
-            .flatten()
-            .map(|r| (r.name.clone(), r.schedule()))
-    });
-    Ok((resolved.user_ids(), resolved.gaps))
+) -> Result<Vec<escalation::LevelTargets>> {
+    let mut schedule_ids: Vec<ScheduleId> = levels
+        .iter()
+        .flat_map(|targets| targets.iter())
+        .filter_map(|t| match t {
+            EscalationTarget::Schedule(id) => Some(id.clone()),
+            EscalationTarget::User(_) => None,
+        })
+        .collect();
+    schedule_ids.sort();
+    schedule_ids.dedup();
+    let schedules = super::oncall::load_schedules_by_id(c, &schedule_ids)?;
+    Ok(levels
+        .iter()
+        .map(|targets| {
+            escalation::resolve_targets(targets, at, |id| {
+                schedules.get(id).map(|r| (r.name.clone(), r.schedule()))
+            })
+        })
+        .collect())
 }
 
 /// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next.
@@ -595,25 +586,11 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
         let Some(step) = e.fire(policy) else { continue };
         firing.push((incident, policy, assignees, step));
     }
-    let mut schedule_ids: Vec<ScheduleId> = firing
+    let levels: Vec<&[EscalationTarget]> = firing
         .iter()
-        .flat_map(|(_, _, _, step)| &step.targets)
-        .filter_map(|t| match t {
-            EscalationTarget::Schedule(id) => Some(id.clone()),
-            EscalationTarget::User(_) => None,
-        })
+        .map(|(_, _, _, step)| step.targets.as_slice())
         .collect();
-    schedule_ids.sort();
-    schedule_ids.dedup();
-    let schedules = super::oncall::load_schedules_by_id(c, &schedule_ids)?;
-    let targets: Vec<escalation::LevelTargets> = firing
-        .iter()
-        .map(|(_, _, _, step)| {
-            escalation::resolve_targets(&step.targets, now, |id| {
-                schedules.get(id).map(|r| (r.name.clone(), r.schedule()))
-            })
-        })
-        .collect();
+    let targets = resolve_levels(c, &levels, now)?;
     let mut users: Vec<UserId> = targets.iter().flat_map(|t| t.user_ids()).collect();
     users.sort();
     users.dedup();
@@ -882,7 +859,8 @@ impl EscalationRepo for SqlStore {
                 // An acknowledged incident no longer escalates on its own, so the engine would never page this
                 // level: page it once, now, and leave the policy stopped.
                 let targets = &policy.levels[moved.level as usize].targets;
-                let (users, gaps) = resolve_targets(c, targets, now, &mut HashMap::new())?;
+                let level = resolve_levels(c, &[targets], now)?.remove(0);
+                let (users, gaps) = (level.user_ids(), level.gaps);
                 let people = People::load(c, &users)?;
                 let (_, paged) = page_users(c, &i, &users, &people, Some(moved.level), now)?;
                 super::rows::append_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
@@ -919,7 +897,7 @@ impl EscalationRepo for SqlStore {
             let current = load_escalation(c, &i.id)?;
             // The people it is handed over from stop being notified; if they had acknowledged it, the new ones
             // must acknowledge it again.
-            cancel_pending(c, &i.id, now, |_| true)?;
+            cancel_pending(c, &i.id, true, now)?;
             let mut i = i;
             if i.reopen_for_reassignment(now) {
                 super::incidents::save(c, &i)?;

@@ -111,6 +111,8 @@ impl Engine {
 
     /// Runs cycles until the task is aborted: on the ticker and whenever woken.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        // Other processes announce what they made due; whichever engine holds the lease acts on it at once.
+        self.store.engine().listen_due(Arc::downgrade(&self.wake));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(self.settings.tick);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

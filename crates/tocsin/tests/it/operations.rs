@@ -41,7 +41,8 @@ async fn a_backup_of_the_running_database_is_consistent_and_restores() {
     let app = TestApp::spawn().await;
     if app.db.url.is_some() {
         // PostgreSQL is backed up with pg_dump, not by Tocsin, and the command says so.
-        let mut args = vec!["backup", "--to", "unused.db"];
+        let to = app.dir.path().join("unused.db");
+        let mut args = vec!["backup", "--to", to.to_str().unwrap()];
         let db = app.db.args();
         args.extend(db.iter().map(String::as_str));
         let out = run(&app, &[], &args).await.failed();
