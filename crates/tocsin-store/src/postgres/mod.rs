@@ -11,8 +11,9 @@
 //! pool, one consistent snapshot per call. Correctness never depends on advisory locks or LISTEN/NOTIFY; the only
 //! advisory lock serialises migrations when several instances start at once.
 //!
-//! Connections are synchronous clients: each writer's on its own thread, the readers' on the blocking thread pool,
-//! at most `max_connections` at a time; a reader beyond that waits for one to be free.
+//! Connections block their callers (each drives its own single-threaded runtime): each writer's on its own thread,
+//! the readers' on the blocking thread pool, at most `max_connections` at a time; a reader beyond that waits for
+//! one to be free.
 
 mod writer;
 
@@ -52,7 +53,7 @@ pub struct PgDriver {
 }
 
 struct Inner {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     idle: Mutex<Vec<PgConn>>,
     permits: Arc<Semaphore>,
     writers: writer::Writers,
@@ -81,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident_numbers",
         include_str!("migrations/0003_incident_numbers.sql"),
     ),
+    (
+        4,
+        "due_order",
+        include_str!("migrations/0004_due_order.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.
@@ -96,7 +102,7 @@ pub async fn open(url: &str, options: PgOptions) -> Result<SqlStore> {
 
 impl PgDriver {
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
-        let config: postgres::Config = url
+        let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         let driver = Self {
@@ -137,14 +143,12 @@ impl PgDriver {
             let pooled = inner.idle.lock().expect("pool").pop();
             let conn = match pooled {
                 Some(c) if !c.is_closed() => c,
-                _ => PgConn::new(
-                    inner
-                        .config
-                        .connect(postgres::NoTls)
-                        .map_err(|e| StoreError::Backend(format!("cannot connect: {e}")))?,
-                ),
+                _ => PgConn::connect(&inner.config)
+                    .map_err(|e| StoreError::Backend(format!("cannot connect: {e}")))?,
             };
             let out = f(&conn);
+            // A job that failed may have left writes held for a transaction that is over.
+            conn.discard();
             if !conn.is_closed() {
                 inner.idle.lock().expect("pool").push(conn);
             }
@@ -220,7 +224,7 @@ impl Driver for PgDriver {
     }
 
     fn listen_due(&self, wake: std::sync::Weak<tokio::sync::Notify>) {
-        let config = self.inner.config.clone();
+        let config = postgres::Config::from(self.inner.config.clone());
         let spawned = std::thread::Builder::new()
             .name("tocsin-postgres-listener".into())
             .spawn(move || listen(config, wake));
@@ -387,34 +391,63 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_job_in_a_batch_undoes_only_itself() {
         let Some(store) = store().await else { return };
+        every_third_job_fails(&store, "job", |c, i| {
+            c.execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)",
+                crate::params![format!("job-{i}"), i],
+            )?;
+            if i % 3 == 0 {
+                return Err(StoreError::Backend(format!("job {i} fails after writing")));
+            }
+            Ok(i)
+        })
+        .await;
+    }
+
+    /// A write held back to go out with the next statement fails the job that made it, not the one whose statement
+    /// happened to carry it, and not the batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_write_that_fails_fails_only_its_own_job() {
+        let Some(store) = store().await else { return };
+        every_third_job_fails(&store, "held", |c, i| {
+            // Every job reads first, so a failed write held by the job before it reaches the database with this
+            // job's statement.
+            c.query_opt(
+                "SELECT value FROM counters WHERE name = 'none'",
+                crate::params![],
+                |r| r.get::<i64>(0),
+            )?;
+            // NULL breaks the column's NOT NULL, at the database.
+            let value = (i % 3 != 0).then_some(i);
+            c.execute_later(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)",
+                crate::params![format!("held-{i}"), value],
+            )?;
+            Ok(i)
+        })
+        .await;
+    }
+
+    /// Runs 64 jobs at once, so that the writer batches them; `job` writes the counter `<prefix>-<i>` and fails
+    /// when `i % 3 == 0`. Exactly those fail, and the store keeps every other job's counter.
+    async fn every_third_job_fails(
+        store: &SqlStore,
+        prefix: &'static str,
+        job: fn(&dyn crate::sql::Conn, i64) -> crate::Result<i64>,
+    ) {
         let jobs = (0..64).map(|i| {
             let store = store.clone();
-            async move {
-                store
-                    .write(move |c| {
-                        c.execute(
-                            "INSERT INTO counters (name, value) VALUES (?1, ?2)",
-                            crate::params![format!("job-{i}"), i],
-                        )?;
-                        if i % 3 == 0 {
-                            return Err(StoreError::Backend(format!(
-                                "job {i} fails after writing"
-                            )));
-                        }
-                        Ok(i)
-                    })
-                    .await
-            }
+            async move { store.write(move |c| job(c, i)).await }
         });
         let answers = futures_join_all(jobs).await;
         for (i, a) in answers.iter().enumerate() {
             assert_eq!(a.is_ok(), i % 3 != 0, "job {i}: {a:?}");
         }
         let kept: Vec<String> = store
-            .read(|c| {
+            .read(move |c| {
                 c.query_all(
-                    "SELECT name FROM counters WHERE name LIKE 'job-%' ORDER BY value",
-                    crate::params![],
+                    "SELECT name FROM counters WHERE name LIKE ?1 ORDER BY value",
+                    crate::params![format!("{prefix}-%")],
                     |r| r.get(0),
                 )
             })
@@ -422,7 +455,7 @@ mod tests {
             .unwrap();
         let expected: Vec<String> = (0..64)
             .filter(|i| i % 3 != 0)
-            .map(|i| format!("job-{i}"))
+            .map(|i| format!("{prefix}-{i}"))
             .collect();
         assert_eq!(kept, expected);
     }

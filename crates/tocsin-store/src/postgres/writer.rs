@@ -42,7 +42,7 @@ pub(super) struct Writers {
 }
 
 impl Writers {
-    pub(super) fn start(config: &postgres::Config, writers: usize) -> Result<Self> {
+    pub(super) fn start(config: &tokio_postgres::Config, writers: usize) -> Result<Self> {
         let mut queues = Vec::new();
         for i in 0..writers.max(1) {
             let (queue, rx) = mpsc::channel(QUEUE);
@@ -72,7 +72,7 @@ impl Writers {
     }
 }
 
-fn run(config: postgres::Config, mut rx: mpsc::Receiver<Queued>) {
+fn run(config: tokio_postgres::Config, mut rx: mpsc::Receiver<Queued>) {
     let mut conn: Option<PgConn> = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -95,21 +95,22 @@ fn run(config: postgres::Config, mut rx: mpsc::Receiver<Queued>) {
 /// Runs the batch until one run commits, or gives every job the reason none could.
 fn commit_batch(
     conn: &mut Option<PgConn>,
-    config: &postgres::Config,
+    config: &tokio_postgres::Config,
     batch: &[Queued],
 ) -> Vec<Result<Answer>> {
     let mut attempt = 1;
     loop {
         let c = match conn {
             Some(c) if !c.is_closed() => c,
-            _ => match config.connect(postgres::NoTls) {
-                Ok(client) => conn.insert(PgConn::new(client)),
-                Err(e) => return fail_all(batch.len(), &StoreError::Backend(e.to_string())),
+            _ => match PgConn::connect(config) {
+                Ok(c) => conn.insert(c),
+                Err(e) => return fail_all(batch.len(), &e),
             },
         };
         let run = match run_once(c, batch, false) {
             Ok(Run::JobFailed) => {
                 // Only this run's work is undone; the batch runs again, each job in its savepoint.
+                c.discard();
                 match c.batch("ROLLBACK") {
                     Ok(()) => run_once(c, batch, true),
                     Err(e) => Err(e),
@@ -122,6 +123,7 @@ fn commit_batch(
             Ok(Run::JobFailed) => unreachable!("a run with savepoints answers every job"),
             Err(e) => {
                 // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
+                c.discard();
                 let _ = c.batch("ROLLBACK");
                 if !e.is_retryable() || attempt >= MAX_ATTEMPTS {
                     if e.is_retryable() {
@@ -159,8 +161,16 @@ fn run_once(c: &PgConn, batch: &[Queued], savepoints: bool) -> Result<Run> {
         if savepoints {
             c.batch("SAVEPOINT job")?;
         }
+        // A job's held writes are sent by the time it is judged: at once with savepoints (so that a failure among
+        // them is this job's), otherwise with the next job's first statement or before COMMIT.
         let outcome = catch_unwind(AssertUnwindSafe(|| (q.job)(c)))
-            .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())));
+            .unwrap_or_else(|_| Err(StoreError::Backend("a database job panicked".into())))
+            .and_then(|answer| {
+                if savepoints || alone {
+                    c.flush()?;
+                }
+                Ok(answer)
+            });
         match outcome {
             Ok(answer) => {
                 if savepoints {
@@ -171,16 +181,24 @@ fn run_once(c: &PgConn, batch: &[Queued], savepoints: bool) -> Result<Run> {
             // The transaction is doomed: the whole batch runs again.
             Err(e) if e.is_retryable() => return Err(e),
             Err(e) if alone => {
+                c.discard();
                 c.batch("ROLLBACK")?;
                 return Ok(Run::Answered(vec![Err(e)]));
             }
             Err(_) if !savepoints => return Ok(Run::JobFailed),
             Err(e) => {
+                c.discard();
                 c.batch("ROLLBACK TO SAVEPOINT job")?;
                 c.batch("RELEASE SAVEPOINT job")?;
                 answers.push(Err(e));
             }
         }
+    }
+    // Writes the last job held, whose failure would otherwise turn COMMIT into a silent ROLLBACK.
+    match c.flush() {
+        Ok(()) => {}
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(_) => return Ok(Run::JobFailed),
     }
     c.batch("COMMIT")?;
     Ok(Run::Answered(answers))

@@ -6,9 +6,9 @@
 //! the delivery is sent again under the same ID, which receivers use to drop the duplicate.
 
 use super::catalog::load_user;
-use super::escalation::{insert_delivery, methods_of, rules_of, user_name};
+use super::escalation::{insert_delivery, methods_of, rules_of};
 use super::incidents::load as load_incident;
-use super::rows::{time, to_json, ts};
+use super::rows::{self, time, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Dialect, Row};
@@ -18,6 +18,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::contact::{
     self, ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
@@ -332,12 +333,46 @@ fn claim(
         c.query_all(sql, params![ts(now), limit], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.json(3)?, r.get(4)?))
         })?;
+    // What rendering needs, for the whole batch at once: its incidents, their services' names, the contact
+    // methods and the people.
+    let incident_ids: Vec<IncidentId> = due
+        .iter()
+        .filter_map(|(_, _, _, purpose, _)| match purpose {
+            Purpose::Page { incident_id, .. } => Some(incident_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let incidents = super::incidents::load_many(c, &incident_ids)?;
+    let mut service_ids: Vec<&str> = incidents
+        .values()
+        .flat_map(|i| i.services.iter().map(|s| s.as_str()))
+        .collect();
+    service_ids.sort_unstable();
+    service_ids.dedup();
+    let service_names = text_by_id(
+        c,
+        "SELECT id, name FROM services WHERE id IN ({})",
+        &service_ids,
+    )?;
+    let method_ids: Vec<&str> = due.iter().map(|(_, _, m, _, _)| m.as_str()).collect();
+    let targets = text_by_id(
+        c,
+        "SELECT id, target FROM contact_methods WHERE enabled = 1 AND id IN ({})",
+        &method_ids,
+    )?;
+    let user_ids: Vec<&str> = due.iter().map(|(_, u, _, _, _)| u.as_str()).collect();
+    let names = text_by_id(c, "SELECT id, name FROM users WHERE id IN ({})", &user_ids)?;
+
     let mut out = Vec::with_capacity(due.len());
+    let mut claimed: Vec<String> = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
         let incident = match &purpose {
-            Purpose::Page { incident_id, .. } => {
-                Some(load_incident(c, &incident_id.clone().into())?)
-            }
+            Purpose::Page { incident_id, .. } => Some(
+                incidents
+                    .get(incident_id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::not_found("incident", incident_id.as_str()))?,
+            ),
             _ => None,
         };
         // A claim that lapsed (its sender died) for an incident acknowledged since is not sent again.
@@ -350,41 +385,33 @@ fn claim(
         ) = (&incident, &purpose)
             && tocsin_domain::escalation::page_is_moot(i.status, *after_acknowledgement)
         {
-            c.execute(
+            c.execute_later(
                 "UPDATE deliveries SET status = 'cancelled', updated_at = ?2 WHERE id = ?1",
                 params![id, ts(now)],
             )?;
             continue;
         }
         let attempt = attempts + 1;
-        c.execute(
-            "UPDATE deliveries SET status = 'sending', attempts = ?2, due_at = ?3, claimed_by = ?4, updated_at = ?5 WHERE id = ?1",
-            params![id, attempt, ts(now + claim_for), holder, ts(now)],
-        )?;
-        let target = c
-            .query_opt(
-                "SELECT target, enabled FROM contact_methods WHERE id = ?1",
-                params![method_id],
-                |r| Ok((r.get::<String>(0)?, r.get::<bool>(1)?)),
-            )?
-            .filter(|(_, enabled)| *enabled)
-            .map(|(t, _)| serde_json::from_str::<ContactTarget>(&t))
+        claimed.push(id.clone());
+        let target = targets
+            .get(&method_id)
+            .map(|t| serde_json::from_str::<ContactTarget>(t))
             .transpose()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let service_names = match &incident {
-            Some(i) => c.query_all(
-                "SELECT s.name FROM incident_services x JOIN services s ON s.id = x.service_id \
-                 WHERE x.incident_id = ?1 ORDER BY x.position",
-                params![i.id.as_str()],
-                |r| r.get(0),
-            )?,
-            None => Vec::new(),
-        };
+        let service_names = incident
+            .iter()
+            .flat_map(|i| &i.services)
+            .filter_map(|s| service_names.get(s.as_str()).cloned())
+            .collect();
         let user_id = UserId::from_trusted(user);
         out.push(ClaimedDelivery {
             id: DeliveryId::from_trusted(id),
             attempt,
-            user_name: user_name(c, &user_id)?,
+            // A person deleted since keeps their ID as their name.
+            user_name: names
+                .get(user_id.as_str())
+                .cloned()
+                .unwrap_or_else(|| user_id.to_string()),
             user_id,
             purpose,
             target,
@@ -392,7 +419,27 @@ fn claim(
             service_names,
         });
     }
+    // Each claimed row's `attempts` goes up by one, as `attempt` above says: the rows are locked (PostgreSQL) or
+    // the writer is alone (SQLite) since they were read.
+    rows::execute_in(
+        c,
+        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, due_at = ?1, claimed_by = ?2, \
+         updated_at = ?3 WHERE id IN ({})",
+        &[
+            ts(now + claim_for).into(),
+            holder.to_owned().into(),
+            ts(now).into(),
+        ],
+        &claimed,
+    )?;
     Ok(out)
+}
+
+/// One text column of the rows with these IDs, by ID: `sql` selects `id` and the column, `IN ({})` the IDs.
+fn text_by_id(c: &dyn Conn, sql: &str, ids: &[&str]) -> Result<HashMap<String, String>> {
+    Ok(rows::query_in(c, sql, ids, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .into_iter()
+        .collect())
 }
 
 /// After a delivery gave up, what [`contact::fall_through`] decides: the page's next notification goes out now,
@@ -460,77 +507,149 @@ struct Finishing {
     moot: bool,
 }
 
-fn finishing(c: &dyn Conn, id: &str) -> Result<Finishing> {
-    type Row = (
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-        bool,
-        Option<String>,
-    );
-    let (incident_id, user_id, channel, status, after_acknowledgement, name): Row = c.find(
-        "SELECT d.incident_id, d.user_id, coalesce(m.kind, ''), i.status, d.after_acknowledgement, u.name \
+/// What recording each delivery's attempt needs to know about it, by delivery ID.
+fn finishing(c: &dyn Conn, ids: &[&str]) -> Result<HashMap<String, Finishing>> {
+    let found = rows::query_in(
+        c,
+        "SELECT d.id, d.incident_id, d.user_id, coalesce(m.kind, ''), i.status, d.after_acknowledgement, u.name \
          FROM deliveries d LEFT JOIN contact_methods m ON m.id = d.contact_method_id \
-         LEFT JOIN incidents i ON i.id = d.incident_id LEFT JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
-        params![id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        "delivery",
-        id,
+         LEFT JOIN incidents i ON i.id = d.incident_id LEFT JOIN users u ON u.id = d.user_id WHERE d.id IN ({})",
+        ids,
+        |r| {
+            let (status, after_acknowledgement, name): (Option<String>, bool, Option<String>) =
+                (r.get(4)?, r.get(5)?, r.get(6)?);
+            let user_id: String = r.get(2)?;
+            let moot = status
+                .and_then(|s| s.parse::<IncidentStatus>().ok())
+                .is_some_and(|s| tocsin_domain::escalation::page_is_moot(s, after_acknowledgement));
+            Ok((
+                r.get::<String>(0)?,
+                Finishing {
+                    user: name.unwrap_or_else(|| user_id.clone()),
+                    user_id: UserId::from_trusted(user_id),
+                    incident_id: r.get(1)?,
+                    channel: r.get(3)?,
+                    moot,
+                },
+            ))
+        },
     )?;
-    let moot = status
-        .and_then(|s| s.parse::<IncidentStatus>().ok())
-        .is_some_and(|s| tocsin_domain::escalation::page_is_moot(s, after_acknowledgement));
-    Ok(Finishing {
-        user: name.unwrap_or_else(|| user_id.clone()),
-        user_id: UserId::from_trusted(user_id),
-        incident_id,
-        channel,
-        moot,
-    })
+    Ok(found.into_iter().collect())
 }
 
-fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
-    let d = finishing(c, r.id.as_str())?;
-    let moot = d.moot;
-    let (status, outcome, detail, due) = match &r.outcome {
-        AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
-        // The incident was acknowledged or resolved while this was being sent: trying again helps nobody.
-        AttemptOutcome::Retry { error, .. } if moot => ("cancelled", "retry", error.clone(), r.at),
-        AttemptOutcome::Retry { error, next_at } => ("pending", "retry", error.clone(), *next_at),
-        AttemptOutcome::Failed { error } => ("failed", "failed", error.clone(), r.at),
-    };
-    // Only the attempt that holds the claim may finish it: a stale sender whose claim was taken over must not
-    // overwrite what the newer attempt recorded.
-    let changed = c.execute(
-        "UPDATE deliveries SET status = ?2, due_at = ?3, last_error = ?4, claimed_by = NULL, updated_at = ?5 \
-         WHERE id = ?1 AND attempts = ?6 AND status = 'sending'",
-        params![
-            r.id.as_str(),
-            status,
-            ts(due),
-            (status != "delivered").then_some(&detail),
-            ts(r.at),
-            r.attempt
-        ],
-    )?;
-    c.execute(
-        "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (delivery_id, attempt) DO NOTHING",
-        params![r.id.as_str(), r.attempt, ts(r.at), outcome, detail],
-    )?;
-    if changed == 0 {
-        return Ok(());
+/// How one attempt leaves its delivery.
+struct Outcome<'a> {
+    result: &'a DeliveryResult,
+    about: &'a Finishing,
+    status: &'static str,
+    outcome: &'static str,
+    detail: String,
+    due: DateTime<Utc>,
+}
+
+/// The most attempts one statement records.
+const OUTCOMES_PER_STATEMENT: usize = 64;
+
+/// Stores each outcome on its delivery, unless a newer attempt holds the claim; returns the IDs of the deliveries
+/// changed. One statement for many, since the engine records a whole cycle's attempts at once.
+fn store_outcomes(
+    c: &dyn Conn,
+    outcomes: &[Outcome<'_>],
+) -> Result<std::collections::HashSet<String>> {
+    let mut changed = std::collections::HashSet::new();
+    for chunk in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 6;
+                format!(
+                    "(?{}, ?{}, CAST(?{} AS BIGINT), ?{}, CAST(?{} AS BIGINT), CAST(?{} AS BIGINT))",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect();
+        let values: Vec<crate::sql::Value> = chunk
+            .iter()
+            .flat_map(|o| {
+                let r = o.result;
+                [
+                    r.id.as_str().to_owned().into(),
+                    o.status.to_owned().into(),
+                    ts(o.due).into(),
+                    match o.status {
+                        "delivered" => crate::sql::Value::Null,
+                        _ => o.detail.clone().into(),
+                    },
+                    ts(r.at).into(),
+                    i64::from(r.attempt).into(),
+                ]
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (id, status, due_at, last_error, updated_at, attempt) AS (VALUES {}) \
+             UPDATE deliveries SET status = v.status, due_at = v.due_at, last_error = v.last_error, claimed_by = NULL, \
+             updated_at = v.updated_at FROM v \
+             WHERE deliveries.id = v.id AND deliveries.attempts = v.attempt AND deliveries.status = 'sending' \
+             RETURNING deliveries.id",
+            rows.join(", ")
+        );
+        changed.extend(c.query_all(&sql, &crate::sql::dyn_params(&values), |r| {
+            r.get::<String>(0)
+        })?);
     }
-    let fell_to = if status == "failed" && !moot {
-        fall_through(c, r.id.as_str(), r.at)?
-    } else {
-        None
-    };
-    if let Some(incident) = &d.incident_id {
+    Ok(changed)
+}
+
+/// Records what each attempt came to: its delivery's new state (only by the attempt that holds the claim: a stale
+/// sender whose claim was taken over must not overwrite what the newer attempt recorded), the attempt itself, the
+/// fall-through after a notification gave up, and the incident's timeline.
+fn finish(c: &dyn Conn, results: &[DeliveryResult]) -> Result<()> {
+    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    let about = finishing(c, &ids)?;
+    let outcomes = results
+        .iter()
+        .filter_map(|r| {
+            let Some(about) = about.get(r.id.as_str()) else {
+                // Deleted since it was claimed (old deliveries are cleaned up): nothing is left to record it on.
+                tracing::warn!(delivery = %r.id, "A delivery attempt ended for a delivery that no longer exists.");
+                return None;
+            };
+            let (status, outcome, detail, due) = match &r.outcome {
+                AttemptOutcome::Delivered { detail } => ("delivered", "delivered", detail.clone(), r.at),
+                // The incident was acknowledged or resolved while this was being sent: trying again helps nobody.
+                AttemptOutcome::Retry { error, .. } if about.moot => ("cancelled", "retry", error.clone(), r.at),
+                AttemptOutcome::Retry { error, next_at } => ("pending", "retry", error.clone(), *next_at),
+                AttemptOutcome::Failed { error } => ("failed", "failed", error.clone(), r.at),
+            };
+            Some(Outcome { result: r, about, status, outcome, detail, due })
+        })
+        .collect::<Vec<_>>();
+    let changed = store_outcomes(c, &outcomes)?;
+    for o in &outcomes {
+        let (r, d) = (o.result, o.about);
+        c.execute_later(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (delivery_id, attempt) DO NOTHING",
+            params![r.id.as_str(), r.attempt, ts(r.at), o.outcome, o.detail],
+        )?;
+        if !changed.contains(r.id.as_str()) {
+            continue;
+        }
+        let fell_to = if o.status == "failed" && !d.moot {
+            fall_through(c, r.id.as_str(), r.at)?
+        } else {
+            None
+        };
+        let Some(incident) = &d.incident_id else {
+            continue;
+        };
         let result = match &r.outcome {
             AttemptOutcome::Delivered { .. } => AttemptResult::Delivered,
-            AttemptOutcome::Retry { error, .. } if moot => AttemptResult::NotRetried {
+            AttemptOutcome::Retry { error, .. } if d.moot => AttemptResult::NotRetried {
                 error: error.clone(),
             },
             AttemptOutcome::Retry { error, next_at } => AttemptResult::Retrying {
@@ -554,26 +673,26 @@ fn finish(c: &dyn Conn, r: &DeliveryResult) -> Result<()> {
                 fell_through_to: fell_to,
             },
         );
-        super::rows::append_timeline(c, &IncidentId::from_trusted(incident.to_string()), &entry)?;
+        super::rows::record_timeline(c, &IncidentId::from_trusted(incident.to_string()), &entry)?;
     }
     Ok(())
 }
 
 const LINK_KEY: &str = "link_key";
 
-/// Whether a timer table has anything due, each by its partial index.
-const ESCALATIONS_DUE: &str =
-    "SELECT 1 FROM escalations WHERE next_at IS NOT NULL AND next_at <= ?1";
-const DELIVERIES_DUE: &str =
-    "SELECT 1 FROM deliveries WHERE status IN ('pending', 'sending') AND due_at <= ?1";
-const HEARTBEATS_DUE: &str = "SELECT 1 FROM heartbeats WHERE due_at IS NOT NULL AND due_at <= ?1";
-const REMINDERS_DUE: &str = "SELECT 1 FROM schedule_timers WHERE next_at <= ?1";
+/// Whether a timer table has anything due: each asks whether the earliest due time has come, which its partial
+/// index answers from its first entry whatever plan the database keeps for the statement.
+const ESCALATIONS_DUE: &str = "SELECT coalesce(min(next_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM escalations WHERE next_at IS NOT NULL";
+const DELIVERIES_DUE: &str = "SELECT coalesce(min(due_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM deliveries WHERE status IN ('pending', 'sending')";
+const HEARTBEATS_DUE: &str = "SELECT coalesce(min(due_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM heartbeats WHERE due_at IS NOT NULL";
+const REMINDERS_DUE: &str = "SELECT coalesce(min(next_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM schedule_timers";
 
 impl SqlStore {
     /// Asks a read connection first, so that an engine cycle with nothing to do never queues on the single
     /// writer that every ingest commit goes through.
     async fn any_due(&self, query: &'static str, now: DateTime<Utc>) -> Result<bool> {
-        self.read(move |c| c.exists(query, params![ts(now)])).await
+        self.read(move |c| c.query_one(query, params![ts(now)], |r| r.get(0)))
+            .await
     }
 }
 
@@ -687,13 +806,7 @@ impl EngineRepo for SqlStore {
     }
 
     async fn finish_deliveries(&self, results: Vec<DeliveryResult>) -> Result<()> {
-        self.write(move |c| {
-            for r in &results {
-                finish(c, r)?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |c| finish(c, &results)).await
     }
 
     async fn fire_heartbeats(&self, now: DateTime<Utc>) -> Result<u32> {

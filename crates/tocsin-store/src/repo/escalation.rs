@@ -196,7 +196,7 @@ pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
     if incident.status == IncidentStatus::Triggered {
         return Ok(());
     }
-    c.execute(
+    c.execute_later(
         "UPDATE escalations SET next_at = NULL, updated_at = ?2 WHERE incident_id = ?1 AND next_at IS NOT NULL",
         params![incident.id.as_str(), ts(incident.updated_at)],
     )?;
@@ -218,7 +218,7 @@ fn cancel_pending(
     everything: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    c.execute(
+    c.execute_later(
         "UPDATE deliveries SET status = 'cancelled', updated_at = ?3 WHERE incident_id = ?1 AND status = 'pending' \
          AND (?2 = 1 OR after_acknowledgement = 0)",
         params![incident.as_str(), everything, ts(now)],
@@ -255,7 +255,7 @@ fn load_escalation(
 }
 
 fn save(c: &dyn Conn, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
-    c.execute(
+    c.execute_later(
         "INSERT INTO escalations (incident_id, policy_id, level, round, next_at, assignees, updated_at, last_paged) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (incident_id) DO UPDATE SET policy_id = excluded.policy_id, \
          level = excluded.level, round = excluded.round, next_at = excluded.next_at, assignees = excluded.assignees, \
@@ -279,7 +279,7 @@ fn save(c: &dyn Conn, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) 
 /// journal walks the in-memory sub-journal of the enclosing savepoint from its start, and the engine's savepoint
 /// covers a whole batch, so with the upsert each escalation paid for every page the batch had touched before it.
 fn advance(c: &dyn Conn, e: &Escalation, assignees: &[UserId], now: DateTime<Utc>) -> Result<()> {
-    c.execute(
+    c.execute_later(
         "UPDATE escalations SET level = ?2, round = ?3, next_at = ?4, assignees = ?5, updated_at = ?6, last_paged = ?7 \
          WHERE incident_id = ?1",
         params![
@@ -429,7 +429,7 @@ pub(super) fn insert_delivery(
         } => (Some(incident_id.as_str()), *after_acknowledgement),
         _ => (None, false),
     };
-    c.execute(
+    c.execute_later(
         "INSERT INTO deliveries (id, user_id, contact_method_id, incident_id, page_id, purpose, status, due_at, created_at, \
          updated_at, after_acknowledgement) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8, ?9)",
@@ -446,16 +446,6 @@ pub(super) fn insert_delivery(
         ],
     )?;
     Ok(id)
-}
-
-/// The user's display name, or their ID if they were deleted.
-pub(super) fn user_name(c: &dyn Conn, user: &UserId) -> Result<String> {
-    Ok(c.query_opt(
-        "SELECT name FROM users WHERE id = ?1",
-        params![user.as_str()],
-        |r| r.get(0),
-    )?
-    .unwrap_or_else(|| user.to_string()))
 }
 
 /// Pages users for an incident: plans each one's notifications from their rules for the incident's urgency and
@@ -615,7 +605,7 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
                 next_at: step.after.next_at,
             },
         );
-        super::rows::append_timeline(c, &incident.id, &entry)?;
+        super::rows::record_timeline(c, &incident.id, &entry)?;
         let assignees = if users.is_empty() { assignees } else { users };
         advance(c, &step.after, &assignees, now)?;
         fired.escalations += 1;
@@ -863,7 +853,7 @@ impl EscalationRepo for SqlStore {
                 let (users, gaps) = (level.user_ids(), level.gaps);
                 let people = People::load(c, &users)?;
                 let (_, paged) = page_users(c, &i, &users, &people, Some(moved.level), now)?;
-                super::rows::append_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
+                super::rows::record_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
                 let stopped = Escalation {
                     next_at: None,
                     last_paged: Some(moved.level),
@@ -873,7 +863,7 @@ impl EscalationRepo for SqlStore {
                 save(c, &stopped, &assignees, now)?;
                 return record(c, stopped, assignees);
             }
-            super::rows::append_timeline(c, &i.id, &escalated(None, Vec::new(), moved.next_at))?;
+            super::rows::record_timeline(c, &i.id, &escalated(None, Vec::new(), moved.next_at))?;
             save(c, &moved, &assignees, now)?;
             // The level pages in the next engine cycle, like any due level, so there is one paging path.
             record(c, moved, assignees)
@@ -917,7 +907,7 @@ impl EscalationRepo for SqlStore {
                             },
                         },
                     );
-                    super::rows::append_timeline(c, &i.id, &entry)?;
+                    super::rows::record_timeline(c, &i.id, &entry)?;
                     save(c, &e, &assignees, now)?;
                     record(c, e, assignees)
                 }
@@ -962,7 +952,7 @@ impl EscalationRepo for SqlStore {
                             to: Handover::Users { paged },
                         },
                     );
-                    super::rows::append_timeline(c, &i.id, &entry)?;
+                    super::rows::record_timeline(c, &i.id, &entry)?;
                     save(c, &e, &users, now)?;
                     record(c, e, users)
                 }

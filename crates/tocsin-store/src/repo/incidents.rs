@@ -100,7 +100,7 @@ pub(super) fn open_incident(
         *alert_id = Some(alert.id.clone());
     }
     insert(c, &incident)?;
-    rows::append_timeline(c, &incident.id, &entry)?;
+    rows::record_timeline(c, &incident.id, &entry)?;
     Ok(incident.id)
 }
 
@@ -177,7 +177,7 @@ impl IncidentRepo for SqlStore {
                 now,
             );
             insert(c, &incident)?;
-            rows::append_timeline(c, &incident.id, &entry)?;
+            rows::record_timeline(c, &incident.id, &entry)?;
             Ok(incident)
         })
         .await

@@ -313,7 +313,7 @@ fn joined(
             why,
         },
     );
-    rows::append_timeline(c, &id, &entry)?;
+    rows::record_timeline(c, &id, &entry)?;
     Ok(Some(id))
 }
 
@@ -432,7 +432,7 @@ fn follow_up_incident(
     };
     if let Some(entry) = entry {
         super::incidents::save(c, &incident)?;
-        rows::append_timeline(c, inc, &entry)?;
+        rows::record_timeline(c, inc, &entry)?;
     }
     Ok(())
 }
@@ -455,7 +455,7 @@ pub(super) fn apply_batch(
         .map(|(e, seq)| apply(c, triage, &t, e, seq, group, now))
         .collect::<Result<Vec<_>>>()?;
     if let (Some(group), Some(state)) = (group, &batch.group_state) {
-        c.execute(
+        c.execute_later(
             "INSERT INTO sender_groups (integration_id, group_key, state) VALUES (?1, ?2, ?3) \
              ON CONFLICT (integration_id, group_key) DO UPDATE SET state = excluded.state",
             params![t.ingest.integration_id.as_str(), group, state],
@@ -488,7 +488,7 @@ pub(super) fn keep_payloads(c: &dyn Conn, payloads: &[(IntegrationId, RawPayload
                 .unwrap_or(0),
         } % RAW_PAYLOADS_KEPT;
         next_slot.insert(integration, slot + 1);
-        c.execute(
+        c.execute_later(
             "INSERT INTO raw_payloads (integration_id, slot, received_at, body, truncated, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (integration_id, slot) DO UPDATE SET received_at = excluded.received_at, body = excluded.body, \
              truncated = excluded.truncated, outcome = excluded.outcome",
@@ -517,7 +517,8 @@ fn next_event_seqs(c: &dyn Conn, n: usize) -> Result<Vec<i64>> {
             Ok((first..first + n as i64).collect())
         }
         Dialect::Postgres => c.query_all(
-            "SELECT nextval(pg_get_serial_sequence('alert_events', 'seq')) FROM generate_series(1, ?1) ORDER BY 1",
+            // The identity column's sequence, by the name PostgreSQL gives it: looking it up costs a catalog read per call.
+            "SELECT nextval('alert_events_seq_seq') FROM generate_series(1, ?1) ORDER BY 1",
             params![n as i64],
             |r| r.get(0),
         ),
@@ -632,7 +633,7 @@ fn apply(
     if let (Some(a), Some(seq), false) = (&alert, alert_seq, result == IngestResult::Created) {
         record_activity(c, seq, a, event_seq)?;
     }
-    c.execute(
+    c.execute_later(
         "INSERT INTO alert_events (seq, integration_id, alert_seq, dedup_key, action, result, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             event_seq,
@@ -852,6 +853,6 @@ pub(super) fn cascade_to_alerts(
         }
         AlertStatus::Triggered => return Ok(()),
     };
-    c.execute(sql, params![incident, ts(now)])?;
+    c.execute_later(sql, params![incident, ts(now)])?;
     Ok(())
 }

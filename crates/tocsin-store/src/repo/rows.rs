@@ -96,7 +96,7 @@ pub fn insert_alert(
         ],
         |r| r.get(0),
     )?;
-    conn.execute(
+    conn.execute_later(
         "INSERT INTO alert_activity (alert_seq, event_count, last_event_at, first_event_seq, last_event_seq) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![seq, a.event_count, ts(a.last_event_at), event_seq],
     )?;
@@ -105,7 +105,7 @@ pub fn insert_alert(
 
 /// Writes everything about an alert except its activity (see [`record_activity`]).
 pub fn update_alert(conn: &dyn Conn, a: &Alert) -> Result<()> {
-    conn.execute(
+    conn.execute_later(
         "UPDATE alerts SET status = ?2, severity = ?3, summary = ?4, source = ?5, component = ?6, grp = ?7, class = ?8, \
          custom_details = ?9, links = ?10, images = ?11, client = ?12, client_url = ?13, incident_id = ?14, \
          acknowledged_at = ?15, resolved_at = ?16, labels = ?17, no_page_reason = ?18 WHERE id = ?1",
@@ -135,7 +135,7 @@ pub fn update_alert(conn: &dyn Conn, a: &Alert) -> Result<()> {
 
 /// Records that the alert at `alert_seq` received the event logged at `event_seq`.
 pub fn record_activity(conn: &dyn Conn, alert_seq: i64, a: &Alert, event_seq: i64) -> Result<()> {
-    conn.execute(
+    conn.execute_later(
         "UPDATE alert_activity SET event_count = ?2, last_event_at = ?3, last_event_seq = ?4 WHERE alert_seq = ?1",
         params![alert_seq, a.event_count, ts(a.last_event_at), event_seq],
     )?;
@@ -176,7 +176,7 @@ pub fn load_incident_services(conn: &dyn Conn, incident: &mut Incident) -> Resul
 
 /// The incident's rows only; [`super::incidents::insert`] also starts its escalation.
 pub fn insert_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
-    conn.execute(
+    conn.execute_later(
         INSERT_INCIDENT,
         params![
             i.id.as_str(),
@@ -194,8 +194,13 @@ pub fn insert_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
             i.resolved_by.as_ref().map(to_json),
         ],
     )?;
-    for s in &i.services {
-        link_service(conn, &i.id, s)?;
+    // A new incident has no services yet: their positions are known without reading any.
+    for (position, s) in (1i64..).zip(&i.services) {
+        conn.execute_later(
+            "INSERT INTO incident_services (incident_id, service_id, position) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (incident_id, service_id) DO NOTHING",
+            params![i.id.as_str(), s.as_str(), position],
+        )?;
     }
     Ok(())
 }
@@ -206,7 +211,7 @@ const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, number, title, descrip
 
 /// Adds a service to an incident, after the ones it already has; adding it twice changes nothing.
 pub fn link_service(conn: &dyn Conn, incident: &IncidentId, service: &ServiceId) -> Result<()> {
-    conn.execute(
+    conn.execute_later(
         "INSERT INTO incident_services (incident_id, service_id, position) \
          SELECT ?1, ?2, coalesce(max(position), 0) + 1 FROM incident_services WHERE incident_id = ?1 \
          ON CONFLICT (incident_id, service_id) DO NOTHING",
@@ -217,7 +222,7 @@ pub fn link_service(conn: &dyn Conn, incident: &IncidentId, service: &ServiceId)
 
 /// The incident's row only; [`super::incidents::save`] also stops its escalation when it is acknowledged or resolved.
 pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
-    conn.execute(
+    conn.execute_later(
         "UPDATE incidents SET title = ?2, description = ?3, severity = ?4, status = ?5, updated_at = ?6, acknowledged_at = ?7, \
          acknowledged_by = ?8, resolved_at = ?9, resolved_by = ?10 WHERE id = ?1",
         params![
@@ -239,15 +244,29 @@ pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
 /// Stores the entry's facts; its words are chosen where it is shown (`message` stays empty, and holds the words
 /// only of entries written before entries recorded facts).
 pub fn append_timeline(conn: &dyn Conn, incident: &IncidentId, e: &TimelineEntry) -> Result<i64> {
-    let message = match &e.event {
-        TimelineEvent::Worded { message, .. } => message.as_str(),
-        _ => "",
-    };
+    let message = legacy_words(e);
     conn.query_one(
         "INSERT INTO timeline (incident_id, at, actor, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
         params![incident.as_str(), ts(e.at), to_json(&e.actor), e.kind().as_str(), message, to_json(&e.event.fields())],
         |r| r.get(0),
     )
+}
+
+/// [`append_timeline`] for a caller that does not need the entry's `seq`: the row may go with the next statement.
+pub fn record_timeline(conn: &dyn Conn, incident: &IncidentId, e: &TimelineEntry) -> Result<()> {
+    let message = legacy_words(e);
+    conn.execute_later(
+        "INSERT INTO timeline (incident_id, at, actor, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![incident.as_str(), ts(e.at), to_json(&e.actor), e.kind().as_str(), message, to_json(&e.event.fields())],
+    )
+}
+
+/// The `message` column: the words of an entry written before entries recorded facts, else empty.
+fn legacy_words(e: &TimelineEntry) -> &str {
+    match &e.event {
+        TimelineEvent::Worded { message, .. } => message,
+        _ => "",
+    }
 }
 
 pub fn timeline_entry(row: &Row<'_>) -> Result<(i64, IncidentId, TimelineEntry)> {
@@ -316,16 +335,42 @@ pub fn query_in<K: AsRef<str>, T>(
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for chunk in keys.chunks(IN_CHUNK) {
-        // Lists are padded (repeating the last key) to a power of two, so a few statement texts serve every size
-        // and prepared statements are reused.
-        let len = chunk.len().next_power_of_two().max(8);
-        let marks: Vec<String> = (1..=len).map(|i| format!("?{i}")).collect();
-        let last = chunk.last().map_or("", |k| k.as_ref());
-        let values: Vec<crate::sql::Value> = (0..len)
-            .map(|i| chunk.get(i).map_or(last, |k| k.as_ref()).to_owned().into())
-            .collect();
-        let statement = sql.replace("{}", &marks.join(", "));
+        let (statement, values) = in_list(sql, &[], chunk);
         out.extend(conn.query_all(&statement, &crate::sql::dyn_params(&values), &map)?);
     }
     Ok(out)
+}
+
+/// Runs the write `sql` for every chunk of `keys`, as [`query_in`] reads: `?1`… are the `fixed` values, and `{}`
+/// becomes the `IN` list, numbered after them. Its row count is not read, so it may go with the next statement.
+pub fn execute_in<K: AsRef<str>>(
+    conn: &dyn Conn,
+    sql: &str,
+    fixed: &[crate::sql::Value],
+    keys: &[K],
+) -> Result<()> {
+    for chunk in keys.chunks(IN_CHUNK) {
+        let (statement, values) = in_list(sql, fixed, chunk);
+        conn.execute_later(&statement, &crate::sql::dyn_params(&values))?;
+    }
+    Ok(())
+}
+
+/// `sql` with its `{}` replaced by an `IN` list for `chunk` after the `fixed` parameters, and every value to bind.
+/// Lists are padded (repeating the last key) to a power of two, so a few statement texts serve every size and
+/// prepared statements are reused.
+fn in_list<K: AsRef<str>>(
+    sql: &str,
+    fixed: &[crate::sql::Value],
+    chunk: &[K],
+) -> (String, Vec<crate::sql::Value>) {
+    let len = chunk.len().next_power_of_two().max(8);
+    let marks: Vec<String> = (1..=len).map(|i| format!("?{}", fixed.len() + i)).collect();
+    let last = chunk.last().map_or("", |k| k.as_ref());
+    let values = fixed
+        .iter()
+        .cloned()
+        .chain((0..len).map(|i| chunk.get(i).map_or(last, |k| k.as_ref()).to_owned().into()))
+        .collect();
+    (sql.replace("{}", &marks.join(", ")), values)
 }

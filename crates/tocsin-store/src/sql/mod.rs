@@ -64,6 +64,18 @@ impl Value {
     }
 }
 
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Self {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(s) => Value::Text(s.to_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(v)
@@ -319,6 +331,12 @@ pub trait Conn {
     fn dialect(&self) -> Dialect;
     /// Runs a statement, returning the number of rows it changed.
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize>;
+    /// Runs a write whose row count nobody reads, now or together with the next statement: a driver that waits
+    /// for the database per statement sends it along with the next one. Its failure surfaces by the end of the
+    /// transaction at the latest, from whichever later call sent it, and fails the job as any failed statement does.
+    fn execute_later(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        self.execute(sql, params).map(|_| ())
+    }
     /// Runs a query, handing each row to `each` until it returns false.
     fn query_with(
         &self,
@@ -386,9 +404,10 @@ impl dyn Conn + '_ {
             .ok_or_else(|| StoreError::not_found(kind, key))
     }
 
-    /// Whether the query returns any row.
+    /// Whether the query returns any row. Asked of the database, which stops at the first row, rather than by
+    /// reading the first of all the rows a driver may fetch.
     pub fn exists(&self, sql: &str, params: &[&dyn ToSql]) -> Result<bool> {
-        Ok(self.query_opt(sql, params, |_| Ok(()))?.is_some())
+        self.query_one(&format!("SELECT EXISTS ({sql})"), params, |r| r.get(0))
     }
 }
 

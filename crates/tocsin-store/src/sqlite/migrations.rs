@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sender_groups",
         include_str!("migrations/0004_sender_groups.sql"),
     ),
+    (
+        5,
+        "due_order",
+        include_str!("migrations/0005_due_order.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -192,16 +192,32 @@ impl Engine {
         Ok(report)
     }
 
-    /// Sends every claimed delivery concurrently; each records its own attempt as soon as it is done. The cycle
-    /// waits for them up to `send_wait`, so that a receiver that hangs until its timeout cannot hold up the next
-    /// escalation; sends still running then finish in the background.
+    /// Sends every claimed delivery concurrently. Attempts are recorded as they end, by one recorder that writes
+    /// every attempt that ended meanwhile in one step. The cycle waits for them up to `send_wait`, so that a
+    /// receiver that hangs until its timeout cannot hold up the next escalation; sends still running then finish,
+    /// and are recorded, in the background.
     async fn send_all(&self, claimed: Vec<ClaimedDelivery>) {
+        let (record, mut to_record) =
+            tokio::sync::mpsc::channel::<DeliveryResult>(claimed.len().max(1));
+        let store = self.store.clone();
+        let recorder = tokio::spawn(async move {
+            while let Some(first) = to_record.recv().await {
+                let mut ended = vec![first];
+                while let Ok(more) = to_record.try_recv() {
+                    ended.push(more);
+                }
+                // Unrecorded, the claims lapse and another cycle sends those deliveries again under the same IDs.
+                if let Err(e) = store.engine().finish_deliveries(ended).await {
+                    tracing::warn!(error = %e, "Could not record delivery attempts.");
+                }
+            }
+        });
         let mut tasks = JoinSet::new();
         for d in claimed {
             let notice = self.renderer.notice(&d, self.clock.now());
             let transport = self.transport.clone();
             let clock = self.clock.clone();
-            let store = self.store.clone();
+            let record = record.clone();
             let retry = self.settings.retry;
             tasks.spawn(async move {
                 let started = clock.now();
@@ -227,17 +243,20 @@ impl Engine {
                     at,
                     outcome: attempt_outcome(outcome, d.attempt, &retry, at),
                 };
-                // Unrecorded, the claim lapses and another cycle sends the delivery again under the same ID.
-                if let Err(e) = store.engine().finish_deliveries(vec![result]).await {
-                    tracing::warn!(error = %e, "Could not record a delivery attempt.");
-                }
+                // The channel holds one result per claimed delivery, so this never waits.
+                let _ = record.send(result).await;
             });
         }
+        // The recorder stops once every send has handed in its result.
+        drop(record);
         let all_done = async {
             while let Some(r) = tasks.join_next().await {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "A delivery task failed.");
                 }
+            }
+            if let Err(e) = recorder.await {
+                tracing::error!(error = %e, "The delivery recorder failed.");
             }
         };
         if tokio::time::timeout(self.settings.send_wait, all_done)
