@@ -3,8 +3,8 @@
 //! # Concurrency
 //! Write jobs run in `SERIALIZABLE` transactions, so the repositories (written for SQLite's single writer, where
 //! every transaction sees the world alone) keep that guarantee across processes: PostgreSQL aborts whichever of two
-//! conflicting transactions would break it, and the driver runs it again on a fresh transaction, up to
-//! [`MAX_ATTEMPTS`] times with a short random pause. A unique index that another transaction filled first (two
+//! conflicting transactions would break it, and the driver runs it again on fresh transactions (a batch in halves,
+//! a lone job up to [`MAX_ATTEMPTS`] times with a short random pause). A unique index that another transaction filled first (two
 //! instances opening the same dedup key) is treated the same way: the run again sees the winner's row and
 //! deduplicates against it. Within one process, writes go through a few writers with group commit ([`writer`]):
 //! each commits many jobs at once, and they race only each other and other processes. Reads run in `REPEATABLE READ READ ONLY` transactions on a

@@ -11,8 +11,10 @@
 //! SAVEPOINT around each job, rolling back only the failed one while the others go on. When PostgreSQL aborts the whole transaction
 //! instead (a serialization failure or deadlock against another process, a unique index another process filled
 //! first), nothing of the batch happened: every job is run again in a fresh transaction, so each sees the other
-//! process's rows. Answers come only from the run that committed; after [`MAX_ATTEMPTS`] runs the callers hear
-//! that the database stayed contended.
+//! process's rows. A batch of several jobs that loses is split in halves, each committed on its own the same way, since
+//! smaller transactions lose fewer races; a lone job runs again after a short random pause. Answers come only from
+//! the run that committed; after [`MAX_ATTEMPTS`] runs of a lone job its caller hears that the database stayed
+//! contended.
 
 use super::MAX_ATTEMPTS;
 use crate::db::{Answer, WriteJob};
@@ -125,6 +127,15 @@ fn commit_batch(
                 // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
                 c.discard();
                 let _ = c.batch("ROLLBACK");
+                if e.is_retryable() && batch.len() > 1 {
+                    // A smaller transaction touches fewer rows another process may be writing, so each half is
+                    // less likely to lose again than the whole; and a half that commits is answered at once.
+                    tracing::debug!(jobs = batch.len(), error = %e, "A write batch lost a race; running it again in halves.");
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    let mut answers = commit_batch(conn, config, first);
+                    answers.extend(commit_batch(conn, config, second));
+                    return answers;
+                }
                 if !e.is_retryable() || attempt >= MAX_ATTEMPTS {
                     if e.is_retryable() {
                         tracing::warn!(attempt, jobs = batch.len(), error = %e, "A write batch kept losing races.");
