@@ -30,10 +30,10 @@ start)
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bindir/initdb" -D "$dir/data" -U tocsin --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
-        { cat "$dir/initdb.log" >&2; exit 1; }
+        { cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1; }
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $settings -c max_connections=400" \
-        start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+        start >/dev/null || { cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1; }
     echo "$dir"
     echo "postgres://tocsin@127.0.0.1:$port/postgres"
     ;;

@@ -315,7 +315,57 @@ pub async fn test_database() -> Option<String> {
 
 /// Creates a new, empty database named `<prefix>_<ULID>` on the server at `admin_url`; returns its URL.
 pub async fn create_database(admin_url: &str, prefix: &str) -> Result<String> {
-    let name = format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let name = new_database_name(prefix);
+    create_named(admin_url, &name).await
+}
+
+fn new_database_name(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A database made for one run (a benchmark's), dropped with this guard, whoever is still connected to it.
+pub struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates a new, empty database named `<prefix>_<ULID>` on the server at `admin_url`.
+    pub async fn create(admin_url: &str, prefix: &str) -> Result<Self> {
+        let name = new_database_name(prefix);
+        let url = create_named(admin_url, &name).await?;
+        Ok(Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // On a thread of its own: the synchronous client must not run on an async worker thread.
+        let dropped = std::thread::spawn(move || -> std::result::Result<(), String> {
+            let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+                .map_err(|e| e.to_string())?;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            tracing::warn!(database = %self.name, error = %e, "Could not drop a scratch database.");
+        }
+    }
+}
+
+async fn create_named(admin_url: &str, name: &str) -> Result<String> {
     let admin = PgDriver::connect(
         admin_url,
         PgOptions {
@@ -326,7 +376,7 @@ pub async fn create_database(admin_url: &str, prefix: &str) -> Result<String> {
     .await?;
     let create = format!("CREATE DATABASE {name}");
     admin.with_conn(move |c| c.batch(&create)).await?;
-    Ok(with_database(admin_url, &name))
+    Ok(with_database(admin_url, name))
 }
 
 /// `url` with its database name replaced by `name`.

@@ -15,6 +15,7 @@ use tocsin_domain::ids::{ScheduleId, UserId};
 use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_store::SqlStore;
 use tocsin_store::Store;
+use tocsin_store::postgres::ScratchDatabase;
 use tocsin_store::sqlite::{self, Durability};
 use tokio::task::JoinSet;
 
@@ -66,6 +67,7 @@ pub struct Population {
     pub services: Vec<String>,
     // Deleted last, after the store's connections are gone.
     _dir: TempDir,
+    _database: Option<ScratchDatabase>,
 }
 
 impl Population {
@@ -79,11 +81,12 @@ impl Population {
         postgres: Option<&str>,
     ) -> anyhow::Result<Self> {
         let dir = scratch_dir("store")?;
-        let store = Arc::new(match postgres {
-            Some(admin) => {
-                let url = tocsin_store::postgres::create_database(admin, "tocsin_bench").await?;
-                tocsin_store::postgres::open(&url, Default::default()).await?
-            }
+        let database = match postgres {
+            Some(admin) => Some(ScratchDatabase::create(admin, "tocsin_bench").await?),
+            None => None,
+        };
+        let store = Arc::new(match &database {
+            Some(db) => tocsin_store::postgres::open(db.url(), Default::default()).await?,
             None => sqlite::open(&dir.path().join("tocsin.db"), Durability::Full)?,
         });
         let now = epoch();
@@ -144,6 +147,7 @@ impl Population {
             policies: 0,
             services: Vec::new(),
             _dir: dir,
+            _database: database,
         })
     }
 

@@ -200,7 +200,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     page_duration: Duration,
     /// A PostgreSQL server (postgres://user@host:port/db) on which the servers and stores the benchmark starts
-    /// get fresh databases of their own, instead of SQLite files; `backends` compares both.
+    /// get fresh databases of their own (dropped when they are done), instead of SQLite files; `backends` compares
+    /// both.
     #[arg(long, value_name = "URL", conflicts_with = "server")]
     database: Option<String>,
     /// backends: how many Tocsin instances share the PostgreSQL database in its last run.
@@ -311,7 +312,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
             Choice::FinalSchedule => {
-                let f = schedules::run(args.schedules, args.days).await?;
+                let f = schedules::run(args.schedules, args.days, args.database.as_deref()).await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
             Choice::PageLatency => {

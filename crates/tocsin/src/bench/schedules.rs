@@ -17,6 +17,8 @@ const TARGET_MS: f64 = 1000.0;
 
 #[derive(Debug, Serialize)]
 pub struct ScheduleFigures {
+    /// `SQLite` or `PostgreSQL`, where the schedules are loaded from.
+    pub database: &'static str,
     pub schedules: usize,
     pub layers: usize,
     pub users: usize,
@@ -39,13 +41,18 @@ pub struct Window {
     pub shifts: usize,
 }
 
-pub async fn run(schedules: usize, days: u32) -> anyhow::Result<ScheduleFigures> {
+/// Runs on SQLite, or on a fresh database on the PostgreSQL server at `postgres`.
+pub async fn run(
+    schedules: usize,
+    days: u32,
+    postgres: Option<&str>,
+) -> anyhow::Result<ScheduleFigures> {
     anyhow::ensure!(days > 0, "--days must be at least 1");
     eprintln!(
         "final-schedule: building {} schedules…",
         thousands(schedules as u64)
     );
-    let people = Population::people(schedules, schedules, None, None).await?;
+    let people = Population::people(schedules, schedules, None, postgres).await?;
     let store: &dyn Store = &*people.store;
     let mut loads = Vec::with_capacity(REPEATS);
     let mut records = Vec::new();
@@ -68,6 +75,11 @@ pub async fn run(schedules: usize, days: u32) -> anyhow::Result<ScheduleFigures>
     let long = &windows[1];
     let target_figure_ms = load_ms + long.compute_ms;
     Ok(ScheduleFigures {
+        database: if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         schedules,
         layers: people.layers,
         users: people.users.len(),
@@ -116,10 +128,12 @@ impl ScheduleFigures {
         let _ = writeln!(
             out,
             "final-schedule: {} schedules ({} layers over {} users, 12 time zones, hour/day/week rotations, \
-             restricted layers) loaded with list_schedules and computed one after another on one thread; median of {}",
+             restricted layers) loaded from {} with list_schedules and computed one after another on one thread; \
+             median of {}",
             thousands(self.schedules as u64),
             thousands(self.layers as u64),
             thousands(self.users as u64),
+            self.database,
             self.repeats
         );
         let _ = writeln!(

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use tocsin_domain::auth::{new_api_token, new_dedup_key};
+use tocsin_store::postgres::ScratchDatabase;
 
 pub struct Target {
     pub name: &'static str,
@@ -25,6 +26,8 @@ pub struct Target {
     server: Server,
     // Holds the servers the benchmark started until the target is dropped.
     processes: Vec<Spawned>,
+    // Dropped after the servers are gone.
+    database: Option<ScratchDatabase>,
 }
 
 enum Server {
@@ -171,7 +174,7 @@ pub async fn spawn_tocsins(
     );
     let database = match postgres {
         Some(admin) => Some(
-            tocsin_store::postgres::create_database(admin, "tocsin_bench")
+            ScratchDatabase::create(admin, "tocsin_bench")
                 .await
                 .context("creating a benchmark database")?,
         ),
@@ -192,7 +195,7 @@ pub async fn spawn_tocsins(
             .env("TOCSIN_DURABILITY", durability)
             .env("TOCSIN_LOG", "warn");
         match &database {
-            Some(url) => command.arg("--database").arg(url),
+            Some(db) => command.arg("--database").arg(db.url()),
             None => command.arg("--data-dir").arg(dir.path().join("data")),
         };
         let mut process = Spawned::start("tocsin", dir, command)?;
@@ -207,6 +210,7 @@ pub async fn spawn_tocsins(
     if let Server::Tocsin { replicas, .. } = &mut target.server {
         *replicas = bases;
     }
+    target.database = database;
     Ok(target)
 }
 
@@ -230,6 +234,7 @@ pub async fn spawn_noop() -> anyhow::Result<Target> {
         pid: Some(process.pid()),
         server: Server::Noop { base },
         processes: vec![process],
+        database: None,
     })
 }
 
@@ -271,6 +276,7 @@ async fn tocsin_target(
             replicas: Vec::new(),
         },
         processes,
+        database: None,
     })
 }
 
@@ -321,6 +327,7 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
         pid: Some(process.pid()),
         server: Server::Alertmanager { base },
         processes: vec![process],
+        database: None,
     })
 }
 
