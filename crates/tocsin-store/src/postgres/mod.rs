@@ -194,7 +194,7 @@ fn migrate_locked(c: &PgConn) -> Result<i64> {
             )
         });
         if let Err(e) = applied {
-            let _ = c.batch("ROLLBACK");
+            let _ = c.rollback();
             return Err(StoreError::Backend(format!(
                 "migration {version} ({name}) failed: {e}"
             )));
@@ -241,7 +241,11 @@ impl Driver for PgDriver {
         self.with_conn(move |c| {
             c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
             let out = job(c);
-            let _ = c.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+            let _ = if out.is_ok() {
+                c.batch("COMMIT")
+            } else {
+                c.rollback()
+            };
             out
         })
         .await

@@ -35,7 +35,23 @@ const MAX_PAUSE_MS: u64 = 40;
 
 struct Queued {
     job: WriteJob,
-    reply: oneshot::Sender<Result<Answer>>,
+    /// Taken when the job is answered: as soon as the transaction holding it has committed or given up.
+    reply: std::cell::Cell<Option<oneshot::Sender<Result<Answer>>>>,
+}
+
+impl Queued {
+    fn answer(&self, answer: Result<Answer>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Answers each job of the batch.
+fn answer_all(batch: &[Queued], answers: Vec<Result<Answer>>) {
+    for (q, answer) in batch.iter().zip(answers) {
+        q.answer(answer);
+    }
 }
 
 pub(super) struct Writers {
@@ -65,7 +81,10 @@ impl Writers {
         let (reply, answer) = oneshot::channel();
         let writer = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
         self.queues[writer]
-            .send(Queued { job, reply })
+            .send(Queued {
+                job,
+                reply: std::cell::Cell::new(Some(reply)),
+            })
             .await
             .map_err(|_| StoreError::Backend("the database writer has stopped".into()))?;
         answer
@@ -85,35 +104,28 @@ fn run(config: tokio_postgres::Config, mut rx: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        let answers = commit_batch(&mut conn, &config, &batch);
-        for (q, answer) in batch.drain(..).zip(answers) {
-            let _ = q.reply.send(answer);
-        }
+        commit_batch(&mut conn, &config, &batch);
+        batch.clear();
     }
     // Closing the client here, on the writer's own thread, is where its blocking close belongs.
     drop(conn);
 }
 
-/// Runs the batch until one run commits, or gives every job the reason none could.
-fn commit_batch(
-    conn: &mut Option<PgConn>,
-    config: &tokio_postgres::Config,
-    batch: &[Queued],
-) -> Vec<Result<Answer>> {
+/// Runs the batch until one run commits, or gives every job the reason none could, and answers each job's caller.
+fn commit_batch(conn: &mut Option<PgConn>, config: &tokio_postgres::Config, batch: &[Queued]) {
     let mut attempt = 1;
     loop {
         let c = match conn {
             Some(c) if !c.is_closed() => c,
             _ => match PgConn::connect(config) {
                 Ok(c) => conn.insert(c),
-                Err(e) => return fail_all(batch.len(), &e),
+                Err(e) => return answer_all(batch, fail_all(batch.len(), &e)),
             },
         };
         let run = match run_once(c, batch, false) {
             Ok(Run::JobFailed) => {
                 // Only this run's work is undone; the batch runs again, each job in its savepoint.
-                c.discard();
-                match c.batch("ROLLBACK") {
+                match c.rollback() {
                     Ok(()) => run_once(c, batch, true),
                     Err(e) => Err(e),
                 }
@@ -121,26 +133,24 @@ fn commit_batch(
             other => other,
         };
         match run {
-            Ok(Run::Answered(answers)) => return answers,
+            Ok(Run::Answered(answers)) => return answer_all(batch, answers),
             Ok(Run::JobFailed) => unreachable!("a run with savepoints answers every job"),
             Err(e) => {
                 // After a failed COMMIT the transaction is already over, and ROLLBACK only warns.
-                c.discard();
-                let _ = c.batch("ROLLBACK");
+                let _ = c.rollback();
                 if e.is_retryable() && batch.len() > 1 {
                     // A smaller transaction touches fewer rows another process may be writing, so each half is
                     // less likely to lose again than the whole; and a half that commits is answered at once.
                     tracing::debug!(jobs = batch.len(), error = %e, "A write batch lost a race; running it again in halves.");
                     let (first, second) = batch.split_at(batch.len() / 2);
-                    let mut answers = commit_batch(conn, config, first);
-                    answers.extend(commit_batch(conn, config, second));
-                    return answers;
+                    commit_batch(conn, config, first);
+                    return commit_batch(conn, config, second);
                 }
                 if !e.is_retryable() || attempt >= MAX_ATTEMPTS {
                     if e.is_retryable() {
                         tracing::warn!(attempt, jobs = batch.len(), error = %e, "A write batch kept losing races.");
                     }
-                    return fail_all(batch.len(), &e);
+                    return answer_all(batch, fail_all(batch.len(), &e));
                 }
                 tracing::debug!(attempt, error = %e, "A write batch lost a race; running it again.");
                 let pause =
@@ -192,8 +202,7 @@ fn run_once(c: &PgConn, batch: &[Queued], savepoints: bool) -> Result<Run> {
             // The transaction is doomed: the whole batch runs again.
             Err(e) if e.is_retryable() => return Err(e),
             Err(e) if alone => {
-                c.discard();
-                c.batch("ROLLBACK")?;
+                c.rollback()?;
                 return Ok(Run::Answered(vec![Err(e)]));
             }
             Err(_) if !savepoints => return Ok(Run::JobFailed),

@@ -335,13 +335,15 @@ fn claim(
         })?;
     // What rendering needs, for the whole batch at once: its incidents, their services' names, the contact
     // methods and the people.
-    let incident_ids: Vec<IncidentId> = due
+    let mut incident_ids: Vec<IncidentId> = due
         .iter()
         .filter_map(|(_, _, _, purpose, _)| match purpose {
             Purpose::Page { incident_id, .. } => Some(incident_id.clone()),
             _ => None,
         })
         .collect();
+    incident_ids.sort();
+    incident_ids.dedup();
     let incidents = super::incidents::load_many(c, &incident_ids)?;
     let mut service_ids: Vec<&str> = incidents
         .values()

@@ -89,6 +89,12 @@ impl PgConn {
         self.held.borrow_mut().clear();
     }
 
+    /// Rolls the transaction back, with whatever it still held unsent.
+    pub fn rollback(&self) -> Result<()> {
+        self.discard();
+        self.batch("ROLLBACK")
+    }
+
     /// Sends every held write at once, in order, and waits for all of them.
     async fn send_held(&self, held: &[Held]) -> Result<()> {
         let bound: Vec<Vec<Param<'_>>> = held
@@ -98,7 +104,8 @@ impl PgConn {
         let sent = held.iter().zip(&bound).map(|(h, values)| async move {
             self.client.execute(&h.statement, &refs(values)).await
         });
-        // The first failure is the cause; once one failed, the rest only report the aborted transaction.
+        // The first failure is the cause: after it the rest report the aborted transaction, or (a value the
+        // driver could not encode, which is never sent) ran anyway in a transaction whose caller now rolls it back.
         match join_all(sent).await.into_iter().find_map(|r| r.err()) {
             Some(e) => Err(error(e)),
             None => Ok(()),

@@ -207,8 +207,18 @@ impl Engine {
                     ended.push(more);
                 }
                 // Unrecorded, the claims lapse and another cycle sends those deliveries again under the same IDs.
-                if let Err(e) = store.engine().finish_deliveries(ended).await {
-                    tracing::warn!(error = %e, "Could not record delivery attempts.");
+                // One attempt that cannot be recorded must not take the others with it: they go one by one then.
+                let several = ended.len() > 1;
+                if let Err(e) = store.engine().finish_deliveries(ended.clone()).await {
+                    if !several {
+                        tracing::warn!(error = %e, "Could not record a delivery attempt.");
+                        continue;
+                    }
+                    for result in ended {
+                        if let Err(e) = store.engine().finish_deliveries(vec![result]).await {
+                            tracing::warn!(error = %e, "Could not record a delivery attempt.");
+                        }
+                    }
                 }
             }
         });
@@ -244,7 +254,9 @@ impl Engine {
                     outcome: attempt_outcome(outcome, d.attempt, &retry, at),
                 };
                 // The channel holds one result per claimed delivery, so this never waits.
-                let _ = record.send(result).await;
+                if record.send(result).await.is_err() {
+                    tracing::error!("The delivery recorder is gone; an attempt goes unrecorded and will be sent again.");
+                }
             });
         }
         // The recorder stops once every send has handed in its result.
