@@ -354,13 +354,12 @@ impl ScratchDatabase {
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // On a thread of its own: the synchronous client must not run on an async worker thread.
-        let dropped = std::thread::spawn(move || -> std::result::Result<(), String> {
-            let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
-                .map_err(|e| e.to_string())?;
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .map_err(|e| e.to_string())
+        // On a thread of its own: a connection blocks its caller, which must not be an async worker thread.
+        let dropped = std::thread::spawn(move || {
+            let config: tokio_postgres::Config = admin_url
+                .parse()
+                .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+            PgConn::connect(&config)?.batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         })
         .join();
         if let Ok(Err(e)) = dropped {

@@ -351,19 +351,19 @@ fn claim(
         .collect();
     service_ids.sort_unstable();
     service_ids.dedup();
-    let service_names = text_by_id(
+    let service_names = rows::text_by_id(
         c,
         "SELECT id, name FROM services WHERE id IN ({})",
         &service_ids,
     )?;
     let method_ids: Vec<&str> = due.iter().map(|(_, _, m, _, _)| m.as_str()).collect();
-    let targets = text_by_id(
+    let targets = rows::text_by_id(
         c,
         "SELECT id, target FROM contact_methods WHERE enabled = 1 AND id IN ({})",
         &method_ids,
     )?;
     let user_ids: Vec<&str> = due.iter().map(|(_, u, _, _, _)| u.as_str()).collect();
-    let names = text_by_id(c, "SELECT id, name FROM users WHERE id IN ({})", &user_ids)?;
+    let names = rows::user_names(c, &user_ids)?;
 
     let mut out = Vec::with_capacity(due.len());
     let mut claimed: Vec<String> = Vec::with_capacity(due.len());
@@ -435,13 +435,6 @@ fn claim(
         &claimed,
     )?;
     Ok(out)
-}
-
-/// One text column of the rows with these IDs, by ID: `sql` selects `id` and the column, `IN ({})` the IDs.
-fn text_by_id(c: &dyn Conn, sql: &str, ids: &[&str]) -> Result<HashMap<String, String>> {
-    Ok(rows::query_in(c, sql, ids, |r| Ok((r.get(0)?, r.get(1)?)))?
-        .into_iter()
-        .collect())
 }
 
 /// After a delivery gave up, what [`contact::fall_through`] decides: the page's next notification goes out now,
@@ -682,19 +675,23 @@ fn finish(c: &dyn Conn, results: &[DeliveryResult]) -> Result<()> {
 
 const LINK_KEY: &str = "link_key";
 
-/// Whether a timer table has anything due: each asks whether the earliest due time has come, which its partial
-/// index answers from its first entry whatever plan the database keeps for the statement.
-const ESCALATIONS_DUE: &str = "SELECT coalesce(min(next_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM escalations WHERE next_at IS NOT NULL";
-const DELIVERIES_DUE: &str = "SELECT coalesce(min(due_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM deliveries WHERE status IN ('pending', 'sending')";
-const HEARTBEATS_DUE: &str = "SELECT coalesce(min(due_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM heartbeats WHERE due_at IS NOT NULL";
-const REMINDERS_DUE: &str = "SELECT coalesce(min(next_at), CAST(?1 AS BIGINT) + 1) <= CAST(?1 AS BIGINT) FROM schedule_timers";
+/// The earliest due time in each timer table, which its partial index answers from its first entry.
+const ESCALATIONS_DUE: &str =
+    "SELECT min(next_at) AS due FROM escalations WHERE next_at IS NOT NULL";
+const DELIVERIES_DUE: &str =
+    "SELECT min(due_at) AS due FROM deliveries WHERE status IN ('pending', 'sending')";
+const HEARTBEATS_DUE: &str = "SELECT min(due_at) AS due FROM heartbeats WHERE due_at IS NOT NULL";
+const REMINDERS_DUE: &str = "SELECT min(next_at) AS due FROM schedule_timers";
 
 impl SqlStore {
-    /// Asks a read connection first, so that an engine cycle with nothing to do never queues on the single
-    /// writer that every ingest commit goes through.
-    async fn any_due(&self, query: &'static str, now: DateTime<Utc>) -> Result<bool> {
-        self.read(move |c| c.query_one(query, params![ts(now)], |r| r.get(0)))
-            .await
+    /// Whether the timer table of `earliest` (one of the `*_DUE` queries) has anything due. Asks a read
+    /// connection, so that an engine cycle with nothing to do never queues on the single writer that every ingest
+    /// commit goes through.
+    async fn any_due(&self, earliest: &'static str, now: DateTime<Utc>) -> Result<bool> {
+        let earliest: Option<i64> = self
+            .read(move |c| c.query_one(earliest, params![], |r| r.get(0)))
+            .await?;
+        Ok(earliest.is_some_and(|t| t <= ts(now)))
     }
 }
 
@@ -878,11 +875,10 @@ impl EngineRepo for SqlStore {
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
             c.query_one(
-                "SELECT min(t) FROM ( \
-                 SELECT min(next_at) AS t FROM escalations WHERE next_at IS NOT NULL \
-                 UNION ALL SELECT min(due_at) FROM deliveries WHERE status IN ('pending', 'sending') \
-                 UNION ALL SELECT min(due_at) FROM heartbeats WHERE due_at IS NOT NULL \
-                 UNION ALL SELECT min(next_at) FROM schedule_timers) AS due",
+                &format!(
+                    "SELECT min(due) FROM ({ESCALATIONS_DUE} UNION ALL {DELIVERIES_DUE} UNION ALL {HEARTBEATS_DUE} \
+                     UNION ALL {REMINDERS_DUE}) AS timers"
+                ),
                 params![],
                 |r| r.get::<Option<i64>>(0),
             )

@@ -366,13 +366,7 @@ impl People {
     pub(super) fn load(c: &dyn Conn, users: &[UserId]) -> Result<Self> {
         let keys: Vec<&str> = users.iter().map(UserId::as_str).collect();
         let mut people: HashMap<UserId, Person> = HashMap::new();
-        let names: Vec<(String, String)> = super::rows::query_in(
-            c,
-            "SELECT id, name FROM users WHERE id IN ({})",
-            &keys,
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        for (id, name) in names {
+        for (id, name) in super::rows::user_names(c, &keys)? {
             people.entry(UserId::from_trusted(id)).or_default().name = Some(name);
         }
         let methods = super::rows::query_in(

@@ -341,6 +341,25 @@ pub fn query_in<K: AsRef<str>, T>(
     Ok(out)
 }
 
+/// One text column of the rows with these IDs, by ID: `sql` selects `id` and the column, `IN ({})` the IDs.
+pub fn text_by_id(
+    conn: &dyn Conn,
+    sql: &str,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>> {
+    Ok(query_in(conn, sql, ids, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .into_iter()
+        .collect())
+}
+
+/// The names of the users with these IDs, by ID; a deleted user has none.
+pub fn user_names(
+    conn: &dyn Conn,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>> {
+    text_by_id(conn, "SELECT id, name FROM users WHERE id IN ({})", ids)
+}
+
 /// Runs the write `sql` for every chunk of `keys`, as [`query_in`] reads: `?1`… are the `fixed` values, and `{}`
 /// becomes the `IN` list, numbered after them. Its row count is not read, so it may go with the next statement.
 pub fn execute_in<K: AsRef<str>>(

@@ -77,11 +77,7 @@ impl PgConn {
 
     /// Sends the held writes and waits for them: the first failure among them, if any.
     pub fn flush(&self) -> Result<()> {
-        let held = self.held.take();
-        if held.is_empty() {
-            return Ok(());
-        }
-        self.runtime.block_on(self.send_held(&held))
+        self.after_held(std::future::ready(Ok(())))
     }
 
     /// Forgets the held writes, unsent: the transaction they belonged to is being rolled back.
@@ -138,13 +134,6 @@ impl PgConn {
         }
         cache.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
-    }
-}
-
-impl Drop for PgConn {
-    fn drop(&mut self) {
-        // Nothing held outlives its transaction; a connection dropped mid-transaction rolls back anyway.
-        self.held.get_mut().clear();
     }
 }
 

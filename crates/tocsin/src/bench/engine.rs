@@ -112,11 +112,7 @@ pub async fn run(
     let target_figure_ms = loaded.drains.last().and_then(|d| d.full_batch_max_ms);
     Ok(EngineFigures {
         batch,
-        database: if postgres.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        database: super::fixture::backend_name(postgres),
         idle_p50_ratio: ratio(loaded.idle.p50_ms, baseline.idle.p50_ms),
         full_batch_p50_ratio: ratio(second(&loaded), second(&baseline)),
         target_ms: TARGET_MS,

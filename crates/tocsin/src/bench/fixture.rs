@@ -70,6 +70,15 @@ pub struct Population {
     _database: Option<ScratchDatabase>,
 }
 
+/// The name of the backend a store is made on: PostgreSQL at the server `postgres`, else SQLite.
+pub fn backend_name(postgres: Option<&str>) -> &'static str {
+    if postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
+}
+
 impl Population {
     /// A fresh store in a scratch directory, with `users` users (each with a webhook to `webhook`, when given) and
     /// `schedules` schedules over them.

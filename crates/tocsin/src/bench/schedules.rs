@@ -75,11 +75,7 @@ pub async fn run(
     let long = &windows[1];
     let target_figure_ms = load_ms + long.compute_ms;
     Ok(ScheduleFigures {
-        database: if postgres.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        database: super::fixture::backend_name(postgres),
         schedules,
         layers: people.layers,
         users: people.users.len(),
