@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tocsin_domain::auth::Scope;
 use tocsin_domain::clock::Clock;
+use tocsin_domain::contact::Channels;
 use tocsin_domain::incident::{Actor, ActorKind};
 use tocsin_store::{ApiToken, Store, StoreError};
 use tokio::sync::Notify;
@@ -99,6 +100,8 @@ pub struct App {
     engine_wake: Arc<Notify>,
     /// An announcement to other processes is waiting to start.
     announcing: Arc<AtomicBool>,
+    /// The kinds of contact method this server can send; a page plans notifications only on those.
+    channels: Channels,
 }
 
 impl App {
@@ -110,7 +113,19 @@ impl App {
             intake: Arc::default(),
             engine_wake: Arc::default(),
             announcing: Arc::default(),
+            channels: Channels::ALL,
         }
+    }
+
+    /// The kinds of contact method this server's configuration can send (email needs SMTP, SMS and voice their
+    /// gateways); pages plan notifications only on those, so a method that cannot send reaches nobody visibly.
+    pub fn with_channels(mut self, channels: Channels) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    pub fn channels(&self) -> Channels {
+        self.channels
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -118,7 +118,13 @@ impl Escalation<'_> {
             .app
             .store
             .escalation()
-            .escalate(incident, level, who.actor(), self.app.now())
+            .escalate(
+                incident,
+                level,
+                who.actor(),
+                self.app.channels,
+                self.app.now(),
+            )
             .await?;
         self.app.wake_engine();
         Ok(record)
@@ -135,10 +141,31 @@ impl Escalation<'_> {
             .app
             .store
             .escalation()
-            .reassign(incident, to, who.actor(), self.app.now())
+            .reassign(incident, to, who.actor(), self.app.channels, self.app.now())
             .await?;
         self.app.wake_engine();
         Ok(record)
+    }
+
+    pub async fn paging_settings(&self, who: &Principal) -> Result<PagingSettingsRecord> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.escalation().paging_settings().await?)
+    }
+
+    /// Sets (or with `None` clears) the policy that takes incidents nobody else pages. Organisation-wide, so it
+    /// takes the admin scope.
+    pub async fn set_fallback_policy(
+        &self,
+        who: &Principal,
+        policy: Option<PolicyRef>,
+    ) -> Result<PagingSettingsRecord> {
+        who.require(Scope::Admin)?;
+        Ok(self
+            .app
+            .store
+            .escalation()
+            .set_fallback_policy(policy)
+            .await?)
     }
 }
 

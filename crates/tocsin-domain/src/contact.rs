@@ -202,6 +202,51 @@ impl ContactTarget {
     }
 }
 
+/// Which kinds of contact target this server can send to. Chat and webhook targets carry their own URLs; email,
+/// SMS and voice need a relay or gateway in the configuration, and a method of a kind without one reaches nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channels {
+    pub email: bool,
+    pub sms: bool,
+    pub voice: bool,
+}
+
+impl Channels {
+    /// Every kind: for servers and tests that do not say.
+    pub const ALL: Self = Self {
+        email: true,
+        sms: true,
+        voice: true,
+    };
+
+    pub fn carries(&self, target: &ContactTarget) -> bool {
+        match target {
+            ContactTarget::Email { .. } => self.email,
+            ContactTarget::Sms { .. } => self.sms,
+            ContactTarget::Voice { .. } => self.voice,
+            ContactTarget::Slack { .. }
+            | ContactTarget::Teams { .. }
+            | ContactTarget::Mattermost { .. }
+            | ContactTarget::Webhook { .. } => true,
+        }
+    }
+
+    /// Why a method of this target's kind reaches nobody here, naming the setting that is missing.
+    pub fn missing(&self, target: &ContactTarget) -> Option<&'static str> {
+        match target {
+            ContactTarget::Email { .. } if !self.email => Some("notify.smtp"),
+            ContactTarget::Sms { .. } if !self.sms => Some("notify.sms"),
+            ContactTarget::Voice { .. } if !self.voice => Some("notify.voice"),
+            _ => None,
+        }
+    }
+
+    /// Whether a method can notify anyone: enabled, and of a kind this server sends.
+    pub fn usable(&self, method: &ContactMethod) -> bool {
+        method.enabled && self.carries(&method.target)
+    }
+}
+
 /// A user's contact method as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContactMethod {
@@ -284,16 +329,18 @@ pub struct PlannedNotice {
     pub rule_id: Option<NotificationRuleId>,
 }
 
-/// The notifications a page to a user sends: one per rule of the page's urgency whose method is enabled, each at
-/// `paged_at` plus the rule's delay. A user with no usable rule for the urgency is reached on every enabled method
-/// at once, since a page that reaches nobody is worse than a noisy one.
+/// The notifications a page to a user sends: one per rule of the page's urgency whose method is usable (enabled,
+/// and of a kind this server sends), each at `paged_at` plus the rule's delay. A user with no usable rule for the
+/// urgency is reached on every usable method at once, since a page that reaches nobody is worse than a noisy one.
+/// An empty plan means the user cannot be reached.
 pub fn plan_page(
     rules: &[NotificationRule],
     methods: &[ContactMethod],
     urgency: Urgency,
     paged_at: DateTime<Utc>,
+    channels: &Channels,
 ) -> Vec<PlannedNotice> {
-    let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && m.enabled);
+    let enabled = |id: &ContactMethodId| methods.iter().any(|m| &m.id == id && channels.usable(m));
     let mut planned: Vec<PlannedNotice> = rules
         .iter()
         .filter(|r| r.urgency == urgency && enabled(&r.contact_method_id))
@@ -306,7 +353,7 @@ pub fn plan_page(
     if planned.is_empty() {
         planned = methods
             .iter()
-            .filter(|m| m.enabled)
+            .filter(|m| channels.usable(m))
             .map(|m| PlannedNotice {
                 contact_method_id: m.id.clone(),
                 due_at: paged_at,
@@ -497,7 +544,7 @@ mod tests {
             rule(&b, Urgency::Low, 0),
         ];
         let t = DateTime::UNIX_EPOCH;
-        let plan = plan_page(&rules, &methods, Urgency::High, t);
+        let plan = plan_page(&rules, &methods, Urgency::High, t, &Channels::ALL);
         assert_eq!(plan.len(), 2);
         assert_eq!((plan[0].contact_method_id.clone(), plan[0].due_at), (a, t));
         assert_eq!(
@@ -511,11 +558,68 @@ mod tests {
         let (a, b) = (ContactMethodId::generate(), ContactMethodId::generate());
         let methods = [method(&a, false), method(&b, true)];
         let rules = [rule(&a, Urgency::Low, 0)];
-        let plan = plan_page(&rules, &methods, Urgency::Low, DateTime::UNIX_EPOCH);
+        let plan = plan_page(
+            &rules,
+            &methods,
+            Urgency::Low,
+            DateTime::UNIX_EPOCH,
+            &Channels::ALL,
+        );
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].contact_method_id, b);
         assert_eq!(plan[0].rule_id, None);
-        assert!(plan_page(&[], &[], Urgency::High, DateTime::UNIX_EPOCH).is_empty());
+        assert!(
+            plan_page(
+                &[],
+                &[],
+                Urgency::High,
+                DateTime::UNIX_EPOCH,
+                &Channels::ALL
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_method_of_a_kind_the_server_cannot_send_reaches_nobody() {
+        let (sms, hook) = (ContactMethodId::generate(), ContactMethodId::generate());
+        let mut webhook = method(&hook, true);
+        webhook.target = ContactTarget::Webhook {
+            url: HttpUrl::parse("https://hooks.example.com/x").unwrap(),
+            secret: None,
+        };
+        let methods = [method(&sms, true), webhook];
+        let rules = [rule(&sms, Urgency::High, 0)];
+        let no_sms = Channels {
+            sms: false,
+            ..Channels::ALL
+        };
+        let plan = plan_page(
+            &rules,
+            &methods,
+            Urgency::High,
+            DateTime::UNIX_EPOCH,
+            &no_sms,
+        );
+        assert_eq!(
+            plan.iter()
+                .map(|p| &p.contact_method_id)
+                .collect::<Vec<_>>(),
+            [&hook],
+            "the SMS rule cannot be kept, so every usable method is notified instead"
+        );
+        assert!(
+            plan_page(
+                &rules,
+                &methods[..1],
+                Urgency::High,
+                DateTime::UNIX_EPOCH,
+                &no_sms
+            )
+            .is_empty()
+        );
+        assert_eq!(no_sms.missing(&methods[0].target), Some("notify.sms"));
+        assert_eq!(no_sms.missing(&methods[1].target), None);
     }
 
     #[test]

@@ -173,6 +173,40 @@ pub struct Fired {
     pub after: Escalation,
 }
 
+/// What follows a level that paged and reached nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// The next level pages now, not after this level's delay: waiting would only delay the first page.
+    NextLevelNow(Escalation),
+    /// A whole pass of the policy, or all that was left of it, reached nobody. The escalation goes on as
+    /// scheduled (the next pass after the last level's delay), since whoever was missing may be there by then.
+    PassReachedNobody(Escalation),
+}
+
+impl Fired {
+    /// What follows this level when it reached nobody; `missed_in_a_row` counts the levels that reached nobody
+    /// one after the other, this one included, and `now` is when it paged.
+    pub fn reached_nobody(self, missed_in_a_row: usize, levels: usize, now: DateTime<Utc>) -> Miss {
+        if self.after.next_at.is_none() || missed_in_a_row >= levels {
+            Miss::PassReachedNobody(self.after)
+        } else {
+            Miss::NextLevelNow(Escalation {
+                next_at: Some(now),
+                ..self.after
+            })
+        }
+    }
+}
+
+/// Organisation-wide paging settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagingSettings {
+    /// The escalation policy that takes an incident nobody else would page: one whose service has no policy, one
+    /// declared without a service, one whose policy's whole pass reached nobody.
+    #[serde(default)]
+    pub fallback_policy: Option<PolicyId>,
+}
+
 impl Escalation {
     /// A new incident's escalation: level 0 pages at `now`.
     pub fn start(incident_id: IncidentId, policy_id: PolicyId, now: DateTime<Utc>) -> Self {
@@ -381,6 +415,40 @@ mod tests {
         let f = e.fire(&p).unwrap();
         assert_eq!(f.level, 0);
         assert_eq!(f.after.next_at, None);
+    }
+
+    #[test]
+    fn a_level_that_reached_nobody_hands_over_at_once_until_a_whole_pass_missed() {
+        let p = policy(&[5, 10, 15], 2);
+        let now = t(3);
+        let e = Escalation::start(IncidentId::generate(), p.id.clone(), t(0));
+        let Miss::NextLevelNow(next) = e.fire(&p).unwrap().reached_nobody(1, 3, now) else {
+            panic!("the second level should page at once");
+        };
+        assert_eq!((next.level, next.next_at), (1, Some(now)));
+        let third = next.fire(&p).unwrap().reached_nobody(2, 3, now);
+        let Miss::NextLevelNow(third) = third else {
+            panic!("the third level should page at once");
+        };
+        // The third level missed too: the pass is over, and the next pass waits the last level's delay.
+        let Miss::PassReachedNobody(after) = third.fire(&p).unwrap().reached_nobody(3, 3, now)
+        else {
+            panic!("a whole pass reached nobody");
+        };
+        assert_eq!(
+            (after.level, after.round, after.next_at),
+            (0, 1, Some(now + Duration::minutes(15)))
+        );
+        // The policy's last level of its last round reached nobody: nothing follows, whatever the count.
+        let last = Escalation {
+            level: 2,
+            round: 2,
+            ..after
+        };
+        assert!(matches!(
+            last.fire(&p).unwrap().reached_nobody(1, 3, now),
+            Miss::PassReachedNobody(Escalation { next_at: None, .. })
+        ));
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct Incident {
     pub acknowledged_by: Option<Actor>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<Actor>,
+    #[serde(default)]
+    /// Since when the incident has had nobody: its escalation reached no one (no policy, nobody on call, nobody
+    /// with a usable contact method). Cleared once someone is paged, acknowledges or resolves it.
+    pub unassigned_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +171,7 @@ impl Incident {
             acknowledged_by: None,
             resolved_at: None,
             resolved_by: None,
+            unassigned_since: None,
         };
         (incident, entry)
     }
@@ -182,6 +187,7 @@ impl Incident {
             IncidentStatus::Acknowledged => Ok(None),
             IncidentStatus::Triggered => {
                 self.status = IncidentStatus::Acknowledged;
+                self.unassigned_since = None;
                 self.acknowledged_at = Some(now);
                 self.acknowledged_by = Some(actor.clone());
                 self.updated_at = now;
@@ -219,6 +225,7 @@ impl Incident {
             return None;
         }
         self.status = IncidentStatus::Resolved;
+        self.unassigned_since = None;
         self.resolved_at = Some(now);
         self.resolved_by = Some(actor.clone());
         self.updated_at = now;

@@ -28,9 +28,11 @@ pub enum TimelineKind {
     Reassigned,
     /// A delivery attempt of a notification: sent, retrying or failed.
     Notification,
+    /// The incident's escalation reached nobody.
+    Unassigned,
 }
 
-const KINDS: [TimelineKind; 11] = [
+const KINDS: [TimelineKind; 12] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -42,6 +44,7 @@ const KINDS: [TimelineKind; 11] = [
     TimelineKind::Escalated,
     TimelineKind::Reassigned,
     TimelineKind::Notification,
+    TimelineKind::Unassigned,
 ];
 
 impl TimelineKind {
@@ -58,6 +61,7 @@ impl TimelineKind {
             Self::Escalated => "escalated",
             Self::Reassigned => "reassigned",
             Self::Notification => "notification",
+            Self::Unassigned => "unassigned",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -166,6 +170,13 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fell_through_to: Option<String>,
     },
+    /// Nobody was reached: the incident has no policy to page, or a whole pass of its policy reached nobody.
+    Unassigned {
+        why: Unreached,
+        /// The fallback escalation policy the incident was handed to, if one is set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback: Option<String>,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -187,6 +198,7 @@ impl TimelineEvent {
             Self::Escalated { .. } => TimelineKind::Escalated,
             Self::Reassigned { .. } => TimelineKind::Reassigned,
             Self::Notification { .. } => TimelineKind::Notification,
+            Self::Unassigned { .. } => TimelineKind::Unassigned,
             Self::Worded { kind, .. } => *kind,
         }
     }
@@ -249,7 +261,7 @@ pub enum JoinReason {
 pub struct PagedUser {
     pub user_id: UserId,
     pub name: String,
-    /// Empty when they have no enabled contact method, so nobody was notified.
+    /// Empty when they have no usable contact method (enabled, of a kind this server sends), so nobody was notified.
     pub methods: Vec<PlannedMethod>,
 }
 
@@ -267,6 +279,20 @@ pub struct PlannedMethod {
 pub enum TargetGap {
     ScheduleGone { schedule_id: ScheduleId },
     NobodyOnCall { schedule: String },
+}
+
+/// Why an incident's escalation reached nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Unreached {
+    /// Declared without a service, so no service's policy pages it.
+    NoService,
+    /// Its service has no escalation policy.
+    NoPolicy { service: String },
+    /// Its escalation policy was deleted.
+    PolicyGone,
+    /// Every level of the policy paged nobody: nobody on call, or nobody with a usable contact method.
+    NobodyReached { policy: String },
 }
 
 /// Whom an incident was handed to.

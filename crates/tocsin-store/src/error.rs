@@ -92,6 +92,8 @@ pub enum Dependents {
     DependentServices(Vec<String>),
     /// Services the entry (an escalation policy) pages for.
     Services(Vec<String>),
+    /// The entry (an escalation policy) is the fallback for incidents nobody else pages.
+    Fallback,
 }
 
 fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
@@ -111,6 +113,9 @@ fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
         Dependents::Services(s) => format!(
             "{kind} {name:?} is used by services {}; give them another policy first",
             s.join(", ")
+        ),
+        Dependents::Fallback => format!(
+            "{kind} {name:?} is the fallback for incidents nobody else pages; choose another fallback first"
         ),
     }
 }

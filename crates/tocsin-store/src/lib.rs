@@ -27,7 +27,7 @@ use tocsin_domain::catalog::{
     CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
 use tocsin_domain::contact::{
-    ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
+    Channels, ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
@@ -102,15 +102,22 @@ pub trait EscalationRepo: Send + Sync {
         incident: &IncidentRef,
         level: Option<u32>,
         actor: Actor,
+        channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord>;
+    /// Pages the named users now (by the contact methods `channels` can send), or starts another policy.
     async fn reassign(
         &self,
         incident: &IncidentRef,
         to: Reassignment,
         actor: Actor,
+        channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord>;
+    /// Organisation-wide paging settings, with the fallback policy's name.
+    async fn paging_settings(&self) -> Result<PagingSettingsRecord>;
+    /// Sets (or with `None`, clears) the policy that takes incidents nobody else pages.
+    async fn set_fallback_policy(&self, policy: Option<PolicyRef>) -> Result<PagingSettingsRecord>;
 }
 
 /// Users' contact methods, notification rules, and the notifications sent to them.
@@ -156,8 +163,14 @@ pub trait EngineRepo: Send + Sync {
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: chrono::Duration)
     -> Result<Lease>;
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
-    /// Pages every escalation level due at `now` (at most `limit`), planning its deliveries.
-    async fn fire_escalations(&self, now: DateTime<Utc>, limit: u32) -> Result<Fired>;
+    /// Pages every escalation level due at `now` (at most `limit`), planning its deliveries by the contact
+    /// methods `channels` can send; a level that reaches nobody hands over to the next at once.
+    async fn fire_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        channels: Channels,
+    ) -> Result<Fired>;
     /// Marks due deliveries as being sent by `holder` until `now + claim_for` (after which another cycle may
     /// retry them) and returns them. `release_others` first returns deliveries claimed by other holders.
     async fn claim_deliveries(

@@ -8,7 +8,7 @@ use tocsin_domain::contact::{ContactTarget, Purpose};
 use tocsin_domain::escalation::Escalation;
 use tocsin_domain::ids::{
     AlertId, ChangeEventId, ContactMethodId, DeliveryId, FeedId, IncidentId, IntegrationId,
-    OverrideId, ScheduleId, ServiceId, TokenId, UserId,
+    OverrideId, PolicyId, ScheduleId, ServiceId, TokenId, UserId,
 };
 use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::{IncidentStatus, TimelineEntry};
@@ -445,6 +445,22 @@ pub struct DeliveryResult {
 pub struct Fired {
     pub escalations: u32,
     pub deliveries_planned: u32,
+    /// Incidents left with nobody by this pass: a whole pass of their policy reached no one.
+    pub unassigned: u32,
+}
+
+/// Organisation-wide paging settings as shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PagingSettingsRecord {
+    /// The escalation policy that takes incidents nobody else pages: those whose service has no policy, those
+    /// declared without a service, and those whose policy's whole pass reached nobody.
+    pub fallback_policy: Option<PolicySummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PolicySummary {
+    pub id: PolicyId,
+    pub name: String,
 }
 
 /// What a heartbeat's beat did.

@@ -95,7 +95,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
-    let app = App::new(store.clone(), clock, Metrics::new());
+    let app =
+        App::new(store.clone(), clock, Metrics::new()).with_channels(config.notify.channels());
     let engine = Arc::new(Engine::new(
         &app,
         Arc::new(transports),

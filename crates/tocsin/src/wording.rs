@@ -3,7 +3,7 @@
 
 use tocsin_domain::incident::{TimelineEntry, TimelineEvent};
 use tocsin_domain::timeline::{
-    AttemptResult, Handover, JoinReason, PagedUser, ResolveCause, TargetGap,
+    AttemptResult, Handover, JoinReason, PagedUser, ResolveCause, TargetGap, Unreached,
 };
 
 /// One sentence (a note: its Markdown) saying what a timeline entry records.
@@ -64,8 +64,14 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                 paged_list(paged.as_deref().unwrap_or_default()),
                 gap_list(gaps)
             );
-            if next_at.is_none() {
-                s.push_str(". That was the policy's last level.");
+            match next_at {
+                None => s.push_str(". That was the policy's last level."),
+                // A level that reached nobody hands over to the next one at once rather than waiting its delay.
+                Some(next) if *next == entry.at => s.push_str(&format!(
+                    ". Nobody was reached, so level {} pages now.",
+                    level + 2
+                )),
+                Some(_) => {}
             }
             s
         }
@@ -121,6 +127,26 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             }
             s
         }
+        TimelineEvent::Unassigned { why, fallback } => {
+            let why = match why {
+                Unreached::NoService => {
+                    "it has no service, so no escalation policy pages it".to_owned()
+                }
+                Unreached::NoPolicy { service } => {
+                    format!("its service {service} has no escalation policy")
+                }
+                Unreached::PolicyGone => "its escalation policy was deleted".to_owned(),
+                Unreached::NobodyReached { policy } => format!(
+                    "every level of {policy} paged nobody (nobody on call, or nobody with a usable contact method)"
+                ),
+            };
+            match fallback {
+                Some(policy) => {
+                    format!("Unassigned: {why}. Handed to the fallback escalation policy {policy}.")
+                }
+                None => format!("Unassigned: {why}. No fallback escalation policy is set."),
+            }
+        }
         TimelineEvent::Worded { message, .. } => message.clone(),
     }
 }
@@ -138,7 +164,7 @@ fn join_reason(why: &JoinReason) -> String {
     }
 }
 
-/// "Alice (email, sms after 5 min); Bob has no enabled contact method and was not notified", or "nobody".
+/// "Alice (email, sms after 5 min); Bob has no usable contact method and was not notified", or "nobody".
 fn paged_list(paged: &[PagedUser]) -> String {
     if paged.is_empty() {
         return "nobody".to_owned();
@@ -148,7 +174,7 @@ fn paged_list(paged: &[PagedUser]) -> String {
         .map(|p| {
             if p.methods.is_empty() {
                 return format!(
-                    "{} has no enabled contact method and was not notified",
+                    "{} has no usable contact method and was not notified",
                     p.name
                 );
             }
@@ -230,8 +256,49 @@ mod tests {
         );
         assert_eq!(
             timeline(&entry),
-            "Escalation level 2 of web (repeat 1 of 2) paged Alice (email, sms after 5 min); Bob has no enabled \
+            "Escalation level 2 of web (repeat 1 of 2) paged Alice (email, sms after 5 min); Bob has no usable \
              contact method and was not notified; nobody is on call in night. That was the policy's last level."
+        );
+    }
+
+    #[test]
+    fn a_level_that_reached_nobody_says_the_next_pages_now_and_an_unassigned_incident_says_why() {
+        let skipped = TimelineEntry::new(
+            at(),
+            &Actor::system(),
+            TimelineEvent::Escalated {
+                policy_id: PolicyId::generate(),
+                policy: "web".into(),
+                level: 0,
+                round: 0,
+                repeat: 0,
+                by_hand: false,
+                paged: Some(vec![]),
+                gaps: vec![TargetGap::NobodyOnCall {
+                    schedule: "weekdays".into(),
+                }],
+                next_at: Some(at()),
+            },
+        );
+        assert_eq!(
+            timeline(&skipped),
+            "Escalation level 1 of web paged nobody; nobody is on call in weekdays. Nobody was reached, so level 2 \
+             pages now."
+        );
+        let unassigned = TimelineEntry::new(
+            at(),
+            &Actor::system(),
+            TimelineEvent::Unassigned {
+                why: Unreached::NobodyReached {
+                    policy: "web".into(),
+                },
+                fallback: Some("managers".into()),
+            },
+        );
+        assert_eq!(
+            timeline(&unassigned),
+            "Unassigned: every level of web paged nobody (nobody on call, or nobody with a usable contact method). \
+             Handed to the fallback escalation policy managers."
         );
     }
 

@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             calendar_feeds => $crate::conformance::calendar_feeds,
             escalation_policies => $crate::conformance::paging::escalation_policies,
             escalation_pages_levels_and_stops_on_acknowledge => $crate::conformance::paging::escalation_pages_levels_and_stops_on_acknowledge,
+            nobody_is_paged_silently => $crate::conformance::paging::nobody_is_paged_silently,
             contact_methods_and_rules => $crate::conformance::paging::contact_methods_and_rules,
             deliveries_are_claimed_once_retried_and_fall_through => $crate::conformance::paging::deliveries_are_claimed_once_retried_and_fall_through,
             engine_lease_is_exclusive => $crate::conformance::paging::engine_lease_is_exclusive,
@@ -557,6 +558,8 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         kinds,
         [
             TimelineKind::Opened,
+            // The service has no escalation policy, so nobody was paged: the timeline says so.
+            TimelineKind::Unassigned,
             TimelineKind::Acknowledged,
             TimelineKind::Resolved
         ]
@@ -825,6 +828,7 @@ pub async fn incidents_by_hand(store: &dyn Store) {
         kinds,
         [
             TimelineKind::Opened,
+            TimelineKind::Unassigned,
             TimelineKind::SeverityChanged,
             TimelineKind::Note,
             TimelineKind::Acknowledged,

@@ -44,6 +44,23 @@ pub fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> Escalation
     }
 }
 
+/// A new service paged by a new policy; returns the service's key hash.
+pub async fn service_paged_by(
+    store: &dyn Store,
+    service: &str,
+    spec: EscalationPolicySpec,
+) -> String {
+    let name = spec.name.clone();
+    store.escalation().create_policy(spec, t0()).await.unwrap();
+    let key = arbitrary_service_with_key(store, service).await;
+    store
+        .escalation()
+        .set_service_policy(&service_ref(service), Some(name.as_str().into()))
+        .await
+        .unwrap();
+    key
+}
+
 pub async fn person(store: &dyn Store, name: &str) -> UserId {
     store
         .users()
@@ -200,10 +217,15 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(t0())));
 
-    let fired = store.engine().fire_escalations(t0(), 100).await.unwrap();
+    let fired = store
+        .engine()
+        .fire_escalations(t0(), 100, Channels::ALL)
+        .await
+        .unwrap();
     assert_eq!(
         fired,
         Fired {
+            unassigned: 0,
             escalations: 1,
             deliveries_planned: 1
         }
@@ -254,13 +276,17 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     // Nothing more is due before the delay.
     let quiet = store
         .engine()
-        .fire_escalations(t0() + Duration::minutes(4), 100)
+        .fire_escalations(t0() + Duration::minutes(4), 100, Channels::ALL)
         .await
         .unwrap();
     assert_eq!(quiet.escalations, 0);
 
     let five = t0() + Duration::minutes(5);
-    store.engine().fire_escalations(five, 100).await.unwrap();
+    store
+        .engine()
+        .fire_escalations(five, 100, Channels::ALL)
+        .await
+        .unwrap();
     let log = store
         .contacts()
         .deliveries(DeliveryFilter {
@@ -306,7 +332,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     );
     let later = store
         .engine()
-        .fire_escalations(t0() + Duration::hours(5), 100)
+        .fire_escalations(t0() + Duration::hours(5), 100, Channels::ALL)
         .await
         .unwrap();
     assert_eq!(later.escalations, 0);
@@ -327,7 +353,13 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     // later update of the incident does not cancel that page.
     let e = store
         .escalation()
-        .escalate(&incident_ref(incident.as_str()), Some(1), user(), five)
+        .escalate(
+            &incident_ref(incident.as_str()),
+            Some(1),
+            user(),
+            Channels::ALL,
+            five,
+        )
         .await
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (1, None));
@@ -357,6 +389,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
             &incident_ref(incident.as_str()),
             Reassignment::Policy("two".into()),
             user(),
+            Channels::ALL,
             five,
         )
         .await
@@ -369,7 +402,11 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .unwrap();
     assert_eq!(reopened.status, IncidentStatus::Triggered);
     assert_eq!(reopened.acknowledged_by, None);
-    let fired = store.engine().fire_escalations(five, 100).await.unwrap();
+    let fired = store
+        .engine()
+        .fire_escalations(five, 100, Channels::ALL)
+        .await
+        .unwrap();
     assert_eq!(fired.escalations, 1, "the reopened incident pages again");
     store
         .incidents()
@@ -386,7 +423,13 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .unwrap();
     let e = store
         .escalation()
-        .escalate(&incident_ref(other.as_str()), Some(1), user(), five)
+        .escalate(
+            &incident_ref(other.as_str()),
+            Some(1),
+            user(),
+            Channels::ALL,
+            five,
+        )
         .await
         .unwrap();
     assert_eq!((e.escalation.level, e.escalation.next_at), (1, Some(five)));
@@ -398,7 +441,13 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     assert!(matches!(
         store
             .escalation()
-            .escalate(&incident_ref(incident.as_str()), None, user(), five)
+            .escalate(
+                &incident_ref(incident.as_str()),
+                None,
+                user(),
+                Channels::ALL,
+                five
+            )
             .await,
         Err(StoreError::Transition(TransitionError::EscalatingResolved(
             _
@@ -434,6 +483,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
             &incident_ref(declared.id.as_str()),
             Reassignment::Users(vec![user_ref(&ann.to_string())]),
             user(),
+            Channels::ALL,
             five,
         )
         .await
@@ -451,7 +501,13 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     assert!(matches!(
         store
             .escalation()
-            .escalate(&incident_ref(declared.id.as_str()), None, user(), five)
+            .escalate(
+                &incident_ref(declared.id.as_str()),
+                None,
+                user(),
+                Channels::ALL,
+                five
+            )
             .await,
         Err(StoreError::Conflict(Conflict::HandedToPeople { .. }))
     ));
@@ -573,20 +629,12 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
             .await
             .unwrap();
     }
-    store
-        .escalation()
-        .create_policy(
-            policy("solo", &[(5, vec![EscalationTarget::User(ann.clone())])]),
-            t0(),
-        )
-        .await
-        .unwrap();
-    let key = arbitrary_service_with_key(store, "db").await;
-    store
-        .escalation()
-        .set_service_policy(&service_ref("db"), Some("solo".into()))
-        .await
-        .unwrap();
+    let key = service_paged_by(
+        store,
+        "db",
+        policy("solo", &[(5, vec![EscalationTarget::User(ann.clone())])]),
+    )
+    .await;
     let incident = store
         .ingest()
         .event(&key, trigger("x", AlertSeverity::Critical), t0())
@@ -594,7 +642,11 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
         .unwrap()
         .incident_id
         .unwrap();
-    store.engine().fire_escalations(t0(), 10).await.unwrap();
+    store
+        .engine()
+        .fire_escalations(t0(), 10, Channels::ALL)
+        .await
+        .unwrap();
 
     let engine = store.engine();
     let claim = |holder: &'static str, at, release| async move {
@@ -849,4 +901,257 @@ pub async fn heartbeats_open_and_resolve_alerts(store: &dyn Store) {
     // A beat on a key of another kind is refused.
     let pd = arbitrary_service_with_key(store, "other").await;
     assert!(store.ingest().beat(&pd, back).await.is_err());
+}
+
+/// The timeline entries of one incident, as events.
+async fn events_of(
+    store: &dyn Store,
+    incident: &str,
+) -> Vec<tocsin_domain::incident::TimelineEvent> {
+    store
+        .incidents()
+        .timeline(&incident_ref(incident))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.event)
+        .collect()
+}
+
+pub async fn nobody_is_paged_silently(store: &dyn Store) {
+    use tocsin_domain::incident::TimelineEvent;
+    use tocsin_domain::timeline::Unreached;
+    let (ann, ben, carl) = (
+        person(store, "ann").await,
+        person(store, "ben").await,
+        person(store, "carl").await,
+    );
+    // Ann has no contact method; Ben a webhook; Carl only SMS, which this server cannot send.
+    store
+        .contacts()
+        .create_method(&user_ref(ben.as_str()), hook("ben"), t0())
+        .await
+        .unwrap();
+    store
+        .contacts()
+        .create_method(
+            &user_ref(carl.as_str()),
+            ContactMethodSpec {
+                name: "phone".into(),
+                target: ContactTarget::Sms {
+                    number: tocsin_domain::contact::PhoneNumber::parse("+15551234567").unwrap(),
+                },
+                enabled: true,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let no_sms = Channels {
+        sms: false,
+        ..Channels::ALL
+    };
+    let mut later: tocsin_domain::oncall::ScheduleSpec = daily_schedule("later", &[&ann]);
+    later.layers[0].start = "2030-01-01T00:00:00".parse().unwrap();
+    let later = store.oncall().create_schedule(later, t0()).await.unwrap();
+    let mut silent = policy(
+        "silent",
+        &[
+            (5, vec![EscalationTarget::Schedule(later.id.clone())]),
+            (10, vec![EscalationTarget::User(ann.clone())]),
+            (15, vec![EscalationTarget::User(carl.clone())]),
+        ],
+    );
+    silent.repeat = 1;
+    let key = service_paged_by(store, "quiet", silent).await;
+
+    // Each level that reaches nobody hands over to the next at once; after the whole pass, the incident is
+    // unassigned, and the next pass waits the last level's delay.
+    let incident = store
+        .ingest()
+        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let fired = store
+        .engine()
+        .fire_escalations(t0(), 100, no_sms)
+        .await
+        .unwrap();
+    assert_eq!(
+        fired,
+        Fired {
+            escalations: 3,
+            deliveries_planned: 0,
+            unassigned: 1
+        }
+    );
+    let get = |id: tocsin_domain::ids::IncidentId| async move {
+        store
+            .incidents()
+            .get(&incident_ref(id.as_str()))
+            .await
+            .unwrap()
+    };
+    assert_eq!(get(incident.clone()).await.unassigned_since, Some(t0()));
+    let events = events_of(store, incident.as_str()).await;
+    let escalated: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            TimelineEvent::Escalated { level, next_at, .. } => Some((*level, *next_at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        escalated,
+        [
+            (0, Some(t0())),
+            (1, Some(t0())),
+            (2, Some(t0() + Duration::minutes(15)))
+        ]
+    );
+    assert!(events.contains(&TimelineEvent::Unassigned {
+        why: Unreached::NobodyReached {
+            policy: "silent".into()
+        },
+        fallback: None
+    }));
+
+    // A fallback policy takes it on the next pass that reaches nobody, and pages at once; while it is the
+    // fallback it cannot be deleted.
+    store
+        .escalation()
+        .create_policy(
+            policy("backup", &[(5, vec![EscalationTarget::User(ben.clone())])]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let settings = store
+        .escalation()
+        .set_fallback_policy(Some("backup".into()))
+        .await
+        .unwrap();
+    assert_eq!(settings.fallback_policy.unwrap().name, "backup");
+    assert!(matches!(
+        store
+            .escalation()
+            .delete_policy(&policy_ref("backup"))
+            .await,
+        Err(StoreError::Conflict(Conflict::InUse {
+            by: Dependents::Fallback,
+            ..
+        }))
+    ));
+    let next_pass = t0() + Duration::minutes(15);
+    let fired = store
+        .engine()
+        .fire_escalations(next_pass, 100, no_sms)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            fired.escalations,
+            fired.deliveries_planned,
+            fired.unassigned
+        ),
+        (4, 1, 0),
+        "three levels of silent, then the fallback's first"
+    );
+    let e = store
+        .escalation()
+        .incident_escalation(&incident_ref(incident.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.policy_name.as_str(), e.assignees.clone()),
+        ("backup", vec![ben.clone()])
+    );
+    assert_eq!(get(incident.clone()).await.unassigned_since, None);
+    // The backup policy's own timer carries on, and the handed-over row stays on the fallback.
+    store
+        .engine()
+        .fire_escalations(next_pass + Duration::minutes(5), 100, no_sms)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .escalation()
+            .incident_escalation(&incident_ref(incident.as_str()))
+            .await
+            .unwrap()
+            .unwrap()
+            .policy_name,
+        "backup"
+    );
+
+    // A service without a policy: the incident is unassigned from the start and the fallback pages it.
+    let orphan_key = arbitrary_service_with_key(store, "orphan").await;
+    let orphan = store
+        .ingest()
+        .event(
+            &orphan_key,
+            trigger("lost", AlertSeverity::Critical),
+            next_pass,
+        )
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    assert_eq!(get(orphan.clone()).await.unassigned_since, Some(next_pass));
+    assert!(
+        events_of(store, orphan.as_str())
+            .await
+            .contains(&TimelineEvent::Unassigned {
+                why: Unreached::NoPolicy {
+                    service: "orphan".into()
+                },
+                fallback: Some("backup".into())
+            })
+    );
+    let fired = store
+        .engine()
+        .fire_escalations(next_pass, 100, no_sms)
+        .await
+        .unwrap();
+    assert_eq!((fired.escalations, fired.deliveries_planned), (1, 1));
+    assert_eq!(get(orphan).await.unassigned_since, None);
+
+    // Without a fallback, an incident declared without a service has nobody until someone acknowledges it.
+    store.escalation().set_fallback_policy(None).await.unwrap();
+    assert_eq!(
+        store.escalation().paging_settings().await.unwrap(),
+        PagingSettingsRecord::default()
+    );
+    let declared = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Customers report errors".into(),
+                description: String::new(),
+                severity: tocsin_domain::severity::Severity::Sev2,
+                services: vec![],
+            },
+            user(),
+            next_pass,
+        )
+        .await
+        .unwrap();
+    assert_eq!(declared.unassigned_since, Some(next_pass));
+    assert!(
+        events_of(store, declared.id.as_str())
+            .await
+            .contains(&TimelineEvent::Unassigned {
+                why: Unreached::NoService,
+                fallback: None
+            })
+    );
+    store
+        .incidents()
+        .acknowledge(&incident_ref(declared.id.as_str()), user(), next_pass)
+        .await
+        .unwrap();
+    assert_eq!(get(declared.id).await.unassigned_since, None);
 }

@@ -72,13 +72,17 @@ pub async fn racing_acknowledge_and_escalate_end_consistent(a: &dyn Store, b: &d
         .await
         .unwrap();
     let incident = opened.incident_id.unwrap();
-    a.engine().fire_escalations(t0(), 100).await.unwrap();
+    a.engine()
+        .fire_escalations(t0(), 100, Channels::ALL)
+        .await
+        .unwrap();
 
     let now = t0() + Duration::minutes(1);
     let incident = IncidentRef::Id(incident);
     let (acked, escalated) = tokio::join!(
         a.incidents().acknowledge(&incident, user(), now),
-        b.escalation().escalate(&incident, None, user(), now),
+        b.escalation()
+            .escalate(&incident, None, user(), Channels::ALL, now),
     );
     acked.expect("acknowledging wins or goes second, never fails");
     if let Err(e) = escalated {
@@ -136,8 +140,8 @@ pub async fn racing_engines_fire_each_level_and_claim_each_delivery_once(
             .unwrap();
     }
     let (x, y) = tokio::join!(
-        a.engine().fire_escalations(t0(), 100),
-        b.engine().fire_escalations(t0(), 100),
+        a.engine().fire_escalations(t0(), 100, Channels::ALL),
+        b.engine().fire_escalations(t0(), 100, Channels::ALL),
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.escalations + y.escalations, INCIDENTS as u32);

@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "due_order",
         include_str!("migrations/0004_due_order.sql"),
     ),
+    (
+        5,
+        "unassigned",
+        include_str!("migrations/0005_unassigned.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -769,11 +769,16 @@ impl EngineRepo for SqlStore {
         .await
     }
 
-    async fn fire_escalations(&self, now: DateTime<Utc>, limit: u32) -> Result<Fired> {
+    async fn fire_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        channels: tocsin_domain::contact::Channels,
+    ) -> Result<Fired> {
         if !self.any_due(ESCALATIONS_DUE, now).await? {
             return Ok(Fired::default());
         }
-        self.write(move |c| super::escalation::fire_due(c, now, limit))
+        self.write(move |c| super::escalation::fire_due(c, now, limit, &channels))
             .await
     }
 

@@ -12,16 +12,22 @@ use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{Conflict, Dependents};
-use crate::{EscalationRecord, EscalationRepo, Reassignment, Result, StoreError};
+use crate::{
+    EscalationRecord, EscalationRepo, PagingSettingsRecord, PolicySummary, Reassignment, Result,
+    StoreError,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::catalog::User;
-use tocsin_domain::contact::{ContactMethod, NotificationRule, Purpose, Urgency, plan_page};
+use tocsin_domain::contact::{
+    Channels, ContactMethod, NotificationRule, Purpose, Urgency, plan_page,
+};
 use tocsin_domain::escalation::{
-    self, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget,
+    self, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget, Miss,
+    PagingSettings,
 };
 use tocsin_domain::ids::{
     ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, PolicyId, ScheduleId, ServiceId,
@@ -30,7 +36,7 @@ use tocsin_domain::ids::{
 use tocsin_domain::incident::TransitionError;
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef};
-use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod};
+use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod, Unreached};
 
 const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
 
@@ -174,21 +180,127 @@ fn policy_of_service(c: &dyn Conn, service: &ServiceId) -> Result<Option<PolicyI
     )
 }
 
-/// Starts the escalation of a newly opened incident if its service has a policy; level 0 is due at once.
-pub(super) fn start(c: &dyn Conn, incident: &Incident) -> Result<()> {
-    // An incident declared on several services is paged by the first of them that has a policy.
-    let mut policy = None;
+/// The policy that pages a new incident: that of the first of its services that has one.
+pub(super) fn policy_of_incident(c: &dyn Conn, incident: &Incident) -> Result<Option<PolicyId>> {
     for service in &incident.services {
-        policy = policy_of_service(c, service)?;
-        if policy.is_some() {
-            break;
+        if let Some(policy) = policy_of_service(c, service)? {
+            return Ok(Some(policy));
         }
     }
+    Ok(None)
+}
+
+/// Starts the escalation of a newly opened incident by its policy (level 0 is due at once); without one, the
+/// incident is unassigned from the start (the caller marked its row) and the fallback policy takes it, if set.
+pub(super) fn start(c: &dyn Conn, incident: &Incident, policy: Option<PolicyId>) -> Result<()> {
     let Some(policy) = policy else {
-        return Ok(());
+        return unassign_at_open(c, incident);
     };
     let e = Escalation::start(incident.id.clone(), policy, incident.created_at);
     save(c, &e, &[], incident.created_at)
+}
+
+/// The setting's row in `settings`, as JSON.
+const PAGING_SETTINGS: &str = "paging";
+
+pub(super) fn paging_settings(c: &dyn Conn) -> Result<PagingSettings> {
+    Ok(c.query_opt(
+        "SELECT value FROM settings WHERE name = ?1",
+        params![PAGING_SETTINGS],
+        |r| r.json(0),
+    )?
+    .unwrap_or_default())
+}
+
+fn paging_settings_record(c: &dyn Conn) -> Result<PagingSettingsRecord> {
+    Ok(PagingSettingsRecord {
+        fallback_policy: fallback_policy(c)?.map(|p| PolicySummary {
+            id: p.id,
+            name: p.name,
+        }),
+    })
+}
+
+/// The policy that takes incidents nobody else pages, if one is set.
+fn fallback_policy(c: &dyn Conn) -> Result<Option<EscalationPolicy>> {
+    match paging_settings(c)?.fallback_policy {
+        Some(id) => match load_policy(c, &id.into()) {
+            Ok(p) => Ok(Some(p)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+/// An incident no policy pages from the start: it says so, and the fallback policy (if set) takes it. The ingest
+/// path opens such incidents in bulk, so the service's name and the settings come in one statement.
+fn unassign_at_open(c: &dyn Conn, incident: &Incident) -> Result<()> {
+    let service = incident.services.first();
+    let (name, settings): (Option<String>, Option<PagingSettings>) = c.query_one(
+        "SELECT (SELECT name FROM services WHERE id = ?1), (SELECT value FROM settings WHERE name = ?2)",
+        params![service.map(ServiceId::as_str), PAGING_SETTINGS],
+        |r| Ok((r.get(0)?, r.opt_json(1)?)),
+    )?;
+    let why = match service {
+        None => Unreached::NoService,
+        Some(s) => Unreached::NoPolicy {
+            service: name.unwrap_or_else(|| s.to_string()),
+        },
+    };
+    let fallback = match settings.unwrap_or_default().fallback_policy {
+        Some(id) => load_policies_by_id(c, &[id])?.into_values().next(),
+        None => None,
+    };
+    record_unassigned(c, &incident.id, why, fallback.as_ref(), incident.created_at)?;
+    if let Some(f) = fallback {
+        let e = Escalation::start(incident.id.clone(), f.id, incident.created_at);
+        save(c, &e, &[], incident.created_at)?;
+    }
+    Ok(())
+}
+
+/// Says on an incident's timeline that it has nobody.
+fn record_unassigned(
+    c: &dyn Conn,
+    incident: &IncidentId,
+    why: Unreached,
+    fallback: Option<&EscalationPolicy>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let entry = TimelineEntry::new(
+        now,
+        &Actor::system(),
+        TimelineEvent::Unassigned {
+            why,
+            fallback: fallback.map(|p| p.name.clone()),
+        },
+    );
+    super::rows::record_timeline(c, incident, &entry)
+}
+
+/// Marks an incident's row as having nobody since `now`, unless it already had nobody.
+fn mark_unassigned(c: &dyn Conn, incident: &mut Incident, now: DateTime<Utc>) -> Result<bool> {
+    if incident.unassigned_since.is_some() {
+        return Ok(false);
+    }
+    incident.unassigned_since = Some(now);
+    c.execute_later(
+        "UPDATE incidents SET unassigned_since = ?2 WHERE id = ?1",
+        params![incident.id.as_str(), ts(now)],
+    )?;
+    Ok(true)
+}
+
+/// Someone was reached: the incident has somebody again.
+fn record_assigned(c: &dyn Conn, incident: &Incident) -> Result<()> {
+    if incident.unassigned_since.is_none() {
+        return Ok(());
+    }
+    c.execute_later(
+        "UPDATE incidents SET unassigned_since = NULL WHERE id = ?1",
+        params![incident.id.as_str()],
+    )
 }
 
 /// Acknowledging stops escalation and the notifications not yet sent; so does resolving.
@@ -450,6 +562,7 @@ fn page_users(
     users: &[UserId],
     people: &People,
     level: Option<u32>,
+    channels: &Channels,
     now: DateTime<Utc>,
 ) -> Result<(u32, Vec<PagedUser>)> {
     let urgency = Urgency::of(incident.severity);
@@ -464,7 +577,7 @@ fn page_users(
     for user in users {
         let person = people.0.get(user).unwrap_or(&nobody);
         let (methods, rules) = (&person.methods, &person.rules);
-        let plan = plan_page(rules, methods, urgency, now);
+        let plan = plan_page(rules, methods, urgency, now, channels);
         let name = people.name(user);
         if plan.is_empty() {
             paged.push(PagedUser {
@@ -535,8 +648,51 @@ fn resolve_levels(
         .collect())
 }
 
-/// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next.
-pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<crate::Fired> {
+/// The users a page reached: those it planned at least one notification for.
+fn reached(paged: &[PagedUser]) -> Vec<UserId> {
+    paged
+        .iter()
+        .filter(|p| !p.methods.is_empty())
+        .map(|p| p.user_id.clone())
+        .collect()
+}
+
+/// One escalation on its way through [`fire_due`].
+struct Firing {
+    incident: Incident,
+    escalation: Escalation,
+    assignees: Vec<UserId>,
+    /// Levels that reached nobody one after the other so far.
+    missed: usize,
+    /// Handed to another policy than its stored row names, so the row is rewritten whole.
+    switched: bool,
+}
+
+impl Firing {
+    fn settle(
+        &self,
+        c: &dyn Conn,
+        e: &Escalation,
+        assignees: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if self.switched {
+            save(c, e, assignees, now)
+        } else {
+            advance(c, e, assignees, now)
+        }
+    }
+}
+
+/// Fires up to `limit` due escalations: pages each due level's targets and sets the timer for the next. A level
+/// that reached nobody hands over to the next level at once; a whole pass that reached nobody leaves the incident
+/// unassigned and hands it to the fallback policy, if one is set.
+pub(super) fn fire_due(
+    c: &dyn Conn,
+    now: DateTime<Utc>,
+    limit: u32,
+    channels: &Channels,
+) -> Result<crate::Fired> {
     let due: Vec<(Escalation, Vec<UserId>)> = c.query_all(
         &format!(
             "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE next_at IS NOT NULL AND next_at <= ?1 ORDER BY next_at, incident_id LIMIT ?2"
@@ -544,22 +700,28 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
         params![ts(now), limit],
         escalation_row,
     )?;
+    let mut fired = crate::Fired::default();
+    if due.is_empty() {
+        return Ok(fired);
+    }
     // Everything the batch reads is loaded up front, a few statements for all of it, so that each escalation
     // costs only its own writes.
     let incident_ids: Vec<IncidentId> = due.iter().map(|(e, _)| e.incident_id.clone()).collect();
-    let incidents = super::incidents::load_many(c, &incident_ids)?;
+    let mut incidents = super::incidents::load_many(c, &incident_ids)?;
+    let fallback = fallback_policy(c)?;
     let mut policy_ids: Vec<PolicyId> = due
         .iter()
         .filter_map(|(e, _)| e.policy_id.clone())
         .collect();
     policy_ids.sort();
     policy_ids.dedup();
-    let policies = load_policies_by_id(c, &policy_ids)?;
+    let mut policies = load_policies_by_id(c, &policy_ids)?;
+    if let Some(f) = &fallback {
+        policies.insert(f.id.clone(), f.clone());
+    }
     let mut firing = Vec::new();
     for (e, assignees) in due {
-        let incident = incidents.get(&e.incident_id);
-        let policy = e.policy_id.as_ref().and_then(|p| policies.get(p));
-        let (Some(incident), Some(policy)) = (incident, policy) else {
+        let Some(incident) = incidents.remove(&e.incident_id) else {
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         };
@@ -567,43 +729,152 @@ pub(super) fn fire_due(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<c
             advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?;
             continue;
         }
-        let Some(step) = e.fire(policy) else { continue };
-        firing.push((incident, policy, assignees, step));
+        if e.policy_id
+            .as_ref()
+            .is_some_and(|p| policies.contains_key(p))
+        {
+            firing.push(Firing {
+                incident,
+                escalation: e,
+                assignees,
+                missed: 0,
+                switched: false,
+            });
+            continue;
+        }
+        // Its policy was deleted since (or it has none, which a due escalation never should).
+        let mut incident = incident;
+        let to_fallback = fallback
+            .as_ref()
+            .filter(|f| e.policy_id.as_ref() != Some(&f.id));
+        record_unassigned(c, &incident.id, Unreached::PolicyGone, to_fallback, now)?;
+        fired.unassigned += u32::from(mark_unassigned(c, &mut incident, now)?);
+        match to_fallback {
+            Some(f) => firing.push(Firing {
+                escalation: Escalation::start(incident.id.clone(), f.id.clone(), now),
+                incident,
+                assignees,
+                missed: 0,
+                switched: true,
+            }),
+            None => advance(c, &Escalation { next_at: None, ..e }, &assignees, now)?,
+        }
     }
-    let levels: Vec<&[EscalationTarget]> = firing
-        .iter()
-        .map(|(_, _, _, step)| step.targets.as_slice())
-        .collect();
-    let targets = resolve_levels(c, &levels, now)?;
-    let mut users: Vec<UserId> = targets.iter().flat_map(|t| t.user_ids()).collect();
-    users.sort();
-    users.dedup();
-    let people = People::load(c, &users)?;
+    // Rounds: a level that reached nobody puts its escalation back in for the next round, at its next level or
+    // at the fallback policy's first. Each escalation comes back at most once per level of its policy and once
+    // more for the fallback's, so this ends.
+    while !firing.is_empty() {
+        let steps: Vec<Option<escalation::Fired>> = firing
+            .iter()
+            .map(|f| {
+                let policy = &policies[f.escalation.policy_id.as_ref().expect("checked above")];
+                f.escalation.fire(policy)
+            })
+            .collect();
+        let levels: Vec<&[EscalationTarget]> = steps
+            .iter()
+            .map(|s| s.as_ref().map_or(&[][..], |s| s.targets.as_slice()))
+            .collect();
+        let targets = resolve_levels(c, &levels, now)?;
+        let mut users: Vec<UserId> = targets.iter().flat_map(|t| t.user_ids()).collect();
+        users.sort();
+        users.dedup();
+        let people = People::load(c, &users)?;
 
-    let mut fired = crate::Fired::default();
-    for ((incident, policy, assignees, step), targets) in firing.into_iter().zip(targets) {
-        let users = targets.user_ids();
-        let (planned, paged) = page_users(c, incident, &users, &people, Some(step.level), now)?;
-        let entry = TimelineEntry::new(
-            now,
-            &Actor::system(),
-            TimelineEvent::Escalated {
-                policy_id: policy.id.clone(),
-                policy: policy.name.clone(),
-                level: step.level,
-                round: step.round,
-                repeat: policy.repeat,
-                by_hand: false,
-                paged: Some(paged),
-                gaps: targets.gaps,
-                next_at: step.after.next_at,
-            },
-        );
-        super::rows::record_timeline(c, &incident.id, &entry)?;
-        let assignees = if users.is_empty() { assignees } else { users };
-        advance(c, &step.after, &assignees, now)?;
-        fired.escalations += 1;
-        fired.deliveries_planned += planned;
+        let mut again = Vec::new();
+        for ((f, step), targets) in firing.into_iter().zip(steps).zip(targets) {
+            let policy = &policies[f.escalation.policy_id.as_ref().expect("checked above")];
+            let Some(step) = step else {
+                let stopped = Escalation {
+                    next_at: None,
+                    ..f.escalation.clone()
+                };
+                f.settle(c, &stopped, &f.assignees, now)?;
+                continue;
+            };
+            let mut incident = f.incident.clone();
+            let (assignees, missed) = (f.assignees.clone(), f.missed);
+            let users = targets.user_ids();
+            let (planned, paged) = page_users(
+                c,
+                &incident,
+                &users,
+                &people,
+                Some(step.level),
+                channels,
+                now,
+            )?;
+            let reached = reached(&paged);
+            let (level, round) = (step.level, step.round);
+            fired.escalations += 1;
+            fired.deliveries_planned += planned;
+            let (after, next) = if !reached.is_empty() {
+                record_assigned(c, &incident)?;
+                incident.unassigned_since = None;
+                (step.after, None)
+            } else {
+                match step.reached_nobody(missed + 1, policy.levels.len(), now) {
+                    Miss::NextLevelNow(after) => {
+                        (after.clone(), Some((after, missed + 1, f.switched)))
+                    }
+                    Miss::PassReachedNobody(after) if assignees.is_empty() => {
+                        let to_fallback = fallback.as_ref().filter(|fb| fb.id != policy.id);
+                        record_unassigned(
+                            c,
+                            &incident.id,
+                            Unreached::NobodyReached {
+                                policy: policy.name.clone(),
+                            },
+                            to_fallback,
+                            now,
+                        )?;
+                        fired.unassigned += u32::from(mark_unassigned(c, &mut incident, now)?);
+                        match to_fallback {
+                            Some(fb) => {
+                                let handed =
+                                    Escalation::start(incident.id.clone(), fb.id.clone(), now);
+                                (after, Some((handed, 0, true)))
+                            }
+                            None => (after, None),
+                        }
+                    }
+                    Miss::PassReachedNobody(after) => (after, None),
+                }
+            };
+            let entry = TimelineEntry::new(
+                now,
+                &Actor::system(),
+                TimelineEvent::Escalated {
+                    policy_id: policy.id.clone(),
+                    policy: policy.name.clone(),
+                    level,
+                    round,
+                    repeat: policy.repeat,
+                    by_hand: false,
+                    paged: Some(paged),
+                    gaps: targets.gaps,
+                    next_at: after.next_at,
+                },
+            );
+            super::rows::record_timeline(c, &incident.id, &entry)?;
+            let assignees = if reached.is_empty() {
+                assignees
+            } else {
+                reached
+            };
+            match next {
+                // Written once, by the round that settles it.
+                Some((escalation, missed, switched)) => again.push(Firing {
+                    incident,
+                    escalation,
+                    assignees,
+                    missed,
+                    switched,
+                }),
+                None => f.settle(c, &after, &assignees, now)?,
+            }
+        }
+        firing = again;
     }
     Ok(fired)
 }
@@ -715,6 +986,14 @@ impl EscalationRepo for SqlStore {
                 }
                 .into());
             }
+            if paging_settings(c)?.fallback_policy.as_ref() == Some(&p.id) {
+                return Err(Conflict::InUse {
+                    kind: "escalation policy",
+                    name: p.name,
+                    by: Dependents::Fallback,
+                }
+                .into());
+            }
             // Incidents it paged keep their history; their escalation simply stops.
             c.execute(
                 "DELETE FROM escalations WHERE policy_id = ?1",
@@ -784,6 +1063,41 @@ impl EscalationRepo for SqlStore {
         .await
     }
 
+    async fn paging_settings(&self) -> Result<PagingSettingsRecord> {
+        self.read(paging_settings_record).await
+    }
+
+    async fn set_fallback_policy(&self, policy: Option<PolicyRef>) -> Result<PagingSettingsRecord> {
+        self.write(move |c| {
+            let settings = PagingSettings {
+                fallback_policy: match &policy {
+                    Some(p) => Some(
+                        load_policy(c, p)
+                            .map_err(|e| match e {
+                                StoreError::NotFound { .. } => StoreError::Invalid(
+                                    FieldError::new(
+                                        "fallback_policy",
+                                        format!("no escalation policy {p:?}"),
+                                    )
+                                    .into(),
+                                ),
+                                other => other,
+                            })?
+                            .id,
+                    ),
+                    None => None,
+                },
+            };
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![PAGING_SETTINGS, to_json(&settings)],
+            )?;
+            paging_settings_record(c)
+        })
+        .await
+    }
+
     async fn incident_escalation(
         &self,
         incident: &IncidentRef,
@@ -804,6 +1118,7 @@ impl EscalationRepo for SqlStore {
         incident: &IncidentRef,
         level: Option<u32>,
         actor: Actor,
+        channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord> {
         let incident = incident.to_owned();
@@ -846,14 +1161,23 @@ impl EscalationRepo for SqlStore {
                 let level = resolve_levels(c, &[targets], now)?.remove(0);
                 let (users, gaps) = (level.user_ids(), level.gaps);
                 let people = People::load(c, &users)?;
-                let (_, paged) = page_users(c, &i, &users, &people, Some(moved.level), now)?;
+                let (_, paged) =
+                    page_users(c, &i, &users, &people, Some(moved.level), &channels, now)?;
+                let reached = reached(&paged);
+                if !reached.is_empty() {
+                    record_assigned(c, &i)?;
+                }
                 super::rows::record_timeline(c, &i.id, &escalated(Some(paged), gaps, None))?;
                 let stopped = Escalation {
                     next_at: None,
                     last_paged: Some(moved.level),
                     ..moved
                 };
-                let assignees = if users.is_empty() { assignees } else { users };
+                let assignees = if reached.is_empty() {
+                    assignees
+                } else {
+                    reached
+                };
                 save(c, &stopped, &assignees, now)?;
                 return record(c, stopped, assignees);
             }
@@ -870,6 +1194,7 @@ impl EscalationRepo for SqlStore {
         incident: &IncidentRef,
         to: Reassignment,
         actor: Actor,
+        channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord> {
         let incident = incident.to_owned();
@@ -925,7 +1250,10 @@ impl EscalationRepo for SqlStore {
                     }
                     errors.into_result(())?;
                     let people = People::load(c, &users)?;
-                    let (_, paged) = page_users(c, &i, &users, &people, None, now)?;
+                    let (_, paged) = page_users(c, &i, &users, &people, None, &channels, now)?;
+                    if !reached(&paged).is_empty() {
+                        record_assigned(c, &i)?;
+                    }
                     // The people named now own it: the policy (if any) stops paging others, and is kept so that
                     // escalating by hand can continue from it.
                     let e = match current {

@@ -65,9 +65,14 @@ pub(super) fn load_many(
 
 /// Stores a new incident and starts its escalation, in the caller's transaction: every path that opens an
 /// incident comes through here, so none can forget to page.
-pub(super) fn insert(c: &dyn Conn, incident: &Incident) -> Result<()> {
+pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEntry) -> Result<()> {
+    let policy = super::escalation::policy_of_incident(c, incident)?;
+    if policy.is_none() {
+        incident.unassigned_since = Some(incident.created_at);
+    }
     rows::insert_incident_row(c, incident)?;
-    super::escalation::start(c, incident)
+    rows::record_timeline(c, &incident.id, opened)?;
+    super::escalation::start(c, incident, policy)
 }
 
 /// Stores a changed incident and, once it is acknowledged or resolved, stops its escalation and cancels the
@@ -86,7 +91,7 @@ pub(super) fn open_incident(
     now: DateTime<Utc>,
 ) -> Result<IncidentId> {
     let number = rows::next_incident_number(c)?;
-    let (incident, mut entry) = Incident::open(
+    let (mut incident, mut entry) = Incident::open(
         IncidentId::generate(),
         number,
         alert.incident_title(),
@@ -99,8 +104,7 @@ pub(super) fn open_incident(
     if let TimelineEvent::Opened { alert_id, .. } = &mut entry.event {
         *alert_id = Some(alert.id.clone());
     }
-    insert(c, &incident)?;
-    rows::record_timeline(c, &incident.id, &entry)?;
+    insert(c, &mut incident, &entry)?;
     Ok(incident.id)
 }
 
@@ -166,7 +170,7 @@ impl IncidentRepo for SqlStore {
                 }
             }
             let number = rows::next_incident_number(c)?;
-            let (incident, entry) = Incident::open(
+            let (mut incident, entry) = Incident::open(
                 IncidentId::generate(),
                 number,
                 title,
@@ -176,8 +180,7 @@ impl IncidentRepo for SqlStore {
                 &actor,
                 now,
             );
-            insert(c, &incident)?;
-            rows::record_timeline(c, &incident.id, &entry)?;
+            insert(c, &mut incident, &entry)?;
             Ok(incident)
         })
         .await

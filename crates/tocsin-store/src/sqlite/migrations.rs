@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "due_order",
         include_str!("migrations/0005_due_order.sql"),
     ),
+    (
+        6,
+        "unassigned",
+        include_str!("migrations/0006_unassigned.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

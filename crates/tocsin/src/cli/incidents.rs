@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const INCIDENTS: &[Col] = &[
     Col("#", Cell::Number),
     Col("SEVERITY", Cell::Text("severity")),
-    Col("STATUS", Cell::Text("status")),
+    Col("STATUS", Cell::With(status)),
     Col("OPENED", Cell::Time("created_at")),
     Col("TITLE", Cell::Text("title")),
 ];
@@ -37,6 +37,16 @@ const EVENTS: &[Col] = &[
     Col("RESULT", Cell::Text("result")),
     Col("INTEGRATION", Cell::Text("integration_id")),
 ];
+
+/// An incident's status, marked when nobody has it: its escalation reached no one.
+fn status(incident: &Value) -> String {
+    let status = text(&incident["status"]);
+    if incident["unassigned_since"].is_null() {
+        status
+    } else {
+        format!("{status}, unassigned")
+    }
+}
 
 /// Incidents are referred to as `#42` in conversation, so that form is accepted as well as `42` and the ID.
 pub fn incident_ref(raw: &str) -> Result<String, String> {
@@ -89,6 +99,13 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
                 text(&v["title"])
             );
             out.done(&v, line);
+            if !v["unassigned_since"].is_null() {
+                eprintln!(
+                    "warning: no escalation policy pages {}; its timeline says whether the fallback policy took it \
+                     (tocsin policies fallback)",
+                    number(&v)
+                );
+            }
         }
         IncidentCmd::Ack(r) => transition(client, &r.incident, "acknowledge", out).await?,
         IncidentCmd::Resolve(r) => transition(client, &r.incident, "resolve", out).await?,

@@ -48,6 +48,16 @@ pub enum PolicyCmd {
         #[arg(long, value_parser = parse_time)]
         at: Option<DateTime<Utc>>,
     },
+    /// Show the fallback policy, which takes incidents nobody else pages (no policy on their service, no
+    /// service, or a whole pass of their policy reached nobody); --set or --clear changes it (admin token).
+    Fallback {
+        /// Hand such incidents to this policy (ID or name).
+        #[arg(long, value_name = "POLICY", conflicts_with = "clear")]
+        set: Option<String>,
+        /// Leave such incidents unassigned.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// The file a policy is read from.
@@ -310,6 +320,27 @@ pub async fn policies(client: &Client, cmd: PolicyCmd, out: Output) -> anyhow::R
                 .await?;
             out.either(&v, || print_on_call(&v));
         }
+        PolicyCmd::Fallback { set, clear } => {
+            let path = ["settings", "paging"];
+            let v = if set.is_some() || clear {
+                client
+                    .put(&path, &json!({ "fallback_policy": set }))
+                    .await?
+            } else {
+                client.get(&path).await?
+            };
+            let line = match v["fallback_policy"].as_object() {
+                Some(p) => format!(
+                    "incidents nobody else pages go to escalation policy {} ({})",
+                    text(&p["name"]),
+                    text(&p["id"])
+                ),
+                None => {
+                    "no fallback policy: incidents nobody else pages stay unassigned".to_owned()
+                }
+            };
+            out.done(&v, line);
+        }
     }
     Ok(())
 }
@@ -337,7 +368,9 @@ pub async fn services(client: &Client, cmd: ServicePagingCmd, out: Output) -> an
                     text(&p["id"])
                 ),
                 None => {
-                    format!("{service} has no escalation policy; its new incidents page nobody")
+                    format!(
+                        "{service} has no escalation policy; its new incidents go to the fallback policy, if one is set (tocsin policies fallback)"
+                    )
                 }
             };
             out.done(&v, line);

@@ -20,6 +20,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::Mutex;
 use tocsin_domain::clock::Clock;
+use tocsin_domain::contact::Channels;
 use tocsin_domain::retry::RetryPolicy;
 use tocsin_store::{AttemptOutcome, ClaimedDelivery, DeliveryResult, Lease, Store};
 use tokio::sync::Notify;
@@ -67,6 +68,8 @@ pub struct CycleReport {
     pub leader: bool,
     pub escalations_fired: u32,
     pub deliveries_planned: u32,
+    /// Incidents whose policy's whole pass reached nobody in this cycle.
+    pub incidents_unassigned: u32,
     pub heartbeats_missed: u32,
     pub reminders_queued: u32,
     pub deliveries_sent: u32,
@@ -84,6 +87,7 @@ pub struct Engine {
     /// Cycles run one at a time, whether from the ticker or on demand.
     cycle_lock: tokio::sync::Mutex<()>,
     last_cleanup: Mutex<Option<DateTime<Utc>>>,
+    channels: Channels,
 }
 
 const LEASE: &str = "engine";
@@ -106,6 +110,7 @@ impl Engine {
             wake: app.engine_wake(),
             cycle_lock: tokio::sync::Mutex::new(()),
             last_cleanup: Mutex::new(None),
+            channels: app.channels(),
         }
     }
 
@@ -162,15 +167,17 @@ impl Engine {
             leader: true,
             ..CycleReport::default()
         };
-        let fired = engine.fire_escalations(now, self.settings.batch).await?;
-        report.escalations_fired = fired.escalations;
-        report.deliveries_planned = fired.deliveries_planned;
+        let fired = engine
+            .fire_escalations(now, self.settings.batch, self.channels)
+            .await?;
+        Self::count(&mut report, fired);
         report.heartbeats_missed = engine.fire_heartbeats(now).await?;
         if report.heartbeats_missed > 0 {
             // The incidents those alerts opened escalate at once rather than on the next tick.
-            let more = engine.fire_escalations(now, self.settings.batch).await?;
-            report.escalations_fired += more.escalations;
-            report.deliveries_planned += more.deliveries_planned;
+            let more = engine
+                .fire_escalations(now, self.settings.batch, self.channels)
+                .await?;
+            Self::count(&mut report, more);
         }
         report.reminders_queued = engine
             .send_shift_reminders(now, self.settings.batch)
@@ -190,6 +197,12 @@ impl Engine {
         }
         self.cleanup(now).await;
         Ok(report)
+    }
+
+    fn count(report: &mut CycleReport, fired: tocsin_store::Fired) {
+        report.escalations_fired += fired.escalations;
+        report.deliveries_planned += fired.deliveries_planned;
+        report.incidents_unassigned += fired.unassigned;
     }
 
     /// Sends every claimed delivery concurrently. Attempts are recorded as they end, by one recorder that writes

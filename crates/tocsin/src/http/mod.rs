@@ -234,6 +234,10 @@ pub fn router(state: AppState) -> Router {
             paging::set_service_policy
         ))
         .routes(routes!(paging::get_service_on_call))
+        .routes(routes!(
+            paging::get_paging_settings,
+            paging::set_paging_settings
+        ))
         .routes(routes!(paging::get_incident_escalation))
         .routes(routes!(paging::escalate_incident))
         .routes(routes!(paging::reassign_incident))

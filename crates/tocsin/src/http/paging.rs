@@ -20,7 +20,8 @@ use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
 use tocsin_domain::timeline::TargetGap;
 use tocsin_store::{
-    DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, Reassignment, StoreError,
+    DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, PagingSettingsRecord,
+    Reassignment, StoreError,
 };
 
 use crate::engine::CycleReport;
@@ -213,6 +214,65 @@ pub async fn get_service_policy(
     }))
 }
 
+/// A required field naming a policy, where `null` means none: an empty body must not stop paging by accident.
+fn policy_or_null(
+    field: &str,
+    value: serde_json::Value,
+    null_means: &str,
+) -> ApiResult<Option<PolicyRef>> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(p) => Ok(Some(PolicyRef::parse(&p))),
+        _ => Err(ApiError::field(
+            field,
+            format!("must be a policy ID or name, or {null_means}"),
+        )),
+    }
+}
+
+/// Organisation-wide paging settings.
+#[utoipa::path(get, path = "/api/v1/settings/paging", tag = "escalation", security(("bearer" = [])),
+    responses((status = 200, body = PagingSettingsRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_paging_settings(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<PagingSettingsRecord>> {
+    Ok(axum::Json(
+        s.app.escalation().paging_settings(&caller).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPagingSettings {
+    /// Policy ID or name of the escalation policy that takes incidents nobody else pages (no policy on their
+    /// service, no service, or a whole pass of their policy reached nobody); `null` for none. Required.
+    #[schema(value_type = Option<String>)]
+    fallback_policy: serde_json::Value,
+}
+
+/// Sets the organisation-wide paging settings (admin scope).
+#[utoipa::path(put, path = "/api/v1/settings/paging", tag = "escalation", security(("bearer" = [])),
+    request_body = SetPagingSettings,
+    responses((status = 200, body = PagingSettingsRecord), (status = "4XX", body = ErrorResponse)))]
+pub async fn set_paging_settings(
+    caller: Caller,
+    State(s): State<AppState>,
+    Json(req): Json<SetPagingSettings>,
+) -> ApiResult<axum::Json<PagingSettingsRecord>> {
+    let policy = policy_or_null(
+        "fallback_policy",
+        req.fallback_policy,
+        "null for no fallback",
+    )?;
+    Ok(axum::Json(
+        s.app
+            .escalation()
+            .set_fallback_policy(&caller, policy)
+            .await?,
+    ))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetServicePolicy {
@@ -232,16 +292,7 @@ pub async fn set_service_policy(
     Path(service): Path<String>,
     Json(req): Json<SetServicePolicy>,
 ) -> ApiResult<axum::Json<ServicePolicy>> {
-    let policy = match req.policy {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(p) => Some(PolicyRef::parse(&p)),
-        _ => {
-            return Err(ApiError::field(
-                "policy",
-                "must be a policy ID or name, or null to stop paging",
-            ));
-        }
-    };
+    let policy = policy_or_null("policy", req.policy, "null to stop paging")?;
     Ok(axum::Json(ServicePolicy {
         policy: s
             .app

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_domain::ValidationErrors;
-use tocsin_domain::contact::{ContactTarget, Notice};
+use tocsin_domain::contact::{Channels, ContactTarget, Notice};
 
 pub use email::{SmtpConfig, SmtpTls};
 pub use gateway::GatewayConfig;
@@ -85,6 +85,15 @@ pub struct NotifyConfig {
 }
 
 impl NotifyConfig {
+    /// The kinds of contact method this configuration can send.
+    pub fn channels(&self) -> Channels {
+        Channels {
+            email: self.smtp.is_some(),
+            sms: self.sms.is_some(),
+            voice: self.voice.is_some(),
+        }
+    }
+
     /// Every problem at once, each naming its key (`notify.smtp.from`), so a config file is fixed in one pass.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();

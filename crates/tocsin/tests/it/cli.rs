@@ -43,6 +43,12 @@ impl Run {
         self.stdout
     }
 
+    /// Standard output and standard error of a command that succeeded.
+    pub(crate) fn ok_with_stderr(self) -> (String, String) {
+        let stderr = self.stderr.clone();
+        (self.ok(), stderr)
+    }
+
     pub(crate) fn failed(self) -> String {
         assert!(
             !self.success,
@@ -235,6 +241,7 @@ async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
     let timeline = shown.split("Timeline:").nth(1).expect("a timeline");
     for kind in [
         "opened",
+        "unassigned",
         "acknowledged",
         "severity_changed",
         "note",
@@ -252,7 +259,7 @@ async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
         .ok();
     let json: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["incident"]["status"], "resolved");
-    assert_eq!(json["timeline"].as_array().unwrap().len(), 5);
+    assert_eq!(json["timeline"].as_array().unwrap().len(), 6);
 
     let list = tocsin(&app, &["incidents", "list", "--status", "resolved"])
         .await

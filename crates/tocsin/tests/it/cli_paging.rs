@@ -417,3 +417,101 @@ async fn heartbeat_integrations_print_their_url_and_take_their_interval() {
         .await;
     assert_eq!(after["items"].as_array().unwrap().len(), 1, "{after}");
 }
+
+#[tokio::test]
+async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_policy_takes_it() {
+    let app = app_without_ticker().await;
+    let hook = WebhookReceiver::start().await;
+    let key = app.service_with_key("orphan").await;
+
+    // The service has no escalation policy: the incident says it has nobody, in the API and in the CLI.
+    let (s, _) = app
+        .enqueue(TestApp::trigger(&key, "disk", "critical"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, first) = app.get("/api/v1/incidents/1").await;
+    assert!(first["unassigned_since"].is_string(), "{first}");
+    let list = tocsin(&app, &["incidents", "list"]).await.ok();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("#1 ") && l.contains("triggered, unassigned")),
+        "{list}"
+    );
+    let timeline = tocsin(&app, &["incidents", "timeline", "1"]).await.ok();
+    assert!(
+        timeline.contains("its service orphan has no escalation policy")
+            && timeline.contains("No fallback escalation policy is set"),
+        "{timeline}"
+    );
+
+    // An admin names a fallback policy; the next such incident is handed to it and pages at once.
+    let (s, ben) = app
+        .post(
+            "/api/v1/users",
+            serde_json::json!({"name": "Ben", "email": "ben@example.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ben}");
+    let (s, m) = app
+        .post(
+            "/api/v1/users/ben@example.test/contact-methods",
+            serde_json::json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/ben", hook.url)}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let (s, p) = app
+        .post(
+            "/api/v1/escalation-policies",
+            serde_json::json!({"name": "backup", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": ben["id"]}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let set = tocsin(&app, &["policies", "fallback", "--set", "backup"])
+        .await
+        .ok();
+    assert!(set.contains("go to escalation policy backup"), "{set}");
+    let refused = tocsin(&app, &["policies", "delete", "backup"])
+        .await
+        .failed();
+    assert!(refused.contains("is the fallback"), "{refused}");
+
+    let (s, _) = app.enqueue(TestApp::trigger(&key, "cpu", "critical")).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let report = app.cycle().await;
+    assert_eq!(report["deliveries_planned"], 1, "{report}");
+    let got = hook.wait_for(&app, 1).await;
+    assert_eq!(
+        got[0].json()["data"]["incident"]["number"],
+        2,
+        "{:?}",
+        got[0].json()
+    );
+    let (_, second) = app.get("/api/v1/incidents/2").await;
+    assert_eq!(second["unassigned_since"], Value::Null, "{second}");
+    let (_, esc) = app.get("/api/v1/incidents/2/escalation").await;
+    assert_eq!(esc["escalation"]["policy_name"], "backup", "{esc}");
+
+    // Declaring an incident that no policy pages prints a warning.
+    let (out, err) = tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Customers report errors",
+            "--severity",
+            "SEV-2",
+        ],
+    )
+    .await
+    .ok_with_stderr();
+    assert!(out.contains("declared #3"), "{out}");
+    assert!(
+        err.contains("warning: no escalation policy pages #3"),
+        "{err}"
+    );
+    let cleared = tocsin(&app, &["policies", "fallback", "--clear"])
+        .await
+        .ok();
+    assert!(cleared.contains("stay unassigned"), "{cleared}");
+}
