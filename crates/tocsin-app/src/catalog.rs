@@ -81,14 +81,20 @@ pub struct Services<'a> {
 }
 
 impl Services<'_> {
-    pub async fn create(&self, who: &Principal, spec: ServiceSpec) -> Result<Service> {
+    /// Warns that no policy pages the new service's incidents yet.
+    pub async fn create(&self, who: &Principal, spec: ServiceSpec) -> Result<Warned<Service>> {
         who.require(Scope::Write)?;
-        Ok(self
+        let service = self
             .app
             .store
             .services()
             .create(spec, self.app.now())
-            .await?)
+            .await?;
+        let warnings = self
+            .app
+            .setup_warnings(|f| f.concerns_service(&service.id))
+            .await?;
+        Ok(Warned::new(service, warnings))
     }
 
     pub async fn get(&self, who: &Principal, service: &ServiceRef) -> Result<Service> {

@@ -7,7 +7,8 @@ pub struct Incidents<'a> {
 
 impl Incidents<'_> {
     /// Opens an incident by hand, with no alert (e.g. a customer report).
-    pub async fn declare(&self, who: &Principal, new: NewIncident) -> Result<Incident> {
+    /// Warns when no policy pages the new incident.
+    pub async fn declare(&self, who: &Principal, new: NewIncident) -> Result<Warned<Incident>> {
         who.require(Scope::Write)?;
         let incident = self
             .app
@@ -21,7 +22,17 @@ impl Incidents<'_> {
             .with_label_values(&[incident.severity.as_str()])
             .inc();
         self.app.wake_engine();
-        Ok(incident)
+        let warnings = match incident.unassigned_since {
+            Some(_) => {
+                let settings = self.app.store.escalation().paging_settings().await?;
+                vec![Warning::Unassigned {
+                    number: incident.number,
+                    fallback: settings.fallback_policy.map(|p| p.name),
+                }]
+            }
+            None => Vec::new(),
+        };
+        Ok(Warned::new(incident, warnings))
     }
 
     pub async fn get(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tocsin_domain::auth::Scope;
 use tocsin_domain::clock::Clock;
 use tocsin_domain::contact::Channels;
+use tocsin_domain::doctor::Finding;
 use tocsin_domain::incident::{Actor, ActorKind};
 use tocsin_store::{ApiToken, Store, StoreError};
 use tokio::sync::Notify;
@@ -45,6 +46,32 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a use case did, with what its caller should be told: a change that succeeded but leaves something that
+/// cannot page (an email method on a server without SMTP, a service without a policy, a schedule with gaps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warned<T> {
+    pub value: T,
+    pub warnings: Vec<Warning>,
+}
+
+impl<T> Warned<T> {
+    fn new(value: T, warnings: Vec<Warning>) -> Self {
+        Self { value, warnings }
+    }
+}
+
+/// Something a caller should know about what they just did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// A finding of the paging setup's check about what was changed.
+    Setup(Finding),
+    /// No policy of the incident just opened pages it; the fallback policy, if set, took it.
+    Unassigned {
+        number: i64,
+        fallback: Option<String>,
+    },
+}
 
 /// Who asks for a use case: whom the timeline credits, and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +153,18 @@ impl App {
 
     pub fn channels(&self) -> Channels {
         self.channels
+    }
+
+    /// The paging setup's findings now, with this server's channels, those `keep` selects, as warnings.
+    async fn setup_warnings(&self, keep: impl Fn(&Finding) -> bool) -> Result<Vec<Warning>> {
+        let setup = self.store.escalation().paging_setup().await?;
+        Ok(
+            tocsin_domain::doctor::check(&setup, &self.channels, self.now())
+                .into_iter()
+                .filter(keep)
+                .map(Warning::Setup)
+                .collect(),
+        )
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -247,7 +286,7 @@ impl App {
 
 /// What every use-case module names.
 mod prelude {
-    pub use crate::{App, Principal, Result};
+    pub use crate::{App, Principal, Result, Warned, Warning};
     pub use chrono::{DateTime, Utc};
     pub use tocsin_domain::alert::Alert;
     pub use tocsin_domain::auth::Scope;

@@ -7,18 +7,30 @@ pub struct OnCall<'a> {
 
 impl OnCall<'_> {
     /// Refuses participants that are not users (naming `layers[i].participants[j]`).
+    /// Warns when nobody is on call for a while in the next 14 days.
     pub async fn create_schedule(
         &self,
         who: &Principal,
         spec: ScheduleSpec,
-    ) -> Result<ScheduleRecord> {
+    ) -> Result<Warned<ScheduleRecord>> {
         who.require(Scope::Write)?;
-        Ok(self
+        let record = self
             .app
             .store
             .oncall()
             .create_schedule(spec, self.app.now())
-            .await?)
+            .await?;
+        Ok(self.with_gaps(record))
+    }
+
+    fn with_gaps(&self, record: ScheduleRecord) -> Warned<ScheduleRecord> {
+        let gaps = tocsin_domain::doctor::schedule_gaps(
+            &record.id,
+            &record.name,
+            &record.schedule(),
+            self.app.now(),
+        );
+        Warned::new(record, gaps.into_iter().map(Warning::Setup).collect())
     }
 
     pub async fn get_schedule(
@@ -40,14 +52,15 @@ impl OnCall<'_> {
         who: &Principal,
         schedule: &ScheduleRef,
         spec: ScheduleSpec,
-    ) -> Result<ScheduleRecord> {
+    ) -> Result<Warned<ScheduleRecord>> {
         who.require(Scope::Write)?;
-        Ok(self
+        let record = self
             .app
             .store
             .oncall()
             .replace_schedule(schedule, spec, self.app.now())
-            .await?)
+            .await?;
+        Ok(self.with_gaps(record))
     }
 
     /// Refused (conflict) while an escalation policy pages the schedule.

@@ -57,20 +57,30 @@ impl Escalation<'_> {
         Ok(self.app.store.escalation().delete_policy(policy).await?)
     }
 
-    /// Sets (or with `None` removes) the policy that pages for a service's new incidents.
+    /// Sets (or with `None` removes) the policy that pages for a service's new incidents; warns when none will.
     pub async fn set_service_policy(
         &self,
         who: &Principal,
         service: &ServiceRef,
         policy: Option<PolicyRef>,
-    ) -> Result<Option<EscalationPolicy>> {
+    ) -> Result<Warned<Option<EscalationPolicy>>> {
         who.require(Scope::Write)?;
-        Ok(self
-            .app
-            .store
-            .escalation()
-            .set_service_policy(service, policy)
-            .await?)
+        let store = self.app.store.escalation();
+        let set = store.set_service_policy(service, policy).await?;
+        let id = self.app.store.services().get(service).await?.id;
+        let warnings = self.app.setup_warnings(|f| f.concerns_service(&id)).await?;
+        Ok(Warned::new(set, warnings))
+    }
+
+    /// Everything in the paging setup that would leave an incident with nobody.
+    pub async fn doctor(&self, who: &Principal) -> Result<Vec<tocsin_domain::doctor::Finding>> {
+        who.require(Scope::Read)?;
+        let setup = self.app.store.escalation().paging_setup().await?;
+        Ok(tocsin_domain::doctor::check(
+            &setup,
+            &self.app.channels,
+            self.app.now(),
+        ))
     }
 
     pub async fn service_policy(
@@ -243,19 +253,30 @@ pub struct Contacts<'a> {
 }
 
 impl Contacts<'_> {
+    /// Warns when the method cannot send here, or its user still cannot be reached.
     pub async fn create_method(
         &self,
         who: &Principal,
         user: &UserRef,
         spec: ContactMethodSpec,
-    ) -> Result<ContactMethod> {
+    ) -> Result<Warned<ContactMethod>> {
         who.require(Scope::Write)?;
-        Ok(self
+        let method = self
             .app
             .store
             .contacts()
             .create_method(user, spec, self.app.now())
-            .await?)
+            .await?;
+        self.about_user(method).await
+    }
+
+    /// The method, with what the setup's check says about its user.
+    async fn about_user(&self, method: ContactMethod) -> Result<Warned<ContactMethod>> {
+        let warnings = self
+            .app
+            .setup_warnings(|f| f.concerns_user(&method.user_id))
+            .await?;
+        Ok(Warned::new(method, warnings))
     }
 
     pub async fn list_methods(
@@ -278,9 +299,10 @@ impl Contacts<'_> {
         who: &Principal,
         id: &ContactMethodId,
         spec: ContactMethodSpec,
-    ) -> Result<ContactMethod> {
+    ) -> Result<Warned<ContactMethod>> {
         who.require(Scope::Write)?;
-        Ok(self.app.store.contacts().replace_method(id, spec).await?)
+        let method = self.app.store.contacts().replace_method(id, spec).await?;
+        self.about_user(method).await
     }
 
     /// Also removes the rules that use it.

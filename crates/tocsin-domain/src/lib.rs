@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod contact;
+pub mod doctor;
 pub mod error;
 pub mod escalation;
 pub mod ical;

@@ -114,6 +114,8 @@ pub trait EscalationRepo: Send + Sync {
         channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord>;
+    /// Everything `tocsin_domain::doctor` checks, read at one instant.
+    async fn paging_setup(&self) -> Result<tocsin_domain::doctor::PagingSetup>;
     /// Organisation-wide paging settings, with the fallback policy's name.
     async fn paging_settings(&self) -> Result<PagingSettingsRecord>;
     /// Sets (or with `None`, clears) the policy that takes incidents nobody else pages.

@@ -1,6 +1,8 @@
 //! How Tocsin words what it recorded, for every interface that shows it to people (the API's `message` fields,
 //! the web pages). Timeline entries are stored as facts; their sentences are made here, when they are shown.
 
+use tocsin_app::Warning;
+use tocsin_domain::doctor::Finding;
 use tocsin_domain::incident::{TimelineEntry, TimelineEvent};
 use tocsin_domain::timeline::{
     AttemptResult, Handover, JoinReason, PagedUser, ResolveCause, TargetGap, Unreached,
@@ -148,6 +150,72 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             }
         }
         TimelineEvent::Worded { message, .. } => message.clone(),
+    }
+}
+
+/// One sentence saying what a check of the paging setup found, and what fixes it.
+pub fn finding(f: &Finding) -> String {
+    match f {
+        Finding::NoEscalationPolicy {
+            service,
+            fallback: None,
+            ..
+        } => format!(
+            "Service {service} has no escalation policy, so its incidents page nobody: give it one \
+             (tocsin services policy {service} --set POLICY) or set a fallback policy (tocsin policies fallback --set POLICY)"
+        ),
+        Finding::NoEscalationPolicy {
+            service,
+            fallback: Some(fallback),
+            ..
+        } => format!(
+            "Service {service} has no escalation policy; its incidents go to the fallback policy {fallback}"
+        ),
+        Finding::ScheduleGap {
+            schedule,
+            from,
+            to,
+            gaps,
+            ..
+        } => format!(
+            "Schedule {schedule} has nobody on call from {} to {} ({gaps} gap(s) in the next {} days); \
+             a level paging it hands over to the next level then",
+            from.format("%Y-%m-%d %H:%M UTC"),
+            to.format("%Y-%m-%d %H:%M UTC"),
+            tocsin_domain::doctor::LOOKAHEAD_DAYS
+        ),
+        Finding::UnreachableUser { user, .. } => format!(
+            "{user} can be paged by an escalation policy but has no contact method this server can send: \
+             add one (tocsin contacts add)"
+        ),
+        Finding::ChannelNotConfigured {
+            user,
+            method,
+            kind,
+            setting,
+            ..
+        } => format!(
+            "{user}'s contact method {method} ({kind}) cannot send: this server has no [{setting}] configuration"
+        ),
+    }
+}
+
+/// One sentence for a warning that comes with a change.
+pub fn warning(w: &Warning) -> String {
+    match w {
+        Warning::Setup(f) => finding(f),
+        Warning::Unassigned {
+            number,
+            fallback: None,
+        } => format!(
+            "No escalation policy pages #{number}, and no fallback policy is set: nobody was paged"
+        ),
+        Warning::Unassigned {
+            number,
+            fallback: Some(fallback),
+        } => format!(
+            "No escalation policy of its services pages #{number}; the fallback policy {fallback} pages it"
+        ),
     }
 }
 

@@ -25,6 +25,7 @@ use tocsin_domain::catalog::User;
 use tocsin_domain::contact::{
     Channels, ContactMethod, NotificationRule, Purpose, Urgency, plan_page,
 };
+use tocsin_domain::doctor::PagingSetup;
 use tocsin_domain::escalation::{
     self, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget, Miss,
     PagingSettings,
@@ -210,6 +211,14 @@ pub(super) fn paging_settings(c: &dyn Conn) -> Result<PagingSettings> {
         |r| r.json(0),
     )?
     .unwrap_or_default())
+}
+
+fn all_policies(c: &dyn Conn) -> Result<Vec<EscalationPolicy>> {
+    c.query_all(
+        &format!("SELECT {POLICY_COLUMNS} FROM escalation_policies ORDER BY name"),
+        params![],
+        policy,
+    )
 }
 
 fn paging_settings_record(c: &dyn Conn) -> Result<PagingSettingsRecord> {
@@ -924,12 +933,47 @@ impl EscalationRepo for SqlStore {
     }
 
     async fn list_policies(&self) -> Result<Vec<EscalationPolicy>> {
+        self.read(all_policies).await
+    }
+
+    async fn paging_setup(&self) -> Result<PagingSetup> {
         self.read(|c| {
-            c.query_all(
-                &format!("SELECT {POLICY_COLUMNS} FROM escalation_policies ORDER BY name"),
-                params![],
-                policy,
-            )
+            Ok(PagingSetup {
+                services: c.query_all(
+                    "SELECT s.id, s.name, sp.policy_id FROM services s \
+                     LEFT JOIN service_policies sp ON sp.service_id = s.id WHERE s.deleted_at IS NULL ORDER BY s.name",
+                    params![],
+                    |r| {
+                        Ok((
+                            ServiceId::from_trusted(r.get(0)?),
+                            r.get(1)?,
+                            r.get::<Option<String>>(2)?.map(PolicyId::from_trusted),
+                        ))
+                    },
+                )?,
+                policies: all_policies(c)?,
+                schedules: super::oncall::all_schedules(c)?
+                    .into_iter()
+                    .map(|r| {
+                        let schedule = r.schedule();
+                        (r.id, r.name, schedule)
+                    })
+                    .collect(),
+                users: c.query_all(
+                    "SELECT id, name FROM users ORDER BY name, id",
+                    params![],
+                    |r| Ok((UserId::from_trusted(r.get(0)?), r.get(1)?)),
+                )?,
+                methods: c.query_all(
+                    &format!(
+                        "SELECT {} FROM contact_methods ORDER BY created_at, id",
+                        super::delivery::METHOD_COLUMNS
+                    ),
+                    params![],
+                    super::delivery::method,
+                )?,
+                fallback: paging_settings(c)?.fallback_policy,
+            })
         })
         .await
     }

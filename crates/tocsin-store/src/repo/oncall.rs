@@ -106,6 +106,15 @@ pub(super) fn load_schedule(c: &dyn Conn, r: &ScheduleRef) -> Result<ScheduleRec
     Ok(record)
 }
 
+/// Every schedule, by name.
+pub(super) fn all_schedules(c: &dyn Conn) -> Result<Vec<ScheduleRecord>> {
+    load_schedules(
+        c,
+        &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"),
+        None,
+    )
+}
+
 fn load_schedules(c: &dyn Conn, sql: &str, param: Option<&str>) -> Result<Vec<ScheduleRecord>> {
     let mut records: Vec<ScheduleRecord> = match param {
         Some(p) => c.query_all(sql, params![p], schedule)?,
@@ -321,14 +330,7 @@ impl OnCallRepo for SqlStore {
     }
 
     async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
-        self.read(|c| {
-            load_schedules(
-                c,
-                &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"),
-                None,
-            )
-        })
-        .await
+        self.read(all_schedules).await
     }
 
     async fn replace_schedule(

@@ -114,6 +114,9 @@ impl Client {
             .await
             .with_context(|| format!("could not reach the server at {}", self.base))?;
         let status = resp.status();
+        for warning in resp.headers().get_all(reqwest::header::WARNING) {
+            eprintln!("warning: {}", warning_text(warning.as_bytes()));
+        }
         let text = resp
             .text()
             .await
@@ -135,6 +138,26 @@ impl Client {
         }
         url
     }
+}
+
+/// The text of a `Warning: 299 tocsin "…"` header, unquoted; a header of another form is shown whole.
+fn warning_text(header: &[u8]) -> String {
+    let header = String::from_utf8_lossy(header);
+    let Some(quoted) = header
+        .split_once(" \"")
+        .and_then(|(_, rest)| rest.strip_suffix('"'))
+    else {
+        return header.into_owned();
+    };
+    let mut text = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => text.extend(chars.next()),
+            c => text.push(c),
+        }
+    }
+    text
 }
 
 fn take_items(page: &mut Value) -> Vec<Value> {
@@ -309,6 +332,15 @@ mod tests {
             e.to_string(),
             "2 problems (invalid_request)\n  a: bad\n  b: worse"
         );
+    }
+
+    #[test]
+    fn warnings_are_shown_unquoted() {
+        assert_eq!(
+            warning_text("299 tocsin \"Service \\\"a\\\\b\\\" café\"".as_bytes()),
+            "Service \"a\\b\" café"
+        );
+        assert_eq!(warning_text(b"199 other"), "199 other");
     }
 
     #[test]

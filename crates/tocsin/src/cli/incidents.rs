@@ -99,13 +99,6 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
                 text(&v["title"])
             );
             out.done(&v, line);
-            if !v["unassigned_since"].is_null() {
-                eprintln!(
-                    "warning: no escalation policy pages {}; its timeline says whether the fallback policy took it \
-                     (tocsin policies fallback)",
-                    number(&v)
-                );
-            }
         }
         IncidentCmd::Ack(r) => transition(client, &r.incident, "acknowledge", out).await?,
         IncidentCmd::Resolve(r) => transition(client, &r.incident, "resolve", out).await?,

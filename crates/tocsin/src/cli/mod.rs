@@ -64,6 +64,16 @@ pub enum Commands {
     Notifications(paging::NotificationsArgs),
     /// The engine that escalates, checks heartbeats and sends notifications.
     Engine(Group<paging::EngineCmd>),
+    /// Check the paging setup for what would leave an incident with nobody: services without a policy,
+    /// schedules with nobody on call in the next 14 days, people a policy pages who cannot be reached, contact
+    /// methods of a kind this server cannot send. Exits with status 1 when it finds something.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// A command group and the output choice its commands share.
@@ -495,6 +505,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::NotificationRules(g) => paging::notification_rules(c, g.cmd, g.out).await,
         Commands::Notifications(a) => paging::notifications(c, a).await,
         Commands::Engine(g) => paging::engine(c, g.cmd, g.out).await,
+        Commands::Doctor(a) => paging::doctor(c, a.out).await,
     }
 }
 

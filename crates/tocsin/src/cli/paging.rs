@@ -599,6 +599,27 @@ pub async fn notification_rules(
 }
 
 /// Lists the notifications sent to a user.
+/// Prints what the server's check of the paging setup found, and fails when it found anything.
+pub async fn doctor(client: &Client, out: Output) -> anyhow::Result<()> {
+    let report = client.get(&["doctor"]).await?;
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    out.either(&report, || {
+        if findings.is_empty() {
+            println!("Every service is paged, and everyone a policy pages can be reached.");
+        }
+        for f in &findings {
+            println!("- {}", text(&f["message"]));
+        }
+    });
+    if !findings.is_empty() {
+        anyhow::bail!(
+            "{} thing(s) in the paging setup would leave an incident with nobody",
+            findings.len()
+        );
+    }
+    Ok(())
+}
+
 pub async fn notifications(client: &Client, args: NotificationsArgs) -> anyhow::Result<()> {
     let list = client.get(&["users", &args.user, "notifications"]).await?;
     args.out.table(&list, USER_NOTIFICATIONS);

@@ -5,8 +5,10 @@ use super::error::{ApiResult, ErrorResponse};
 use super::extract::Query;
 use super::extract::{Caller, Created, Json};
 use super::extract::{ServiceRef, TeamRef, UserRef};
+use super::warnings::warned;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tocsin_domain::catalog::{
     CatalogDocument, PlanAction, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
@@ -167,13 +169,14 @@ pub async fn list_services(
 }
 
 #[utoipa::path(post, path = "/api/v1/services", tag = "catalog", security(("bearer" = [])), request_body = ServiceSpec,
-    responses((status = 201, body = Service), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = Service, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn create_service(
     caller: Caller,
     State(s): State<AppState>,
     Json(spec): Json<ServiceSpec>,
-) -> ApiResult<Created<Service>> {
-    Ok(created(s.app.services().create(&caller, spec).await?))
+) -> ApiResult<Response> {
+    let service = s.app.services().create(&caller, spec).await?;
+    Ok(warned(StatusCode::CREATED, service))
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}", tag = "catalog", security(("bearer" = [])),

@@ -5,8 +5,10 @@ use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Json, Query, path_id};
 use super::extract::{ServiceRef, incident_ref};
+use super::warnings::warned;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -96,12 +98,12 @@ pub struct DeclareIncident {
 
 /// Declares an incident by hand, without an alert (e.g. from a customer report).
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = DeclareIncident,
-    responses((status = 201, body = Incident), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = Incident, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn declare_incident(
     caller: Caller,
     State(s): State<AppState>,
     Json(req): Json<DeclareIncident>,
-) -> ApiResult<(StatusCode, axum::Json<Incident>)> {
+) -> ApiResult<Response> {
     let new = NewIncident {
         title: req.title,
         description: req.description,
@@ -109,7 +111,7 @@ pub async fn declare_incident(
         services: req.services.iter().map(|s| ServiceRef::parse(s)).collect(),
     };
     let incident = s.app.incidents().declare(&caller, new).await?;
-    Ok((StatusCode::CREATED, axum::Json(incident)))
+    Ok(warned(StatusCode::CREATED, incident))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])),

@@ -16,6 +16,7 @@ mod oncall;
 mod ops;
 mod paging;
 mod senders;
+mod warnings;
 
 use crate::engine::Engine;
 use axum::Router;
@@ -238,6 +239,7 @@ pub fn router(state: AppState) -> Router {
             paging::get_paging_settings,
             paging::set_paging_settings
         ))
+        .routes(routes!(paging::doctor))
         .routes(routes!(paging::get_incident_escalation))
         .routes(routes!(paging::escalate_incident))
         .routes(routes!(paging::reassign_incident))

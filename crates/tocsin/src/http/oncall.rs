@@ -9,6 +9,7 @@ use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Json, Query, parse_json, path_id};
 use super::extract::{ScheduleRef, UserRef};
+use super::warnings::warned;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -138,15 +139,15 @@ pub async fn list_schedules(
 
 /// Creates a schedule. Participants are user IDs or emails, in turn order.
 #[utoipa::path(post, path = "/api/v1/schedules", tag = "oncall", security(("bearer" = [])), request_body = ScheduleSpec,
-    responses((status = 201, body = ScheduleRecord), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = ScheduleRecord, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn create_schedule(
     caller: Caller,
     State(s): State<AppState>,
     Json(body): Json<Value>,
-) -> ApiResult<(StatusCode, axum::Json<ScheduleRecord>)> {
+) -> ApiResult<Response> {
     let spec = schedule_spec(&s, &caller, body).await?;
     let created = s.app.oncall().create_schedule(&caller, spec).await?;
-    Ok((StatusCode::CREATED, axum::Json(created)))
+    Ok(warned(StatusCode::CREATED, created))
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules/{schedule}", tag = "oncall", security(("bearer" = [])),
@@ -168,20 +169,20 @@ pub async fn get_schedule(
 /// Replaces a schedule's name, description, time zone, layers and reminder lead time; its overrides stay.
 #[utoipa::path(put, path = "/api/v1/schedules/{schedule}", tag = "oncall", security(("bearer" = [])), request_body = ScheduleSpec,
     params(("schedule" = String, Path, description = "Schedule ID or name")),
-    responses((status = 200, body = ScheduleRecord), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = ScheduleRecord, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn replace_schedule(
     caller: Caller,
     State(s): State<AppState>,
     Path(schedule): Path<String>,
     Json(body): Json<Value>,
-) -> ApiResult<axum::Json<ScheduleRecord>> {
+) -> ApiResult<Response> {
     let spec = schedule_spec(&s, &caller, body).await?;
-    Ok(axum::Json(
-        s.app
-            .oncall()
-            .replace_schedule(&caller, &ScheduleRef::parse(&schedule), spec)
-            .await?,
-    ))
+    let replaced = s
+        .app
+        .oncall()
+        .replace_schedule(&caller, &ScheduleRef::parse(&schedule), spec)
+        .await?;
+    Ok(warned(StatusCode::OK, replaced))
 }
 
 /// Deletes a schedule with its overrides and feeds; refused while an escalation policy pages it.

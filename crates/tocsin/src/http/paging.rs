@@ -6,6 +6,7 @@ use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::extract::{Caller, Created, Json, Query, path_id};
 use super::extract::{PolicyRef, ServiceRef, UserRef, incident_ref};
+use super::warnings::Warnings;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -230,6 +231,42 @@ fn policy_or_null(
     }
 }
 
+/// One finding of the paging setup's check.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DoctorFinding {
+    #[serde(flatten)]
+    finding: tocsin_domain::doctor::Finding,
+    /// What was found and how to fix it, in a sentence.
+    message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DoctorReport {
+    /// Empty when every service is paged and every person a policy pages can be reached.
+    findings: Vec<DoctorFinding>,
+}
+
+/// Checks the paging setup for what would leave an incident with nobody: services without a policy, schedules
+/// with nobody on call in the next 14 days, people a policy pages who cannot be reached, contact methods of a
+/// kind this server is not configured to send.
+#[utoipa::path(get, path = "/api/v1/doctor", tag = "escalation", security(("bearer" = [])),
+    responses((status = 200, body = DoctorReport), (status = "4XX", body = ErrorResponse)))]
+pub async fn doctor(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<DoctorReport>> {
+    let findings = s.app.escalation().doctor(&caller).await?;
+    Ok(axum::Json(DoctorReport {
+        findings: findings
+            .into_iter()
+            .map(|finding| DoctorFinding {
+                message: crate::wording::finding(&finding),
+                finding,
+            })
+            .collect(),
+    }))
+}
+
 /// Organisation-wide paging settings.
 #[utoipa::path(get, path = "/api/v1/settings/paging", tag = "escalation", security(("bearer" = [])),
     responses((status = 200, body = PagingSettingsRecord), (status = "4XX", body = ErrorResponse)))]
@@ -285,21 +322,24 @@ pub struct SetServicePolicy {
 /// Sets the policy that pages for the service's new incidents.
 #[utoipa::path(put, path = "/api/v1/services/{service}/escalation-policy", tag = "escalation", security(("bearer" = [])),
     params(("service" = String, Path, description = "Service ID or name")), request_body = SetServicePolicy,
-    responses((status = 200, body = ServicePolicy), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = ServicePolicy, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn set_service_policy(
     caller: Caller,
     State(s): State<AppState>,
     Path(service): Path<String>,
     Json(req): Json<SetServicePolicy>,
-) -> ApiResult<axum::Json<ServicePolicy>> {
+) -> ApiResult<Response> {
     let policy = policy_or_null("policy", req.policy, "null to stop paging")?;
-    Ok(axum::Json(ServicePolicy {
-        policy: s
-            .app
-            .escalation()
-            .set_service_policy(&caller, &ServiceRef::parse(&service), policy)
-            .await?,
-    }))
+    let set = s
+        .app
+        .escalation()
+        .set_service_policy(&caller, &ServiceRef::parse(&service), policy)
+        .await?;
+    Ok((
+        Warnings(set.warnings),
+        axum::Json(ServicePolicy { policy: set.value }),
+    )
+        .into_response())
 }
 
 /// Who the service's policy pages at an instant.
@@ -495,13 +535,13 @@ pub async fn list_contact_methods(
 /// Adds a contact method. A webhook's signing secret (`whsec_…`) is generated and shown only in this answer.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contact-methods", tag = "notifications", security(("bearer" = [])),
     params(("user" = String, Path, description = "User ID or email")), request_body = ContactMethodSpec,
-    responses((status = 201, body = ContactMethod), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = ContactMethod, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn create_contact_method(
     caller: Caller,
     State(s): State<AppState>,
     Path(user): Path<String>,
     Json(mut spec): Json<ContactMethodSpec>,
-) -> ApiResult<Created<ContactMethod>> {
+) -> ApiResult<Response> {
     if let ContactTarget::Webhook { secret, .. } = &mut spec.target
         && secret.is_none()
     {
@@ -512,7 +552,12 @@ pub async fn create_contact_method(
         .contacts()
         .create_method(&caller, &UserRef::parse(&user), spec)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(m)))
+    Ok((
+        StatusCode::CREATED,
+        Warnings(m.warnings),
+        axum::Json(m.value),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),
@@ -532,17 +577,16 @@ pub async fn get_contact_method(
 /// Replaces a contact method (its kind stays); a webhook keeps its signing secret.
 #[utoipa::path(put, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Contact method ID")), request_body = ContactMethodSpec,
-    responses((status = 200, body = ContactMethod), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = ContactMethod, headers(("Warning" = String, description = "What the change leaves that cannot page, as `299 tocsin \"text\"`; one header per warning"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn replace_contact_method(
     caller: Caller,
     State(s): State<AppState>,
     Path(raw): Path<String>,
     Json(spec): Json<ContactMethodSpec>,
-) -> ApiResult<axum::Json<ContactMethod>> {
+) -> ApiResult<Response> {
     let id = path_id(&raw, ContactMethodId::parse, "contact method")?;
-    Ok(axum::Json(redacted(
-        s.app.contacts().replace_method(&caller, &id, spec).await?,
-    )))
+    let m = s.app.contacts().replace_method(&caller, &id, spec).await?;
+    Ok((Warnings(m.warnings), axum::Json(redacted(m.value))).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/contact-methods/{id}", tag = "notifications", security(("bearer" = [])),

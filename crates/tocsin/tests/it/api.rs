@@ -1066,6 +1066,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("post", "/api/v1/engine/cycle"),
         ("get", "/api/v1/settings/paging"),
         ("put", "/api/v1/settings/paging"),
+        ("get", "/api/v1/doctor"),
         ("post", "/heartbeat/{key}"),
         ("get", "/heartbeat/{key}"),
         ("get", "/act/{token}"),

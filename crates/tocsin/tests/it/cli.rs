@@ -43,6 +43,13 @@ impl Run {
         self.stdout
     }
 
+    /// Standard output of a command that failed.
+    pub(crate) fn stdout_of_failure(self) -> String {
+        let stdout = self.stdout.clone();
+        self.failed();
+        stdout
+    }
+
     /// Standard output and standard error of a command that succeeded.
     pub(crate) fn ok_with_stderr(self) -> (String, String) {
         let stderr = self.stderr.clone();

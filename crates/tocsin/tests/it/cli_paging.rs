@@ -26,6 +26,14 @@ async fn app_without_ticker() -> TestApp {
     TestApp::spawn_with(Arc::new(SystemClock), |c| c.engine.enabled = false).await
 }
 
+/// The JSON a command prints before it fails.
+async fn json_of_failing(app: &TestApp, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = tocsin(app, &args).await.stdout_of_failure();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+}
+
 async fn json_of(app: &TestApp, args: &[&str]) -> Value {
     let mut args = args.to_vec();
     args.push("--json");
@@ -444,6 +452,25 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
         "{timeline}"
     );
 
+    // The check of the paging setup finds the service, and fails.
+    let found = tocsin(&app, &["doctor"]).await.failed();
+    assert!(
+        found.contains("1 thing(s) in the paging setup would leave an incident with nobody"),
+        "{found}"
+    );
+    let report = json_of_failing(&app, &["doctor"]).await;
+    assert_eq!(
+        report["findings"][0]["code"], "no_escalation_policy",
+        "{report}"
+    );
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Service orphan has no escalation policy, so its incidents page nobody"),
+        "{report}"
+    );
+
     // An admin names a fallback policy; the next such incident is handed to it and pages at once.
     let (s, ben) = app
         .post(
@@ -459,6 +486,28 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
+    // An email address on a server without SMTP is accepted, with a warning that it reaches nobody.
+    let (out, err) = tocsin(
+        &app,
+        &[
+            "contacts",
+            "add",
+            "ben@example.test",
+            "--name",
+            "mail",
+            "--email",
+            "ben@example.test",
+        ],
+    )
+    .await
+    .ok_with_stderr();
+    assert!(!out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "warning: Ben's contact method mail (email) cannot send: this server has no [notify.smtp] configuration"
+        ),
+        "{err}"
+    );
     let (s, p) = app
         .post(
             "/api/v1/escalation-policies",
@@ -507,7 +556,9 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
     .ok_with_stderr();
     assert!(out.contains("declared #3"), "{out}");
     assert!(
-        err.contains("warning: no escalation policy pages #3"),
+        err.contains(
+            "warning: No escalation policy of its services pages #3; the fallback policy backup pages it"
+        ),
         "{err}"
     );
     let cleared = tocsin(&app, &["policies", "fallback", "--clear"])

@@ -907,3 +907,77 @@ async fn calendar_feeds_are_read_by_a_real_parser_and_stop_when_revoked() {
         );
     }
 }
+
+/// The `Warning` headers of an answer, unquoted.
+fn warnings(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all(reqwest::header::WARNING)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_that_leave_gaps_or_unpaged_services_answer_with_warnings() {
+    let clock = Arc::new(ManualClock::new(utc("2026-03-04T12:00:00Z")));
+    let app = TestApp::spawn_with_clock(clock).await;
+    let ids = users(&app, &["Zoë"]).await;
+    // Office hours only: nobody is on call tonight.
+    let resp = app
+        .req(Method::POST, "/api/v1/schedules")
+        .json(&json!({
+            "name": "Office",
+            "time_zone": "UTC",
+            "layers": [{"name": "office", "participants": [ids[0]], "rotation": {"every": "weeks", "count": 1},
+                "start": "2026-03-02T00:00:00",
+                "restrictions": [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "09:00:00", "end": "17:00:00"}]}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        warnings(&resp),
+        [
+            "299 tocsin \"Schedule Office has nobody on call from 2026-03-04 17:00 UTC to 2026-03-05 09:00 UTC \
+          (10 gap(s) in the next 14 days); a level paging it hands over to the next level then\""
+        ]
+    );
+    // Around the clock: no warning.
+    let resp = app
+        .req(Method::PUT, "/api/v1/schedules/Office")
+        .json(&json!({
+            "name": "Office",
+            "time_zone": "UTC",
+            "layers": [{"name": "all", "participants": [ids[0]], "rotation": {"every": "weeks", "count": 1},
+                "start": "2026-03-02T00:00:00"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(warnings(&resp).is_empty());
+
+    // A new service, and one whose policy is taken away, say that nobody pages their incidents.
+    let resp = app
+        .req(Method::POST, "/api/v1/services")
+        .json(&json!({"name": "billing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(warnings(&resp).len(), 1);
+    assert!(
+        warnings(&resp)[0].starts_with("299 tocsin \"Service billing has no escalation policy"),
+        "{:?}",
+        warnings(&resp)
+    );
+    let resp = app
+        .req(Method::PUT, "/api/v1/services/billing/escalation-policy")
+        .json(&json!({"policy": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(warnings(&resp).len(), 1, "{:?}", warnings(&resp));
+}
