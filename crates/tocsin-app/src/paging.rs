@@ -200,44 +200,14 @@ impl Escalation<'_> {
     ) -> Result<PolicyOnCall> {
         who.require(Scope::Read)?;
         let at = at.unwrap_or_else(|| self.app.now());
-        let mut loaded = std::collections::HashMap::new();
-        for level in &policy.levels {
-            for target in &level.targets {
-                if let tocsin_domain::escalation::EscalationTarget::Schedule(id) = target
-                    && !loaded.contains_key(id)
-                {
-                    let record = match self
-                        .app
-                        .store
-                        .oncall()
-                        .get_schedule(&id.clone().into())
-                        .await
-                    {
-                        Ok(r) => Some(r),
-                        Err(StoreError::NotFound { .. }) => None,
-                        Err(e) => return Err(e.into()),
-                    };
-                    loaded.insert(id.clone(), record);
-                }
-            }
-        }
-        let levels = policy
-            .levels
-            .iter()
-            .map(|level| {
-                tocsin_domain::escalation::resolve_targets(&level.targets, at, |id| {
-                    loaded
-                        .get(id)
-                        .cloned()
-                        .flatten()
-                        .map(|r| (r.name.clone(), r.schedule()))
-                })
-            })
-            .collect();
-        let schedules = loaded
-            .into_iter()
-            .filter_map(|(id, r)| r.map(|r| (id, r.name)))
-            .collect();
+        let targets: Vec<Vec<tocsin_domain::escalation::EscalationTarget>> =
+            policy.levels.iter().map(|l| l.targets.clone()).collect();
+        let (levels, schedules) = self
+            .app
+            .store
+            .escalation()
+            .resolve_levels(targets, at)
+            .await?;
         Ok(PolicyOnCall {
             policy,
             at,

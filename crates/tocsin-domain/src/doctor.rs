@@ -3,8 +3,8 @@
 //! server is not configured to send. Checked on demand (`tocsin doctor`) and after the changes that can cause it.
 
 use crate::contact::{Channels, ContactMethod};
-use crate::escalation::{EscalationPolicy, EscalationTarget};
-use crate::ids::{ContactMethodId, PolicyId, ScheduleId, ServiceId, UserId};
+use crate::escalation::{EscalationPolicy, EscalationTarget, TeamEntry};
+use crate::ids::{ContactMethodId, PolicyId, ScheduleId, ServiceId, TeamId, UserId};
 use crate::oncall::{Schedule, gaps};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -21,6 +21,7 @@ pub struct PagingSetup {
     pub policies: Vec<EscalationPolicy>,
     pub schedules: Vec<(ScheduleId, String, Schedule)>,
     pub users: Vec<(UserId, String)>,
+    pub teams: HashMap<TeamId, TeamEntry>,
     pub methods: Vec<ContactMethod>,
     /// The policy that takes incidents nobody else pages.
     pub fallback: Option<PolicyId>,
@@ -44,6 +45,13 @@ pub enum Finding {
         to: DateTime<Utc>,
         /// How many gaps there are in the 14 days.
         gaps: usize,
+    },
+    /// A policy pages a team that has nobody to page: no members, or (for its on-call) no schedule of its own.
+    EmptyTeam {
+        team_id: TeamId,
+        team: String,
+        /// The policy pages whoever is on call in the team's schedules, and it owns none.
+        on_call: bool,
     },
     /// Someone a policy may page has no contact method this server can send (none, all disabled, or only
     /// kinds it is not configured for).
@@ -118,6 +126,7 @@ pub fn check(setup: &PagingSetup, channels: &Channels, now: DateTime<Utc>) -> Ve
         .flat_map(|l| &l.targets);
     let mut paged_schedules = BTreeSet::new();
     let mut pageable = BTreeSet::new();
+    let mut empty_teams = BTreeSet::new();
     for target in targets {
         match target {
             EscalationTarget::User(u) => {
@@ -126,8 +135,35 @@ pub fn check(setup: &PagingSetup, channels: &Channels, now: DateTime<Utc>) -> Ve
             EscalationTarget::Schedule(s) => {
                 paged_schedules.insert(s.clone());
             }
+            EscalationTarget::Team(t) => match setup.teams.get(t) {
+                Some(team) if !team.members.is_empty() => {
+                    pageable.extend(team.members.iter().cloned())
+                }
+                Some(team) => {
+                    empty_teams.insert((t.clone(), team.name.clone(), false));
+                }
+                None => {}
+            },
+            EscalationTarget::TeamOnCall(t) => match setup.teams.get(t) {
+                Some(team) if !team.schedules.is_empty() => {
+                    paged_schedules.extend(team.schedules.iter().cloned())
+                }
+                Some(team) => {
+                    empty_teams.insert((t.clone(), team.name.clone(), true));
+                }
+                None => {}
+            },
         }
     }
+    findings.extend(
+        empty_teams
+            .into_iter()
+            .map(|(team_id, team, on_call)| Finding::EmptyTeam {
+                team_id,
+                team,
+                on_call,
+            }),
+    );
     for (id, name, schedule) in &setup.schedules {
         if !paged_schedules.contains(id) {
             continue;
@@ -254,6 +290,7 @@ mod tests {
                 (cid.clone(), "Cid".into()),
                 (dee.clone(), "Dee".into()),
             ],
+            teams: HashMap::new(),
             methods: vec![
                 // Ann: email, but this server has no SMTP. Ben: a disabled webhook. Cid: email too, and a Slack
                 // hook that works. Dee is paged by no policy, so having no method is no finding.
@@ -322,6 +359,70 @@ mod tests {
                 .iter()
                 .all(|f| !matches!(f, Finding::ChannelNotConfigured { .. })),
             "with SMTP configured, email reaches people"
+        );
+    }
+
+    #[test]
+    fn a_team_with_nobody_to_page_is_found_and_its_members_must_be_reachable() {
+        let ann = UserId::generate();
+        let (staffed, bare) = (TeamId::generate(), TeamId::generate());
+        let policy = EscalationPolicy {
+            id: PolicyId::generate(),
+            name: "teams".into(),
+            description: String::new(),
+            repeat: 0,
+            levels: vec![EscalationLevel {
+                delay_minutes: 5,
+                targets: vec![
+                    EscalationTarget::Team(staffed.clone()),
+                    EscalationTarget::TeamOnCall(staffed.clone()),
+                    EscalationTarget::Team(bare.clone()),
+                ],
+            }],
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        };
+        let setup = PagingSetup {
+            policies: vec![policy],
+            users: vec![(ann.clone(), "Ann".into())],
+            teams: HashMap::from([
+                (
+                    staffed.clone(),
+                    TeamEntry {
+                        name: "payments".into(),
+                        members: vec![ann.clone()],
+                        schedules: vec![],
+                    },
+                ),
+                (
+                    bare.clone(),
+                    TeamEntry {
+                        name: "ghosts".into(),
+                        ..TeamEntry::default()
+                    },
+                ),
+            ]),
+            ..PagingSetup::default()
+        };
+        let found = check(&setup, &Channels::ALL, at("2026-03-04T12:00:00Z"));
+        let mut empty: Vec<(String, bool)> = found
+            .iter()
+            .filter_map(|f| match f {
+                Finding::EmptyTeam { team, on_call, .. } => Some((team.clone(), *on_call)),
+                _ => None,
+            })
+            .collect();
+        empty.sort();
+        assert_eq!(
+            empty,
+            [("ghosts".to_owned(), false), ("payments".to_owned(), true)]
+        );
+        assert!(
+            found.contains(&Finding::UnreachableUser {
+                user_id: ann,
+                user: "Ann".into()
+            }),
+            "a member of a paged team is pageable: {found:?}"
         );
     }
 }

@@ -7,12 +7,13 @@
 //! its due time; [`Escalation::fire`] is the one step the engine takes when it falls due.
 
 use crate::error::ValidationErrors;
-use crate::ids::{IncidentId, PolicyId, ScheduleId, UserId};
+use crate::ids::{IncidentId, PolicyId, ScheduleId, TeamId, UserId};
 use crate::incident::IncidentStatus;
 use crate::oncall::{Schedule, on_call};
 use crate::timeline::TargetGap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Who one level's targets page at an instant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,32 +31,127 @@ impl LevelTargets {
     }
 }
 
-/// Who `targets` mean at `at`: users as named, schedules by who is on call then. `schedule` looks a schedule up
-/// by ID, with its name; one it cannot find (deleted since) pages nobody.
+/// A team as targets see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TeamEntry {
+    pub name: String,
+    pub members: Vec<UserId>,
+    /// The schedules the team owns: its on-call rotation.
+    pub schedules: Vec<ScheduleId>,
+}
+
+/// What resolving targets looks up: the schedules and teams they name, with the schedules those teams own.
+/// Whatever is missing was deleted since, and pages nobody.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub schedules: HashMap<ScheduleId, (String, Schedule)>,
+    pub teams: HashMap<TeamId, TeamEntry>,
+}
+
+impl Directory {
+    /// The schedules `targets` page through, directly or as a team's: what a `Directory` for them must hold.
+    pub fn schedules_needed<'a>(
+        targets: impl IntoIterator<Item = &'a EscalationTarget>,
+        teams: &HashMap<TeamId, TeamEntry>,
+    ) -> Vec<ScheduleId> {
+        let mut ids: Vec<ScheduleId> = targets
+            .into_iter()
+            .flat_map(|t| match t {
+                EscalationTarget::Schedule(id) => vec![id.clone()],
+                EscalationTarget::TeamOnCall(team) => teams
+                    .get(team)
+                    .map(|t| t.schedules.clone())
+                    .unwrap_or_default(),
+                EscalationTarget::User(_) | EscalationTarget::Team(_) => Vec::new(),
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The teams `targets` name.
+    pub fn teams_needed<'a>(
+        targets: impl IntoIterator<Item = &'a EscalationTarget>,
+    ) -> Vec<TeamId> {
+        let mut ids: Vec<TeamId> = targets
+            .into_iter()
+            .filter_map(|t| match t {
+                EscalationTarget::Team(id) | EscalationTarget::TeamOnCall(id) => Some(id.clone()),
+                EscalationTarget::User(_) | EscalationTarget::Schedule(_) => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Who `targets` mean at `at`: users as named, a team's members, schedules (and a team's schedules) by who is
+/// on call then.
 pub fn resolve_targets(
     targets: &[EscalationTarget],
     at: DateTime<Utc>,
-    mut schedule: impl FnMut(&ScheduleId) -> Option<(String, Schedule)>,
+    directory: &Directory,
 ) -> LevelTargets {
     let mut resolved = LevelTargets::default();
-    let add = |users: &mut Vec<(UserId, Option<ScheduleId>)>, u: UserId, via| {
-        if !users.iter().any(|(x, _)| *x == u) {
-            users.push((u, via));
-        }
+    let add =
+        |users: &mut Vec<(UserId, Option<ScheduleId>)>, u: &UserId, via: Option<&ScheduleId>| {
+            if !users.iter().any(|(x, _)| x == u) {
+                users.push((u.clone(), via.cloned()));
+            }
+        };
+    let on_call_in = |id: &ScheduleId| {
+        directory
+            .schedules
+            .get(id)
+            .map(|(name, s)| (name, on_call(s, at)))
     };
     for target in targets {
         match target {
-            EscalationTarget::User(u) => add(&mut resolved.users, u.clone(), None),
-            EscalationTarget::Schedule(id) => match schedule(id) {
+            EscalationTarget::User(u) => add(&mut resolved.users, u, None),
+            EscalationTarget::Schedule(id) => match on_call_in(id) {
                 None => resolved.gaps.push(TargetGap::ScheduleGone {
                     schedule_id: id.clone(),
                 }),
-                Some((name, s)) => match on_call(&s, at) {
-                    Some(u) => add(&mut resolved.users, u, Some(id.clone())),
-                    None => resolved
-                        .gaps
-                        .push(TargetGap::NobodyOnCall { schedule: name }),
-                },
+                Some((_, Some(u))) => add(&mut resolved.users, &u, Some(id)),
+                Some((name, None)) => resolved.gaps.push(TargetGap::NobodyOnCall {
+                    schedule: name.clone(),
+                }),
+            },
+            EscalationTarget::Team(id) => match directory.teams.get(id) {
+                None => resolved.gaps.push(TargetGap::TeamGone {
+                    team_id: id.clone(),
+                }),
+                Some(team) if team.members.is_empty() => {
+                    resolved.gaps.push(TargetGap::TeamHasNoMembers {
+                        team: team.name.clone(),
+                    })
+                }
+                Some(team) => {
+                    for u in &team.members {
+                        add(&mut resolved.users, u, None);
+                    }
+                }
+            },
+            EscalationTarget::TeamOnCall(id) => match directory.teams.get(id) {
+                None => resolved.gaps.push(TargetGap::TeamGone {
+                    team_id: id.clone(),
+                }),
+                Some(team) => {
+                    let mut anyone = false;
+                    for schedule in &team.schedules {
+                        if let Some((_, Some(u))) = on_call_in(schedule) {
+                            add(&mut resolved.users, &u, Some(schedule));
+                            anyone = true;
+                        }
+                    }
+                    if !anyone {
+                        resolved.gaps.push(TargetGap::TeamNobodyOnCall {
+                            team: team.name.clone(),
+                        });
+                    }
+                }
             },
         }
     }
@@ -73,12 +169,15 @@ pub fn page_is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bool
     }
 }
 
-/// Who a level pages: a user directly, or whoever is on call in a schedule at that moment.
+/// Who a level pages: a user directly, whoever is on call in a schedule at that moment, every member of a team,
+/// or whoever is on call in the schedules a team owns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum EscalationTarget {
     User(UserId),
     Schedule(ScheduleId),
+    Team(TeamId),
+    TeamOnCall(TeamId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -118,7 +217,7 @@ impl EscalationPolicySpec {
             if level.targets.is_empty() {
                 errors.push(
                     format!("levels[{i}].targets"),
-                    "needs at least one user or schedule",
+                    "needs at least one user, schedule or team",
                 );
             }
             for (j, t) in level.targets.iter().enumerate() {
@@ -320,17 +419,16 @@ mod tests {
             EscalationTarget::User(ben.clone()),
         ];
         let at: DateTime<Utc> = "2026-02-01T12:00:00Z".parse().unwrap();
-        let resolved = resolve_targets(&targets, at, |id| {
-            if *id == day {
-                Some(("day".into(), rotation_of(&ann)))
-            } else if *id == empty {
-                let mut nobody = rotation_of(&ben);
-                nobody.layers[0].start = "2027-01-01T00:00:00".parse().unwrap();
-                Some(("empty".into(), nobody))
-            } else {
-                None
-            }
-        });
+        let mut nobody = rotation_of(&ben);
+        nobody.layers[0].start = "2027-01-01T00:00:00".parse().unwrap();
+        let directory = Directory {
+            schedules: HashMap::from([
+                (day.clone(), ("day".into(), rotation_of(&ann))),
+                (empty.clone(), ("empty".into(), nobody)),
+            ]),
+            teams: HashMap::new(),
+        };
+        let resolved = resolve_targets(&targets, at, &directory);
         assert_eq!(resolved.users, vec![(ann, None), (ben, None)]);
         assert_eq!(
             resolved.gaps,
@@ -340,6 +438,87 @@ mod tests {
                     schedule: "empty".into()
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn a_team_pages_its_members_or_whoever_is_on_call_in_its_schedules() {
+        let (ann, ben, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
+        let (rota, idle) = (ScheduleId::generate(), ScheduleId::generate());
+        let (payments, empty, gone) = (TeamId::generate(), TeamId::generate(), TeamId::generate());
+        let mut later = rotation_of(&cat);
+        later.layers[0].start = "2027-01-01T00:00:00".parse().unwrap();
+        let directory = Directory {
+            schedules: HashMap::from([
+                (rota.clone(), ("rota".into(), rotation_of(&ben))),
+                (idle.clone(), ("idle".into(), later)),
+            ]),
+            teams: HashMap::from([
+                (
+                    payments.clone(),
+                    TeamEntry {
+                        name: "payments".into(),
+                        members: vec![ann.clone(), ben.clone()],
+                        schedules: vec![idle.clone(), rota.clone()],
+                    },
+                ),
+                (
+                    empty.clone(),
+                    TeamEntry {
+                        name: "empty".into(),
+                        members: vec![],
+                        schedules: vec![idle.clone()],
+                    },
+                ),
+            ]),
+        };
+        let at: DateTime<Utc> = "2026-02-01T12:00:00Z".parse().unwrap();
+        let on_call = resolve_targets(
+            &[EscalationTarget::TeamOnCall(payments.clone())],
+            at,
+            &directory,
+        );
+        assert_eq!(on_call.users, vec![(ben.clone(), Some(rota.clone()))]);
+        assert!(on_call.gaps.is_empty());
+        let members = resolve_targets(
+            &[
+                EscalationTarget::User(ben.clone()),
+                EscalationTarget::Team(payments.clone()),
+            ],
+            at,
+            &directory,
+        );
+        assert_eq!(members.users, vec![(ben, None), (ann, None)]);
+        let nobody = resolve_targets(
+            &[
+                EscalationTarget::Team(empty.clone()),
+                EscalationTarget::TeamOnCall(empty.clone()),
+                EscalationTarget::Team(gone.clone()),
+            ],
+            at,
+            &directory,
+        );
+        assert!(nobody.users.is_empty());
+        assert_eq!(
+            nobody.gaps,
+            vec![
+                TargetGap::TeamHasNoMembers {
+                    team: "empty".into()
+                },
+                TargetGap::TeamNobodyOnCall {
+                    team: "empty".into()
+                },
+                TargetGap::TeamGone { team_id: gone },
+            ]
+        );
+        let mut needed = vec![idle, rota];
+        needed.sort();
+        assert_eq!(
+            Directory::schedules_needed(
+                &[EscalationTarget::TeamOnCall(payments.clone())],
+                &directory.teams
+            ),
+            needed
         );
     }
 

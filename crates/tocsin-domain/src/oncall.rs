@@ -264,6 +264,10 @@ pub struct ScheduleSpec {
     /// Minutes before a shift starts to remind its person; 0 sends no reminders.
     #[serde(default = "default_reminder_minutes")]
     pub reminder_minutes: u32,
+    /// The team whose on-call rotation this is (ID or name): a policy paging the team's on-call pages it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub team: Option<crate::refs::TeamRef>,
 }
 
 fn default_reminder_minutes() -> u32 {

@@ -4,7 +4,7 @@
 //! paged by what). The words are chosen where the entry is shown (the API, the web UI, notifications), so they
 //! can change, or be translated, without rewriting history.
 
-use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, UserId};
+use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, TeamId, UserId};
 use crate::incident::Actor;
 use crate::severity::Severity;
 use chrono::{DateTime, Utc};
@@ -277,8 +277,22 @@ pub struct PlannedMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TargetGap {
-    ScheduleGone { schedule_id: ScheduleId },
-    NobodyOnCall { schedule: String },
+    ScheduleGone {
+        schedule_id: ScheduleId,
+    },
+    NobodyOnCall {
+        schedule: String,
+    },
+    TeamGone {
+        team_id: TeamId,
+    },
+    TeamHasNoMembers {
+        team: String,
+    },
+    /// The team owns no schedule, or nobody is on call in any of them.
+    TeamNobodyOnCall {
+        team: String,
+    },
 }
 
 /// Why an incident's escalation reached nobody.

@@ -114,6 +114,16 @@ pub trait EscalationRepo: Send + Sync {
         channels: Channels,
         now: DateTime<Utc>,
     ) -> Result<EscalationRecord>;
+    /// Who each list of targets pages at `at`, by the rule the engine pages by, with the names of the schedules
+    /// they page through.
+    async fn resolve_levels(
+        &self,
+        levels: Vec<Vec<tocsin_domain::escalation::EscalationTarget>>,
+        at: DateTime<Utc>,
+    ) -> Result<(
+        Vec<tocsin_domain::escalation::LevelTargets>,
+        std::collections::HashMap<tocsin_domain::ids::ScheduleId, String>,
+    )>;
     /// Everything `tocsin_domain::doctor` checks, read at one instant.
     async fn paging_setup(&self) -> Result<tocsin_domain::doctor::PagingSetup>;
     /// Organisation-wide paging settings, with the fallback policy's name.

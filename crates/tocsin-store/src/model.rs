@@ -8,7 +8,7 @@ use tocsin_domain::contact::{ContactTarget, Purpose};
 use tocsin_domain::escalation::Escalation;
 use tocsin_domain::ids::{
     AlertId, ChangeEventId, ContactMethodId, DeliveryId, FeedId, IncidentId, IntegrationId,
-    OverrideId, PolicyId, ScheduleId, ServiceId, TokenId, UserId,
+    OverrideId, PolicyId, ScheduleId, ServiceId, TeamId, TokenId, UserId,
 };
 use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::{IncidentStatus, TimelineEntry};
@@ -230,6 +230,8 @@ pub struct ScheduleRecord {
     pub reminder_minutes: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The team whose on-call rotation this is.
+    pub team_id: Option<TeamId>,
 }
 
 impl ScheduleRecord {

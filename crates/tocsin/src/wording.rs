@@ -184,6 +184,21 @@ pub fn finding(f: &Finding) -> String {
             to.format("%Y-%m-%d %H:%M UTC"),
             tocsin_domain::doctor::LOOKAHEAD_DAYS
         ),
+        Finding::EmptyTeam {
+            team,
+            on_call: false,
+            ..
+        } => format!(
+            "Team {team} is paged by an escalation policy but has no members: add some (tocsin teams)"
+        ),
+        Finding::EmptyTeam {
+            team,
+            on_call: true,
+            ..
+        } => format!(
+            "An escalation policy pages whoever is on call for team {team}, but the team owns no schedule: \
+             give one of its schedules `team: {team}`"
+        ),
         Finding::UnreachableUser { user, .. } => format!(
             "{user} can be paged by an escalation policy but has no contact method this server can send: \
              add one (tocsin contacts add)"
@@ -267,6 +282,11 @@ fn gap_list(gaps: &[TargetGap]) -> String {
                 format!("; schedule {schedule_id} no longer exists")
             }
             TargetGap::NobodyOnCall { schedule } => format!("; nobody is on call in {schedule}"),
+            TargetGap::TeamGone { team_id } => format!("; team {team_id} no longer exists"),
+            TargetGap::TeamHasNoMembers { team } => format!("; team {team} has no members"),
+            TargetGap::TeamNobodyOnCall { team } => {
+                format!("; nobody is on call in team {team}'s schedules")
+            }
         })
         .collect()
 }

@@ -61,6 +61,17 @@ pub async fn service_paged_by(
     key
 }
 
+/// A user with a webhook contact method, so that a page reaches them.
+pub async fn reachable_person(store: &dyn Store, name: &str) -> UserId {
+    let id = person(store, name).await;
+    store
+        .contacts()
+        .create_method(&user_ref(id.as_str()), hook(id.as_str()), t0())
+        .await
+        .unwrap();
+    id
+}
+
 pub async fn person(store: &dyn Store, name: &str) -> UserId {
     store
         .users()
@@ -165,14 +176,10 @@ pub async fn escalation_policies(store: &dyn Store) {
 
 /// One service paged through schedule → user levels; returns (key hash, the on-call user, the level-2 user).
 pub async fn paged_service(store: &dyn Store) -> (String, UserId, UserId) {
-    let (ann, ben) = (person(store, "ann").await, person(store, "ben").await);
-    for u in [&ann, &ben] {
-        store
-            .contacts()
-            .create_method(&user_ref(u.as_str()), hook(u.as_str()), t0())
-            .await
-            .unwrap();
-    }
+    let (ann, ben) = (
+        reachable_person(store, "ann").await,
+        reachable_person(store, "ben").await,
+    );
     let schedule = store
         .oncall()
         .create_schedule(daily_schedule("rota", &[&ann]), t0())
@@ -1154,4 +1161,88 @@ pub async fn nobody_is_paged_silently(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(get(declared.id).await.unassigned_since, None);
+}
+
+pub async fn policies_page_a_teams_members_or_its_on_call(store: &dyn Store) {
+    let (ann, ben, cat) = (
+        reachable_person(store, "ann").await,
+        reachable_person(store, "ben").await,
+        reachable_person(store, "cat").await,
+    );
+    let team = store
+        .teams()
+        .create(
+            serde_json::from_value(serde_json::json!({
+                "name": "payments",
+                "members": ["ann@example.test", "ben@example.test"],
+            }))
+            .unwrap(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    // Cat is on call in the team's rotation, though not a member.
+    let mut rota = daily_schedule("pay-rota", &[&cat]);
+    rota.team = Some("payments".into());
+    let rota = store.oncall().create_schedule(rota, t0()).await.unwrap();
+    assert_eq!(rota.team_id, Some(team.id.clone()));
+    let key = service_paged_by(
+        store,
+        "ledger",
+        policy(
+            "team",
+            &[
+                (5, vec![EscalationTarget::TeamOnCall(team.id.clone())]),
+                (5, vec![EscalationTarget::Team(team.id.clone())]),
+            ],
+        ),
+    )
+    .await;
+    let incident = store
+        .ingest()
+        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let incident = &incident;
+    let assignees_after = |at| async move {
+        store
+            .engine()
+            .fire_escalations(at, 100, Channels::ALL)
+            .await
+            .unwrap();
+        let mut a = store
+            .escalation()
+            .incident_escalation(&incident_ref(incident.as_str()))
+            .await
+            .unwrap()
+            .unwrap()
+            .assignees;
+        a.sort();
+        a
+    };
+    assert_eq!(assignees_after(t0()).await, vec![cat.clone()]);
+    let mut members = vec![ann, ben];
+    members.sort();
+    assert_eq!(assignees_after(t0() + Duration::minutes(5)).await, members);
+    // A team a policy pages cannot be deleted; its schedule outlives it otherwise.
+    assert!(matches!(
+        store.teams().delete(&team_ref("payments")).await,
+        Err(StoreError::Conflict(Conflict::InUse {
+            by: Dependents::Policies(_),
+            ..
+        }))
+    ));
+    // Who is on call, as the API asks it, follows the same rule.
+    let (levels, names) = store
+        .escalation()
+        .resolve_levels(
+            vec![vec![EscalationTarget::TeamOnCall(team.id.clone())]],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(levels[0].users, vec![(cat, Some(rota.id.clone()))]);
+    assert_eq!(names.get(&rota.id).map(String::as_str), Some("pay-rota"));
 }

@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "unassigned",
         include_str!("migrations/0005_unassigned.sql"),
     ),
+    (
+        6,
+        "team_targets",
+        include_str!("migrations/0006_team_targets.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

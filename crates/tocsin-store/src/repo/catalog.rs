@@ -1,5 +1,6 @@
 //! Users, teams, services and the declarative catalog.
 
+use super::escalation::PolicyTarget;
 use super::rows::{to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
@@ -442,6 +443,21 @@ impl TeamRepo for SqlStore {
         let r = r.clone();
         self.write(move |c| {
             let t = load_team(c, &r)?;
+            let policies =
+                super::escalation::policies_targeting(c, PolicyTarget::Team, t.id.as_str())?;
+            if !policies.is_empty() {
+                return Err(Conflict::InUse {
+                    kind: "team",
+                    name: t.name.to_string(),
+                    by: Dependents::Policies(policies),
+                }
+                .into());
+            }
+            // Its schedules stay, belonging to no team.
+            c.execute(
+                "UPDATE schedules SET team_id = NULL WHERE team_id = ?1",
+                params![t.id.as_str()],
+            )?;
             c.execute("DELETE FROM teams WHERE id = ?1", params![t.id.as_str()])?;
             Ok(())
         })

@@ -27,12 +27,12 @@ use tocsin_domain::contact::{
 };
 use tocsin_domain::doctor::PagingSetup;
 use tocsin_domain::escalation::{
-    self, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget, Miss,
-    PagingSettings,
+    self, Directory, Escalation, EscalationPolicy, EscalationPolicySpec, EscalationTarget, Miss,
+    PagingSettings, TeamEntry,
 };
 use tocsin_domain::ids::{
     ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, PolicyId, ScheduleId, ServiceId,
-    UserId,
+    TeamId, UserId,
 };
 use tocsin_domain::incident::TransitionError;
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent};
@@ -82,6 +82,9 @@ fn check_policy(c: &dyn Conn, spec: &EscalationPolicySpec) -> Result<()> {
                 EscalationTarget::Schedule(id) => {
                     (exists(c, "schedules", id.as_str())?, "schedule")
                 }
+                EscalationTarget::Team(id) | EscalationTarget::TeamOnCall(id) => {
+                    (exists(c, "teams", id.as_str())?, "team")
+                }
             };
             if !exists {
                 errors.push(
@@ -104,13 +107,16 @@ fn write_targets(c: &dyn Conn, id: &PolicyId, spec: &EscalationPolicySpec) -> Re
         params![id.as_str()],
     )?;
     for target in spec.levels.iter().flat_map(|l| &l.targets) {
-        let (user, schedule) = match target {
-            EscalationTarget::User(u) => (Some(u.as_str()), None),
-            EscalationTarget::Schedule(s) => (None, Some(s.as_str())),
+        let (user, schedule, team) = match target {
+            EscalationTarget::User(u) => (Some(u.as_str()), None, None),
+            EscalationTarget::Schedule(s) => (None, Some(s.as_str()), None),
+            EscalationTarget::Team(t) | EscalationTarget::TeamOnCall(t) => {
+                (None, None, Some(t.as_str()))
+            }
         };
         c.execute(
-            "INSERT INTO policy_targets (policy_id, user_id, schedule_id) VALUES (?1, ?2, ?3)",
-            params![id.as_str(), user, schedule],
+            "INSERT INTO policy_targets (policy_id, user_id, schedule_id, team_id) VALUES (?1, ?2, ?3, ?4)",
+            params![id.as_str(), user, schedule, team],
         )?;
     }
     Ok(())
@@ -151,6 +157,7 @@ pub(super) fn refuse_if_paged(c: &dyn Conn, user: &User) -> Result<()> {
 pub(super) enum PolicyTarget {
     User,
     Schedule,
+    Team,
 }
 
 /// The names of the escalation policies with a level paging this user or schedule.
@@ -167,6 +174,10 @@ pub(super) fn policies_targeting(
         PolicyTarget::Schedule => {
             "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
              WHERE t.schedule_id = ?1 ORDER BY p.name"
+        }
+        PolicyTarget::Team => {
+            "SELECT DISTINCT p.name FROM policy_targets t JOIN escalation_policies p ON p.id = t.policy_id \
+             WHERE t.team_id = ?1 ORDER BY p.name"
         }
     };
     c.query_all(sql, params![id], |r| r.get(0))
@@ -630,31 +641,71 @@ fn page_users(
 }
 
 /// Who each list of level targets pages at `at`, by the domain's [`escalation::resolve_targets`], with every
-/// schedule they name loaded in two statements.
-fn resolve_levels(
+/// team and schedule they name (a team's own schedules included) loaded in a few statements.
+pub(super) fn resolve_levels(
     c: &dyn Conn,
     levels: &[&[EscalationTarget]],
     at: DateTime<Utc>,
 ) -> Result<Vec<escalation::LevelTargets>> {
-    let mut schedule_ids: Vec<ScheduleId> = levels
-        .iter()
-        .flat_map(|targets| targets.iter())
-        .filter_map(|t| match t {
-            EscalationTarget::Schedule(id) => Some(id.clone()),
-            EscalationTarget::User(_) => None,
-        })
-        .collect();
-    schedule_ids.sort();
-    schedule_ids.dedup();
-    let schedules = super::oncall::load_schedules_by_id(c, &schedule_ids)?;
+    let directory = directory_for(c, levels.iter().flat_map(|targets| targets.iter()))?;
     Ok(levels
         .iter()
-        .map(|targets| {
-            escalation::resolve_targets(targets, at, |id| {
-                schedules.get(id).map(|r| (r.name.clone(), r.schedule()))
-            })
-        })
+        .map(|targets| escalation::resolve_targets(targets, at, &directory))
         .collect())
+}
+
+/// The teams and schedules `targets` name, as resolving them needs.
+pub(super) fn directory_for<'a>(
+    c: &dyn Conn,
+    targets: impl Iterator<Item = &'a EscalationTarget> + Clone,
+) -> Result<Directory> {
+    let teams = team_entries(c, &Directory::teams_needed(targets.clone()))?;
+    let schedule_ids = Directory::schedules_needed(targets, &teams);
+    let schedules = super::oncall::load_schedules_by_id(c, &schedule_ids)?
+        .into_iter()
+        .map(|(id, r)| {
+            let schedule = r.schedule();
+            (id, (r.name, schedule))
+        })
+        .collect();
+    Ok(Directory { schedules, teams })
+}
+
+/// Teams by ID with their members (by name) and the schedules they own (by name), in three statements.
+pub(super) fn team_entries(c: &dyn Conn, ids: &[TeamId]) -> Result<HashMap<TeamId, TeamEntry>> {
+    let keys: Vec<&str> = ids.iter().map(TeamId::as_str).collect();
+    let mut teams: HashMap<TeamId, TeamEntry> =
+        super::rows::text_by_id(c, "SELECT id, name FROM teams WHERE id IN ({})", &keys)?
+            .into_iter()
+            .map(|(id, name)| {
+                (
+                    TeamId::from_trusted(id),
+                    TeamEntry {
+                        name,
+                        ..TeamEntry::default()
+                    },
+                )
+            })
+            .collect();
+    let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
+        super::rows::query_in(c, sql, &keys, |r| Ok((r.get(0)?, r.get(1)?)))
+    };
+    for (team, user) in pairs(
+        "SELECT m.team_id, m.user_id FROM team_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.team_id IN ({}) ORDER BY u.name, u.id",
+    )? {
+        if let Some(t) = teams.get_mut(&TeamId::from_trusted(team)) {
+            t.members.push(UserId::from_trusted(user));
+        }
+    }
+    for (team, schedule) in
+        pairs("SELECT team_id, id FROM schedules WHERE team_id IN ({}) ORDER BY name, id")?
+    {
+        if let Some(t) = teams.get_mut(&TeamId::from_trusted(team)) {
+            t.schedules.push(ScheduleId::from_trusted(schedule));
+        }
+    }
+    Ok(teams)
 }
 
 /// The users a page reached: those it planned at least one notification for.
@@ -936,6 +987,27 @@ impl EscalationRepo for SqlStore {
         self.read(all_policies).await
     }
 
+    async fn resolve_levels(
+        &self,
+        levels: Vec<Vec<EscalationTarget>>,
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<escalation::LevelTargets>, HashMap<ScheduleId, String>)> {
+        self.read(move |c| {
+            let directory = directory_for(c, levels.iter().flatten())?;
+            let resolved = levels
+                .iter()
+                .map(|targets| escalation::resolve_targets(targets, at, &directory))
+                .collect();
+            let names = directory
+                .schedules
+                .into_iter()
+                .map(|(id, (name, _))| (id, name))
+                .collect();
+            Ok((resolved, names))
+        })
+        .await
+    }
+
     async fn paging_setup(&self) -> Result<PagingSetup> {
         self.read(|c| {
             Ok(PagingSetup {
@@ -972,6 +1044,14 @@ impl EscalationRepo for SqlStore {
                     params![],
                     super::delivery::method,
                 )?,
+                teams: {
+                    let ids: Vec<TeamId> = c.query_all(
+                        "SELECT id FROM teams",
+                        params![],
+                        |r| r.get::<String>(0).map(TeamId::from_trusted),
+                    )?;
+                    team_entries(c, &ids)?
+                },
                 fallback: paging_settings(c)?.fallback_policy,
             })
         })

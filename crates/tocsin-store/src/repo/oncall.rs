@@ -19,13 +19,13 @@ use crate::{Conflict, Dependents};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::catalog::User;
-use tocsin_domain::ids::{FeedId, OverrideId, ScheduleId, UserId};
+use tocsin_domain::ids::{FeedId, OverrideId, ScheduleId, TeamId, UserId};
 use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::{FieldError, ValidationErrors};
 
 const SCHEDULE_COLUMNS: &str =
-    "id, name, description, time_zone, layers, reminder_minutes, created_at, updated_at";
+    "id, name, description, time_zone, layers, reminder_minutes, created_at, updated_at, team_id";
 
 fn schedule(row: &Row<'_>) -> Result<ScheduleRecord> {
     Ok(ScheduleRecord {
@@ -38,6 +38,7 @@ fn schedule(row: &Row<'_>) -> Result<ScheduleRecord> {
         reminder_minutes: row.get(5)?,
         created_at: row.time(6)?,
         updated_at: row.time(7)?,
+        team_id: row.get::<Option<String>>(8)?.map(TeamId::from_trusted),
     })
 }
 
@@ -170,11 +171,25 @@ fn write_schedule(
         .into());
     }
     let participants = check_participants(c, spec)?;
+    let team = match &spec.team {
+        Some(t) => Some(
+            super::catalog::load_team(c, t)
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => StoreError::Invalid(
+                        FieldError::new("team", format!("no team {t:?}")).into(),
+                    ),
+                    other => other,
+                })?
+                .id,
+        ),
+        None => None,
+    };
+    let team = team.as_ref().map(TeamId::as_str);
     let id = match existing {
         Some(id) => {
             c.execute(
                 "UPDATE schedules SET name = ?2, description = ?3, time_zone = ?4, layers = ?5, reminder_minutes = ?6, \
-                 updated_at = ?7 WHERE id = ?1",
+                 updated_at = ?7, team_id = ?8 WHERE id = ?1",
                 params![
                     id.as_str(),
                     name,
@@ -182,7 +197,8 @@ fn write_schedule(
                     spec.time_zone.name(),
                     to_json(&spec.layers),
                     spec.reminder_minutes,
-                    ts(now)
+                    ts(now),
+                    team
                 ],
             )?;
             id.clone()
@@ -190,8 +206,8 @@ fn write_schedule(
         None => {
             let id = ScheduleId::generate();
             c.execute(
-                "INSERT INTO schedules (id, name, description, time_zone, layers, reminder_minutes, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                "INSERT INTO schedules (id, name, description, time_zone, layers, reminder_minutes, created_at, updated_at, \
+                 team_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
                 params![
                     id.as_str(),
                     name,
@@ -199,7 +215,8 @@ fn write_schedule(
                     spec.time_zone.name(),
                     to_json(&spec.layers),
                     spec.reminder_minutes,
-                    ts(now)
+                    ts(now),
+                    team
                 ],
             )?;
             id

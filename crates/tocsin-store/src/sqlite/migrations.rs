@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "unassigned",
         include_str!("migrations/0006_unassigned.sql"),
     ),
+    (
+        7,
+        "team_targets",
+        include_str!("migrations/0007_team_targets.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tocsin_domain::contact::ContactTarget;
-use tocsin_domain::ids::{ContactMethodId, ScheduleId, UserId};
+use tocsin_domain::ids::{ContactMethodId, ScheduleId, TeamId, UserId};
 
 /// `tocsin policies`.
 #[derive(Subcommand, Debug)]
@@ -282,11 +282,12 @@ pub async fn policies(client: &Client, cmd: PolicyCmd, out: Output) -> anyhow::R
             if out.json {
                 out.record(&v);
             } else {
-                let (users, schedules) = tokio::try_join!(
+                let (users, schedules, teams) = tokio::try_join!(
                     user_names(client),
-                    names(client, "schedules", |s| text(&s["name"]))
+                    names(client, "schedules", |s| text(&s["name"])),
+                    names(client, "teams", |t| text(&t["name"]))
                 )?;
-                print_policy(&v, &users, &schedules);
+                print_policy(&v, &users, &schedules, &teams);
             }
         }
         PolicyCmd::Create(f) => {
@@ -701,12 +702,14 @@ fn read_file(path: &Path) -> anyhow::Result<Value> {
 }
 
 /// A target as the API writes it (`{type: user, id: …}`) or as people do (`{user: alice@example.com}`,
-/// `{schedule: Primary}`): its kind and whatever it was named by.
+/// `{schedule: Primary}`, `{team: payments}`, `{team_on_call: payments}`): its kind and whatever it was named by.
 fn target_reference(t: &Value) -> Option<(&'static str, String)> {
     let fields = t.as_object()?;
     let kind = |k: &str| match k {
         "user" => Some("user"),
         "schedule" => Some("schedule"),
+        "team" => Some("team"),
+        "team_on_call" => Some("team_on_call"),
         _ => None,
     };
     match (fields.get("type"), fields.get("id")) {
@@ -721,16 +724,16 @@ fn target_reference(t: &Value) -> Option<(&'static str, String)> {
     }
 }
 
-/// An ID as it is; an email or schedule name looked up.
+/// An ID as it is; an email, schedule or team name looked up.
 async fn resolve(client: &Client, kind: &str, reference: &str) -> anyhow::Result<String> {
-    let is_id = match kind {
-        "user" => UserId::parse(reference).is_some(),
-        _ => ScheduleId::parse(reference).is_some(),
+    let (is_id, collection) = match kind {
+        "user" => (UserId::parse(reference).is_some(), "users"),
+        "schedule" => (ScheduleId::parse(reference).is_some(), "schedules"),
+        _ => (TeamId::parse(reference).is_some(), "teams"),
     };
     if is_id {
         return Ok(reference.to_owned());
     }
-    let collection = if kind == "user" { "users" } else { "schedules" };
     let found = client.get(&[collection, reference]).await?;
     found["id"]
         .as_str()
@@ -798,7 +801,13 @@ fn with_field(rows: &[Value], key: &str, f: impl Fn(&Value) -> String) -> Vec<Va
         .collect()
 }
 
-fn print_policy(p: &Value, users: &HashMap<String, String>, schedules: &HashMap<String, String>) {
+/// Levels are numbered from 1 here, as everywhere people read them.
+fn print_policy(
+    p: &Value,
+    users: &HashMap<String, String>,
+    schedules: &HashMap<String, String>,
+    teams: &HashMap<String, String>,
+) {
     println!("name:        {}", text(&p["name"]));
     println!("id:          {}", text(&p["id"]));
     println!("description: {}", text(&p["description"]));
@@ -813,18 +822,20 @@ fn print_policy(p: &Value, users: &HashMap<String, String>, schedules: &HashMap<
     for (i, level) in levels.iter().enumerate() {
         let wait = wait(&level["delay_minutes"]);
         let then = if i + 1 < levels.len() {
-            format!("after {wait}, level {}", i + 1)
+            format!("after {wait}, level {}", i + 2)
         } else if p["repeat"].as_u64().unwrap_or(0) > 0 {
-            format!("after {wait}, level 0 again")
+            format!("after {wait}, level 1 again")
         } else {
             "the last level".to_owned()
         };
-        println!("level {i} ({then}):");
+        println!("level {} ({then}):", i + 1);
         for t in array(&level["targets"]) {
             let id = text(&t["id"]);
             let (kind, known) = match t["type"].as_str() {
                 Some("user") => ("user", users.get(&id)),
                 Some("schedule") => ("schedule", schedules.get(&id)),
+                Some("team") => ("every member of team", teams.get(&id)),
+                Some("team_on_call") => ("whoever is on call for team", teams.get(&id)),
                 _ => ("", None),
             };
             match known {
@@ -966,7 +977,11 @@ mod tests {
             target_reference(&json!({"type": "schedule", "id": "Primary"})),
             Some(("schedule", "Primary".to_owned()))
         );
-        assert_eq!(target_reference(&json!({"team": "payments"})), None);
+        assert_eq!(
+            target_reference(&json!({"team_on_call": "payments"})),
+            Some(("team_on_call", "payments".to_owned()))
+        );
+        assert_eq!(target_reference(&json!({"group": "payments"})), None);
         assert_eq!(target_reference(&json!("alice@example.com")), None);
         assert_eq!(
             target_reference(&json!({"type": "user", "id": "x", "extra": 1})),

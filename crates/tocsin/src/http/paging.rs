@@ -111,7 +111,7 @@ pub struct AtQuery {
 pub struct LevelOnCall {
     pub level: u32,
     pub users: Vec<OnCallUser>,
-    /// Schedules among the level's targets with nobody on call at that instant.
+    /// Schedules and teams among the level's targets with nobody to page at that instant, by name.
     pub gaps: Vec<String>,
 }
 
@@ -161,7 +161,10 @@ async fn policy_on_call(
                 .iter()
                 .filter_map(|g| match g {
                     TargetGap::NobodyOnCall { schedule } => Some(schedule.clone()),
-                    TargetGap::ScheduleGone { .. } => None,
+                    TargetGap::TeamHasNoMembers { team } | TargetGap::TeamNobodyOnCall { team } => {
+                        Some(team.clone())
+                    }
+                    TargetGap::ScheduleGone { .. } | TargetGap::TeamGone { .. } => None,
                 })
                 .collect(),
         })

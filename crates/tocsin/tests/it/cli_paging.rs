@@ -185,9 +185,9 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
         &show,
         &[
             "repeat:      once more after the last level",
-            "level 0 (after 5m, level 1):",
+            "level 1 (after 5m, level 2):",
             "  user Alice <alice@example.test>",
-            "level 1 (after 10m, level 0 again):",
+            "level 2 (after 10m, level 1 again):",
             "  user Bob <bob@example.test>",
         ],
     );
