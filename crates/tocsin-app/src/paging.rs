@@ -157,6 +157,31 @@ impl Escalation<'_> {
         Ok(record)
     }
 
+    /// Pages more people now (a user, whoever is on call in a schedule, a team's members or on-call) while the
+    /// incident's escalation goes on; unlike reassigning, nobody stops being paged.
+    pub async fn add_responders(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        responders: Responders,
+    ) -> Result<RespondersPaged> {
+        who.require(Scope::Write)?;
+        let paged = self
+            .app
+            .store
+            .escalation()
+            .add_responders(
+                incident,
+                responders,
+                who.actor(),
+                self.app.channels,
+                self.app.now(),
+            )
+            .await?;
+        self.app.wake_engine();
+        Ok(paged)
+    }
+
     pub async fn paging_settings(&self, who: &Principal) -> Result<PagingSettingsRecord> {
         who.require(Scope::Read)?;
         Ok(self.app.store.escalation().paging_settings().await?)

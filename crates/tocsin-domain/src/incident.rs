@@ -106,6 +106,10 @@ pub enum TransitionError {
     EscalatingResolved(i64),
     #[error("incident #{0} is resolved; it cannot be reassigned")]
     ReassigningResolved(i64),
+    #[error(
+        "incident #{0} is resolved; reopen it by a new alert or declare a new incident to page people"
+    )]
+    AddingToResolved(i64),
 }
 
 /// A validated incident title: 1–255 characters.

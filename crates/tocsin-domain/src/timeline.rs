@@ -30,9 +30,11 @@ pub enum TimelineKind {
     Notification,
     /// The incident's escalation reached nobody.
     Unassigned,
+    /// People were asked to join the response, beside its escalation.
+    RespondersAdded,
 }
 
-const KINDS: [TimelineKind; 12] = [
+const KINDS: [TimelineKind; 13] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -45,6 +47,7 @@ const KINDS: [TimelineKind; 12] = [
     TimelineKind::Reassigned,
     TimelineKind::Notification,
     TimelineKind::Unassigned,
+    TimelineKind::RespondersAdded,
 ];
 
 impl TimelineKind {
@@ -62,6 +65,7 @@ impl TimelineKind {
             Self::Reassigned => "reassigned",
             Self::Notification => "notification",
             Self::Unassigned => "unassigned",
+            Self::RespondersAdded => "responders_added",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -177,6 +181,13 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fallback: Option<String>,
     },
+    /// People asked to join the response, paged now while the escalation goes on.
+    RespondersAdded {
+        paged: Vec<PagedUser>,
+        /// Named targets that paged nobody.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gaps: Vec<TargetGap>,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -199,6 +210,7 @@ impl TimelineEvent {
             Self::Reassigned { .. } => TimelineKind::Reassigned,
             Self::Notification { .. } => TimelineKind::Notification,
             Self::Unassigned { .. } => TimelineKind::Unassigned,
+            Self::RespondersAdded { .. } => TimelineKind::RespondersAdded,
             Self::Worded { kind, .. } => *kind,
         }
     }

@@ -126,6 +126,16 @@ pub trait EscalationRepo: Send + Sync {
     )>;
     /// Everything `tocsin_domain::doctor` checks, read at one instant.
     async fn paging_setup(&self) -> Result<tocsin_domain::doctor::PagingSetup>;
+    /// Pages the named people, schedules and teams now (by the contact methods `channels` can send), without
+    /// changing the incident's escalation; an acknowledgement does not cancel these pages.
+    async fn add_responders(
+        &self,
+        incident: &IncidentRef,
+        responders: Responders,
+        actor: Actor,
+        channels: Channels,
+        now: DateTime<Utc>,
+    ) -> Result<RespondersPaged>;
     /// Organisation-wide paging settings, with the fallback policy's name.
     async fn paging_settings(&self) -> Result<PagingSettingsRecord>;
     /// Sets (or with `None`, clears) the policy that takes incidents nobody else pages.

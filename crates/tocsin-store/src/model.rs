@@ -16,7 +16,7 @@ use tocsin_domain::oncall::{Layer, Override, Schedule};
 use tocsin_domain::severity::Severity;
 
 pub use tocsin_domain::integration::{IntegrationConfig, IntegrationKind};
-use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef, UserRef};
+use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef};
 
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
@@ -305,6 +305,37 @@ pub struct EscalationRecord {
     pub policy_name: String,
     /// The users paged last (by the last level that fired, or by a reassignment).
     pub assignees: Vec<UserId>,
+}
+
+/// People asked to join an incident's response, paged now; its escalation goes on. Each list names entries by ID
+/// or name (email for users).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Responders {
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub users: Vec<UserRef>,
+    /// Whoever is on call in each.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub schedules: Vec<ScheduleRef>,
+    /// Every member of each.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub teams: Vec<TeamRef>,
+    /// Whoever is on call in each team's schedules.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub teams_on_call: Vec<TeamRef>,
+}
+
+/// Who adding responders paged, and which of the named targets paged nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RespondersPaged {
+    #[schema(value_type = Vec<Object>)]
+    pub paged: Vec<tocsin_domain::timeline::PagedUser>,
+    #[schema(value_type = Vec<Object>)]
+    pub gaps: Vec<tocsin_domain::timeline::TargetGap>,
 }
 
 /// Whom to hand an incident to: named users (paged now; the policy stops) or another escalation policy (starting

@@ -129,6 +129,11 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             }
             s
         }
+        TimelineEvent::RespondersAdded { paged, gaps } => format!(
+            "{actor} asked {} to join the response{}",
+            paged_list(paged),
+            gap_list(gaps)
+        ),
         TimelineEvent::Unassigned { why, fallback } => {
             let why = match why {
                 Unreached::NoService => {

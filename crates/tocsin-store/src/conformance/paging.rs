@@ -1246,3 +1246,112 @@ pub async fn policies_page_a_teams_members_or_its_on_call(store: &dyn Store) {
     assert_eq!(levels[0].users, vec![(cat, Some(rota.id.clone()))]);
     assert_eq!(names.get(&rota.id).map(String::as_str), Some("pay-rota"));
 }
+
+pub async fn responders_are_paged_beside_the_escalation(store: &dyn Store) {
+    let (key, ann, ben) = paged_service(store).await;
+    let incident = store
+        .ingest()
+        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let r = incident_ref(incident.as_str());
+    store
+        .engine()
+        .fire_escalations(t0(), 100, Channels::ALL)
+        .await
+        .unwrap();
+    let before = store
+        .escalation()
+        .incident_escalation(&r)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let paged = store
+        .escalation()
+        .add_responders(
+            &r,
+            Responders {
+                users: vec!["ben@example.test".into()],
+                ..Responders::default()
+            },
+            user(),
+            Channels::ALL,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paged.paged.len(), 1);
+    assert_eq!(paged.paged[0].user_id, ben);
+    let after = store
+        .escalation()
+        .incident_escalation(&r)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before, "the escalation goes on as it was");
+
+    // Acknowledging cancels the escalation's pending pages, not the responder's.
+    store
+        .incidents()
+        .acknowledge(&r, user(), t0())
+        .await
+        .unwrap();
+    let log = store
+        .contacts()
+        .deliveries(DeliveryFilter {
+            incident: Some(r.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let status_of = |u: &UserId| {
+        log.iter()
+            .filter(|d| &d.user_id == u)
+            .map(|d| d.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(status_of(&ann), [DeliveryStatus::Cancelled]);
+    assert_eq!(status_of(&ben), [DeliveryStatus::Pending]);
+    assert!(
+        events_of(store, incident.as_str())
+            .await
+            .iter()
+            .any(|e| matches!(e, tocsin_domain::incident::TimelineEvent::RespondersAdded { paged, .. } if paged.len() == 1))
+    );
+
+    let unknown = store
+        .escalation()
+        .add_responders(
+            &r,
+            Responders {
+                users: vec!["nobody@example.test".into()],
+                teams: vec!["ghosts".into()],
+                ..Responders::default()
+            },
+            user(),
+            Channels::ALL,
+            t0(),
+        )
+        .await;
+    assert_eq!(invalid_fields(unknown), ["users[0]", "teams[0]"]);
+    store.incidents().resolve(&r, user(), t0()).await.unwrap();
+    assert!(matches!(
+        store
+            .escalation()
+            .add_responders(
+                &r,
+                Responders {
+                    users: vec!["ben@example.test".into()],
+                    ..Responders::default()
+                },
+                user(),
+                Channels::ALL,
+                t0(),
+            )
+            .await,
+        Err(StoreError::Transition(TransitionError::AddingToResolved(_)))
+    ));
+}

@@ -13,8 +13,8 @@ use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{Conflict, Dependents};
 use crate::{
-    EscalationRecord, EscalationRepo, PagingSettingsRecord, PolicySummary, Reassignment, Result,
-    StoreError,
+    EscalationRecord, EscalationRepo, PagingSettingsRecord, PolicySummary, Reassignment,
+    Responders, RespondersPaged, Result, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -708,6 +708,44 @@ pub(super) fn team_entries(c: &dyn Conn, ids: &[TeamId]) -> Result<HashMap<TeamI
     Ok(teams)
 }
 
+/// The targets a request for responders names, each checked to exist; every unknown one is reported at once, by
+/// its list and place.
+fn responder_targets(c: &dyn Conn, r: &Responders) -> Result<Vec<EscalationTarget>> {
+    let mut errors = ValidationErrors::default();
+    let mut targets = Vec::new();
+    let mut found = |field: String, result: Result<EscalationTarget>| -> Result<()> {
+        match result {
+            Ok(t) if !targets.contains(&t) => targets.push(t),
+            Ok(_) => {}
+            Err(StoreError::NotFound { kind, key }) => {
+                errors.push(field, format!("no {kind} {key:?}"))
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    };
+    for (n, u) in r.users.iter().enumerate() {
+        let t = load_user(c, u).map(|u| EscalationTarget::User(u.id));
+        found(format!("users[{n}]"), t)?;
+    }
+    for (n, s) in r.schedules.iter().enumerate() {
+        let t = super::oncall::load_schedule(c, s).map(|s| EscalationTarget::Schedule(s.id));
+        found(format!("schedules[{n}]"), t)?;
+    }
+    for (n, t) in r.teams.iter().enumerate() {
+        let t = super::catalog::load_team(c, t).map(|t| EscalationTarget::Team(t.id));
+        found(format!("teams[{n}]"), t)?;
+    }
+    for (n, t) in r.teams_on_call.iter().enumerate() {
+        let t = super::catalog::load_team(c, t).map(|t| EscalationTarget::TeamOnCall(t.id));
+        found(format!("teams_on_call[{n}]"), t)?;
+    }
+    if targets.is_empty() && errors.is_empty() {
+        errors.push("users", "name at least one user, schedule or team");
+    }
+    errors.into_result(targets).map_err(StoreError::from)
+}
+
 /// The users a page reached: those it planned at least one notification for.
 fn reached(paged: &[PagedUser]) -> Vec<UserId> {
     paged
@@ -1183,6 +1221,50 @@ impl EscalationRepo for SqlStore {
                 params![p.id.as_str()],
                 |r| r.get::<String>(0).map(ServiceId::from_trusted),
             )
+        })
+        .await
+    }
+
+    async fn add_responders(
+        &self,
+        incident: &IncidentRef,
+        responders: Responders,
+        actor: Actor,
+        channels: Channels,
+        now: DateTime<Utc>,
+    ) -> Result<RespondersPaged> {
+        let incident = incident.to_owned();
+        self.write(move |c| {
+            let i = load_incident(c, &incident)?;
+            if i.status == IncidentStatus::Resolved {
+                return Err(TransitionError::AddingToResolved(i.number).into());
+            }
+            let targets = responder_targets(c, &responders)?;
+            let level = resolve_levels(c, &[&targets], now)?.remove(0);
+            let users = level.user_ids();
+            let people = People::load(c, &users)?;
+            // Sent by hand: an acknowledgement does not make these pages moot.
+            let by_hand = Incident {
+                status: IncidentStatus::Acknowledged,
+                ..i.clone()
+            };
+            let (_, paged) = page_users(c, &by_hand, &users, &people, None, &channels, now)?;
+            if !reached(&paged).is_empty() {
+                record_assigned(c, &i)?;
+            }
+            let entry = TimelineEntry::new(
+                now,
+                &actor,
+                TimelineEvent::RespondersAdded {
+                    paged: paged.clone(),
+                    gaps: level.gaps.clone(),
+                },
+            );
+            super::rows::record_timeline(c, &i.id, &entry)?;
+            Ok(RespondersPaged {
+                paged,
+                gaps: level.gaps,
+            })
         })
         .await
     }

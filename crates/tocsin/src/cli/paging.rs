@@ -115,6 +115,25 @@ pub enum IncidentPagingCmd {
         #[arg(long, group = "to")]
         policy: Option<String>,
     },
+    /// Ask more people to join now, without stopping the escalation: users, whoever is on call in a schedule,
+    /// a team's members, or a team's on-call.
+    #[command(group(ArgGroup::new("who").required(true).multiple(true)))]
+    AddResponder {
+        #[command(flatten)]
+        target: IncidentRef,
+        /// A user (ID or email); repeat for several.
+        #[arg(long = "user", value_name = "USER", group = "who")]
+        users: Vec<String>,
+        /// Whoever is on call in this schedule (ID or name); repeat for several.
+        #[arg(long = "schedule", value_name = "SCHEDULE", group = "who")]
+        schedules: Vec<String>,
+        /// Every member of this team (ID or name); repeat for several.
+        #[arg(long = "team", value_name = "TEAM", group = "who")]
+        teams: Vec<String>,
+        /// Whoever is on call in this team's schedules (ID or name); repeat for several.
+        #[arg(long = "team-on-call", value_name = "TEAM", group = "who")]
+        teams_on_call: Vec<String>,
+    },
     /// Where the incident's escalation stands: its policy, level, next page and who was paged.
     Escalation(IncidentRef),
     /// Every notification sent or planned for the incident, with its outcome.
@@ -434,6 +453,42 @@ pub async fn incidents(client: &Client, cmd: IncidentPagingCmd, out: Output) -> 
                 };
                 println!("{line}");
             }
+        }
+        IncidentPagingCmd::AddResponder {
+            target,
+            users,
+            schedules,
+            teams,
+            teams_on_call,
+        } => {
+            let path = ["incidents", target.incident.as_str(), "responders"];
+            let body = json!({
+                "users": users,
+                "schedules": schedules,
+                "teams": teams,
+                "teams_on_call": teams_on_call,
+            });
+            let v = client.post(&path, &body).await?;
+            let paged: Vec<String> = array(&v["paged"])
+                .iter()
+                .map(|p| match array(&p["methods"]).len() {
+                    0 => format!("{} (no usable contact method)", text(&p["name"])),
+                    _ => text(&p["name"]),
+                })
+                .collect();
+            let mut line = match paged.len() {
+                0 => format!("nobody was paged for {}", label(&target.incident)),
+                _ => format!(
+                    "paged {} to join {}",
+                    paged.join(", "),
+                    label(&target.incident)
+                ),
+            };
+            let gaps = array(&v["gaps"]).len();
+            if gaps > 0 {
+                line.push_str(&format!("; {gaps} of the targets had nobody to page"));
+            }
+            out.done(&v, line);
         }
         IncidentPagingCmd::Escalation(r) => {
             let v = client

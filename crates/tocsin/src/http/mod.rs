@@ -243,6 +243,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paging::get_incident_escalation))
         .routes(routes!(paging::escalate_incident))
         .routes(routes!(paging::reassign_incident))
+        .routes(routes!(paging::add_responders))
         .routes(routes!(paging::incident_notifications))
         .routes(routes!(paging::user_notifications))
         .routes(routes!(paging::get_notification))

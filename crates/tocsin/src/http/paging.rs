@@ -22,7 +22,7 @@ use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
 use tocsin_domain::timeline::TargetGap;
 use tocsin_store::{
     DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, PagingSettingsRecord,
-    Reassignment, StoreError,
+    Reassignment, Responders, RespondersPaged, StoreError,
 };
 
 use crate::engine::CycleReport;
@@ -443,6 +443,24 @@ pub async fn reassign_incident(
         .reassign(&caller, &incident_ref(&incident)?, to)
         .await?;
     Ok(axum::Json(record))
+}
+
+/// Pages more people now (`users`, `schedules`, `teams`, `teams_on_call`) while the incident's escalation goes on.
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/responders", tag = "escalation", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")), request_body = Responders,
+    responses((status = 200, body = RespondersPaged), (status = "4XX", body = ErrorResponse)))]
+pub async fn add_responders(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    Json(responders): Json<Responders>,
+) -> ApiResult<axum::Json<RespondersPaged>> {
+    let paged = s
+        .app
+        .escalation()
+        .add_responders(&caller, &incident_ref(&incident)?, responders)
+        .await?;
+    Ok(axum::Json(paged))
 }
 
 /// The latest notifications matching `filter`, as many as a page holds.

@@ -1067,6 +1067,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/api/v1/settings/paging"),
         ("put", "/api/v1/settings/paging"),
         ("get", "/api/v1/doctor"),
+        ("post", "/api/v1/incidents/{incident}/responders"),
         ("post", "/heartbeat/{key}"),
         ("get", "/heartbeat/{key}"),
         ("get", "/act/{token}"),

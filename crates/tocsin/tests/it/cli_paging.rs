@@ -540,6 +540,39 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
     let (_, esc) = app.get("/api/v1/incidents/2/escalation").await;
     assert_eq!(esc["escalation"]["policy_name"], "backup", "{esc}");
 
+    // Incident #1 predates the fallback; Ben is asked to join it by hand, and the page goes out.
+    let refused = tocsin(&app, &["incidents", "add-responder", "1", "--team", "nope"])
+        .await
+        .failed();
+    assert!(refused.contains("teams[0]: no team \"nope\""), "{refused}");
+    let added = tocsin(
+        &app,
+        &[
+            "incidents",
+            "add-responder",
+            "#1",
+            "--user",
+            "ben@example.test",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(added.trim(), "paged Ben to join #1");
+    app.cycle().await;
+    let got = hook.wait_for(&app, 2).await;
+    assert_eq!(
+        got[1].json()["data"]["incident"]["number"],
+        1,
+        "{:?}",
+        got[1].json()
+    );
+    let (_, first) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        first["unassigned_since"],
+        Value::Null,
+        "someone has it now: {first}"
+    );
+
     // Declaring an incident that no policy pages prints a warning.
     let (out, err) = tocsin(
         &app,
