@@ -294,7 +294,7 @@ mod prelude {
         CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
     };
     pub use tocsin_domain::contact::{
-        ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
+        ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec, StatusUpdates,
     };
     pub use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
     pub use tocsin_domain::ids::{

@@ -300,6 +300,27 @@ impl Contacts<'_> {
         self.about_user(method).await
     }
 
+    pub async fn status_updates(&self, who: &Principal, user: &UserRef) -> Result<StatusUpdates> {
+        who.require(Scope::Read)?;
+        Ok(self.app.store.contacts().status_updates(user).await?)
+    }
+
+    /// Which changes of incidents the user was paged for they want to be told of when someone else makes them.
+    pub async fn set_status_updates(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+        wanted: StatusUpdates,
+    ) -> Result<StatusUpdates> {
+        who.require(Scope::Write)?;
+        Ok(self
+            .app
+            .store
+            .contacts()
+            .set_status_updates(user, wanted)
+            .await?)
+    }
+
     /// Also removes the rules that use it.
     pub async fn delete_method(&self, who: &Principal, id: &ContactMethodId) -> Result<()> {
         who.require(Scope::Write)?;

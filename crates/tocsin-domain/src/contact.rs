@@ -9,6 +9,7 @@
 use crate::catalog::{Email, HttpUrl};
 use crate::error::ValidationErrors;
 use crate::ids::{ContactMethodId, IncidentId, NotificationRuleId, ScheduleId, UserId};
+use crate::incident::IncidentStatus;
 use crate::severity::Severity;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -431,6 +432,13 @@ pub enum Purpose {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         after_acknowledgement: bool,
     },
+    /// Someone else acknowledged or resolved an incident the user was paged for, and the user asked to be told.
+    StatusUpdate {
+        incident_id: IncidentId,
+        status: IncidentStatus,
+        /// Who did it.
+        by: String,
+    },
     /// "Send me a test notification."
     Test,
     /// The user's on-call shift starts soon.
@@ -440,6 +448,38 @@ pub enum Purpose {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     },
+}
+
+impl Purpose {
+    /// The incident the notification is about, if any.
+    pub fn incident_id(&self) -> Option<&IncidentId> {
+        match self {
+            Self::Page { incident_id, .. } | Self::StatusUpdate { incident_id, .. } => {
+                Some(incident_id)
+            }
+            Self::Test | Self::ShiftReminder { .. } => None,
+        }
+    }
+}
+
+/// Which changes of an incident a user paged for it wants to hear about when someone else makes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusUpdates {
+    #[serde(default)]
+    pub acknowledged: bool,
+    #[serde(default)]
+    pub resolved: bool,
+}
+
+impl StatusUpdates {
+    pub fn wants(&self, status: IncidentStatus) -> bool {
+        match status {
+            IncidentStatus::Acknowledged => self.acknowledged,
+            IncidentStatus::Resolved => self.resolved,
+            IncidentStatus::Triggered => false,
+        }
+    }
 }
 
 /// A link a notification offers, e.g. "Acknowledge" → a signed confirmation page.

@@ -28,6 +28,7 @@ use tocsin_domain::catalog::{
 };
 use tocsin_domain::contact::{
     Channels, ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec,
+    StatusUpdates,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
@@ -169,6 +170,13 @@ pub trait ContactRepo: Send + Sync {
     ) -> Result<NotificationRule>;
     async fn list_rules(&self, user: &UserRef) -> Result<Vec<NotificationRule>>;
     async fn delete_rule(&self, id: &NotificationRuleId) -> Result<()>;
+    /// Which changes of incidents they were paged for the user asked to be told of, when someone else makes them.
+    async fn status_updates(&self, user: &UserRef) -> Result<StatusUpdates>;
+    async fn set_status_updates(
+        &self,
+        user: &UserRef,
+        wanted: StatusUpdates,
+    ) -> Result<StatusUpdates>;
     /// Queues a test notification to the method, due now.
     async fn send_test(&self, id: &ContactMethodId, now: DateTime<Utc>) -> Result<DeliveryRecord>;
     /// Newest first.

@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             escalation_policies => $crate::conformance::paging::escalation_policies,
             escalation_pages_levels_and_stops_on_acknowledge => $crate::conformance::paging::escalation_pages_levels_and_stops_on_acknowledge,
             nobody_is_paged_silently => $crate::conformance::paging::nobody_is_paged_silently,
+            people_paged_are_told_of_others_acknowledging_and_resolving => $crate::conformance::paging::people_paged_are_told_of_others_acknowledging_and_resolving,
             responders_are_paged_beside_the_escalation => $crate::conformance::paging::responders_are_paged_beside_the_escalation,
             policies_page_a_teams_members_or_its_on_call => $crate::conformance::paging::policies_page_a_teams_members_or_its_on_call,
             contact_methods_and_rules => $crate::conformance::paging::contact_methods_and_rules,

@@ -1269,20 +1269,20 @@ pub async fn responders_are_paged_beside_the_escalation(store: &dyn Store) {
         .unwrap()
         .unwrap();
 
-    let paged = store
-        .escalation()
-        .add_responders(
-            &r,
-            Responders {
-                users: vec!["ben@example.test".into()],
-                ..Responders::default()
-            },
-            user(),
-            Channels::ALL,
-            t0(),
-        )
-        .await
-        .unwrap();
+    let ask = |responders: Responders| {
+        let r = r.clone();
+        async move {
+            store
+                .escalation()
+                .add_responders(&r, responders, user(), Channels::ALL, t0())
+                .await
+        }
+    };
+    let ben_only = || Responders {
+        users: vec!["ben@example.test".into()],
+        ..Responders::default()
+    };
+    let paged = ask(ben_only()).await.unwrap();
     assert_eq!(paged.paged.len(), 1);
     assert_eq!(paged.paged[0].user_id, ben);
     let after = store
@@ -1322,36 +1322,119 @@ pub async fn responders_are_paged_beside_the_escalation(store: &dyn Store) {
             .any(|e| matches!(e, tocsin_domain::incident::TimelineEvent::RespondersAdded { paged, .. } if paged.len() == 1))
     );
 
-    let unknown = store
-        .escalation()
-        .add_responders(
-            &r,
-            Responders {
-                users: vec!["nobody@example.test".into()],
-                teams: vec!["ghosts".into()],
-                ..Responders::default()
-            },
-            user(),
-            Channels::ALL,
-            t0(),
-        )
-        .await;
+    let unknown = ask(Responders {
+        users: vec!["nobody@example.test".into()],
+        teams: vec!["ghosts".into()],
+        ..Responders::default()
+    })
+    .await;
     assert_eq!(invalid_fields(unknown), ["users[0]", "teams[0]"]);
     store.incidents().resolve(&r, user(), t0()).await.unwrap();
     assert!(matches!(
-        store
-            .escalation()
-            .add_responders(
-                &r,
-                Responders {
-                    users: vec!["ben@example.test".into()],
-                    ..Responders::default()
-                },
-                user(),
-                Channels::ALL,
-                t0(),
-            )
-            .await,
+        ask(ben_only()).await,
         Err(StoreError::Transition(TransitionError::AddingToResolved(_)))
     ));
+}
+
+pub async fn people_paged_are_told_of_others_acknowledging_and_resolving(store: &dyn Store) {
+    use tocsin_domain::contact::StatusUpdates;
+    use tocsin_domain::incident::{Actor, ActorKind};
+    let (key, ann, ben) = paged_service(store).await;
+    let everything = StatusUpdates {
+        acknowledged: true,
+        resolved: true,
+    };
+    for u in [&ann, &ben] {
+        let set = store
+            .contacts()
+            .set_status_updates(&user_ref(u.as_str()), everything)
+            .await
+            .unwrap();
+        assert_eq!(set, everything);
+    }
+    assert_eq!(
+        store
+            .contacts()
+            .status_updates(&user_ref("nobody-asked@example.test"))
+            .await
+            .map_err(|e| matches!(e, StoreError::NotFound { .. })),
+        Err(true)
+    );
+    let incident = store
+        .ingest()
+        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let r = incident_ref(incident.as_str());
+    store
+        .engine()
+        .fire_escalations(t0(), 100, Channels::ALL)
+        .await
+        .unwrap();
+    store
+        .engine()
+        .fire_escalations(t0() + Duration::minutes(5), 100, Channels::ALL)
+        .await
+        .unwrap();
+    // Ben acknowledges: Ann hears of it, Ben does not hear of himself.
+    let as_ben = Actor {
+        kind: ActorKind::User,
+        id: Some(ben.to_string()),
+        name: "ben".into(),
+    };
+    store
+        .incidents()
+        .acknowledge(&r, as_ben, t0() + Duration::minutes(6))
+        .await
+        .unwrap();
+    store
+        .incidents()
+        .resolve(&r, user(), t0() + Duration::minutes(7))
+        .await
+        .unwrap();
+    let updates = |u: UserId| async move {
+        store
+            .contacts()
+            .deliveries(DeliveryFilter {
+                user: Some(user_ref(u.as_str())),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| match d.purpose {
+                Purpose::StatusUpdate { status, by, .. } => Some((status, by, d.status)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut ann_heard = updates(ann).await;
+    ann_heard.sort_by_key(|(s, _, _)| s.as_str());
+    assert_eq!(
+        ann_heard,
+        [
+            (
+                IncidentStatus::Acknowledged,
+                "ben".to_owned(),
+                DeliveryStatus::Pending
+            ),
+            (
+                IncidentStatus::Resolved,
+                "Alice".to_owned(),
+                DeliveryStatus::Pending
+            ),
+        ],
+        "the resolution does not cancel the news of the acknowledgement"
+    );
+    assert_eq!(
+        updates(ben).await,
+        [(
+            IncidentStatus::Resolved,
+            "Alice".to_owned(),
+            DeliveryStatus::Pending
+        )]
+    );
 }

@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "team_targets",
         include_str!("migrations/0006_team_targets.sql"),
     ),
+    (
+        7,
+        "status_updates",
+        include_str!("migrations/0007_status_updates.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

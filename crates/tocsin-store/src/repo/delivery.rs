@@ -22,10 +22,12 @@ use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::contact::{
     self, ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
-    Purpose,
+    Purpose, StatusUpdates, reminder_methods,
 };
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
-use tocsin_domain::incident::{Actor, IncidentStatus, TimelineEntry, TimelineEvent};
+use tocsin_domain::incident::{
+    Actor, ActorKind, Incident, IncidentStatus, TimelineEntry, TimelineEvent,
+};
 use tocsin_domain::oncall;
 use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::timeline::AttemptResult;
@@ -104,8 +106,85 @@ fn delivery_row(c: &dyn Conn, id: &str) -> Result<DeliveryRecord> {
     )
 }
 
+/// Tells the people paged for `incident` who asked to hear of it that `actor` acknowledged or resolved it, by the
+/// methods their reminders go to; never the person who did it. These notices are not pages: nothing about the
+/// incident makes them moot.
+pub(super) fn tell_subscribers(
+    c: &dyn Conn,
+    incident: &Incident,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let column = match incident.status {
+        IncidentStatus::Acknowledged => "acknowledged",
+        IncidentStatus::Resolved => "resolved",
+        IncidentStatus::Triggered => return Ok(()),
+    };
+    let users: Vec<String> = c.query_all(
+        &format!(
+            "SELECT DISTINCT d.user_id FROM deliveries d JOIN status_subscriptions s ON s.user_id = d.user_id \
+             WHERE d.incident_id = ?1 AND d.page_id IS NOT NULL AND s.{column} = 1 ORDER BY d.user_id"
+        ),
+        params![incident.id.as_str()],
+        |r| r.get(0),
+    )?;
+    let purpose = Purpose::StatusUpdate {
+        incident_id: incident.id.clone(),
+        status: incident.status,
+        by: actor.name.clone(),
+    };
+    for user in users {
+        if actor.kind == ActorKind::User && actor.id.as_deref() == Some(user.as_str()) {
+            continue;
+        }
+        let user = UserId::from_trusted(user);
+        let (methods, rules) = (methods_of(c, &user)?, rules_of(c, &user)?);
+        for method in reminder_methods(&rules, &methods) {
+            insert_delivery(c, &user, &method, &purpose, None, now, now)?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ContactRepo for SqlStore {
+    async fn status_updates(&self, user: &UserRef) -> Result<StatusUpdates> {
+        let user = user.clone();
+        self.read(move |c| {
+            let u = load_user(c, &user)?;
+            Ok(c.query_opt(
+                "SELECT acknowledged, resolved FROM status_subscriptions WHERE user_id = ?1",
+                params![u.id.as_str()],
+                |r| {
+                    Ok(StatusUpdates {
+                        acknowledged: r.get(0)?,
+                        resolved: r.get(1)?,
+                    })
+                },
+            )?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn set_status_updates(
+        &self,
+        user: &UserRef,
+        wanted: StatusUpdates,
+    ) -> Result<StatusUpdates> {
+        let user = user.clone();
+        self.write(move |c| {
+            let u = load_user(c, &user)?;
+            c.execute(
+                "INSERT INTO status_subscriptions (user_id, acknowledged, resolved) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (user_id) DO UPDATE SET acknowledged = excluded.acknowledged, resolved = excluded.resolved",
+                params![u.id.as_str(), wanted.acknowledged, wanted.resolved],
+            )?;
+            Ok(wanted)
+        })
+        .await
+    }
+
     async fn create_method(
         &self,
         user: &UserRef,
@@ -337,10 +416,7 @@ fn claim(
     // methods and the people.
     let mut incident_ids: Vec<IncidentId> = due
         .iter()
-        .filter_map(|(_, _, _, purpose, _)| match purpose {
-            Purpose::Page { incident_id, .. } => Some(incident_id.clone()),
-            _ => None,
-        })
+        .filter_map(|(_, _, _, purpose, _)| purpose.incident_id().cloned())
         .collect();
     incident_ids.sort();
     incident_ids.dedup();
@@ -368,14 +444,14 @@ fn claim(
     let mut out = Vec::with_capacity(due.len());
     let mut claimed: Vec<String> = Vec::with_capacity(due.len());
     for (id, user, method_id, purpose, attempts) in due {
-        let incident = match &purpose {
-            Purpose::Page { incident_id, .. } => Some(
+        let incident = match purpose.incident_id() {
+            Some(incident_id) => Some(
                 incidents
                     .get(incident_id)
                     .cloned()
                     .ok_or_else(|| StoreError::not_found("incident", incident_id.as_str()))?,
             ),
-            _ => None,
+            None => None,
         };
         // A claim that lapsed (its sender died) for an incident acknowledged since is not sent again.
         if let (

@@ -1415,7 +1415,7 @@ impl EscalationRepo for SqlStore {
             cancel_pending(c, &i.id, true, now)?;
             let mut i = i;
             if i.reopen_for_reassignment(now) {
-                super::incidents::save(c, &i)?;
+                super::incidents::save(c, &i, None)?;
             }
             match to.clone() {
                 Reassignment::Policy(p) => {

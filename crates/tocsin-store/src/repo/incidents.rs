@@ -77,9 +77,25 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
 
 /// Stores a changed incident and, once it is acknowledged or resolved, stops its escalation and cancels the
 /// pages it no longer needs: every path that changes an incident comes through here.
-pub(super) fn save(c: &dyn Conn, incident: &Incident) -> Result<()> {
+///
+/// `change` is the timeline entry of what changed, if anything did: an acknowledgement or resolution by someone
+/// tells the people paged for the incident who asked to hear of it.
+pub(super) fn save(
+    c: &dyn Conn,
+    incident: &Incident,
+    change: Option<&TimelineEntry>,
+) -> Result<()> {
     rows::update_incident_row(c, incident)?;
-    super::escalation::stop(c, incident)
+    super::escalation::stop(c, incident)?;
+    if let Some(entry) = change
+        && matches!(
+            entry.event,
+            TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. }
+        )
+    {
+        super::delivery::tell_subscribers(c, incident, &entry.actor, entry.at)?;
+    }
+    Ok(())
 }
 
 /// Opens an incident for a new alert and returns its ID; the caller links the alert.
@@ -118,7 +134,7 @@ fn transition(
     let entry = change(&mut incident)?;
     let seq = match entry {
         Some(e) => {
-            save(c, &incident)?;
+            save(c, &incident, Some(&e))?;
             Some(rows::append_timeline(c, &incident.id, &e)?)
         }
         None => None,

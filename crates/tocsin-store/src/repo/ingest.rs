@@ -431,7 +431,7 @@ fn follow_up_incident(
         }
     };
     if let Some(entry) = entry {
-        super::incidents::save(c, &incident)?;
+        super::incidents::save(c, &incident, Some(&entry))?;
         rows::record_timeline(c, inc, &entry)?;
     }
     Ok(())

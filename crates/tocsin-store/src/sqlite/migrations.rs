@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "team_targets",
         include_str!("migrations/0007_team_targets.sql"),
     ),
+    (
+        8,
+        "status_updates",
+        include_str!("migrations/0008_status_updates.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -198,6 +198,18 @@ pub enum ContactCmd {
         /// Contact method ID.
         id: String,
     },
+    /// Whether the user is told when someone else acknowledges or resolves an incident they were paged for (by
+    /// the methods shift reminders use); --acknowledged and --resolved change it.
+    StatusUpdates {
+        /// User ID or email.
+        user: String,
+        /// Be told of acknowledgements: true or false.
+        #[arg(long, value_name = "BOOL")]
+        acknowledged: Option<bool>,
+        /// Be told of resolutions: true or false.
+        #[arg(long, value_name = "BOOL")]
+        resolved: Option<bool>,
+    },
 }
 
 /// `tocsin notification-rules`.
@@ -582,6 +594,36 @@ pub async fn contacts(client: &Client, cmd: ContactCmd, out: Output) -> anyhow::
                 text(&v["channel"]),
                 text(&v["user_id"])
             );
+            out.done(&v, line);
+        }
+        ContactCmd::StatusUpdates {
+            user,
+            acknowledged,
+            resolved,
+        } => {
+            let path = ["users", user.as_str(), "status-updates"];
+            let mut v = client.get(&path).await?;
+            if acknowledged.is_some() || resolved.is_some() {
+                for (field, set) in [("acknowledged", acknowledged), ("resolved", resolved)] {
+                    if let Some(set) = set {
+                        v[field] = json!(set);
+                    }
+                }
+                v = client.put(&path, &v).await?;
+            }
+            let told: Vec<&str> = ["acknowledged", "resolved"]
+                .into_iter()
+                .filter(|f| v[*f].as_bool() == Some(true))
+                .collect();
+            let line = match told.as_slice() {
+                [] => format!(
+                    "{user} is not told when someone else acknowledges or resolves their incidents"
+                ),
+                fields => format!(
+                    "{user} is told when someone else has {} an incident they were paged for",
+                    fields.join(" or ")
+                ),
+            };
             out.done(&v, line);
         }
         ContactCmd::Disable { id } => toggle(client, &id, false, out).await?,

@@ -21,6 +21,7 @@ impl Renderer {
     pub fn notice(&self, d: &ClaimedDelivery, now: DateTime<Utc>) -> Notice {
         match &d.purpose {
             Purpose::Page { level, .. } => self.page(d, *level, now),
+            Purpose::StatusUpdate { status, by, .. } => Self::status_update(d, *status, by, now),
             Purpose::Test => Notice {
                 subject: "Test notification from Tocsin".into(),
                 body: format!(
@@ -75,6 +76,40 @@ impl Renderer {
         }
         .sign(&self.link_key);
         Some(format!("{}/act/{token}", self.public_url))
+    }
+
+    /// "Alice acknowledged #42", for someone paged for #42 who asked to hear of it.
+    fn status_update(
+        d: &ClaimedDelivery,
+        status: IncidentStatus,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Notice {
+        let (number, title) = d
+            .incident
+            .as_ref()
+            .map_or((0, ""), |i| (i.number, i.title.as_str()));
+        let did = match status {
+            IncidentStatus::Resolved => "resolved",
+            _ => "acknowledged",
+        };
+        Notice {
+            subject: format!("{by} {did} #{number} {title}"),
+            body: format!(
+                "Hello {}, {by} {did} incident #{number}: {title}\nYou were paged for it and asked to be told.",
+                d.user_name
+            ),
+            links: Vec::new(),
+            event: json!({
+                "type": format!("incident.{did}"),
+                "timestamp": now,
+                "data": {
+                    "incident": { "number": number, "title": title, "status": status },
+                    "by": by,
+                    "user": { "id": d.user_id, "name": d.user_name },
+                },
+            }),
+        }
     }
 
     fn page(&self, d: &ClaimedDelivery, level: Option<u32>, now: DateTime<Utc>) -> Notice {

@@ -244,6 +244,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paging::escalate_incident))
         .routes(routes!(paging::reassign_incident))
         .routes(routes!(paging::add_responders))
+        .routes(routes!(
+            paging::get_status_updates,
+            paging::set_status_updates
+        ))
         .routes(routes!(paging::incident_notifications))
         .routes(routes!(paging::user_notifications))
         .routes(routes!(paging::get_notification))

@@ -16,6 +16,7 @@ use tocsin_app::Principal;
 use tocsin_domain::auth::Scope;
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
+    StatusUpdates,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
@@ -461,6 +462,42 @@ pub async fn add_responders(
         .add_responders(&caller, &incident_ref(&incident)?, responders)
         .await?;
     Ok(axum::Json(paged))
+}
+
+/// Which changes of incidents the user was paged for they are told of when someone else makes them.
+#[utoipa::path(get, path = "/api/v1/users/{user}/status-updates", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = StatusUpdates), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_status_updates(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> ApiResult<axum::Json<StatusUpdates>> {
+    Ok(axum::Json(
+        s.app
+            .contacts()
+            .status_updates(&caller, &UserRef::parse(&user))
+            .await?,
+    ))
+}
+
+/// Asks to be told (by the methods shift reminders use) when someone else acknowledges or resolves an incident
+/// the user was paged for.
+#[utoipa::path(put, path = "/api/v1/users/{user}/status-updates", tag = "notifications", security(("bearer" = [])),
+    params(("user" = String, Path, description = "User ID or email")), request_body = StatusUpdates,
+    responses((status = 200, body = StatusUpdates), (status = "4XX", body = ErrorResponse)))]
+pub async fn set_status_updates(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(wanted): Json<StatusUpdates>,
+) -> ApiResult<axum::Json<StatusUpdates>> {
+    Ok(axum::Json(
+        s.app
+            .contacts()
+            .set_status_updates(&caller, &UserRef::parse(&user), wanted)
+            .await?,
+    ))
 }
 
 /// The latest notifications matching `filter`, as many as a page holds.

@@ -1068,6 +1068,8 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("put", "/api/v1/settings/paging"),
         ("get", "/api/v1/doctor"),
         ("post", "/api/v1/incidents/{incident}/responders"),
+        ("get", "/api/v1/users/{user}/status-updates"),
+        ("put", "/api/v1/users/{user}/status-updates"),
         ("post", "/heartbeat/{key}"),
         ("get", "/heartbeat/{key}"),
         ("get", "/act/{token}"),

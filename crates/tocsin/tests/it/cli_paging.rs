@@ -573,6 +573,30 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
         "someone has it now: {first}"
     );
 
+    // Ben asks to hear when someone else resolves what he was paged for; the admin resolves #2.
+    let asked = tocsin(
+        &app,
+        &[
+            "contacts",
+            "status-updates",
+            "ben@example.test",
+            "--resolved",
+            "true",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        asked.trim(),
+        "ben@example.test is told when someone else has resolved an incident they were paged for"
+    );
+    tocsin(&app, &["incidents", "resolve", "2"]).await.ok();
+    app.cycle().await;
+    let got = hook.wait_for(&app, 3).await;
+    let news = got[2].json();
+    assert_eq!(news["type"], "incident.resolved", "{news}");
+    assert_eq!(news["data"]["incident"]["number"], 2, "{news}");
+
     // Declaring an incident that no policy pages prints a warning.
     let (out, err) = tocsin(
         &app,
