@@ -67,6 +67,26 @@ impl Incidents<'_> {
             .await?)
     }
 
+    /// Changes how the incident describes itself (title, description, severity, customer impact, services,
+    /// links); every change is on the timeline.
+    pub async fn edit(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        changes: IncidentChanges,
+    ) -> Result<Incident> {
+        who.require(Scope::Write)?;
+        let edited = self
+            .app
+            .store
+            .incidents()
+            .edit(incident, changes, who.actor(), self.app.now())
+            .await?;
+        // A rise to high urgency may have made the current level due again.
+        self.app.wake_engine();
+        Ok(edited)
+    }
+
     pub async fn set_severity(
         &self,
         who: &Principal,

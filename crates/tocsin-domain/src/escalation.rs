@@ -10,6 +10,7 @@ use crate::error::ValidationErrors;
 use crate::ids::{IncidentId, PolicyId, ScheduleId, TeamId, UserId};
 use crate::incident::IncidentStatus;
 use crate::oncall::{Schedule, on_call};
+use crate::severity::Severity;
 use crate::timeline::TargetGap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -167,6 +168,12 @@ pub fn page_is_moot(status: IncidentStatus, after_acknowledgement: bool) -> bool
         IncidentStatus::Acknowledged => !after_acknowledgement,
         IncidentStatus::Triggered => false,
     }
+}
+
+/// Whether a change of severity pages the incident's current level again, at the new urgency: it went from low to
+/// high urgency while nobody had acknowledged it, so what was sent so far was not urgent enough.
+pub fn repages_on_severity(from: Severity, to: Severity, status: IncidentStatus) -> bool {
+    !from.is_high_urgency() && to.is_high_urgency() && status == IncidentStatus::Triggered
 }
 
 /// Who a level pages: a user directly, whoever is on call in a schedule at that moment, every member of a team,
@@ -520,6 +527,21 @@ mod tests {
             ),
             needed
         );
+    }
+
+    #[test]
+    fn only_a_rise_to_high_urgency_before_anyone_acknowledged_pages_again() {
+        use IncidentStatus::*;
+        use Severity::*;
+        assert!(repages_on_severity(Sev3, Sev1, Triggered));
+        assert!(repages_on_severity(Sev2, Sev0, Triggered));
+        assert!(!repages_on_severity(Sev1, Sev0, Triggered), "already high");
+        assert!(!repages_on_severity(Sev3, Sev2, Triggered), "still low");
+        assert!(
+            !repages_on_severity(Sev3, Sev0, Acknowledged),
+            "someone has it"
+        );
+        assert!(!repages_on_severity(Sev0, Sev3, Triggered));
     }
 
     #[test]

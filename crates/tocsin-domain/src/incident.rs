@@ -1,8 +1,10 @@
 //! Incidents: their life cycle (triggered → acknowledged → resolved) and the timeline that records every change.
 
+use crate::catalog::HttpUrl;
 use crate::error::FieldError;
-use crate::ids::{IncidentId, ServiceId};
+use crate::ids::{AlertId, IncidentId, ServiceId};
 use crate::severity::Severity;
+use crate::timeline::{Edit, SeverityCause};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -96,6 +98,50 @@ pub struct Incident {
     /// Since when the incident has had nobody: its escalation reached no one (no policy, nobody on call, nobody
     /// with a usable contact method). Cleared once someone is paged, acknowledges or resolves it.
     pub unassigned_since: Option<DateTime<Utc>>,
+    /// What customers notice, in a few words (Markdown).
+    #[serde(default)]
+    pub customer_impact: String,
+    /// Where responders look: dashboards, the chat channel, the tracking ticket.
+    #[serde(default)]
+    pub links: Vec<IncidentLink>,
+}
+
+/// A link kept with an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentLink {
+    #[schema(value_type = String, example = "https://grafana.example.com/d/checkout")]
+    pub url: HttpUrl,
+    /// What it is, e.g. "Dashboard".
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A change to an incident's description of itself, checked at the edge: only what is set changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub customer_impact: Option<String>,
+    pub add_services: Vec<ServiceId>,
+    pub remove_services: Vec<ServiceId>,
+    pub add_links: Vec<IncidentLink>,
+    /// Links to remove, by URL.
+    pub remove_links: Vec<HttpUrl>,
+}
+
+/// Longest description or customer impact, in bytes.
+pub const MAX_TEXT: usize = 65_536;
+/// Most links an incident keeps.
+pub const MAX_LINKS: usize = 50;
+
+/// A validated incident description or customer impact: at most 64 KiB, surrounding blanks trimmed.
+pub fn parse_text(field: &str, s: &str) -> Result<String, FieldError> {
+    let t = s.trim();
+    if t.len() > MAX_TEXT {
+        return Err(FieldError::new(field, "must be at most 65536 bytes"));
+    }
+    Ok(t.to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,6 +222,8 @@ impl Incident {
             resolved_at: None,
             resolved_by: None,
             unassigned_since: None,
+            customer_impact: String::new(),
+            links: Vec::new(),
         };
         (incident, entry)
     }
@@ -255,8 +303,132 @@ impl Incident {
         Some(TimelineEntry::new(
             now,
             actor,
-            TimelineEvent::SeverityChanged { from, to: severity },
+            TimelineEvent::SeverityChanged {
+                from,
+                to: severity,
+                cause: None,
+            },
         ))
+    }
+
+    /// Applies an edit; returns the entry listing what changed, or none when nothing did. Adding a service it has or
+    /// a link it keeps, or removing one it does not, changes nothing.
+    pub fn edit(
+        &mut self,
+        edit: &IncidentEdit,
+        service_name: impl Fn(&ServiceId) -> String,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimelineEntry>, FieldError> {
+        if let Some(n) = edit
+            .remove_services
+            .iter()
+            .position(|s| edit.add_services.contains(s))
+        {
+            return Err(FieldError::new(
+                format!("remove_services[{n}]"),
+                "is also in add_services",
+            ));
+        }
+        if let Some(n) = edit
+            .remove_links
+            .iter()
+            .position(|u| edit.add_links.iter().any(|l| &l.url == u))
+        {
+            return Err(FieldError::new(
+                format!("remove_links[{n}]"),
+                "is also in add_links",
+            ));
+        }
+        let mut changes = Vec::new();
+        if let Some(title) = edit.title.as_ref().filter(|t| **t != self.title) {
+            changes.push(Edit::Title {
+                from: std::mem::replace(&mut self.title, title.clone()),
+                to: title.clone(),
+            });
+        }
+        if let Some(d) = edit
+            .description
+            .as_ref()
+            .filter(|d| **d != self.description)
+        {
+            self.description = d.clone();
+            changes.push(Edit::Description);
+        }
+        if let Some(c) = edit
+            .customer_impact
+            .as_ref()
+            .filter(|c| **c != self.customer_impact)
+        {
+            self.customer_impact = c.clone();
+            changes.push(Edit::CustomerImpact { to: c.clone() });
+        }
+        for s in &edit.add_services {
+            if !self.services.contains(s) {
+                self.services.push(s.clone());
+                changes.push(Edit::ServiceAdded {
+                    service: service_name(s),
+                });
+            }
+        }
+        for s in &edit.remove_services {
+            if let Some(at) = self.services.iter().position(|x| x == s) {
+                self.services.remove(at);
+                changes.push(Edit::ServiceRemoved {
+                    service: service_name(s),
+                });
+            }
+        }
+        for url in &edit.remove_links {
+            if let Some(at) = self.links.iter().position(|l| &l.url == url) {
+                self.links.remove(at);
+                changes.push(Edit::LinkRemoved { url: url.clone() });
+            }
+        }
+        for link in &edit.add_links {
+            if !self.links.iter().any(|l| l.url == link.url) {
+                self.links.push(link.clone());
+                changes.push(Edit::LinkAdded { link: link.clone() });
+            }
+        }
+        if self.links.len() > MAX_LINKS {
+            return Err(FieldError::new(
+                "links",
+                "an incident keeps at most 50 links",
+            ));
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        self.updated_at = now;
+        Ok(Some(TimelineEntry::new(
+            now,
+            actor,
+            TimelineEvent::Edited { changes },
+        )))
+    }
+
+    /// Raises the severity to that of an alert that joined, when the alert's is worse; a milder alert changes
+    /// nothing, since the incident is as severe as its worst alert.
+    pub fn raise_for_alert(
+        &mut self,
+        severity: Severity,
+        alert_id: &AlertId,
+        summary: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Option<TimelineEntry> {
+        if severity >= self.severity {
+            return None;
+        }
+        let mut entry = self.set_severity(severity, actor, now)?;
+        if let TimelineEvent::SeverityChanged { cause, .. } = &mut entry.event {
+            *cause = Some(SeverityCause::AlertJoined {
+                alert_id: alert_id.clone(),
+                summary: summary.to_owned(),
+            });
+        }
+        Some(entry)
     }
 
     pub fn note(&mut self, body: String, actor: &Actor, now: DateTime<Utc>) -> TimelineEntry {
@@ -330,7 +502,110 @@ mod tests {
             e.event,
             TimelineEvent::SeverityChanged {
                 from: Severity::Sev2,
-                to: Severity::Sev0
+                to: Severity::Sev0,
+                cause: None,
+            }
+        );
+    }
+
+    #[test]
+    fn an_edit_records_each_change_and_nothing_when_nothing_changed() {
+        let mut i = incident();
+        let (web, db) = (ServiceId::generate(), ServiceId::generate());
+        i.services = vec![web.clone()];
+        let dash = IncidentLink {
+            url: HttpUrl::parse("https://grafana.example.com/d/1").unwrap(),
+            label: "Dashboard".into(),
+        };
+        let name = |s: &ServiceId| if *s == web { "web".into() } else { "db".into() };
+        let edit = IncidentEdit {
+            title: Some("Checkout is down".into()),
+            description: Some(i.description.clone()),
+            customer_impact: Some("Nobody can pay".into()),
+            add_services: vec![db.clone()],
+            remove_services: vec![web.clone()],
+            add_links: vec![dash.clone()],
+            remove_links: vec![],
+        };
+        let entry = i.edit(&edit, name, &user(), i.created_at).unwrap().unwrap();
+        assert_eq!(
+            entry.event,
+            TimelineEvent::Edited {
+                changes: vec![
+                    Edit::Title {
+                        from: "Down".into(),
+                        to: "Checkout is down".into()
+                    },
+                    Edit::CustomerImpact {
+                        to: "Nobody can pay".into()
+                    },
+                    Edit::ServiceAdded {
+                        service: "db".into()
+                    },
+                    Edit::ServiceRemoved {
+                        service: "web".into()
+                    },
+                    Edit::LinkAdded { link: dash.clone() },
+                ]
+            }
+        );
+        assert_eq!(i.services, vec![db]);
+        assert_eq!(i.links, vec![dash]);
+        assert_eq!(
+            i.edit(&edit, name, &user(), i.created_at),
+            Ok(None),
+            "the same edit again"
+        );
+        let both = IncidentEdit {
+            add_services: vec![web.clone()],
+            remove_services: vec![web.clone()],
+            ..IncidentEdit::default()
+        };
+        assert_eq!(
+            i.edit(&both, name, &user(), i.created_at)
+                .unwrap_err()
+                .field,
+            "remove_services[0]"
+        );
+        let too_many = IncidentEdit {
+            add_links: (0..51)
+                .map(|n| IncidentLink {
+                    url: HttpUrl::parse(&format!("https://x.example.com/{n}")).unwrap(),
+                    label: String::new(),
+                })
+                .collect(),
+            ..IncidentEdit::default()
+        };
+        assert_eq!(
+            i.edit(&too_many, name, &user(), i.created_at)
+                .unwrap_err()
+                .field,
+            "links"
+        );
+    }
+
+    #[test]
+    fn a_worse_alert_raises_the_severity_and_a_milder_one_does_not() {
+        let mut i = incident();
+        let alert = AlertId::generate();
+        let now = i.created_at;
+        assert!(
+            i.raise_for_alert(Severity::Sev3, &alert, "warn", &user(), now)
+                .is_none()
+        );
+        let e = i
+            .raise_for_alert(Severity::Sev1, &alert, "disk full", &user(), now)
+            .unwrap();
+        assert_eq!(i.severity, Severity::Sev1);
+        assert_eq!(
+            e.event,
+            TimelineEvent::SeverityChanged {
+                from: Severity::Sev2,
+                to: Severity::Sev1,
+                cause: Some(SeverityCause::AlertJoined {
+                    alert_id: alert,
+                    summary: "disk full".into()
+                }),
             }
         );
     }

@@ -32,9 +32,11 @@ pub enum TimelineKind {
     Unassigned,
     /// People were asked to join the response, beside its escalation.
     RespondersAdded,
+    /// Its title, description, customer impact, services or links changed.
+    Edited,
 }
 
-const KINDS: [TimelineKind; 13] = [
+const KINDS: [TimelineKind; 14] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -48,6 +50,7 @@ const KINDS: [TimelineKind; 13] = [
     TimelineKind::Notification,
     TimelineKind::Unassigned,
     TimelineKind::RespondersAdded,
+    TimelineKind::Edited,
 ];
 
 impl TimelineKind {
@@ -66,6 +69,7 @@ impl TimelineKind {
             Self::Notification => "notification",
             Self::Unassigned => "unassigned",
             Self::RespondersAdded => "responders_added",
+            Self::Edited => "edited",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -115,6 +119,9 @@ pub enum TimelineEvent {
     SeverityChanged {
         from: Severity,
         to: Severity,
+        /// Why it changed without a person changing it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<SeverityCause>,
     },
     /// Markdown written by a person.
     Note {
@@ -188,6 +195,10 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         gaps: Vec<TargetGap>,
     },
+    /// Someone changed how the incident describes itself.
+    Edited {
+        changes: Vec<Edit>,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -211,6 +222,7 @@ impl TimelineEvent {
             Self::Notification { .. } => TimelineKind::Notification,
             Self::Unassigned { .. } => TimelineKind::Unassigned,
             Self::RespondersAdded { .. } => TimelineKind::RespondersAdded,
+            Self::Edited { .. } => TimelineKind::Edited,
             Self::Worded { kind, .. } => *kind,
         }
     }
@@ -252,6 +264,41 @@ impl TimelineEvent {
 pub enum ResolveCause {
     /// Every alert of the incident resolved.
     AllAlertsResolved,
+}
+
+/// One change of an edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "field", rename_all = "snake_case")]
+pub enum Edit {
+    Title {
+        from: String,
+        to: String,
+    },
+    /// The description changed; it is long, so the entry does not repeat it.
+    Description,
+    CustomerImpact {
+        to: String,
+    },
+    ServiceAdded {
+        service: String,
+    },
+    ServiceRemoved {
+        service: String,
+    },
+    LinkAdded {
+        link: crate::incident::IncidentLink,
+    },
+    LinkRemoved {
+        url: crate::catalog::HttpUrl,
+    },
+}
+
+/// Why an incident's severity changed by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SeverityCause {
+    /// A worse alert joined the incident.
+    AlertJoined { alert_id: AlertId, summary: String },
 }
 
 /// Why an alert joined an open incident instead of opening its own.
@@ -358,6 +405,7 @@ mod tests {
         let event = TimelineEvent::SeverityChanged {
             from: Severity::Sev2,
             to: Severity::Sev0,
+            cause: None,
         };
         let fields = event.fields();
         assert_eq!(fields, serde_json::json!({"from": "SEV-2", "to": "SEV-0"}));

@@ -457,6 +457,15 @@ pub trait IncidentRepo: Send + Sync {
     async fn declare(&self, new: NewIncident, actor: Actor, now: DateTime<Utc>)
     -> Result<Incident>;
     async fn get(&self, incident: &IncidentRef) -> Result<Incident>;
+    /// Changes the title, description, severity, customer impact, services and links given; each change is on
+    /// the timeline (severity on its own entry, since a rise to high urgency pages again).
+    async fn edit(
+        &self,
+        incident: &IncidentRef,
+        changes: IncidentChanges,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident>;
     async fn list(&self, filter: IncidentFilter) -> Result<Page<Incident>>;
     /// Acknowledges the incident and its triggered alerts.
     async fn acknowledge(

@@ -307,6 +307,36 @@ pub struct EscalationRecord {
     pub assignees: Vec<UserId>,
 }
 
+/// What to change of an incident; only what is given changes. Services by ID or name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentChanges {
+    pub title: Option<String>,
+    /// Markdown.
+    pub description: Option<String>,
+    pub severity: Option<Severity>,
+    /// What customers notice (Markdown).
+    pub customer_impact: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub add_services: Vec<ServiceRef>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub remove_services: Vec<ServiceRef>,
+    #[serde(default)]
+    pub add_links: Vec<tocsin_domain::incident::IncidentLink>,
+    /// URLs of links to remove.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub remove_links: Vec<tocsin_domain::catalog::HttpUrl>,
+}
+
+impl IncidentChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// People asked to join an incident's response, paged now; its escalation goes on. Each list names entries by ID
 /// or name (email for users).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]

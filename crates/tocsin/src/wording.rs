@@ -5,7 +5,8 @@ use tocsin_app::Warning;
 use tocsin_domain::doctor::Finding;
 use tocsin_domain::incident::{TimelineEntry, TimelineEvent};
 use tocsin_domain::timeline::{
-    AttemptResult, Handover, JoinReason, PagedUser, ResolveCause, TargetGap, Unreached,
+    AttemptResult, Edit, Handover, JoinReason, PagedUser, ResolveCause, SeverityCause, TargetGap,
+    Unreached,
 };
 
 /// One sentence (a note: its Markdown) saying what a timeline entry records.
@@ -20,7 +21,12 @@ pub fn timeline(entry: &TimelineEntry) -> String {
         TimelineEvent::Resolved {
             cause: Some(ResolveCause::AllAlertsResolved),
         } => "Resolved: all of its alerts resolved".to_owned(),
-        TimelineEvent::SeverityChanged { from, to } => {
+        TimelineEvent::SeverityChanged {
+            from,
+            to,
+            cause: Some(SeverityCause::AlertJoined { summary, .. }),
+        } => format!("Severity raised from {from} to {to}: a worse alert joined ({summary})"),
+        TimelineEvent::SeverityChanged { from, to, .. } => {
             format!("Severity changed from {from} to {to} by {actor}")
         }
         TimelineEvent::Note { body } => body.clone(),
@@ -128,6 +134,29 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                 s.push_str(&format!("; trying {next} instead"));
             }
             s
+        }
+        TimelineEvent::Edited { changes } => {
+            let changes: Vec<String> = changes
+                .iter()
+                .map(|c| match c {
+                    Edit::Title { from, to } => format!("the title from {from:?} to {to:?}"),
+                    Edit::Description => "the description".to_owned(),
+                    Edit::CustomerImpact { to } if to.is_empty() => {
+                        "the customer impact (now none)".to_owned()
+                    }
+                    Edit::CustomerImpact { to } => format!("the customer impact to {to:?}"),
+                    Edit::ServiceAdded { service } => format!("service {service} (added)"),
+                    Edit::ServiceRemoved { service } => format!("service {service} (removed)"),
+                    Edit::LinkAdded { link } if link.label.is_empty() => {
+                        format!("link {} (added)", link.url)
+                    }
+                    Edit::LinkAdded { link } => {
+                        format!("link {} {} (added)", link.label, link.url)
+                    }
+                    Edit::LinkRemoved { url } => format!("link {url} (removed)"),
+                })
+                .collect();
+            format!("{actor} changed {}", changes.join("; "))
         }
         TimelineEvent::RespondersAdded { paged, gaps } => format!(
             "{actor} asked {} to join the response{}",

@@ -34,6 +34,7 @@ macro_rules! conformance_suite {
             ingest_follows_pagerduty_semantics => $crate::conformance::ingest_follows_pagerduty_semantics,
             ingest_keys_are_scoped_and_revocable => $crate::conformance::ingest_keys_are_scoped_and_revocable,
             incidents_by_hand => $crate::conformance::incidents_by_hand,
+            incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,
@@ -43,6 +44,7 @@ macro_rules! conformance_suite {
             escalation_policies => $crate::conformance::paging::escalation_policies,
             escalation_pages_levels_and_stops_on_acknowledge => $crate::conformance::paging::escalation_pages_levels_and_stops_on_acknowledge,
             nobody_is_paged_silently => $crate::conformance::paging::nobody_is_paged_silently,
+            a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_urgency => $crate::conformance::paging::a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_urgency,
             people_paged_are_told_of_others_acknowledging_and_resolving => $crate::conformance::paging::people_paged_are_told_of_others_acknowledging_and_resolving,
             responders_are_paged_beside_the_escalation => $crate::conformance::paging::responders_are_paged_beside_the_escalation,
             policies_page_a_teams_members_or_its_on_call => $crate::conformance::paging::policies_page_a_teams_members_or_its_on_call,
@@ -1633,4 +1635,119 @@ pub mod refs {
     pub fn incident_ref(s: &str) -> IncidentRef {
         IncidentRef::parse(s).unwrap_or_else(|| panic!("{s:?} names no incident"))
     }
+}
+
+pub async fn incidents_are_edited_with_every_change_on_the_timeline(store: &dyn Store) {
+    use tocsin_domain::catalog::HttpUrl;
+    use tocsin_domain::incident::{IncidentLink, TimelineEvent};
+    use tocsin_domain::severity::Severity;
+    use tocsin_domain::timeline::Edit;
+    arbitrary_service_with_key(store, "web").await;
+    arbitrary_service_with_key(store, "db").await;
+    let declared = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Errors".into(),
+                description: String::new(),
+                severity: Severity::Sev3,
+                services: vec![service_ref("web")],
+            },
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let r = incident_ref(declared.id.as_str());
+    let dash = IncidentLink {
+        url: HttpUrl::parse("https://grafana.example.com/d/web").unwrap(),
+        label: "Dashboard".into(),
+    };
+    let edited = store
+        .incidents()
+        .edit(
+            &r,
+            IncidentChanges {
+                title: Some("  Checkout errors  ".into()),
+                severity: Some(Severity::Sev2),
+                customer_impact: Some("Some payments fail".into()),
+                add_services: vec![service_ref("db")],
+                remove_services: vec![service_ref("web")],
+                add_links: vec![dash.clone()],
+                ..IncidentChanges::default()
+            },
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let db = store.services().get(&service_ref("db")).await.unwrap().id;
+    assert_eq!(edited.title, "Checkout errors");
+    assert_eq!(edited.severity, Severity::Sev2);
+    assert_eq!(edited.services, vec![db]);
+    assert_eq!(edited.links, vec![dash.clone()]);
+    assert_eq!(
+        store.incidents().get(&r).await.unwrap(),
+        edited,
+        "as stored"
+    );
+    let events: Vec<TimelineEvent> = store
+        .incidents()
+        .timeline(&r)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.entry.event)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }))
+    );
+    assert!(events.contains(&TimelineEvent::Edited {
+        changes: vec![
+            Edit::Title {
+                from: "Errors".into(),
+                to: "Checkout errors".into()
+            },
+            Edit::CustomerImpact {
+                to: "Some payments fail".into()
+            },
+            Edit::ServiceAdded {
+                service: "db".into()
+            },
+            Edit::ServiceRemoved {
+                service: "web".into()
+            },
+            Edit::LinkAdded { link: dash.clone() },
+        ]
+    }));
+    let bad = store
+        .incidents()
+        .edit(
+            &r,
+            IncidentChanges {
+                title: Some(" ".into()),
+                add_services: vec![service_ref("nope")],
+                ..IncidentChanges::default()
+            },
+            user(),
+            t0(),
+        )
+        .await;
+    assert_eq!(invalid_fields(bad), ["title", "add_services[0]"]);
+    let unchanged = store
+        .incidents()
+        .edit(
+            &r,
+            IncidentChanges {
+                remove_links: vec![dash.url.clone()],
+                ..IncidentChanges::default()
+            },
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(unchanged.links.is_empty());
 }

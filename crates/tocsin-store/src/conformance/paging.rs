@@ -61,6 +61,23 @@ pub async fn service_paged_by(
     key
 }
 
+/// The incident a new alert opened (or joined).
+pub async fn incident_opened(
+    store: &dyn Store,
+    key: &str,
+    dedup_key: &str,
+    severity: AlertSeverity,
+    at: chrono::DateTime<chrono::Utc>,
+) -> tocsin_domain::ids::IncidentId {
+    store
+        .ingest()
+        .event(key, trigger(dedup_key, severity), at)
+        .await
+        .unwrap()
+        .incident_id
+        .expect("the alert opened or joined an incident")
+}
+
 /// A user with a webhook contact method, so that a page reaches them.
 pub async fn reachable_person(store: &dyn Store, name: &str) -> UserId {
     let id = person(store, name).await;
@@ -421,13 +438,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
         .await
         .unwrap();
     // Escalating a triggered incident by hand re-arms the policy at the level; a resolved one cannot escalate.
-    let other = store
-        .ingest()
-        .event(&key, trigger("other", AlertSeverity::Critical), five)
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let other = incident_opened(store, &key, "other", AlertSeverity::Critical, five).await;
     let e = store
         .escalation()
         .escalate(
@@ -642,13 +653,7 @@ pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn St
         policy("solo", &[(5, vec![EscalationTarget::User(ann.clone())])]),
     )
     .await;
-    let incident = store
-        .ingest()
-        .event(&key, trigger("x", AlertSeverity::Critical), t0())
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let incident = incident_opened(store, &key, "x", AlertSeverity::Critical, t0()).await;
     store
         .engine()
         .fire_escalations(t0(), 10, Channels::ALL)
@@ -974,13 +979,7 @@ pub async fn nobody_is_paged_silently(store: &dyn Store) {
 
     // Each level that reaches nobody hands over to the next at once; after the whole pass, the incident is
     // unassigned, and the next pass waits the last level's delay.
-    let incident = store
-        .ingest()
-        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let incident = incident_opened(store, &key, "boom", AlertSeverity::Critical, t0()).await;
     let fired = store
         .engine()
         .fire_escalations(t0(), 100, no_sms)
@@ -1198,13 +1197,7 @@ pub async fn policies_page_a_teams_members_or_its_on_call(store: &dyn Store) {
         ),
     )
     .await;
-    let incident = store
-        .ingest()
-        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let incident = incident_opened(store, &key, "boom", AlertSeverity::Critical, t0()).await;
     let incident = &incident;
     let assignees_after = |at| async move {
         store
@@ -1249,13 +1242,7 @@ pub async fn policies_page_a_teams_members_or_its_on_call(store: &dyn Store) {
 
 pub async fn responders_are_paged_beside_the_escalation(store: &dyn Store) {
     let (key, ann, ben) = paged_service(store).await;
-    let incident = store
-        .ingest()
-        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let incident = incident_opened(store, &key, "boom", AlertSeverity::Critical, t0()).await;
     let r = incident_ref(incident.as_str());
     store
         .engine()
@@ -1360,13 +1347,7 @@ pub async fn people_paged_are_told_of_others_acknowledging_and_resolving(store: 
             .map_err(|e| matches!(e, StoreError::NotFound { .. })),
         Err(true)
     );
-    let incident = store
-        .ingest()
-        .event(&key, trigger("boom", AlertSeverity::Critical), t0())
-        .await
-        .unwrap()
-        .incident_id
-        .unwrap();
+    let incident = incident_opened(store, &key, "boom", AlertSeverity::Critical, t0()).await;
     let r = incident_ref(incident.as_str());
     store
         .engine()
@@ -1436,5 +1417,137 @@ pub async fn people_paged_are_told_of_others_acknowledging_and_resolving(store: 
             "Alice".to_owned(),
             DeliveryStatus::Pending
         )]
+    );
+}
+
+pub async fn a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_urgency(
+    store: &dyn Store,
+) {
+    use tocsin_domain::incident::TimelineEvent;
+    use tocsin_domain::severity::Severity;
+    let ann = person(store, "ann").await;
+    let hook = store
+        .contacts()
+        .create_method(&user_ref(ann.as_str()), hook("ann"), t0())
+        .await
+        .unwrap();
+    // Urgent pages reach Ann at once; the others only after half an hour.
+    for (urgency, delay_minutes) in [(Urgency::High, 0), (Urgency::Low, 30)] {
+        store
+            .contacts()
+            .create_rule(
+                &user_ref(ann.as_str()),
+                NotificationRuleSpec {
+                    contact_method_id: hook.id.clone(),
+                    urgency,
+                    delay_minutes,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .escalation()
+        .create_policy(
+            policy("solo", &[(5, vec![EscalationTarget::User(ann.clone())])]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let spec = serde_json::from_value(
+        serde_json::json!({"name": "checkout", "grouping": {"mode": "time_window", "minutes": 10}}),
+    )
+    .unwrap();
+    store.services().create(spec, t0()).await.unwrap();
+    store
+        .escalation()
+        .set_service_policy(&service_ref("checkout"), Some("solo".into()))
+        .await
+        .unwrap();
+    let key = super::pagerduty_key(store, "checkout").await;
+    let incident = incident_opened(store, &key, "slow", AlertSeverity::Warning, t0()).await;
+    let r = incident_ref(incident.as_str());
+    store
+        .engine()
+        .fire_escalations(t0(), 100, Channels::ALL)
+        .await
+        .unwrap();
+    let deliveries = || async {
+        let mut d: Vec<(DeliveryStatus, chrono::DateTime<chrono::Utc>)> = store
+            .contacts()
+            .deliveries(DeliveryFilter {
+                incident: Some(r.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.status, d.due_at))
+            .collect();
+        d.sort_by_key(|(_, due)| *due);
+        d
+    };
+    let later = t0() + Duration::minutes(30);
+    assert_eq!(deliveries().await, [(DeliveryStatus::Pending, later)]);
+
+    // A critical alert joins two minutes in: the incident becomes SEV-1, and Ann is paged again, urgently.
+    let two = t0() + Duration::minutes(2);
+    let joined = store
+        .ingest()
+        .event(&key, trigger("down", AlertSeverity::Critical), two)
+        .await
+        .unwrap();
+    assert_eq!(joined.incident_id, Some(incident.clone()));
+    assert_eq!(
+        store.incidents().get(&r).await.unwrap().severity,
+        Severity::Sev1
+    );
+    assert!(
+        events_of(store, incident.as_str())
+            .await
+            .iter()
+            .any(|e| matches!(
+                e,
+                TimelineEvent::SeverityChanged {
+                    from: Severity::Sev3,
+                    to: Severity::Sev1,
+                    cause: Some(_)
+                }
+            ))
+    );
+    let e = store
+        .escalation()
+        .incident_escalation(&r)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((e.escalation.level, e.escalation.next_at), (0, Some(two)));
+    let fired = store
+        .engine()
+        .fire_escalations(two, 100, Channels::ALL)
+        .await
+        .unwrap();
+    assert_eq!(fired.escalations, 1);
+    assert_eq!(
+        deliveries().await,
+        [
+            (DeliveryStatus::Pending, two),
+            (DeliveryStatus::Cancelled, later)
+        ]
+    );
+    // A milder alert changes nothing.
+    store
+        .ingest()
+        .event(
+            &key,
+            trigger("meh", AlertSeverity::Warning),
+            t0() + Duration::minutes(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.incidents().get(&r).await.unwrap().severity,
+        Severity::Sev1
     );
 }

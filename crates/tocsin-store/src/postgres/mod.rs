@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_updates",
         include_str!("migrations/0007_status_updates.sql"),
     ),
+    (
+        8,
+        "incident_details",
+        include_str!("migrations/0008_incident_details.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

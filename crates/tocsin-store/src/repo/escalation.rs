@@ -342,6 +342,22 @@ pub(super) fn stop(c: &dyn Conn, incident: &Incident) -> Result<()> {
     )
 }
 
+/// Pages the level that paged last again, now, at the incident's new urgency: the notifications it still had
+/// planned were chosen for a lower urgency and are cancelled. The policy goes on from that level.
+pub(super) fn repage_current_level(
+    c: &dyn Conn,
+    incident: &IncidentId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    cancel_pending(c, incident, false, now)?;
+    c.execute_later(
+        "UPDATE escalations SET level = last_paged, next_at = ?2, updated_at = ?2 \
+         WHERE incident_id = ?1 AND last_paged IS NOT NULL AND policy_id IS NOT NULL",
+        params![incident.as_str(), ts(now)],
+    )?;
+    Ok(())
+}
+
 /// Cancels the incident's notifications not yet sent: all of them, or all but the pages sent by hand after an
 /// acknowledgement. Those being sent finish, and are not retried (see [`escalation::page_is_moot`]).
 fn cancel_pending(

@@ -6,15 +6,21 @@ use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, parse_cursor, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Value};
-use crate::{IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError, TimelineRecord};
+use crate::{
+    IncidentChanges, IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError,
+    TimelineRecord,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use tocsin_domain::ValidationErrors;
 use tocsin_domain::alert::{Alert, AlertStatus};
-use tocsin_domain::ids::IncidentId;
+use tocsin_domain::ids::{IncidentId, ServiceId};
 use tocsin_domain::incident::{
-    Actor, Incident, TimelineEntry, TimelineEvent, parse_note, parse_title,
+    Actor, Incident, IncidentEdit, TimelineEntry, TimelineEvent, parse_note, parse_text,
+    parse_title,
 };
-use tocsin_domain::refs::IncidentRef;
+use tocsin_domain::refs::{IncidentRef, ServiceRef};
 use tocsin_domain::severity::Severity;
 
 pub(super) fn load(c: &dyn Conn, r: &IncidentRef) -> Result<Incident> {
@@ -79,7 +85,8 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
 /// pages it no longer needs: every path that changes an incident comes through here.
 ///
 /// `change` is the timeline entry of what changed, if anything did: an acknowledgement or resolution by someone
-/// tells the people paged for the incident who asked to hear of it.
+/// tells the people paged for the incident who asked to hear of it; a rise to high urgency pages its current
+/// level again.
 pub(super) fn save(
     c: &dyn Conn,
     incident: &Incident,
@@ -87,15 +94,17 @@ pub(super) fn save(
 ) -> Result<()> {
     rows::update_incident_row(c, incident)?;
     super::escalation::stop(c, incident)?;
-    if let Some(entry) = change
-        && matches!(
-            entry.event,
-            TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. }
-        )
-    {
-        super::delivery::tell_subscribers(c, incident, &entry.actor, entry.at)?;
+    match change.map(|e| (e, &e.event)) {
+        Some((e, TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. })) => {
+            super::delivery::tell_subscribers(c, incident, &e.actor, e.at)
+        }
+        Some((e, TimelineEvent::SeverityChanged { from, to, .. }))
+            if tocsin_domain::escalation::repages_on_severity(*from, *to, incident.status) =>
+        {
+            super::escalation::repage_current_level(c, &incident.id, e.at)
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Opens an incident for a new alert and returns its ID; the caller links the alert.
@@ -122,6 +131,57 @@ pub(super) fn open_incident(
     }
     insert(c, &mut incident, &entry)?;
     Ok(incident.id)
+}
+
+/// The edit `changes` asks for: texts checked, services found, every problem reported at once.
+fn checked_edit(c: &dyn Conn, changes: &IncidentChanges) -> Result<IncidentEdit> {
+    let mut errors = ValidationErrors::default();
+    let mut text = |field: &str, value: &Option<String>| match value {
+        Some(v) => match parse_text(field, v) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push(e.field, e.message);
+                None
+            }
+        },
+        None => None,
+    };
+    let description = text("description", &changes.description);
+    let customer_impact = text("customer_impact", &changes.customer_impact);
+    let title = match changes.title.as_deref().map(parse_title) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            errors.push(e.field, e.message);
+            None
+        }
+        None => None,
+    };
+    let mut services = |field: &str, refs: &[ServiceRef]| -> Result<Vec<ServiceId>> {
+        let mut ids = Vec::new();
+        for (n, s) in refs.iter().enumerate() {
+            match load_service(c, s) {
+                Ok(found) => ids.push(found.id),
+                Err(StoreError::NotFound { .. }) => {
+                    errors.push(format!("{field}[{n}]"), format!("no service {s:?}"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ids)
+    };
+    let add_services = services("add_services", &changes.add_services)?;
+    let remove_services = services("remove_services", &changes.remove_services)?;
+    errors
+        .into_result(IncidentEdit {
+            title,
+            description,
+            customer_impact,
+            add_services,
+            remove_services,
+            add_links: changes.add_links.clone(),
+            remove_links: changes.remove_links.clone(),
+        })
+        .map_err(StoreError::from)
 }
 
 /// Loads, changes and saves an incident in one step, appending the timeline entry the change produced (if any).
@@ -289,6 +349,62 @@ impl IncidentRepo for SqlStore {
             cascade_to_alerts(c, incident.id.as_str(), AlertStatus::Resolved, now)?;
             // The sender may re-send the state it last sent, still firing: that must open a new incident.
             super::ingest::forget_sender_groups(c)?;
+            Ok(incident)
+        })
+        .await
+    }
+
+    async fn edit(
+        &self,
+        r: &IncidentRef,
+        changes: IncidentChanges,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
+        let r = r.clone();
+        self.write(move |c| {
+            let mut incident = load(c, &r)?;
+            let before = incident.services.clone();
+            let edit = checked_edit(c, &changes)?;
+            let names: HashMap<ServiceId, String> = edit
+                .add_services
+                .iter()
+                .chain(&edit.remove_services)
+                .map(|s| {
+                    Ok((
+                        s.clone(),
+                        load_service(c, &s.clone().into())?.name.to_string(),
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            let edited = incident
+                .edit(
+                    &edit,
+                    |s| names.get(s).cloned().unwrap_or_default(),
+                    &actor,
+                    now,
+                )
+                .map_err(|e| StoreError::Invalid(e.into()))?;
+            let severity = changes
+                .severity
+                .and_then(|s| incident.set_severity(s, &actor, now));
+            let entries: Vec<&TimelineEntry> = severity.iter().chain(&edited).collect();
+            let Some(first) = entries.first() else {
+                return Ok(incident);
+            };
+            save(c, &incident, Some(first))?;
+            for entry in entries {
+                rows::record_timeline(c, &incident.id, entry)?;
+            }
+            for s in incident.services.iter().filter(|s| !before.contains(s)) {
+                rows::link_service(c, &incident.id, s)?;
+            }
+            for s in before.iter().filter(|s| !incident.services.contains(s)) {
+                c.execute_later(
+                    "DELETE FROM incident_services WHERE incident_id = ?1 AND service_id = ?2",
+                    params![incident.id.as_str(), s.as_str()],
+                )?;
+            }
             Ok(incident)
         })
         .await

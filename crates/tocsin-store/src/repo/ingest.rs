@@ -317,6 +317,24 @@ fn joined(
     Ok(Some(id))
 }
 
+/// An incident is as severe as its worst alert: one that joined with a worse severity raises it (on the timeline),
+/// and a rise to high urgency pages its current level again (see `incidents::save`).
+fn raise_to_alert(
+    c: &dyn Conn,
+    incident: &IncidentId,
+    alert: &Alert,
+    severity: Severity,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut i = super::incidents::load(c, &incident.clone().into())?;
+    if let Some(entry) = i.raise_for_alert(severity, &alert.id, &alert.summary, actor, now) {
+        super::incidents::save(c, &i, Some(&entry))?;
+        rows::record_timeline(c, incident, &entry)?;
+    }
+    Ok(())
+}
+
 /// The open incident a new alert joins instead of opening one: the first of the domain's
 /// [`Grouping::join_candidates`] that finds one. Records on the incident's timeline why the alert joined.
 fn join_incident(
@@ -563,7 +581,10 @@ fn apply(
             }
             alert.no_page_reason = None;
             match join_incident(c, t, alert, group_value, now)? {
-                Some(incident) => alert.incident_id = Some(incident),
+                Some(incident) => {
+                    raise_to_alert(c, &incident, alert, severity, &t.actor, now)?;
+                    alert.incident_id = Some(incident);
+                }
                 None => {
                     alert.incident_id = Some(open_incident(c, alert, severity, &t.actor, now)?);
                     opened_incident = Some(severity);

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_updates",
         include_str!("migrations/0008_status_updates.sql"),
     ),
+    (
+        9,
+        "incident_details",
+        include_str!("migrations/0009_incident_details.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -38,6 +38,22 @@ const EVENTS: &[Col] = &[
     Col("INTEGRATION", Cell::Text("integration_id")),
 ];
 
+/// A link as `--link` takes it: `URL`, or `LABEL=URL` (the label comes first and holds no `://`, so a URL with
+/// `=` in its query is read whole).
+pub fn parse_link(raw: &str) -> Result<Value, String> {
+    let raw = raw.trim();
+    let (label, url) = match raw.split_once('=') {
+        Some((label, url)) if !label.contains("://") => (label.trim(), url.trim()),
+        _ => ("", raw),
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!(
+            "{url:?} is not an http(s) URL; give URL or LABEL=URL"
+        ));
+    }
+    Ok(json!({ "url": url, "label": label }))
+}
+
 /// An incident's status, marked when nobody has it: its escalation reached no one.
 fn status(incident: &Value) -> String {
     let status = text(&incident["status"]);
@@ -111,6 +127,35 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
                 &v,
                 format!("{} is now {}", number(&v), text(&v["severity"])),
             );
+        }
+        IncidentCmd::Edit {
+            target,
+            title,
+            description,
+            customer_impact,
+            add_services,
+            remove_services,
+            add_links,
+            remove_links,
+        } => {
+            let mut changes = serde_json::Map::new();
+            for (field, value) in [
+                ("title", title),
+                ("description", description),
+                ("customer_impact", customer_impact),
+            ] {
+                if let Some(v) = value {
+                    changes.insert(field.into(), v.into());
+                }
+            }
+            changes.insert("add_services".into(), json!(add_services));
+            changes.insert("remove_services".into(), json!(remove_services));
+            changes.insert("add_links".into(), json!(add_links));
+            changes.insert("remove_links".into(), json!(remove_links));
+            let v = client
+                .patch(&["incidents", &target.incident], &Value::Object(changes))
+                .await?;
+            out.done(&v, format!("edited {}", number(&v)));
         }
         IncidentCmd::Note {
             target,

@@ -307,6 +307,32 @@ pub enum IncidentCmd {
         /// SEV-0 (worst) to SEV-3.
         severity: String,
     },
+    /// Change how an incident describes itself; every change is on its timeline.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+    Edit {
+        #[command(flatten)]
+        target: IncidentRef,
+        #[arg(long, group = "change")]
+        title: Option<String>,
+        /// Markdown.
+        #[arg(long, group = "change")]
+        description: Option<String>,
+        /// What customers notice (Markdown); "" clears it.
+        #[arg(long = "impact", group = "change")]
+        customer_impact: Option<String>,
+        /// A service (ID or name) the incident also affects; repeat for several.
+        #[arg(long = "add-service", value_name = "SERVICE", group = "change")]
+        add_services: Vec<String>,
+        /// A service it turned out not to affect; repeat for several.
+        #[arg(long = "remove-service", value_name = "SERVICE", group = "change")]
+        remove_services: Vec<String>,
+        /// A link to keep with it: URL, or LABEL=URL (e.g. Dashboard=https://…); repeat for several.
+        #[arg(long = "link", value_name = "LINK", group = "change", value_parser = incidents::parse_link)]
+        add_links: Vec<serde_json::Value>,
+        /// The URL of a link to drop; repeat for several.
+        #[arg(long = "remove-link", value_name = "URL", group = "change")]
+        remove_links: Vec<String>,
+    },
     /// Add a note (Markdown) to an incident's timeline.
     Note {
         #[command(flatten)]

@@ -17,7 +17,8 @@ use tocsin_domain::ids::{AlertId, IncidentId};
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::Severity;
 use tocsin_store::{
-    AlertEventRecord, AlertFilter, IncidentFilter, NewIncident, Page, TimelineRecord,
+    AlertEventRecord, AlertFilter, IncidentChanges, IncidentFilter, NewIncident, Page,
+    TimelineRecord,
 };
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -130,32 +131,29 @@ pub async fn get_incident(
     ))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateIncident {
-    severity: Option<Severity>,
-}
-
-/// Changes an incident's severity (recorded on the timeline).
-#[utoipa::path(patch, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])), request_body = UpdateIncident,
+/// Changes an incident's title, description, severity, customer impact, services (`add_services`,
+/// `remove_services`) or links (`add_links`, `remove_links`); only what is sent changes, and every change is on
+/// the timeline. A rise from low to high urgency before anyone acknowledged pages the current level again.
+#[utoipa::path(patch, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])), request_body = IncidentChanges,
     params(("incident" = String, Path, description = "Incident ID or number")),
     responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
 pub async fn update_incident(
     caller: Caller,
     State(s): State<AppState>,
     Path(incident): Path<String>,
-    Json(req): Json<UpdateIncident>,
+    Json(changes): Json<IncidentChanges>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let Some(severity) = req.severity else {
+    if changes.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "nothing to change; send {\"severity\": \"SEV-1\"}",
+            "nothing to change; send one of title, description, severity, customer_impact, add_services, \
+             remove_services, add_links, remove_links",
         ));
-    };
+    }
     Ok(axum::Json(
         s.app
             .incidents()
-            .set_severity(&caller, &incident_ref(&incident)?, severity)
+            .edit(&caller, &incident_ref(&incident)?, changes)
             .await?,
     ))
 }

@@ -1,7 +1,7 @@
 //! The command-line client, run as its own process against a real server, the way people use it.
 
 use crate::support::TestApp;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -441,4 +441,69 @@ async fn a_generic_integration_is_created_with_a_mapping_and_shows_what_arrived(
         err.contains("config.mapping.value_maps") && err.contains("(invalid_request)"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_incident_is_edited_and_every_change_is_on_its_timeline() {
+    let app = TestApp::spawn().await;
+    app.service_with_key("checkout").await;
+    tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Errors",
+            "--severity",
+            "SEV-3",
+        ],
+    )
+    .await
+    .ok();
+    let edited = tocsin(
+        &app,
+        &[
+            "incidents",
+            "edit",
+            "#1",
+            "--title",
+            "Checkout errors",
+            "--impact",
+            "Some payments fail",
+            "--add-service",
+            "checkout",
+            "--link",
+            "Dashboard=https://grafana.example.com/d/x?var-env=prod",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(edited.trim(), "edited #1");
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(incident["title"], "Checkout errors");
+    assert_eq!(incident["customer_impact"], "Some payments fail");
+    assert_eq!(
+        incident["links"],
+        json!([{"url": "https://grafana.example.com/d/x?var-env=prod", "label": "Dashboard"}])
+    );
+    assert_eq!(incident["services"].as_array().unwrap().len(), 1);
+    let timeline = tocsin(&app, &["incidents", "timeline", "1"]).await.ok();
+    assert!(
+        timeline.contains(
+            "changed the title from \"Errors\" to \"Checkout errors\"; the customer impact to \"Some payments fail\"; \
+             service checkout (added); link Dashboard https://grafana.example.com/d/x?var-env=prod (added)"
+        ),
+        "{timeline}"
+    );
+    let refused = tocsin(&app, &["incidents", "edit", "1", "--link", "grafana"])
+        .await
+        .failed();
+    assert!(refused.contains("is not an http(s) URL"), "{refused}");
+    let (s, b) = app
+        .send(
+            app.req(reqwest::Method::PATCH, "/api/v1/incidents/1")
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::BAD_REQUEST, "{b}");
 }
