@@ -103,6 +103,9 @@ pub struct AlertDetails {
     /// Name/value pairs that routing rules and silences match: Alertmanager's labels, Opsgenie's tags and details,
     /// fields a generic mapping picks out.
     pub labels: BTreeMap<String, String>,
+    /// When the alert resolves by itself unless the sender posts it again: Alertmanager's `endsAt`, for senders
+    /// that post to its API and stop posting once the condition clears (Prometheus, vmalert).
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 impl AlertDetails {
@@ -126,6 +129,7 @@ impl AlertDetails {
             client: None,
             client_url: None,
             labels: BTreeMap::new(),
+            ends_at: None,
         }
     }
 }
@@ -169,6 +173,9 @@ pub struct Alert {
     pub last_event_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When it resolves by itself unless its sender posts it again (see [`AlertDetails::ends_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 impl Alert {
@@ -290,6 +297,7 @@ pub fn apply_event(
                 last_event_at: now,
                 acknowledged_at: None,
                 resolved_at: None,
+                ends_at: d.ends_at,
             };
             alert.apply_details(d);
             let open_incident = incident_severity(&target.severity_map, d.severity);
@@ -305,6 +313,8 @@ pub fn apply_event(
             let changed = alert != before;
             alert.event_count += 1;
             alert.last_event_at = now;
+            // Each post moves the end on, or lifts it; like the count, it lives with the alert's activity.
+            alert.ends_at = d.ends_at;
             let open_incident = if alert.incident_id.is_none() {
                 incident_severity(&target.severity_map, d.severity)
             } else {
@@ -338,6 +348,7 @@ pub fn apply_event(
             alert.last_event_at = now;
             alert.status = AlertStatus::Resolved;
             alert.resolved_at = Some(now);
+            alert.ends_at = None;
             AlertChange::Resolved { alert }
         }
     }

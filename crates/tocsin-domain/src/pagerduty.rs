@@ -298,6 +298,7 @@ pub fn parse_enqueue(
                         client,
                         client_url,
                         labels: Default::default(),
+                        ends_at: None,
                     }),
                     _ => None,
                 }

@@ -216,6 +216,9 @@ pub trait EngineRepo: Send + Sync {
     /// Opens an alert for every heartbeat whose beat is overdue at `now`.
     async fn fire_heartbeats(&self, now: DateTime<Utc>) -> Result<u32>;
     /// Queues reminders for shifts starting within each schedule's reminder lead time.
+    /// Resolves (at most `limit`) alerts whose `endsAt` passed without their sender posting them again, as
+    /// their sender would have, through the ingest path; returns how many.
+    async fn resolve_ended_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
     async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
     /// Deletes bookkeeping nobody needs any more (old reminder markers, expired leases).
     async fn cleanup(&self, now: DateTime<Utc>) -> Result<u32>;

@@ -110,8 +110,13 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
     })
 }
 
+/// How long an alert posted to the Alertmanager API without an `endsAt` stays open unless posted again:
+/// Alertmanager's default `resolve_timeout`.
+pub const RESOLVE_TIMEOUT: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Parses the body of Alertmanager's own `POST /api/v2/alerts`: a JSON array of alerts, each identified only by its
-/// labels. An alert whose `endsAt` is at or before `now` has been resolved by its sender.
+/// labels. An alert whose `endsAt` is at or before `now` has been resolved by its sender; any other ends at its
+/// `endsAt`, or [`RESOLVE_TIMEOUT`] from now without one, unless posted again, as Alertmanager does.
 pub fn parse_api_alerts(body: &Value, now: DateTime<Utc>) -> Result<Batch, ValidationErrors> {
     let mut errs = ValidationErrors::default();
     let Some(items) = body.as_array() else {
@@ -141,12 +146,17 @@ pub fn parse_api_alerts(body: &Value, now: DateTime<Utc>) -> Result<Batch, Valid
             errs.push(format!("{path}.labels"), "must not be empty");
             continue;
         }
-        let action = match fields.ends_at {
-            Some(end) if end <= now => EventAction::Resolve,
-            _ => EventAction::Trigger,
+        let (action, ends_at) = match fields.ends_at {
+            Some(end) if end <= now => (EventAction::Resolve, None),
+            Some(end) => (EventAction::Trigger, Some(end)),
+            None => (EventAction::Trigger, Some(now + RESOLVE_TIMEOUT)),
         };
         let dedup_key = fingerprint(&fields.labels);
-        events.push(fields.into_event(action, dedup_key, &sender));
+        let mut event = fields.into_event(action, dedup_key, &sender);
+        if let Some(d) = event.details.as_mut() {
+            d.ends_at = ends_at;
+        }
+        events.push(event);
     }
     errs.into_result(Batch::new(events))
 }
@@ -596,6 +606,22 @@ mod tests {
             ]
         );
         assert_eq!(batch.group_key, None);
+        let ends: Vec<_> = batch
+            .events
+            .iter()
+            .map(|e| e.details.as_ref().unwrap().ends_at)
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                None,
+                Some(Utc.with_ymd_and_hms(2026, 11, 24, 0, 4, 0).unwrap()),
+                Some(now() + RESOLVE_TIMEOUT),
+                Some(now() + RESOLVE_TIMEOUT),
+                None,
+            ],
+            "an alert without an end (or Go's zero time) ends after the resolve timeout unless posted again"
+        );
         let a = details(&batch.events[0]);
         assert_eq!(a.summary, "A");
         assert_eq!(a.severity, AlertSeverity::Error);

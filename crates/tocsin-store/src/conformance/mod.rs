@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             escalation_policies => $crate::conformance::paging::escalation_policies,
             escalation_pages_levels_and_stops_on_acknowledge => $crate::conformance::paging::escalation_pages_levels_and_stops_on_acknowledge,
             nobody_is_paged_silently => $crate::conformance::paging::nobody_is_paged_silently,
+            alerts_resolve_when_their_end_passes_without_a_new_post => $crate::conformance::paging::alerts_resolve_when_their_end_passes_without_a_new_post,
             a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_urgency => $crate::conformance::paging::a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_urgency,
             people_paged_are_told_of_others_acknowledging_and_resolving => $crate::conformance::paging::people_paged_are_told_of_others_acknowledging_and_resolving,
             responders_are_paged_beside_the_escalation => $crate::conformance::paging::responders_are_paged_beside_the_escalation,

@@ -1551,3 +1551,50 @@ pub async fn a_worse_alert_joining_raises_the_severity_and_pages_again_at_high_u
         Severity::Sev1
     );
 }
+
+pub async fn alerts_resolve_when_their_end_passes_without_a_new_post(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "api").await;
+    let ending = |dedup: &str, minutes: i64| {
+        let mut e = trigger(dedup, AlertSeverity::Critical);
+        e.details.as_mut().unwrap().ends_at = Some(t0() + Duration::minutes(minutes));
+        e
+    };
+    let a = store
+        .ingest()
+        .event(&key, ending("a", 10), t0())
+        .await
+        .unwrap();
+    let b = store
+        .ingest()
+        .event(&key, ending("b", 10), t0())
+        .await
+        .unwrap();
+    // A second post of `a` moves its end on; a person resolves `b`'s incident.
+    store
+        .ingest()
+        .event(&key, ending("a", 20), t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    let b_incident = incident_ref(b.incident_id.unwrap().as_str());
+    store
+        .incidents()
+        .resolve(&b_incident, user(), t0() + Duration::minutes(6))
+        .await
+        .unwrap();
+    let ended = |minutes| async move {
+        store
+            .engine()
+            .resolve_ended_alerts(t0() + Duration::minutes(minutes), 100)
+            .await
+            .unwrap()
+    };
+    assert_eq!(ended(15).await, 0, "b was resolved by hand; a moved on");
+    assert_eq!(ended(20).await, 1);
+    let a_incident = incident_ref(a.incident_id.unwrap().as_str());
+    assert_eq!(
+        store.incidents().get(&a_incident).await.unwrap().status,
+        IncidentStatus::Resolved,
+        "its only alert resolved"
+    );
+    assert_eq!(ended(30).await, 0, "each timer fires once");
+}

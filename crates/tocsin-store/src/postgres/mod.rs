@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident_details",
         include_str!("migrations/0008_incident_details.sql"),
     ),
+    (
+        9,
+        "alert_ends",
+        include_str!("migrations/0009_alert_ends.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -758,6 +758,8 @@ const DELIVERIES_DUE: &str =
     "SELECT min(due_at) AS due FROM deliveries WHERE status IN ('pending', 'sending')";
 const HEARTBEATS_DUE: &str = "SELECT min(due_at) AS due FROM heartbeats WHERE due_at IS NOT NULL";
 const REMINDERS_DUE: &str = "SELECT min(next_at) AS due FROM schedule_timers";
+const ALERT_ENDS_DUE: &str =
+    "SELECT min(ends_at) AS due FROM alert_activity WHERE ends_at IS NOT NULL";
 
 impl SqlStore {
     /// Whether the timer table of `earliest` (one of the `*_DUE` queries) has anything due. Asks a read
@@ -898,6 +900,15 @@ impl EngineRepo for SqlStore {
             .await
     }
 
+    async fn resolve_ended_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
+        if !self.any_due(ALERT_ENDS_DUE, now).await? {
+            return Ok(0);
+        }
+        let triage = self.inner.triage.clone();
+        self.write(move |c| super::ingest::resolve_ended(c, &triage, now, limit))
+            .await
+    }
+
     async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
         if !self.any_due(REMINDERS_DUE, now).await? {
             return Ok(0);
@@ -958,7 +969,7 @@ impl EngineRepo for SqlStore {
             c.query_one(
                 &format!(
                     "SELECT min(due) FROM ({ESCALATIONS_DUE} UNION ALL {DELIVERIES_DUE} UNION ALL {HEARTBEATS_DUE} \
-                     UNION ALL {REMINDERS_DUE}) AS timers"
+                     UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE}) AS timers"
                 ),
                 params![],
                 |r| r.get::<Option<i64>>(0),

@@ -482,6 +482,52 @@ pub(super) fn apply_batch(
     Ok(outcomes)
 }
 
+/// Resolves the alerts whose `endsAt` passed without a new post, through the ingest path as a resolve from their
+/// own integration: what Alertmanager does when Prometheus stops sending. An alert already resolved (by a
+/// person, or with its incident) or one whose integration was revoked only loses its timer.
+pub(super) fn resolve_ended(
+    c: &dyn Conn,
+    triage: &noise::TriageCache,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<u32> {
+    type Due = (i64, String, String, String, String, Option<i64>);
+    let due: Vec<Due> = c.query_all(
+        "SELECT v.alert_seq, a.status, a.dedup_key, i.key_hash, i.kind, i.revoked_at FROM alert_activity v \
+         JOIN alerts a ON a.seq = v.alert_seq JOIN integrations i ON i.id = a.integration_id \
+         WHERE v.ends_at IS NOT NULL AND v.ends_at <= ?1 ORDER BY v.ends_at, v.alert_seq LIMIT ?2",
+        params![ts(now), limit],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+    )?;
+    // By integration key, for one batch per integration.
+    let mut ending: std::collections::BTreeMap<String, (IntegrationKind, Vec<AlertEvent>)> =
+        Default::default();
+    for (seq, status, dedup_key, key_hash, kind, revoked) in due {
+        let kind = IntegrationKind::parse(&kind);
+        match kind {
+            Some(kind) if status != AlertStatus::Resolved.as_str() && revoked.is_none() => ending
+                .entry(key_hash)
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
+                .push(AlertEvent {
+                    action: EventAction::Resolve,
+                    dedup_key,
+                    details: None,
+                }),
+            _ => c.execute_later(
+                "UPDATE alert_activity SET ends_at = NULL WHERE alert_seq = ?1",
+                params![seq],
+            )?,
+        }
+    }
+    let mut resolved = 0;
+    for (key_hash, (kind, events)) in ending {
+        resolved += events.len() as u32;
+        apply_batch(c, triage, &key_hash, kind, &Batch::new(events), now)?;
+    }
+    Ok(resolved)
+}
+
 /// Forgets every sender group's stored state, after a change that a re-send of an old state must be evaluated
 /// against (a person resolving an incident, a new rule or silence).
 pub(crate) fn forget_sender_groups(c: &dyn Conn) -> Result<()> {

@@ -18,7 +18,7 @@ pub fn severity_col(row: &Row<'_>, idx: usize) -> Result<Severity> {
 /// An alert with its activity. Column 22 is the alert's `seq`, which the event log refers to.
 pub const ALERT_SELECT: &str = "SELECT a.id, a.service_id, a.integration_id, a.dedup_key, a.status, a.severity, a.summary, a.source, \
      a.component, a.grp, a.class, a.custom_details, a.links, a.images, a.client, a.client_url, a.incident_id, v.event_count, \
-     a.created_at, v.last_event_at, a.acknowledged_at, a.resolved_at, a.seq, a.labels, a.no_page_reason \
+     a.created_at, v.last_event_at, a.acknowledged_at, a.resolved_at, a.seq, a.labels, a.no_page_reason, v.ends_at \
      FROM alerts a JOIN alert_activity v ON v.alert_seq = a.seq";
 
 pub fn alert(row: &Row<'_>) -> Result<Alert> {
@@ -47,6 +47,7 @@ pub fn alert(row: &Row<'_>) -> Result<Alert> {
         resolved_at: row.opt_time(21)?,
         labels: row.json(23)?,
         no_page_reason: row.opt_json(24)?,
+        ends_at: row.opt_time(25)?,
     })
 }
 
@@ -97,8 +98,9 @@ pub fn insert_alert(
         |r| r.get(0),
     )?;
     conn.execute_later(
-        "INSERT INTO alert_activity (alert_seq, event_count, last_event_at, first_event_seq, last_event_seq) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![seq, a.event_count, ts(a.last_event_at), event_seq],
+        "INSERT INTO alert_activity (alert_seq, event_count, last_event_at, first_event_seq, last_event_seq, ends_at) \
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        params![seq, a.event_count, ts(a.last_event_at), event_seq, a.ends_at.map(ts)],
     )?;
     Ok(seq)
 }
@@ -136,8 +138,9 @@ pub fn update_alert(conn: &dyn Conn, a: &Alert) -> Result<()> {
 /// Records that the alert at `alert_seq` received the event logged at `event_seq`.
 pub fn record_activity(conn: &dyn Conn, alert_seq: i64, a: &Alert, event_seq: i64) -> Result<()> {
     conn.execute_later(
-        "UPDATE alert_activity SET event_count = ?2, last_event_at = ?3, last_event_seq = ?4 WHERE alert_seq = ?1",
-        params![alert_seq, a.event_count, ts(a.last_event_at), event_seq],
+        "UPDATE alert_activity SET event_count = ?2, last_event_at = ?3, last_event_seq = ?4, ends_at = ?5 \
+         WHERE alert_seq = ?1",
+        params![alert_seq, a.event_count, ts(a.last_event_at), event_seq, a.ends_at.map(ts)],
     )?;
     Ok(())
 }

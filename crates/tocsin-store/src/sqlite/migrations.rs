@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident_details",
         include_str!("migrations/0009_incident_details.sql"),
     ),
+    (
+        10,
+        "alert_ends",
+        include_str!("migrations/0010_alert_ends.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -7,7 +7,8 @@
 //! while this process holds the engine lease, so a second process on the same database never pages twice.
 //!
 //! Modules, in cycle order: escalation (page due levels, planning deliveries in the same transaction), heartbeats
-//! (missed beats open alerts, whose incidents escalate in the next pass), shift reminders, delivery (claim due
+//! (missed beats open alerts, whose incidents escalate in the next pass), alert ends (alerts posted to the
+//! Alertmanager API resolve when their `endsAt` passes without a new post), shift reminders, delivery (claim due
 //! deliveries, send, record each attempt), cleanup (hourly).
 
 mod render;
@@ -71,6 +72,8 @@ pub struct CycleReport {
     /// Incidents whose policy's whole pass reached nobody in this cycle.
     pub incidents_unassigned: u32,
     pub heartbeats_missed: u32,
+    /// Alerts resolved because their `endsAt` passed without their sender posting them again.
+    pub alerts_ended: u32,
     pub reminders_queued: u32,
     pub deliveries_sent: u32,
 }
@@ -129,7 +132,8 @@ impl Engine {
                 match self.cycle().await {
                     Ok(report) => {
                         let busy = report.escalations_fired >= self.settings.batch
-                            || report.deliveries_sent >= self.settings.batch;
+                            || report.deliveries_sent >= self.settings.batch
+                            || report.alerts_ended >= self.settings.batch;
                         if busy {
                             self.wake.notify_one();
                         }
@@ -179,6 +183,9 @@ impl Engine {
                 .await?;
             Self::count(&mut report, more);
         }
+        report.alerts_ended = engine
+            .resolve_ended_alerts(now, self.settings.batch)
+            .await?;
         report.reminders_queued = engine
             .send_shift_reminders(now, self.settings.batch)
             .await?;

@@ -209,6 +209,70 @@ async fn amtool_posts_alerts_straight_to_tocsin() {
     );
 }
 
+#[tokio::test]
+async fn an_api_alert_resolves_when_its_end_passes_without_a_new_post() {
+    if !std::path::Path::new(AMTOOL).exists() {
+        assert!(
+            !crate::support::peers_required(),
+            "{AMTOOL} is missing; run scripts/install-test-deps.sh"
+        );
+        eprintln!("SKIPPED: {AMTOOL} is not installed");
+        return;
+    }
+    let start = Utc::now();
+    let clock = std::sync::Arc::new(tocsin_domain::clock::ManualClock::new(start));
+    let app = TestApp::spawn_with(clock.clone(), |c| c.engine.tick_ms = 3_600_000).await;
+    let (_, _, url) = integration(&app, "storage", "prometheus", json!({})).await;
+    let end = |minutes| {
+        format!(
+            "--end={}",
+            (start + Span::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    };
+    let status = || async {
+        let (_, inc) = app.get("/api/v1/incidents/1").await;
+        inc["status"].as_str().unwrap().to_owned()
+    };
+    // Prometheus keeps re-posting a firing alert with an end a few minutes ahead; each post moves the end on.
+    run_amtool(&url, vec![end(10)]).await;
+    clock.advance(Span::minutes(9));
+    app.cycle().await;
+    assert_eq!(status().await, "triggered");
+    run_amtool(&url, vec![end(20)]).await;
+    clock.advance(Span::minutes(6));
+    let report = app.cycle().await;
+    assert_eq!(report["alerts_ended"], 0, "{report}");
+    assert_eq!(status().await, "triggered", "the second post moved the end");
+    // Then it stops (the rule was deleted, Prometheus went away): the alert resolves when its end passes.
+    clock.advance(Span::minutes(6));
+    let report = app.cycle().await;
+    assert_eq!(report["alerts_ended"], 1, "{report}");
+    assert_eq!(status().await, "resolved");
+    let (_, alerts) = app.get("/api/v1/alerts").await;
+    assert_eq!(alerts["items"][0]["status"], "resolved", "{alerts}");
+
+    // Without an endsAt, an alert ends five minutes after its last post, as in Alertmanager.
+    let resp = app
+        .client
+        .post(format!("{url}/api/v2/alerts"))
+        .json(&json!([{"labels": {"alertname": "Lonely", "severity": "critical"}}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, lonely) = app.get("/api/v1/incidents/2").await;
+    assert_eq!(lonely["status"], "triggered", "{lonely}");
+    clock.advance(Span::minutes(4));
+    app.cycle().await;
+    assert_eq!(
+        app.get("/api/v1/incidents/2").await.1["status"],
+        "triggered"
+    );
+    clock.advance(Span::minutes(2));
+    app.cycle().await;
+    assert_eq!(app.get("/api/v1/incidents/2").await.1["status"], "resolved");
+}
+
 /// Runs `amtool alert add` for one DiskFull alert against `url` as its Alertmanager.
 async fn run_amtool(url: &str, extra: Vec<String>) {
     let url = url.to_owned();
