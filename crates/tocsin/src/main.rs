@@ -165,7 +165,10 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Bench(args) => tocsin::bench::run(args).await,
         Command::BenchNoop { listen } => tocsin::bench::serve_noop(listen).await,
-        Command::Client(cmd) => tocsin::cli::run(cli.connection, cmd).await,
+        Command::Client(cmd) => {
+            tocsin::cli::die_quietly_on_closed_pipe();
+            tocsin::cli::run(cli.connection, cmd).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -213,8 +213,8 @@ async fn list(
     out: Output,
 ) -> anyhow::Result<()> {
     filters.extend(query([
-        ("since", range.since),
-        ("until", range.until),
+        ("since", range.since.map(super::rfc3339)),
+        ("until", range.until.map(super::rfc3339)),
         ("limit", paging.limit.map(|l| l.to_string())),
         ("cursor", paging.cursor),
     ]));

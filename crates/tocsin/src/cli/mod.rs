@@ -254,12 +254,12 @@ pub struct Paging {
 
 #[derive(Args, Debug)]
 pub struct TimeRange {
-    /// Created at or after this time (RFC 3339, e.g. 2026-11-23T10:00:00Z).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Created before this time (RFC 3339).
-    #[arg(long)]
-    pub until: Option<String>,
+    /// Created at or after this time (now, -2h, 2026-11-23 10:00 Europe/Berlin, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Created before this time (now, -30m, a local time with its zone, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,10 +410,10 @@ pub enum SilenceCmd {
         /// Why the alerts are silenced, for whoever wonders why they were not paged.
         #[arg(long)]
         comment: String,
-        /// When the silence starts (RFC 3339) [default: now].
+        /// When the silence starts (now, +2h, a local time with its zone, or RFC 3339) [default: now].
         #[arg(long, value_parser = parse_time)]
         starts_at: Option<DateTime<Utc>>,
-        /// When it ends (RFC 3339); or use --duration.
+        /// When it ends (now, +2h, a local time with its zone, or RFC 3339); or use --duration.
         #[arg(long, value_parser = parse_time, required_unless_present = "duration", conflicts_with = "duration")]
         ends_at: Option<DateTime<Utc>>,
         /// How long it lasts from its start, such as 90m, 2h or 1d.
@@ -425,7 +425,7 @@ pub enum SilenceCmd {
     /// Move a silence's end.
     Extend {
         id: String,
-        /// The new end (RFC 3339); or use --by.
+        /// The new end (now, +2h, a local time with its zone, or RFC 3339); or use --by.
         #[arg(long, value_parser = parse_time, required_unless_present = "by", conflicts_with = "by")]
         ends_at: Option<DateTime<Utc>>,
         /// Push the current end back by this much, such as 30m or 2h.
@@ -485,10 +485,10 @@ pub enum MaintenanceCmd {
         /// What the work is, shown on the alerts it mutes.
         #[arg(long)]
         description: Option<String>,
-        /// Start of a one-off window (RFC 3339).
+        /// Start of a one-off window (now, +2h, a local time with its zone, or RFC 3339).
         #[arg(long, value_parser = parse_time, group = "schedule", requires = "until")]
         from: Option<DateTime<Utc>>,
-        /// End of a one-off window (RFC 3339).
+        /// End of a one-off window (now, +2h, a local time with its zone, or RFC 3339).
         #[arg(long, value_parser = parse_time, requires = "from")]
         until: Option<DateTime<Utc>>,
         /// A window starts at each time this 5-field cron expression names, e.g. "0 2 * * SUN".
@@ -581,11 +581,87 @@ pub fn parse_duration(raw: &str) -> Result<TimeDelta, String> {
         .ok_or_else(bad)
 }
 
-/// An RFC 3339 time, checked here so that a typo is named before anything is sent.
+/// Lets a client command end as other command-line tools do when what reads its output stops reading
+/// (`tocsin incidents list | head`): by SIGPIPE, silently, rather than by a panic on the failed write. Only the
+/// client does this; the server keeps SIGPIPE ignored, so a peer closing a socket cannot kill it.
+pub fn die_quietly_on_closed_pipe() {
+    // SAFETY: called once at start-up, before any thread that writes exists; SIG_DFL is a valid disposition.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A time as people type it, checked here so that a typo is named before anything is sent: `now`, a time relative
+/// to now (`+2h`, `-30m`, `+1d12h`; units s, m, h, d, w), a local time in a zone (`2026-03-02 09:00
+/// Europe/Berlin`, seconds optional, `T` or a space between date and time), or RFC 3339.
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("{raw:?} is not an RFC 3339 time such as 2026-11-23T10:00:00Z"))
+    parse_time_at(raw, Utc::now())
+}
+
+fn parse_time_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = raw.trim();
+    let unknown = || {
+        format!(
+            "{raw:?} is not a time: give now, +2h or -30m, 2026-03-02 09:00 Europe/Berlin, or 2026-03-02T09:00:00Z"
+        )
+    };
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let by = relative(&s[1..]).ok_or_else(unknown)?;
+        let t = if sign == '+' {
+            now.checked_add_signed(by)
+        } else {
+            now.checked_sub_signed(by)
+        };
+        return t.ok_or_else(|| format!("{raw:?} is out of range"));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let (local, zone) = s.rsplit_once(char::is_whitespace).ok_or_else(unknown)?;
+    let zone: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| format!("{zone:?} is not a time zone such as Europe/Berlin or UTC"))?;
+    let local = local.trim().replacen(' ', "T", 1);
+    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(&local, f).ok())
+        .ok_or_else(unknown)?;
+    use chrono::TimeZone;
+    match zone.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        // The hour repeated when clocks go back: its first occurrence, as schedules read it too.
+        chrono::LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
+        chrono::LocalResult::None => Err(format!(
+            "{raw:?} does not exist: the clocks in {zone} skip it"
+        )),
+    }
+}
+
+/// `2h`, `30m`, `1d12h`: a sum of whole numbers of seconds, minutes, hours, days or weeks.
+fn relative(s: &str) -> Option<chrono::TimeDelta> {
+    let mut total = chrono::TimeDelta::zero();
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = std::mem::take(&mut digits).parse().ok()?;
+        let part = match c {
+            's' => chrono::TimeDelta::try_seconds(n)?,
+            'm' => chrono::TimeDelta::try_minutes(n)?,
+            'h' => chrono::TimeDelta::try_hours(n)?,
+            'd' => chrono::TimeDelta::try_days(n)?,
+            'w' => chrono::TimeDelta::try_weeks(n)?,
+            _ => return None,
+        };
+        total = total.checked_add(&part)?;
+    }
+    (digits.is_empty() && !s.is_empty()).then_some(total)
 }
 
 /// How a time is sent to the server.
@@ -611,6 +687,56 @@ pub(crate) fn later(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_read_as_people_type_them() {
+        let now: DateTime<Utc> = "2026-03-28T12:00:00Z".parse().unwrap();
+        let at = |s| parse_time_at(s, now);
+        assert_eq!(at("now"), Ok(now));
+        assert_eq!(at("+2h"), Ok(now + TimeDelta::hours(2)));
+        assert_eq!(at("-30m"), Ok(now - TimeDelta::minutes(30)));
+        assert_eq!(at("+1d12h"), Ok(now + TimeDelta::hours(36)));
+        assert_eq!(
+            at("2026-03-02T09:00:00+01:00"),
+            Ok("2026-03-02T08:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            at("2026-03-02 09:00 Europe/Berlin"),
+            Ok("2026-03-02T08:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            at("2026-07-02T09:00:30 Europe/Berlin"),
+            Ok("2026-07-02T07:00:30Z".parse().unwrap()),
+            "summer time"
+        );
+        // Clocks go back at 03:00 on 2026-10-25: 02:30 happens twice, and the first is meant.
+        assert_eq!(
+            at("2026-10-25 02:30 Europe/Berlin"),
+            Ok("2026-10-25T00:30:00Z".parse().unwrap())
+        );
+        assert!(
+            at("2026-03-29 02:30 Europe/Berlin")
+                .unwrap_err()
+                .contains("skip it")
+        );
+        assert!(
+            at("2026-03-02 09:00 Mars/Olympus")
+                .unwrap_err()
+                .contains("time zone")
+        );
+        for bad in [
+            "",
+            "soon",
+            "+",
+            "+2",
+            "+2y",
+            "-h",
+            "2026-03-02 Europe/Berlin",
+            "tomorrow 9am",
+        ] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_take_a_number_and_a_unit() {

@@ -37,7 +37,7 @@ pub enum ScheduleCmd {
     Oncall {
         /// Schedule ID or name.
         schedule: String,
-        /// The instant to ask about (RFC 3339) [default: now].
+        /// The instant to ask about (now, +2h, a local time with its zone, or RFC 3339) [default: now].
         #[arg(long, value_parser = parse_time)]
         at: Option<DateTime<Utc>>,
     },
@@ -45,7 +45,7 @@ pub enum ScheduleCmd {
     Shifts {
         /// Schedule ID or name.
         schedule: String,
-        /// Start of the range (RFC 3339) [default: now].
+        /// Start of the range (now, +2h, a local time with its zone, or RFC 3339) [default: now].
         #[arg(long, value_parser = parse_time)]
         from: Option<DateTime<Utc>>,
         /// End of the range (RFC 3339), at most 366 days after the start [default: 14 days after it].
@@ -76,10 +76,10 @@ pub enum OverrideCmd {
         /// The user on call instead (ID or email).
         #[arg(long)]
         user: String,
-        /// When the override starts (RFC 3339).
+        /// When the override starts (now, +2h, a local time with its zone, or RFC 3339).
         #[arg(long, value_parser = parse_time)]
         start: DateTime<Utc>,
-        /// When it ends (RFC 3339).
+        /// When it ends (now, +2h, a local time with its zone, or RFC 3339).
         #[arg(long, value_parser = parse_time)]
         end: DateTime<Utc>,
     },

@@ -44,7 +44,7 @@ pub enum PolicyCmd {
     Oncall {
         /// Policy ID or name.
         policy: String,
-        /// The instant to ask about (RFC 3339) [default: now].
+        /// The instant to ask about (now, +2h, a local time with its zone, or RFC 3339) [default: now].
         #[arg(long, value_parser = parse_time)]
         at: Option<DateTime<Utc>>,
     },
@@ -86,7 +86,7 @@ pub enum ServicePagingCmd {
     Oncall {
         /// Service ID or name.
         service: String,
-        /// The instant to ask about (RFC 3339) [default: now].
+        /// The instant to ask about (now, +2h, a local time with its zone, or RFC 3339) [default: now].
         #[arg(long, value_parser = parse_time)]
         at: Option<DateTime<Utc>>,
     },

@@ -507,3 +507,40 @@ async fn an_incident_is_edited_and_every_change_is_on_its_timeline() {
         .await;
     assert_eq!(s, reqwest::StatusCode::BAD_REQUEST, "{b}");
 }
+
+#[tokio::test]
+async fn a_closed_pipe_ends_the_client_quietly() {
+    let app = TestApp::spawn().await;
+    tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Errors",
+            "--severity",
+            "SEV-3",
+        ],
+    )
+    .await
+    .ok();
+    // As with `tocsin incidents list | head -0`: whatever reads the output is gone before anything is written.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.args(["incidents", "list"])
+        .env("TOCSIN_SERVER", &app.url)
+        .env("TOCSIN_TOKEN", &app.token)
+        .env("HOME", app.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("the binary starts");
+        drop(child.stdout.take());
+        child.wait_with_output().expect("the child ends")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {stderr}");
+}

@@ -105,7 +105,7 @@ async fn silence_mistakes_are_caught_before_sending() {
         (create(&["--matcher", "no operator"]), "is not a matcher"),
         (
             create(&["--matcher", "a=b", "--starts-at", "soon"]),
-            "not an RFC 3339 time",
+            "is not a time: give now, +2h or -30m",
         ),
         (
             create(&["--matcher", "a=b", "--ends-at", "2099-01-01T00:00:00Z"]),
