@@ -116,6 +116,7 @@ pub async fn update_integration(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PayloadQuery {
     /// At most this many (default 50; the last 100 are kept).
     limit: Option<u32>,

@@ -228,6 +228,7 @@ pub async fn delete_service(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     /// At most this many (default 50, max 500).
     limit: Option<u32>,
@@ -263,6 +264,7 @@ pub async fn export_catalog(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApplyQuery {
     /// Report what would change without changing anything.
     #[serde(default)]

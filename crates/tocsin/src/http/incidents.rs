@@ -22,6 +22,7 @@ use tocsin_store::{
 };
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IncidentQuery {
     /// Comma-separated statuses: triggered, acknowledged, resolved.
     status: Option<String>,
@@ -280,6 +281,7 @@ pub async fn incident_alerts(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// Comma-separated statuses: triggered, acknowledged, resolved.
     status: Option<String>,

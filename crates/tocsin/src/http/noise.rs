@@ -211,6 +211,7 @@ impl MaintenanceView {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MaintenanceQuery {
     /// Only this service's windows (ID or name).
     service: Option<String>,

@@ -237,6 +237,7 @@ pub async fn delete_override(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// The instant to ask about (RFC 3339) [default: now].
     at: Option<String>,
@@ -274,6 +275,7 @@ pub async fn who_is_on_call(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Start of the range (RFC 3339) [default: now].
     from: Option<String>,
@@ -430,6 +432,7 @@ pub async fn create_user_feed(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Only this schedule's feeds (ID or name).
     schedule: Option<String>,

@@ -102,6 +102,7 @@ pub async fn delete_policy(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// The instant to ask about (RFC 3339); now when absent.
     at: Option<DateTime<Utc>>,

@@ -474,6 +474,7 @@ pub async fn opsgenie_create(State(state): State<AppState>, req: Request) -> Res
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IdentifierQuery {
     /// Only `alias` is supported.
     #[serde(rename = "identifierType")]

@@ -1123,3 +1123,46 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         );
     }
 }
+
+/// The OpenAPI document validates, as generated clients need it to.
+#[tokio::test]
+async fn the_openapi_document_is_valid() {
+    let validator = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output();
+    if !validator.is_ok_and(|o| o.status.success()) {
+        assert!(
+            !crate::support::peers_required(),
+            "python3's openapi_spec_validator is missing; run scripts/install-test-deps.sh"
+        );
+        eprintln!("SKIPPED: openapi_spec_validator is not installed");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let doc = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = app.dir.path().join("openapi.json");
+    std::fs::write(&path, doc).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-m", "openapi_spec_validator", "--errors", "all"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
