@@ -423,10 +423,15 @@ pub fn fall_through<D>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Purpose {
-    /// The user was paged for an incident by escalation level `level` (0-based) or by hand (`level` None).
+    /// The user was paged for an incident by an escalation level (counted from 0) or by hand (none).
     Page {
         incident_id: IncidentId,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            rename = "level_index",
+            alias = "level"
+        )]
         level: Option<u32>,
         /// Paged by hand while the incident was acknowledged: the acknowledgement does not cancel it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]

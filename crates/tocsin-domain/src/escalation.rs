@@ -258,9 +258,12 @@ pub struct Escalation {
     pub incident_id: IncidentId,
     /// `None` once the incident was handed to people directly instead of to a policy.
     pub policy_id: Option<PolicyId>,
-    /// The level that pages next, or would have, had escalation not stopped.
+    /// The level that pages next, or would have, had escalation not stopped; counted from 0 (people count levels
+    /// from 1).
+    #[serde(rename = "level_index")]
     pub level: u32,
-    /// The level that paged last, if any has.
+    /// The level that paged last, if any has; counted from 0.
+    #[serde(rename = "last_paged_index")]
     pub last_paged: Option<u32>,
     /// Which pass through the policy this is: 0 for the first, up to the policy's `repeat`.
     pub round: u32,

@@ -144,7 +144,8 @@ pub enum TimelineEvent {
     Escalated {
         policy_id: PolicyId,
         policy: String,
-        /// Zero-based.
+        /// Counted from 0; people count levels from 1. Entries stored before it was named so say `level`.
+        #[serde(rename = "level_index", alias = "level")]
         level: u32,
         /// Which repeat of the policy (0 for the first pass).
         #[serde(default)]
@@ -414,6 +415,19 @@ mod tests {
             TimelineEvent::from_stored(TimelineKind::Acknowledged, &serde_json::Value::Null, ""),
             TimelineEvent::Acknowledged
         );
+    }
+
+    #[test]
+    fn escalations_stored_before_the_index_was_named_so_read_back() {
+        let fields = serde_json::json!({
+            "policy_id": PolicyId::generate(), "policy": "web", "level": 1, "next_at": null,
+        });
+        let event = TimelineEvent::from_stored(TimelineKind::Escalated, &fields, "");
+        assert!(
+            matches!(event, TimelineEvent::Escalated { level: 1, .. }),
+            "{event:?}"
+        );
+        assert_eq!(event.fields()["level_index"], 1);
     }
 
     #[test]

@@ -302,6 +302,8 @@ pub struct CalendarFeed {
 pub struct EscalationRecord {
     #[serde(flatten)]
     pub escalation: Escalation,
+    /// The level that pages next, counted from 1 as people count them (`level_index` counts from 0).
+    pub level: u32,
     pub policy_name: String,
     /// The users paged last (by the last level that fired, or by a reassignment).
     pub assignees: Vec<UserId>,

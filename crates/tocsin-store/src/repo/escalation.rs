@@ -455,6 +455,7 @@ fn record(c: &dyn Conn, e: Escalation, assignees: Vec<UserId>) -> Result<Escalat
         None => String::new(),
     };
     Ok(EscalationRecord {
+        level: e.level + 1,
         escalation: e,
         policy_name,
         assignees,

@@ -99,7 +99,7 @@ pub enum IncidentPagingCmd {
     Escalate {
         #[command(flatten)]
         target: IncidentRef,
-        /// The level to page, counting from 0.
+        /// The level to page, counted from 1.
         #[arg(long)]
         level: Option<u32>,
     },
@@ -451,7 +451,7 @@ pub async fn incidents(client: &Client, cmd: IncidentPagingCmd, out: Output) -> 
             } else {
                 let line = if to.get("policy").is_some() {
                     format!(
-                        "reassigned {} to escalation policy {}; level 0 pages now",
+                        "reassigned {} to escalation policy {}; level 1 pages now",
                         label(&target.incident),
                         text(&v["policy_name"])
                     )
@@ -1040,8 +1040,8 @@ fn after(rule: &Value) -> String {
 fn purpose(d: &Value) -> String {
     let p = &d["purpose"];
     match p["type"].as_str() {
-        Some("page") => match p["level"].as_u64() {
-            Some(l) => format!("page, level {l}"),
+        Some("page") => match p["level_index"].as_u64() {
+            Some(l) => format!("page, level {}", l + 1),
             None => "page by hand".into(),
         },
         Some("test") => "test".into(),
@@ -1088,8 +1088,12 @@ mod tests {
 
     #[test]
     fn notifications_say_what_they_were_for() {
-        let page = json!({"purpose": {"type": "page", "incident_id": "inc_1", "level": 1}});
-        assert_eq!(purpose(&page), "page, level 1");
+        let page = json!({"purpose": {"type": "page", "incident_id": "inc_1", "level_index": 1}});
+        assert_eq!(
+            purpose(&page),
+            "page, level 2",
+            "people count levels from 1"
+        );
         let by_hand = json!({"purpose": {"type": "page", "incident_id": "inc_1"}});
         assert_eq!(purpose(&by_hand), "page by hand");
         let reminder = json!({"purpose": {"type": "shift_reminder", "schedule_name": "Primary"}});

@@ -181,7 +181,9 @@ impl Renderer {
                         "created_at": incident.created_at,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
-                    "escalation_level": level,
+                    // Counted from 1 as people count levels; the index counts from 0.
+                    "escalation_level": level.map(|l| l + 1),
+                    "escalation_level_index": level,
                     "links": link_map,
                 },
             }),

@@ -108,10 +108,11 @@ pub struct AtQuery {
     at: Option<DateTime<Utc>>,
 }
 
-/// Who a level would page at an instant.
+/// Who a level would page at an instant. `level` counts from 1, `level_index` from 0.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LevelOnCall {
     pub level: u32,
+    pub level_index: u32,
     pub users: Vec<OnCallUser>,
     /// Schedules and teams among the level's targets with nobody to page at that instant, by name.
     pub gaps: Vec<String>,
@@ -147,7 +148,8 @@ async fn policy_on_call(
         .iter()
         .enumerate()
         .map(|(i, level)| LevelOnCall {
-            level: i as u32,
+            level: i as u32 + 1,
+            level_index: i as u32,
             users: level
                 .users
                 .iter()
@@ -400,7 +402,7 @@ pub async fn get_incident_escalation(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalateRequest {
-    /// The level to page (0-based); the next one when absent.
+    /// The level to page, counted from 1; the next one when absent.
     #[serde(default)]
     level: Option<u32>,
 }
@@ -419,7 +421,10 @@ pub async fn escalate_incident(
     let level = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        super::extract::parse_json::<EscalateRequest>(&body)?.level
+        match super::extract::parse_json::<EscalateRequest>(&body)?.level {
+            Some(0) => return Err(ApiError::field("level", "levels are counted from 1")),
+            level => level.map(|l| l - 1),
+        }
     };
     let record = s
         .app

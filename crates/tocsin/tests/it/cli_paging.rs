@@ -213,8 +213,8 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
     assert_lines(
         &oncall,
         &[
-            "  level 0: Alice <alice@example.test>",
-            "  level 1: Bob <bob@example.test>",
+            "  level 1: Alice <alice@example.test>",
+            "  level 2: Bob <bob@example.test>",
         ],
     );
 
@@ -233,12 +233,12 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
     let before = tocsin(&app, &["incidents", "escalation", "#1"]).await.ok();
     assert!(
         before.contains("policy:    checkout on-call (pol_")
-            && before.contains("next page: level 0 at ")
+            && before.contains("next page: level 1 at ")
             && before.contains("assignees: (nobody paged yet)"),
         "{before}"
     );
 
-    // One cycle pages level 0: Alice's rule sends to her webhook at once.
+    // One cycle pages level 1: Alice's rule sends to her webhook at once.
     let report = tocsin(&app, &["engine", "cycle"]).await.ok();
     assert_lines(
         &report,
@@ -252,7 +252,7 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
     assert_eq!(hook.requests()[0].path, "/alice");
     let after = tocsin(&app, &["incidents", "escalation", "1"]).await.ok();
     assert!(
-        after.contains("next page: level 1 at ")
+        after.contains("next page: level 2 at ")
             && after.contains("assignees: Alice <alice@example.test>"),
         "{after}"
     );
@@ -260,7 +260,7 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
     let out = tocsin(&app, &["incidents", "escalate", "1"]).await.ok();
     assert_eq!(
         out.trim(),
-        "escalated #1: level 1 of checkout on-call pages now"
+        "escalated #1: level 2 of checkout on-call pages now"
     );
     let report = json_of(&app, &["engine", "cycle"]).await;
     assert_eq!(report["escalations_fired"], 1, "{report}");
@@ -320,12 +320,12 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
     assert_eq!(
         rows_with(&table, &alice_rows).len(),
         2,
-        "the page at level 0 and the reassignment:\n{table}"
+        "the page at level 1 and the reassignment:\n{table}"
     );
     assert_eq!(
         rows_with(
             &table,
-            &["Bob <bob@example.test>", "page, level 1", "delivered"]
+            &["Bob <bob@example.test>", "page, level 2", "delivered"]
         )
         .len(),
         1,

@@ -371,7 +371,15 @@ async fn escalating_by_hand_pages_the_next_level_and_resolving_stops_everything(
     assert_eq!(s, StatusCode::ACCEPTED);
     app.cycle().await;
     let (_, esc) = app.get("/api/v1/incidents/1/escalation").await;
-    assert_eq!(esc["escalation"]["level"], 1, "{esc}");
+    // Level 1 paged; level 2 is next. JSON counts levels as people do, with a separate index from 0.
+    assert_eq!(
+        (
+            &esc["escalation"]["level"],
+            &esc["escalation"]["level_index"]
+        ),
+        (&json!(2), &json!(1)),
+        "{esc}"
+    );
     assert_eq!(esc["escalation"]["assignees"], json!([story.alice["id"]]));
 
     // Bob is level 2; escalating by hand pages him now rather than in 5 minutes.
