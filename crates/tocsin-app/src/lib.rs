@@ -133,6 +133,7 @@ pub struct App {
 
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
+        store.health().observe_commits(metrics.commit_observer());
         Self {
             store,
             clock,
@@ -177,6 +178,20 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The metrics in Prometheus' text format, with the database's state read now. When the database does not
+    /// answer, the rest is still shown (and the database gauges keep their last values).
+    pub async fn metrics_text(&self) -> String {
+        let gauges = match self.store.health().gauges(self.now()).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not read the database's gauges for the metrics.");
+                None
+            }
+        };
+        self.metrics
+            .render(gauges.as_ref(), self.store.health().queued_writes())
     }
 
     /// The store, for the engine (which runs the timers' use cases itself) and for operations commands.

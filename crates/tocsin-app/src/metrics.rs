@@ -1,8 +1,38 @@
 //! Prometheus metrics, exposed in text format at `/metrics`.
+//!
+//! Counters and histograms count what this process did; the gauges of the database's state (open incidents,
+//! pending deliveries) are read from the database at each scrape, so every instance on one database shows the
+//! same values. Every labelled series exists from the start, at zero, so that a rate or an alert on it works
+//! before the first event.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use tocsin_domain::integration::IntegrationKind;
+use tocsin_domain::severity::Severity;
+use tocsin_store::{Gauges, IngestResult};
+
+/// How an event ended besides what it did to an alert.
+const REFUSALS: [&str; 5] = [
+    "invalid",
+    "unknown_key",
+    "rate_limited",
+    "unchanged",
+    "error",
+];
+/// The kinds of contact method a notification goes out on.
+pub const CHANNELS: [&str; 7] = [
+    "email",
+    "slack",
+    "teams",
+    "mattermost",
+    "webhook",
+    "sms",
+    "voice",
+];
+/// How a notification attempt ended.
+pub const ATTEMPT_OUTCOMES: [&str; 3] = ["delivered", "retrying", "failed"];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -11,27 +41,42 @@ pub struct Metrics {
     pub events: IntCounterVec,
     pub incidents_opened: IntCounterVec,
     pub ingest_latency: HistogramVec,
+    /// Notification attempts by channel (the contact method's kind) and outcome.
+    pub notifications: IntCounterVec,
+    pub engine_cycle: Histogram,
+    commit: Histogram,
+    writer_queue: IntGauge,
+    open_incidents: IntGaugeVec,
+    unassigned_incidents: IntGauge,
+    deliveries_pending: IntGauge,
+    deliveries_overdue: IntGauge,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
+}
+
+fn seconds(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric")
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let events = IntCounterVec::new(
-            Opts::new(
-                "tocsin_events_total",
-                "Events received from senders, by integration kind and outcome.",
-            ),
+        let events = counter(
+            "tocsin_events_total",
+            "Events received from senders, by integration kind and outcome.",
             &["kind", "outcome"],
-        )
-        .expect("valid metric");
-        let incidents_opened = IntCounterVec::new(
-            Opts::new(
-                "tocsin_incidents_opened_total",
-                "Incidents opened, by severity.",
-            ),
+        );
+        let incidents_opened = counter(
+            "tocsin_incidents_opened_total",
+            "Incidents opened, by severity.",
             &["severity"],
-        )
-        .expect("valid metric");
+        );
         let ingest_latency = HistogramVec::new(
             HistogramOpts::new(
                 "tocsin_ingest_duration_seconds",
@@ -43,11 +88,78 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
-        for c in [
-            Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+        let notifications = counter(
+            "tocsin_notifications_total",
+            "Notification attempts, by channel and outcome (delivered, retrying, failed).",
+            &["channel", "outcome"],
+        );
+        let engine_cycle = seconds(
+            "tocsin_engine_cycle_duration_seconds",
+            "Time an engine cycle took, sends it waited for included.",
+            vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+        );
+        let commit = seconds(
+            "tocsin_store_commit_duration_seconds",
+            "Time a write transaction took, from its first statement to COMMIT returning.",
+            vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ],
+        );
+        let writer_queue = gauge(
+            "tocsin_store_write_queue",
+            "Write jobs of this process waiting for a writer.",
+        );
+        let open_incidents = IntGaugeVec::new(
+            Opts::new(
+                "tocsin_incidents_open",
+                "Open (triggered or acknowledged) incidents, by severity.",
+            ),
+            &["severity"],
+        )
+        .expect("valid metric");
+        let unassigned_incidents = gauge(
+            "tocsin_incidents_unassigned",
+            "Open incidents nobody has: their escalation reached no one.",
+        );
+        let deliveries_pending = gauge(
+            "tocsin_deliveries_pending",
+            "Notifications waiting to be sent, retries included.",
+        );
+        let deliveries_overdue = gauge(
+            "tocsin_deliveries_overdue",
+            "Notifications due over a minute ago and not sent: the engine is behind, or not running.",
+        );
+        for kind in IntegrationKind::ALL {
+            let outcomes = IngestResult::ALL.iter().map(|r| r.as_str()).chain(REFUSALS);
+            for outcome in outcomes {
+                events.with_label_values(&[kind.as_str(), outcome]);
+            }
+            ingest_latency.with_label_values(&[kind.as_str()]);
+        }
+        for severity in Severity::ALL {
+            incidents_opened.with_label_values(&[severity.as_str()]);
+            open_incidents.with_label_values(&[severity.as_str()]);
+        }
+        for channel in CHANNELS {
+            for outcome in ATTEMPT_OUTCOMES {
+                notifications.with_label_values(&[channel, outcome]);
+            }
+        }
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(events.clone()),
             Box::new(incidents_opened.clone()),
             Box::new(ingest_latency.clone()),
-        ] {
+            Box::new(notifications.clone()),
+            Box::new(engine_cycle.clone()),
+            Box::new(commit.clone()),
+            Box::new(writer_queue.clone()),
+            Box::new(open_incidents.clone()),
+            Box::new(unassigned_incidents.clone()),
+            Box::new(deliveries_pending.clone()),
+            Box::new(deliveries_overdue.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for c in collectors {
             registry.register(c).expect("metric registered once");
         }
         Self {
@@ -55,10 +167,42 @@ impl Metrics {
             events,
             incidents_opened,
             ingest_latency,
+            notifications,
+            engine_cycle,
+            commit,
+            writer_queue,
+            open_incidents,
+            unassigned_incidents,
+            deliveries_pending,
+            deliveries_overdue,
         }
     }
 
-    pub fn render(&self) -> String {
+    /// What to hand the store so that it reports each write transaction's duration.
+    pub fn commit_observer(&self) -> Box<dyn Fn(f64) + Send + Sync> {
+        let commit = self.commit.clone();
+        Box::new(move |seconds| commit.observe(seconds))
+    }
+
+    /// The text exposition, with the database's state and this process's write queue as given.
+    pub fn render(&self, gauges: Option<&Gauges>, queued_writes: usize) -> String {
+        self.writer_queue
+            .set(i64::try_from(queued_writes).unwrap_or(i64::MAX));
+        if let Some(g) = gauges {
+            for severity in Severity::ALL {
+                let open = g
+                    .open_incidents
+                    .iter()
+                    .find(|(s, _)| *s == severity)
+                    .map_or(0, |(_, n)| *n);
+                self.open_incidents
+                    .with_label_values(&[severity.as_str()])
+                    .set(open);
+            }
+            self.unassigned_incidents.set(g.unassigned_incidents);
+            self.deliveries_pending.set(g.deliveries_pending);
+            self.deliveries_overdue.set(g.deliveries_overdue);
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

@@ -11,6 +11,21 @@ use async_trait::async_trait;
 use std::any::Any;
 use std::sync::Arc;
 
+/// How the write side is doing, for the metrics endpoint: jobs waiting for a writer, and how long each write
+/// transaction took from its first statement to COMMIT returning (`observe_commits` receives each, in seconds).
+#[derive(Default)]
+pub struct WriterStats {
+    observer: std::sync::OnceLock<Box<dyn Fn(f64) + Send + Sync>>,
+}
+
+impl WriterStats {
+    pub(crate) fn committed(&self, took: std::time::Duration) {
+        if let Some(observe) = self.observer.get() {
+            observe(took.as_secs_f64());
+        }
+    }
+}
+
 pub type Answer = Box<dyn Any + Send>;
 pub type WriteJob = Box<dyn Fn(&dyn Conn) -> Result<Answer> + Send + Sync>;
 pub type ReadJob = Box<dyn FnOnce(&dyn Conn) -> Result<Answer> + Send>;
@@ -31,6 +46,10 @@ pub trait Driver: Send + Sync + 'static {
     /// Notifies `wake` whenever any process announces that something may have become due, for as long as
     /// `wake` lives.
     fn listen_due(&self, _wake: std::sync::Weak<tokio::sync::Notify>) {}
+    /// Write jobs waiting for a writer now.
+    fn queued_writes(&self) -> usize;
+    /// The writer's statistics, to observe commit times through.
+    fn writer_stats(&self) -> &WriterStats;
 }
 
 /// The store: every repository of [`crate::Store`], written once over a [`Driver`].
@@ -163,5 +182,40 @@ impl crate::HealthRepo for SqlStore {
     async fn ping(&self) -> Result<()> {
         self.read(|c| c.query_one("SELECT count(*) FROM schema_migrations", &[], |_| Ok(())))
             .await
+    }
+
+    async fn gauges(&self, now: chrono::DateTime<chrono::Utc>) -> Result<crate::Gauges> {
+        self.read(move |c| {
+            let mut g = crate::Gauges::default();
+            let open: Vec<(i64, i64, i64)> = c.query_all(
+                "SELECT severity, count(*), sum(CASE WHEN unassigned_since IS NOT NULL THEN 1 ELSE 0 END) \
+                 FROM incidents WHERE status IN ('triggered', 'acknowledged') GROUP BY severity",
+                crate::params![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            for (severity, count, unassigned) in open {
+                if let Some(s) = tocsin_domain::severity::Severity::from_level(severity) {
+                    g.open_incidents.push((s, count));
+                }
+                g.unassigned_incidents += unassigned;
+            }
+            let overdue_before = crate::repo::rows::ts(now - crate::OVERDUE_AFTER);
+            (g.deliveries_pending, g.deliveries_overdue) = c.query_one(
+                "SELECT count(*), coalesce(sum(CASE WHEN due_at < ?1 THEN 1 ELSE 0 END), 0) FROM deliveries \
+                 WHERE status = 'pending'",
+                crate::params![overdue_before],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(g)
+        })
+        .await
+    }
+
+    fn queued_writes(&self) -> usize {
+        self.inner.driver.queued_writes()
+    }
+
+    fn observe_commits(&self, observe: Box<dyn Fn(f64) + Send + Sync>) {
+        let _ = self.inner.driver.writer_stats().observer.set(observe);
     }
 }

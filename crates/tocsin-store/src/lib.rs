@@ -315,6 +315,13 @@ pub trait NoiseRepo: Send + Sync {
 pub trait HealthRepo: Send + Sync {
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<()>;
+    /// What the metrics endpoint shows of the database's state at `now`: the same for every instance on it.
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges>;
+    /// Write jobs of this process waiting for a writer now.
+    fn queued_writes(&self) -> usize;
+    /// Has `observe` called with the seconds each write transaction of this process took, from its first
+    /// statement to COMMIT returning. Only the first observer set is kept.
+    fn observe_commits(&self, observe: Box<dyn Fn(f64) + Send + Sync>);
 }
 
 /// Users are addressed by ID or email.

@@ -90,6 +90,14 @@ pub enum IngestResult {
 }
 
 impl IngestResult {
+    pub const ALL: [Self; 5] = [
+        Self::Created,
+        Self::Deduplicated,
+        Self::Acknowledged,
+        Self::Resolved,
+        Self::Ignored,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -503,6 +511,21 @@ pub struct DeliveryResult {
     pub attempt: u32,
     pub at: DateTime<Utc>,
     pub outcome: AttemptOutcome,
+}
+
+/// How late a pending delivery may be before it counts as overdue: a few engine ticks.
+pub const OVERDUE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+
+/// The database's state as the metrics endpoint shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Open (triggered or acknowledged) incidents by severity; severities with none are left out.
+    pub open_incidents: Vec<(Severity, i64)>,
+    /// Open incidents nobody has: their escalation reached no one.
+    pub unassigned_incidents: i64,
+    pub deliveries_pending: i64,
+    /// Pending deliveries due more than [`OVERDUE_AFTER`] ago: the engine is not keeping up, or not running.
+    pub deliveries_overdue: i64,
 }
 
 /// What one pass of an engine module did.

@@ -235,6 +235,14 @@ const DUE_CHANNEL: &str = "tocsin_due";
 
 #[async_trait::async_trait]
 impl Driver for PgDriver {
+    fn queued_writes(&self) -> usize {
+        self.inner.writers.queued()
+    }
+
+    fn writer_stats(&self) -> &crate::db::WriterStats {
+        &self.inner.writers.stats
+    }
+
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }

@@ -17,11 +17,12 @@
 //! contended.
 
 use super::MAX_ATTEMPTS;
-use crate::db::{Answer, WriteJob};
+use crate::db::{Answer, WriteJob, WriterStats};
 use crate::sql::postgres::PgConn;
 use crate::{Result, StoreError};
 use rand::Rng;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -57,24 +58,33 @@ fn answer_all(batch: &[Queued], answers: Vec<Result<Answer>>) {
 pub(super) struct Writers {
     queues: Vec<mpsc::Sender<Queued>>,
     next: AtomicUsize,
+    pub(super) stats: Arc<WriterStats>,
 }
 
 impl Writers {
     pub(super) fn start(config: &tokio_postgres::Config, writers: usize) -> Result<Self> {
         let mut queues = Vec::new();
+        let stats = Arc::new(WriterStats::default());
         for i in 0..writers.max(1) {
             let (queue, rx) = mpsc::channel(QUEUE);
             let config = config.clone();
+            let observed = stats.clone();
             std::thread::Builder::new()
                 .name(format!("tocsin-postgres-writer-{i}"))
-                .spawn(move || run(config, rx))
+                .spawn(move || run(config, rx, &observed))
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             queues.push(queue);
         }
         Ok(Self {
             queues,
             next: AtomicUsize::new(0),
+            stats,
         })
+    }
+
+    /// Jobs waiting for a writer, over all of them.
+    pub(super) fn queued(&self) -> usize {
+        self.queues.iter().map(|q| QUEUE - q.capacity()).sum()
     }
 
     pub(super) async fn run(&self, job: WriteJob) -> Result<Answer> {
@@ -93,7 +103,7 @@ impl Writers {
     }
 }
 
-fn run(config: tokio_postgres::Config, mut rx: mpsc::Receiver<Queued>) {
+fn run(config: tokio_postgres::Config, mut rx: mpsc::Receiver<Queued>, stats: &WriterStats) {
     let mut conn: Option<PgConn> = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -104,7 +114,9 @@ fn run(config: tokio_postgres::Config, mut rx: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
         commit_batch(&mut conn, &config, &batch);
+        stats.committed(began.elapsed());
         batch.clear();
     }
     // Closing the client here, on the writer's own thread, is where its blocking close belongs.

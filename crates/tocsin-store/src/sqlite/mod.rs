@@ -73,6 +73,14 @@ impl SqliteDriver {
 
 #[async_trait::async_trait]
 impl Driver for SqliteDriver {
+    fn queued_writes(&self) -> usize {
+        self.inner.writer.queued()
+    }
+
+    fn writer_stats(&self) -> &crate::db::WriterStats {
+        &self.inner.writer.stats
+    }
+
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }

@@ -10,11 +10,12 @@
 //! without bound.)
 
 use super::backend;
-use crate::db::{Answer, WriteJob};
+use crate::db::{Answer, WriteJob, WriterStats};
 use crate::sql::sqlite::SqliteConn;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
@@ -30,16 +31,24 @@ const QUEUE: usize = 8192;
 
 pub(super) struct Writer {
     queue: mpsc::Sender<Job>,
+    pub(super) stats: Arc<WriterStats>,
 }
 
 impl Writer {
     pub(super) fn start(conn: Connection) -> Result<Self> {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        let observed = stats.clone();
         std::thread::Builder::new()
             .name("tocsin-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &observed))
             .map_err(backend)?;
-        Ok(Self { queue })
+        Ok(Self { queue, stats })
+    }
+
+    /// Jobs waiting for the writer.
+    pub(super) fn queued(&self) -> usize {
+        QUEUE - self.queue.capacity()
     }
 
     pub(super) async fn run(&self, f: WriteJob) -> Result<Answer> {
@@ -97,7 +106,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
     outcome
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut commits_since_checkpoint = 0;
     while let Some(first) = rx.blocking_recv() {
@@ -108,6 +117,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let e = e.to_string();
             tracing::error!(error = %e, "Could not begin a write transaction.");
@@ -125,6 +135,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         } else {
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };
+        stats.committed(began.elapsed());
         if let Err(e) = &committed {
             tracing::error!(error = %e, jobs = completions.len(), "Write transaction failed to commit.");
             let _ = conn.execute_batch("ROLLBACK");

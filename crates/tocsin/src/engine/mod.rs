@@ -91,6 +91,7 @@ pub struct Engine {
     cycle_lock: tokio::sync::Mutex<()>,
     last_cleanup: Mutex<Option<DateTime<Utc>>>,
     channels: Channels,
+    metrics: tocsin_app::Metrics,
 }
 
 const LEASE: &str = "engine";
@@ -114,6 +115,7 @@ impl Engine {
             cycle_lock: tokio::sync::Mutex::new(()),
             last_cleanup: Mutex::new(None),
             channels: app.channels(),
+            metrics: app.metrics().clone(),
         }
     }
 
@@ -158,6 +160,7 @@ impl Engine {
     /// before it returns, unless a receiver takes longer than `send_wait`.
     pub async fn cycle(&self) -> anyhow::Result<CycleReport> {
         let _one_at_a_time = self.cycle_lock.lock().await;
+        let _timer = self.metrics.engine_cycle.start_timer();
         let engine = self.store.engine();
         let now = self.clock.now();
         let fresh = match engine
@@ -249,6 +252,7 @@ impl Engine {
             let clock = self.clock.clone();
             let record = record.clone();
             let retry = self.settings.retry;
+            let notifications = self.metrics.notifications.clone();
             tasks.spawn(async move {
                 let started = clock.now();
                 let outcome = match &d.target {
@@ -273,6 +277,16 @@ impl Engine {
                     at,
                     outcome: attempt_outcome(outcome, d.attempt, &retry, at),
                 };
+                let counted = match &result.outcome {
+                    AttemptOutcome::Delivered { .. } => "delivered",
+                    AttemptOutcome::Retry { .. } => "retrying",
+                    AttemptOutcome::Failed { .. } => "failed",
+                };
+                if let Some(target) = &d.target {
+                    notifications
+                        .with_label_values(&[target.kind(), counted])
+                        .inc();
+                }
                 // The channel holds one result per claimed delivery, so this never waits.
                 if record.send(result).await.is_err() {
                     tracing::error!("The delivery recorder is gone; an attempt goes unrecorded and will be sent again.");

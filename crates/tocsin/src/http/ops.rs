@@ -33,7 +33,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.app.metrics().render(),
+        state.app.metrics_text().await,
     )
         .into_response()
 }

@@ -93,3 +93,59 @@ async fn a_backup_of_the_running_database_is_consistent_and_restores() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"][0]["title"], "Checkout is down", "{list}");
 }
+
+/// The value of one series in a Prometheus text exposition.
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+}
+
+#[tokio::test]
+async fn metrics_have_every_series_from_the_start_and_show_the_database_state() {
+    let app = TestApp::spawn().await;
+    let scrape = || async {
+        app.client
+            .get(format!("{}/metrics", app.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let fresh = scrape().await;
+    for zero in [
+        r#"tocsin_events_total{kind="prometheus",outcome="created"}"#,
+        r#"tocsin_events_total{kind="opsgenie",outcome="rate_limited"}"#,
+        r#"tocsin_incidents_opened_total{severity="SEV-0"}"#,
+        r#"tocsin_notifications_total{channel="email",outcome="failed"}"#,
+        r#"tocsin_incidents_open{severity="SEV-1"}"#,
+        "tocsin_incidents_unassigned",
+        "tocsin_deliveries_pending",
+        "tocsin_deliveries_overdue",
+        "tocsin_store_write_queue",
+    ] {
+        assert_eq!(series(&fresh, zero), 0.0, "{zero}");
+    }
+    assert!(series(&fresh, "process_resident_memory_bytes") > 0.0);
+    assert!(fresh.contains("tocsin_engine_cycle_duration_seconds_bucket"));
+
+    // An alert on a service without a policy: one open SEV-1 incident, which nobody has.
+    let key = app.service_with_key("orphan").await;
+    let (s, _) = app
+        .enqueue(TestApp::trigger(&key, "disk", "critical"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let after = scrape().await;
+    assert_eq!(
+        series(&after, r#"tocsin_incidents_open{severity="SEV-1"}"#),
+        1.0
+    );
+    assert_eq!(series(&after, "tocsin_incidents_unassigned"), 1.0);
+    assert!(series(&after, "tocsin_store_commit_duration_seconds_count") >= 2.0);
+    let (_, _) = app.post("/api/v1/incidents/1/acknowledge", json!({})).await;
+    let acked = scrape().await;
+    assert_eq!(series(&acked, "tocsin_incidents_unassigned"), 0.0);
+}
