@@ -101,7 +101,7 @@ pub async fn crud<C: Args + CreateBody>(
 ) -> anyhow::Result<()> {
     match cmd {
         CatalogCmd::List => out.table(&client.get(&[res.path]).await?, res.cols),
-        CatalogCmd::Get { reference } => out.record(&client.get(&[res.path, &reference]).await?),
+        CatalogCmd::Show { reference } => out.record(&client.get(&[res.path, &reference]).await?),
         CatalogCmd::Create(spec) => {
             let created = client.post(&[res.path], &spec.body()).await?;
             let name = text(&created[res.key]);

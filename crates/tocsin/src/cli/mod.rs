@@ -119,12 +119,19 @@ pub struct IncidentRef {
 pub enum CatalogCmd<C: Args> {
     /// List them all.
     List,
-    /// Show one, by ID or name (email for users).
-    Get { reference: String },
+    /// Show one.
+    #[command(alias = "get")]
+    Show {
+        /// ID or name (email for users).
+        reference: String,
+    },
     /// Create one.
     Create(C),
-    /// Delete one, by ID or name (email for users).
-    Delete { reference: String },
+    /// Delete one.
+    Delete {
+        /// ID or name (email for users).
+        reference: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +152,7 @@ pub struct NewTeam {
     /// Team name; services refer to their team by it.
     #[arg(long)]
     pub name: String,
+    /// What the team does.
     #[arg(long)]
     pub description: Option<String>,
     /// A member's email; repeat for several.
@@ -157,6 +165,7 @@ pub struct NewService {
     /// Service name; alerts, incidents and dependencies refer to it.
     #[arg(long)]
     pub name: String,
+    /// What the service is.
     #[arg(long)]
     pub description: Option<String>,
     /// The owning team's name.
@@ -165,6 +174,7 @@ pub struct NewService {
     /// Criticality, 1 (most critical) and up.
     #[arg(long)]
     pub tier: Option<u8>,
+    /// Where responders find what to do when it breaks; linked from its pages.
     #[arg(long)]
     pub runbook_url: Option<String>,
     /// A service this one depends on; repeat for several.
@@ -222,6 +232,7 @@ pub enum IntegrationCmd {
     },
     /// Replace an integration's settings.
     Update {
+        /// Integration ID.
         id: String,
         /// Settings as a YAML or JSON file: `rate_limit`; for generic, `mapping`; for heartbeat, `heartbeat`.
         #[arg(long)]
@@ -229,13 +240,17 @@ pub enum IntegrationCmd {
     },
     /// Show the request bodies the integration accepted most recently, exactly as sent.
     Payloads {
+        /// Integration ID.
         id: String,
         /// How many [default: 10].
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
     /// Revoke an integration's key: its events are refused from then on.
-    Revoke { id: String },
+    Revoke {
+        /// Integration ID.
+        id: String,
+    },
 }
 
 /// How much of a paged list to fetch.
@@ -281,9 +296,11 @@ pub enum IncidentCmd {
         paging: Paging,
     },
     /// Show an incident and its timeline.
+    #[command(alias = "get")]
     Show(IncidentRef),
     /// Declare an incident by hand (e.g. from a customer report).
     Declare {
+        /// What is wrong, in one line.
         #[arg(long)]
         title: String,
         /// SEV-0 (worst) to SEV-3.
@@ -292,6 +309,7 @@ pub enum IncidentCmd {
         /// An affected service's ID or name; repeat for several.
         #[arg(long = "service")]
         services: Vec<String>,
+        /// More about it (Markdown).
         #[arg(long)]
         description: Option<String>,
     },
@@ -312,6 +330,7 @@ pub enum IncidentCmd {
     Edit {
         #[command(flatten)]
         target: IncidentRef,
+        /// A new title.
         #[arg(long, group = "change")]
         title: Option<String>,
         /// Markdown.
@@ -360,6 +379,7 @@ pub enum AlertCmd {
         /// Service ID or name.
         #[arg(long)]
         service: Option<String>,
+        /// Only alerts with this dedup key.
         #[arg(long)]
         dedup_key: Option<String>,
         #[command(flatten)]
@@ -368,7 +388,11 @@ pub enum AlertCmd {
         paging: Paging,
     },
     /// Show an alert and every event received for it.
-    Show { id: String },
+    #[command(alias = "get")]
+    Show {
+        /// Alert ID.
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -391,7 +415,10 @@ pub enum TokenCmd {
     /// List tokens.
     List,
     /// Revoke a token.
-    Revoke { id: String },
+    Revoke {
+        /// Token ID.
+        id: String,
+    },
 }
 
 /// Shared by silences and rules, which select alerts the same way.
@@ -421,9 +448,13 @@ pub enum SilenceCmd {
         duration: Option<TimeDelta>,
     },
     /// End a silence now.
-    Expire { id: String },
+    Expire {
+        /// Silence ID.
+        id: String,
+    },
     /// Move a silence's end.
     Extend {
+        /// Silence ID.
         id: String,
         /// The new end (now, +2h, a local time with its zone, or RFC 3339); or use --by.
         #[arg(long, value_parser = parse_time, required_unless_present = "by", conflicts_with = "by")]
@@ -465,7 +496,10 @@ pub enum RuleCmd {
         service: Option<String>,
     },
     /// Delete a rule.
-    Delete { id: String },
+    Delete {
+        /// Rule ID.
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -506,7 +540,10 @@ pub enum MaintenanceCmd {
         duration: Option<TimeDelta>,
     },
     /// Delete a maintenance window.
-    Delete { id: String },
+    Delete {
+        /// Maintenance window ID.
+        id: String,
+    },
 }
 
 pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
@@ -687,6 +724,44 @@ pub(crate) fn later(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command and every argument says what it is for, and `show` (alias `get`) is the one verb for one
+    /// entry everywhere.
+    #[test]
+    fn every_command_and_argument_has_help_and_show_is_the_verb() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Client {
+            #[command(flatten)]
+            connection: Connection,
+            #[command(subcommand)]
+            command: Commands,
+        }
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} (the command)"));
+                }
+                if sub.get_name() == "get" {
+                    missing.push(format!("{path}: use show, with get as its alias"));
+                }
+                if sub.get_name() == "show" && !sub.get_all_aliases().any(|a| a == "get") {
+                    missing.push(format!("{path}: missing the get alias"));
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Client::command(), "tocsin", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 
     #[test]
     fn times_are_read_as_people_type_them() {

@@ -15,6 +15,7 @@ pub enum ScheduleCmd {
     /// List schedules.
     List,
     /// Show a schedule: its layers, their participants and its overrides.
+    #[command(alias = "get")]
     Show {
         /// Schedule ID or name.
         schedule: String,

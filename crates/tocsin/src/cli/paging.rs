@@ -21,6 +21,7 @@ pub enum PolicyCmd {
     /// List escalation policies.
     List,
     /// Show a policy: whom each level pages, how long it waits for the next, and how often it repeats.
+    #[command(alias = "get")]
     Show {
         /// Policy ID or name.
         policy: String,
