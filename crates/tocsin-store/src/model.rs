@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_domain::alert::{AlertStatus, EventAction, Link};
+use tocsin_domain::alert::{Alert, AlertStatus, EventAction, Link};
 use tocsin_domain::auth::Scope;
 use tocsin_domain::contact::{ContactTarget, Purpose};
 use tocsin_domain::escalation::Escalation;
@@ -487,7 +487,18 @@ pub struct ClaimedDelivery {
     pub incident: Option<Incident>,
     /// Names of the incident's services.
     pub service_names: Vec<String>,
+    /// The runbooks of the incident's services, by service name.
+    pub runbooks: Vec<(String, String)>,
+    /// The incident's latest alert, for its details.
+    pub latest_alert: Option<Alert>,
+    /// Change events (deploys and the like) on the incident's services in the last [`RECENT_CHANGES`], newest
+    /// first, at most [`MAX_RECENT_CHANGES`], with their service's name.
+    pub recent_changes: Vec<(String, ChangeRecord)>,
 }
+
+/// How far back a page looks for changes on its incident's services: responders look at the last deploys first.
+pub const RECENT_CHANGES: chrono::Duration = chrono::Duration::hours(24);
+pub const MAX_RECENT_CHANGES: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {

@@ -555,6 +555,9 @@ impl ServiceRepo for SqlStore {
     }
 }
 
+/// The columns [`change_record`] reads, in its order.
+pub(super) const CHANGE_COLUMNS: &str = "id, service_id, integration_id, summary, source, timestamp, custom_details, links, received_at";
+
 pub(super) fn change_record(row: &Row<'_>) -> Result<ChangeRecord> {
     Ok(ChangeRecord {
         id: ChangeEventId::from_trusted(row.get(0)?),

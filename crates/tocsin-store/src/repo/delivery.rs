@@ -8,23 +8,27 @@
 use super::catalog::load_user;
 use super::escalation::{insert_delivery, methods_of, rules_of};
 use super::incidents::load as load_incident;
-use super::rows::{self, time, to_json, ts};
+use super::rows::{self, ALERT_SELECT, time, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Dialect, Row};
 use crate::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, ContactRepo, DeliveryFilter, DeliveryRecord,
-    DeliveryResult, DeliveryStatus, EngineRepo, Fired, Lease, Result, StoreError,
+    AttemptOutcome, AttemptRecord, ChangeRecord, ClaimedDelivery, ContactRepo, DeliveryFilter,
+    DeliveryRecord, DeliveryResult, DeliveryStatus, EngineRepo, Fired, Lease, MAX_RECENT_CHANGES,
+    RECENT_CHANGES, Result, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use tocsin_domain::FieldError;
+use tocsin_domain::alert::Alert;
 use tocsin_domain::contact::{
     self, ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
     Purpose, StatusUpdates, reminder_methods,
 };
-use tocsin_domain::ids::{ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, UserId};
+use tocsin_domain::ids::{
+    ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, ServiceId, UserId,
+};
 use tocsin_domain::incident::{
     Actor, ActorKind, Incident, IncidentStatus, TimelineEntry, TimelineEvent,
 };
@@ -427,11 +431,42 @@ fn claim(
         .collect();
     service_ids.sort_unstable();
     service_ids.dedup();
-    let service_names = rows::text_by_id(
+    let services: HashMap<String, (String, Option<String>)> = rows::query_in(
         c,
-        "SELECT id, name FROM services WHERE id IN ({})",
+        "SELECT id, name, runbook_url FROM services WHERE id IN ({})",
         &service_ids,
-    )?;
+        |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+    )?
+    .into_iter()
+    .collect();
+    let incident_keys: Vec<&str> = incident_ids.iter().map(IncidentId::as_str).collect();
+    let latest_alerts: HashMap<IncidentId, Alert> = rows::query_in(
+        c,
+        &format!(
+            "{ALERT_SELECT} WHERE a.seq IN (SELECT max(seq) FROM alerts WHERE incident_id IN ({{}}) GROUP BY incident_id)"
+        ),
+        &incident_keys,
+        rows::alert,
+    )?
+    .into_iter()
+    .filter_map(|a| Some((a.incident_id.clone()?, a)))
+    .collect();
+    let mut changes: HashMap<ServiceId, Vec<ChangeRecord>> = HashMap::new();
+    for change in rows::query_in(
+        c,
+        &format!(
+            "SELECT {} FROM change_events WHERE service_id IN ({{}}) AND received_at >= {} ORDER BY seq DESC",
+            super::catalog::CHANGE_COLUMNS,
+            ts(now - RECENT_CHANGES)
+        ),
+        &service_ids,
+        super::catalog::change_record,
+    )? {
+        let of_service = changes.entry(change.service_id.clone()).or_default();
+        if of_service.len() < MAX_RECENT_CHANGES {
+            of_service.push(change);
+        }
+    }
     let method_ids: Vec<&str> = due.iter().map(|(_, _, m, _, _)| m.as_str()).collect();
     let targets = rows::text_by_id(
         c,
@@ -476,11 +511,37 @@ fn claim(
             .map(|t| serde_json::from_str::<ContactTarget>(t))
             .transpose()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let service_names = incident
+        let of_incident: Vec<&ServiceId> = incident.iter().flat_map(|i| &i.services).collect();
+        let service_names = of_incident
             .iter()
-            .flat_map(|i| &i.services)
-            .filter_map(|s| service_names.get(s.as_str()).cloned())
+            .filter_map(|s| services.get(s.as_str()).map(|(name, _)| name.clone()))
             .collect();
+        let runbooks = of_incident
+            .iter()
+            .filter_map(|s| {
+                let (name, runbook) = services.get(s.as_str())?;
+                Some((name.clone(), runbook.clone()?))
+            })
+            .collect();
+        let mut recent_changes: Vec<(String, ChangeRecord)> = of_incident
+            .iter()
+            .flat_map(|s| {
+                let name = services
+                    .get(s.as_str())
+                    .map(|(n, _)| n.clone())
+                    .unwrap_or_default();
+                changes
+                    .get(*s)
+                    .into_iter()
+                    .flatten()
+                    .map(move |c| (name.clone(), c.clone()))
+            })
+            .collect();
+        recent_changes.sort_by_key(|(_, c)| std::cmp::Reverse(c.received_at));
+        recent_changes.truncate(MAX_RECENT_CHANGES);
+        let latest_alert = incident
+            .as_ref()
+            .and_then(|i| latest_alerts.get(&i.id).cloned());
         let user_id = UserId::from_trusted(user);
         out.push(ClaimedDelivery {
             id: DeliveryId::from_trusted(id),
@@ -495,6 +556,9 @@ fn claim(
             target,
             incident,
             service_names,
+            runbooks,
+            latest_alert,
+            recent_changes,
         });
     }
     // Each claimed row's `attempts` goes up by one, as `attempt` above says: the rows are locked (PostgreSQL) or

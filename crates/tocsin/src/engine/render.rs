@@ -12,6 +12,9 @@ use tocsin_store::ClaimedDelivery;
 /// answered from the incident itself, where the person sees its current state.
 pub const LINK_TTL: Duration = Duration::hours(24);
 
+/// How many of an alert's labels a page shows.
+const KEY_DETAILS: usize = 8;
+
 pub struct Renderer {
     pub public_url: String,
     pub link_key: Vec<u8>,
@@ -146,6 +149,28 @@ impl Renderer {
         if let Some(l) = level {
             body.push_str(&format!("\nYou were paged by escalation level {}.", l + 1));
         }
+        if let Some(a) = &d.latest_alert {
+            body.push_str(&format!(
+                "\n\nLatest alert: {} (from {}, {})",
+                a.summary, a.source, a.severity
+            ));
+            for (k, v) in a.labels.iter().take(KEY_DETAILS) {
+                body.push_str(&format!("\n  {k}: {v}"));
+            }
+        }
+        for (service, url) in &d.runbooks {
+            body.push_str(&format!("\nRunbook for {service}: {url}"));
+        }
+        if !d.recent_changes.is_empty() {
+            body.push_str("\n\nChanges on its services in the last 24 hours:");
+            for (service, c) in &d.recent_changes {
+                body.push_str(&format!(
+                    "\n  {} {service}: {}",
+                    c.received_at.format("%Y-%m-%d %H:%M UTC"),
+                    c.summary
+                ));
+            }
+        }
         let mut links = Vec::new();
         let mut link_map = serde_json::Map::new();
         if incident.status != IncidentStatus::Resolved {
@@ -162,6 +187,12 @@ impl Renderer {
                     });
                 }
             }
+        }
+        for (service, url) in &d.runbooks {
+            links.push(NoticeLink {
+                label: format!("Runbook ({service})"),
+                url: url.clone(),
+            });
         }
         Notice {
             subject,
@@ -181,6 +212,20 @@ impl Renderer {
                         "created_at": incident.created_at,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
+                    "latest_alert": d.latest_alert.as_ref().map(|a| json!({
+                        "id": a.id,
+                        "summary": a.summary,
+                        "source": a.source,
+                        "severity": a.severity,
+                        "labels": a.labels,
+                    })),
+                    "runbooks": d.runbooks.iter().map(|(service, url)| json!({ "service": service, "url": url })).collect::<Vec<_>>(),
+                    "recent_changes": d.recent_changes.iter().map(|(service, c)| json!({
+                        "service": service,
+                        "summary": c.summary,
+                        "source": c.source,
+                        "at": c.received_at,
+                    })).collect::<Vec<_>>(),
                     // Counted from 1 as people count levels; the index counts from 0.
                     "escalation_level": level.map(|l| l + 1),
                     "escalation_level_index": level,

@@ -623,3 +623,75 @@ async fn an_incident_nobody_pages_is_unassigned_visibly_until_the_fallback_polic
         .ok();
     assert!(cleared.contains("stay unassigned"), "{cleared}");
 }
+
+#[tokio::test]
+async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
+    use serde_json::json;
+    let app = app_without_ticker().await;
+    let hook = WebhookReceiver::start().await;
+    for (path, body) in [
+        (
+            "/api/v1/users".to_owned(),
+            json!({"name": "Ann", "email": "ann@example.test"}),
+        ),
+        (
+            "/api/v1/users/ann@example.test/contact-methods".to_owned(),
+            json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/ann", hook.url)}}),
+        ),
+        (
+            "/api/v1/services".to_owned(),
+            json!({"name": "checkout", "runbook_url": "https://runbooks.example.com/checkout"}),
+        ),
+    ] {
+        let (s, b) = app.post(&path, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
+    }
+    let (_, ann) = app.get("/api/v1/users/ann@example.test").await;
+    let (s, b) = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "solo", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": ann["id"]}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app
+        .send(
+            app.req(
+                reqwest::Method::PUT,
+                "/api/v1/services/checkout/escalation-policy",
+            )
+            .json(&json!({"policy": "solo"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, integration) = app
+        .post("/api/v1/services/checkout/integrations", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{integration}");
+    let key = integration["key"].as_str().unwrap();
+    // A deploy, then the alert it caused.
+    let (s, _) = app
+        .send(
+            app.client
+                .post(format!("{}/v2/change/enqueue", app.url))
+                .json(&json!({"routing_key": key, "payload": {"summary": "Deployed v1.4.2", "source": "ci"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = app.enqueue(TestApp::trigger(key, "5xx", "critical")).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    app.cycle().await;
+    let page = hook.wait_for(&app, 1).await[0].json();
+    let data = &page["data"];
+    assert_eq!(
+        data["runbooks"],
+        json!([{"service": "checkout", "url": "https://runbooks.example.com/checkout"}]),
+        "{page}"
+    );
+    assert_eq!(data["latest_alert"]["summary"], "5xx failing", "{page}");
+    assert_eq!(
+        data["recent_changes"][0]["summary"], "Deployed v1.4.2",
+        "{page}"
+    );
+    assert_eq!(data["escalation_level"], 1, "{page}");
+}
