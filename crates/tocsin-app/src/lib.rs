@@ -66,6 +66,13 @@ impl<T> Warned<T> {
 pub enum Warning {
     /// A finding of the paging setup's check about what was changed.
     Setup(Finding),
+    /// The override just added overlaps this earlier one, which it overrides where they overlap.
+    OverlappingOverride {
+        schedule: String,
+        user: String,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
     /// No policy of the incident just opened pages it; the fallback policy, if set, took it.
     Unassigned {
         number: i64,

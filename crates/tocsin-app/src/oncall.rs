@@ -69,19 +69,41 @@ impl OnCall<'_> {
         Ok(self.app.store.oncall().delete_schedule(schedule).await?)
     }
 
+    /// Warns about each override it overlaps: where they overlap, the one added last wins.
     pub async fn add_override(
         &self,
         who: &Principal,
         schedule: &ScheduleRef,
         new: NewOverride,
-    ) -> Result<OverrideRecord> {
+    ) -> Result<Warned<OverrideRecord>> {
         who.require(Scope::Write)?;
-        Ok(self
-            .app
-            .store
-            .oncall()
-            .add_override(schedule, new, self.app.now())
-            .await?)
+        let oncall = self.app.store.oncall();
+        let added = oncall.add_override(schedule, new, self.app.now()).await?;
+        let record = oncall.get_schedule(schedule).await?;
+        let mut warnings = Vec::new();
+        for other in record
+            .overrides
+            .iter()
+            .filter(|o| o.id != added.id && o.start < added.end && added.start < o.end)
+        {
+            let user = match self
+                .app
+                .store
+                .users()
+                .get(&other.user_id.clone().into())
+                .await
+            {
+                Ok(u) => u.name.to_string(),
+                Err(_) => other.user_id.to_string(),
+            };
+            warnings.push(Warning::OverlappingOverride {
+                schedule: record.name.clone(),
+                user,
+                start: other.start,
+                end: other.end,
+            });
+        }
+        Ok(Warned::new(added, warnings))
     }
 
     pub async fn delete_override(

@@ -253,6 +253,16 @@ pub fn finding(f: &Finding) -> String {
 pub fn warning(w: &Warning) -> String {
     match w {
         Warning::Setup(f) => finding(f),
+        Warning::OverlappingOverride {
+            schedule,
+            user,
+            start,
+            end,
+        } => format!(
+            "This override overlaps one for {user} on {schedule} from {} to {}; where they overlap, this one wins",
+            start.format("%Y-%m-%d %H:%M UTC"),
+            end.format("%Y-%m-%d %H:%M UTC")
+        ),
         Warning::Unassigned {
             number,
             fallback: None,

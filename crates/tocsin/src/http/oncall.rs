@@ -202,22 +202,22 @@ pub async fn delete_schedule(
 }
 
 /// Puts a user (ID or email) on call from `start` until `end`, whoever the layers name; where overrides overlap,
-/// the one added last wins.
+/// the one added last wins, and the answer warns of each override the new one overlaps.
 #[utoipa::path(post, path = "/api/v1/schedules/{schedule}/overrides", tag = "oncall", security(("bearer" = [])),
     params(("schedule" = String, Path, description = "Schedule ID or name")), request_body = NewOverride,
-    responses((status = 201, body = OverrideRecord), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 201, body = OverrideRecord, headers(("Warning" = String, description = "Each override this one overlaps, as `299 tocsin \"text\"`"))), (status = "4XX", body = ErrorResponse)))]
 pub async fn add_override(
     caller: Caller,
     State(s): State<AppState>,
     Path(schedule): Path<String>,
     Json(new): Json<NewOverride>,
-) -> ApiResult<(StatusCode, axum::Json<OverrideRecord>)> {
+) -> ApiResult<Response> {
     let added = s
         .app
         .oncall()
         .add_override(&caller, &ScheduleRef::parse(&schedule), new)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(added)))
+    Ok(warned(StatusCode::CREATED, added))
 }
 
 #[utoipa::path(delete, path = "/api/v1/schedules/{schedule}/overrides/{id}", tag = "oncall", security(("bearer" = [])),

@@ -45,18 +45,38 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }
 
-pub async fn not_found() -> ApiError {
+/// Opsgenie's clients read errors only in Opsgenie's shape, so a path under its API is refused in that shape.
+fn in_opsgenie_api(uri: &axum::http::Uri) -> bool {
+    uri.path() == "/v2/alerts" || uri.path().starts_with("/v2/alerts/")
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if in_opsgenie_api(&uri) {
+        return super::senders::opsgenie_refusal(
+            StatusCode::NOT_FOUND,
+            "Tocsin does not support this Opsgenie endpoint; it takes create (POST /v2/alerts), \
+             acknowledge and close (POST /v2/alerts/{alias}/acknowledge|close)",
+        );
+    }
     ApiError::new(
         ErrorCode::NotFound,
         "no such endpoint; see /api/v1/openapi.json",
     )
+    .into_response()
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if in_opsgenie_api(&uri) {
+        return super::senders::opsgenie_refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This Opsgenie endpoint does not accept that method",
+        );
+    }
     ApiError::new(
         ErrorCode::MethodNotAllowed,
         "this endpoint does not accept that method; see /api/v1/openapi.json",
     )
+    .into_response()
 }
 
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

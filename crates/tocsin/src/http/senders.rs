@@ -453,6 +453,20 @@ fn opsgenie_answer(started: Instant, result: Result<Accepted, Refusal>) -> Respo
     resp
 }
 
+/// A refusal in Opsgenie's shape, for paths under its API that no handler takes.
+pub fn opsgenie_refusal(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(OpsgenieAnswer {
+            result: None,
+            message: Some(message.to_owned()),
+            took: 0.0,
+            request_id: opsgenie::new_request_id(),
+        }),
+    )
+        .into_response()
+}
+
 /// Opsgenie: create an alert (`alias` is the dedup key).
 #[utoipa::path(post, path = "/v2/alerts", tag = "ingest",
     params(("Authorization" = String, Header, description = "GenieKey <key>")),

@@ -958,6 +958,29 @@ async fn changes_that_leave_gaps_or_unpaged_services_answer_with_warnings() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(warnings(&resp).is_empty());
 
+    // An override over an earlier one wins where they overlap, and says so.
+    let override_from = |start: &str, end: &str| {
+        app.req(Method::POST, "/api/v1/schedules/Office/overrides")
+            .json(&json!({"user": ids[0], "start": start, "end": end}))
+            .send()
+    };
+    let first = override_from("2026-03-05T10:00:00Z", "2026-03-05T14:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(warnings(&first).is_empty());
+    let second = override_from("2026-03-05T12:00:00Z", "2026-03-05T16:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_eq!(
+        warnings(&second),
+        [
+            "299 tocsin \"This override overlaps one for Zoë on Office from 2026-03-05 10:00 UTC to 2026-03-05 \
+          14:00 UTC; where they overlap, this one wins\""
+        ]
+    );
+
     // A new service, and one whose policy is taken away, say that nobody pages their incidents.
     let resp = app
         .req(Method::POST, "/api/v1/services")

@@ -780,3 +780,33 @@ async fn a_group_state_another_instance_replaced_is_written_when_re_sent() {
 async fn send(app: &TestApp, to: &str, body: &Value) -> (StatusCode, Value) {
     app.send(app.client.post(to).json(body)).await
 }
+
+#[tokio::test]
+async fn opsgenie_paths_answer_in_opsgenie_shape_even_when_unsupported() {
+    let app = TestApp::spawn().await;
+    for (method, path, status) in [
+        (
+            Method::GET,
+            "/v2/alerts/requests/abc",
+            StatusCode::NOT_FOUND,
+        ),
+        (Method::PUT, "/v2/alerts/x/unknown", StatusCode::NOT_FOUND),
+        (Method::DELETE, "/v2/alerts", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let (s, body) = app
+            .send(
+                app.client
+                    .request(method.clone(), format!("{}{path}", app.url))
+                    .header("Authorization", "GenieKey x"),
+            )
+            .await;
+        assert_eq!(s, status, "{method} {path}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+        assert!(body["took"].is_number(), "{body}");
+        assert!(body["requestId"].is_string(), "{body}");
+    }
+    // Other paths keep Tocsin's own error shape.
+    let (s, body) = app.get("/api/v1/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
