@@ -61,6 +61,27 @@ pub async fn service_paged_by(
     key
 }
 
+/// An incident declared by hand on no service, as from a customer report.
+async fn declared_without_service(
+    store: &dyn Store,
+    at: chrono::DateTime<chrono::Utc>,
+) -> tocsin_domain::incident::Incident {
+    store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Customers report errors".into(),
+                description: String::new(),
+                severity: tocsin_domain::severity::Severity::Sev2,
+                services: vec![],
+            },
+            user(),
+            at,
+        )
+        .await
+        .unwrap()
+}
+
 /// The incident a new alert opened (or joined).
 pub async fn incident_opened(
     store: &dyn Store,
@@ -473,20 +494,7 @@ pub async fn escalation_pages_levels_and_stops_on_acknowledge(store: &dyn Store)
     ));
 
     // An incident no policy pages can be handed to people, and remembers to whom; it cannot escalate.
-    let declared = store
-        .incidents()
-        .declare(
-            NewIncident {
-                title: "Customers report errors".into(),
-                description: String::new(),
-                severity: tocsin_domain::severity::Severity::Sev2,
-                services: vec![],
-            },
-            user(),
-            five,
-        )
-        .await
-        .unwrap();
+    let declared = declared_without_service(store, five).await;
     assert_eq!(
         store
             .escalation()
@@ -1131,20 +1139,7 @@ pub async fn nobody_is_paged_silently(store: &dyn Store) {
         store.escalation().paging_settings().await.unwrap(),
         PagingSettingsRecord::default()
     );
-    let declared = store
-        .incidents()
-        .declare(
-            NewIncident {
-                title: "Customers report errors".into(),
-                description: String::new(),
-                severity: tocsin_domain::severity::Severity::Sev2,
-                services: vec![],
-            },
-            user(),
-            next_pass,
-        )
-        .await
-        .unwrap();
+    let declared = declared_without_service(store, next_pass).await;
     assert_eq!(declared.unassigned_since, Some(next_pass));
     assert!(
         events_of(store, declared.id.as_str())

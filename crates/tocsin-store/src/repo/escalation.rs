@@ -243,12 +243,13 @@ fn paging_settings_record(c: &dyn Conn) -> Result<PagingSettingsRecord> {
 
 /// The policy that takes incidents nobody else pages, if one is set.
 fn fallback_policy(c: &dyn Conn) -> Result<Option<EscalationPolicy>> {
-    match paging_settings(c)?.fallback_policy {
-        Some(id) => match load_policy(c, &id.into()) {
-            Ok(p) => Ok(Some(p)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        },
+    fallback_of(c, paging_settings(c)?)
+}
+
+/// The fallback policy `settings` name, if it still exists.
+fn fallback_of(c: &dyn Conn, settings: PagingSettings) -> Result<Option<EscalationPolicy>> {
+    match settings.fallback_policy {
+        Some(id) => Ok(load_policies_by_id(c, &[id])?.into_values().next()),
         None => Ok(None),
     }
 }
@@ -268,10 +269,7 @@ fn unassign_at_open(c: &dyn Conn, incident: &Incident) -> Result<()> {
             service: name.unwrap_or_else(|| s.to_string()),
         },
     };
-    let fallback = match settings.unwrap_or_default().fallback_policy {
-        Some(id) => load_policies_by_id(c, &[id])?.into_values().next(),
-        None => None,
-    };
+    let fallback = fallback_of(c, settings.unwrap_or_default())?;
     record_unassigned(c, &incident.id, why, fallback.as_ref(), incident.created_at)?;
     if let Some(f) = fallback {
         let e = Escalation::start(incident.id.clone(), f.id, incident.created_at);

@@ -133,8 +133,12 @@ pub(super) fn open_incident(
     Ok(incident.id)
 }
 
-/// The edit `changes` asks for: texts checked, services found, every problem reported at once.
-fn checked_edit(c: &dyn Conn, changes: &IncidentChanges) -> Result<IncidentEdit> {
+/// The edit `changes` asks for (texts checked, services found, every problem reported at once), with the names of
+/// the services it names, for the timeline.
+fn checked_edit(
+    c: &dyn Conn,
+    changes: &IncidentChanges,
+) -> Result<(IncidentEdit, HashMap<ServiceId, String>)> {
     let mut errors = ValidationErrors::default();
     let mut text = |field: &str, value: &Option<String>| match value {
         Some(v) => match parse_text(field, v) {
@@ -156,11 +160,15 @@ fn checked_edit(c: &dyn Conn, changes: &IncidentChanges) -> Result<IncidentEdit>
         }
         None => None,
     };
+    let mut names = HashMap::new();
     let mut services = |field: &str, refs: &[ServiceRef]| -> Result<Vec<ServiceId>> {
         let mut ids = Vec::new();
         for (n, s) in refs.iter().enumerate() {
             match load_service(c, s) {
-                Ok(found) => ids.push(found.id),
+                Ok(found) => {
+                    names.insert(found.id.clone(), found.name.to_string());
+                    ids.push(found.id)
+                }
                 Err(StoreError::NotFound { .. }) => {
                     errors.push(format!("{field}[{n}]"), format!("no service {s:?}"))
                 }
@@ -171,17 +179,16 @@ fn checked_edit(c: &dyn Conn, changes: &IncidentChanges) -> Result<IncidentEdit>
     };
     let add_services = services("add_services", &changes.add_services)?;
     let remove_services = services("remove_services", &changes.remove_services)?;
-    errors
-        .into_result(IncidentEdit {
-            title,
-            description,
-            customer_impact,
-            add_services,
-            remove_services,
-            add_links: changes.add_links.clone(),
-            remove_links: changes.remove_links.clone(),
-        })
-        .map_err(StoreError::from)
+    let edit = IncidentEdit {
+        title,
+        description,
+        customer_impact,
+        add_services,
+        remove_services,
+        add_links: changes.add_links.clone(),
+        remove_links: changes.remove_links.clone(),
+    };
+    errors.into_result((edit, names)).map_err(StoreError::from)
 }
 
 /// Loads, changes and saves an incident in one step, appending the timeline entry the change produced (if any).
@@ -365,18 +372,7 @@ impl IncidentRepo for SqlStore {
         self.write(move |c| {
             let mut incident = load(c, &r)?;
             let before = incident.services.clone();
-            let edit = checked_edit(c, &changes)?;
-            let names: HashMap<ServiceId, String> = edit
-                .add_services
-                .iter()
-                .chain(&edit.remove_services)
-                .map(|s| {
-                    Ok((
-                        s.clone(),
-                        load_service(c, &s.clone().into())?.name.to_string(),
-                    ))
-                })
-                .collect::<Result<_>>()?;
+            let (edit, names) = checked_edit(c, &changes)?;
             let edited = incident
                 .edit(
                     &edit,

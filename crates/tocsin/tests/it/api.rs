@@ -1139,15 +1139,7 @@ async fn the_openapi_document_is_valid() {
         return;
     }
     let app = TestApp::spawn().await;
-    let doc = app
-        .client
-        .get(format!("{}/api/v1/openapi.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let doc = app.text("/api/v1/openapi.json").await;
     let path = app.dir.path().join("openapi.json");
     std::fs::write(&path, doc).unwrap();
     let out = tokio::task::spawn_blocking(move || {

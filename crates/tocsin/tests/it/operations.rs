@@ -105,16 +105,7 @@ fn series(metrics: &str, name: &str) -> f64 {
 #[tokio::test]
 async fn metrics_have_every_series_from_the_start_and_show_the_database_state() {
     let app = TestApp::spawn().await;
-    let scrape = || async {
-        app.client
-            .get(format!("{}/metrics", app.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || app.text("/metrics");
     let fresh = scrape().await;
     for zero in [
         r#"tocsin_events_total{kind="prometheus",outcome="created"}"#,

@@ -82,6 +82,18 @@ impl TestApp {
         (status, body)
     }
 
+    /// The body of an unauthenticated GET, as text (metrics, the OpenAPI document).
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("body read")
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.req(Method::GET, path)).await
     }
