@@ -14,6 +14,7 @@ pub mod metrics;
 mod noise;
 mod oncall;
 mod paging;
+pub mod sender_api;
 
 pub use access::{Integrations, Tokens};
 pub use catalog::{Catalog, Services, Teams, Users};
@@ -23,6 +24,7 @@ pub use metrics::Metrics;
 pub use noise::Noise;
 pub use oncall::OnCall;
 pub use paging::{Contacts, Escalation, PolicyOnCall};
+pub use sender_api::SenderApi;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -300,6 +302,13 @@ impl App {
     }
     pub fn contacts(&self) -> Contacts<'_> {
         Contacts { app: self }
+    }
+    /// What an admitted integration's key may do beyond posting events.
+    pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {
+        SenderApi {
+            app: self,
+            integration,
+        }
     }
     pub fn ingest(&self) -> Ingest<'_> {
         Ingest { app: self }

@@ -73,13 +73,21 @@ impl<'a> AlertFields<'a> {
     /// The value `name` has for this alert, if any.
     ///
     /// Labels come first: a sender that sets a `severity` label (as most Prometheus rules do) means its own
-    /// vocabulary, and a matcher copied from its Alertmanager config must keep meaning that.
+    /// vocabulary, and a matcher copied from its Alertmanager config must keep meaning that. A name written with
+    /// a leading `@` (`@service`, `@severity`) means Tocsin's own field and never a label, so a sender cannot
+    /// shadow it.
     pub fn value(&self, name: &str) -> Option<&'a str> {
-        if let Some(v) = self.details.labels.get(name) {
-            return Some(v);
-        }
+        let own = match name.strip_prefix('@') {
+            Some(own) => own,
+            None => {
+                if let Some(v) = self.details.labels.get(name) {
+                    return Some(v);
+                }
+                name
+            }
+        };
         let d = self.details;
-        match name {
+        match own {
             "summary" => Some(&d.summary),
             "source" => Some(&d.source),
             "severity" => Some(self.severity.as_str()),
@@ -202,6 +210,12 @@ impl Matcher {
         &self.value
     }
 
+    /// Whether this matcher accepts a label set alone, as Alertmanager's `filter` does; a missing label counts as
+    /// the empty string.
+    pub fn matches_labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.matches_value(labels.get(&self.name).map_or("", String::as_str))
+    }
+
     /// Whether this matcher accepts an alert. A name the alert lacks counts as the empty string, so `team=`
     /// selects alerts without a team and `team!=` those with one, as in Alertmanager.
     pub fn matches(&self, fields: &AlertFields) -> bool {
@@ -315,7 +329,8 @@ impl utoipa::PartialSchema for Matcher {
             .description(Some(
                 "Alertmanager-style matcher: `name=value`, `name!=value`, `name=~regex` or `name!~regex` (regexes \
                  match the whole value). Names are labels, then `summary`, `source`, `severity`, `component`, \
-                 `group`, `class` and `service`; a missing name matches as the empty string.",
+                 `group`, `class` and `service`; `@` before one of these names means that field even when a label \
+                 has the name. A missing name matches as the empty string.",
             ))
             .examples(["team=~\"db|storage\""])
             .into()
@@ -542,6 +557,12 @@ impl Silence {
         all_match(&self.matchers, fields)
     }
 
+    /// Whether the silence carries the scope a sender's integration confines its silences to.
+    pub fn is_scoped_to(&self, service: &str) -> bool {
+        let scope = service_scope(service);
+        self.matchers.contains(&scope)
+    }
+
     pub fn no_page_reason(&self) -> NoPageReason {
         NoPageReason::Silenced {
             silence_id: self.id.clone(),
@@ -561,6 +582,13 @@ pub fn silenced_by<'a>(
         .iter()
         .filter(|s| s.is_active(now) && s.matches(fields))
         .max_by(|a, b| (a.ends_at, &b.id).cmp(&(b.ends_at, &a.id)))
+}
+
+/// The matcher that confines a silence made by a sender (amtool through an integration key) to that integration's
+/// service: an integration key may mute what it sends, never another service's alerts.
+pub fn service_scope(service: &str) -> Matcher {
+    Matcher::new("@service", MatchOp::Equal, service)
+        .expect("an equality matcher on a fixed name is valid")
 }
 
 /// A silence as created through the API; who created it comes from the caller's identity, not the body.
@@ -1511,6 +1539,39 @@ mod tests {
         assert_eq!(
             serde_json::to_value(SilenceState::Active).unwrap(),
             json!("active")
+        );
+    }
+
+    #[test]
+    fn a_sender_scoped_silence_mutes_only_its_own_service() {
+        let mut scoped = silence(&["team=db"], "2026-03-01T10:00:00Z", "2026-03-01T18:00:00Z");
+        scoped.matchers.push(service_scope("checkout"));
+        let d = details(&[("team", "db")]);
+        assert!(scoped.matches(&AlertFields::new(&d, "checkout")));
+        assert!(!scoped.matches(&AlertFields::new(&d, "payments")));
+        assert!(scoped.is_scoped_to("checkout") && !scoped.is_scoped_to("payments"));
+        // A sender's label cannot pull another service's alert into the scope.
+        let d = details(&[("team", "db"), ("service", "checkout")]);
+        assert!(!scoped.matches(&AlertFields::new(&d, "payments")));
+        assert!(m("service=checkout").matches(&AlertFields::new(&d, "payments")));
+        let by_label = silence(
+            &["service=checkout"],
+            "2026-03-01T10:00:00Z",
+            "2026-03-01T18:00:00Z",
+        );
+        assert!(!by_label.is_scoped_to("checkout"));
+    }
+
+    #[test]
+    fn label_filters_see_labels_only() {
+        let labels: std::collections::BTreeMap<String, String> =
+            [("alertname".to_owned(), "DiskFull".to_owned())].into();
+        assert!(m("alertname=DiskFull").matches_labels(&labels));
+        assert!(m("alertname=~\"Disk.*\"").matches_labels(&labels));
+        assert!(!m("alertname!=DiskFull").matches_labels(&labels));
+        assert!(
+            m("severity=").matches_labels(&labels),
+            "a missing label is empty"
         );
     }
 

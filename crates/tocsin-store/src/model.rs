@@ -179,6 +179,8 @@ pub struct IncidentFilter {
 pub struct AlertFilter {
     pub statuses: Vec<AlertStatus>,
     pub service: Option<ServiceRef>,
+    /// Only alerts this integration sent.
+    pub integration: Option<IntegrationId>,
     pub dedup_key: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,

@@ -649,6 +649,43 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(by_key.items.len(), 2);
+    let other_key = arbitrary_service_with_key(store, "other").await;
+    ingest
+        .event(
+            &other_key,
+            trigger("elsewhere", AlertSeverity::Warning),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let integration_of = |service: &'static str| async move {
+        store
+            .integrations()
+            .list(&service_ref(service))
+            .await
+            .unwrap()[0]
+            .id
+            .clone()
+    };
+    let sent_by = |integration| async move {
+        store
+            .alerts()
+            .list(AlertFilter {
+                integration: Some(integration),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|a| a.dedup_key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent_by(integration_of("other").await).await, ["elsewhere"]);
+    assert_eq!(
+        sent_by(integration_of("api").await).await,
+        ["fyi", "db-down", "db-down"]
+    );
 }
 
 pub async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {

@@ -834,6 +834,10 @@ impl AlertRepo for SqlStore {
                 params.push(load_service(c, s)?.id.as_str().to_owned().into());
                 clauses.push(format!("a.service_id = ?{}", params.len()));
             }
+            if let Some(i) = &f.integration {
+                params.push(i.as_str().to_owned().into());
+                clauses.push(format!("a.integration_id = ?{}", params.len()));
+            }
             if let Some(k) = &f.dedup_key {
                 params.push(k.clone().into());
                 clauses.push(format!("a.dedup_key = ?{}", params.len()));

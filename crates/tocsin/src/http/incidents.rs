@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use tocsin_domain::alert::{Alert, AlertStatus};
-use tocsin_domain::ids::{AlertId, IncidentId};
+use tocsin_domain::ids::{AlertId, IncidentId, IntegrationId};
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::Severity;
 use tocsin_store::{
@@ -287,6 +287,8 @@ pub struct AlertQuery {
     status: Option<String>,
     /// Service ID or name.
     service: Option<String>,
+    /// Integration ID: only the alerts it sent.
+    integration: Option<String>,
     dedup_key: Option<String>,
     /// Created at or after this time (RFC 3339).
     since: Option<String>,
@@ -306,6 +308,12 @@ pub async fn list_alerts(
     let filter = AlertFilter {
         statuses: list_of::<AlertStatus>("status", &q.status)?,
         service: q.service.as_deref().map(ServiceRef::parse),
+        integration: match q.integration.as_deref() {
+            None => None,
+            Some(raw) => Some(IntegrationId::parse(raw).ok_or_else(|| {
+                ApiError::field("integration", "must be an integration ID (int_…)")
+            })?),
+        },
         dedup_key: q.dedup_key,
         created_after: time("since", &q.since)?,
         created_before: time("until", &q.until)?,

@@ -6,6 +6,7 @@
 
 mod access;
 mod actions;
+mod alertmanager_api;
 mod catalog;
 pub mod error;
 mod extract;
@@ -42,16 +43,20 @@ pub struct AppState {
     pub engine: Option<Arc<Engine>>,
     /// Signs and checks the action links in notifications.
     pub link_key: Arc<[u8]>,
+    /// When this process started serving, for Alertmanager's status.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl AppState {
     pub fn new(app: App, public_url: String) -> Self {
+        let started_at = app.now();
         Self {
             app,
             public_url: public_url.into(),
             openapi: Arc::default(),
             engine: None,
             link_key: Arc::from(Vec::new()),
+            started_at,
         }
     }
 
@@ -151,8 +156,32 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ingest::change_enqueue))
         .routes(routes!(senders::alertmanager_webhook))
         .routes(routes!(senders::alertmanager_webhook_bearer))
-        .routes(routes!(senders::prometheus_alerts))
-        .routes(routes!(senders::prometheus_alerts_bearer))
+        .routes(routes!(
+            senders::prometheus_alerts,
+            alertmanager_api::am_list_alerts
+        ))
+        .routes(routes!(
+            senders::prometheus_alerts_bearer,
+            alertmanager_api::am_list_alerts_bearer
+        ))
+        .routes(routes!(alertmanager_api::am_get_status))
+        .routes(routes!(alertmanager_api::am_get_status_bearer))
+        .routes(routes!(
+            alertmanager_api::am_list_silences,
+            alertmanager_api::am_create_silence
+        ))
+        .routes(routes!(
+            alertmanager_api::am_list_silences_bearer,
+            alertmanager_api::am_create_silence_bearer
+        ))
+        .routes(routes!(
+            alertmanager_api::am_get_silence,
+            alertmanager_api::am_expire_silence
+        ))
+        .routes(routes!(
+            alertmanager_api::am_get_silence_bearer,
+            alertmanager_api::am_expire_silence_bearer
+        ))
         .routes(routes!(
             senders::grafana_webhook,
             senders::grafana_webhook_put

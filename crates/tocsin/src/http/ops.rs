@@ -51,6 +51,9 @@ fn in_opsgenie_api(uri: &axum::http::Uri) -> bool {
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if super::alertmanager_api::in_alertmanager_api(&uri) {
+        return super::alertmanager_api::refusal(StatusCode::NOT_FOUND, "not found");
+    }
     if in_opsgenie_api(&uri) {
         return super::senders::opsgenie_refusal(
             StatusCode::NOT_FOUND,
@@ -66,6 +69,12 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
 }
 
 pub async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    if super::alertmanager_api::in_alertmanager_api(&uri) {
+        return super::alertmanager_api::refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this endpoint does not accept that method",
+        );
+    }
     if in_opsgenie_api(&uri) {
         return super::senders::opsgenie_refusal(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -33,7 +33,17 @@ pub(super) enum Refusal {
 
 impl Refusal {
     fn into_api_error(self) -> Response {
-        let (err, retry) = match self {
+        let (err, retry) = self.into_error();
+        let mut resp = err.into_response();
+        if let Some(wait) = retry {
+            set_retry_after(&mut resp, wait);
+        }
+        resp
+    }
+
+    /// The refusal as an API error, and how long a rate-limited sender should wait.
+    pub(super) fn into_error(self) -> (ApiError, Option<Duration>) {
+        match self {
             Self::NoKey => (
                 ApiError::new(
                     ErrorCode::MissingToken,
@@ -66,12 +76,7 @@ impl Refusal {
             ),
             Self::Api(e) => (e, None),
             Self::Invalid(v) => (v.into(), None),
-        };
-        let mut resp = err.into_response();
-        if let Some(wait) = retry {
-            set_retry_after(&mut resp, wait);
         }
-        resp
     }
 }
 
@@ -145,7 +150,7 @@ pub(super) fn set_retry_after(resp: &mut Response, wait: Duration) {
 }
 
 /// The key from the URL, or from `Authorization: Bearer|GenieKey <key>`, or the password of basic auth.
-fn key_from(path_key: Option<String>, headers: &HeaderMap) -> Option<String> {
+pub(super) fn key_from(path_key: Option<String>, headers: &HeaderMap) -> Option<String> {
     if let Some(k) = path_key.filter(|k| !k.is_empty()) {
         return Some(k);
     }
@@ -177,6 +182,28 @@ async fn handle(
     parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
     answer: impl FnOnce(Accepted) -> Response,
 ) -> Response {
+    handle_refusing(
+        state,
+        kind,
+        path_key,
+        req,
+        parse,
+        answer,
+        Refusal::into_api_error,
+    )
+    .await
+}
+
+/// [`handle`], with the sender's own rendering of refusals.
+async fn handle_refusing(
+    state: AppState,
+    kind: IntegrationKind,
+    path_key: Option<String>,
+    req: Request,
+    parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
+    answer: impl FnOnce(Accepted) -> Response,
+    refuse: impl FnOnce(Refusal) -> Response,
+) -> Response {
     let key = key_from(path_key, req.headers());
     let result = match admit(&state, kind, key).await {
         Ok((integration, key_hash)) => intake(&state, &integration, &key_hash, req, parse).await,
@@ -184,7 +211,7 @@ async fn handle(
     };
     match result {
         Ok(accepted) => answer(accepted),
-        Err(r) => r.into_api_error(),
+        Err(r) => refuse(r),
     }
 }
 
@@ -252,20 +279,21 @@ pub async fn alertmanager_webhook_bearer(State(state): State<AppState>, req: Req
 /// `…/ingest/prometheus/{key}` as their Alertmanager URL; they append `/api/v2/alerts`.
 #[utoipa::path(post, path = "/ingest/prometheus/{key}/api/v2/alerts", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
     request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
-    responses((status = 200, description = "Accepted"), (status = "4XX", body = super::error::ErrorResponse)))]
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, description = "The error, as a JSON string")))]
 pub async fn prometheus_alerts(
     State(state): State<AppState>,
     Path(key): Path<String>,
     req: Request,
 ) -> Response {
     let now = state.app.now();
-    handle(
+    handle_refusing(
         state,
         IntegrationKind::Prometheus,
         Some(key),
         req,
         move |v, _| alertmanager::parse_api_alerts(v, now),
         |_| StatusCode::OK.into_response(),
+        super::alertmanager_api::refuse,
     )
     .await
 }
@@ -273,16 +301,17 @@ pub async fn prometheus_alerts(
 /// Alertmanager's own alerts API with the key as `Authorization: Bearer`, at the path Prometheus uses by default.
 #[utoipa::path(post, path = "/api/v2/alerts", tag = "ingest",
     request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
-    responses((status = 200, description = "Accepted"), (status = "4XX", body = super::error::ErrorResponse)))]
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, description = "The error, as a JSON string")))]
 pub async fn prometheus_alerts_bearer(State(state): State<AppState>, req: Request) -> Response {
     let now = state.app.now();
-    handle(
+    handle_refusing(
         state,
         IntegrationKind::Prometheus,
         None,
         req,
         move |v, _| alertmanager::parse_api_alerts(v, now),
         |_| StatusCode::OK.into_response(),
+        super::alertmanager_api::refuse,
     )
     .await
 }

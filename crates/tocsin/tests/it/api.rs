@@ -1074,6 +1074,18 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/heartbeat/{key}"),
         ("get", "/act/{token}"),
         ("post", "/act/{token}"),
+        ("get", "/ingest/prometheus/{key}/api/v2/alerts"),
+        ("get", "/api/v2/alerts"),
+        ("get", "/ingest/prometheus/{key}/api/v2/status"),
+        ("get", "/api/v2/status"),
+        ("get", "/ingest/prometheus/{key}/api/v2/silences"),
+        ("post", "/ingest/prometheus/{key}/api/v2/silences"),
+        ("get", "/api/v2/silences"),
+        ("post", "/api/v2/silences"),
+        ("get", "/ingest/prometheus/{key}/api/v2/silence/{id}"),
+        ("delete", "/ingest/prometheus/{key}/api/v2/silence/{id}"),
+        ("get", "/api/v2/silence/{id}"),
+        ("delete", "/api/v2/silence/{id}"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

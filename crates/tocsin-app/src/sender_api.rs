@@ -1,0 +1,119 @@
+//! What a sender's integration key allows beyond posting events, for clients that expect more of the API they
+//! post to: amtool reads the alerts it sent and manages silences through the Alertmanager API. Everything stays
+//! within the integration's service: its alerts are the ones this integration sent, and its silences carry the
+//! service scope ([`service_scope`]), so a key can mute what its service receives and nothing else.
+
+use crate::prelude::*;
+use tocsin_domain::alert::AlertStatus;
+use tocsin_domain::incident::{Actor, ActorKind};
+use tocsin_domain::noise::{Matcher, service_scope};
+use tocsin_store::{AlertFilter, Integration, MAX_PAGE, StoreError};
+
+/// The most open alerts a sender's listing returns; past it the oldest are left out.
+pub const MAX_LISTED_ALERTS: usize = 5_000;
+
+/// Use cases of one admitted integration.
+pub struct SenderApi<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) integration: &'a Integration,
+}
+
+impl SenderApi<'_> {
+    /// The open alerts this integration sent, newest first.
+    pub async fn open_alerts(&self) -> Result<Vec<Alert>> {
+        let mut found = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .app
+                .store
+                .alerts()
+                .list(AlertFilter {
+                    statuses: vec![AlertStatus::Triggered, AlertStatus::Acknowledged],
+                    integration: Some(self.integration.id.clone()),
+                    limit: MAX_PAGE,
+                    cursor,
+                    ..AlertFilter::default()
+                })
+                .await?;
+            found.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() || found.len() >= MAX_LISTED_ALERTS {
+                found.truncate(MAX_LISTED_ALERTS);
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The silences made through an integration of this service, latest ending first.
+    pub async fn silences(&self) -> Result<Vec<Silence>> {
+        let service = self.service_name().await?;
+        let mut all = self.app.store.noise().silences().await?;
+        all.retain(|s| s.is_scoped_to(&service));
+        Ok(all)
+    }
+
+    /// One silence of this service; any other is not found, so a key learns nothing of other services.
+    pub async fn silence(&self, id: &SilenceId) -> Result<Silence> {
+        let service = self.service_name().await?;
+        let silence = self.app.store.noise().get_silence(id).await?;
+        if silence.is_scoped_to(&service) {
+            Ok(silence)
+        } else {
+            Err(StoreError::not_found("silence", id.as_str()).into())
+        }
+    }
+
+    /// Creates a silence confined to this service. The sender's own matchers must select something on their own,
+    /// so that a scope is never the only thing that keeps a silence from muting the whole service.
+    pub async fn create_silence(&self, mut spec: SilenceSpec, created_by: &str) -> Result<Silence> {
+        spec.validate().map_err(StoreError::Invalid)?;
+        let service = self.service_name().await?;
+        spec.matchers.push(service_scope(&service));
+        let name = match created_by.trim() {
+            "" => self.integration.name.clone(),
+            who => format!("{who} (through {})", self.integration.name),
+        };
+        self.app
+            .noise()
+            .create_silence(&self.principal(name), spec)
+            .await
+    }
+
+    /// Ends one of this service's silences now.
+    pub async fn expire_silence(&self, id: &SilenceId) -> Result<Silence> {
+        self.silence(id).await?;
+        let principal = self.principal(self.integration.name.clone());
+        self.app.noise().expire_silence(&principal, id).await
+    }
+
+    /// The integration as the one who changes silences, credited by `name`.
+    fn principal(&self, name: String) -> Principal {
+        Principal {
+            actor: Actor {
+                kind: ActorKind::Integration,
+                id: Some(self.integration.id.to_string()),
+                name,
+            },
+            scope: Scope::Write,
+        }
+    }
+
+    /// The matcher every silence of this integration carries.
+    pub async fn scope(&self) -> Result<Matcher> {
+        Ok(service_scope(&self.service_name().await?))
+    }
+
+    /// The name of the integration's service.
+    pub async fn service_name(&self) -> Result<String> {
+        let service = ServiceRef::Id(self.integration.service_id.clone());
+        Ok(self
+            .app
+            .store
+            .services()
+            .get(&service)
+            .await?
+            .name
+            .to_string())
+    }
+}
