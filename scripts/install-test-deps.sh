@@ -2,17 +2,18 @@
 # Installs the programs the integration tests drive on Debian 12: Alertmanager, as a real PagerDuty sender; Python's
 # icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications;
 # PostgreSQL, the second storage backend, whose throwaway cluster scripts/postgres-cluster.sh starts; and, from PyPI
-# since Debian does not package it, openapi-spec-validator, which checks the OpenAPI document generated clients read.
+# since Debian packages neither, openapi-spec-validator, which checks the OpenAPI document generated clients read,
+# and opsgenie-sdk, Opsgenie's own Python client.
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
 packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql)
 
-if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
-    echo "Installing from PyPI: openapi-spec-validator"
+if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk' 2>/dev/null; then
+    echo "Installing from PyPI: openapi-spec-validator opsgenie-sdk"
     # Into the user's site when there is one; inside a virtual environment, into it.
-    python3 -m pip install --quiet --user openapi-spec-validator 2>/dev/null ||
-        python3 -m pip install --quiet openapi-spec-validator
+    python3 -m pip install --quiet --user openapi-spec-validator opsgenie-sdk 2>/dev/null ||
+        python3 -m pip install --quiet openapi-spec-validator opsgenie-sdk
 fi
 
 missing=()

@@ -45,6 +45,45 @@ impl SenderApi<'_> {
         }
     }
 
+    /// One alert of this integration's service and its number; an alert of any other service is not found.
+    pub async fn alert(&self, id: &AlertId) -> Result<(Alert, i64)> {
+        let (alert, number) = self.app.store.alerts().numbered(id).await?;
+        self.own(alert, number, id.as_str())
+    }
+
+    /// One alert of this integration's service by its number (Opsgenie's tiny ID).
+    pub async fn alert_numbered(&self, number: i64) -> Result<(Alert, i64)> {
+        let alert = self.app.store.alerts().by_number(number).await?;
+        self.own(alert, number, &number.to_string())
+    }
+
+    /// The open alert with this dedup key in the integration's service, else the latest closed one.
+    pub async fn latest_with_key(&self, key: &str) -> Result<Option<(Alert, i64)>> {
+        let page = self
+            .app
+            .store
+            .alerts()
+            .list(AlertFilter {
+                service: Some(ServiceRef::Id(self.integration.service_id.clone())),
+                dedup_key: Some(key.to_owned()),
+                limit: 1,
+                ..AlertFilter::default()
+            })
+            .await?;
+        match page.items.into_iter().next() {
+            Some(alert) => Ok(Some(self.alert(&alert.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    fn own(&self, alert: Alert, number: i64, asked: &str) -> Result<(Alert, i64)> {
+        if alert.service_id == self.integration.service_id {
+            Ok((alert, number))
+        } else {
+            Err(StoreError::not_found("alert", asked).into())
+        }
+    }
+
     /// The silences made through an integration of this service, latest ending first.
     pub async fn silences(&self) -> Result<Vec<Silence>> {
         let service = self.service_name().await?;

@@ -455,6 +455,10 @@ pub trait IngestRepo: Send + Sync {
 #[async_trait]
 pub trait AlertRepo: Send + Sync {
     async fn get(&self, id: &AlertId) -> Result<Alert>;
+    /// The alert and its number: short, unique, never reused (Opsgenie's tiny ID).
+    async fn numbered(&self, id: &AlertId) -> Result<(Alert, i64)>;
+    /// The alert with this number.
+    async fn by_number(&self, number: i64) -> Result<Alert>;
     async fn list(&self, filter: AlertFilter) -> Result<Page<Alert>>;
     /// Every event received for the alert, oldest first.
     async fn events(&self, id: &AlertId) -> Result<Vec<AlertEventRecord>>;

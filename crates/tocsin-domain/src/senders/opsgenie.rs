@@ -7,7 +7,10 @@
 use super::{Batch, fingerprint, optional_str};
 use crate::alert::{AlertDetails, AlertEvent, EventAction};
 use crate::error::ValidationErrors;
+use crate::ids::AlertId;
 use crate::severity::AlertSeverity;
+use base64::Engine;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -242,6 +245,132 @@ pub fn parse_action(
 
 /// An id for Opsgenie's `202 {"result": "Request will be processed", "took": 0.01, "requestId": "…"}`, shaped like
 /// the random UUIDs Opsgenie returns, since some clients parse it as one.
+/// What Tocsin did with one Opsgenie request, as `GET /v2/alerts/requests/{id}` reports it. The request ID carries
+/// the receipt itself, so every instance answers for every request without storing one row per request; the
+/// alert it names is checked against the asking key's service when it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub action: RequestAction,
+    pub outcome: RequestOutcome,
+    pub alert_id: Option<AlertId>,
+    pub processed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAction {
+    Create,
+    Acknowledge,
+    Close,
+}
+
+impl RequestAction {
+    /// The name Opsgenie gives the action in request statuses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Acknowledge => "Acknowledge",
+            Self::Close => "Close",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Create, Self::Acknowledge, Self::Close]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// What the request changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    Created,
+    /// An open alert with the alias existed; its count went up.
+    Deduplicated,
+    Acknowledged,
+    Closed,
+    /// The alert was already in the state asked for.
+    AlreadyDone,
+    /// No open alert had the identifier.
+    NoAlert,
+}
+
+impl RequestOutcome {
+    const ALL: [Self; 6] = [
+        Self::Created,
+        Self::Deduplicated,
+        Self::Acknowledged,
+        Self::Closed,
+        Self::AlreadyDone,
+        Self::NoAlert,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Deduplicated => "deduplicated",
+            Self::Acknowledged => "acknowledged",
+            Self::Closed => "closed",
+            Self::AlreadyDone => "unchanged",
+            Self::NoAlert => "none",
+        }
+    }
+
+    /// Opsgenie's status text, and whether the request succeeded.
+    pub fn status(self) -> (&'static str, bool) {
+        match self {
+            Self::Created => ("Created alert", true),
+            Self::Deduplicated => (
+                "Alert with the same alias exists; its count was increased",
+                true,
+            ),
+            Self::Acknowledged => ("Acknowledged", true),
+            Self::Closed => ("Closed", true),
+            Self::AlreadyDone => ("The alert was already in that state", true),
+            Self::NoAlert => ("Alert does not exist", false),
+        }
+    }
+}
+
+impl Receipt {
+    /// The request ID that carries this receipt: opaque, URL-safe.
+    pub fn request_id(&self) -> String {
+        let alert = self.alert_id.as_ref().map_or("", |a| a.as_str());
+        let text = format!(
+            "1.{}.{}.{}.{alert}",
+            self.action.as_str(),
+            self.outcome.code(),
+            self.processed_at.timestamp_millis(),
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    /// The receipt a request ID carries; `None` for any string Tocsin did not hand out.
+    pub fn parse(request_id: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(request_id)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(5, '.');
+        if parts.next()? != "1" {
+            return None;
+        }
+        let action = RequestAction::parse(parts.next()?)?;
+        let code = parts.next()?;
+        let outcome = RequestOutcome::ALL.into_iter().find(|o| o.code() == code)?;
+        let processed_at = DateTime::from_timestamp_millis(parts.next()?.parse().ok()?)?;
+        let alert_id = match parts.next()? {
+            "" => None,
+            id => Some(AlertId::parse(id)?),
+        };
+        Some(Self {
+            action,
+            outcome,
+            alert_id,
+            processed_at,
+        })
+    }
+}
+
 pub fn new_request_id() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
@@ -262,6 +391,37 @@ pub fn new_request_id() -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_receipt_survives_its_request_id_and_nothing_else_parses() {
+        let receipt = Receipt {
+            action: RequestAction::Close,
+            outcome: RequestOutcome::Closed,
+            alert_id: Some(AlertId::generate()),
+            processed_at: DateTime::from_timestamp_millis(1_764_500_000_123).unwrap(),
+        };
+        let id = receipt.request_id();
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{id}"
+        );
+        assert_eq!(Receipt::parse(&id), Some(receipt.clone()));
+        let none = Receipt {
+            alert_id: None,
+            outcome: RequestOutcome::NoAlert,
+            ..receipt
+        };
+        assert_eq!(Receipt::parse(&none.request_id()), Some(none));
+        for bad in [
+            "",
+            "x",
+            &new_request_id(),
+            "MS5DcmVhdGUuY3JlYXRlZC4xLmJvZ3Vz",
+        ] {
+            assert_eq!(Receipt::parse(bad), None, "{bad}");
+        }
+    }
 
     /// The shape of Opsgenie's documented create-alert example.
     fn example() -> Value {

@@ -814,6 +814,33 @@ impl AlertRepo for SqlStore {
         self.read(move |c| load_alert(c, &id)).await
     }
 
+    async fn numbered(&self, id: &AlertId) -> Result<(Alert, i64)> {
+        let id = id.clone();
+        self.read(move |c| {
+            c.find(
+                &format!("{ALERT_SELECT} WHERE a.id = ?1"),
+                params![id.as_str()],
+                rows::alert_with_seq,
+                "alert",
+                id.as_str(),
+            )
+        })
+        .await
+    }
+
+    async fn by_number(&self, number: i64) -> Result<Alert> {
+        self.read(move |c| {
+            c.find(
+                &format!("{ALERT_SELECT} WHERE a.seq = ?1"),
+                params![number],
+                rows::alert,
+                "alert",
+                &number.to_string(),
+            )
+        })
+        .await
+    }
+
     async fn list(&self, f: AlertFilter) -> Result<Page<Alert>> {
         self.read(move |c| {
             let mut clauses = vec!["1 = 1".to_owned()];

@@ -195,6 +195,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(senders::opsgenie_create))
         .routes(routes!(senders::opsgenie_close))
         .routes(routes!(senders::opsgenie_acknowledge))
+        .routes(routes!(senders::opsgenie_request_status))
+        .routes(routes!(senders::opsgenie_get_alert))
         .routes(routes!(catalog::list_users, catalog::create_user))
         .routes(routes!(
             catalog::get_user,

@@ -11,14 +11,18 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tocsin_app::Accepted;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::alert::EventAction;
+use tocsin_domain::alert::{Alert, AlertStatus};
+use tocsin_domain::ids::AlertId;
 use tocsin_domain::integration::IntegrationKind;
+use tocsin_domain::senders::opsgenie::{Receipt, RequestAction, RequestOutcome};
 use tocsin_domain::senders::{Batch, alertmanager, generic, grafana, opsgenie};
-use tocsin_store::Integration;
+use tocsin_store::{IngestResult, Integration, StoreError};
 
 /// Why a sender's request was refused; each endpoint renders it in its sender's format.
 #[derive(Debug)]
@@ -430,16 +434,35 @@ pub struct OpsgenieAnswer {
     request_id: String,
 }
 
-fn opsgenie_answer(started: Instant, result: Result<Accepted, Refusal>) -> Response {
+/// The receipt of a request that Tocsin processed.
+fn receipt(action: RequestAction, accepted: &Accepted, now: DateTime<Utc>) -> Receipt {
+    let outcome = accepted.outcomes.first();
+    let alert_id = outcome.and_then(|o| o.alert_id.clone());
+    let outcome = match outcome.map(|o| o.result) {
+        Some(IngestResult::Created) => RequestOutcome::Created,
+        Some(IngestResult::Deduplicated) => RequestOutcome::Deduplicated,
+        Some(IngestResult::Acknowledged) => RequestOutcome::Acknowledged,
+        Some(IngestResult::Resolved) => RequestOutcome::Closed,
+        Some(IngestResult::Ignored) | None if alert_id.is_some() => RequestOutcome::AlreadyDone,
+        Some(IngestResult::Ignored) | None => RequestOutcome::NoAlert,
+    };
+    Receipt {
+        action,
+        outcome,
+        alert_id,
+        processed_at: now,
+    }
+}
+
+fn opsgenie_answer(started: Instant, result: Result<Receipt, Refusal>) -> Response {
     let took = started.elapsed().as_secs_f64();
-    let request_id = opsgenie::new_request_id();
     let (status, message, retry) = match result {
-        Ok(_) => {
+        Ok(receipt) => {
             let body = OpsgenieAnswer {
                 result: Some("Request will be processed"),
                 message: None,
                 took,
-                request_id,
+                request_id: receipt.request_id(),
             };
             return (StatusCode::ACCEPTED, Json(body)).into_response();
         }
@@ -466,16 +489,7 @@ fn opsgenie_answer(started: Instant, result: Result<Accepted, Refusal>) -> Respo
         Err(Refusal::Invalid(v)) => (StatusCode::UNPROCESSABLE_ENTITY, v.to_string(), None),
         Err(Refusal::Api(e)) => (e.0.code.status(), e.0.message, None),
     };
-    let mut resp = (
-        status,
-        Json(OpsgenieAnswer {
-            result: None,
-            message: Some(message),
-            took,
-            request_id,
-        }),
-    )
-        .into_response();
+    let mut resp = opsgenie_refusal(status, &message);
     if let Some(wait) = retry {
         set_retry_after(&mut resp, wait);
     }
@@ -513,83 +527,309 @@ pub async fn opsgenie_create(State(state): State<AppState>, req: Request) -> Res
         }
         Err(r) => Err(r),
     };
-    opsgenie_answer(started, result)
+    let now = state.app.now();
+    opsgenie_answer(
+        started,
+        result.map(|a| receipt(RequestAction::Create, &a, now)),
+    )
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IdentifierQuery {
-    /// Only `alias` is supported.
+    /// `id` (Tocsin's alert ID, as request statuses report it), `tiny` (the alert's number) or `alias`. Without
+    /// it, an identifier shaped like an alert ID is one, and anything else is an alias.
     #[serde(rename = "identifierType")]
     identifier_type: Option<String>,
 }
 
+fn opsgenie_not_found() -> Refusal {
+    Refusal::Api(ApiError::new(ErrorCode::NotFound, "Alert does not exist"))
+}
+
+/// The alert an identifier names, within the integration's service.
+async fn opsgenie_alert(
+    state: &AppState,
+    integration: &Integration,
+    identifier: &str,
+    q: &IdentifierQuery,
+) -> Result<Option<(Alert, i64)>, Refusal> {
+    let api = state.app.sender_api(integration);
+    let found = match q.identifier_type.as_deref() {
+        Some("alias") => return Ok(None),
+        Some("id") => match AlertId::parse(identifier) {
+            Some(id) => api.alert(&id).await,
+            None => return Err(opsgenie_not_found()),
+        },
+        Some("tiny") => match identifier.parse::<i64>() {
+            Ok(n) => api.alert_numbered(n).await,
+            Err(_) => return Err(opsgenie_not_found()),
+        },
+        None => match AlertId::parse(identifier) {
+            Some(id) => api.alert(&id).await,
+            None => return Ok(None),
+        },
+        Some(_) => {
+            return Err(Refusal::Api(ApiError::field(
+                "identifierType",
+                "must be id, tiny or alias",
+            )));
+        }
+    };
+    match found {
+        Ok(found) => Ok(Some(found)),
+        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => Err(opsgenie_not_found()),
+        Err(e) => Err(Refusal::Api(e.into())),
+    }
+}
+
 async fn opsgenie_action(
     state: AppState,
-    alias: String,
+    identifier: String,
     q: IdentifierQuery,
     action: EventAction,
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    if q.identifier_type.as_deref().is_some_and(|t| t != "alias") {
-        let e = ApiError::field(
-            "identifierType",
-            "only alias is supported; Tocsin identifies Opsgenie alerts by alias",
-        );
-        return opsgenie_answer(started, Err(Refusal::Api(e)));
-    }
     let key = key_from(None, req.headers());
     let result = match admit(&state, IntegrationKind::Opsgenie, key).await {
         Ok((integration, key_hash)) => {
-            // Opsgenie lets close and acknowledge come with no body at all.
-            let body = body_bytes(req, &state).await;
-            match body {
-                Err(e) => Err(Refusal::Api(e)),
-                Ok(bytes) => {
-                    let value: Option<serde_json::Value> =
-                        if bytes.iter().all(u8::is_ascii_whitespace) {
-                            None
-                        } else {
-                            serde_json::from_slice(&bytes).ok()
-                        };
-                    match opsgenie::parse_action(&alias, action, value.as_ref()) {
-                        Ok(batch) => {
-                            store_batch(&state, &integration, &key_hash, batch, &bytes, started)
-                                .await
-                        }
-                        Err(e) => Err(Refusal::Invalid(e)),
-                    }
-                }
-            }
+            opsgenie_act(
+                &state,
+                &integration,
+                &key_hash,
+                &identifier,
+                &q,
+                action,
+                req,
+            )
+            .await
         }
         Err(r) => Err(r),
     };
     opsgenie_answer(started, result)
 }
 
-/// Opsgenie: close (resolve) the alert with this alias.
-#[utoipa::path(post, path = "/v2/alerts/{alias}/close", tag = "ingest",
-    params(("alias" = String, Path, description = "The alert's alias"), IdentifierQuery),
+/// Acts on the alert an identifier names. An alert named by ID or number that is no longer open is left as it is
+/// (its alias may belong to a newer alert by now), with a receipt saying so.
+async fn opsgenie_act(
+    state: &AppState,
+    integration: &Integration,
+    key_hash: &str,
+    identifier: &str,
+    q: &IdentifierQuery,
+    action: EventAction,
+    req: Request,
+) -> Result<Receipt, Refusal> {
+    let closing = action == EventAction::Resolve;
+    let request_action = if closing {
+        RequestAction::Close
+    } else {
+        RequestAction::Acknowledge
+    };
+    let alias = match opsgenie_alert(state, integration, identifier, q).await? {
+        None => identifier.to_owned(),
+        Some((alert, _)) if alert.status == AlertStatus::Resolved => {
+            return Ok(Receipt {
+                action: request_action,
+                outcome: if closing {
+                    RequestOutcome::AlreadyDone
+                } else {
+                    RequestOutcome::NoAlert
+                },
+                alert_id: Some(alert.id),
+                processed_at: state.app.now(),
+            });
+        }
+        Some((alert, _)) => alert.dedup_key,
+    };
+    let started = Instant::now();
+    // Opsgenie lets close and acknowledge come with no body at all.
+    let bytes = body_bytes(req, state).await.map_err(Refusal::Api)?;
+    let value: Option<serde_json::Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    let batch = opsgenie::parse_action(&alias, action, value.as_ref()).map_err(Refusal::Invalid)?;
+    let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
+    Ok(receipt(request_action, &accepted, state.app.now()))
+}
+
+/// Opsgenie: close (resolve) the alert with this identifier.
+#[utoipa::path(post, path = "/v2/alerts/{identifier}/close", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
     responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
 pub async fn opsgenie_close(
     State(state): State<AppState>,
-    Path(alias): Path<String>,
+    Path(identifier): Path<String>,
     Query(q): Query<IdentifierQuery>,
     req: Request,
 ) -> Response {
-    opsgenie_action(state, alias, q, EventAction::Resolve, req).await
+    opsgenie_action(state, identifier, q, EventAction::Resolve, req).await
 }
 
-/// Opsgenie: acknowledge the alert with this alias.
-#[utoipa::path(post, path = "/v2/alerts/{alias}/acknowledge", tag = "ingest",
-    params(("alias" = String, Path, description = "The alert's alias"), IdentifierQuery),
+/// Opsgenie: acknowledge the alert with this identifier.
+#[utoipa::path(post, path = "/v2/alerts/{identifier}/acknowledge", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
     responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
 pub async fn opsgenie_acknowledge(
     State(state): State<AppState>,
-    Path(alias): Path<String>,
+    Path(identifier): Path<String>,
     Query(q): Query<IdentifierQuery>,
     req: Request,
 ) -> Response {
-    opsgenie_action(state, alias, q, EventAction::Acknowledge, req).await
+    opsgenie_action(state, identifier, q, EventAction::Acknowledge, req).await
+}
+
+/// Opsgenie's answer to a read: the data, and the usual timing fields.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpsgenieData {
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+    took: f64,
+    #[serde(rename = "requestId")]
+    request_id: String,
+}
+
+fn opsgenie_data(started: Instant, data: serde_json::Value) -> Response {
+    Json(OpsgenieData {
+        data,
+        took: started.elapsed().as_secs_f64(),
+        request_id: opsgenie::new_request_id(),
+    })
+    .into_response()
+}
+
+fn opsgenie_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The integration a read on the Opsgenie API is made with.
+async fn opsgenie_reader(state: &AppState, headers: &HeaderMap) -> Result<Integration, Refusal> {
+    let key = key_from(None, headers);
+    Ok(admit(state, IntegrationKind::Opsgenie, key).await?.0)
+}
+
+/// Opsgenie: what became of a request, with the ID of the alert it created or acted on.
+#[utoipa::path(get, path = "/v2/alerts/requests/{request_id}", tag = "ingest",
+    params(("request_id" = String, Path, description = "The requestId a create, acknowledge or close answered")),
+    responses((status = 200, body = OpsgenieData), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_request_status(
+    State(state): State<AppState>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let integration = match opsgenie_reader(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return opsgenie_answer(started, Err(r)),
+    };
+    let not_found = || {
+        opsgenie_refusal(
+            StatusCode::NOT_FOUND,
+            "Request not found: Tocsin did not answer a request with this ID",
+        )
+    };
+    let Some(receipt) = opsgenie::Receipt::parse(&request_id) else {
+        return not_found();
+    };
+    let alert = match &receipt.alert_id {
+        None => None,
+        Some(id) => match state.app.sender_api(&integration).alert(id).await {
+            Ok((alert, _)) => Some(alert),
+            Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => return not_found(),
+            Err(e) => return opsgenie_answer(started, Err(Refusal::Api(e.into()))),
+        },
+    };
+    let (status, success) = receipt.outcome.status();
+    let mut data = serde_json::json!({
+        "success": success,
+        "action": receipt.action.as_str(),
+        "processedAt": opsgenie_time(receipt.processed_at),
+        "integrationId": integration.id.as_str(),
+        "isSuccess": success,
+        "status": status,
+    });
+    if let Some(alert) = alert {
+        data["alertId"] = alert.id.as_str().into();
+        data["alias"] = alert.dedup_key.into();
+    }
+    opsgenie_data(started, data)
+}
+
+/// Opsgenie: one alert, by ID, number (tiny) or alias.
+#[utoipa::path(get, path = "/v2/alerts/{identifier}", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
+    responses((status = 200, body = OpsgenieData), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_get_alert(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let integration = match opsgenie_reader(&state, &headers).await {
+        Ok(i) => i,
+        Err(r) => return opsgenie_answer(started, Err(r)),
+    };
+    let found = match opsgenie_alert(&state, &integration, &identifier, &q).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => opsgenie_by_alias(&state, &integration, &identifier).await,
+        Err(r) => Err(r),
+    };
+    match found {
+        Ok((alert, number)) => {
+            opsgenie_data(started, opsgenie_alert_json(&alert, number, &integration))
+        }
+        Err(r) => opsgenie_answer(started, Err(r)),
+    }
+}
+
+/// The open alert with this alias, else the latest closed one, as Opsgenie finds alerts by alias.
+async fn opsgenie_by_alias(
+    state: &AppState,
+    integration: &Integration,
+    alias: &str,
+) -> Result<(Alert, i64), Refusal> {
+    let latest = state
+        .app
+        .sender_api(integration)
+        .latest_with_key(alias)
+        .await
+        .map_err(|e| Refusal::Api(e.into()))?;
+    latest.ok_or_else(opsgenie_not_found)
+}
+
+fn opsgenie_alert_json(alert: &Alert, number: i64, integration: &Integration) -> serde_json::Value {
+    let details = &alert.custom_details;
+    let text = |key: &str| {
+        details
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    };
+    serde_json::json!({
+        "id": alert.id.as_str(),
+        "tinyId": number.to_string(),
+        "alias": alert.dedup_key,
+        "message": alert.summary,
+        "description": text("description"),
+        "status": if alert.status == AlertStatus::Resolved { "closed" } else { "open" },
+        "acknowledged": alert.status == AlertStatus::Acknowledged || alert.acknowledged_at.is_some(),
+        "isSeen": alert.acknowledged_at.is_some(),
+        "snoozed": false,
+        "tags": details.get("tags").cloned().unwrap_or_else(|| serde_json::json!([])),
+        "details": details.get("details").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "count": alert.event_count,
+        "createdAt": opsgenie_time(alert.created_at),
+        "updatedAt": opsgenie_time(alert.last_event_at),
+        "lastOccurredAt": opsgenie_time(alert.last_event_at),
+        "source": alert.source,
+        "entity": alert.component.clone().unwrap_or_default(),
+        "owner": "",
+        "priority": text("priority"),
+        "responders": [],
+        "integration": {"id": integration.id.as_str(), "name": integration.name, "type": "API"},
+    })
 }

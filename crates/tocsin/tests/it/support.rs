@@ -209,6 +209,23 @@ pub fn peers_required() -> bool {
     std::env::var("TOCSIN_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }
 
+/// Whether `python3` lacks `module` (installed from PyPI by scripts/install-test-deps.sh), which fails the test
+/// where peers are required.
+pub fn python_module_missing(module: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output();
+    if found.is_ok_and(|o| o.status.success()) {
+        return false;
+    }
+    assert!(
+        !peers_required(),
+        "python3's {module} is missing; run scripts/install-test-deps.sh"
+    );
+    eprintln!("SKIPPED: {module} is not installed");
+    true
+}
+
 /// A loopback port that was free a moment ago, for programs that must be told their port before they start.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
