@@ -3,17 +3,18 @@
 # icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications;
 # PostgreSQL, the second storage backend, whose throwaway cluster scripts/postgres-cluster.sh starts; and, from PyPI
 # since Debian packages neither, openapi-spec-validator, which checks the OpenAPI document generated clients read,
-# and opsgenie-sdk, Opsgenie's own Python client.
+# opsgenie-sdk, Opsgenie's own Python client, and pagerduty, PagerDuty's official Python client (which speaks only
+# HTTPS).
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
 packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql)
 
-if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk' 2>/dev/null; then
-    echo "Installing from PyPI: openapi-spec-validator opsgenie-sdk"
+if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty' 2>/dev/null; then
+    echo "Installing from PyPI: openapi-spec-validator opsgenie-sdk pagerduty"
     # Into the user's site when there is one; inside a virtual environment, into it.
-    python3 -m pip install --quiet --user openapi-spec-validator opsgenie-sdk 2>/dev/null ||
-        python3 -m pip install --quiet openapi-spec-validator opsgenie-sdk
+    python3 -m pip install --quiet --user openapi-spec-validator opsgenie-sdk pagerduty 2>/dev/null ||
+        python3 -m pip install --quiet openapi-spec-validator opsgenie-sdk pagerduty
 fi
 
 missing=()

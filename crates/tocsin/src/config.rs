@@ -32,6 +32,27 @@ pub struct Config {
     /// The engine that escalates, sends notifications and watches heartbeats (`[engine]`).
     #[serde(default)]
     pub engine: EngineConfig,
+    /// Serve HTTPS from certificate and key files (`[tls]`) instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]` settings: PEM files, re-read while serving whenever either changes, so a renewed certificate (certbot,
+/// cert-manager) is picked up without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_file: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// Seconds between checks of the files for a change.
+    #[serde(default = "default_reload_check_seconds")]
+    pub reload_check_seconds: u64,
+}
+
+fn default_reload_check_seconds() -> u64 {
+    10
 }
 
 /// `[engine]` settings.
@@ -90,6 +111,7 @@ impl Default for Config {
             bootstrap_token: None,
             notify: NotifyConfig::default(),
             engine: EngineConfig::default(),
+            tls: None,
         }
     }
 }
@@ -127,6 +149,11 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         fig.merge(Env::prefixed("TOCSIN_").only(&ENV_KEYS))
+            .merge(
+                Env::prefixed("TOCSIN_TLS_")
+                    .only(&["cert_file", "key_file", "reload_check_seconds"])
+                    .map(|k| format!("tls.{k}").into()),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)
@@ -172,6 +199,17 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("lisen"), "{err}");
+            jail.set_env("TOCSIN_TLS_CERT_FILE", "/etc/tocsin/cert.pem");
+            jail.set_env("TOCSIN_TLS_KEY_FILE", "/etc/tocsin/key.pem");
+            let c = Config::load(None, Overrides::default()).map_err(|e| *e)?;
+            assert_eq!(
+                c.tls,
+                Some(TlsConfig {
+                    cert_file: "/etc/tocsin/cert.pem".into(),
+                    key_file: "/etc/tocsin/key.pem".into(),
+                    reload_check_seconds: 10,
+                })
+            );
             Ok(())
         });
     }

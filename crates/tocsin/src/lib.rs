@@ -7,4 +7,5 @@ pub mod engine;
 pub mod http;
 pub mod notify;
 pub mod server;
+pub mod tls;
 pub mod wording;

@@ -4,6 +4,7 @@ use crate::config::{Config, Durability};
 use crate::engine::{Engine, EngineSettings, Renderer};
 use crate::http::{self, AppState};
 use crate::notify::Transports;
+use crate::tls;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,10 +89,15 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let tls = match &config.tls {
+        Some(t) => Some(tls::load(t).await?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
@@ -115,11 +121,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        let served = match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+            }
+            Some(tls) => tls.serve(listener, app, rx).await,
+        };
         background.abort();
         if let Some(t) = engine_task {
             t.abort();
@@ -128,7 +139,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         http::flush(&state).await;
         served
     });
-    tracing::info!(%addr, database = if config.database_url.is_some() { "postgres" } else { "sqlite" }, "Tocsin is listening.");
+    tracing::info!(%addr, %scheme, database = if config.database_url.is_some() { "postgres" } else { "sqlite" }, "Tocsin is listening.");
     Ok(RunningServer {
         addr,
         generated_token,

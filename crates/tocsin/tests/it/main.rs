@@ -16,3 +16,4 @@ mod operations;
 mod paging;
 mod senders;
 mod support;
+mod tls;
