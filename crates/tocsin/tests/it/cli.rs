@@ -28,9 +28,9 @@ services:
 ";
 
 pub(crate) struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {

@@ -14,6 +14,7 @@ mod noise;
 mod oncall;
 mod operations;
 mod paging;
+mod readme;
 mod senders;
 mod support;
 mod tls;
