@@ -8,17 +8,18 @@ use anyhow::bail;
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
+/// Names first; the ID, which `payloads`, `update` and `revoke` take, last.
 const INTEGRATIONS: &[Col] = &[
-    Col("ID", Cell::Text("id")),
     Col("NAME", Cell::Text("name")),
     Col("KIND", Cell::Text("kind")),
     Col("KEY PREFIX", Cell::Text("key_prefix")),
     Col("CREATED", Cell::Time("created_at")),
     Col("REVOKED", Cell::Time("revoked_at")),
+    Col("ID", Cell::Text("id")),
 ];
 
+/// Names first; the ID, which `revoke` takes, last.
 const TOKENS: &[Col] = &[
-    Col("ID", Cell::Text("id")),
     Col("NAME", Cell::Text("name")),
     Col("SCOPE", Cell::Text("scope")),
     Col("PREFIX", Cell::Text("token_prefix")),
@@ -26,6 +27,7 @@ const TOKENS: &[Col] = &[
     Col("CREATED", Cell::Time("created_at")),
     Col("EXPIRES", Cell::Time("expires_at")),
     Col("REVOKED", Cell::Time("revoked_at")),
+    Col("ID", Cell::Text("id")),
 ];
 
 pub async fn integrations(client: &Client, cmd: IntegrationCmd, out: Output) -> anyhow::Result<()> {

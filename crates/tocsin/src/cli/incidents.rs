@@ -1,9 +1,12 @@
 //! Incident and alert commands.
 
 use super::client::{Client, Query};
-use super::output::{Cell, Col, Output, items, number, print_record, print_table, text};
+use super::output::{
+    Cell, Col, Output, items, name_or_id, number, print_record, print_table, text,
+};
 use super::{AlertCmd, IncidentCmd, Paging, TimeRange, body, noise, query, read_input};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 const INCIDENTS: &[Col] = &[
     Col("#", Cell::Number),
@@ -20,8 +23,11 @@ const TIMELINE: &[Col] = &[
     Col("MESSAGE", Cell::Text("message")),
 ];
 
+/// Rows carry `incident` (`#number`) and `service` (its name) the command added; the API names both by ID. The
+/// alert's own ID comes last, for `alerts show`.
 const ALERTS: &[Col] = &[
-    Col("ID", Cell::Text("id")),
+    Col("INCIDENT", Cell::Text("incident")),
+    Col("SERVICE", Cell::Text("service")),
     Col("STATUS", Cell::Text("status")),
     Col("SEVERITY", Cell::Text("severity")),
     Col("EVENTS", Cell::Text("event_count")),
@@ -29,13 +35,15 @@ const ALERTS: &[Col] = &[
     Col("DEDUP KEY", Cell::Text("dedup_key")),
     Col("SUMMARY", Cell::Text("summary")),
     Col("WHY", Cell::With(noise::why)),
+    Col("ID", Cell::Text("id")),
 ];
 
+/// Rows carry `integration` (its name) the command added.
 const EVENTS: &[Col] = &[
     Col("RECEIVED", Cell::Time("received_at")),
     Col("ACTION", Cell::Text("action")),
     Col("RESULT", Cell::Text("result")),
-    Col("INTEGRATION", Cell::Text("integration_id")),
+    Col("INTEGRATION", Cell::Text("integration")),
 ];
 
 /// A link as `--link` takes it: `URL`, or `LABEL=URL` (the label comes first and holds no `://`, so a URL with
@@ -194,38 +202,118 @@ pub async fn alerts(client: &Client, cmd: AlertCmd, out: Output) -> anyhow::Resu
                 ("service", service),
                 ("dedup_key", dedup_key),
             ]);
-            list(client, "alerts", filters, range, paging, ALERTS, out).await
+            let page = list_page(client, "alerts", filters, range, paging).await?;
+            if out.json {
+                out.table(&page, ALERTS);
+            } else {
+                let services =
+                    super::paging::names(client, "services", |s| text(&s["name"])).await?;
+                let numbers = incident_numbers(client, items(&page), "incident_id").await?;
+                let rows: Vec<Value> = items(&page)
+                    .iter()
+                    .map(|a| {
+                        let mut a = a.clone();
+                        a["service"] = name_or_id(&services, &a["service_id"]).into();
+                        a["incident"] = name_or_id(&numbers, &a["incident_id"]).into();
+                        a
+                    })
+                    .collect();
+                print_table(&rows, ALERTS);
+                more(&page);
+            }
+            Ok(())
         }
         AlertCmd::Show { id } => {
-            let names = ("alert", "events");
-            show_with_list(client, ["alerts", &id], names, print_alert, EVENTS, out).await
+            let (alert_path, events_path) = (["alerts", id.as_str()], ["alerts", &id, "events"]);
+            let (alert, events) =
+                tokio::try_join!(client.get(&alert_path), client.get(&events_path))?;
+            let both = json!({ "alert": alert, "events": events["items"] });
+            if out.json {
+                out.record(&both);
+                return Ok(());
+            }
+            let mut integrations = HashMap::new();
+            for event in items(&events) {
+                let id = text(&event["integration_id"]);
+                if let std::collections::hash_map::Entry::Vacant(slot) = integrations.entry(id) {
+                    let found = client.get(&["integrations", slot.key()]).await;
+                    let name = found.map_or_else(|_| slot.key().clone(), |i| text(&i["name"]));
+                    slot.insert(name);
+                }
+            }
+            let rows: Vec<Value> = items(&events)
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    e["integration"] = name_or_id(&integrations, &e["integration_id"]).into();
+                    e
+                })
+                .collect();
+            print_alert(&alert);
+            println!("\n{}:", heading("events"));
+            print_table(&rows, EVENTS);
+            Ok(())
         }
     }
+}
+
+/// `#number` of each incident the rows name in `field`, by ID: one lookup per distinct incident.
+pub(super) async fn incident_numbers(
+    client: &Client,
+    rows: &[Value],
+    field: &str,
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut numbers = HashMap::new();
+    for row in rows {
+        let Some(id) = row[field].as_str() else {
+            continue;
+        };
+        if !numbers.contains_key(id) {
+            let incident = client.get(&["incidents", id]).await?;
+            numbers.insert(id.to_owned(), number(&incident));
+        }
+    }
+    Ok(numbers)
 }
 
 async fn list(
     client: &Client,
     path: &str,
-    mut filters: Query,
+    filters: Query,
     range: TimeRange,
     paging: Paging,
     cols: &[Col],
     out: Output,
 ) -> anyhow::Result<()> {
+    let page = list_page(client, path, filters, range, paging).await?;
+    out.table(&page, cols);
+    if !out.json {
+        more(&page);
+    }
+    Ok(())
+}
+
+async fn list_page(
+    client: &Client,
+    path: &str,
+    mut filters: Query,
+    range: TimeRange,
+    paging: Paging,
+) -> anyhow::Result<Value> {
     filters.extend(query([
         ("since", range.since.map(super::rfc3339)),
         ("until", range.until.map(super::rfc3339)),
         ("limit", paging.limit.map(|l| l.to_string())),
         ("cursor", paging.cursor),
     ]));
-    let page = client.pages(&[path], filters, paging.all).await?;
-    out.table(&page, cols);
-    if !out.json
-        && let Some(cursor) = page["next_cursor"].as_str()
-    {
+    client.pages(&[path], filters, paging.all).await
+}
+
+/// Says how to get the next page, when there is one.
+fn more(page: &Value) {
+    if let Some(cursor) = page["next_cursor"].as_str() {
         eprintln!("(more: pass --all, or --cursor {cursor} for the next page)");
     }
-    Ok(())
 }
 
 /// An object with a list that belongs to it (an incident's timeline, an alert's events), fetched together. As JSON

@@ -268,12 +268,12 @@ const POLICIES: &[Col] = &[
 ];
 
 const CONTACTS: &[Col] = &[
-    Col("ID", Cell::Text("id")),
     Col("NAME", Cell::Text("name")),
     Col("TYPE", Cell::With(target_kind)),
     Col("TARGET", Cell::With(target)),
     Col("ENABLED", Cell::With(enabled)),
     Col("CREATED", Cell::Time("created_at")),
+    Col("ID", Cell::Text("id")),
 ];
 
 /// Rows carry a `method` the command added: the contact method by name, which the API names by ID.
@@ -295,10 +295,11 @@ const INCIDENT_NOTIFICATIONS: &[Col] = &[
     Col("DETAIL", Cell::With(last_detail)),
 ];
 
+/// Rows carry `incident` (`#number`) the command added; the API names it by ID.
 const USER_NOTIFICATIONS: &[Col] = &[
     Col("TIME", Cell::Time("due_at")),
     Col("FOR", Cell::With(purpose)),
-    Col("INCIDENT", Cell::Text("incident_id")),
+    Col("INCIDENT", Cell::Text("incident")),
     Col("CHANNEL", Cell::Text("channel")),
     Col("STATUS", Cell::Text("status")),
     Col("ATTEMPTS", Cell::With(attempt_count)),
@@ -721,7 +722,16 @@ pub async fn doctor(client: &Client, out: Output) -> anyhow::Result<()> {
 
 pub async fn notifications(client: &Client, args: NotificationsArgs) -> anyhow::Result<()> {
     let list = client.get(&["users", &args.user, "notifications"]).await?;
-    args.out.table(&list, USER_NOTIFICATIONS);
+    if args.out.json {
+        args.out.table(&list, USER_NOTIFICATIONS);
+    } else {
+        let numbers =
+            super::incidents::incident_numbers(client, items(&list), "incident_id").await?;
+        let rows = with_field(items(&list), "incident", |d| {
+            name_or_id(&numbers, &d["incident_id"])
+        });
+        print_table(&rows, USER_NOTIFICATIONS);
+    }
     Ok(())
 }
 

@@ -326,12 +326,30 @@ async fn an_alert_a_rule_suppressed_says_why_it_did_not_page() {
         .to_owned();
     let reason = format!(r#"suppressed by rule "drop staging" ({rule_id})"#);
 
+    // People read the incident's number and the service's name; the alert's ID comes last, for `alerts show`.
     let list = tocsin(&app, &["alerts", "list"]).await.ok();
-    assert!(list.lines().next().unwrap().ends_with("  WHY"), "{list}");
-    assert!(row(&list, &suppressed).ends_with(&reason), "{list}");
     assert!(
-        row(&list, &paged).ends_with(" x"),
-        "a paged alert has no reason:\n{list}"
+        list.lines()
+            .next()
+            .unwrap()
+            .starts_with("INCIDENT  SERVICE"),
+        "{list}"
+    );
+    let header: Vec<&str> = list.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[header.len() - 2..], ["WHY", "ID"], "{list}");
+    let row_of = |id: &str| {
+        list.lines()
+            .find(|l| l.ends_with(id))
+            .unwrap_or_else(|| panic!("no row for {id} in:\n{list}"))
+            .trim_end_matches(id)
+            .trim_end()
+            .to_owned()
+    };
+    assert!(row_of(&suppressed).ends_with(&reason), "{list}");
+    assert!(row_of(&suppressed).starts_with("-         web"), "{list}");
+    assert!(
+        row_of(&paged).ends_with(" x") && row_of(&paged).starts_with("#1        web"),
+        "a paged alert has its incident and no reason:\n{list}"
     );
 
     let shown = tocsin(&app, &["alerts", "show", &suppressed]).await.ok();
@@ -342,6 +360,11 @@ async fn an_alert_a_rule_suppressed_says_why_it_did_not_page() {
         "{shown}"
     );
     assert!(!shown.contains("no_page_reason"), "{shown}");
+    let event = shown.lines().last().unwrap();
+    assert!(
+        event.contains("trigger") && event.ends_with("  generic"),
+        "events name their integration: {shown}"
+    );
     let shown = tocsin(&app, &["alerts", "show", &paged]).await.ok();
     assert!(!shown.contains("did not page"), "{shown}");
 }

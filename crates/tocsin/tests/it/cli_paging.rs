@@ -346,6 +346,10 @@ async fn a_policy_from_a_file_pages_escalates_reassigns_and_notifies() {
         1,
         "{mine}"
     );
+    assert!(
+        !rows_with(&mine, &["page", "#1"]).is_empty() && !mine.contains("inc_"),
+        "pages name their incident by number: {mine}"
+    );
     assert_eq!(hook.requests().last().unwrap().path, "/alice");
 
     let out = tocsin(&app, &["contacts", "disable", &alice_cm]).await.ok();
