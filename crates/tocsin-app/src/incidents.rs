@@ -126,11 +126,45 @@ impl Incidents<'_> {
         Ok(self.app.store.incidents().timeline(incident).await?)
     }
 
+    /// The changes (deploys, config pushes) recorded on the incident's services from a day before it opened until
+    /// now, newest first, each with its service's name: where responders look first.
+    pub async fn recent_changes(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+    ) -> Result<Vec<(String, ChangeRecord)>> {
+        who.require(Scope::Read)?;
+        let store = &self.app.store;
+        let incident = store.incidents().get(incident).await?;
+        let since = incident.created_at - tocsin_store::RECENT_CHANGES;
+        let mut found = Vec::new();
+        for id in &incident.services {
+            let service = ServiceRef::Id(id.clone());
+            let name = store.services().get(&service).await?.name.to_string();
+            let changes = store
+                .services()
+                .changes(&service, INCIDENT_CHANGES_SHOWN as u32)
+                .await?;
+            found.extend(
+                changes
+                    .into_iter()
+                    .filter(|c| c.received_at >= since)
+                    .map(|c| (name.clone(), c)),
+            );
+        }
+        found.sort_by_key(|(_, c)| std::cmp::Reverse(c.received_at));
+        found.truncate(INCIDENT_CHANGES_SHOWN);
+        Ok(found)
+    }
+
     pub async fn alerts(&self, who: &Principal, incident: &IncidentRef) -> Result<Vec<Alert>> {
         who.require(Scope::Read)?;
         Ok(self.app.store.incidents().alerts(incident).await?)
     }
 }
+
+/// The most changes shown beside an incident.
+pub const INCIDENT_CHANGES_SHOWN: usize = 20;
 
 /// Use cases of alerts.
 pub struct Alerts<'a> {

@@ -31,6 +31,8 @@ pub enum LinkAction {
     Acknowledge,
     /// Resolve the incident.
     Resolve,
+    /// Show the incident, read-only, with the actions its state allows: the link to the incident a page carries.
+    View,
 }
 
 impl LinkAction {
@@ -39,6 +41,7 @@ impl LinkAction {
         match self {
             Self::Acknowledge => "acknowledge",
             Self::Resolve => "resolve",
+            Self::View => "view",
         }
     }
 
@@ -46,6 +49,7 @@ impl LinkAction {
         match s {
             "acknowledge" => Some(Self::Acknowledge),
             "resolve" => Some(Self::Resolve),
+            "view" => Some(Self::View),
             _ => None,
         }
     }

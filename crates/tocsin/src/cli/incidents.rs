@@ -16,6 +16,13 @@ const INCIDENTS: &[Col] = &[
     Col("TITLE", Cell::Text("title")),
 ];
 
+const CHANGES: &[Col] = &[
+    Col("RECEIVED", Cell::Time("received_at")),
+    Col("SERVICE", Cell::Text("service")),
+    Col("SOURCE", Cell::Text("source")),
+    Col("SUMMARY", Cell::Text("summary")),
+];
+
 const TIMELINE: &[Col] = &[
     Col("TIME", Cell::Time("at")),
     Col("ACTOR", Cell::Text("actor")),
@@ -99,9 +106,31 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             list(client, "incidents", filters, range, paging, INCIDENTS, out).await?;
         }
         IncidentCmd::Show(r) => {
-            let names = ("incident", "timeline");
-            let path = ["incidents", r.incident.as_str()];
-            show_with_list(client, path, names, print_record, TIMELINE, out).await?;
+            let id = r.incident.as_str();
+            let paths = (
+                ["incidents", id],
+                ["incidents", id, "timeline"],
+                ["incidents", id, "changes"],
+            );
+            let (incident, timeline, changes) = tokio::try_join!(
+                client.get(&paths.0),
+                client.get(&paths.1),
+                client.get(&paths.2)
+            )?;
+            let all = json!({
+                "incident": incident,
+                "timeline": timeline["items"],
+                "recent_changes": changes["items"],
+            });
+            out.either(&all, || {
+                print_record(&incident);
+                println!("\nTimeline:");
+                print_table(items(&timeline), TIMELINE);
+                if !items(&changes).is_empty() {
+                    println!("\nChanges on its services (from a day before it opened):");
+                    print_table(items(&changes), CHANGES);
+                }
+            });
         }
         IncidentCmd::Declare {
             title,
@@ -314,28 +343,6 @@ fn more(page: &Value) {
     if let Some(cursor) = page["next_cursor"].as_str() {
         eprintln!("(more: pass --all, or --cursor {cursor} for the next page)");
     }
-}
-
-/// An object with a list that belongs to it (an incident's timeline, an alert's events), fetched together. As JSON
-/// both go in one object under the given names.
-async fn show_with_list(
-    client: &Client,
-    path: [&str; 2],
-    (one, many): (&str, &str),
-    print_one: fn(&Value),
-    cols: &[Col],
-    out: Output,
-) -> anyhow::Result<()> {
-    let [kind, id] = path;
-    let list_path = [kind, id, many];
-    let (record, list) = tokio::try_join!(client.get(&path), client.get(&list_path))?;
-    let both = json!({ one: record, many: list["items"] });
-    out.either(&both, || {
-        print_one(&record);
-        println!("\n{}:", heading(many));
-        print_table(items(&list), cols);
-    });
-    Ok(())
 }
 
 /// The reason an alert did not page is a tagged object, which only reads well described in a sentence.

@@ -171,8 +171,19 @@ impl Renderer {
                 ));
             }
         }
+        let view = self.link(d, LinkAction::View, now);
+        if let Some(url) = &view {
+            body.push_str(&format!("\n\nThe incident: {url}"));
+        }
         let mut links = Vec::new();
         let mut link_map = serde_json::Map::new();
+        if let Some(url) = &view {
+            link_map.insert(LinkAction::View.as_str().into(), url.clone().into());
+            links.push(NoticeLink {
+                label: "Open incident".into(),
+                url: url.clone(),
+            });
+        }
         if incident.status != IncidentStatus::Resolved {
             let mut actions = vec![(LinkAction::Resolve, "Resolve")];
             if incident.status == IncidentStatus::Triggered {
@@ -210,6 +221,7 @@ impl Renderer {
                         "status": incident.status,
                         "services": d.service_names,
                         "created_at": incident.created_at,
+                        "url": view,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
                     "latest_alert": d.latest_alert.as_ref().map(|a| json!({

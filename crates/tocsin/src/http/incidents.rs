@@ -17,8 +17,8 @@ use tocsin_domain::ids::{AlertId, IncidentId, IntegrationId};
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::Severity;
 use tocsin_store::{
-    AlertEventRecord, AlertFilter, IncidentChanges, IncidentFilter, NewIncident, Page,
-    TimelineRecord,
+    AlertEventRecord, AlertFilter, ChangeRecord, IncidentChanges, IncidentFilter, NewIncident,
+    Page, TimelineRecord,
 };
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -236,6 +236,38 @@ pub async fn timeline(
         .await?;
     Ok(axum::Json(Items {
         items: records.into_iter().map(TimelineItem::from).collect(),
+    }))
+}
+
+/// A change on one of an incident's services.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServiceChange {
+    /// The service's name.
+    service: String,
+    #[serde(flatten)]
+    change: ChangeRecord,
+}
+
+/// Changes (deploys, config pushes) on the incident's services from a day before it opened until now, newest
+/// first (at most 20): what responders check first, beside the timeline.
+#[utoipa::path(get, path = "/api/v1/incidents/{incident}/changes", tag = "incidents", security(("bearer" = [])),
+    params(("incident" = String, Path, description = "Incident ID or number")),
+    responses((status = 200, body = Items<ServiceChange>), (status = "4XX", body = ErrorResponse)))]
+pub async fn recent_changes(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+) -> ApiResult<axum::Json<Items<ServiceChange>>> {
+    let changes = s
+        .app
+        .incidents()
+        .recent_changes(&caller, &incident_ref(&incident)?)
+        .await?;
+    Ok(axum::Json(Items {
+        items: changes
+            .into_iter()
+            .map(|(service, change)| ServiceChange { service, change })
+            .collect(),
     }))
 }
 

@@ -238,6 +238,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::acknowledge_incident))
         .routes(routes!(incidents::resolve_incident))
         .routes(routes!(incidents::timeline))
+        .routes(routes!(incidents::recent_changes))
         .routes(routes!(incidents::add_note))
         .routes(routes!(incidents::incident_alerts))
         .routes(routes!(incidents::list_alerts))

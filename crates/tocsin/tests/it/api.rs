@@ -1088,6 +1088,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("delete", "/api/v2/silence/{id}"),
         ("get", "/v2/alerts/requests/{request_id}"),
         ("get", "/v2/alerts/{identifier}"),
+        ("get", "/api/v1/incidents/{incident}/changes"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

@@ -209,9 +209,16 @@ async fn catalog_mistakes_are_reported_with_their_line() {
 #[tokio::test]
 async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
     let app = TestApp::spawn().await;
-    tocsin(&app, &["services", "create", "--name", "checkout"])
+    let key = app.service_with_key("checkout").await;
+    let deploy = serde_json::json!({"routing_key": key, "payload": {"summary": "Deploy checkout v42", "source": "ci"}});
+    let resp = app
+        .client
+        .post(format!("{}/v2/change/enqueue", app.url))
+        .json(&deploy)
+        .send()
         .await
-        .ok();
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
 
     let declared = tocsin(
         &app,
@@ -260,6 +267,14 @@ async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
         );
     }
     assert!(timeline.contains("Rolled back the deploy"), "{shown}");
+    let changes = shown
+        .split("Changes on its services")
+        .nth(1)
+        .expect("recent changes beside the timeline");
+    assert!(
+        changes.contains("checkout") && changes.contains("Deploy checkout v42"),
+        "{shown}"
+    );
 
     let json = tocsin(&app, &["incidents", "show", "1", "--json"])
         .await
@@ -267,6 +282,7 @@ async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
     let json: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["incident"]["status"], "resolved");
     assert_eq!(json["timeline"].as_array().unwrap().len(), 6);
+    assert_eq!(json["recent_changes"][0]["summary"], "Deploy checkout v42");
 
     let list = tocsin(&app, &["incidents", "list", "--status", "resolved"])
         .await

@@ -161,6 +161,16 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     let hook = WebhookReceiver::start().await;
     let story = seed(Some(smtp.port), &hook).await;
     let app = &story.app;
+    // A deploy shortly before: what responders check first.
+    let deploy = json!({"routing_key": story.key, "payload": {"summary": "Deploy checkout v42", "source": "ci"}});
+    let (s, b) = app
+        .send(
+            app.client
+                .post(format!("{}/v2/change/enqueue", app.url))
+                .json(&deploy),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
 
     let (s, b) = app
         .enqueue(crate::support::TestApp::trigger(
@@ -170,6 +180,15 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
         ))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (_, changes) = app.get("/api/v1/incidents/1/changes").await;
+    assert_eq!(
+        (
+            changes["items"][0]["summary"].as_str(),
+            changes["items"][0]["service"].as_str()
+        ),
+        (Some("Deploy checkout v42"), Some("checkout")),
+        "{changes}"
+    );
 
     // Level 1: whoever is on call in Primary (Alice), by email.
     let mails = smtp.wait_for(app, 1).await;
@@ -203,6 +222,41 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     assert_eq!(event["data"]["incident"]["number"], 1);
     assert_eq!(event["data"]["user"]["id"], story.bob["id"]);
     assert!(req.header("webhook-id").starts_with("msg_"));
+
+    // Every page links to the incident: a read-only view for the person paged, with what they can do.
+    let view = event["data"]["incident"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(event["data"]["links"]["view"], view.as_str());
+    assert_eq!(
+        link(&mail.text, "Open incident"),
+        link(&mail.text, "The incident")
+    );
+    let html = app
+        .client
+        .get(&view)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "Incident #1",
+        ">Acknowledge</button>",
+        ">Resolve</button>",
+        "Deploy checkout v42",
+        "checkout",
+    ] {
+        assert!(html.contains(expected), "{expected:?} missing from {html}");
+    }
+    let refused = app.client.post(&view).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        app.get("/api/v1/incidents/1").await.1["status"],
+        "triggered"
+    );
 
     // Alice acknowledges from her email. Opening the link changes nothing (mail scanners open links too).
     let ack = link(&mail.text, "Acknowledge");
