@@ -210,15 +210,7 @@ async fn catalog_mistakes_are_reported_with_their_line() {
 async fn an_incident_is_declared_handled_and_shown_with_its_timeline() {
     let app = TestApp::spawn().await;
     let key = app.service_with_key("checkout").await;
-    let deploy = serde_json::json!({"routing_key": key, "payload": {"summary": "Deploy checkout v42", "source": "ci"}});
-    let resp = app
-        .client
-        .post(format!("{}/v2/change/enqueue", app.url))
-        .json(&deploy)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    app.change(&key, "Deploy checkout v42").await;
 
     let declared = tocsin(
         &app,

@@ -162,15 +162,7 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     let story = seed(Some(smtp.port), &hook).await;
     let app = &story.app;
     // A deploy shortly before: what responders check first.
-    let deploy = json!({"routing_key": story.key, "payload": {"summary": "Deploy checkout v42", "source": "ci"}});
-    let (s, b) = app
-        .send(
-            app.client
-                .post(format!("{}/v2/change/enqueue", app.url))
-                .json(&deploy),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.change(&story.key, "Deploy checkout v42").await;
 
     let (s, b) = app
         .enqueue(crate::support::TestApp::trigger(

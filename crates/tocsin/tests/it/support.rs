@@ -113,6 +113,19 @@ impl TestApp {
         b["key"].as_str().unwrap().to_owned()
     }
 
+    /// Records a change event (a deploy from CI) through a PagerDuty integration's key.
+    pub async fn change(&self, key: &str, summary: &str) {
+        let change = json!({"routing_key": key, "payload": {"summary": summary, "source": "ci"}});
+        let (s, b) = self
+            .send(
+                self.client
+                    .post(format!("{}/v2/change/enqueue", self.url))
+                    .json(&change),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    }
+
     /// Posts to `/v2/enqueue` without an API token, as a sender does.
     pub async fn enqueue(&self, body: Value) -> (StatusCode, Value) {
         self.send(
