@@ -56,6 +56,8 @@ pub enum EventAction {
     Trigger,
     Acknowledge,
     Resolve,
+    /// Changes some fields of the open alert and nothing else ([`AlertPatch`]).
+    Update,
 }
 
 impl EventAction {
@@ -64,8 +66,32 @@ impl EventAction {
             Self::Trigger => "trigger",
             Self::Acknowledge => "acknowledge",
             Self::Resolve => "resolve",
+            Self::Update => "update",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Trigger,
+            Self::Acknowledge,
+            Self::Resolve,
+            Self::Update,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// What an update changes on the open alert; everything it does not name stays as it is. Opsgenie's message,
+/// description and priority updates are these.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct AlertPatch {
+    pub summary: Option<String>,
+    pub severity: Option<AlertSeverity>,
+    /// Labels set, others kept.
+    pub labels: BTreeMap<String, String>,
+    /// Keys set in the alert's custom details (when they are an object), others kept.
+    pub custom_details: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -141,6 +167,9 @@ pub struct AlertEvent {
     pub dedup_key: String,
     /// Present for triggers.
     pub details: Option<AlertDetails>,
+    /// Present for updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<AlertPatch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -194,6 +223,25 @@ impl Alert {
         self.labels = d.labels.clone();
     }
 
+    fn apply_patch(&mut self, p: &AlertPatch) {
+        if let Some(summary) = &p.summary {
+            self.summary = summary.clone();
+        }
+        if let Some(severity) = p.severity {
+            self.severity = severity;
+        }
+        self.labels
+            .extend(p.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if !p.custom_details.is_empty() {
+            if !self.custom_details.is_object() {
+                self.custom_details = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let Some(details) = self.custom_details.as_object_mut() {
+                details.extend(p.custom_details.clone());
+            }
+        }
+    }
+
     /// The title an incident opened by this alert gets.
     pub fn incident_title(&self) -> String {
         truncate_chars(&self.summary, 255)
@@ -229,6 +277,12 @@ pub enum AlertChange {
     },
     Resolved {
         alert: Alert,
+    },
+    /// An update changed some fields of the open alert; `changed` is false when it set what was already there.
+    /// The severity it brings is the alert's, and an incident at a lower one rises to it.
+    Updated {
+        alert: Alert,
+        changed: bool,
     },
     /// Accepted, but it changes nothing beyond the alert's activity, if there is an alert: the reason says why.
     Ignored {
@@ -326,10 +380,21 @@ pub fn apply_event(
                 changed,
             }
         }
-        (EventAction::Acknowledge | EventAction::Resolve, None) => AlertChange::Ignored {
-            alert: None,
-            reason: IgnoreReason::NoOpenAlert,
-        },
+        (EventAction::Update, Some(mut alert)) => {
+            let before = alert.clone();
+            if let Some(patch) = &event.patch {
+                alert.apply_patch(patch);
+            }
+            let changed = alert != before;
+            alert.last_event_at = now;
+            AlertChange::Updated { alert, changed }
+        }
+        (EventAction::Acknowledge | EventAction::Resolve | EventAction::Update, None) => {
+            AlertChange::Ignored {
+                alert: None,
+                reason: IgnoreReason::NoOpenAlert,
+            }
+        }
         (EventAction::Acknowledge, Some(mut alert)) => {
             alert.event_count += 1;
             alert.last_event_at = now;
@@ -369,6 +434,7 @@ mod tests {
 
     fn event(action: EventAction, severity: AlertSeverity) -> AlertEvent {
         AlertEvent {
+            patch: None,
             action,
             dedup_key: "k1".into(),
             details: (action == EventAction::Trigger)

@@ -2,7 +2,7 @@
 
 use crate::catalog::HttpUrl;
 use crate::error::FieldError;
-use crate::ids::{AlertId, IncidentId, ServiceId};
+use crate::ids::{IncidentId, ServiceId};
 use crate::severity::Severity;
 use crate::timeline::{Edit, SeverityCause};
 use chrono::{DateTime, Utc};
@@ -408,13 +408,12 @@ impl Incident {
         )))
     }
 
-    /// Raises the severity to that of an alert that joined, when the alert's is worse; a milder alert changes
-    /// nothing, since the incident is as severe as its worst alert.
+    /// Raises the severity to that of an alert that joined or got worse (`cause` says which), when the alert's
+    /// is worse; a milder alert changes nothing, since the incident is as severe as its worst alert.
     pub fn raise_for_alert(
         &mut self,
         severity: Severity,
-        alert_id: &AlertId,
-        summary: &str,
+        cause: SeverityCause,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Option<TimelineEntry> {
@@ -422,11 +421,8 @@ impl Incident {
             return None;
         }
         let mut entry = self.set_severity(severity, actor, now)?;
-        if let TimelineEvent::SeverityChanged { cause, .. } = &mut entry.event {
-            *cause = Some(SeverityCause::AlertJoined {
-                alert_id: alert_id.clone(),
-                summary: summary.to_owned(),
-            });
+        if let TimelineEvent::SeverityChanged { cause: why, .. } = &mut entry.event {
+            *why = Some(cause);
         }
         Some(entry)
     }
@@ -440,6 +436,7 @@ impl Incident {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::AlertId;
     use chrono::TimeZone;
 
     fn user() -> Actor {
@@ -589,12 +586,16 @@ mod tests {
         let mut i = incident();
         let alert = AlertId::generate();
         let now = i.created_at;
+        let joined = |summary: &str| SeverityCause::AlertJoined {
+            alert_id: alert.clone(),
+            summary: summary.into(),
+        };
         assert!(
-            i.raise_for_alert(Severity::Sev3, &alert, "warn", &user(), now)
+            i.raise_for_alert(Severity::Sev3, joined("warn"), &user(), now)
                 .is_none()
         );
         let e = i
-            .raise_for_alert(Severity::Sev1, &alert, "disk full", &user(), now)
+            .raise_for_alert(Severity::Sev1, joined("disk full"), &user(), now)
             .unwrap();
         assert_eq!(i.severity, Severity::Sev1);
         assert_eq!(

@@ -188,6 +188,7 @@ pub mod heartbeat {
             "last_beat_at": last,
         });
         AlertEvent {
+            patch: None,
             action: EventAction::Trigger,
             dedup_key: DEDUP_KEY.into(),
             details: Some(details),
@@ -197,6 +198,7 @@ pub mod heartbeat {
     /// The resolve a beat sends after a missed one.
     pub fn back() -> AlertEvent {
         AlertEvent {
+            patch: None,
             action: EventAction::Resolve,
             dedup_key: DEDUP_KEY.into(),
             details: None,

@@ -322,6 +322,7 @@ pub fn parse_enqueue(
     Ok(EnqueueEvent {
         routing_key,
         event: AlertEvent {
+            patch: None,
             action,
             dedup_key: dedup_key.unwrap_or_else(new_dedup_key),
             details,

@@ -300,6 +300,8 @@ pub enum Edit {
 pub enum SeverityCause {
     /// A worse alert joined the incident.
     AlertJoined { alert_id: AlertId, summary: String },
+    /// One of the incident's alerts got worse (its sender raised its severity or priority).
+    AlertWorsened { alert_id: AlertId, summary: String },
 }
 
 /// Why an alert joined an open incident instead of opening its own.

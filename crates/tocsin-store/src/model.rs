@@ -86,15 +86,18 @@ pub enum IngestResult {
     Deduplicated,
     Acknowledged,
     Resolved,
+    /// An update changed fields of the open alert.
+    Updated,
     Ignored,
 }
 
 impl IngestResult {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Created,
         Self::Deduplicated,
         Self::Acknowledged,
         Self::Resolved,
+        Self::Updated,
         Self::Ignored,
     ];
 
@@ -104,19 +107,12 @@ impl IngestResult {
             Self::Deduplicated => "deduplicated",
             Self::Acknowledged => "acknowledged",
             Self::Resolved => "resolved",
+            Self::Updated => "updated",
             Self::Ignored => "ignored",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Created,
-            Self::Deduplicated,
-            Self::Acknowledged,
-            Self::Resolved,
-            Self::Ignored,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

@@ -26,6 +26,13 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             to,
             cause: Some(SeverityCause::AlertJoined { summary, .. }),
         } => format!("Severity raised from {from} to {to}: a worse alert joined ({summary})"),
+        TimelineEvent::SeverityChanged {
+            from,
+            to,
+            cause: Some(SeverityCause::AlertWorsened { summary, .. }),
+        } => {
+            format!("Severity raised from {from} to {to}: one of its alerts got worse ({summary})")
+        }
         TimelineEvent::SeverityChanged { from, to, .. } => {
             format!("Severity changed from {from} to {to} by {actor}")
         }

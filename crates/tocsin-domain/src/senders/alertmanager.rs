@@ -270,6 +270,7 @@ impl AlertFields {
             .map(Into::into);
         details.labels = self.labels;
         AlertEvent {
+            patch: None,
             action,
             dedup_key,
             details: Some(details),

@@ -367,6 +367,7 @@ impl Compiled<'_> {
             return None;
         }
         Some(AlertEvent {
+            patch: None,
             action,
             dedup_key: dedup_key.unwrap_or_default(),
             details,

@@ -155,6 +155,7 @@ fn parse_alert(
     details.labels = labels;
 
     Some(AlertEvent {
+        patch: None,
         action,
         dedup_key,
         // Resolves carry details too: the last word on an alert should say what it was.

@@ -161,6 +161,7 @@ mod tests {
     #[test]
     fn digest_ignores_order_and_sees_changes() {
         let ev = |k: &str, s: AlertSeverity| AlertEvent {
+            patch: None,
             action: EventAction::Trigger,
             dedup_key: k.into(),
             details: Some(AlertDetails::new("x", "y", s)),

@@ -5,7 +5,7 @@
 //! meant to stay apart, and a cut message hides from the sender that anything was lost.
 
 use super::{Batch, fingerprint, optional_str};
-use crate::alert::{AlertDetails, AlertEvent, EventAction};
+use crate::alert::{AlertDetails, AlertEvent, AlertPatch, EventAction};
 use crate::error::ValidationErrors;
 use crate::ids::AlertId;
 use crate::severity::AlertSeverity;
@@ -204,6 +204,7 @@ pub fn parse_create(body: &Value) -> Result<Batch, ValidationErrors> {
     d.client = Some("Opsgenie".into());
     d.labels = labels;
     Ok(Batch::new(vec![AlertEvent {
+        patch: None,
         action: EventAction::Trigger,
         dedup_key,
         details: Some(d),
@@ -237,14 +238,95 @@ pub fn parse_action(
         Some(_) => errs.push("", "must be a JSON object"),
     }
     errs.into_result(Batch::new(vec![AlertEvent {
+        patch: None,
         action,
         dedup_key: alias.to_owned(),
         details: None,
     }]))
 }
 
-/// An id for Opsgenie's `202 {"result": "Request will be processed", "took": 0.01, "requestId": "…"}`, shaped like
-/// the random UUIDs Opsgenie returns, since some clients parse it as one.
+/// The field an update request changes (`PUT /v2/alerts/{identifier}/message|description|priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateField {
+    Message,
+    Description,
+    Priority,
+}
+
+impl UpdateField {
+    /// The body's key, which is also the path's last segment.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Description => "description",
+            Self::Priority => "priority",
+        }
+    }
+
+    pub fn request_action(self) -> RequestAction {
+        match self {
+            Self::Message => RequestAction::UpdateMessage,
+            Self::Description => RequestAction::UpdateDescription,
+            Self::Priority => RequestAction::UpdatePriority,
+        }
+    }
+}
+
+/// Parses an update of one field of the open alert with `alias`; Alertmanager's `opsgenie_configs` with
+/// `update_alerts: true` sends these after each create. The field is required, with the limits a create has.
+pub fn parse_update(
+    alias: &str,
+    field: UpdateField,
+    body: &Value,
+) -> Result<Batch, ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+    if alias.trim().is_empty() {
+        errs.push("alias", "is required and must not be blank");
+    }
+    check_len(Some(alias), "alias", MAX_ALIAS_CHARS, &mut errs);
+    let Some(obj) = body.as_object() else {
+        errs.push("", "must be a JSON object");
+        return Err(errs);
+    };
+    let key = field.key();
+    let value = match obj.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() || field == UpdateField::Description => {
+            s.as_str()
+        }
+        None | Some(Value::Null | Value::String(_)) => {
+            errs.push(key, "is required and must not be blank");
+            return Err(errs);
+        }
+        Some(_) => {
+            errs.push(key, "must be a string");
+            return Err(errs);
+        }
+    };
+    let mut patch = AlertPatch::default();
+    match field {
+        UpdateField::Message => {
+            check_len(Some(value), key, MAX_MESSAGE_CHARS, &mut errs);
+            patch.summary = Some(value.to_owned());
+        }
+        UpdateField::Description => {
+            check_len(Some(value), key, MAX_DESCRIPTION_CHARS, &mut errs);
+            patch.custom_details.insert(key.into(), value.into());
+        }
+        UpdateField::Priority => {
+            let (priority, severity) = priority(obj, &mut errs);
+            patch.severity = Some(severity);
+            patch.labels.insert(key.into(), priority.clone());
+            patch.custom_details.insert(key.into(), priority.into());
+        }
+    }
+    errs.into_result(Batch::new(vec![AlertEvent {
+        patch: Some(patch),
+        action: EventAction::Update,
+        dedup_key: alias.to_owned(),
+        details: None,
+    }]))
+}
+
 /// What Tocsin did with one Opsgenie request, as `GET /v2/alerts/requests/{id}` reports it. The request ID carries
 /// the receipt itself, so every instance answers for every request without storing one row per request; the
 /// alert it names is checked against the asking key's service when it is read.
@@ -261,6 +343,9 @@ pub enum RequestAction {
     Create,
     Acknowledge,
     Close,
+    UpdateMessage,
+    UpdateDescription,
+    UpdatePriority,
 }
 
 impl RequestAction {
@@ -270,13 +355,23 @@ impl RequestAction {
             Self::Create => "Create",
             Self::Acknowledge => "Acknowledge",
             Self::Close => "Close",
+            Self::UpdateMessage => "UpdateMessage",
+            Self::UpdateDescription => "UpdateDescription",
+            Self::UpdatePriority => "UpdatePriority",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Create, Self::Acknowledge, Self::Close]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            Self::Create,
+            Self::Acknowledge,
+            Self::Close,
+            Self::UpdateMessage,
+            Self::UpdateDescription,
+            Self::UpdatePriority,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -288,6 +383,7 @@ pub enum RequestOutcome {
     Deduplicated,
     Acknowledged,
     Closed,
+    Updated,
     /// The alert was already in the state asked for.
     AlreadyDone,
     /// No open alert had the identifier.
@@ -295,11 +391,12 @@ pub enum RequestOutcome {
 }
 
 impl RequestOutcome {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Created,
         Self::Deduplicated,
         Self::Acknowledged,
         Self::Closed,
+        Self::Updated,
         Self::AlreadyDone,
         Self::NoAlert,
     ];
@@ -310,6 +407,7 @@ impl RequestOutcome {
             Self::Deduplicated => "deduplicated",
             Self::Acknowledged => "acknowledged",
             Self::Closed => "closed",
+            Self::Updated => "updated",
             Self::AlreadyDone => "unchanged",
             Self::NoAlert => "none",
         }
@@ -325,6 +423,7 @@ impl RequestOutcome {
             ),
             Self::Acknowledged => ("Acknowledged", true),
             Self::Closed => ("Closed", true),
+            Self::Updated => ("Updated", true),
             Self::AlreadyDone => ("The alert was already in that state", true),
             Self::NoAlert => ("Alert does not exist", false),
         }
@@ -371,6 +470,8 @@ impl Receipt {
     }
 }
 
+/// An id for an Opsgenie answer that carries no receipt (a refusal, a read), shaped like the random UUIDs Opsgenie
+/// returns.
 pub fn new_request_id() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
@@ -391,6 +492,44 @@ pub fn new_request_id() -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn updates_change_one_field_each_within_a_creates_limits() {
+        let patch = |field, body: Value| {
+            one(parse_update("a1", field, &body).unwrap())
+                .patch
+                .unwrap()
+        };
+        let message = patch(UpdateField::Message, json!({"message": "Now worse"}));
+        assert_eq!(message.summary.as_deref(), Some("Now worse"));
+        assert_eq!((message.severity, message.labels.len()), (None, 0));
+        let priority = patch(UpdateField::Priority, json!({"priority": "p1"}));
+        assert_eq!(priority.severity, Some(AlertSeverity::Critical));
+        assert_eq!(priority.labels["priority"], "P1");
+        assert_eq!(priority.summary, None);
+        let description = patch(UpdateField::Description, json!({"description": ""}));
+        assert_eq!(
+            description.custom_details["description"], "",
+            "a description may be cleared"
+        );
+        let invalid = |field, body: Value| -> Vec<String> {
+            let errs = parse_update("a1", field, &body).unwrap_err();
+            errs.0.into_iter().map(|e| e.field).collect()
+        };
+        assert_eq!(
+            invalid(UpdateField::Message, json!({"message": " "})),
+            ["message"]
+        );
+        assert_eq!(
+            invalid(UpdateField::Message, json!({"message": "m".repeat(131)})),
+            ["message"]
+        );
+        assert_eq!(
+            invalid(UpdateField::Priority, json!({"priority": "P9"})),
+            ["priority"]
+        );
+        assert_eq!(invalid(UpdateField::Description, json!([])), [""]);
+    }
 
     #[test]
     fn a_receipt_survives_its_request_id_and_nothing_else_parses() {

@@ -10,11 +10,12 @@ pub mod triage;
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
 use refs::*;
-use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertStatus, EventAction};
+use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertPatch, AlertStatus, EventAction};
 use tocsin_domain::auth::{Scope, hash_secret};
 use tocsin_domain::catalog::{CatalogDocument, PlanAction, ServiceSpec};
 use tocsin_domain::incident::{ActorKind, IncidentStatus, TimelineKind};
-use tocsin_domain::severity::AlertSeverity;
+use tocsin_domain::severity::{AlertSeverity, Severity};
+use tocsin_domain::timeline::{SeverityCause, TimelineEvent};
 
 /// Generates one `#[tokio::test]` per scenario, each on a fresh store from `$factory` (an async function
 /// returning `Option<SqlStore>`: `None` skips, for a backend whose server is not available here), and one per
@@ -32,6 +33,7 @@ macro_rules! conformance_suite {
             catalog_apply_is_idempotent_and_atomic => $crate::conformance::catalog_apply_is_idempotent_and_atomic,
             tokens => $crate::conformance::tokens,
             ingest_follows_pagerduty_semantics => $crate::conformance::ingest_follows_pagerduty_semantics,
+            updates_and_worse_alerts_raise_their_incident => $crate::conformance::updates_and_worse_alerts_raise_their_incident,
             ingest_keys_are_scoped_and_revocable => $crate::conformance::ingest_keys_are_scoped_and_revocable,
             incidents_by_hand => $crate::conformance::incidents_by_hand,
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
@@ -134,6 +136,7 @@ pub async fn pagerduty_key(store: &dyn Store, name: &str) -> String {
 
 pub fn trigger(dedup_key: &str, severity: AlertSeverity) -> AlertEvent {
     AlertEvent {
+        patch: None,
         action: EventAction::Trigger,
         dedup_key: dedup_key.into(),
         details: Some(AlertDetails {
@@ -146,6 +149,7 @@ pub fn trigger(dedup_key: &str, severity: AlertSeverity) -> AlertEvent {
 
 pub fn follow_up(action: EventAction, dedup_key: &str) -> AlertEvent {
     AlertEvent {
+        patch: None,
         action,
         dedup_key: dedup_key.into(),
         details: None,
@@ -686,6 +690,126 @@ pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {
         sent_by(integration_of("api").await).await,
         ["fyi", "db-down", "db-down"]
     );
+}
+
+pub async fn updates_and_worse_alerts_raise_their_incident(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "db").await;
+    let ingest = store.ingest();
+    let severity_of = |incident: IncidentRef| async move {
+        store.incidents().get(&incident).await.unwrap().severity
+    };
+    let last_cause = |incident: IncidentRef| async move {
+        let timeline = store.incidents().timeline(&incident).await.unwrap();
+        match timeline.last().map(|r| r.entry.event.clone()) {
+            Some(TimelineEvent::SeverityChanged { cause, .. }) => cause,
+            other => panic!("the last entry is not a severity change: {other:?}"),
+        }
+    };
+
+    let disk = ingest
+        .event(&key, trigger("disk", AlertSeverity::Warning), t0())
+        .await
+        .unwrap();
+    let disk_incident: IncidentRef = disk.incident_id.clone().unwrap().into();
+    assert_eq!(severity_of(disk_incident.clone()).await, Severity::Sev3);
+    let update = |patch: AlertPatch| AlertEvent {
+        action: EventAction::Update,
+        dedup_key: "disk".into(),
+        details: None,
+        patch: Some(patch),
+    };
+    let patch = AlertPatch {
+        summary: Some("disk 99% full".into()),
+        severity: Some(AlertSeverity::Critical),
+        labels: [("priority".to_owned(), "P1".to_owned())].into(),
+        custom_details: [("description".to_owned(), serde_json::json!("growing"))]
+            .into_iter()
+            .collect(),
+    };
+    let updated = ingest
+        .event(&key, update(patch), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(updated.result, IngestResult::Updated);
+    assert_eq!(updated.alert_id, disk.alert_id);
+    let alert = store
+        .alerts()
+        .get(disk.alert_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(alert.summary, "disk 99% full");
+    assert_eq!(alert.severity, AlertSeverity::Critical);
+    assert_eq!(
+        (
+            alert.labels["team"].as_str(),
+            alert.labels["priority"].as_str()
+        ),
+        ("core", "P1"),
+        "labels it does not name are kept"
+    );
+    assert_eq!(
+        (
+            &alert.custom_details["k"],
+            &alert.custom_details["description"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!("growing"))
+    );
+    assert_eq!(alert.event_count, 1, "an update is not an occurrence");
+    assert_eq!(severity_of(disk_incident.clone()).await, Severity::Sev1);
+    assert!(matches!(
+        last_cause(disk_incident.clone()).await,
+        Some(SeverityCause::AlertWorsened { .. })
+    ));
+    let events: Vec<_> = store
+        .alerts()
+        .events(&alert.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.result))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (EventAction::Trigger, IngestResult::Created),
+            (EventAction::Update, IngestResult::Updated)
+        ]
+    );
+    let nothing_open = ingest
+        .event(
+            &key,
+            AlertEvent {
+                dedup_key: "cpu".into(),
+                ..update(AlertPatch::default())
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (nothing_open.result, nothing_open.alert_id),
+        (IngestResult::Ignored, None)
+    );
+
+    // A repeat trigger that comes back worse raises its incident too.
+    let cpu = ingest
+        .event(&key, trigger("cpu", AlertSeverity::Warning), t0())
+        .await
+        .unwrap();
+    let cpu_incident: IncidentRef = cpu.incident_id.clone().unwrap().into();
+    ingest
+        .event(
+            &key,
+            trigger("cpu", AlertSeverity::Error),
+            t0() + Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(severity_of(cpu_incident.clone()).await, Severity::Sev2);
+    assert!(matches!(
+        last_cause(cpu_incident).await,
+        Some(SeverityCause::AlertWorsened { .. })
+    ));
 }
 
 pub async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {

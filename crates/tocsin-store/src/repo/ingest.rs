@@ -34,8 +34,8 @@ use tocsin_domain::noise::{
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_domain::severity::Severity;
-use tocsin_domain::severity::{AlertSeverity, SeverityMap};
-use tocsin_domain::timeline::JoinReason;
+use tocsin_domain::severity::{AlertSeverity, SeverityMap, SeverityTarget};
+use tocsin_domain::timeline::{JoinReason, SeverityCause};
 
 struct Target {
     ingest: IngestTarget,
@@ -322,13 +322,13 @@ fn joined(
 fn raise_to_alert(
     c: &dyn Conn,
     incident: &IncidentId,
-    alert: &Alert,
     severity: Severity,
+    cause: SeverityCause,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let mut i = super::incidents::load(c, &incident.clone().into())?;
-    if let Some(entry) = i.raise_for_alert(severity, &alert.id, &alert.summary, actor, now) {
+    if let Some(entry) = i.raise_for_alert(severity, cause, actor, now) {
         super::incidents::save(c, &i, Some(&entry))?;
         rows::record_timeline(c, incident, &entry)?;
     }
@@ -510,6 +510,7 @@ pub(super) fn resolve_ended(
                 .or_insert_with(|| (kind, Vec::new()))
                 .1
                 .push(AlertEvent {
+                    patch: None,
                     action: EventAction::Resolve,
                     dedup_key,
                     details: None,
@@ -617,6 +618,24 @@ fn apply(
     };
     let open = open_alert(c, t, &event.dedup_key, event.action != EventAction::Trigger)?;
     let open_seq = open.as_ref().map(|(_, seq)| *seq);
+    let severity_before = open.as_ref().map(|(a, _)| a.severity);
+    // An incident is as severe as its worst alert, also when an alert it holds gets worse.
+    let raise_if_worse = |alert: &Alert| -> Result<()> {
+        if severity_before == Some(alert.severity) {
+            return Ok(());
+        }
+        if let (Some(incident), SeverityTarget::Incident(severity)) = (
+            &alert.incident_id,
+            t.ingest.severity_map.target(alert.severity),
+        ) {
+            let cause = SeverityCause::AlertWorsened {
+                alert_id: alert.id.clone(),
+                summary: alert.summary.clone(),
+            };
+            raise_to_alert(c, incident, severity, cause, &t.actor, now)?;
+        }
+        Ok(())
+    };
     let mut opened_incident = None;
     // Opens or joins an incident for an alert that calls for one, unless triage found a reason it must not page.
     let mut page =
@@ -628,7 +647,11 @@ fn apply(
             alert.no_page_reason = None;
             match join_incident(c, t, alert, group_value, now)? {
                 Some(incident) => {
-                    raise_to_alert(c, &incident, alert, severity, &t.actor, now)?;
+                    let cause = SeverityCause::AlertJoined {
+                        alert_id: alert.id.clone(),
+                        summary: alert.summary.clone(),
+                    };
+                    raise_to_alert(c, &incident, severity, cause, &t.actor, now)?;
                     alert.incident_id = Some(incident);
                 }
                 None => {
@@ -679,6 +702,8 @@ fn apply(
         } => {
             if let Some(severity) = open_incident {
                 page(&mut alert, severity, None)?;
+            } else if changed {
+                raise_if_worse(&alert)?;
             }
             if changed || open_incident.is_some() {
                 update_alert(c, &alert)?;
@@ -694,6 +719,13 @@ fn apply(
                 IngestResult::Acknowledged
             };
             (Some(alert), open_seq, result)
+        }
+        AlertChange::Updated { alert, changed } => {
+            if changed {
+                update_alert(c, &alert)?;
+                raise_if_worse(&alert)?;
+            }
+            (Some(alert), open_seq, IngestResult::Updated)
         }
         AlertChange::Ignored { alert, .. } => (alert, open_seq, IngestResult::Ignored),
     };
@@ -918,12 +950,7 @@ impl AlertRepo for SqlStore {
                 let result: String = r.get(1)?;
                 let bad = |i| StoreError::Backend(format!("column {i}: bad enum"));
                 Ok(AlertEventRecord {
-                    action: match action.as_str() {
-                        "trigger" => EventAction::Trigger,
-                        "acknowledge" => EventAction::Acknowledge,
-                        "resolve" => EventAction::Resolve,
-                        _ => return Err(bad(0)),
-                    },
+                    action: EventAction::parse(&action).ok_or_else(|| bad(0))?,
                     result: IngestResult::parse(&result).ok_or_else(|| bad(1))?,
                     integration_id: IntegrationId::from_trusted(r.get(2)?),
                     received_at: r.time(3)?,

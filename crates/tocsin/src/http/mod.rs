@@ -196,6 +196,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(senders::opsgenie_close))
         .routes(routes!(senders::opsgenie_acknowledge))
         .routes(routes!(senders::opsgenie_request_status))
+        .routes(routes!(senders::opsgenie_update_message))
+        .routes(routes!(senders::opsgenie_update_description))
+        .routes(routes!(senders::opsgenie_update_priority))
         .routes(routes!(senders::opsgenie_get_alert))
         .routes(routes!(catalog::list_users, catalog::create_user))
         .routes(routes!(

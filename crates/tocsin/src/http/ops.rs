@@ -58,7 +58,8 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
         return super::senders::opsgenie_refusal(
             StatusCode::NOT_FOUND,
             "Tocsin does not support this Opsgenie endpoint; it takes create (POST /v2/alerts), \
-             acknowledge and close (POST /v2/alerts/{identifier}/acknowledge|close), get alert \
+             acknowledge and close (POST /v2/alerts/{identifier}/acknowledge|close), updates (PUT \
+             /v2/alerts/{identifier}/message|description|priority), get alert \
              (GET /v2/alerts/{identifier}) and request status (GET /v2/alerts/requests/{requestId})",
         );
     }

@@ -20,7 +20,7 @@ use tocsin_domain::alert::EventAction;
 use tocsin_domain::alert::{Alert, AlertStatus};
 use tocsin_domain::ids::AlertId;
 use tocsin_domain::integration::IntegrationKind;
-use tocsin_domain::senders::opsgenie::{Receipt, RequestAction, RequestOutcome};
+use tocsin_domain::senders::opsgenie::{Receipt, RequestAction, RequestOutcome, UpdateField};
 use tocsin_domain::senders::{Batch, alertmanager, generic, grafana, opsgenie};
 use tocsin_store::{IngestResult, Integration, StoreError};
 
@@ -443,6 +443,7 @@ fn receipt(action: RequestAction, accepted: &Accepted, now: DateTime<Utc>) -> Re
         Some(IngestResult::Deduplicated) => RequestOutcome::Deduplicated,
         Some(IngestResult::Acknowledged) => RequestOutcome::Acknowledged,
         Some(IngestResult::Resolved) => RequestOutcome::Closed,
+        Some(IngestResult::Updated) => RequestOutcome::Updated,
         Some(IngestResult::Ignored) | None if alert_id.is_some() => RequestOutcome::AlreadyDone,
         Some(IngestResult::Ignored) | None => RequestOutcome::NoAlert,
     };
@@ -583,27 +584,56 @@ async fn opsgenie_alert(
     }
 }
 
+/// What an Opsgenie request does to the alert its path names.
+#[derive(Clone, Copy)]
+enum OpsgenieAct {
+    Transition(EventAction),
+    Update(UpdateField),
+}
+
+impl OpsgenieAct {
+    fn request_action(self) -> RequestAction {
+        match self {
+            Self::Transition(EventAction::Resolve) => RequestAction::Close,
+            Self::Transition(_) => RequestAction::Acknowledge,
+            Self::Update(field) => field.request_action(),
+        }
+    }
+
+    /// What the receipt says when the alert named by ID or number is already closed.
+    fn on_closed_alert(self) -> RequestOutcome {
+        match self {
+            Self::Transition(EventAction::Resolve) => RequestOutcome::AlreadyDone,
+            _ => RequestOutcome::NoAlert,
+        }
+    }
+
+    fn parse(
+        self,
+        alias: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Batch, ValidationErrors> {
+        match self {
+            Self::Transition(action) => opsgenie::parse_action(alias, action, body),
+            Self::Update(field) => {
+                opsgenie::parse_update(alias, field, body.unwrap_or(&serde_json::Value::Null))
+            }
+        }
+    }
+}
+
 async fn opsgenie_action(
     state: AppState,
     identifier: String,
     q: IdentifierQuery,
-    action: EventAction,
+    act: OpsgenieAct,
     req: Request,
 ) -> Response {
     let started = Instant::now();
     let key = key_from(None, req.headers());
     let result = match admit(&state, IntegrationKind::Opsgenie, key).await {
         Ok((integration, key_hash)) => {
-            opsgenie_act(
-                &state,
-                &integration,
-                &key_hash,
-                &identifier,
-                &q,
-                action,
-                req,
-            )
-            .await
+            opsgenie_act(&state, &integration, &key_hash, &identifier, &q, act, req).await
         }
         Err(r) => Err(r),
     };
@@ -618,25 +648,15 @@ async fn opsgenie_act(
     key_hash: &str,
     identifier: &str,
     q: &IdentifierQuery,
-    action: EventAction,
+    act: OpsgenieAct,
     req: Request,
 ) -> Result<Receipt, Refusal> {
-    let closing = action == EventAction::Resolve;
-    let request_action = if closing {
-        RequestAction::Close
-    } else {
-        RequestAction::Acknowledge
-    };
     let alias = match opsgenie_alert(state, integration, identifier, q).await? {
         None => identifier.to_owned(),
         Some((alert, _)) if alert.status == AlertStatus::Resolved => {
             return Ok(Receipt {
-                action: request_action,
-                outcome: if closing {
-                    RequestOutcome::AlreadyDone
-                } else {
-                    RequestOutcome::NoAlert
-                },
+                action: act.request_action(),
+                outcome: act.on_closed_alert(),
                 alert_id: Some(alert.id),
                 processed_at: state.app.now(),
             });
@@ -651,9 +671,11 @@ async fn opsgenie_act(
     } else {
         serde_json::from_slice(&bytes).ok()
     };
-    let batch = opsgenie::parse_action(&alias, action, value.as_ref()).map_err(Refusal::Invalid)?;
+    let batch = act
+        .parse(&alias, value.as_ref())
+        .map_err(Refusal::Invalid)?;
     let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
-    Ok(receipt(request_action, &accepted, state.app.now()))
+    Ok(receipt(act.request_action(), &accepted, state.app.now()))
 }
 
 /// Opsgenie: close (resolve) the alert with this identifier.
@@ -666,7 +688,14 @@ pub async fn opsgenie_close(
     Query(q): Query<IdentifierQuery>,
     req: Request,
 ) -> Response {
-    opsgenie_action(state, identifier, q, EventAction::Resolve, req).await
+    opsgenie_action(
+        state,
+        identifier,
+        q,
+        OpsgenieAct::Transition(EventAction::Resolve),
+        req,
+    )
+    .await
 }
 
 /// Opsgenie: acknowledge the alert with this identifier.
@@ -679,7 +708,59 @@ pub async fn opsgenie_acknowledge(
     Query(q): Query<IdentifierQuery>,
     req: Request,
 ) -> Response {
-    opsgenie_action(state, identifier, q, EventAction::Acknowledge, req).await
+    opsgenie_action(
+        state,
+        identifier,
+        q,
+        OpsgenieAct::Transition(EventAction::Acknowledge),
+        req,
+    )
+    .await
+}
+
+/// Opsgenie: change the open alert's message (its summary).
+#[utoipa::path(put, path = "/v2/alerts/{identifier}/message", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
+    request_body(content = Object, description = "`{\"message\": \"…\"}`, at most 130 characters"),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_update_message(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    req: Request,
+) -> Response {
+    let act = OpsgenieAct::Update(UpdateField::Message);
+    opsgenie_action(state, identifier, q, act, req).await
+}
+
+/// Opsgenie: change the open alert's description.
+#[utoipa::path(put, path = "/v2/alerts/{identifier}/description", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
+    request_body(content = Object, description = "`{\"description\": \"…\"}`, at most 15,000 characters"),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_update_description(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    req: Request,
+) -> Response {
+    let act = OpsgenieAct::Update(UpdateField::Description);
+    opsgenie_action(state, identifier, q, act, req).await
+}
+
+/// Opsgenie: change the open alert's priority, and so its severity; its incident rises to a worse one.
+#[utoipa::path(put, path = "/v2/alerts/{identifier}/priority", tag = "ingest",
+    params(("identifier" = String, Path, description = "The alert's ID, number or alias (see identifierType)"), IdentifierQuery),
+    request_body(content = Object, description = "`{\"priority\": \"P1\"}`: P1 to P5"),
+    responses((status = 202, body = OpsgenieAnswer), (status = "4XX", body = OpsgenieAnswer)))]
+pub async fn opsgenie_update_priority(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    Query(q): Query<IdentifierQuery>,
+    req: Request,
+) -> Response {
+    let act = OpsgenieAct::Update(UpdateField::Priority);
+    opsgenie_action(state, identifier, q, act, req).await
 }
 
 /// Opsgenie's answer to a read: the data, and the usual timing fields.

@@ -10,6 +10,14 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 fn config(key: &str, enqueue_url: &str) -> Value {
+    with_receiver(json!({
+        "name": "tocsin",
+        "pagerduty_configs": [{ "routing_key": key, "url": enqueue_url, "send_resolved": true }],
+    }))
+}
+
+/// Alertmanager sending every alert, grouped by name, to `receiver` (named `tocsin`) within about a second.
+fn with_receiver(receiver: Value) -> Value {
     json!({
         "global": { "resolve_timeout": "5s" },
         "route": {
@@ -19,10 +27,7 @@ fn config(key: &str, enqueue_url: &str) -> Value {
             "group_interval": "1s",
             "repeat_interval": "1h",
         },
-        "receivers": [{
-            "name": "tocsin",
-            "pagerduty_configs": [{ "routing_key": key, "url": enqueue_url, "send_resolved": true }],
-        }],
+        "receivers": [receiver],
     })
 }
 
@@ -117,4 +122,99 @@ async fn alertmanager_pages_and_resolves_through_the_pagerduty_endpoint() {
         Some(1),
         "one alert group must open exactly one incident: {all}"
     );
+}
+
+/// Alertmanager's own Opsgenie integration, with `update_alerts`: it creates through `POST /v2/alerts`, then sends
+/// the message and description as updates on every later notification of the group.
+#[tokio::test]
+async fn alertmanager_opsgenie_receiver_creates_updates_and_closes() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/services", json!({"name": "storage"}))
+        .await;
+    let (s, integration) = app
+        .post(
+            "/api/v1/services/storage/integrations",
+            json!({"kind": "opsgenie"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{integration}");
+    let key = integration["key"].as_str().unwrap();
+    let config = with_receiver(json!({
+        "name": "tocsin",
+        "opsgenie_configs": [{
+            "api_key": key,
+            "api_url": format!("{}/", app.url),
+            "message": "{{ .CommonLabels.alertname }}: {{ len .Alerts.Firing }} firing",
+            "description": "Instances: {{ range .Alerts.Firing }}{{ .Labels.instance }} {{ end }}",
+            "priority": "{{ if gt (len .Alerts.Firing) 1 }}P1{{ else }}P3{{ end }}",
+            "update_alerts": true,
+            "send_resolved": true,
+        }],
+    }));
+    let Some(peer) = AlertmanagerPeer::start(&app.client, &config).await else {
+        return;
+    };
+    let am = &peer.guard;
+    let disk = |instance: &str, ends_at: DateTime<Utc>| {
+        json!({
+            "labels": { "alertname": "DiskFull", "instance": instance },
+            "annotations": { "summary": format!("Disk full on {instance}") },
+            "startsAt": rfc3339(Utc::now() - Span::minutes(1)),
+            "endsAt": rfc3339(ends_at),
+        })
+    };
+    let later = Utc::now() + Span::hours(1);
+    peer.post_alerts(&app.client, json!([disk("db-1", later)]))
+        .await;
+    let incident = poll(&app, am, "/api/v1/incidents", "an incident", |b| {
+        b["items"].as_array().and_then(|i| i.first()).cloned()
+    })
+    .await;
+    assert_eq!(incident["title"], "DiskFull: 1 firing", "{incident}");
+    assert_eq!(incident["severity"], "SEV-3", "P3: {incident}");
+
+    // A second instance joins the group: the message, description and priority change.
+    peer.post_alerts(
+        &app.client,
+        json!([disk("db-1", later), disk("db-2", later)]),
+    )
+    .await;
+    let alert = poll(&app, am, "/api/v1/alerts", "the updates", |b| {
+        let alert = b["items"][0].clone();
+        (alert["event_count"].as_i64() >= Some(2) && alert["summary"] == "DiskFull: 2 firing")
+            .then_some(alert)
+    })
+    .await;
+    assert_eq!(
+        alert["custom_details"]["description"], "Instances: db-1 db-2 ",
+        "{alert}"
+    );
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let events = poll(
+        &app,
+        am,
+        &format!("/api/v1/alerts/{id}/events"),
+        "update events",
+        |b| {
+            let results: Vec<String> = b["items"]
+                .as_array()?
+                .iter()
+                .map(|e| e["result"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            results.iter().any(|r| r == "updated").then_some(results)
+        },
+    )
+    .await;
+    assert_eq!(events[0], "created", "{events:?}");
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(incident["severity"], "SEV-1", "P1 raised it: {incident}");
+
+    // Both resolve: Alertmanager closes the alert by its alias.
+    let past = Utc::now() - Span::seconds(1);
+    peer.post_alerts(&app.client, json!([disk("db-1", past), disk("db-2", past)]))
+        .await;
+    poll(&app, am, "/api/v1/incidents/1", "the close", |b| {
+        (b["status"] == "resolved").then_some(())
+    })
+    .await;
 }

@@ -1089,6 +1089,9 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/v2/alerts/requests/{request_id}"),
         ("get", "/v2/alerts/{identifier}"),
         ("get", "/api/v1/incidents/{incident}/changes"),
+        ("put", "/v2/alerts/{identifier}/message"),
+        ("put", "/v2/alerts/{identifier}/description"),
+        ("put", "/v2/alerts/{identifier}/priority"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

@@ -576,7 +576,7 @@ async fn grafana_fires_resolves_and_keeps_its_links() {
 }
 
 /// Opsgenie's own Python SDK, driven through its usual flow: create, read the request's status for the alert ID,
-/// read the alert, acknowledge by ID and close by tiny ID.
+/// read the alert, update its priority, message and description, acknowledge by ID and close by tiny ID.
 const OPSGENIE_SDK_FLOW: &str = r#"
 import json, sys
 import opsgenie_sdk
@@ -587,13 +587,22 @@ conf.retry_enabled = False
 api = opsgenie_sdk.AlertApi(opsgenie_sdk.api_client.ApiClient(configuration=conf))
 out = {}
 created = api.create_alert(create_alert_payload=opsgenie_sdk.CreateAlertPayload(
-    message='Card processor down', alias='card-down', priority='P1', description='All card payments fail'))
+    message='Card processor down', alias='card-down', priority='P3', description='All card payments fail'))
 status = api.get_request_status(request_id=created.request_id)
 out['status'] = {'success': status.data.is_success, 'action': status.data.action, 'alert_id': status.data.alert_id,
                  'alias': status.data.alias, 'status': status.data.status}
 alert = api.get_alert(identifier=status.data.alert_id, identifier_type='id')
 out['alert'] = {'tiny_id': alert.data.tiny_id, 'message': alert.data.message, 'status': alert.data.status,
                 'priority': alert.data.priority, 'description': alert.data.description}
+api.update_alert_priority(identifier=status.data.alert_id, identifier_type='id',
+    update_alert_priority_payload=opsgenie_sdk.UpdateAlertPriorityPayload(priority='P1'))
+api.update_alert_message(identifier='card-down', identifier_type='alias',
+    update_alert_message_payload=opsgenie_sdk.UpdateAlertMessagePayload(message='Card processor down in EU'))
+described = api.update_alert_description(identifier=alert.data.tiny_id, identifier_type='tiny',
+    update_alert_description_payload=opsgenie_sdk.UpdateAlertDescriptionPayload(description='EU cards fail'))
+out['described'] = api.get_request_status(request_id=described.request_id).data.status
+updated = api.get_alert(identifier=status.data.alert_id, identifier_type='id').data
+out['updated'] = {'message': updated.message, 'priority': updated.priority, 'description': updated.description}
 api.acknowledge_alert(identifier=status.data.alert_id, identifier_type='id',
                       acknowledge_alert_payload=opsgenie_sdk.AcknowledgeAlertPayload(user='dana', note='on it'))
 out['acknowledged'] = api.get_alert(identifier='card-down', identifier_type='alias').data.acknowledged
@@ -638,7 +647,12 @@ async fn opsgenie_sdk_creates_reads_status_and_acts_by_id_and_tiny_id() {
     );
     assert_eq!(got["alert"]["message"], "Card processor down");
     assert_eq!(got["alert"]["status"], "open");
-    assert_eq!(got["alert"]["priority"], "P1");
+    assert_eq!(got["alert"]["priority"], "P3");
+    assert_eq!(got["described"], "Updated");
+    assert_eq!(
+        got["updated"],
+        json!({"message": "Card processor down in EU", "priority": "P1", "description": "EU cards fail"})
+    );
     assert_eq!(got["alert"]["description"], "All card payments fail");
     assert!(
         got["alert"]["tiny_id"]
@@ -665,7 +679,29 @@ async fn opsgenie_sdk_creates_reads_status_and_acts_by_id_and_tiny_id() {
         .iter()
         .map(|e| e["result"].as_str().unwrap())
         .collect();
-    assert_eq!(results, ["created", "acknowledged", "resolved"]);
+    assert_eq!(
+        results,
+        [
+            "created",
+            "updated",
+            "updated",
+            "updated",
+            "acknowledged",
+            "resolved"
+        ]
+    );
+    let (_, timeline) = app.get("/api/v1/incidents/1/timeline").await;
+    assert!(
+        timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Severity raised from SEV-3 to SEV-1: one of its alerts got worse")),
+        "{timeline}"
+    );
 }
 
 #[tokio::test]
