@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident, $parse:expr) => {
+    ($(#[$doc:meta])* $name:ident, $parse:expr, $schema:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -48,7 +48,8 @@ macro_rules! string_newtype {
         }
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                String::schema()
+                let f: fn() -> utoipa::openapi::ObjectBuilder = $schema;
+                f().into()
             }
         }
         impl utoipa::ToSchema for $name {}
@@ -80,16 +81,37 @@ fn parse_name(s: &str) -> Result<String, String> {
     Ok(t.to_owned())
 }
 
+/// What [`parse_name`] accepts, as a JSON Schema pattern: some visible character, no control characters, not
+/// shaped like a Tocsin ID.
+pub const NAME_PATTERN: &str = "^(?!(team|usr|svc|int|tok|alr|inc|chg|rule|sil|mnt|sch|ovr|pol|cm|nr|msg|feed)_.{26}$)\
+                                [^\\u0000-\\u001F\\u007F-\\u009F]*\\S[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+fn string_schema() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)
+}
+
+fn name_schema() -> utoipa::openapi::ObjectBuilder {
+    string_schema()
+        .min_length(Some(1))
+        .max_length(Some(100))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some(
+            "1–100 characters once surrounding blanks are trimmed, no control characters, not shaped like a Tocsin ID",
+        ))
+}
+
 string_newtype!(
     /// A team or service name: 1–100 characters, unique within its kind.
     Name,
-    parse_name
+    parse_name,
+    name_schema
 );
 
 string_newtype!(
     /// A person's display name.
     PersonName,
-    parse_name
+    parse_name,
+    name_schema
 );
 
 string_newtype!(
@@ -103,8 +125,16 @@ string_newtype!(
                 !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             });
         if valid { Ok(t.to_ascii_lowercase()) } else { Err(format!("{s:?} is not an email address like alice@example.com")) }
-    }
+    },
+    || string_schema()
+        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Email)))
+        .max_length(Some(254))
+        .pattern(Some(EMAIL_PATTERN))
+        .examples(["alice@example.com"])
 );
+
+/// What an [`Email`] accepts, as a JSON Schema pattern: a local part, `@`, and a domain with a dot inside it.
+pub const EMAIL_PATTERN: &str = "^\\s*[^\\s@\\u0000-\\u001F\\u007F]+@[^\\s@.\\u0000-\\u001F\\u007F][^\\s@\\u0000-\\u001F\\u007F]*\\.[^\\s@\\u0000-\\u001F\\u007F]*[^\\s@.\\u0000-\\u001F\\u007F]\\s*$";
 
 string_newtype!(
     /// An IANA time zone name such as `Europe/Berlin`.
@@ -114,7 +144,10 @@ string_newtype!(
         t.parse::<chrono_tz::Tz>()
             .map(|tz| tz.name().to_owned())
             .map_err(|_| format!("{s:?} is not an IANA time zone name like Europe/Berlin or America/New_York"))
-    }
+    },
+    || string_schema()
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .examples(["Europe/Berlin"])
 );
 
 string_newtype!(
@@ -126,26 +159,30 @@ string_newtype!(
             return Err(format!("{s:?} must be an http:// or https:// URL"));
         }
         Ok(s.trim().to_owned())
-    }
+    },
+    || string_schema()
+        .format(Some(utoipa::openapi::schema::SchemaFormat::Custom("uri".into())))
+        .pattern(Some("^\\s*[hH][tT][tT][pP][sS]?://[^/?#\\s]"))
+        .examples(["https://runbooks.example.com/checkout"])
 );
 
 /// Service tier: 1 is the most critical.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
-#[schema(value_type = i64, example = 1)]
 pub struct Tier(u8);
+
+impl utoipa::PartialSchema for Tier {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(4))
+            .description(Some("1 is the most critical"))
+            .examples([1])
+            .into()
+    }
+}
+impl utoipa::ToSchema for Tier {}
 
 impl Tier {
     pub fn get(self) -> u8 {

@@ -264,6 +264,7 @@ pub struct ContactMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactMethodSpec {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     pub target: ContactTarget,
     #[serde(default = "yes")]
@@ -308,6 +309,7 @@ pub struct NotificationRuleSpec {
     pub contact_method_id: ContactMethodId,
     pub urgency: Urgency,
     #[serde(default)]
+    #[schema(maximum = 1440)]
     pub delay_minutes: u32,
 }
 

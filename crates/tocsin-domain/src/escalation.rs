@@ -191,19 +191,24 @@ pub enum EscalationTarget {
 #[serde(deny_unknown_fields)]
 pub struct EscalationLevel {
     /// Minutes to wait after paging this level before paging the next one, if nobody acknowledged.
+    #[schema(minimum = 1, maximum = 1440)]
     pub delay_minutes: u32,
+    #[schema(min_items = 1)]
     pub targets: Vec<EscalationTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationPolicySpec {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
     /// How many more times to run through all levels after the last one (0 = once through).
     #[serde(default)]
+    #[schema(maximum = 10)]
     pub repeat: u32,
+    #[schema(min_items = 1, max_items = 20)]
     pub levels: Vec<EscalationLevel>,
 }
 

@@ -91,8 +91,10 @@ pub struct IntegrationConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatConfig {
+    #[schema(minimum = 10, maximum = 2678400)]
     pub interval_seconds: u32,
     #[serde(default = "default_grace")]
+    #[schema(maximum = 86400)]
     pub grace_seconds: u32,
 }
 

@@ -391,7 +391,9 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
+    #[schema(min_items = 1)]
     pub matchers: Vec<Matcher>,
     pub action: RuleAction,
     #[serde(default)]
@@ -595,9 +597,13 @@ pub fn service_scope(service: &str) -> Matcher {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSpec {
+    #[schema(min_items = 1)]
     pub matchers: Vec<Matcher>,
     pub starts_at: DateTime<Utc>,
+    /// After `starts_at`.
     pub ends_at: DateTime<Utc>,
+    /// Why the alerts are silenced.
+    #[schema(pattern = "\\S")]
     pub comment: String,
 }
 
@@ -865,6 +871,7 @@ impl MaintenanceWindow {
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceSpec {
     /// Service name.
+    #[schema(pattern = "\\S")]
     pub service: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,

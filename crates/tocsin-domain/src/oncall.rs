@@ -103,8 +103,10 @@ impl Restriction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Layer {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// In turn order; the first is on call from `start`.
+    #[schema(min_items = 1)]
     pub participants: Vec<UserId>,
     pub rotation: Rotation,
     /// The first handoff, in the schedule's local time (e.g. `2026-03-02T09:00:00`); nobody is on call before it.
@@ -254,15 +256,18 @@ impl Schedule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
     #[serde(with = "tz_name")]
     #[schema(value_type = String, example = "Europe/Berlin")]
     pub time_zone: Tz,
+    #[schema(min_items = 1)]
     pub layers: Vec<Layer>,
     /// Minutes before a shift starts to remind its person; 0 sends no reminders.
     #[serde(default = "default_reminder_minutes")]
+    #[schema(maximum = 10080)]
     pub reminder_minutes: u32,
     /// The team whose on-call rotation this is (ID or name): a policy paging the team's on-call pages it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -89,6 +89,8 @@ pub async fn list_incidents(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclareIncident {
+    /// Kept to its first 255 characters.
+    #[schema(pattern = "\\S")]
     title: String,
     #[serde(default)]
     description: String,
@@ -274,7 +276,8 @@ pub async fn recent_changes(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddNote {
-    /// Markdown.
+    /// Markdown, at most 65,536 bytes.
+    #[schema(pattern = "\\S", max_length = 16384)]
     body: String,
 }
 

@@ -1168,3 +1168,167 @@ async fn the_openapi_document_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Judges instances against the OpenAPI document's schemas as a generated client's validator would: reads the
+/// document and `[[schema, instance], …]` and prints one verdict per instance.
+const SCHEMA_VERDICTS: &str = r##"
+import json, sys
+from jsonschema import Draft202012Validator
+doc = json.load(open(sys.argv[1]))
+cases = json.load(open(sys.argv[2]))
+out = []
+for name, instance in cases:
+    schema = {"$ref": "#/components/schemas/" + name, "components": doc["components"]}
+    out.append(Draft202012Validator(schema).is_valid(instance))
+print(json.dumps(out))
+"##;
+
+/// What the document promises is what the server enforces: every request below is valid by the document's schema
+/// exactly when the server takes it, at and around each documented limit.
+#[tokio::test]
+async fn documented_constraints_are_the_enforced_ones() {
+    if crate::support::python_module_missing("jsonschema") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (_, user) = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Alice", "email": "alice@example.com"}),
+        )
+        .await;
+    let alice = user["id"].as_str().unwrap().to_owned();
+    let id_shaped = format!("svc_{}", "0".repeat(26));
+    let mut cases: Vec<(&str, &str, Value)> = Vec::new();
+    for name in [
+        "",
+        " ",
+        "a",
+        "payments",
+        " padded ",
+        "ünïcödé",
+        "tab\there",
+        "nel\u{85}x",
+        &"n".repeat(100),
+        &"n".repeat(101),
+        &id_shaped,
+        "svc_short",
+    ] {
+        cases.push(("TeamSpec", "/api/v1/teams", json!({ "name": name })));
+    }
+    for (i, email) in [
+        "bob@example.com",
+        "BOB2@Example.COM",
+        "bob@localhost",
+        "@example.com",
+        "bob@.example.com",
+        "bob@example.com.",
+        "bo b@example.com",
+        "bob@@example.com",
+        " carol@example.com ",
+        "d@e.f",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push((
+            "UserSpec",
+            "/api/v1/users",
+            json!({"name": format!("User {i}"), "email": email}),
+        ));
+    }
+    for (i, zone) in ["Europe/Berlin", "UTC", "Mars/Olympus", "europe/berlin"]
+        .into_iter()
+        .enumerate()
+    {
+        cases.push((
+            "UserSpec",
+            "/api/v1/users",
+            json!({"name": format!("Zoned {i}"), "email": format!("zone{i}@example.com"), "time_zone": zone}),
+        ));
+    }
+    for (i, tier) in [0, 1, 4, 5].into_iter().enumerate() {
+        cases.push((
+            "ServiceSpec",
+            "/api/v1/services",
+            json!({"name": format!("tiered {i}"), "tier": tier}),
+        ));
+    }
+    for (i, runbook) in [
+        "https://runbooks.example.com/x",
+        "ftp://example.com/x",
+        "not a url",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push((
+            "ServiceSpec",
+            "/api/v1/services",
+            json!({"name": format!("runbook {i}"), "runbook_url": runbook}),
+        ));
+    }
+    let policy = |i: usize, repeat: u32, delay: u32, levels: usize| {
+        let level = json!({"delay_minutes": delay, "targets": [{"type": "user", "id": alice}]});
+        json!({"name": format!("policy {i}"), "repeat": repeat, "levels": vec![level; levels]})
+    };
+    for (i, (repeat, delay, levels)) in [
+        (0, 5, 1),
+        (10, 1, 1),
+        (11, 5, 1),
+        (0, 0, 1),
+        (0, 1440, 1),
+        (0, 1441, 1),
+        (0, 5, 0),
+        (0, 5, 20),
+        (0, 5, 21),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push((
+            "EscalationPolicySpec",
+            "/api/v1/escalation-policies",
+            policy(i, repeat, delay, levels),
+        ));
+    }
+
+    let doc = app.text("/api/v1/openapi.json").await;
+    let doc_path = app.dir.path().join("openapi.json");
+    let cases_path = app.dir.path().join("cases.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let judged: Vec<(&str, &Value)> = cases.iter().map(|(s, _, v)| (*s, v)).collect();
+    std::fs::write(&cases_path, serde_json::to_string(&judged).unwrap()).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", SCHEMA_VERDICTS])
+            .arg(&doc_path)
+            .arg(&cases_path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut disagreements = Vec::new();
+    for ((schema, path, body), valid) in cases.iter().zip(verdicts) {
+        let (status, answer) = app.post(path, body.clone()).await;
+        let accepted = status.is_success();
+        assert!(
+            accepted || status.is_client_error(),
+            "{path} {body}: {status} {answer}"
+        );
+        if accepted != valid {
+            disagreements.push(format!(
+                "{schema} {body}: the document says {}, the server answered {status} {answer}",
+                if valid { "valid" } else { "invalid" }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
