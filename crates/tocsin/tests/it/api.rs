@@ -1152,21 +1152,14 @@ async fn the_openapi_document_is_valid() {
     let doc = app.text("/api/v1/openapi.json").await;
     let path = app.dir.path().join("openapi.json");
     std::fs::write(&path, doc).unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-m", "openapi_spec_validator", "--errors", "all"])
-            .arg(&path)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::python3(vec![
+        "-m".into(),
+        "openapi_spec_validator".into(),
+        "--errors".into(),
+        "all".into(),
+        path.into(),
+    ])
+    .await;
 }
 
 /// Judges instances against the OpenAPI document's schemas as a generated client's validator would: reads the
@@ -1299,22 +1292,14 @@ async fn documented_constraints_are_the_enforced_ones() {
     std::fs::write(&doc_path, doc).unwrap();
     let judged: Vec<(&str, &Value)> = cases.iter().map(|(s, _, v)| (*s, v)).collect();
     std::fs::write(&cases_path, serde_json::to_string(&judged).unwrap()).unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", SCHEMA_VERDICTS])
-            .arg(&doc_path)
-            .arg(&cases_path)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verdicts: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::support::python3(vec![
+        "-c".into(),
+        SCHEMA_VERDICTS.into(),
+        doc_path.into(),
+        cases_path.into(),
+    ])
+    .await;
+    let verdicts: Vec<bool> = serde_json::from_slice(&out).unwrap();
     let mut disagreements = Vec::new();
     for ((schema, path, body), valid) in cases.iter().zip(verdicts) {
         let (status, answer) = app.post(path, body.clone()).await;

@@ -624,21 +624,14 @@ async fn opsgenie_sdk_creates_reads_status_and_acts_by_id_and_tiny_id() {
     }
     let app = TestApp::spawn().await;
     let (_, key, _) = integration(&app, "payments", "opsgenie", json!({})).await;
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", OPSGENIE_SDK_FLOW, &url, &key])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::support::python3(vec![
+        "-c".into(),
+        OPSGENIE_SDK_FLOW.into(),
+        app.url.clone().into(),
+        key.into(),
+    ])
+    .await;
+    let got: Value = serde_json::from_slice(&out).unwrap();
     let (_, alerts) = app.get("/api/v1/alerts").await;
     let alert = &alerts["items"][0];
     assert_eq!(

@@ -222,6 +222,26 @@ pub fn peers_required() -> bool {
     std::env::var("TOCSIN_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }
 
+/// Runs `python3` with `args` on a blocking thread and returns its stdout, failing the test (with its stderr) if
+/// it fails.
+pub async fn python3(args: Vec<std::ffi::OsString>) -> Vec<u8> {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(&args)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("the python3 thread finishes");
+    assert!(
+        out.status.success(),
+        "python3 failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Whether `python3` lacks `module` (installed from PyPI by scripts/install-test-deps.sh), which fails the test
 /// where peers are required.
 pub fn python_module_missing(module: &str) -> bool {
