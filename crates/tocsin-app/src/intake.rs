@@ -392,6 +392,7 @@ impl Ingest<'_> {
         let state = self.app;
         let kind = integration.kind.as_str();
         let mut batch = batch;
+        batch.replace_nul();
         // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
         let group = match batch.group_key.clone() {
             Some(g) => {
@@ -452,13 +453,18 @@ impl Ingest<'_> {
                     Refusal::Failed(e)
                 }
             })?;
-        state.intake.record_payload(
-            &integration.id,
-            RawPayload {
-                outcome: summarize(&outcomes),
-                ..RawPayload::new(body, now)
-            },
-        );
+        let mut sample = RawPayload::new(body, now);
+        if sample.body.contains('\0') {
+            sample.body = sample.body.replace('\0', "\u{FFFD}");
+        }
+        // Readers of samples must not get a routing key or a token a sender put in a body.
+        if let std::borrow::Cow::Owned(redacted) =
+            tocsin_domain::redact::json_credentials(&sample.body)
+        {
+            sample.body = redacted;
+        }
+        sample.outcome = summarize(&outcomes);
+        state.intake.record_payload(&integration.id, sample);
         for o in &outcomes {
             self.count(kind, o.result.as_str());
             if let Some(sev) = o.opened_incident {

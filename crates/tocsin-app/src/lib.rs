@@ -244,14 +244,16 @@ impl App {
             .map(|t| Principal::from_token(&t)))
     }
 
-    /// The person a verified action link was sent to, who may act on incidents through it. Credited by name
-    /// while the user exists, else by ID.
+    /// The person a verified action link was sent to, who may act on incidents through it; `NotFound` once that
+    /// person was deleted, since a link acts for someone who no longer may.
     pub async fn link_holder(&self, user: &tocsin_domain::ids::UserId) -> Result<Principal> {
-        let name = match self.store.users().get(&user.clone().into()).await {
-            Ok(u) => u.name.to_string(),
-            Err(StoreError::NotFound { .. }) => user.to_string(),
-            Err(e) => return Err(e.into()),
-        };
+        let name = self
+            .store
+            .users()
+            .get(&user.clone().into())
+            .await?
+            .name
+            .to_string();
         Ok(Principal {
             actor: Actor {
                 kind: ActorKind::User,

@@ -137,6 +137,7 @@ pub const MAX_LINKS: usize = 50;
 
 /// A validated incident description or customer impact: at most 64 KiB, surrounding blanks trimmed.
 pub fn parse_text(field: &str, s: &str) -> Result<String, FieldError> {
+    refuse_nul(field, s)?;
     let t = s.trim();
     if t.len() > MAX_TEXT {
         return Err(FieldError::new(field, "must be at most 65536 bytes"));
@@ -160,6 +161,7 @@ pub enum TransitionError {
 
 /// A validated incident title: 1–255 characters.
 pub fn parse_title(s: &str) -> Result<String, FieldError> {
+    refuse_nul("title", s)?;
     let t = s.trim();
     if t.is_empty() {
         return Err(FieldError::new("title", "must not be empty"));
@@ -169,6 +171,7 @@ pub fn parse_title(s: &str) -> Result<String, FieldError> {
 
 /// A validated Markdown note: 1 to 65,536 bytes.
 pub fn parse_note(s: &str) -> Result<String, FieldError> {
+    refuse_nul("body", s)?;
     if s.trim().is_empty() {
         return Err(FieldError::new("body", "must not be empty"));
     }
@@ -176,6 +179,14 @@ pub fn parse_note(s: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("body", "must be at most 65536 bytes"));
     }
     Ok(s.to_owned())
+}
+
+/// No database column takes NUL, and no person means one.
+fn refuse_nul(field: &str, s: &str) -> Result<(), FieldError> {
+    if s.contains('\0') {
+        return Err(FieldError::new(field, "must not contain the NUL character"));
+    }
+    Ok(())
 }
 
 pub fn truncate_chars(s: &str, max: usize) -> String {
@@ -614,6 +625,8 @@ mod tests {
     #[test]
     fn titles_and_notes_are_checked() {
         assert!(parse_title("  ").is_err());
+        assert!(parse_title("a\0b").is_err() && parse_note("a\0b").is_err());
+        assert!(parse_text("description", "a\0b").is_err());
         assert_eq!(parse_title(&"é".repeat(300)).unwrap().chars().count(), 255);
         assert!(parse_note("").is_err());
         assert!(parse_note(&"x".repeat(70_000)).is_err());

@@ -79,6 +79,11 @@ pub enum Conflict {
         "incident #{number} was handed to people, not to a policy; reassign it to a policy to escalate it"
     )]
     HandedToPeople { number: i64 },
+    /// Revoking the token would leave no admin credential, and nobody able to create one through the API.
+    #[error(
+        "this is the last admin token; create another admin token first (or use `tocsin admin-token` on the server)"
+    )]
+    LastAdmin,
 }
 
 /// What refers to an entry that cannot go away.

@@ -66,6 +66,10 @@ pub struct EngineConfig {
     /// Milliseconds between cycles when nothing wakes the engine sooner.
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
+    /// This instance's name to the engine lease; a restart under the same name takes the lease over at once.
+    /// Defaults to `<host>:<port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
         Self {
             enabled: true,
             tick_ms: default_tick_ms(),
+            instance: None,
         }
     }
 }

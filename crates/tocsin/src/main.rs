@@ -173,7 +173,9 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Server messages may quote what a sender wrote.
+            let message = format!("{e:#}");
+            eprintln!("error: {}", tocsin::cli::terminal_safe(&message));
             std::process::ExitCode::FAILURE
         }
     }

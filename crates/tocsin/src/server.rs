@@ -56,6 +56,49 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The data directory holds the key that signs action links, webhook secrets and chat URLs: it is created for
+/// the server's user alone, and one that others may write to (and so swap the database in) is refused.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .with_context(|| format!("reading data directory {}", dir.display()))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o022 == 0,
+            "the data directory {} can be written by other users (mode {:o}); run `chmod go-w {}` (or 700) first",
+            dir.display(),
+            mode & 0o777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates `path` readable by its owner alone if it does not exist yet. SQLite gives its journal files the
+/// database file's permissions, so they follow.
+pub fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
+}
+
 /// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     if let Some(url) = &config.database_url {
@@ -63,9 +106,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
             .await
             .context("opening the PostgreSQL database (database_url)");
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    private_data_dir(&config.data_dir)?;
     let db_path = config.data_dir.join("tocsin.db");
+    private_file(&db_path)?;
     let durability = match config.durability {
         Durability::Full => sqlite::Durability::Full,
         Durability::Process => sqlite::Durability::Process,
@@ -112,6 +155,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         },
         EngineSettings {
             tick: std::time::Duration::from_millis(config.engine.tick_ms.max(10)),
+            instance: Some(instance_name(config, addr)),
             ..EngineSettings::default()
         },
     ));
@@ -147,6 +191,21 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Who this server is to the engine lease, the same across its restarts: its host and port (`engine.instance`
+/// names it otherwise), since two servers on one host listen on different ports.
+fn instance_name(config: &Config, addr: SocketAddr) -> String {
+    if let Some(name) = &config.engine.instance {
+        return name.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", addr.port())
 }
 
 /// Creates the first admin token if the database has none.
@@ -218,5 +277,12 @@ pub fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
     if !db.exists() {
         anyhow::bail!("no database at {}", db.display());
     }
+    // The copy holds the same secrets: it is its owner's alone from the start.
+    anyhow::ensure!(
+        !to.exists(),
+        "{} already exists; choose a new file for the backup",
+        to.display()
+    );
+    private_file(to)?;
     sqlite::backup(&db, to).with_context(|| format!("backing up {}", db.display()))
 }

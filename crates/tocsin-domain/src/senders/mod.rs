@@ -27,7 +27,97 @@ pub struct Batch {
     pub group_state: Option<String>,
 }
 
+/// NUL is the one character no database column takes (PostgreSQL refuses it in text and JSON); a sender's NUL
+/// becomes U+FFFD, as an unreadable byte does, so the event is kept rather than failing to store.
+fn without_nul(s: &mut String) {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+    }
+}
+
+fn json_without_nul(v: &mut Value) {
+    match v {
+        Value::String(s) => without_nul(s),
+        Value::Array(items) => items.iter_mut().for_each(json_without_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let fixed: Map<String, Value> = std::mem::take(map)
+                    .into_iter()
+                    .map(|(mut k, v)| {
+                        without_nul(&mut k);
+                        (k, v)
+                    })
+                    .collect();
+                *map = fixed;
+            }
+            map.values_mut().for_each(json_without_nul);
+        }
+        _ => {}
+    }
+}
+
+fn map_without_nul(m: &mut BTreeMap<String, String>) {
+    if m.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        *m = std::mem::take(m)
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                without_nul(&mut k);
+                without_nul(&mut v);
+                (k, v)
+            })
+            .collect();
+    }
+}
+
 impl Batch {
+    /// Replaces NUL in every text the events carry (see [`without_nul`]).
+    pub fn replace_nul(&mut self) {
+        if let Some(g) = self.group_key.as_mut() {
+            without_nul(g);
+        }
+        for e in &mut self.events {
+            without_nul(&mut e.dedup_key);
+            if let Some(d) = e.details.as_mut() {
+                for s in [&mut d.summary, &mut d.source] {
+                    without_nul(s);
+                }
+                for s in [
+                    &mut d.component,
+                    &mut d.group,
+                    &mut d.class,
+                    &mut d.client,
+                    &mut d.client_url,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    without_nul(s);
+                }
+                map_without_nul(&mut d.labels);
+                json_without_nul(&mut d.custom_details);
+                for l in &mut d.links {
+                    without_nul(&mut l.href);
+                    if let Some(t) = l.text.as_mut() {
+                        without_nul(t);
+                    }
+                }
+                for i in &mut d.images {
+                    without_nul(&mut i.src);
+                    for s in [&mut i.href, &mut i.alt].into_iter().flatten() {
+                        without_nul(s);
+                    }
+                }
+            }
+            if let Some(p) = e.patch.as_mut() {
+                if let Some(s) = p.summary.as_mut() {
+                    without_nul(s);
+                }
+                map_without_nul(&mut p.labels);
+                p.custom_details.values_mut().for_each(json_without_nul);
+            }
+        }
+    }
+
     pub fn new(events: Vec<AlertEvent>) -> Self {
         Self {
             events,
@@ -157,6 +247,23 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 mod tests {
     use super::*;
     use crate::alert::{AlertDetails, EventAction};
+
+    #[test]
+    fn nul_becomes_a_replacement_character_everywhere_an_event_carries_text() {
+        let mut d = AlertDetails::new("disk\0full", "db\u{0}1", AlertSeverity::Error);
+        d.labels.insert("k\0".into(), "v\0".into());
+        d.custom_details = serde_json::json!({"a\u{0}": ["x\u{0}", {"b": "y\u{0}"}]});
+        let mut batch = Batch::new(vec![AlertEvent {
+            patch: None,
+            action: EventAction::Trigger,
+            dedup_key: "key\0".into(),
+            details: Some(d),
+        }]);
+        batch.replace_nul();
+        let text = serde_json::to_string(&batch.events).unwrap();
+        assert!(!text.contains("\\u0000"), "{text}");
+        assert_eq!(batch.events[0].dedup_key, "key\u{FFFD}");
+    }
 
     #[test]
     fn digest_ignores_order_and_sees_changes() {

@@ -474,6 +474,33 @@ pub async fn tokens(store: &dyn Store) {
         "revoked"
     );
     assert_eq!(store.tokens().list().await.unwrap().len(), 2);
+
+    // The last live admin credential cannot be revoked; once there is another, it can.
+    let admin = |name: &str, secret: &str, expires_at| NewToken {
+        scope: Scope::Admin,
+        ..new(name, secret, expires_at)
+    };
+    let first = store
+        .tokens()
+        .create(admin("first admin", "a1", None), t0())
+        .await
+        .unwrap();
+    let expired = admin("old admin", "a0", Some(t0() - Duration::hours(1)));
+    store.tokens().create(expired, t0()).await.unwrap();
+    assert!(matches!(
+        store.tokens().revoke(&first.id, t0()).await,
+        Err(StoreError::Conflict(Conflict::LastAdmin))
+    ));
+    let second = store
+        .tokens()
+        .create(admin("second admin", "a2", None), t0())
+        .await
+        .unwrap();
+    store.tokens().revoke(&first.id, t0()).await.unwrap();
+    assert!(matches!(
+        store.tokens().revoke(&second.id, t0()).await,
+        Err(StoreError::Conflict(Conflict::LastAdmin))
+    ));
 }
 
 pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {

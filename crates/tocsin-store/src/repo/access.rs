@@ -6,11 +6,12 @@ use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{
-    ApiToken, Integration, IntegrationConfig, IntegrationKind, IntegrationRepo, NewIntegration,
-    NewToken, RawPayload, Result, TokenRepo,
+    ApiToken, Conflict, Integration, IntegrationConfig, IntegrationKind, IntegrationRepo,
+    NewIntegration, NewToken, RawPayload, Result, TokenRepo,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tocsin_domain::auth::Scope;
 use tocsin_domain::ids::{IntegrationId, ServiceId, TokenId, UserId};
 use tocsin_domain::refs::ServiceRef;
 
@@ -234,7 +235,19 @@ impl TokenRepo for SqlStore {
     async fn revoke(&self, id: &TokenId, now: DateTime<Utc>) -> Result<ApiToken> {
         let id = id.clone();
         self.write(move |c| {
-            load_token(c, &id)?;
+            let token = load_token(c, &id)?;
+            let live = |t: &ApiToken| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
+            if token.scope == Scope::Admin && live(&token) {
+                let other_admins: i64 = c.query_one(
+                    "SELECT count(*) FROM api_tokens WHERE scope = ?1 AND id <> ?2 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?3)",
+                    params![Scope::Admin.as_str(), id.as_str(), ts(now)],
+                    |r| r.get(0),
+                )?;
+                if other_admins == 0 {
+                    return Err(Conflict::LastAdmin.into());
+                }
+            }
             c.execute(
                 "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), ts(now)],

@@ -112,7 +112,8 @@ impl Driver for SqliteDriver {
 /// Writes a consistent copy of the live database at `path` to the new file `to` with `VACUUM INTO`: one read
 /// transaction, so writers carry on (WAL) and the copy is the database as of one commit, compacted.
 pub fn backup(path: &Path, to: &Path) -> Result<()> {
-    if to.exists() {
+    // An empty file is one the caller created to choose its permissions; SQLite writes into it.
+    if std::fs::metadata(to).is_ok_and(|m| m.len() > 0) {
         return Err(StoreError::Backend(format!(
             "{} already exists; choose a new file",
             to.display()

@@ -176,7 +176,11 @@ async fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> anyhow::Resul
     let link_key = store.engine().link_key().await?;
     Ok(Engine::new(
         &tocsin_app::App::new(store, clock, tocsin_app::Metrics::new()),
-        Arc::new(Transports::new(&NotifyConfig::default())?),
+        Arc::new(Transports::new(&NotifyConfig {
+            // The receiver is in this process, on loopback.
+            allowed_networks: tocsin_domain::net::AllowedNetworks(vec!["127.0.0.0/8".parse()?]),
+            ..NotifyConfig::default()
+        })?),
         Renderer {
             public_url: "http://127.0.0.1:8080".into(),
             link_key,

@@ -186,9 +186,15 @@ pub async fn spawn_tocsins(
     for _ in 0..instances.max(1) {
         let dir = scratch_dir("tocsin")?;
         let port = free_port()?;
+        // The page-latency receiver listens on loopback, which users' URLs may not reach by default.
+        let config = dir.path().join("tocsin.toml");
+        std::fs::write(&config, "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n")
+            .context("writing the benchmark server's configuration")?;
         let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
         command
             .arg("serve")
+            .arg("-c")
+            .arg(&config)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("TOCSIN_BOOTSTRAP_TOKEN", &token)

@@ -115,7 +115,8 @@ impl Client {
             .with_context(|| format!("could not reach the server at {}", self.base))?;
         let status = resp.status();
         for warning in resp.headers().get_all(reqwest::header::WARNING) {
-            eprintln!("warning: {}", warning_text(warning.as_bytes()));
+            let said = warning_text(warning.as_bytes());
+            eprintln!("warning: {}", super::output::terminal_safe(&said));
         }
         let text = resp
             .text()

@@ -7,6 +7,7 @@ mod incidents;
 mod noise;
 mod oncall;
 mod output;
+pub use output::terminal_safe;
 mod paging;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -232,7 +232,7 @@ pub fn why(alert: &Value) -> String {
         return String::new();
     }
     match serde_json::from_value::<NoPageReason>(reason.clone()) {
-        Ok(r) => r.describe(),
+        Ok(r) => super::output::terminal_safe(&r.describe()).into_owned(),
         Err(_) => text(&reason["type"]).replace('_', " "),
     }
 }

@@ -147,15 +147,39 @@ pub fn name_or_id(names: &std::collections::HashMap<String, String>, v: &Value) 
     names.get(&id).cloned().unwrap_or(id)
 }
 
+/// Text a sender wrote, made safe for a terminal: control characters (ESC, BEL, NUL…) and the bidirectional
+/// overrides that reorder what is shown are printed as escapes such as `\u{1b}`, so a summary cannot recolour the
+/// screen, ring the bell, retitle the window or hide text. Line breaks become spaces in one-line contexts.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\r' | '\n' => out.push(' '),
+            c if unsafe_char(c) => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
-        Value::String(s) => s.replace(['\r', '\n'], " "),
+        Value::String(s) => terminal_safe(s).into_owned(),
         Value::Array(a) if a.is_empty() => "-".into(),
         Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
         Value::Object(o) => match o.get("name") {
             Some(name) => text(name),
+            // JSON text escapes every control character itself.
             None => v.to_string(),
         },
         other => other.to_string(),
@@ -183,6 +207,19 @@ pub fn number(incident: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sender_text_cannot_drive_the_terminal() {
+        let hostile = "disk \u{1b}[31mfull\u{7}\u{0} \u{202e}gnp.exe\r\nnext";
+        assert_eq!(
+            text(&json!(hostile)),
+            "disk \\u{1b}[31mfull\\u{7}\\u{0} \\u{202e}gnp.exe  next"
+        );
+        assert!(matches!(
+            terminal_safe("plain, ünïcode"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn text_renders_each_kind_of_value_on_one_line() {

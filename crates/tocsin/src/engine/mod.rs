@@ -46,6 +46,9 @@ pub struct EngineSettings {
     /// this coalesces the wake-ups instead of running a cycle for each.
     pub min_gap: std::time::Duration,
     pub retry: RetryPolicy,
+    /// Who this engine is to the lease: the same for a restart of the same instance, so that it takes the lease
+    /// over at once instead of waiting out its dead predecessor's term. `None` makes one up for this process.
+    pub instance: Option<String>,
 }
 
 impl Default for EngineSettings {
@@ -58,6 +61,7 @@ impl Default for EngineSettings {
             send_wait: std::time::Duration::from_secs(2),
             min_gap: std::time::Duration::from_millis(20),
             retry: RetryPolicy::default(),
+            instance: None,
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct Engine {
     settings: EngineSettings,
     /// This process's lease identity: random, so two processes never mistake each other for themselves.
     holder: String,
+    /// Set after this process's first cycle as leader: until then, claims under its holder name are a
+    /// predecessor's, whose sends died with it.
+    started: std::sync::atomic::AtomicBool,
     wake: Arc<Notify>,
     /// Cycles run one at a time, whether from the ticker or on demand.
     cycle_lock: tokio::sync::Mutex<()>,
@@ -104,13 +111,18 @@ impl Engine {
         renderer: Renderer,
         settings: EngineSettings,
     ) -> Self {
+        let holder = settings
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
         Self {
             store: app.store().clone(),
             clock: app.clock().clone(),
             transport,
             renderer,
             settings,
-            holder: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
+            holder,
+            started: std::sync::atomic::AtomicBool::new(false),
             wake: app.engine_wake(),
             cycle_lock: tokio::sync::Mutex::new(()),
             last_cleanup: Mutex::new(None),
@@ -167,7 +179,10 @@ impl Engine {
             .acquire_lease(LEASE, &self.holder, self.settings.lease_ttl)
             .await?
         {
-            Lease::Held { fresh } => fresh,
+            // A restarted instance holds the lease under its old name, but not the sends its predecessor claimed.
+            Lease::Held { fresh } => {
+                fresh || !self.started.swap(true, std::sync::atomic::Ordering::AcqRel)
+            }
             Lease::HeldElsewhere { .. } => return Ok(CycleReport::default()),
         };
         let mut report = CycleReport {

@@ -122,7 +122,9 @@ pub struct PayloadQuery {
     limit: Option<u32>,
 }
 
-/// The most recent request bodies the integration accepted, newest first, exactly as the sender sent them.
+/// The most recent request bodies the integration accepted, newest first, as the sender sent them but with the
+/// values of credential fields (`routing_key`, tokens, passwords, API keys) replaced by `[redacted]`. Needs write
+/// scope.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/payloads", tag = "integrations", security(("bearer" = [])),
     params(("id" = String, Path, description = "Integration ID"), PayloadQuery),
     responses((status = 200, body = Items<RawPayload>), (status = "4XX", body = ErrorResponse)))]

@@ -158,6 +158,13 @@ async fn verified(
         )
     })?;
     let holder = s.app.link_holder(&link.user_id).await;
+    if let Err(tocsin_app::Error::Store(StoreError::NotFound { kind: "user", .. })) = &holder {
+        return Err(page(
+            StatusCode::FORBIDDEN,
+            "This link does not work",
+            "<p>The person this link was sent to is no longer in Tocsin, so it cannot act for them.</p>",
+        ));
+    }
     let found = match holder {
         Ok(who) => s
             .app

@@ -5,7 +5,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::body_bytes;
+use super::extract::sender_body;
 use super::senders::{Refusal, admit, key_from};
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -483,7 +483,7 @@ async fn create(state: AppState, path_key: Option<String>, req: Request) -> Resp
         Ok(i) => i,
         Err(r) => return r,
     };
-    let body = match body_bytes(req, &state).await {
+    let body = match sender_body(req, &state).await {
         Ok(b) => b,
         Err(e) => return api_error(e),
     };

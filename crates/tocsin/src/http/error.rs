@@ -141,7 +141,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(c) => {
                 let code = match c {
                     Conflict::NameTaken { .. } => ErrorCode::NameTaken,
-                    Conflict::InUse { .. } => ErrorCode::InUse,
+                    Conflict::InUse { .. } | Conflict::LastAdmin => ErrorCode::InUse,
                     Conflict::StillEscalating { .. } => ErrorCode::StillEscalating,
                     Conflict::NoPolicy { .. } | Conflict::HandedToPeople { .. } => {
                         ErrorCode::NoEscalationPolicy

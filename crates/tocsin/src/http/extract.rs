@@ -42,10 +42,10 @@ impl FromRequestParts<AppState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            // The scheme is case-insensitive (RFC 7235): `BEARER x` is as good as `Bearer x`.
+            .and_then(|v| v.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
@@ -54,13 +54,18 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer <token>`",
                 )
             })?;
-        match state.app.authenticate(token).await? {
-            Some(t) => Ok(Caller(t)),
-            None => Err(ApiError::new(
+        let Some(principal) = state.app.authenticate(token).await? else {
+            return Err(ApiError::new(
                 ErrorCode::InvalidToken,
                 "the token is unknown, revoked or expired",
-            )),
+            ));
+        };
+        // Every change needs at least write scope; refusing a reader here, before its body is parsed, answers 403
+        // rather than a 400 about a body it was never allowed to send. Use cases still check their exact scope.
+        if !parts.method.is_safe() {
+            principal.require(Scope::Write)?;
         }
+        Ok(Caller(principal))
     }
 }
 
@@ -87,6 +92,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// A sender's body. Every sender Tocsin speaks for (PagerDuty, Alertmanager, Prometheus, Grafana, Opsgenie and
+/// their clients) declares its JSON as such, so a body declared as anything else, or not declared at all, is
+/// refused with 415 before it is read.
+pub async fn sender_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("").to_ascii_lowercase());
+    let has_body = !http_body::Body::is_end_stream(req.body())
+        && req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|l| l.as_bytes() != b"0");
+    let json = declared.as_deref().is_some_and(|ct| {
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    if has_body && !json {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "send the body as JSON with Content-Type: application/json (it came as {})",
+                declared.as_deref().unwrap_or("no Content-Type")
+            ),
+        ));
+    }
+    body_bytes(req, state).await
 }
 
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {

@@ -90,7 +90,7 @@ pub async fn list_incidents(
 #[serde(deny_unknown_fields)]
 pub struct DeclareIncident {
     /// Kept to its first 255 characters.
-    #[schema(pattern = "\\S")]
+    #[schema(pattern = "^[^\\u0000]*\\S[^\\u0000]*$")]
     title: String,
     #[serde(default)]
     description: String,
@@ -277,7 +277,7 @@ pub async fn recent_changes(
 #[serde(deny_unknown_fields)]
 pub struct AddNote {
     /// Markdown, at most 65,536 bytes.
-    #[schema(pattern = "\\S", max_length = 16384)]
+    #[schema(pattern = "^[^\\u0000]*\\S[^\\u0000]*$", max_length = 16384)]
     body: String,
 }
 

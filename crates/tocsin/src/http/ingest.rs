@@ -4,7 +4,7 @@
 //! The 202 goes out only after the store has committed the event (see `tocsin_store::sqlite`).
 
 use super::AppState;
-use super::extract::body_bytes;
+use super::extract::sender_body;
 use super::senders::{Refusal, admit, set_retry_after, store_batch};
 use axum::Json;
 use axum::body::Bytes;
@@ -71,7 +71,7 @@ async fn parse_body<T>(
         rejected(status, "Event object is invalid", errors)
     };
     let header_key = header_routing_key(req.headers()).map(str::to_owned);
-    let bytes = body_bytes(req, state)
+    let bytes = sender_body(req, state)
         .await
         .map_err(|e| invalid(e.0.code.status(), vec![e.0.message]))?;
     let value = serde_json::from_slice(&bytes).map_err(|e| {

@@ -8,6 +8,7 @@ mod access;
 mod actions;
 mod alertmanager_api;
 mod catalog;
+mod connection;
 pub mod error;
 mod extract;
 mod incidents;
@@ -328,6 +329,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            connection::close_when_body_unread,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             ops::panic_response,
         ))

@@ -5,7 +5,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use super::extract::body_bytes;
+use super::extract::sender_body;
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -117,7 +117,7 @@ async fn intake(
     parse: impl FnOnce(&serde_json::Value, &Integration) -> Result<Batch, ValidationErrors>,
 ) -> Result<Accepted, Refusal> {
     let started = Instant::now();
-    let bytes = body_bytes(req, state).await.map_err(|e| {
+    let bytes = sender_body(req, state).await.map_err(|e| {
         state
             .app
             .ingest()
@@ -665,11 +665,17 @@ async fn opsgenie_act(
     };
     let started = Instant::now();
     // Opsgenie lets close and acknowledge come with no body at all.
-    let bytes = body_bytes(req, state).await.map_err(Refusal::Api)?;
+    let bytes = sender_body(req, state).await.map_err(Refusal::Api)?;
     let value: Option<serde_json::Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice(&bytes).ok()
+        // A body that is not JSON is refused, and nothing of it is stored, as on create.
+        Some(serde_json::from_slice(&bytes).map_err(|e| {
+            Refusal::Api(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not JSON: {e}"),
+            ))
+        })?)
     };
     let batch = act
         .parse(&alias, value.as_ref())

@@ -4,14 +4,18 @@ use super::{Outgoing, SendOutcome, Transport, outbound, wrong_kind};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tocsin_domain::contact::{ContactTarget, Notice};
+use tocsin_domain::net::AllowedNetworks;
 
 pub struct ChatTransport {
     http: reqwest::Client,
+    /// Where users' URLs may lead: checked here for addresses written in the URL, and by the client's resolver
+    /// for names.
+    allowed: AllowedNetworks,
 }
 
 impl ChatTransport {
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    pub fn new(http: reqwest::Client, allowed: AllowedNetworks) -> Self {
+        Self { http, allowed }
     }
 }
 
@@ -24,6 +28,9 @@ impl Transport for ChatTransport {
             ContactTarget::Teams { url } => (url, teams(out.notice)),
             other => return wrong_kind("chat", other),
         };
+        if let Err(refused) = outbound::check_destination(url.as_str(), &self.allowed) {
+            return refused;
+        }
         let request = self
             .http
             .post(url.as_str())
@@ -33,27 +40,26 @@ impl Transport for ChatTransport {
             return outbound::send(request, out.now).await;
         }
         match outbound::accepted(request, out.now).await {
-            Ok((status, body)) => teams_answer(status.as_u16(), body),
+            Ok((status, body)) => teams_answer(status, body),
             Err(outcome) => outcome,
         }
     }
 }
 
 /// Teams' older connector webhooks answer 200 even when they dropped the message, with the real error in the body.
-fn teams_answer(status: u16, body: String) -> SendOutcome {
+fn teams_answer(status: reqwest::StatusCode, body: String) -> SendOutcome {
     if !body.contains("delivery failed") {
         return SendOutcome::Delivered {
-            detail: if body.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {body}")
-            },
+            detail: outbound::status_line(status, &body),
         };
     }
-    if body.contains("HTTP error 429") || body.contains("HTTP error 5") {
-        SendOutcome::retry(body)
+    let said = "Teams answered that it dropped the message";
+    if body.contains("HTTP error 429") {
+        SendOutcome::retry(format!("{said} (rate limited)"))
+    } else if body.contains("HTTP error 5") {
+        SendOutcome::retry(format!("{said} (its server failed)"))
     } else {
-        SendOutcome::failed(body)
+        SendOutcome::failed(said)
     }
 }
 
@@ -80,6 +86,25 @@ fn slack(notice: &Notice) -> Value {
     json!({"text": lines(&[escape(&notice.subject), escape(&notice.body), links])})
 }
 
+/// Text a sender may have written, made inert for Markdown renderers (Mattermost, Teams): every character that
+/// starts a link, an image, an HTML tag, code or emphasis is escaped, mentions (`@channel`, `@all`, `@here`,
+/// `@someone`) are broken with an invisible word joiner, and so are URLs, so that only Tocsin's own links, written
+/// after the text, can be followed.
+fn markdown_inert(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\\' | '[' | ']' | '(' | ')' | '!' | '<' | '>' | '`' | '*' | '_' | '~' | '#' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{2060}"),
+            c => out.push(c),
+        }
+    }
+    out.replace("://", ":\u{2060}//")
+}
+
 /// Mattermost renders Markdown; a link's label and URL are escaped so that neither can end the link early.
 fn mattermost(notice: &Notice) -> Value {
     let links = notice
@@ -100,7 +125,11 @@ fn mattermost(notice: &Notice) -> Value {
         })
         .collect::<Vec<_>>()
         .join(" · ");
-    json!({"text": lines(&[notice.subject.clone(), notice.body.clone(), links])})
+    let (subject, body) = (
+        markdown_inert(&notice.subject),
+        markdown_inert(&notice.body),
+    );
+    json!({"text": lines(&[subject, body, links])})
 }
 
 /// A legacy MessageCard: both Teams connector webhooks and Workflows webhooks accept it, where an Adaptive Card
@@ -122,13 +151,14 @@ fn teams(notice: &Notice) -> Value {
         .body
         .lines()
         .filter(|l| !l.trim().is_empty())
+        .map(markdown_inert)
         .collect::<Vec<_>>()
         .join("\n\n");
     json!({
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
         "summary": notice.subject,
-        "title": notice.subject,
+        "title": markdown_inert(&notice.subject),
         "text": text,
         "potentialAction": actions,
     })
@@ -170,7 +200,10 @@ mod tests {
     }
 
     async fn deliver(target: &ContactTarget, notice: &Notice) -> SendOutcome {
-        let chat = ChatTransport::new(outbound::client(outbound::TIMEOUT).unwrap());
+        let chat = ChatTransport::new(
+            outbound::client(outbound::TIMEOUT).unwrap(),
+            AllowedNetworks::everywhere(),
+        );
         chat.send(&outgoing(target, notice)).await
     }
 
@@ -184,7 +217,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Delivered {
-                detail: "HTTP 200: ok".into()
+                detail: "HTTP 200 OK: ok".into()
             }
         );
         let [req] = rx.requests().try_into().unwrap();
@@ -213,7 +246,7 @@ mod tests {
         let [req] = rx.requests().try_into().unwrap();
         assert_eq!(
             req.json(),
-            json!({"text": "[SEV-1] db <primary> & replica\nDisk full on db-1.\nSince 10:02.\n\
+            json!({"text": "\\[SEV-1\\] db \\<primary\\> & replica\nDisk full on db-1.\nSince 10:02.\n\
                 [Acknowledge](https://tocsin.example.com/ack?t=a|b) · [Open \\[web\\]](https://tocsin.example.com/i/%281%29)"})
         );
     }
@@ -228,7 +261,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Delivered {
-                detail: "HTTP 200: 1".into()
+                detail: "HTTP 200 OK: 1".into()
             }
         );
         let [req] = rx.requests().try_into().unwrap();
@@ -238,7 +271,7 @@ mod tests {
                 "@type": "MessageCard",
                 "@context": "https://schema.org/extensions",
                 "summary": "[SEV-1] db <primary> & replica",
-                "title": "[SEV-1] db <primary> & replica",
+                "title": "\\[SEV-1\\] db \\<primary\\> & replica",
                 "text": "Disk full on db-1.\n\nSince 10:02.",
                 "potentialAction": [
                     {"@type": "OpenUri", "name": "Acknowledge",
@@ -247,6 +280,40 @@ mod tests {
                      "targets": [{"os": "default", "uri": "https://tocsin.example.com/i/(1)"}]},
                 ],
             })
+        );
+    }
+
+    #[test]
+    fn sender_text_cannot_mention_link_or_show_images_in_markdown_chats() {
+        let mut hostile = tricky_notice();
+        hostile.subject =
+            "@channel [Acknowledge](https://evil.example/ack) ![x](https://evil.example/x.png)"
+                .into();
+        hostile.body = "Disk full @all <https://evil.example> see https://evil.example/y".into();
+        for payload in [mattermost(&hostile), teams(&hostile)] {
+            // Mattermost's last line is Tocsin's own links.
+            let text = payload["text"].as_str().unwrap();
+            let senders = match payload.get("title") {
+                Some(_) => text,
+                None => text.rsplit_once('\n').unwrap().0,
+            };
+            let shown = format!("{}\n{senders}", payload["title"].as_str().unwrap_or(""));
+            for raw in [
+                "@channel",
+                "@all",
+                "[Acknowledge](",
+                "![x](",
+                "<https://",
+                "https://evil",
+            ] {
+                assert!(!shown.contains(raw), "{raw:?} in {shown}");
+            }
+            assert!(shown.contains("Disk full"), "{shown}");
+        }
+        let text = mattermost(&hostile)["text"].as_str().unwrap().to_owned();
+        assert!(
+            text.ends_with("[Acknowledge](https://tocsin.example.com/ack?t=a|b) · [Open \\[web\\]](https://tocsin.example.com/i/%281%29)"),
+            "Tocsin's own links stay links: {text}"
         );
     }
 
@@ -261,7 +328,7 @@ mod tests {
         assert!(matches!(outcome, SendOutcome::Retry { .. }), "{outcome:?}");
         assert!(matches!(
             teams_answer(
-                200,
+                StatusCode::OK,
                 "Webhook message delivery failed with error: Bad payload".into()
             ),
             SendOutcome::Failed { .. }
@@ -284,7 +351,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Retry {
-                error: "HTTP 503: busy".into(),
+                error: "HTTP 503 Service Unavailable: busy".into(),
                 retry_after: Some(chrono::Duration::seconds(7)),
             }
         );
@@ -305,7 +372,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Failed {
-                error: "HTTP 400: invalid_payload".into()
+                error: "HTTP 400 Bad Request: invalid_payload".into()
             }
         );
         let rx = Receiver::start(Reply {
@@ -345,8 +412,10 @@ mod tests {
             ..ok()
         })
         .await;
-        let chat =
-            ChatTransport::new(outbound::client(std::time::Duration::from_millis(200)).unwrap());
+        let chat = ChatTransport::new(
+            outbound::client(std::time::Duration::from_millis(200)).unwrap(),
+            AllowedNetworks::everywhere(),
+        );
         let target = ContactTarget::Slack {
             url: http_url(&rx.url("/services/SECRET")),
         };

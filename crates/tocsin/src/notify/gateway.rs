@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Delivered {
-                detail: r#"HTTP 200: {"status":"queued"}"#.into()
+                detail: "HTTP 200 OK".into()
             }
         );
         let [req] = rx.requests().try_into().unwrap();
@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Retry {
-                error: "HTTP 429".into(),
+                error: "HTTP 429 Too Many Requests".into(),
                 retry_after: Some(chrono::Duration::seconds(30)),
             }
         );
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Failed {
-                error: "HTTP 422: invalid number".into()
+                error: "HTTP 422 Unprocessable Entity".into()
             }
         );
         let voice = ContactTarget::Voice {

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::contact::{Channels, ContactTarget, Notice};
+use tocsin_domain::net::AllowedNetworks;
 
 pub use email::{SmtpConfig, SmtpTls};
 pub use gateway::GatewayConfig;
@@ -82,6 +83,10 @@ pub struct NotifyConfig {
     pub sms: Option<GatewayConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<GatewayConfig>,
+    /// Private networks (CIDR) webhook and chat URLs may lead to, for receivers on premises. Everything else
+    /// private, loopback or link-local is refused.
+    #[serde(default)]
+    pub allowed_networks: AllowedNetworks,
 }
 
 impl NotifyConfig {
@@ -123,6 +128,9 @@ impl Transports {
     pub fn new(config: &NotifyConfig) -> anyhow::Result<Self> {
         config.validate()?;
         let http = outbound::client(outbound::TIMEOUT)?;
+        // Users choose webhook and chat URLs; administrators choose gateways and the mail relay.
+        let users_urls =
+            outbound::guarded_client(outbound::TIMEOUT, config.allowed_networks.clone())?;
         let gateway = |c: &Option<GatewayConfig>, kind| {
             c.as_ref()
                 .map(|c| gateway::GatewayTransport::new(http.clone(), c.clone(), kind))
@@ -133,8 +141,8 @@ impl Transports {
                 .as_ref()
                 .map(email::EmailTransport::new)
                 .transpose()?,
-            chat: chat::ChatTransport::new(http.clone()),
-            webhook: webhook::WebhookTransport::new(http.clone()),
+            chat: chat::ChatTransport::new(users_urls.clone(), config.allowed_networks.clone()),
+            webhook: webhook::WebhookTransport::new(users_urls, config.allowed_networks.clone()),
             sms: gateway(&config.sms, gateway::Kind::Sms),
             voice: gateway(&config.voice, gateway::Kind::Voice),
         })
@@ -221,13 +229,25 @@ mod tests {
     #[tokio::test]
     async fn dispatches_each_kind_to_its_transport() {
         let rx = Receiver::start(ok()).await;
-        let config = NotifyConfig {
+        let mut config = NotifyConfig {
             sms: Some(GatewayConfig {
                 body: r#"{"to": "{{to}}"}"#.into(),
                 ..GatewayConfig::new(&rx.url("/sms"))
             }),
             ..NotifyConfig::default()
         };
+        // Users' URLs may not lead to loopback by default; gateways are the administrator's and may.
+        let refused = Transports::new(&config).unwrap();
+        let hook = ContactTarget::Webhook {
+            url: http_url(&rx.url("/hook")),
+            secret: Some(tocsin_domain::webhook::generate_secret()),
+        };
+        let outcome = refused.send(&outgoing(&hook, &notice())).await;
+        assert!(
+            matches!(&outcome, SendOutcome::Failed { error } if error.contains("allowed_networks")),
+            "{outcome:?}"
+        );
+        config.allowed_networks = AllowedNetworks::everywhere();
         let transports = Transports::new(&config).unwrap();
         let notice = notice();
         let targets = [
@@ -297,6 +317,7 @@ mod tests {
                 ..GatewayConfig::new("ftp://sms.example.com/{{number}}")
             }),
             voice: None,
+            allowed_networks: AllowedNetworks::default(),
         };
         let fields: Vec<String> = bad
             .validate()

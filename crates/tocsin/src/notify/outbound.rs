@@ -2,9 +2,13 @@
 
 use super::SendOutcome;
 use chrono::{DateTime, Utc};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tocsin_domain::net::{AllowedNetworks, refusal_text};
 
 /// Per request. A receiver slower than this is treated as down: a page must not wait on it, and the retry comes
 /// sooner than a hung connection would give up.
@@ -20,6 +24,69 @@ const SNIPPET_CHARS: usize = 200;
 pub const DELIVERY_HEADER: &str = "x-tocsin-delivery";
 
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    builder(timeout).build()
+}
+
+/// A client for URLs that users give (webhooks, chat): every name it resolves must lead to an address
+/// `allowed` permits, checked when connecting, so a name that points at a private address later is refused then.
+pub fn guarded_client(
+    timeout: Duration,
+    allowed: AllowedNetworks,
+) -> reqwest::Result<reqwest::Client> {
+    builder(timeout)
+        .dns_resolver(Arc::new(GuardedResolver { allowed }))
+        .build()
+}
+
+/// Why a request was not sent: its destination is not allowed. Sending again cannot help.
+#[derive(Debug)]
+pub struct RefusedDestination(pub String);
+
+impl std::fmt::Display for RefusedDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedDestination {}
+
+struct GuardedResolver {
+    allowed: AllowedNetworks,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allowed = self.allowed.clone();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| allowed.permits(a.ip()))
+                .collect();
+            match (permitted.is_empty(), found.first()) {
+                (false, _) => Ok(Box::new(permitted.into_iter()) as Addrs),
+                (true, Some(refused)) => Err(Box::new(RefusedDestination(format!(
+                    "{} resolves to {}",
+                    name.as_str(),
+                    refusal_text(refused.ip())
+                ))) as _),
+                (true, None) => Err(format!("{} has no address", name.as_str()).into()),
+            }
+        })
+    }
+}
+
+/// The destination of a user's URL, refused before any connection when it is a listed address.
+pub fn check_destination(url: &str, allowed: &AllowedNetworks) -> Result<(), SendOutcome> {
+    match url::Url::parse(url).ok().and_then(|u| allowed.refusal(&u)) {
+        Some(why) => Err(SendOutcome::failed(why)),
+        None => Ok(()),
+    }
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -27,7 +94,6 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         // payload somewhere else; a target that moved has to be updated instead.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Tocsin/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Sends `request` and classifies the answer: 2xx delivered; 408, 425, 429, 5xx and network errors retried;
@@ -62,11 +128,7 @@ async fn classify(response: Response, now: DateTime<Utc>) -> SendOutcome {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, now));
     let body = snippet(response).await;
-    let said = if body.is_empty() {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!("HTTP {}: {body}", status.as_u16())
-    };
+    let said = status_line(status, &body);
     if status.is_success() {
         SendOutcome::Delivered { detail: said }
     } else if retryable(status) {
@@ -92,6 +154,13 @@ fn retryable(status: StatusCode) -> bool {
 }
 
 fn from_error(e: reqwest::Error) -> SendOutcome {
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<RefusedDestination>() {
+            return SendOutcome::failed(refused.0.clone());
+        }
+        cause = c.source();
+    }
     let builder = e.is_builder();
     let message = describe(e);
     if builder {
@@ -123,6 +192,27 @@ fn describe(e: reqwest::Error) -> String {
 }
 
 /// The start of a response body, on one line.
+/// What a delivery record keeps of an answer: its status line, and the body only when it is a bare error code
+/// (Slack's `invalid_payload`). A response body is the receiver's to keep: recorded, it would let anyone who reads
+/// the notification log read what an internal service answers.
+pub fn status_line(status: StatusCode, body: &str) -> String {
+    let code = status.as_u16();
+    let line = match status.canonical_reason() {
+        Some(reason) => format!("HTTP {code} {reason}"),
+        None => format!("HTTP {code}"),
+    };
+    let is_code = !body.is_empty()
+        && body.len() <= 40
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if is_code {
+        format!("{line}: {body}")
+    } else {
+        line
+    }
+}
+
 async fn snippet(mut response: Response) -> String {
     let mut bytes = Vec::new();
     // Read only what is kept: an error page can be large, and a hostile receiver endless.

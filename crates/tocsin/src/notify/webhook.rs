@@ -4,15 +4,19 @@ use super::{Outgoing, SendOutcome, Transport, outbound, wrong_kind};
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 use tocsin_domain::contact::ContactTarget;
+use tocsin_domain::net::AllowedNetworks;
 use tocsin_domain::webhook::sign;
 
 pub struct WebhookTransport {
     http: reqwest::Client,
+    /// Where users' URLs may lead: checked here for addresses written in the URL, and by the client's resolver
+    /// for names.
+    allowed: AllowedNetworks,
 }
 
 impl WebhookTransport {
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    pub fn new(http: reqwest::Client, allowed: AllowedNetworks) -> Self {
+        Self { http, allowed }
     }
 }
 
@@ -27,6 +31,9 @@ impl Transport for WebhookTransport {
         let Some(secret) = secret else {
             return SendOutcome::failed("no signing secret: recreate the webhook contact method");
         };
+        if let Err(refused) = outbound::check_destination(url.as_str(), &self.allowed) {
+            return refused;
+        }
         let body = match serde_json::to_vec(&out.notice.event) {
             Ok(body) => body,
             Err(e) => return SendOutcome::failed(format!("event is not JSON: {e}")),
@@ -58,7 +65,10 @@ mod tests {
     use tocsin_domain::webhook::{DEFAULT_TOLERANCE_SECS, generate_secret, verify};
 
     fn transport() -> WebhookTransport {
-        WebhookTransport::new(outbound::client(outbound::TIMEOUT).unwrap())
+        WebhookTransport::new(
+            outbound::client(outbound::TIMEOUT).unwrap(),
+            AllowedNetworks::everywhere(),
+        )
     }
 
     #[tokio::test]
@@ -78,7 +88,7 @@ mod tests {
         assert_eq!(
             outcome,
             SendOutcome::Delivered {
-                detail: "HTTP 204".into()
+                detail: "HTTP 204 No Content".into()
             }
         );
 

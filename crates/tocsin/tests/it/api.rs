@@ -129,6 +129,7 @@ async fn pagerduty_validation_names_each_bad_field_and_stores_nothing() {
         .send(
             app.client
                 .post(format!("{}/v2/enqueue", app.url))
+                .header("Content-Type", "application/json")
                 .body("{not json"),
         )
         .await;
@@ -1316,4 +1317,69 @@ async fn documented_constraints_are_the_enforced_ones() {
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[tokio::test]
+async fn the_last_admin_token_stays_and_the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    let bootstrap = tokens["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .send(app.req(Method::DELETE, &format!("/api/v1/tokens/{bootstrap}")))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("last admin token"),
+        "{b}"
+    );
+    for scheme in ["BEARER", "bearer", "Bearer", "bEaReR"] {
+        let (s, b) = app
+            .send(
+                app.client
+                    .get(format!("{}/api/v1/tokens", app.url))
+                    .header("Authorization", format!("{scheme} {}", app.token)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{scheme}: {b}");
+    }
+    let (s, _) = app
+        .send(
+            app.client
+                .get(format!("{}/api/v1/tokens", app.url))
+                .header("Authorization", format!("Basic {}", app.token)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_reader_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn().await;
+    let (_, reader) = app
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "dashboard", "scope": "read"}),
+        )
+        .await;
+    let token = reader["token"].as_str().unwrap();
+    for (method, path) in [
+        (Method::POST, "/api/v1/services"),
+        (Method::PUT, "/api/v1/services/x"),
+        (Method::POST, "/api/v1/tokens"),
+    ] {
+        let (s, b) = app
+            .send(
+                app.client
+                    .request(method.clone(), format!("{}{path}", app.url))
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .body("{not json"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {b}");
+        assert_eq!(b["error"]["code"], "insufficient_scope", "{b}");
+    }
 }

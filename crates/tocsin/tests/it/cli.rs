@@ -552,3 +552,27 @@ async fn a_closed_pipe_ends_the_client_quietly() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {stderr}");
 }
+
+#[tokio::test]
+async fn sender_text_reaches_the_terminal_escaped() {
+    let app = TestApp::spawn().await;
+    let key = app.service_with_key("checkout").await;
+    let hostile = "Disk \u{1b}[2J\u{1b}]0;pwned\u{7} full\u{0} \u{202e}cod.exe";
+    let mut event = TestApp::trigger(&key, "disk", "critical");
+    event["payload"]["summary"] = serde_json::json!(hostile);
+    let (s, b) = app.enqueue(event).await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{b}");
+    for args in [
+        &["incidents", "show", "1"][..],
+        &["incidents", "list"],
+        &["alerts", "list"],
+    ] {
+        let out = tocsin(&app, args).await.ok();
+        assert!(
+            !out.chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{args:?} printed raw control characters: {out:?}"
+        );
+        assert!(out.contains(r"Disk \u{1b}[2J"), "{args:?}: {out}");
+    }
+}

@@ -174,6 +174,40 @@ async fn two_engines_on_one_database_page_each_level_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_instance_takes_its_lease_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new(dir.path()).await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let sent = Arc::new(CountingTransport::default());
+    let named = |store: Arc<dyn Store>, instance: &str| {
+        Engine::new(
+            &tocsin_app::App::new(store, clock.clone(), tocsin_app::Metrics::new()),
+            sent.clone(),
+            Renderer {
+                public_url: "http://tocsin.test".into(),
+                link_key: vec![7; 32],
+            },
+            EngineSettings {
+                instance: Some(instance.into()),
+                ..EngineSettings::default()
+            },
+        )
+    };
+    let first: Arc<dyn Store> = Arc::new(db.open().await);
+    seed(&*first, 3).await;
+    let before = named(first, "db-host:8080");
+    assert!(before.cycle().await.unwrap().leader);
+    // It dies without letting go of the lease. Another instance waits out the lease's term…
+    drop(before);
+    let other = named(Arc::new(db.open().await), "other-host:8080");
+    assert!(!other.cycle().await.unwrap().leader);
+    // …but the same instance, restarted, leads at once.
+    let after = named(Arc::new(db.open().await), "db-host:8080");
+    assert!(after.cycle().await.unwrap().leader);
+    assert!(!other.cycle().await.unwrap().leader);
+}
+
 /// Never answers: a receiver that hangs until the sender's timeout.
 struct HangingTransport;
 

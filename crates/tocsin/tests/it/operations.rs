@@ -80,6 +80,11 @@ async fn a_backup_of_the_running_database_is_consistent_and_restores() {
     .await
     .failed();
     assert!(again.contains("already exists"), "{again}");
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&copy), 0o600, "the copy holds the same secrets");
 
     // Restoring is starting a server on a data directory holding the copy.
     let restored = TestApp::spawn_with(
@@ -92,6 +97,53 @@ async fn a_backup_of_the_running_database_is_consistent_and_restores() {
     let (status, list) = restored.get("/api/v1/incidents").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"][0]["title"], "Checkout is down", "{list}");
+}
+
+#[tokio::test]
+async fn the_data_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let scratch = tempfile::tempdir().unwrap();
+    let fresh = scratch.path().join("data");
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.data_dir = fresh.clone();
+            c.database_url = None;
+        },
+    )
+    .await;
+    app.post("/api/v1/services", json!({"name": "checkout"}))
+        .await;
+    assert_eq!(mode(&fresh), 0o700);
+    for file in ["tocsin.db", "tocsin.db-wal", "tocsin.db-shm"] {
+        let path = fresh.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert!(fresh.join("tocsin.db").exists());
+
+    let shared = scratch.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = tocsin::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: shared.clone(),
+        ..tocsin::config::Config::default()
+    };
+    let refused = tocsin::server::start(
+        &config,
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+    )
+    .await
+    .err()
+    .expect("a world-writable data directory is refused");
+    assert!(format!("{refused:#}").contains("chmod go-w"), "{refused:#}");
+    assert!(
+        !shared.join("tocsin.db").exists(),
+        "nothing was created in it"
+    );
 }
 
 /// The value of one series in a Prometheus text exposition.

@@ -48,6 +48,7 @@ async fn seed(smtp_port: Option<u16>, hook: &WebhookReceiver) -> Story {
                 body: r#"{"to": "{{to}}", "say": "{{message}}"}"#.into(),
                 ..GatewayConfig::new(&format!("{}/voice", hook.url))
             }),
+            ..c.notify.clone()
         };
         // The test drives cycles itself; a slow ticker keeps them from racing its clock moves.
         c.engine.tick_ms = 3_600_000;
@@ -681,5 +682,120 @@ async fn urgency_picks_the_rules_and_every_channel_reaches_its_receiver() {
             .collect();
         sent.sort();
         assert_eq!(sent, channels, "incident #{incident}: {log}");
+    }
+}
+
+#[tokio::test]
+async fn an_action_link_stops_acting_once_its_person_is_deleted() {
+    let hook = WebhookReceiver::start().await;
+    let story = seed(None, &hook).await;
+    let app = &story.app;
+    let dana = created(
+        app,
+        "/api/v1/users",
+        json!({"name": "Dana", "email": "dana@example.test"}),
+    )
+    .await;
+    let dana_id = dana["id"].as_str().unwrap();
+    created(
+        app,
+        &format!("/api/v1/users/{dana_id}/contact-methods"),
+        json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/dana", hook.url)}}),
+    )
+    .await;
+    created(
+        app,
+        "/api/v1/incidents",
+        json!({"title": "Checkout is down", "severity": "SEV-1", "services": ["checkout"]}),
+    )
+    .await;
+    let (s, b) = app
+        .post("/api/v1/incidents/1/reassign", json!({"users": [dana_id]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let sent = hook.wait_for(app, 1).await;
+    let page = sent.iter().find(|r| r.path == "/dana").unwrap().json();
+    let ack = page["data"]["links"]["acknowledge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (s, b) = app
+        .send(app.req(Method::DELETE, &format!("/api/v1/users/{dana_id}")))
+        .await;
+    assert!(s.is_success(), "{b}");
+    for method in [Method::GET, Method::POST] {
+        let resp = app.client.request(method, &ack).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(resp.text().await.unwrap().contains("no longer in Tocsin"));
+    }
+    assert_eq!(
+        app.get("/api/v1/incidents/1").await.1["status"],
+        "triggered"
+    );
+}
+
+/// Users' webhook and chat URLs cannot reach the machine, its network or a metadata service unless the
+/// configuration lists the network; a name is checked once resolved, when sending.
+#[tokio::test]
+async fn users_urls_cannot_reach_private_addresses_unless_allowed() {
+    let hook = WebhookReceiver::start().await;
+    let app = TestApp::spawn_with(Arc::new(tocsin_domain::clock::SystemClock), |c| {
+        c.notify.allowed_networks = Default::default();
+        c.engine.tick_ms = 3_600_000;
+    })
+    .await;
+    let eve = created(
+        &app,
+        "/api/v1/users",
+        json!({"name": "Eve", "email": "eve@example.test"}),
+    )
+    .await;
+    let eve_id = eve["id"].as_str().unwrap();
+    let port = hook.url.rsplit(':').next().unwrap().to_owned();
+    for (name, target) in [
+        (
+            "literal",
+            json!({"type": "webhook", "url": format!("{}/literal", hook.url)}),
+        ),
+        (
+            "by name",
+            json!({"type": "webhook", "url": format!("http://localhost:{port}/name")}),
+        ),
+        (
+            "metadata",
+            json!({"type": "slack", "url": "http://169.254.169.254/latest/meta-data/"}),
+        ),
+        (
+            "mapped",
+            json!({"type": "mattermost", "url": format!("http://[::ffff:127.0.0.1]:{port}/mapped")}),
+        ),
+    ] {
+        let method = created(
+            &app,
+            &format!("/api/v1/users/{eve_id}/contact-methods"),
+            json!({"name": name, "target": target}),
+        )
+        .await;
+        let id = method["id"].as_str().unwrap();
+        let (s, d) = app
+            .post(&format!("/api/v1/contact-methods/{id}/test"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{d}");
+    }
+    app.cycle().await;
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests().len());
+    let (_, log) = app
+        .get(&format!("/api/v1/users/{eve_id}/notifications"))
+        .await;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{log}");
+    for item in items {
+        assert_eq!(
+            item["status"], "failed",
+            "refused at once, not retried: {item}"
+        );
+        let detail = item["attempts"][0]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("notify.allowed_networks"), "{item}");
     }
 }

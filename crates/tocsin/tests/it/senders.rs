@@ -575,6 +575,61 @@ async fn grafana_fires_resolves_and_keeps_its_links() {
     );
 }
 
+#[tokio::test]
+async fn kept_payloads_hold_no_credential_and_need_a_writer() {
+    let app = TestApp::spawn().await;
+    let key = app.service_with_key("checkout").await;
+    let mut event = TestApp::trigger(&key, "disk-full", "critical");
+    event["payload"]["custom_details"] = json!({"api_token": "tk-very-secret", "host": "db-1"});
+    let (s, b) = app.enqueue(event).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (_, integrations) = app.get("/api/v1/services/checkout/integrations").await;
+    let id = integrations["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/integrations/{id}/payloads");
+
+    let (_, reader) = app
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "dashboard", "scope": "read"}),
+        )
+        .await;
+    let (s, b) = app
+        .send(
+            app.client
+                .get(format!("{}{path}", app.url))
+                .bearer_auth(reader["token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a reader gets no bodies: {b}");
+
+    let (s, payloads) = app.get(&path).await;
+    assert_eq!(s, StatusCode::OK);
+    let body = payloads["items"][0]["body"].as_str().unwrap();
+    assert!(
+        !body.contains(&key) && !body.contains("tk-very-secret"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#""routing_key":"[redacted]""#) && body.contains(r#""host":"db-1""#),
+        "{body}"
+    );
+    // Nor is the key anywhere in the embedded database's files, the sample now written (reading flushed it).
+    let files: Vec<std::path::PathBuf> = match app.db.url {
+        None => std::fs::read_dir(&app.db.data_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    for file in files {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "the routing key is in the database's files"
+        );
+    }
+}
+
 /// Opsgenie's own Python SDK, driven through its usual flow: create, read the request's status for the alert ID,
 /// read the alert, update its priority, message and description, acknowledge by ID and close by tiny ID.
 const OPSGENIE_SDK_FLOW: &str = r#"
@@ -694,6 +749,150 @@ async fn opsgenie_sdk_creates_reads_status_and_acts_by_id_and_tiny_id() {
                 .unwrap()
                 .starts_with("Severity raised from SEV-3 to SEV-1: one of its alerts got worse")),
         "{timeline}"
+    );
+}
+
+#[tokio::test]
+async fn opsgenie_actions_refuse_what_is_not_json_and_store_nothing_of_it() {
+    let app = TestApp::spawn().await;
+    let (_, key, _) = integration(&app, "payments", "opsgenie", json!({})).await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for body in [
+        b"{not json".to_vec(),
+        vec![0xff, 0xfe, b'{'],
+        deep.into_bytes(),
+    ] {
+        let resp = app
+            .client
+            .post(format!(
+                "{}/v2/alerts/a1/close?identifierType=alias",
+                app.url
+            ))
+            .header("Authorization", format!("GenieKey {key}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = resp.json().await.unwrap();
+        assert!(
+            answer["message"].as_str().unwrap().contains("not JSON"),
+            "{answer}"
+        );
+    }
+    let (_, integrations) = app.get("/api/v1/services/payments/integrations").await;
+    let id = integrations["items"][0]["id"].as_str().unwrap();
+    let (_, payloads) = app
+        .get(&format!("/api/v1/integrations/{id}/payloads"))
+        .await;
+    assert_eq!(payloads["items"], json!([]), "{payloads}");
+}
+
+#[tokio::test]
+async fn bodies_not_declared_as_json_are_refused_in_each_senders_shape() {
+    let app = TestApp::spawn().await;
+    let pd_key = app.service_with_key("web").await;
+    let (_, og_key, _) = integration(&app, "payments", "opsgenie", json!({})).await;
+    let (_, _, generic) = integration(&app, "jobs", "generic", json!({})).await;
+    let (_, _, prometheus) = integration(&app, "storage", "prometheus", json!({})).await;
+    let pd = json!({"routing_key": pd_key, "event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "error"}});
+    let post = |url: String, content_type: Option<&'static str>, body: String| {
+        let mut rb = app.client.post(url).body(body);
+        if let Some(ct) = content_type {
+            rb = rb.header("Content-Type", ct);
+        }
+        rb
+    };
+    for content_type in [Some("text/plain"), Some("application/xml"), None] {
+        let (s, b) = app
+            .send(post(
+                format!("{}/v2/enqueue", app.url),
+                content_type,
+                pd.to_string(),
+            ))
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {b}"
+        );
+        assert_eq!(b["status"], "invalid event", "PagerDuty's shape: {b}");
+        let (s, b) = app
+            .send(post(
+                generic.clone(),
+                content_type,
+                r#"{"summary":"s"}"#.into(),
+            ))
+            .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+        assert_eq!(b["error"]["code"], "unsupported_media_type", "{b}");
+        let (s, b) = app
+            .send(
+                post(
+                    format!("{}/v2/alerts", app.url),
+                    content_type,
+                    r#"{"message":"m"}"#.into(),
+                )
+                .header("Authorization", format!("GenieKey {og_key}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+        assert!(
+            b["message"].as_str().unwrap().contains("application/json"),
+            "Opsgenie's shape: {b}"
+        );
+        let (s, b) = app
+            .send(post(
+                format!("{prometheus}/api/v2/alerts"),
+                content_type,
+                "[]".into(),
+            ))
+            .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+        assert!(b.is_string(), "Alertmanager's shape: {b}");
+    }
+    let (s, b) = app
+        .send(post(
+            format!("{}/v2/enqueue", app.url),
+            Some("application/json; charset=utf-8"),
+            pd.to_string(),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert!(
+        incidents(&app).await.len() == 1,
+        "only the JSON one was stored"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_before_the_body_is_read_announces_the_close() {
+    let app = TestApp::spawn().await;
+    let (_, key, url) = integration(&app, "jobs", "generic", json!({})).await;
+    let body = json!({"summary": "Backup failed", "dedup_key": "b1", "severity": "error"});
+    let refused = app
+        .client
+        .post(url.replace(&key, "unknown-key"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused
+            .headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap()),
+        Some("close"),
+        "the unread body leaves the connection unusable, and the client is told"
+    );
+    let accepted = app.client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        accepted.headers().get("connection"),
+        None,
+        "read bodies keep the connection"
     );
 }
 

@@ -41,6 +41,13 @@ impl TestApp {
             database_url: db.url.clone(),
             durability: Durability::Process,
             bootstrap_token: Some(ADMIN_TOKEN.into()),
+            // The tests' receivers listen on loopback, which users' URLs may not reach by default.
+            notify: tocsin::notify::NotifyConfig {
+                allowed_networks: tocsin_domain::net::AllowedNetworks(vec![
+                    "127.0.0.0/8".parse().unwrap(),
+                ]),
+                ..Default::default()
+            },
             ..Config::default()
         };
         configure(&mut config);
@@ -713,12 +720,15 @@ pub async fn start_on(
     config: Option<&std::path::Path>,
     port: u16,
 ) -> Server {
+    // The tests' receivers listen on loopback, which users' URLs may not reach by default.
+    let mut settings = config
+        .map(|c| std::fs::read_to_string(c).expect("the test's configuration"))
+        .unwrap_or_default();
+    settings.push_str("\n[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n");
+    let config_file = log.with_extension("toml");
+    std::fs::write(&config_file, settings).expect("write the configuration");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    if let Some(c) = config {
-        cmd.arg("serve").arg("-c").arg(c);
-    } else {
-        cmd.arg("serve");
-    }
+    cmd.arg("serve").arg("-c").arg(&config_file);
     let mut guard = ChildGuard::spawn(
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
