@@ -35,6 +35,32 @@ pub struct Config {
     /// Serve HTTPS from certificate and key files (`[tls]`) instead of plain HTTP.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Limits on connections, so that slow or idle clients cannot exhaust the server (`[http]`).
+    #[serde(default)]
+    pub http: HttpLimits,
+}
+
+/// `[http]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Connections open at once; past it, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Milliseconds a client has to finish a TLS handshake or a request's headers; a keep-alive connection idle
+    /// this long is closed.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's whole body.
+    pub body_read_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// `[tls]` settings: PEM files, re-read while serving whenever either changes, so a renewed certificate (certbot,
@@ -117,6 +143,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             engine: EngineConfig::default(),
             tls: None,
+            http: HttpLimits::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod listener;
 pub mod notify;
 pub mod server;
 pub mod tls;

@@ -159,22 +159,27 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             ..EngineSettings::default()
         },
     ));
-    let state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
+    let mut state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
+    state.body_read_timeout =
+        std::time::Duration::from_millis(config.http.body_read_timeout_ms.max(1));
     let engine_task = config.engine.enabled.then(|| engine.clone().spawn());
     let background = http::spawn_background(&state);
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
+    let limits = config.http.clone();
     let task = tokio::spawn(async move {
-        let served = match tls {
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-            }
-            Some(tls) => tls.serve(listener, app, rx).await,
-        };
+        let watching = tls.as_ref().map(tls::Tls::watch);
+        let served = crate::listener::serve(
+            listener,
+            app,
+            limits,
+            tls.as_ref().map(tls::Tls::config),
+            rx,
+        )
+        .await;
+        if let Some(w) = watching {
+            w.abort();
+        }
         background.abort();
         if let Some(t) = engine_task {
             t.abort();

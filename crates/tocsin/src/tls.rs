@@ -4,11 +4,9 @@
 
 use crate::config::TlsConfig;
 use anyhow::Context;
-use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
-use tokio::sync::oneshot;
 
 /// A loaded certificate and the files it came from.
 pub struct Tls {
@@ -42,26 +40,14 @@ fn version(path: &Path) -> Version {
 }
 
 impl Tls {
-    /// Serves `app` over TLS on `listener` until `stop` fires, then finishes the requests in flight.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        app: Router,
-        stop: oneshot::Receiver<()>,
-    ) -> std::io::Result<()> {
-        let handle = axum_server::Handle::new();
-        let shutdown = handle.clone();
-        tokio::spawn(async move {
-            let _ = stop.await;
-            shutdown.graceful_shutdown(None);
-        });
-        let watcher = tokio::spawn(watch(self.config.clone(), self.settings));
-        let served = axum_server::from_tcp_rustls(listener.into_std()?, self.config)?
-            .handle(handle)
-            .serve(app.into_make_service())
-            .await;
-        watcher.abort();
-        served
+    /// The certificate as connections are accepted with it; it changes in place when the files are reloaded.
+    pub fn config(&self) -> RustlsConfig {
+        self.config.clone()
+    }
+
+    /// Watches the files until the returned task is aborted, reloading the certificate when they change.
+    pub fn watch(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(watch(self.config.clone(), self.settings.clone()))
     }
 }
 

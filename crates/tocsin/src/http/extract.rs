@@ -102,11 +102,16 @@ pub async fn sender_body(req: Request, state: &AppState) -> Result<Bytes, ApiErr
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|ct| ct.to_str().unwrap_or("").to_ascii_lowercase());
-    let has_body = !http_body::Body::is_end_stream(req.body())
-        && req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_none_or(|l| l.as_bytes() != b"0");
+    let headers = req.headers();
+    let has_body = match headers.get(header::CONTENT_LENGTH) {
+        Some(length) => length.as_bytes() != b"0",
+        // HTTP/1.1 without a length or chunked encoding has no body; HTTP/2 says so at the stream's end.
+        None => {
+            headers.contains_key(header::TRANSFER_ENCODING)
+                || (req.version() >= axum::http::Version::HTTP_2
+                    && !http_body::Body::is_end_stream(req.body()))
+        }
+    };
     let json = declared.as_deref().is_some_and(|ct| {
         let essence = ct.split(';').next().unwrap_or("").trim();
         essence == "application/json" || essence.ends_with("+json")

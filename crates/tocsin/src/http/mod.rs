@@ -46,6 +46,8 @@ pub struct AppState {
     pub link_key: Arc<[u8]>,
     /// When this process started serving, for Alertmanager's status.
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// How long a client has to send a request's whole body.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             engine: None,
             link_key: Arc::from(Vec::new()),
             started_at,
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 
@@ -329,6 +332,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_read_timeout,
+        ))
         .layer(axum::middleware::from_fn(
             connection::close_when_body_unread,
         ))

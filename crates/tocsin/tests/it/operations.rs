@@ -192,3 +192,71 @@ async fn metrics_have_every_series_from_the_start_and_show_the_database_state() 
     let acked = scrape().await;
     assert_eq!(series(&acked, "tocsin_incidents_unassigned"), 0.0);
 }
+
+/// Slow and idle clients: sockets that never finish their headers, bodies trickled a byte at a time and idle
+/// keep-alive connections are closed after their timeouts, and meanwhile health checks and ingest answer.
+#[tokio::test]
+async fn slow_clients_are_cut_off_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.http.header_read_timeout_ms = 400;
+            c.http.body_read_timeout_ms = 800;
+        },
+    )
+    .await;
+    let key = app.service_with_key("checkout").await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for i in 0..150 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let start: &[u8] = match i % 3 {
+            // Headers that never end.
+            0 => b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+            // A body promised and trickled.
+            1 => b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            // A finished request, then an idle keep-alive connection.
+            _ => b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        };
+        s.write_all(start).await.unwrap();
+        slow.push(s);
+    }
+    // Meanwhile the server answers others at once.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ingest = client
+        .post(format!("{}/v2/enqueue", app.url))
+        .json(&TestApp::trigger(&key, "slowloris", "critical"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), StatusCode::ACCEPTED);
+    // Every slow socket is closed by the server once its timeout passes (the idle ones after their answer).
+    for (i, mut s) in slow.into_iter().enumerate() {
+        let mut seen = Vec::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "slow socket {i} is still open: {}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+}

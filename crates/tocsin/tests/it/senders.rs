@@ -894,6 +894,17 @@ async fn a_refusal_before_the_body_is_read_announces_the_close() {
         None,
         "read bodies keep the connection"
     );
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.headers().get("connection"),
+        None,
+        "requests without a body too"
+    );
 }
 
 #[tokio::test]
