@@ -27,21 +27,121 @@ use tocsin_store::{
 
 const KEY_TTL: Duration = Duration::from_secs(5);
 const GROUP_TTL: Duration = Duration::from_secs(300);
-/// Bounds the memory the caches can take; past it they start over (a miss only costs a lookup or a write).
-const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Default)]
+/// The default memory all ingest caches share: `[ingest] cache_megabytes`.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a cache entry weighs: its own size estimate, computed once when it is made.
+#[derive(Clone, Default)]
+struct ByWeight;
+
+impl<K, V: Weighed> quick_cache::Weighter<K, Arc<V>> for ByWeight {
+    fn weight(&self, _: &K, v: &Arc<V>) -> u64 {
+        v.weight()
+    }
+}
+
+trait Weighed {
+    fn weight(&self) -> u64;
+}
+
+/// Counts entries a cache let go of to stay within its budget.
+#[derive(Clone)]
+struct Evictions(prometheus::IntCounter);
+
+impl<K, V> quick_cache::Lifecycle<K, V> for Evictions {
+    type RequestState = ();
+    fn begin_request(&self) {}
+    fn on_evict(&self, _: &mut (), _: K, _: V) {
+        self.0.inc();
+    }
+}
+
+type Budgeted<K, V> =
+    quick_cache::sync::Cache<K, Arc<V>, ByWeight, quick_cache::DefaultHashBuilder, Evictions>;
+
+fn budgeted<K: Eq + std::hash::Hash, V: Weighed>(
+    bytes: u64,
+    evictions: prometheus::IntCounter,
+) -> Budgeted<K, V> {
+    // Entries are a few hundred bytes to a few kilobytes; the estimate only sizes the table.
+    let items = usize::try_from(bytes / 512).unwrap_or(usize::MAX).max(16);
+    quick_cache::sync::Cache::with(
+        items,
+        bytes.max(1),
+        ByWeight,
+        Default::default(),
+        Evictions(evictions),
+    )
+}
+
+/// A looked-up key and when.
+struct KnownKey {
+    found: Option<Integration>,
+    at: Instant,
+    weight: u64,
+}
+
+impl Weighed for KnownKey {
+    fn weight(&self) -> u64 {
+        self.weight
+    }
+}
+
+/// How the caches share the budget, in sixteenths: group states take most, since a group holds a digest per alert.
+const KEYS_SHARE: u64 = 1;
+const GROUPS_SHARE: u64 = 10;
+const BODIES_SHARE: u64 = 2;
+const PAYLOADS_SHARE: u64 = 3;
+
 pub(crate) struct Intake {
-    keys: Mutex<HashMap<String, (Option<Integration>, Instant)>>,
+    keys: Budgeted<String, KnownKey>,
     limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
-    groups: Mutex<HashMap<(IntegrationId, String), GroupState>>,
+    groups: Budgeted<(IntegrationId, String), GroupState>,
     /// Hashes of grouped request bodies recently handled, with the group state each encodes: a sender re-sending
     /// an unchanged group sends the same bytes, which can be answered before any parsing.
-    bodies: Mutex<HashMap<(IntegrationId, [u8; 32]), KnownBody>>,
+    bodies: Budgeted<(IntegrationId, [u8; 32]), KnownBody>,
     /// Accepted request bodies not yet written to their integration's ring; at most the ring's size each, since
-    /// older ones would be overwritten anyway.
-    payloads: Mutex<HashMap<IntegrationId, VecDeque<RawPayload>>>,
+    /// older ones would be overwritten anyway, and at most `payload_budget` bytes in all.
+    payloads: Mutex<Payloads>,
+    payload_budget: usize,
+    /// Samples dropped because the buffer was full.
+    payloads_dropped: prometheus::IntCounter,
+}
+
+#[derive(Default)]
+struct Payloads {
+    rings: HashMap<IntegrationId, VecDeque<RawPayload>>,
+    bytes: usize,
+}
+
+impl Intake {
+    /// Caches that together hold at most about `bytes`, counting what they evict in `metrics`.
+    pub fn new(bytes: u64, metrics: &crate::Metrics) -> Self {
+        let share = |n: u64| bytes / 16 * n;
+        let evicted = |cache: &str| metrics.cache_evictions.with_label_values(&[cache]);
+        Self {
+            keys: budgeted(share(KEYS_SHARE), evicted("keys")),
+            limiters: Mutex::default(),
+            groups: budgeted(share(GROUPS_SHARE), evicted("groups")),
+            bodies: budgeted(share(BODIES_SHARE), evicted("bodies")),
+            payloads: Mutex::default(),
+            payload_budget: usize::try_from(share(PAYLOADS_SHARE)).unwrap_or(usize::MAX),
+            payloads_dropped: evicted("payloads"),
+        }
+    }
+
+    /// What each cache holds now, in estimated bytes, for the metrics.
+    pub fn weights(&self) -> [(&'static str, u64); 4] {
+        let payloads = self.payloads.lock().expect("payload buffer").bytes as u64;
+        [
+            ("keys", self.keys.weight()),
+            ("groups", self.groups.weight()),
+            ("bodies", self.bodies.weight()),
+            ("payloads", payloads),
+        ]
+    }
 }
 
 impl Intake {
@@ -51,31 +151,38 @@ impl Intake {
         store: &dyn Store,
         key_hash: &str,
     ) -> StoreResult<Option<Integration>> {
-        if let Some((found, at)) = self.keys.lock().expect("key cache").get(key_hash)
-            && at.elapsed() < KEY_TTL
+        if let Some(known) = self.keys.get(key_hash)
+            && known.at.elapsed() < KEY_TTL
         {
-            return Ok(found.clone());
+            return Ok(known.found.clone());
         }
         let found = store.integrations().by_key(key_hash).await?;
-        let mut keys = self.keys.lock().expect("key cache");
-        if keys.len() >= MAX_ENTRIES {
-            keys.clear();
-        }
-        keys.insert(key_hash.to_owned(), (found.clone(), Instant::now()));
+        // An integration's settings (a field mapping) are its bulk; its JSON length stands for them.
+        let weight = 256
+            + key_hash.len() as u64
+            + found.as_ref().map_or(0, |i| {
+                serde_json::to_string(&i.config).map_or(0, |c| c.len()) as u64 + i.name.len() as u64
+            });
+        self.keys.insert(
+            key_hash.to_owned(),
+            Arc::new(KnownKey {
+                found: found.clone(),
+                at: Instant::now(),
+                weight,
+            }),
+        );
         Ok(found)
     }
 
     /// Forgets every cached key, after a change that revokes several at once (a service deleted).
     pub fn forget_keys(&self) {
-        self.keys.lock().expect("key cache").clear();
+        self.keys.clear();
     }
 
     /// Forgets an integration whose key or settings changed.
     pub fn forget(&self, id: &IntegrationId) {
         self.keys
-            .lock()
-            .expect("key cache")
-            .retain(|_, (i, _)| i.as_ref().is_none_or(|i| &i.id != id));
+            .retain(|_, known| known.found.as_ref().is_none_or(|i| &i.id != id));
         self.limiters.lock().expect("limiters").remove(id);
     }
 
@@ -114,8 +221,8 @@ impl Intake {
         events: &[(&str, &str)],
         stored: Option<&str>,
     ) -> Option<Vec<usize>> {
-        let groups = self.groups.lock().expect("group digests");
-        let Some(known) = groups
+        let Some(known) = self
+            .groups
             .get(&(integration.clone(), group.to_owned()))
             .filter(|g| g.at.elapsed() < GROUP_TTL && stored == Some(g.state.as_str()))
         else {
@@ -142,28 +249,41 @@ impl Intake {
         state: String,
         events: HashMap<String, String>,
     ) {
-        let mut groups = self.groups.lock().expect("group digests");
-        if groups.len() >= MAX_ENTRIES {
-            groups.clear();
-        }
-        groups.insert(
+        let weight = 128
+            + group.len() as u64
+            + state.len() as u64
+            + events
+                .iter()
+                .map(|(k, d)| (k.len() + d.len() + 48) as u64)
+                .sum::<u64>();
+        self.groups.insert(
             (integration.clone(), group.to_owned()),
-            GroupState {
+            Arc::new(GroupState {
                 state,
                 events,
                 at: Instant::now(),
-            },
+                weight,
+            }),
         );
     }
 }
 
 impl Intake {
     pub fn record_payload(&self, integration: &IntegrationId, payload: RawPayload) {
+        let size = payload_size(&payload);
         let mut payloads = self.payloads.lock().expect("payload buffer");
-        let ring = payloads.entry(integration.clone()).or_default();
+        if payloads.bytes + size > self.payload_budget {
+            // Samples only: the events themselves are stored; a burst past the budget keeps fewer samples.
+            self.payloads_dropped.inc();
+            return;
+        }
+        payloads.bytes += size;
+        let ring = payloads.rings.entry(integration.clone()).or_default();
         ring.push_back(payload);
-        if ring.len() > RAW_PAYLOADS_KEPT as usize {
-            ring.pop_front();
+        if ring.len() > RAW_PAYLOADS_KEPT as usize
+            && let Some(old) = ring.pop_front()
+        {
+            payloads.bytes -= payload_size(&old);
         }
     }
 
@@ -172,7 +292,9 @@ impl Intake {
     pub async fn flush_payloads(&self, store: &dyn Store) -> StoreResult<()> {
         let batch: Vec<(IntegrationId, RawPayload)> = {
             let mut payloads = self.payloads.lock().expect("payload buffer");
+            payloads.bytes = 0;
             payloads
+                .rings
                 .drain()
                 .flat_map(|(id, ring)| ring.into_iter().map(move |p| (id.clone(), p)))
                 .collect()
@@ -190,17 +312,12 @@ impl Intake {
     /// state as the group's latest (within [`GROUP_TTL`]). The caller still asks the store whether it is the
     /// latest now; then the request changes nothing.
     pub fn known_body(&self, integration: &IntegrationId, body: &BodyHash) -> Option<KnownBody> {
-        let known = self
-            .bodies
-            .lock()
-            .expect("body hashes")
-            .get(&(integration.clone(), *body))
-            .cloned()?;
-        let groups = self.groups.lock().expect("group digests");
-        let current = groups
+        let known = self.bodies.get(&(integration.clone(), *body))?;
+        let current = self
+            .groups
             .get(&(integration.clone(), known.group.clone()))
             .filter(|g| g.at.elapsed() < GROUP_TTL)?;
-        (current.state == known.state).then_some(known)
+        (current.state == known.state).then(|| KnownBody::clone(&known))
     }
 
     /// Records that `body` encodes `state` of `group` (which has just been stored or found unchanged).
@@ -212,17 +329,13 @@ impl Intake {
         state: String,
         events: u64,
     ) {
-        let mut bodies = self.bodies.lock().expect("body hashes");
-        if bodies.len() >= MAX_ENTRIES {
-            bodies.clear();
-        }
-        bodies.insert(
+        self.bodies.insert(
             (integration.clone(), *body),
-            KnownBody {
+            Arc::new(KnownBody {
                 group,
                 state,
                 events,
-            },
+            }),
         );
     }
 }
@@ -232,6 +345,16 @@ pub struct KnownBody {
     pub group: String,
     pub state: String,
     pub events: u64,
+}
+
+impl Weighed for KnownBody {
+    fn weight(&self) -> u64 {
+        (96 + self.group.len() + self.state.len()) as u64
+    }
+}
+
+fn payload_size(p: &RawPayload) -> usize {
+    64 + p.body.len() + p.outcome.len()
 }
 
 /// A request body's SHA-256, computed once per request.
@@ -247,6 +370,13 @@ struct GroupState {
     state: String,
     events: HashMap<String, String>,
     at: Instant,
+    weight: u64,
+}
+
+impl Weighed for GroupState {
+    fn weight(&self) -> u64 {
+        self.weight
+    }
 }
 
 fn limiter(limit: RateLimit) -> DefaultDirectRateLimiter {

@@ -143,11 +143,12 @@ pub struct App {
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
         store.health().observe_commits(metrics.commit_observer());
+        let intake = Arc::new(intake::Intake::new(intake::DEFAULT_CACHE_BYTES, &metrics));
         Self {
             store,
             clock,
             metrics,
-            intake: Arc::default(),
+            intake,
             engine_wake: Arc::default(),
             announcing: Arc::default(),
             channels: Channels::ALL,
@@ -158,6 +159,12 @@ impl App {
     /// gateways); pages plan notifications only on those, so a method that cannot send reaches nobody visibly.
     pub fn with_channels(mut self, channels: Channels) -> Self {
         self.channels = channels;
+        self
+    }
+
+    /// Caches in front of the store that together hold at most about `bytes` (`[ingest] cache_megabytes`).
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.intake = Arc::new(intake::Intake::new(bytes, &self.metrics));
         self
     }
 
@@ -199,6 +206,7 @@ impl App {
                 None
             }
         };
+        self.metrics.set_cache_bytes(&self.intake.weights());
         self.metrics
             .render(gauges.as_ref(), self.store.health().queued_writes())
     }

@@ -50,7 +50,13 @@ pub struct Metrics {
     unassigned_incidents: IntGauge,
     deliveries_pending: IntGauge,
     deliveries_overdue: IntGauge,
+    /// Entries the ingest caches let go of to stay within their byte budget, by cache.
+    pub cache_evictions: IntCounterVec,
+    cache_bytes: IntGaugeVec,
 }
+
+/// The in-process ingest caches, as the metrics name them.
+pub const CACHES: [&str; 4] = ["keys", "groups", "bodies", "payloads"];
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
@@ -129,6 +135,23 @@ impl Metrics {
             "tocsin_deliveries_overdue",
             "Notifications due over a minute ago and not sent: the engine is behind, or not running.",
         );
+        let cache_evictions = counter(
+            "tocsin_cache_evictions_total",
+            "Entries an ingest cache dropped to stay within its byte budget (payloads: samples not kept).",
+            &["cache"],
+        );
+        let cache_bytes = IntGaugeVec::new(
+            Opts::new(
+                "tocsin_cache_bytes",
+                "Estimated bytes each ingest cache holds; together within [ingest] cache_megabytes.",
+            ),
+            &["cache"],
+        )
+        .expect("valid metric");
+        for cache in CACHES {
+            cache_evictions.with_label_values(&[cache]);
+            cache_bytes.with_label_values(&[cache]);
+        }
         for kind in IntegrationKind::ALL {
             let outcomes = IngestResult::ALL.iter().map(|r| r.as_str()).chain(REFUSALS);
             for outcome in outcomes {
@@ -157,6 +180,8 @@ impl Metrics {
             Box::new(unassigned_incidents.clone()),
             Box::new(deliveries_pending.clone()),
             Box::new(deliveries_overdue.clone()),
+            Box::new(cache_evictions.clone()),
+            Box::new(cache_bytes.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {
@@ -175,6 +200,17 @@ impl Metrics {
             unassigned_incidents,
             deliveries_pending,
             deliveries_overdue,
+            cache_evictions,
+            cache_bytes,
+        }
+    }
+
+    /// Sets what each ingest cache holds now.
+    pub fn set_cache_bytes(&self, weights: &[(&str, u64)]) {
+        for (cache, bytes) in weights {
+            self.cache_bytes
+                .with_label_values(&[cache])
+                .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
         }
     }
 

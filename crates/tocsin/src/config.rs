@@ -38,6 +38,26 @@ pub struct Config {
     /// Limits on connections, so that slow or idle clients cannot exhaust the server (`[http]`).
     #[serde(default)]
     pub http: HttpLimits,
+    /// Ingest's in-process caches (`[ingest]`).
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// `[ingest]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Memory the caches in front of the database may take together (keys, sender group states, recent request
+    /// bodies, body samples waiting to be written); past it they evict, which only costs lookups and writes.
+    pub cache_megabytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            cache_megabytes: tocsin_app::intake::DEFAULT_CACHE_BYTES / (1024 * 1024),
+        }
+    }
 }
 
 /// `[http]` settings.
@@ -144,6 +164,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             tls: None,
             http: HttpLimits::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }

@@ -144,8 +144,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
-    let app =
-        App::new(store.clone(), clock, Metrics::new()).with_channels(config.notify.channels());
+    let app = App::new(store.clone(), clock, Metrics::new())
+        .with_channels(config.notify.channels())
+        .with_cache_bytes(config.ingest.cache_megabytes.max(1) * 1024 * 1024);
     let engine = Arc::new(Engine::new(
         &app,
         Arc::new(transports),

@@ -5,7 +5,10 @@
 //! [`fingerprint`] of the labels when the sender gives none). A webhook body is a group's whole current state, re-sent
 //! every `repeat_interval`, so every alert in it becomes an event, resolved ones included.
 
-use super::{Batch, fingerprint, optional_str, severity_from_word, string_map};
+use super::{
+    Batch, bounded_group_key, check_key_len, fingerprint, optional_str, severity_from_word,
+    string_map,
+};
 use crate::alert::{AlertDetails, AlertEvent, EventAction, Link};
 use crate::error::ValidationErrors;
 use crate::incident::truncate_chars;
@@ -47,7 +50,7 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
         errs.push("", "must be a JSON object");
         return Err(errs);
     };
-    let group_key = owned_str(obj, "groupKey", "groupKey", &mut errs);
+    let group_key = owned_str(obj, "groupKey", "groupKey", &mut errs).map(bounded_group_key);
     let receiver = owned_str(obj, "receiver", "receiver", &mut errs);
     let external_url = owned_str(obj, "externalURL", "externalURL", &mut errs);
     let items = match obj.get("alerts") {
@@ -93,6 +96,11 @@ pub fn parse_webhook(body: &Value) -> Result<Batch, ValidationErrors> {
         let given_fingerprint = owned_str(
             alert,
             "fingerprint",
+            &format!("{path}.fingerprint"),
+            &mut errs,
+        );
+        check_key_len(
+            given_fingerprint.as_deref(),
             &format!("{path}.fingerprint"),
             &mut errs,
         );

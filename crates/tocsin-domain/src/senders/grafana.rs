@@ -5,7 +5,10 @@
 //! and, when image rendering is on, a panel snapshot. Like Alertmanager, Grafana re-sends a group's whole state each
 //! time, so every alert becomes an event keyed by its fingerprint, and re-sends of a firing alert update it in place.
 
-use super::{Batch, fingerprint, optional_str, severity_from_word, string_map};
+use super::{
+    Batch, bounded_group_key, check_key_len, fingerprint, optional_str, severity_from_word,
+    string_map,
+};
 use crate::alert::{AlertDetails, AlertEvent, EventAction, Image, Link};
 use crate::error::ValidationErrors;
 use crate::incident::truncate_chars;
@@ -58,6 +61,7 @@ fn parse_alert(
         errs,
     );
     let own_fingerprint = optional_str(a, "fingerprint", &format!("{path}.fingerprint"), errs);
+    check_key_len(own_fingerprint, &format!("{path}.fingerprint"), errs);
     let url = |key: &str, errs: &mut ValidationErrors| {
         optional_str(a, key, &format!("{path}.{key}"), errs).map(str::to_owned)
     };
@@ -202,7 +206,7 @@ pub fn parse(body: &Value) -> Result<Batch, ValidationErrors> {
 
     errs.into_result(Batch {
         events,
-        group_key: group_key.map(str::to_owned),
+        group_key: group_key.map(|g| bounded_group_key(g.to_owned())),
         group_state: None,
     })
 }

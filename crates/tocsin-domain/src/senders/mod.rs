@@ -232,6 +232,27 @@ pub fn severity_from_word(word: &str) -> Option<AlertSeverity> {
 
 /// A stable fingerprint of a label set, for senders that identify alerts only by their labels (as Alertmanager
 /// does): the same labels always give the same 16 hex digits, whatever their order.
+/// The longest dedup key or fingerprint a sender may give: PagerDuty's limit, kept for every sender so that no
+/// alert makes Tocsin hold a key of any size (Opsgenie's aliases keep Opsgenie's own 512).
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// Records a refusal when a sender's key is longer than [`MAX_KEY_CHARS`].
+pub fn check_key_len(key: Option<&str>, field: &str, errs: &mut ValidationErrors) {
+    if key.is_some_and(|k| k.chars().count() > MAX_KEY_CHARS) {
+        errs.push(field, format!("must be at most {MAX_KEY_CHARS} characters"));
+    }
+}
+
+/// A sender's group key as kept: as given up to [`MAX_KEY_CHARS`], else a digest of it. Group keys name label
+/// sets and may grow long with many grouping labels; the digest still groups (a key always gives the same one)
+/// while taking bounded memory.
+pub fn bounded_group_key(key: String) -> String {
+    if key.chars().count() <= MAX_KEY_CHARS {
+        return key;
+    }
+    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+}
+
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
     for (k, v) in labels {
@@ -293,6 +314,23 @@ mod tests {
         };
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn long_group_keys_are_kept_as_digests_and_short_ones_as_given() {
+        assert_eq!(bounded_group_key("g".into()), "g");
+        let long = "{}:{alertname=\"x\"}".repeat(40);
+        let kept = bounded_group_key(long.clone());
+        assert!(kept.starts_with("sha256:") && kept.len() == 71, "{kept}");
+        assert_eq!(
+            kept,
+            bounded_group_key(long),
+            "the same key, the same group"
+        );
+        let mut errs = ValidationErrors::default();
+        check_key_len(Some(&"f".repeat(256)), "fingerprint", &mut errs);
+        check_key_len(Some(&"f".repeat(255)), "ok", &mut errs);
+        assert_eq!(errs.0.len(), 1);
     }
 
     #[test]

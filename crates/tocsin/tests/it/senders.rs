@@ -1411,3 +1411,52 @@ async fn opsgenie_paths_answer_in_opsgenie_shape_even_when_unsupported() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found", "{body}");
 }
+
+/// A sender that sends the same alerts under a new group key each time, or keys of any size, cannot grow the
+/// server's memory: the caches keep to their budget and count what they evict, and oversized keys are refused.
+#[tokio::test]
+async fn ingest_caches_keep_to_their_budget_whatever_a_sender_sends() {
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| c.ingest.cache_megabytes = 1,
+    )
+    .await;
+    let (_, _, url) = integration(&app, "checkout", "alertmanager", json!({})).await;
+    let alerts: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({"status": "firing", "labels": {"alertname": "Disk", "instance": format!("db-{i}")},
+                   "annotations": {}, "startsAt": "2026-11-30T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                   "fingerprint": format!("{i:016x}")})
+        })
+        .collect();
+    for n in 0..60 {
+        let body = json!({"version": "4", "status": "firing", "receiver": "tocsin",
+            "groupKey": format!("{{}}:{{attempt=\"{n}\"}}"), "alerts": alerts});
+        let (s, b) = app.send(app.client.post(&url).json(&body)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let metrics = app.text("/metrics").await;
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    let budget = 1024.0 * 1024.0 / 16.0 * 10.0;
+    assert!(
+        value(r#"tocsin_cache_bytes{cache="groups"}"#) <= budget,
+        "{metrics}"
+    );
+    assert!(
+        value(r#"tocsin_cache_evictions_total{cache="groups"}"#) > 0.0,
+        "sixty groups of 200 alerts do not fit in 640 KiB"
+    );
+
+    for size in [256, 400_000] {
+        let long = json!({"version": "4", "status": "firing", "groupKey": "g", "alerts": [{
+            "status": "firing", "labels": {"alertname": "X"}, "fingerprint": "f".repeat(size)}]});
+        let (s, b) = app.send(app.client.post(&url).json(&long)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"]["field"], "alerts[0].fingerprint", "{b}");
+    }
+}
