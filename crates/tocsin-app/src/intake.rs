@@ -249,12 +249,16 @@ impl Intake {
         state: String,
         events: HashMap<String, String>,
     ) {
-        let weight = 128
+        // What the entry really takes: the table's slots (two string headers and a control byte each, at its
+        // capacity, not its length) and each string's allocation (about 16 bytes over its length).
+        let slot = (2 * std::mem::size_of::<String>() + 1) as u64;
+        let weight = 256
             + group.len() as u64
             + state.len() as u64
+            + events.capacity() as u64 * slot
             + events
                 .iter()
-                .map(|(k, d)| (k.len() + d.len() + 48) as u64)
+                .map(|(k, d)| (k.len() + d.len() + 32) as u64)
                 .sum::<u64>();
         self.groups.insert(
             (integration.clone(), group.to_owned()),

@@ -9,6 +9,7 @@ mod bodies;
 mod engine;
 mod fixture;
 mod load;
+mod memory;
 mod noop;
 mod paging;
 mod process;
@@ -45,6 +46,9 @@ enum Choice {
     FinalSchedule,
     /// From an event's 202 to its page at a webhook receiver, while ingest runs at 1,000 events/s.
     PageLatency,
+    /// A hostile Alertmanager sender: the same alerts under a new groupKey each request; the server's memory as
+    /// it goes.
+    CacheMemory,
     /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
     /// PagerDuty ingest on a no-op handler, on SQLite, and on PostgreSQL with one instance and with --instances,
@@ -63,16 +67,20 @@ impl Choice {
                 Scenario::WebhookUnchanged,
                 Scenario::WebhookChanges,
             ],
-            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency | Self::Backends => {
-                Vec::new()
-            }
+            Self::EngineCycle
+            | Self::FinalSchedule
+            | Self::PageLatency
+            | Self::CacheMemory
+            | Self::Backends => Vec::new(),
         }
     }
 
     /// The scenarios past ingest, each with a report of its own.
     fn beyond_ingest(self) -> Vec<Self> {
         match self {
-            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency => vec![self],
+            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency | Self::CacheMemory => {
+                vec![self]
+            }
             Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
             Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges | Self::Backends => {
                 Vec::new()
@@ -207,6 +215,12 @@ pub struct BenchArgs {
     /// backends: how many Tocsin instances share the PostgreSQL database in its last run.
     #[arg(long, default_value_t = 3)]
     instances: usize,
+    /// cache-memory: how many requests, each under a new groupKey.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    /// cache-memory: alerts in each request, the same ones every time.
+    #[arg(long, default_value_t = 300)]
+    cache_alerts: usize,
 }
 
 impl BenchArgs {
@@ -318,6 +332,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Choice::PageLatency => {
                 let tocsin = args.tocsin().await?;
                 let f = paging::run(&tocsin, &args.paging()).await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::CacheMemory => {
+                let tocsin = args.tocsin().await?;
+                let params = memory::MemoryParams {
+                    requests: args.requests,
+                    alerts: args.cache_alerts,
+                };
+                let f = memory::run(&tocsin, &params).await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
             Choice::Pagerduty
