@@ -84,20 +84,22 @@ impl SenderApi<'_> {
         }
     }
 
-    /// The silences made through an integration of this service, latest ending first.
-    pub async fn silences(&self) -> Result<Vec<Silence>> {
+    /// The silences made through an integration of this service, latest ending first, with the scope matcher
+    /// they all carry (which a listing may leave out).
+    pub async fn silences(&self) -> Result<(Matcher, Vec<Silence>)> {
         let service = self.service_name().await?;
         let mut all = self.app.store.noise().silences().await?;
         all.retain(|s| s.is_scoped_to(&service));
-        Ok(all)
+        Ok((service_scope(&service), all))
     }
 
-    /// One silence of this service; any other is not found, so a key learns nothing of other services.
-    pub async fn silence(&self, id: &SilenceId) -> Result<Silence> {
+    /// One silence of this service, with its scope matcher; any other is not found, so a key learns nothing of
+    /// other services.
+    pub async fn silence(&self, id: &SilenceId) -> Result<(Matcher, Silence)> {
         let service = self.service_name().await?;
         let silence = self.app.store.noise().get_silence(id).await?;
         if silence.is_scoped_to(&service) {
-            Ok(silence)
+            Ok((service_scope(&service), silence))
         } else {
             Err(StoreError::not_found("silence", id.as_str()).into())
         }
@@ -107,8 +109,8 @@ impl SenderApi<'_> {
     /// so that a scope is never the only thing that keeps a silence from muting the whole service.
     pub async fn create_silence(&self, mut spec: SilenceSpec, created_by: &str) -> Result<Silence> {
         spec.validate().map_err(StoreError::Invalid)?;
-        let service = self.service_name().await?;
-        spec.matchers.push(service_scope(&service));
+        spec.matchers
+            .push(service_scope(&self.service_name().await?));
         let name = match created_by.trim() {
             "" => self.integration.name.clone(),
             who => format!("{who} (through {})", self.integration.name),
@@ -136,11 +138,6 @@ impl SenderApi<'_> {
             },
             scope: Scope::Write,
         }
-    }
-
-    /// The matcher every silence of this integration carries.
-    pub async fn scope(&self) -> Result<Matcher> {
-        Ok(service_scope(&self.service_name().await?))
     }
 
     /// The name of the integration's service.

@@ -158,11 +158,21 @@ impl GettableAlert {
     }
 }
 
-/// The query Alertmanager takes; `filter` repeats, so it is read by hand.
+/// The query Alertmanager takes; `filter` repeats, so it is read by hand (the derive documents it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AlertQuery {
+    /// Show active alerts (default true).
+    #[param(required = false)]
     active: bool,
+    /// Show silenced alerts (default true).
+    #[param(required = false)]
     silenced: bool,
+    /// Show alerts in maintenance or suppressed by a rule (default true).
+    #[param(required = false)]
     inhibited: bool,
+    /// Label matchers, all of which must match (repeated).
+    #[param(required = false)]
     filter: Vec<Matcher>,
 }
 
@@ -236,11 +246,7 @@ async fn alerts(
 
 /// The open alerts this integration sent (`amtool alert query`).
 #[utoipa::path(get, path = "/ingest/prometheus/{key}/api/v2/alerts", tag = "ingest",
-    params(("key" = String, Path, description = "Integration key"),
-        ("active" = Option<bool>, Query, description = "Show active alerts (default true)"),
-        ("silenced" = Option<bool>, Query, description = "Show silenced alerts (default true)"),
-        ("inhibited" = Option<bool>, Query, description = "Show alerts in maintenance or suppressed by a rule (default true)"),
-        ("filter" = Option<Vec<String>>, Query, description = "Label matchers, all of which must match")),
+    params(("key" = String, Path, description = "Integration key"), AlertQuery),
     responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String)))]
 pub async fn am_list_alerts(
     State(state): State<AppState>,
@@ -253,10 +259,7 @@ pub async fn am_list_alerts(
 
 /// The open alerts this integration sent, key as `Authorization: Bearer`.
 #[utoipa::path(get, path = "/api/v2/alerts", tag = "ingest",
-    params(("active" = Option<bool>, Query, description = "Show active alerts (default true)"),
-        ("silenced" = Option<bool>, Query, description = "Show silenced alerts (default true)"),
-        ("inhibited" = Option<bool>, Query, description = "Show alerts in maintenance or suppressed by a rule (default true)"),
-        ("filter" = Option<Vec<String>>, Query, description = "Label matchers, all of which must match")),
+    params(AlertQuery),
     responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String)))]
 pub async fn am_list_alerts_bearer(
     State(state): State<AppState>,
@@ -429,44 +432,24 @@ pub struct SilenceCreated {
     silence_id: String,
 }
 
-async fn scope(state: &AppState, integration: &Integration) -> Result<Matcher, Response> {
-    state
-        .app
-        .sender_api(integration)
-        .scope()
-        .await
-        .map_err(failed)
-}
-
 async fn silences(
     state: AppState,
     path_key: Option<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut filter = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        if name == "filter" {
-            match Matcher::parse(&value) {
-                Ok(m) => filter.push(m),
-                Err(e) => {
-                    return refusal(StatusCode::BAD_REQUEST, format!("bad matcher format: {e}"));
-                }
-            }
-        }
-    }
+    let filter = match AlertQuery::parse(uri.query()) {
+        Ok(q) => q.filter,
+        Err(e) => return refusal(StatusCode::BAD_REQUEST, e),
+    };
     let integration = match sender(&state, path_key, &headers).await {
         Ok(i) => i,
-        Err(r) => return r,
-    };
-    let scope = match scope(&state, &integration).await {
-        Ok(s) => s,
         Err(r) => return r,
     };
     let now = state.app.now();
     match state.app.sender_api(&integration).silences().await {
         // Alertmanager's filter keeps the silences that have every matcher given.
-        Ok(found) => Json(
+        Ok((scope, found)) => Json(
             found
                 .into_iter()
                 .filter(|s| filter.iter().all(|f| s.matchers.contains(f)))
@@ -545,12 +528,8 @@ async fn one(
     let Some(id) = SilenceId::parse(&raw) else {
         return unknown_silence();
     };
-    let scope = match scope(&state, &integration).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     match state.app.sender_api(&integration).silence(&id).await {
-        Ok(s) => Json(GettableSilence::new(s, &scope, state.app.now())).into_response(),
+        Ok((scope, s)) => Json(GettableSilence::new(s, &scope, state.app.now())).into_response(),
         Err(e) => failed(e),
     }
 }

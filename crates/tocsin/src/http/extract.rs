@@ -169,6 +169,13 @@ pub use tocsin_domain::refs::{PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserR
 pub type Created<T> = (axum::http::StatusCode, axum::Json<T>);
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_escaped_nul(bytes) {
+        // No database column takes NUL (PostgreSQL refuses it), and no person means one in what they type.
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "strings must not contain the NUL character (\\u0000)",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -187,6 +194,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::field(path, strip_position(&inner.to_string()))
         }
     })
+}
+
+/// Whether JSON text holds a NUL: the only way to write one is the escape `\u0000` (a raw NUL byte is not
+/// valid JSON), whose backslash is itself unescaped when an odd number of backslashes precede the `u`.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    bytes
+        .windows(5)
+        .enumerate()
+        .filter(|(_, w)| *w == b"u0000")
+        .any(|(at, _)| {
+            bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count()
+                % 2
+                == 1
+        })
 }
 
 /// serde's messages end in "at line 1 column 42", which means nothing once the field is named.
@@ -212,5 +237,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
                     format!("query string: {}", e.body_text()),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_escaped_nul_is_refused_and_an_escaped_backslash_before_u0000_is_not() {
+        assert!(has_escaped_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"name": "a\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "u0000"}"#));
+        assert!(parse_json::<serde_json::Value>(br#"{"name": "a\u0000b"}"#).is_err());
+        assert!(parse_json::<serde_json::Value>(br#"{"name": "a\\u0000b"}"#).is_ok());
     }
 }

@@ -4,18 +4,14 @@ use super::{Outgoing, SendOutcome, Transport, outbound, wrong_kind};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tocsin_domain::contact::{ContactTarget, Notice};
-use tocsin_domain::net::AllowedNetworks;
 
 pub struct ChatTransport {
-    http: reqwest::Client,
-    /// Where users' URLs may lead: checked here for addresses written in the URL, and by the client's resolver
-    /// for names.
-    allowed: AllowedNetworks,
+    http: outbound::GuardedClient,
 }
 
 impl ChatTransport {
-    pub fn new(http: reqwest::Client, allowed: AllowedNetworks) -> Self {
-        Self { http, allowed }
+    pub fn new(http: outbound::GuardedClient) -> Self {
+        Self { http }
     }
 }
 
@@ -28,12 +24,11 @@ impl Transport for ChatTransport {
             ContactTarget::Teams { url } => (url, teams(out.notice)),
             other => return wrong_kind("chat", other),
         };
-        if let Err(refused) = outbound::check_destination(url.as_str(), &self.allowed) {
-            return refused;
-        }
-        let request = self
-            .http
-            .post(url.as_str())
+        let request = match self.http.post(url.as_str()) {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
+        let request = request
             .header(outbound::DELIVERY_HEADER, out.delivery_id)
             .json(&payload);
         if !matches!(out.target, ContactTarget::Teams { .. }) {
@@ -180,6 +175,7 @@ mod tests {
     use super::*;
     use axum::http::StatusCode;
     use tocsin_domain::contact::NoticeLink;
+    use tocsin_domain::net::AllowedNetworks;
 
     fn tricky_notice() -> Notice {
         Notice {
@@ -201,8 +197,7 @@ mod tests {
 
     async fn deliver(target: &ContactTarget, notice: &Notice) -> SendOutcome {
         let chat = ChatTransport::new(
-            outbound::client(outbound::TIMEOUT).unwrap(),
-            AllowedNetworks::everywhere(),
+            outbound::GuardedClient::new(outbound::TIMEOUT, AllowedNetworks::everywhere()).unwrap(),
         );
         chat.send(&outgoing(target, notice)).await
     }
@@ -413,8 +408,11 @@ mod tests {
         })
         .await;
         let chat = ChatTransport::new(
-            outbound::client(std::time::Duration::from_millis(200)).unwrap(),
-            AllowedNetworks::everywhere(),
+            outbound::GuardedClient::new(
+                std::time::Duration::from_millis(200),
+                AllowedNetworks::everywhere(),
+            )
+            .unwrap(),
         );
         let target = ContactTarget::Slack {
             url: http_url(&rx.url("/services/SECRET")),

@@ -130,7 +130,7 @@ impl Transports {
         let http = outbound::client(outbound::TIMEOUT)?;
         // Users choose webhook and chat URLs; administrators choose gateways and the mail relay.
         let users_urls =
-            outbound::guarded_client(outbound::TIMEOUT, config.allowed_networks.clone())?;
+            outbound::GuardedClient::new(outbound::TIMEOUT, config.allowed_networks.clone())?;
         let gateway = |c: &Option<GatewayConfig>, kind| {
             c.as_ref()
                 .map(|c| gateway::GatewayTransport::new(http.clone(), c.clone(), kind))
@@ -141,8 +141,8 @@ impl Transports {
                 .as_ref()
                 .map(email::EmailTransport::new)
                 .transpose()?,
-            chat: chat::ChatTransport::new(users_urls.clone(), config.allowed_networks.clone()),
-            webhook: webhook::WebhookTransport::new(users_urls, config.allowed_networks.clone()),
+            chat: chat::ChatTransport::new(users_urls.clone()),
+            webhook: webhook::WebhookTransport::new(users_urls),
             sms: gateway(&config.sms, gateway::Kind::Sms),
             voice: gateway(&config.voice, gateway::Kind::Voice),
         })

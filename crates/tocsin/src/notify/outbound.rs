@@ -27,15 +27,36 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     builder(timeout).build()
 }
 
-/// A client for URLs that users give (webhooks, chat): every name it resolves must lead to an address
-/// `allowed` permits, checked when connecting, so a name that points at a private address later is refused then.
-pub fn guarded_client(
-    timeout: Duration,
+/// A client for URLs that users give (webhooks, chat): every name it resolves must lead to an address the allowed
+/// networks permit, checked when connecting, so a name that points at a private address later is refused then;
+/// an address written in the URL itself is checked before any request.
+#[derive(Clone)]
+pub struct GuardedClient {
+    http: reqwest::Client,
     allowed: AllowedNetworks,
-) -> reqwest::Result<reqwest::Client> {
-    builder(timeout)
-        .dns_resolver(Arc::new(GuardedResolver { allowed }))
-        .build()
+}
+
+impl GuardedClient {
+    pub fn new(timeout: Duration, allowed: AllowedNetworks) -> reqwest::Result<Self> {
+        let resolver = Arc::new(GuardedResolver {
+            allowed: allowed.clone(),
+        });
+        Ok(Self {
+            http: builder(timeout).dns_resolver(resolver).build()?,
+            allowed,
+        })
+    }
+
+    /// A POST to `url`, or the failed outcome when `url` names an address that may not be reached.
+    pub fn post(&self, url: &str) -> Result<RequestBuilder, SendOutcome> {
+        match url::Url::parse(url)
+            .ok()
+            .and_then(|u| self.allowed.refusal(&u))
+        {
+            Some(why) => Err(SendOutcome::failed(why)),
+            None => Ok(self.http.post(url)),
+        }
+    }
 }
 
 /// Why a request was not sent: its destination is not allowed. Sending again cannot help.
@@ -75,14 +96,6 @@ impl Resolve for GuardedResolver {
                 (true, None) => Err(format!("{} has no address", name.as_str()).into()),
             }
         })
-    }
-}
-
-/// The destination of a user's URL, refused before any connection when it is a listed address.
-pub fn check_destination(url: &str, allowed: &AllowedNetworks) -> Result<(), SendOutcome> {
-    match url::Url::parse(url).ok().and_then(|u| allowed.refusal(&u)) {
-        Some(why) => Err(SendOutcome::failed(why)),
-        None => Ok(()),
     }
 }
 

@@ -4,19 +4,15 @@ use super::{Outgoing, SendOutcome, Transport, outbound, wrong_kind};
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 use tocsin_domain::contact::ContactTarget;
-use tocsin_domain::net::AllowedNetworks;
 use tocsin_domain::webhook::sign;
 
 pub struct WebhookTransport {
-    http: reqwest::Client,
-    /// Where users' URLs may lead: checked here for addresses written in the URL, and by the client's resolver
-    /// for names.
-    allowed: AllowedNetworks,
+    http: outbound::GuardedClient,
 }
 
 impl WebhookTransport {
-    pub fn new(http: reqwest::Client, allowed: AllowedNetworks) -> Self {
-        Self { http, allowed }
+    pub fn new(http: outbound::GuardedClient) -> Self {
+        Self { http }
     }
 }
 
@@ -31,9 +27,6 @@ impl Transport for WebhookTransport {
         let Some(secret) = secret else {
             return SendOutcome::failed("no signing secret: recreate the webhook contact method");
         };
-        if let Err(refused) = outbound::check_destination(url.as_str(), &self.allowed) {
-            return refused;
-        }
         let body = match serde_json::to_vec(&out.notice.event) {
             Ok(body) => body,
             Err(e) => return SendOutcome::failed(format!("event is not JSON: {e}")),
@@ -45,9 +38,11 @@ impl Transport for WebhookTransport {
             Ok(s) => s,
             Err(e) => return SendOutcome::failed(format!("cannot sign: {e}")),
         };
-        let request = self
-            .http
-            .post(url.as_str())
+        let request = match self.http.post(url.as_str()) {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
+        let request = request
             .header(CONTENT_TYPE, "application/json")
             .header("webhook-id", out.delivery_id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -62,12 +57,12 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use axum::http::StatusCode;
+    use tocsin_domain::net::AllowedNetworks;
     use tocsin_domain::webhook::{DEFAULT_TOLERANCE_SECS, generate_secret, verify};
 
     fn transport() -> WebhookTransport {
         WebhookTransport::new(
-            outbound::client(outbound::TIMEOUT).unwrap(),
-            AllowedNetworks::everywhere(),
+            outbound::GuardedClient::new(outbound::TIMEOUT, AllowedNetworks::everywhere()).unwrap(),
         )
     }
 

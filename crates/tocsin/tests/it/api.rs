@@ -1383,3 +1383,31 @@ async fn a_reader_is_refused_before_its_body_is_read() {
         assert_eq!(b["error"]["code"], "insufficient_scope", "{b}");
     }
 }
+
+#[tokio::test]
+async fn nul_in_any_api_body_is_refused_before_the_database_sees_it() {
+    let app = TestApp::spawn().await;
+    for (path, body) in [
+        (
+            "/api/v1/services",
+            r#"{"name": "web", "description": "a\u0000b"}"#,
+        ),
+        (
+            "/api/v1/escalation-policies",
+            r#"{"name": "p\u0000", "levels": []}"#,
+        ),
+    ] {
+        let (s, b) = app
+            .send(
+                app.req(Method::POST, path)
+                    .header("Content-Type", "application/json")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{b}"
+        );
+    }
+}
