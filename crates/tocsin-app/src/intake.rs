@@ -8,16 +8,19 @@
 //! an old state after another process stored a newer one, or after a person resolved an incident, is written.
 
 use crate::App;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::auth::hash_secret;
+use tocsin_domain::clock::Clock;
 use tocsin_domain::ids::IntegrationId;
-use tocsin_domain::integration::IntegrationKind;
-use tocsin_domain::integration::RateLimit;
+use tocsin_domain::integration::{IntegrationKind, Rate};
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::senders::Batch;
 use tocsin_store::{
@@ -28,8 +31,52 @@ use tocsin_store::{
 const KEY_TTL: Duration = Duration::from_secs(5);
 const GROUP_TTL: Duration = Duration::from_secs(300);
 
+/// What the whole server takes in, whichever integration sends it (`[ingest]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntakeSettings {
+    /// Memory all ingest caches share.
+    pub cache_bytes: u64,
+    /// The most events (alerts) one request may carry.
+    pub max_events_per_request: usize,
+    /// The server's ingest budget: events per second from all integrations together, and the burst above it.
+    /// `None` is unlimited. Each integration's own event limit keeps any one sender to a share of it.
+    pub budget: Option<Rate>,
+}
+
 /// The default memory all ingest caches share: `[ingest] cache_megabytes`.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            max_events_per_request: 1_000,
+            budget: Rate::new(2_000, 40_000),
+        }
+    }
+}
+
+/// The app's clock as the rate limiters' clock: monotonic, so a limit follows a test's manual clock and never
+/// stalls on a wall-clock step backwards.
+#[derive(Clone)]
+struct LimiterClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Nanos>>;
+
+/// An integration's request and event limiters, made for the limits they were made for.
+struct Limiters {
+    rates: (Option<Rate>, Option<Rate>),
+    requests: Option<Limiter>,
+    events: Option<Limiter>,
+}
 
 /// What a cache entry weighs: its own size estimate, computed once when it is made.
 #[derive(Clone, Default)]
@@ -96,7 +143,11 @@ const PAYLOADS_SHARE: u64 = 3;
 
 pub(crate) struct Intake {
     keys: Budgeted<String, KnownKey>,
-    limiters: Mutex<HashMap<IntegrationId, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
+    clock: LimiterClock,
+    limiters: Mutex<HashMap<IntegrationId, Arc<Limiters>>>,
+    /// The server's ingest budget, shared by all integrations.
+    budget: Option<Limiter>,
+    max_events_per_request: usize,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
     groups: Budgeted<(IntegrationId, String), GroupState>,
     /// Hashes of grouped request bodies recently handled, with the group state each encodes: a sender re-sending
@@ -117,12 +168,18 @@ struct Payloads {
 }
 
 impl Intake {
-    /// Caches that together hold at most about `bytes`, counting what they evict in `metrics`.
-    pub fn new(bytes: u64, metrics: &crate::Metrics) -> Self {
+    /// Caches that together hold at most about `settings.cache_bytes`, counting what they evict in `metrics`;
+    /// limits measured by `clock`.
+    pub fn new(settings: IntakeSettings, clock: Arc<dyn Clock>, metrics: &crate::Metrics) -> Self {
+        let bytes = settings.cache_bytes;
         let share = |n: u64| bytes / 16 * n;
         let evicted = |cache: &str| metrics.cache_evictions.with_label_values(&[cache]);
+        let clock = LimiterClock(clock);
         Self {
             keys: budgeted(share(KEYS_SHARE), evicted("keys")),
+            budget: settings.budget.map(|r| limiter(r, &clock)),
+            clock,
+            max_events_per_request: settings.max_events_per_request,
             limiters: Mutex::default(),
             groups: budgeted(share(GROUPS_SHARE), evicted("groups")),
             bodies: budgeted(share(BODIES_SHARE), evicted("bodies")),
@@ -186,26 +243,74 @@ impl Intake {
         self.limiters.lock().expect("limiters").remove(id);
     }
 
-    /// `Err(wait)` when the integration is over its limit: the sender should retry after `wait`.
+    /// This integration's limiters, made anew when its limits changed.
+    fn limiters(&self, integration: &Integration) -> Arc<Limiters> {
+        let rates = (
+            integration.config.request_rate(),
+            integration.config.event_rate(),
+        );
+        let mut limiters = self.limiters.lock().expect("limiters");
+        let entry = limiters
+            .entry(integration.id.clone())
+            .or_insert_with(|| self.new_limiters(rates));
+        if entry.rates != rates {
+            *entry = self.new_limiters(rates);
+        }
+        entry.clone()
+    }
+
+    fn new_limiters(&self, rates: (Option<Rate>, Option<Rate>)) -> Arc<Limiters> {
+        Arc::new(Limiters {
+            rates,
+            requests: rates.0.map(|r| limiter(r, &self.clock)),
+            events: rates.1.map(|r| limiter(r, &self.clock)),
+        })
+    }
+
+    /// `Err(wait)` when the integration is over its request limit: the sender should retry after `wait`.
     pub fn admit(&self, integration: &Integration) -> Result<(), Duration> {
-        let Some(limit) = integration.config.rate_limit() else {
+        match &self.limiters(integration).requests {
+            Some(l) => l.check().map_err(|not_until| self.wait(&not_until)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a request carrying more events than one request may.
+    fn check_request_size(&self, events: usize) -> Result<(), Refusal> {
+        if events > self.max_events_per_request {
+            return Err(Refusal::TooMany {
+                events,
+                max: self.max_events_per_request,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `events` from the integration's event limit and then from the server's budget, or says which is
+    /// exhausted and for how long. Events over either limit's burst could never pass: they are `TooMany`.
+    fn take_events(&self, integration: &Integration, events: usize) -> Result<(), Refusal> {
+        let Some(n) = u32::try_from(events).ok().and_then(NonZeroU32::new) else {
             return Ok(());
         };
-        let limiter = {
-            let mut limiters = self.limiters.lock().expect("limiters");
-            let entry = limiters
-                .entry(integration.id.clone())
-                .or_insert_with(|| (limit, Arc::new(limiter(limit))));
-            if entry.0 != limit {
-                *entry = (limit, Arc::new(limiter(limit)));
-            }
-            entry.1.clone()
+        let take = |l: &Limiter, over: Over| match l.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Refusal::Limited(over, self.wait(&not_until))),
+            Err(governor::InsufficientCapacity(max)) => Err(Refusal::TooMany {
+                events,
+                max: max as usize,
+            }),
         };
-        limiter.check().map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        if let Some(l) = &self.limiters(integration).events {
+            take(l, Over::Integration)?;
+        }
+        if let Some(l) = &self.budget {
+            take(l, Over::Server)?;
+        }
+        Ok(())
+    }
+
+    fn wait(&self, not_until: &governor::NotUntil<Nanos>) -> Duration {
+        not_until.wait_time_from(governor::clock::Clock::now(&self.clock))
     }
 
     /// Which events of a group's re-sent state differ from what was last stored: `None` when none do (the whole
@@ -383,10 +488,20 @@ impl Weighed for GroupState {
     }
 }
 
-fn limiter(limit: RateLimit) -> DefaultDirectRateLimiter {
-    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(limit.burst).unwrap_or(per_second);
-    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+fn limiter(rate: Rate, clock: &LimiterClock) -> Limiter {
+    RateLimiter::direct_with_clock(
+        Quota::per_second(rate.per_second).allow_burst(rate.burst),
+        clock.clone(),
+    )
+}
+
+/// Whose limit a refused request is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// The integration's own request or event limit.
+    Integration,
+    /// The server's ingest budget, shared by every integration.
+    Server,
 }
 
 /// Why a sender's request was refused; each endpoint renders it in its sender's format.
@@ -398,8 +513,10 @@ pub enum Refusal {
     UnknownKey,
     /// The key belongs to an integration of this other kind.
     WrongKind(&'static str),
-    /// The integration is over its rate limit; the sender may retry after this long.
-    Limited(Duration),
+    /// The integration or the server is over its rate limit; the sender may retry after this long.
+    Limited(Over, Duration),
+    /// The request carries more events than one request may.
+    TooMany { events: usize, max: usize },
     /// The body is not JSON.
     Malformed(String),
     /// The body is JSON but not a valid request of the sender's format.
@@ -430,19 +547,40 @@ impl Ingest<'_> {
         key: Option<String>,
     ) -> Result<(Integration, String), Refusal> {
         let state = self.app;
-        let key = key.ok_or(Refusal::NoKey)?;
+        let refused = |r: Refusal| {
+            self.count_refusal(kind.as_str(), &r, 1);
+            r
+        };
+        let key = key.ok_or(Refusal::NoKey).map_err(refused)?;
         let key_hash = hash_secret(&key);
         let integration = state
             .intake
             .integration(&*state.store, &key_hash)
             .await
             .map_err(Refusal::Failed)?
-            .ok_or(Refusal::UnknownKey)?;
+            .ok_or(Refusal::UnknownKey)
+            .map_err(refused)?;
         if integration.kind != kind {
-            return Err(Refusal::WrongKind(integration.kind.as_str()));
+            return Err(refused(Refusal::WrongKind(integration.kind.as_str())));
         }
-        state.intake.admit(&integration).map_err(Refusal::Limited)?;
+        state
+            .intake
+            .admit(&integration)
+            .map_err(|wait| refused(Refusal::Limited(Over::Integration, wait)))?;
         Ok((integration, key_hash))
+    }
+
+    /// Counts a refusal under its outcome: `events` is how many the request carried, 1 when unknown.
+    fn count_refusal(&self, kind: &str, r: &Refusal, events: u64) {
+        let outcome = match r {
+            Refusal::NoKey | Refusal::UnknownKey | Refusal::WrongKind(_) => "unknown_key",
+            Refusal::Limited(Over::Integration, _) => "rate_limited",
+            Refusal::Limited(Over::Server, _) => "over_budget",
+            Refusal::TooMany { .. } => "too_many_events",
+            Refusal::Malformed(_) | Refusal::Invalid(_) => "invalid",
+            Refusal::Failed(_) => "error",
+        };
+        self.count_by(kind, outcome, events);
     }
 
     /// The whole path of a sender's request body after its key was admitted: skip an unchanged re-send, parse,
@@ -526,6 +664,10 @@ impl Ingest<'_> {
         let state = self.app;
         let kind = integration.kind.as_str();
         let mut batch = batch;
+        if let Err(r) = state.intake.check_request_size(batch.events.len()) {
+            self.count_refusal(kind, &r, batch.events.len() as u64);
+            return Err(r);
+        }
         batch.replace_nul();
         // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
         let group = match batch.group_key.clone() {
@@ -573,6 +715,10 @@ impl Ingest<'_> {
             }
             None => None,
         };
+        if let Err(r) = state.intake.take_events(integration, batch.events.len()) {
+            self.count_refusal(kind, &r, batch.events.len() as u64);
+            return Err(r);
+        }
         let now = state.clock.now();
         let outcomes = state
             .store

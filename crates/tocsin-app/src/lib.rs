@@ -19,7 +19,7 @@ pub mod sender_api;
 pub use access::{Integrations, Tokens};
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};
-pub use intake::{Accepted, Ingest, Refusal};
+pub use intake::{Accepted, Ingest, IntakeSettings, Over, Refusal};
 pub use metrics::Metrics;
 pub use noise::Noise;
 pub use oncall::OnCall;
@@ -143,7 +143,11 @@ pub struct App {
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
         store.health().observe_commits(metrics.commit_observer());
-        let intake = Arc::new(intake::Intake::new(intake::DEFAULT_CACHE_BYTES, &metrics));
+        let intake = Arc::new(intake::Intake::new(
+            intake::IntakeSettings::default(),
+            clock.clone(),
+            &metrics,
+        ));
         Self {
             store,
             clock,
@@ -162,9 +166,13 @@ impl App {
         self
     }
 
-    /// Caches in front of the store that together hold at most about `bytes` (`[ingest] cache_megabytes`).
-    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
-        self.intake = Arc::new(intake::Intake::new(bytes, &self.metrics));
+    /// What the server takes in: its caches' memory, events per request, its ingest budget (`[ingest]`).
+    pub fn with_intake(mut self, settings: intake::IntakeSettings) -> Self {
+        self.intake = Arc::new(intake::Intake::new(
+            settings,
+            self.clock.clone(),
+            &self.metrics,
+        ));
         self
     }
 

@@ -14,10 +14,12 @@ use tocsin_domain::severity::Severity;
 use tocsin_store::{Gauges, IngestResult};
 
 /// How an event ended besides what it did to an alert.
-const REFUSALS: [&str; 5] = [
+const REFUSALS: [&str; 7] = [
     "invalid",
     "unknown_key",
     "rate_limited",
+    "over_budget",
+    "too_many_events",
     "unchanged",
     "error",
 ];

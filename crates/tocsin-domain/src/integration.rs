@@ -3,6 +3,7 @@
 use crate::error::ValidationErrors;
 use crate::senders::generic::FieldMapping;
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -51,24 +52,64 @@ impl IntegrationKind {
     }
 }
 
-/// How many requests an integration may send; over it, senders get 429 with `Retry-After`.
+/// How many requests and events an integration may send; over either, senders get 429 with `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Sustained requests per second.
+    /// Sustained requests per second; 0 turns request limiting off.
     pub per_second: u32,
     /// Requests allowed at once above the sustained rate.
+    #[serde(default = "default_burst")]
     pub burst: u32,
+    /// Sustained events (alerts) per second, counting only those that change something: a sender re-sending an
+    /// unchanged group costs nothing. 0 turns event limiting off.
+    #[serde(default = "default_events_per_second")]
+    pub events_per_second: u32,
+    /// Events allowed at once above the sustained rate; also the most one request may carry.
+    #[serde(default = "default_event_burst")]
+    pub event_burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1_000
+}
+
+fn default_events_per_second() -> u32 {
+    500
+}
+
+fn default_event_burst() -> u32 {
+    10_000
 }
 
 impl Default for RateLimit {
     /// Generous enough for any single monitoring system, tight enough that one runaway sender cannot take the
-    /// ingest path from the others.
+    /// ingest path from the others or fill the disk in minutes.
     fn default() -> Self {
         Self {
             per_second: 200,
-            burst: 1_000,
+            burst: default_burst(),
+            events_per_second: default_events_per_second(),
+            event_burst: default_event_burst(),
         }
+    }
+}
+
+/// One of an integration's limits, or the whole server's ingest budget: sustained units per second and burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl Rate {
+    /// `None` when `per_second` is 0 (unlimited); a zero burst means one second's worth.
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        let per_second = NonZeroU32::new(per_second)?;
+        Some(Self {
+            per_second,
+            burst: NonZeroU32::new(burst).unwrap_or(per_second),
+        })
     }
 }
 
@@ -112,14 +153,19 @@ impl HeartbeatConfig {
 impl IntegrationConfig {
     pub fn validate(&self, kind: IntegrationKind) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        if let Some(r) = &self.rate_limit
-            && r.per_second > 0
-            && r.burst == 0
-        {
-            errors.push(
-                "rate_limit.burst",
-                "must be at least 1 when per_second is set",
-            );
+        if let Some(r) = &self.rate_limit {
+            if r.per_second > 0 && r.burst == 0 {
+                errors.push(
+                    "rate_limit.burst",
+                    "must be at least 1 when per_second is set",
+                );
+            }
+            if r.events_per_second > 0 && r.event_burst == 0 {
+                errors.push(
+                    "rate_limit.event_burst",
+                    "must be at least 1 when events_per_second is set",
+                );
+            }
         }
         match (&self.mapping, kind) {
             (Some(m), IntegrationKind::Generic) => {
@@ -157,9 +203,16 @@ impl IntegrationConfig {
         errors.into_result(())
     }
 
-    pub fn rate_limit(&self) -> Option<RateLimit> {
+    /// The requests this integration may send, `None` when unlimited.
+    pub fn request_rate(&self) -> Option<Rate> {
         let r = self.rate_limit.unwrap_or_default();
-        (r.per_second > 0).then_some(r)
+        Rate::new(r.per_second, r.burst)
+    }
+
+    /// The events this integration may send, `None` when unlimited.
+    pub fn event_rate(&self) -> Option<Rate> {
+        let r = self.rate_limit.unwrap_or_default();
+        Rate::new(r.events_per_second, r.event_burst)
     }
 }
 

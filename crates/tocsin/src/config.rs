@@ -50,12 +50,39 @@ pub struct IngestConfig {
     /// Memory the caches in front of the database may take together (keys, sender group states, recent request
     /// bodies, body samples waiting to be written); past it they evict, which only costs lookups and writes.
     pub cache_megabytes: u64,
+    /// The most events (alerts) one request may carry; more are refused with 413.
+    pub max_events_per_request: usize,
+    /// The server's ingest budget: events per second from all integrations together (0: unlimited). Each
+    /// integration's own `events_per_second` keeps one sender to a share of it.
+    pub events_per_second: u32,
+    /// Events the server takes at once above `events_per_second`; at least `max_events_per_request`.
+    pub event_burst: u32,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
+        let defaults = tocsin_app::IntakeSettings::default();
+        let budget = defaults.budget.expect("a default budget");
         Self {
-            cache_megabytes: tocsin_app::intake::DEFAULT_CACHE_BYTES / (1024 * 1024),
+            cache_megabytes: defaults.cache_bytes / (1024 * 1024),
+            max_events_per_request: defaults.max_events_per_request,
+            events_per_second: budget.per_second.get(),
+            event_burst: budget.burst.get(),
+        }
+    }
+}
+
+impl IngestConfig {
+    pub fn settings(&self) -> tocsin_app::IntakeSettings {
+        let max_events_per_request = self.max_events_per_request.max(1);
+        // A budget whose burst is smaller than a request allowed in would refuse that request forever.
+        let burst = self
+            .event_burst
+            .max(u32::try_from(max_events_per_request).unwrap_or(u32::MAX));
+        tocsin_app::IntakeSettings {
+            cache_bytes: self.cache_megabytes.max(1) * 1024 * 1024,
+            max_events_per_request,
+            budget: tocsin_domain::integration::Rate::new(self.events_per_second, burst),
         }
     }
 }

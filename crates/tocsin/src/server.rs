@@ -146,7 +146,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
     let app = App::new(store.clone(), clock, Metrics::new())
         .with_channels(config.notify.channels())
-        .with_cache_bytes(config.ingest.cache_megabytes.max(1) * 1024 * 1024);
+        .with_intake(config.ingest.settings());
     let engine = Arc::new(Engine::new(
         &app,
         Arc::new(transports),

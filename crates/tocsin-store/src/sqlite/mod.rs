@@ -149,16 +149,21 @@ fn synchronous(durability: Durability) -> &'static str {
 /// Settings of the write connection. Savepoints keep a sub-journal of every page a job touches; in a temp file
 /// that is a write system call per page, so temp data stays in memory. The writer checkpoints the WAL itself after
 /// answering its callers (see `writer.rs`), never inside a commit, where it stalled every caller in the batch.
+/// A WAL grown past [`WAL_KEEP_BYTES`] by a burst is cut back to it when the WAL next restarts.
 fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     let sync = synchronous(durability);
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;"
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = {WAL_KEEP_BYTES};"
     ))
     .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
+
+/// The most WAL file kept once a burst is checkpointed: more than steady traffic needs between checkpoints.
+pub const WAL_KEEP_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The write path alone uses more distinct statements than rusqlite's default cache of 16; a miss re-parses SQL
 /// on the hot path.
@@ -206,4 +211,52 @@ mod tests {
     }
 
     crate::conformance::conformance_suite!(store, pair);
+
+    fn wal_bytes(path: &Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
+    /// A burst of large transactions is checkpointed by size, not only every 64 commits, and a WAL a single huge
+    /// transaction grew is cut back to `WAL_KEEP_BYTES` once it restarts.
+    #[tokio::test]
+    async fn the_wal_stays_bounded_through_a_burst_and_shrinks_after_it() {
+        let path = fresh_path();
+        let store = open(&path, Durability::Process).unwrap();
+        store
+            .write(|c| c.execute("CREATE TABLE burst (b BLOB)", &[]))
+            .await
+            .unwrap();
+        let insert = |mebibytes: usize| {
+            move |c: &dyn crate::sql::Conn| {
+                for _ in 0..mebibytes {
+                    c.execute("INSERT INTO burst VALUES (randomblob(1048576))", &[])?;
+                }
+                Ok(())
+            }
+        };
+        // 40 commits of 2 MiB: 80 MiB of WAL if it were checkpointed every 64 commits only.
+        let mut largest = 0;
+        for _ in 0..40 {
+            store.write(insert(2)).await.unwrap();
+            largest = largest.max(wal_bytes(&path));
+        }
+        assert!(
+            largest <= WAL_KEEP_BYTES,
+            "the WAL grew to {largest} bytes through a burst of small commits"
+        );
+        // One transaction larger than the limit has to grow the WAL past it ...
+        store.write(insert(48)).await.unwrap();
+        assert!(wal_bytes(&path) > WAL_KEEP_BYTES);
+        // ... and the next commits, after the checkpoint, give the space back.
+        for _ in 0..3 {
+            store.write(insert(1)).await.unwrap();
+        }
+        let after = wal_bytes(&path);
+        assert!(
+            after <= WAL_KEEP_BYTES,
+            "the WAL kept {after} bytes after the burst"
+        );
+    }
 }

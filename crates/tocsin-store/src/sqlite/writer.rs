@@ -4,10 +4,11 @@
 //! savepoint if it fails or panics, so jobs in one batch cannot see each other's failures. Completions run only
 //! after COMMIT returned; if COMMIT fails, every job in the batch is told so and nothing of it is visible.
 //!
-//! WAL checkpoints happen here too, every [`CHECKPOINT_EVERY`] commits and after the callers have their answers:
-//! with no other writer, a checkpoint completes, so the next transaction restarts the WAL from its start and the
-//! file stays small. (A checkpointer on another thread never catches up with a busy writer, and the WAL then grows
-//! without bound.)
+//! WAL checkpoints happen here too, every [`CHECKPOINT_EVERY`] commits or as soon as the WAL holds
+//! [`CHECKPOINT_PAGES`], after the callers have their answers: with no other writer, a checkpoint completes, so the
+//! next transaction restarts the WAL from its start and the file stays small; a burst of large transactions grows
+//! it, and `journal_size_limit` (see `configure`) shrinks it back once the WAL restarts. (A checkpointer on another
+//! thread never catches up with a busy writer, and the WAL then grows without bound.)
 
 use super::backend;
 use crate::db::{Answer, WriteJob, WriterStats};
@@ -26,6 +27,19 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 const MAX_BATCH: usize = 256;
 /// Commits between WAL checkpoints: enough to amortise the checkpoint's fsync, few enough to keep it short.
 const CHECKPOINT_EVERY: u32 = 64;
+/// WAL pages (16 MiB of 4 KiB pages) past which the writer checkpoints after the commit that wrote them, whatever
+/// the commit count: a burst of large batches must not pile up 64 of them in the WAL.
+const CHECKPOINT_PAGES: i32 = 4096;
+
+thread_local! {
+    /// Pages in the WAL after the writer thread's latest commit, as SQLite reports them.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
 /// Queue depth; when full, callers wait (backpressure) instead of piling up memory.
 const QUEUE: usize = 8192;
 
@@ -109,6 +123,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut commits_since_checkpoint = 0;
+    conn.wal_hook(Some(note_wal_pages));
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -144,7 +159,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
             c(committed.clone());
         }
         commits_since_checkpoint += 1;
-        if commits_since_checkpoint >= CHECKPOINT_EVERY {
+        if commits_since_checkpoint >= CHECKPOINT_EVERY || WAL_PAGES.get() >= CHECKPOINT_PAGES {
             checkpoint(&conn, "PASSIVE");
             commits_since_checkpoint = 0;
         }

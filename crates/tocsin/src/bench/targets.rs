@@ -138,7 +138,8 @@ impl Target {
             token,
             &format!("api/v1/services/{service}/integrations"),
             // The benchmark measures the ingest path, not the rate limiter that guards it.
-            json!({ "kind": kind, "config": { "rate_limit": { "per_second": 0, "burst": 0 } } }),
+            json!({ "kind": kind, "config": { "rate_limit": {
+                "per_second": 0, "burst": 0, "events_per_second": 0, "event_burst": 0 } } }),
         )
         .await?;
         Ok(integration["key"]
@@ -186,10 +187,14 @@ pub async fn spawn_tocsins(
     for _ in 0..instances.max(1) {
         let dir = scratch_dir("tocsin")?;
         let port = free_port()?;
-        // The page-latency receiver listens on loopback, which users' URLs may not reach by default.
+        // The page-latency receiver listens on loopback, which users' URLs may not reach by default; the
+        // benchmark measures the ingest path, not the budget that guards it.
         let config = dir.path().join("tocsin.toml");
-        std::fs::write(&config, "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n")
-            .context("writing the benchmark server's configuration")?;
+        std::fs::write(
+            &config,
+            "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n[ingest]\nevents_per_second = 0\n",
+        )
+        .context("writing the benchmark server's configuration")?;
         let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
         command
             .arg("serve")

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Instant;
+use tocsin_app::Over;
 use tocsin_domain::integration::IntegrationKind;
 use tocsin_domain::pagerduty::{parse_change, parse_enqueue};
 use tocsin_domain::senders::Batch;
@@ -85,10 +86,9 @@ async fn parse_body<T>(
     Ok((parsed, bytes))
 }
 
-/// A refused key or rate, answered the way PagerDuty does.
-fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
+/// A refused key or rate, answered the way PagerDuty does (counted where it was refused).
+fn refused(r: Refusal) -> Response {
     let invalid_key = |why: String| {
-        state.app.ingest().count(kind, "unknown_key");
         rejected(
             StatusCode::BAD_REQUEST,
             "Event object is invalid",
@@ -102,9 +102,16 @@ fn refused(state: &AppState, kind: &str, r: Refusal) -> Response {
         Refusal::WrongKind(actual) => invalid_key(format!(
             "it belongs to a {actual} integration, which has its own URL"
         )),
-        Refusal::Limited(wait) => {
-            state.app.ingest().count(kind, "rate_limited");
-            let body = serde_json::json!({ "status": "throttle event", "message": "Requests for this service are arriving too quickly. Please retry later." });
+        Refusal::Limited(over, wait) => {
+            let message = match over {
+                Over::Integration => {
+                    "Requests for this service are arriving too quickly. Please retry later."
+                }
+                Over::Server => {
+                    "Tocsin is taking in more events than its ingest budget allows. Please retry later."
+                }
+            };
+            let body = serde_json::json!({ "status": "throttle event", "message": message });
             let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
             set_retry_after(&mut resp, wait);
             resp
@@ -170,7 +177,7 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
     let (integration, key_hash) =
         match admit(&state, IntegrationKind::Pagerduty, Some(parsed.routing_key)).await {
             Ok(found) => found,
-            Err(r) => return refused(&state, KIND_EVENT, r),
+            Err(r) => return refused(r),
         };
     let dedup_key = parsed.event.dedup_key.clone();
     match store_batch(
@@ -192,7 +199,7 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
             }),
         )
             .into_response(),
-        Err(r) => refused(&state, KIND_EVENT, r),
+        Err(r) => refused(r),
     }
 }
 
@@ -218,7 +225,7 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
     .await
     {
         Ok((_, key_hash)) => key_hash,
-        Err(r) => return refused(&state, KIND_CHANGE, r),
+        Err(r) => return refused(r),
     };
     match state.app.ingest().change(&key_hash, parsed).await {
         Ok(_) => accepted(
@@ -229,7 +236,10 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
             "Change event processed",
             None,
         ),
-        Err(StoreError::UnknownRoutingKey) => refused(&state, KIND_CHANGE, Refusal::UnknownKey),
+        Err(StoreError::UnknownRoutingKey) => {
+            state.app.ingest().count(KIND_CHANGE, "unknown_key");
+            refused(Refusal::UnknownKey)
+        }
         Err(e) => store_failure(&state, KIND_CHANGE, e),
     }
 }

@@ -14,7 +14,7 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use tocsin_app::Accepted;
+use tocsin_app::{Accepted, Over};
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::alert::EventAction;
 use tocsin_domain::alert::{Alert, AlertStatus};
@@ -30,7 +30,7 @@ pub(super) enum Refusal {
     NoKey,
     UnknownKey,
     WrongKind(&'static str),
-    Limited(Duration),
+    Limited(Over, Duration),
     Api(ApiError),
     Invalid(ValidationErrors),
 }
@@ -71,11 +71,8 @@ impl Refusal {
                 ),
                 None,
             ),
-            Self::Limited(wait) => (
-                ApiError::new(
-                    ErrorCode::RateLimited,
-                    "this integration is over its rate limit; retry later",
-                ),
+            Self::Limited(over, wait) => (
+                ApiError::new(ErrorCode::RateLimited, over_limit(over)),
                 Some(wait),
             ),
             Self::Api(e) => (e, None),
@@ -91,10 +88,27 @@ impl From<tocsin_app::Refusal> for Refusal {
             R::NoKey => Self::NoKey,
             R::UnknownKey => Self::UnknownKey,
             R::WrongKind(k) => Self::WrongKind(k),
-            R::Limited(wait) => Self::Limited(wait),
+            R::Limited(over, wait) => Self::Limited(over, wait),
+            R::TooMany { events, max } => Self::Api(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "this request carries {events} alerts; Tocsin takes at most {max} in one request: send \
+                     fewer at a time (for Alertmanager, set `max_alerts` in the webhook_config)"
+                ),
+            )),
             R::Malformed(m) => Self::Api(ApiError::new(ErrorCode::MalformedJson, m)),
             R::Invalid(v) => Self::Invalid(v),
             R::Failed(e) => Self::Api(e.into()),
+        }
+    }
+}
+
+/// Why a request was throttled, in words.
+fn over_limit(over: Over) -> &'static str {
+    match over {
+        Over::Integration => "this integration is over its rate limit; retry later",
+        Over::Server => {
+            "Tocsin is taking in more events than its ingest budget allows; retry later"
         }
     }
 }
@@ -482,9 +496,14 @@ fn opsgenie_answer(started: Instant, result: Result<Receipt, Refusal>) -> Respon
             format!("This key belongs to a {k} integration"),
             None,
         ),
-        Err(Refusal::Limited(wait)) => (
+        Err(Refusal::Limited(Over::Integration, wait)) => (
             StatusCode::TOO_MANY_REQUESTS,
             "You are making too many requests! Retry later".to_owned(),
+            Some(wait),
+        ),
+        Err(Refusal::Limited(Over::Server, wait)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            over_limit(Over::Server).to_owned(),
             Some(wait),
         ),
         Err(Refusal::Invalid(v)) => (StatusCode::UNPROCESSABLE_ENTITY, v.to_string(), None),

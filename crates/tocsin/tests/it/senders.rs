@@ -1421,7 +1421,14 @@ async fn ingest_caches_keep_to_their_budget_whatever_a_sender_sends() {
         |c| c.ingest.cache_megabytes = 1,
     )
     .await;
-    let (_, _, url) = integration(&app, "checkout", "alertmanager", json!({})).await;
+    // Unlimited events: this sender is here to test memory, not the event limit.
+    let (_, _, url) = integration(
+        &app,
+        "checkout",
+        "alertmanager",
+        json!({"rate_limit": {"per_second": 0, "events_per_second": 0}}),
+    )
+    .await;
     let alerts: Vec<Value> = (0..200)
         .map(|i| {
             json!({"status": "firing", "labels": {"alertname": "Disk", "instance": format!("db-{i}")},
@@ -1458,5 +1465,117 @@ async fn ingest_caches_keep_to_their_budget_whatever_a_sender_sends() {
         let (s, b) = app.send(app.client.post(&url).json(&long)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
         assert_eq!(b["error"]["field"], "alerts[0].fingerprint", "{b}");
+    }
+}
+
+/// One sender cannot flood ingest with events: requests carry at most so many, each integration has an event limit
+/// as well as a request limit, and all integrations together have the server's budget; time moves on the
+/// injected clock, and every refusal is in Alertmanager's format, with `Retry-After`, and counted.
+#[tokio::test]
+async fn events_are_limited_per_request_per_integration_and_for_the_whole_server() {
+    let clock = std::sync::Arc::new(tocsin_domain::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::spawn_with(clock.clone(), |c| {
+        c.ingest.max_events_per_request = 100;
+        c.ingest.events_per_second = 10;
+        c.ingest.event_burst = 250;
+    })
+    .await;
+    let (_, _, flood) = integration(
+        &app,
+        "flood",
+        "prometheus",
+        json!({"rate_limit": {"per_second": 100, "events_per_second": 10, "event_burst": 150}}),
+    )
+    .await;
+    let (_, _, other) = integration(&app, "other", "prometheus", json!({})).await;
+    let post = |url: &str, prefix: &str, n: usize| {
+        let alerts: Vec<Value> = (0..n)
+            .map(
+                |i| json!({"labels": {"alertname": format!("{prefix}{i}"), "severity": "warning"}}),
+            )
+            .collect();
+        app.client
+            .post(format!("{url}/api/v2/alerts"))
+            .json(&alerts)
+            .send()
+    };
+    let refused = |resp: reqwest::Response| async move {
+        let status = resp.status();
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let message: Value = resp.json().await.unwrap();
+        (
+            status,
+            retry,
+            message.as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let stored = || async {
+        app.get("/api/v1/alerts?limit=500").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    let (s, _, message) = refused(post(&flood, "a", 101).await.unwrap()).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{message}");
+    assert!(
+        message.contains("101 alerts") && message.contains("at most 100"),
+        "{message}"
+    );
+    assert_eq!(stored().await, 0, "a refused request stores nothing");
+
+    assert_eq!(
+        post(&flood, "a", 100).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // 50 of the integration's 150 are left: 100 more need 5 seconds at 10 a second.
+    let (s, retry, message) = refused(post(&flood, "b", 100).await.unwrap()).await;
+    assert_eq!(
+        (s, retry.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("5")),
+        "{message}"
+    );
+    assert!(
+        message.contains("this integration is over its rate limit"),
+        "{message}"
+    );
+
+    // Another sender has its own limit, but the server's budget (250) is shared: 150 are left after the first 100.
+    assert_eq!(
+        post(&other, "c", 100).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (s, retry, message) = refused(post(&other, "d", 100).await.unwrap()).await;
+    assert_eq!(
+        (s, retry.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("5")),
+        "{message}"
+    );
+    assert!(message.contains("ingest budget"), "{message}");
+    assert_eq!(stored().await, 200);
+
+    clock.advance(Span::seconds(10));
+    assert_eq!(
+        post(&flood, "b", 100).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(stored().await, 300);
+
+    let metrics = app.text("/metrics").await;
+    for (outcome, events) in [
+        ("too_many_events", 101),
+        ("rate_limited", 100),
+        ("over_budget", 100),
+        ("created", 300),
+    ] {
+        let series =
+            format!(r#"tocsin_events_total{{kind="prometheus",outcome="{outcome}"}} {events}"#);
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "{series} not in:\n{metrics}"
+        );
     }
 }
