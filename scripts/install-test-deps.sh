@@ -2,7 +2,8 @@
 # Installs the programs the integration tests drive on Debian 12: Alertmanager, as a real PagerDuty sender; Python's
 # icalendar, as a real calendar reader of the on-call feeds; aiosmtpd, as a real SMTP server for email notifications;
 # PostgreSQL, the second storage backend, whose throwaway cluster scripts/postgres-cluster.sh starts; and, from PyPI
-# since Debian packages neither, openapi-spec-validator, which checks the OpenAPI document generated clients read,
+# since Debian packages none of them, openapi-spec-validator, which checks the OpenAPI document generated clients
+# read, schemathesis, which sends requests generated from that document and checks the answers against it,
 # opsgenie-sdk, Opsgenie's own Python client, and pagerduty, PagerDuty's official Python client (which speaks only
 # HTTPS).
 # Safe to run repeatedly: it does nothing when everything is present.
@@ -10,11 +11,12 @@ set -euo pipefail
 
 packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql)
 
-if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty' 2>/dev/null; then
-    echo "Installing from PyPI: openapi-spec-validator opsgenie-sdk pagerduty"
+pypi=(openapi-spec-validator schemathesis opsgenie-sdk pagerduty)
+if ! python3 -c 'import openapi_spec_validator, schemathesis, opsgenie_sdk, pagerduty' 2>/dev/null; then
+    echo "Installing from PyPI: ${pypi[*]}"
     # Into the user's site when there is one; inside a virtual environment, into it.
-    python3 -m pip install --quiet --user openapi-spec-validator opsgenie-sdk pagerduty 2>/dev/null ||
-        python3 -m pip install --quiet openapi-spec-validator opsgenie-sdk pagerduty
+    python3 -m pip install --quiet --user "${pypi[@]}" 2>/dev/null ||
+        python3 -m pip install --quiet "${pypi[@]}"
 fi
 
 missing=()

@@ -247,7 +247,7 @@ async fn alerts(
 /// The open alerts this integration sent (`amtool alert query`).
 #[utoipa::path(get, path = "/ingest/prometheus/{key}/api/v2/alerts", tag = "ingest",
     params(("key" = String, Path, description = "Integration key"), AlertQuery),
-    responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String)))]
+    responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_list_alerts(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -260,7 +260,7 @@ pub async fn am_list_alerts(
 /// The open alerts this integration sent, key as `Authorization: Bearer`.
 #[utoipa::path(get, path = "/api/v2/alerts", tag = "ingest",
     params(AlertQuery),
-    responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String)))]
+    responses((status = 200, body = Vec<GettableAlert>), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_list_alerts_bearer(
     State(state): State<AppState>,
     uri: Uri,
@@ -305,7 +305,7 @@ async fn status(state: AppState, path_key: Option<String>, headers: HeaderMap) -
 /// The server's status as Alertmanager reports it (`amtool config show`, `amtool cluster show`).
 #[utoipa::path(get, path = "/ingest/prometheus/{key}/api/v2/status", tag = "ingest",
     params(("key" = String, Path, description = "Integration key")),
-    responses((status = 200, body = Object), (status = "4XX", body = String)))]
+    responses((status = 200, body = Object), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_get_status(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -316,7 +316,7 @@ pub async fn am_get_status(
 
 /// The server's status as Alertmanager reports it, key as `Authorization: Bearer`.
 #[utoipa::path(get, path = "/api/v2/status", tag = "ingest",
-    responses((status = 200, body = Object), (status = "4XX", body = String)))]
+    responses((status = 200, body = Object), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_get_status_bearer(State(state): State<AppState>, headers: HeaderMap) -> Response {
     status(state, None, headers).await
 }
@@ -557,7 +557,7 @@ async fn expire(
 #[utoipa::path(get, path = "/ingest/prometheus/{key}/api/v2/silences", tag = "ingest",
     params(("key" = String, Path, description = "Integration key"),
         ("filter" = Option<Vec<String>>, Query, description = "Matchers every listed silence must have")),
-    responses((status = 200, body = Vec<GettableSilence>), (status = "4XX", body = String)))]
+    responses((status = 200, body = Vec<GettableSilence>), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_list_silences(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -571,7 +571,7 @@ pub async fn am_list_silences(
 #[utoipa::path(post, path = "/ingest/prometheus/{key}/api/v2/silences", tag = "ingest",
     params(("key" = String, Path, description = "Integration key")),
     request_body = PostableSilence,
-    responses((status = 200, body = SilenceCreated), (status = "4XX", body = String)))]
+    responses((status = 200, body = SilenceCreated), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_create_silence(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -583,7 +583,7 @@ pub async fn am_create_silence(
 /// One of this service's silences.
 #[utoipa::path(get, path = "/ingest/prometheus/{key}/api/v2/silence/{id}", tag = "ingest",
     params(("key" = String, Path, description = "Integration key"), ("id" = String, Path, description = "Silence ID")),
-    responses((status = 200, body = GettableSilence), (status = "4XX", body = String)))]
+    responses((status = 200, body = GettableSilence), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_get_silence(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
@@ -595,7 +595,7 @@ pub async fn am_get_silence(
 /// Expires one of this service's silences now (`amtool silence expire`).
 #[utoipa::path(delete, path = "/ingest/prometheus/{key}/api/v2/silence/{id}", tag = "ingest",
     params(("key" = String, Path, description = "Integration key"), ("id" = String, Path, description = "Silence ID")),
-    responses((status = 200, description = "Expired"), (status = "4XX", body = String)))]
+    responses((status = 200, description = "Expired"), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_expire_silence(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
@@ -607,7 +607,7 @@ pub async fn am_expire_silence(
 /// This service's silences, key as `Authorization: Bearer`.
 #[utoipa::path(get, path = "/api/v2/silences", tag = "ingest",
     params(("filter" = Option<Vec<String>>, Query, description = "Matchers every listed silence must have")),
-    responses((status = 200, body = Vec<GettableSilence>), (status = "4XX", body = String)))]
+    responses((status = 200, body = Vec<GettableSilence>), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_list_silences_bearer(
     State(state): State<AppState>,
     uri: Uri,
@@ -618,7 +618,7 @@ pub async fn am_list_silences_bearer(
 
 /// Adds a silence confined to the integration's service, key as `Authorization: Bearer`.
 #[utoipa::path(post, path = "/api/v2/silences", tag = "ingest", request_body = PostableSilence,
-    responses((status = 200, body = SilenceCreated), (status = "4XX", body = String)))]
+    responses((status = 200, body = SilenceCreated), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_create_silence_bearer(State(state): State<AppState>, req: Request) -> Response {
     create(state, None, req).await
 }
@@ -626,7 +626,7 @@ pub async fn am_create_silence_bearer(State(state): State<AppState>, req: Reques
 /// One of this service's silences, key as `Authorization: Bearer`.
 #[utoipa::path(get, path = "/api/v2/silence/{id}", tag = "ingest",
     params(("id" = String, Path, description = "Silence ID")),
-    responses((status = 200, body = GettableSilence), (status = "4XX", body = String)))]
+    responses((status = 200, body = GettableSilence), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_get_silence_bearer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -638,7 +638,7 @@ pub async fn am_get_silence_bearer(
 /// Expires one of this service's silences now, key as `Authorization: Bearer`.
 #[utoipa::path(delete, path = "/api/v2/silence/{id}", tag = "ingest",
     params(("id" = String, Path, description = "Silence ID")),
-    responses((status = 200, description = "Expired"), (status = "4XX", body = String)))]
+    responses((status = 200, description = "Expired"), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn am_expire_silence_bearer(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -297,7 +297,7 @@ pub async fn alertmanager_webhook_bearer(State(state): State<AppState>, req: Req
 /// `…/ingest/prometheus/{key}` as their Alertmanager URL; they append `/api/v2/alerts`.
 #[utoipa::path(post, path = "/ingest/prometheus/{key}/api/v2/alerts", tag = "ingest", params(("key" = String, Path, description = "Integration key")),
     request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
-    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, description = "The error, as a JSON string")))]
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn prometheus_alerts(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -319,7 +319,7 @@ pub async fn prometheus_alerts(
 /// Alertmanager's own alerts API with the key as `Authorization: Bearer`, at the path Prometheus uses by default.
 #[utoipa::path(post, path = "/api/v2/alerts", tag = "ingest",
     request_body(content = Vec<Object>, description = "Alertmanager API v2 postable alerts"),
-    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, description = "The error, as a JSON string")))]
+    responses((status = 200, description = "Accepted"), (status = "4XX", body = String, content_type = "application/json", description = "The error, as a JSON string")))]
 pub async fn prometheus_alerts_bearer(State(state): State<AppState>, req: Request) -> Response {
     let now = state.app.now();
     handle_refusing(

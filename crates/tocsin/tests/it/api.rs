@@ -1163,6 +1163,32 @@ async fn the_openapi_document_is_valid() {
     .await;
 }
 
+/// Requests generated from the OpenAPI document (schemathesis, a fixed seed, a bounded number of examples per
+/// operation) get no 5xx and no answer the document does not describe: status, content type, headers, body.
+#[tokio::test]
+async fn generated_requests_get_only_documented_answers() {
+    if crate::support::python_module_missing("schemathesis") {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.ingest.events_per_second = 0;
+        },
+    )
+    .await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis_run.py");
+    crate::support::python3(vec![
+        script.into(),
+        app.url.clone().into(),
+        app.token.clone().into(),
+        "--report-dir".into(),
+        app.dir.path().join("schemathesis").into(),
+    ])
+    .await;
+}
+
 /// Judges instances against the OpenAPI document's schemas as a generated client's validator would: reads the
 /// document and `[[schema, instance], …]` and prints one verdict per instance.
 const SCHEMA_VERDICTS: &str = r##"
