@@ -61,6 +61,7 @@ pub struct SqlStore {
 pub(crate) struct Inner {
     pub(crate) driver: Box<dyn Driver>,
     pub(crate) triage: crate::repo::noise::TriageCache,
+    pub(crate) sealer: crate::secrets::Sealer,
 }
 
 impl SqlStore {
@@ -69,6 +70,7 @@ impl SqlStore {
             inner: Arc::new(Inner {
                 driver: Box::new(driver),
                 triage: Default::default(),
+                sealer: Default::default(),
             }),
         }
     }
@@ -105,7 +107,14 @@ impl SqlStore {
         R: Send + 'static,
         F: Fn(&dyn Conn) -> Result<R> + Send + Sync + 'static,
     {
-        let job: WriteJob = Box::new(move |c| f(c).map(|r| Box::new(r) as Answer));
+        let sealer = self.inner.sealer.clone();
+        let job: WriteJob = Box::new(move |c| {
+            f(&crate::sql::SealingConn {
+                conn: c,
+                sealer: &sealer,
+            })
+            .map(|r| Box::new(r) as Answer)
+        });
         let answer = self.inner.driver.write(job).await?;
         downcast(answer)
     }
@@ -116,7 +125,14 @@ impl SqlStore {
         R: Send + 'static,
         F: FnOnce(&dyn Conn) -> Result<R> + Send + 'static,
     {
-        let job: ReadJob = Box::new(move |c| f(c).map(|r| Box::new(r) as Answer));
+        let sealer = self.inner.sealer.clone();
+        let job: ReadJob = Box::new(move |c| {
+            f(&crate::sql::SealingConn {
+                conn: c,
+                sealer: &sealer,
+            })
+            .map(|r| Box::new(r) as Answer)
+        });
         let answer = self.inner.driver.read(job).await?;
         downcast(answer)
     }

@@ -13,6 +13,7 @@ mod error;
 mod model;
 pub mod postgres;
 mod repo;
+pub mod secrets;
 pub mod sql;
 pub mod sqlite;
 

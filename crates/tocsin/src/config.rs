@@ -26,6 +26,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The first admin token, instead of a generated one (for automated setups). Used only on first start.
     pub bootstrap_token: Option<String>,
+    /// The file holding the key that seals the secrets Tocsin keeps (contact methods' URLs and signing secrets,
+    /// the action-link key): base64 of 32 bytes, created on first start if missing. Defaults to
+    /// `<data_dir>/secret.key`; `TOCSIN_SECRET_KEY` (the key itself) overrides it. Every instance on one database
+    /// needs the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<PathBuf>,
     /// How notifications leave: SMTP relay, SMS and voice gateways (`[notify]`).
     #[serde(default)]
     pub notify: NotifyConfig,
@@ -187,6 +193,7 @@ impl Default for Config {
             durability: Durability::Full,
             log_format: LogFormat::Text,
             bootstrap_token: None,
+            secret_key_file: None,
             notify: NotifyConfig::default(),
             engine: EngineConfig::default(),
             tls: None,
@@ -207,7 +214,7 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 7] = [
+const ENV_KEYS: [&str; 8] = [
     "listen",
     "data_dir",
     "database_url",
@@ -215,6 +222,7 @@ const ENV_KEYS: [&str; 7] = [
     "durability",
     "log_format",
     "bootstrap_token",
+    "secret_key_file",
 ];
 
 impl Config {

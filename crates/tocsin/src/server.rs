@@ -12,6 +12,7 @@ use tocsin_app::{App, Metrics};
 use tocsin_domain::auth::{Scope, Secret, display_prefix, new_api_token, token_from_user};
 use tocsin_domain::clock::Clock;
 use tocsin_store::postgres::{self, PgOptions};
+use tocsin_store::secrets::SecretKey;
 use tocsin_store::sqlite;
 use tocsin_store::{NewToken, SqlStore, Store};
 use tokio::sync::oneshot;
@@ -99,22 +100,73 @@ pub fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`.
+/// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`; with
+/// the secret key that seals the secrets it keeps, checked against the database's.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
-    if let Some(url) = &config.database_url {
-        return postgres::open(url, PgOptions::default())
+    let store = match &config.database_url {
+        Some(url) => postgres::open(url, PgOptions::default())
             .await
-            .context("opening the PostgreSQL database (database_url)");
-    }
-    private_data_dir(&config.data_dir)?;
-    let db_path = config.data_dir.join("tocsin.db");
-    private_file(&db_path)?;
-    let durability = match config.durability {
-        Durability::Full => sqlite::Durability::Full,
-        Durability::Process => sqlite::Durability::Process,
+            .context("opening the PostgreSQL database (database_url)")?,
+        None => {
+            private_data_dir(&config.data_dir)?;
+            let db_path = config.data_dir.join("tocsin.db");
+            private_file(&db_path)?;
+            let durability = match config.durability {
+                Durability::Full => sqlite::Durability::Full,
+                Durability::Process => sqlite::Durability::Process,
+            };
+            sqlite::open(&db_path, durability)
+                .with_context(|| format!("opening database {}", db_path.display()))?
+        }
     };
-    sqlite::open(&db_path, durability)
-        .with_context(|| format!("opening database {}", db_path.display()))
+    let store = store.with_secret_key(&secret_key(config)?);
+    store
+        .seal_secrets_at_rest()
+        .await
+        .context("sealing the stored secrets")?;
+    Ok(store)
+}
+
+/// The environment variable holding the secret key itself, which wins over `secret_key_file`.
+pub const SECRET_KEY_ENV: &str = "TOCSIN_SECRET_KEY";
+
+/// The key that seals stored secrets: `TOCSIN_SECRET_KEY`, else the key file (`secret_key_file`, by default
+/// `<data_dir>/secret.key`), made on first start. Outside the database, so a copy of the database or of a backup
+/// holds no usable credential.
+pub fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
+    if let Ok(text) = std::env::var(SECRET_KEY_ENV)
+        && !text.trim().is_empty()
+    {
+        return SecretKey::parse(&text).map_err(|e| anyhow::anyhow!("{SECRET_KEY_ENV} {e}"));
+    }
+    let path = match &config.secret_key_file {
+        Some(p) => p.clone(),
+        None => {
+            private_data_dir(&config.data_dir)?;
+            config.data_dir.join("secret.key")
+        }
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            let key = SecretKey::generate();
+            std::io::Write::write_all(&mut file, format!("{}\n", key.encode()).as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing the secret key to {}", path.display()))?;
+            tracing::info!(file = %path.display(), "Created the secret key that seals stored secrets; back it up apart from the database.");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the secret key {}", path.display()))?;
+            SecretKey::parse(&text)
+                .map_err(|e| anyhow::anyhow!("the secret key file {} {e}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("creating the secret key {}", path.display())),
+    }
 }
 
 /// Runs pending migrations of the configured database; returns its schema version.

@@ -29,6 +29,7 @@ macro_rules! conformance_suite {
             racing_engines_fire_each_level_and_claim_each_delivery_once => $crate::conformance::races::racing_engines_fire_each_level_and_claim_each_delivery_once
         );
         $crate::conformance::conformance_suite!(@each $factory;
+            secrets_are_sealed_at_rest => $crate::conformance::paging::secrets_are_sealed_at_rest,
             catalog_entities => $crate::conformance::catalog_entities,
             catalog_apply_is_idempotent_and_atomic => $crate::conformance::catalog_apply_is_idempotent_and_atomic,
             tokens => $crate::conformance::tokens,
@@ -82,6 +83,13 @@ macro_rules! conformance_suite {
 }
 #[cfg(test)]
 pub(crate) use conformance_suite;
+
+/// The secret key the suite's stores seal with: one for the whole test process, so that two stores on one
+/// database agree.
+pub fn secret_key() -> &'static crate::secrets::SecretKey {
+    static KEY: std::sync::OnceLock<crate::secrets::SecretKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(crate::secrets::SecretKey::generate)
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()

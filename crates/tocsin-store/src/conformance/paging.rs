@@ -629,6 +629,111 @@ pub async fn contact_methods_and_rules(store: &dyn Store) {
     );
 }
 
+/// Contact methods' targets and the action-link key are stored sealed, never as sent; values stored before
+/// sealing read back as they are and are sealed at the next start.
+pub async fn secrets_are_sealed_at_rest(store: &SqlStore) {
+    let ann = person(store, "ann").await;
+    let chat_url = "https://hooks.slack.com/services/T0/B0/sekrit";
+    let chat = store
+        .contacts()
+        .create_method(
+            &user_ref(ann.as_str()),
+            ContactMethodSpec {
+                name: "chat".into(),
+                target: ContactTarget::Slack {
+                    url: tocsin_domain::catalog::HttpUrl::parse(chat_url).unwrap(),
+                },
+                enabled: true,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let webhook = store
+        .contacts()
+        .create_method(&user_ref(ann.as_str()), hook("signed"), t0())
+        .await
+        .unwrap();
+    let ContactTarget::Webhook {
+        secret: Some(webhook_secret),
+        ..
+    } = &webhook.target
+    else {
+        panic!("a webhook with its secret: {webhook:?}")
+    };
+    let link_key = store.engine().link_key().await.unwrap();
+    let raw = || async {
+        store
+            .read(|c| {
+                let targets = c.query_all(
+                    "SELECT target FROM contact_methods ORDER BY created_at, id",
+                    params![],
+                    |r| r.get::<String>(0),
+                )?;
+                let key = c.query_one(
+                    "SELECT value FROM settings WHERE name = 'link_key'",
+                    params![],
+                    |r| r.get::<String>(0),
+                )?;
+                Ok((targets, key))
+            })
+            .await
+            .unwrap()
+    };
+    let (targets, key) = raw().await;
+    assert_eq!(targets.len(), 2);
+    for stored in targets.iter().chain([&key]) {
+        assert!(crate::secrets::Sealer::is_sealed(stored), "{stored}");
+        assert!(
+            !stored.contains("sekrit")
+                && !stored.contains(webhook_secret.as_str())
+                && !stored.contains(&hex::encode(&link_key)),
+            "{stored}"
+        );
+    }
+    assert_eq!(store.contacts().get_method(&chat.id).await.unwrap(), chat);
+    assert_eq!(store.engine().link_key().await.unwrap(), link_key);
+
+    // Rows from before sealing: read as they are, sealed at the next start, the same afterwards.
+    let plain_target = serde_json::to_string(&chat.target).unwrap();
+    let plain_key = hex::encode(&link_key);
+    let (id, target, hex_key) = (chat.id.to_string(), plain_target.clone(), plain_key.clone());
+    store
+        .write(move |c| {
+            c.execute(
+                "UPDATE contact_methods SET target = ?2 WHERE id = ?1",
+                params![id, target],
+            )?;
+            c.execute(
+                "UPDATE settings SET value = ?1 WHERE name = 'link_key'",
+                params![hex_key],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.contacts().get_method(&chat.id).await.unwrap(), chat);
+    assert_eq!(store.engine().link_key().await.unwrap(), link_key);
+    store.seal_secrets_at_rest().await.unwrap();
+    store.seal_secrets_at_rest().await.unwrap();
+    let (targets, key) = raw().await;
+    assert!(
+        targets
+            .iter()
+            .chain([&key])
+            .all(|s| crate::secrets::Sealer::is_sealed(s)),
+        "{targets:?} {key}"
+    );
+    assert_eq!(store.contacts().get_method(&chat.id).await.unwrap(), chat);
+    assert_eq!(store.engine().link_key().await.unwrap(), link_key);
+    let claimed_target = store
+        .contacts()
+        .get_method(&webhook.id)
+        .await
+        .unwrap()
+        .target;
+    assert_eq!(claimed_target, webhook.target);
+}
+
 pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store) {
     let ann = person(store, "ann").await;
     let first = store

@@ -456,7 +456,8 @@ mod tests {
         Some(
             open(&url, PgOptions::default())
                 .await
-                .expect("open the test database"),
+                .expect("open the test database")
+                .with_secret_key(crate::conformance::secret_key()),
         )
     }
 
@@ -464,10 +465,12 @@ mod tests {
         let url = test_database().await?;
         let a = open(&url, PgOptions::default())
             .await
-            .expect("open the test database");
+            .expect("open the test database")
+            .with_secret_key(crate::conformance::secret_key());
         let b = open(&url, PgOptions::default())
             .await
-            .expect("open it again");
+            .expect("open it again")
+            .with_secret_key(crate::conformance::secret_key());
         Some((a, b))
     }
 

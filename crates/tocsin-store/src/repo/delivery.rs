@@ -11,6 +11,7 @@ use super::incidents::load as load_incident;
 use super::rows::{self, ALERT_SELECT, time, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
+use crate::secrets::Sealer;
 use crate::sql::{Conn, Dialect, Row};
 use crate::{
     AttemptOutcome, AttemptRecord, ChangeRecord, ClaimedDelivery, ContactRepo, DeliveryFilter,
@@ -38,22 +39,39 @@ use tocsin_domain::timeline::AttemptResult;
 
 pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, created_at";
 
-pub(super) fn method(row: &Row<'_>) -> Result<ContactMethod> {
+/// A contact method row; its target is sealed (see `secrets`), bound to the method's ID.
+pub(super) fn method(row: &Row<'_>, sealer: &Sealer) -> Result<ContactMethod> {
+    let id: String = row.get(0)?;
+    let target = open_target(sealer, &id, &row.get::<String>(3)?)?;
     Ok(ContactMethod {
-        id: ContactMethodId::from_trusted(row.get(0)?),
+        id: ContactMethodId::from_trusted(id),
         user_id: UserId::from_trusted(row.get(1)?),
         name: row.get(2)?,
-        target: row.json(3)?,
+        target,
         enabled: row.get(4)?,
         created_at: row.time(5)?,
     })
+}
+
+/// What a contact method's sealed target is bound to: its row.
+fn target_place(id: &str) -> String {
+    format!("contact_methods.target:{id}")
+}
+
+fn seal_target(sealer: &Sealer, id: &str, target: &ContactTarget) -> String {
+    sealer.seal(&target_place(id), &to_json(target))
+}
+
+fn open_target(sealer: &Sealer, id: &str, stored: &str) -> Result<ContactTarget> {
+    serde_json::from_str(&sealer.open(&target_place(id), stored)?)
+        .map_err(|e| StoreError::Backend(format!("contact method {id}'s target: {e}")))
 }
 
 fn load_method(c: &dyn Conn, id: &ContactMethodId) -> Result<ContactMethod> {
     c.find(
         &format!("SELECT {METHOD_COLUMNS} FROM contact_methods WHERE id = ?1"),
         params![id.as_str()],
-        method,
+        |r| method(r, c.sealer()),
         "contact method",
         id.as_str(),
     )
@@ -208,7 +226,7 @@ impl ContactRepo for SqlStore {
                     id.as_str(),
                     u.id.as_str(),
                     spec.name.trim(),
-                    to_json(&spec.target),
+                    seal_target(c.sealer(), id.as_str(), &spec.target),
                     spec.enabled,
                     ts(now),
                     spec.target.kind()
@@ -260,7 +278,7 @@ impl ContactRepo for SqlStore {
                 params![
                     id.as_str(),
                     spec.name.trim(),
-                    to_json(&target),
+                    seal_target(c.sealer(), id.as_str(), &target),
                     spec.enabled,
                     target.kind()
                 ],
@@ -508,9 +526,8 @@ fn claim(
         claimed.push(id.clone());
         let target = targets
             .get(&method_id)
-            .map(|t| serde_json::from_str::<ContactTarget>(t))
-            .transpose()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            .map(|t| open_target(c.sealer(), &method_id, t))
+            .transpose()?;
         let of_incident: Vec<&ServiceId> = incident.iter().flat_map(|i| &i.services).collect();
         let service_names = of_incident
             .iter()
@@ -814,6 +831,97 @@ fn finish(c: &dyn Conn, results: &[DeliveryResult]) -> Result<()> {
 }
 
 const LINK_KEY: &str = "link_key";
+/// A value sealed with the secret key when the first one was given, so that another key is noticed at start-up
+/// rather than at the first notification that cannot be sent.
+const SECRET_KEY_CHECK: &str = "secret_key_check";
+
+/// What a sealed setting is bound to: its row.
+fn setting_place(name: &str) -> String {
+    format!("settings.value:{name}")
+}
+
+/// A sealed setting's plaintext.
+fn read_setting(c: &dyn Conn, name: &str) -> Result<Option<String>> {
+    c.query_opt(
+        "SELECT value FROM settings WHERE name = ?1",
+        params![name],
+        |r| r.get::<String>(0),
+    )?
+    .map(|v| c.sealer().open(&setting_place(name), &v))
+    .transpose()
+}
+
+impl SqlStore {
+    /// Seals stored secrets with `key`; set before the store is shared (at open).
+    pub fn with_secret_key(mut self, key: &crate::secrets::SecretKey) -> Self {
+        std::sync::Arc::get_mut(&mut self.inner)
+            .expect("the secret key is given before the store is shared")
+            .sealer = Sealer::new(key);
+        self
+    }
+
+    /// Checks that the secret key is the one the database's secrets were sealed with (refusing another, which
+    /// could open none of them), and seals the secrets written before sealing existed. Run at start-up.
+    pub async fn seal_secrets_at_rest(&self) -> Result<()> {
+        if !self.inner.sealer.seals() {
+            return Ok(());
+        }
+        self.write(|c| {
+            let sealer = c.sealer();
+            let check = c.query_opt(
+                "SELECT value FROM settings WHERE name = ?1",
+                params![SECRET_KEY_CHECK],
+                |r| r.get::<String>(0),
+            )?;
+            match check {
+                Some(sealed) => {
+                    sealer
+                        .open(&setting_place(SECRET_KEY_CHECK), &sealed)
+                        .map_err(|_| {
+                            StoreError::Backend(
+                                "the secret key is not the one this database's secrets were sealed with; give \
+                                 this instance the key the database was first used with (TOCSIN_SECRET_KEY or \
+                                 secret_key_file)"
+                                    .into(),
+                            )
+                        })?;
+                }
+                None => {
+                    c.execute(
+                        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                        params![
+                            SECRET_KEY_CHECK,
+                            sealer.seal(&setting_place(SECRET_KEY_CHECK), "tocsin")
+                        ],
+                    )?;
+                }
+            }
+            let plain: Vec<(String, String)> = c.query_all(
+                "SELECT id, target FROM contact_methods WHERE target NOT LIKE 'enc:%'",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            for (id, target) in plain {
+                c.execute(
+                    "UPDATE contact_methods SET target = ?2 WHERE id = ?1",
+                    params![id, sealer.seal(&target_place(&id), &target)],
+                )?;
+            }
+            if let Some(key) = c.query_opt(
+                "SELECT value FROM settings WHERE name = ?1 AND value NOT LIKE 'enc:%'",
+                params![LINK_KEY],
+                |r| r.get::<String>(0),
+            )? {
+                c.execute(
+                    "UPDATE settings SET value = ?2 WHERE name = ?1",
+                    params![LINK_KEY, sealer.seal(&setting_place(LINK_KEY), &key)],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
 
 /// The earliest due time in each timer table, which its partial index answers from its first entry.
 const ESCALATIONS_DUE: &str =
@@ -997,15 +1105,7 @@ impl EngineRepo for SqlStore {
     }
 
     async fn link_key(&self) -> Result<Vec<u8>> {
-        let existing: Option<String> = self
-            .read(|c| {
-                c.query_opt(
-                    "SELECT value FROM settings WHERE name = ?1",
-                    params![LINK_KEY],
-                    |r| r.get(0),
-                )
-            })
-            .await?;
+        let existing = self.read(|c| read_setting(c, LINK_KEY)).await?;
         let hex_key = match existing {
             Some(k) => k,
             None => {
@@ -1014,13 +1114,10 @@ impl EngineRepo for SqlStore {
                     // Two processes starting at once must end up with one key.
                     c.execute(
                         "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                        params![LINK_KEY, candidate],
+                        params![LINK_KEY, c.sealer().seal(&setting_place(LINK_KEY), &candidate)],
                     )?;
-                    c.query_one(
-                        "SELECT value FROM settings WHERE name = ?1",
-                        params![LINK_KEY],
-                        |r| r.get(0),
-                    )
+                    read_setting(c, LINK_KEY)?
+                        .ok_or_else(|| StoreError::Backend("the link key was not stored".into()))
                 })
                 .await?
             }

@@ -467,7 +467,7 @@ pub(super) fn methods_of(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMetho
             super::delivery::METHOD_COLUMNS
         ),
         params![user.as_str()],
-        super::delivery::method,
+        |r| super::delivery::method(r, c.sealer()),
     )
 }
 
@@ -523,7 +523,7 @@ impl People {
                 super::delivery::METHOD_COLUMNS
             ),
             &keys,
-            super::delivery::method,
+            |r| super::delivery::method(r, c.sealer()),
         )?;
         for m in methods {
             people.entry(m.user_id.clone()).or_default().methods.push(m);
@@ -1095,7 +1095,7 @@ impl EscalationRepo for SqlStore {
                         super::delivery::METHOD_COLUMNS
                     ),
                     params![],
-                    super::delivery::method,
+                    |r| super::delivery::method(r, c.sealer()),
                 )?,
                 teams: {
                     let ids: Vec<TeamId> = c.query_all(

@@ -344,6 +344,39 @@ pub trait Conn {
         params: &[&dyn ToSql],
         each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
     ) -> Result<()>;
+    /// Seals and opens the secrets the store keeps (see `secrets`).
+    fn sealer(&self) -> &crate::secrets::Sealer {
+        &crate::secrets::UNSEALED
+    }
+}
+
+/// A driver's connection with the store's sealer.
+pub(crate) struct SealingConn<'a> {
+    pub conn: &'a dyn Conn,
+    pub sealer: &'a crate::secrets::Sealer,
+}
+
+impl Conn for SealingConn<'_> {
+    fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
+        self.conn.execute(sql, params)
+    }
+    fn execute_later(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        self.conn.execute_later(sql, params)
+    }
+    fn query_with(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        each: &mut dyn FnMut(&Row<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        self.conn.query_with(sql, params, each)
+    }
+    fn sealer(&self) -> &crate::secrets::Sealer {
+        self.sealer
+    }
 }
 
 impl dyn Conn + '_ {

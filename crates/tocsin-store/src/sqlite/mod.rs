@@ -199,15 +199,20 @@ mod tests {
         dir.path().join(format!("db{n}.sqlite"))
     }
 
+    fn keyed(path: &Path) -> SqlStore {
+        open(path, Durability::Process)
+            .unwrap()
+            .with_secret_key(crate::conformance::secret_key())
+    }
+
     async fn store() -> Option<SqlStore> {
-        Some(open(&fresh_path(), Durability::Process).unwrap())
+        Some(keyed(&fresh_path()))
     }
 
     /// Two stores on one file: separate writers, SQLite's file lock between them, as with two processes.
     async fn pair() -> Option<(SqlStore, SqlStore)> {
         let path = fresh_path();
-        let a = open(&path, Durability::Process).unwrap();
-        Some((a, open(&path, Durability::Process).unwrap()))
+        Some((keyed(&path), keyed(&path)))
     }
 
     crate::conformance::conformance_suite!(store, pair);

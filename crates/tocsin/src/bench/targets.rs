@@ -182,6 +182,8 @@ pub async fn spawn_tocsins(
         None => None,
     };
     let token = new_api_token().expose().to_owned();
+    // Instances on one database share the key that seals its secrets.
+    let secret_key = tocsin_store::secrets::SecretKey::generate().encode();
     let mut processes = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..instances.max(1) {
@@ -203,12 +205,14 @@ pub async fn spawn_tocsins(
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("TOCSIN_BOOTSTRAP_TOKEN", &token)
+            .env(crate::server::SECRET_KEY_ENV, &secret_key)
             .env("TOCSIN_DURABILITY", durability)
-            .env("TOCSIN_LOG", "warn");
-        match &database {
-            Some(db) => command.arg("--database").arg(db.url()),
-            None => command.arg("--data-dir").arg(dir.path().join("data")),
-        };
+            .env("TOCSIN_LOG", "warn")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if let Some(db) = &database {
+            command.arg("--database").arg(db.url());
+        }
         let mut process = Spawned::start("tocsin", dir, command)?;
         let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
         process.wait_ready(base.join("readyz")?.as_str()).await?;

@@ -86,7 +86,12 @@ async fn a_backup_of_the_running_database_is_consistent_and_restores() {
     };
     assert_eq!(mode(&copy), 0o600, "the copy holds the same secrets");
 
-    // Restoring is starting a server on a data directory holding the copy.
+    // Restoring is starting a server on a data directory holding the copy and the secret key.
+    std::fs::copy(
+        app.db.data_dir.join("secret.key"),
+        copy.parent().unwrap().join("secret.key"),
+    )
+    .unwrap();
     let restored = TestApp::spawn_with(
         std::sync::Arc::new(tocsin_domain::clock::SystemClock),
         |c| {
@@ -132,17 +137,115 @@ async fn the_data_directory_is_its_owners_alone() {
         data_dir: shared.clone(),
         ..tocsin::config::Config::default()
     };
+    let refused = refused_start(&config).await;
+    assert!(refused.contains("chmod go-w"), "{refused}");
+    assert!(
+        !shared.join("tocsin.db").exists(),
+        "nothing was created in it"
+    );
+}
+
+/// Why a server with `config` does not start.
+async fn refused_start(config: &tocsin::config::Config) -> String {
     let refused = tocsin::server::start(
-        &config,
+        config,
         std::sync::Arc::new(tocsin_domain::clock::SystemClock),
     )
     .await
     .err()
-    .expect("a world-writable data directory is refused");
-    assert!(format!("{refused:#}").contains("chmod go-w"), "{refused:#}");
+    .expect("the server refuses to start");
+    format!("{refused:#}")
+}
+
+/// A copy of the database holds no credential: chat URLs and webhook secrets are sealed with a key kept outside
+/// it, made on first start readable by the owner alone; a server given another key refuses to start rather than
+/// fail every notification later.
+#[tokio::test]
+async fn stored_secrets_are_sealed_with_a_key_outside_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn().await;
+    let (_, user) = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Ann", "email": "ann@example.test"}),
+        )
+        .await;
+    let user = user["id"].as_str().unwrap();
+    let chat_url = "https://hooks.slack.com/services/T0001/B0001/sealedsekrit";
+    let (s, chat) = app
+        .post(
+            &format!("/api/v1/users/{user}/contact-methods"),
+            json!({"name": "chat", "target": {"type": "slack", "url": chat_url}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{chat}");
+    let (s, hook) = app
+        .post(
+            &format!("/api/v1/users/{user}/contact-methods"),
+            json!({"name": "hook", "target": {"type": "webhook", "url": "https://example.com/hook"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let secret = hook["target"]["secret"].as_str().unwrap().to_owned();
+
+    let key_file = app.db.data_dir.join("secret.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    if app.db.url.is_none() {
+        let mut bytes = Vec::new();
+        for file in ["tocsin.db", "tocsin.db-wal"] {
+            if let Ok(b) = std::fs::read(app.db.data_dir.join(file)) {
+                bytes.extend(b);
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("Ann"), "the database file was read");
+        for credential in ["sealedsekrit", secret.as_str()] {
+            assert!(
+                !text.contains(credential),
+                "{credential} is in the database file"
+            );
+        }
+    }
+
+    // Another key, as on an instance not given the first one's: refused at start, with what to do.
+    let other_key = app.dir.path().join("other.key");
+    std::fs::write(
+        &other_key,
+        tocsin_store::secrets::SecretKey::generate().encode(),
+    )
+    .unwrap();
+    let config = tocsin::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: app.db.data_dir.clone(),
+        database_url: app.db.url.clone(),
+        secret_key_file: Some(other_key),
+        ..tocsin::config::Config::default()
+    };
+    let refused = refused_start(&config).await;
     assert!(
-        !shared.join("tocsin.db").exists(),
-        "nothing was created in it"
+        refused.contains("the secret key is not the one"),
+        "{refused}"
+    );
+    // The same key in its own file is the same key.
+    let same_key = app.dir.path().join("same.key");
+    std::fs::copy(&key_file, &same_key).unwrap();
+    let again = tocsin::server::start(
+        &tocsin::config::Config {
+            secret_key_file: Some(same_key),
+            ..config
+        },
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+    )
+    .await
+    .expect("the same key opens the database");
+    drop(again);
+    let (_, read) = app
+        .get(&format!("/api/v1/users/{user}/contact-methods"))
+        .await;
+    assert_eq!(
+        read["items"][1]["target"]["url"], "https://example.com/hook",
+        "{read}"
     );
 }
 

@@ -103,7 +103,8 @@ def main():
                "--report", "junit", "--report-junit-path", os.path.join(reports, f"junit-{name}.xml"),
                "--no-color"]
         print("+", " ".join(cmd[3:]), flush=True)
-        code = subprocess.run(cmd, env={**os.environ, "ST_TOKEN": token}).returncode
+        # In the scratch directory: schemathesis keeps a cache in its working directory.
+        code = subprocess.run(cmd, cwd=work, env={**os.environ, "ST_TOKEN": token}).returncode
         if code != 0:
             failed.append(f"{name} (exit {code})")
     if failed:

@@ -182,15 +182,17 @@ impl TestDatabase {
         }
     }
 
-    /// The `tocsin` arguments that select it.
+    /// The `tocsin` arguments that select it. The data directory also holds the secret key, which every process
+    /// on one database shares.
     pub fn args(&self) -> Vec<String> {
-        match &self.url {
-            Some(url) => vec!["--database".into(), url.clone()],
-            None => vec![
-                "--data-dir".into(),
-                self.data_dir.to_string_lossy().into_owned(),
-            ],
+        let mut args = vec![
+            "--data-dir".into(),
+            self.data_dir.to_string_lossy().into_owned(),
+        ];
+        if let Some(url) = &self.url {
+            args.extend(["--database".into(), url.clone()]);
         }
+        args
     }
 
     /// After a process on it was killed: SQLite's integrity check finds nothing wrong with the file. (PostgreSQL
@@ -207,9 +209,15 @@ impl TestDatabase {
         }
     }
 
-    /// A store of its own on it, as another process would open.
+    /// A store of its own on it, as another process would open, with the servers' secret key.
     pub async fn open(&self) -> tocsin_store::SqlStore {
-        match &self.url {
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let key = tocsin::server::secret_key(&tocsin::config::Config {
+            data_dir: self.data_dir.clone(),
+            ..Default::default()
+        })
+        .expect("the secret key");
+        let store = match &self.url {
             Some(url) => tocsin_store::postgres::open(url, Default::default())
                 .await
                 .expect("open the test database"),
@@ -221,7 +229,8 @@ impl TestDatabase {
                 )
                 .expect("open the test database")
             }
-        }
+        };
+        store.with_secret_key(&key)
     }
 }
 
