@@ -9,6 +9,11 @@ mod cli_oncall;
 mod cli_paging;
 mod crash;
 mod engine;
+mod fuzz_config;
+// The fuzzing machinery of the domain's fuzz targets; this binary uses part of it.
+#[allow(dead_code)]
+#[path = "../../../tocsin-domain/tests/fuzzing/mod.rs"]
+mod fuzzing;
 mod instances;
 mod noise;
 mod oncall;
