@@ -45,6 +45,12 @@ pub struct Metrics {
     pub ingest_latency: HistogramVec,
     /// Notification attempts by channel (the contact method's kind) and outcome.
     pub notifications: IntCounterVec,
+    /// Notifications not sent because their destination is an address the server may not reach, by channel.
+    pub notifications_refused: IntCounterVec,
+    /// Connections open now.
+    pub http_connections: IntGauge,
+    /// Times `http.max_connections` were open, so that new connections waited until one closed.
+    pub http_connection_cap_reached: prometheus::IntCounter,
     pub engine_cycle: Histogram,
     commit: Histogram,
     writer_queue: IntGauge,
@@ -101,6 +107,21 @@ impl Metrics {
             "Notification attempts, by channel and outcome (delivered, retrying, failed).",
             &["channel", "outcome"],
         );
+        let notifications_refused = counter(
+            "tocsin_notifications_refused_total",
+            "Notifications not sent because their destination is a private, loopback or link-local address outside \
+             notify.allowed_networks, by channel.",
+            &["channel"],
+        );
+        let http_connections = gauge(
+            "tocsin_http_connections_open",
+            "HTTP connections open now; at most http.max_connections.",
+        );
+        let http_connection_cap_reached = prometheus::IntCounter::new(
+            "tocsin_http_connection_cap_reached_total",
+            "Times http.max_connections were open, so that new connections waited in the backlog until one closed.",
+        )
+        .expect("valid metric");
         let engine_cycle = seconds(
             "tocsin_engine_cycle_duration_seconds",
             "Time an engine cycle took, sends it waited for included.",
@@ -166,6 +187,7 @@ impl Metrics {
             open_incidents.with_label_values(&[severity.as_str()]);
         }
         for channel in CHANNELS {
+            notifications_refused.with_label_values(&[channel]);
             for outcome in ATTEMPT_OUTCOMES {
                 notifications.with_label_values(&[channel, outcome]);
             }
@@ -175,6 +197,9 @@ impl Metrics {
             Box::new(incidents_opened.clone()),
             Box::new(ingest_latency.clone()),
             Box::new(notifications.clone()),
+            Box::new(notifications_refused.clone()),
+            Box::new(http_connections.clone()),
+            Box::new(http_connection_cap_reached.clone()),
             Box::new(engine_cycle.clone()),
             Box::new(commit.clone()),
             Box::new(writer_queue.clone()),
@@ -195,6 +220,9 @@ impl Metrics {
             incidents_opened,
             ingest_latency,
             notifications,
+            notifications_refused,
+            http_connections,
+            http_connection_cap_reached,
             engine_cycle,
             commit,
             writer_queue,

@@ -17,11 +17,27 @@ use tokio::sync::{Semaphore, oneshot};
 /// How long stopping waits for requests in flight before closing their connections.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// What the metrics show of the connections.
+pub struct ConnectionGauges {
+    pub open: prometheus::IntGauge,
+    pub cap_reached: prometheus::IntCounter,
+}
+
+/// Counts a connection open while it lives.
+struct Open(prometheus::IntGauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Serves `app` on `listener`, over TLS when `tls` is given, until `stop` fires.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    gauges: ConnectionGauges,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     mut stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
@@ -41,9 +57,15 @@ pub async fn serve(
     let builder = Arc::new(builder);
     loop {
         // At the cap, wait for a slot before accepting: new connections queue in the kernel's backlog.
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            _ = &mut stop => break,
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                gauges.cap_reached.inc();
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = &mut stop => break,
+                }
+            }
         };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -60,8 +82,10 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        gauges.open.inc();
+        let open = Open(gauges.open.clone());
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, open);
             match tls {
                 None => {
                     let conn =

@@ -220,12 +220,17 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.http.clone();
+    let gauges = crate::listener::ConnectionGauges {
+        open: state.app.metrics().http_connections.clone(),
+        cap_reached: state.app.metrics().http_connection_cap_reached.clone(),
+    };
     let task = tokio::spawn(async move {
         let watching = tls.as_ref().map(tls::Tls::watch);
         let served = crate::listener::serve(
             listener,
             app,
             limits,
+            gauges,
             tls.as_ref().map(tls::Tls::config),
             rx,
         )

@@ -268,6 +268,7 @@ impl Engine {
             let record = record.clone();
             let retry = self.settings.retry;
             let notifications = self.metrics.notifications.clone();
+            let refused = self.metrics.notifications_refused.clone();
             tasks.spawn(async move {
                 let started = clock.now();
                 let outcome = match &d.target {
@@ -285,6 +286,9 @@ impl Engine {
                             .await
                     }
                 };
+                if let (SendOutcome::Refused { .. }, Some(target)) = (&outcome, &d.target) {
+                    refused.with_label_values(&[target.kind()]).inc();
+                }
                 let at = clock.now();
                 let result = DeliveryResult {
                     id: d.id,
@@ -357,7 +361,9 @@ fn attempt_outcome(
 ) -> AttemptOutcome {
     match outcome {
         SendOutcome::Delivered { detail } => AttemptOutcome::Delivered { detail },
-        SendOutcome::Failed { error } => AttemptOutcome::Failed { error },
+        SendOutcome::Failed { error } | SendOutcome::Refused { error } => {
+            AttemptOutcome::Failed { error }
+        }
         SendOutcome::Retry { error, retry_after } => {
             match retry.next_delay(attempt, retry_after, rand::random::<f64>()) {
                 Some(delay) => AttemptOutcome::Retry {

@@ -683,22 +683,31 @@ async fn opsgenie_act(
         Some((alert, _)) => alert.dedup_key,
     };
     let started = Instant::now();
+    let invalid = |r: Refusal| {
+        state
+            .app
+            .ingest()
+            .count(integration.kind.as_str(), "invalid");
+        r
+    };
     // Opsgenie lets close and acknowledge come with no body at all.
-    let bytes = sender_body(req, state).await.map_err(Refusal::Api)?;
+    let bytes = sender_body(req, state)
+        .await
+        .map_err(|e| invalid(Refusal::Api(e)))?;
     let value: Option<serde_json::Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         // A body that is not JSON is refused, and nothing of it is stored, as on create.
         Some(serde_json::from_slice(&bytes).map_err(|e| {
-            Refusal::Api(ApiError::new(
+            invalid(Refusal::Api(ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("the body is not JSON: {e}"),
-            ))
+            )))
         })?)
     };
     let batch = act
         .parse(&alias, value.as_ref())
-        .map_err(Refusal::Invalid)?;
+        .map_err(|e| invalid(Refusal::Invalid(e)))?;
     let accepted = store_batch(state, integration, key_hash, batch, &bytes, started).await?;
     Ok(receipt(act.request_action(), &accepted, state.app.now()))
 }

@@ -38,6 +38,9 @@ pub enum SendOutcome {
     },
     /// Trying again will not help until someone changes the target or the configuration.
     Failed { error: String },
+    /// Not sent: the destination is an address this server may not reach (`notify.allowed_networks`). A failure
+    /// too, counted apart because it may be someone probing the network through a contact method.
+    Refused { error: String },
 }
 
 impl SendOutcome {
@@ -244,7 +247,7 @@ mod tests {
         };
         let outcome = refused.send(&outgoing(&hook, &notice())).await;
         assert!(
-            matches!(&outcome, SendOutcome::Failed { error } if error.contains("allowed_networks")),
+            matches!(&outcome, SendOutcome::Refused { error } if error.contains("allowed_networks")),
             "{outcome:?}"
         );
         config.allowed_networks = AllowedNetworks::everywhere();

@@ -53,7 +53,7 @@ impl GuardedClient {
             .ok()
             .and_then(|u| self.allowed.refusal(&u))
         {
-            Some(why) => Err(SendOutcome::failed(why)),
+            Some(why) => Err(SendOutcome::Refused { error: why }),
             None => Ok(self.http.post(url)),
         }
     }
@@ -170,7 +170,9 @@ fn from_error(e: reqwest::Error) -> SendOutcome {
     let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
     while let Some(c) = cause {
         if let Some(refused) = c.downcast_ref::<RefusedDestination>() {
-            return SendOutcome::failed(refused.0.clone());
+            return SendOutcome::Refused {
+                error: refused.0.clone(),
+            };
         }
         cause = c.source();
     }

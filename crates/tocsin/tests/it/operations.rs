@@ -296,6 +296,45 @@ async fn metrics_have_every_series_from_the_start_and_show_the_database_state() 
     assert_eq!(series(&acked, "tocsin_incidents_unassigned"), 0.0);
 }
 
+/// At `http.max_connections` open connections the server accepts no more until one closes: a new client waits
+/// in the backlog, is served once a slot frees, and `/metrics` shows the cap was reached.
+#[tokio::test]
+async fn connections_over_the_cap_wait_for_a_slot() {
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.http.max_connections = 3;
+            c.http.header_read_timeout_ms = 60_000;
+        },
+    )
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let url = format!("{}/healthz", app.url);
+    let mut waiting = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    let served_at_the_cap =
+        tokio::time::timeout(std::time::Duration::from_millis(300), &mut waiting).await;
+    assert!(
+        served_at_the_cap.is_err(),
+        "a fourth connection was served while three were open"
+    );
+    drop(idle.pop());
+    assert_eq!(waiting.await.unwrap().unwrap(), StatusCode::OK);
+    drop(idle);
+    let metrics = app.text("/metrics").await;
+    assert!(
+        series(&metrics, "tocsin_http_connection_cap_reached_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        series(&metrics, "tocsin_http_connections_open") <= 3.0,
+        "{metrics}"
+    );
+}
+
 /// Slow and idle clients: sockets that never finish their headers, bodies trickled a byte at a time and idle
 /// keep-alive connections are closed after their timeouts, and meanwhile health checks and ingest answer.
 #[tokio::test]

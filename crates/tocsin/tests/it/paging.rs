@@ -798,4 +798,18 @@ async fn users_urls_cannot_reach_private_addresses_unless_allowed() {
         let detail = item["attempts"][0]["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("notify.allowed_networks"), "{item}");
     }
+    let metrics = app.text("/metrics").await;
+    for (channel, refused) in [
+        ("webhook", 2),
+        ("slack", 1),
+        ("mattermost", 1),
+        ("teams", 0),
+    ] {
+        let series =
+            format!(r#"tocsin_notifications_refused_total{{channel="{channel}"}} {refused}"#);
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "{series} in:\n{metrics}"
+        );
+    }
 }

@@ -781,6 +781,9 @@ async fn opsgenie_actions_refuse_what_is_not_json_and_store_nothing_of_it() {
             "{answer}"
         );
     }
+    let metrics = app.text("/metrics").await;
+    let counted = r#"tocsin_events_total{kind="opsgenie",outcome="invalid"} 3"#;
+    assert!(metrics.lines().any(|l| l == counted), "{metrics}");
     let (_, integrations) = app.get("/api/v1/services/payments/integrations").await;
     let id = integrations["items"][0]["id"].as_str().unwrap();
     let (_, payloads) = app
