@@ -44,9 +44,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ),
     ];
     for (label, database, instances) in runs {
-        let tocsin = targets::spawn_tocsins(&args.durability, database, instances)
-            .await
-            .with_context(|| format!("starting {label}"))?;
+        let tocsin =
+            targets::spawn_tocsins(&args.durability, database, instances, targets::Budget::Off)
+                .await
+                .with_context(|| format!("starting {label}"))?;
         results.push((
             label,
             measure(&tocsin, Scenario::Pagerduty, &work, shape).await?,

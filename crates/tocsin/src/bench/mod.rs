@@ -8,6 +8,7 @@ mod backends;
 mod bodies;
 mod engine;
 mod fixture;
+mod flood;
 mod load;
 mod memory;
 mod noop;
@@ -49,6 +50,9 @@ enum Choice {
     /// A hostile Alertmanager sender: the same alerts under a new groupKey each request; the server's memory as
     /// it goes.
     CacheMemory,
+    /// A hostile Alertmanager sender posting new alerts as fast as it is answered, beside a quiet sender: the
+    /// quiet one's latency, what the flood stored and the disk it took, with the ingest limits off and on.
+    IngestFlood,
     /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
     /// PagerDuty ingest on a no-op handler, on SQLite, and on PostgreSQL with one instance and with --instances,
@@ -71,6 +75,7 @@ impl Choice {
             | Self::FinalSchedule
             | Self::PageLatency
             | Self::CacheMemory
+            | Self::IngestFlood
             | Self::Backends => Vec::new(),
         }
     }
@@ -78,9 +83,11 @@ impl Choice {
     /// The scenarios past ingest, each with a report of its own.
     fn beyond_ingest(self) -> Vec<Self> {
         match self {
-            Self::EngineCycle | Self::FinalSchedule | Self::PageLatency | Self::CacheMemory => {
-                vec![self]
-            }
+            Self::EngineCycle
+            | Self::FinalSchedule
+            | Self::PageLatency
+            | Self::CacheMemory
+            | Self::IngestFlood => vec![self],
             Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
             Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges | Self::Backends => {
                 Vec::new()
@@ -221,6 +228,18 @@ pub struct BenchArgs {
     /// cache-memory: alerts in each request, the same ones every time.
     #[arg(long, default_value_t = 300)]
     cache_alerts: usize,
+    /// ingest-flood: how long the quiet sender runs alone, and again under the flood.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    flood_duration: Duration,
+    /// ingest-flood: concurrent flooding connections.
+    #[arg(long, default_value_t = 4)]
+    flood_senders: usize,
+    /// ingest-flood: new alerts in each flood request.
+    #[arg(long, default_value_t = 1000)]
+    flood_alerts: usize,
+    /// ingest-flood: the quiet sender's events per second.
+    #[arg(long, default_value_t = 20.0)]
+    quiet_rate: f64,
 }
 
 impl BenchArgs {
@@ -300,7 +319,13 @@ impl BenchArgs {
             }
             (Some(_), None) => anyhow::bail!("--server needs --token (or TOCSIN_TOKEN)"),
             (None, _) => {
-                targets::spawn_tocsins(&self.durability, self.database.as_deref(), 1).await
+                targets::spawn_tocsins(
+                    &self.durability,
+                    self.database.as_deref(),
+                    1,
+                    targets::Budget::Off,
+                )
+                .await
             }
         }
     }
@@ -341,6 +366,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     alerts: args.cache_alerts,
                 };
                 let f = memory::run(&tocsin, &params).await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::IngestFlood => {
+                anyhow::ensure!(
+                    args.server.is_none() && args.database.is_none(),
+                    "ingest-flood starts its own embedded servers, one with the limits off and one with them on"
+                );
+                let f = flood::run(&flood::FloodParams {
+                    durability: args.durability.clone(),
+                    duration: args.flood_duration,
+                    senders: args.flood_senders,
+                    alerts: args.flood_alerts,
+                    quiet_rate: args.quiet_rate,
+                })
+                .await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)
             }
             Choice::Pagerduty

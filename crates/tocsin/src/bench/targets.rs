@@ -23,6 +23,8 @@ pub struct Target {
     pub name: &'static str,
     /// The server process, when known, for its peak memory.
     pub pid: Option<u32>,
+    /// The data directory of a server the benchmark started, for its size on disk.
+    pub data_dir: Option<std::path::PathBuf>,
     server: Server,
     // Holds the servers the benchmark started until the target is dropped.
     processes: Vec<Spawned>,
@@ -120,8 +122,16 @@ impl Target {
         }
     }
 
-    /// Creates an integration of `kind` in the target's service and returns its key.
+    /// Creates an integration of `kind` in the target's service, without rate limits (the benchmarks measure the
+    /// ingest path, not the limiter that guards it), and returns its key.
     pub async fn integration(&self, kind: &str) -> anyhow::Result<String> {
+        let unlimited = json!({ "rate_limit": {
+            "per_second": 0, "burst": 0, "events_per_second": 0, "event_burst": 0 } });
+        self.integration_with(kind, unlimited).await
+    }
+
+    /// Creates an integration of `kind` with these settings in the target's service and returns its key.
+    pub async fn integration_with(&self, kind: &str, config: Value) -> anyhow::Result<String> {
         let Server::Tocsin {
             client,
             base,
@@ -137,9 +147,7 @@ impl Target {
             base,
             token,
             &format!("api/v1/services/{service}/integrations"),
-            // The benchmark measures the ingest path, not the rate limiter that guards it.
-            json!({ "kind": kind, "config": { "rate_limit": {
-                "per_second": 0, "burst": 0, "events_per_second": 0, "event_burst": 0 } } }),
+            json!({ "kind": kind, "config": config }),
         )
         .await?;
         Ok(integration["key"]
@@ -162,12 +170,22 @@ impl Target {
     }
 }
 
+/// Whether the servers a benchmark starts keep the server's ingest budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Off: the benchmark measures the ingest path, not the budget that guards it.
+    Off,
+    /// As a default configuration has it.
+    Default,
+}
+
 /// Starts `instances` Tocsin servers of this binary on one fresh database: a new PostgreSQL database on the server
 /// of `postgres` (an admin URL), or else one embedded database (then `instances` must be 1).
 pub async fn spawn_tocsins(
     durability: &str,
     postgres: Option<&str>,
     instances: usize,
+    budget: Budget,
 ) -> anyhow::Result<Target> {
     anyhow::ensure!(
         instances == 1 || postgres.is_some(),
@@ -186,17 +204,19 @@ pub async fn spawn_tocsins(
     let secret_key = tocsin_store::secrets::SecretKey::generate().encode();
     let mut processes = Vec::new();
     let mut bases = Vec::new();
+    let mut data_dirs = Vec::new();
     for _ in 0..instances.max(1) {
         let dir = scratch_dir("tocsin")?;
         let port = free_port()?;
-        // The page-latency receiver listens on loopback, which users' URLs may not reach by default; the
-        // benchmark measures the ingest path, not the budget that guards it.
+        // The page-latency receiver listens on loopback, which users' URLs may not reach by default.
         let config = dir.path().join("tocsin.toml");
-        std::fs::write(
-            &config,
-            "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n[ingest]\nevents_per_second = 0\n",
-        )
-        .context("writing the benchmark server's configuration")?;
+        let mut settings = "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n".to_owned();
+        if budget == Budget::Off {
+            settings.push_str("[ingest]\nevents_per_second = 0\n");
+        }
+        std::fs::write(&config, settings)
+            .context("writing the benchmark server's configuration")?;
+        data_dirs.push(dir.path().join("data"));
         let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
         command
             .arg("serve")
@@ -225,6 +245,7 @@ pub async fn spawn_tocsins(
     if let Server::Tocsin { replicas, .. } = &mut target.server {
         *replicas = bases;
     }
+    target.data_dir = data_dirs.into_iter().next();
     target.database = database;
     Ok(target)
 }
@@ -247,6 +268,7 @@ pub async fn spawn_noop() -> anyhow::Result<Target> {
     Ok(Target {
         name: "no-op",
         pid: Some(process.pid()),
+        data_dir: None,
         server: Server::Noop { base },
         processes: vec![process],
         database: None,
@@ -283,6 +305,7 @@ async fn tocsin_target(
     Ok(Target {
         name: "tocsin",
         pid,
+        data_dir: None,
         server: Server::Tocsin {
             client,
             base,
@@ -340,6 +363,7 @@ pub async fn spawn_alertmanager(bin: &Path) -> anyhow::Result<Target> {
     Ok(Target {
         name: "alertmanager",
         pid: Some(process.pid()),
+        data_dir: None,
         server: Server::Alertmanager { base },
         processes: vec![process],
         database: None,
