@@ -13,7 +13,6 @@ use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_domain::ValidationErrors;
@@ -61,11 +60,17 @@ impl Default for IntakeSettings {
 #[derive(Clone)]
 struct LimiterClock(Arc<dyn Clock>);
 
+impl LimiterClock {
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
 impl governor::clock::Clock for LimiterClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
-        Nanos::from(u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        Nanos::from(self.nanos())
     }
 }
 
@@ -75,7 +80,43 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware
 struct Limiters {
     rates: (Option<Rate>, Option<Rate>),
     requests: Option<Limiter>,
-    events: Option<Limiter>,
+    events: Option<Mutex<Bucket>>,
+}
+
+/// A token bucket for events. Unlike a request limiter it is asked before it is charged, so that a request the
+/// server's budget refuses costs its integration nothing, and the other way round.
+#[derive(Debug)]
+struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    /// When `tokens` was counted, in the limiter clock's nanoseconds.
+    at: u64,
+}
+
+impl Bucket {
+    fn new(rate: Rate, now: u64) -> Self {
+        Self {
+            rate,
+            tokens: f64::from(rate.burst.get()),
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: u64) {
+        let seconds = now.saturating_sub(self.at) as f64 / 1e9;
+        self.tokens = (self.tokens + seconds * f64::from(self.rate.per_second.get()))
+            .min(f64::from(self.rate.burst.get()));
+        self.at = self.at.max(now);
+    }
+
+    /// How long until `n` tokens are there; zero when they are.
+    fn wait(&self, n: f64) -> Duration {
+        if self.tokens >= n {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((n - self.tokens) / f64::from(self.rate.per_second.get()))
+        }
+    }
 }
 
 /// What a cache entry weighs: its own size estimate, computed once when it is made.
@@ -146,7 +187,7 @@ pub(crate) struct Intake {
     clock: LimiterClock,
     limiters: Mutex<HashMap<IntegrationId, Arc<Limiters>>>,
     /// The server's ingest budget, shared by all integrations.
-    budget: Option<Limiter>,
+    budget: Option<Mutex<Bucket>>,
     max_events_per_request: usize,
     /// Digest of the last stored state of each (integration, sender group), and when it was stored.
     groups: Budgeted<(IntegrationId, String), GroupState>,
@@ -177,7 +218,9 @@ impl Intake {
         let clock = LimiterClock(clock);
         Self {
             keys: budgeted(share(KEYS_SHARE), evicted("keys")),
-            budget: settings.budget.map(|r| limiter(r, &clock)),
+            budget: settings
+                .budget
+                .map(|r| Mutex::new(Bucket::new(r, clock.nanos()))),
             clock,
             max_events_per_request: settings.max_events_per_request,
             limiters: Mutex::default(),
@@ -263,7 +306,9 @@ impl Intake {
         Arc::new(Limiters {
             rates,
             requests: rates.0.map(|r| limiter(r, &self.clock)),
-            events: rates.1.map(|r| limiter(r, &self.clock)),
+            events: rates
+                .1
+                .map(|r| Mutex::new(Bucket::new(r, self.clock.nanos()))),
         })
     }
 
@@ -286,25 +331,42 @@ impl Intake {
         Ok(())
     }
 
-    /// Takes `events` from the integration's event limit and then from the server's budget, or says which is
-    /// exhausted and for how long. Events over either limit's burst could never pass: they are `TooMany`.
+    /// Takes `events` from the integration's event limit and from the server's budget, or, taking nothing from
+    /// either, says which is exhausted and for how long. Events over either limit's burst could never pass: they
+    /// are `TooMany`.
     fn take_events(&self, integration: &Integration, events: usize) -> Result<(), Refusal> {
-        let Some(n) = u32::try_from(events).ok().and_then(NonZeroU32::new) else {
+        if events == 0 {
             return Ok(());
-        };
-        let take = |l: &Limiter, over: Over| match l.check_n(n) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(Refusal::Limited(over, self.wait(&not_until))),
-            Err(governor::InsufficientCapacity(max)) => Err(Refusal::TooMany {
-                events,
-                max: max as usize,
-            }),
-        };
-        if let Some(l) = &self.limiters(integration).events {
-            take(l, Over::Integration)?;
         }
-        if let Some(l) = &self.budget {
-            take(l, Over::Server)?;
+        let limiters = self.limiters(integration);
+        // Always the integration's bucket first, then the budget: this is the one place that holds both.
+        let mut own = limiters
+            .events
+            .as_ref()
+            .map(|b| b.lock().expect("event bucket"));
+        let mut shared = self
+            .budget
+            .as_ref()
+            .map(|b| b.lock().expect("ingest budget"));
+        let now = self.clock.nanos();
+        let n = events as f64;
+        for (bucket, over) in [(&mut own, Over::Integration), (&mut shared, Over::Server)] {
+            let Some(bucket) = bucket else { continue };
+            bucket.refill(now);
+            let burst = bucket.rate.burst.get() as usize;
+            if events > burst {
+                return Err(Refusal::TooMany { events, max: burst });
+            }
+            let wait = bucket.wait(n);
+            if !wait.is_zero() {
+                return Err(Refusal::Limited(over, wait));
+            }
+        }
+        for bucket in [own.as_deref_mut(), shared.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            bucket.tokens -= n;
         }
         Ok(())
     }
@@ -548,7 +610,7 @@ impl Ingest<'_> {
     ) -> Result<(Integration, String), Refusal> {
         let state = self.app;
         let refused = |r: Refusal| {
-            self.count_refusal(kind.as_str(), &r, 1);
+            self.count_refusal(kind.as_str(), &r);
             r
         };
         let key = key.ok_or(Refusal::NoKey).map_err(refused)?;
@@ -570,8 +632,8 @@ impl Ingest<'_> {
         Ok((integration, key_hash))
     }
 
-    /// Counts a refusal under its outcome: `events` is how many the request carried, 1 when unknown.
-    fn count_refusal(&self, kind: &str, r: &Refusal, events: u64) {
+    /// Counts a refused request (one, whatever it carried) under its outcome.
+    fn count_refusal(&self, kind: &str, r: &Refusal) {
         let outcome = match r {
             Refusal::NoKey | Refusal::UnknownKey | Refusal::WrongKind(_) => "unknown_key",
             Refusal::Limited(Over::Integration, _) => "rate_limited",
@@ -580,7 +642,7 @@ impl Ingest<'_> {
             Refusal::Malformed(_) | Refusal::Invalid(_) => "invalid",
             Refusal::Failed(_) => "error",
         };
-        self.count_by(kind, outcome, events);
+        self.count(kind, outcome);
     }
 
     /// The whole path of a sender's request body after its key was admitted: skip an unchanged re-send, parse,
@@ -665,7 +727,7 @@ impl Ingest<'_> {
         let kind = integration.kind.as_str();
         let mut batch = batch;
         if let Err(r) = state.intake.check_request_size(batch.events.len()) {
-            self.count_refusal(kind, &r, batch.events.len() as u64);
+            self.count_refusal(kind, &r);
             return Err(r);
         }
         batch.replace_nul();
@@ -716,7 +778,7 @@ impl Ingest<'_> {
             None => None,
         };
         if let Err(r) = state.intake.take_events(integration, batch.events.len()) {
-            self.count_refusal(kind, &r, batch.events.len() as u64);
+            self.count_refusal(kind, &r);
             return Err(r);
         }
         let now = state.clock.now();
@@ -725,13 +787,15 @@ impl Ingest<'_> {
             .ingest()
             .batch(key_hash, integration.kind, batch, now)
             .await
-            .map_err(|e| match e {
-                StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-                StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
-                e => {
-                    self.count(kind, "error");
-                    Refusal::Failed(e)
-                }
+            .map_err(|e| {
+                let refusal = match e {
+                    // Revoked since this process cached the key.
+                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+                    StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+                    e => Refusal::Failed(e),
+                };
+                self.count_refusal(kind, &refusal);
+                refusal
             })?;
         let mut sample = RawPayload::new(body, now);
         if sample.body.contains('\0') {
@@ -836,13 +900,32 @@ impl Ingest<'_> {
         Ok(status)
     }
 
-    /// A change event (a deploy and the like) on the key's service. Never pages.
-    pub async fn change(&self, key_hash: &str, event: ChangeEvent) -> StoreResult<ChangeRecord> {
+    /// A change event (a deploy and the like) on the key's service, an event for the limits like any other.
+    /// Never pages.
+    pub async fn change(
+        &self,
+        integration: &Integration,
+        key_hash: &str,
+        event: ChangeEvent,
+    ) -> Result<ChangeRecord, Refusal> {
+        const KIND: &str = "pagerduty_change";
+        if let Err(r) = self.app.intake.take_events(integration, 1) {
+            self.count_refusal(KIND, &r);
+            return Err(r);
+        }
         self.app
             .store
             .ingest()
             .change(key_hash, event, self.app.now())
             .await
+            .map_err(|e| {
+                let refusal = match e {
+                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+                    e => Refusal::Failed(e),
+                };
+                self.count_refusal(KIND, &refusal);
+                refusal
+            })
     }
 
     /// Writes the recent request bodies buffered since the last flush to their integrations' rings.

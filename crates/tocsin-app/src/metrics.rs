@@ -49,7 +49,7 @@ pub struct Metrics {
     pub notifications_refused: IntCounterVec,
     /// Connections open now.
     pub http_connections: IntGauge,
-    /// Times `http.max_connections` were open, so that new connections waited until one closed.
+    /// Times the server reached `http.max_connections` and stopped accepting until a connection closed.
     pub http_connection_cap_reached: prometheus::IntCounter,
     pub engine_cycle: Histogram,
     commit: Histogram,
@@ -119,7 +119,7 @@ impl Metrics {
         );
         let http_connection_cap_reached = prometheus::IntCounter::new(
             "tocsin_http_connection_cap_reached_total",
-            "Times http.max_connections were open, so that new connections waited in the backlog until one closed.",
+            "Times the server reached http.max_connections open connections and stopped accepting until one closed.",
         )
         .expect("valid metric");
         let engine_cycle = seconds(

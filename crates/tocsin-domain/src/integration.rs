@@ -61,13 +61,15 @@ pub struct RateLimit {
     /// Requests allowed at once above the sustained rate.
     #[serde(default = "default_burst")]
     pub burst: u32,
-    /// Sustained events (alerts) per second, counting only those that change something: a sender re-sending an
-    /// unchanged group costs nothing. 0 turns event limiting off.
-    #[serde(default = "default_events_per_second")]
-    pub events_per_second: u32,
-    /// Events allowed at once above the sustained rate; also the most one request may carry.
-    #[serde(default = "default_event_burst")]
-    pub event_burst: u32,
+    /// Sustained events (alerts) per second, counting only those that change something: a sender re-sending a
+    /// group state this server recognises costs nothing. 0 turns event limiting off. When absent: 500, or off
+    /// when `per_second` is 0 (a limit turned off before events were limited stays off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<u32>,
+    /// Events allowed at once above the sustained rate; also the most one request may carry. 10,000 when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_burst: Option<u32>,
 }
 
 fn default_burst() -> u32 {
@@ -89,8 +91,8 @@ impl Default for RateLimit {
         Self {
             per_second: 200,
             burst: default_burst(),
-            events_per_second: default_events_per_second(),
-            event_burst: default_event_burst(),
+            events_per_second: None,
+            event_burst: None,
         }
     }
 }
@@ -160,7 +162,7 @@ impl IntegrationConfig {
                     "must be at least 1 when per_second is set",
                 );
             }
-            if r.events_per_second > 0 && r.event_burst == 0 {
+            if r.events_per_second.is_some_and(|e| e > 0) && r.event_burst == Some(0) {
                 errors.push(
                     "rate_limit.event_burst",
                     "must be at least 1 when events_per_second is set",
@@ -212,7 +214,15 @@ impl IntegrationConfig {
     /// The events this integration may send, `None` when unlimited.
     pub fn event_rate(&self) -> Option<Rate> {
         let r = self.rate_limit.unwrap_or_default();
-        Rate::new(r.events_per_second, r.event_burst)
+        let per_second = r.events_per_second.unwrap_or(if r.per_second == 0 {
+            0
+        } else {
+            default_events_per_second()
+        });
+        Rate::new(
+            per_second,
+            r.event_burst.unwrap_or_else(default_event_burst),
+        )
     }
 }
 
@@ -258,5 +268,44 @@ pub mod heartbeat {
             dedup_key: DEDUP_KEY.into(),
             details: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (per second, burst), or `None` when unlimited.
+    type Limit = Option<(u32, u32)>;
+
+    fn rates(config: serde_json::Value) -> (Limit, Limit) {
+        let c: IntegrationConfig = serde_json::from_value(config).unwrap();
+        let pair = |r: Option<Rate>| r.map(|r| (r.per_second.get(), r.burst.get()));
+        (pair(c.request_rate()), pair(c.event_rate()))
+    }
+
+    #[test]
+    fn event_limits_default_on_except_where_limiting_was_turned_off() {
+        assert_eq!(
+            rates(serde_json::json!({})),
+            (Some((200, 1_000)), Some((500, 10_000)))
+        );
+        assert_eq!(
+            rates(serde_json::json!({"rate_limit": {"per_second": 0}})),
+            (None, None),
+            "a limit turned off before events were limited stays off"
+        );
+        assert_eq!(
+            rates(
+                serde_json::json!({"rate_limit": {"per_second": 0, "events_per_second": 5, "event_burst": 50}})
+            ),
+            (None, Some((5, 50)))
+        );
+        assert_eq!(
+            rates(
+                serde_json::json!({"rate_limit": {"per_second": 10, "burst": 20, "events_per_second": 0}})
+            ),
+            (Some((10, 20)), None)
+        );
     }
 }

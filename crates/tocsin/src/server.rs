@@ -100,13 +100,13 @@ pub fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`; with
-/// the secret key that seals the secrets it keeps, checked against the database's.
+/// Opens (and migrates) the configured database: PostgreSQL at `database_url`, else SQLite in `data_dir`. Without
+/// the secret key: enough for the offline commands, which touch no sealed secret (see [`open_sealed_store`]).
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
-    let store = match &config.database_url {
+    match &config.database_url {
         Some(url) => postgres::open(url, PgOptions::default())
             .await
-            .context("opening the PostgreSQL database (database_url)")?,
+            .context("opening the PostgreSQL database (database_url)"),
         None => {
             private_data_dir(&config.data_dir)?;
             let db_path = config.data_dir.join("tocsin.db");
@@ -116,51 +116,120 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
                 Durability::Process => sqlite::Durability::Process,
             };
             sqlite::open(&db_path, durability)
-                .with_context(|| format!("opening database {}", db_path.display()))?
+                .with_context(|| format!("opening database {}", db_path.display()))
         }
+    }
+}
+
+/// The configured database with the secret key that seals the secrets it keeps, as the server needs it: the key is
+/// checked against the database's, and secrets stored before sealing existed are sealed (on SQLite, the file is
+/// then rewritten so that their plaintext is gone from it). A key is made only for a database that has none yet.
+pub async fn open_sealed_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let store = open_store(config).await?;
+    let key = match existing_secret_key(config)? {
+        Some(key) => key,
+        None if store.has_secret_key_check().await? => anyhow::bail!(
+            "this database's secrets are sealed with a secret key that is not here: put the key file at {} \
+             (secret_key_file) or set {SECRET_KEY_ENV}",
+            secret_key_path(config).display()
+        ),
+        None => new_secret_key(&secret_key_path(config))?,
     };
-    let store = store.with_secret_key(&secret_key(config)?);
-    store
+    let store = store.with_secret_key(&key);
+    let sealed = store
         .seal_secrets_at_rest()
         .await
         .context("sealing the stored secrets")?;
+    if sealed > 0 && config.database_url.is_none() {
+        tracing::info!(
+            sealed,
+            "Sealed secrets stored before sealing existed; rewriting the database so their plaintext is gone."
+        );
+        sqlite::vacuum(&config.data_dir.join("tocsin.db")).context("rewriting the database")?;
+    } else if sealed > 0 {
+        tracing::warn!(
+            sealed,
+            "Sealed secrets stored before sealing existed. Their plaintext remains in PostgreSQL's dead rows, WAL \
+             and older dumps until VACUUM and their rotation: run VACUUM FULL on contact_methods and settings."
+        );
+    }
     Ok(store)
 }
 
 /// The environment variable holding the secret key itself, which wins over `secret_key_file`.
 pub const SECRET_KEY_ENV: &str = "TOCSIN_SECRET_KEY";
 
-/// The key that seals stored secrets: `TOCSIN_SECRET_KEY`, else the key file (`secret_key_file`, by default
-/// `<data_dir>/secret.key`), made on first start. Outside the database, so a copy of the database or of a backup
-/// holds no usable credential.
-pub fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
+fn secret_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("secret.key"))
+}
+
+/// The key that seals stored secrets, if there is one: `TOCSIN_SECRET_KEY`, else the key file (`secret_key_file`,
+/// by default `<data_dir>/secret.key`). Outside the database, so that a copy of the database holds no usable
+/// credential.
+pub fn existing_secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>> {
     if let Ok(text) = std::env::var(SECRET_KEY_ENV)
         && !text.trim().is_empty()
     {
-        return SecretKey::parse(&text).map_err(|e| anyhow::anyhow!("{SECRET_KEY_ENV} {e}"));
+        return SecretKey::parse(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{SECRET_KEY_ENV} {e}"));
     }
-    let path = match &config.secret_key_file {
-        Some(p) => p.clone(),
-        None => {
-            private_data_dir(&config.data_dir)?;
-            config.data_dir.join("secret.key")
+    let path = secret_key_path(config);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the secret key {}", path.display()));
         }
     };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(file = %path.display(), "The secret key file can be read by other users; chmod 600 it.");
+        }
+    }
+    SecretKey::parse(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("the secret key file {} {e}", path.display()))
+}
+
+/// Makes a new key at `path`, readable by its owner alone. Written whole under a temporary name and linked into
+/// place, so that a crash or a second process starting at once never leaves a partial key: the loser of a race
+/// reads the winner's.
+fn new_secret_key(path: &std::path::Path) -> anyhow::Result<SecretKey> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_data_dir(dir)?;
+    }
+    let key = SecretKey::generate();
+    let temporary = path.with_extension(format!("new-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            let key = SecretKey::generate();
-            std::io::Write::write_all(&mut file, format!("{}\n", key.encode()).as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing the secret key to {}", path.display()))?;
+    let written = options.open(&temporary).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, format!("{}\n", key.encode()).as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && let Ok(dir) = std::fs::File::open(dir)
+            {
+                let _ = dir.sync_all();
+            }
             tracing::info!(file = %path.display(), "Created the secret key that seals stored secrets; back it up apart from the database.");
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(&path)
+            let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the secret key {}", path.display()))?;
             SecretKey::parse(&text)
                 .map_err(|e| anyhow::anyhow!("the secret key file {} {e}", path.display()))
@@ -176,7 +245,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<i64> {
 }
 
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
-    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
+    let store: Arc<dyn Store> = Arc::new(open_sealed_store(config).await?);
 
     let generated_token = bootstrap_token(&*store, config, &*clock).await?;
 

@@ -713,8 +713,9 @@ pub async fn secrets_are_sealed_at_rest(store: &SqlStore) {
         .unwrap();
     assert_eq!(store.contacts().get_method(&chat.id).await.unwrap(), chat);
     assert_eq!(store.engine().link_key().await.unwrap(), link_key);
-    store.seal_secrets_at_rest().await.unwrap();
-    store.seal_secrets_at_rest().await.unwrap();
+    assert_eq!(store.seal_secrets_at_rest().await.unwrap(), 2);
+    assert_eq!(store.seal_secrets_at_rest().await.unwrap(), 0);
+    assert!(store.has_secret_key_check().await.unwrap());
     let (targets, key) = raw().await;
     assert!(
         targets
@@ -732,6 +733,32 @@ pub async fn secrets_are_sealed_at_rest(store: &SqlStore) {
         .unwrap()
         .target;
     assert_eq!(claimed_target, webhook.target);
+
+    // A target sealed under another key (restored from another database) leaves that method out, not everyone.
+    let foreign = crate::secrets::Sealer::new(&crate::secrets::SecretKey::generate()).seal(
+        &format!("contact_methods.target:{}", chat.id),
+        &plain_target,
+    );
+    let id = chat.id.to_string();
+    store
+        .write(move |c| {
+            c.execute(
+                "UPDATE contact_methods SET target = ?2 WHERE id = ?1",
+                params![id, foreign],
+            )
+        })
+        .await
+        .unwrap();
+    let listed = store
+        .contacts()
+        .list_methods(&user_ref(ann.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        vec![&webhook.id]
+    );
+    assert!(store.contacts().get_method(&chat.id).await.is_err());
 }
 
 pub async fn deliveries_are_claimed_once_retried_and_fall_through(store: &dyn Store) {

@@ -53,6 +53,19 @@ pub(super) fn method(row: &Row<'_>, sealer: &Sealer) -> Result<ContactMethod> {
     })
 }
 
+/// A contact method row for paging, or `None`, logged, when its target does not open (restored from another
+/// database, altered): one unreadable method must not keep everyone else from being paged.
+pub(super) fn readable_method(row: &Row<'_>, sealer: &Sealer) -> Result<Option<ContactMethod>> {
+    match method(row, sealer) {
+        Ok(m) => Ok(Some(m)),
+        Err(StoreError::Backend(e)) => {
+            tracing::error!(error = %e, "A contact method cannot be read; it is left out of paging.");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// What a contact method's sealed target is bound to: its row.
 fn target_place(id: &str) -> String {
     format!("contact_methods.target:{id}")
@@ -524,10 +537,16 @@ fn claim(
         }
         let attempt = attempts + 1;
         claimed.push(id.clone());
+        // A target that does not open is sent like a deleted one: that delivery fails, the others go out.
         let target = targets
             .get(&method_id)
-            .map(|t| open_target(c.sealer(), &method_id, t))
-            .transpose()?;
+            .and_then(|t| match open_target(c.sealer(), &method_id, t) {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    tracing::error!(error = %e, "A contact method cannot be read; its notification fails.");
+                    None
+                }
+            });
         let of_incident: Vec<&ServiceId> = incident.iter().flat_map(|i| &i.services).collect();
         let service_names = of_incident
             .iter()
@@ -860,11 +879,23 @@ impl SqlStore {
         self
     }
 
+    /// Whether the database's secrets were ever sealed, so that a key for them must be given rather than made.
+    pub async fn has_secret_key_check(&self) -> Result<bool> {
+        self.read(|c| {
+            c.exists(
+                "SELECT 1 FROM settings WHERE name = ?1",
+                params![SECRET_KEY_CHECK],
+            )
+        })
+        .await
+    }
+
     /// Checks that the secret key is the one the database's secrets were sealed with (refusing another, which
-    /// could open none of them), and seals the secrets written before sealing existed. Run at start-up.
-    pub async fn seal_secrets_at_rest(&self) -> Result<()> {
+    /// could open none of them), and seals the secrets written before sealing existed, returning how many. Run at
+    /// start-up.
+    pub async fn seal_secrets_at_rest(&self) -> Result<usize> {
         if !self.inner.sealer.seals() {
-            return Ok(());
+            return Ok(0);
         }
         self.write(|c| {
             let sealer = c.sealer();
@@ -897,10 +928,11 @@ impl SqlStore {
                 }
             }
             let plain: Vec<(String, String)> = c.query_all(
-                "SELECT id, target FROM contact_methods WHERE target NOT LIKE 'enc:%'",
+                "SELECT id, target FROM contact_methods WHERE target NOT LIKE 'enc:v1:%'",
                 params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
+            let mut sealed = plain.len();
             for (id, target) in plain {
                 c.execute(
                     "UPDATE contact_methods SET target = ?2 WHERE id = ?1",
@@ -908,7 +940,7 @@ impl SqlStore {
                 )?;
             }
             if let Some(key) = c.query_opt(
-                "SELECT value FROM settings WHERE name = ?1 AND value NOT LIKE 'enc:%'",
+                "SELECT value FROM settings WHERE name = ?1 AND value NOT LIKE 'enc:v1:%'",
                 params![LINK_KEY],
                 |r| r.get::<String>(0),
             )? {
@@ -916,8 +948,9 @@ impl SqlStore {
                     "UPDATE settings SET value = ?2 WHERE name = ?1",
                     params![LINK_KEY, sealer.seal(&setting_place(LINK_KEY), &key)],
                 )?;
+                sealed += 1;
             }
-            Ok(())
+            Ok(sealed)
         })
         .await
     }

@@ -467,8 +467,9 @@ pub(super) fn methods_of(c: &dyn Conn, user: &UserId) -> Result<Vec<ContactMetho
             super::delivery::METHOD_COLUMNS
         ),
         params![user.as_str()],
-        |r| super::delivery::method(r, c.sealer()),
+        |r| super::delivery::readable_method(r, c.sealer()),
     )
+    .map(|methods| methods.into_iter().flatten().collect())
 }
 
 const RULE_COLUMNS: &str = "id, user_id, contact_method_id, urgency, delay_minutes";
@@ -523,9 +524,9 @@ impl People {
                 super::delivery::METHOD_COLUMNS
             ),
             &keys,
-            |r| super::delivery::method(r, c.sealer()),
+            |r| super::delivery::readable_method(r, c.sealer()),
         )?;
-        for m in methods {
+        for m in methods.into_iter().flatten() {
             people.entry(m.user_id.clone()).or_default().methods.push(m);
         }
         let rules = super::rows::query_in(
@@ -1095,8 +1096,11 @@ impl EscalationRepo for SqlStore {
                         super::delivery::METHOD_COLUMNS
                     ),
                     params![],
-                    |r| super::delivery::method(r, c.sealer()),
-                )?,
+                    |r| super::delivery::readable_method(r, c.sealer()),
+                )?
+                .into_iter()
+                .flatten()
+                .collect(),
                 teams: {
                     let ids: Vec<TeamId> = c.query_all(
                         "SELECT id FROM teams",

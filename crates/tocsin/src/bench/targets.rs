@@ -212,7 +212,8 @@ pub async fn spawn_tocsins(
         let config = dir.path().join("tocsin.toml");
         let mut settings = "[notify]\nallowed_networks = [\"127.0.0.0/8\"]\n".to_owned();
         if budget == Budget::Off {
-            settings.push_str("[ingest]\nevents_per_second = 0\n");
+            settings
+                .push_str("[ingest]\nevents_per_second = 0\nmax_events_per_request = 1000000\n");
         }
         std::fs::write(&config, settings)
             .context("writing the benchmark server's configuration")?;

@@ -158,9 +158,6 @@ impl Renderer {
                 body.push_str(&format!("\n  {k}: {v}"));
             }
         }
-        for (service, url) in &d.runbooks {
-            body.push_str(&format!("\nRunbook for {service}: {url}"));
-        }
         if !d.recent_changes.is_empty() {
             body.push_str("\n\nChanges on its services in the last 24 hours:");
             for (service, c) in &d.recent_changes {
@@ -171,10 +168,9 @@ impl Renderer {
                 ));
             }
         }
+        // Links (the incident, its actions, runbooks) are the notice's `links`, which every channel shows in its own
+        // way; in the body too they were shown twice by email and chat, and read out by voice.
         let view = self.link(d, LinkAction::View, now);
-        if let Some(url) = &view {
-            body.push_str(&format!("\n\nThe incident: {url}"));
-        }
         let mut links = Vec::new();
         let mut link_map = serde_json::Map::new();
         if let Some(url) = &view {

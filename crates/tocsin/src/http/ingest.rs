@@ -17,7 +17,6 @@ use tocsin_app::Over;
 use tocsin_domain::integration::IntegrationKind;
 use tocsin_domain::pagerduty::{parse_change, parse_enqueue};
 use tocsin_domain::senders::Batch;
-use tocsin_store::StoreError;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EnqueueAccepted {
@@ -151,9 +150,9 @@ fn accepted(
         .into_response()
 }
 
-fn store_failure(state: &AppState, kind: &str, detail: impl std::fmt::Display) -> Response {
+/// A store that failed (counted where it failed), answered the way PagerDuty does.
+fn store_failure(detail: impl std::fmt::Display) -> Response {
     tracing::error!(error = %detail, "Ingest failed.");
-    state.app.ingest().count(kind, "error");
     // 5xx makes senders retry, which is what they should do.
     (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "error", "message": "Tocsin could not store the event; retry" })))
         .into_response()
@@ -167,6 +166,8 @@ fn store_failure(state: &AppState, kind: &str, detail: impl std::fmt::Display) -
         (status = 202, description = "Stored durably", body = EnqueueAccepted),
         (status = 400, description = "Invalid event or unknown routing key", body = EnqueueRejected),
         (status = 413, description = "Body over 512 KB", body = EnqueueRejected),
+        (status = 415, description = "The body is not declared as JSON", body = EnqueueRejected),
+        (status = 429, description = "Over the integration's rate limit or the server's ingest budget; retry after Retry-After", body = Object),
         (status = 503, description = "Not stored; retry")))]
 pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
@@ -210,24 +211,32 @@ pub async fn enqueue(State(state): State<AppState>, req: Request) -> Response {
     responses(
         (status = 202, description = "Stored durably", body = EnqueueAccepted),
         (status = 400, description = "Invalid event or unknown routing key", body = EnqueueRejected),
-        (status = 413, description = "Body over 512 KB", body = EnqueueRejected)))]
+        (status = 413, description = "Body over 512 KB", body = EnqueueRejected),
+        (status = 415, description = "The body is not declared as JSON", body = EnqueueRejected),
+        (status = 429, description = "Over the integration's rate limit or the server's ingest budget; retry after Retry-After", body = Object),
+        (status = 503, description = "Not stored; retry")))]
 pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let (parsed, _) = match parse_body(req, &state, KIND_CHANGE, parse_change).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let key_hash = match admit(
+    let (integration, key_hash) = match admit(
         &state,
         IntegrationKind::Pagerduty,
         Some(parsed.routing_key.clone()),
     )
     .await
     {
-        Ok((_, key_hash)) => key_hash,
+        Ok(found) => found,
         Err(r) => return refused(r),
     };
-    match state.app.ingest().change(&key_hash, parsed).await {
+    match state
+        .app
+        .ingest()
+        .change(&integration, &key_hash, parsed)
+        .await
+    {
         Ok(_) => accepted(
             &state,
             KIND_CHANGE,
@@ -236,10 +245,7 @@ pub async fn change_enqueue(State(state): State<AppState>, req: Request) -> Resp
             "Change event processed",
             None,
         ),
-        Err(StoreError::UnknownRoutingKey) => {
-            state.app.ingest().count(KIND_CHANGE, "unknown_key");
-            refused(Refusal::UnknownKey)
-        }
-        Err(e) => store_failure(&state, KIND_CHANGE, e),
+        Err(tocsin_app::Refusal::Failed(e)) => store_failure(e),
+        Err(r) => refused(r.into()),
     }
 }

@@ -145,6 +145,67 @@ async fn the_data_directory_is_its_owners_alone() {
     );
 }
 
+/// A database from before sealing existed: its secrets are sealed at the first start, and the file is rewritten so
+/// that their plaintext is gone from it, while everything reads back the same.
+#[tokio::test]
+async fn secrets_stored_before_sealing_are_sealed_and_gone_from_the_file() {
+    use tocsin_domain::contact::{ContactMethodSpec, ContactTarget};
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let chat_url = "https://hooks.slack.com/services/T9/B9/plaintextsekrit";
+    {
+        let old = tocsin_store::sqlite::open(
+            &data.join("tocsin.db"),
+            tocsin_store::sqlite::Durability::Full,
+        )
+        .unwrap();
+        let ann = tocsin_store::conformance::paging::person(&old, "ann").await;
+        use tocsin_store::Store;
+        old.contacts()
+            .create_method(
+                &tocsin_store::conformance::refs::user_ref(ann.as_str()),
+                ContactMethodSpec {
+                    name: "chat".into(),
+                    target: ContactTarget::Slack {
+                        url: tocsin_domain::catalog::HttpUrl::parse(chat_url).unwrap(),
+                    },
+                    enabled: true,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let file_holds = |needle: &str| {
+        ["tocsin.db", "tocsin.db-wal"].iter().any(|f| {
+            std::fs::read(data.join(f)).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+        })
+    };
+    assert!(
+        file_holds("plaintextsekrit"),
+        "the old database holds it in plaintext"
+    );
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.data_dir = data.clone();
+            c.database_url = None;
+        },
+    )
+    .await;
+    assert!(
+        !file_holds("plaintextsekrit"),
+        "the plaintext is gone from the file"
+    );
+    let (_, users) = app.get("/api/v1/users").await;
+    let ann = users["items"][0]["id"].as_str().unwrap();
+    let (_, methods) = app
+        .get(&format!("/api/v1/users/{ann}/contact-methods"))
+        .await;
+    assert_eq!(methods["items"][0]["target"]["type"], "slack", "{methods}");
+}
+
 /// Why a server with `config` does not start.
 async fn refused_start(config: &tocsin::config::Config) -> String {
     let refused = tocsin::server::start(
@@ -227,6 +288,25 @@ async fn stored_secrets_are_sealed_with_a_key_outside_the_database() {
         refused.contains("the secret key is not the one"),
         "{refused}"
     );
+    // No key at all for a database whose secrets are sealed: refused, not a new key made.
+    let refused = refused_start(&tocsin::config::Config {
+        secret_key_file: Some(app.dir.path().join("missing.key")),
+        ..config.clone()
+    })
+    .await;
+    assert!(
+        refused.contains("sealed with a secret key that is not here"),
+        "{refused}"
+    );
+    assert!(!app.dir.path().join("missing.key").exists());
+    // The offline commands touch no secret and make no key.
+    let offline = tempfile::tempdir().unwrap();
+    let fresh = tocsin::config::Config {
+        data_dir: offline.path().join("data"),
+        ..tocsin::config::Config::default()
+    };
+    tocsin::server::migrate(&fresh).await.unwrap();
+    assert!(!fresh.data_dir.join("secret.key").exists());
     // The same key in its own file is the same key.
     let same_key = app.dir.path().join("same.key");
     std::fs::copy(&key_file, &same_key).unwrap();

@@ -84,7 +84,9 @@ def main():
     a = p.parse_args()
     base = a.base_url.rstrip("/")
     keys, throwaway = fixtures(base, a.token)
-    work = tempfile.mkdtemp(prefix="tocsin-schemathesis-")
+    # Removed at exit: its configuration holds the fixture integrations' keys.
+    scratch = tempfile.TemporaryDirectory(prefix="tocsin-schemathesis-")
+    work = scratch.name
     cfg = os.path.join(work, "schemathesis.toml")
     with open(cfg, "w") as f:
         f.write(config(keys))

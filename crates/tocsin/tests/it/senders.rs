@@ -1490,7 +1490,13 @@ async fn events_are_limited_per_request_per_integration_and_for_the_whole_server
         json!({"rate_limit": {"per_second": 100, "events_per_second": 10, "event_burst": 150}}),
     )
     .await;
-    let (_, _, other) = integration(&app, "other", "prometheus", json!({})).await;
+    let (_, _, other) = integration(
+        &app,
+        "other",
+        "prometheus",
+        json!({"rate_limit": {"per_second": 100, "events_per_second": 10, "event_burst": 200}}),
+    )
+    .await;
     let post = |url: &str, prefix: &str, n: usize| {
         let alerts: Vec<Value> = (0..n)
             .map(
@@ -1560,22 +1566,30 @@ async fn events_are_limited_per_request_per_integration_and_for_the_whole_server
     assert!(message.contains("ingest budget"), "{message}");
     assert_eq!(stored().await, 200);
 
+    // A request the budget refused cost its integration nothing: five seconds on, the budget has 100 again and
+    // "other" 150 (it would have 50 had the refusal been charged).
+    clock.advance(Span::seconds(5));
+    assert_eq!(
+        post(&other, "d", 100).await.unwrap().status(),
+        StatusCode::OK
+    );
     clock.advance(Span::seconds(10));
     assert_eq!(
         post(&flood, "b", 100).await.unwrap().status(),
         StatusCode::OK
     );
-    assert_eq!(stored().await, 300);
+    assert_eq!(stored().await, 400);
 
+    // Refusals count requests; stored events count events.
     let metrics = app.text("/metrics").await;
-    for (outcome, events) in [
-        ("too_many_events", 101),
-        ("rate_limited", 100),
-        ("over_budget", 100),
-        ("created", 300),
+    for (outcome, count) in [
+        ("too_many_events", 1),
+        ("rate_limited", 1),
+        ("over_budget", 1),
+        ("created", 400),
     ] {
         let series =
-            format!(r#"tocsin_events_total{{kind="prometheus",outcome="{outcome}"}} {events}"#);
+            format!(r#"tocsin_events_total{{kind="prometheus",outcome="{outcome}"}} {count}"#);
         assert!(
             metrics.lines().any(|l| l == series),
             "{series} not in:\n{metrics}"

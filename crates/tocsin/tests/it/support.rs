@@ -212,7 +212,7 @@ impl TestDatabase {
     /// A store of its own on it, as another process would open, with the servers' secret key.
     pub async fn open(&self) -> tocsin_store::SqlStore {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
-        let key = tocsin::server::secret_key(&tocsin::config::Config {
+        let key = tocsin::server::existing_secret_key(&tocsin::config::Config {
             data_dir: self.data_dir.clone(),
             ..Default::default()
         })
@@ -230,7 +230,10 @@ impl TestDatabase {
                 .expect("open the test database")
             }
         };
-        store.with_secret_key(&key)
+        match key {
+            Some(key) => store.with_secret_key(&key),
+            None => store,
+        }
     }
 }
 
