@@ -81,6 +81,9 @@ struct Limiters {
     rates: (Option<Rate>, Option<Rate>),
     requests: Option<Limiter>,
     events: Option<Mutex<Bucket>>,
+    /// Until when (limiter clock nanoseconds) the integration was told to wait after its events were refused: a
+    /// sender that ignores `Retry-After` is refused before its body is read, which costs the server nothing.
+    refused_until: std::sync::atomic::AtomicU64,
 }
 
 /// A token bucket for events. Unlike a request limiter it is asked before it is charged, so that a request the
@@ -309,12 +312,21 @@ impl Intake {
             events: rates
                 .1
                 .map(|r| Mutex::new(Bucket::new(r, self.clock.nanos()))),
+            refused_until: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// `Err(wait)` when the integration is over its request limit: the sender should retry after `wait`.
     pub fn admit(&self, integration: &Integration) -> Result<(), Duration> {
-        match &self.limiters(integration).requests {
+        let limiters = self.limiters(integration);
+        let until = limiters
+            .refused_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let now = self.clock.nanos();
+        if now < until {
+            return Err(Duration::from_nanos(until - now));
+        }
+        match &limiters.requests {
             Some(l) => l.check().map_err(|not_until| self.wait(&not_until)),
             None => Ok(()),
         }
@@ -359,6 +371,13 @@ impl Intake {
             }
             let wait = bucket.wait(n);
             if !wait.is_zero() {
+                if over == Over::Integration {
+                    let until =
+                        now.saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+                    limiters
+                        .refused_until
+                        .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+                }
                 return Err(Refusal::Limited(over, wait));
             }
         }

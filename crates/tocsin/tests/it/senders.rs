@@ -1551,6 +1551,12 @@ async fn events_are_limited_per_request_per_integration_and_for_the_whole_server
         message.contains("this integration is over its rate limit"),
         "{message}"
     );
+    // Told to wait five seconds, the sender is refused until then, before its body is read, even for one alert.
+    let (s, retry, _) = refused(post(&flood, "tiny", 1).await.unwrap()).await;
+    assert_eq!(
+        (s, retry.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("5"))
+    );
 
     // Another sender has its own limit, but the server's budget (250) is shared: 150 are left after the first 100.
     assert_eq!(
@@ -1584,7 +1590,7 @@ async fn events_are_limited_per_request_per_integration_and_for_the_whole_server
     let metrics = app.text("/metrics").await;
     for (outcome, count) in [
         ("too_many_events", 1),
-        ("rate_limited", 1),
+        ("rate_limited", 2),
         ("over_budget", 1),
         ("created", 400),
     ] {
