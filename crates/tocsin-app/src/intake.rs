@@ -905,14 +905,26 @@ impl Ingest<'_> {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// A beat of the heartbeat integration with this key.
-    pub async fn beat(&self, key: &str) -> StoreResult<HeartbeatStatus> {
+    /// A beat of the heartbeat integration with this key, held to its request limit like any sender's request.
+    pub async fn beat(&self, key: &str) -> Result<HeartbeatStatus, Refusal> {
+        let (_, key_hash) = self
+            .admit(IntegrationKind::Heartbeat, Some(key.trim().to_owned()))
+            .await?;
         let status = self
             .app
             .store
             .ingest()
-            .beat(&hash_secret(key.trim()), self.app.now())
-            .await?;
+            .beat(&key_hash, self.app.now())
+            .await
+            .map_err(|e| {
+                let refusal = match e {
+                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+                    StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+                    e => Refusal::Failed(e),
+                };
+                self.count_refusal(IntegrationKind::Heartbeat.as_str(), &refusal);
+                refusal
+            })?;
         if status.recovered {
             self.app.wake_engine();
         }

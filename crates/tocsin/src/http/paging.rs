@@ -23,7 +23,7 @@ use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
 use tocsin_domain::timeline::TargetGap;
 use tocsin_store::{
     DeliveryFilter, DeliveryRecord, EscalationRecord, HeartbeatStatus, PagingSettingsRecord,
-    Reassignment, Responders, RespondersPaged, StoreError,
+    Reassignment, Responders, RespondersPaged,
 };
 
 use crate::engine::CycleReport;
@@ -756,7 +756,8 @@ pub async fn run_engine_cycle(
 /// missed-heartbeat alert. The key in the path is the credential.
 #[utoipa::path(post, path = "/heartbeat/{key}", tag = "ingest",
     params(("key" = String, Path, description = "The heartbeat integration's key")),
-    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse),
+        (status = 429, description = "Over the integration's rate limit; retry after Retry-After", body = ErrorResponse)))]
 pub async fn heartbeat_post(state: State<AppState>, key: Path<String>) -> Response {
     heartbeat(state, key).await
 }
@@ -764,21 +765,22 @@ pub async fn heartbeat_post(state: State<AppState>, key: Path<String>) -> Respon
 /// The same beat, for jobs that can only make GET requests (`curl -fsS <url>`).
 #[utoipa::path(get, path = "/heartbeat/{key}", tag = "ingest",
     params(("key" = String, Path, description = "The heartbeat integration's key")),
-    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = HeartbeatStatus), (status = 404, body = ErrorResponse),
+        (status = 429, description = "Over the integration's rate limit; retry after Retry-After", body = ErrorResponse)))]
 pub async fn heartbeat_get(state: State<AppState>, key: Path<String>) -> Response {
     heartbeat(state, key).await
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(key): Path<String>) -> Response {
+    use tocsin_app::Refusal;
     match s.app.ingest().beat(&key).await {
         Ok(status) => axum::Json(status).into_response(),
-        Err(StoreError::UnknownRoutingKey | StoreError::WrongIntegrationKind { .. }) => {
-            ApiError::new(
-                ErrorCode::NotFound,
-                "no active heartbeat integration has this key; create one with kind heartbeat",
-            )
-            .into_response()
-        }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(Refusal::NoKey | Refusal::UnknownKey | Refusal::WrongKind(_)) => ApiError::new(
+            ErrorCode::NotFound,
+            "no active heartbeat integration has this key; create one with kind heartbeat",
+        )
+        .into_response(),
+        Err(Refusal::Failed(e)) => ApiError::from(e).into_response(),
+        Err(r) => super::senders::Refusal::from(r).into_api_error(),
     }
 }

@@ -36,7 +36,7 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
-    fn into_api_error(self) -> Response {
+    pub(super) fn into_api_error(self) -> Response {
         let (err, retry) = self.into_error();
         let mut resp = err.into_response();
         if let Some(wait) = retry {

@@ -525,6 +525,23 @@ async fn a_test_notification_reaches_the_method_and_a_missed_heartbeat_pages() {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+
+    // Beats are held to the integration's request limit, as any sender's requests are.
+    let (_, tight) = app
+        .post(
+            "/api/v1/services/checkout/integrations",
+            json!({"kind": "heartbeat", "config": {"heartbeat": {"interval_seconds": 60},
+                   "rate_limit": {"per_second": 1, "burst": 2}}}),
+        )
+        .await;
+    let tight_url = tight["url"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let beat = app.client.post(&tight_url).send().await.unwrap();
+        assert_eq!(beat.status(), StatusCode::OK);
+    }
+    let limited = app.client.post(&tight_url).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]
