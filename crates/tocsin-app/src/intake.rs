@@ -651,6 +651,18 @@ impl Ingest<'_> {
         Ok((integration, key_hash))
     }
 
+    /// A store's refusal of a request as the sender's refusal, counted: a key revoked since this process cached it,
+    /// or a failure.
+    fn store_refusal(&self, kind: &str, e: StoreError) -> Refusal {
+        let refusal = match e {
+            StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+            StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+            e => Refusal::Failed(e),
+        };
+        self.count_refusal(kind, &refusal);
+        refusal
+    }
+
     /// Counts a refused request (one, whatever it carried) under its outcome.
     fn count_refusal(&self, kind: &str, r: &Refusal) {
         let outcome = match r {
@@ -806,16 +818,7 @@ impl Ingest<'_> {
             .ingest()
             .batch(key_hash, integration.kind, batch, now)
             .await
-            .map_err(|e| {
-                let refusal = match e {
-                    // Revoked since this process cached the key.
-                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-                    StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
-                    e => Refusal::Failed(e),
-                };
-                self.count_refusal(kind, &refusal);
-                refusal
-            })?;
+            .map_err(|e| self.store_refusal(kind, e))?;
         let mut sample = RawPayload::new(body, now);
         if sample.body.contains('\0') {
             sample.body = sample.body.replace('\0', "\u{FFFD}");
@@ -916,15 +919,7 @@ impl Ingest<'_> {
             .ingest()
             .beat(&key_hash, self.app.now())
             .await
-            .map_err(|e| {
-                let refusal = match e {
-                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-                    StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
-                    e => Refusal::Failed(e),
-                };
-                self.count_refusal(IntegrationKind::Heartbeat.as_str(), &refusal);
-                refusal
-            })?;
+            .map_err(|e| self.store_refusal(IntegrationKind::Heartbeat.as_str(), e))?;
         if status.recovered {
             self.app.wake_engine();
         }
@@ -949,14 +944,7 @@ impl Ingest<'_> {
             .ingest()
             .change(key_hash, event, self.app.now())
             .await
-            .map_err(|e| {
-                let refusal = match e {
-                    StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-                    e => Refusal::Failed(e),
-                };
-                self.count_refusal(KIND, &refusal);
-                refusal
-            })
+            .map_err(|e| self.store_refusal(KIND, e))
     }
 
     /// Writes the recent request bodies buffered since the last flush to their integrations' rings.
