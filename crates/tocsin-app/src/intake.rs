@@ -628,10 +628,7 @@ impl Ingest<'_> {
         key: Option<String>,
     ) -> Result<(Integration, String), Refusal> {
         let state = self.app;
-        let refused = |r: Refusal| {
-            self.count_refusal(kind.as_str(), &r);
-            r
-        };
+        let refused = |r: Refusal| self.refused(kind.as_str(), r);
         let key = key.ok_or(Refusal::NoKey).map_err(refused)?;
         let key_hash = hash_secret(&key);
         let integration = state
@@ -654,18 +651,19 @@ impl Ingest<'_> {
     /// A store's refusal of a request as the sender's refusal, counted: a key revoked since this process cached it,
     /// or a failure.
     fn store_refusal(&self, kind: &str, e: StoreError) -> Refusal {
-        let refusal = match e {
-            StoreError::UnknownRoutingKey => Refusal::UnknownKey,
-            StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
-            e => Refusal::Failed(e),
-        };
-        self.count_refusal(kind, &refusal);
-        refusal
+        self.refused(
+            kind,
+            match e {
+                StoreError::UnknownRoutingKey => Refusal::UnknownKey,
+                StoreError::WrongIntegrationKind { actual } => Refusal::WrongKind(actual),
+                e => Refusal::Failed(e),
+            },
+        )
     }
 
-    /// Counts a refused request (one, whatever it carried) under its outcome.
-    fn count_refusal(&self, kind: &str, r: &Refusal) {
-        let outcome = match r {
+    /// `r`, counted as a refused request (one, whatever it carried) under its outcome.
+    fn refused(&self, kind: &str, r: Refusal) -> Refusal {
+        let outcome = match &r {
             Refusal::NoKey | Refusal::UnknownKey | Refusal::WrongKind(_) => "unknown_key",
             Refusal::Limited(Over::Integration, _) => "rate_limited",
             Refusal::Limited(Over::Server, _) => "over_budget",
@@ -674,6 +672,7 @@ impl Ingest<'_> {
             Refusal::Failed(_) => "error",
         };
         self.count(kind, outcome);
+        r
     }
 
     /// The whole path of a sender's request body after its key was admitted: skip an unchanged re-send, parse,
@@ -688,10 +687,7 @@ impl Ingest<'_> {
     ) -> Result<Accepted, Refusal> {
         let state = self.app;
         let kind = integration.kind.as_str();
-        let invalid = |r: Refusal| {
-            self.count(kind, "invalid");
-            r
-        };
+        let invalid = |r: Refusal| self.refused(kind, r);
         let hash = body_hash(bytes);
         let known = match state.intake.known_body(&integration.id, &hash) {
             Some(k) => {
@@ -757,10 +753,10 @@ impl Ingest<'_> {
         let state = self.app;
         let kind = integration.kind.as_str();
         let mut batch = batch;
-        if let Err(r) = state.intake.check_request_size(batch.events.len()) {
-            self.count_refusal(kind, &r);
-            return Err(r);
-        }
+        state
+            .intake
+            .check_request_size(batch.events.len())
+            .map_err(|r| self.refused(kind, r))?;
         batch.replace_nul();
         // For a sender group re-sending its whole state, only the alerts whose content changed need a write.
         let group = match batch.group_key.clone() {
@@ -808,10 +804,10 @@ impl Ingest<'_> {
             }
             None => None,
         };
-        if let Err(r) = state.intake.take_events(integration, batch.events.len()) {
-            self.count_refusal(kind, &r);
-            return Err(r);
-        }
+        state
+            .intake
+            .take_events(integration, batch.events.len())
+            .map_err(|r| self.refused(kind, r))?;
         let now = state.clock.now();
         let outcomes = state
             .store
@@ -935,10 +931,10 @@ impl Ingest<'_> {
         event: ChangeEvent,
     ) -> Result<ChangeRecord, Refusal> {
         const KIND: &str = "pagerduty_change";
-        if let Err(r) = self.app.intake.take_events(integration, 1) {
-            self.count_refusal(KIND, &r);
-            return Err(r);
-        }
+        self.app
+            .intake
+            .take_events(integration, 1)
+            .map_err(|r| self.refused(KIND, r))?;
         self.app
             .store
             .ingest()

@@ -13,7 +13,8 @@ use rand::RngCore;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::sync::Arc;
 
-const PREFIX: &str = "enc:v1:";
+/// What every sealed value starts with.
+pub(crate) const PREFIX: &str = "enc:v1:";
 
 /// The 32-byte key secrets are sealed with.
 #[derive(Clone)]

@@ -178,13 +178,9 @@ pub fn existing_secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>>
             .map_err(|e| anyhow::anyhow!("{SECRET_KEY_ENV} {e}"));
     }
     let path = secret_key_path(config);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| format!("reading the secret key {}", path.display()));
-        }
-    };
+    if !path.exists() {
+        return Ok(None);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -194,8 +190,13 @@ pub fn existing_secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>>
             tracing::warn!(file = %path.display(), "The secret key file can be read by other users; chmod 600 it.");
         }
     }
+    read_key_file(&path).map(Some)
+}
+
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<SecretKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the secret key {}", path.display()))?;
     SecretKey::parse(&text)
-        .map(Some)
         .map_err(|e| anyhow::anyhow!("the secret key file {} {e}", path.display()))
 }
 
@@ -203,7 +204,8 @@ pub fn existing_secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>>
 /// place, so that a crash or a second process starting at once never leaves a partial key: the loser of a race
 /// reads the winner's.
 fn new_secret_key(path: &std::path::Path) -> anyhow::Result<SecretKey> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         private_data_dir(dir)?;
     }
     let key = SecretKey::generate();
@@ -220,20 +222,13 @@ fn new_secret_key(path: &std::path::Path) -> anyhow::Result<SecretKey> {
     let _ = std::fs::remove_file(&temporary);
     match linked {
         Ok(()) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-                && let Ok(dir) = std::fs::File::open(dir)
-            {
+            if let Some(dir) = dir.and_then(|d| std::fs::File::open(d).ok()) {
                 let _ = dir.sync_all();
             }
             tracing::info!(file = %path.display(), "Created the secret key that seals stored secrets; back it up apart from the database.");
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the secret key {}", path.display()))?;
-            SecretKey::parse(&text)
-                .map_err(|e| anyhow::anyhow!("the secret key file {} {e}", path.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
         Err(e) => Err(e).with_context(|| format!("creating the secret key {}", path.display())),
     }
 }

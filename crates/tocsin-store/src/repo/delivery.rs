@@ -41,29 +41,35 @@ pub(super) const METHOD_COLUMNS: &str = "id, user_id, name, target, enabled, cre
 
 /// A contact method row; its target is sealed (see `secrets`), bound to the method's ID.
 pub(super) fn method(row: &Row<'_>, sealer: &Sealer) -> Result<ContactMethod> {
-    let id: String = row.get(0)?;
-    let target = open_target(sealer, &id, &row.get::<String>(3)?)?;
-    Ok(ContactMethod {
-        id: ContactMethodId::from_trusted(id),
-        user_id: UserId::from_trusted(row.get(1)?),
-        name: row.get(2)?,
-        target,
-        enabled: row.get(4)?,
-        created_at: row.time(5)?,
-    })
+    method_or_unopened(row, sealer)?
 }
 
 /// A contact method row for paging, or `None`, logged, when its target does not open (restored from another
 /// database, altered): one unreadable method must not keep everyone else from being paged.
 pub(super) fn readable_method(row: &Row<'_>, sealer: &Sealer) -> Result<Option<ContactMethod>> {
-    match method(row, sealer) {
-        Ok(m) => Ok(Some(m)),
-        Err(StoreError::Backend(e)) => {
+    Ok(method_or_unopened(row, sealer)?
+        .inspect_err(|e| {
             tracing::error!(error = %e, "A contact method cannot be read; it is left out of paging.");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+        })
+        .ok())
+}
+
+/// The row read (the outer error: the database failed), its target opened or not (the inner one).
+fn method_or_unopened(row: &Row<'_>, sealer: &Sealer) -> Result<Result<ContactMethod>> {
+    let id: String = row.get(0)?;
+    let stored: String = row.get(3)?;
+    let (user_id, name, enabled, created_at) =
+        (row.get(1)?, row.get(2)?, row.get(4)?, row.time(5)?);
+    Ok(
+        open_target(sealer, &id, &stored).map(|target| ContactMethod {
+            id: ContactMethodId::from_trusted(id),
+            user_id: UserId::from_trusted(user_id),
+            name,
+            target,
+            enabled,
+            created_at,
+        }),
+    )
 }
 
 /// What a contact method's sealed target is bound to: its row.
@@ -859,15 +865,29 @@ fn setting_place(name: &str) -> String {
     format!("settings.value:{name}")
 }
 
-/// A sealed setting's plaintext.
-fn read_setting(c: &dyn Conn, name: &str) -> Result<Option<String>> {
+/// A setting as stored (sealed, or plaintext from before sealing).
+fn stored_setting(c: &dyn Conn, name: &str) -> Result<Option<String>> {
     c.query_opt(
         "SELECT value FROM settings WHERE name = ?1",
         params![name],
         |r| r.get::<String>(0),
-    )?
-    .map(|v| c.sealer().open(&setting_place(name), &v))
-    .transpose()
+    )
+}
+
+/// A sealed setting's plaintext.
+fn read_setting(c: &dyn Conn, name: &str) -> Result<Option<String>> {
+    stored_setting(c, name)?
+        .map(|v| c.sealer().open(&setting_place(name), &v))
+        .transpose()
+}
+
+/// Stores a setting sealed, unless another process stored it first.
+fn insert_setting(c: &dyn Conn, name: &str, plaintext: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        params![name, c.sealer().seal(&setting_place(name), plaintext)],
+    )
+    .map(|_| ())
 }
 
 impl SqlStore {
@@ -899,12 +919,7 @@ impl SqlStore {
         }
         self.write(|c| {
             let sealer = c.sealer();
-            let check = c.query_opt(
-                "SELECT value FROM settings WHERE name = ?1",
-                params![SECRET_KEY_CHECK],
-                |r| r.get::<String>(0),
-            )?;
-            match check {
+            match stored_setting(c, SECRET_KEY_CHECK)? {
                 Some(sealed) => {
                     sealer
                         .open(&setting_place(SECRET_KEY_CHECK), &sealed)
@@ -917,18 +932,13 @@ impl SqlStore {
                             )
                         })?;
                 }
-                None => {
-                    c.execute(
-                        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                        params![
-                            SECRET_KEY_CHECK,
-                            sealer.seal(&setting_place(SECRET_KEY_CHECK), "tocsin")
-                        ],
-                    )?;
-                }
+                None => insert_setting(c, SECRET_KEY_CHECK, "tocsin")?,
             }
             let plain: Vec<(String, String)> = c.query_all(
-                "SELECT id, target FROM contact_methods WHERE target NOT LIKE 'enc:v1:%'",
+                &format!(
+                    "SELECT id, target FROM contact_methods WHERE target NOT LIKE '{}%'",
+                    crate::secrets::PREFIX
+                ),
                 params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
@@ -939,11 +949,9 @@ impl SqlStore {
                     params![id, sealer.seal(&target_place(&id), &target)],
                 )?;
             }
-            if let Some(key) = c.query_opt(
-                "SELECT value FROM settings WHERE name = ?1 AND value NOT LIKE 'enc:v1:%'",
-                params![LINK_KEY],
-                |r| r.get::<String>(0),
-            )? {
+            if let Some(key) =
+                stored_setting(c, LINK_KEY)?.filter(|v| !Sealer::is_sealed(v))
+            {
                 c.execute(
                     "UPDATE settings SET value = ?2 WHERE name = ?1",
                     params![LINK_KEY, sealer.seal(&setting_place(LINK_KEY), &key)],
@@ -1145,10 +1153,7 @@ impl EngineRepo for SqlStore {
                 let candidate = tocsin_domain::auth::new_signing_key();
                 self.write(move |c| {
                     // Two processes starting at once must end up with one key.
-                    c.execute(
-                        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                        params![LINK_KEY, c.sealer().seal(&setting_place(LINK_KEY), &candidate)],
-                    )?;
+                    insert_setting(c, LINK_KEY, &candidate)?;
                     read_setting(c, LINK_KEY)?
                         .ok_or_else(|| StoreError::Backend("the link key was not stored".into()))
                 })

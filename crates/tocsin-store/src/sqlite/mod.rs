@@ -127,8 +127,6 @@ pub fn backup(path: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// SQLite's `PRAGMA integrity_check` of the database at `path` (after recovering its WAL, as opening does): empty
-/// when the file is sound, else the problems it lists.
 /// Rewrites the database file and empties its WAL, so that nothing deleted or overwritten (secrets sealed in place)
 /// remains in free pages or old WAL frames. Needs no other process writing; used at start-up.
 pub fn vacuum(path: &Path) -> Result<()> {
@@ -137,6 +135,8 @@ pub fn vacuum(path: &Path) -> Result<()> {
         .map_err(backend)
 }
 
+/// SQLite's `PRAGMA integrity_check` of the database at `path` (after recovering its WAL, as opening does): empty
+/// when the file is sound, else the problems it lists.
 pub fn integrity_problems(path: &Path) -> Result<Vec<String>> {
     let conn = Connection::open(path).map_err(backend)?;
     let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(backend)?;

@@ -336,6 +336,23 @@ fn fingerprint(group: &str, i: usize) -> String {
     format!("{h:016x}")
 }
 
+/// `count` firing alerts numbered from `first`, each with a fingerprint of its own: what the hostile senders of
+/// `cache-memory` and `ingest-flood` post.
+pub fn numbered_alerts(first: u64, count: usize) -> Vec<Value> {
+    (first..first + count as u64)
+        .map(|id| {
+            json!({"status": "firing", "labels": {"alertname": "Hostile", "instance": format!("host-{id}")},
+                   "annotations": {"summary": "hostile sender"}, "startsAt": "2026-11-30T10:00:00Z",
+                   "endsAt": "0001-01-01T00:00:00Z", "fingerprint": format!("{id:016x}")})
+        })
+        .collect()
+}
+
+/// An Alertmanager webhook body (version 4) carrying `alerts` under `group_key`.
+pub fn webhook_body(group_key: &str, alerts: &[Value]) -> Value {
+    json!({"version": "4", "status": "firing", "receiver": "bench", "groupKey": group_key, "alerts": alerts})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

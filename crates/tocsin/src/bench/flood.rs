@@ -3,11 +3,13 @@
 //! limits off and as configured by default: what the limits buy is the quiet sender's latency against its own
 //! baseline (the same sender with no flood), the alerts the flood got stored, and the disk it took.
 
+use super::bodies::{numbered_alerts, webhook_body};
+use super::process::mib;
 use super::report::percentile;
 use super::targets::{self, Budget};
 use anyhow::Context;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,10 +59,6 @@ pub struct FloodRun {
 pub struct FloodFigures {
     pub params: String,
     pub runs: Vec<FloodRun>,
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn size(path: &std::path::Path) -> u64 {
@@ -114,21 +112,10 @@ async fn quiet(
     }
 }
 
-fn alerts(from: u64, n: usize) -> Vec<Value> {
-    (0..n as u64)
-        .map(|i| {
-            let id = from + i;
-            json!({"status": "firing", "labels": {"alertname": "Flood", "instance": format!("host-{id}")},
-                   "annotations": {"summary": "flood"}, "startsAt": "2026-11-30T10:00:00Z",
-                   "endsAt": "0001-01-01T00:00:00Z", "fingerprint": format!("{id:016x}")})
-        })
-        .collect()
-}
-
 async fn run_once(p: &FloodParams, budget: Budget) -> anyhow::Result<FloodRun> {
     let target = targets::spawn_tocsins(&p.durability, None, 1, budget).await?;
     let limits = match budget {
-        Budget::Off => json!({"rate_limit": {"per_second": 0, "events_per_second": 0}}),
+        Budget::Off => targets::unlimited(),
         Budget::Default => json!({}),
     };
     let flood_key = target
@@ -149,8 +136,7 @@ async fn run_once(p: &FloodParams, budget: Budget) -> anyhow::Result<FloodRun> {
     let quiet_alone = quiet(&client, &quiet_url, &quiet_key, p.quiet_rate, p.duration).await;
     let disk_before = disk(&data);
 
-    let oversized = json!({"version": "4", "status": "firing", "receiver": "bench", "groupKey": "{}:{oversized}",
-        "alerts": alerts(u64::MAX / 2, p.alerts * 5)});
+    let oversized = webhook_body("{}:{oversized}", &numbered_alerts(1 << 48, p.alerts * 5));
     let oversized_status = client
         .post(flood_url.clone())
         .json(&oversized)
@@ -175,8 +161,10 @@ async fn run_once(p: &FloodParams, budget: Budget) -> anyhow::Result<FloodRun> {
         flooders.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let from = next.fetch_add(per_request as u64, Ordering::Relaxed);
-                let body = json!({"version": "4", "status": "firing", "receiver": "bench",
-                    "groupKey": format!("{{}}:{{batch=\"{from}\"}}"), "alerts": alerts(from, per_request)});
+                let body = webhook_body(
+                    &format!("{{}}:{{batch=\"{from}\"}}"),
+                    &numbered_alerts(from, per_request),
+                );
                 let slot = match client.post(url.clone()).json(&body).send().await {
                     Ok(r) if r.status().is_success() => 0,
                     Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => 1,

@@ -2,12 +2,12 @@
 //! pattern that grew the server's memory without end while the ingest caches capped entries rather than bytes.
 //! Prints the server's resident memory as the requests go, so that a bound holds or visibly does not.
 
+use super::bodies::{numbered_alerts, webhook_body};
+use super::process::{mib, rss};
 use super::targets::Target;
 use anyhow::Context;
 use serde::Serialize;
-use serde_json::{Value, json};
 use std::fmt::Write;
-use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct MemoryParams {
@@ -27,22 +27,6 @@ pub struct MemoryFigures {
     pub seconds: f64,
 }
 
-/// The process's resident set size now (VmRSS), in bytes.
-fn rss(pid: u32) -> Option<u64> {
-    let status =
-        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?;
-    kib.trim().parse::<u64>().ok().map(|k| k * 1024)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 pub async fn run(target: &Target, p: &MemoryParams) -> anyhow::Result<MemoryFigures> {
     anyhow::ensure!(
         p.requests > 0 && p.alerts > 0,
@@ -56,13 +40,7 @@ pub async fn run(target: &Target, p: &MemoryParams) -> anyhow::Result<MemoryFigu
         .tocsin_api()
         .context("cache-memory needs a Tocsin server")?;
     let url = base.join(&format!("ingest/alertmanager/{key}"))?;
-    let alerts: Vec<Value> = (0..p.alerts)
-        .map(|i| {
-            json!({"status": "firing", "labels": {"alertname": "DiskFull", "instance": format!("db-{i}")},
-                   "annotations": {"summary": "Disk full"}, "startsAt": "2026-11-30T10:00:00Z",
-                   "endsAt": "0001-01-01T00:00:00Z", "fingerprint": format!("{i:016x}")})
-        })
-        .collect();
+    let alerts = numbered_alerts(0, p.alerts);
     let client = reqwest::Client::new();
     let every = (p.requests / 20).max(1);
     let mut samples = Vec::new();
@@ -72,8 +50,7 @@ pub async fn run(target: &Target, p: &MemoryParams) -> anyhow::Result<MemoryFigu
         p.requests, p.alerts
     );
     for n in 0..p.requests {
-        let body = json!({"version": "4", "status": "firing", "receiver": "bench",
-            "groupKey": format!("{{}}:{{attempt=\"{n}\"}}"), "alerts": alerts});
+        let body = webhook_body(&format!("{{}}:{{attempt=\"{n}\"}}"), &alerts);
         let response = client.post(url.clone()).json(&body).send().await?;
         anyhow::ensure!(
             response.status().is_success(),

@@ -91,14 +91,29 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// The process's peak resident set size (VmHWM), in bytes; `None` where the kernel does not tell.
 pub fn peak_rss(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// The process's resident set size now (VmRSS), in bytes.
+pub fn rss(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A size line of `/proc/<pid>/status` (in kB there), in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status =
         std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .strip_suffix("kB")?;
     Some(kib.trim().parse::<u64>().ok()? * 1024)
+}
+
+/// Bytes in MiB, for reports.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// Lowers the process's peak resident set size to its current one (`5` to `clear_refs`, Linux 4.0 on), so that the

@@ -125,9 +125,7 @@ impl Target {
     /// Creates an integration of `kind` in the target's service, without rate limits (the benchmarks measure the
     /// ingest path, not the limiter that guards it), and returns its key.
     pub async fn integration(&self, kind: &str) -> anyhow::Result<String> {
-        let unlimited = json!({ "rate_limit": {
-            "per_second": 0, "burst": 0, "events_per_second": 0, "event_burst": 0 } });
-        self.integration_with(kind, unlimited).await
+        self.integration_with(kind, unlimited()).await
     }
 
     /// Creates an integration of `kind` with these settings in the target's service and returns its key.
@@ -168,6 +166,11 @@ impl Target {
             );
         }
     }
+}
+
+/// Integration settings without any rate limit.
+pub fn unlimited() -> Value {
+    json!({ "rate_limit": { "per_second": 0, "events_per_second": 0 } })
 }
 
 /// Whether the servers a benchmark starts keep the server's ingest budget.

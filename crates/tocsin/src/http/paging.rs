@@ -780,7 +780,6 @@ async fn heartbeat(State(s): State<AppState>, Path(key): Path<String>) -> Respon
             "no active heartbeat integration has this key; create one with kind heartbeat",
         )
         .into_response(),
-        Err(Refusal::Failed(e)) => ApiError::from(e).into_response(),
         Err(r) => super::senders::Refusal::from(r).into_api_error(),
     }
 }

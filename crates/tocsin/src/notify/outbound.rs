@@ -47,7 +47,7 @@ impl GuardedClient {
         })
     }
 
-    /// A POST to `url`, or the failed outcome when `url` names an address that may not be reached.
+    /// A POST to `url`, or the refused outcome when `url` names an address that may not be reached.
     pub fn post(&self, url: &str) -> Result<RequestBuilder, SendOutcome> {
         match url::Url::parse(url)
             .ok()
