@@ -1,6 +1,6 @@
 use crate::prelude::*;
 
-/// Use cases of integrations.
+/// Use cases of integrations. A service's integrations are its team's to manage.
 pub struct Integrations<'a> {
     pub(crate) app: &'a App,
 }
@@ -8,31 +8,47 @@ pub struct Integrations<'a> {
 impl Integrations<'_> {
     /// Creates an integration on `service` whose key hashes to `key_hash`; the caller keeps the key itself.
     pub async fn create(&self, who: &Principal, new: NewIntegration) -> Result<Integration> {
-        who.require(Scope::Write)?;
+        self.app
+            .require_team(who, self.app.service_team(&new.service))
+            .await?;
+        let summary =
+            json!({"after": {"service": new.service.key(), "kind": new.kind, "name": new.name}});
         Ok(self
             .app
-            .store
+            .audited(who, "integration.create", &new.name, summary)
             .integrations()
             .create(new, self.app.now())
             .await?)
     }
 
     pub async fn get(&self, who: &Principal, id: &IntegrationId) -> Result<Integration> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.integrations().get(id).await?)
     }
 
     pub async fn list(&self, who: &Principal, service: &ServiceRef) -> Result<Vec<Integration>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.integrations().list(service).await?)
+    }
+
+    /// Refuses `who` unless they may manage the integration's service.
+    async fn require_manager(&self, who: &Principal, id: &IntegrationId) -> Result<()> {
+        self.app
+            .require_team(who, async {
+                let integration = self.app.store.integrations().get(id).await?;
+                self.app
+                    .service_team(&integration.service_id.clone().into())
+                    .await
+            })
+            .await
     }
 
     /// Revoked keys stop ingesting at once; revoking twice is harmless.
     pub async fn revoke(&self, who: &Principal, id: &IntegrationId) -> Result<Integration> {
-        who.require(Scope::Write)?;
+        self.require_manager(who, id).await?;
         let revoked = self
             .app
-            .store
+            .audited(who, "integration.revoke", id, json!({}))
             .integrations()
             .revoke(id, self.app.now())
             .await?;
@@ -46,10 +62,12 @@ impl Integrations<'_> {
         id: &IntegrationId,
         config: IntegrationConfig,
     ) -> Result<Integration> {
-        who.require(Scope::Write)?;
+        self.require_manager(who, id).await?;
+        let before = self.app.store.integrations().get(id).await?.config;
+        let summary = json!({"before": before, "after": config});
         let updated = self
             .app
-            .store
+            .audited(who, "integration.configure", id, summary)
             .integrations()
             .update_config(id, config)
             .await?;
@@ -64,32 +82,85 @@ impl Integrations<'_> {
         id: &IntegrationId,
         limit: u32,
     ) -> Result<Vec<RawPayload>> {
-        // Bodies may hold what a sender considers private even with credentials redacted: writers only.
-        who.require(Scope::Write)?;
+        // Bodies may hold what a sender considers private even with credentials redacted: their managers only.
+        self.require_manager(who, id).await?;
         // What arrived in the last second is still buffered; show it too.
         self.app.intake.flush_payloads(&*self.app.store).await?;
         Ok(self.app.store.integrations().payloads(id, limit).await?)
     }
 }
 
-/// Use cases of tokens.
+/// Use cases of API tokens.
 pub struct Tokens<'a> {
     pub(crate) app: &'a App,
 }
 
 impl Tokens<'_> {
+    /// Anyone who may respond may make a token acting as themselves; other tokens are the admins'. Nobody makes a
+    /// token holding more than their own role: a token acting as a person holds at most that person's role.
     pub async fn create(&self, who: &Principal, new: NewToken) -> Result<ApiToken> {
-        who.require(Scope::Admin)?;
-        Ok(self.app.store.tokens().create(new, self.app.now()).await?)
+        let user = match &new.user {
+            Some(u) => Some(self.app.store.users().get(u).await?),
+            None => None,
+        };
+        let holds = match (new.role, &user) {
+            (Some(role), Some(user)) => role.min(user.role),
+            (Some(role), None) => role,
+            (None, Some(user)) => user.role,
+            (None, None) => {
+                return Err(StoreError::Invalid(
+                    tocsin_domain::FieldError::new(
+                        "role",
+                        "is needed for a token that does not act as a user",
+                    )
+                    .into(),
+                )
+                .into());
+            }
+        };
+        match &user {
+            Some(user) if who.grant.user.as_ref() == Some(&user.id) => {
+                who.require(Need::Own(&user.id))?
+            }
+            _ => who.require(Need::Configure)?,
+        }
+        who.require(Need::Grant(holds))?;
+        let summary = json!({"after": {
+            "role": new.role,
+            "user": user.as_ref().map(|u| u.email.as_str()),
+            "expires_at": new.expires_at,
+        }});
+        Ok(self
+            .app
+            .audited(who, "token.create", &new.name, summary)
+            .tokens()
+            .create(new, self.app.now())
+            .await?)
     }
 
     pub async fn list(&self, who: &Principal) -> Result<Vec<ApiToken>> {
-        who.require(Scope::Admin)?;
+        who.require(Need::Configure)?;
         Ok(self.app.store.tokens().list().await?)
     }
 
+    /// Admins revoke any token; a person revokes their own.
     pub async fn revoke(&self, who: &Principal, id: &TokenId) -> Result<ApiToken> {
-        who.require(Scope::Admin)?;
-        Ok(self.app.store.tokens().revoke(id, self.app.now()).await?)
+        if !who.grant.allows(&Need::Configure) {
+            let tokens = self.app.store.tokens().list().await?;
+            let owner = tokens
+                .iter()
+                .find(|t| &t.id == id)
+                .and_then(|t| t.user_id.clone());
+            match owner {
+                Some(user) => who.require(Need::Own(&user))?,
+                None => who.require(Need::Configure)?,
+            }
+        }
+        Ok(self
+            .app
+            .audited(who, "token.revoke", id, json!({}))
+            .tokens()
+            .revoke(id, self.app.now())
+            .await?)
     }
 }

@@ -9,10 +9,15 @@ impl Incidents<'_> {
     /// Opens an incident by hand, with no alert (e.g. a customer report).
     /// Warns when no policy pages the new incident.
     pub async fn declare(&self, who: &Principal, new: NewIncident) -> Result<Warned<Incident>> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         let incident = self
             .app
-            .store
+            .audited(
+                who,
+                "incident.declare",
+                &new.title,
+                json!({"after": {"title": new.title, "severity": new.severity}}),
+            )
             .incidents()
             .declare(new, who.actor(), self.app.now())
             .await?;
@@ -36,21 +41,21 @@ impl Incidents<'_> {
     }
 
     pub async fn get(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.incidents().get(incident).await?)
     }
 
     pub async fn list(&self, who: &Principal, filter: IncidentFilter) -> Result<Page<Incident>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.incidents().list(filter).await?)
     }
 
     /// Acknowledges the incident and its triggered alerts.
     pub async fn acknowledge(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(who, "incident.acknowledge", incident, json!({}))
             .incidents()
             .acknowledge(incident, who.actor(), self.app.now())
             .await?)
@@ -58,10 +63,10 @@ impl Incidents<'_> {
 
     /// Resolves the incident and all its open alerts.
     pub async fn resolve(&self, who: &Principal, incident: &IncidentRef) -> Result<Incident> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(who, "incident.resolve", incident, json!({}))
             .incidents()
             .resolve(incident, who.actor(), self.app.now())
             .await?)
@@ -75,10 +80,10 @@ impl Incidents<'_> {
         incident: &IncidentRef,
         changes: IncidentChanges,
     ) -> Result<Incident> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         let edited = self
             .app
-            .store
+            .audited(who, "incident.edit", incident, json!({"after": changes}))
             .incidents()
             .edit(incident, changes, who.actor(), self.app.now())
             .await?;
@@ -93,10 +98,15 @@ impl Incidents<'_> {
         incident: &IncidentRef,
         severity: Severity,
     ) -> Result<Incident> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(
+                who,
+                "incident.set_severity",
+                incident,
+                json!({"after": {"severity": severity}}),
+            )
             .incidents()
             .set_severity(incident, severity, who.actor(), self.app.now())
             .await?)
@@ -108,10 +118,10 @@ impl Incidents<'_> {
         incident: &IncidentRef,
         body: String,
     ) -> Result<TimelineRecord> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(who, "incident.add_note", incident, json!({}))
             .incidents()
             .add_note(incident, body, who.actor(), self.app.now())
             .await?)
@@ -122,7 +132,7 @@ impl Incidents<'_> {
         who: &Principal,
         incident: &IncidentRef,
     ) -> Result<Vec<TimelineRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.incidents().timeline(incident).await?)
     }
 
@@ -133,7 +143,7 @@ impl Incidents<'_> {
         who: &Principal,
         incident: &IncidentRef,
     ) -> Result<Vec<(String, ChangeRecord)>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         let store = &self.app.store;
         let incident = store.incidents().get(incident).await?;
         let since = incident.created_at - tocsin_store::RECENT_CHANGES;
@@ -158,7 +168,7 @@ impl Incidents<'_> {
     }
 
     pub async fn alerts(&self, who: &Principal, incident: &IncidentRef) -> Result<Vec<Alert>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.incidents().alerts(incident).await?)
     }
 }
@@ -173,18 +183,18 @@ pub struct Alerts<'a> {
 
 impl Alerts<'_> {
     pub async fn get(&self, who: &Principal, id: &AlertId) -> Result<Alert> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.alerts().get(id).await?)
     }
 
     pub async fn list(&self, who: &Principal, filter: AlertFilter) -> Result<Page<Alert>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.alerts().list(filter).await?)
     }
 
     /// Every event received for the alert, oldest first.
     pub async fn events(&self, who: &Principal, id: &AlertId) -> Result<Vec<AlertEventRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.alerts().events(id).await?)
     }
 }

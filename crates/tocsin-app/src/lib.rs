@@ -7,6 +7,7 @@
 //! call one use case and render its answer; none of them repeats a rule or a side effect.
 
 mod access;
+mod audit;
 mod catalog;
 mod incidents;
 pub mod intake;
@@ -17,6 +18,7 @@ mod paging;
 pub mod sender_api;
 
 pub use access::{Integrations, Tokens};
+pub use audit::Audit;
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};
 pub use intake::{Accepted, Ingest, IntakeSettings, Over, Refusal};
@@ -29,20 +31,23 @@ pub use sender_api::SenderApi;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tocsin_domain::auth::Scope;
+use tocsin_domain::audit::AuditEntry;
+use tocsin_domain::auth::{Grant, Need, Role};
 use tocsin_domain::clock::Clock;
 use tocsin_domain::contact::Channels;
 use tocsin_domain::doctor::Finding;
+use tocsin_domain::ids::TeamId;
 use tocsin_domain::incident::{Actor, ActorKind};
-use tocsin_store::{ApiToken, Store, StoreError};
+use tocsin_domain::refs::{ServiceRef, TeamRef};
+use tocsin_store::{ApiToken, Store, StoreError, UserAccess};
 use tokio::sync::Notify;
 
 /// Why a use case did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The principal's scope does not allow the use case.
-    #[error("this principal has scope {has}; this needs {needs}")]
-    Forbidden { has: Scope, needs: Scope },
+    /// The principal's role does not allow the use case.
+    #[error("this principal holds the {role} role; this needs {needs}")]
+    Forbidden { role: Role, needs: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -82,16 +87,20 @@ pub enum Warning {
     },
 }
 
-/// Who asks for a use case: whom the timeline credits, and what they may do.
+/// Who asks for a use case: whom the timeline and the audit log credit, what they may do, and where they asked
+/// from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub actor: Actor,
-    pub scope: Scope,
+    pub grant: Grant,
+    /// The network address the request came from; `None` for what did not come over the network.
+    pub address: Option<String>,
 }
 
 impl Principal {
-    /// A caller holding an API token: credited as the token's user if it has one, else as the token itself.
-    pub fn from_token(token: &ApiToken) -> Self {
+    /// A caller holding an API token: credited as the token's user if it has one, else as the token itself. A
+    /// token acting as a user never holds more than the user's role, and has the user's teams.
+    pub fn from_token(token: &ApiToken, user: Option<&UserAccess>) -> Self {
         let actor = match (&token.user_id, &token.user_name) {
             (Some(id), Some(name)) => Actor {
                 kind: ActorKind::User,
@@ -104,21 +113,52 @@ impl Principal {
                 name: token.name.clone(),
             },
         };
+        let role = match (token.role, user) {
+            (Some(own), Some(user)) => own.min(user.role),
+            (Some(own), None) => own,
+            (None, Some(user)) => user.role,
+            // The store answers no such token; holding nothing is the safe reading of one.
+            (None, None) => Role::Observer,
+        };
         Self {
             actor,
-            scope: token.scope,
+            grant: Grant {
+                role,
+                user: token.user_id.clone(),
+                teams: user.map(|u| u.teams.clone()).unwrap_or_default(),
+            },
+            address: None,
         }
     }
 
-    pub fn require(&self, needs: Scope) -> Result<()> {
-        if self.scope.allows(needs) {
+    /// Tocsin itself, for what runs on its own (start-up, the engine's housekeeping).
+    pub fn system() -> Self {
+        Self {
+            actor: Actor::system(),
+            grant: Grant::role(Role::Owner),
+            address: None,
+        }
+    }
+
+    /// The same principal, seen asking from `address`.
+    pub fn from_address(mut self, address: Option<std::net::IpAddr>) -> Self {
+        self.address = address.map(|a| a.to_string());
+        self
+    }
+
+    pub fn require(&self, needs: Need<'_>) -> Result<()> {
+        if self.grant.allows(&needs) {
             Ok(())
         } else {
             Err(Error::Forbidden {
-                has: self.scope,
-                needs,
+                role: self.grant.role,
+                needs: needs.describe(),
             })
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.grant.role
     }
 
     pub fn actor(&self) -> Actor {
@@ -138,6 +178,8 @@ pub struct App {
     announcing: Arc<AtomicBool>,
     /// The kinds of contact method this server can send; a page plans notifications only on those.
     channels: Channels,
+    /// How long the audit log keeps entries.
+    audit_retention: chrono::Duration,
 }
 
 impl App {
@@ -156,7 +198,21 @@ impl App {
             engine_wake: Arc::default(),
             announcing: Arc::default(),
             channels: Channels::ALL,
+            audit_retention: chrono::Duration::days(i64::from(
+                tocsin_domain::audit::DEFAULT_RETENTION_DAYS,
+            )),
         }
+    }
+
+    /// How long the audit log keeps entries.
+    pub fn audit_retention(&self) -> chrono::Duration {
+        self.audit_retention
+    }
+
+    /// How long the audit log keeps entries (`[audit] retention_days`).
+    pub fn with_audit_retention(mut self, days: u32) -> Self {
+        self.audit_retention = chrono::Duration::days(i64::from(days));
+        self
     }
 
     /// The kinds of contact method this server's configuration can send (email needs SMTP, SMS and voice their
@@ -257,7 +313,71 @@ impl App {
             .tokens()
             .authenticate(&hash, self.now())
             .await?
-            .map(|t| Principal::from_token(&t)))
+            .map(|(t, user)| Principal::from_token(&t, user.as_ref())))
+    }
+
+    /// The store, recording `action` on `target` by `who` in the audit log with each write it commits.
+    fn audited(
+        &self,
+        who: &Principal,
+        action: &str,
+        target: impl std::fmt::Display,
+        summary: serde_json::Value,
+    ) -> Arc<dyn Store> {
+        self.store
+            .audited(self.audit_entry(who, action, target, summary))
+    }
+
+    fn audit_entry(
+        &self,
+        who: &Principal,
+        action: &str,
+        target: impl std::fmt::Display,
+        summary: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.now(),
+            actor: who.actor(),
+            action: action.to_owned(),
+            target: target.to_string(),
+            summary,
+            address: who.address.clone(),
+        }
+    }
+
+    /// Refuses `who` unless they may change what `team` owns; `team` is looked up only for those who are not
+    /// admins, who may change anything.
+    async fn require_team<F>(&self, who: &Principal, team: F) -> Result<()>
+    where
+        F: std::future::Future<Output = Result<Option<TeamId>>>,
+    {
+        if who.grant.allows(&Need::Configure) {
+            return Ok(());
+        }
+        let team = team.await?;
+        who.require(Need::Team(team.as_ref()))
+    }
+
+    /// The ID of the team named `name`, if any.
+    async fn team_id(&self, name: Option<&tocsin_domain::catalog::Name>) -> Result<Option<TeamId>> {
+        let team = name.map(|n| TeamRef::parse(n.as_str()));
+        self.team_ref_id(team.as_ref()).await
+    }
+
+    /// The ID of the team `team` names, if it names one.
+    async fn team_ref_id(&self, team: Option<&TeamRef>) -> Result<Option<TeamId>> {
+        let Some(team) = team else { return Ok(None) };
+        match self.store.teams().get(team).await {
+            Ok(team) => Ok(Some(team.id)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The team owning the service, for team members' rights.
+    async fn service_team(&self, service: &ServiceRef) -> Result<Option<TeamId>> {
+        let service = self.store.services().get(service).await?;
+        self.team_id(service.team.as_ref()).await
     }
 
     /// The person a verified action link was sent to, who may act on incidents through it; `NotFound` once that
@@ -270,13 +390,19 @@ impl App {
             .await?
             .name
             .to_string();
+        // A link acts on the incident it was sent about, whatever the person's role: being paged is the right.
         Ok(Principal {
             actor: Actor {
                 kind: ActorKind::User,
                 id: Some(user.to_string()),
                 name,
             },
-            scope: Scope::Write,
+            grant: Grant {
+                role: Role::Responder,
+                user: Some(user.clone()),
+                teams: Vec::new(),
+            },
+            address: None,
         })
     }
 
@@ -321,6 +447,9 @@ impl App {
     pub fn contacts(&self) -> Contacts<'_> {
         Contacts { app: self }
     }
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { app: self }
+    }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {
         SenderApi {
@@ -337,8 +466,9 @@ impl App {
 mod prelude {
     pub use crate::{App, Principal, Result, Warned, Warning};
     pub use chrono::{DateTime, Utc};
+    pub use serde_json::json;
     pub use tocsin_domain::alert::Alert;
-    pub use tocsin_domain::auth::Scope;
+    pub use tocsin_domain::auth::{Need, Role};
     pub use tocsin_domain::catalog::{
         CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
     };
@@ -348,7 +478,7 @@ mod prelude {
     pub use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
     pub use tocsin_domain::ids::{
         AlertId, ContactMethodId, DeliveryId, FeedId, IntegrationId, MaintenanceId,
-        NotificationRuleId, OverrideId, RuleId, ServiceId, SilenceId, TokenId,
+        NotificationRuleId, OverrideId, RuleId, ServiceId, SilenceId, TokenId, UserId,
     };
     pub use tocsin_domain::incident::Incident;
     pub use tocsin_domain::noise::{

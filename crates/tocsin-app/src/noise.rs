@@ -8,67 +8,72 @@ pub struct Noise<'a> {
 impl Noise<'_> {
     /// Every rule, in the order they run.
     pub async fn rules(&self, who: &Principal) -> Result<Vec<Rule>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().rules().await?)
     }
 
     pub async fn create_rule(&self, who: &Principal, spec: RuleSpec) -> Result<Rule> {
-        who.require(Scope::Write)?;
+        who.require(Need::Configure)?;
         Ok(self
             .app
-            .store
+            .audited(who, "rule.create", &spec.name, json!({"after": spec}))
             .noise()
             .create_rule(spec, self.app.now())
             .await?)
     }
 
     pub async fn get_rule(&self, who: &Principal, id: &RuleId) -> Result<Rule> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().get_rule(id).await?)
     }
 
     pub async fn replace_rule(&self, who: &Principal, id: &RuleId, spec: RuleSpec) -> Result<Rule> {
-        who.require(Scope::Write)?;
+        who.require(Need::Configure)?;
         Ok(self
             .app
-            .store
+            .audited(who, "rule.update", id, json!({"after": spec}))
             .noise()
             .replace_rule(id, spec, self.app.now())
             .await?)
     }
 
     pub async fn delete_rule(&self, who: &Principal, id: &RuleId) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.noise().delete_rule(id).await?)
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(who, "rule.delete", id, json!({}))
+            .noise()
+            .delete_rule(id)
+            .await?)
     }
 
     /// Every silence, latest ending first.
     pub async fn silences(&self, who: &Principal) -> Result<Vec<Silence>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().silences().await?)
     }
 
     pub async fn create_silence(&self, who: &Principal, spec: SilenceSpec) -> Result<Silence> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(who, "silence.create", "silence", json!({"after": spec}))
             .noise()
             .create_silence(spec, who.actor().name, self.app.now())
             .await?)
     }
 
     pub async fn get_silence(&self, who: &Principal, id: &SilenceId) -> Result<Silence> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().get_silence(id).await?)
     }
 
     /// Ends the silence at `now` if it runs later; expiring twice is harmless.
     pub async fn expire_silence(&self, who: &Principal, id: &SilenceId) -> Result<Silence> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         Ok(self
             .app
-            .store
+            .audited(who, "silence.expire", id, json!({}))
             .noise()
             .expire_silence(id, self.app.now())
             .await?)
@@ -81,8 +86,18 @@ impl Noise<'_> {
         id: &SilenceId,
         ends_at: DateTime<Utc>,
     ) -> Result<Silence> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.noise().extend_silence(id, ends_at).await?)
+        who.require(Need::Respond)?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "silence.extend",
+                id,
+                json!({"after": {"ends_at": ends_at}}),
+            )
+            .noise()
+            .extend_silence(id, ends_at)
+            .await?)
     }
 
     /// Maintenance windows, of one service (ID or name) or all.
@@ -91,7 +106,7 @@ impl Noise<'_> {
         who: &Principal,
         service: Option<ServiceRef>,
     ) -> Result<Vec<MaintenanceWindow>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().maintenance(service).await?)
     }
 
@@ -100,10 +115,15 @@ impl Noise<'_> {
         who: &Principal,
         spec: MaintenanceSpec,
     ) -> Result<MaintenanceWindow> {
-        who.require(Scope::Write)?;
+        who.require(Need::Configure)?;
         Ok(self
             .app
-            .store
+            .audited(
+                who,
+                "maintenance.create",
+                "maintenance",
+                json!({"after": spec}),
+            )
             .noise()
             .create_maintenance(spec, self.app.now())
             .await?)
@@ -114,12 +134,17 @@ impl Noise<'_> {
         who: &Principal,
         id: &MaintenanceId,
     ) -> Result<MaintenanceWindow> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.noise().get_maintenance(id).await?)
     }
 
     pub async fn delete_maintenance(&self, who: &Principal, id: &MaintenanceId) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.noise().delete_maintenance(id).await?)
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(who, "maintenance.delete", id, json!({}))
+            .noise()
+            .delete_maintenance(id)
+            .await?)
     }
 }

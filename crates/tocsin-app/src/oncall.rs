@@ -13,10 +13,13 @@ impl OnCall<'_> {
         who: &Principal,
         spec: ScheduleSpec,
     ) -> Result<Warned<ScheduleRecord>> {
-        who.require(Scope::Write)?;
+        self.app
+            .require_team(who, self.app.team_ref_id(spec.team.as_ref()))
+            .await?;
+        let summary = json!({ "after": spec });
         let record = self
             .app
-            .store
+            .audited(who, "schedule.create", &spec.name, summary)
             .oncall()
             .create_schedule(spec, self.app.now())
             .await?;
@@ -38,12 +41,12 @@ impl OnCall<'_> {
         who: &Principal,
         schedule: &ScheduleRef,
     ) -> Result<ScheduleRecord> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.oncall().get_schedule(schedule).await?)
     }
 
     pub async fn list_schedules(&self, who: &Principal) -> Result<Vec<ScheduleRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.oncall().list_schedules().await?)
     }
 
@@ -53,10 +56,15 @@ impl OnCall<'_> {
         schedule: &ScheduleRef,
         spec: ScheduleSpec,
     ) -> Result<Warned<ScheduleRecord>> {
-        who.require(Scope::Write)?;
+        let before = self.app.store.oncall().get_schedule(schedule).await?;
+        self.require_schedule_team(who, &before).await?;
+        self.app
+            .require_team(who, self.app.team_ref_id(spec.team.as_ref()))
+            .await?;
+        let summary = json!({ "after": spec });
         let record = self
             .app
-            .store
+            .audited(who, "schedule.update", &before.name, summary)
             .oncall()
             .replace_schedule(schedule, spec, self.app.now())
             .await?;
@@ -65,8 +73,25 @@ impl OnCall<'_> {
 
     /// Refused (conflict) while an escalation policy pages the schedule.
     pub async fn delete_schedule(&self, who: &Principal, schedule: &ScheduleRef) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.oncall().delete_schedule(schedule).await?)
+        let before = self.app.store.oncall().get_schedule(schedule).await?;
+        self.require_schedule_team(who, &before).await?;
+        Ok(self
+            .app
+            .audited(who, "schedule.delete", &before.name, json!({}))
+            .oncall()
+            .delete_schedule(schedule)
+            .await?)
+    }
+
+    /// Refuses `who` unless they may change what the schedule's team owns.
+    async fn require_schedule_team(
+        &self,
+        who: &Principal,
+        schedule: &ScheduleRecord,
+    ) -> Result<()> {
+        self.app
+            .require_team(who, async { Ok(schedule.team_id.clone()) })
+            .await
     }
 
     /// Warns about each override it overlaps: where they overlap, the one added last wins.
@@ -76,10 +101,17 @@ impl OnCall<'_> {
         schedule: &ScheduleRef,
         new: NewOverride,
     ) -> Result<Warned<OverrideRecord>> {
-        who.require(Scope::Write)?;
-        let oncall = self.app.store.oncall();
-        let added = oncall.add_override(schedule, new, self.app.now()).await?;
-        let record = oncall.get_schedule(schedule).await?;
+        let before = self.app.store.oncall().get_schedule(schedule).await?;
+        self.require_override_right(who, &before, &new.user).await?;
+        let summary =
+            json!({"after": {"user": new.user.to_string(), "start": new.start, "end": new.end}});
+        let added = self
+            .app
+            .audited(who, "override.create", &before.name, summary)
+            .oncall()
+            .add_override(schedule, new, self.app.now())
+            .await?;
+        let record = self.app.store.oncall().get_schedule(schedule).await?;
         let mut warnings = Vec::new();
         for other in record
             .overrides
@@ -112,13 +144,48 @@ impl OnCall<'_> {
         schedule: &ScheduleRef,
         id: &OverrideId,
     ) -> Result<()> {
-        who.require(Scope::Write)?;
+        let before = self.app.store.oncall().get_schedule(schedule).await?;
+        let taker = before
+            .overrides
+            .iter()
+            .find(|o| &o.id == id)
+            .map(|o| UserRef::Id(o.user_id.clone()));
+        match &taker {
+            Some(taker) => self.require_override_right(who, &before, taker).await?,
+            None => self.require_schedule_team(who, &before).await?,
+        }
         Ok(self
             .app
-            .store
+            .audited(
+                who,
+                "override.delete",
+                &before.name,
+                json!({"before": {"id": id}}),
+            )
             .oncall()
             .delete_override(schedule, id, self.app.now())
             .await?)
+    }
+
+    /// People may add and remove the overrides they take themselves; the schedule's team and admins any.
+    async fn require_override_right(
+        &self,
+        who: &Principal,
+        schedule: &ScheduleRecord,
+        taker: &UserRef,
+    ) -> Result<()> {
+        let takes_it = match (taker, &who.grant.user) {
+            (UserRef::Id(id), Some(me)) => id == me,
+            (UserRef::Email(_), Some(me)) => match self.app.store.users().get(taker).await {
+                Ok(user) => &user.id == me,
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        match (&who.grant.user, takes_it) {
+            (Some(me), true) => who.require(Need::Own(me)),
+            _ => self.require_schedule_team(who, schedule).await,
+        }
     }
 
     /// Every schedule the user takes part in, through a layer or an override.
@@ -127,15 +194,20 @@ impl OnCall<'_> {
         who: &Principal,
         user: &UserRef,
     ) -> Result<Vec<ScheduleRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.oncall().schedules_of_user(user).await?)
     }
 
     pub async fn create_feed(&self, who: &Principal, new: NewFeed) -> Result<CalendarFeed> {
-        who.require(Scope::Write)?;
+        match &new.subject {
+            FeedSubject::User(user) => who.require(Need::Own(user))?,
+            // A schedule's shifts are anyone's to read; following them in a calendar is responding work.
+            FeedSubject::Schedule(_) => who.require(Need::Respond)?,
+        }
+        let summary = json!({ "after": {"subject": new.subject} });
         Ok(self
             .app
-            .store
+            .audited(who, "feed.create", &new.token_prefix, summary)
             .oncall()
             .create_feed(new, self.app.now())
             .await?)
@@ -146,7 +218,7 @@ impl OnCall<'_> {
         who: &Principal,
         subject: Option<FeedSubject>,
     ) -> Result<Vec<CalendarFeed>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.oncall().list_feeds(subject).await?)
     }
 
@@ -163,17 +235,31 @@ impl OnCall<'_> {
                 id: Some(feed.id.to_string()),
                 name: format!("calendar feed {}", feed.token_prefix),
             },
-            scope: Scope::Read,
+            grant: tocsin_domain::auth::Grant::role(Role::Observer),
+            address: None,
         };
         Ok(Some((feed, reader)))
     }
 
     /// Revoked feed URLs stop answering at once; revoking twice is harmless.
     pub async fn revoke_feed(&self, who: &Principal, id: &FeedId) -> Result<CalendarFeed> {
-        who.require(Scope::Write)?;
+        let feeds = self.app.store.oncall().list_feeds(None).await?;
+        match feeds.iter().find(|f| &f.id == id).map(|f| &f.subject) {
+            Some(FeedSubject::User(user)) => who.require(Need::Own(user))?,
+            Some(FeedSubject::Schedule(schedule)) => {
+                let schedule = self
+                    .app
+                    .store
+                    .oncall()
+                    .get_schedule(&schedule.clone().into())
+                    .await?;
+                self.require_schedule_team(who, &schedule).await?
+            }
+            None => who.require(Need::Configure)?,
+        }
         Ok(self
             .app
-            .store
+            .audited(who, "feed.revoke", id, json!({}))
             .oncall()
             .revoke_feed(id, self.app.now())
             .await?)

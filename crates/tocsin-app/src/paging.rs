@@ -12,10 +12,13 @@ impl Escalation<'_> {
         who: &Principal,
         spec: EscalationPolicySpec,
     ) -> Result<EscalationPolicy> {
-        who.require(Scope::Write)?;
+        self.app
+            .require_team(who, self.app.team_ref_id(spec.team.as_ref()))
+            .await?;
+        let summary = json!({ "after": spec });
         Ok(self
             .app
-            .store
+            .audited(who, "policy.create", &spec.name, summary)
             .escalation()
             .create_policy(spec, self.app.now())
             .await?)
@@ -26,12 +29,12 @@ impl Escalation<'_> {
         who: &Principal,
         policy: &PolicyRef,
     ) -> Result<EscalationPolicy> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.escalation().get_policy(policy).await?)
     }
 
     pub async fn list_policies(&self, who: &Principal) -> Result<Vec<EscalationPolicy>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.escalation().list_policies().await?)
     }
 
@@ -42,10 +45,14 @@ impl Escalation<'_> {
         policy: &PolicyRef,
         spec: EscalationPolicySpec,
     ) -> Result<EscalationPolicy> {
-        who.require(Scope::Write)?;
+        let before = self.require_policy_team(who, policy).await?;
+        self.app
+            .require_team(who, self.app.team_ref_id(spec.team.as_ref()))
+            .await?;
+        let summary = json!({ "before": before, "after": spec });
         Ok(self
             .app
-            .store
+            .audited(who, "policy.update", &before.name, summary)
             .escalation()
             .replace_policy(policy, spec, self.app.now())
             .await?)
@@ -53,8 +60,31 @@ impl Escalation<'_> {
 
     /// Refused while a service uses the policy.
     pub async fn delete_policy(&self, who: &Principal, policy: &PolicyRef) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.escalation().delete_policy(policy).await?)
+        let before = self.require_policy_team(who, policy).await?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "policy.delete",
+                &before.name,
+                json!({ "before": before }),
+            )
+            .escalation()
+            .delete_policy(policy)
+            .await?)
+    }
+
+    /// The policy, once `who` is found to be allowed to change what its team owns.
+    async fn require_policy_team(
+        &self,
+        who: &Principal,
+        policy: &PolicyRef,
+    ) -> Result<EscalationPolicy> {
+        let policy = self.app.store.escalation().get_policy(policy).await?;
+        self.app
+            .require_team(who, async { Ok(policy.team_id.clone()) })
+            .await?;
+        Ok(policy)
     }
 
     /// Sets (or with `None` removes) the policy that pages for a service's new incidents; warns when none will.
@@ -64,9 +94,16 @@ impl Escalation<'_> {
         service: &ServiceRef,
         policy: Option<PolicyRef>,
     ) -> Result<Warned<Option<EscalationPolicy>>> {
-        who.require(Scope::Write)?;
-        let store = self.app.store.escalation();
-        let set = store.set_service_policy(service, policy).await?;
+        self.app
+            .require_team(who, self.app.service_team(service))
+            .await?;
+        let summary = json!({"after": {"policy": policy.as_ref().map(|p| p.key())}});
+        let set = self
+            .app
+            .audited(who, "service.set_policy", service, summary)
+            .escalation()
+            .set_service_policy(service, policy)
+            .await?;
         let id = self.app.store.services().get(service).await?.id;
         let warnings = self.app.setup_warnings(|f| f.concerns_service(&id)).await?;
         Ok(Warned::new(set, warnings))
@@ -74,7 +111,7 @@ impl Escalation<'_> {
 
     /// Everything in the paging setup that would leave an incident with nobody.
     pub async fn doctor(&self, who: &Principal) -> Result<Vec<tocsin_domain::doctor::Finding>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         let setup = self.app.store.escalation().paging_setup().await?;
         Ok(tocsin_domain::doctor::check(
             &setup,
@@ -88,7 +125,7 @@ impl Escalation<'_> {
         who: &Principal,
         service: &ServiceRef,
     ) -> Result<Option<EscalationPolicy>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.escalation().service_policy(service).await?)
     }
 
@@ -98,7 +135,7 @@ impl Escalation<'_> {
         who: &Principal,
         policy: &PolicyRef,
     ) -> Result<Vec<ServiceId>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.escalation().policy_services(policy).await?)
     }
 
@@ -107,7 +144,7 @@ impl Escalation<'_> {
         who: &Principal,
         incident: &IncidentRef,
     ) -> Result<Option<EscalationRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self
             .app
             .store
@@ -123,10 +160,15 @@ impl Escalation<'_> {
         incident: &IncidentRef,
         level: Option<u32>,
     ) -> Result<EscalationRecord> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         let record = self
             .app
-            .store
+            .audited(
+                who,
+                "incident.escalate",
+                incident,
+                json!({"after": {"level": level}}),
+            )
             .escalation()
             .escalate(
                 incident,
@@ -146,10 +188,10 @@ impl Escalation<'_> {
         incident: &IncidentRef,
         to: Reassignment,
     ) -> Result<EscalationRecord> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         let record = self
             .app
-            .store
+            .audited(who, "incident.reassign", incident, json!({"after": to}))
             .escalation()
             .reassign(incident, to, who.actor(), self.app.channels, self.app.now())
             .await?;
@@ -165,10 +207,15 @@ impl Escalation<'_> {
         incident: &IncidentRef,
         responders: Responders,
     ) -> Result<RespondersPaged> {
-        who.require(Scope::Write)?;
+        who.require(Need::Respond)?;
         let paged = self
             .app
-            .store
+            .audited(
+                who,
+                "incident.add_responders",
+                incident,
+                json!({"after": responders}),
+            )
             .escalation()
             .add_responders(
                 incident,
@@ -183,7 +230,7 @@ impl Escalation<'_> {
     }
 
     pub async fn paging_settings(&self, who: &Principal) -> Result<PagingSettingsRecord> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.escalation().paging_settings().await?)
     }
 
@@ -194,10 +241,11 @@ impl Escalation<'_> {
         who: &Principal,
         policy: Option<PolicyRef>,
     ) -> Result<PagingSettingsRecord> {
-        who.require(Scope::Admin)?;
+        who.require(Need::Configure)?;
+        let summary = json!({"after": {"fallback_policy": policy.as_ref().map(|p| p.key())}});
         Ok(self
             .app
-            .store
+            .audited(who, "settings.fallback_policy", "paging", summary)
             .escalation()
             .set_fallback_policy(policy)
             .await?)
@@ -223,7 +271,7 @@ impl Escalation<'_> {
         policy: EscalationPolicy,
         at: Option<DateTime<Utc>>,
     ) -> Result<PolicyOnCall> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         let at = at.unwrap_or_else(|| self.app.now());
         let targets: Vec<Vec<tocsin_domain::escalation::EscalationTarget>> =
             policy.levels.iter().map(|l| l.targets.clone()).collect();
@@ -255,10 +303,11 @@ impl Contacts<'_> {
         user: &UserRef,
         spec: ContactMethodSpec,
     ) -> Result<Warned<ContactMethod>> {
-        who.require(Scope::Write)?;
+        let owner = self.require_own(who, user).await?;
+        let summary = json!({"after": {"name": spec.name, "kind": spec.target.kind()}});
         let method = self
             .app
-            .store
+            .audited(who, "contact_method.create", owner, summary)
             .contacts()
             .create_method(user, spec, self.app.now())
             .await?;
@@ -279,12 +328,12 @@ impl Contacts<'_> {
         who: &Principal,
         user: &UserRef,
     ) -> Result<Vec<ContactMethod>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().list_methods(user).await?)
     }
 
     pub async fn get_method(&self, who: &Principal, id: &ContactMethodId) -> Result<ContactMethod> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().get_method(id).await?)
     }
 
@@ -295,13 +344,19 @@ impl Contacts<'_> {
         id: &ContactMethodId,
         spec: ContactMethodSpec,
     ) -> Result<Warned<ContactMethod>> {
-        who.require(Scope::Write)?;
-        let method = self.app.store.contacts().replace_method(id, spec).await?;
+        self.require_method_owner(who, id).await?;
+        let summary = json!({"after": {"name": spec.name, "kind": spec.target.kind()}});
+        let method = self
+            .app
+            .audited(who, "contact_method.update", id, summary)
+            .contacts()
+            .replace_method(id, spec)
+            .await?;
         self.about_user(method).await
     }
 
     pub async fn status_updates(&self, who: &Principal, user: &UserRef) -> Result<StatusUpdates> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().status_updates(user).await?)
     }
 
@@ -312,10 +367,11 @@ impl Contacts<'_> {
         user: &UserRef,
         wanted: StatusUpdates,
     ) -> Result<StatusUpdates> {
-        who.require(Scope::Write)?;
+        let owner = self.require_own(who, user).await?;
+        let summary = json!({ "after": wanted });
         Ok(self
             .app
-            .store
+            .audited(who, "status_updates.set", owner, summary)
             .contacts()
             .set_status_updates(user, wanted)
             .await?)
@@ -323,8 +379,13 @@ impl Contacts<'_> {
 
     /// Also removes the rules that use it.
     pub async fn delete_method(&self, who: &Principal, id: &ContactMethodId) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.contacts().delete_method(id).await?)
+        self.require_method_owner(who, id).await?;
+        Ok(self
+            .app
+            .audited(who, "contact_method.delete", id, json!({}))
+            .contacts()
+            .delete_method(id)
+            .await?)
     }
 
     /// The rule's contact method must belong to the user.
@@ -334,8 +395,14 @@ impl Contacts<'_> {
         user: &UserRef,
         spec: NotificationRuleSpec,
     ) -> Result<NotificationRule> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.contacts().create_rule(user, spec).await?)
+        let owner = self.require_own(who, user).await?;
+        let summary = json!({ "after": spec });
+        Ok(self
+            .app
+            .audited(who, "notification_rule.create", owner, summary)
+            .contacts()
+            .create_rule(user, spec)
+            .await?)
     }
 
     pub async fn list_rules(
@@ -343,21 +410,60 @@ impl Contacts<'_> {
         who: &Principal,
         user: &UserRef,
     ) -> Result<Vec<NotificationRule>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().list_rules(user).await?)
     }
 
     pub async fn delete_rule(&self, who: &Principal, id: &NotificationRuleId) -> Result<()> {
-        who.require(Scope::Write)?;
-        Ok(self.app.store.contacts().delete_rule(id).await?)
+        let mine = match &who.grant.user {
+            Some(me) if !who.grant.allows(&Need::Configure) => {
+                let rules = self
+                    .app
+                    .store
+                    .contacts()
+                    .list_rules(&me.clone().into())
+                    .await?;
+                rules.iter().any(|r| &r.id == id).then_some(me)
+            }
+            _ => None,
+        };
+        match mine {
+            Some(me) => who.require(Need::Own(me))?,
+            None => who.require(Need::Configure)?,
+        }
+        Ok(self
+            .app
+            .audited(who, "notification_rule.delete", id, json!({}))
+            .contacts()
+            .delete_rule(id)
+            .await?)
+    }
+
+    /// The user's ID, once `who` is found to be allowed to change what is theirs.
+    async fn require_own(&self, who: &Principal, user: &UserRef) -> Result<UserId> {
+        let id = match user {
+            UserRef::Id(id) => id.clone(),
+            UserRef::Email(_) => self.app.store.users().get(user).await?.id,
+        };
+        who.require(Need::Own(&id))?;
+        Ok(id)
+    }
+
+    /// Refuses `who` unless the method is theirs to change.
+    async fn require_method_owner(&self, who: &Principal, id: &ContactMethodId) -> Result<()> {
+        if who.grant.allows(&Need::Configure) {
+            return Ok(());
+        }
+        let method = self.app.store.contacts().get_method(id).await?;
+        who.require(Need::Own(&method.user_id))
     }
 
     /// Queues a test notification to the method, due now.
     pub async fn send_test(&self, who: &Principal, id: &ContactMethodId) -> Result<DeliveryRecord> {
-        who.require(Scope::Write)?;
+        self.require_method_owner(who, id).await?;
         let queued = self
             .app
-            .store
+            .audited(who, "contact_method.test", id, json!({}))
             .contacts()
             .send_test(id, self.app.now())
             .await?;
@@ -371,12 +477,12 @@ impl Contacts<'_> {
         who: &Principal,
         filter: DeliveryFilter,
     ) -> Result<Vec<DeliveryRecord>> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().deliveries(filter).await?)
     }
 
     pub async fn delivery(&self, who: &Principal, id: &DeliveryId) -> Result<DeliveryRecord> {
-        who.require(Scope::Read)?;
+        who.require(Need::Read)?;
         Ok(self.app.store.contacts().delivery(id).await?)
     }
 }

@@ -136,7 +136,9 @@ impl SenderApi<'_> {
                 id: Some(self.integration.id.to_string()),
                 name,
             },
-            scope: Scope::Write,
+            // Confined to its service's silences by the scope matcher; responding is all it does.
+            grant: tocsin_domain::auth::Grant::role(Role::Responder),
+            address: None,
         }
     }
 

@@ -224,6 +224,8 @@ pub struct User {
     pub time_zone: TimeZone,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the person may do; set by owners alone, never by a catalog document.
+    pub role: crate::auth::Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -269,6 +269,7 @@ mod tests {
             }],
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
+            team_id: None,
         };
         let (paged, bare) = (ServiceId::generate(), ServiceId::generate());
         let email = ContactTarget::Email {
@@ -381,6 +382,7 @@ mod tests {
             }],
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
+            team_id: None,
         };
         let setup = PagingSetup {
             policies: vec![policy],

@@ -210,6 +210,10 @@ pub struct EscalationPolicySpec {
     pub repeat: u32,
     #[schema(min_items = 1, max_items = 20)]
     pub levels: Vec<EscalationLevel>,
+    /// The team whose policy this is (ID or name): its members may change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub team: Option<crate::refs::TeamRef>,
 }
 
 impl EscalationPolicySpec {
@@ -255,6 +259,8 @@ pub struct EscalationPolicy {
     pub levels: Vec<EscalationLevel>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The team whose policy this is.
+    pub team_id: Option<crate::ids::TeamId>,
 }
 
 /// Where one incident's escalation stands.
@@ -578,6 +584,7 @@ mod tests {
                 .collect(),
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
+            team_id: None,
         }
     }
 
@@ -724,6 +731,7 @@ mod tests {
                 delay_minutes: 0,
                 targets: vec![],
             }],
+            team: None,
         };
         let fields: Vec<String> = spec
             .validate()

@@ -5,6 +5,7 @@
 //! types here at the edge, so every handler downstream receives data that cannot be invalid.
 
 pub mod alert;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod clock;

@@ -56,6 +56,8 @@ pub trait Driver: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct SqlStore {
     pub(crate) inner: Arc<Inner>,
+    /// Recorded in the audit log by every write transaction of this handle (see [`crate::Store::audited`]).
+    audit: Option<Arc<tocsin_domain::audit::AuditEntry>>,
 }
 
 pub(crate) struct Inner {
@@ -72,6 +74,7 @@ impl SqlStore {
                 triage: Default::default(),
                 sealer: Default::default(),
             }),
+            audit: None,
         }
     }
 
@@ -108,12 +111,16 @@ impl SqlStore {
         F: Fn(&dyn Conn) -> Result<R> + Send + Sync + 'static,
     {
         let sealer = self.inner.sealer.clone();
+        let audit = self.audit.clone();
         let job: WriteJob = Box::new(move |c| {
-            f(&crate::sql::SealingConn {
+            let answer = f(&crate::sql::SealingConn {
                 conn: c,
                 sealer: &sealer,
-            })
-            .map(|r| Box::new(r) as Answer)
+            })?;
+            if let Some(entry) = &audit {
+                crate::repo::audit::insert(c, entry)?;
+            }
+            Ok(Box::new(answer) as Answer)
         });
         let answer = self.inner.driver.write(job).await?;
         downcast(answer)
@@ -190,6 +197,15 @@ impl crate::Store for SqlStore {
     }
     fn engine(&self) -> &dyn crate::EngineRepo {
         self
+    }
+    fn audit(&self) -> &dyn crate::AuditRepo {
+        self
+    }
+    fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
+        Arc::new(Self {
+            inner: self.inner.clone(),
+            audit: Some(Arc::new(entry)),
+        })
     }
 }
 

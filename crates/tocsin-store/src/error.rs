@@ -79,11 +79,14 @@ pub enum Conflict {
         "incident #{number} was handed to people, not to a policy; reassign it to a policy to escalate it"
     )]
     HandedToPeople { number: i64 },
-    /// Revoking the token would leave no admin credential, and nobody able to create one through the API.
+    /// Revoking the token would leave no owner token, and nobody able to create one through the API.
     #[error(
-        "this is the last admin token; create another admin token first (or use `tocsin admin-token` on the server)"
+        "this is the last owner token; create another owner token first (or use `tocsin admin-token` on the server)"
     )]
     LastAdmin,
+    /// The change would leave no person holding the owner role.
+    #[error("{user} is the last owner; make someone else an owner first")]
+    LastOwner { user: String },
 }
 
 /// What refers to an entry that cannot go away.

@@ -24,6 +24,8 @@ pub use model::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::alert::{Alert, AlertEvent};
+use tocsin_domain::audit::{AuditEntry, AuditRecord};
+use tocsin_domain::auth::Role;
 use tocsin_domain::catalog::{
     CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
@@ -32,7 +34,7 @@ use tocsin_domain::contact::{
     StatusUpdates,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
-use tocsin_domain::ids::{AlertId, IntegrationId, TokenId};
+use tocsin_domain::ids::{AlertId, IntegrationId, TokenId, UserId};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId, ServiceId};
 use tocsin_domain::ids::{FeedId, OverrideId};
 use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
@@ -64,6 +66,27 @@ pub trait Store: Send + Sync + 'static {
     fn escalation(&self) -> &dyn EscalationRepo;
     fn contacts(&self) -> &dyn ContactRepo;
     fn engine(&self) -> &dyn EngineRepo;
+    fn audit(&self) -> &dyn AuditRepo;
+    /// The same store, except that each write transaction also records `entry` in the audit log, so the log
+    /// holds a change exactly when the database does.
+    fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    /// Records `entry` on its own: for what changes nothing else (a failed sign-in).
+    async fn record(&self, entry: AuditEntry) -> Result<()>;
+    async fn list(&self, filter: AuditFilter) -> Result<Page<AuditRecord>>;
+    /// Forgets entries from before `before`; answers how many.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Failed sign-ins since `since` for this account (a lowercased email) and from this address.
+    async fn failed_logins(
+        &self,
+        account: &str,
+        address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, i64)>;
 }
 
 /// Escalation policies, which service uses which, and each incident's escalation. Policies are addressed by ID or
@@ -332,7 +355,12 @@ pub trait UserRepo: Send + Sync {
     async fn get(&self, user: &UserRef) -> Result<User>;
     async fn list(&self) -> Result<Vec<User>>;
     async fn replace(&self, user: &UserRef, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
+    /// Refuses to delete the last owner.
     async fn delete(&self, user: &UserRef) -> Result<()>;
+    /// Gives the user `role`; refuses to take the owner role from the last owner.
+    async fn set_role(&self, user: &UserRef, role: Role, now: DateTime<Utc>) -> Result<User>;
+    /// The user's role and teams.
+    async fn access(&self, user: &UserId) -> Result<UserAccess>;
 }
 
 /// Teams are addressed by ID or name.
@@ -403,7 +431,13 @@ pub trait TokenRepo: Send + Sync {
     /// Creates `new` only if no token exists at all (first start). Returns whether it did.
     async fn bootstrap(&self, new: NewToken, now: DateTime<Utc>) -> Result<bool>;
     /// The live token with this hash: not revoked, not expired at `now`.
-    async fn authenticate(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>>;
+    /// With what the token's user may do, for a token that acts as a user. A token that acted with its user's
+    /// role is no longer live once the user is deleted.
+    async fn authenticate(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApiToken, Option<UserAccess>)>>;
     async fn list(&self) -> Result<Vec<ApiToken>>;
     async fn revoke(&self, id: &TokenId, now: DateTime<Utc>) -> Result<ApiToken>;
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_domain::alert::{Alert, AlertStatus, EventAction, Link};
-use tocsin_domain::auth::Scope;
+use tocsin_domain::auth::Role;
 use tocsin_domain::contact::{ContactTarget, Purpose};
 use tocsin_domain::escalation::Escalation;
 use tocsin_domain::ids::{
@@ -44,9 +44,11 @@ pub struct Integration {
 #[derive(Debug, Clone)]
 pub struct NewToken {
     pub name: String,
-    pub scope: Scope,
+    /// The role the token holds; `None` for a token that acts with its user's role, whatever it is then.
+    pub role: Option<Role>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// The user the token acts as, by ID or email; actions are then attributed to that user.
+    /// The user the token acts as, by ID or email; actions are then attributed to that user, and the token never
+    /// holds more than the user's role.
     pub user: Option<UserRef>,
     pub token_hash: String,
     pub token_prefix: String,
@@ -56,7 +58,8 @@ pub struct NewToken {
 pub struct ApiToken {
     pub id: TokenId,
     pub name: String,
-    pub scope: Scope,
+    /// The role the token holds (at most its user's); absent for a token that acts with its user's role.
+    pub role: Option<Role>,
     pub token_prefix: String,
     pub user_id: Option<UserId>,
     /// The user's name, when the token acts as a user.
@@ -64,6 +67,28 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What a person may do: their role and the teams they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccess {
+    pub role: Role,
+    pub teams: Vec<TeamId>,
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries by this actor: an ID, or a name as it was recorded.
+    pub actor: Option<String>,
+    /// Entries whose action is this one, or starts with it followed by a dot (`service` finds `service.create`).
+    pub action: Option<String>,
+    /// Entries about this target, as it was recorded.
+    pub target: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub cursor: Option<String>,
 }
 
 /// What an ingested event did.
@@ -316,7 +341,7 @@ pub struct EscalationRecord {
 }
 
 /// What to change of an incident; only what is given changes. Services by ID or name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentChanges {
     pub title: Option<String>,
@@ -347,7 +372,7 @@ impl IncidentChanges {
 
 /// People asked to join an incident's response, paged now; its escalation goes on. Each list names entries by ID
 /// or name (email for users).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Responders {
     #[serde(default)]
@@ -378,7 +403,7 @@ pub struct RespondersPaged {
 
 /// Whom to hand an incident to: named users (paged now; the policy stops) or another escalation policy (starting
 /// at its first level now).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reassignment {
     /// User IDs or emails.

@@ -47,6 +47,25 @@ pub struct Config {
     /// Ingest's in-process caches (`[ingest]`).
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// How long the audit log keeps its entries (`[audit]`).
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days an entry is kept; the engine forgets older ones.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: tocsin_domain::audit::DEFAULT_RETENTION_DAYS,
+        }
+    }
 }
 
 /// `[ingest]` settings.
@@ -199,6 +218,7 @@ impl Default for Config {
             tls: None,
             http: HttpLimits::default(),
             ingest: IngestConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
+use tower::ServiceExt;
 
 /// How long stopping waits for requests in flight before closing their connections.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -67,7 +68,7 @@ pub async fn serve(
                 }
             }
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -80,7 +81,14 @@ pub async fn serve(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Whom a request came from, for the audit log and sign-in limits: the connection's peer.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         gauges.open.inc();
         let open = Open(gauges.open.clone());

@@ -9,7 +9,8 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tocsin_app::{App, Metrics};
-use tocsin_domain::auth::{Scope, Secret, display_prefix, new_api_token, token_from_user};
+use tocsin_domain::audit::AuditEntry;
+use tocsin_domain::auth::{Role, Secret, display_prefix, new_api_token, token_from_user};
 use tocsin_domain::clock::Clock;
 use tocsin_store::postgres::{self, PgOptions};
 use tocsin_store::secrets::SecretKey;
@@ -262,7 +263,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
     let app = App::new(store.clone(), clock, Metrics::new())
         .with_channels(config.notify.channels())
-        .with_intake(config.ingest.settings());
+        .with_intake(config.ingest.settings())
+        .with_audit_retention(config.audit.retention_days.max(1));
     let engine = Arc::new(Engine::new(
         &app,
         Arc::new(transports),
@@ -350,6 +352,7 @@ async fn bootstrap_token(
         None => (new_api_token(), true),
     };
     let created = store
+        .audited(system_entry(clock, "token.create", "bootstrap admin"))
         .tokens()
         .bootstrap(admin_token("bootstrap admin", &secret), clock.now())
         .await?;
@@ -364,11 +367,23 @@ async fn bootstrap_token(
     Ok((created && generated).then(|| secret.expose().to_owned()))
 }
 
-/// An admin token with no user and no expiry, stored by its hash.
+/// What the server does on its own or an operator does on its host, for the audit log.
+fn system_entry(clock: &dyn Clock, action: &str, target: &str) -> AuditEntry {
+    AuditEntry {
+        at: clock.now(),
+        actor: tocsin_domain::incident::Actor::system(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        summary: serde_json::json!({"after": {"role": Role::Owner}}),
+        address: None,
+    }
+}
+
+/// An owner token with no user and no expiry, stored by its hash.
 fn admin_token(name: &str, secret: &Secret) -> NewToken {
     NewToken {
         name: name.to_owned(),
-        scope: Scope::Admin,
+        role: Some(Role::Owner),
         expires_at: None,
         user: None,
         token_hash: secret.hash(),
@@ -386,6 +401,7 @@ pub async fn recover_admin_token(
     let store = open_store(config).await?;
     let secret = new_api_token();
     let token = store
+        .audited(system_entry(clock, "token.recover", name))
         .tokens()
         .create(admin_token(name, &secret), clock.now())
         .await?;

@@ -7,13 +7,15 @@ pub mod paging;
 pub mod races;
 pub mod triage;
 
+use crate::repo::audit::LOGIN_FAILED;
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
 use refs::*;
 use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertPatch, AlertStatus, EventAction};
-use tocsin_domain::auth::{Scope, hash_secret};
+use tocsin_domain::audit::{AuditEntry, AuditRecord};
+use tocsin_domain::auth::{Role, hash_secret};
 use tocsin_domain::catalog::{CatalogDocument, PlanAction, ServiceSpec};
-use tocsin_domain::incident::{ActorKind, IncidentStatus, TimelineKind};
+use tocsin_domain::incident::{Actor, ActorKind, IncidentStatus, TimelineKind};
 use tocsin_domain::severity::{AlertSeverity, Severity};
 use tocsin_domain::timeline::{SeverityCause, TimelineEvent};
 
@@ -33,6 +35,7 @@ macro_rules! conformance_suite {
             catalog_entities => $crate::conformance::catalog_entities,
             catalog_apply_is_idempotent_and_atomic => $crate::conformance::catalog_apply_is_idempotent_and_atomic,
             tokens => $crate::conformance::tokens,
+            the_audit_log_records_what_committed => $crate::conformance::the_audit_log_records_what_committed,
             ingest_follows_pagerduty_semantics => $crate::conformance::ingest_follows_pagerduty_semantics,
             updates_and_worse_alerts_raise_their_incident => $crate::conformance::updates_and_worse_alerts_raise_their_incident,
             ingest_keys_are_scoped_and_revocable => $crate::conformance::ingest_keys_are_scoped_and_revocable,
@@ -100,6 +103,10 @@ fn doc(v: serde_json::Value) -> CatalogDocument {
 }
 
 fn service(name: &str) -> ServiceSpec {
+    serde_json::from_value(serde_json::json!({ "name": name })).unwrap()
+}
+
+fn team_spec(name: &str) -> TeamSpec {
     serde_json::from_value(serde_json::json!({ "name": name })).unwrap()
 }
 
@@ -419,7 +426,7 @@ pub async fn catalog_apply_is_idempotent_and_atomic(store: &dyn Store) {
 pub async fn tokens(store: &dyn Store) {
     let new = |name: &str, secret: &str, expires_at| NewToken {
         name: name.into(),
-        scope: Scope::Write,
+        role: Some(Role::Admin),
         expires_at,
         user: None,
         token_hash: hash_secret(secret),
@@ -451,8 +458,8 @@ pub async fn tokens(store: &dyn Store) {
             .authenticate(&hash_secret("s1"), t0())
             .await
             .unwrap()
-            .map(|t| t.id),
-        Some(t.id.clone())
+            .map(|(t, user)| (t.id, t.role, user)),
+        Some((t.id.clone(), Some(Role::Admin), None))
     );
     assert_eq!(
         store
@@ -483,9 +490,9 @@ pub async fn tokens(store: &dyn Store) {
     );
     assert_eq!(store.tokens().list().await.unwrap().len(), 2);
 
-    // The last live admin credential cannot be revoked; once there is another, it can.
+    // The last live owner credential cannot be revoked; once there is another, it can.
     let admin = |name: &str, secret: &str, expires_at| NewToken {
-        scope: Scope::Admin,
+        role: Some(Role::Owner),
         ..new(name, secret, expires_at)
     };
     let first = store
@@ -509,6 +516,236 @@ pub async fn tokens(store: &dyn Store) {
         store.tokens().revoke(&second.id, t0()).await,
         Err(StoreError::Conflict(Conflict::LastAdmin))
     ));
+
+    // A token acting as a person holds that person's role and teams, whatever they are when it is used; it is an
+    // owner credential while they are an owner, and acts for nobody once they are deleted.
+    let dana = store
+        .users()
+        .create(new_user("Dana", "dana@example.com"), t0())
+        .await
+        .unwrap();
+    assert_eq!(dana.role, Role::Responder, "people start as responders");
+    let team = store
+        .teams()
+        .create(
+            TeamSpec {
+                members: vec![dana.email.clone()],
+                ..team_spec("payments")
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let personal = store
+        .tokens()
+        .create(
+            NewToken {
+                role: None,
+                user: Some(dana.id.clone().into()),
+                ..new("dana's", "d1", None)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let (token, access) = store
+        .tokens()
+        .authenticate(&hash_secret("d1"), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((token.role, token.user_id.as_ref()), (None, Some(&dana.id)));
+    assert_eq!(
+        access,
+        Some(UserAccess {
+            role: Role::Responder,
+            teams: vec![team.id.clone()]
+        })
+    );
+    store
+        .users()
+        .set_role(&dana.id.clone().into(), Role::Owner, t0())
+        .await
+        .unwrap();
+    store.tokens().revoke(&second.id, t0()).await.unwrap();
+    assert!(matches!(
+        store.tokens().revoke(&personal.id, t0()).await,
+        Err(StoreError::Conflict(Conflict::LastAdmin))
+    ));
+    assert!(
+        matches!(
+            store
+                .users()
+                .set_role(&dana.id.clone().into(), Role::Admin, t0())
+                .await,
+            Err(StoreError::Conflict(Conflict::LastOwner { .. }))
+        ),
+        "the last owner keeps the role"
+    );
+    assert!(matches!(
+        store.users().delete(&dana.id.clone().into()).await,
+        Err(StoreError::Conflict(Conflict::LastOwner { .. }))
+    ));
+    let lee = store
+        .users()
+        .create(new_user("Lee", "lee@example.com"), t0())
+        .await
+        .unwrap();
+    store
+        .users()
+        .set_role(&lee.id.clone().into(), Role::Owner, t0())
+        .await
+        .unwrap();
+    store
+        .teams()
+        .replace(&team.id.clone().into(), team_spec("payments"), t0())
+        .await
+        .unwrap();
+    store.users().delete(&dana.id.clone().into()).await.unwrap();
+    assert_eq!(
+        store
+            .tokens()
+            .authenticate(&hash_secret("d1"), t0())
+            .await
+            .unwrap(),
+        None,
+        "a deleted person's token acts for nobody"
+    );
+}
+
+/// The audit log holds a change exactly when the store does, lists newest first by filter, pages, counts failed
+/// sign-ins and forgets what is past its retention.
+pub async fn the_audit_log_records_what_committed(store: &dyn Store) {
+    let entry = |action: &str, target: &str, minutes: i64| AuditEntry {
+        at: t0() + Duration::minutes(minutes),
+        actor: Actor {
+            kind: ActorKind::User,
+            id: Some("usr_1".into()),
+            name: "Dana".into(),
+        },
+        action: action.into(),
+        target: target.into(),
+        summary: serde_json::json!({"after": {"name": target}}),
+        address: Some("192.0.2.7".into()),
+    };
+    let audited = store.audited(entry("team.create", "payments", 0));
+    audited
+        .teams()
+        .create(team_spec("payments"), t0())
+        .await
+        .unwrap();
+    let refused = audited.teams().create(team_spec("payments"), t0()).await;
+    assert!(refused.is_err(), "the name is taken");
+    let all = store.audit().list(AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        all.items.len(),
+        1,
+        "a refused change leaves no entry: {all:?}"
+    );
+    assert_eq!(all.items[0].entry, entry("team.create", "payments", 0));
+
+    store
+        .audit()
+        .record(entry(LOGIN_FAILED, "dana@example.com", 1))
+        .await
+        .unwrap();
+    store
+        .audited(entry("service.create", "checkout", 2))
+        .services()
+        .create(service("checkout"), t0())
+        .await
+        .unwrap();
+    let page = store
+        .audit()
+        .list(AuditFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions = |p: &Page<AuditRecord>| {
+        p.items
+            .iter()
+            .map(|r| r.entry.action.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(actions(&page), ["service.create", LOGIN_FAILED]);
+    let rest = store
+        .audit()
+        .list(AuditFilter {
+            limit: 2,
+            cursor: page.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (actions(&rest), rest.next_cursor),
+        (vec!["team.create".to_owned()], None)
+    );
+    let by = |f: AuditFilter| async { actions(&store.audit().list(f).await.unwrap()) };
+    assert_eq!(
+        by(AuditFilter {
+            action: Some("service".into()),
+            ..Default::default()
+        })
+        .await,
+        ["service.create"],
+        "an action prefix finds its object's actions"
+    );
+    assert!(
+        by(AuditFilter {
+            action: Some("serv".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty(),
+        "a prefix stops at a dot"
+    );
+    assert_eq!(
+        by(AuditFilter {
+            target: Some("payments".into()),
+            actor: Some("Dana".into()),
+            since: Some(t0()),
+            until: Some(t0() + Duration::minutes(1)),
+            ..Default::default()
+        })
+        .await,
+        ["team.create"]
+    );
+    assert_eq!(
+        store
+            .audit()
+            .failed_logins("dana@example.com", Some("192.0.2.7"), t0())
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    assert_eq!(
+        store
+            .audit()
+            .failed_logins(
+                "dana@example.com",
+                Some("192.0.2.8"),
+                t0() + Duration::minutes(2)
+            )
+            .await
+            .unwrap(),
+        (0, 0),
+        "only failures since the window began count"
+    );
+    assert_eq!(
+        store
+            .audit()
+            .prune(t0() + Duration::minutes(2))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        actions(&store.audit().list(AuditFilter::default()).await.unwrap()),
+        ["service.create"]
+    );
 }
 
 pub async fn ingest_follows_pagerduty_semantics(store: &dyn Store) {

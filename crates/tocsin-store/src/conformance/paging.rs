@@ -41,6 +41,7 @@ pub fn policy(name: &str, levels: &[(u32, Vec<EscalationTarget>)]) -> Escalation
                 targets: t.clone(),
             })
             .collect(),
+        team: None,
     }
 }
 

@@ -112,6 +112,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_ends",
         include_str!("migrations/0009_alert_ends.sql"),
     ),
+    (
+        10,
+        "roles_audit",
+        include_str!("migrations/0010_roles_audit.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -1,17 +1,17 @@
 //! API tokens and integrations: the credentials, stored as hashes.
 
-use super::catalog::{load_service, load_user};
+use super::catalog::{load_service, load_user, user_access};
 use super::rows::{to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{
     ApiToken, Conflict, Integration, IntegrationConfig, IntegrationKind, IntegrationRepo,
-    NewIntegration, NewToken, RawPayload, Result, TokenRepo,
+    NewIntegration, NewToken, RawPayload, Result, StoreError, TokenRepo, UserAccess,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tocsin_domain::auth::Scope;
+use tocsin_domain::auth::Role;
 use tocsin_domain::ids::{IntegrationId, ServiceId, TokenId, UserId};
 use tocsin_domain::refs::ServiceRef;
 
@@ -140,14 +140,17 @@ impl IntegrationRepo for SqlStore {
     }
 }
 
-const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.scope, t.token_prefix, t.user_id, u.name, t.created_at, t.expires_at, t.revoked_at \
+const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.role, t.token_prefix, t.user_id, u.name, t.created_at, t.expires_at, t.revoked_at \
      FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id";
 
 fn token(row: &Row<'_>) -> Result<ApiToken> {
     Ok(ApiToken {
         id: TokenId::from_trusted(row.get(0)?),
         name: row.get(1)?,
-        scope: row.parsed(2)?,
+        role: row
+            .get::<Option<String>>(2)?
+            .map(|r| r.parse().map_err(StoreError::Backend))
+            .transpose()?,
         token_prefix: row.get(3)?,
         user_id: row.get::<Option<String>>(4)?.map(UserId::from_trusted),
         user_name: row.get(5)?,
@@ -174,20 +177,33 @@ fn insert_token(c: &dyn Conn, new: &NewToken, now: DateTime<Utc>) -> Result<Toke
     };
     let id = TokenId::generate();
     c.execute(
-        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, scope, user_id, created_at, expires_at) \
+        "INSERT INTO api_tokens (id, name, token_hash, token_prefix, role, user_id, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             id.as_str(),
             new.name,
             new.token_hash,
             new.token_prefix,
-            new.scope.as_str(),
+            new.role.map(Role::as_str),
             user_id.as_ref().map(|u| u.as_str()),
             ts(now),
             new.expires_at.map(ts)
         ],
     )?;
     Ok(id)
+}
+
+/// Whether `token` holds the owner role now: its own role, capped by its user's.
+fn holds_owner(c: &dyn Conn, token: &ApiToken) -> Result<bool> {
+    let user_role = match &token.user_id {
+        Some(user) => Some(user_access(c, user)?.role),
+        None => None,
+    };
+    Ok(match (token.role, user_role) {
+        (Some(own), Some(user)) => own.min(user) == Role::Owner,
+        (Some(own), None) => own == Role::Owner,
+        (None, user) => user == Some(Role::Owner),
+    })
 }
 
 #[async_trait]
@@ -209,16 +225,30 @@ impl TokenRepo for SqlStore {
         })
         .await
     }
-    async fn authenticate(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>> {
+    async fn authenticate(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApiToken, Option<UserAccess>)>> {
         let hash = token_hash.to_owned();
         self.read(move |c| {
-            c.query_opt(
+            let Some(token) = c.query_opt(
                 &format!(
                     "{TOKEN_SELECT} WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)"
                 ),
                 params![hash, ts(now)],
                 token,
-            )
+            )?
+            else {
+                return Ok(None);
+            };
+            let access = match &token.user_id {
+                Some(user) => Some(user_access(c, user)?),
+                // A token that acted with its user's role acts for nobody once the user is deleted.
+                None if token.role.is_none() => return Ok(None),
+                None => None,
+            };
+            Ok(Some((token, access)))
         })
         .await
     }
@@ -237,11 +267,14 @@ impl TokenRepo for SqlStore {
         self.write(move |c| {
             let token = load_token(c, &id)?;
             let live = |t: &ApiToken| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
-            if token.scope == Scope::Admin && live(&token) {
+            if live(&token) && holds_owner(c, &token)? {
+                // An owner's token stands for the role only while it holds it: one acting with its user's role
+                // counts while that user is an owner.
                 let other_admins: i64 = c.query_one(
-                    "SELECT count(*) FROM api_tokens WHERE scope = ?1 AND id <> ?2 AND revoked_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > ?3)",
-                    params![Scope::Admin.as_str(), id.as_str(), ts(now)],
+                    "SELECT count(*) FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id \
+                     WHERE t.id <> ?2 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?3) \
+                     AND ((t.role = ?1 AND (t.user_id IS NULL OR u.role = ?1)) OR (t.role IS NULL AND u.role = ?1))",
+                    params![Role::Owner.as_str(), id.as_str(), ts(now)],
                     |r| r.get(0),
                 )?;
                 if other_admins == 0 {

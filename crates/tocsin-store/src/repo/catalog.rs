@@ -5,11 +5,14 @@ use super::rows::{to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
-use crate::{CatalogRepo, ChangeRecord, Result, ServiceRepo, StoreError, TeamRepo, UserRepo};
+use crate::{
+    CatalogRepo, ChangeRecord, Result, ServiceRepo, StoreError, TeamRepo, UserAccess, UserRepo,
+};
 use crate::{Conflict, Dependents};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::FieldError;
+use tocsin_domain::auth::Role;
 use tocsin_domain::catalog::{
     self, CatalogDocument, Email, Name, PersonName, PlanAction, PlanEntry, Service, ServiceSpec,
     Team, TeamSpec, TimeZone, User, UserSpec,
@@ -28,7 +31,7 @@ fn parse_trusted<T>(
 
 // ---- users ----------------------------------------------------------------------------------------------------
 
-const USER_COLUMNS: &str = "id, name, email, time_zone, created_at, updated_at";
+const USER_COLUMNS: &str = "id, name, email, time_zone, created_at, updated_at, role";
 
 fn user(row: &Row<'_>) -> Result<User> {
     Ok(User {
@@ -38,7 +41,44 @@ fn user(row: &Row<'_>) -> Result<User> {
         time_zone: parse_trusted(row, 3, TimeZone::parse)?,
         created_at: row.time(4)?,
         updated_at: row.time(5)?,
+        role: row.parsed(6)?,
     })
+}
+
+/// The user's role and the teams they belong to.
+pub(super) fn user_access(conn: &dyn Conn, user: &UserId) -> Result<UserAccess> {
+    let role = conn.find(
+        "SELECT role FROM users WHERE id = ?1",
+        params![user.as_str()],
+        |r| r.parsed(0),
+        "user",
+        user.as_str(),
+    )?;
+    let teams = conn.query_all(
+        "SELECT team_id FROM team_members WHERE user_id = ?1 ORDER BY team_id",
+        params![user.as_str()],
+        |r| Ok(TeamId::from_trusted(r.get(0)?)),
+    )?;
+    Ok(UserAccess { role, teams })
+}
+
+/// Refuses a change that takes the owner role from `user` when nobody else holds it.
+fn refuse_if_last_owner(conn: &dyn Conn, user: &User) -> Result<()> {
+    if user.role != Role::Owner {
+        return Ok(());
+    }
+    let others: i64 = conn.query_one(
+        "SELECT count(*) FROM users WHERE role = ?1 AND id <> ?2",
+        params![Role::Owner.as_str(), user.id.as_str()],
+        |r| r.get(0),
+    )?;
+    if others == 0 {
+        return Err(Conflict::LastOwner {
+            user: user.email.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 pub(super) fn load_user(conn: &dyn Conn, r: &UserRef) -> Result<User> {
@@ -127,6 +167,19 @@ pub(super) fn load_team(conn: &dyn Conn, r: &TeamRef) -> Result<Team> {
         "team",
         r.key(),
     )
+}
+
+/// The team a request's `team` field names, refused by field when there is none.
+pub(super) fn team_field(conn: &dyn Conn, team: Option<&TeamRef>) -> Result<Option<TeamId>> {
+    let Some(t) = team else { return Ok(None) };
+    load_team(conn, t)
+        .map(|team| Some(team.id))
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => {
+                StoreError::Invalid(FieldError::new("team", format!("no team {t:?}")).into())
+            }
+            other => other,
+        })
 }
 
 fn load_teams(conn: &dyn Conn) -> Result<Vec<Team>> {
@@ -405,12 +458,32 @@ impl UserRepo for SqlStore {
         let r = r.clone();
         self.write(move |c| {
             let u = load_user(c, &r)?;
+            refuse_if_last_owner(c, &u)?;
             super::oncall::refuse_if_in_rotation(c, &u)?;
             super::escalation::refuse_if_paged(c, &u)?;
             c.execute("DELETE FROM users WHERE id = ?1", params![u.id.as_str()])?;
             Ok(())
         })
         .await
+    }
+    async fn set_role(&self, r: &UserRef, role: Role, now: DateTime<Utc>) -> Result<User> {
+        let r = r.clone();
+        self.write(move |c| {
+            let u = load_user(c, &r)?;
+            if role != Role::Owner {
+                refuse_if_last_owner(c, &u)?;
+            }
+            c.execute(
+                "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
+                params![u.id.as_str(), role.as_str(), ts(now)],
+            )?;
+            load_user(c, &u.id.clone().into())
+        })
+        .await
+    }
+    async fn access(&self, user: &UserId) -> Result<UserAccess> {
+        let user = user.clone();
+        self.read(move |c| user_access(c, &user)).await
     }
 }
 

@@ -39,7 +39,8 @@ use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, Ti
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ServiceRef};
 use tocsin_domain::timeline::{Handover, PagedUser, PlannedMethod, Unreached};
 
-const POLICY_COLUMNS: &str = "id, name, description, repeat, levels, created_at, updated_at";
+const POLICY_COLUMNS: &str =
+    "id, name, description, repeat, levels, created_at, updated_at, team_id";
 
 fn policy(row: &Row<'_>) -> Result<EscalationPolicy> {
     Ok(EscalationPolicy {
@@ -50,6 +51,7 @@ fn policy(row: &Row<'_>) -> Result<EscalationPolicy> {
         levels: row.json(4)?,
         created_at: row.time(5)?,
         updated_at: row.time(6)?,
+        team_id: row.get::<Option<String>>(7)?.map(TeamId::from_trusted),
     })
 }
 
@@ -1021,10 +1023,11 @@ impl EscalationRepo for SqlStore {
             check_policy(c, &spec)?;
             let name = spec.name.trim().to_owned();
             name_taken(c, &name, None)?;
+            let team = super::catalog::team_field(c, spec.team.as_ref())?;
             let id = PolicyId::generate();
             c.execute(
-                &format!("INSERT INTO escalation_policies ({POLICY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"),
-                params![id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
+                &format!("INSERT INTO escalation_policies ({POLICY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"),
+                params![id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now), team.as_ref().map(TeamId::as_str)],
             )?;
             write_targets(c, &id, &spec)?;
             load_policy(c, &id.clone().into())
@@ -1127,9 +1130,11 @@ impl EscalationRepo for SqlStore {
             check_policy(c, &spec)?;
             let name = spec.name.trim().to_owned();
             name_taken(c, &name, Some(&existing.id))?;
+            let team = super::catalog::team_field(c, spec.team.as_ref())?;
             c.execute(
-                "UPDATE escalation_policies SET name = ?2, description = ?3, repeat = ?4, levels = ?5, updated_at = ?6 WHERE id = ?1",
-                params![existing.id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now)],
+                "UPDATE escalation_policies SET name = ?2, description = ?3, repeat = ?4, levels = ?5, updated_at = ?6, \
+                 team_id = ?7 WHERE id = ?1",
+                params![existing.id.as_str(), name, spec.description, spec.repeat, to_json(&spec.levels), ts(now), team.as_ref().map(TeamId::as_str)],
             )?;
             write_targets(c, &existing.id, &spec)?;
             load_policy(c, &existing.id.clone().into())

@@ -5,7 +5,7 @@ use super::ingest::cascade_to_alerts;
 use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, parse_cursor, ts};
 use crate::db::SqlStore;
 use crate::params;
-use crate::sql::{Conn, Value};
+use crate::sql::Conn;
 use crate::{
     IncidentChanges, IncidentFilter, IncidentRepo, NewIncident, Page, Result, StoreError,
     TimelineRecord,
@@ -276,52 +276,35 @@ impl IncidentRepo for SqlStore {
 
     async fn list(&self, f: IncidentFilter) -> Result<Page<Incident>> {
         self.read(move |c| {
-            let mut clauses = vec!["1 = 1".to_owned()];
-            let mut params: Vec<Value> = Vec::new();
-            let push = |params: &mut Vec<Value>, v: Value| {
-                params.push(v);
-                format!("?{}", params.len())
-            };
+            let mut w = rows::Conditions::default();
             if let Some(n) = parse_cursor(f.cursor.as_deref(), 'n')? {
-                clauses.push(format!("number < {}", push(&mut params, n.into())));
+                w.with("number < {}", n);
             }
-            if !f.statuses.is_empty() {
-                let marks: Vec<_> = f
-                    .statuses
-                    .iter()
-                    .map(|s| push(&mut params, s.as_str().to_owned().into()))
-                    .collect();
-                clauses.push(format!("status IN ({})", marks.join(", ")));
-            }
-            if !f.severities.is_empty() {
-                let marks: Vec<_> = f
-                    .severities
-                    .iter()
-                    .map(|s| push(&mut params, i64::from(s.level()).into()))
-                    .collect();
-                clauses.push(format!("severity IN ({})", marks.join(", ")));
-            }
+            w.one_of("status", f.statuses.iter().map(|s| s.as_str().to_owned()));
+            w.one_of(
+                "severity",
+                f.severities.iter().map(|s| i64::from(s.level())),
+            );
             if let Some(s) = &f.service {
                 let id = load_service(c, s)?.id;
-                let m = push(&mut params, id.as_str().to_owned().into());
-                clauses.push(format!(
-                    "id IN (SELECT incident_id FROM incident_services WHERE service_id = {m})"
-                ));
+                w.with(
+                    "id IN (SELECT incident_id FROM incident_services WHERE service_id = {})",
+                    id.as_str().to_owned(),
+                );
             }
             if let Some(t) = f.created_after {
-                clauses.push(format!("created_at >= {}", push(&mut params, ts(t).into())));
+                w.with("created_at >= {}", ts(t));
             }
             if let Some(t) = f.created_before {
-                clauses.push(format!("created_at < {}", push(&mut params, ts(t).into())));
+                w.with("created_at < {}", ts(t));
             }
             let limit = rows::page_limit(f.limit);
-            let m = push(&mut params, i64::from(limit + 1).into());
+            let m = w.param(i64::from(limit + 1));
             let sql = format!(
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {} ORDER BY number DESC LIMIT {m}",
-                clauses.join(" AND ")
+                w.sql()
             );
-            let mut items: Vec<Incident> =
-                c.query_all(&sql, &crate::sql::dyn_params(&params), rows::incident)?;
+            let mut items: Vec<Incident> = c.query_all(&sql, &w.params(), rows::incident)?;
             let next_cursor = (items.len() > limit as usize).then(|| {
                 items.truncate(limit as usize);
                 format!("n{}", items.last().map(|i| i.number).unwrap_or_default())

@@ -13,7 +13,7 @@ use super::rows::{
 };
 use crate::db::SqlStore;
 use crate::params;
-use crate::sql::{Conn, Dialect, Value};
+use crate::sql::{Conn, Dialect};
 use crate::{
     AlertEventRecord, AlertFilter, AlertRepo, ChangeRecord, HeartbeatStatus, IngestOutcome,
     IngestRepo, IngestResult, IntegrationKind, Page, RAW_PAYLOADS_KEPT, RawPayload, Result,
@@ -875,49 +875,37 @@ impl AlertRepo for SqlStore {
 
     async fn list(&self, f: AlertFilter) -> Result<Page<Alert>> {
         self.read(move |c| {
-            let mut clauses = vec!["1 = 1".to_owned()];
-            let mut params: Vec<Value> = Vec::new();
+            let mut w = rows::Conditions::default();
             if let Some(seq) = parse_cursor(f.cursor.as_deref(), 'a')? {
-                params.push(seq.into());
-                clauses.push(format!("a.seq < ?{}", params.len()));
+                w.with("a.seq < {}", seq);
             }
-            if !f.statuses.is_empty() {
-                let mut marks = Vec::new();
-                for s in &f.statuses {
-                    params.push(s.as_str().to_owned().into());
-                    marks.push(format!("?{}", params.len()));
-                }
-                clauses.push(format!("a.status IN ({})", marks.join(", ")));
-            }
+            w.one_of("a.status", f.statuses.iter().map(|s| s.as_str().to_owned()));
             if let Some(s) = &f.service {
-                params.push(load_service(c, s)?.id.as_str().to_owned().into());
-                clauses.push(format!("a.service_id = ?{}", params.len()));
+                w.with(
+                    "a.service_id = {}",
+                    load_service(c, s)?.id.as_str().to_owned(),
+                );
             }
             if let Some(i) = &f.integration {
-                params.push(i.as_str().to_owned().into());
-                clauses.push(format!("a.integration_id = ?{}", params.len()));
+                w.with("a.integration_id = {}", i.as_str().to_owned());
             }
             if let Some(k) = &f.dedup_key {
-                params.push(k.clone().into());
-                clauses.push(format!("a.dedup_key = ?{}", params.len()));
+                w.with("a.dedup_key = {}", k.clone());
             }
             if let Some(t) = f.created_after {
-                params.push(ts(t).into());
-                clauses.push(format!("a.created_at >= ?{}", params.len()));
+                w.with("a.created_at >= {}", ts(t));
             }
             if let Some(t) = f.created_before {
-                params.push(ts(t).into());
-                clauses.push(format!("a.created_at < ?{}", params.len()));
+                w.with("a.created_at < {}", ts(t));
             }
             let limit = rows::page_limit(f.limit);
-            params.push(i64::from(limit + 1).into());
+            let m = w.param(i64::from(limit + 1));
             let sql = format!(
-                "{ALERT_SELECT} WHERE {} ORDER BY a.seq DESC LIMIT ?{}",
-                clauses.join(" AND "),
-                params.len()
+                "{ALERT_SELECT} WHERE {} ORDER BY a.seq DESC LIMIT {m}",
+                w.sql()
             );
             let mut found: Vec<(Alert, i64)> =
-                c.query_all(&sql, &crate::sql::dyn_params(&params), rows::alert_with_seq)?;
+                c.query_all(&sql, &w.params(), rows::alert_with_seq)?;
             let next_cursor = (found.len() > limit as usize).then(|| {
                 found.truncate(limit as usize);
                 format!("a{}", found.last().map(|(_, s)| *s).unwrap_or_default())

@@ -171,19 +171,7 @@ fn write_schedule(
         .into());
     }
     let participants = check_participants(c, spec)?;
-    let team = match &spec.team {
-        Some(t) => Some(
-            super::catalog::load_team(c, t)
-                .map_err(|e| match e {
-                    StoreError::NotFound { .. } => StoreError::Invalid(
-                        FieldError::new("team", format!("no team {t:?}")).into(),
-                    ),
-                    other => other,
-                })?
-                .id,
-        ),
-        None => None,
-    };
+    let team = super::catalog::team_field(c, spec.team.as_ref())?;
     let team = team.as_ref().map(TeamId::as_str);
     let id = match existing {
         Some(id) => {

@@ -311,6 +311,57 @@ pub fn next_incident_number(conn: &dyn Conn) -> Result<i64> {
     conn.query_one(sql, params![], |r| r.get(0))
 }
 
+/// The conditions of a list query and their parameters, numbered as they are added.
+#[derive(Default)]
+pub struct Conditions {
+    clauses: Vec<String>,
+    params: Vec<crate::sql::Value>,
+}
+
+impl Conditions {
+    /// A parameter's placeholder (`?N`).
+    pub fn param(&mut self, value: impl Into<crate::sql::Value>) -> String {
+        self.params.push(value.into());
+        format!("?{}", self.params.len())
+    }
+
+    /// A condition on one parameter, which `condition` names `{}` (as often as it needs).
+    pub fn with(&mut self, condition: &str, value: impl Into<crate::sql::Value>) {
+        let mark = self.param(value);
+        self.clauses.push(condition.replace("{}", &mark));
+    }
+
+    /// A condition that the column is one of `values`; none at all adds nothing.
+    pub fn one_of<V: Into<crate::sql::Value>>(
+        &mut self,
+        column: &str,
+        values: impl IntoIterator<Item = V>,
+    ) {
+        let marks: Vec<String> = values.into_iter().map(|v| self.param(v)).collect();
+        if !marks.is_empty() {
+            self.clauses
+                .push(format!("{column} IN ({})", marks.join(", ")));
+        }
+    }
+
+    pub fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// The `WHERE` condition: every one of them.
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    pub fn params(&self) -> Vec<&dyn crate::sql::ToSql> {
+        crate::sql::dyn_params(&self.params)
+    }
+}
+
 /// Parses a page cursor of the form `<prefix><integer>`.
 pub fn parse_cursor(cursor: Option<&str>, prefix: char) -> Result<Option<i64>> {
     let Some(c) = cursor else { return Ok(None) };

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_ends",
         include_str!("migrations/0010_alert_ends.sql"),
     ),
+    (
+        11,
+        "roles_audit",
+        include_str!("migrations/0011_roles_audit.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -272,6 +272,7 @@ fn policy_spec(p: usize, schedules: &[ScheduleId]) -> EscalationPolicySpec {
                 targets: last,
             },
         ],
+        team: None,
     }
 }
 

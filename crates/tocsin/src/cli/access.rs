@@ -21,7 +21,7 @@ const INTEGRATIONS: &[Col] = &[
 /// Names first; the ID, which `revoke` takes, last.
 const TOKENS: &[Col] = &[
     Col("NAME", Cell::Text("name")),
-    Col("SCOPE", Cell::Text("scope")),
+    Col("ROLE", Cell::With(token_role)),
     Col("PREFIX", Cell::Text("token_prefix")),
     Col("USER", Cell::Text("user_name")),
     Col("CREATED", Cell::Time("created_at")),
@@ -148,6 +148,7 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
     match cmd {
         TokenCmd::Create {
             name,
+            role,
             scope,
             expires_in,
             user,
@@ -160,6 +161,7 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
                 .transpose()?;
             let new = body(json!({
                 "name": name,
+                "role": role,
                 "scope": scope,
                 "expires_at": expires_at,
                 "user": user,
@@ -171,11 +173,14 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
                 } else {
                     format!("expires {}", time(&v["expires_at"]))
                 };
+                let holds = match v["role"].as_str() {
+                    Some(role) => format!("the {role} role"),
+                    None => format!("the role of {}", text(&v["user_name"])),
+                };
                 println!(
-                    "created token {} ({}) with scope {}; it {until}",
+                    "created token {} ({}) with {holds}; it {until}",
                     text(&v["name"]),
                     text(&v["id"]),
-                    text(&v["scope"])
                 );
                 shown_once("token", &v["token"]);
             });
@@ -192,4 +197,47 @@ pub async fn tokens(client: &Client, cmd: TokenCmd, out: Output) -> anyhow::Resu
 pub(super) fn shown_once(what: &str, secret: &serde_json::Value) {
     println!("\nThe {what} is shown only this once; store it somewhere safe now:\n");
     println!("    {}\n", text(secret));
+}
+
+/// A token acting as a person holds whatever role they hold.
+fn token_role(token: &serde_json::Value) -> String {
+    match token["role"].as_str() {
+        Some(role) => role.to_owned(),
+        None => "(the user's)".to_owned(),
+    }
+}
+
+const AUDIT: &[Col] = &[
+    Col("AT", Cell::Time("at")),
+    Col("ACTOR", Cell::With(audit_actor)),
+    Col("ACTION", Cell::Text("action")),
+    Col("TARGET", Cell::Text("target")),
+    Col("ADDRESS", Cell::Text("address")),
+];
+
+fn audit_actor(entry: &serde_json::Value) -> String {
+    format!(
+        "{} ({})",
+        text(&entry["actor"]["name"]),
+        text(&entry["actor"]["kind"])
+    )
+}
+
+/// Runs `tocsin audit`.
+pub async fn audit(client: &Client, args: super::AuditArgs) -> anyhow::Result<()> {
+    let filters = super::query([
+        ("actor", args.actor),
+        ("action", args.action),
+        ("target", args.target),
+    ]);
+    super::incidents::list(
+        client,
+        "audit",
+        filters,
+        args.range,
+        args.paging,
+        AUDIT,
+        args.out,
+    )
+    .await
 }

@@ -29,9 +29,30 @@ pub const USERS: Resource = Resource {
         Col("EMAIL", Cell::Text("email")),
         Col("NAME", Cell::Text("name")),
         Col("TIME ZONE", Cell::Text("time_zone")),
+        Col("ROLE", Cell::Text("role")),
         Col("ID", Cell::Text("id")),
     ],
 };
+
+/// Runs a `tocsin users` command.
+pub async fn users(client: &Client, cmd: super::UserCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        super::UserCmd::Catalog(cmd) => crud(client, &USERS, cmd, out).await,
+        super::UserCmd::SetRole { user, role } => {
+            let v = client
+                .put(
+                    &["users", &user, "role"],
+                    &serde_json::json!({ "role": role }),
+                )
+                .await?;
+            out.done(
+                &v,
+                format!("{} now holds the {role} role", text(&v["email"])),
+            );
+            Ok(())
+        }
+    }
+}
 
 pub const TEAMS: Resource = Resource {
     path: "teams",

@@ -305,7 +305,7 @@ pub(super) async fn incident_numbers(
     Ok(numbers)
 }
 
-async fn list(
+pub(super) async fn list(
     client: &Client,
     path: &str,
     filters: Query,

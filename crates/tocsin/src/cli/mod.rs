@@ -33,8 +33,8 @@ pub enum Commands {
     Apply(ApplyArgs),
     /// Write the whole catalog as YAML, in the format `apply` takes.
     Export(ExportArgs),
-    /// People: who gets paged and who is credited on timelines.
-    Users(Group<CatalogCmd<NewUser>>),
+    /// People: who gets paged and who is credited on timelines, and the role each holds.
+    Users(Group<UserCmd>),
     /// Teams and their members.
     Teams(Group<CatalogCmd<NewTeam>>),
     /// Services: what alerts and incidents are about.
@@ -51,8 +51,10 @@ pub enum Commands {
     Rules(Group<RuleCmd>),
     /// Maintenance windows: a service's alerts are recorded but page no one while one is open.
     Maintenance(Group<MaintenanceCmd>),
-    /// API tokens (needs an admin token).
+    /// API tokens (needs the admin role, except for a token acting as yourself).
     Tokens(Group<TokenCmd>),
+    /// Who changed what, when and from where, newest first (needs the admin role).
+    Audit(AuditArgs),
     /// On-call schedules: rotations, who is on call, overrides and calendar feeds.
     Schedules(Group<oncall::ScheduleCmd>),
     /// Escalation policies: whom an incident pages, and whom next if nobody acknowledges.
@@ -69,6 +71,41 @@ pub enum Commands {
     /// schedules with nobody on call in the next 14 days, people a policy pages who cannot be reached, contact
     /// methods of a kind this server cannot send. Exits with status 1 when it finds something.
     Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Entries by this actor: an ID, or a name as recorded.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// An action (incident.acknowledge), or all of an object's (incident).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Entries about this target, as recorded (an ID, a name, an email, an incident number).
+    #[arg(long)]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub range: TimeRange,
+    #[command(flatten)]
+    pub paging: Paging,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+/// What can be done with people: what every catalog entry allows, and roles.
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    #[command(flatten)]
+    Catalog(CatalogCmd<NewUser>),
+    /// Give a person a role (owners only): observer (reads), responder (works incidents), admin (configures),
+    /// owner (everything, including roles).
+    SetRole {
+        /// User ID or email.
+        user: String,
+        /// The role to give.
+        #[arg(long, value_parser = ["observer", "responder", "admin", "owner"])]
+        role: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -271,10 +308,10 @@ pub struct Paging {
 #[derive(Args, Debug)]
 pub struct TimeRange {
     /// Created at or after this time (now, -2h, 2026-11-23 10:00 Europe/Berlin, or RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
     pub since: Option<DateTime<Utc>>,
     /// Created before this time (now, -30m, a local time with its zone, or RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -403,9 +440,13 @@ pub enum TokenCmd {
         /// What the token is for, e.g. the script using it.
         #[arg(long)]
         name: String,
-        /// read: read anything but tokens; write: also change things; admin: also manage tokens.
-        #[arg(long, value_parser = ["read", "write", "admin"])]
-        scope: String,
+        /// observer: reads; responder: works incidents; admin: configures; owner: everything. At most your own
+        /// role [default with --user: whatever role the user holds].
+        #[arg(long, value_parser = ["observer", "responder", "admin", "owner"], required_unless_present_any = ["user", "scope"])]
+        role: Option<String>,
+        /// The older form of --role: read (observer), write (admin) or admin (owner).
+        #[arg(long, value_parser = ["read", "write", "admin"], conflicts_with = "role", hide = true)]
+        scope: Option<String>,
         /// Lifetime such as 90m, 12h, 30d or 2w [default: never expires].
         #[arg(long, value_parser = parse_duration)]
         expires_in: Option<TimeDelta>,
@@ -439,10 +480,10 @@ pub enum SilenceCmd {
         #[arg(long)]
         comment: String,
         /// When the silence starts (now, +2h, a local time with its zone, or RFC 3339) [default: now].
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         starts_at: Option<DateTime<Utc>>,
         /// When it ends (now, +2h, a local time with its zone, or RFC 3339); or use --duration.
-        #[arg(long, value_parser = parse_time, required_unless_present = "duration", conflicts_with = "duration")]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true, required_unless_present = "duration", conflicts_with = "duration")]
         ends_at: Option<DateTime<Utc>>,
         /// How long it lasts from its start, such as 90m, 2h or 1d.
         #[arg(long, value_parser = parse_duration)]
@@ -458,7 +499,7 @@ pub enum SilenceCmd {
         /// Silence ID.
         id: String,
         /// The new end (now, +2h, a local time with its zone, or RFC 3339); or use --by.
-        #[arg(long, value_parser = parse_time, required_unless_present = "by", conflicts_with = "by")]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true, required_unless_present = "by", conflicts_with = "by")]
         ends_at: Option<DateTime<Utc>>,
         /// Push the current end back by this much, such as 30m or 2h.
         #[arg(long, value_parser = parse_duration)]
@@ -521,10 +562,10 @@ pub enum MaintenanceCmd {
         #[arg(long)]
         description: Option<String>,
         /// Start of a one-off window (now, +2h, a local time with its zone, or RFC 3339).
-        #[arg(long, value_parser = parse_time, group = "schedule", requires = "until")]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true, group = "schedule", requires = "until")]
         from: Option<DateTime<Utc>>,
         /// End of a one-off window (now, +2h, a local time with its zone, or RFC 3339).
-        #[arg(long, value_parser = parse_time, requires = "from")]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true, requires = "from")]
         until: Option<DateTime<Utc>>,
         /// A window starts at each time this 5-field cron expression names, e.g. "0 2 * * SUN".
         #[arg(long, group = "schedule", requires_all = ["time_zone", "duration"])]
@@ -553,11 +594,12 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
     match cmd {
         Commands::Apply(a) => catalog::apply(c, a).await,
         Commands::Export(a) => catalog::export(c, a).await,
-        Commands::Users(g) => catalog::crud(c, &catalog::USERS, g.cmd, g.out).await,
+        Commands::Users(g) => catalog::users(c, g.cmd, g.out).await,
         Commands::Teams(g) => catalog::crud(c, &catalog::TEAMS, g.cmd, g.out).await,
         Commands::Services(g) => catalog::services(c, g.cmd, g.out).await,
         Commands::Integrations(g) => access::integrations(c, g.cmd, g.out).await,
         Commands::Tokens(g) => access::tokens(c, g.cmd, g.out).await,
+        Commands::Audit(a) => access::audit(c, a).await,
         Commands::Incidents(g) => incidents::incidents(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,

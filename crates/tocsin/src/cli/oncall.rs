@@ -39,7 +39,7 @@ pub enum ScheduleCmd {
         /// Schedule ID or name.
         schedule: String,
         /// The instant to ask about (now, +2h, a local time with its zone, or RFC 3339) [default: now].
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         at: Option<DateTime<Utc>>,
     },
     /// The final schedule over a range: who is on call when, and where nobody is.
@@ -47,10 +47,10 @@ pub enum ScheduleCmd {
         /// Schedule ID or name.
         schedule: String,
         /// Start of the range (now, +2h, a local time with its zone, or RFC 3339) [default: now].
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         from: Option<DateTime<Utc>>,
         /// End of the range (RFC 3339), at most 366 days after the start [default: 14 days after it].
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         to: Option<DateTime<Utc>>,
     },
     /// Put someone on call for a while, whoever the rotation names.
@@ -78,10 +78,10 @@ pub enum OverrideCmd {
         #[arg(long)]
         user: String,
         /// When the override starts (now, +2h, a local time with its zone, or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         start: DateTime<Utc>,
         /// When it ends (now, +2h, a local time with its zone, or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
         end: DateTime<Utc>,
     },
     /// Remove an override.

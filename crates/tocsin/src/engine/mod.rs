@@ -99,6 +99,8 @@ pub struct Engine {
     last_cleanup: Mutex<Option<DateTime<Utc>>>,
     channels: Channels,
     metrics: tocsin_app::Metrics,
+    /// How long the audit log keeps entries; the hourly cleanup forgets older ones.
+    audit_retention: Duration,
 }
 
 const LEASE: &str = "engine";
@@ -128,6 +130,7 @@ impl Engine {
             last_cleanup: Mutex::new(None),
             channels: app.channels(),
             metrics: app.metrics().clone(),
+            audit_retention: app.audit_retention(),
         }
     }
 
@@ -345,8 +348,16 @@ impl Engine {
             }
             due
         };
-        if due && let Err(e) = self.store.engine().cleanup(now).await {
+        if !due {
+            return;
+        }
+        if let Err(e) = self.store.engine().cleanup(now).await {
             tracing::warn!(error = %e, "Engine cleanup failed.");
+        }
+        match self.store.audit().prune(now - self.audit_retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "Forgot audit entries past their retention."),
+            Err(e) => tracing::warn!(error = %e, "Could not prune the audit log."),
         }
     }
 }

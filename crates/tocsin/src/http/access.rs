@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_domain::auth::{Scope, display_prefix, new_api_token, new_integration_key};
+use tocsin_domain::auth::{Role, Scope, display_prefix, new_api_token, new_integration_key};
 use tocsin_domain::ids::{IntegrationId, TokenId};
 use tocsin_store::{
     ApiToken, Integration, IntegrationConfig, IntegrationKind, NewIntegration, NewToken, RawPayload,
@@ -229,7 +229,13 @@ pub async fn revoke_integration(
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     name: String,
-    scope: Scope,
+    /// What the token may do; at most the creator's own role. Without it, a token for `user` acts with whatever
+    /// role the user holds.
+    #[serde(default)]
+    role: Option<Role>,
+    /// The older way of saying what a token may do: `read` is the observer role, `write` admin, `admin` owner.
+    #[serde(default)]
+    scope: Option<Scope>,
     /// When the token stops working; never, if absent.
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
@@ -273,10 +279,25 @@ pub async fn create_token(
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::field("expires_at", "must be in the future"));
     }
+    let role = match (req.role, req.scope) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "scope",
+                "give the role alone; scope is its older form",
+            ));
+        }
+        (None, None) if req.user.is_none() => {
+            return Err(ApiError::field(
+                "role",
+                "is needed for a token that does not act as a user: observer, responder, admin or owner",
+            ));
+        }
+        (role, scope) => role.or(scope.map(Role::for_scope)),
+    };
     let secret = new_api_token();
     let new = NewToken {
         name: name.to_owned(),
-        scope: req.scope,
+        role,
         expires_at: req.expires_at,
         user: req.user.as_deref().map(UserRef::parse),
         token_hash: secret.hash(),

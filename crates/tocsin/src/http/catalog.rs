@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tocsin_domain::auth::Role;
 use tocsin_domain::catalog::{
     CatalogDocument, PlanAction, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
 };
@@ -72,6 +73,30 @@ pub async fn replace_user(
         s.app
             .users()
             .replace(&caller, &UserRef::parse(&user), spec)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// Gives a person a role; owners only. The last owner keeps the owner role.
+#[utoipa::path(put, path = "/api/v1/users/{user}/role", tag = "catalog", security(("bearer" = [])), request_body = RoleChange,
+    params(("user" = String, Path, description = "User ID or email")),
+    responses((status = 200, body = User), (status = "4XX", body = ErrorResponse)))]
+pub async fn set_user_role(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(change): Json<RoleChange>,
+) -> ApiResult<axum::Json<User>> {
+    Ok(axum::Json(
+        s.app
+            .users()
+            .set_role(&caller, &UserRef::parse(&user), change.role)
             .await?,
     ))
 }

@@ -12,7 +12,8 @@ use tocsin_store::{Conflict, StoreError};
 pub enum ErrorCode {
     MissingToken,
     InvalidToken,
-    InsufficientScope,
+    /// The principal's role does not allow the call; the message says what it needs.
+    Forbidden,
     InvalidRequest,
     MalformedJson,
     PayloadTooLarge,
@@ -37,7 +38,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,11 +122,9 @@ impl From<ValidationErrors> for ApiError {
 impl From<tocsin_app::Error> for ApiError {
     fn from(e: tocsin_app::Error) -> Self {
         match e {
-            tocsin_app::Error::Forbidden { has, needs } => Self::new(
-                ErrorCode::InsufficientScope,
-                format!(
-                    "this token has scope {has}; this call needs {needs} (create a token with --scope {needs})"
-                ),
+            tocsin_app::Error::Forbidden { role, needs } => Self::new(
+                ErrorCode::Forbidden,
+                format!("you hold the {role} role; this needs {needs}"),
             ),
             tocsin_app::Error::Store(e) => e.into(),
         }
@@ -141,7 +140,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(c) => {
                 let code = match c {
                     Conflict::NameTaken { .. } => ErrorCode::NameTaken,
-                    Conflict::InUse { .. } | Conflict::LastAdmin => ErrorCode::InUse,
+                    Conflict::InUse { .. } | Conflict::LastAdmin | Conflict::LastOwner { .. } => {
+                        ErrorCode::InUse
+                    }
                     Conflict::StillEscalating { .. } => ErrorCode::StillEscalating,
                     Conflict::NoPolicy { .. } | Conflict::HandedToPeople { .. } => {
                         ErrorCode::NoEscalationPolicy
@@ -194,7 +195,7 @@ mod tests {
         let all = [
             ErrorCode::MissingToken,
             ErrorCode::InvalidToken,
-            ErrorCode::InsufficientScope,
+            ErrorCode::Forbidden,
             ErrorCode::InvalidRequest,
             ErrorCode::MalformedJson,
             ErrorCode::PayloadTooLarge,
@@ -222,7 +223,7 @@ mod tests {
             .collect();
         assert_eq!(
             table.join("\n"),
-            "401 missing_token\n401 invalid_token\n403 insufficient_scope\n400 invalid_request\n400 malformed_json\n\
+            "401 missing_token\n401 invalid_token\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
              409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
         );

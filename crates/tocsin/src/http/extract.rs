@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use tocsin_app::Principal;
-use tocsin_domain::auth::Scope;
+use tocsin_domain::auth::Need;
 use tocsin_domain::refs::IncidentRef;
 
 /// An authenticated caller. Extract it first in a handler so that unauthenticated requests are refused before
@@ -24,9 +24,17 @@ impl std::ops::Deref for Caller {
 
 impl Caller {
     /// For what a handler does without a use case (running the engine on demand).
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        Ok(self.0.require(scope)?)
+    pub fn require(&self, need: Need<'_>) -> Result<(), ApiError> {
+        Ok(self.0.require(need)?)
     }
+}
+
+/// The address a request came from: the connection's peer.
+pub fn peer_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -60,10 +68,11 @@ impl FromRequestParts<AppState> for Caller {
                 "the token is unknown, revoked or expired",
             ));
         };
-        // Every change needs at least write scope; refusing a reader here, before its body is parsed, answers 403
-        // rather than a 400 about a body it was never allowed to send. Use cases still check their exact scope.
+        let principal = principal.from_address(peer_address(parts));
+        // Every change needs at least the responder role; refusing an observer here, before its body is parsed,
+        // answers 403 rather than a 400 about a body it was never allowed to send. Use cases still check exactly.
         if !parts.method.is_safe() {
-            principal.require(Scope::Write)?;
+            principal.require(Need::Respond)?;
         }
         Ok(Caller(principal))
     }

@@ -52,7 +52,7 @@ fn list_of<T: FromStr<Err = String>>(
         .collect()
 }
 
-fn time(field: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn time(field: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     raw.as_deref()
         .map(|s| {
             DateTime::parse_from_rfc3339(s)

@@ -7,6 +7,7 @@
 mod access;
 mod actions;
 mod alertmanager_api;
+mod audit;
 mod catalog;
 mod connection;
 pub mod error;
@@ -85,6 +86,7 @@ impl AppState {
         (name = "escalation", description = "Escalation policies, who is paged, escalating and reassigning incidents"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
+        (name = "audit", description = "Who changed what, when and from where"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -235,6 +237,8 @@ pub fn router(state: AppState) -> Router {
             access::revoke_integration
         ))
         .routes(routes!(access::integration_payloads))
+        .routes(routes!(catalog::set_user_role))
+        .routes(routes!(audit::list_audit))
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tocsin_app::Principal;
-use tocsin_domain::auth::Scope;
+use tocsin_domain::auth::Need;
 use tocsin_domain::contact::{
     ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
     StatusUpdates,
@@ -735,7 +735,7 @@ pub async fn run_engine_cycle(
     caller: Caller,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<CycleReport>> {
-    caller.require(Scope::Admin)?;
+    caller.require(Need::Configure)?;
     let Some(engine) = &s.engine else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,

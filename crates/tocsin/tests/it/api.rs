@@ -645,7 +645,7 @@ async fn every_api_call_needs_a_valid_token_with_the_right_scope() {
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+        (StatusCode::FORBIDDEN, Some("forbidden"))
     );
     assert_eq!(
         app.send(as_reader(Method::GET, "/api/v1/tokens")).await.0,
@@ -965,6 +965,8 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/api/v1/users/{user}"),
         ("put", "/api/v1/users/{user}"),
         ("delete", "/api/v1/users/{user}"),
+        ("put", "/api/v1/users/{user}/role"),
+        ("get", "/api/v1/audit"),
         ("get", "/api/v1/teams"),
         ("post", "/api/v1/teams"),
         ("get", "/api/v1/teams/{team}"),
@@ -1358,7 +1360,7 @@ async fn the_last_admin_token_stays_and_the_bearer_scheme_is_case_insensitive() 
         b["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("last admin token"),
+            .contains("last owner token"),
         "{b}"
     );
     for scheme in ["BEARER", "bearer", "Bearer", "bEaReR"] {
@@ -1406,7 +1408,7 @@ async fn a_reader_is_refused_before_its_body_is_read() {
             )
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {b}");
-        assert_eq!(b["error"]["code"], "insufficient_scope", "{b}");
+        assert_eq!(b["error"]["code"], "forbidden", "{b}");
     }
 }
 

@@ -345,7 +345,7 @@ async fn a_created_token_is_printed_once_and_works() {
     )
     .await
     .failed();
-    assert!(err.contains("(insufficient_scope)"), "{err}");
+    assert!(err.contains("(forbidden)"), "{err}");
 }
 
 #[tokio::test]

@@ -82,6 +82,7 @@ async fn seed(store: &dyn Store, incidents: usize) {
                     delay_minutes: 5,
                     targets: vec![EscalationTarget::User(user.id.clone())],
                 }],
+                team: None,
             },
             t0(),
         )

@@ -20,6 +20,7 @@ mod oncall;
 mod operations;
 mod paging;
 mod readme;
+mod roles;
 mod senders;
 mod support;
 mod tls;

@@ -394,7 +394,7 @@ async fn schedules_need_a_token_with_the_right_scope() {
             .await;
         assert_eq!(
             (s, b["error"]["code"].as_str()),
-            (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+            (StatusCode::FORBIDDEN, Some("forbidden")),
             "{method} {path}"
         );
     }

@@ -33,7 +33,7 @@ async fn a_lost_admin_token_is_replaced_from_the_command_line() {
         .iter()
         .find(|t| t["name"] == "recovered admin")
         .expect("the recovered token is listed");
-    assert_eq!(recovered["scope"], "admin");
+    assert_eq!(recovered["role"], "owner");
 }
 
 #[tokio::test]

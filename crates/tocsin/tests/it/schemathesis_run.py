@@ -50,7 +50,7 @@ def fixtures(base, token):
         keys[kind] = api(base, token, "POST", f"/api/v1/services/{service}/integrations",
                          {"kind": kind, "config": config})["key"]
     throwaway = api(base, token, "POST", "/api/v1/tokens",
-                    {"name": "schemathesis-revoke", "scope": "admin"})["token"]
+                    {"name": "schemathesis-revoke", "role": "owner"})["token"]
     return keys, throwaway
 
 
