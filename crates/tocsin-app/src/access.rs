@@ -98,15 +98,30 @@ pub struct Tokens<'a> {
 impl Tokens<'_> {
     /// Anyone who may respond may make a token acting as themselves; other tokens are the admins'. Nobody makes a
     /// token holding more than their own role: a token acting as a person holds at most that person's role.
-    pub async fn create(&self, who: &Principal, new: NewToken) -> Result<ApiToken> {
+    pub async fn create(&self, who: &Principal, mut new: NewToken) -> Result<ApiToken> {
         let user = match &new.user {
             Some(u) => Some(self.app.store.users().get(u).await?),
             None => None,
         };
-        let holds = match (new.role, &user) {
-            (Some(role), Some(user)) => role.min(user.role),
-            (Some(role), None) => role,
-            (None, Some(user)) => user.role,
+        let holds = match (&user, new.role) {
+            // One's own token may follow one's role as it changes.
+            (Some(user), role) if who.grant.user.as_ref() == Some(&user.id) => {
+                who.require(Need::Own(&user.id))?;
+                role.map_or(user.role, |r| r.min(user.role))
+            }
+            // A token for someone else holds a fixed role, at most theirs, and only someone who may hold their role
+            // may make one: it is credited to them.
+            (Some(user), role) => {
+                who.require(Need::Configure)?;
+                who.require(Need::Grant(user.role))?;
+                let holds = role.map_or(user.role, |r| r.min(user.role));
+                new.role = Some(holds);
+                holds
+            }
+            (None, Some(role)) => {
+                who.require(Need::Configure)?;
+                role
+            }
             (None, None) => {
                 return Err(StoreError::Invalid(
                     tocsin_domain::FieldError::new(
@@ -118,15 +133,13 @@ impl Tokens<'_> {
                 .into());
             }
         };
-        match &user {
-            Some(user) if who.grant.user.as_ref() == Some(&user.id) => {
-                who.require(Need::Own(&user.id))?
-            }
-            _ => who.require(Need::Configure)?,
-        }
         who.require(Need::Grant(holds))?;
+        if let Some(role) = new.role {
+            new.role = Some(role.min(holds));
+        }
         let summary = json!({"after": {
             "role": new.role,
+            "holds": holds,
             "user": user.as_ref().map(|u| u.email.as_str()),
             "expires_at": new.expires_at,
         }});
@@ -143,17 +156,27 @@ impl Tokens<'_> {
         Ok(self.app.store.tokens().list().await?)
     }
 
-    /// Admins revoke any token; a person revokes their own.
+    /// A person revokes their own tokens; admins others', if they may hold the role those tokens hold.
     pub async fn revoke(&self, who: &Principal, id: &TokenId) -> Result<ApiToken> {
-        if !who.grant.allows(&Need::Configure) {
-            let tokens = self.app.store.tokens().list().await?;
-            let owner = tokens
-                .iter()
-                .find(|t| &t.id == id)
-                .and_then(|t| t.user_id.clone());
-            match owner {
-                Some(user) => who.require(Need::Own(&user))?,
-                None => who.require(Need::Configure)?,
+        let tokens = self.app.store.tokens().list().await?;
+        let token = tokens
+            .into_iter()
+            .find(|t| &t.id == id)
+            .ok_or_else(|| StoreError::not_found("token", id.as_str()))?;
+        match &token.user_id {
+            Some(user) if who.grant.user.as_ref() == Some(user) => who.require(Need::Own(user))?,
+            user => {
+                who.require(Need::Configure)?;
+                let user_role = match user {
+                    Some(u) => Some(self.app.store.users().get(&u.clone().into()).await?.role),
+                    None => None,
+                };
+                let holds = match (token.role, user_role) {
+                    (Some(r), Some(u)) => r.min(u),
+                    (Some(r), None) => r,
+                    (None, u) => u.unwrap_or(Role::Observer),
+                };
+                who.require(Need::Grant(holds))?;
             }
         }
         Ok(self

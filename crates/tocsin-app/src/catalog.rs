@@ -27,11 +27,15 @@ impl Users<'_> {
         Ok(self.app.store.users().list().await?)
     }
 
-    /// People change their own name, email and time zone; admins anyone's, and only owners an owner's.
+    /// People change their own name and time zone; admins anyone's and their emails (teams name their members by
+    /// email), and only owners an owner's.
     pub async fn replace(&self, who: &Principal, user: &UserRef, spec: UserSpec) -> Result<User> {
         let before = self.app.store.users().get(user).await?;
         who.require(Need::Own(&before.id))?;
         who.require(Need::Grant(before.role))?;
+        if spec.email != before.email {
+            who.require(Need::Configure)?;
+        }
         let summary = json!({ "before": spec_of(&before), "after": spec });
         Ok(self
             .app
@@ -51,7 +55,7 @@ impl Users<'_> {
             .app
             .audited(who, "user.delete", before.email.as_str(), summary)
             .users()
-            .delete(user)
+            .delete(user, self.app.now())
             .await?)
     }
 

@@ -7,6 +7,7 @@
 //! call one use case and render its answer; none of them repeats a rule or a side effect.
 
 mod access;
+pub mod accounts;
 mod audit;
 mod catalog;
 mod incidents;
@@ -18,6 +19,7 @@ mod paging;
 pub mod sender_api;
 
 pub use access::{Integrations, Tokens};
+pub use accounts::{AccountSettings, Accounts, Claim, Client, SignedIn};
 pub use audit::Audit;
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};
@@ -48,6 +50,12 @@ pub enum Error {
     /// The principal's role does not allow the use case.
     #[error("this principal holds the {role} role; this needs {needs}")]
     Forbidden { role: Role, needs: String },
+    /// A sign-in with an email and password that do not match an account; which of them is wrong is not said.
+    #[error("the email or the password is wrong")]
+    BadCredentials,
+    /// Too many failed sign-ins for the account or from the address lately.
+    #[error("too many failed sign-ins; try again later")]
+    TooManyAttempts { retry_after: chrono::Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -180,6 +188,8 @@ pub struct App {
     channels: Channels,
     /// How long the audit log keeps entries.
     audit_retention: chrono::Duration,
+    /// How long sessions last; how many failed sign-ins are tolerated.
+    accounts: AccountSettings,
 }
 
 impl App {
@@ -201,7 +211,14 @@ impl App {
             audit_retention: chrono::Duration::days(i64::from(
                 tocsin_domain::audit::DEFAULT_RETENTION_DAYS,
             )),
+            accounts: AccountSettings::default(),
         }
+    }
+
+    /// How long sessions last (`[sessions]`).
+    pub fn with_accounts(mut self, settings: AccountSettings) -> Self {
+        self.accounts = settings;
+        self
     }
 
     /// How long the audit log keeps entries.
@@ -449,6 +466,9 @@ impl App {
     }
     pub fn audit(&self) -> Audit<'_> {
         Audit { app: self }
+    }
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -246,15 +246,8 @@ impl OnCall<'_> {
         let feeds = self.app.store.oncall().list_feeds(None).await?;
         match feeds.iter().find(|f| &f.id == id).map(|f| &f.subject) {
             Some(FeedSubject::User(user)) => who.require(Need::Own(user))?,
-            Some(FeedSubject::Schedule(schedule)) => {
-                let schedule = self
-                    .app
-                    .store
-                    .oncall()
-                    .get_schedule(&schedule.clone().into())
-                    .await?;
-                self.require_schedule_team(who, &schedule).await?
-            }
+            // As anyone who may respond may follow a schedule's shifts, anyone who may respond may stop a feed.
+            Some(FeedSubject::Schedule(_)) => who.require(Need::Respond)?,
             None => who.require(Need::Configure)?,
         }
         Ok(self

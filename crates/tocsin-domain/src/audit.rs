@@ -32,3 +32,6 @@ pub struct AuditRecord {
 
 /// How long the log keeps entries by default.
 pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+/// The action a failed sign-in (or a request for a reset link) is recorded with; counted to limit guessing.
+pub const LOGIN_FAILED: &str = "session.login_failed";

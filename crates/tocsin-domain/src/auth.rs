@@ -201,6 +201,18 @@ pub fn new_api_token() -> Secret {
     Secret(format!("{TOKEN_PREFIX}{}", random_hex(24)))
 }
 
+/// A new session cookie value or single-use link token: 48 hex digits (192 bits), stored only as its hash.
+pub fn new_session_token() -> Secret {
+    Secret(random_hex(24))
+}
+
+/// Random bytes for a password hash's salt.
+pub fn new_salt() -> [u8; 16] {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    salt
+}
+
 /// A new integration key: 32 hex digits (128 bits), the length PagerDuty's routing keys have, because some senders
 /// check it.
 pub fn new_integration_key() -> Secret {

@@ -93,6 +93,7 @@ prefixed_id!(ContactMethodId, "cm");
 prefixed_id!(NotificationRuleId, "nr");
 prefixed_id!(DeliveryId, "msg");
 prefixed_id!(FeedId, "feed");
+prefixed_id!(SessionId, "ses");
 
 #[cfg(test)]
 mod tests {

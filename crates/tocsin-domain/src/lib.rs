@@ -4,6 +4,7 @@
 //! functions here to decide what changes, and persist the result; the transport layer parses wire formats into the
 //! types here at the edge, so every handler downstream receives data that cannot be invalid.
 
+pub mod account;
 pub mod alert;
 pub mod audit;
 pub mod auth;

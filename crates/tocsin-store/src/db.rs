@@ -201,6 +201,9 @@ impl crate::Store for SqlStore {
     fn audit(&self) -> &dyn crate::AuditRepo {
         self
     }
+    fn accounts(&self) -> &dyn crate::AccountRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

@@ -34,7 +34,7 @@ use tocsin_domain::contact::{
     StatusUpdates,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
-use tocsin_domain::ids::{AlertId, IntegrationId, TokenId, UserId};
+use tocsin_domain::ids::{AlertId, IntegrationId, SessionId, TokenId, UserId};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId, ServiceId};
 use tocsin_domain::ids::{FeedId, OverrideId};
 use tocsin_domain::ids::{MaintenanceId, RuleId, SilenceId};
@@ -67,9 +67,61 @@ pub trait Store: Send + Sync + 'static {
     fn contacts(&self) -> &dyn ContactRepo;
     fn engine(&self) -> &dyn EngineRepo;
     fn audit(&self) -> &dyn AuditRepo;
+    fn accounts(&self) -> &dyn AccountRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
+}
+
+/// Passwords, sessions and the single-use links that set a password.
+#[async_trait]
+pub trait AccountRepo: Send + Sync {
+    /// The person with this email (lowercased) and their password hash, if they have one.
+    async fn credentials(&self, email: &str) -> Result<Option<(User, Option<String>)>>;
+    /// Sets the person's password hash; `end_sessions` signs them out everywhere.
+    async fn set_password(
+        &self,
+        user: &UserId,
+        hash: &str,
+        end_sessions: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn start_session(&self, new: NewSession, now: DateTime<Utc>) -> Result<SessionRecord>;
+    /// The session whose token hashes to `token_hash`, if it was not ended and `policy` says it still holds, with
+    /// its person and what they may do.
+    async fn session(
+        &self,
+        token_hash: &str,
+        policy: tocsin_domain::account::SessionPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SessionRecord, User, UserAccess)>>;
+    /// Records a request at `now` as the session's last use.
+    async fn touch_session(&self, id: &SessionId, now: DateTime<Utc>) -> Result<()>;
+    /// The person's sessions that were not ended, newest first.
+    async fn sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>>;
+    async fn get_session(&self, id: &SessionId) -> Result<SessionRecord>;
+    /// Ends the session; ending it twice is harmless.
+    async fn end_session(&self, id: &SessionId, now: DateTime<Utc>) -> Result<SessionRecord>;
+    /// Stores a link whose token hashes to `token_hash`; answers when it stops working.
+    async fn create_link(
+        &self,
+        token_hash: &str,
+        purpose: tocsin_domain::account::LinkPurpose,
+        user: Option<&UserId>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>>;
+    /// The unused, unexpired link whose token hashes to `token_hash`.
+    async fn link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<AccountLink>>;
+    /// Does what the link is for and uses it up (with every other link for the same person), in one
+    /// transaction; `NotFound` when it is unknown, used or expired.
+    async fn redeem_link(
+        &self,
+        token_hash: &str,
+        redeem: Redeem,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// Whether any owner can sign in with a password.
+    async fn has_owner_account(&self) -> Result<bool>;
 }
 
 /// The audit log.
@@ -355,9 +407,10 @@ pub trait UserRepo: Send + Sync {
     async fn get(&self, user: &UserRef) -> Result<User>;
     async fn list(&self) -> Result<Vec<User>>;
     async fn replace(&self, user: &UserRef, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
-    /// Refuses to delete the last owner.
-    async fn delete(&self, user: &UserRef) -> Result<()>;
-    /// Gives the user `role`; refuses to take the owner role from the last owner.
+    /// Revokes the person's API tokens; refuses to leave nobody holding the owner role (a person, or an owner token
+    /// acting for nobody).
+    async fn delete(&self, user: &UserRef, now: DateTime<Utc>) -> Result<()>;
+    /// Gives the user `role`; refuses to leave nobody holding the owner role.
     async fn set_role(&self, user: &UserRef, role: Role, now: DateTime<Utc>) -> Result<User>;
     /// The user's role and teams.
     async fn access(&self, user: &UserId) -> Result<UserAccess>;
@@ -428,8 +481,9 @@ pub trait IntegrationRepo: Send + Sync {
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
     async fn create(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken>;
-    /// Creates `new` only if no token exists at all (first start). Returns whether it did.
-    async fn bootstrap(&self, new: NewToken, now: DateTime<Utc>) -> Result<bool>;
+    /// Creates `new` only if no token exists at all (first start), recording `audit` then. Returns whether it did.
+    async fn bootstrap(&self, new: NewToken, audit: AuditEntry, now: DateTime<Utc>)
+    -> Result<bool>;
     /// The live token with this hash: not revoked, not expired at `now`.
     /// With what the token's user may do, for a token that acts as a user. A token that acted with its user's
     /// role is no longer live once the user is deleted.

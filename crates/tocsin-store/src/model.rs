@@ -8,7 +8,7 @@ use tocsin_domain::contact::{ContactTarget, Purpose};
 use tocsin_domain::escalation::Escalation;
 use tocsin_domain::ids::{
     AlertId, ChangeEventId, ContactMethodId, DeliveryId, FeedId, IncidentId, IntegrationId,
-    OverrideId, PolicyId, ScheduleId, ServiceId, TeamId, TokenId, UserId,
+    OverrideId, PolicyId, ScheduleId, ServiceId, SessionId, TeamId, TokenId, UserId,
 };
 use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::{IncidentStatus, TimelineEntry};
@@ -67,6 +67,49 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A signed-in browser. Its cookie's value is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// Where it signed in from.
+    pub address: Option<String>,
+    /// The browser, as it named itself.
+    pub user_agent: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub address: Option<String>,
+    pub user_agent: String,
+}
+
+/// A single-use link that sets a password, as its holder sees it before using it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLink {
+    pub purpose: tocsin_domain::account::LinkPurpose,
+    /// Whose password it sets; none for the first owner's, who names themselves.
+    pub user: Option<tocsin_domain::catalog::User>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What redeeming a link does, besides using it up.
+#[derive(Debug, Clone)]
+pub enum Redeem {
+    /// Sets the password of the person the link is for; a reset also ends their sessions.
+    SetPassword { hash: String },
+    /// Creates the first owner (or makes the person with this email one) with this password.
+    CreateOwner {
+        spec: tocsin_domain::catalog::UserSpec,
+        hash: String,
+    },
 }
 
 /// What a person may do: their role and the teams they belong to.

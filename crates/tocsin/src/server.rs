@@ -352,9 +352,12 @@ async fn bootstrap_token(
         None => (new_api_token(), true),
     };
     let created = store
-        .audited(system_entry(clock, "token.create", "bootstrap admin"))
         .tokens()
-        .bootstrap(admin_token("bootstrap admin", &secret), clock.now())
+        .bootstrap(
+            admin_token("bootstrap admin", &secret),
+            system_entry(clock, "token.create", "bootstrap admin"),
+            clock.now(),
+        )
         .await?;
     if created {
         tracing::info!(generated, "Created the first admin token.");

@@ -7,12 +7,11 @@ pub mod paging;
 pub mod races;
 pub mod triage;
 
-use crate::repo::audit::LOGIN_FAILED;
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
 use refs::*;
 use tocsin_domain::alert::{AlertDetails, AlertEvent, AlertPatch, AlertStatus, EventAction};
-use tocsin_domain::audit::{AuditEntry, AuditRecord};
+use tocsin_domain::audit::{AuditEntry, AuditRecord, LOGIN_FAILED};
 use tocsin_domain::auth::{Role, hash_secret};
 use tocsin_domain::catalog::{CatalogDocument, PlanAction, ServiceSpec};
 use tocsin_domain::incident::{Actor, ActorKind, IncidentStatus, TimelineKind};
@@ -36,6 +35,7 @@ macro_rules! conformance_suite {
             catalog_apply_is_idempotent_and_atomic => $crate::conformance::catalog_apply_is_idempotent_and_atomic,
             tokens => $crate::conformance::tokens,
             the_audit_log_records_what_committed => $crate::conformance::the_audit_log_records_what_committed,
+            sessions_and_single_use_links => $crate::conformance::sessions_and_single_use_links,
             ingest_follows_pagerduty_semantics => $crate::conformance::ingest_follows_pagerduty_semantics,
             updates_and_worse_alerts_raise_their_incident => $crate::conformance::updates_and_worse_alerts_raise_their_incident,
             ingest_keys_are_scoped_and_revocable => $crate::conformance::ingest_keys_are_scoped_and_revocable,
@@ -317,7 +317,7 @@ pub async fn catalog_entities(store: &dyn Store) {
     assert_eq!(store.services().list().await.unwrap().len(), 2);
     store
         .users()
-        .delete(&user_ref("alice@example.com"))
+        .delete(&user_ref("alice@example.com"), t0())
         .await
         .unwrap();
     assert!(store.users().list().await.unwrap().is_empty());
@@ -435,14 +435,14 @@ pub async fn tokens(store: &dyn Store) {
     assert!(
         store
             .tokens()
-            .bootstrap(new("boot", "s0", None), t0())
+            .bootstrap(new("boot", "s0", None), boot_entry(), t0())
             .await
             .unwrap()
     );
     assert!(
         !store
             .tokens()
-            .bootstrap(new("boot2", "s00", None), t0())
+            .bootstrap(new("boot2", "s00", None), boot_entry(), t0())
             .await
             .unwrap(),
         "bootstrap happens once"
@@ -568,10 +568,21 @@ pub async fn tokens(store: &dyn Store) {
         .await
         .unwrap();
     store.tokens().revoke(&second.id, t0()).await.unwrap();
-    assert!(matches!(
-        store.tokens().revoke(&personal.id, t0()).await,
-        Err(StoreError::Conflict(Conflict::LastAdmin))
-    ));
+    // Her own token is no owner credential of its own: she is one, with or without it.
+    store.tokens().revoke(&personal.id, t0()).await.unwrap();
+    // A token acting with a role for a person outlives nothing of theirs: it goes when they go.
+    store
+        .tokens()
+        .create(
+            NewToken {
+                role: Some(Role::Admin),
+                user: Some(dana.id.clone().into()),
+                ..new("dana's admin", "d2", None)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
     assert!(
         matches!(
             store
@@ -583,7 +594,7 @@ pub async fn tokens(store: &dyn Store) {
         "the last owner keeps the role"
     );
     assert!(matches!(
-        store.users().delete(&dana.id.clone().into()).await,
+        store.users().delete(&dana.id.clone().into(), t0()).await,
         Err(StoreError::Conflict(Conflict::LastOwner { .. }))
     ));
     let lee = store
@@ -601,16 +612,243 @@ pub async fn tokens(store: &dyn Store) {
         .replace(&team.id.clone().into(), team_spec("payments"), t0())
         .await
         .unwrap();
-    store.users().delete(&dana.id.clone().into()).await.unwrap();
+    store
+        .users()
+        .delete(&dana.id.clone().into(), t0())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .tokens()
-            .authenticate(&hash_secret("d1"), t0())
+            .authenticate(&hash_secret("d2"), t0())
             .await
             .unwrap(),
         None,
-        "a deleted person's token acts for nobody"
+        "a deleted person's token acts for nobody, though it held a role of its own"
     );
+    let entries = store.audit().list(AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        entries
+            .items
+            .iter()
+            .map(|e| e.entry.action.as_str())
+            .collect::<Vec<_>>(),
+        ["token.create"],
+        "the first start's token is recorded once, not on every start"
+    );
+}
+
+fn boot_entry() -> AuditEntry {
+    AuditEntry {
+        at: t0(),
+        actor: Actor::system(),
+        action: "token.create".into(),
+        target: "bootstrap admin".into(),
+        summary: serde_json::json!({}),
+        address: None,
+    }
+}
+
+/// Sessions hold until ended or past their policy, one person's sessions end with a reset, and a link works once,
+/// for what it was made for, until it expires.
+pub async fn sessions_and_single_use_links(store: &dyn Store) {
+    use tocsin_domain::account::{LinkPurpose, SessionPolicy};
+    let accounts = store.accounts();
+    assert!(!accounts.has_owner_account().await.unwrap());
+    let expires = accounts
+        .create_link("setup-hash", LinkPurpose::Setup, None, t0())
+        .await
+        .unwrap();
+    assert_eq!(expires, t0() + LinkPurpose::Setup.lifetime());
+    let link = accounts.link("setup-hash", t0()).await.unwrap().unwrap();
+    assert_eq!((link.purpose, link.user), (LinkPurpose::Setup, None));
+    assert!(
+        matches!(
+            accounts
+                .redeem_link("setup-hash", Redeem::SetPassword { hash: "h".into() }, t0())
+                .await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a setup link creates an owner and does nothing else"
+    );
+    let owner = accounts
+        .redeem_link(
+            "setup-hash",
+            Redeem::CreateOwner {
+                spec: new_user("Olga", "olga@example.com"),
+                hash: "argon-olga".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(owner.role, Role::Owner);
+    assert!(accounts.has_owner_account().await.unwrap());
+    assert_eq!(
+        accounts.link("setup-hash", t0()).await.unwrap(),
+        None,
+        "used up"
+    );
+    assert_eq!(
+        accounts.credentials("OLGA@example.com").await.unwrap(),
+        Some((owner.clone(), Some("argon-olga".into())))
+    );
+
+    let dana = store
+        .users()
+        .create(new_user("Dana", "dana@example.com"), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.credentials("dana@example.com").await.unwrap(),
+        Some((dana.clone(), None)),
+        "no password until she sets one"
+    );
+    let policy = SessionPolicy {
+        idle: Duration::hours(1),
+        absolute: Duration::hours(8),
+    };
+    let new_session = |hash: &str| NewSession {
+        token_hash: hash.into(),
+        user_id: dana.id.clone(),
+        address: Some("192.0.2.1".into()),
+        user_agent: "Firefox".into(),
+    };
+    let phone = accounts
+        .start_session(new_session("phone"), t0())
+        .await
+        .unwrap();
+    let laptop = accounts
+        .start_session(new_session("laptop"), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let (found, user, access) = accounts
+        .session("phone", policy, t0() + Duration::minutes(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, user.id, access.role),
+        (phone.id.clone(), dana.id.clone(), Role::Responder)
+    );
+    assert_eq!(
+        accounts
+            .session("phone", policy, t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        None,
+        "idle for an hour"
+    );
+    accounts
+        .touch_session(&phone.id, t0() + Duration::minutes(50))
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .session("phone", policy, t0() + Duration::minutes(100))
+            .await
+            .unwrap()
+            .is_some(),
+        "used since"
+    );
+    assert_eq!(
+        accounts
+            .sessions(&dana.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        [laptop.id.clone(), phone.id.clone()],
+        "newest first"
+    );
+    let ended = accounts.end_session(&laptop.id, t0()).await.unwrap();
+    assert_eq!(ended.revoked_at, Some(t0()));
+    assert_eq!(
+        accounts.session("laptop", policy, t0()).await.unwrap(),
+        None
+    );
+
+    // An invitation and a reset set the person's password; the reset also signs them out everywhere, and using
+    // one of their links uses up the others.
+    accounts
+        .create_link("invite-hash", LinkPurpose::Invite, Some(&dana.id), t0())
+        .await
+        .unwrap();
+    accounts
+        .create_link("reset-hash", LinkPurpose::Reset, Some(&dana.id), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts
+            .link("reset-hash", t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        None,
+        "a reset link lasts an hour"
+    );
+    accounts
+        .redeem_link(
+            "invite-hash",
+            Redeem::SetPassword {
+                hash: "argon-1".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        accounts.link("reset-hash", t0()).await.unwrap().is_none(),
+        "her other links are used up with it"
+    );
+    assert!(
+        accounts
+            .session("phone", policy, t0())
+            .await
+            .unwrap()
+            .is_some(),
+        "accepting an invitation signs nobody out"
+    );
+    accounts
+        .create_link("reset-2", LinkPurpose::Reset, Some(&dana.id), t0())
+        .await
+        .unwrap();
+    accounts
+        .redeem_link(
+            "reset-2",
+            Redeem::SetPassword {
+                hash: "argon-2".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts
+            .credentials("dana@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        Some("argon-2".into())
+    );
+    assert_eq!(
+        accounts.session("phone", policy, t0()).await.unwrap(),
+        None,
+        "a reset signs her out everywhere"
+    );
+    assert!(matches!(
+        accounts
+            .redeem_link(
+                "reset-2",
+                Redeem::SetPassword {
+                    hash: "again".into()
+                },
+                t0()
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 /// The audit log holds a change exactly when the store does, lists newest first by filter, pages, counts failed
@@ -724,9 +962,18 @@ pub async fn the_audit_log_records_what_committed(store: &dyn Store) {
     assert_eq!(
         store
             .audit()
+            .failed_logins("dana@example.com", Some("192.0.2.8"), t0())
+            .await
+            .unwrap(),
+        (1, 0),
+        "the account's failures, none from this address"
+    );
+    assert_eq!(
+        store
+            .audit()
             .failed_logins(
                 "dana@example.com",
-                Some("192.0.2.8"),
+                Some("192.0.2.7"),
                 t0() + Duration::minutes(2)
             )
             .await
@@ -1711,7 +1958,7 @@ pub async fn schedules(store: &dyn Store) {
 
     assert!(
         matches!(
-            store.users().delete(&user_ref("alice@example.com")).await,
+            store.users().delete(&user_ref("alice@example.com"), t0()).await,
             Err(StoreError::Conflict(Conflict::InUse { by: Dependents::Schedules(s), .. })) if s == ["platform"]
         ),
         "a user still in a rotation is not deleted"
@@ -1757,7 +2004,7 @@ pub async fn schedules(store: &dyn Store) {
     ));
     store
         .users()
-        .delete(&user_ref("alice@example.com"))
+        .delete(&user_ref("alice@example.com"), t0())
         .await
         .unwrap();
 }

@@ -190,7 +190,7 @@ pub async fn escalation_policies(store: &dyn Store) {
     ));
     // A user a policy pages cannot be deleted out from under it.
     assert!(matches!(
-        store.users().delete(&user_ref(ann.as_str())).await,
+        store.users().delete(&user_ref(ann.as_str()), t0()).await,
         Err(StoreError::Conflict(Conflict::InUse {
             by: Dependents::Policies(_),
             ..

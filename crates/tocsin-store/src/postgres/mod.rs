@@ -117,6 +117,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "roles_audit",
         include_str!("migrations/0010_roles_audit.sql"),
     ),
+    (11, "accounts", include_str!("migrations/0011_accounts.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

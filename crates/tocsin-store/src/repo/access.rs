@@ -11,6 +11,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tocsin_domain::audit::AuditEntry;
 use tocsin_domain::auth::Role;
 use tocsin_domain::ids::{IntegrationId, ServiceId, TokenId, UserId};
 use tocsin_domain::refs::ServiceRef;
@@ -193,19 +194,6 @@ fn insert_token(c: &dyn Conn, new: &NewToken, now: DateTime<Utc>) -> Result<Toke
     Ok(id)
 }
 
-/// Whether `token` holds the owner role now: its own role, capped by its user's.
-fn holds_owner(c: &dyn Conn, token: &ApiToken) -> Result<bool> {
-    let user_role = match &token.user_id {
-        Some(user) => Some(user_access(c, user)?.role),
-        None => None,
-    };
-    Ok(match (token.role, user_role) {
-        (Some(own), Some(user)) => own.min(user) == Role::Owner,
-        (Some(own), None) => own == Role::Owner,
-        (None, user) => user == Some(Role::Owner),
-    })
-}
-
 #[async_trait]
 impl TokenRepo for SqlStore {
     async fn create(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken> {
@@ -215,12 +203,18 @@ impl TokenRepo for SqlStore {
         })
         .await
     }
-    async fn bootstrap(&self, new: NewToken, now: DateTime<Utc>) -> Result<bool> {
+    async fn bootstrap(
+        &self,
+        new: NewToken,
+        audit: AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         self.write(move |c| {
             if c.exists("SELECT 1 FROM api_tokens LIMIT 1", params![])? {
                 return Ok(false);
             }
             insert_token(c, &new, now)?;
+            super::audit::insert(c, &audit)?;
             Ok(true)
         })
         .await
@@ -266,25 +260,14 @@ impl TokenRepo for SqlStore {
         let id = id.clone();
         self.write(move |c| {
             let token = load_token(c, &id)?;
-            let live = |t: &ApiToken| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
-            if live(&token) && holds_owner(c, &token)? {
-                // An owner's token stands for the role only while it holds it: one acting with its user's role
-                // counts while that user is an owner.
-                let other_admins: i64 = c.query_one(
-                    "SELECT count(*) FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id \
-                     WHERE t.id <> ?2 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?3) \
-                     AND ((t.role = ?1 AND (t.user_id IS NULL OR u.role = ?1)) OR (t.role IS NULL AND u.role = ?1))",
-                    params![Role::Owner.as_str(), id.as_str(), ts(now)],
-                    |r| r.get(0),
-                )?;
-                if other_admins == 0 {
-                    return Err(Conflict::LastAdmin.into());
-                }
-            }
             c.execute(
                 "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), ts(now)],
             )?;
+            let stood_for_owners = token.role == Some(Role::Owner) && token.user_id.is_none();
+            if stood_for_owners && !super::catalog::an_owner_remains(c, now)? {
+                return Err(Conflict::LastAdmin.into());
+            }
             load_token(c, &id)
         })
         .await

@@ -7,11 +7,8 @@ use crate::sql::{Conn, Row};
 use crate::{AuditFilter, AuditRepo, Page, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tocsin_domain::audit::{AuditEntry, AuditRecord};
+use tocsin_domain::audit::{AuditEntry, AuditRecord, LOGIN_FAILED};
 use tocsin_domain::incident::{Actor, ActorKind};
-
-/// The actions a failed sign-in is recorded with; counted to limit guessing.
-pub const LOGIN_FAILED: &str = "session.login_failed";
 
 pub(crate) fn insert(c: &dyn Conn, e: &AuditEntry) -> Result<()> {
     c.execute_later(

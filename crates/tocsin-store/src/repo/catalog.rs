@@ -62,23 +62,29 @@ pub(super) fn user_access(conn: &dyn Conn, user: &UserId) -> Result<UserAccess> 
     Ok(UserAccess { role, teams })
 }
 
-/// Refuses a change that takes the owner role from `user` when nobody else holds it.
-fn refuse_if_last_owner(conn: &dyn Conn, user: &User) -> Result<()> {
-    if user.role != Role::Owner {
-        return Ok(());
-    }
-    let others: i64 = conn.query_one(
-        "SELECT count(*) FROM users WHERE role = ?1 AND id <> ?2",
-        params![Role::Owner.as_str(), user.id.as_str()],
+/// Whether someone can still do everything after a change: a person holding the owner role, or a live owner
+/// token acting for nobody (a token acting for a person holds at most that person's role, so owners' own tokens
+/// are counted with them). Checked after the change, inside its transaction, which it fails otherwise.
+pub(super) fn an_owner_remains(conn: &dyn Conn, now: DateTime<Utc>) -> Result<bool> {
+    let owners: i64 = conn.query_one(
+        "SELECT (SELECT count(*) FROM users WHERE role = ?1) + \
+                (SELECT count(*) FROM api_tokens WHERE role = ?1 AND user_id IS NULL AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?2))",
+        params![Role::Owner.as_str(), ts(now)],
         |r| r.get(0),
     )?;
-    if others == 0 {
-        return Err(Conflict::LastOwner {
-            user: user.email.to_string(),
-        }
-        .into());
+    Ok(owners > 0)
+}
+
+/// Refuses a change that took the owner role from `user` (as they were before it) if nobody holds it any more.
+fn refuse_if_no_owner_left(conn: &dyn Conn, user: &User, now: DateTime<Utc>) -> Result<()> {
+    if user.role != Role::Owner || an_owner_remains(conn, now)? {
+        return Ok(());
     }
-    Ok(())
+    Err(Conflict::LastOwner {
+        user: user.email.to_string(),
+    }
+    .into())
 }
 
 pub(super) fn load_user(conn: &dyn Conn, r: &UserRef) -> Result<User> {
@@ -98,7 +104,7 @@ fn load_users(conn: &dyn Conn) -> Result<Vec<User>> {
     )
 }
 
-fn write_user(
+pub(super) fn write_user(
     conn: &dyn Conn,
     existing: Option<&UserId>,
     spec: &UserSpec,
@@ -454,15 +460,19 @@ impl UserRepo for SqlStore {
         })
         .await
     }
-    async fn delete(&self, r: &UserRef) -> Result<()> {
+    async fn delete(&self, r: &UserRef, now: DateTime<Utc>) -> Result<()> {
         let r = r.clone();
         self.write(move |c| {
             let u = load_user(c, &r)?;
-            refuse_if_last_owner(c, &u)?;
             super::oncall::refuse_if_in_rotation(c, &u)?;
             super::escalation::refuse_if_paged(c, &u)?;
+            // Their tokens go with them, whatever role they hold: nobody's token acts for a person who left.
+            c.execute(
+                "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![u.id.as_str(), ts(now)],
+            )?;
             c.execute("DELETE FROM users WHERE id = ?1", params![u.id.as_str()])?;
-            Ok(())
+            refuse_if_no_owner_left(c, &u, now)
         })
         .await
     }
@@ -470,13 +480,11 @@ impl UserRepo for SqlStore {
         let r = r.clone();
         self.write(move |c| {
             let u = load_user(c, &r)?;
-            if role != Role::Owner {
-                refuse_if_last_owner(c, &u)?;
-            }
             c.execute(
                 "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
                 params![u.id.as_str(), role.as_str(), ts(now)],
             )?;
+            refuse_if_no_owner_left(c, &u, now)?;
             load_user(c, &u.id.clone().into())
         })
         .await

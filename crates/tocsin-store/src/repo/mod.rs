@@ -1,6 +1,7 @@
 //! The repositories, written once in the portable SQL of [`crate::sql`] and run by every backend.
 
 pub(crate) mod access;
+pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod catalog;
 pub(crate) mod delivery;

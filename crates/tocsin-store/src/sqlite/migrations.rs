@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "roles_audit",
         include_str!("migrations/0011_roles_audit.sql"),
     ),
+    (12, "accounts", include_str!("migrations/0012_accounts.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

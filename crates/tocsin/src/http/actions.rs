@@ -7,6 +7,7 @@
 //! services), with buttons for what its state allows.
 
 use super::AppState;
+use super::extract::Peer;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -251,11 +252,16 @@ pub async fn confirm(State(s): State<AppState>, Path(token): Path<String>) -> Re
     responses((status = 200, description = "Done", content_type = "text/html"),
         (status = 403, description = "Expired or altered link", content_type = "text/html"),
         (status = 409, description = "The incident was already resolved", content_type = "text/html")))]
-pub async fn act(State(s): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn act(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    Peer(address): Peer,
+) -> Response {
     let (link, incident, who) = match verified(&s, &token).await {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let who = who.from_address(address);
     if link.action == LinkAction::View {
         return page(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -12,6 +12,8 @@ use tocsin_store::{Conflict, StoreError};
 pub enum ErrorCode {
     MissingToken,
     InvalidToken,
+    /// A sign-in whose email and password do not match an account.
+    InvalidCredentials,
     /// The principal's role does not allow the call; the message says what it needs.
     Forbidden,
     InvalidRequest,
@@ -37,7 +39,9 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::InvalidToken | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -126,6 +130,17 @@ impl From<tocsin_app::Error> for ApiError {
                 ErrorCode::Forbidden,
                 format!("you hold the {role} role; this needs {needs}"),
             ),
+            tocsin_app::Error::BadCredentials => Self::new(
+                ErrorCode::InvalidCredentials,
+                "the email or the password is wrong",
+            ),
+            tocsin_app::Error::TooManyAttempts { retry_after } => Self::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many failed sign-ins for this account or from this address; try again in {} minutes",
+                    retry_after.num_minutes()
+                ),
+            ),
             tocsin_app::Error::Store(e) => e.into(),
         }
     }
@@ -195,6 +210,7 @@ mod tests {
         let all = [
             ErrorCode::MissingToken,
             ErrorCode::InvalidToken,
+            ErrorCode::InvalidCredentials,
             ErrorCode::Forbidden,
             ErrorCode::InvalidRequest,
             ErrorCode::MalformedJson,
@@ -223,7 +239,7 @@ mod tests {
             .collect();
         assert_eq!(
             table.join("\n"),
-            "401 missing_token\n401 invalid_token\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
+            "401 missing_token\n401 invalid_token\n401 invalid_credentials\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
              409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
         );

@@ -29,6 +29,17 @@ impl Caller {
     }
 }
 
+/// The address a request came from, for what records it without a `Caller`.
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(peer_address(parts)))
+    }
+}
+
 /// The address a request came from: the connection's peer.
 pub fn peer_address(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
@@ -42,6 +53,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            if let Some(token) = cookie(parts, SESSION_COOKIE) {
+                return signed_in(parts, state, token).await;
+            }
             return Err(ApiError::new(
                 ErrorCode::MissingToken,
                 "send an API token as `Authorization: Bearer <token>`",
@@ -76,6 +90,73 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(principal))
     }
+}
+
+/// The cookie that carries a browser's session.
+pub const SESSION_COOKIE: &str = "tocsin_session";
+
+/// The value of the request's cookie `name`.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether a request that changes something came from Tocsin's own pages. A browser says where a request comes
+/// from (`Sec-Fetch-Site`, or `Origin` in older ones), and a page on another site cannot make it say otherwise;
+/// a client that says nothing is no browser, and cannot be carrying a victim's cookie.
+pub fn from_own_origin(parts: &Parts, public_url: &str) -> bool {
+    if let Some(site) = parts.headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return true;
+    };
+    let public = url::Url::parse(public_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| [format!("http://{h}"), format!("https://{h}")]);
+    public.as_deref() == Some(origin) || host.is_some_and(|h| h.iter().any(|h| h == origin))
+}
+
+/// The principal of a browser's session, refusing a change that another site's page sent.
+async fn signed_in(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let Some((principal, _)) = state
+        .app
+        .accounts()
+        .session(token, peer_address(parts))
+        .await?
+    else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the session ended; sign in again",
+        ));
+    };
+    if !parts.method.is_safe() {
+        if !from_own_origin(parts, &state.public_url) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a change made with a browser's session must come from Tocsin's own pages",
+            ));
+        }
+        principal.require(Need::Respond)?;
+    }
+    Ok(Caller(principal))
 }
 
 /// A JSON body: refused with 413 over the size limit, 415 if it is declared as something else, 400 naming the

@@ -331,29 +331,45 @@ mod tests {
                 eprintln!("skipped: aiosmtpd is missing (run scripts/install-test-deps.sh)");
                 return None;
             };
-            let dir = tempfile::tempdir().unwrap();
-            let addr = refused_addr();
-            let child = Command::new(python)
-                .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
-                .args(["-c", "aiosmtpd.handlers.Mailbox"])
-                .arg(dir.path().join("mail"))
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut peer = Self { child, addr, dir };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                assert!(
-                    peer.child.try_wait().unwrap().is_none(),
-                    "aiosmtpd exited at start"
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "aiosmtpd did not start listening"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut dir = tempfile::tempdir().unwrap();
+            // A port just freed may be taken again before aiosmtpd binds it, by a test running alongside: a server
+            // that exits at start is started again on another port, and one is only trusted once it stays up while
+            // answering.
+            for _ in 0..5 {
+                let addr = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap();
+                let child = Command::new(python)
+                    .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
+                    .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                    .arg(dir.path().join("mail"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut peer = Self { child, addr, dir };
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    if peer.child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if peer.child.try_wait().unwrap().is_none() {
+                            return Some(peer);
+                        }
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "aiosmtpd did not start listening"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                dir = std::mem::replace(&mut peer.dir, tempfile::tempdir().unwrap());
             }
-            Some(peer)
+            panic!("aiosmtpd exited at start five times");
         }
 
         fn messages(&self) -> Vec<String> {

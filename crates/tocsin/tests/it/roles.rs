@@ -544,7 +544,10 @@ async fn people_change_their_own_things_and_their_teams() {
     .await;
     let token_for = |user: &str| json!({"name": format!("{user}'s"), "user": user});
     let dana = created(&app, "/api/v1/tokens", token_for(&f.dana)).await;
-    assert_eq!(dana["role"], Value::Null, "acts with Dana's role");
+    assert_eq!(
+        dana["role"], "responder",
+        "made by someone else: fixed at her role"
+    );
     let dana = dana["token"].as_str().unwrap().to_owned();
     let as_dana = |method: Method, path: &str, body: Value| {
         let rb = app
@@ -630,6 +633,22 @@ async fn people_change_their_own_things_and_their_teams() {
             Method::PUT,
             "/api/v1/services/checkout".into(),
             json!({"name": "checkout", "description": "given away to nobody"}),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/services/search".into(),
+            json!({"name": "search", "team": "payments"}),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/schedules/search-rota".into(),
+            json!({"name": "search-rota", "time_zone": "UTC", "team": "payments", "layers": [{"name": "l",
+                "participants": [lee], "rotation": {"every": "days", "count": 1}, "start": "2026-03-02T09:00:00"}]}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/users/{d}"),
+            json!({"name": "Dana", "email": "someone-else@example.com"}),
         ),
         (
             Method::POST,
@@ -768,6 +787,74 @@ async fn the_audit_log_says_who_changed_what_from_where() {
             app.client
                 .get(format!("{}/api/v1/audit", app.url))
                 .bearer_auth(t["token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Nobody makes a token holding more than they hold, nor one crediting someone whose role they do not hold; an
+/// admin's token for a person holds a fixed role, at most the person's.
+#[tokio::test]
+async fn tokens_never_hold_more_than_their_maker_or_their_person() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app).await;
+    let olga = id(&created(
+        &app,
+        "/api/v1/users",
+        json!({"name": "Olga", "email": "olga@example.com"}),
+    )
+    .await);
+    let (s, b) = app
+        .send(
+            app.req(Method::PUT, &format!("/api/v1/users/{olga}/role"))
+                .json(&json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let admin = created(
+        &app,
+        "/api/v1/tokens",
+        json!({"name": "a", "role": "admin"}),
+    )
+    .await;
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let as_admin = |body: Value| {
+        app.client
+            .post(format!("{}/api/v1/tokens", app.url))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+    for body in [
+        json!({"name": "o", "role": "owner"}),
+        json!({"name": "as olga", "user": "olga@example.com"}),
+        json!({"name": "as olga", "user": "olga@example.com", "role": "admin"}),
+    ] {
+        let (s, b) = app.send(as_admin(body.clone())).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}: {b}");
+    }
+    let (s, b) = app
+        .send(as_admin(
+            json!({"name": "as dana", "user": f.dana, "role": "admin"}),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["role"], "responder", "capped at Dana's role, and fixed");
+    // The owner's own bootstrap token is beyond an admin's reach.
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    let boot = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "bootstrap admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = app
+        .send(
+            app.client
+                .delete(format!("{}/api/v1/tokens/{boot}", app.url))
+                .bearer_auth(&admin),
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -2,7 +2,13 @@
 -- (role NULL); a policy may belong to a team, whose members may then change it.
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'responder';
 ALTER TABLE api_tokens ADD COLUMN role TEXT;
-UPDATE api_tokens SET role = CASE scope WHEN 'read' THEN 'observer' WHEN 'write' THEN 'admin' ELSE 'owner' END;
+UPDATE api_tokens SET role = CASE scope WHEN 'read' THEN 'observer' WHEN 'write' THEN 'admin' WHEN 'admin' THEN 'owner'
+    ELSE 'observer' END;
+-- A token acting as a person holds at most the person's role: people keep what their live tokens could do.
+UPDATE users SET role = 'owner'
+    WHERE id IN (SELECT user_id FROM api_tokens WHERE role = 'owner' AND revoked_at IS NULL);
+UPDATE users SET role = 'admin' WHERE role = 'responder'
+    AND id IN (SELECT user_id FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL);
 ALTER TABLE api_tokens DROP COLUMN scope;
 ALTER TABLE escalation_policies ADD COLUMN team_id TEXT REFERENCES teams (id) ON DELETE SET NULL;
 

@@ -1,0 +1,399 @@
+use crate::prelude::*;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::OnceLock;
+use tocsin_domain::account::{LinkPurpose, LoginLimits, Password, SessionPolicy};
+use tocsin_domain::audit::{AuditEntry, LOGIN_FAILED};
+use tocsin_domain::auth::{Grant, Secret, hash_secret, new_salt, new_session_token};
+use tocsin_domain::ids::SessionId;
+use tocsin_domain::incident::{Actor, ActorKind};
+
+/// How sessions last and how many failed sign-ins are tolerated (`[sessions]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountSettings {
+    pub sessions: SessionPolicy,
+    pub limits: LoginLimits,
+}
+
+/// A browser that just signed in: the cookie's value (shown once, stored only as its hash) and the session.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: Secret,
+    pub session: SessionRecord,
+    pub user: User,
+}
+
+/// Where a request for a session came from.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub address: Option<std::net::IpAddr>,
+    pub user_agent: String,
+}
+
+/// What redeeming a single-use link sets.
+pub enum Claim {
+    /// The password of the person an invitation or a reset is for.
+    Password(Password),
+    /// The first owner: who they are, and their password.
+    Owner { spec: UserSpec, password: Password },
+}
+
+/// Use cases of accounts: signing in and out, sessions, passwords, invitations and resets.
+pub struct Accounts<'a> {
+    pub(crate) app: &'a App,
+}
+
+/// Argon2id with its recommended parameters (19 MiB, 2 passes), run on the blocking pool: a hash takes tens of
+/// milliseconds of CPU, which must not stall the runtime's threads.
+async fn hash_password(password: Password) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&new_salt()).map_err(backend)?;
+        argon2::Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(backend)
+    })
+    .await
+    .map_err(backend)?
+}
+
+/// Whether `password` matches `hash`; without a hash, a dummy one is checked so that an unknown account takes as
+/// long to refuse as a wrong password.
+async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        static DUMMY: OnceLock<String> = OnceLock::new();
+        let dummy = DUMMY.get_or_init(|| {
+            let salt = SaltString::encode_b64(&new_salt()).expect("16 bytes encode");
+            argon2::Argon2::default()
+                .hash_password(b"no account has this password", &salt)
+                .expect("hashing works")
+                .to_string()
+        });
+        let known = hash.is_some();
+        let hash = hash.as_deref().unwrap_or(dummy);
+        let parsed = PasswordHash::new(hash).map_err(backend)?;
+        let matches = argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(known && matches)
+    })
+    .await
+    .map_err(backend)?
+}
+
+fn backend(e: impl std::fmt::Display) -> crate::Error {
+    StoreError::Backend(format!("password hashing: {e}")).into()
+}
+
+impl Accounts<'_> {
+    fn entry(&self, actor: Actor, client: &Client, action: &str, target: &str) -> AuditEntry {
+        AuditEntry {
+            at: self.app.now(),
+            actor,
+            action: action.to_owned(),
+            target: target.to_owned(),
+            summary: json!({}),
+            address: client.address.map(|a| a.to_string()),
+        }
+    }
+
+    fn person(user: &User) -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            id: Some(user.id.to_string()),
+            name: user.name.to_string(),
+        }
+    }
+
+    /// A link for the first owner, on a server where no owner can sign in yet; `None` once one can.
+    pub async fn first_owner_link(&self) -> Result<Option<(Secret, DateTime<Utc>)>> {
+        let accounts = self.app.store.accounts();
+        if accounts.has_owner_account().await? {
+            return Ok(None);
+        }
+        let token = new_session_token();
+        let expires = accounts
+            .create_link(&token.hash(), LinkPurpose::Setup, None, self.app.now())
+            .await?;
+        Ok(Some((token, expires)))
+    }
+
+    /// The link `token` names, if it still works: whom it is for, to show before it is used.
+    pub async fn link(&self, token: &str) -> Result<Option<AccountLink>> {
+        Ok(self
+            .app
+            .store
+            .accounts()
+            .link(&hash_secret(token), self.app.now())
+            .await?)
+    }
+
+    /// Does what the link is for, uses it up and signs its holder in.
+    pub async fn redeem(&self, token: &str, claim: Claim, client: &Client) -> Result<SignedIn> {
+        let Some(link) = self.link(token).await? else {
+            return Err(StoreError::not_found("link", "this link").into());
+        };
+        let (redeem, target) = match claim {
+            Claim::Password(password) => {
+                let target = link.user.as_ref().map(|u| u.email.to_string());
+                let hash = hash_password(password).await?;
+                (Redeem::SetPassword { hash }, target.unwrap_or_default())
+            }
+            Claim::Owner { spec, password } => {
+                let target = spec.email.to_string();
+                let hash = hash_password(password).await?;
+                (Redeem::CreateOwner { spec, hash }, target)
+            }
+        };
+        let action = match link.purpose {
+            LinkPurpose::Setup => "account.create_owner",
+            LinkPurpose::Invite => "account.accept_invitation",
+            LinkPurpose::Reset => "account.reset_password",
+        };
+        let actor = match &link.user {
+            Some(user) => Self::person(user),
+            None => Actor::system(),
+        };
+        let user = self
+            .app
+            .store
+            .audited(self.entry(actor, client, action, &target))
+            .accounts()
+            .redeem_link(&hash_secret(token), redeem, self.app.now())
+            .await?;
+        self.start(user, client).await
+    }
+
+    async fn start(&self, user: User, client: &Client) -> Result<SignedIn> {
+        let token = new_session_token();
+        let session = self
+            .app
+            .store
+            .audited(self.entry(
+                Self::person(&user),
+                client,
+                "session.login",
+                user.email.as_str(),
+            ))
+            .accounts()
+            .start_session(
+                NewSession {
+                    token_hash: token.hash(),
+                    user_id: user.id.clone(),
+                    address: client.address.map(|a| a.to_string()),
+                    user_agent: client.user_agent.chars().take(300).collect(),
+                },
+                self.app.now(),
+            )
+            .await?;
+        Ok(SignedIn {
+            token,
+            session,
+            user,
+        })
+    }
+
+    /// Signs in with an email and a password. Every failure is the same failure, so that nobody learns which
+    /// accounts exist; failures are recorded, and past the limits further tries are refused unchecked.
+    pub async fn login(&self, email: &str, password: &str, client: &Client) -> Result<SignedIn> {
+        let account = email.trim().to_lowercase();
+        let limits = self.app.accounts.limits;
+        let now = self.app.now();
+        let address = client.address.map(|a| a.to_string());
+        let (by_account, by_address) = self
+            .app
+            .store
+            .audit()
+            .failed_logins(&account, address.as_deref(), now - limits.window)
+            .await?;
+        if !limits.allows(by_account, by_address) {
+            return Err(crate::Error::TooManyAttempts {
+                retry_after: limits.window,
+            });
+        }
+        let found = self.app.store.accounts().credentials(&account).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let password = password.chars().take(Password::MAX_BYTES).collect();
+        if let (true, Some(user)) = (verify_password(password, hash).await?, user) {
+            return self.start(user, client).await;
+        }
+        let actor = Actor {
+            kind: ActorKind::User,
+            id: None,
+            name: account.clone(),
+        };
+        self.app
+            .store
+            .audit()
+            .record(self.entry(actor, client, LOGIN_FAILED, &account))
+            .await?;
+        Err(crate::Error::BadCredentials)
+    }
+
+    /// The principal a session cookie's value stands for, if the session holds; counts this request as a use.
+    pub async fn session(
+        &self,
+        token: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Option<(Principal, SessionRecord)>> {
+        let now = self.app.now();
+        let accounts = self.app.store.accounts();
+        let Some((session, user, access)) = accounts
+            .session(&hash_secret(token), self.app.accounts.sessions, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if SessionPolicy::should_touch(session.last_seen_at, now) {
+            accounts.touch_session(&session.id, now).await?;
+        }
+        let principal = Principal {
+            actor: Self::person(&user),
+            grant: Grant {
+                role: access.role,
+                user: Some(user.id.clone()),
+                teams: access.teams,
+            },
+            address: None,
+        }
+        .from_address(address);
+        Ok(Some((principal, session)))
+    }
+
+    /// The person's sessions that still hold, newest first.
+    pub async fn sessions(&self, who: &Principal, user: &UserRef) -> Result<Vec<SessionRecord>> {
+        let user = self.app.store.users().get(user).await?;
+        who.require(Need::Own(&user.id))?;
+        let policy = self.app.accounts.sessions;
+        let now = self.app.now();
+        let mut sessions = self.app.store.accounts().sessions(&user.id).await?;
+        sessions.retain(|s| policy.holds(s.created_at, s.last_seen_at, now));
+        Ok(sessions)
+    }
+
+    /// Signs a session out: one's own, or (admins) anyone's.
+    pub async fn end_session(&self, who: &Principal, id: &SessionId) -> Result<SessionRecord> {
+        let accounts = self.app.store.accounts();
+        let session = accounts.get_session(id).await?;
+        who.require(Need::Own(&session.user_id))?;
+        Ok(self
+            .app
+            .audited(who, "session.logout", id, json!({}))
+            .accounts()
+            .end_session(id, self.app.now())
+            .await?)
+    }
+
+    /// A link that lets `user` set their password, for an admin to send them; any earlier one still works until
+    /// used. Only owners invite an owner.
+    pub async fn invite(
+        &self,
+        who: &Principal,
+        user: &UserRef,
+    ) -> Result<(Secret, DateTime<Utc>, User)> {
+        who.require(Need::Configure)?;
+        let user = self.app.store.users().get(user).await?;
+        who.require(Need::Grant(user.role))?;
+        let token = new_session_token();
+        let expires = self
+            .app
+            .audited(who, "account.invite", user.email.as_str(), json!({}))
+            .accounts()
+            .create_link(
+                &token.hash(),
+                LinkPurpose::Invite,
+                Some(&user.id),
+                self.app.now(),
+            )
+            .await?;
+        Ok((token, expires, user))
+    }
+
+    /// A reset link for whoever has `email`, to be sent to that address alone; `None` (and the same answer to the
+    /// asker) when nobody has it. Counted like a failed sign-in, so that it cannot be used to flood a mailbox.
+    pub async fn request_reset(
+        &self,
+        email: &str,
+        client: &Client,
+    ) -> Result<Option<(Secret, User)>> {
+        let account = email.trim().to_lowercase();
+        let limits = self.app.accounts.limits;
+        let now = self.app.now();
+        let address = client.address.map(|a| a.to_string());
+        let (by_account, by_address) = self
+            .app
+            .store
+            .audit()
+            .failed_logins(&account, address.as_deref(), now - limits.window)
+            .await?;
+        if !limits.allows(by_account, by_address) {
+            return Err(crate::Error::TooManyAttempts {
+                retry_after: limits.window,
+            });
+        }
+        let actor = Actor {
+            kind: ActorKind::User,
+            id: None,
+            name: account.clone(),
+        };
+        // Recorded as a failure until the link is used: it is someone asking to get in without the password.
+        self.app
+            .store
+            .audit()
+            .record(self.entry(actor, client, LOGIN_FAILED, &account))
+            .await?;
+        let Some((user, _)) = self.app.store.accounts().credentials(&account).await? else {
+            return Ok(None);
+        };
+        let token = new_session_token();
+        self.app
+            .store
+            .accounts()
+            .create_link(&token.hash(), LinkPurpose::Reset, Some(&user.id), now)
+            .await?;
+        Ok(Some((token, user)))
+    }
+
+    /// Changes one's own password, knowing the current one; signs out every session, and signs this client in
+    /// again.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: Password,
+        client: &Client,
+    ) -> Result<SignedIn> {
+        let Some(me) = who.grant.user.clone() else {
+            return Err(crate::Error::Forbidden {
+                role: who.role(),
+                needs: "to be signed in as a person".into(),
+            });
+        };
+        who.require(Need::Own(&me))?;
+        let user = self.app.store.users().get(&me.clone().into()).await?;
+        let (_, hash) = self
+            .app
+            .store
+            .accounts()
+            .credentials(user.email.as_str())
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", me.as_str()))?;
+        if !verify_password(current.to_owned(), hash).await? {
+            return Err(crate::Error::BadCredentials);
+        }
+        let hash = hash_password(new).await?;
+        self.app
+            .audited(
+                who,
+                "account.change_password",
+                user.email.as_str(),
+                json!({}),
+            )
+            .accounts()
+            .set_password(&me, &hash, true, self.app.now())
+            .await?;
+        self.start(user, client).await
+    }
+}
