@@ -5,11 +5,12 @@
 # since Debian packages none of them, openapi-spec-validator, which checks the OpenAPI document generated clients
 # read, schemathesis, which sends requests generated from that document and checks the answers against it,
 # opsgenie-sdk, Opsgenie's own Python client, and pagerduty, PagerDuty's official Python client (which speaks only
-# HTTPS).
+# HTTPS); Chromium, as the real browser the web UI's tests drive, with playwright-core and axe-core from npm
+# (tests/browser, pinned by its lock file; playwright-core drives Debian's Chromium and never downloads one).
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql)
+packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql chromium)
 
 # schemathesis is pinned: the test drives its command line and configuration file, which change between releases.
 pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty)
@@ -20,6 +21,12 @@ assert version("schemathesis") == "4.32.5"' 2>/dev/null; then
     # Into the user's site when there is one; inside a virtual environment, into it.
     python3 -m pip install --quiet --user "${pypi[@]}" 2>/dev/null ||
         python3 -m pip install --quiet "${pypi[@]}"
+fi
+
+browser="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if [ ! -d "$browser/node_modules/playwright-core" ] || [ ! -d "$browser/node_modules/axe-core" ]; then
+    echo "Installing from npm into tests/browser: playwright-core, axe-core"
+    (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 missing=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, with the real peers it needs (Alertmanager, aiosmtpd, icalendar, PostgreSQL) installed
+# Runs the whole test suite, with the real peers it needs (Alertmanager, aiosmtpd, icalendar, PostgreSQL, Chromium) installed
 # first: every test on the embedded SQLite backend, the storage conformance suite on PostgreSQL too, then the HTTP
 # integration tests again with every server on PostgreSQL.
 set -euo pipefail

@@ -237,7 +237,7 @@ impl Accounts<'_> {
         &self,
         token: &str,
         address: Option<std::net::IpAddr>,
-    ) -> Result<Option<(Principal, SessionRecord)>> {
+    ) -> Result<Option<(Principal, SessionRecord, User)>> {
         let now = self.app.now();
         let accounts = self.app.store.accounts();
         let Some((session, user, access)) = accounts
@@ -259,7 +259,7 @@ impl Accounts<'_> {
             address: None,
         }
         .from_address(address);
-        Ok(Some((principal, session)))
+        Ok(Some((principal, session, user)))
     }
 
     /// The person's sessions that still hold, newest first.

@@ -215,6 +215,11 @@ impl App {
         }
     }
 
+    /// How long sessions last; how many failed sign-ins are tolerated.
+    pub fn account_settings(&self) -> AccountSettings {
+        self.accounts
+    }
+
     /// How long sessions last (`[sessions]`).
     pub fn with_accounts(mut self, settings: AccountSettings) -> Self {
         self.accounts = settings;

@@ -50,6 +50,41 @@ pub struct Config {
     /// How long the audit log keeps its entries (`[audit]`).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// How long a browser stays signed in (`[sessions]`).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+}
+
+/// `[sessions]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Hours without a request after which a session ends.
+    pub idle_hours: u32,
+    /// Days after signing in after which a session ends, however much it is used.
+    pub max_days: u32,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        let policy = tocsin_domain::account::SessionPolicy::default();
+        Self {
+            idle_hours: policy.idle.num_hours() as u32,
+            max_days: policy.absolute.num_days() as u32,
+        }
+    }
+}
+
+impl SessionsConfig {
+    pub fn settings(&self) -> tocsin_app::AccountSettings {
+        tocsin_app::AccountSettings {
+            sessions: tocsin_domain::account::SessionPolicy {
+                idle: chrono::Duration::hours(i64::from(self.idle_hours.max(1))),
+                absolute: chrono::Duration::days(i64::from(self.max_days.max(1))),
+            },
+            ..Default::default()
+        }
+    }
 }
 
 /// `[audit]` settings.
@@ -219,6 +254,7 @@ impl Default for Config {
             http: HttpLimits::default(),
             ingest: IngestConfig::default(),
             audit: AuditConfig::default(),
+            sessions: SessionsConfig::default(),
         }
     }
 }

@@ -9,4 +9,5 @@ pub mod listener;
 pub mod notify;
 pub mod server;
 pub mod tls;
+pub mod web;
 pub mod wording;

@@ -191,6 +191,11 @@ async fn serve(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()
         );
         println!("Use it with the CLI:  export TOCSIN_TOKEN={token}");
     }
+    if let Some(link) = &server.first_owner_link {
+        println!(
+            "Create the first owner's account in a browser (the link works once, for 7 days):\n\n    {link}\n"
+        );
+    }
     println!("Tocsin is listening on http://{}", server.addr);
     server.wait_for_signal().await
 }

@@ -23,6 +23,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The admin token created on first start, when it was generated (not supplied); to be shown once.
     pub generated_token: Option<String>,
+    /// On first start, the single-use link that creates the first owner's account; to be shown once.
+    pub first_owner_link: Option<String>,
     pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -243,7 +245,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<i64> {
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     let store: Arc<dyn Store> = Arc::new(open_sealed_store(config).await?);
 
-    let generated_token = bootstrap_token(&*store, config, &*clock).await?;
+    let (first_start, generated_token) = bootstrap_token(&*store, config, &*clock).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -260,14 +262,26 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
-    let transports = Transports::new(&config.notify).context("the [notify] configuration")?;
+    let transports: Arc<dyn crate::notify::Transport> =
+        Arc::new(Transports::new(&config.notify).context("the [notify] configuration")?);
     let app = App::new(store.clone(), clock, Metrics::new())
         .with_channels(config.notify.channels())
         .with_intake(config.ingest.settings())
-        .with_audit_retention(config.audit.retention_days.max(1));
+        .with_audit_retention(config.audit.retention_days.max(1))
+        .with_accounts(config.sessions.settings());
+    // Only the first start, which made the first token, offers the first owner's link: later starts leave
+    // creating people to those who hold a token.
+    let first_owner_link = match first_start {
+        true => app
+            .accounts()
+            .first_owner_link()
+            .await?
+            .map(|(token, _)| format!("{public_url}/account/{}", token.expose())),
+        false => None,
+    };
     let engine = Arc::new(Engine::new(
         &app,
-        Arc::new(transports),
+        transports.clone(),
         Renderer {
             public_url: public_url.clone(),
             link_key: link_key.clone(),
@@ -279,6 +293,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         },
     ));
     let mut state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
+    state.mailer = config.notify.smtp.is_some().then_some(transports);
     state.body_read_timeout =
         std::time::Duration::from_millis(config.http.body_read_timeout_ms.max(1));
     let engine_task = config.engine.enabled.then(|| engine.clone().spawn());
@@ -316,6 +331,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     Ok(RunningServer {
         addr,
         generated_token,
+        first_owner_link,
         store,
         shutdown: Some(tx),
         task,
@@ -337,12 +353,12 @@ fn instance_name(config: &Config, addr: SocketAddr) -> String {
     format!("{host}:{}", addr.port())
 }
 
-/// Creates the first admin token if the database has none.
+/// Creates the first admin token if the database has none: whether it did, and the token when it generated it.
 async fn bootstrap_token(
     store: &dyn Store,
     config: &Config,
     clock: &dyn Clock,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<(bool, Option<String>)> {
     let (secret, generated): (Secret, bool) = match &config.bootstrap_token {
         Some(t) => (
             token_from_user(t)
@@ -367,7 +383,10 @@ async fn bootstrap_token(
              used. To regain admin access, run `tocsin admin-token` against this database."
         );
     }
-    Ok((created && generated).then(|| secret.expose().to_owned()))
+    Ok((
+        created,
+        (created && generated).then(|| secret.expose().to_owned()),
+    ))
 }
 
 /// What the server does on its own or an operator does on its host, for the audit log.

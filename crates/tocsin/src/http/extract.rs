@@ -136,7 +136,7 @@ pub fn from_own_origin(parts: &Parts, public_url: &str) -> bool {
 
 /// The principal of a browser's session, refusing a change that another site's page sent.
 async fn signed_in(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let Some((principal, _)) = state
+    let Some((principal, ..)) = state
         .app
         .accounts()
         .session(token, peer_address(parts))

@@ -5,13 +5,14 @@
 //! endpoint is in it.
 
 mod access;
+pub mod accounts;
 mod actions;
 mod alertmanager_api;
 mod audit;
 mod catalog;
 mod connection;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 mod incidents;
 mod ingest;
 mod noise;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// How long a client has to send a request's whole body.
     pub body_read_timeout: std::time::Duration,
+    /// Sends the emails that carry account links (invitations, resets), when `[notify.smtp]` is set.
+    pub mailer: Option<Arc<dyn crate::notify::Transport>>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             link_key: Arc::from(Vec::new()),
             started_at,
             body_read_timeout: std::time::Duration::from_secs(30),
+            mailer: None,
         }
     }
 
@@ -151,6 +155,8 @@ fn loggable_path(path: &str) -> String {
         .join("/")
 }
 
+pub use accounts::mail_account_link;
+
 /// Builds the application: every route, its OpenAPI document and the shared middleware.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -238,6 +244,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(access::integration_payloads))
         .routes(routes!(catalog::set_user_role))
+        .routes(routes!(accounts::invite))
+        .routes(routes!(accounts::list_sessions))
+        .routes(routes!(accounts::end_session))
         .routes(routes!(audit::list_audit))
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
@@ -333,6 +342,7 @@ pub fn router(state: AppState) -> Router {
             .expect("the OpenAPI document serializes"),
     );
     router
+        .merge(crate::web::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

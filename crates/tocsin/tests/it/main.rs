@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod api;
+mod browser;
 mod cli;
 mod cli_noise;
 mod cli_oncall;
@@ -24,3 +25,4 @@ mod roles;
 mod senders;
 mod support;
 mod tls;
+mod web;

@@ -21,6 +21,7 @@ struct Fixture {
     token: String,
     delivery: String,
     alert: String,
+    session: String,
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
@@ -137,7 +138,23 @@ async fn fixture(app: &TestApp) -> Fixture {
         json!(null),
     )
     .await);
+    // Dana accepts an invitation in a browser, which signs her in.
+    let invitation = created(app, &format!("/api/v1/users/{dana}/invitation"), json!({})).await;
+    let accepted = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(invitation["link"].as_str().unwrap())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("password=dana%27s+passphrase")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    let (_, sessions) = app.get(&format!("/api/v1/users/{dana}/sessions")).await;
+    let session = id(&sessions["items"][0]);
     Fixture {
+        session,
         dana,
         method,
         rule,
@@ -215,6 +232,12 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get(&format!("/api/v1/users/{d}/notification-rules")),
         get(&format!("/api/v1/users/{d}/notifications")),
         get(&format!("/api/v1/users/{d}/status-updates")),
+        (
+            Method::GET,
+            format!("/api/v1/users/{d}/sessions"),
+            Value::Null,
+            "admin",
+        ),
     ];
     let respond = |method: Method, p: &str, body: Value| (method, p.to_owned(), body, "responder");
     m.extend([
@@ -372,6 +395,16 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             format!("/api/v1/users/{d}/role"),
             json!({"role": "responder"}),
             "owner",
+        ),
+        admin(
+            Method::POST,
+            &format!("/api/v1/users/{d}/invitation"),
+            Value::Null,
+        ),
+        admin(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{}", f.session),
+            Value::Null,
         ),
         // Destructive, each on its own object, after everything that uses them.
         respond(Method::POST, "/api/v1/incidents/1/resolve", Value::Null),

@@ -69,6 +69,14 @@ impl TestApp {
         }
     }
 
+    /// The link that creates the first owner's account, which the first start prints.
+    pub fn first_owner_link(&self) -> String {
+        self.server
+            .as_ref()
+            .and_then(|s| s.first_owner_link.clone())
+            .expect("the first start makes a link for the first owner")
+    }
+
     /// A request with the admin token.
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
         self.client

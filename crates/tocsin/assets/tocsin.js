@@ -1,0 +1,43 @@
+// Tocsin's pages work without this script; with it, times stay relative and live lists refresh themselves.
+(function () {
+  "use strict";
+  function relative(iso) {
+    var seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
+    var future = seconds < 0, s = Math.abs(seconds);
+    var text = s < 45 ? "just now"
+      : s < 3600 ? Math.round(s / 60) + " min"
+      : s < 86400 ? Math.round(s / 3600) + " h"
+      : Math.round(s / 86400) + " d";
+    if (text === "just now") return text;
+    return future ? "in " + text : text + " ago";
+  }
+  function refreshTimes(root) {
+    root.querySelectorAll("time[data-relative]").forEach(function (t) {
+      t.textContent = relative(t.getAttribute("datetime"));
+    });
+  }
+  // A region with data-live is fetched again every few seconds and replaced when it changed.
+  function live(region) {
+    var url = region.getAttribute("data-live");
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html !== null && html !== region.innerHTML) {
+            region.innerHTML = html;
+            refreshTimes(region);
+          }
+        })
+        .catch(function () {})
+        .finally(function () { busy = false; });
+    }, 5000);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes(document);
+    setInterval(function () { refreshTimes(document); }, 30000);
+    document.querySelectorAll("[data-live]").forEach(live);
+  });
+})();

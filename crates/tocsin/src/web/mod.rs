@@ -1,0 +1,270 @@
+//! The web UI: pages rendered on the server from compile-time-checked templates that escape everything they
+//! insert, working as plain links and forms, with a small script that keeps times relative and live regions fresh.
+//!
+//! Pages call the same use cases as the JSON API, as the signed-in person. A page that changes something is a
+//! form POST, refused unless the browser says it came from Tocsin's own pages; the session cookie is `HttpOnly`,
+//! `SameSite=Lax`, and `Secure` whenever the public URL is https.
+
+mod assets;
+pub mod markdown;
+mod pages;
+
+use crate::http::AppState;
+use crate::http::extract::{SESSION_COOKIE, cookie, from_own_origin, peer_address};
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use tocsin_app::Principal;
+use tocsin_domain::catalog::User;
+use tocsin_store::SessionRecord;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/forgot", get(pages::forgot_form).post(pages::forgot))
+        .route(
+            "/account/{token}",
+            get(pages::account_form).post(pages::account),
+        )
+        .route("/incidents", get(pages::incidents))
+        .route("/incidents/{number}", get(pages::incident))
+        .route("/incidents/{number}/timeline", get(pages::timeline))
+        .route("/incidents/{number}/{action}", post(pages::incident_action))
+        .route("/assets/{file}", get(assets::serve))
+}
+
+/// What every page's frame shows: who is signed in, and where they are.
+pub struct Chrome {
+    pub me: Option<String>,
+    pub nav: &'static str,
+    pub css: &'static str,
+    pub js: &'static str,
+}
+
+impl Chrome {
+    fn new(me: Option<&User>, nav: &'static str) -> Self {
+        Self {
+            me: me.map(|u| u.name.to_string()),
+            nav,
+            css: assets::css_url(),
+            js: assets::js_url(),
+        }
+    }
+}
+
+/// A time as people read it: relative, with the absolute time in their own zone on hover.
+pub struct When {
+    pub iso: String,
+    pub local: String,
+    pub relative: String,
+}
+
+impl When {
+    fn new(t: DateTime<Utc>, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Self {
+        Self {
+            iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            local: t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+            relative: relative(t, now),
+        }
+    }
+}
+
+fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - t).num_seconds();
+    let s = seconds.abs();
+    let text = match s {
+        0..45 => return "just now".into(),
+        45..3600 => format!("{} min", (s + 30) / 60),
+        3600..86400 => format!("{} h", (s + 1800) / 3600),
+        _ => format!("{} d", (s + 43200) / 86400),
+    };
+    if seconds < 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// The signed-in person a page is for. Without a session, a page redirects to the sign-in form and back.
+pub struct Viewer {
+    pub who: Principal,
+    pub user: User,
+    pub session: SessionRecord,
+    pub tz: chrono_tz::Tz,
+}
+
+impl Viewer {
+    fn chrome(&self, nav: &'static str) -> Chrome {
+        Chrome::new(Some(&self.user), nav)
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let target = format!(
+                "/login?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            );
+            Redirect::to(&target).into_response()
+        };
+        let Some(token) = cookie(parts, SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        let found = state
+            .app
+            .accounts()
+            .session(token, peer_address(parts))
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        let Some((who, session, user)) = found else {
+            return Err(to_login());
+        };
+        if !parts.method.is_safe() && !from_own_origin(parts, &state.public_url) {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "This request came from another site",
+                "Tocsin only accepts changes made from its own pages. Open Tocsin and try again there.",
+            )
+            .into_response());
+        }
+        let tz = user.time_zone.as_str().parse().unwrap_or(chrono_tz::UTC);
+        Ok(Self {
+            who,
+            user,
+            session,
+            tz,
+        })
+    }
+}
+
+/// The headers every page carries: no inline script may run, nothing may frame it, and nothing personal is
+/// cached.
+fn secure(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => secure((status, Html(html)).into_response()),
+        Err(e) => PageError::internal(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    chrome: Chrome,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page that could not be shown, as a page saying why.
+pub struct PageError {
+    status: StatusCode,
+    title: String,
+    message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &str, message: &str) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "A page failed.");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The server log has the details. Try again in a moment.",
+        )
+    }
+}
+
+impl From<tocsin_app::Error> for PageError {
+    fn from(e: tocsin_app::Error) -> Self {
+        let api = crate::http::error::ApiError::from(e);
+        let status = api.0.code.status();
+        if status.is_server_error() {
+            return Self::new(status, "Something went wrong", &api.0.message);
+        }
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::CONFLICT => "That cannot be done now",
+            _ => "That did not work",
+        };
+        Self::new(status, title, &api.0.message)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        render(
+            self.status,
+            &MessagePage {
+                chrome: Chrome::new(None, ""),
+                title: &self.title,
+                message: &self.message,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn times_read_as_people_say_them() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        assert_eq!(relative(now - Duration::seconds(10), now), "just now");
+        assert_eq!(relative(now - Duration::minutes(12), now), "12 min ago");
+        assert_eq!(relative(now - Duration::hours(3), now), "3 h ago");
+        assert_eq!(relative(now + Duration::minutes(5), now), "in 5 min");
+        assert_eq!(relative(now - Duration::days(2), now), "2 d ago");
+        let w = When::new(now, chrono_tz::Europe::Berlin, now);
+        assert_eq!(
+            (w.iso.as_str(), w.local.as_str()),
+            ("2026-11-30T12:00:00Z", "2026-11-30 13:00 CET")
+        );
+    }
+}

@@ -1,0 +1,944 @@
+//! The pages: signing in and out, account links, home, the incident list and the incident page.
+
+use super::{Chrome, PageError, Viewer, When, markdown, render};
+use crate::http::AppState;
+use crate::http::extract::{Peer, SESSION_COOKIE, from_own_origin};
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use tocsin_app::{Claim, Client, SignedIn};
+use tocsin_domain::account::{LinkPurpose, Password};
+use tocsin_domain::catalog::UserSpec;
+use tocsin_domain::ids::{ServiceId, UserId};
+use tocsin_domain::incident::{Incident, IncidentStatus};
+use tocsin_domain::refs::IncidentRef;
+use tocsin_domain::severity::Severity;
+use tocsin_domain::timeline::TimelineEvent;
+use tocsin_store::{DeliveryFilter, IncidentFilter};
+
+type PageResult = Result<Response, PageError>;
+
+/// Refuses a form another site's page posted, for the forms that come before a session (signing in, account
+/// links): a page elsewhere must not sign a visitor in to an account of its choosing.
+pub struct OwnOrigin;
+
+impl FromRequestParts<AppState> for OwnOrigin {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        if from_own_origin(parts, &state.public_url) {
+            Ok(Self)
+        } else {
+            Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "This request came from another site",
+                "Tocsin only accepts forms sent from its own pages.",
+            ))
+        }
+    }
+}
+
+fn client(address: Option<std::net::IpAddr>, headers: &HeaderMap) -> Client {
+    Client {
+        address,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn session_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
+    let secure = if s.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        max_age.num_seconds().max(0)
+    ))
+    .expect("a cookie of hex digits is a valid header")
+}
+
+fn signed_in(s: &AppState, signed: &SignedIn, to: &str) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(
+            s,
+            signed.token.expose(),
+            s.app.account_settings().sessions.absolute,
+        ),
+    );
+    resp
+}
+
+// ---- signing in -------------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            chrome: Chrome::new(None, "login"),
+            email: String::new(),
+            next: local_path(q.next.as_deref()),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    _: OwnOrigin,
+    Peer(address): Peer,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = local_path(f.next.as_deref());
+    let refused = |status: StatusCode, error: String| {
+        render(
+            status,
+            &LoginPage {
+                chrome: Chrome::new(None, "login"),
+                email: f.email.clone(),
+                next: next.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    match s
+        .app
+        .accounts()
+        .login(&f.email, &f.password, &client(address, &headers))
+        .await
+    {
+        Ok(signed) => signed_in(&s, &signed, &next),
+        Err(tocsin_app::Error::BadCredentials) => refused(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is wrong.".into(),
+        ),
+        Err(tocsin_app::Error::TooManyAttempts { retry_after }) => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed sign-ins for this account or from here. Try again in {} minutes, or reset the password.",
+                retry_after.num_minutes()
+            ),
+        ),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+    s.app
+        .accounts()
+        .end_session(&viewer.who, &viewer.session.id)
+        .await?;
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&s, "", Duration::zero()));
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    sent: bool,
+    error: Option<String>,
+}
+
+pub async fn forgot_form() -> Response {
+    render(
+        StatusCode::OK,
+        &ForgotPage {
+            chrome: Chrome::new(None, "login"),
+            sent: false,
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// Answers the same whether or not anyone has the email, so that the form tells nobody who has an account.
+pub async fn forgot(
+    State(s): State<AppState>,
+    _: OwnOrigin,
+    Peer(address): Peer,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Response {
+    let page = |status, sent, error| {
+        render(
+            status,
+            &ForgotPage {
+                chrome: Chrome::new(None, "login"),
+                sent,
+                error,
+            },
+        )
+    };
+    match s
+        .app
+        .accounts()
+        .request_reset(&f.email, &client(address, &headers))
+        .await
+    {
+        Ok(Some((token, user))) => {
+            let link = format!("{}/account/{}", s.public_url, token.expose());
+            crate::http::mail_account_link(&s, &user, LinkPurpose::Reset, &link).await;
+            page(StatusCode::OK, true, None)
+        }
+        Ok(None) => page(StatusCode::OK, true, None),
+        Err(tocsin_app::Error::TooManyAttempts { .. }) => page(
+            StatusCode::TOO_MANY_REQUESTS,
+            false,
+            Some("Too many requests for this account or from here. Try again later.".into()),
+        ),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+// ---- account links ----------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    purpose: &'static str,
+    token: String,
+    person: Option<String>,
+    name: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn link_gone() -> PageError {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "This link no longer works",
+        "It was used already, or it expired. Ask an admin for a new invitation, or reset your password from the sign-in page.",
+    )
+}
+
+pub async fn account_form(State(s): State<AppState>, Path(token): Path<String>) -> PageResult {
+    let Some(link) = s.app.accounts().link(&token).await? else {
+        return Err(link_gone());
+    };
+    Ok(render(
+        StatusCode::OK,
+        &AccountPage {
+            chrome: Chrome::new(None, "login"),
+            purpose: link.purpose.as_str(),
+            token,
+            person: link.user.map(|u| u.email.to_string()),
+            name: String::new(),
+            email: String::new(),
+            error: None,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+pub async fn account(
+    State(s): State<AppState>,
+    _: OwnOrigin,
+    Path(token): Path<String>,
+    Peer(address): Peer,
+    headers: HeaderMap,
+    Form(f): Form<AccountForm>,
+) -> PageResult {
+    let Some(link) = s.app.accounts().link(&token).await? else {
+        return Err(link_gone());
+    };
+    let again = |error: String| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &AccountPage {
+                chrome: Chrome::new(None, "login"),
+                purpose: link.purpose.as_str(),
+                token: token.clone(),
+                person: link.user.as_ref().map(|u| u.email.to_string()),
+                name: f.name.clone().unwrap_or_default(),
+                email: f.email.clone().unwrap_or_default(),
+                error: Some(error),
+            },
+        )
+    };
+    let password = match Password::parse(&f.password) {
+        Ok(p) => p,
+        Err(e) => return Ok(again(format!("Password: {e}"))),
+    };
+    let claim = if link.purpose == LinkPurpose::Setup {
+        let spec = serde_json::json!({
+            "name": f.name.as_deref().unwrap_or("").trim(),
+            "email": f.email.as_deref().unwrap_or("").trim(),
+        });
+        match serde_json::from_value::<UserSpec>(spec) {
+            Ok(spec) => Claim::Owner { spec, password },
+            Err(e) => return Ok(again(e.to_string())),
+        }
+    } else {
+        Claim::Password(password)
+    };
+    let signed = s
+        .app
+        .accounts()
+        .redeem(&token, claim, &client(address, &headers))
+        .await?;
+    Ok(signed_in(&s, &signed, "/"))
+}
+
+// ---- incidents as rows ------------------------------------------------------------------------------------------
+
+pub struct IncidentRow {
+    pub number: i64,
+    pub title: String,
+    pub status: &'static str,
+    pub severity: &'static str,
+    pub opened: When,
+    pub services: String,
+    pub unassigned: bool,
+}
+
+async fn service_names(
+    s: &AppState,
+    viewer: &Viewer,
+) -> Result<HashMap<ServiceId, String>, PageError> {
+    Ok(s.app
+        .services()
+        .list(&viewer.who)
+        .await?
+        .into_iter()
+        .map(|svc| (svc.id, svc.name.to_string()))
+        .collect())
+}
+
+fn row(
+    i: &Incident,
+    names: &HashMap<ServiceId, String>,
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> IncidentRow {
+    IncidentRow {
+        number: i.number,
+        title: i.title.clone(),
+        status: i.status.as_str(),
+        severity: i.severity.as_str(),
+        opened: When::new(i.created_at, viewer.tz, now),
+        services: i
+            .services
+            .iter()
+            .filter_map(|id| names.get(id).cloned())
+            .collect::<Vec<_>>()
+            .join(", "),
+        unassigned: i.unassigned_since.is_some(),
+    }
+}
+
+const OPEN: [IncidentStatus; 2] = [IncidentStatus::Triggered, IncidentStatus::Acknowledged];
+
+// ---- home -------------------------------------------------------------------------------------------------------
+
+pub struct SeverityGroup {
+    pub severity: &'static str,
+    pub rows: Vec<IncidentRow>,
+}
+
+pub struct OnCallRow {
+    pub schedule: String,
+    pub person: Option<String>,
+    pub until: Option<When>,
+}
+
+pub struct ShiftRow {
+    pub schedule: String,
+    pub start: When,
+    pub end: When,
+    pub now: bool,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    name: String,
+    mine: Vec<IncidentRow>,
+    open: Vec<SeverityGroup>,
+    open_count: usize,
+    on_call: Vec<OnCallRow>,
+    next_shift: Option<ShiftRow>,
+}
+
+/// How far ahead the home page looks for the viewer's next shift.
+const SHIFT_HORIZON_DAYS: i64 = 60;
+
+pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+    let now = s.app.now();
+    let who = &viewer.who;
+    let names = service_names(&s, &viewer).await?;
+    let open = s
+        .app
+        .incidents()
+        .list(
+            who,
+            IncidentFilter {
+                statuses: OPEN.to_vec(),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await?
+        .items;
+    let paged_me: HashSet<_> = s
+        .app
+        .contacts()
+        .deliveries(
+            who,
+            DeliveryFilter {
+                incident: None,
+                user: Some(viewer.user.id.clone().into()),
+                limit: 500,
+            },
+        )
+        .await?
+        .into_iter()
+        .filter_map(|d| d.incident_id)
+        .collect();
+    let mine = open
+        .iter()
+        .filter(|i| paged_me.contains(&i.id))
+        .map(|i| row(i, &names, &viewer, now))
+        .collect();
+    let groups = [
+        Severity::Sev0,
+        Severity::Sev1,
+        Severity::Sev2,
+        Severity::Sev3,
+    ]
+    .into_iter()
+    .map(|sev| SeverityGroup {
+        severity: sev.as_str(),
+        rows: open
+            .iter()
+            .filter(|i| i.severity == sev)
+            .map(|i| row(i, &names, &viewer, now))
+            .collect(),
+    })
+    .filter(|g| !g.rows.is_empty())
+    .collect();
+
+    let people: HashMap<UserId, String> = s
+        .app
+        .users()
+        .list(who)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name.to_string()))
+        .collect();
+    let horizon = now + Duration::days(SHIFT_HORIZON_DAYS);
+    let mut on_call = Vec::new();
+    let mut next_shift: Option<ShiftRow> = None;
+    for record in s.app.oncall().list_schedules(who).await? {
+        let schedule = record.schedule();
+        let shifts = tocsin_domain::oncall::final_schedule(&schedule, now, horizon);
+        let current = shifts.iter().find(|sh| sh.start <= now && now < sh.end);
+        on_call.push(OnCallRow {
+            schedule: record.name.clone(),
+            person: current.and_then(|sh| people.get(&sh.user).cloned()),
+            until: current.map(|sh| When::new(sh.end, viewer.tz, now)),
+        });
+        if let Some(sh) = shifts
+            .iter()
+            .find(|sh| sh.user == viewer.user.id && sh.end > now)
+            && next_shift
+                .as_ref()
+                .is_none_or(|n| sh.start.to_rfc3339() < n.start.iso)
+        {
+            next_shift = Some(ShiftRow {
+                schedule: record.name.clone(),
+                start: When::new(sh.start, viewer.tz, now),
+                end: When::new(sh.end, viewer.tz, now),
+                now: sh.start <= now,
+            });
+        }
+    }
+    Ok(render(
+        StatusCode::OK,
+        &HomePage {
+            chrome: viewer.chrome("home"),
+            name: viewer.user.name.to_string(),
+            mine,
+            open_count: open.len(),
+            open: groups,
+            on_call,
+            next_shift,
+        },
+    ))
+}
+
+// ---- the incident list ------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Only the rows, for the script that keeps the list live.
+    #[serde(default)]
+    fragment: Option<String>,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct IncidentsPage {
+    chrome: Chrome,
+    rows: Vec<IncidentRow>,
+    statuses: Vec<Choice>,
+    severities: Vec<Choice>,
+    services: Vec<Choice>,
+    live_url: String,
+    next_url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "incident_rows.html")]
+struct IncidentRows {
+    rows: Vec<IncidentRow>,
+}
+
+fn choices(options: &[(&str, &str)], chosen: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(value, label)| Choice {
+            value: (*value).to_owned(),
+            label: (*label).to_owned(),
+            selected: *value == chosen,
+        })
+        .collect()
+}
+
+pub async fn incidents(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let now = s.app.now();
+    let status = q.status.clone().unwrap_or_else(|| "open".into());
+    let statuses = match status.as_str() {
+        "open" => OPEN.to_vec(),
+        "all" => Vec::new(),
+        other => other
+            .parse::<IncidentStatus>()
+            .map(|st| vec![st])
+            .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown status", &e))?,
+    };
+    let severity = q.severity.clone().unwrap_or_default();
+    let severities = match severity.as_str() {
+        "" => Vec::new(),
+        other => vec![
+            other
+                .parse::<Severity>()
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown severity", &e))?,
+        ],
+    };
+    let service = q.service.clone().unwrap_or_default();
+    let page = s
+        .app
+        .incidents()
+        .list(
+            &viewer.who,
+            IncidentFilter {
+                statuses,
+                severities,
+                service: (!service.is_empty()).then(|| service.as_str().into()),
+                limit: 50,
+                cursor: q.cursor.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let names = service_names(&s, &viewer).await?;
+    let rows: Vec<IncidentRow> = page
+        .items
+        .iter()
+        .map(|i| row(i, &names, &viewer, now))
+        .collect();
+    if q.fragment.is_some() {
+        return Ok(render(StatusCode::OK, &IncidentRows { rows }));
+    }
+    let query = |extra: &[(&str, &str)]| {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        pairs.append_pair("status", &status);
+        if !severity.is_empty() {
+            pairs.append_pair("severity", &severity);
+        }
+        if !service.is_empty() {
+            pairs.append_pair("service", &service);
+        }
+        for (k, v) in extra {
+            pairs.append_pair(k, v);
+        }
+        format!("/incidents?{}", pairs.finish())
+    };
+    let mut service_choices = vec![Choice {
+        value: String::new(),
+        label: "Any service".into(),
+        selected: service.is_empty(),
+    }];
+    let mut sorted: Vec<&String> = names.values().collect();
+    sorted.sort();
+    service_choices.extend(sorted.into_iter().map(|n| Choice {
+        value: n.clone(),
+        label: n.clone(),
+        selected: *n == service,
+    }));
+    Ok(render(
+        StatusCode::OK,
+        &IncidentsPage {
+            chrome: viewer.chrome("incidents"),
+            rows,
+            statuses: choices(
+                &[
+                    ("open", "Open"),
+                    ("triggered", "Triggered"),
+                    ("acknowledged", "Acknowledged"),
+                    ("resolved", "Resolved"),
+                    ("all", "All"),
+                ],
+                &status,
+            ),
+            severities: choices(
+                &[
+                    ("", "Any severity"),
+                    ("SEV-0", "SEV-0"),
+                    ("SEV-1", "SEV-1"),
+                    ("SEV-2", "SEV-2"),
+                    ("SEV-3", "SEV-3"),
+                ],
+                &severity,
+            ),
+            services: service_choices,
+            live_url: query(&[("fragment", "1")]),
+            next_url: page.next_cursor.as_deref().map(|c| query(&[("cursor", c)])),
+        },
+    ))
+}
+
+// ---- the incident page ------------------------------------------------------------------------------------------
+
+pub struct EntryView {
+    pub at: When,
+    pub kind: &'static str,
+    pub text: String,
+    /// A note's Markdown, rendered safe.
+    pub note_html: Option<String>,
+    pub actor: String,
+}
+
+pub struct AlertView {
+    pub summary: String,
+    pub status: String,
+    pub severity: String,
+    pub why: String,
+    pub last: When,
+}
+
+pub struct EscalationView {
+    pub policy: String,
+    pub level: u32,
+    pub next: Option<When>,
+    pub paged: String,
+}
+
+pub struct ChangeView {
+    pub service: String,
+    pub summary: String,
+    pub at: When,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    head: IncidentRow,
+    description_html: String,
+    impact_html: String,
+    can_acknowledge: bool,
+    can_resolve: bool,
+    can_respond: bool,
+    severities: Vec<Choice>,
+    escalation: Option<EscalationView>,
+    alerts: Vec<AlertView>,
+    changes: Vec<ChangeView>,
+    timeline: Vec<EntryView>,
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct TimelinePart {
+    timeline: Vec<EntryView>,
+}
+
+fn incident_ref(number: &str) -> Result<IncidentRef, PageError> {
+    number
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .map(IncidentRef::Number)
+        .map_err(|_| {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "Incidents are numbered, like /incidents/42.",
+            )
+        })
+}
+
+async fn timeline_views(
+    s: &AppState,
+    viewer: &Viewer,
+    incident: &IncidentRef,
+    now: DateTime<Utc>,
+) -> Result<Vec<EntryView>, PageError> {
+    let mut entries = s.app.incidents().timeline(&viewer.who, incident).await?;
+    entries.reverse();
+    Ok(entries
+        .into_iter()
+        .map(|r| {
+            let note_html = match &r.entry.event {
+                TimelineEvent::Note { body } => Some(markdown::render(body)),
+                _ => None,
+            };
+            EntryView {
+                at: When::new(r.entry.at, viewer.tz, now),
+                kind: r.entry.kind().as_str(),
+                text: crate::wording::timeline(&r.entry),
+                note_html,
+                actor: r.entry.actor.name.clone(),
+            }
+        })
+        .collect())
+}
+
+pub async fn incident(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> PageResult {
+    let now = s.app.now();
+    let this = incident_ref(&number)?;
+    let who = &viewer.who;
+    let i = s.app.incidents().get(who, &this).await?;
+    let names = service_names(&s, &viewer).await?;
+    let escalation = s.app.escalation().incident_escalation(who, &this).await?;
+    let people: HashMap<UserId, String> = s
+        .app
+        .users()
+        .list(who)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name.to_string()))
+        .collect();
+    let alerts = s
+        .app
+        .incidents()
+        .alerts(who, &this)
+        .await?
+        .into_iter()
+        .map(|a| AlertView {
+            why: match &a.no_page_reason {
+                Some(reason) => format!("did not page: {}", reason.describe()),
+                None => "paged through this incident".into(),
+            },
+            summary: a.summary.clone(),
+            status: a.status.as_str().to_owned(),
+            severity: a.severity.as_str().to_owned(),
+            last: When::new(a.last_event_at, viewer.tz, now),
+        })
+        .collect();
+    let changes = s
+        .app
+        .incidents()
+        .recent_changes(who, &this)
+        .await?
+        .into_iter()
+        .map(|(service, c)| ChangeView {
+            service,
+            summary: c.summary.clone(),
+            at: When::new(c.timestamp.unwrap_or(c.received_at), viewer.tz, now),
+        })
+        .collect();
+    let can_respond = who.grant.allows(&tocsin_domain::auth::Need::Respond);
+    Ok(render(
+        StatusCode::OK,
+        &IncidentPage {
+            chrome: viewer.chrome("incidents"),
+            head: row(&i, &names, &viewer, now),
+            description_html: markdown::render(&i.description),
+            impact_html: markdown::render(&i.customer_impact),
+            can_acknowledge: can_respond && i.status == IncidentStatus::Triggered,
+            can_resolve: can_respond && i.status != IncidentStatus::Resolved,
+            can_respond,
+            severities: choices(
+                &[
+                    ("SEV-0", "SEV-0 critical"),
+                    ("SEV-1", "SEV-1 high"),
+                    ("SEV-2", "SEV-2 moderate"),
+                    ("SEV-3", "SEV-3 low"),
+                ],
+                i.severity.as_str(),
+            ),
+            escalation: escalation
+                .filter(|e| e.escalation.next_at.is_some() || !e.assignees.is_empty())
+                .map(|e| EscalationView {
+                    policy: e.policy_name.clone(),
+                    level: e.level,
+                    next: e.escalation.next_at.map(|t| When::new(t, viewer.tz, now)),
+                    paged: e
+                        .assignees
+                        .iter()
+                        .map(|u| people.get(u).cloned().unwrap_or_else(|| u.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            alerts,
+            changes,
+            timeline: timeline_views(&s, &viewer, &this, now).await?,
+        },
+    ))
+}
+
+/// The timeline alone, for the script that keeps it live.
+pub async fn timeline(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> PageResult {
+    let this = incident_ref(&number)?;
+    let now = s.app.now();
+    Ok(render(
+        StatusCode::OK,
+        &TimelinePart {
+            timeline: timeline_views(&s, &viewer, &this, now).await?,
+        },
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+}
+
+/// Acknowledge, resolve, escalate, add a note, change the severity: each a form on the incident page, which it
+/// returns to.
+pub async fn incident_action(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((number, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> PageResult {
+    let this = incident_ref(&number)?;
+    let who = &viewer.who;
+    let incidents = s.app.incidents();
+    match action.as_str() {
+        "acknowledge" => {
+            incidents.acknowledge(who, &this).await?;
+        }
+        "resolve" => {
+            incidents.resolve(who, &this).await?;
+        }
+        "escalate" => {
+            s.app.escalation().escalate(who, &this, None).await?;
+        }
+        "notes" => {
+            let body = f.body.unwrap_or_default();
+            if body.trim().is_empty() {
+                return Err(PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "The note is empty",
+                    "Write something in the note before adding it.",
+                ));
+            }
+            incidents.add_note(who, &this, body).await?;
+        }
+        "severity" => {
+            let severity = f
+                .severity
+                .unwrap_or_default()
+                .parse::<Severity>()
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown severity", &e))?;
+            incidents.set_severity(who, &this, severity).await?;
+        }
+        _ => {
+            return Err(PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such action on an incident.",
+            ));
+        }
+    }
+    Ok(Redirect::to(&format!("/incidents/{}", number.trim_start_matches('#'))).into_response())
+}

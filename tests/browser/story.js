@@ -1,0 +1,180 @@
+// Tocsin's web UI in a real Chromium (Debian's, never a downloaded one), at a desktop and a phone size: the first
+// owner signs up from the start link, an incident arrives while the list is open and appears without a reload,
+// it is acknowledged, annotated, escalated and resolved from its page; a form another site posts is refused; a
+// second person signs in with a password on a phone, where acknowledge and resolve are reachable without
+// scrolling. Every page is checked with axe-core. Screenshots go to SCREENSHOTS.
+//
+// Environment: TOCSIN_URL, SETUP_LINK, ADMIN_TOKEN, KEY (a PagerDuty integration key), SCREENSHOTS, CHROMIUM.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const base = process.env.TOCSIN_URL;
+const shots = process.env.SCREENSHOTS;
+const axeSource = fs.readFileSync(require.resolve("axe-core"), "utf8");
+const failures = [];
+
+function check(ok, what) {
+  if (!ok) failures.push(what);
+}
+
+async function api(method, p, body) {
+  const r = await fetch(base + p, {
+    method,
+    headers: { "Authorization": "Bearer " + process.env.ADMIN_TOKEN, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function trigger(dedup, summary) {
+  const r = await fetch(base + "/v2/enqueue", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      routing_key: process.env.KEY, event_action: "trigger", dedup_key: dedup,
+      payload: { summary, source: "web-1", severity: "critical" },
+    }),
+  });
+  if (r.status !== 202) throw new Error("enqueue: " + r.status);
+}
+
+// axe-core is evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern.
+async function audit(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => axe.run({ resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) {
+    failures.push(`${name}: axe ${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  const scriptErrors = [];
+  try {
+    // ---- desktop: the owner's first visit and a whole incident ----
+    const desk = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await desk.newPage();
+    page.on("pageerror", (e) => scriptErrors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error") scriptErrors.push(m.text()); });
+
+    await page.goto(process.env.SETUP_LINK);
+    await audit(page, "setup");
+    await shot(page, "setup-1440x900");
+    await page.getByLabel("Your name").fill("Olga Owner");
+    await page.getByLabel("Email").fill("olga@example.com");
+    await page.getByLabel(/^Password/).fill("a long enough passphrase");
+    await page.getByRole("button", { name: "Create my account" }).click();
+    await page.getByRole("heading", { name: "Hello, Olga Owner" }).waitFor();
+    await audit(page, "home (empty)");
+
+    await page.goto(base + "/incidents");
+    await page.getByText("No incidents here.").waitFor();
+    await audit(page, "incidents (empty)");
+    await trigger("checkout-down", "Checkout returns 502 for 40% of requests");
+    // The list refreshes itself: no reload.
+    await page.locator("#incident-list").getByText("#1 Checkout returns 502").waitFor({ timeout: 15000 });
+    await shot(page, "incidents-1440x900");
+    await audit(page, "incidents");
+
+    await page.getByRole("link", { name: /#1 Checkout/ }).click();
+    await page.getByRole("heading", { name: /#1 Checkout/ }).waitFor();
+    await audit(page, "incident");
+    await page.getByRole("button", { name: "Acknowledge" }).click();
+    await page.locator(".badge.st-acknowledged").first().waitFor();
+    await page.getByLabel(/Add a note/).fill("Rolled back **deploy 41**; watching error rates.");
+    await page.getByRole("button", { name: "Add note" }).click();
+    await page.locator(".note-body strong", { hasText: "deploy 41" }).waitFor();
+    await page.getByRole("button", { name: "Escalate" }).click();
+    await page.locator("ol.timeline").getByText("Olga Owner escalated to level 2 of checkout-policy").waitFor();
+    await shot(page, "incident-1440x900");
+
+    // ---- a page on another site posts to Tocsin while Olga is signed in ----
+    const foreign = await desk.newPage();
+    await foreign.setContent(
+      `<form method="post" action="${base}/incidents/1/resolve"><button>Go</button></form>`);
+    const [answer] = await Promise.all([
+      foreign.waitForNavigation(),
+      foreign.getByRole("button", { name: "Go" }).click(),
+    ]);
+    const refusal = await foreign.content();
+    check(answer && answer.status() !== 303 && /Sign in|came from another site/.test(refusal),
+      "a form from another site does nothing: " + (answer && answer.status()));
+    const still = await api("GET", "/api/v1/incidents/1");
+    check(still.status === "acknowledged", "the other site's form left the incident as it was: " + still.status);
+    await foreign.close();
+
+    await page.getByRole("button", { name: "Resolve" }).click();
+    await page.locator(".badge.st-resolved").first().waitFor();
+    const resolvedTimeline = await page.locator("ol.timeline").innerText();
+    check(/Resolved by Olga Owner/.test(resolvedTimeline), "the timeline credits Olga with resolving: " + resolvedTimeline);
+    check(/Acknowledged by Olga Owner/.test(resolvedTimeline), "the timeline credits Olga with acknowledging");
+
+    await page.goto(base + "/");
+    await shot(page, "home-1440x900");
+    await audit(page, "home");
+    await desk.close();
+
+    // ---- phone: a second person signs in with a password ----
+    await api("POST", "/api/v1/users", { name: "Pat Responder", email: "pat@example.com", time_zone: "Europe/Berlin" });
+    const invitation = await api("POST", "/api/v1/users/pat@example.com/invitation", {});
+    const phone = await browser.newContext({
+      viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
+    });
+    const p = await phone.newPage();
+    p.on("pageerror", (e) => scriptErrors.push(String(e)));
+    await p.goto(invitation.link);
+    await audit(p, "invitation");
+    await p.getByLabel(/^Password/).fill("pat's own passphrase");
+    await p.getByRole("button", { name: "Set password and sign in" }).click();
+    await p.getByRole("heading", { name: "Hello, Pat Responder" }).waitFor();
+    await p.getByRole("button", { name: /Sign out/ }).click();
+    await p.getByRole("heading", { name: "Sign in" }).waitFor();
+    await audit(p, "sign in");
+    await shot(p, "login-375x667");
+    await p.getByLabel("Email").fill("pat@example.com");
+    await p.getByLabel("Password").fill("pat's own passphrase");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("heading", { name: "Hello, Pat Responder" }).waitFor();
+    await trigger("search-slow", "Search latency p99 above 2 s");
+    await p.goto(base + "/incidents/2");
+    await p.getByRole("heading", { name: /#2 Search latency/ }).waitFor();
+    for (const name of ["Acknowledge", "Resolve"]) {
+      const box = await p.getByRole("button", { name }).boundingBox();
+      check(box && box.y + box.height <= 667 && box.height >= 44,
+        `${name} is a thumb-sized tap away without scrolling on a phone: ${JSON.stringify(box)}`);
+    }
+    const width = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 375, "nothing is wider than the phone: " + width);
+    await shot(p, "incident-375x667");
+    await audit(p, "incident (phone)");
+    await p.goto(base + "/");
+    await shot(p, "home-375x667");
+    await p.goto(base + "/incidents");
+    await shot(p, "incidents-375x667");
+    await phone.close();
+  } finally {
+    await browser.close();
+  }
+  for (const e of scriptErrors) failures.push("script error: " + e);
+  if (failures.length) {
+    console.error(failures.join("\n"));
+    process.exit(1);
+  }
+  console.log("ok");
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
