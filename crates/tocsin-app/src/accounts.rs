@@ -1,8 +1,12 @@
 use crate::prelude::*;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::Digest;
 use std::sync::OnceLock;
 use tocsin_domain::account::{LinkPurpose, LoginLimits, Password, SessionPolicy};
 use tocsin_domain::audit::{AuditEntry, LOGIN_FAILED};
+
+/// The action a request for a reset link is recorded with; counted to limit requests.
+pub const RESET_REQUESTED: &str = "account.reset_requested";
 use tocsin_domain::auth::{Grant, Secret, hash_secret, new_salt, new_session_token};
 use tocsin_domain::ids::SessionId;
 use tocsin_domain::incident::{Actor, ActorKind};
@@ -42,9 +46,30 @@ pub struct Accounts<'a> {
     pub(crate) app: &'a App,
 }
 
+/// At most this many Argon2 computations at once, each 19 MiB: a burst of sign-ins waits its turn instead of
+/// taking the blocking pool's hundreds of threads and gigabytes of memory.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// One account's sign-ins run one at a time in this process, so that each sees the failures recorded before it:
+/// a burst of guesses in parallel gets no more tries than the limit. Striped, so the memory is fixed.
+fn account_lock(account: &str) -> &'static tokio::sync::Mutex<()> {
+    const STRIPES: usize = 64;
+    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
+    let digest = sha2::Sha256::digest(account.as_bytes());
+    &locks[usize::from(digest[0]) % STRIPES]
+}
+
 /// Argon2id with its recommended parameters (19 MiB, 2 passes), run on the blocking pool: a hash takes tens of
 /// milliseconds of CPU, which must not stall the runtime's threads.
 async fn hash_password(password: Password) -> Result<String> {
+    let _slot = hashing_slots().acquire().await.map_err(backend)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::encode_b64(&new_salt()).map_err(backend)?;
         argon2::Argon2::default()
@@ -59,6 +84,7 @@ async fn hash_password(password: Password) -> Result<String> {
 /// Whether `password` matches `hash`; without a hash, a dummy one is checked so that an unknown account takes as
 /// long to refuse as a wrong password.
 async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    let _slot = hashing_slots().acquire().await.map_err(backend)?;
     tokio::task::spawn_blocking(move || {
         static DUMMY: OnceLock<String> = OnceLock::new();
         let dummy = DUMMY.get_or_init(|| {
@@ -78,6 +104,14 @@ async fn verify_password(password: String, hash: Option<String>) -> Result<bool>
     })
     .await
     .map_err(backend)?
+}
+
+/// Everyone may see and end their own sessions, whatever their role; admins anyone's.
+fn require_own_session(who: &Principal, user: &UserId) -> Result<()> {
+    if who.grant.user.as_ref() == Some(user) {
+        return Ok(());
+    }
+    who.require(Need::Configure)
 }
 
 fn backend(e: impl std::fmt::Display) -> crate::Error {
@@ -104,7 +138,8 @@ impl Accounts<'_> {
         }
     }
 
-    /// A link for the first owner, on a server where no owner can sign in yet; `None` once one can.
+    /// A link for the first owner, on a server where no owner can sign in yet (replacing any earlier one);
+    /// `None` once one can.
     pub async fn first_owner_link(&self) -> Result<Option<(Secret, DateTime<Utc>)>> {
         let accounts = self.app.store.accounts();
         if accounts.has_owner_account().await? {
@@ -112,7 +147,7 @@ impl Accounts<'_> {
         }
         let token = new_session_token();
         let expires = accounts
-            .create_link(&token.hash(), LinkPurpose::Setup, None, self.app.now())
+            .create_setup_link(&token.hash(), self.app.now())
             .await?;
         Ok(Some((token, expires)))
     }
@@ -196,20 +231,8 @@ impl Accounts<'_> {
     /// accounts exist; failures are recorded, and past the limits further tries are refused unchecked.
     pub async fn login(&self, email: &str, password: &str, client: &Client) -> Result<SignedIn> {
         let account = email.trim().to_lowercase();
-        let limits = self.app.accounts.limits;
-        let now = self.app.now();
-        let address = client.address.map(|a| a.to_string());
-        let (by_account, by_address) = self
-            .app
-            .store
-            .audit()
-            .failed_logins(&account, address.as_deref(), now - limits.window)
-            .await?;
-        if !limits.allows(by_account, by_address) {
-            return Err(crate::Error::TooManyAttempts {
-                retry_after: limits.window,
-            });
-        }
+        let _one_at_a_time = account_lock(&account).lock().await;
+        self.within_limits(LOGIN_FAILED, &account, client).await?;
         let found = self.app.store.accounts().credentials(&account).await?;
         let (user, hash) = match found {
             Some((user, hash)) => (Some(user), hash),
@@ -230,6 +253,30 @@ impl Accounts<'_> {
             .record(self.entry(actor, client, LOGIN_FAILED, &account))
             .await?;
         Err(crate::Error::BadCredentials)
+    }
+
+    /// Refuses another try when the account or the address made too many of this kind (`action`) lately.
+    async fn within_limits(&self, action: &str, account: &str, client: &Client) -> Result<()> {
+        let limits = self.app.accounts.limits;
+        let address = client.address.map(|a| a.to_string());
+        let (by_account, by_address) = self
+            .app
+            .store
+            .audit()
+            .recent(
+                action,
+                account,
+                address.as_deref(),
+                self.app.now() - limits.window,
+            )
+            .await?;
+        if limits.allows(by_account, by_address) {
+            Ok(())
+        } else {
+            Err(crate::Error::TooManyAttempts {
+                retry_after: limits.window,
+            })
+        }
     }
 
     /// The principal a session cookie's value stands for, if the session holds; counts this request as a use.
@@ -265,7 +312,7 @@ impl Accounts<'_> {
     /// The person's sessions that still hold, newest first.
     pub async fn sessions(&self, who: &Principal, user: &UserRef) -> Result<Vec<SessionRecord>> {
         let user = self.app.store.users().get(user).await?;
-        who.require(Need::Own(&user.id))?;
+        require_own_session(who, &user.id)?;
         let policy = self.app.accounts.sessions;
         let now = self.app.now();
         let mut sessions = self.app.store.accounts().sessions(&user.id).await?;
@@ -277,7 +324,7 @@ impl Accounts<'_> {
     pub async fn end_session(&self, who: &Principal, id: &SessionId) -> Result<SessionRecord> {
         let accounts = self.app.store.accounts();
         let session = accounts.get_session(id).await?;
-        who.require(Need::Own(&session.user_id))?;
+        require_own_session(who, &session.user_id)?;
         Ok(self
             .app
             .audited(who, "session.logout", id, json!({}))
@@ -296,6 +343,14 @@ impl Accounts<'_> {
         who.require(Need::Configure)?;
         let user = self.app.store.users().get(user).await?;
         who.require(Need::Grant(user.role))?;
+        if self.app.store.accounts().has_password(&user.id).await? {
+            return Err(
+                StoreError::Conflict(tocsin_store::Conflict::AlreadySignedUp {
+                    user: user.email.to_string(),
+                })
+                .into(),
+            );
+        }
         let token = new_session_token();
         let expires = self
             .app
@@ -312,37 +367,26 @@ impl Accounts<'_> {
     }
 
     /// A reset link for whoever has `email`, to be sent to that address alone; `None` (and the same answer to the
-    /// asker) when nobody has it. Counted like a failed sign-in, so that it cannot be used to flood a mailbox.
+    /// asker) when nobody has it. Requests are recorded and limited like sign-ins, apart from them, so that the
+    /// form can flood no mailbox and asking for resets locks nobody out of signing in.
     pub async fn request_reset(
         &self,
         email: &str,
         client: &Client,
     ) -> Result<Option<(Secret, User)>> {
         let account = email.trim().to_lowercase();
-        let limits = self.app.accounts.limits;
-        let now = self.app.now();
-        let address = client.address.map(|a| a.to_string());
-        let (by_account, by_address) = self
-            .app
-            .store
-            .audit()
-            .failed_logins(&account, address.as_deref(), now - limits.window)
+        let _one_at_a_time = account_lock(&account).lock().await;
+        self.within_limits(RESET_REQUESTED, &account, client)
             .await?;
-        if !limits.allows(by_account, by_address) {
-            return Err(crate::Error::TooManyAttempts {
-                retry_after: limits.window,
-            });
-        }
         let actor = Actor {
             kind: ActorKind::User,
             id: None,
             name: account.clone(),
         };
-        // Recorded as a failure until the link is used: it is someone asking to get in without the password.
         self.app
             .store
             .audit()
-            .record(self.entry(actor, client, LOGIN_FAILED, &account))
+            .record(self.entry(actor, client, RESET_REQUESTED, &account))
             .await?;
         let Some((user, _)) = self.app.store.accounts().credentials(&account).await? else {
             return Ok(None);
@@ -351,7 +395,12 @@ impl Accounts<'_> {
         self.app
             .store
             .accounts()
-            .create_link(&token.hash(), LinkPurpose::Reset, Some(&user.id), now)
+            .create_link(
+                &token.hash(),
+                LinkPurpose::Reset,
+                Some(&user.id),
+                self.app.now(),
+            )
             .await?;
         Ok(Some((token, user)))
     }

@@ -45,6 +45,32 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, which maps onto IPv4 of any kind
 }
 
+/// The address a request came from: its peer, or, when the peer is one of the `trusted` proxies, the nearest
+/// address `X-Forwarded-For` names that is not one of them. Proxies append the address they saw, so the entries
+/// before the last trusted hop are whatever the client claimed, and only the one a trusted proxy added is believed.
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(list) = forwarded_for else {
+        return peer;
+    };
+    let mut nearest = peer;
+    for hop in list.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                nearest = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    nearest
+}
+
 /// The destinations allowed beyond the public internet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -92,6 +118,34 @@ pub fn refusal_text(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_says_who_the_client_is() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(
+            client_address(ip("203.0.113.9"), Some("198.51.100.1"), &proxies),
+            ip("203.0.113.9"),
+            "an untrusted peer's header is ignored"
+        );
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                Some("198.51.100.1, 192.0.2.7, 10.0.0.3"),
+                &proxies
+            ),
+            ip("192.0.2.7"),
+            "the nearest untrusted hop, not what the client wrote first"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), None, &proxies),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("not an address"), &proxies),
+            ip("10.0.0.2")
+        );
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -84,6 +84,12 @@ pub enum Conflict {
         "this is the last owner token; create another owner token first (or use `tocsin admin-token` on the server)"
     )]
     LastAdmin,
+    /// Tocsin already has an owner who can sign in; a setup link no longer does anything.
+    #[error("Tocsin is set up already: its owner signs in and invites others")]
+    AlreadySetUp,
+    /// The person can sign in already; an invitation would replace their password.
+    #[error("{user} can sign in already; they can reset their password from the sign-in page")]
+    AlreadySignedUp { user: String },
     /// The change would leave no person holding the owner role.
     #[error("{user} is the last owner; make someone else an owner first")]
     LastOwner { user: String },

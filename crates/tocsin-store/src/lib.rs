@@ -122,6 +122,19 @@ pub trait AccountRepo: Send + Sync {
     ) -> Result<User>;
     /// Whether any owner can sign in with a password.
     async fn has_owner_account(&self) -> Result<bool>;
+    async fn has_password(&self, user: &UserId) -> Result<bool>;
+    /// A link that creates the first owner, replacing any earlier one; answers when it stops working.
+    async fn create_setup_link(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>>;
+    /// Forgets sessions and links a day after they stopped working; answers how many.
+    async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        policy: tocsin_domain::account::SessionPolicy,
+    ) -> Result<u64>;
 }
 
 /// The audit log.
@@ -132,10 +145,12 @@ pub trait AuditRepo: Send + Sync {
     async fn list(&self, filter: AuditFilter) -> Result<Page<AuditRecord>>;
     /// Forgets entries from before `before`; answers how many.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
-    /// Failed sign-ins since `since` for this account (a lowercased email) and from this address.
-    async fn failed_logins(
+    /// Entries with `action` since `since` about this target (a lowercased email), and from this address: how
+    /// many failed sign-ins or reset requests an account and an address made lately.
+    async fn recent(
         &self,
-        account: &str,
+        action: &str,
+        target: &str,
         address: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<(i64, i64)>;

@@ -5,9 +5,9 @@
     var seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
     var future = seconds < 0, s = Math.abs(seconds);
     var text = s < 45 ? "just now"
-      : s < 3600 ? Math.round(s / 60) + " min"
-      : s < 86400 ? Math.round(s / 3600) + " h"
-      : Math.round(s / 86400) + " d";
+      : s < 3600 ? Math.max(1, Math.floor(s / 60)) + " min"
+      : s < 86400 ? Math.floor(s / 3600) + " h"
+      : Math.floor(s / 86400) + " d";
     if (text === "just now") return text;
     return future ? "in " + text : text + " ago";
   }
@@ -16,20 +16,26 @@
       t.textContent = relative(t.getAttribute("datetime"));
     });
   }
-  // A region with data-live is fetched again every few seconds and replaced when it changed.
+  // A region with data-live is fetched again every few seconds and replaced when what the server sent changed.
+  // A session that ended answers with the sign-in page: the whole page is reloaded to show it.
   function live(region) {
     var url = region.getAttribute("data-live");
-    var busy = false;
+    var busy = false, last = null;
     setInterval(function () {
       if (busy || document.hidden) return;
       busy = true;
       fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          if (r.redirected || r.status === 401) { window.location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) {
-          if (html !== null && html !== region.innerHTML) {
+          if (html === null) return;
+          if (html !== last) {
             region.innerHTML = html;
             refreshTimes(region);
           }
+          last = html;
         })
         .catch(function () {})
         .finally(function () { busy = false; });

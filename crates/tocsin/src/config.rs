@@ -158,6 +158,9 @@ pub struct HttpLimits {
     pub header_read_timeout_ms: u64,
     /// Milliseconds a client has to send a request's whole body.
     pub body_read_timeout_ms: u64,
+    /// Reverse proxies in front of Tocsin (`["10.0.0.0/8"]`): from them, the client's address is the one they add
+    /// to `X-Forwarded-For`, for the audit log and sign-in limits. Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpLimits {
@@ -166,6 +169,7 @@ impl Default for HttpLimits {
             max_connections: 1024,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

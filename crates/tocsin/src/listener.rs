@@ -56,6 +56,7 @@ pub async fn serve(
         .keep_alive_interval(header_timeout)
         .keep_alive_timeout(header_timeout);
     let builder = Arc::new(builder);
+    let trusted_proxies: Arc<[ipnet::IpNet]> = limits.trusted_proxies.clone().into();
     loop {
         // At the cap, wait for a slot before accepting: new connections queue in the kernel's backlog.
         let slot = match slots.clone().try_acquire_owned() {
@@ -81,14 +82,23 @@ pub async fn serve(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        // Whom a request came from, for the audit log and sign-in limits: the connection's peer.
-        let service = TowerToHyperService::new(app.clone().map_request(
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                req
-            },
-        ));
+        // Whom a request came from, for the audit log and sign-in limits: the connection's peer, or the client a
+        // trusted proxy names.
+        let proxies = trusted_proxies.clone();
+        let service =
+            TowerToHyperService::new(app.clone().map_request(
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    let forwarded = req
+                        .headers()
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok());
+                    let client = tocsin_domain::net::client_address(peer.ip(), forwarded, &proxies);
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(
+                        std::net::SocketAddr::new(client, peer.port()),
+                    ));
+                    req
+                },
+            ));
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         gauges.open.inc();
         let open = Open(gauges.open.clone());

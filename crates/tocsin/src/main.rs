@@ -193,7 +193,7 @@ async fn serve(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()
     }
     if let Some(link) = &server.first_owner_link {
         println!(
-            "Create the first owner's account in a browser (the link works once, for 7 days):\n\n    {link}\n"
+            "Create the first owner's account in a browser (the link works once, for 7 days, until the next start):\n\n    {link}\n"
         );
     }
     println!("Tocsin is listening on http://{}", server.addr);

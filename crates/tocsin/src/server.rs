@@ -23,7 +23,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The admin token created on first start, when it was generated (not supplied); to be shown once.
     pub generated_token: Option<String>,
-    /// On first start, the single-use link that creates the first owner's account; to be shown once.
+    /// Until an owner can sign in, the single-use link that creates the first owner's account; to be shown once.
     pub first_owner_link: Option<String>,
     pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -245,7 +245,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<i64> {
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     let store: Arc<dyn Store> = Arc::new(open_sealed_store(config).await?);
 
-    let (first_start, generated_token) = bootstrap_token(&*store, config, &*clock).await?;
+    let generated_token = bootstrap_token(&*store, config, &*clock).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -269,16 +269,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .with_intake(config.ingest.settings())
         .with_audit_retention(config.audit.retention_days.max(1))
         .with_accounts(config.sessions.settings());
-    // Only the first start, which made the first token, offers the first owner's link: later starts leave
-    // creating people to those who hold a token.
-    let first_owner_link = match first_start {
-        true => app
-            .accounts()
-            .first_owner_link()
-            .await?
-            .map(|(token, _)| format!("{public_url}/account/{}", token.expose())),
-        false => None,
-    };
+    // Until an owner can sign in, every start offers a link that creates one (a failed first start, or a server
+    // upgraded from before accounts, must not leave nobody able to); each replaces the one before.
+    let first_owner_link = app
+        .accounts()
+        .first_owner_link()
+        .await?
+        .map(|(token, _)| format!("{public_url}/account/{}", token.expose()));
     let engine = Arc::new(Engine::new(
         &app,
         transports.clone(),
@@ -353,12 +350,12 @@ fn instance_name(config: &Config, addr: SocketAddr) -> String {
     format!("{host}:{}", addr.port())
 }
 
-/// Creates the first admin token if the database has none: whether it did, and the token when it generated it.
+/// Creates the first admin token if the database has none; the token, when it generated it.
 async fn bootstrap_token(
     store: &dyn Store,
     config: &Config,
     clock: &dyn Clock,
-) -> anyhow::Result<(bool, Option<String>)> {
+) -> anyhow::Result<Option<String>> {
     let (secret, generated): (Secret, bool) = match &config.bootstrap_token {
         Some(t) => (
             token_from_user(t)
@@ -383,10 +380,7 @@ async fn bootstrap_token(
              used. To regain admin access, run `tocsin admin-token` against this database."
         );
     }
-    Ok((
-        created,
-        (created && generated).then(|| secret.expose().to_owned()),
-    ))
+    Ok((created && generated).then(|| secret.expose().to_owned()))
 }
 
 /// What the server does on its own or an operator does on its host, for the audit log.

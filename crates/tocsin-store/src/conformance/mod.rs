@@ -655,10 +655,52 @@ pub async fn sessions_and_single_use_links(store: &dyn Store) {
     use tocsin_domain::account::{LinkPurpose, SessionPolicy};
     let accounts = store.accounts();
     assert!(!accounts.has_owner_account().await.unwrap());
-    let expires = accounts
-        .create_link("setup-hash", LinkPurpose::Setup, None, t0())
+    // Pat signs up from an invitation before anyone set Tocsin up: a setup link cannot take over her account.
+    let pat = store
+        .users()
+        .create(new_user("Pat", "pat@example.com"), t0())
         .await
         .unwrap();
+    accounts
+        .create_link("pat-invite", LinkPurpose::Invite, Some(&pat.id), t0())
+        .await
+        .unwrap();
+    accounts
+        .redeem_link(
+            "pat-invite",
+            Redeem::SetPassword {
+                hash: "argon-pat".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(accounts.has_password(&pat.id).await.unwrap());
+    accounts
+        .create_setup_link("early-setup", t0())
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .redeem_link(
+                "early-setup",
+                Redeem::CreateOwner {
+                    spec: new_user("Mallory", "pat@example.com"),
+                    hash: "argon-mallory".into(),
+                },
+                t0(),
+            )
+            .await,
+        Err(StoreError::Conflict(Conflict::NameTaken { .. }))
+    ));
+    let expires = accounts
+        .create_setup_link("setup-hash", t0())
+        .await
+        .unwrap();
+    assert!(
+        accounts.link("early-setup", t0()).await.unwrap().is_none(),
+        "a new setup link replaces the last"
+    );
     assert_eq!(expires, t0() + LinkPurpose::Setup.lifetime());
     let link = accounts.link("setup-hash", t0()).await.unwrap().unwrap();
     assert_eq!((link.purpose, link.user), (LinkPurpose::Setup, None));
@@ -684,6 +726,26 @@ pub async fn sessions_and_single_use_links(store: &dyn Store) {
         .unwrap();
     assert_eq!(owner.role, Role::Owner);
     assert!(accounts.has_owner_account().await.unwrap());
+    accounts
+        .create_setup_link("late-setup", t0())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            accounts
+                .redeem_link(
+                    "late-setup",
+                    Redeem::CreateOwner {
+                        spec: new_user("Mallory", "mallory@example.com"),
+                        hash: "argon-mallory".into(),
+                    },
+                    t0(),
+                )
+                .await,
+            Err(StoreError::Conflict(Conflict::AlreadySetUp))
+        ),
+        "once an owner can sign in, a setup link does nothing"
+    );
     assert_eq!(
         accounts.link("setup-hash", t0()).await.unwrap(),
         None,
@@ -954,7 +1016,7 @@ pub async fn the_audit_log_records_what_committed(store: &dyn Store) {
     assert_eq!(
         store
             .audit()
-            .failed_logins("dana@example.com", Some("192.0.2.7"), t0())
+            .recent(LOGIN_FAILED, "dana@example.com", Some("192.0.2.7"), t0())
             .await
             .unwrap(),
         (1, 1)
@@ -962,7 +1024,7 @@ pub async fn the_audit_log_records_what_committed(store: &dyn Store) {
     assert_eq!(
         store
             .audit()
-            .failed_logins("dana@example.com", Some("192.0.2.8"), t0())
+            .recent(LOGIN_FAILED, "dana@example.com", Some("192.0.2.8"), t0())
             .await
             .unwrap(),
         (1, 0),
@@ -971,7 +1033,8 @@ pub async fn the_audit_log_records_what_committed(store: &dyn Store) {
     assert_eq!(
         store
             .audit()
-            .failed_logins(
+            .recent(
+                LOGIN_FAILED,
                 "dana@example.com",
                 Some("192.0.2.7"),
                 t0() + Duration::minutes(2)

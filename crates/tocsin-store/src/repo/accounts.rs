@@ -7,7 +7,8 @@ use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
 use crate::{
-    AccountLink, AccountRepo, NewSession, Redeem, Result, SessionRecord, StoreError, UserAccess,
+    AccountLink, AccountRepo, Conflict, NewSession, Redeem, Result, SessionRecord, StoreError,
+    UserAccess,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -233,12 +234,29 @@ impl AccountRepo for SqlStore {
                     user.id.clone()
                 }
                 (Redeem::CreateOwner { spec, hash: password }, LinkPurpose::Setup, None) => {
-                    let existing: Option<String> = c.query_opt(
-                        "SELECT id FROM users WHERE email = ?1",
+                    // A setup link is for a server nobody can sign in to as owner yet, and never takes over
+                    // an account someone signs in to: checked here, in the transaction that would do it.
+                    if has_owner_account(c)? {
+                        return Err(Conflict::AlreadySetUp.into());
+                    }
+                    let existing: Option<(String, Option<String>)> = c.query_opt(
+                        "SELECT id, password_hash FROM users WHERE email = ?1",
                         params![spec.email.as_str()],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )?;
-                    let id = write_user(c, existing.map(UserId::from_trusted).as_ref(), spec, now)?;
+                    if existing.as_ref().is_some_and(|(_, hash)| hash.is_some()) {
+                        return Err(Conflict::NameTaken {
+                            kind: "account",
+                            name: spec.email.to_string(),
+                        }
+                        .into());
+                    }
+                    let existing = existing.map(|(id, _)| UserId::from_trusted(id));
+                    let id = write_user(c, existing.as_ref(), spec, now)?;
+                    c.execute(
+                        "UPDATE account_links SET used_at = ?1 WHERE purpose = ?2 AND used_at IS NULL",
+                        params![ts(now), LinkPurpose::Setup.as_str()],
+                    )?;
                     c.execute(
                         "UPDATE users SET role = ?2 WHERE id = ?1",
                         params![id.as_str(), Role::Owner.as_str()],
@@ -258,14 +276,71 @@ impl AccountRepo for SqlStore {
     }
 
     async fn has_owner_account(&self) -> Result<bool> {
-        self.read(|c| {
+        self.read(has_owner_account).await
+    }
+
+    async fn has_password(&self, user: &UserId) -> Result<bool> {
+        let user = user.clone();
+        self.read(move |c| {
             c.exists(
-                "SELECT 1 FROM users WHERE role = ?1 AND password_hash IS NOT NULL",
-                params![Role::Owner.as_str()],
+                "SELECT 1 FROM users WHERE id = ?1 AND password_hash IS NOT NULL",
+                params![user.as_str()],
             )
         })
         .await
     }
+
+    async fn create_setup_link(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>> {
+        let hash = token_hash.to_owned();
+        let expires_at = now + LinkPurpose::Setup.lifetime();
+        self.write(move |c| {
+            // Only the newest setup link works: each start that offers one replaces the last.
+            c.execute(
+                "UPDATE account_links SET used_at = ?1 WHERE purpose = ?2 AND used_at IS NULL",
+                params![ts(now), LinkPurpose::Setup.as_str()],
+            )?;
+            c.execute(
+                "INSERT INTO account_links (token_hash, purpose, user_id, created_at, expires_at) \
+                 VALUES (?1, ?2, NULL, ?3, ?4)",
+                params![hash, LinkPurpose::Setup.as_str(), ts(now), ts(expires_at)],
+            )?;
+            Ok(expires_at)
+        })
+        .await
+    }
+
+    async fn prune(&self, now: DateTime<Utc>, policy: SessionPolicy) -> Result<u64> {
+        // Kept a day after they stop working, so that "this link no longer works" and a list of recent sessions
+        // still make sense; then nothing about them is worth keeping.
+        let grace = chrono::Duration::days(1);
+        self.write(move |c| {
+            let sessions = c.execute(
+                "DELETE FROM sessions WHERE revoked_at < ?1 OR created_at < ?2 OR last_seen_at < ?3",
+                params![
+                    ts(now - grace),
+                    ts(now - policy.absolute - grace),
+                    ts(now - policy.idle - grace)
+                ],
+            )?;
+            let links = c.execute(
+                "DELETE FROM account_links WHERE used_at < ?1 OR expires_at < ?1",
+                params![ts(now - grace)],
+            )?;
+            Ok((sessions + links) as u64)
+        })
+        .await
+    }
+}
+
+fn has_owner_account(c: &dyn Conn) -> Result<bool> {
+    c.exists(
+        "SELECT 1 FROM users WHERE role = ?1 AND password_hash IS NOT NULL",
+        params![Role::Owner.as_str()],
+    )
 }
 
 fn live_link(c: &dyn Conn, hash: &str, now: DateTime<Utc>) -> Result<Option<AccountLink>> {

@@ -7,7 +7,7 @@ use crate::sql::{Conn, Row};
 use crate::{AuditFilter, AuditRepo, Page, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tocsin_domain::audit::{AuditEntry, AuditRecord, LOGIN_FAILED};
+use tocsin_domain::audit::{AuditEntry, AuditRecord};
 use tocsin_domain::incident::{Actor, ActorKind};
 
 pub(crate) fn insert(c: &dyn Conn, e: &AuditEntry) -> Result<()> {
@@ -117,28 +117,33 @@ impl AuditRepo for SqlStore {
         .await
     }
 
-    async fn failed_logins(
+    async fn recent(
         &self,
-        account: &str,
+        action: &str,
+        target: &str,
         address: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<(i64, i64)> {
-        let (account, address) = (account.to_owned(), address.map(str::to_owned));
+        let (action, target, address) = (
+            action.to_owned(),
+            target.to_owned(),
+            address.map(str::to_owned),
+        );
         self.read(move |c| {
-            let by_account: i64 = c.query_one(
+            let by_target: i64 = c.query_one(
                 "SELECT count(*) FROM audit_log WHERE at >= ?1 AND action = ?2 AND target = ?3",
-                params![ts(since), LOGIN_FAILED, account],
+                params![ts(since), action, target],
                 |r| r.get(0),
             )?;
             let by_address: i64 = match &address {
                 Some(a) => c.query_one(
                     "SELECT count(*) FROM audit_log WHERE at >= ?1 AND action = ?2 AND address = ?3",
-                    params![ts(since), LOGIN_FAILED, a],
+                    params![ts(since), action, a],
                     |r| r.get(0),
                 )?,
                 None => 0,
             };
-            Ok((by_account, by_address))
+            Ok((by_target, by_address))
         })
         .await
     }

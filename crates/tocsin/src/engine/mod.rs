@@ -101,6 +101,8 @@ pub struct Engine {
     metrics: tocsin_app::Metrics,
     /// How long the audit log keeps entries; the hourly cleanup forgets older ones.
     audit_retention: Duration,
+    /// How long sessions last; the hourly cleanup forgets those that ended.
+    sessions: tocsin_domain::account::SessionPolicy,
 }
 
 const LEASE: &str = "engine";
@@ -131,6 +133,7 @@ impl Engine {
             channels: app.channels(),
             metrics: app.metrics().clone(),
             audit_retention: app.audit_retention(),
+            sessions: app.account_settings().sessions,
         }
     }
 
@@ -353,6 +356,11 @@ impl Engine {
         }
         if let Err(e) = self.store.engine().cleanup(now).await {
             tracing::warn!(error = %e, "Engine cleanup failed.");
+        }
+        match self.store.accounts().prune(now, self.sessions).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "Forgot ended sessions and used account links."),
+            Err(e) => tracing::warn!(error = %e, "Could not prune sessions and account links."),
         }
         match self.store.audit().prune(now - self.audit_retention).await {
             Ok(0) => {}

@@ -155,9 +155,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(c) => {
                 let code = match c {
                     Conflict::NameTaken { .. } => ErrorCode::NameTaken,
-                    Conflict::InUse { .. } | Conflict::LastAdmin | Conflict::LastOwner { .. } => {
-                        ErrorCode::InUse
-                    }
+                    Conflict::InUse { .. }
+                    | Conflict::LastAdmin
+                    | Conflict::LastOwner { .. }
+                    | Conflict::AlreadySetUp
+                    | Conflict::AlreadySignedUp { .. } => ErrorCode::InUse,
                     Conflict::StillEscalating { .. } => ErrorCode::StillEscalating,
                     Conflict::NoPolicy { .. } | Conflict::HandedToPeople { .. } => {
                         ErrorCode::NoEscalationPolicy

@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            if let Some(token) = cookie(parts, SESSION_COOKIE) {
+            if let Some(token) = cookie(parts, session_cookie_name(&state.public_url)) {
                 return signed_in(parts, state, token).await;
             }
             return Err(ApiError::new(
@@ -94,6 +94,16 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The cookie that carries a browser's session.
 pub const SESSION_COOKIE: &str = "tocsin_session";
+
+/// The session cookie's name: behind https, with the `__Host-` prefix, which browsers accept only from this host
+/// over https and for the whole site, so a sibling subdomain cannot plant a session of its choosing.
+pub fn session_cookie_name(public_url: &str) -> &'static str {
+    if public_url.starts_with("https://") {
+        "__Host-tocsin_session"
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// The value of the request's cookie `name`.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {

@@ -131,14 +131,14 @@ pub async fn flush(state: &AppState) {
 }
 
 /// The request path with the credentials some paths carry (integration keys, heartbeat keys, feed tokens,
-/// action-link tokens) replaced, so that logs never hold a working secret. Query strings are left out entirely.
+/// action-link and account-link tokens) replaced, so that logs never hold a working secret. Query strings are left out entirely.
 fn loggable_path(path: &str) -> String {
     let segments: Vec<&str> = path.split('/').collect();
     // The index of the secret segment for each path family: /ingest/<kind>/<key>/…, /heartbeat/<key>,
     // /calendar/<token>.ics, /act/<token>.
     let secret_at = match segments.get(1).copied() {
         Some("ingest") => Some(3),
-        Some("heartbeat" | "calendar" | "act") => Some(2),
+        Some("heartbeat" | "calendar" | "act" | "account") => Some(2),
         _ => None,
     };
     segments
@@ -386,6 +386,7 @@ mod tests {
         assert_eq!(loggable_path("/heartbeat/k"), "/heartbeat/{secret}");
         assert_eq!(loggable_path("/calendar/t.ics"), "/calendar/{secret}");
         assert_eq!(loggable_path("/act/token"), "/act/{secret}");
+        assert_eq!(loggable_path("/account/token"), "/account/{secret}");
         assert_eq!(
             loggable_path("/api/v1/incidents/42"),
             "/api/v1/incidents/42"

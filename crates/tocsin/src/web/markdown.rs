@@ -3,12 +3,14 @@
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
 
+/// Links people may follow from a note: the web and mail, and paths on this site (never `//host`, which is
+/// another site).
 fn safe_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();
     lower.starts_with("https://")
         || lower.starts_with("http://")
         || lower.starts_with("mailto:")
-        || lower.starts_with('/')
+        || (lower.starts_with('/') && !lower.starts_with("//") && !lower.contains('\\'))
         || lower.starts_with('#')
 }
 
@@ -28,7 +30,11 @@ pub fn render(source: &str) -> String {
             title,
             id,
         }) => {
-            let unsafe_target = !safe_url(&dest_url);
+            // An email autolink (`<a@example.com>`) names the address alone; the writer adds `mailto:`.
+            let unsafe_target = match link_type {
+                pulldown_cmark::LinkType::Email => false,
+                _ => !safe_url(&dest_url),
+            };
             in_unsafe_link.push(unsafe_target);
             (!unsafe_target).then_some(Event::Start(Tag::Link {
                 link_type,
@@ -83,6 +89,15 @@ mod tests {
         assert!(
             render("[x](JaVaScRiPt:alert(1))").contains("<p>x</p>"),
             "case does not hide a scheme"
+        );
+        assert!(
+            render("[elsewhere](//evil.example/x)").contains("<p>elsewhere</p>"),
+            "a scheme-relative link is another site"
+        );
+        assert!(
+            render("<oncall@example.com>").contains(r#"href="mailto:oncall@example.com""#),
+            "{}",
+            render("<oncall@example.com>")
         );
     }
 }

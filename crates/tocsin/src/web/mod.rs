@@ -10,7 +10,7 @@ pub mod markdown;
 mod pages;
 
 use crate::http::AppState;
-use crate::http::extract::{SESSION_COOKIE, cookie, from_own_origin, peer_address};
+use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
 use askama::Template;
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -79,11 +79,12 @@ impl When {
 fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let seconds = (now - t).num_seconds();
     let s = seconds.abs();
+    // Whole units passed, as people count them: 59 minutes is not yet an hour.
     let text = match s {
         0..45 => return "just now".into(),
-        45..3600 => format!("{} min", (s + 30) / 60),
-        3600..86400 => format!("{} h", (s + 1800) / 3600),
-        _ => format!("{} d", (s + 43200) / 86400),
+        45..3600 => format!("{} min", (s / 60).max(1)),
+        3600..86400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86400),
     };
     if seconds < 0 {
         format!("in {text}")
@@ -111,18 +112,29 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let to_login = || {
-            let next = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
+            // After signing in the browser GETs `next`; for a form that was posted, that is the page it was on.
+            let next = if parts.method.is_safe() {
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            } else {
+                parts
+                    .uri
+                    .path()
+                    .rsplit_once('/')
+                    .map(|(parent, _)| parent)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("/")
+            };
             let target = format!(
                 "/login?next={}",
                 url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
             );
             Redirect::to(&target).into_response()
         };
-        let Some(token) = cookie(parts, SESSION_COOKIE) else {
+        let Some(token) = cookie(parts, session_cookie_name(&state.public_url)) else {
             return Err(to_login());
         };
         let found = state
@@ -261,6 +273,8 @@ mod tests {
         assert_eq!(relative(now - Duration::hours(3), now), "3 h ago");
         assert_eq!(relative(now + Duration::minutes(5), now), "in 5 min");
         assert_eq!(relative(now - Duration::days(2), now), "2 d ago");
+        assert_eq!(relative(now - Duration::seconds(3599), now), "59 min ago");
+        assert_eq!(relative(now - Duration::seconds(86399), now), "23 h ago");
         let w = When::new(now, chrono_tz::Europe::Berlin, now);
         assert_eq!(
             (w.iso.as_str(), w.local.as_str()),

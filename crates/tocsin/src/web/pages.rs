@@ -2,7 +2,7 @@
 
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
-use crate::http::extract::{Peer, SESSION_COOKIE, from_own_origin};
+use crate::http::extract::{Peer, from_own_origin, session_cookie_name};
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -55,10 +55,19 @@ fn client(address: Option<std::net::IpAddr>, headers: &HeaderMap) -> Client {
     }
 }
 
-/// Where to go after signing in: a path on this site, never another site.
+/// Where to go after signing in: a path on this site, never another site. Browsers drop tabs and line breaks
+/// and read `\\` as `/` in URLs, so a path holding any of them, or blanks, is not trusted either.
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -70,7 +79,8 @@ fn session_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        session_cookie_name(&s.public_url),
         max_age.num_seconds().max(0)
     ))
     .expect("a cookie of hex digits is a valid header")
@@ -158,7 +168,7 @@ pub async fn login(
         Err(tocsin_app::Error::TooManyAttempts { retry_after }) => refused(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "Too many failed sign-ins for this account or from here. Try again in {} minutes, or reset the password.",
+                "Too many failed sign-ins for this account or from here. Try again in {} minutes.",
                 retry_after.num_minutes()
             ),
         ),
@@ -227,7 +237,11 @@ pub async fn forgot(
     {
         Ok(Some((token, user))) => {
             let link = format!("{}/account/{}", s.public_url, token.expose());
-            crate::http::mail_account_link(&s, &user, LinkPurpose::Reset, &link).await;
+            // Sent after answering, so that the answer takes as long whether or not the account exists.
+            let state = s.clone();
+            tokio::spawn(async move {
+                crate::http::mail_account_link(&state, &user, LinkPurpose::Reset, &link).await;
+            });
             page(StatusCode::OK, true, None)
         }
         Ok(None) => page(StatusCode::OK, true, None),
@@ -397,6 +411,7 @@ pub struct SeverityGroup {
 pub struct OnCallRow {
     pub schedule: String,
     pub person: Option<String>,
+    /// When the shift ends, unless it goes on past the horizon the page looked at.
     pub until: Option<When>,
 }
 
@@ -405,6 +420,9 @@ pub struct ShiftRow {
     pub start: When,
     pub end: When,
     pub now: bool,
+    /// The shift goes on past the horizon the page looked at.
+    pub open_ended: bool,
+    starts_at: DateTime<Utc>,
 }
 
 #[derive(Template)]
@@ -414,7 +432,7 @@ struct HomePage {
     name: String,
     mine: Vec<IncidentRow>,
     open: Vec<SeverityGroup>,
-    open_count: usize,
+    open_count: String,
     on_call: Vec<OnCallRow>,
     next_shift: Option<ShiftRow>,
 }
@@ -426,7 +444,7 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
     let now = s.app.now();
     let who = &viewer.who;
     let names = service_names(&s, &viewer).await?;
-    let open = s
+    let open_page = s
         .app
         .incidents()
         .list(
@@ -437,8 +455,9 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
                 ..Default::default()
             },
         )
-        .await?
-        .items;
+        .await?;
+    let more_open = open_page.next_cursor.is_some();
+    let open = open_page.items;
     let paged_me: HashSet<_> = s
         .app
         .contacts()
@@ -452,6 +471,7 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
         )
         .await?
         .into_iter()
+        .filter(|d| matches!(d.purpose, tocsin_domain::contact::Purpose::Page { .. }))
         .filter_map(|d| d.incident_id)
         .collect();
     let mine = open
@@ -495,20 +515,22 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
         on_call.push(OnCallRow {
             schedule: record.name.clone(),
             person: current.and_then(|sh| people.get(&sh.user).cloned()),
-            until: current.map(|sh| When::new(sh.end, viewer.tz, now)),
+            until: current
+                .filter(|sh| sh.end < horizon)
+                .map(|sh| When::new(sh.end, viewer.tz, now)),
         });
         if let Some(sh) = shifts
             .iter()
             .find(|sh| sh.user == viewer.user.id && sh.end > now)
-            && next_shift
-                .as_ref()
-                .is_none_or(|n| sh.start.to_rfc3339() < n.start.iso)
+            && next_shift.as_ref().is_none_or(|n| sh.start < n.starts_at)
         {
             next_shift = Some(ShiftRow {
                 schedule: record.name.clone(),
                 start: When::new(sh.start, viewer.tz, now),
                 end: When::new(sh.end, viewer.tz, now),
                 now: sh.start <= now,
+                open_ended: sh.end >= horizon,
+                starts_at: sh.start,
             });
         }
     }
@@ -518,7 +540,11 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
             chrome: viewer.chrome("home"),
             name: viewer.user.name.to_string(),
             mine,
-            open_count: open.len(),
+            open_count: if more_open {
+                format!("{}+", open.len())
+            } else {
+                open.len().to_string()
+            },
             open: groups,
             on_call,
             next_shift,
@@ -557,7 +583,7 @@ struct IncidentsPage {
     statuses: Vec<Choice>,
     severities: Vec<Choice>,
     services: Vec<Choice>,
-    live_url: String,
+    live_url: Option<String>,
     next_url: Option<String>,
 }
 
@@ -679,7 +705,8 @@ pub async fn incidents(
                 &severity,
             ),
             services: service_choices,
-            live_url: query(&[("fragment", "1")]),
+            // An older page stays as it is; the first follows what happens.
+            live_url: q.cursor.is_none().then(|| query(&[("fragment", "1")])),
             next_url: page.next_cursor.as_deref().map(|c| query(&[("cursor", c)])),
         },
     ))
@@ -707,6 +734,8 @@ pub struct AlertView {
 pub struct EscalationView {
     pub policy: String,
     pub level: u32,
+    /// When the next level pages; none once the escalation stopped (acknowledged, resolved, or past its last
+    /// level).
     pub next: Option<When>,
     pub paged: String,
 }

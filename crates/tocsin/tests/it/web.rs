@@ -196,6 +196,23 @@ async fn the_first_owner_signs_up_from_the_start_link_then_signs_out_and_in() {
         Some("/"),
         "never sent to another site after signing in"
     );
+    for next in [
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+    ] {
+        let page = b
+            .post(
+                "/login",
+                &[
+                    ("email", "olga@example.com"),
+                    ("password", "a long enough passphrase"),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(page.location.as_deref(), Some("/"), "{next:?}");
+    }
 
     let (_, log) = app.get("/api/v1/audit?action=session").await;
     let actions: Vec<&str> = log["items"]
@@ -207,6 +224,9 @@ async fn the_first_owner_signs_up_from_the_start_link_then_signs_out_and_in() {
     assert_eq!(
         actions,
         [
+            "session.login",
+            "session.login",
+            "session.login",
             "session.login",
             "session.login",
             "session.login_failed",
@@ -469,6 +489,25 @@ async fn responders_work_incidents_from_pages_that_other_sites_cannot_drive() {
     );
     let refused = otto.post("/incidents/2/acknowledge", &[]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    let (s, again) = app
+        .post("/api/v1/users/otto@example.com/invitation", json!({}))
+        .await;
+    assert_eq!(
+        (s, again["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("in_use")),
+        "someone who signs in gets no invitation that would replace their password: {again}"
+    );
+    // An observer signs out like anyone.
+    let out = otto.post("/logout", &[]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"), "{}", out.html);
+    otto.post(
+        "/login",
+        &[
+            ("email", "otto@example.com"),
+            ("password", "otto reads only"),
+        ],
+    )
+    .await;
     let (_, me) = app.get("/api/v1/users/otto@example.com/sessions").await;
     assert_eq!(me["items"].as_array().unwrap().len(), 1, "{me}");
     let id = me["items"][0]["id"].as_str().unwrap();
