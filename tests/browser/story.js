@@ -151,6 +151,15 @@ async function shot(page, name) {
     await p.getByLabel("Password").fill("pat's own passphrase");
     await p.getByRole("button", { name: "Sign in" }).click();
     await p.getByRole("heading", { name: "Hello, Pat Responder" }).waitFor();
+    await p.getByRole("link", { name: "Profile" }).click();
+    await p.getByRole("heading", { name: "How you are reached" }).waitFor();
+    await p.getByLabel("Name").fill("Phone");
+    await p.getByLabel("Kind").selectOption("sms");
+    await p.getByLabel("Address, number or URL").fill("not a number");
+    await p.getByRole("button", { name: "Add", exact: true }).click();
+    await p.getByRole("alert").filter({ hasText: "international form" }).waitFor();
+    await audit(p, "profile (with an error)");
+    await shot(p, "profile-375x667");
     await trigger("search-slow", "Search latency p99 above 2 s");
     await p.goto(base + "/incidents/2");
     await p.getByRole("heading", { name: /#2 Search latency/ }).waitFor();

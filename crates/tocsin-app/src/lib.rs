@@ -498,7 +498,8 @@ mod prelude {
         CatalogDocument, PlanEntry, Service, ServiceSpec, Team, TeamSpec, User, UserSpec,
     };
     pub use tocsin_domain::contact::{
-        ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec, StatusUpdates,
+        ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
+        StatusUpdates,
     };
     pub use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
     pub use tocsin_domain::ids::{

@@ -304,6 +304,13 @@ impl Contacts<'_> {
         spec: ContactMethodSpec,
     ) -> Result<Warned<ContactMethod>> {
         let owner = self.require_own(who, user).await?;
+        let mut spec = spec;
+        // A webhook's signing secret is Tocsin's to make; the answer shows it once.
+        if let ContactTarget::Webhook { secret, .. } = &mut spec.target
+            && secret.is_none()
+        {
+            *secret = Some(tocsin_domain::webhook::generate_secret());
+        }
         let summary = json!({"after": {"name": spec.name, "kind": spec.target.kind()}});
         let method = self
             .app

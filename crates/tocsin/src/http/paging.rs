@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use tocsin_app::Principal;
 use tocsin_domain::auth::Need;
 use tocsin_domain::contact::{
-    ContactMethod, ContactMethodSpec, ContactTarget, NotificationRule, NotificationRuleSpec,
-    StatusUpdates,
+    ContactMethod, ContactMethodSpec, NotificationRule, NotificationRuleSpec, StatusUpdates,
 };
 use tocsin_domain::escalation::{EscalationPolicy, EscalationPolicySpec};
 use tocsin_domain::ids::{ContactMethodId, DeliveryId, NotificationRuleId};
@@ -604,13 +603,8 @@ pub async fn create_contact_method(
     caller: Caller,
     State(s): State<AppState>,
     Path(user): Path<String>,
-    Json(mut spec): Json<ContactMethodSpec>,
+    Json(spec): Json<ContactMethodSpec>,
 ) -> ApiResult<Response> {
-    if let ContactTarget::Webhook { secret, .. } = &mut spec.target
-        && secret.is_none()
-    {
-        *secret = Some(tocsin_domain::webhook::generate_secret());
-    }
     let m = s
         .app
         .contacts()

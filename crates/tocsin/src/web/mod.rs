@@ -8,6 +8,7 @@
 mod assets;
 pub mod markdown;
 mod pages;
+mod profile;
 
 use crate::http::AppState;
 use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
@@ -37,6 +38,16 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{number}", get(pages::incident))
         .route("/incidents/{number}/timeline", get(pages::timeline))
         .route("/incidents/{number}/{action}", post(pages::incident_action))
+        .route("/profile", get(profile::profile))
+        .route("/profile/time-zone", post(profile::set_time_zone))
+        .route("/profile/methods", post(profile::add_method))
+        .route("/profile/methods/{id}/test", post(profile::test_method))
+        .route("/profile/methods/{id}/delete", post(profile::delete_method))
+        .route("/profile/rules", post(profile::add_rule))
+        .route("/profile/rules/{id}/delete", post(profile::delete_rule))
+        .route("/profile/sessions/{id}/end", post(profile::end_session))
+        .route("/profile/password", post(profile::change_password))
+        .route("/profile/feed", post(profile::create_feed))
         .route("/assets/{file}", get(assets::serve))
 }
 

@@ -44,7 +44,7 @@ impl FromRequestParts<AppState> for OwnOrigin {
     }
 }
 
-fn client(address: Option<std::net::IpAddr>, headers: &HeaderMap) -> Client {
+pub(super) fn client(address: Option<std::net::IpAddr>, headers: &HeaderMap) -> Client {
     Client {
         address,
         user_agent: headers
@@ -72,7 +72,7 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-fn session_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
+pub(super) fn session_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
     let secure = if s.public_url.starts_with("https://") {
         "; Secure"
     } else {

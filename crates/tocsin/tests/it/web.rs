@@ -550,3 +550,141 @@ async fn assets_are_cached_forever_under_names_that_change_with_them() {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_profile_sets_up_how_a_person_is_reached_and_tests_it() {
+    let hook = crate::support::WebhookReceiver::start().await;
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let page = b.get("/profile").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("You have no contact method"),
+        "{}",
+        page.html
+    );
+
+    let bad = b
+        .post(
+            "/profile/methods",
+            &[
+                ("name", "mail"),
+                ("kind", "email"),
+                ("target", "not an address"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains(r#"id="method-error""#) && bad.html.contains("is not an email address"),
+        "the error stands beside the form: {}",
+        bad.html
+    );
+    let url = format!("{}/olga", hook.url);
+    let added = b
+        .post(
+            "/profile/methods",
+            &[
+                ("name", "pager hook"),
+                ("kind", "webhook"),
+                ("target", &url),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.html);
+    assert!(
+        added.html.contains("signing secret") && added.html.contains("whsec_"),
+        "a webhook's secret is shown once: {}",
+        added.html
+    );
+    let page = b.get("/profile").await;
+    assert!(!page.html.contains("whsec_"), "and only once");
+    assert!(page.html.contains("pager hook"));
+    assert!(
+        !page.html.contains("/olga"),
+        "a webhook's URL is a secret, shown by its host alone"
+    );
+    let (_, me) = app
+        .get("/api/v1/users/olga@example.com/contact-methods")
+        .await;
+    let method = me["items"][0]["id"].as_str().unwrap().to_owned();
+    let tested = b
+        .post(&format!("/profile/methods/{method}/test"), &[])
+        .await;
+    assert_eq!(tested.status, StatusCode::SEE_OTHER);
+    let got = hook.wait_for(&app, 1).await;
+    assert_eq!(got[0].path, "/olga");
+    let page = b.get("/profile").await;
+    assert!(
+        page.html
+            .contains("test by webhook: <strong>delivered</strong>"),
+        "the test's result is on the page: {}",
+        page.html
+    );
+
+    let rule = b
+        .post(
+            "/profile/rules",
+            &[("method", &method), ("urgency", "high"), ("delay", "5")],
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::SEE_OTHER, "{}", rule.html);
+    assert!(
+        b.get("/profile")
+            .await
+            .html
+            .contains("high urgency: pager hook after 5 min")
+    );
+
+    let tz = b
+        .post("/profile/time-zone", &[("time_zone", "Mars/Olympus")])
+        .await;
+    assert_eq!(tz.status, StatusCode::BAD_REQUEST);
+    assert!(tz.html.contains("is not an IANA time zone"), "{}", tz.html);
+    b.post("/profile/time-zone", &[("time_zone", "Europe/Berlin")])
+        .await;
+    let (_, olga) = app.get("/api/v1/users/olga@example.com").await;
+    assert_eq!(olga["time_zone"], "Europe/Berlin");
+
+    let feed = b.post("/profile/feed", &[]).await;
+    let url = feed
+        .html
+        .split(['<', '>'])
+        .find(|s| s.starts_with("http") && s.contains("/calendar/"))
+        .expect("the feed URL is shown once")
+        .to_owned();
+    let ics = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+
+    let wrong = b
+        .post(
+            "/profile/password",
+            &[
+                ("current", "not it at all"),
+                ("new", "another long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.html.contains("The current password is wrong."));
+    let old = b.cookie.clone();
+    let changed = b
+        .post(
+            "/profile/password",
+            &[
+                ("current", "a long enough passphrase"),
+                ("new", "another long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location.as_deref(), Some("/profile"));
+    assert_ne!(b.cookie, old, "a new session for this browser");
+    assert_eq!(b.get("/profile").await.status, StatusCode::OK);
+    let mut stale = Browser::new(&app);
+    stale.cookie = old;
+    assert_eq!(
+        stale.get("/profile").await.status,
+        StatusCode::SEE_OTHER,
+        "every other session ended with the change"
+    );
+}
