@@ -242,17 +242,24 @@ impl Accounts<'_> {
         if let (true, Some(user)) = (verify_password(password, hash).await?, user) {
             return self.start(user, client).await;
         }
+        self.record_attempt(LOGIN_FAILED, &account, client).await?;
+        Err(crate::Error::BadCredentials)
+    }
+
+    /// Records an attempt on `account` by someone not signed in, named by the account they tried; counted by
+    /// `within_limits`.
+    async fn record_attempt(&self, action: &str, account: &str, client: &Client) -> Result<()> {
         let actor = Actor {
             kind: ActorKind::User,
             id: None,
-            name: account.clone(),
+            name: account.to_owned(),
         };
-        self.app
+        Ok(self
+            .app
             .store
             .audit()
-            .record(self.entry(actor, client, LOGIN_FAILED, &account))
-            .await?;
-        Err(crate::Error::BadCredentials)
+            .record(self.entry(actor, client, action, account))
+            .await?)
     }
 
     /// Refuses another try when the account or the address made too many of this kind (`action`) lately.
@@ -378,15 +385,7 @@ impl Accounts<'_> {
         let _one_at_a_time = account_lock(&account).lock().await;
         self.within_limits(RESET_REQUESTED, &account, client)
             .await?;
-        let actor = Actor {
-            kind: ActorKind::User,
-            id: None,
-            name: account.clone(),
-        };
-        self.app
-            .store
-            .audit()
-            .record(self.entry(actor, client, RESET_REQUESTED, &account))
+        self.record_attempt(RESET_REQUESTED, &account, client)
             .await?;
         let Some((user, _)) = self.app.store.accounts().credentials(&account).await? else {
             return Ok(None);

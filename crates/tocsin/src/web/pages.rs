@@ -86,7 +86,7 @@ pub(super) fn session_cookie(s: &AppState, value: &str, max_age: Duration) -> He
     .expect("a cookie of hex digits is a valid header")
 }
 
-fn signed_in(s: &AppState, signed: &SignedIn, to: &str) -> Response {
+pub(super) fn signed_in(s: &AppState, signed: &SignedIn, to: &str) -> Response {
     let mut resp = Redirect::to(to).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -377,6 +377,17 @@ async fn service_names(
         .collect())
 }
 
+/// Everyone's name by ID, for the pages that name people.
+async fn people(s: &AppState, viewer: &Viewer) -> Result<HashMap<UserId, String>, PageError> {
+    Ok(s.app
+        .users()
+        .list(&viewer.who)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name.to_string()))
+        .collect())
+}
+
 fn row(
     i: &Incident,
     names: &HashMap<ServiceId, String>,
@@ -497,14 +508,7 @@ pub async fn home(State(s): State<AppState>, viewer: Viewer) -> PageResult {
     .filter(|g| !g.rows.is_empty())
     .collect();
 
-    let people: HashMap<UserId, String> = s
-        .app
-        .users()
-        .list(who)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name.to_string()))
-        .collect();
+    let people = people(&s, &viewer).await?;
     let horizon = now + Duration::days(SHIFT_HORIZON_DAYS);
     let mut on_call = Vec::new();
     let mut next_shift: Option<ShiftRow> = None;
@@ -820,14 +824,7 @@ pub async fn incident(
     let i = s.app.incidents().get(who, &this).await?;
     let names = service_names(&s, &viewer).await?;
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
-    let people: HashMap<UserId, String> = s
-        .app
-        .users()
-        .list(who)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name.to_string()))
-        .collect();
+    let people = people(&s, &viewer).await?;
     let alerts = s
         .app
         .incidents()

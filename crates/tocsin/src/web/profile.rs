@@ -7,7 +7,7 @@ use crate::http::extract::Peer;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -429,18 +429,7 @@ pub async fn change_password(
         .change_password(&viewer.who, &f.current, new, &client)
         .await
     {
-        Ok(signed) => {
-            let mut resp = Redirect::to("/profile").into_response();
-            resp.headers_mut().insert(
-                header::SET_COOKIE,
-                super::pages::session_cookie(
-                    &s,
-                    signed.token.expose(),
-                    s.app.account_settings().sessions.absolute,
-                ),
-            );
-            Ok(resp)
-        }
+        Ok(signed) => Ok(super::pages::signed_in(&s, &signed, "/profile")),
         Err(e) => or_show(&s, &viewer, "password", Err(e)).await,
     }
 }
