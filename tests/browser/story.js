@@ -128,6 +128,33 @@ async function shot(page, name) {
     await page.goto(base + "/");
     await shot(page, "home-1440x900");
     await audit(page, "home");
+
+    // ---- desktop: every other page, as the owner sees it ----
+    const start = new Date(Date.now() - 2 * 86400e3).toISOString().slice(0, 10) + "T09:00:00";
+    await api("POST", "/api/v1/schedules", {
+      name: "checkout-primary", time_zone: "America/New_York",
+      layers: [{ name: "weekdays", participants: ["dana@example.com"], rotation: { every: "days", count: 1 }, start,
+        restrictions: [{ days: ["Mon", "Tue", "Wed", "Thu", "Fri"], start: "09:00:00", end: "17:00:00" }] }],
+    });
+    for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"],
+      ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
+      ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
+      ["/admin/audit", "audit"], ["/profile", "profile"]]) {
+      const r = await page.goto(base + p);
+      check(r.status() === 200, `${p} answers 200, got ${r.status()}`);
+      await audit(page, name);
+      await shot(page, name + "-1440x900");
+    }
+    // A service's integration, made from its page, shows its setup snippet with a copy button.
+    await page.goto(base + "/services/checkout");
+    await page.getByLabel("Sender").selectOption("alertmanager");
+    await page.getByLabel("Name", { exact: true }).first().fill("prod-alertmanager");
+    await page.getByRole("button", { name: "Add integration" }).click();
+    await page.getByRole("heading", { name: /prod-alertmanager/ }).waitFor();
+    const snippet = await page.locator("#new-key-snippet").innerText();
+    check(/webhook_configs/.test(snippet) && /\/ingest\/alertmanager\//.test(snippet), "an Alertmanager snippet: " + snippet);
+    await audit(page, "service with a new key");
+    await shot(page, "service-new-key-1440x900");
     await desk.close();
 
     // ---- phone: a second person signs in with a password ----
@@ -176,6 +203,27 @@ async function shot(page, name) {
     await shot(p, "home-375x667");
     await p.goto(base + "/incidents");
     await shot(p, "incidents-375x667");
+
+    // ---- phone: the other pages, and an override in two taps ----
+    for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
+      ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
+      ["/noise", "noise"]]) {
+      const r = await p.goto(base + path_);
+      check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
+      const w = await p.evaluate(() => document.documentElement.scrollWidth);
+      check(w <= 375, `nothing on ${path_} is wider than the phone: ${w}`);
+      await audit(p, name + " (phone)");
+      await shot(p, name + "-375x667");
+    }
+    const forbidden = await p.goto(base + "/admin");
+    check(forbidden.status() === 403, "a responder is not shown administration: " + forbidden.status());
+    await p.goto(base + "/schedules/checkout-primary");
+    check(!(await p.locator(".timeline-chart").isVisible()), "phones get the agenda, not the timeline");
+    await p.getByRole("button", { name: "Take this shift" }).first().click();
+    await p.locator("#overrides-panel li strong", { hasText: "Pat Responder" }).waitFor();
+    const taken = await api("GET", "/api/v1/schedules/checkout-primary");
+    check(taken.overrides.length === 1, "the shift was taken: " + JSON.stringify(taken.overrides));
+    await shot(p, "schedule-override-375x667");
     await phone.close();
   } finally {
     await browser.close();

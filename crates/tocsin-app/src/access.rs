@@ -1,11 +1,64 @@
 use crate::prelude::*;
+use tocsin_domain::auth::{Secret, display_prefix, new_api_token, new_integration_key};
 
 /// Use cases of integrations. A service's integrations are its team's to manage.
 pub struct Integrations<'a> {
     pub(crate) app: &'a App,
 }
 
+/// What a person asks for when they add an integration to a service.
+#[derive(Debug, Clone)]
+pub struct IntegrationRequest {
+    pub service: ServiceRef,
+    pub kind: IntegrationKind,
+    /// A label; the kind's name when blank.
+    pub name: Option<String>,
+    pub config: IntegrationConfig,
+}
+
+/// A new key, to be shown once: only its hash is stored.
+pub struct Issued<T> {
+    pub record: T,
+    pub secret: Secret,
+}
+
+fn nested(e: tocsin_domain::ValidationErrors, prefix: &str) -> tocsin_domain::ValidationErrors {
+    tocsin_domain::ValidationErrors(e.0.into_iter().map(|f| f.under(prefix)).collect())
+}
+
 impl Integrations<'_> {
+    /// Adds an integration with a new key to a service.
+    pub async fn issue(
+        &self,
+        who: &Principal,
+        req: IntegrationRequest,
+    ) -> Result<Issued<Integration>> {
+        req.config
+            .validate(req.kind)
+            .map_err(|e| StoreError::Invalid(nested(e, "config")))?;
+        let key = new_integration_key();
+        let name = req
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| req.kind.as_str().to_owned());
+        if name.chars().count() > 100 {
+            return Err(invalid("name", "must be at most 100 characters"));
+        }
+        let new = NewIntegration {
+            service: req.service,
+            kind: req.kind,
+            name,
+            key_hash: key.hash(),
+            key_prefix: key.expose()[..6].to_owned(),
+            config: req.config,
+        };
+        Ok(Issued {
+            record: self.create(who, new).await?,
+            secret: key,
+        })
+    }
+
     /// Creates an integration on `service` whose key hashes to `key_hash`; the caller keeps the key itself.
     pub async fn create(&self, who: &Principal, new: NewIntegration) -> Result<Integration> {
         self.app
@@ -95,7 +148,49 @@ pub struct Tokens<'a> {
     pub(crate) app: &'a App,
 }
 
+/// What a person asks for when they make an API token.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub name: String,
+    /// The role it holds; `None` for a token that acts with its user's role, whatever it is then.
+    pub role: Option<Role>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The person it acts as, by ID or email.
+    pub user: Option<UserRef>,
+}
+
+fn invalid(field: &str, message: &str) -> crate::Error {
+    StoreError::Invalid(tocsin_domain::FieldError::new(field, message).into()).into()
+}
+
 impl Tokens<'_> {
+    /// Makes a token with a new secret, after checking what was asked for.
+    pub async fn issue(&self, who: &Principal, req: TokenRequest) -> Result<Issued<ApiToken>> {
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(invalid("name", "must be 1 to 100 characters"));
+        }
+        if req.expires_at.is_some_and(|e| e <= self.app.now()) {
+            return Err(invalid("expires_at", "must be in the future"));
+        }
+        let secret = new_api_token();
+        let new = NewToken {
+            name: name.to_owned(),
+            role: req.role,
+            expires_at: req.expires_at,
+            user: req.user,
+            token_hash: secret.hash(),
+            token_prefix: display_prefix(secret.expose()),
+        };
+        let record = self.create(who, new).await.map_err(|e| match e {
+            crate::Error::Store(StoreError::NotFound { key, .. }) => {
+                invalid("user", &format!("no user {key:?}"))
+            }
+            e => e,
+        })?;
+        Ok(Issued { record, secret })
+    }
+
     /// Anyone who may respond may make a token acting as themselves; other tokens are the admins'. Nobody makes a
     /// token holding more than their own role: a token acting as a person holds at most that person's role.
     pub async fn create(&self, who: &Principal, mut new: NewToken) -> Result<ApiToken> {
@@ -123,14 +218,10 @@ impl Tokens<'_> {
                 role
             }
             (None, None) => {
-                return Err(StoreError::Invalid(
-                    tocsin_domain::FieldError::new(
-                        "role",
-                        "is needed for a token that does not act as a user",
-                    )
-                    .into(),
-                )
-                .into());
+                return Err(invalid(
+                    "role",
+                    "is needed for a token that does not act as a user: observer, responder, admin or owner",
+                ));
             }
         };
         who.require(Need::Grant(holds))?;

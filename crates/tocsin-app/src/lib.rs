@@ -18,7 +18,7 @@ mod oncall;
 mod paging;
 pub mod sender_api;
 
-pub use access::{Integrations, Tokens};
+pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
 pub use accounts::{AccountSettings, Accounts, Claim, Client, SignedIn};
 pub use audit::Audit;
 pub use catalog::{Catalog, Services, Teams, Users};

@@ -45,5 +45,21 @@
     refreshTimes(document);
     setInterval(function () { refreshTimes(document); }, 30000);
     document.querySelectorAll("[data-live]").forEach(live);
+    // Copy buttons copy the text of the element they name.
+    document.querySelectorAll("button[data-copy]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var source = document.getElementById(b.getAttribute("data-copy"));
+        if (!source || !navigator.clipboard) return;
+        navigator.clipboard.writeText(source.textContent).then(function () {
+          b.textContent = "Copied";
+        });
+      });
+    });
+    // Forms that cannot be undone ask first.
+    document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
   });
 })();

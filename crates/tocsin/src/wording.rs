@@ -326,7 +326,7 @@ fn paged_list(paged: &[PagedUser]) -> String {
     people.join("; ")
 }
 
-fn gap_list(gaps: &[TargetGap]) -> String {
+pub(crate) fn gap_list(gaps: &[TargetGap]) -> String {
     gaps.iter()
         .map(|g| match g {
             TargetGap::ScheduleGone { schedule_id } => {

@@ -10,11 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tocsin_domain::auth::{Role, Scope, display_prefix, new_api_token, new_integration_key};
+use tocsin_domain::auth::{Role, Scope};
 use tocsin_domain::ids::{IntegrationId, TokenId};
-use tocsin_store::{
-    ApiToken, Integration, IntegrationConfig, IntegrationKind, NewIntegration, NewToken, RawPayload,
-};
+use tocsin_store::{ApiToken, Integration, IntegrationConfig, IntegrationKind, RawPayload};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +45,7 @@ pub struct CreatedIntegration {
 }
 
 /// Where a sender of `kind` posts, and how to configure it.
-fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (String, &'static str) {
+pub(crate) fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (String, &'static str) {
     match kind {
         IntegrationKind::Pagerduty => (
             format!("{base}/v2/enqueue"),
@@ -76,6 +74,56 @@ fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (String, &'static
         IntegrationKind::Heartbeat => (
             format!("{base}/heartbeat/{key}"),
             "A job calls this URL (GET or POST) every config.heartbeat.interval_seconds; a missed beat opens an alert, the next beat resolves it.",
+        ),
+    }
+}
+
+/// A starting point to paste into the sender's configuration: its own format, with this integration's URL and key.
+pub(crate) fn setup_snippet(base: &str, kind: IntegrationKind, key: &str) -> String {
+    let (url, _) = sender_url(base, kind, key);
+    match kind {
+        IntegrationKind::Pagerduty => format!(
+            "curl -sS -X POST {url} -H 'Content-Type: application/json' -d '{{\"routing_key\": \"{key}\", \
+             \"event_action\": \"trigger\", \"dedup_key\": \"disk-db-1\", \"payload\": {{\"summary\": \
+             \"Disk almost full on db-1\", \"source\": \"db-1\", \"severity\": \"critical\"}}}}'"
+        ),
+        IntegrationKind::Alertmanager => format!(
+            "# alertmanager.yml\nroute:\n  receiver: tocsin\nreceivers:\n  - name: tocsin\n    webhook_configs:\n      \
+             - url: {url}\n        send_resolved: true"
+        ),
+        IntegrationKind::Prometheus => {
+            let parsed = url::Url::parse(base).ok();
+            let scheme = parsed.as_ref().map_or("http", |u| u.scheme()).to_owned();
+            let target = parsed
+                .as_ref()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(80)))
+                })
+                .unwrap_or_else(|| "localhost:8080".into());
+            let prefix = parsed
+                .as_ref()
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default();
+            format!(
+                "# prometheus.yml\nalerting:\n  alertmanagers:\n    - scheme: {scheme}\n      \
+                 path_prefix: {prefix}/ingest/prometheus/{key}\n      static_configs:\n        - targets: [\"{target}\"]"
+            )
+        }
+        IntegrationKind::Grafana => format!(
+            "Alerting → Contact points → Add contact point\n  Integration: Webhook\n  URL: {url}\n  \
+             HTTP Method: POST"
+        ),
+        IntegrationKind::Opsgenie => format!(
+            "curl -sS -X POST {url} -H 'Authorization: GenieKey {key}' -H 'Content-Type: application/json' \
+             -d '{{\"message\": \"Disk almost full on db-1\", \"alias\": \"disk-db-1\", \"priority\": \"P1\"}}'"
+        ),
+        IntegrationKind::Generic => format!(
+            "curl -sS -X POST {url} -H 'Content-Type: application/json' -d '{{\"summary\": \
+             \"Disk almost full on db-1\", \"severity\": \"critical\", \"dedup_key\": \"disk-db-1\"}}'"
+        ),
+        IntegrationKind::Heartbeat => format!(
+            "# crontab: beat after each successful run\n*/5 * * * * /usr/local/bin/backup && curl -fsS {url}"
         ),
     }
 }
@@ -170,23 +218,22 @@ pub async fn create_integration(
     Path(service): Path<String>,
     Json(req): Json<CreateIntegration>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedIntegration>)> {
-    req.config
-        .validate(req.kind)
-        .map_err(|e| ApiError::from(nested(e, "config")))?;
-    let key = new_integration_key();
-    let name = req
-        .name
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| req.kind.as_str().to_owned());
-    let new = NewIntegration {
-        service: ServiceRef::parse(&service),
-        kind: req.kind,
-        name,
-        key_hash: key.hash(),
-        key_prefix: key.expose()[..6].to_owned(),
-        config: req.config,
-    };
-    let integration = s.app.integrations().create(&caller, new).await?;
+    let tocsin_app::Issued {
+        record: integration,
+        secret: key,
+    } = s
+        .app
+        .integrations()
+        .issue(
+            &caller,
+            tocsin_app::IntegrationRequest {
+                service: ServiceRef::parse(&service),
+                kind: req.kind,
+                name: req.name,
+                config: req.config,
+            },
+        )
+        .await?;
     let (url, how) = sender_url(&s.public_url, integration.kind, key.expose());
     Ok((
         StatusCode::CREATED,
@@ -271,14 +318,6 @@ pub async fn create_token(
     State(s): State<AppState>,
     Json(req): Json<CreateToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::field("name", "must be 1 to 100 characters"));
-    }
-    let now = s.app.now();
-    if req.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::field("expires_at", "must be in the future"));
-    }
     let role = match (req.role, req.scope) {
         (Some(_), Some(_)) => {
             return Err(ApiError::field(
@@ -286,34 +325,24 @@ pub async fn create_token(
                 "give the role alone; scope is its older form",
             ));
         }
-        (None, None) if req.user.is_none() => {
-            return Err(ApiError::field(
-                "role",
-                "is needed for a token that does not act as a user: observer, responder, admin or owner",
-            ));
-        }
         (role, scope) => role.or(scope.map(Role::for_scope)),
     };
-    let secret = new_api_token();
-    let new = NewToken {
-        name: name.to_owned(),
-        role,
-        expires_at: req.expires_at,
-        user: req.user.as_deref().map(UserRef::parse),
-        token_hash: secret.hash(),
-        token_prefix: display_prefix(secret.expose()),
-    };
-    let info = s
+    let tocsin_app::Issued {
+        record: info,
+        secret,
+    } = s
         .app
         .tokens()
-        .create(&caller, new)
-        .await
-        .map_err(|e| match e {
-            tocsin_app::Error::Store(tocsin_store::StoreError::NotFound { key, .. }) => {
-                ApiError::field("user", format!("no user {key:?}"))
-            }
-            e => e.into(),
-        })?;
+        .issue(
+            &caller,
+            tocsin_app::TokenRequest {
+                name: req.name,
+                role,
+                expires_at: req.expires_at,
+                user: req.user.as_deref().map(UserRef::parse),
+            },
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedToken {

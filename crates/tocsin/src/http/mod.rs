@@ -4,7 +4,7 @@
 //! answer; they hold no domain rules and no side effects of their own. The OpenAPI document is generated from the handlers' annotations as the router is built, so every routed
 //! endpoint is in it.
 
-mod access;
+pub(crate) mod access;
 pub mod accounts;
 mod actions;
 mod alertmanager_api;

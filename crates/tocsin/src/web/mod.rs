@@ -5,10 +5,15 @@
 //! form POST, refused unless the browser says it came from Tocsin's own pages; the session cookie is `HttpOnly`,
 //! `SameSite=Lax`, and `Secure` whenever the public URL is https.
 
+mod admin;
 mod assets;
+mod forms;
 pub mod markdown;
+mod noise;
+mod oncall;
 mod pages;
 mod profile;
+mod services;
 
 use crate::http::AppState;
 use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
@@ -48,12 +53,56 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/profile/password", post(profile::change_password))
         .route("/profile/feed", post(profile::create_feed))
+        .route("/alerts", get(noise::alerts))
+        .route("/services", get(services::services).post(services::create))
+        .route(
+            "/services/{name}",
+            get(services::service).post(services::update),
+        )
+        .route("/services/{name}/delete", post(services::delete))
+        .route("/services/{name}/policy", post(services::set_policy))
+        .route(
+            "/services/{name}/integrations",
+            post(services::add_integration),
+        )
+        .route(
+            "/services/{name}/integrations/{id}/revoke",
+            post(services::revoke_integration),
+        )
+        .route("/schedules", get(oncall::schedules))
+        .route("/schedules/{name}", get(oncall::schedule))
+        .route("/schedules/{name}/overrides", post(oncall::add_override))
+        .route(
+            "/schedules/{name}/overrides/{id}/delete",
+            post(oncall::delete_override),
+        )
+        .route("/policies", get(oncall::policies))
+        .route("/policies/{name}", get(oncall::policy))
+        .route("/noise", get(noise::noise))
+        .route("/noise/rules", post(noise::create_rule))
+        .route("/noise/rules/{id}/delete", post(noise::delete_rule))
+        .route("/noise/silences", post(noise::create_silence))
+        .route("/noise/silences/{id}/expire", post(noise::expire_silence))
+        .route("/noise/maintenance", post(noise::create_maintenance))
+        .route(
+            "/noise/maintenance/{id}/delete",
+            post(noise::delete_maintenance),
+        )
+        .route("/admin", get(admin::admin))
+        .route("/admin/people", post(admin::add_person))
+        .route("/admin/people/{user}/role", post(admin::set_role))
+        .route("/admin/people/{user}/invite", post(admin::invite))
+        .route("/admin/tokens", post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/audit", get(admin::audit))
         .route("/assets/{file}", get(assets::serve))
 }
 
 /// What every page's frame shows: who is signed in, and where they are.
 pub struct Chrome {
     pub me: Option<String>,
+    /// Whether to show the administration link.
+    pub admin: bool,
     pub nav: &'static str,
     pub css: &'static str,
     pub js: &'static str,
@@ -63,6 +112,7 @@ impl Chrome {
     fn new(me: Option<&User>, nav: &'static str) -> Self {
         Self {
             me: me.map(|u| u.name.to_string()),
+            admin: false,
             nav,
             css: assets::css_url(),
             js: assets::js_url(),
@@ -114,7 +164,10 @@ pub struct Viewer {
 
 impl Viewer {
     fn chrome(&self, nav: &'static str) -> Chrome {
-        Chrome::new(Some(&self.user), nav)
+        Chrome {
+            admin: self.who.grant.allows(&tocsin_domain::auth::Need::Configure),
+            ..Chrome::new(Some(&self.user), nav)
+        }
     }
 }
 
@@ -216,10 +269,11 @@ struct MessagePage<'a> {
 }
 
 /// A page that could not be shown, as a page saying why.
+#[derive(Debug)]
 pub struct PageError {
-    status: StatusCode,
+    pub(super) status: StatusCode,
     title: String,
-    message: String,
+    pub(super) message: String,
 }
 
 impl PageError {
@@ -243,10 +297,21 @@ impl PageError {
 
 impl From<tocsin_app::Error> for PageError {
     fn from(e: tocsin_app::Error) -> Self {
-        let api = crate::http::error::ApiError::from(e);
-        let status = api.0.code.status();
+        Self::from_api(crate::http::error::ApiError::from(e).0)
+    }
+}
+
+impl From<crate::http::error::ApiError> for PageError {
+    fn from(e: crate::http::error::ApiError) -> Self {
+        Self::from_api(e.0)
+    }
+}
+
+impl PageError {
+    fn from_api(e: crate::http::error::ErrorBody) -> Self {
+        let status = e.code.status();
         if status.is_server_error() {
-            return Self::new(status, "Something went wrong", &api.0.message);
+            return Self::new(status, "Something went wrong", &e.message);
         }
         let title = match status {
             StatusCode::NOT_FOUND => "Not found",
@@ -254,7 +319,7 @@ impl From<tocsin_app::Error> for PageError {
             StatusCode::CONFLICT => "That cannot be done now",
             _ => "That did not work",
         };
-        Self::new(status, title, &api.0.message)
+        Self::new(status, title, &e.message)
     }
 }
 

@@ -364,7 +364,7 @@ pub struct IncidentRow {
     pub unassigned: bool,
 }
 
-async fn service_names(
+pub(super) async fn service_names(
     s: &AppState,
     viewer: &Viewer,
 ) -> Result<HashMap<ServiceId, String>, PageError> {
@@ -378,7 +378,10 @@ async fn service_names(
 }
 
 /// Everyone's name by ID, for the pages that name people.
-async fn people(s: &AppState, viewer: &Viewer) -> Result<HashMap<UserId, String>, PageError> {
+pub(super) async fn people(
+    s: &AppState,
+    viewer: &Viewer,
+) -> Result<HashMap<UserId, String>, PageError> {
     Ok(s.app
         .users()
         .list(&viewer.who)
@@ -388,7 +391,7 @@ async fn people(s: &AppState, viewer: &Viewer) -> Result<HashMap<UserId, String>
         .collect())
 }
 
-fn row(
+pub(super) fn row(
     i: &Incident,
     names: &HashMap<ServiceId, String>,
     viewer: &Viewer,
@@ -410,7 +413,8 @@ fn row(
     }
 }
 
-const OPEN: [IncidentStatus; 2] = [IncidentStatus::Triggered, IncidentStatus::Acknowledged];
+pub(super) const OPEN: [IncidentStatus; 2] =
+    [IncidentStatus::Triggered, IncidentStatus::Acknowledged];
 
 // ---- home -------------------------------------------------------------------------------------------------------
 
@@ -597,7 +601,24 @@ struct IncidentRows {
     rows: Vec<IncidentRow>,
 }
 
-fn choices(options: &[(&str, &str)], chosen: &str) -> Vec<Choice> {
+/// A filter's choice of service: any, or one by name.
+pub(super) fn service_choices(names: &HashMap<ServiceId, String>, chosen: &str) -> Vec<Choice> {
+    let mut sorted: Vec<&String> = names.values().collect();
+    sorted.sort();
+    std::iter::once(Choice {
+        value: String::new(),
+        label: "Any service".into(),
+        selected: chosen.is_empty(),
+    })
+    .chain(sorted.into_iter().map(|n| Choice {
+        value: n.clone(),
+        label: n.clone(),
+        selected: n == chosen,
+    }))
+    .collect()
+}
+
+pub(super) fn choices(options: &[(&str, &str)], chosen: &str) -> Vec<Choice> {
     options
         .iter()
         .map(|(value, label)| Choice {
@@ -671,18 +692,7 @@ pub async fn incidents(
         }
         format!("/incidents?{}", pairs.finish())
     };
-    let mut service_choices = vec![Choice {
-        value: String::new(),
-        label: "Any service".into(),
-        selected: service.is_empty(),
-    }];
-    let mut sorted: Vec<&String> = names.values().collect();
-    sorted.sort();
-    service_choices.extend(sorted.into_iter().map(|n| Choice {
-        value: n.clone(),
-        label: n.clone(),
-        selected: *n == service,
-    }));
+    let service_choices = service_choices(&names, &service);
     Ok(render(
         StatusCode::OK,
         &IncidentsPage {
@@ -778,6 +788,11 @@ fn incident_ref(number: &str) -> Result<IncidentRef, PageError> {
         .trim_start_matches('#')
         .parse::<i64>()
         .map(IncidentRef::Number)
+        .or_else(|_| {
+            tocsin_domain::ids::IncidentId::parse(number)
+                .map(IncidentRef::Id)
+                .ok_or(())
+        })
         .map_err(|_| {
             PageError::new(
                 StatusCode::NOT_FOUND,

@@ -69,7 +69,16 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["incident-1440x900", "incident-375x667", "home-375x667"] {
+    for name in [
+        "incident-1440x900",
+        "incident-375x667",
+        "home-375x667",
+        "service-1440x900",
+        "schedule-1440x900",
+        "schedule-375x667",
+        "noise-1440x900",
+        "admin-1440x900",
+    ] {
         assert!(
             shots.join(format!("{name}.png")).exists(),
             "{name}.png was saved"

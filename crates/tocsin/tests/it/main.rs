@@ -26,3 +26,4 @@ mod senders;
 mod support;
 mod tls;
 mod web;
+mod web_pages;

@@ -5,23 +5,23 @@ use crate::support::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ROLES: [&str; 4] = ["observer", "responder", "admin", "owner"];
+pub const ROLES: [&str; 4] = ["observer", "responder", "admin", "owner"];
 
 /// What a fresh server holds for the matrix to act on, by the names its routes take.
-struct Fixture {
-    dana: String,
-    method: String,
-    rule: String,
-    integration: String,
-    silence: String,
-    maintenance: String,
-    noise_rule: String,
-    feed: String,
-    overriding: String,
-    token: String,
-    delivery: String,
-    alert: String,
-    session: String,
+pub struct Fixture {
+    pub dana: String,
+    pub method: String,
+    pub rule: String,
+    pub integration: String,
+    pub silence: String,
+    pub maintenance: String,
+    pub noise_rule: String,
+    pub feed: String,
+    pub overriding: String,
+    pub token: String,
+    pub delivery: String,
+    pub alert: String,
+    pub session: String,
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
@@ -36,7 +36,7 @@ fn id(v: &Value) -> String {
 
 /// Everything the routes name, created by the owner's token: a person in a team that owns a service, its policy and
 /// schedule, the person's contact method and rule, an incident, an alert, noise, a feed, an override and a token.
-async fn fixture(app: &TestApp) -> Fixture {
+pub async fn fixture(app: &TestApp) -> Fixture {
     let dana = id(&created(
         app,
         "/api/v1/users",
@@ -466,7 +466,7 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
     m
 }
 
-fn rank(role: &str) -> usize {
+pub fn rank(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).expect("a role")
 }
 
@@ -486,7 +486,7 @@ async fn documented_routes(app: &TestApp) -> Vec<(String, String)> {
 }
 
 /// Whether `path` is the concrete form of the documented `template`.
-fn fits(template: &str, path: &str) -> bool {
+pub fn fits(template: &str, path: &str) -> bool {
     let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
     t.len() == p.len()
         && t.iter()

@@ -91,7 +91,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-async fn owner_signed_in(app: &TestApp) -> Browser<'_> {
+pub async fn owner_signed_in(app: &TestApp) -> Browser<'_> {
     let mut b = Browser::new(app);
     let link = app.first_owner_link();
     let form = b.get(&link).await;

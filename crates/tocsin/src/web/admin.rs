@@ -1,0 +1,518 @@
+//! Administration: people and their roles, invitations, API tokens, the audit log, and the paging setup's check.
+
+use super::forms::{self, Problems, given};
+use super::{Chrome, PageError, Viewer, When, render};
+use crate::http::AppState;
+use crate::http::accounts::mail_account_link;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tocsin_app::TokenRequest;
+use tocsin_domain::account::LinkPurpose;
+use tocsin_domain::auth::{Need, Role};
+use tocsin_domain::catalog::UserSpec;
+use tocsin_domain::ids::TokenId;
+use tocsin_domain::refs::UserRef;
+use tocsin_store::AuditFilter;
+
+type PageResult = Result<Response, PageError>;
+
+const ROLES: [&str; 4] = ["observer", "responder", "admin", "owner"];
+
+pub struct PersonRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+}
+
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub prefix: String,
+    pub person: String,
+    pub expires: Option<When>,
+}
+
+pub struct FindingRow {
+    pub text: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct PersonForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub time_zone: String,
+    #[serde(default)]
+    pub role: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct TokenForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub role: String,
+    /// The person it acts as, by email; blank for a token of its own.
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub days: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    chrome: Chrome,
+    people: Vec<PersonRow>,
+    tokens: Vec<TokenRow>,
+    findings: Vec<FindingRow>,
+    roles: Vec<&'static str>,
+    may_grant: bool,
+    person: PersonForm,
+    person_problems: Problems,
+    token: TokenForm,
+    token_problems: Problems,
+    /// Something to show once: a new token, or an invitation link that could not be emailed.
+    shown_once: Option<(String, String)>,
+    notices: Vec<String>,
+}
+
+#[derive(Default)]
+struct Shown {
+    person: Option<(PersonForm, Problems)>,
+    token: Option<(TokenForm, Problems)>,
+    shown_once: Option<(String, String)>,
+    notices: Vec<String>,
+}
+
+async fn admin_page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Shown) -> PageResult {
+    let who = &viewer.who;
+    who.require(Need::Configure)?;
+    let now = s.app.now();
+    let mut users = s.app.users().list(who).await?;
+    users.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    let mut tokens = s.app.tokens().list(who).await?;
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+    let findings = s
+        .app
+        .escalation()
+        .doctor(who)
+        .await?
+        .iter()
+        .map(|f| FindingRow {
+            text: crate::wording::finding(f),
+        })
+        .collect();
+    let (person, person_problems) = shown.person.unwrap_or_else(|| {
+        (
+            PersonForm {
+                time_zone: viewer.tz.name().to_owned(),
+                role: "responder".into(),
+                ..Default::default()
+            },
+            Problems::default(),
+        )
+    });
+    let (token, token_problems) = shown.token.unwrap_or_else(|| {
+        (
+            TokenForm {
+                role: "observer".into(),
+                days: "90".into(),
+                ..Default::default()
+            },
+            Problems::default(),
+        )
+    });
+    Ok(render(
+        status,
+        &AdminPage {
+            chrome: viewer.chrome("admin"),
+            people: users
+                .iter()
+                .map(|u| PersonRow {
+                    id: u.id.to_string(),
+                    name: u.name.to_string(),
+                    email: u.email.to_string(),
+                    role: u.role.as_str(),
+                })
+                .collect(),
+            tokens: tokens
+                .into_iter()
+                .filter(|t| t.revoked_at.is_none())
+                .map(|t| TokenRow {
+                    id: t.id.to_string(),
+                    role: t
+                        .role
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_else(|| "as its person".into()),
+                    prefix: t.token_prefix,
+                    person: t.user_name.unwrap_or_default(),
+                    expires: t.expires_at.map(|e| When::new(e, viewer.tz, now)),
+                    name: t.name,
+                })
+                .collect(),
+            findings,
+            roles: ROLES.to_vec(),
+            may_grant: who.grant.allows(&Need::Grant(Role::Owner)),
+            person,
+            person_problems,
+            token,
+            token_problems,
+            shown_once: shown.shown_once,
+            notices: shown.notices,
+        },
+    ))
+}
+
+pub async fn admin(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+    admin_page(&s, &viewer, StatusCode::OK, Shown::default()).await
+}
+
+fn role(text: &str, field: &str) -> Result<Role, Problems> {
+    forms::parse::<Role>(json!(text.trim()))
+        .map_err(|_| forms::problem(field, "must be observer, responder, admin or owner"))
+}
+
+/// Adds a person with a role and invites them by email.
+pub async fn add_person(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<PersonForm>,
+) -> PageResult {
+    let refused = |f: PersonForm, p: Problems| Shown {
+        person: Some((f, p)),
+        ..Default::default()
+    };
+    let parsed = forms::parse::<UserSpec>(json!({
+        "name": f.name.trim(),
+        "email": f.email.trim(),
+        "time_zone": given(&f.time_zone).unwrap_or("UTC"),
+    }))
+    .map_err(|e| forms::problems(e).unwrap_or_default());
+    // Only owners give roles; others add people with the role every new person starts with.
+    let who = &viewer.who;
+    let wanted = if who.grant.allows(&Need::Grant(Role::Owner)) {
+        match role(&f.role, "role") {
+            Ok(r) => Some(r),
+            Err(p) => return admin_page(&s, &viewer, StatusCode::BAD_REQUEST, refused(f, p)).await,
+        }
+    } else {
+        None
+    };
+    let users = s.app.users();
+    let created = match forms::submit(parsed, |spec| users.create(who, spec)).await? {
+        Ok(u) => u,
+        Err(p) => return admin_page(&s, &viewer, StatusCode::BAD_REQUEST, refused(f, p)).await,
+    };
+    let user_ref = UserRef::Id(created.id.clone());
+    if let Some(wanted) = wanted.filter(|r| *r != created.role) {
+        users.set_role(who, &user_ref, wanted).await?;
+    }
+    let (shown_once, notices) = invite_person(&s, &viewer, &user_ref).await?;
+    admin_page(
+        &s,
+        &viewer,
+        StatusCode::CREATED,
+        Shown {
+            shown_once,
+            notices,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+type Invited = (Option<(String, String)>, Vec<String>);
+
+/// Emails an invitation; when it cannot be emailed, the link is shown to pass on.
+async fn invite_person(
+    s: &AppState,
+    viewer: &Viewer,
+    user: &UserRef,
+) -> Result<Invited, PageError> {
+    let (token, _, person) = s.app.accounts().invite(&viewer.who, user).await?;
+    let link = format!("{}/account/{}", s.public_url, token.expose());
+    if mail_account_link(s, &person, LinkPurpose::Invite, &link).await {
+        Ok((
+            None,
+            vec![format!("{} was emailed an invitation.", person.email)],
+        ))
+    } else {
+        Ok((
+            Some((
+                format!(
+                    "No email could be sent: give {} this invitation link. It works once, for 7 days.",
+                    person.email
+                ),
+                link,
+            )),
+            Vec::new(),
+        ))
+    }
+}
+
+pub async fn invite(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(user): Path<String>,
+) -> PageResult {
+    let (shown_once, notices) = match invite_person(&s, &viewer, &UserRef::parse(&user)).await {
+        Ok(v) => v,
+        Err(e) if e.status == StatusCode::CONFLICT => (None, vec![e.message]),
+        Err(e) => return Err(e),
+    };
+    admin_page(
+        &s,
+        &viewer,
+        StatusCode::OK,
+        Shown {
+            shown_once,
+            notices,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn set_role(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(user): Path<String>,
+    Form(f): Form<RoleForm>,
+) -> PageResult {
+    let wanted = match role(&f.role, "role") {
+        Ok(r) => r,
+        Err(p) => {
+            return admin_page(
+                &s,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                Shown {
+                    notices: p.general(&[]),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+    };
+    match s
+        .app
+        .users()
+        .set_role(&viewer.who, &UserRef::parse(&user), wanted)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin#people").into_response()),
+        Err(e) => {
+            let p = forms::problems(e)?;
+            admin_page(
+                &s,
+                &viewer,
+                StatusCode::CONFLICT,
+                Shown {
+                    notices: p.general(&[]),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+pub async fn create_token(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<TokenForm>,
+) -> PageResult {
+    let refused = |f: TokenForm, p: Problems| Shown {
+        token: Some((f, p)),
+        ..Default::default()
+    };
+    let request = (|| {
+        let role = match given(&f.role) {
+            Some("as-person") if given(&f.user).is_some() => None,
+            Some(r) => Some(role(r, "role")?),
+            None => None,
+        };
+        let expires_at = match given(&f.days) {
+            None => None,
+            Some(d) => match d.parse::<i64>() {
+                Ok(n) if (1..=3650).contains(&n) => Some(s.app.now() + chrono::Duration::days(n)),
+                _ => {
+                    return Err(forms::problem(
+                        "expires_at",
+                        "must be 1 to 3650 days, or blank for never",
+                    ));
+                }
+            },
+        };
+        Ok(TokenRequest {
+            name: f.name.clone(),
+            role,
+            expires_at,
+            user: given(&f.user).map(UserRef::parse),
+        })
+    })();
+    let tokens = s.app.tokens();
+    let shown = match forms::submit(request, |r| tokens.issue(&viewer.who, r)).await? {
+        Ok(issued) => Shown {
+            shown_once: Some((
+                format!(
+                    "Token “{}”: copy it now, it is shown only once.",
+                    issued.record.name
+                ),
+                issued.secret.expose().to_owned(),
+            )),
+            ..Default::default()
+        },
+        Err(p) => return admin_page(&s, &viewer, StatusCode::BAD_REQUEST, refused(f, p)).await,
+    };
+    admin_page(&s, &viewer, StatusCode::CREATED, shown).await
+}
+
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = TokenId::parse(&id)
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "Not found", "No such token."))?;
+    s.app.tokens().revoke(&viewer.who, &id).await?;
+    Ok(Redirect::to("/admin#tokens").into_response())
+}
+
+// ---- the audit log ----------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    target: String,
+    /// A `datetime-local` value in the viewer's zone.
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+pub struct AuditRow {
+    pub at: When,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub summary: String,
+    pub address: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    rows: Vec<AuditRow>,
+    actor: String,
+    action: String,
+    target: String,
+    since: String,
+    problems: Problems,
+    next_url: Option<String>,
+}
+
+pub async fn audit(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    let now = s.app.now();
+    let (since, problems) = match given(&q.since).map(|t| forms::local_time(t, viewer.tz)) {
+        None => (None, Problems::default()),
+        Some(Ok(t)) => (Some(t), Problems::default()),
+        Some(Err(m)) => (None, forms::problem("since", &m)),
+    };
+    let page = s
+        .app
+        .audit()
+        .list(
+            &viewer.who,
+            AuditFilter {
+                actor: given(&q.actor).map(str::to_owned),
+                action: given(&q.action).map(str::to_owned),
+                target: given(&q.target).map(str::to_owned),
+                since,
+                until: None,
+                limit: 100,
+                cursor: q.cursor.clone(),
+            },
+        )
+        .await?;
+    let next_url = page.next_cursor.map(|c| {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("actor", &q.actor),
+            ("action", &q.action),
+            ("target", &q.target),
+            ("since", &q.since),
+        ] {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("cursor", &c);
+        format!("/admin/audit?{}", pairs.finish())
+    });
+    Ok(render(
+        if problems.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        &AuditPage {
+            chrome: viewer.chrome("admin"),
+            rows: page
+                .items
+                .into_iter()
+                .map(|r| AuditRow {
+                    at: When::new(r.entry.at, viewer.tz, now),
+                    actor: r.entry.actor.name,
+                    action: r.entry.action,
+                    target: r.entry.target,
+                    summary: summary_text(&r.entry.summary),
+                    address: r.entry.address.unwrap_or_default(),
+                })
+                .collect(),
+            actor: q.actor,
+            action: q.action,
+            target: q.target,
+            since: q.since,
+            problems,
+            next_url,
+        },
+    ))
+}
+
+/// A change's summary on one line, cut short: the full record is in `GET /api/v1/audit`.
+fn summary_text(summary: &serde_json::Value) -> String {
+    if summary.as_object().is_some_and(|o| o.is_empty()) || summary.is_null() {
+        return String::new();
+    }
+    let text = summary.to_string();
+    if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text
+    }
+}

@@ -1,0 +1,972 @@
+//! The configuration pages over HTTP: services and their integrations, schedules and overrides, policies, noise,
+//! alerts and administration. Each creates through its forms, shows refusals beside the field at fault with what
+//! was typed kept, and leaves the same records the JSON API reads.
+
+use crate::roles::{Fixture, ROLES, fixture, rank};
+use crate::support::{AlertmanagerPeer, TestApp, poll};
+use crate::web::{Browser, owner_signed_in};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// The text of an HTML page as a person reads it: entities back to characters.
+fn unescape(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// What lies between `start` and the next `end` after it.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} in {html}"))
+        + start.len();
+    let len = html[from..].find(end).expect("end marker");
+    &html[from..from + len]
+}
+
+async fn person<'a>(app: &'a TestApp, name: &str, email: &str, role: &str) -> Browser<'a> {
+    let (s, b) = app
+        .post("/api/v1/users", json!({"name": name, "email": email}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app
+        .send(
+            app.req(Method::PUT, &format!("/api/v1/users/{email}/role"))
+                .json(&json!({ "role": role })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, invitation) = app
+        .post(&format!("/api/v1/users/{email}/invitation"), json!({}))
+        .await;
+    let mut b = Browser::new(app);
+    let done = b
+        .post(
+            invitation["link"].as_str().unwrap(),
+            &[("password", "a passphrase of theirs")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    b
+}
+
+#[tokio::test]
+async fn services_are_created_edited_and_connected_to_a_sender_from_their_pages() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let empty = b.get("/services").await;
+    assert!(empty.html.contains("No service yet"), "{}", empty.html);
+
+    let refused = b
+        .post(
+            "/services",
+            &[
+                ("name", "checkout"),
+                ("tier", "9"),
+                ("description", "Takes the money"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains(r#"id="tier-problem""#) && refused.html.contains("Takes the money"),
+        "the problem beside the tier, the description kept: {}",
+        refused.html
+    );
+    let bad_runbook = b
+        .post(
+            "/services",
+            &[("name", "checkout"), ("runbook_url", "ftp://x")],
+        )
+        .await;
+    assert!(
+        bad_runbook.html.contains(r#"id="runbook_url-problem""#),
+        "{}",
+        bad_runbook.html
+    );
+    for name in ["db", "checkout"] {
+        let made = b.post("/services", &[("name", name), ("tier", "1")]).await;
+        assert_eq!(
+            (made.status, made.location.as_deref()),
+            (
+                StatusCode::SEE_OTHER,
+                Some(format!("/services/{name}").as_str())
+            ),
+            "{}",
+            made.html
+        );
+    }
+    let taken = b.post("/services", &[("name", "db")]).await;
+    assert!(
+        taken.html.contains(r#"id="name-problem""#),
+        "{}",
+        taken.html
+    );
+    let edited = b
+        .post(
+            "/services/checkout",
+            &[
+                ("name", "checkout"),
+                ("tier", "2"),
+                ("depends_on", "db"),
+                ("runbook_url", "https://wiki.example.com/checkout"),
+                (
+                    "advanced",
+                    r#"{"grouping": {"mode": "time_window", "minutes": 10}}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.html);
+    let (_, svc) = app.get("/api/v1/services/checkout").await;
+    assert_eq!(
+        (
+            svc["tier"].as_i64(),
+            svc["depends_on"][0].as_str(),
+            svc["grouping"]["minutes"].as_i64()
+        ),
+        (Some(2), Some("db"), Some(10)),
+        "{svc}"
+    );
+    let bad_json = b
+        .post(
+            "/services/checkout",
+            &[("name", "checkout"), ("advanced", "{nope")],
+        )
+        .await;
+    assert!(
+        bad_json.html.contains(r#"id="advanced-problem""#) && bad_json.html.contains("{nope"),
+        "{}",
+        bad_json.html
+    );
+    let db = b.get("/services/db").await;
+    assert!(
+        between(&db.html, "Depended on by", "</ul>").contains(r#"href="/services/checkout""#),
+        "dependencies are shown both ways: {}",
+        db.html
+    );
+    let checkout = b.get("/services/checkout").await;
+    assert!(
+        checkout.html.contains("No escalation policy"),
+        "{}",
+        checkout.html
+    );
+    assert!(checkout.html.contains("https://wiki.example.com/checkout"));
+
+    let no_interval = b
+        .post(
+            "/services/checkout/integrations",
+            &[("kind", "heartbeat"), ("name", "backup")],
+        )
+        .await;
+    assert_eq!(no_interval.status, StatusCode::BAD_REQUEST);
+    assert!(
+        no_interval
+            .html
+            .contains(r#"id="config.heartbeat-problem""#),
+        "{}",
+        no_interval.html
+    );
+    let added = b
+        .post(
+            "/services/checkout/integrations",
+            &[("kind", "alertmanager"), ("name", "prod")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.html);
+    let key = between(&added.html, r#"<code id="new-key-value">"#, "</code>").to_owned();
+    let snippet = unescape(between(
+        &added.html,
+        r#"<pre class="snippet" id="new-key-snippet">"#,
+        "</pre>",
+    ));
+    assert!(
+        snippet.contains(&format!("/ingest/alertmanager/{key}")),
+        "{snippet}"
+    );
+    let (_, integrations) = app.get("/api/v1/services/checkout/integrations").await;
+    assert_eq!(integrations["items"][0]["name"], "prod");
+    assert!(
+        !b.get("/services/checkout").await.html.contains(&key),
+        "the key is shown once"
+    );
+
+    // The snippet, pasted into a real Alertmanager, delivers its alerts.
+    let mut config: serde_json::Value =
+        serde_yaml_ng::from_str(&snippet).expect("the snippet is YAML");
+    config["route"]["group_wait"] = json!("0s");
+    if let Some(am) = AlertmanagerPeer::start(&app.client, &config).await {
+        am.post_alerts(
+            &app.client,
+            json!([{"labels": {"alertname": "CartSlow", "severity": "critical"}}]),
+        )
+        .await;
+        poll(
+            &app,
+            &am.guard,
+            "/api/v1/alerts",
+            "the alert from Alertmanager",
+            |b| b["items"].as_array().filter(|a| !a.is_empty()).cloned(),
+        )
+        .await;
+    }
+
+    let id = integrations["items"][0]["id"].as_str().unwrap();
+    let revoked = b
+        .post(&format!("/services/checkout/integrations/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert!(b.get("/services/checkout").await.html.contains("revoked"));
+
+    let in_use = b.post("/services/db/delete", &[]).await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT, "{}", in_use.html);
+    assert!(
+        in_use.html.contains("checkout"),
+        "says what depends on it: {}",
+        in_use.html
+    );
+    let (s, _) = app.get("/api/v1/services/db").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A responder outside the service's team reads the page without its forms and cannot post them.
+    let mut rita = person(&app, "Rita", "rita@example.com", "responder").await;
+    let page = rita.get("/services/checkout").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.html.contains("/services/checkout/integrations\""),
+        "{}",
+        page.html
+    );
+    let refused = rita.post("/services/checkout/delete", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn schedules_show_the_coming_weeks_with_gaps_and_take_a_shift_in_two_taps() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    for (name, email) in [("Ann", "ann@example.com"), ("Bo", "bo@example.com")] {
+        app.post("/api/v1/users", json!({"name": name, "email": email}))
+            .await;
+    }
+    let start = (chrono::Utc::now() - chrono::Duration::days(3))
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%Y-%m-%dT09:00:00")
+        .to_string();
+    let (s, body) = app
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "primary", "time_zone": "America/New_York", "layers": [{
+                "name": "weekdays", "participants": ["ann@example.com", "bo@example.com"],
+                "rotation": {"every": "days", "count": 1}, "start": start,
+                "restrictions": [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "09:00:00", "end": "17:00:00"}]
+            }]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let list = b.get("/schedules").await;
+    assert!(
+        list.html.contains(r#"href="/schedules/primary""#),
+        "{}",
+        list.html
+    );
+    assert!(
+        list.html.contains("gaps in the next two weeks"),
+        "{}",
+        list.html
+    );
+
+    let page = b.get("/schedules/primary").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html.contains("America/New_York"),
+        "the schedule's zone: {}",
+        page.html
+    );
+    assert!(
+        page.html.contains("yours: "),
+        "the viewer's own time beside it (UTC here)"
+    );
+    assert!(
+        page.html.contains("<svg class=\"timeline-chart\""),
+        "a timeline of the layers"
+    );
+    assert!(page.html.contains("bar-gap"), "gaps are marked");
+    assert!(
+        page.html.contains("Nobody on call"),
+        "the agenda lists the gaps"
+    );
+    // Tap one: "Take this shift" on the first shift that is someone else's; tap two is the page it returns to.
+    let first = between(
+        &page.html,
+        r#"<form method="post" action="/schedules/primary/overrides"><input type="hidden" name="user" value=""#,
+        "</form>",
+    );
+    let user = first.split('"').next().unwrap().to_owned();
+    let start = between(first, r#"name="start" value=""#, "\"").to_owned();
+    let end = between(first, r#"name="end" value=""#, "\"").to_owned();
+    let taken = b
+        .post(
+            "/schedules/primary/overrides",
+            &[("user", &user), ("start", &start), ("end", &end)],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER, "{}", taken.html);
+    let (_, schedule) = app.get("/api/v1/schedules/primary").await;
+    let overrides = schedule["overrides"].as_array().unwrap();
+    assert_eq!(overrides.len(), 1, "{schedule}");
+    assert_eq!(
+        crate::support::instant(&overrides[0]["start"]),
+        chrono::DateTime::parse_from_rfc3339(&start).unwrap()
+    );
+    let backwards = b
+        .post(
+            "/schedules/primary/overrides",
+            &[
+                ("user", &user),
+                ("starts_at", "2026-12-02T10:00"),
+                ("ends_at", "2026-12-01T10:00"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        backwards.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        backwards.html
+    );
+    assert!(
+        backwards.html.contains("2026-12-02T10:00"),
+        "what was typed is kept"
+    );
+    let garbled = b
+        .post(
+            "/schedules/primary/overrides",
+            &[("user", &user), ("starts_at", "soon"), ("ends_at", "")],
+        )
+        .await;
+    assert!(
+        garbled.html.contains(r#"id="start-problem""#),
+        "{}",
+        garbled.html
+    );
+    let id = overrides[0]["id"].as_str().unwrap();
+    let removed = b
+        .post(&format!("/schedules/primary/overrides/{id}/delete"), &[])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let (_, schedule) = app.get("/api/v1/schedules/primary").await;
+    assert!(schedule["overrides"].as_array().unwrap().is_empty());
+
+    let (_, bo) = app.get("/api/v1/users/bo@example.com").await;
+    let (s, body) = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "checkout-oncall", "levels": [
+                {"delay_minutes": 10, "targets": [{"type": "schedule", "id": schedule["id"]}]},
+                {"delay_minutes": 10, "targets": [{"type": "user", "id": bo["id"]}]}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let policies = b.get("/policies").await;
+    assert!(
+        policies.html.contains("/policies/checkout-oncall"),
+        "{}",
+        policies.html
+    );
+    let policy = b.get("/policies/checkout-oncall").await;
+    assert!(policy.html.contains("Level 2"), "{}", policy.html);
+    assert!(
+        between(&policy.html, "Level 2", "</li>").contains("Now reaches <strong>Bo</strong>"),
+        "{}",
+        policy.html
+    );
+}
+
+#[tokio::test]
+async fn noise_is_managed_from_its_page_and_alerts_say_why_they_did_not_page() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let key = app.service_with_key("search").await;
+    let empty = b
+        .post(
+            "/noise/silences",
+            &[
+                ("matchers", ""),
+                ("starts_at", "2026-01-01T00:00"),
+                ("hours", "2"),
+                ("comment", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(
+        empty.html.contains(r#"id="matchers-problem""#),
+        "{}",
+        empty.html
+    );
+    let no_hours = b
+        .post(
+            "/noise/silences",
+            &[
+                ("matchers", "@service=\"search\""),
+                ("starts_at", "2026-01-01T00:00"),
+                ("hours", "-1"),
+                ("comment", "failover"),
+            ],
+        )
+        .await;
+    assert!(
+        no_hours.html.contains(r#"id="hours-problem""#),
+        "{}",
+        no_hours.html
+    );
+    assert!(no_hours.html.contains("failover"), "the comment is kept");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string();
+    let made = b
+        .post(
+            "/noise/silences",
+            &[
+                (
+                    "matchers",
+                    "@service=\"search\"\nseverity=~\"warning|error\"",
+                ),
+                ("starts_at", &now),
+                ("hours", "2"),
+                ("comment", "reindexing"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let (_, silences) = app.get("/api/v1/silences").await;
+    assert_eq!(silences["items"].as_array().unwrap().len(), 1, "{silences}");
+
+    app.enqueue(TestApp::trigger(&key, "slow-queries", "warning"))
+        .await;
+    let alerts = b.get("/alerts").await;
+    assert!(
+        alerts.html.contains("Did not page: silenced by") && alerts.html.contains("reindexing"),
+        "{}",
+        alerts.html
+    );
+    let id = silences["items"][0]["id"].as_str().unwrap();
+    let expired = b.post(&format!("/noise/silences/{id}/expire"), &[]).await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    let (_, silence) = app.get(&format!("/api/v1/silences/{id}")).await;
+    assert_eq!(silence["state"], "expired", "{silence}");
+
+    let bad_cron = b
+        .post(
+            "/noise/maintenance",
+            &[
+                ("service", "search"),
+                ("kind", "cron"),
+                ("expression", "every sunday"),
+                ("time_zone", "Europe/Berlin"),
+                ("duration_minutes", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_cron.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_cron
+            .html
+            .contains(r#"id="schedule.expression-problem""#),
+        "{}",
+        bad_cron.html
+    );
+    let window = b
+        .post(
+            "/noise/maintenance",
+            &[
+                ("service", "search"),
+                ("description", "Upgrade"),
+                ("kind", "cron"),
+                ("expression", "0 2 * * SUN"),
+                ("time_zone", "Europe/Berlin"),
+                ("duration_minutes", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(window.status, StatusCode::SEE_OTHER, "{}", window.html);
+    let noise = b.get("/noise").await;
+    assert!(
+        noise.html.contains("cron 0 2 * * SUN (Europe/Berlin)"),
+        "{}",
+        noise.html
+    );
+    let service = b.get("/services/search").await;
+    assert!(
+        service.html.contains("Upgrade"),
+        "the service shows its windows"
+    );
+
+    let rule = b
+        .post(
+            "/noise/rules",
+            &[
+                ("name", "Route DB"),
+                ("matchers", "component=\"db\""),
+                ("action", "route"),
+                ("argument", "nowhere"),
+            ],
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::BAD_REQUEST, "{}", rule.html);
+    assert!(
+        rule.html.contains("Route DB"),
+        "what was typed is kept: {}",
+        rule.html
+    );
+    let rule = b
+        .post(
+            "/noise/rules",
+            &[
+                ("name", "Quiet info"),
+                ("matchers", "severity=\"info\""),
+                ("action", "suppress"),
+            ],
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::SEE_OTHER, "{}", rule.html);
+    let (_, rules) = app.get("/api/v1/rules").await;
+    assert_eq!(rules["items"][0]["name"], "Quiet info", "{rules}");
+}
+
+#[tokio::test]
+async fn administration_adds_people_gives_roles_makes_tokens_and_reads_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let mut rita = person(&app, "Rita", "rita@example.com", "responder").await;
+    assert_eq!(rita.get("/admin").await.status, StatusCode::FORBIDDEN);
+    assert!(
+        !rita.get("/").await.html.contains(r#"href="/admin""#),
+        "no link to a page one may not see"
+    );
+    assert_eq!(
+        rita.post("/admin/tokens", &[("name", "mine"), ("role", "owner")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("rita@example.com"), "{}", page.html);
+    let bad = b
+        .post(
+            "/admin/people",
+            &[
+                ("name", "Sam"),
+                ("email", "not-an-email"),
+                ("role", "observer"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains(r#"id="email-problem""#) && bad.html.contains("not-an-email"),
+        "{}",
+        bad.html
+    );
+    let added = b
+        .post(
+            "/admin/people",
+            &[
+                ("name", "Sam"),
+                ("email", "sam@example.com"),
+                ("role", "observer"),
+                ("time_zone", "Europe/Paris"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.html);
+    let link = between(&added.html, r#"<code id="shown-once">"#, "</code>").to_owned();
+    assert!(
+        link.contains("/account/"),
+        "without SMTP the invitation link is shown to pass on: {link}"
+    );
+    let (_, sam) = app.get("/api/v1/users/sam@example.com").await;
+    assert_eq!(
+        (sam["role"].as_str(), sam["time_zone"].as_str()),
+        (Some("observer"), Some("Europe/Paris"))
+    );
+    let mut sam_browser = Browser::new(&app);
+    let joined = sam_browser
+        .post(&link, &[("password", "sam's own passphrase")])
+        .await;
+    assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.html);
+
+    let sam_id = sam["id"].as_str().unwrap();
+    let promoted = b
+        .post(
+            &format!("/admin/people/{sam_id}/role"),
+            &[("role", "responder")],
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER, "{}", promoted.html);
+    let (_, sam) = app.get("/api/v1/users/sam@example.com").await;
+    assert_eq!(sam["role"], "responder");
+
+    let no_name = b
+        .post(
+            "/admin/tokens",
+            &[("name", " "), ("role", "observer"), ("days", "30")],
+        )
+        .await;
+    assert!(
+        no_name.html.contains(r#"id="name-problem""#),
+        "{}",
+        no_name.html
+    );
+    let made = b
+        .post(
+            "/admin/tokens",
+            &[("name", "grafana"), ("role", "observer"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    let token = between(&made.html, r#"<code id="shown-once">"#, "</code>").to_owned();
+    let (s, _) = app
+        .send(
+            app.client
+                .get(format!("{}/api/v1/services", app.url))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "the token works");
+    let (s, _) = app
+        .send(
+            app.client
+                .post(format!("{}/api/v1/services", app.url))
+                .bearer_auth(&token)
+                .json(&json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "with the role it was given");
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    let id = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "grafana")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = b.post(&format!("/admin/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let (s, _) = app
+        .send(
+            app.client
+                .get(format!("{}/api/v1/services", app.url))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let audit = b.get("/admin/audit?action=token").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
+        audit.html.contains("token.create")
+            && audit.html.contains("token.revoke")
+            && !audit.html.contains("user.set_role"),
+        "{}",
+        audit.html
+    );
+    let by_role = b.get("/admin/audit?action=user.set_role").await;
+    assert!(
+        by_role.html.contains("sam@example.com") || by_role.html.contains(sam_id),
+        "{}",
+        by_role.html
+    );
+    let bad_since = b.get("/admin/audit?since=yesterday").await;
+    assert_eq!(bad_since.status, StatusCode::BAD_REQUEST);
+    assert!(bad_since.html.contains(r#"id="since-problem""#));
+    assert_eq!(rita.get("/admin/audit").await.status, StatusCode::FORBIDDEN);
+}
+
+/// A page request: method, path, form, and the least role that may send it.
+type PageCheck = (
+    &'static str,
+    String,
+    Vec<(&'static str, String)>,
+    &'static str,
+);
+
+/// Every page and every form of the UI with a request valid for it, and the least role it needs of someone outside
+/// the fixture's team (so a team's things need an admin) acting on Dana's things (so hers need an admin too).
+/// Destructive requests come last, each on its own object.
+fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
+    let d = &f.dana;
+    let get = |p: &str, needs| ("GET", p.to_owned(), Vec::new(), needs);
+    let post = |p: &str, form: &[(&'static str, &str)], needs| {
+        (
+            "POST",
+            p.to_owned(),
+            form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            needs,
+        )
+    };
+    vec![
+        get("/", "observer"),
+        get("/incidents", "observer"),
+        get("/incidents?fragment=1", "observer"),
+        get("/incidents/1", "observer"),
+        get("/incidents/1/timeline", "observer"),
+        get("/alerts", "observer"),
+        get("/services", "observer"),
+        get("/services/checkout", "observer"),
+        get("/schedules", "observer"),
+        get("/schedules/primary", "observer"),
+        get("/policies", "observer"),
+        get("/policies/pol", "observer"),
+        get("/noise", "observer"),
+        get("/profile", "observer"),
+        get("/admin", "admin"),
+        get("/admin/audit", "admin"),
+        post("/incidents/1/acknowledge", &[], "responder"),
+        post("/incidents/1/notes", &[("body", "a note")], "responder"),
+        post(
+            "/incidents/1/severity",
+            &[("severity", "SEV-2")],
+            "responder",
+        ),
+        post("/incidents/1/escalate", &[], "responder"),
+        post(
+            "/noise/silences",
+            &[
+                ("matchers", "x=\"y\""),
+                ("starts_at", "2026-01-01T00:00"),
+                ("hours", "2"),
+                ("comment", "c"),
+            ],
+            "responder",
+        ),
+        post(
+            "/schedules/primary/overrides",
+            &[
+                ("user", me),
+                ("start", "2035-05-01T09:00:00Z"),
+                ("end", "2035-05-01T10:00:00Z"),
+            ],
+            "responder",
+        ),
+        post(
+            "/profile/time-zone",
+            &[("time_zone", "Europe/Berlin")],
+            "responder",
+        ),
+        post(
+            "/profile/methods",
+            &[
+                ("name", "mail"),
+                ("kind", "email"),
+                ("target", "me@example.com"),
+            ],
+            "responder",
+        ),
+        post("/profile/feed", &[], "responder"),
+        post(
+            "/profile/rules",
+            &[("method", &f.method), ("urgency", "low"), ("delay", "5")],
+            "responder",
+        ),
+        post(
+            "/profile/password",
+            &[
+                ("current", "wrong"),
+                ("password", "another long passphrase"),
+            ],
+            "observer",
+        ),
+        post(
+            "/schedules/primary/overrides",
+            &[
+                ("user", d),
+                ("start", "2035-05-02T09:00:00Z"),
+                ("end", "2035-05-02T10:00:00Z"),
+            ],
+            "admin",
+        ),
+        post("/services", &[("name", "ledger")], "admin"),
+        post(
+            "/services/checkout",
+            &[("name", "checkout"), ("team", "payments")],
+            "admin",
+        ),
+        post("/services/checkout/policy", &[("policy", "pol")], "admin"),
+        post(
+            "/services/checkout/integrations",
+            &[("kind", "grafana")],
+            "admin",
+        ),
+        post(
+            "/noise/rules",
+            &[
+                ("name", "quieter"),
+                ("matchers", "env=\"qa\""),
+                ("action", "suppress"),
+            ],
+            "admin",
+        ),
+        post(
+            "/noise/maintenance",
+            &[
+                ("service", "checkout"),
+                ("kind", "once"),
+                ("starts_at", "2035-01-02T00:00"),
+                ("ends_at", "2035-01-02T01:00"),
+            ],
+            "admin",
+        ),
+        post(
+            "/admin/people",
+            &[
+                ("name", "Lee"),
+                ("email", "lee@example.com"),
+                ("role", "observer"),
+            ],
+            "admin",
+        ),
+        post(
+            "/admin/tokens",
+            &[("name", "t"), ("role", "observer"), ("days", "30")],
+            "admin",
+        ),
+        post(&format!("/admin/people/{d}/invite"), &[], "admin"),
+        post(
+            &format!("/admin/people/{d}/role"),
+            &[("role", "responder")],
+            "owner",
+        ),
+        post(&format!("/profile/methods/{}/test", f.method), &[], "admin"),
+        post(
+            &format!("/profile/sessions/{}/end", f.session),
+            &[],
+            "admin",
+        ),
+        // Destructive, each on its own object, after everything that uses them.
+        post("/incidents/1/resolve", &[], "responder"),
+        post(
+            &format!("/noise/silences/{}/expire", f.silence),
+            &[],
+            "responder",
+        ),
+        post(
+            &format!("/schedules/primary/overrides/{}/delete", f.overriding),
+            &[],
+            "admin",
+        ),
+        post(&format!("/profile/rules/{}/delete", f.rule), &[], "admin"),
+        post(
+            &format!("/profile/methods/{}/delete", f.method),
+            &[],
+            "admin",
+        ),
+        post(
+            &format!("/noise/maintenance/{}/delete", f.maintenance),
+            &[],
+            "admin",
+        ),
+        post(
+            &format!("/noise/rules/{}/delete", f.noise_rule),
+            &[],
+            "admin",
+        ),
+        post(&format!("/admin/tokens/{}/revoke", f.token), &[], "admin"),
+        post(
+            &format!("/services/checkout/integrations/{}/revoke", f.integration),
+            &[],
+            "admin",
+        ),
+        post("/services/checkout/delete", &[], "admin"),
+    ]
+}
+
+/// The page routes the UI serves, read from its router, with their path parameters as `{name}`.
+fn page_routes() -> Vec<(String, String)> {
+    let source = include_str!("../../src/web/mod.rs");
+    let mut routes = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let path = between(rest, "\"", "\"").to_owned();
+        let end = rest.find("\n        .route(").unwrap_or(rest.len());
+        let handlers = &rest[..end];
+        for method in ["get", "post"] {
+            if handlers.contains(&format!("{method}(")) {
+                routes.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+/// Pages anyone may open, signed in or not.
+const PUBLIC: [&str; 5] = [
+    "/login",
+    "/logout",
+    "/forgot",
+    "/account/{token}",
+    "/assets/{file}",
+];
+
+#[tokio::test]
+async fn every_page_answers_each_role_as_the_role_allows() {
+    let mut checked = 0;
+    for role in ROLES {
+        let app = TestApp::spawn().await;
+        let fixture = fixture(&app).await;
+        let email = format!("{role}@example.com");
+        let mut b = person(&app, &format!("Pat {role}"), &email, role).await;
+        let (_, me) = app.get(&format!("/api/v1/users/{email}")).await;
+        let me = me["id"].as_str().unwrap().to_owned();
+        let matrix = page_matrix(&fixture, &me);
+        if role == "observer" {
+            for (method, template) in page_routes() {
+                let covered = matrix.iter().any(|(m, p, ..)| {
+                    *m == method && crate::roles::fits(&template, p.split('?').next().unwrap())
+                });
+                assert!(
+                    covered || PUBLIC.contains(&template.as_str()),
+                    "{method} {template} is missing from the page matrix"
+                );
+            }
+        }
+        for (method, path, form, needs) in matrix {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let page = match method {
+                "GET" => b.get(&path).await,
+                _ => b.post(&path, &form).await,
+            };
+            let s = page.status;
+            if rank(role) >= rank(needs) {
+                assert!(
+                    s != StatusCode::FORBIDDEN
+                        && s.as_u16() < 500
+                        && page
+                            .location
+                            .as_deref()
+                            .is_none_or(|l| !l.starts_with("/login")),
+                    "{role} may {method} {path}, got {s}: {}",
+                    page.html
+                );
+            } else {
+                assert_eq!(
+                    s,
+                    StatusCode::FORBIDDEN,
+                    "{role} may not {method} {path}: {}",
+                    page.html
+                );
+                assert!(page.html.contains("Not allowed"), "{}", page.html);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 4 * 45, "{checked} checks");
+}
