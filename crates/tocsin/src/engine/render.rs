@@ -170,15 +170,16 @@ impl Renderer {
         }
         // Links (the incident, its actions, runbooks) are the notice's `links`, which every channel shows in its own
         // way; in the body too they were shown twice by email and chat, and read out by voice.
-        let view = self.link(d, LinkAction::View, now);
-        let mut links = Vec::new();
+        // People open the incident's page in the UI (signing in first if they must); the signed read-only view,
+        // which needs no account, stays in the event for receivers that show it.
+        let page = format!("{}/incidents/{}", self.public_url, incident.number);
+        let mut links = vec![NoticeLink {
+            label: "Open incident".into(),
+            url: page.clone(),
+        }];
         let mut link_map = serde_json::Map::new();
-        if let Some(url) = &view {
-            link_map.insert(LinkAction::View.as_str().into(), url.clone().into());
-            links.push(NoticeLink {
-                label: "Open incident".into(),
-                url: url.clone(),
-            });
+        if let Some(url) = self.link(d, LinkAction::View, now) {
+            link_map.insert(LinkAction::View.as_str().into(), url.into());
         }
         if incident.status != IncidentStatus::Resolved {
             let mut actions = vec![(LinkAction::Resolve, "Resolve")];
@@ -217,7 +218,7 @@ impl Renderer {
                         "status": incident.status,
                         "services": d.service_names,
                         "created_at": incident.created_at,
-                        "url": view,
+                        "url": page,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
                     "latest_alert": d.latest_alert.as_ref().map(|a| json!({

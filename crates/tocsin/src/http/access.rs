@@ -20,8 +20,9 @@ pub struct CreateIntegration {
     /// The sender's format; `pagerduty` when absent.
     #[serde(default = "pagerduty")]
     kind: IntegrationKind,
-    /// A label, e.g. the sender's name.
+    /// A label, e.g. the sender's name; the kind's name when absent or blank.
     #[serde(default)]
+    #[schema(max_length = 100)]
     name: Option<String>,
     /// Rate limit and, for `generic`, the field mapping.
     #[serde(default)]
@@ -79,7 +80,12 @@ pub(crate) fn sender_url(base: &str, kind: IntegrationKind, key: &str) -> (Strin
 }
 
 /// A starting point to paste into the sender's configuration: its own format, with this integration's URL and key.
-pub(crate) fn setup_snippet(base: &str, kind: IntegrationKind, key: &str) -> String {
+pub(crate) fn setup_snippet(
+    base: &str,
+    kind: IntegrationKind,
+    key: &str,
+    config: &IntegrationConfig,
+) -> String {
     let (url, _) = sender_url(base, kind, key);
     match kind {
         IntegrationKind::Pagerduty => format!(
@@ -122,8 +128,38 @@ pub(crate) fn setup_snippet(base: &str, kind: IntegrationKind, key: &str) -> Str
             "curl -sS -X POST {url} -H 'Content-Type: application/json' -d '{{\"summary\": \
              \"Disk almost full on db-1\", \"severity\": \"critical\", \"dedup_key\": \"disk-db-1\"}}'"
         ),
-        IntegrationKind::Heartbeat => format!(
-            "# crontab: beat after each successful run\n*/5 * * * * /usr/local/bin/backup && curl -fsS {url}"
+        IntegrationKind::Heartbeat => {
+            heartbeat_snippet(&url, config.heartbeat.map_or(300, |h| h.interval_seconds))
+        }
+    }
+}
+
+/// A job that beats as often as the integration expects: a crontab line when cron can keep that rhythm, a loop
+/// otherwise.
+fn heartbeat_snippet(url: &str, interval: u32) -> String {
+    let job = "/usr/local/bin/your-job";
+    let (minutes, hours) = (interval / 60, interval / 3600);
+    let cron = if interval.is_multiple_of(60)
+        && (1..60).contains(&minutes)
+        && 60u32.is_multiple_of(minutes)
+    {
+        Some(format!("*/{minutes} * * * *"))
+    } else if interval.is_multiple_of(3600)
+        && (1..24).contains(&hours)
+        && 24u32.is_multiple_of(hours)
+    {
+        Some(format!("0 */{hours} * * *"))
+    } else if interval == 86_400 {
+        Some("0 0 * * *".to_owned())
+    } else {
+        None
+    };
+    match cron {
+        Some(schedule) => format!(
+            "# crontab: beat after each successful run, every {interval} s\n{schedule} {job} && curl -fsS {url}"
+        ),
+        None => format!(
+            "# every {interval} s, after each successful run\nwhile sleep {interval}; do {job} && curl -fsS {url}; done"
         ),
     }
 }
@@ -362,4 +398,18 @@ pub async fn revoke_token(
 ) -> ApiResult<axum::Json<ApiToken>> {
     let id = path_id(&id, TokenId::parse, "token")?;
     Ok(axum::Json(s.app.tokens().revoke(&caller, &id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_heartbeat_snippet_beats_as_often_as_its_integration_expects() {
+        let url = "http://127.0.0.1:8080/heartbeat/k";
+        assert!(super::heartbeat_snippet(url, 60).contains("\n*/1 * * * * "));
+        assert!(super::heartbeat_snippet(url, 900).contains("\n*/15 * * * * "));
+        assert!(super::heartbeat_snippet(url, 7200).contains("\n0 */2 * * * "));
+        assert!(super::heartbeat_snippet(url, 86_400).contains("\n0 0 * * * "));
+        assert!(super::heartbeat_snippet(url, 420).contains("while sleep 420;"));
+        assert!(super::heartbeat_snippet(url, 90).contains("while sleep 90;"));
+    }
 }

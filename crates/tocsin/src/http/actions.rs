@@ -4,44 +4,18 @@
 //! Opening a link (GET) only shows a page; an action happens on the page's POST. Mail scanners and chat unfurlers
 //! follow links on their own, and none of them must acknowledge an incident for anyone. The incident link shows
 //! the incident read-only to the person it was sent to (its details, latest timeline, recent changes on its
-//! services), with buttons for what its state allows.
+//! services), with buttons for what its state allows and a way into the UI's incident page.
 
 use super::AppState;
 use super::extract::Peer;
+use crate::web::links::LinkPage;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use tocsin_app::Principal;
 use tocsin_domain::incident::{Incident, IncidentStatus};
 use tocsin_domain::links::{ActionLink, LinkAction};
 use tocsin_store::StoreError;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{} · Tocsin</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         button{{font-size:1.1rem;padding:.6rem 1.4rem;border-radius:.4rem;border:0;background:#b3261e;color:#fff;cursor:pointer}}\
-         .muted{{color:#555}}.inline{{display:inline}}li{{margin:.4rem 0}}</style></head><body><h1>{}</h1>{body}</body></html>",
-        escape(title),
-        escape(title)
-    );
-    let mut resp = (status, Html(html)).into_response();
-    // The URL is a credential: keep it out of caches and other sites' logs.
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    resp
-}
 
 fn verb(action: LinkAction) -> (&'static str, &'static str) {
     match action {
@@ -49,6 +23,12 @@ fn verb(action: LinkAction) -> (&'static str, &'static str) {
         LinkAction::Resolve => ("Resolve", "resolved"),
         LinkAction::View => ("View", "shown"),
     }
+}
+
+fn went_wrong(what: &str) -> Response {
+    LinkPage::new("Something went wrong")
+        .saying(format!("Tocsin could not {what}. Try again in a moment."))
+        .render(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// How many of the latest timeline entries the incident page shows.
@@ -66,23 +46,10 @@ async fn view(s: &AppState, link: &ActionLink, incident: &Incident, who: &Princi
         Ok(both) => both,
         Err(e) => {
             tracing::error!(error = %e, "Loading an incident for its link failed.");
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "<p>Tocsin could not load the incident. Try again in a moment.</p>",
-            );
+            return went_wrong("load the incident");
         }
     };
-    let mut body = describe(incident);
-    if !incident.customer_impact.is_empty() {
-        body.push_str(&format!(
-            "<p>Customer impact: {}</p>",
-            escape(&incident.customer_impact)
-        ));
-    }
-    if !incident.description.is_empty() {
-        body.push_str(&format!("<p>{}</p>", escape(&incident.description)));
-    }
+    let mut page = LinkPage::new(format!("Incident #{}", incident.number)).about(incident);
     // The buttons act as the person the link was sent to, until the link itself expires.
     let mut actions = Vec::new();
     if incident.status == IncidentStatus::Triggered {
@@ -99,51 +66,37 @@ async fn view(s: &AppState, link: &ActionLink, incident: &Incident, who: &Princi
             expires_at: link.expires_at,
         }
         .sign(&s.link_key);
-        body.push_str(&format!(
-            "<form method=\"post\" action=\"/act/{token}\" class=\"inline\"><button type=\"submit\">{}</button></form> ",
-            verb(action).0
+        page.buttons.push((
+            format!("/act/{token}"),
+            verb(action).0,
+            action == LinkAction::Acknowledge,
         ));
     }
-    body.push_str("<h2>Latest on the timeline</h2><ul>");
     let skip = timeline.len().saturating_sub(TIMELINE_SHOWN);
-    for record in timeline.iter().skip(skip).rev() {
-        body.push_str(&format!(
-            "<li><span class=\"muted\">{} · {}</span><br>{}</li>",
-            record.entry.at.format("%Y-%m-%d %H:%M UTC"),
-            escape(&record.entry.actor.name),
-            escape(&crate::wording::timeline(&record.entry))
-        ));
-    }
-    body.push_str("</ul><h2>Changes on its services</h2>");
-    if changes.is_empty() {
-        body.push_str("<p class=\"muted\">None recorded since a day before it opened.</p>");
-    } else {
-        body.push_str("<ul>");
-        for (service, change) in &changes {
-            body.push_str(&format!(
-                "<li><span class=\"muted\">{} · {}</span><br>{}</li>",
-                change.received_at.format("%Y-%m-%d %H:%M UTC"),
-                escape(service),
-                escape(&change.summary)
-            ));
-        }
-        body.push_str("</ul>");
-    }
-    page(
-        StatusCode::OK,
-        &format!("Incident #{}", incident.number),
-        &body,
-    )
-}
-
-fn describe(i: &Incident) -> String {
-    format!(
-        "<p><strong>#{} {}</strong><br><span class=\"muted\">{} · {}</span></p>",
-        i.number,
-        escape(&i.title),
-        i.severity,
-        i.status.as_str()
-    )
+    page.timeline = timeline
+        .iter()
+        .skip(skip)
+        .rev()
+        .map(|record| {
+            (
+                record.entry.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                record.entry.actor.name.clone(),
+                crate::wording::timeline(&record.entry),
+            )
+        })
+        .collect();
+    page.show_changes = true;
+    page.changes = changes
+        .iter()
+        .map(|(service, change)| {
+            (
+                change.received_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                service.clone(),
+                change.summary.clone(),
+            )
+        })
+        .collect();
+    page.render(StatusCode::OK)
 }
 
 /// The link, the incident it is for, and the person it was sent to (who acts through it).
@@ -152,19 +105,17 @@ async fn verified(
     token: &str,
 ) -> Result<(ActionLink, Incident, Principal), Response> {
     let link = ActionLink::verify(token, &s.link_key, s.app.now()).map_err(|e| {
-        page(
-            StatusCode::FORBIDDEN,
-            "This link does not work",
-            &format!("<p>{}</p>", escape(&e.to_string())),
-        )
+        LinkPage::new("This link does not work")
+            .saying(e.to_string())
+            .render(StatusCode::FORBIDDEN)
     })?;
     let holder = s.app.link_holder(&link.user_id).await;
     if let Err(tocsin_app::Error::Store(StoreError::NotFound { kind: "user", .. })) = &holder {
-        return Err(page(
-            StatusCode::FORBIDDEN,
-            "This link does not work",
-            "<p>The person this link was sent to is no longer in Tocsin, so it cannot act for them.</p>",
-        ));
+        return Err(LinkPage::new("This link does not work")
+            .saying(
+                "The person this link was sent to is no longer in Tocsin, so it cannot act for them.",
+            )
+            .render(StatusCode::FORBIDDEN));
     }
     let found = match holder {
         Ok(who) => s
@@ -177,18 +128,14 @@ async fn verified(
     };
     match found {
         Ok((i, who)) => Ok((link, i, who)),
-        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => Err(page(
-            StatusCode::NOT_FOUND,
-            "Incident not found",
-            "<p>The incident this link is for no longer exists.</p>",
-        )),
+        Err(tocsin_app::Error::Store(StoreError::NotFound { .. })) => {
+            Err(LinkPage::new("Incident not found")
+                .saying("The incident this link is for no longer exists.")
+                .render(StatusCode::NOT_FOUND))
+        }
         Err(e) => {
             tracing::error!(error = %e, "Loading an incident for an action link failed.");
-            Err(page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "<p>Tocsin could not load the incident. Try again in a moment.</p>",
-            ))
+            Err(went_wrong("load the incident"))
         }
     }
 }
@@ -203,18 +150,16 @@ fn already_done(link: &ActionLink, incident: &Incident) -> Option<Response> {
         IncidentStatus::Resolved => incident.resolved_by.as_ref(),
         _ => incident.acknowledged_by.as_ref(),
     }
-    .map(|a| format!(" by {}", escape(&a.name)))
+    .map(|a| format!(" by {}", a.name))
     .unwrap_or_default();
     done.then(|| {
-        page(
-            StatusCode::OK,
-            &format!("Already {}", incident.status.as_str()),
-            &format!(
-                "{}<p>It was {}{by}. Nothing to do.</p>",
-                describe(incident),
+        LinkPage::new(format!("Already {}", incident.status.as_str()))
+            .about(incident)
+            .saying(format!(
+                "It was {}{by}. Nothing to do.",
                 incident.status.as_str()
-            ),
-        )
+            ))
+            .render(StatusCode::OK)
     })
 }
 
@@ -235,15 +180,13 @@ pub async fn confirm(State(s): State<AppState>, Path(token): Path<String>) -> Re
     if let Some(r) = already_done(&link, &incident) {
         return r;
     }
-    page(
-        StatusCode::OK,
-        &format!("{label} incident #{}?", incident.number),
-        &format!(
-            "{}<form method=\"post\"><button type=\"submit\">{label}</button></form>\
-             <p class=\"muted\">The incident is {done} only when you press the button.</p>",
-            describe(&incident)
-        ),
-    )
+    let mut page =
+        LinkPage::new(format!("{label} incident #{}?", incident.number)).about(&incident);
+    page.buttons.push((format!("/act/{token}"), label, true));
+    page.after_buttons = Some(format!(
+        "The incident is {done} only when you press the button."
+    ));
+    page.render(StatusCode::OK)
 }
 
 /// Carries out the link's action as the user it was sent to.
@@ -263,11 +206,9 @@ pub async fn act(
     };
     let who = who.from_address(address);
     if link.action == LinkAction::View {
-        return page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "This link only shows the incident",
-            "<p>Open it to see the incident and the buttons for what can be done.</p>",
-        );
+        return LinkPage::new("This link only shows the incident")
+            .saying("Open it to see the incident and the buttons for what can be done.")
+            .render(StatusCode::METHOD_NOT_ALLOWED);
     }
     if let Some(r) = already_done(&link, &incident) {
         return r;
@@ -280,23 +221,19 @@ pub async fn act(
     };
     let (_, done) = verb(link.action);
     match result {
-        Ok(i) => page(
-            StatusCode::OK,
-            &format!("Incident #{} {done}", i.number),
-            &format!("{}<p>Thank you.</p>", describe(&i)),
-        ),
-        Err(tocsin_app::Error::Store(StoreError::Transition(e))) => page(
-            StatusCode::CONFLICT,
-            &format!("Incident #{} was not {done}", incident.number),
-            &format!("{}<p>{}</p>", describe(&incident), escape(&e.to_string())),
-        ),
+        Ok(i) => LinkPage::new(format!("Incident #{} {done}", i.number))
+            .about(&i)
+            .saying("Thank you.")
+            .render(StatusCode::OK),
+        Err(tocsin_app::Error::Store(StoreError::Transition(e))) => {
+            LinkPage::new(format!("Incident #{} was not {done}", incident.number))
+                .about(&incident)
+                .saying(e.to_string())
+                .render(StatusCode::CONFLICT)
+        }
         Err(e) => {
             tracing::error!(error = %e, "An action link failed.");
-            page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "<p>Tocsin could not record that. Try again in a moment.</p>",
-            )
+            went_wrong("record that")
         }
     }
 }

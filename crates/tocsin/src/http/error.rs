@@ -165,7 +165,12 @@ impl From<StoreError> for ApiError {
                         ErrorCode::NoEscalationPolicy
                     }
                 };
-                Self::new(code, c.to_string())
+                let mut error = Self::new(code, c.to_string());
+                // People are told apart by email; everything else by name.
+                if let Conflict::NameTaken { kind, .. } = c {
+                    error.0.field = Some(if kind == "user" { "email" } else { "name" }.into());
+                }
+                error
             }
             StoreError::Invalid(v) => v.into(),
             StoreError::Transition(t) => Self::new(ErrorCode::InvalidTransition, t.to_string()),

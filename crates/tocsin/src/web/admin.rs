@@ -84,6 +84,8 @@ struct AdminPage {
     /// Something to show once: a new token, or an invitation link that could not be emailed.
     shown_once: Option<(String, String)>,
     notices: Vec<String>,
+    /// What was refused, and why.
+    refusals: Vec<String>,
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ struct Shown {
     token: Option<(TokenForm, Problems)>,
     shown_once: Option<(String, String)>,
     notices: Vec<String>,
+    refusals: Vec<String>,
 }
 
 async fn admin_page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Shown) -> PageResult {
@@ -169,6 +172,7 @@ async fn admin_page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Sh
             token_problems,
             shown_once: shown.shown_once,
             notices: shown.notices,
+            refusals: shown.refusals,
         },
     ))
 }
@@ -188,6 +192,8 @@ pub async fn add_person(
     viewer: Viewer,
     Form(f): Form<PersonForm>,
 ) -> PageResult {
+    // Its answer is the administration page, which only those who configure may see.
+    viewer.who.require(Need::Configure)?;
     let refused = |f: PersonForm, p: Problems| Shown {
         person: Some((f, p)),
         ..Default::default()
@@ -265,22 +271,24 @@ pub async fn invite(
     viewer: Viewer,
     Path(user): Path<String>,
 ) -> PageResult {
-    let (shown_once, notices) = match invite_person(&s, &viewer, &UserRef::parse(&user)).await {
-        Ok(v) => v,
-        Err(e) if e.status == StatusCode::CONFLICT => (None, vec![e.message]),
-        Err(e) => return Err(e),
-    };
-    admin_page(
-        &s,
-        &viewer,
-        StatusCode::OK,
-        Shown {
+    // Its answer is the administration page, which only those who configure may see.
+    viewer.who.require(Need::Configure)?;
+    let shown = match invite_person(&s, &viewer, &UserRef::parse(&user)).await {
+        Ok((shown_once, notices)) => Shown {
             shown_once,
             notices,
             ..Default::default()
         },
-    )
-    .await
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            let shown = Shown {
+                refusals: vec![e.message],
+                ..Default::default()
+            };
+            return admin_page(&s, &viewer, StatusCode::CONFLICT, shown).await;
+        }
+        Err(e) => return Err(e),
+    };
+    admin_page(&s, &viewer, StatusCode::OK, shown).await
 }
 
 #[derive(Deserialize)]
@@ -295,6 +303,8 @@ pub async fn set_role(
     Path(user): Path<String>,
     Form(f): Form<RoleForm>,
 ) -> PageResult {
+    // Its answer is the administration page, which only those who configure may see.
+    viewer.who.require(Need::Configure)?;
     let wanted = match role(&f.role, "role") {
         Ok(r) => r,
         Err(p) => {
@@ -303,7 +313,7 @@ pub async fn set_role(
                 &viewer,
                 StatusCode::BAD_REQUEST,
                 Shown {
-                    notices: p.general(&[]),
+                    refusals: p.general(&[]),
                     ..Default::default()
                 },
             )
@@ -324,7 +334,7 @@ pub async fn set_role(
                 &viewer,
                 StatusCode::CONFLICT,
                 Shown {
-                    notices: p.general(&[]),
+                    refusals: p.general(&[]),
                     ..Default::default()
                 },
             )
@@ -338,6 +348,8 @@ pub async fn create_token(
     viewer: Viewer,
     Form(f): Form<TokenForm>,
 ) -> PageResult {
+    // Its answer is the administration page, which only those who configure may see.
+    viewer.who.require(Need::Configure)?;
     let refused = |f: TokenForm, p: Problems| Shown {
         token: Some((f, p)),
         ..Default::default()
@@ -389,6 +401,8 @@ pub async fn revoke_token(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
+    // Its answer is the administration page, which only those who configure may see.
+    viewer.who.require(Need::Configure)?;
     let id = TokenId::parse(&id)
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "Not found", "No such token."))?;
     s.app.tokens().revoke(&viewer.who, &id).await?;

@@ -82,7 +82,7 @@ pub fn problems(e: impl Into<ApiError>) -> Result<Problems, PageError> {
             Ok(Problems { fields, general })
         }
         ErrorCode::NameTaken => Ok(Problems {
-            fields: vec![("name".into(), e.message)],
+            fields: vec![(e.field.unwrap_or_else(|| "name".into()), e.message)],
             general: None,
         }),
         ErrorCode::InUse

@@ -8,6 +8,8 @@
 mod admin;
 mod assets;
 mod forms;
+mod incident;
+pub mod links;
 pub mod markdown;
 mod noise;
 mod oncall;
@@ -40,9 +42,12 @@ pub fn routes() -> Router<AppState> {
             get(pages::account_form).post(pages::account),
         )
         .route("/incidents", get(pages::incidents))
-        .route("/incidents/{number}", get(pages::incident))
-        .route("/incidents/{number}/timeline", get(pages::timeline))
-        .route("/incidents/{number}/{action}", post(pages::incident_action))
+        .route("/incidents/{number}", get(incident::incident))
+        .route("/incidents/{number}/timeline", get(incident::timeline))
+        .route(
+            "/incidents/{number}/{action}",
+            post(incident::incident_action),
+        )
         .route("/profile", get(profile::profile))
         .route("/profile/time-zone", post(profile::set_time_zone))
         .route("/profile/methods", post(profile::add_method))
@@ -98,6 +103,21 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{file}", get(assets::serve))
 }
 
+/// A page's path for a named thing: `/services/Payments%20API`. Names may hold spaces and slashes, which must
+/// neither split the path nor turn into `+` (a path is not a query string).
+pub fn named_path(kind: &str, name: &str) -> String {
+    /// Everything but the characters RFC 3986 leaves unreserved.
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    format!(
+        "/{kind}/{}",
+        percent_encoding::utf8_percent_encode(name, SEGMENT)
+    )
+}
+
 /// What every page's frame shows: who is signed in, and where they are.
 pub struct Chrome {
     pub me: Option<String>,
@@ -106,6 +126,12 @@ pub struct Chrome {
     pub nav: &'static str,
     pub css: &'static str,
     pub js: &'static str,
+}
+
+impl Default for Chrome {
+    fn default() -> Self {
+        Self::new(None, "")
+    }
 }
 
 impl Chrome {

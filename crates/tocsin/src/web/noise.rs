@@ -446,7 +446,9 @@ impl SilenceForm {
             .ok()
             .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 365.0)
             .ok_or_else(|| forms::problem("hours", "must be a number of hours, e.g. 2 or 0.5"))?;
-        let ends = starts + Duration::minutes((hours * 60.0).round() as i64);
+        let ends = starts
+            .checked_add_signed(Duration::minutes((hours * 60.0).round() as i64))
+            .ok_or_else(|| forms::problem("starts_at", "is too far in the future"))?;
         let spec: SilenceSpec = forms::parse(json!({
             "matchers": matchers(&self.matchers),
             "starts_at": starts,

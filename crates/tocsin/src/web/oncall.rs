@@ -25,19 +25,12 @@ type PageResult = Result<Response, PageError>;
 /// How far ahead schedule pages look.
 const AHEAD_DAYS: i64 = 14;
 
-fn url_of(kind: &str, name: &str) -> String {
-    format!(
-        "/{kind}/{}",
-        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    )
-}
-
 pub fn schedule_url(name: &str) -> String {
-    url_of("schedules", name)
+    super::named_path("schedules", name)
 }
 
 pub fn policy_url(name: &str) -> String {
-    url_of("policies", name)
+    super::named_path("policies", name)
 }
 
 /// A time in the schedule's zone, with the viewer's own beside it when that differs.
@@ -194,6 +187,8 @@ struct SchedulePage {
     overrides: Vec<OverrideView>,
     people: Vec<(String, String)>,
     me: String,
+    /// Whether the viewer may take overrides at all (observers may not).
+    may_override: bool,
     form: OverrideForm,
     problems: Problems,
     warnings: Vec<String>,
@@ -423,6 +418,7 @@ async fn schedule_page(
             overrides,
             people: everyone,
             me: viewer.user.id.to_string(),
+            may_override: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
             form,
             problems,
             warnings,
@@ -448,6 +444,22 @@ pub async fn schedule(
 }
 
 impl OverrideForm {
+    /// The form as the add-override form shows it: a shift taken from the agenda in the viewer's own time.
+    fn into_typed(mut self, tz: Tz) -> Self {
+        let local = |exact: &str| {
+            DateTime::parse_from_rfc3339(exact.trim())
+                .ok()
+                .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+        };
+        if let Some(t) = local(&self.start) {
+            self.starts_at = t;
+        }
+        if let Some(t) = local(&self.end) {
+            self.ends_at = t;
+        }
+        self
+    }
+
     fn new_override(&self, viewer: &Viewer) -> Result<NewOverride, Problems> {
         let instant = |exact: &str, typed: &str, field: &str| match DateTime::parse_from_rfc3339(
             exact.trim(),
@@ -491,7 +503,12 @@ pub async fn add_override(
             Problems::default(),
             added.warnings.iter().map(crate::wording::warning).collect(),
         ),
-        Err(p) => (StatusCode::BAD_REQUEST, Some(f), p, Vec::new()),
+        Err(p) => (
+            StatusCode::BAD_REQUEST,
+            Some(f.into_typed(viewer.tz)),
+            p,
+            Vec::new(),
+        ),
     };
     schedule_page(&s, &viewer, &name, status, form, problems, warnings).await
 }

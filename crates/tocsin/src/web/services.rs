@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tocsin_app::IntegrationRequest;
 use tocsin_domain::auth::Need;
 use tocsin_domain::catalog::{Service, ServiceSpec};
-use tocsin_domain::ids::IntegrationId;
+use tocsin_domain::ids::{IntegrationId, TeamId};
 use tocsin_domain::refs::{PolicyRef, ServiceRef};
 use tocsin_store::{IncidentFilter, IntegrationConfig, IntegrationKind};
 
@@ -131,13 +131,13 @@ struct ServicesPage {
     problems: Problems,
 }
 
-async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<(String, String)>, PageError> {
+async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<(String, TeamId)>, PageError> {
     Ok(s.app
         .teams()
         .list(&viewer.who)
         .await?
         .into_iter()
-        .map(|t| (t.name.to_string(), t.id.to_string()))
+        .map(|t| (t.name.to_string(), t.id))
         .collect())
 }
 
@@ -179,18 +179,10 @@ async fn list_page(
 }
 
 /// The names of the teams whose things the viewer may change.
-fn teams_of(viewer: &Viewer, teams: &[(String, String)]) -> Vec<String> {
+fn teams_of(viewer: &Viewer, teams: &[(String, TeamId)]) -> Vec<String> {
     teams
         .iter()
-        .filter(|(_, id)| {
-            viewer
-                .who
-                .grant
-                .teams
-                .iter()
-                .any(|t| t.as_str() == id.as_str())
-                && viewer.who.grant.role >= tocsin_domain::auth::Role::Responder
-        })
+        .filter(|(_, id)| viewer.who.grant.allows(&Need::Team(Some(id))))
         .map(|(name, _)| name.clone())
         .collect()
 }
@@ -219,10 +211,7 @@ pub async fn create(
 }
 
 pub fn service_url(name: &str) -> String {
-    format!(
-        "/services/{}",
-        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    )
+    super::named_path("services", name)
 }
 
 pub struct Link {
@@ -310,6 +299,7 @@ struct ServicePage {
     kinds: Vec<(&'static str, &'static str)>,
     new_key: Option<NewKey>,
     warnings: Vec<String>,
+    refusals: Vec<String>,
 }
 
 const KINDS: [(&str, &str); 7] = [
@@ -331,6 +321,8 @@ struct Shown {
     integration_problems: Problems,
     new_key: Option<NewKey>,
     warnings: Vec<String>,
+    /// What was refused, and why.
+    refusals: Vec<String>,
 }
 
 async fn service_page(
@@ -439,10 +431,8 @@ async fn service_page(
         .team
         .as_ref()
         .and_then(|t| teams.iter().find(|(n, _)| n == t.as_str()))
-        .map(|(_, id)| id.clone());
-    let may_change = viewer.who.grant.allows(&Need::Configure)
-        || (viewer.who.grant.role >= tocsin_domain::auth::Role::Responder
-            && own_team.is_some_and(|id| viewer.who.grant.teams.iter().any(|t| t.as_str() == id)));
+        .map(|(_, id)| id);
+    let may_change = viewer.who.grant.allows(&Need::Team(own_team));
     let editing = shown.form.is_some();
     Ok(render(
         status,
@@ -483,6 +473,7 @@ async fn service_page(
             kinds: KINDS.to_vec(),
             new_key: shown.new_key,
             warnings: shown.warnings,
+            refusals: shown.refusals,
         },
     ))
 }
@@ -536,7 +527,7 @@ pub async fn delete(
                 &name,
                 StatusCode::CONFLICT,
                 Shown {
-                    warnings: p.general(&[]),
+                    refusals: p.general(&[]),
                     ..Default::default()
                 },
             )
@@ -598,7 +589,21 @@ impl IntegrationForm {
         };
         if let Some(interval) = given(&self.interval_seconds) {
             match interval.parse::<u32>() {
-                Ok(n) => config["heartbeat"]["interval_seconds"] = json!(n),
+                // The settings may name a heartbeat already; it must then be an object to set the interval in.
+                Ok(n) => match config.get_mut("heartbeat") {
+                    Some(Value::Object(heartbeat)) => {
+                        heartbeat.insert("interval_seconds".into(), json!(n));
+                    }
+                    None | Some(Value::Null) => {
+                        config["heartbeat"] = json!({ "interval_seconds": n })
+                    }
+                    Some(_) => {
+                        return Err(problem(
+                            "config.heartbeat",
+                            "must be an object, e.g. {\"grace_seconds\": 120}",
+                        ));
+                    }
+                },
                 Err(_) => {
                     return Err(problem(
                         "config.heartbeat.interval_seconds",
@@ -643,7 +648,7 @@ pub async fn add_integration(
                         key: key.to_owned(),
                         url,
                         how,
-                        snippet: setup_snippet(&s.public_url, kind, key),
+                        snippet: setup_snippet(&s.public_url, kind, key, &issued.record.config),
                     }),
                     ..Default::default()
                 }

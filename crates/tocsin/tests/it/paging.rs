@@ -216,19 +216,19 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     assert_eq!(event["data"]["user"]["id"], story.bob["id"]);
     assert!(req.header("webhook-id").starts_with("msg_"));
 
-    // Every page links to the incident: a read-only view for the person paged, with what they can do.
-    let view = event["data"]["incident"]["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(event["data"]["links"]["view"], view.as_str());
+    // Every page links to the incident's page in the UI, and the event carries a signed read-only view for the
+    // person paged, with what they can do, that needs no account.
     let open = link(&mail.text, "Open incident");
+    assert_eq!(open, format!("{}/incidents/1", app.url));
+    assert_eq!(event["data"]["incident"]["url"], open.as_str());
     assert_eq!(
         mail.text.matches(open.as_str()).count(),
         1,
         "the incident's link once: {}",
         mail.text
     );
+    let view = event["data"]["links"]["view"].as_str().unwrap().to_owned();
+    assert!(view.contains("/act/"), "{view}");
     let html = app
         .client
         .get(&view)
@@ -259,7 +259,10 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     let page = app.client.get(&ack).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(html.contains("<form method=\"post\">"), "{html}");
+    assert!(
+        html.contains("<form method=\"post\" action=\"/act/"),
+        "{html}"
+    );
     let (_, incident) = app.get("/api/v1/incidents/1").await;
     assert_eq!(
         incident["status"], "triggered",

@@ -99,6 +99,29 @@ async fn services_are_created_edited_and_connected_to_a_sender_from_their_pages(
             made.html
         );
     }
+    // Names may hold spaces and slashes: links and forms keep them whole.
+    let spaced = b.post("/services", &[("name", "Payments API/eu")]).await;
+    assert_eq!(
+        spaced.location.as_deref(),
+        Some("/services/Payments%20API%2Feu"),
+        "{}",
+        spaced.html
+    );
+    let page = b.get("/services/Payments%20API%2Feu").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html
+            .contains(r#"action="/services/Payments%20API%2Feu/integrations""#)
+    );
+    let list = b.get("/services").await;
+    assert!(
+        list.html
+            .contains(r#"href="/services/Payments%20API%2Feu""#),
+        "{}",
+        list.html
+    );
+    let deleted = b.post("/services/Payments%20API%2Feu/delete", &[]).await;
+    assert_eq!(deleted.location.as_deref(), Some("/services"));
     let taken = b.post("/services", &[("name", "db")]).await;
     assert!(
         taken.html.contains(r#"id="name-problem""#),
@@ -170,6 +193,24 @@ async fn services_are_created_edited_and_connected_to_a_sender_from_their_pages(
         "{}",
         no_interval.html
     );
+    let not_an_object = b
+        .post(
+            "/services/checkout/integrations",
+            &[
+                ("kind", "heartbeat"),
+                ("interval_seconds", "60"),
+                ("config", r#"{"heartbeat": 5}"#),
+            ],
+        )
+        .await;
+    assert_eq!(not_an_object.status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_an_object
+            .html
+            .contains(r#"id="config.heartbeat-problem""#),
+        "{}",
+        not_an_object.html
+    );
     let added = b
         .post(
             "/services/checkout/integrations",
@@ -223,6 +264,11 @@ async fn services_are_created_edited_and_connected_to_a_sender_from_their_pages(
 
     let in_use = b.post("/services/db/delete", &[]).await;
     assert_eq!(in_use.status, StatusCode::CONFLICT, "{}", in_use.html);
+    assert!(
+        in_use.html.contains(r#"<div class="error" role="alert">"#),
+        "a refusal reads as one: {}",
+        in_use.html
+    );
     assert!(
         in_use.html.contains("checkout"),
         "says what depends on it: {}",
@@ -595,6 +641,22 @@ async fn administration_adds_people_gives_roles_makes_tokens_and_reads_the_audit
         (sam["role"].as_str(), sam["time_zone"].as_str()),
         (Some("observer"), Some("Europe/Paris"))
     );
+    let twice = b
+        .post(
+            "/admin/people",
+            &[
+                ("name", "Sam Again"),
+                ("email", "sam@example.com"),
+                ("role", "observer"),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert!(
+        twice.html.contains(r#"id="email-problem""#),
+        "a taken email is the email's problem: {}",
+        twice.html
+    );
     let mut sam_browser = Browser::new(&app);
     let joined = sam_browser
         .post(&link, &[("password", "sam's own passphrase")])
@@ -602,6 +664,13 @@ async fn administration_adds_people_gives_roles_makes_tokens_and_reads_the_audit
     assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.html);
 
     let sam_id = sam["id"].as_str().unwrap();
+    let signed_up = b.post(&format!("/admin/people/{sam_id}/invite"), &[]).await;
+    assert_eq!(signed_up.status, StatusCode::CONFLICT, "{}", signed_up.html);
+    assert!(
+        signed_up.html.contains(r#"role="alert""#),
+        "{}",
+        signed_up.html
+    );
     let promoted = b
         .post(
             &format!("/admin/people/{sam_id}/role"),
@@ -737,6 +806,17 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "responder",
         ),
         post("/incidents/1/escalate", &[], "responder"),
+        post("/incidents/1/responders", &[("users", me)], "responder"),
+        post(
+            "/incidents/1/edit",
+            &[("title", "Checkout down"), ("services", "checkout")],
+            "responder",
+        ),
+        post(
+            "/incidents/1/reassign",
+            &[("to", "policy:pol")],
+            "responder",
+        ),
         post(
             "/noise/silences",
             &[
@@ -969,4 +1049,131 @@ async fn every_page_answers_each_role_as_the_role_allows() {
         }
     }
     assert!(checked > 4 * 45, "{checked} checks");
+}
+
+#[tokio::test]
+async fn the_incident_page_adds_responders_reassigns_edits_and_shows_who_was_notified() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let (_, olga) = app.get("/api/v1/users/olga@example.com").await;
+    let olga_id = olga["id"].as_str().unwrap().to_owned();
+    let hook = crate::support::WebhookReceiver::start().await;
+    let (s, method) = app
+        .post(
+            &format!("/api/v1/users/{olga_id}/contact-methods"),
+            json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/olga", hook.url)}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{method}");
+    let key = app.service_with_key("checkout").await;
+    app.post(
+        "/api/v1/services",
+        json!({"name": "payments", "runbook_url": "https://wiki.example.com/payments"}),
+    )
+    .await;
+    app.enqueue(TestApp::trigger(&key, "cart", "critical"))
+        .await;
+
+    let none = b.post("/incidents/1/responders", &[]).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(
+        none.html.contains(r#"id="responders-problem""#),
+        "{}",
+        none.html
+    );
+    let paged = b
+        .post("/incidents/1/responders", &[("users", &olga_id)])
+        .await;
+    assert_eq!(paged.status, StatusCode::SEE_OTHER, "{}", paged.html);
+    hook.wait_for(&app, 1).await;
+    let page = b.get("/incidents/1").await;
+    let notified = between(&page.html, "Who was notified", "</section>");
+    assert!(
+        notified.contains("Olga Owner")
+            && notified.contains("by webhook (page): <strong>delivered")
+            && notified.contains("HTTP 200"),
+        "{notified}"
+    );
+
+    let untitled = b
+        .post(
+            "/incidents/1/edit",
+            &[
+                ("title", " "),
+                ("description", "kept"),
+                ("services", "checkout"),
+            ],
+        )
+        .await;
+    assert_eq!(untitled.status, StatusCode::BAD_REQUEST);
+    assert!(
+        untitled.html.contains(r#"id="title-problem""#)
+            && untitled.html.contains(">kept</textarea>"),
+        "{}",
+        untitled.html
+    );
+    let edited = b
+        .post(
+            "/incidents/1/edit",
+            &[
+                ("title", "Cart fails to load"),
+                ("description", "Started after **deploy 41**"),
+                ("customer_impact", "No checkouts"),
+                ("services", "checkout"),
+                ("services", "payments"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.html);
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(incident["title"], "Cart fails to load");
+    assert_eq!(
+        incident["services"].as_array().unwrap().len(),
+        2,
+        "{incident}"
+    );
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("<strong>deploy 41</strong>"),
+        "{}",
+        page.html
+    );
+    assert!(
+        between(&page.html, "Runbooks", "</section>").contains("https://wiki.example.com/payments"),
+        "the runbooks of its services"
+    );
+
+    let nobody = b.post("/incidents/1/reassign", &[("to", "")]).await;
+    assert!(
+        nobody.html.contains(r#"id="to-problem""#),
+        "{}",
+        nobody.html
+    );
+    let handed = b
+        .post(
+            "/incidents/1/reassign",
+            &[("to", &format!("user:{olga_id}"))],
+        )
+        .await;
+    assert_eq!(handed.status, StatusCode::SEE_OTHER, "{}", handed.html);
+    let (_, escalation) = app.get("/api/v1/incidents/1/escalation").await;
+    assert_eq!(
+        escalation["escalation"]["assignees"][0],
+        olga_id.as_str(),
+        "{escalation}"
+    );
+
+    b.post("/incidents/1/resolve", &[]).await;
+    let again = b.post("/incidents/1/acknowledge", &[]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "a refusal is shown on the page: {}",
+        again.html
+    );
+    assert!(
+        again.html.contains("#1 Cart fails to load"),
+        "{}",
+        again.html
+    );
 }

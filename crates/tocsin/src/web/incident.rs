@@ -1,0 +1,568 @@
+//! The incident page: its state, timeline, escalation, who was paged and how each notification went, its alerts
+//! with why each did or did not page, its services' runbooks and recent changes; and every action on it a tap
+//! away: acknowledge, resolve, escalate, add responders, reassign, change severity, edit, add a note.
+
+use super::forms::{self, Problems, given};
+use super::pages::{Choice, IncidentRow, choices, people, row, service_names};
+use super::{Chrome, PageError, Viewer, When, markdown, render};
+use crate::http::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tocsin_domain::auth::Need;
+use tocsin_domain::contact::Purpose;
+use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
+use tocsin_domain::severity::Severity;
+use tocsin_domain::timeline::TimelineEvent;
+use tocsin_store::{DeliveryFilter, IncidentChanges, Reassignment, Responders};
+
+type PageResult = Result<Response, PageError>;
+
+pub struct EntryView {
+    pub at: When,
+    pub kind: &'static str,
+    pub text: String,
+    /// A note's Markdown, rendered safe.
+    pub note_html: Option<String>,
+    pub actor: String,
+}
+
+pub struct AlertView {
+    pub summary: String,
+    pub status: String,
+    pub severity: String,
+    pub why: String,
+    pub last: When,
+}
+
+pub struct EscalationView {
+    pub policy: String,
+    pub level: u32,
+    /// When the next level pages; none once the escalation stopped (acknowledged, resolved, or past its last
+    /// level).
+    pub next: Option<When>,
+    pub paged: String,
+}
+
+pub struct ChangeView {
+    pub service: String,
+    pub summary: String,
+    pub at: When,
+}
+
+/// One notification about the incident and what became of it.
+pub struct DeliveryView {
+    pub person: String,
+    pub channel: String,
+    pub what: &'static str,
+    pub status: String,
+    pub attempts: Vec<AttemptView>,
+}
+
+pub struct AttemptView {
+    pub at: When,
+    pub outcome: String,
+    pub detail: String,
+}
+
+pub struct RunbookView {
+    pub service: String,
+    pub url: String,
+}
+
+/// The edit form as typed.
+#[derive(Default, Clone)]
+pub struct EditForm {
+    pub title: String,
+    pub description: String,
+    pub customer_impact: String,
+    pub services: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    head: IncidentRow,
+    description_html: String,
+    impact_html: String,
+    can_acknowledge: bool,
+    can_resolve: bool,
+    can_respond: bool,
+    severities: Vec<Choice>,
+    escalation: Option<EscalationView>,
+    alerts: Vec<AlertView>,
+    changes: Vec<ChangeView>,
+    deliveries: Vec<DeliveryView>,
+    runbooks: Vec<RunbookView>,
+    timeline: Vec<EntryView>,
+    everyone: Vec<(String, String)>,
+    schedules: Vec<String>,
+    policies: Vec<String>,
+    all_services: Vec<String>,
+    edit: EditForm,
+    problems: Problems,
+    /// Which form the problems belong to, to open it.
+    problem_form: &'static str,
+    notices: Vec<String>,
+}
+
+impl IncidentPage {
+    fn has_service(&self, name: &str) -> bool {
+        self.edit.services.iter().any(|s| s == name)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct TimelinePart {
+    timeline: Vec<EntryView>,
+}
+
+pub(super) fn incident_ref(number: &str) -> Result<IncidentRef, PageError> {
+    number
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .map(IncidentRef::Number)
+        .or_else(|_| {
+            tocsin_domain::ids::IncidentId::parse(number)
+                .map(IncidentRef::Id)
+                .ok_or(())
+        })
+        .map_err(|_| {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "Incidents are numbered, like /incidents/42.",
+            )
+        })
+}
+
+async fn timeline_views(
+    s: &AppState,
+    viewer: &Viewer,
+    incident: &IncidentRef,
+    now: DateTime<Utc>,
+) -> Result<Vec<EntryView>, PageError> {
+    let mut entries = s.app.incidents().timeline(&viewer.who, incident).await?;
+    entries.reverse();
+    Ok(entries
+        .into_iter()
+        .map(|r| {
+            let note_html = match &r.entry.event {
+                TimelineEvent::Note { body } => Some(markdown::render(body)),
+                _ => None,
+            };
+            EntryView {
+                at: When::new(r.entry.at, viewer.tz, now),
+                kind: r.entry.kind().as_str(),
+                text: crate::wording::timeline(&r.entry),
+                note_html,
+                actor: r.entry.actor.name.clone(),
+            }
+        })
+        .collect())
+}
+
+/// What the page shows besides the incident: a refused form as typed, or what an action reported.
+#[derive(Default)]
+struct Shown {
+    edit: Option<EditForm>,
+    problems: Problems,
+    problem_form: &'static str,
+    notices: Vec<String>,
+}
+
+async fn incident_page(
+    s: &AppState,
+    viewer: &Viewer,
+    number: &str,
+    status: StatusCode,
+    shown: Shown,
+) -> PageResult {
+    let now = s.app.now();
+    let this = incident_ref(number)?;
+    let who = &viewer.who;
+    let i = s.app.incidents().get(who, &this).await?;
+    let names = service_names(s, viewer).await?;
+    let escalation = s.app.escalation().incident_escalation(who, &this).await?;
+    let people = people(s, viewer).await?;
+    let alerts = s
+        .app
+        .incidents()
+        .alerts(who, &this)
+        .await?
+        .into_iter()
+        .map(|a| AlertView {
+            why: match &a.no_page_reason {
+                Some(reason) => format!("did not page: {}", reason.describe()),
+                None => "paged through this incident".into(),
+            },
+            summary: a.summary.clone(),
+            status: a.status.as_str().to_owned(),
+            severity: a.severity.as_str().to_owned(),
+            last: When::new(a.last_event_at, viewer.tz, now),
+        })
+        .collect();
+    let changes = s
+        .app
+        .incidents()
+        .recent_changes(who, &this)
+        .await?
+        .into_iter()
+        .map(|(service, c)| ChangeView {
+            service,
+            summary: c.summary.clone(),
+            at: When::new(c.timestamp.unwrap_or(c.received_at), viewer.tz, now),
+        })
+        .collect();
+    let deliveries = s
+        .app
+        .contacts()
+        .deliveries(
+            who,
+            DeliveryFilter {
+                incident: Some(this.clone()),
+                user: None,
+                limit: 100,
+            },
+        )
+        .await?
+        .into_iter()
+        .map(|d| DeliveryView {
+            person: people
+                .get(&d.user_id)
+                .cloned()
+                .unwrap_or_else(|| d.user_id.to_string()),
+            channel: d.channel.clone(),
+            what: match d.purpose {
+                Purpose::Page { .. } => "page",
+                Purpose::Test => "test",
+                _ => "update",
+            },
+            status: serde_json::to_value(d.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            attempts: d
+                .attempts
+                .iter()
+                .map(|a| AttemptView {
+                    at: When::new(a.at, viewer.tz, now),
+                    outcome: a.outcome.clone(),
+                    detail: a.detail.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let mut runbooks = Vec::new();
+    let mut all_services: Vec<String> = Vec::new();
+    for svc in s.app.services().list(who).await? {
+        if i.services.contains(&svc.id)
+            && let Some(url) = &svc.runbook_url
+        {
+            runbooks.push(RunbookView {
+                service: svc.name.to_string(),
+                url: url.as_str().to_owned(),
+            });
+        }
+        all_services.push(svc.name.to_string());
+    }
+    all_services.sort();
+    let can_respond = who.grant.allows(&Need::Respond);
+    let (everyone, schedules, policies) = if can_respond {
+        let mut everyone: Vec<(String, String)> = people
+            .iter()
+            .map(|(id, n)| (id.to_string(), n.clone()))
+            .collect();
+        everyone.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut schedules: Vec<String> = s
+            .app
+            .oncall()
+            .list_schedules(who)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        schedules.sort();
+        let mut policies: Vec<String> = s
+            .app
+            .escalation()
+            .list_policies(who)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        policies.sort();
+        (everyone, schedules, policies)
+    } else {
+        Default::default()
+    };
+    let edit = shown.edit.unwrap_or_else(|| EditForm {
+        title: i.title.clone(),
+        description: i.description.clone(),
+        customer_impact: i.customer_impact.clone(),
+        services: i
+            .services
+            .iter()
+            .filter_map(|id| names.get(id).cloned())
+            .collect(),
+    });
+    Ok(render(
+        status,
+        &IncidentPage {
+            chrome: viewer.chrome("incidents"),
+            head: row(&i, &names, viewer, now),
+            description_html: markdown::render(&i.description),
+            impact_html: markdown::render(&i.customer_impact),
+            can_acknowledge: can_respond && i.status == IncidentStatus::Triggered,
+            can_resolve: can_respond && i.status != IncidentStatus::Resolved,
+            can_respond,
+            severities: choices(
+                &[
+                    ("SEV-0", "SEV-0 critical"),
+                    ("SEV-1", "SEV-1 high"),
+                    ("SEV-2", "SEV-2 moderate"),
+                    ("SEV-3", "SEV-3 low"),
+                ],
+                i.severity.as_str(),
+            ),
+            escalation: escalation
+                .filter(|e| e.escalation.next_at.is_some() || !e.assignees.is_empty())
+                .map(|e| EscalationView {
+                    policy: e.policy_name.clone(),
+                    level: e.level,
+                    next: e.escalation.next_at.map(|t| When::new(t, viewer.tz, now)),
+                    paged: e
+                        .assignees
+                        .iter()
+                        .map(|u| people.get(u).cloned().unwrap_or_else(|| u.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            alerts,
+            changes,
+            deliveries,
+            runbooks,
+            timeline: timeline_views(s, viewer, &this, now).await?,
+            everyone,
+            schedules,
+            policies,
+            all_services,
+            edit,
+            problems: shown.problems,
+            problem_form: shown.problem_form,
+            notices: shown.notices,
+        },
+    ))
+}
+
+pub async fn incident(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> PageResult {
+    incident_page(&s, &viewer, &number, StatusCode::OK, Shown::default()).await
+}
+
+/// The timeline alone, for the script that keeps it live.
+pub async fn timeline(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> PageResult {
+    let this = incident_ref(&number)?;
+    let now = s.app.now();
+    Ok(render(
+        StatusCode::OK,
+        &TimelinePart {
+            timeline: timeline_views(&s, &viewer, &this, now).await?,
+        },
+    ))
+}
+
+/// A form's fields, some of which repeat (a multiple choice).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn one(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Acknowledge, resolve, escalate, add a note, change the severity, add responders, reassign, edit: each a form on
+/// the incident page, which it returns to.
+pub async fn incident_action(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((number, action)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let f = Fields(pairs);
+    let this = incident_ref(&number)?;
+    let who = &viewer.who;
+    let incidents = s.app.incidents();
+    let escalation = s.app.escalation();
+    let refused = |form: &'static str, problems: Problems| Shown {
+        problems,
+        problem_form: form,
+        ..Default::default()
+    };
+    let shown = match action.as_str() {
+        "acknowledge" => incidents.acknowledge(who, &this).await.map(drop),
+        "resolve" => incidents.resolve(who, &this).await.map(drop),
+        "escalate" => escalation.escalate(who, &this, None).await.map(drop),
+        "notes" => {
+            let body = f.one("body");
+            if body.trim().is_empty() {
+                let p = forms::problem("body", "write something in the note before adding it");
+                return incident_page(
+                    &s,
+                    &viewer,
+                    &number,
+                    StatusCode::BAD_REQUEST,
+                    refused("note", p),
+                )
+                .await;
+            }
+            incidents
+                .add_note(who, &this, body.to_owned())
+                .await
+                .map(drop)
+        }
+        "severity" => {
+            let severity = f
+                .one("severity")
+                .parse::<Severity>()
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown severity", &e))?;
+            incidents.set_severity(who, &this, severity).await.map(drop)
+        }
+        "responders" => {
+            let responders = Responders {
+                users: f.all("users").into_iter().map(UserRef::parse).collect(),
+                schedules: f
+                    .all("schedules")
+                    .into_iter()
+                    .map(ScheduleRef::parse)
+                    .collect(),
+                ..Default::default()
+            };
+            if responders.users.is_empty() && responders.schedules.is_empty() {
+                let p = forms::problem("responders", "choose at least one person or schedule");
+                return incident_page(
+                    &s,
+                    &viewer,
+                    &number,
+                    StatusCode::BAD_REQUEST,
+                    refused("responders", p),
+                )
+                .await;
+            }
+            match escalation.add_responders(who, &this, responders).await {
+                Ok(paged) if !paged.gaps.is_empty() => {
+                    let shown = Shown {
+                        notices: vec![format!(
+                            "Some of those page nobody now{}.",
+                            crate::wording::gap_list(&paged.gaps)
+                        )],
+                        ..Default::default()
+                    };
+                    return incident_page(&s, &viewer, &number, StatusCode::OK, shown).await;
+                }
+                other => other.map(drop),
+            }
+        }
+        "reassign" => {
+            let to = match f.one("to").split_once(':') {
+                Some(("user", id)) => Reassignment::Users(vec![UserRef::parse(id)]),
+                Some(("policy", name)) => Reassignment::Policy(PolicyRef::parse(name)),
+                _ => {
+                    let p = forms::problem("to", "choose a person or an escalation policy");
+                    return incident_page(
+                        &s,
+                        &viewer,
+                        &number,
+                        StatusCode::BAD_REQUEST,
+                        refused("reassign", p),
+                    )
+                    .await;
+                }
+            };
+            escalation.reassign(who, &this, to).await.map(drop)
+        }
+        "edit" => {
+            let typed = EditForm {
+                title: f.one("title").to_owned(),
+                description: f.one("description").to_owned(),
+                customer_impact: f.one("customer_impact").to_owned(),
+                services: f.all("services").into_iter().map(str::to_owned).collect(),
+            };
+            let current = incidents.get(who, &this).await?;
+            let names = service_names(&s, &viewer).await?;
+            let before: Vec<String> = current
+                .services
+                .iter()
+                .filter_map(|id| names.get(id).cloned())
+                .collect();
+            let changes = forms::parse::<IncidentChanges>(json!({
+                "title": given(&typed.title).unwrap_or(""),
+                "description": typed.description,
+                "customer_impact": typed.customer_impact,
+                "add_services": typed.services.iter().filter(|s| !before.contains(s)).collect::<Vec<_>>(),
+                "remove_services": before.iter().filter(|s| !typed.services.contains(s)).collect::<Vec<_>>(),
+            }))
+            .map_err(|e| forms::problems(e).unwrap_or_default());
+            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
+                Ok(_) => Ok(()),
+                Err(problems) => {
+                    let shown = Shown {
+                        edit: Some(typed),
+                        problems,
+                        problem_form: "edit",
+                        notices: Vec::new(),
+                    };
+                    return incident_page(&s, &viewer, &number, StatusCode::BAD_REQUEST, shown)
+                        .await;
+                }
+            }
+        }
+        _ => {
+            return Err(PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such action on an incident.",
+            ));
+        }
+    };
+    match shown {
+        Ok(()) => Ok(
+            Redirect::to(&format!("/incidents/{}", number.trim_start_matches('#'))).into_response(),
+        ),
+        // A refusal the person can act on (already resolved, nobody to page) is shown on the page.
+        Err(e) => {
+            let problems = forms::problems(e)?;
+            let notices = problems.general(&[]);
+            let shown = Shown {
+                notices,
+                ..Default::default()
+            };
+            incident_page(&s, &viewer, &number, StatusCode::CONFLICT, shown).await
+        }
+    }
+}
