@@ -4,8 +4,8 @@
 # PostgreSQL, the second storage backend, whose throwaway cluster scripts/postgres-cluster.sh starts; and, from PyPI
 # since Debian packages none of them, openapi-spec-validator, which checks the OpenAPI document generated clients
 # read, schemathesis, which sends requests generated from that document and checks the answers against it,
-# opsgenie-sdk, Opsgenie's own Python client, and pagerduty, PagerDuty's official Python client (which speaks only
-# HTTPS); Chromium, as the real browser the web UI's tests drive, with playwright-core and axe-core from npm
+# opsgenie-sdk, Opsgenie's own Python client, pagerduty, PagerDuty's official Python client (which speaks only
+# HTTPS), and oidc-provider-mock, an OpenID Connect provider that single sign-on is tested against; Chromium, as the real browser the web UI's tests drive, with playwright-core and axe-core from npm
 # (tests/browser, pinned by its lock file; playwright-core drives Debian's Chromium and never downloads one).
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
@@ -13,10 +13,11 @@ set -euo pipefail
 packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql chromium)
 
 # schemathesis is pinned: the test drives its command line and configuration file, which change between releases.
-pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty)
-if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty
+pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty oidc-provider-mock==0.3.4)
+if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty, oidc_provider_mock
 from importlib.metadata import version
-assert version("schemathesis") == "4.32.5"' 2>/dev/null; then
+assert version("schemathesis") == "4.32.5"
+assert version("oidc-provider-mock") == "0.3.4"' 2>/dev/null; then
     echo "Installing from PyPI: ${pypi[*]}"
     # Into the user's site when there is one; inside a virtual environment, into it.
     python3 -m pip install --quiet --user "${pypi[@]}" 2>/dev/null ||

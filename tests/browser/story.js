@@ -4,7 +4,10 @@
 // second person signs in with a password on a phone, where acknowledge and resolve are reachable without
 // scrolling. Every page is checked with axe-core. Screenshots go to SCREENSHOTS.
 //
-// Environment: TOCSIN_URL, SETUP_LINK, ADMIN_TOKEN, KEY (a PagerDuty integration key), SCREENSHOTS, CHROMIUM.
+// A third person signs in through the OpenID Connect provider the test started.
+//
+// Environment: TOCSIN_URL, SETUP_LINK, ADMIN_TOKEN, KEY (a PagerDuty integration key), SSO_SUBJECT (whom the
+// provider signs in), SCREENSHOTS, CHROMIUM.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -225,6 +228,20 @@ async function shot(page, name) {
     check(taken.overrides.length === 1, "the shift was taken: " + JSON.stringify(taken.overrides));
     await shot(p, "schedule-override-375x667");
     await phone.close();
+
+    // ---- single sign-on: Dana signs in at the provider ----
+    const sso = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const d = await sso.newPage();
+    d.on("pageerror", (e) => scriptErrors.push(String(e)));
+    await d.goto(base + "/incidents");
+    await d.getByRole("link", { name: "Sign in with Example SSO" }).click();
+    await d.locator("input[name=sub]").fill(process.env.SSO_SUBJECT);
+    await d.getByRole("button", { name: "Authorize" }).click();
+    await d.getByRole("heading", { name: "Incidents" }).waitFor();
+    check(new URL(d.url()).pathname === "/incidents", "back where Dana was going: " + d.url());
+    check((await d.locator("form.account").innerText()).includes("Dana"), "signed in as Dana");
+    await shot(d, "sso-landed-1440x900");
+    await sso.close();
   } finally {
     await browser.close();
   }

@@ -26,6 +26,17 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// Someone an identity provider signed in, as it vouched for them.
+#[derive(Debug, Clone)]
+pub struct Vouched {
+    /// Verified by the provider.
+    pub email: String,
+    pub name: Option<String>,
+    /// The provider, and who the person is there.
+    pub issuer: String,
+    pub subject: String,
+}
+
 /// Where a request for a session came from.
 #[derive(Debug, Clone, Default)]
 pub struct Client {
@@ -199,16 +210,30 @@ impl Accounts<'_> {
     }
 
     async fn start(&self, user: User, client: &Client) -> Result<SignedIn> {
+        self.start_by(user, client, json!({"method": "password"}))
+            .await
+    }
+
+    /// Starts a session for `user`, recording how they proved who they are (`summary`).
+    async fn start_by(
+        &self,
+        user: User,
+        client: &Client,
+        summary: serde_json::Value,
+    ) -> Result<SignedIn> {
         let token = new_session_token();
         let session = self
             .app
             .store
-            .audited(self.entry(
-                Self::person(&user),
-                client,
-                "session.login",
-                user.email.as_str(),
-            ))
+            .audited(AuditEntry {
+                summary,
+                ..self.entry(
+                    Self::person(&user),
+                    client,
+                    "session.login",
+                    user.email.as_str(),
+                )
+            })
             .accounts()
             .start_session(
                 NewSession {
@@ -225,6 +250,63 @@ impl Accounts<'_> {
             session,
             user,
         })
+    }
+
+    /// Signs in someone an identity provider vouches for by a verified email: the person with that email, or,
+    /// when `join` allows it, a new person holding `join`'s role. Who signs in is recorded with the provider.
+    pub async fn sign_in_vouched(
+        &self,
+        vouched: Vouched,
+        join: Option<Role>,
+        client: &Client,
+    ) -> Result<SignedIn> {
+        let email = vouched.email.trim().to_lowercase();
+        let summary =
+            json!({"method": "oidc", "issuer": vouched.issuer, "subject": vouched.subject});
+        let user = match self.app.store.users().get(&UserRef::parse(&email)).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound { .. }) => {
+                let Some(role) = join else {
+                    return Err(crate::Error::UnknownPerson { email });
+                };
+                let name = vouched
+                    .name
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_owned());
+                let spec: UserSpec = serde_json::from_value(
+                    json!({"name": name.trim(), "email": email}),
+                )
+                .map_err(|e| {
+                    StoreError::Invalid(
+                        tocsin_domain::FieldError::new("email", e.to_string()).into(),
+                    )
+                })?;
+                let system = Principal::system();
+                let joined = json!({"after": spec, "method": "oidc", "issuer": vouched.issuer});
+                let user = self
+                    .app
+                    .audited(&system, "user.create", &email, joined)
+                    .users()
+                    .create(spec, self.app.now())
+                    .await?;
+                if user.role == role {
+                    user
+                } else {
+                    self.app
+                        .audited(
+                            &system,
+                            "user.set_role",
+                            &email,
+                            json!({"after": {"role": role}}),
+                        )
+                        .users()
+                        .set_role(&user.id.clone().into(), role, self.app.now())
+                        .await?
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.start_by(user, client, summary).await
     }
 
     /// Signs in with an email and a password. Every failure is the same failure, so that nobody learns which

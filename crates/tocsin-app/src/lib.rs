@@ -19,7 +19,7 @@ mod paging;
 pub mod sender_api;
 
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
-pub use accounts::{AccountSettings, Accounts, Claim, Client, SignedIn};
+pub use accounts::{AccountSettings, Accounts, Claim, Client, SignedIn, Vouched};
 pub use audit::Audit;
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};
@@ -56,6 +56,9 @@ pub enum Error {
     /// Too many failed sign-ins for the account or from the address lately.
     #[error("too many failed sign-ins; try again later")]
     TooManyAttempts { retry_after: chrono::Duration },
+    /// An identity provider vouched for someone Tocsin has no account for, and may not make one.
+    #[error("no one in Tocsin has the email {email}")]
+    UnknownPerson { email: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

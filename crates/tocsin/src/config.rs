@@ -53,6 +53,9 @@ pub struct Config {
     /// How long a browser stays signed in (`[sessions]`).
     #[serde(default)]
     pub sessions: SessionsConfig,
+    /// Single sign-on with an OpenID Connect provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcConfig>,
 }
 
 /// `[sessions]` settings.
@@ -63,6 +66,51 @@ pub struct SessionsConfig {
     pub idle_hours: u32,
     /// Days after signing in after which a session ends, however much it is used.
     pub max_days: u32,
+}
+
+/// `[oidc]`: people sign in at an OpenID Connect provider (authorization code with PKCE and a nonce), matched to
+/// Tocsin's people by the email the provider has verified.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; its `/.well-known/openid-configuration` says the rest.
+    pub issuer: String,
+    pub client_id: String,
+    /// `TOCSIN_OIDC_CLIENT_SECRET` keeps it out of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with …").
+    #[serde(default = "default_oidc_label")]
+    pub label: String,
+    /// Someone the provider vouches for with no account yet gets one, holding `new_user_role`.
+    #[serde(default)]
+    pub create_users: bool,
+    #[serde(default = "default_oidc_role")]
+    pub new_user_role: tocsin_domain::auth::Role,
+}
+
+fn default_oidc_label() -> String {
+    "single sign-on".into()
+}
+
+fn default_oidc_role() -> tocsin_domain::auth::Role {
+    tocsin_domain::auth::Role::Observer
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("label", &self.label)
+            .field("create_users", &self.create_users)
+            .field("new_user_role", &self.new_user_role)
+            .finish()
+    }
 }
 
 impl Default for SessionsConfig {
@@ -259,6 +307,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             audit: AuditConfig::default(),
             sessions: SessionsConfig::default(),
+            oidc: None,
         }
     }
 }
@@ -301,6 +350,11 @@ impl Config {
                 Env::prefixed("TOCSIN_TLS_")
                     .only(&["cert_file", "key_file", "reload_check_seconds"])
                     .map(|k| format!("tls.{k}").into()),
+            )
+            .merge(
+                Env::prefixed("TOCSIN_OIDC_")
+                    .only(&["issuer", "client_id", "client_secret"])
+                    .map(|k| format!("oidc.{k}").into()),
             )
             .merge(Serialized::defaults(overrides))
             .extract()

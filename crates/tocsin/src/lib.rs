@@ -8,6 +8,7 @@ pub mod http;
 pub mod listener;
 pub mod notify;
 pub mod server;
+pub mod sso;
 pub mod tls;
 pub mod web;
 pub mod wording;

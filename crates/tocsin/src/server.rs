@@ -291,6 +291,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     ));
     let mut state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
     state.mailer = config.notify.smtp.is_some().then_some(transports);
+    state.sso = match &config.oidc {
+        Some(oidc) => Some(Arc::new(
+            crate::sso::Sso::new(oidc.clone(), &state.public_url, &state.link_key)
+                .context("the [oidc] configuration")?,
+        )),
+        None => None,
+    };
     state.body_read_timeout =
         std::time::Duration::from_millis(config.http.body_read_timeout_ms.max(1));
     let engine_task = config.engine.enabled.then(|| engine.clone().spawn());

@@ -141,6 +141,10 @@ impl From<tocsin_app::Error> for ApiError {
                     retry_after.num_minutes()
                 ),
             ),
+            tocsin_app::Error::UnknownPerson { email } => Self::new(
+                ErrorCode::Forbidden,
+                format!("no one in Tocsin has the email {email}; an admin can add you"),
+            ),
             tocsin_app::Error::Store(e) => e.into(),
         }
     }

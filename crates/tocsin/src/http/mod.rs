@@ -52,6 +52,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// Sends the emails that carry account links (invitations, resets), when `[notify.smtp]` is set.
     pub mailer: Option<Arc<dyn crate::notify::Transport>>,
+    /// Single sign-on, when `[oidc]` is set.
+    pub sso: Option<Arc<crate::sso::Sso>>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             started_at,
             body_read_timeout: std::time::Duration::from_secs(30),
             mailer: None,
+            sso: None,
         }
     }
 

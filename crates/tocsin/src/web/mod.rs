@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
+        .route("/login/sso", get(pages::sso_begin))
+        .route("/login/sso/callback", get(pages::sso_finish))
         .route("/forgot", get(pages::forgot_form).post(pages::forgot))
         .route(
             "/account/{token}",

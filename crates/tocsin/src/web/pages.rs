@@ -106,6 +106,25 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// The identity provider's name, when single sign-on is set up.
+    sso: Option<String>,
+}
+
+impl LoginPage {
+    fn new(s: &AppState, email: String, next: String, error: Option<String>) -> Self {
+        Self {
+            chrome: Chrome::new(None, "login"),
+            email,
+            next,
+            error,
+            sso: s.sso.as_ref().map(|sso| sso.label().to_owned()),
+        }
+    }
+
+    /// The `next` of the single sign-on link, percent-encoded.
+    fn sso_next(&self) -> String {
+        url::form_urlencoded::byte_serialize(self.next.as_bytes()).collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,15 +132,10 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
+pub async fn login_form(State(s): State<AppState>, Query(q): Query<NextQuery>) -> Response {
     render(
         StatusCode::OK,
-        &LoginPage {
-            chrome: Chrome::new(None, "login"),
-            email: String::new(),
-            next: local_path(q.next.as_deref()),
-            error: None,
-        },
+        &LoginPage::new(&s, String::new(), local_path(q.next.as_deref()), None),
     )
 }
 
@@ -144,12 +158,7 @@ pub async fn login(
     let refused = |status: StatusCode, error: String| {
         render(
             status,
-            &LoginPage {
-                chrome: Chrome::new(None, "login"),
-                email: f.email.clone(),
-                next: next.clone(),
-                error: Some(error),
-            },
+            &LoginPage::new(&s, f.email.clone(), next.clone(), Some(error)),
         )
     };
     match s
@@ -172,6 +181,130 @@ pub async fn login(
         ),
         Err(e) => PageError::from(e).into_response(),
     }
+}
+
+/// The cookie that remembers a single sign-on until the browser comes back from the provider.
+const SSO_COOKIE: &str = "tocsin_sso";
+
+fn sso_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
+    let secure = if s.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SSO_COOKIE}={value}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        max_age.num_seconds().max(0)
+    ))
+    .expect("a sealed flow is base64 and a dot")
+}
+
+/// Sends the browser to the identity provider to sign in, remembering where it was going.
+pub async fn sso_begin(State(s): State<AppState>, Query(q): Query<NextQuery>) -> PageResult {
+    let Some(sso) = &s.sso else {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not set up",
+            "Sign in with your email and password, or ask an admin to set up [oidc].",
+        ));
+    };
+    let next = local_path(q.next.as_deref());
+    let (url, flow) = sso.begin(&next, s.app.now()).await.map_err(|e| {
+        tracing::warn!(error = %e, "Single sign-on could not start.");
+        PageError::new(
+            StatusCode::BAD_GATEWAY,
+            "The sign-in provider cannot be reached",
+            "Try again in a moment, or sign in with your email and password.",
+        )
+    })?;
+    let mut resp = Redirect::to(&url).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        sso_cookie(&s, &flow, crate::sso::FLOW_LIFETIME),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub struct SsoReturn {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Where the provider sends the browser back: the sign-in it started is checked and finished.
+pub async fn sso_finish(
+    State(s): State<AppState>,
+    Peer(address): Peer,
+    headers: HeaderMap,
+    parts: axum::http::request::Parts,
+    Query(q): Query<SsoReturn>,
+) -> PageResult {
+    let Some(sso) = &s.sso else {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "Single sign-on is not set up.",
+        ));
+    };
+    let refused = |status: StatusCode, error: String| {
+        let mut resp = render(
+            status,
+            &LoginPage::new(&s, String::new(), "/".into(), Some(error)),
+        );
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, sso_cookie(&s, "", Duration::zero()));
+        Ok(resp)
+    };
+    if let Some(error) = q.error {
+        let why = q.error_description.unwrap_or(error);
+        return refused(
+            StatusCode::FORBIDDEN,
+            crate::sso::SsoError::Refused(why).to_string(),
+        );
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            crate::sso::SsoError::Flow.to_string(),
+        );
+    };
+    let flow = super::cookie(&parts, SSO_COOKIE);
+    let (vouched, next) = match sso.finish(flow, &code, &state, s.app.now()).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "A single sign-on did not complete.");
+            let status = match e {
+                crate::sso::SsoError::Provider(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::FORBIDDEN,
+            };
+            return refused(status, e.to_string());
+        }
+    };
+    let signed = match s
+        .app
+        .accounts()
+        .sign_in_vouched(vouched, sso.join(), &client(address, &headers))
+        .await
+    {
+        Ok(signed) => signed,
+        Err(e @ tocsin_app::Error::UnknownPerson { .. }) => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                format!("{e}. An admin can add you, then you can sign in here."),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut resp = signed_in(&s, &signed, &local_path(Some(&next)));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, sso_cookie(&s, "", Duration::zero()));
+    Ok(resp)
 }
 
 pub async fn logout(State(s): State<AppState>, viewer: Viewer) -> PageResult {

@@ -22,7 +22,24 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
         eprintln!("SKIPPED: Chromium or the browser test's npm packages are missing");
         return;
     }
-    let app = TestApp::spawn().await;
+    let Some(provider) = crate::support::OidcPeer::start(&reqwest::Client::new()).await else {
+        return;
+    };
+    let issuer = provider.url.clone();
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.oidc = Some(tocsin::config::OidcConfig {
+                issuer,
+                client_id: "tocsin".into(),
+                client_secret: Some("client secret".into()),
+                label: "Example SSO".into(),
+                create_users: false,
+                new_user_role: tocsin_domain::auth::Role::Observer,
+            });
+        },
+    )
+    .await;
     let key = app.service_with_key("checkout").await;
     let (s, dana) = app
         .post(
@@ -50,6 +67,13 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
         )
         .await;
     assert!(s.is_success(), "{b}");
+    provider
+        .person(
+            &app.client,
+            "dana-at-idp",
+            serde_json::json!({"email": "dana@example.com", "email_verified": true}),
+        )
+        .await;
     let shots = workspace().join("target/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = tokio::process::Command::new("node")
@@ -59,6 +83,7 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
         .env("SETUP_LINK", app.first_owner_link())
         .env("ADMIN_TOKEN", &app.token)
         .env("KEY", key)
+        .env("SSO_SUBJECT", "dana-at-idp")
         .env("SCREENSHOTS", &shots)
         .output()
         .await

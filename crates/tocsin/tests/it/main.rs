@@ -23,6 +23,7 @@ mod paging;
 mod readme;
 mod roles;
 mod senders;
+mod sso;
 mod support;
 mod tls;
 mod web;

@@ -797,3 +797,52 @@ pub fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not a time: {v}"))
 }
+
+/// A real OpenID Connect provider (PyPI's oidc-provider-mock) on a loopback port, requiring a nonce; `None` (the
+/// test skips) when it is not installed and peers are not required.
+pub struct OidcPeer {
+    _guard: ChildGuard,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl OidcPeer {
+    pub async fn start(client: &reqwest::Client) -> Option<Self> {
+        if python_module_missing("oidc_provider_mock") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut guard = ChildGuard::spawn(
+            std::process::Command::new("python3")
+                .args(["-W", "ignore", "-m", "oidc_provider_mock", "--port"])
+                .arg(port.to_string())
+                .args(["--require-nonce", "true"]),
+            dir.path().join("oidc.log"),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        guard
+            .wait_ready(
+                client,
+                &format!("{url}/.well-known/openid-configuration"),
+                std::time::Duration::from_secs(20),
+            )
+            .await;
+        Some(Self {
+            _guard: guard,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// Tells the provider who `sub` is: the claims its ID tokens carry.
+    pub async fn person(&self, client: &reqwest::Client, sub: &str, claims: Value) {
+        let resp = client
+            .put(format!("{}/users/{sub}", self.url))
+            .json(&claims)
+            .send()
+            .await
+            .expect("the provider answers");
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    }
+}

@@ -988,12 +988,14 @@ fn page_routes() -> Vec<(String, String)> {
 }
 
 /// Pages anyone may open, signed in or not.
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 7] = [
     "/login",
     "/logout",
     "/forgot",
     "/account/{token}",
     "/assets/{file}",
+    "/login/sso",
+    "/login/sso/callback",
 ];
 
 #[tokio::test]
