@@ -142,7 +142,8 @@ async function shot(page, name) {
     for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
       ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
-      ["/admin/audit", "audit"], ["/profile", "profile"]]) {
+      ["/admin/audit", "audit"], ["/profile", "profile"], ["/schedules/checkout-primary/edit", "schedule-edit"],
+      ["/policies/checkout-policy/edit", "policy-edit"], ["/schedules/new", "schedule-new"]]) {
       const r = await page.goto(base + p);
       check(r.status() === 200, `${p} answers 200, got ${r.status()}`);
       await audit(page, name);
@@ -210,7 +211,7 @@ async function shot(page, name) {
     // ---- phone: the other pages, and an override in two taps ----
     for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
-      ["/noise", "noise"]]) {
+      ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"]]) {
       const r = await p.goto(base + path_);
       check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);

@@ -26,6 +26,23 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// Who may get an account on their first sign-in through an identity provider, and with which role.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub role: Role,
+    /// Email domains (`example.com`) whose people may join; a provider anyone can sign up at must not let
+    /// everyone in.
+    pub domains: Vec<String>,
+}
+
+impl Join {
+    pub fn admits(&self, email: &str) -> bool {
+        email
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+    }
+}
+
 /// Someone an identity provider signed in, as it vouched for them.
 #[derive(Debug, Clone)]
 pub struct Vouched {
@@ -252,56 +269,67 @@ impl Accounts<'_> {
         })
     }
 
-    /// Signs in someone an identity provider vouches for by a verified email: the person with that email, or,
-    /// when `join` allows it, a new person holding `join`'s role. Who signs in is recorded with the provider.
+    /// Signs in someone an identity provider vouches for by a verified email: the person with that email, or, when
+    /// `join` allows their email's domain, a new person holding `join`'s role. Who signs in is recorded with the
+    /// provider.
     pub async fn sign_in_vouched(
         &self,
         vouched: Vouched,
-        join: Option<Role>,
+        join: Option<&Join>,
         client: &Client,
     ) -> Result<SignedIn> {
-        let email = vouched.email.trim().to_lowercase();
+        // Only an address that is an email as Tocsin keeps them (ASCII, compared without case) is looked up, and
+        // only as an email: a provider's claim must never match someone by ID or by Unicode case folding.
+        let unknown = || crate::Error::UnknownPerson {
+            email: vouched.email.clone(),
+        };
+        let email = tocsin_domain::catalog::Email::parse(&vouched.email)
+            .ok()
+            .filter(|e| e.as_str().is_ascii())
+            .ok_or_else(unknown)?;
         let summary =
             json!({"method": "oidc", "issuer": vouched.issuer, "subject": vouched.subject});
-        let user = match self.app.store.users().get(&UserRef::parse(&email)).await {
+        let this = UserRef::Email(email.as_str().to_owned());
+        let user = match self.app.store.users().get(&this).await {
             Ok(user) => user,
             Err(StoreError::NotFound { .. }) => {
-                let Some(role) = join else {
-                    return Err(crate::Error::UnknownPerson { email });
-                };
-                let name = vouched
+                let join = join
+                    .filter(|j| j.admits(email.as_str()))
+                    .ok_or_else(unknown)?;
+                let name: String = vouched
                     .name
-                    .filter(|n| !n.trim().is_empty())
-                    .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_owned());
-                let spec: UserSpec = serde_json::from_value(
-                    json!({"name": name.trim(), "email": email}),
-                )
-                .map_err(|e| {
-                    StoreError::Invalid(
-                        tocsin_domain::FieldError::new("email", e.to_string()).into(),
-                    )
-                })?;
-                let system = Principal::system();
-                let joined = json!({"after": spec, "method": "oidc", "issuer": vouched.issuer});
-                let user = self
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default())
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect();
+                let spec = UserSpec {
+                    name: tocsin_domain::catalog::PersonName::parse(&name)
+                        .or_else(|_| tocsin_domain::catalog::PersonName::parse(email.as_str()))
+                        .map_err(|e| {
+                            StoreError::Invalid(tocsin_domain::FieldError::new("name", e).into())
+                        })?,
+                    email: email.clone(),
+                    time_zone: tocsin_domain::catalog::TimeZone::parse("UTC")
+                        .expect("UTC is a time zone"),
+                };
+                let joined = json!({"after": spec, "role": join.role, "method": "oidc", "issuer": vouched.issuer});
+                let made = self
                     .app
-                    .audited(&system, "user.create", &email, joined)
+                    .audited(&Principal::system(), "user.create", email.as_str(), joined)
                     .users()
-                    .create(spec, self.app.now())
-                    .await?;
-                if user.role == role {
-                    user
-                } else {
-                    self.app
-                        .audited(
-                            &system,
-                            "user.set_role",
-                            &email,
-                            json!({"after": {"role": role}}),
-                        )
-                        .users()
-                        .set_role(&user.id.clone().into(), role, self.app.now())
-                        .await?
+                    .create_with_role(spec, join.role, self.app.now())
+                    .await;
+                match made {
+                    Ok(user) => user,
+                    // Two first sign-ins at once: the other made the account.
+                    Err(StoreError::Conflict(tocsin_store::Conflict::NameTaken { .. })) => {
+                        self.app.store.users().get(&this).await?
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             Err(e) => return Err(e.into()),

@@ -19,7 +19,7 @@ mod paging;
 pub mod sender_api;
 
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
-pub use accounts::{AccountSettings, Accounts, Claim, Client, SignedIn, Vouched};
+pub use accounts::{AccountSettings, Accounts, Claim, Client, Join, SignedIn, Vouched};
 pub use audit::Audit;
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};

@@ -504,6 +504,9 @@ pub struct Notice {
     /// Plain text, a few lines.
     pub body: String,
     pub links: Vec<NoticeLink>,
+    /// The one link a channel with room for one (an SMS) carries: it opens the incident, with what can be done,
+    /// without signing in.
+    pub quick_link: Option<String>,
     /// The machine-readable event a webhook receives as its JSON body, e.g.
     /// `{"type": "incident.triggered", "timestamp": …, "data": {…}}`.
     pub event: serde_json::Value,

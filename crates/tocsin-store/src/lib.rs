@@ -419,6 +419,13 @@ pub trait HealthRepo: Send + Sync {
 #[async_trait]
 pub trait UserRepo: Send + Sync {
     async fn create(&self, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;
+    /// Creates a person holding `role` from the start, in one transaction.
+    async fn create_with_role(
+        &self,
+        spec: UserSpec,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
     async fn get(&self, user: &UserRef) -> Result<User>;
     async fn list(&self) -> Result<Vec<User>>;
     async fn replace(&self, user: &UserRef, spec: UserSpec, now: DateTime<Utc>) -> Result<User>;

@@ -82,11 +82,15 @@ pub struct OidcConfig {
     /// The provider's name on the sign-in button ("Sign in with …").
     #[serde(default = "default_oidc_label")]
     pub label: String,
-    /// Someone the provider vouches for with no account yet gets one, holding `new_user_role`.
+    /// Someone the provider vouches for with no account yet gets one, holding `new_user_role`, when their email is
+    /// in one of `allowed_domains` (which must then name at least one).
     #[serde(default)]
     pub create_users: bool,
+    /// `observer` or `responder`: more is given by an owner, never by a provider.
     #[serde(default = "default_oidc_role")]
     pub new_user_role: tocsin_domain::auth::Role,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_domains: Vec<String>,
 }
 
 fn default_oidc_label() -> String {
@@ -109,6 +113,7 @@ impl std::fmt::Debug for OidcConfig {
             .field("label", &self.label)
             .field("create_users", &self.create_users)
             .field("new_user_role", &self.new_user_role)
+            .field("allowed_domains", &self.allowed_domains)
             .finish()
     }
 }

@@ -25,6 +25,10 @@ use tocsin_app::Vouched;
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 /// How long the provider's configuration and keys are reused before they are fetched again.
 const METADATA_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How long after a failed fetch of the provider's configuration sign-ins are refused without asking it again.
+const FAILURE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+/// How recent a fetch of the provider's keys is kept even when a token does not verify against them.
+const REFETCH_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 /// The most of a provider's answer read.
 const MAX_RESPONSE: usize = 1 << 20;
 
@@ -35,8 +39,8 @@ pub enum SsoError {
     #[error("this sign-in expired or was not started here; start again")]
     Flow,
     /// The provider said no (the person declined, or it refused the request).
-    #[error("the provider did not sign you in: {0}")]
-    Refused(String),
+    #[error("the provider did not sign you in")]
+    Refused,
     /// The provider vouched for no verified email.
     #[error("the provider did not vouch for a verified email address")]
     NoVerifiedEmail,
@@ -60,7 +64,16 @@ pub struct Sso {
     redirect: RedirectUrl,
     key: Vec<u8>,
     http: reqwest::Client,
-    metadata: Mutex<Option<(std::time::Instant, CoreProviderMetadata)>>,
+    metadata: Mutex<Cached>,
+    /// One discovery at a time: a burst of sign-ins waits for it rather than each asking the provider.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// The provider's configuration and keys as last fetched, and when fetching last failed.
+#[derive(Default)]
+struct Cached {
+    fetched: Option<(std::time::Instant, CoreProviderMetadata)>,
+    failed_at: Option<std::time::Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +116,15 @@ impl Sso {
     pub fn new(config: OidcConfig, public_url: &str, key: &[u8]) -> anyhow::Result<Self> {
         IssuerUrl::new(config.issuer.clone())
             .map_err(|e| anyhow::anyhow!("oidc.issuer is not a URL: {e}"))?;
+        anyhow::ensure!(
+            config.new_user_role <= tocsin_domain::auth::Role::Responder,
+            "oidc.new_user_role must be observer or responder; an owner gives more"
+        );
+        anyhow::ensure!(
+            !config.create_users || !config.allowed_domains.is_empty(),
+            "oidc.create_users needs oidc.allowed_domains, e.g. [\"example.com\"]: otherwise anyone the provider \
+             lets sign up would get an account"
+        );
         let redirect = RedirectUrl::new(format!("{public_url}/login/sso/callback"))
             .map_err(|e| anyhow::anyhow!("public_url does not make a redirect URL: {e}"))?;
         let http = reqwest::Client::builder()
@@ -114,7 +136,8 @@ impl Sso {
             redirect,
             key: key.to_vec(),
             http,
-            metadata: Mutex::new(None),
+            metadata: Mutex::new(Cached::default()),
+            fetching: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -123,28 +146,74 @@ impl Sso {
         &self.config.label
     }
 
-    /// The role a person the provider vouches for gets when Tocsin makes their account, if it may.
-    pub fn join(&self) -> Option<tocsin_domain::auth::Role> {
-        self.config
-            .create_users
-            .then_some(self.config.new_user_role)
+    /// Who may get an account on their first sign-in, and with which role; nobody unless `create_users`.
+    pub fn join(&self) -> Option<tocsin_app::Join> {
+        self.config.create_users.then(|| tocsin_app::Join {
+            role: self.config.new_user_role,
+            domains: self.config.allowed_domains.clone(),
+        })
+    }
+
+    /// The cached configuration, if still fresh.
+    fn cached(&self) -> Option<CoreProviderMetadata> {
+        let cache = self.metadata.lock().expect("metadata lock");
+        cache
+            .fetched
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < METADATA_TTL)
+            .map(|(_, m)| m.clone())
     }
 
     async fn metadata(&self) -> Result<CoreProviderMetadata, SsoError> {
-        if let Some((at, m)) = &*self.metadata.lock().expect("metadata lock")
-            && at.elapsed() < METADATA_TTL
+        if let Some(m) = self.cached() {
+            return Ok(m);
+        }
+        let _one = self.fetching.lock().await;
+        if let Some(m) = self.cached() {
+            return Ok(m);
+        }
+        // A provider that is down is not asked again by every sign-in.
+        if self
+            .metadata
+            .lock()
+            .expect("metadata lock")
+            .failed_at
+            .is_some_and(|at| at.elapsed() < FAILURE_BACKOFF)
         {
-            return Ok(m.clone());
+            return Err(SsoError::Provider(
+                "the provider could not be reached a moment ago".into(),
+            ));
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| SsoError::Provider(e.to_string()))?;
         let http = |r| send(self.http.clone(), r);
-        let found = CoreProviderMetadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| SsoError::Provider(format!("discovery: {}", chain(&e))))?;
-        *self.metadata.lock().expect("metadata lock") =
-            Some((std::time::Instant::now(), found.clone()));
-        Ok(found)
+        let found = CoreProviderMetadata::discover_async(issuer, &http).await;
+        let mut cache = self.metadata.lock().expect("metadata lock");
+        match found {
+            Ok(found) => {
+                cache.fetched = Some((std::time::Instant::now(), found.clone()));
+                cache.failed_at = None;
+                Ok(found)
+            }
+            Err(e) => {
+                cache.failed_at = Some(std::time::Instant::now());
+                Err(SsoError::Provider(format!("discovery: {}", chain(&e))))
+            }
+        }
+    }
+
+    /// After a token that did not verify: the provider may have rotated its keys, so the next sign-in fetches them
+    /// again, unless they were fetched in the last minute (a stream of bad tokens must not make every sign-in
+    /// fetch them).
+    fn keys_may_have_rotated(&self) {
+        let mut cache = self.metadata.lock().expect("metadata lock");
+        if cache
+            .fetched
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() >= REFETCH_AFTER)
+        {
+            cache.fetched = None;
+        }
     }
 
     fn client(
@@ -194,6 +263,29 @@ impl Sso {
         Ok((url.to_string(), self.seal(&flow)))
     }
 
+    /// Whether this browser started the sign-in the provider answered, with `state`, and it has not expired.
+    fn started_here(&self, cookie: Option<&str>, state: &str, now: DateTime<Utc>) -> Option<Flow> {
+        let flow = cookie.and_then(|c| self.open(c))?;
+        (flow.expires >= now && constant_time_eq(flow.state.as_bytes(), state.as_bytes()))
+            .then_some(flow)
+    }
+
+    /// Whether a refusal the provider sent back is for the sign-in this browser started; providers that leave the
+    /// state out of a refusal are taken at the browser's word that it started one.
+    pub fn refusal_is_ours(
+        &self,
+        cookie: Option<&str>,
+        state: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match state {
+            Some(state) => self.started_here(cookie, state, now).is_some(),
+            None => cookie
+                .and_then(|c| self.open(c))
+                .is_some_and(|flow| flow.expires >= now),
+        }
+    }
+
     /// Checks what the provider sent back against the sign-in this browser started, redeems the code, verifies the
     /// ID token, and says whom the provider vouches for and where the person was going.
     pub async fn finish(
@@ -203,10 +295,9 @@ impl Sso {
         state: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vouched, String), SsoError> {
-        let flow = cookie.and_then(|c| self.open(c)).ok_or(SsoError::Flow)?;
-        if flow.expires < now || !constant_time_eq(flow.state.as_bytes(), state.as_bytes()) {
-            return Err(SsoError::Flow);
-        }
+        let flow = self
+            .started_here(cookie, state, now)
+            .ok_or(SsoError::Flow)?;
         let client = self.client(self.metadata().await?);
         let http = |r| send(self.http.clone(), r);
         let token = client
@@ -223,9 +314,12 @@ impl Sso {
         let claims = match id_token.claims(&verifier, &Nonce::new(flow.nonce.clone())) {
             Ok(claims) => claims,
             Err(e) => {
-                // The provider may have rotated its keys since they were fetched: the next sign-in fetches them
-                // again. (This one's code is spent.)
-                *self.metadata.lock().expect("metadata lock") = None;
+                if matches!(
+                    e,
+                    openidconnect::ClaimsVerificationError::SignatureVerification(_)
+                ) {
+                    self.keys_may_have_rotated();
+                }
                 return Err(SsoError::Provider(e.to_string()));
             }
         };
@@ -300,6 +394,7 @@ mod tests {
                 label: "Example".into(),
                 create_users: false,
                 new_user_role: tocsin_domain::auth::Role::Observer,
+                allowed_domains: Vec::new(),
             },
             "http://127.0.0.1:8080",
             b"a key",

@@ -597,6 +597,25 @@ pub async fn tokens(store: &dyn Store) {
         store.users().delete(&dana.id.clone().into(), t0()).await,
         Err(StoreError::Conflict(Conflict::LastOwner { .. }))
     ));
+    let kim = store
+        .users()
+        .create_with_role(new_user("Kim", "kim@example.com"), Role::Observer, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        kim.role,
+        Role::Observer,
+        "made holding the role it was given"
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(&kim.id.clone().into())
+            .await
+            .unwrap()
+            .role,
+        Role::Observer
+    );
     let lee = store
         .users()
         .create(new_user("Lee", "lee@example.com"), t0())

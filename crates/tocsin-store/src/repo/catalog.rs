@@ -444,6 +444,22 @@ impl UserRepo for SqlStore {
         })
         .await
     }
+    async fn create_with_role(
+        &self,
+        spec: UserSpec,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        self.write(move |c| {
+            let id = write_user(c, None, &spec, now)?;
+            c.execute(
+                "UPDATE users SET role = ?2 WHERE id = ?1",
+                params![id.as_str(), role.as_str()],
+            )?;
+            load_user(c, &id.clone().into())
+        })
+        .await
+    }
     async fn get(&self, r: &UserRef) -> Result<User> {
         let r = r.clone();
         self.read(move |c| load_user(c, &r)).await

@@ -18,6 +18,7 @@ mod receiver;
 mod report;
 mod schedules;
 mod targets;
+mod ui;
 
 use anyhow::Context;
 use bodies::{Bodies, Groups, Template};
@@ -53,6 +54,9 @@ enum Choice {
     /// A hostile Alertmanager sender posting new alerts as fast as it is answered, beside a quiet sender: the
     /// quiet one's latency, what the flood stored and the disk it took, with the ingest limits off and on.
     IngestFlood,
+    /// The web UI's render time for home, the incident list and an incident page with a long timeline, on a
+    /// year of data (100,000 incidents, 1,000,000 alerts by default), and the bytes of a first load; in-process.
+    UiRender,
     /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
     /// PagerDuty ingest on a no-op handler, on SQLite, and on PostgreSQL with one instance and with --instances,
@@ -76,6 +80,7 @@ impl Choice {
             | Self::PageLatency
             | Self::CacheMemory
             | Self::IngestFlood
+            | Self::UiRender
             | Self::Backends => Vec::new(),
         }
     }
@@ -87,7 +92,8 @@ impl Choice {
             | Self::FinalSchedule
             | Self::PageLatency
             | Self::CacheMemory
-            | Self::IngestFlood => vec![self],
+            | Self::IngestFlood
+            | Self::UiRender => vec![self],
             Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
             Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges | Self::Backends => {
                 Vec::new()
@@ -240,6 +246,21 @@ pub struct BenchArgs {
     /// ingest-flood: the quiet sender's events per second.
     #[arg(long, default_value_t = 20.0)]
     quiet_rate: f64,
+    /// ui-render: incidents in the store.
+    #[arg(long, default_value_t = 100_000)]
+    ui_incidents: usize,
+    /// ui-render: alerts of each incident.
+    #[arg(long, default_value_t = 10)]
+    ui_alerts_per_incident: usize,
+    /// ui-render: incidents left open (the newest); the rest are resolved.
+    #[arg(long, default_value_t = 1_000)]
+    ui_open: usize,
+    /// ui-render: entries on the timeline of the incident whose page is measured.
+    #[arg(long, default_value_t = 500)]
+    ui_timeline: usize,
+    /// ui-render: measured requests per page.
+    #[arg(long, default_value_t = 200)]
+    ui_requests: usize,
 }
 
 impl BenchArgs {
@@ -379,6 +400,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     senders: args.flood_senders,
                     alerts: args.flood_alerts,
                     quiet_rate: args.quiet_rate,
+                })
+                .await?;
+                (f.table(), serde_json::to_string_pretty(&f)?)
+            }
+            Choice::UiRender => {
+                anyhow::ensure!(
+                    args.server.is_none() && args.database.is_none(),
+                    "ui-render builds its own SQLite store in-process"
+                );
+                let f = ui::run(&ui::UiParams {
+                    incidents: args.ui_incidents,
+                    alerts_per_incident: args.ui_alerts_per_incident,
+                    open: args.ui_open,
+                    timeline: args.ui_timeline,
+                    requests: args.ui_requests,
                 })
                 .await?;
                 (f.table(), serde_json::to_string_pretty(&f)?)

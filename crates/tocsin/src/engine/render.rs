@@ -26,6 +26,7 @@ impl Renderer {
             Purpose::Page { level, .. } => self.page(d, *level, now),
             Purpose::StatusUpdate { status, by, .. } => Self::status_update(d, *status, by, now),
             Purpose::Test => Notice {
+                quick_link: None,
                 subject: "Test notification from Tocsin".into(),
                 body: format!(
                     "Hello {}, this is the test you asked for. If you can read this, Tocsin can reach you here.",
@@ -44,6 +45,7 @@ impl Renderer {
                 start,
                 end,
             } => Notice {
+                quick_link: None,
                 subject: format!(
                     "Your on-call shift in {schedule_name} starts {}",
                     start.format("%Y-%m-%d %H:%M UTC")
@@ -97,6 +99,7 @@ impl Renderer {
             _ => "acknowledged",
         };
         Notice {
+            quick_link: None,
             subject: format!("{by} {did} #{number} {title}"),
             body: format!(
                 "Hello {}, {by} {did} incident #{number}: {title}\nYou were paged for it and asked to be told.",
@@ -118,6 +121,7 @@ impl Renderer {
     fn page(&self, d: &ClaimedDelivery, level: Option<u32>, now: DateTime<Utc>) -> Notice {
         let Some(incident) = &d.incident else {
             return Notice {
+                quick_link: None,
                 subject: "An incident needs you".into(),
                 body: String::new(),
                 links: Vec::new(),
@@ -170,16 +174,17 @@ impl Renderer {
         }
         // Links (the incident, its actions, runbooks) are the notice's `links`, which every channel shows in its own
         // way; in the body too they were shown twice by email and chat, and read out by voice.
-        // People open the incident's page in the UI (signing in first if they must); the signed read-only view,
-        // which needs no account, stays in the event for receivers that show it.
+        // People open the incident's page in the UI (signing in first if they must). The signed read-only view needs
+        // no account: an SMS, with room for one link, carries it, and so does the event, as it always has.
         let page = format!("{}/incidents/{}", self.public_url, incident.number);
         let mut links = vec![NoticeLink {
             label: "Open incident".into(),
             url: page.clone(),
         }];
         let mut link_map = serde_json::Map::new();
-        if let Some(url) = self.link(d, LinkAction::View, now) {
-            link_map.insert(LinkAction::View.as_str().into(), url.into());
+        let view = self.link(d, LinkAction::View, now);
+        if let Some(url) = &view {
+            link_map.insert(LinkAction::View.as_str().into(), url.clone().into());
         }
         if incident.status != IncidentStatus::Resolved {
             let mut actions = vec![(LinkAction::Resolve, "Resolve")];
@@ -203,6 +208,7 @@ impl Renderer {
             });
         }
         Notice {
+            quick_link: view.clone(),
             subject,
             body,
             links,
@@ -218,7 +224,8 @@ impl Renderer {
                         "status": incident.status,
                         "services": d.service_names,
                         "created_at": incident.created_at,
-                        "url": page,
+                        "url": view,
+                        "page_url": page,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
                     "latest_alert": d.latest_alert.as_ref().map(|a| json!({

@@ -39,6 +39,7 @@ pub async fn mail_account_link(
         LinkPurpose::Setup => ("Set up Tocsin", "Create the first owner's account."),
     };
     let notice = Notice {
+        quick_link: None,
         subject: subject.into(),
         body: body.into(),
         links: vec![tocsin_domain::contact::NoticeLink {

@@ -16,7 +16,7 @@ pub(crate) mod extract;
 mod incidents;
 mod ingest;
 mod noise;
-mod oncall;
+pub(crate) mod oncall;
 mod ops;
 mod paging;
 mod senders;

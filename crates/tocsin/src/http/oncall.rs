@@ -92,7 +92,11 @@ pub(super) fn person(users: &HashMap<UserId, User>, id: &UserId) -> Person {
 /// The schedule a body describes. Participants may be given by email as well as by ID, as people write files;
 /// they are resolved here so the store receives IDs only, and an unknown email is named by its place in the
 /// layers like an unknown ID.
-async fn schedule_spec(s: &AppState, who: &Principal, mut body: Value) -> ApiResult<ScheduleSpec> {
+pub(crate) async fn schedule_spec(
+    s: &AppState,
+    who: &Principal,
+    mut body: Value,
+) -> ApiResult<ScheduleSpec> {
     let mut errors = ValidationErrors::default();
     let layers = body
         .get_mut("layers")

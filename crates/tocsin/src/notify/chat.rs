@@ -179,6 +179,7 @@ mod tests {
 
     fn tricky_notice() -> Notice {
         Notice {
+            quick_link: None,
             subject: "[SEV-1] db <primary> & replica".into(),
             body: "Disk full on db-1.\nSince 10:02.".into(),
             links: vec![

@@ -504,6 +504,7 @@ mod tests {
     #[test]
     fn the_html_part_escapes_the_notice() {
         let notice = Notice {
+            quick_link: None,
             body: "a <b> & \"c\"\nsecond".into(),
             links: vec![tocsin_domain::contact::NoticeLink {
                 label: "<Ack>".into(),

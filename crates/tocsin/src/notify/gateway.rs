@@ -242,10 +242,14 @@ fn sms_text(notice: &Notice) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    match notice.links.first() {
-        Some(link) if link.url.chars().count() + 1 + SMS_MIN_SUBJECT_CHARS <= SMS_MAX_CHARS => {
-            let room = SMS_MAX_CHARS - link.url.chars().count() - 1;
-            format!("{} {}", truncate(&subject, room), link.url)
+    let link = notice
+        .quick_link
+        .as_deref()
+        .or_else(|| notice.links.first().map(|l| l.url.as_str()));
+    match link {
+        Some(url) if url.chars().count() + 1 + SMS_MIN_SUBJECT_CHARS <= SMS_MAX_CHARS => {
+            let room = SMS_MAX_CHARS - url.chars().count() - 1;
+            format!("{} {}", truncate(&subject, room), url)
         }
         _ => truncate(&subject, SMS_MAX_CHARS),
     }
@@ -396,6 +400,7 @@ mod tests {
             ..GatewayConfig::new(&rx.url("/v1/{{to}}/messages?subject={{subject}}"))
         };
         let notice = Notice {
+            quick_link: None,
             subject: "[SEV-1] \"Checkout\" down".into(),
             ..notice()
         };
@@ -546,6 +551,7 @@ mod tests {
     #[test]
     fn sms_text_keeps_the_link_whole_and_stays_within_320_characters() {
         let long = Notice {
+            quick_link: None,
             subject: "x".repeat(400),
             ..notice()
         };
@@ -557,6 +563,7 @@ mod tests {
         );
 
         let huge_link = Notice {
+            quick_link: None,
             links: vec![NoticeLink {
                 label: "Acknowledge".into(),
                 url: format!("https://tocsin.example.com/{}", "a".repeat(300)),
@@ -565,7 +572,18 @@ mod tests {
         };
         assert_eq!(sms_text(&huge_link), "[SEV-1] Checkout is down");
 
+        let quick = Notice {
+            quick_link: Some("https://tocsin.example.com/act/quick".into()),
+            ..notice()
+        };
+        assert!(
+            sms_text(&quick).ends_with(" https://tocsin.example.com/act/quick"),
+            "an SMS carries the link that needs no account: {}",
+            sms_text(&quick)
+        );
+
         let no_links = Notice {
+            quick_link: None,
             subject: "Line\none".into(),
             links: Vec::new(),
             ..notice()

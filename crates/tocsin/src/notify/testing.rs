@@ -22,6 +22,7 @@ pub fn now() -> DateTime<Utc> {
 
 pub fn notice() -> Notice {
     Notice {
+        quick_link: None,
         subject: "[SEV-1] Checkout is down".into(),
         body: "Payments API returns 502 for 40% of requests.\nService: checkout".into(),
         links: vec![

@@ -28,6 +28,39 @@ pub struct PersonRow {
     pub name: String,
     pub email: String,
     pub role: &'static str,
+    /// The edit form: as stored, or as typed when it was refused.
+    pub edit: PersonForm,
+    pub problems: Problems,
+}
+
+pub struct TeamRow {
+    pub id: String,
+    pub name: String,
+    pub members: String,
+    pub edit: TeamForm,
+    pub problems: Problems,
+}
+
+/// A team as typed: members one email per line.
+#[derive(Deserialize, Default, Clone)]
+pub struct TeamForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub members: String,
+}
+
+impl TeamForm {
+    fn spec(&self) -> Result<tocsin_domain::catalog::TeamSpec, Problems> {
+        forms::parse(json!({
+            "name": self.name.trim(),
+            "description": self.description.trim(),
+            "members": forms::list(&self.members),
+        }))
+        .map_err(|e| forms::problems(e).unwrap_or_default())
+    }
 }
 
 pub struct TokenRow {
@@ -81,6 +114,11 @@ struct AdminPage {
     person_problems: Problems,
     token: TokenForm,
     token_problems: Problems,
+    teams: Vec<TeamRow>,
+    team: TeamForm,
+    team_problems: Problems,
+    policies: Vec<String>,
+    fallback: String,
     /// Something to show once: a new token, or an invitation link that could not be emailed.
     shown_once: Option<(String, String)>,
     notices: Vec<String>,
@@ -92,6 +130,10 @@ struct AdminPage {
 struct Shown {
     person: Option<(PersonForm, Problems)>,
     token: Option<(TokenForm, Problems)>,
+    team: Option<(TeamForm, Problems)>,
+    /// A refused edit of an existing person or team: its ID, what was typed, what is wrong.
+    edited_person: Option<(String, PersonForm, Problems)>,
+    edited_team: Option<(String, TeamForm, Problems)>,
     shown_once: Option<(String, String)>,
     notices: Vec<String>,
     refusals: Vec<String>,
@@ -125,6 +167,28 @@ async fn admin_page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Sh
             Problems::default(),
         )
     });
+    let mut teams = s.app.teams().list(who).await?;
+    teams.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    let names: std::collections::HashMap<String, String> = users
+        .iter()
+        .map(|u| (u.email.to_string(), u.name.to_string()))
+        .collect();
+    let (team, team_problems) = shown.team.unwrap_or_default();
+    let (mut edited_person, mut edited_team) = (shown.edited_person, shown.edited_team);
+    let escalation = s.app.escalation();
+    let mut policies: Vec<String> = escalation
+        .list_policies(who)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    policies.sort();
+    let fallback = escalation
+        .paging_settings(who)
+        .await?
+        .fallback_policy
+        .map(|p| p.name)
+        .unwrap_or_default();
     let (token, token_problems) = shown.token.unwrap_or_else(|| {
         (
             TokenForm {
@@ -141,13 +205,75 @@ async fn admin_page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Sh
             chrome: viewer.chrome("admin"),
             people: users
                 .iter()
-                .map(|u| PersonRow {
-                    id: u.id.to_string(),
-                    name: u.name.to_string(),
-                    email: u.email.to_string(),
-                    role: u.role.as_str(),
+                .map(|u| {
+                    let (edit, problems) = match &mut edited_person {
+                        Some((id, typed, problems)) if *id == u.id.as_str() => {
+                            (typed.clone(), std::mem::take(problems))
+                        }
+                        _ => (
+                            PersonForm {
+                                name: u.name.to_string(),
+                                email: u.email.to_string(),
+                                time_zone: u.time_zone.to_string(),
+                                role: String::new(),
+                            },
+                            Problems::default(),
+                        ),
+                    };
+                    PersonRow {
+                        id: u.id.to_string(),
+                        name: u.name.to_string(),
+                        email: u.email.to_string(),
+                        role: u.role.as_str(),
+                        edit,
+                        problems,
+                    }
                 })
                 .collect(),
+            teams: teams
+                .iter()
+                .map(|t| {
+                    let (edit, problems) = match &mut edited_team {
+                        Some((id, typed, problems)) if *id == t.id.as_str() => {
+                            (typed.clone(), std::mem::take(problems))
+                        }
+                        _ => (
+                            TeamForm {
+                                name: t.name.to_string(),
+                                description: t.description.clone(),
+                                members: t
+                                    .members
+                                    .iter()
+                                    .map(|m| m.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("\n"),
+                            },
+                            Problems::default(),
+                        ),
+                    };
+                    TeamRow {
+                        id: t.id.to_string(),
+                        name: t.name.to_string(),
+                        members: t
+                            .members
+                            .iter()
+                            .map(|m| {
+                                names
+                                    .get(m.as_str())
+                                    .cloned()
+                                    .unwrap_or_else(|| m.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        edit,
+                        problems,
+                    }
+                })
+                .collect(),
+            team,
+            team_problems,
+            policies,
+            fallback,
             tokens: tokens
                 .into_iter()
                 .filter(|t| t.revoked_at.is_none())
@@ -198,12 +324,7 @@ pub async fn add_person(
         person: Some((f, p)),
         ..Default::default()
     };
-    let parsed = forms::parse::<UserSpec>(json!({
-        "name": f.name.trim(),
-        "email": f.email.trim(),
-        "time_zone": given(&f.time_zone).unwrap_or("UTC"),
-    }))
-    .map_err(|e| forms::problems(e).unwrap_or_default());
+    let parsed = person_spec(&f);
     // Only owners give roles; others add people with the role every new person starts with.
     let who = &viewer.who;
     let wanted = if who.grant.allows(&Need::Grant(Role::Owner)) {
@@ -529,4 +650,138 @@ fn summary_text(summary: &serde_json::Value) -> String {
     } else {
         text
     }
+}
+
+// ---- people's details, teams, and the fallback policy -----------------------------------------------------------
+
+fn person_spec(f: &PersonForm) -> Result<UserSpec, Problems> {
+    forms::parse::<UserSpec>(json!({
+        "name": f.name.trim(),
+        "email": f.email.trim(),
+        "time_zone": given(&f.time_zone).unwrap_or("UTC"),
+    }))
+    .map_err(|e| forms::problems(e).unwrap_or_default())
+}
+
+pub async fn update_person(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(user): Path<String>,
+    Form(f): Form<PersonForm>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    let users = s.app.users();
+    let this = UserRef::parse(&user);
+    match forms::submit(person_spec(&f), |spec| {
+        users.replace(&viewer.who, &this, spec)
+    })
+    .await?
+    {
+        Ok(_) => Ok(Redirect::to("/admin#people").into_response()),
+        Err(p) => {
+            let shown = Shown {
+                edited_person: Some((user, f, p)),
+                ..Default::default()
+            };
+            admin_page(&s, &viewer, StatusCode::BAD_REQUEST, shown).await
+        }
+    }
+}
+
+pub async fn delete_person(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(user): Path<String>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    match s
+        .app
+        .users()
+        .delete(&viewer.who, &UserRef::parse(&user))
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/admin#people").into_response()),
+        Err(e) => {
+            let shown = Shown {
+                refusals: forms::problems(e)?.general(&[]),
+                ..Default::default()
+            };
+            admin_page(&s, &viewer, StatusCode::CONFLICT, shown).await
+        }
+    }
+}
+
+pub async fn create_team(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<TeamForm>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    let teams = s.app.teams();
+    match forms::submit(f.spec(), |spec| teams.create(&viewer.who, spec)).await? {
+        Ok(_) => Ok(Redirect::to("/admin#teams").into_response()),
+        Err(p) => {
+            let shown = Shown {
+                team: Some((f, p)),
+                ..Default::default()
+            };
+            admin_page(&s, &viewer, StatusCode::BAD_REQUEST, shown).await
+        }
+    }
+}
+
+pub async fn update_team(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(team): Path<String>,
+    Form(f): Form<TeamForm>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    let teams = s.app.teams();
+    let this = tocsin_domain::refs::TeamRef::parse(&team);
+    match forms::submit(f.spec(), |spec| teams.replace(&viewer.who, &this, spec)).await? {
+        Ok(_) => Ok(Redirect::to("/admin#teams").into_response()),
+        Err(p) => {
+            let shown = Shown {
+                edited_team: Some((team, f, p)),
+                ..Default::default()
+            };
+            admin_page(&s, &viewer, StatusCode::BAD_REQUEST, shown).await
+        }
+    }
+}
+
+pub async fn delete_team(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(team): Path<String>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    s.app
+        .teams()
+        .delete(&viewer.who, &tocsin_domain::refs::TeamRef::parse(&team))
+        .await?;
+    Ok(Redirect::to("/admin#teams").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FallbackForm {
+    #[serde(default)]
+    policy: String,
+}
+
+pub async fn set_fallback(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<FallbackForm>,
+) -> PageResult {
+    viewer.who.require(Need::Configure)?;
+    s.app
+        .escalation()
+        .set_fallback_policy(
+            &viewer.who,
+            given(&f.policy).map(tocsin_domain::refs::PolicyRef::parse),
+        )
+        .await?;
+    Ok(Redirect::to("/admin#doctor").into_response())
 }

@@ -131,6 +131,48 @@ pub fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A form's fields as the browser sent them, some repeated (a multiple choice) and some numbered (`layer2_name`);
+/// text comes back with line breaks as people write them (browsers send a textarea's as CRLF).
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    pub fn one(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.replace("\r\n", "\n"))
+            .unwrap_or_default()
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// How many numbered groups named `prefix0_…`, `prefix1_…` the form holds.
+    pub fn groups(&self, prefix: &str) -> usize {
+        self.0
+            .iter()
+            .filter_map(|(k, _)| {
+                k.strip_prefix(prefix)?
+                    .split('_')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// One problem with one field.
 pub fn problem(field: &str, message: &str) -> Problems {
     Problems {

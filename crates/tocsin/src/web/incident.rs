@@ -2,7 +2,7 @@
 //! with why each did or did not page, its services' runbooks and recent changes; and every action on it a tap
 //! away: acknowledge, resolve, escalate, add responders, reassign, change severity, edit, add a note.
 
-use super::forms::{self, Problems, given};
+use super::forms::{self, Fields, Problems};
 use super::pages::{Choice, IncidentRow, choices, people, row, service_names};
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
@@ -106,10 +106,13 @@ struct IncidentPage {
     policies: Vec<String>,
     all_services: Vec<String>,
     edit: EditForm,
+    /// The incident as the page showed it, sent back with the edit so that only what changed is changed.
+    original: EditForm,
     problems: Problems,
     /// Which form the problems belong to, to open it.
     problem_form: &'static str,
     notices: Vec<String>,
+    refusals: Vec<String>,
 }
 
 impl IncidentPage {
@@ -176,6 +179,7 @@ struct Shown {
     problems: Problems,
     problem_form: &'static str,
     notices: Vec<String>,
+    refusals: Vec<String>,
 }
 
 async fn incident_page(
@@ -303,7 +307,7 @@ async fn incident_page(
     } else {
         Default::default()
     };
-    let edit = shown.edit.unwrap_or_else(|| EditForm {
+    let original = EditForm {
         title: i.title.clone(),
         description: i.description.clone(),
         customer_impact: i.customer_impact.clone(),
@@ -312,7 +316,8 @@ async fn incident_page(
             .iter()
             .filter_map(|id| names.get(id).cloned())
             .collect(),
-    });
+    };
+    let edit = shown.edit.unwrap_or_else(|| original.clone());
     Ok(render(
         status,
         &IncidentPage {
@@ -355,19 +360,36 @@ async fn incident_page(
             policies,
             all_services,
             edit,
+            original,
             problems: shown.problems,
             problem_form: shown.problem_form,
             notices: shown.notices,
+            refusals: shown.refusals,
         },
     ))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct IncidentQuery {
+    /// Set after adding responders some of whom page nobody right now.
+    #[serde(default)]
+    paged: Option<String>,
 }
 
 pub async fn incident(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(number): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<IncidentQuery>,
 ) -> PageResult {
-    incident_page(&s, &viewer, &number, StatusCode::OK, Shown::default()).await
+    let mut shown = Shown::default();
+    if q.paged.as_deref() == Some("partly") {
+        shown.notices.push(
+            "Some of the responders you asked for page nobody right now; the timeline says which."
+                .into(),
+        );
+    }
+    incident_page(&s, &viewer, &number, StatusCode::OK, shown).await
 }
 
 /// The timeline alone, for the script that keeps it live.
@@ -386,26 +408,6 @@ pub async fn timeline(
     ))
 }
 
-/// A form's fields, some of which repeat (a multiple choice).
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn one(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
 /// Acknowledge, resolve, escalate, add a note, change the severity, add responders, reassign, edit: each a form on
 /// the incident page, which it returns to.
 pub async fn incident_action(
@@ -414,7 +416,7 @@ pub async fn incident_action(
     Path((number, action)): Path<(String, String)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let f = Fields(pairs);
+    let f = Fields::new(pairs);
     let this = incident_ref(&number)?;
     let who = &viewer.who;
     let incidents = s.app.incidents();
@@ -455,11 +457,11 @@ pub async fn incident_action(
         }
         "responders" => {
             let responders = Responders {
-                users: f.all("users").into_iter().map(UserRef::parse).collect(),
+                users: f.all("users").iter().map(|u| UserRef::parse(u)).collect(),
                 schedules: f
                     .all("schedules")
-                    .into_iter()
-                    .map(ScheduleRef::parse)
+                    .iter()
+                    .map(|x| ScheduleRef::parse(x))
                     .collect(),
                 ..Default::default()
             };
@@ -475,15 +477,14 @@ pub async fn incident_action(
                 .await;
             }
             match escalation.add_responders(who, &this, responders).await {
+                // Redirected like any other change, so that reloading the page pages nobody again; the gaps are on
+                // the timeline, and the page says to look there.
                 Ok(paged) if !paged.gaps.is_empty() => {
-                    let shown = Shown {
-                        notices: vec![format!(
-                            "Some of those page nobody now{}.",
-                            crate::wording::gap_list(&paged.gaps)
-                        )],
-                        ..Default::default()
-                    };
-                    return incident_page(&s, &viewer, &number, StatusCode::OK, shown).await;
+                    return Ok(Redirect::to(&format!(
+                        "/incidents/{}?paged=partly",
+                        number.trim_start_matches('#')
+                    ))
+                    .into_response());
                 }
                 other => other.map(drop),
             }
@@ -507,27 +508,56 @@ pub async fn incident_action(
             escalation.reassign(who, &this, to).await.map(drop)
         }
         "edit" => {
+            // Browsers send a textarea's line breaks as CRLF; people and the API write LF.
+            let text = |name: &str| f.one(name);
             let typed = EditForm {
-                title: f.one("title").to_owned(),
-                description: f.one("description").to_owned(),
-                customer_impact: f.one("customer_impact").to_owned(),
-                services: f.all("services").into_iter().map(str::to_owned).collect(),
+                title: text("title"),
+                description: text("description"),
+                customer_impact: text("customer_impact"),
+                services: f.all("services"),
             };
-            let current = incidents.get(who, &this).await?;
-            let names = service_names(&s, &viewer).await?;
-            let before: Vec<String> = current
+            // Only what this person changed from the page they saw is sent, so that what someone else changed since
+            // stays as they left it.
+            let original = EditForm {
+                title: text("original_title"),
+                description: text("original_description"),
+                customer_impact: text("original_customer_impact"),
+                services: f.all("original_services"),
+            };
+            let mut body = serde_json::Map::new();
+            if typed.title != original.title {
+                body.insert("title".into(), json!(typed.title.trim()));
+            }
+            if typed.description != original.description {
+                body.insert("description".into(), json!(typed.description));
+            }
+            if typed.customer_impact != original.customer_impact {
+                body.insert("customer_impact".into(), json!(typed.customer_impact));
+            }
+            let added: Vec<&String> = typed
                 .services
                 .iter()
-                .filter_map(|id| names.get(id).cloned())
+                .filter(|s| !original.services.contains(s))
                 .collect();
-            let changes = forms::parse::<IncidentChanges>(json!({
-                "title": given(&typed.title).unwrap_or(""),
-                "description": typed.description,
-                "customer_impact": typed.customer_impact,
-                "add_services": typed.services.iter().filter(|s| !before.contains(s)).collect::<Vec<_>>(),
-                "remove_services": before.iter().filter(|s| !typed.services.contains(s)).collect::<Vec<_>>(),
-            }))
-            .map_err(|e| forms::problems(e).unwrap_or_default());
+            let removed: Vec<&String> = original
+                .services
+                .iter()
+                .filter(|s| !typed.services.contains(s))
+                .collect();
+            if !added.is_empty() {
+                body.insert("add_services".into(), json!(added));
+            }
+            if !removed.is_empty() {
+                body.insert("remove_services".into(), json!(removed));
+            }
+            if body.is_empty() {
+                return Ok(
+                    Redirect::to(&format!("/incidents/{}", number.trim_start_matches('#')))
+                        .into_response(),
+                );
+            }
+            let changes = forms::parse::<IncidentChanges>(serde_json::Value::Object(body))
+                .map_err(|e| forms::problems(e).unwrap_or_default());
             match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
                 Ok(_) => Ok(()),
                 Err(problems) => {
@@ -535,7 +565,7 @@ pub async fn incident_action(
                         edit: Some(typed),
                         problems,
                         problem_form: "edit",
-                        notices: Vec::new(),
+                        ..Default::default()
                     };
                     return incident_page(&s, &viewer, &number, StatusCode::BAD_REQUEST, shown)
                         .await;
@@ -556,13 +586,14 @@ pub async fn incident_action(
         ),
         // A refusal the person can act on (already resolved, nobody to page) is shown on the page.
         Err(e) => {
-            let problems = forms::problems(e)?;
-            let notices = problems.general(&[]);
+            let api = crate::http::error::ApiError::from(e);
+            let status = api.0.code.status();
+            let problems = forms::problems(api)?;
             let shown = Shown {
-                notices,
+                refusals: problems.general(&[]),
                 ..Default::default()
             };
-            incident_page(&s, &viewer, &number, StatusCode::CONFLICT, shown).await
+            incident_page(&s, &viewer, &number, status, shown).await
         }
     }
 }

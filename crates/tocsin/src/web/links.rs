@@ -67,7 +67,13 @@ impl LinkPage {
         self
     }
 
+    /// The page, sent without a Referer to anywhere: its URL is a credential.
     pub fn render(&self, status: StatusCode) -> Response {
-        render(status, self)
+        let mut resp = render(status, self);
+        resp.headers_mut().insert(
+            axum::http::header::REFERRER_POLICY,
+            axum::http::HeaderValue::from_static("no-referrer"),
+        );
+        resp
     }
 }

@@ -7,6 +7,7 @@
 
 mod admin;
 mod assets;
+mod editors;
 mod forms;
 mod incident;
 pub mod links;
@@ -53,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/profile", get(profile::profile))
         .route("/profile/time-zone", post(profile::set_time_zone))
         .route("/profile/methods", post(profile::add_method))
+        .route("/profile/methods/{id}", post(profile::edit_method))
+        .route("/profile/status-updates", post(profile::set_status_updates))
         .route("/profile/methods/{id}/test", post(profile::test_method))
         .route("/profile/methods/{id}/delete", post(profile::delete_method))
         .route("/profile/rules", post(profile::add_rule))
@@ -73,21 +76,45 @@ pub fn routes() -> Router<AppState> {
             post(services::add_integration),
         )
         .route(
+            "/services/{name}/integrations/{id}",
+            post(services::configure_integration),
+        )
+        .route(
             "/services/{name}/integrations/{id}/revoke",
             post(services::revoke_integration),
         )
-        .route("/schedules", get(oncall::schedules))
-        .route("/schedules/{name}", get(oncall::schedule))
+        .route(
+            "/schedules",
+            get(oncall::schedules).post(editors::create_schedule),
+        )
+        .route("/schedules/new", get(editors::new_schedule))
+        .route(
+            "/schedules/{name}",
+            get(oncall::schedule).post(editors::update_schedule),
+        )
+        .route("/schedules/{name}/edit", get(editors::edit_schedule))
+        .route("/schedules/{name}/delete", post(editors::delete_schedule))
         .route("/schedules/{name}/overrides", post(oncall::add_override))
         .route(
             "/schedules/{name}/overrides/{id}/delete",
             post(oncall::delete_override),
         )
-        .route("/policies", get(oncall::policies))
-        .route("/policies/{name}", get(oncall::policy))
+        .route(
+            "/policies",
+            get(oncall::policies).post(editors::create_policy),
+        )
+        .route("/policies/new", get(editors::new_policy))
+        .route(
+            "/policies/{name}",
+            get(oncall::policy).post(editors::update_policy),
+        )
+        .route("/policies/{name}/edit", get(editors::edit_policy))
+        .route("/policies/{name}/delete", post(editors::delete_policy))
         .route("/noise", get(noise::noise))
         .route("/noise/rules", post(noise::create_rule))
+        .route("/noise/rules/{id}", post(noise::update_rule))
         .route("/noise/rules/{id}/delete", post(noise::delete_rule))
+        .route("/noise/silences/{id}/extend", post(noise::extend_silence))
         .route("/noise/silences", post(noise::create_silence))
         .route("/noise/silences/{id}/expire", post(noise::expire_silence))
         .route("/noise/maintenance", post(noise::create_maintenance))
@@ -97,12 +124,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin", get(admin::admin))
         .route("/admin/people", post(admin::add_person))
+        .route("/admin/people/{user}", post(admin::update_person))
+        .route("/admin/people/{user}/delete", post(admin::delete_person))
         .route("/admin/people/{user}/role", post(admin::set_role))
+        .route("/admin/teams", post(admin::create_team))
+        .route("/admin/teams/{team}", post(admin::update_team))
+        .route("/admin/teams/{team}/delete", post(admin::delete_team))
+        .route("/admin/paging", post(admin::set_fallback))
         .route("/admin/people/{user}/invite", post(admin::invite))
         .route("/admin/tokens", post(admin::create_token))
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/audit", get(admin::audit))
         .route("/assets/{file}", get(assets::serve))
+        // Pages and assets travel compressed to browsers that ask: a phone on a weak signal at 3 a.m. waits for
+        // every byte.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// A page's path for a named thing: `/services/Payments%20API`. Names may hold spaces and slashes, which must

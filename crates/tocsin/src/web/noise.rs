@@ -167,6 +167,9 @@ pub struct RuleView {
     pub action: String,
     pub position: i64,
     pub service: String,
+    /// The edit form: as stored, or as typed when it was refused.
+    pub edit: RuleForm,
+    pub problems: Problems,
 }
 
 pub struct SilenceView {
@@ -259,6 +262,8 @@ struct NoisePage {
 #[derive(Default)]
 struct Typed {
     rule: Option<(RuleForm, Problems)>,
+    /// A refused edit of a rule: its ID, what was typed, what is wrong.
+    edited_rule: Option<(String, RuleForm, Problems)>,
     silence: Option<(SilenceForm, Problems)>,
     window: Option<(MaintenanceForm, Problems)>,
 }
@@ -269,6 +274,29 @@ fn joined(matchers: &[tocsin_domain::noise::Matcher]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl RuleForm {
+    fn of(r: &tocsin_domain::noise::Rule) -> Self {
+        let (action, argument) = match &r.action {
+            RuleAction::Route { service } => ("route", service.clone()),
+            RuleAction::SetSeverity { severity } => ("set_severity", severity.as_str().to_owned()),
+            RuleAction::Suppress => ("suppress", String::new()),
+        };
+        Self {
+            name: r.name.clone(),
+            matchers: r
+                .matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            action: action.into(),
+            argument,
+            position: r.position.to_string(),
+            service: r.service.clone().unwrap_or_default(),
+        }
+    }
 }
 
 async fn noise_page(s: &AppState, viewer: &Viewer, status: StatusCode, typed: Typed) -> PageResult {
@@ -310,6 +338,7 @@ async fn noise_page(s: &AppState, viewer: &Viewer, status: StatusCode, typed: Ty
             Problems::default(),
         )
     });
+    let mut edited_rule = typed.edited_rule;
     Ok(render(
         status,
         &NoisePage {
@@ -318,6 +347,8 @@ async fn noise_page(s: &AppState, viewer: &Viewer, status: StatusCode, typed: Ty
                 .into_iter()
                 .map(|r| RuleView {
                     id: r.id.to_string(),
+                    edit: RuleForm::of(&r),
+                    problems: Problems::default(),
                     matchers: joined(&r.matchers),
                     action: match &r.action {
                         RuleAction::Route { service } => format!("route to {service}"),
@@ -327,8 +358,17 @@ async fn noise_page(s: &AppState, viewer: &Viewer, status: StatusCode, typed: Ty
                         RuleAction::Suppress => "suppress".into(),
                     },
                     position: r.position,
-                    service: r.service.unwrap_or_default(),
-                    name: r.name,
+                    service: r.service.clone().unwrap_or_default(),
+                    name: r.name.clone(),
+                })
+                .map(|mut view| {
+                    if let Some((id, form, problems)) = &mut edited_rule
+                        && *id == view.id
+                    {
+                        view.edit = form.clone();
+                        view.problems = std::mem::take(problems);
+                    }
+                    view
                 })
                 .collect(),
             silences: silences
@@ -553,4 +593,63 @@ pub async fn delete_maintenance(
     let id = MaintenanceId::parse(&id).ok_or_else(not_found)?;
     s.app.noise().delete_maintenance(&viewer.who, &id).await?;
     Ok(Redirect::to("/noise#maintenance").into_response())
+}
+
+pub async fn update_rule(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<RuleForm>,
+) -> PageResult {
+    let rule = RuleId::parse(&id).ok_or_else(not_found)?;
+    let noise = s.app.noise();
+    match forms::submit(f.spec(), |spec| {
+        noise.replace_rule(&viewer.who, &rule, spec)
+    })
+    .await?
+    {
+        Ok(_) => Ok(Redirect::to("/noise#rules").into_response()),
+        Err(p) => {
+            let typed = Typed {
+                edited_rule: Some((id, f, p)),
+                ..Default::default()
+            };
+            noise_page(&s, &viewer, StatusCode::BAD_REQUEST, typed).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ExtendForm {
+    #[serde(default)]
+    hours: String,
+}
+
+/// Lengthens a silence by some hours from when it would have ended (or from now, if that has passed).
+pub async fn extend_silence(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<ExtendForm>,
+) -> PageResult {
+    let silence = SilenceId::parse(&id).ok_or_else(not_found)?;
+    let noise = s.app.noise();
+    let current = noise.get_silence(&viewer.who, &silence).await?;
+    let hours: f64 = f
+        .hours
+        .trim()
+        .parse()
+        .ok()
+        .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 365.0)
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                "Extend by a number of hours, e.g. 2 or 0.5.",
+            )
+        })?;
+    let from = current.ends_at.max(s.app.now());
+    let ends_at = from + Duration::minutes((hours * 60.0).round() as i64);
+    noise.extend_silence(&viewer.who, &silence, ends_at).await?;
+    Ok(Redirect::to("/noise#silences").into_response())
 }

@@ -73,6 +73,8 @@ pub struct ScheduleRow {
 struct SchedulesPage {
     chrome: Chrome,
     rows: Vec<ScheduleRow>,
+    /// Responders may try: their team's schedules are theirs to make.
+    may_create: bool,
 }
 
 pub async fn schedules(State(s): State<AppState>, viewer: Viewer) -> PageResult {
@@ -104,6 +106,7 @@ pub async fn schedules(State(s): State<AppState>, viewer: Viewer) -> PageResult 
         &SchedulesPage {
             chrome: viewer.chrome("schedules"),
             rows,
+            may_create: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
         },
     ))
 }
@@ -189,6 +192,8 @@ struct SchedulePage {
     me: String,
     /// Whether the viewer may take overrides at all (observers may not).
     may_override: bool,
+    /// Whether the viewer may change the schedule's layers: admins, and its team's members.
+    may_edit: bool,
     form: OverrideForm,
     problems: Problems,
     warnings: Vec<String>,
@@ -419,6 +424,10 @@ async fn schedule_page(
             people: everyone,
             me: viewer.user.id.to_string(),
             may_override: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
+            may_edit: viewer
+                .who
+                .grant
+                .allows(&tocsin_domain::auth::Need::Team(record.team_id.as_ref())),
             form,
             problems,
             warnings,
@@ -541,6 +550,7 @@ pub struct PolicyRow {
 struct PoliciesPage {
     chrome: Chrome,
     rows: Vec<PolicyRow>,
+    may_create: bool,
 }
 
 pub async fn policies(State(s): State<AppState>, viewer: Viewer) -> PageResult {
@@ -550,6 +560,7 @@ pub async fn policies(State(s): State<AppState>, viewer: Viewer) -> PageResult {
         StatusCode::OK,
         &PoliciesPage {
             chrome: viewer.chrome("policies"),
+            may_create: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
             rows: list
                 .into_iter()
                 .map(|p| PolicyRow {
@@ -576,6 +587,8 @@ pub struct LevelView {
 struct PolicyPage {
     chrome: Chrome,
     name: String,
+    url: String,
+    may_edit: bool,
     description: String,
     repeat: u32,
     levels: Vec<LevelView>,
@@ -684,6 +697,11 @@ pub async fn policy(
         StatusCode::OK,
         &PolicyPage {
             chrome: viewer.chrome("policies"),
+            url: policy_url(&policy.name),
+            may_edit: viewer
+                .who
+                .grant
+                .allows(&tocsin_domain::auth::Need::Team(policy.team_id.as_ref())),
             name: policy.name.clone(),
             description: policy.description.clone(),
             repeat: policy.repeat,

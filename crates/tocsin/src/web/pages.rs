@@ -60,6 +60,7 @@ fn local_path(next: Option<&str>) -> String {
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
+                && p.len() <= 1024
                 && !p
                     .chars()
                     .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
@@ -183,17 +184,25 @@ pub async fn login(
     }
 }
 
-/// The cookie that remembers a single sign-on until the browser comes back from the provider.
-const SSO_COOKIE: &str = "tocsin_sso";
+/// The cookie that remembers a single sign-on until the browser comes back from the provider. Behind https it is a
+/// `__Host-` cookie, which a sibling subdomain cannot plant to slip its own sign-in into this browser.
+fn sso_cookie_name(s: &AppState) -> &'static str {
+    if s.public_url.starts_with("https://") {
+        "__Host-tocsin_sso"
+    } else {
+        "tocsin_sso"
+    }
+}
 
 fn sso_cookie(s: &AppState, value: &str, max_age: Duration) -> HeaderValue {
-    let secure = if s.public_url.starts_with("https://") {
-        "; Secure"
+    let (secure, path) = if s.public_url.starts_with("https://") {
+        ("; Secure", "/")
     } else {
-        ""
+        ("", "/login/sso")
     };
     HeaderValue::from_str(&format!(
-        "{SSO_COOKIE}={value}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        sso_cookie_name(s),
         max_age.num_seconds().max(0)
     ))
     .expect("a sealed flow is base64 and a dot")
@@ -261,12 +270,17 @@ pub async fn sso_finish(
             .insert(header::SET_COOKIE, sso_cookie(&s, "", Duration::zero()));
         Ok(resp)
     };
+    let flow = super::cookie(&parts, sso_cookie_name(&s));
     if let Some(error) = q.error {
-        let why = q.error_description.unwrap_or(error);
-        return refused(
-            StatusCode::FORBIDDEN,
-            crate::sso::SsoError::Refused(why).to_string(),
-        );
+        // What a provider says is logged, never shown: anyone can send a browser here with words of their choosing.
+        tracing::info!(error = %error, description = ?q.error_description, "The provider did not sign someone in.");
+        let ours = sso.refusal_is_ours(flow, q.state.as_deref(), s.app.now());
+        let e = if ours {
+            crate::sso::SsoError::Refused
+        } else {
+            crate::sso::SsoError::Flow
+        };
+        return refused(StatusCode::FORBIDDEN, e.to_string());
     }
     let (Some(code), Some(state)) = (q.code, q.state) else {
         return refused(
@@ -274,7 +288,6 @@ pub async fn sso_finish(
             crate::sso::SsoError::Flow.to_string(),
         );
     };
-    let flow = super::cookie(&parts, SSO_COOKIE);
     let (vouched, next) = match sso.finish(flow, &code, &state, s.app.now()).await {
         Ok(v) => v,
         Err(e) => {
@@ -289,7 +302,7 @@ pub async fn sso_finish(
     let signed = match s
         .app
         .accounts()
-        .sign_in_vouched(vouched, sso.join(), &client(address, &headers))
+        .sign_in_vouched(vouched, sso.join().as_ref(), &client(address, &headers))
         .await
     {
         Ok(signed) => signed,

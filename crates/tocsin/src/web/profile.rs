@@ -66,6 +66,7 @@ struct ProfilePage {
     error: Option<(&'static str, String)>,
     /// Something to show once: a new calendar feed's URL, or a new webhook's signing secret.
     shown_once: Option<(&'static str, String)>,
+    updates: tocsin_domain::contact::StatusUpdates,
 }
 
 /// What a person reads of a target: an address or a number, and of a URL only its host, since chat and webhook
@@ -106,6 +107,7 @@ async fn page(
         .map(|m| (m.id.clone(), m.name.clone()))
         .collect();
     let rules = contacts.list_rules(who, &me).await?;
+    let updates = contacts.status_updates(who, &me).await?;
     let sessions = s.app.accounts().sessions(who, &me).await?;
     let notifications = contacts
         .deliveries(
@@ -175,6 +177,7 @@ async fn page(
                 .collect(),
             error,
             shown_once,
+            updates,
         },
     ))
 }
@@ -452,4 +455,65 @@ pub async fn create_feed(State(s): State<AppState>, viewer: Viewer) -> PageResul
     let label =
         "Subscribe to this URL in your calendar; it is shown only now and works until revoked:";
     page(&s, &viewer, StatusCode::OK, None, Some((label, url))).await
+}
+
+#[derive(Deserialize)]
+pub struct MethodEditForm {
+    name: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    enabled: Option<String>,
+}
+
+/// Renames a contact method, or turns it off and on; where it sends is kept as it is (a webhook keeps its secret).
+pub async fn edit_method(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<MethodEditForm>,
+) -> PageResult {
+    let id = method_id(&id)?;
+    let contacts = s.app.contacts();
+    let current = contacts.get_method(&viewer.who, &id).await?;
+    let spec = ContactMethodSpec {
+        name: f.name.trim().to_owned(),
+        target: current.target,
+        enabled: f.enabled.is_some(),
+    };
+    let result = match spec.validate() {
+        Ok(()) => contacts
+            .replace_method(&viewer.who, &id, spec)
+            .await
+            .map(drop),
+        Err(e) => Err(tocsin_store::StoreError::Invalid(e).into()),
+    };
+    or_show(&s, &viewer, "method", result).await
+}
+
+#[derive(Deserialize)]
+pub struct StatusUpdatesForm {
+    #[serde(default)]
+    acknowledged: Option<String>,
+    #[serde(default)]
+    resolved: Option<String>,
+}
+
+/// Whether to hear when someone else acknowledges or resolves an incident one was paged for.
+pub async fn set_status_updates(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<StatusUpdatesForm>,
+) -> PageResult {
+    s.app
+        .contacts()
+        .set_status_updates(
+            &viewer.who,
+            &viewer.user.id.clone().into(),
+            tocsin_domain::contact::StatusUpdates {
+                acknowledged: f.acknowledged.is_some(),
+                resolved: f.resolved.is_some(),
+            },
+        )
+        .await?;
+    Ok(Redirect::to("/profile#updates").into_response())
 }

@@ -229,6 +229,8 @@ fn link(name: &str) -> Link {
 pub struct IntegrationView {
     pub id: String,
     pub name: String,
+    /// Its settings as JSON, to edit.
+    pub config: String,
     pub kind: &'static str,
     pub key_prefix: String,
     pub created: When,
@@ -395,6 +397,7 @@ async fn service_page(
         .into_iter()
         .map(|i| IntegrationView {
             id: i.id.to_string(),
+            config: serde_json::to_string_pretty(&i.config).unwrap_or_default(),
             name: i.name,
             kind: i.kind.as_str(),
             key_prefix: i.key_prefix,
@@ -675,4 +678,41 @@ pub async fn revoke_integration(
     })?;
     s.app.integrations().revoke(&viewer.who, &id).await?;
     Ok(Redirect::to(&service_url(&name)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConfigForm {
+    #[serde(default)]
+    config: String,
+}
+
+/// Changes an integration's settings (rate limit, a generic sender's field mapping, a heartbeat's interval).
+pub async fn configure_integration(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((name, id)): Path<(String, String)>,
+    Form(f): Form<ConfigForm>,
+) -> PageResult {
+    let id = IntegrationId::parse(&id).ok_or_else(|| {
+        PageError::new(StatusCode::NOT_FOUND, "Not found", "No such integration.")
+    })?;
+    let text = given(&f.config).unwrap_or("{}");
+    let config = forms::parse::<ConfigOnly>(
+        serde_json::from_str::<Value>(text)
+            .map(|config| json!({ "config": config }))
+            .unwrap_or_else(|_| json!({ "config": text })),
+    )
+    .map(|c| c.config)
+    .map_err(|e| forms::problems(e).unwrap_or_default());
+    let integrations = s.app.integrations();
+    match forms::submit(config, |c| integrations.update_config(&viewer.who, &id, c)).await? {
+        Ok(_) => Ok(Redirect::to(&service_url(&name)).into_response()),
+        Err(p) => {
+            let shown = Shown {
+                refusals: p.general(&[]),
+                ..Default::default()
+            };
+            service_page(&s, &viewer, &name, StatusCode::BAD_REQUEST, shown).await
+        }
+    }
 }

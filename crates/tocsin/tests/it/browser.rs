@@ -36,6 +36,7 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
                 label: "Example SSO".into(),
                 create_users: false,
                 new_user_role: tocsin_domain::auth::Role::Observer,
+                allowed_domains: Vec::new(),
             });
         },
     )

@@ -220,7 +220,11 @@ async fn a_page_escalates_from_email_to_a_signed_webhook_until_acknowledged_from
     // person paged, with what they can do, that needs no account.
     let open = link(&mail.text, "Open incident");
     assert_eq!(open, format!("{}/incidents/1", app.url));
-    assert_eq!(event["data"]["incident"]["url"], open.as_str());
+    assert_eq!(event["data"]["incident"]["page_url"], open.as_str());
+    assert_eq!(
+        event["data"]["incident"]["url"],
+        event["data"]["links"]["view"]
+    );
     assert_eq!(
         mail.text.matches(open.as_str()).count(),
         1,

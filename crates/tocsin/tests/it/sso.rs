@@ -20,6 +20,7 @@ async fn app_with(peer: &OidcPeer, create_users: bool) -> TestApp {
             label: "Example SSO".into(),
             create_users,
             new_user_role: Role::Observer,
+            allowed_domains: vec!["example.com".into()],
         });
     })
     .await
@@ -180,6 +181,22 @@ async fn people_sign_in_with_the_provider_by_their_verified_email() {
         StatusCode::NOT_FOUND
     );
 
+    // An address that only folds to a known one under Unicode rules (the Kelvin sign for K) matches nobody.
+    app.post(
+        "/api/v1/users",
+        json!({"name": "Kate", "email": "kate@example.com"}),
+    )
+    .await;
+    peer.person(
+        &client,
+        "kelvin",
+        json!({"email": "\u{212A}ate@example.com", "email_verified": true}),
+    )
+    .await;
+    let (kelvin, _) = sign_in(&app, "kelvin").await;
+    assert_eq!(kelvin.status(), StatusCode::FORBIDDEN);
+    assert!(cookie_value(&kelvin, "tocsin_session").is_none());
+
     // An email the provider has not verified proves nothing.
     peer.person(
         &client,
@@ -269,6 +286,17 @@ async fn a_return_that_this_browser_did_not_start_is_refused() {
     );
     assert!(!replay.status().is_success() && replay.status() != StatusCode::SEE_OTHER);
 
+    // Words in a link are not shown as the provider's: a refusal this browser did not start reads as one.
+    let crafted = browser
+        .get(format!(
+            "{}/login/sso/callback?error=access_denied&error_description=Call+555-0100+to+unlock",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let text = crafted.text().await.unwrap();
+    assert!(!text.contains("555-0100"), "{text}");
     // The person declines at the provider.
     let start = browser
         .get(format!("{}/login/sso", app.url))
@@ -324,6 +352,19 @@ async fn a_first_sign_in_makes_an_account_when_allowed() {
     );
     let (_, audit) = app.get("/api/v1/audit?action=user.create").await;
     assert_eq!(audit["items"][0]["actor"]["name"], "Tocsin", "{audit}");
+    // Only people of the allowed domains join: a provider anyone can sign up at lets nobody else in.
+    peer.person(
+        &client,
+        "mallory",
+        json!({"email": "mallory@elsewhere.example", "email_verified": true}),
+    )
+    .await;
+    let (outsider, _) = sign_in(&app, "mallory").await;
+    assert_eq!(outsider.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/users/mallory@elsewhere.example").await.0,
+        StatusCode::NOT_FOUND
+    );
     // The second time, the same account.
     let (again, _) = sign_in(&app, "carol").await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
@@ -337,4 +378,37 @@ async fn a_first_sign_in_makes_an_account_when_allowed() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn accounts_on_first_sign_in_need_the_domains_they_are_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tocsin::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        oidc: Some(OidcConfig {
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "tocsin".into(),
+            client_secret: None,
+            label: "x".into(),
+            create_users: true,
+            new_user_role: Role::Observer,
+            allowed_domains: Vec::new(),
+        }),
+        ..tocsin::config::Config::default()
+    };
+    let refused = tocsin::server::start(&config, Arc::new(SystemClock)).await;
+    let message = format!("{:#}", refused.err().expect("refused"));
+    assert!(message.contains("allowed_domains"), "{message}");
+    let config = tocsin::config::Config {
+        oidc: config.oidc.map(|o| OidcConfig {
+            allowed_domains: vec!["example.com".into()],
+            new_user_role: Role::Admin,
+            ..o
+        }),
+        ..config
+    };
+    let refused = tocsin::server::start(&config, Arc::new(SystemClock)).await;
+    let message = format!("{:#}", refused.err().expect("refused"));
+    assert!(message.contains("observer or responder"), "{message}");
 }

@@ -738,6 +738,62 @@ async fn administration_adds_people_gives_roles_makes_tokens_and_reads_the_audit
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
+    // Teams: made with members, a bad email shown beside the members, renamed.
+    let bad_team = b
+        .post(
+            "/admin/teams",
+            &[
+                ("name", "payments"),
+                ("members", "rita@example.com\nno-at-sign"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_team.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_team.html.contains(r#"id="members-problem""#),
+        "{}",
+        bad_team.html
+    );
+    let team = b
+        .post(
+            "/admin/teams",
+            &[("name", "payments"), ("members", "rita@example.com")],
+        )
+        .await;
+    assert_eq!(team.status, StatusCode::SEE_OTHER, "{}", team.html);
+    let (_, t) = app.get("/api/v1/teams/payments").await;
+    assert_eq!(t["members"][0], "rita@example.com", "{t}");
+    let renamed = b
+        .post(
+            "/admin/teams/payments",
+            &[
+                ("name", "payments-eu"),
+                ("members", "rita@example.com\nsam@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.html);
+    let (_, t) = app.get("/api/v1/teams/payments-eu").await;
+    assert_eq!(t["members"].as_array().unwrap().len(), 2, "{t}");
+    // A person's details, refused beside the field of the row being edited.
+    let bad_zone = b
+        .post(
+            &format!("/admin/people/{sam_id}"),
+            &[
+                ("name", "Sam"),
+                ("email", "sam@example.com"),
+                ("time_zone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_zone.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_zone.html.contains("Mars/Olympus")
+            && bad_zone.html.contains(r#"id="time_zone-problem""#),
+        "{}",
+        bad_zone.html
+    );
+
     let audit = b.get("/admin/audit?action=token").await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(
@@ -794,6 +850,10 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/schedules/primary", "observer"),
         get("/policies", "observer"),
         get("/policies/pol", "observer"),
+        get("/schedules/new", "observer"),
+        get("/schedules/primary/edit", "observer"),
+        get("/policies/new", "observer"),
+        get("/policies/pol/edit", "observer"),
         get("/noise", "observer"),
         get("/profile", "observer"),
         get("/admin", "admin"),
@@ -875,6 +935,52 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         ),
         post("/services", &[("name", "ledger")], "admin"),
         post(
+            "/schedules",
+            &[
+                ("name", "secondary"),
+                ("time_zone", "UTC"),
+                ("layer0_name", "l"),
+                ("layer0_participants", "dana@example.com"),
+                ("layer0_every", "days"),
+                ("layer0_count", "1"),
+                ("layer0_start", "2026-03-02T09:00"),
+            ],
+            "admin",
+        ),
+        post(
+            "/schedules/primary",
+            &[
+                ("name", "primary"),
+                ("time_zone", "UTC"),
+                ("team", "payments"),
+                ("layer0_name", "l"),
+                ("layer0_participants", "dana@example.com"),
+                ("layer0_every", "days"),
+                ("layer0_count", "1"),
+                ("layer0_start", "2026-03-02T09:00"),
+            ],
+            "admin",
+        ),
+        post(
+            "/policies",
+            &[
+                ("name", "other"),
+                ("level0_targets", &format!("user:{d}")),
+                ("level0_delay", "5"),
+            ],
+            "admin",
+        ),
+        post(
+            "/policies/pol",
+            &[
+                ("name", "pol"),
+                ("team", "payments"),
+                ("level0_targets", &format!("user:{d}")),
+                ("level0_delay", "5"),
+            ],
+            "admin",
+        ),
+        post(
             "/services/checkout",
             &[("name", "checkout"), ("team", "payments")],
             "admin",
@@ -924,6 +1030,55 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             &[("role", "responder")],
             "owner",
         ),
+        post(
+            &format!("/admin/people/{d}"),
+            &[
+                ("name", "Dana"),
+                ("email", "dana@example.com"),
+                ("time_zone", "UTC"),
+            ],
+            "admin",
+        ),
+        post(
+            "/admin/teams",
+            &[("name", "ops"), ("members", "dana@example.com")],
+            "admin",
+        ),
+        post(
+            "/admin/teams/payments",
+            &[("name", "payments"), ("members", "dana@example.com")],
+            "admin",
+        ),
+        post("/admin/paging", &[("policy", "")], "admin"),
+        post(
+            &format!("/profile/methods/{}", f.method),
+            &[("name", "mail"), ("enabled", "1")],
+            "admin",
+        ),
+        post(
+            "/profile/status-updates",
+            &[("acknowledged", "1")],
+            "responder",
+        ),
+        post(
+            &format!("/noise/rules/{}", f.noise_rule),
+            &[
+                ("name", "quiet"),
+                ("matchers", "env=\"dev\""),
+                ("action", "suppress"),
+            ],
+            "admin",
+        ),
+        post(
+            &format!("/noise/silences/{}/extend", f.silence),
+            &[("hours", "1")],
+            "responder",
+        ),
+        post(
+            &format!("/services/checkout/integrations/{}", f.integration),
+            &[("config", r#"{"rate_limit": {"per_second": 5}}"#)],
+            "admin",
+        ),
         post(&format!("/profile/methods/{}/test", f.method), &[], "admin"),
         post(
             &format!("/profile/sessions/{}/end", f.session),
@@ -965,6 +1120,10 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "admin",
         ),
         post("/services/checkout/delete", &[], "admin"),
+        post("/policies/pol/delete", &[], "admin"),
+        post("/schedules/primary/delete", &[], "admin"),
+        post("/admin/teams/ops/delete", &[], "admin"),
+        post(&format!("/admin/people/{d}/delete"), &[], "admin"),
     ]
 }
 
@@ -1118,8 +1277,13 @@ async fn the_incident_page_adds_responders_reassigns_edits_and_shows_who_was_not
         .post(
             "/incidents/1/edit",
             &[
+                ("original_title", "cart failing"),
+                ("original_services", "checkout"),
                 ("title", "Cart fails to load"),
-                ("description", "Started after **deploy 41**"),
+                (
+                    "description",
+                    "Started after **deploy 41**\r\nRolling back.",
+                ),
                 ("customer_impact", "No checkouts"),
                 ("services", "checkout"),
                 ("services", "payments"),
@@ -1130,10 +1294,48 @@ async fn the_incident_page_adds_responders_reassigns_edits_and_shows_who_was_not
     let (_, incident) = app.get("/api/v1/incidents/1").await;
     assert_eq!(incident["title"], "Cart fails to load");
     assert_eq!(
+        incident["description"], "Started after **deploy 41**\nRolling back.",
+        "line breaks as people write them"
+    );
+    assert_eq!(
         incident["services"].as_array().unwrap().len(),
         2,
         "{incident}"
     );
+    // An edit sends only what changed from the page it was made on: a service someone else removed meanwhile
+    // stays removed when this person only retitles.
+    let (s, _) = app
+        .send(
+            app.req(reqwest::Method::PATCH, "/api/v1/incidents/1")
+                .json(&json!({"remove_services": ["payments"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let retitled = b
+        .post(
+            "/incidents/1/edit",
+            &[
+                ("original_title", "Cart fails to load"),
+                ("original_services", "checkout"),
+                ("original_services", "payments"),
+                ("title", "Cart fails to load for everyone"),
+                ("services", "checkout"),
+                ("services", "payments"),
+            ],
+        )
+        .await;
+    assert_eq!(retitled.status, StatusCode::SEE_OTHER, "{}", retitled.html);
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        incident["services"].as_array().unwrap().len(),
+        1,
+        "{incident}"
+    );
+    app.send(
+        app.req(reqwest::Method::PATCH, "/api/v1/incidents/1")
+            .json(&json!({"add_services": ["payments"]})),
+    )
+    .await;
     let page = b.get("/incidents/1").await;
     assert!(
         page.html.contains("<strong>deploy 41</strong>"),
@@ -1177,5 +1379,200 @@ async fn the_incident_page_adds_responders_reassigns_edits_and_shows_who_was_not
         again.html.contains("#1 Cart fails to load"),
         "{}",
         again.html
+    );
+}
+
+#[tokio::test]
+async fn schedules_and_policies_are_made_and_changed_from_their_forms() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    for (name, email) in [("Ann", "ann@example.com"), ("Bo", "bo@example.com")] {
+        app.post("/api/v1/users", json!({"name": name, "email": email}))
+            .await;
+    }
+    let form = b.get("/schedules/new").await;
+    assert!(
+        form.html.contains(r#"name="layer0_participants""#),
+        "{}",
+        form.html
+    );
+    let layer = |participants: &'static str, restrictions: &'static str| {
+        vec![
+            ("name", "primary"),
+            ("time_zone", "Europe/Berlin"),
+            ("layer0_name", "weekdays"),
+            ("layer0_participants", participants),
+            ("layer0_every", "weeks"),
+            ("layer0_count", "1"),
+            ("layer0_start", "2026-03-02T09:00"),
+            ("layer0_restrictions", restrictions),
+            ("layer1_name", ""),
+            ("layer1_participants", ""),
+            ("layer1_every", "weeks"),
+            ("layer1_count", "1"),
+        ]
+    };
+    let stranger = b
+        .post(
+            "/schedules",
+            &layer("ann@example.com\nnobody@example.com", ""),
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::BAD_REQUEST);
+    assert!(
+        stranger
+            .html
+            .contains("no user with email nobody@example.com")
+            && stranger.html.contains("nobody@example.com</textarea>"),
+        "the problem beside the layer's people, what was typed kept: {}",
+        stranger.html
+    );
+    let funday = b
+        .post(
+            "/schedules",
+            &layer("ann@example.com", "Funday 10:00-12:00"),
+        )
+        .await;
+    assert!(
+        funday
+            .html
+            .contains("line 1: &#34;Funday&#34; is not a day"),
+        "{}",
+        funday.html
+    );
+    let made = b
+        .post(
+            "/schedules",
+            &layer("ann@example.com\nbo@example.com", "Mon-Fri 09:00-17:00"),
+        )
+        .await;
+    assert_eq!(
+        made.location.as_deref(),
+        Some("/schedules/primary"),
+        "{}",
+        made.html
+    );
+    let (_, schedule) = app.get("/api/v1/schedules/primary").await;
+    assert_eq!(
+        schedule["layers"][0]["participants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        schedule["layers"][0]["restrictions"][0]["days"][4], "Fri",
+        "{schedule}"
+    );
+    assert_eq!(schedule["layers"][0]["start"], "2026-03-02T09:00:00");
+
+    let edit = b.get("/schedules/primary/edit").await;
+    assert!(
+        edit.html
+            .contains("ann@example.com\nbo@example.com</textarea>")
+            && edit
+                .html
+                .contains("Mon Tue Wed Thu Fri 09:00-17:00</textarea>"),
+        "the editor shows the schedule as it was written: {}",
+        edit.html
+    );
+    // The first layer emptied (removed), the second with a bad shift length: the problem is the second's.
+    let mut second = vec![
+        ("name", "primary"),
+        ("time_zone", "Europe/Berlin"),
+        ("layer0_name", ""),
+        ("layer0_participants", ""),
+        ("layer1_name", "nights"),
+        ("layer1_participants", "bo@example.com"),
+        ("layer1_every", "hours"),
+        ("layer1_count", "0"),
+        ("layer1_start", "2026-03-02T22:00"),
+    ];
+    let bad = b.post("/schedules/primary", &second).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let problem = bad.html.find("field-error").expect("a problem shown");
+    assert!(
+        problem > bad.html.find(r#"name="layer1_count""#).unwrap(),
+        "shown in the second layer: {}",
+        bad.html
+    );
+    second[7] = ("layer1_count", "12");
+    let saved = b.post("/schedules/primary", &second).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let (_, schedule) = app.get("/api/v1/schedules/primary").await;
+    assert_eq!(
+        (
+            schedule["layers"].as_array().unwrap().len(),
+            schedule["layers"][0]["name"].as_str()
+        ),
+        (1, Some("nights"))
+    );
+
+    let (_, bo) = app.get("/api/v1/users/bo@example.com").await;
+    let (schedule_target, bo_target) = (
+        format!("schedule:{}", schedule["id"].as_str().unwrap()),
+        format!("user:{}", bo["id"].as_str().unwrap()),
+    );
+    let policy = |delay: &'static str| {
+        vec![
+            ("name", "checkout-oncall".to_owned()),
+            ("level0_targets", schedule_target.clone()),
+            ("level0_delay", "10".to_owned()),
+            ("level1_targets", bo_target.clone()),
+            ("level1_delay", delay.to_owned()),
+        ]
+    };
+    let zero = policy("0");
+    let zero: Vec<(&str, &str)> = zero.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = b.post("/policies", &zero).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+    assert!(
+        refused.html.find("field-error").unwrap()
+            > refused.html.find(r#"name="level1_delay""#).unwrap(),
+        "the second level's delay: {}",
+        refused.html
+    );
+    let ok = policy("20");
+    let ok: Vec<(&str, &str)> = ok.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = b.post("/policies", &ok).await;
+    assert_eq!(
+        created.location.as_deref(),
+        Some("/policies/checkout-oncall"),
+        "{}",
+        created.html
+    );
+    let (_, p) = app.get("/api/v1/escalation-policies/checkout-oncall").await;
+    assert_eq!(p["levels"][1]["delay_minutes"], 20, "{p}");
+    assert_eq!(p["levels"][1]["targets"][0]["type"], "user");
+    let edit = b.get("/policies/checkout-oncall/edit").await;
+    assert!(
+        edit.html
+            .contains(&format!(r#"<option value="{bo_target}" selected>"#)),
+        "{}",
+        edit.html
+    );
+    let one = [
+        ("name", "checkout-oncall"),
+        ("level0_targets", bo_target.as_str()),
+        ("level0_delay", "5"),
+    ];
+    b.post("/policies/checkout-oncall", &one).await;
+    let (_, p) = app.get("/api/v1/escalation-policies/checkout-oncall").await;
+    assert_eq!(p["levels"].as_array().unwrap().len(), 1, "{p}");
+
+    let in_use = b.post("/schedules/primary/delete", &[]).await;
+    assert_eq!(
+        in_use.status,
+        StatusCode::SEE_OTHER,
+        "nothing pages it any more: {}",
+        in_use.html
+    );
+    let gone = b.post("/policies/checkout-oncall/delete", &[]).await;
+    assert_eq!(gone.location.as_deref(), Some("/policies"));
+    assert_eq!(
+        app.get("/api/v1/escalation-policies/checkout-oncall")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
     );
 }
