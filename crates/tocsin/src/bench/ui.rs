@@ -1,10 +1,12 @@
 //! `ui-render`: the web UI on a year of data. A store holds `incidents` incidents of `alerts_per_incident` alerts
 //! each (all but the last `open` resolved), ingested through the same path senders use, and one open incident whose
 //! timeline has `timeline` entries. Pages are requested in-process through the server's router, as a signed-in
-//! owner, one after another: the time from request to the whole body is the server-side render time, reported as
-//! p50 and p99 for home, the incident list (open, and everything), and that incident's page. Then the bytes a first
-//! load of the incident page transfers: its HTML, stylesheet and script, compressed as a browser asks. The same
-//! pages on a population a hundredth the size, built and measured in the same run, are the baseline of the ratios.
+//! owner, one after another: the time from request to the whole body is the server-side render time (uncompressed;
+//! compressing is the next step, measured apart), reported as p50 and p99 for home, the incident list (open, and
+//! everything), and that incident's page. Then the bytes a first load of the incident page transfers: its HTML,
+//! stylesheet and script, gzip-compressed as a browser asks (a response that comes back uncompressed fails the
+//! run). The incidents open one after another over the year before the scenario's instant. The same pages on a
+//! population a hundredth the size, built and measured in the same run, are the baseline of the ratios.
 
 use super::fixture::{Population, concurrently, epoch};
 use super::report::{ms, percentile, thousands};
@@ -90,8 +92,9 @@ pub struct FirstLoad {
 
 pub async fn run(params: &UiParams) -> anyhow::Result<UiFigures> {
     anyhow::ensure!(
-        params.incidents > params.open && params.alerts_per_incident > 0,
-        "--ui-incidents must be more than --ui-open, and every incident needs an alert"
+        params.incidents > params.open && params.open > 0 && params.alerts_per_incident > 0,
+        "--ui-incidents must be more than --ui-open, which must be at least 1 (the measured incident is open), \
+         and every incident needs an alert"
     );
     let shrink = |n: usize| (n / BASELINE_SHRINK).max(1);
     let baseline = UiParams {
@@ -163,6 +166,9 @@ async fn measure(params: &UiParams) -> anyhow::Result<PopulationFigures> {
 
     // Each incident is one sender group: its first alert opens it, the rest join it; all but the last `open`
     // resolve every alert in the same request, which resolves the incident.
+    // Over the year before `now`, one after another.
+    let step = chrono::Duration::seconds((365 * 86_400 / params.incidents as i64).max(1));
+    let year_ago = now - chrono::Duration::days(365);
     let (s, per, resolved) = (
         store.clone(),
         params.alerts_per_incident,
@@ -215,7 +221,7 @@ async fn measure(params: &UiParams) -> anyhow::Result<PopulationFigures> {
                 group_state: None,
             };
             let key = &keys[i % keys.len()];
-            let at = now + chrono::Duration::seconds(i as i64);
+            let at = year_ago + step * i as i32;
             s.ingest()
                 .batch(key, IntegrationKind::Pagerduty, batch, at)
                 .await?;
@@ -226,7 +232,7 @@ async fn measure(params: &UiParams) -> anyhow::Result<PopulationFigures> {
 
     // The incident with a long timeline: the newest open one, and many notes on it.
     let clock = Arc::new(ManualClock::new(
-        now + chrono::Duration::seconds(params.incidents as i64 + 60),
+        now + chrono::Duration::seconds(params.timeline as i64 + 60),
     ));
     let app = App::new(store.clone(), clock.clone(), Metrics::new());
     let open = app
@@ -345,21 +351,37 @@ async fn measure(params: &UiParams) -> anyhow::Result<PopulationFigures> {
         .await?;
     let html = axum::body::to_bytes(html.into_body(), usize::MAX).await?;
     let text = String::from_utf8_lossy(&html).into_owned();
-    let assets: Vec<String> = ["href=\"/assets/", "src=\"/assets/"]
-        .iter()
-        .filter_map(|attr| {
-            let at = text.find(attr)? + attr.len() - "/assets/".len();
-            let end = text[at..].find('"')?;
-            Some(text[at..at + end].to_owned())
+    // Every asset the page names, each once: what a browser's first visit fetches besides the page.
+    let mut assets: Vec<String> = text
+        .match_indices("\"/assets/")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 1..];
+            rest.find('"').map(|end| rest[..end].to_owned())
         })
         .collect();
+    assets.sort();
+    assets.dedup();
     let mut uncompressed = html.len();
+    let mut kinds = Vec::new();
     for path in std::iter::once(incident_page).chain(assets) {
+        kinds.push(if path.ends_with(".css") {
+            "css"
+        } else if path.ends_with(".js") {
+            "js"
+        } else {
+            "html"
+        });
         let resp = service.clone().oneshot(get(path.clone(), true)).await?;
         anyhow::ensure!(
             resp.status().is_success(),
             "{path} answered {}",
             resp.status()
+        );
+        anyhow::ensure!(
+            resp.headers()
+                .get(header::CONTENT_ENCODING)
+                .is_some_and(|e| e == "gzip"),
+            "{path} came back uncompressed to a browser that asked for gzip"
         );
         let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
         if !path.starts_with("/incidents") {
@@ -380,13 +402,22 @@ async fn measure(params: &UiParams) -> anyhow::Result<PopulationFigures> {
         setup_s,
         pages,
         first_load: FirstLoad {
-            html_bytes: first.first().copied().unwrap_or(0),
-            css_bytes: first.get(1).copied().unwrap_or(0),
-            js_bytes: first.get(2).copied().unwrap_or(0),
+            html_bytes: of_kind(&kinds, &first, "html"),
+            css_bytes: of_kind(&kinds, &first, "css"),
+            js_bytes: of_kind(&kinds, &first, "js"),
             total_kb: kb(total),
             uncompressed_kb: kb(uncompressed),
         },
     })
+}
+
+fn of_kind(kinds: &[&str], sizes: &[usize], kind: &str) -> usize {
+    kinds
+        .iter()
+        .zip(sizes)
+        .filter(|(k, _)| **k == kind)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 impl UiFigures {

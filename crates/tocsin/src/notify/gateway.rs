@@ -242,9 +242,12 @@ fn sms_text(notice: &Notice) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    // The link that needs no account, or else the first; whichever fits beside some of the subject.
+    let fits = |url: &&str| url.chars().count() + 1 + SMS_MIN_SUBJECT_CHARS <= SMS_MAX_CHARS;
     let link = notice
         .quick_link
         .as_deref()
+        .filter(fits)
         .or_else(|| notice.links.first().map(|l| l.url.as_str()));
     match link {
         Some(url) if url.chars().count() + 1 + SMS_MIN_SUBJECT_CHARS <= SMS_MAX_CHARS => {
@@ -572,6 +575,18 @@ mod tests {
         };
         assert_eq!(sms_text(&huge_link), "[SEV-1] Checkout is down");
 
+        let too_long = Notice {
+            quick_link: Some(format!(
+                "https://tocsin.example.com/act/{}",
+                "q".repeat(400)
+            )),
+            ..notice()
+        };
+        assert!(
+            sms_text(&too_long).ends_with(" https://tocsin.example.com/a/xyz"),
+            "a signed link too long for an SMS gives way to the first: {}",
+            sms_text(&too_long)
+        );
         let quick = Notice {
             quick_link: Some("https://tocsin.example.com/act/quick".into()),
             ..notice()

@@ -12,9 +12,10 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{NaiveTime, Weekday};
+use chrono::{NaiveTime, Timelike, Weekday};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use tocsin_domain::auth::Need;
 use tocsin_domain::escalation::EscalationTarget;
 use tocsin_domain::oncall::Restriction;
 use tocsin_domain::refs::{PolicyRef, ScheduleRef};
@@ -167,6 +168,7 @@ struct ScheduleEditPage {
     team_problem: String,
 }
 
+/// The teams whose schedules and policies the viewer may make: all of them for admins, their own for others.
 async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<String>, PageError> {
     let mut names: Vec<String> = s
         .app
@@ -174,10 +176,33 @@ async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<String>, PageEr
         .list(&viewer.who)
         .await?
         .into_iter()
+        .filter(|t| viewer.who.grant.allows(&Need::Team(Some(&t.id))))
         .map(|t| t.name.to_string())
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Someone who may change only their teams' schedules and policies, refused one of no team or another team's, is
+/// told so beside the team, with everything they typed kept; someone with no team to choose is simply refused.
+fn team_problem(who: &tocsin_app::Principal, e: tocsin_app::Error) -> tocsin_app::Error {
+    let has_teams = who.grant.allows(&Need::Respond) && !who.grant.teams.is_empty();
+    match e {
+        tocsin_app::Error::Forbidden { role, .. } if has_teams => {
+            tocsin_store::StoreError::Invalid(
+                tocsin_domain::FieldError::new(
+                    "team",
+                    format!(
+                        "you hold the {role} role: choose one of your teams (one without a team, or another team's, \
+                         is an admin's to make)"
+                    ),
+                )
+                .into(),
+            )
+            .into()
+        }
+        e => e,
+    }
 }
 
 async fn schedule_editor(
@@ -233,10 +258,23 @@ async fn schedule_editor(
     ))
 }
 
+/// The team a new schedule or policy starts with: none for admins, else the viewer's first.
+async fn default_team(s: &AppState, viewer: &Viewer) -> Result<String, PageError> {
+    if viewer.who.grant.allows(&Need::Configure) {
+        return Ok(String::new());
+    }
+    Ok(team_names(s, viewer)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default())
+}
+
 pub async fn new_schedule(State(s): State<AppState>, viewer: Viewer) -> PageResult {
     let form = ScheduleForm {
         time_zone: viewer.tz.name().to_owned(),
         reminder_minutes: "30".into(),
+        team: default_team(&s, &viewer).await?,
         ..Default::default()
     };
     schedule_editor(
@@ -301,7 +339,12 @@ pub async fn edit_schedule(
                     .join("\n"),
                 every: rotation["every"].as_str().unwrap_or("weeks").to_owned(),
                 count: rotation["count"].to_string(),
-                start: l.start.format("%Y-%m-%dT%H:%M").to_string(),
+                // A datetime-local field shows seconds only when there are some to keep.
+                start: if l.start.second() == 0 {
+                    l.start.format("%Y-%m-%dT%H:%M").to_string()
+                } else {
+                    l.start.format("%Y-%m-%dT%H:%M:%S").to_string()
+                },
                 restrictions: l
                     .restrictions
                     .iter()
@@ -335,11 +378,14 @@ pub async fn edit_schedule(
 
 /// The form as typed, the JSON body it makes, and which typed layer each sent one is.
 fn read_schedule(f: &Fields) -> (ScheduleForm, Result<Value, Problems>, Vec<usize>) {
-    let layers: Vec<LayerForm> = (0..f.groups("layer"))
-        .map(|i| {
+    let layers: Vec<LayerForm> = f
+        .groups("layer")
+        .into_iter()
+        .enumerate()
+        .map(|(index, i)| {
             let field = |n: &str| f.one(&format!("layer{i}_{n}"));
             LayerForm {
-                index: i,
+                index,
                 name: field("name"),
                 participants: field("participants"),
                 every: field("every"),
@@ -419,9 +465,10 @@ async fn save_schedule(
 ) -> PageResult {
     let (form, body, order) = read_schedule(&Fields::new(pairs));
     let spec = match body {
-        Ok(body) => crate::http::oncall::schedule_spec(s, &viewer.who, body)
-            .await
-            .map_err(|e| forms::problems(e).unwrap_or_default()),
+        Ok(body) => match crate::http::oncall::schedule_spec(s, &viewer.who, body).await {
+            Ok(spec) => Ok(spec),
+            Err(e) => Err(forms::problems(e)?),
+        },
         Err(p) => Err(p),
     };
     let oncall = s.app.oncall();
@@ -434,6 +481,7 @@ async fn save_schedule(
             }
             None => oncall.create_schedule(&viewer.who, spec).await,
         }
+        .map_err(|e| team_problem(&viewer.who, e))
     })
     .await?;
     match saved {
@@ -632,6 +680,7 @@ async fn policy_editor(
 pub async fn new_policy(State(s): State<AppState>, viewer: Viewer) -> PageResult {
     let form = PolicyForm {
         repeat: "0".into(),
+        team: default_team(&s, &viewer).await?,
         ..Default::default()
     };
     policy_editor(
@@ -698,9 +747,12 @@ pub async fn edit_policy(
 }
 
 fn read_policy(f: &Fields) -> (PolicyForm, Result<Value, Problems>, Vec<usize>) {
-    let levels: Vec<LevelForm> = (0..f.groups("level"))
-        .map(|i| LevelForm {
-            index: i,
+    let levels: Vec<LevelForm> = f
+        .groups("level")
+        .into_iter()
+        .enumerate()
+        .map(|(index, i)| LevelForm {
+            index,
             delay: f.one(&format!("level{i}_delay")),
             targets: f.all(&format!("level{i}_targets")),
             ..Default::default()
@@ -771,6 +823,7 @@ async fn save_policy(
             }
             None => escalation.create_policy(&viewer.who, spec).await,
         }
+        .map_err(|e| team_problem(&viewer.who, e))
     })
     .await?;
     match saved {
@@ -861,8 +914,18 @@ mod tests {
             ("layer2_name".into(), "c".into()),
             ("level0_delay".into(), "5".into()),
         ]);
-        assert_eq!(f.groups("layer"), 3);
-        assert_eq!(f.groups("level"), 1);
-        assert_eq!(f.groups("nothing"), 0);
+        assert_eq!(f.groups("layer"), vec![0, 2]);
+        assert_eq!(f.groups("level"), vec![0]);
+        assert!(f.groups("nothing").is_empty());
+        let hostile = Fields::new(vec![
+            ("layer9999999999_name".into(), "x".into()),
+            (format!("layer{}_name", usize::MAX), "x".into()),
+            ("layer3_name".into(), "x".into()),
+        ]);
+        assert_eq!(
+            hostile.groups("layer"),
+            vec![3],
+            "numbers past the limit are not groups"
+        );
     }
 }

@@ -135,6 +135,9 @@ pub fn list(value: &str) -> Vec<String> {
 /// text comes back with line breaks as people write them (browsers send a textarea's as CRLF).
 pub struct Fields(Vec<(String, String)>);
 
+/// The most layers or levels a form may number.
+pub const MAX_GROUPS: usize = 50;
+
 impl Fields {
     pub fn new(pairs: Vec<(String, String)>) -> Self {
         Self(pairs)
@@ -156,9 +159,11 @@ impl Fields {
             .collect()
     }
 
-    /// How many numbered groups named `prefix0_…`, `prefix1_…` the form holds.
-    pub fn groups(&self, prefix: &str) -> usize {
-        self.0
+    /// The numbers of the groups named `prefix0_…`, `prefix1_…` the form holds, in order; at most
+    /// [`MAX_GROUPS`] of them, numbered below it, since the numbers come from whoever sent the form.
+    pub fn groups(&self, prefix: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = self
+            .0
             .iter()
             .filter_map(|(k, _)| {
                 k.strip_prefix(prefix)?
@@ -167,9 +172,11 @@ impl Fields {
                     .parse::<usize>()
                     .ok()
             })
-            .map(|i| i + 1)
-            .max()
-            .unwrap_or(0)
+            .filter(|i| *i < MAX_GROUPS)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 

@@ -276,6 +276,14 @@ fn joined(matchers: &[tocsin_domain::noise::Matcher]) -> String {
         .join(", ")
 }
 
+impl NoisePage {
+    /// A rule scoped to a service that no longer exists keeps its scope in the form rather than falling back to
+    /// every service.
+    fn unknown_service(&self, name: &str) -> bool {
+        !name.is_empty() && !self.services.iter().any(|s| s == name)
+    }
+}
+
 impl RuleForm {
     fn of(r: &tocsin_domain::noise::Rule) -> Self {
         let (action, argument) = match &r.action {
@@ -649,7 +657,15 @@ pub async fn extend_silence(
             )
         })?;
     let from = current.ends_at.max(s.app.now());
-    let ends_at = from + Duration::minutes((hours * 60.0).round() as i64);
+    let ends_at = from
+        .checked_add_signed(Duration::minutes((hours * 60.0).round() as i64))
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                "That would end the silence too far in the future.",
+            )
+        })?;
     noise.extend_silence(&viewer.who, &silence, ends_at).await?;
     Ok(Redirect::to("/noise#silences").into_response())
 }

@@ -325,6 +325,8 @@ struct Shown {
     warnings: Vec<String>,
     /// What was refused, and why.
     refusals: Vec<String>,
+    /// Refused settings of an integration, as typed: its ID and the text.
+    typed_config: Option<(String, String)>,
 }
 
 async fn service_page(
@@ -396,8 +398,11 @@ async fn service_page(
         .await?
         .into_iter()
         .map(|i| IntegrationView {
+            config: match &shown.typed_config {
+                Some((id, text)) if *id == i.id.as_str() => text.clone(),
+                _ => serde_json::to_string_pretty(&i.config).unwrap_or_default(),
+            },
             id: i.id.to_string(),
-            config: serde_json::to_string_pretty(&i.config).unwrap_or_default(),
             name: i.name,
             kind: i.kind.as_str(),
             key_prefix: i.key_prefix,
@@ -710,6 +715,7 @@ pub async fn configure_integration(
         Err(p) => {
             let shown = Shown {
                 refusals: p.general(&[]),
+                typed_config: Some((id.to_string(), f.config)),
                 ..Default::default()
             };
             service_page(&s, &viewer, &name, StatusCode::BAD_REQUEST, shown).await

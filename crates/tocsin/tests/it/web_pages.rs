@@ -1575,4 +1575,58 @@ async fn schedules_and_policies_are_made_and_changed_from_their_forms() {
             .0,
         StatusCode::NOT_FOUND
     );
+
+    // A responder makes their own team's schedules: the form starts on their team, and one of no team is refused
+    // beside the team with what they typed kept.
+    app.post(
+        "/api/v1/users",
+        json!({"name": "Rita", "email": "rita@example.com"}),
+    )
+    .await;
+    app.post(
+        "/api/v1/teams",
+        json!({"name": "payments", "members": ["rita@example.com"]}),
+    )
+    .await;
+    let (_, invitation) = app
+        .post("/api/v1/users/rita@example.com/invitation", json!({}))
+        .await;
+    let mut rita = Browser::new(&app);
+    rita.post(
+        invitation["link"].as_str().unwrap(),
+        &[("password", "rita's passphrase")],
+    )
+    .await;
+    let form = rita.get("/schedules/new").await;
+    assert!(
+        form.html.contains(r#"<option value="payments" selected>"#),
+        "{}",
+        form.html
+    );
+    let mut theirs = vec![
+        ("name", "payments-primary"),
+        ("time_zone", "UTC"),
+        ("team", ""),
+        ("layer0_name", "everyone"),
+        ("layer0_participants", "rita@example.com"),
+        ("layer0_every", "days"),
+        ("layer0_count", "1"),
+        ("layer0_start", "2026-03-02T09:00"),
+    ];
+    let no_team = rita.post("/schedules", &theirs).await;
+    assert_eq!(no_team.status, StatusCode::BAD_REQUEST, "{}", no_team.html);
+    assert!(
+        no_team.html.contains("choose one of your teams")
+            && no_team.html.contains(">rita@example.com</textarea>"),
+        "{}",
+        no_team.html
+    );
+    theirs[2] = ("team", "payments");
+    let made = rita.post("/schedules", &theirs).await;
+    assert_eq!(
+        made.location.as_deref(),
+        Some("/schedules/payments-primary"),
+        "{}",
+        made.html
+    );
 }
