@@ -233,6 +233,8 @@ pub struct IncidentFilter {
     pub severities: Vec<Severity>,
     /// Incidents touching this service.
     pub service: Option<ServiceRef>,
+    /// Incidents touching a service this team owns.
+    pub team: Option<TeamRef>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub limit: u32,

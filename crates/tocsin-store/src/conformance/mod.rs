@@ -1653,9 +1653,13 @@ pub async fn incidents_by_hand(store: &dyn Store) {
 
 pub async fn incident_lists_filter_and_paginate(store: &dyn Store) {
     let key = arbitrary_service_with_key(store, "svc").await;
+    store.teams().create(team_spec("ops"), t0()).await.unwrap();
     store
         .services()
-        .create(service("other"), t0())
+        .create(
+            serde_json::from_value(serde_json::json!({ "name": "other", "team": "ops" })).unwrap(),
+            t0(),
+        )
         .await
         .unwrap();
     for i in 0..7 {
@@ -1752,6 +1756,15 @@ pub async fn incident_lists_filter_and_paginate(store: &dyn Store) {
         })
         .await,
         [8]
+    );
+    assert_eq!(
+        list(IncidentFilter {
+            team: Some("ops".into()),
+            ..Default::default()
+        })
+        .await,
+        [8],
+        "incidents on the team's services"
     );
     assert_eq!(
         list(IncidentFilter {

@@ -292,6 +292,14 @@ impl IncidentRepo for SqlStore {
                     id.as_str().to_owned(),
                 );
             }
+            if let Some(t) = &f.team {
+                let id = super::catalog::load_team(c, t)?.id;
+                w.with(
+                    "id IN (SELECT x.incident_id FROM incident_services x \
+                     JOIN services s ON s.id = x.service_id WHERE s.team_id = {})",
+                    id.as_str().to_owned(),
+                );
+            }
             if let Some(t) = f.created_after {
                 w.with("created_at >= {}", ts(t));
             }

@@ -30,6 +30,8 @@ pub struct IncidentQuery {
     severity: Option<String>,
     /// Service ID or name.
     service: Option<String>,
+    /// Team ID or name: incidents on the services it owns.
+    team: Option<String>,
     /// Opened at or after this time (RFC 3339).
     since: Option<String>,
     /// Opened before this time (RFC 3339).
@@ -78,6 +80,7 @@ pub async fn list_incidents(
         statuses: list_of::<IncidentStatus>("status", &q.status)?,
         severities: list_of::<Severity>("severity", &q.severity)?,
         service: q.service.as_deref().map(ServiceRef::parse),
+        team: q.team.as_deref().map(tocsin_domain::refs::TeamRef::parse),
         created_after: time("since", &q.since)?,
         created_before: time("until", &q.until)?,
         limit: q.limit.unwrap_or(0),

@@ -44,7 +44,7 @@ pub fn routes() -> Router<AppState> {
             "/account/{token}",
             get(pages::account_form).post(pages::account),
         )
-        .route("/incidents", get(pages::incidents))
+        .route("/incidents", get(pages::incidents).post(pages::declare))
         .route("/incidents/{number}", get(incident::incident))
         .route("/incidents/{number}/timeline", get(incident::timeline))
         .route(

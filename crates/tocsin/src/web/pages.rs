@@ -715,6 +715,11 @@ pub struct ListQuery {
     #[serde(default)]
     service: Option<String>,
     #[serde(default)]
+    team: Option<String>,
+    /// Opened within the last `24h`, `7d`, `30d` or `90d`; any time when absent.
+    #[serde(default)]
+    within: Option<String>,
+    #[serde(default)]
     cursor: Option<String>,
     /// Only the rows, for the script that keeps the list live.
     #[serde(default)]
@@ -735,8 +740,30 @@ struct IncidentsPage {
     statuses: Vec<Choice>,
     severities: Vec<Choice>,
     services: Vec<Choice>,
+    teams: Vec<Choice>,
+    within: Vec<Choice>,
     live_url: Option<String>,
     next_url: Option<String>,
+    /// Declaring an incident by hand: who may, the services to choose, the form as typed and its problems.
+    can_declare: bool,
+    service_names: Vec<String>,
+    declare: DeclareForm,
+    declare_problems: super::forms::Problems,
+}
+
+/// An incident declared by hand, as typed.
+#[derive(Default, Clone)]
+pub struct DeclareForm {
+    pub title: String,
+    pub severity: String,
+    pub services: Vec<String>,
+    pub description: String,
+}
+
+impl IncidentsPage {
+    fn declares(&self, service: &str) -> bool {
+        self.declare.services.iter().any(|s| s == service)
+    }
 }
 
 #[derive(Template)]
@@ -778,6 +805,25 @@ pub async fn incidents(
     viewer: Viewer,
     Query(q): Query<ListQuery>,
 ) -> PageResult {
+    incidents_page(&s, &viewer, q, StatusCode::OK, None).await
+}
+
+const WITHIN: [(&str, &str, i64); 5] = [
+    ("", "Any time", 0),
+    ("24h", "Last 24 hours", 1),
+    ("7d", "Last 7 days", 7),
+    ("30d", "Last 30 days", 30),
+    ("90d", "Last 90 days", 90),
+];
+
+async fn incidents_page(
+    s: &AppState,
+    viewer: &Viewer,
+    q: ListQuery,
+    status_code: StatusCode,
+    declared: Option<(DeclareForm, super::forms::Problems)>,
+) -> PageResult {
+    let (s, viewer) = (s.clone(), viewer);
     let now = s.app.now();
     let status = q.status.clone().unwrap_or_else(|| "open".into());
     let statuses = match status.as_str() {
@@ -798,6 +844,19 @@ pub async fn incidents(
         ],
     };
     let service = q.service.clone().unwrap_or_default();
+    let team = q.team.clone().unwrap_or_default();
+    let within = q.within.clone().unwrap_or_default();
+    let days = WITHIN
+        .iter()
+        .find(|(v, ..)| *v == within)
+        .map(|(.., d)| *d)
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Unknown time range",
+                "Choose 24h, 7d, 30d or 90d.",
+            )
+        })?;
     let page = s
         .app
         .incidents()
@@ -807,17 +866,19 @@ pub async fn incidents(
                 statuses,
                 severities,
                 service: (!service.is_empty()).then(|| service.as_str().into()),
+                team: (!team.is_empty()).then(|| team.as_str().into()),
+                created_after: (days > 0).then(|| now - Duration::days(days)),
                 limit: 50,
                 cursor: q.cursor.clone(),
                 ..Default::default()
             },
         )
         .await?;
-    let names = service_names(&s, &viewer).await?;
+    let names = service_names(&s, viewer).await?;
     let rows: Vec<IncidentRow> = page
         .items
         .iter()
-        .map(|i| row(i, &names, &viewer, now))
+        .map(|i| row(i, &names, viewer, now))
         .collect();
     if q.fragment.is_some() {
         return Ok(render(StatusCode::OK, &IncidentRows { rows }));
@@ -831,16 +892,66 @@ pub async fn incidents(
         if !service.is_empty() {
             pairs.append_pair("service", &service);
         }
+        if !team.is_empty() {
+            pairs.append_pair("team", &team);
+        }
+        if !within.is_empty() {
+            pairs.append_pair("within", &within);
+        }
         for (k, v) in extra {
             pairs.append_pair(k, v);
         }
         format!("/incidents?{}", pairs.finish())
     };
     let service_choices = service_choices(&names, &service);
+    let mut team_names: Vec<String> = s
+        .app
+        .teams()
+        .list(&viewer.who)
+        .await?
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    team_names.sort();
+    let team_choices = std::iter::once(Choice {
+        value: String::new(),
+        label: "Any team".into(),
+        selected: team.is_empty(),
+    })
+    .chain(team_names.into_iter().map(|n| Choice {
+        selected: n == team,
+        value: n.clone(),
+        label: n,
+    }))
+    .collect();
+    let mut all_services: Vec<String> = names.values().cloned().collect();
+    all_services.sort();
+    let (declare, declare_problems) = declared.unwrap_or_else(|| {
+        (
+            DeclareForm {
+                severity: "SEV-2".into(),
+                ..Default::default()
+            },
+            super::forms::Problems::default(),
+        )
+    });
     Ok(render(
-        StatusCode::OK,
+        status_code,
         &IncidentsPage {
             chrome: viewer.chrome("incidents"),
+            teams: team_choices,
+            within: WITHIN
+                .iter()
+                .map(|(v, label, _)| Choice {
+                    value: (*v).to_owned(),
+                    label: (*label).to_owned(),
+                    selected: *v == within,
+                })
+                .collect(),
+            can_declare: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
+            service_names: all_services,
+            declare,
+            declare_problems,
             rows,
             statuses: choices(
                 &[
@@ -868,4 +979,45 @@ pub async fn incidents(
             next_url: page.next_cursor.as_deref().map(|c| query(&[("cursor", c)])),
         },
     ))
+}
+
+/// Declares an incident by hand (a customer's report, something no monitor sees) and opens its page.
+pub async fn declare(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> PageResult {
+    let f = super::forms::Fields::new(pairs);
+    let typed = DeclareForm {
+        title: f.one("title"),
+        severity: f.one("severity"),
+        services: f.all("services"),
+        description: f.one("description"),
+    };
+    let new = typed
+        .severity
+        .parse::<Severity>()
+        .map_err(|e| super::forms::problem("severity", &e))
+        .map(|severity| tocsin_store::NewIncident {
+            title: typed.title.trim().to_owned(),
+            description: typed.description.trim().to_owned(),
+            severity,
+            services: typed.services.iter().map(|n| n.as_str().into()).collect(),
+        });
+    let incidents = s.app.incidents();
+    match super::forms::submit(new, |new| incidents.declare(&viewer.who, new)).await? {
+        Ok(declared) => {
+            Ok(Redirect::to(&format!("/incidents/{}", declared.value.number)).into_response())
+        }
+        Err(problems) => {
+            incidents_page(
+                &s,
+                &viewer,
+                ListQuery::default(),
+                StatusCode::BAD_REQUEST,
+                Some((typed, problems)),
+            )
+            .await
+        }
+    }
 }

@@ -841,6 +841,7 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/", "observer"),
         get("/incidents", "observer"),
         get("/incidents?fragment=1", "observer"),
+        get("/incidents?status=all&team=payments&within=7d", "observer"),
         get("/incidents/1", "observer"),
         get("/incidents/1/timeline", "observer"),
         get("/alerts", "observer"),
@@ -858,6 +859,15 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/profile", "observer"),
         get("/admin", "admin"),
         get("/admin/audit", "admin"),
+        post(
+            "/incidents",
+            &[
+                ("title", "Customers report failures"),
+                ("severity", "SEV-2"),
+                ("services", "checkout"),
+            ],
+            "responder",
+        ),
         post("/incidents/1/acknowledge", &[], "responder"),
         post("/incidents/1/notes", &[("body", "a note")], "responder"),
         post(
@@ -1629,4 +1639,91 @@ async fn schedules_and_policies_are_made_and_changed_from_their_forms() {
         "{}",
         made.html
     );
+}
+
+#[tokio::test]
+async fn incidents_are_declared_by_hand_and_listed_by_team_and_time() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    app.post("/api/v1/teams", json!({"name": "payments"})).await;
+    app.post(
+        "/api/v1/services",
+        json!({"name": "checkout", "team": "payments"}),
+    )
+    .await;
+    app.post("/api/v1/services", json!({"name": "search"}))
+        .await;
+    let untitled = b
+        .post(
+            "/incidents",
+            &[
+                ("title", " "),
+                ("severity", "SEV-1"),
+                ("description", "kept"),
+            ],
+        )
+        .await;
+    assert_eq!(untitled.status, StatusCode::BAD_REQUEST);
+    assert!(
+        untitled.html.contains(r#"id="title-problem""#)
+            && untitled.html.contains(">kept</textarea>"),
+        "{}",
+        untitled.html
+    );
+    let declared = b
+        .post(
+            "/incidents",
+            &[
+                ("title", "Customers report failed payments"),
+                ("severity", "SEV-1"),
+                ("services", "checkout"),
+                ("description", "From **support**"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        declared.location.as_deref(),
+        Some("/incidents/1"),
+        "{}",
+        declared.html
+    );
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        (
+            incident["severity"].as_str(),
+            incident["created_by"]["name"].as_str()
+        ),
+        (Some("SEV-1"), Some("Olga Owner")),
+        "{incident}"
+    );
+    b.post(
+        "/incidents",
+        &[
+            ("title", "Search is slow"),
+            ("severity", "SEV-3"),
+            ("services", "search"),
+        ],
+    )
+    .await;
+    let by_team = b.get("/incidents?status=all&team=payments").await;
+    assert!(
+        by_team.html.contains("/incidents/1\"") && !by_team.html.contains("/incidents/2\""),
+        "only the team's services' incidents: {}",
+        by_team.html
+    );
+    let recent = b.get("/incidents?status=all&within=24h").await;
+    assert!(recent.html.contains("/incidents/2\""), "{}", recent.html);
+    let live = b
+        .get("/incidents?status=all&team=payments&fragment=1")
+        .await;
+    assert!(
+        !live.html.contains("/incidents/2\""),
+        "the live rows keep the filters"
+    );
+    assert_eq!(
+        b.get("/incidents?within=forever").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, api) = app.get("/api/v1/incidents?team=payments").await;
+    assert_eq!(api["items"].as_array().unwrap().len(), 1, "{api}");
 }
