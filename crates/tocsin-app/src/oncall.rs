@@ -198,6 +198,24 @@ impl OnCall<'_> {
         Ok(self.app.store.oncall().schedules_of_user(user).await?)
     }
 
+    /// Makes a calendar feed with a new secret URL token, shown once: only its hash is kept.
+    pub async fn issue_feed(
+        &self,
+        who: &Principal,
+        subject: FeedSubject,
+    ) -> Result<crate::Issued<CalendarFeed>> {
+        let token = tocsin_domain::auth::new_feed_token();
+        let new = NewFeed {
+            subject,
+            token_hash: token.hash(),
+            token_prefix: tocsin_domain::auth::display_prefix(token.expose()),
+        };
+        Ok(crate::Issued {
+            record: self.create_feed(who, new).await?,
+            secret: token,
+        })
+    }
+
     pub async fn create_feed(&self, who: &Principal, new: NewFeed) -> Result<CalendarFeed> {
         match &new.subject {
             FeedSubject::User(user) => who.require(Need::Own(user))?,

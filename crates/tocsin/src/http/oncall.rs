@@ -19,13 +19,13 @@ use serde_json::Value;
 use std::collections::HashMap;
 use tocsin_app::Principal;
 use tocsin_domain::ValidationErrors;
-use tocsin_domain::auth::{display_prefix, hash_secret, new_feed_token};
+use tocsin_domain::auth::hash_secret;
 use tocsin_domain::catalog::User;
 use tocsin_domain::ical::{CalendarEvent, calendar};
 use tocsin_domain::ids::{FeedId, OverrideId, UserId};
 use tocsin_domain::oncall::{ScheduleSpec, Shift, final_schedule, gaps, on_call};
 use tocsin_store::{
-    CalendarFeed, FeedSubject, NewFeed, NewOverride, OverrideRecord, ScheduleRecord, StoreError,
+    CalendarFeed, FeedSubject, NewOverride, OverrideRecord, ScheduleRecord, StoreError,
 };
 
 /// The longest range one shifts request covers; longer ones are paged by the caller.
@@ -385,13 +385,10 @@ async fn create_feed(
     caller: &Caller,
     subject: FeedSubject,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedFeed>)> {
-    let token = new_feed_token();
-    let new = NewFeed {
-        subject,
-        token_hash: token.hash(),
-        token_prefix: display_prefix(token.expose()),
-    };
-    let feed = s.app.oncall().create_feed(caller, new).await?;
+    let tocsin_app::Issued {
+        record: feed,
+        secret: token,
+    } = s.app.oncall().issue_feed(caller, subject).await?;
     let url = format!("{}/calendar/{}.ics", s.public_url, token.expose());
     Ok((
         StatusCode::CREATED,

@@ -95,6 +95,7 @@ pub fn routes() -> Router<AppState> {
         .route("/schedules/{name}/edit", get(editors::edit_schedule))
         .route("/schedules/{name}/delete", post(editors::delete_schedule))
         .route("/schedules/{name}/overrides", post(oncall::add_override))
+        .route("/schedules/{name}/feed", post(oncall::schedule_feed))
         .route(
             "/schedules/{name}/overrides/{id}/delete",
             post(oncall::delete_override),

@@ -197,6 +197,8 @@ struct SchedulePage {
     form: OverrideForm,
     problems: Problems,
     warnings: Vec<String>,
+    /// A new calendar feed's URL, shown once.
+    feed_url: Option<String>,
 }
 
 fn x_of(t: DateTime<Utc>, from: DateTime<Utc>, span: Duration) -> u32 {
@@ -234,15 +236,29 @@ fn bars(
         .collect()
 }
 
+/// What the schedule page shows besides the schedule: a refused override as typed, what an action reported, a new
+/// feed's URL.
+#[derive(Default)]
+struct Shown {
+    form: Option<OverrideForm>,
+    problems: Problems,
+    warnings: Vec<String>,
+    feed_url: Option<String>,
+}
+
 async fn schedule_page(
     s: &AppState,
     viewer: &Viewer,
     name: &str,
     status: StatusCode,
-    form: Option<OverrideForm>,
-    problems: Problems,
-    warnings: Vec<String>,
+    shown: Shown,
 ) -> PageResult {
+    let Shown {
+        form,
+        problems,
+        warnings,
+        feed_url,
+    } = shown;
     let now = s.app.now();
     let record: ScheduleRecord = s
         .app
@@ -431,6 +447,7 @@ async fn schedule_page(
             form,
             problems,
             warnings,
+            feed_url,
         },
     ))
 }
@@ -440,16 +457,7 @@ pub async fn schedule(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> PageResult {
-    schedule_page(
-        &s,
-        &viewer,
-        &name,
-        StatusCode::OK,
-        None,
-        Problems::default(),
-        Vec::new(),
-    )
-    .await
+    schedule_page(&s, &viewer, &name, StatusCode::OK, Shown::default()).await
 }
 
 impl OverrideForm {
@@ -519,7 +527,40 @@ pub async fn add_override(
             Vec::new(),
         ),
     };
-    schedule_page(&s, &viewer, &name, status, form, problems, warnings).await
+    let shown = Shown {
+        form,
+        problems,
+        warnings,
+        feed_url: None,
+    };
+    schedule_page(&s, &viewer, &name, status, shown).await
+}
+
+/// A calendar feed of every shift in the schedule, its URL shown once.
+pub async fn schedule_feed(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> PageResult {
+    let oncall = s.app.oncall();
+    let record = oncall
+        .get_schedule(&viewer.who, &ScheduleRef::parse(&name))
+        .await?;
+    let issued = oncall
+        .issue_feed(&viewer.who, tocsin_store::FeedSubject::Schedule(record.id))
+        .await?;
+    let url = format!("{}/calendar/{}.ics", s.public_url, issued.secret.expose());
+    schedule_page(
+        &s,
+        &viewer,
+        &name,
+        StatusCode::CREATED,
+        Shown {
+            feed_url: Some(url),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 pub async fn delete_override(

@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tocsin_domain::account::Password;
-use tocsin_domain::auth::{display_prefix, new_feed_token};
 use tocsin_domain::catalog::UserSpec;
 use tocsin_domain::contact::{ContactMethodSpec, ContactTarget, NotificationRuleSpec, Purpose};
 use tocsin_domain::ids::{ContactMethodId, NotificationRuleId, SessionId};
-use tocsin_store::{DeliveryFilter, FeedSubject, NewFeed};
+use tocsin_store::{DeliveryFilter, FeedSubject};
 
 type PageResult = Result<Response, PageError>;
 
@@ -439,19 +438,12 @@ pub async fn change_password(
 
 /// A calendar URL with the person's shifts, shown once: it is the feed's only credential.
 pub async fn create_feed(State(s): State<AppState>, viewer: Viewer) -> PageResult {
-    let token = new_feed_token();
-    s.app
+    let issued = s
+        .app
         .oncall()
-        .create_feed(
-            &viewer.who,
-            NewFeed {
-                subject: FeedSubject::User(viewer.user.id.clone()),
-                token_hash: token.hash(),
-                token_prefix: display_prefix(token.expose()),
-            },
-        )
+        .issue_feed(&viewer.who, FeedSubject::User(viewer.user.id.clone()))
         .await?;
-    let url = format!("{}/calendar/{}.ics", s.public_url, token.expose());
+    let url = format!("{}/calendar/{}.ics", s.public_url, issued.secret.expose());
     let label =
         "Subscribe to this URL in your calendar; it is shown only now and works until revoked:";
     page(&s, &viewer, StatusCode::OK, None, Some((label, url))).await

@@ -399,6 +399,23 @@ async fn schedules_show_the_coming_weeks_with_gaps_and_take_a_shift_in_two_taps(
         "{}",
         garbled.html
     );
+    // A calendar feed of the whole schedule, its URL shown once, serving the shifts.
+    let feed = b.post("/schedules/primary/feed", &[]).await;
+    assert_eq!(feed.status, StatusCode::CREATED, "{}", feed.html);
+    let url = between(&feed.html, r#"<code id="feed-url">"#, "</code>").to_owned();
+    let ics = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ics.contains("BEGIN:VCALENDAR") && ics.contains("BEGIN:VEVENT"),
+        "{ics}"
+    );
     let id = overrides[0]["id"].as_str().unwrap();
     let removed = b
         .post(&format!("/schedules/primary/overrides/{id}/delete"), &[])
@@ -921,6 +938,7 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "responder",
         ),
         post("/profile/feed", &[], "responder"),
+        post("/schedules/primary/feed", &[], "responder"),
         post(
             "/profile/rules",
             &[("method", &f.method), ("urgency", "low"), ("delay", "5")],
