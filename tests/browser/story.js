@@ -139,7 +139,9 @@ async function shot(page, name) {
       layers: [{ name: "weekdays", participants: ["dana@example.com"], rotation: { every: "days", count: 1 }, start,
         restrictions: [{ days: ["Mon", "Tue", "Wed", "Thu", "Fri"], start: "09:00:00", end: "17:00:00" }] }],
     });
-    for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"],
+    const dana = await api("GET", "/api/v1/users/dana@example.com");
+    for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
+      ["/admin/people/" + dana.id + "/sessions", "person-sessions"],
       ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
       ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
       ["/admin/audit", "audit"], ["/profile", "profile"], ["/schedules/checkout-primary/edit", "schedule-edit"],
@@ -159,6 +161,22 @@ async function shot(page, name) {
     check(/webhook_configs/.test(snippet) && /\/ingest\/alertmanager\//.test(snippet), "an Alertmanager snippet: " + snippet);
     await audit(page, "service with a new key");
     await shot(page, "service-new-key-1440x900");
+    // The catalog applied from a file: the script reads it into the form, a preview says what would change, and
+    // applying it makes the change.
+    await page.goto(base + "/catalog");
+    await page.getByLabel("A file").setInputFiles({
+      name: "catalog.yaml", mimeType: "application/yaml",
+      buffer: Buffer.from("services:\n  - name: search\n    tier: 2\n"),
+    });
+    await page.waitForFunction(() => document.getElementById("document").value.includes("name: search"));
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.getByRole("status").filter({ hasText: "1 created, 0 updated" }).waitFor();
+    check((await api("GET", "/api/v1/services")).items.every((s) => s.name !== "search"), "a preview changes nothing");
+    await audit(page, "catalog preview");
+    await shot(page, "catalog-preview-1440x900");
+    await page.getByRole("button", { name: "Apply", exact: true }).click();
+    await page.getByRole("heading", { name: "Applied" }).waitFor();
+    check((await api("GET", "/api/v1/services/search")).tier === 2, "the file was applied");
     await desk.close();
 
     // ---- phone: a second person signs in with a password ----
@@ -188,7 +206,8 @@ async function shot(page, name) {
     await p.getByLabel("Kind").selectOption("sms");
     await p.getByLabel("Address, number or URL").fill("not a number");
     await p.getByRole("button", { name: "Add", exact: true }).click();
-    await p.getByRole("alert").filter({ hasText: "international form" }).waitFor();
+    await p.locator("#target-problem", { hasText: "international form" }).waitFor();
+    check(await p.getByLabel("Address, number or URL").inputValue() === "not a number", "what was typed is kept");
     await audit(p, "profile (with an error)");
     await shot(p, "profile-375x667");
     await trigger("search-slow", "Search latency p99 above 2 s");
@@ -211,7 +230,7 @@ async function shot(page, name) {
     // ---- phone: the other pages, and an override in two taps ----
     for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
-      ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"]]) {
+      ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"], ["/catalog", "catalog"]]) {
       const r = await p.goto(base + path_);
       check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);

@@ -390,9 +390,10 @@ impl Escalation {
         let count = policy.levels.len() as u32;
         let target = match level {
             Some(l) if l >= count => {
+                // Said as people count levels, from 1, as they asked for it.
                 return Err(format!(
-                    "the policy has levels 0 to {}; there is no level {l}",
-                    count.saturating_sub(1)
+                    "the policy has levels 1 to {count}; there is no level {}",
+                    l + 1
                 ));
             }
             Some(l) => l,
@@ -688,7 +689,10 @@ mod tests {
             ..waiting.clone()
         };
         assert_eq!(after_two.escalate_to(&p, None, now).unwrap().level, 2);
-        assert!(waiting.escalate_to(&p, Some(3), now).is_err());
+        assert_eq!(
+            waiting.escalate_to(&p, Some(3), now).unwrap_err(),
+            "the policy has levels 1 to 3; there is no level 4"
+        );
         assert_eq!(waiting.escalate_to(&p, Some(0), now).unwrap().level, 0);
     }
 

@@ -45,6 +45,11 @@
     refreshTimes(document);
     setInterval(function () { refreshTimes(document); }, 30000);
     document.querySelectorAll("[data-live]").forEach(live);
+    // A menu that scrolls sideways opens scrolled to the current page, so where one is stays in sight.
+    var nav = document.querySelector("nav.main"), current = nav && nav.querySelector("[aria-current]");
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - nav.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+    }
     // Copy buttons copy the text of the element they name.
     document.querySelectorAll("button[data-copy]").forEach(function (b) {
       b.addEventListener("click", function () {
@@ -53,6 +58,20 @@
         navigator.clipboard.writeText(source.textContent).then(function () {
           b.textContent = "Copied";
         });
+      });
+    });
+    // A file chosen for a form is read into the text box it names, so the form posts text like any other; without
+    // this script the file picker stays hidden and the text is pasted.
+    document.querySelectorAll("input[type=file][data-load-into]").forEach(function (input) {
+      var target = document.getElementById(input.getAttribute("data-load-into"));
+      if (!target || !window.FileReader) return;
+      input.closest("[data-needs-script]").hidden = false;
+      input.addEventListener("change", function () {
+        var file = input.files && input.files[0];
+        if (!file) return;
+        var reader = new FileReader();
+        reader.onload = function () { target.value = reader.result; };
+        reader.readAsText(file);
       });
     });
     // Forms that cannot be undone ask first.

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod document;
 pub mod engine;
 pub mod http;
 pub mod listener;

@@ -298,7 +298,7 @@ fn join_reason(why: &JoinReason) -> String {
     }
 }
 
-/// "Alice (email, sms after 5 min); Bob has no usable contact method and was not notified", or "nobody".
+/// "Alice (email, sms after 5 min); Bob (not notified: no usable contact method)", or "nobody".
 fn paged_list(paged: &[PagedUser]) -> String {
     if paged.is_empty() {
         return "nobody".to_owned();
@@ -307,10 +307,7 @@ fn paged_list(paged: &[PagedUser]) -> String {
         .iter()
         .map(|p| {
             if p.methods.is_empty() {
-                return format!(
-                    "{} has no usable contact method and was not notified",
-                    p.name
-                );
+                return format!("{} (not notified: no usable contact method)", p.name);
             }
             let methods: Vec<String> = p
                 .methods
@@ -395,8 +392,8 @@ mod tests {
         );
         assert_eq!(
             timeline(&entry),
-            "Escalation level 2 of web (repeat 1 of 2) paged Alice (email, sms after 5 min); Bob has no usable \
-             contact method and was not notified; nobody is on call in night. That was the policy's last level."
+            "Escalation level 2 of web (repeat 1 of 2) paged Alice (email, sms after 5 min); Bob (not notified: \
+             no usable contact method); nobody is on call in night. That was the policy's last level."
         );
     }
 

@@ -6,6 +6,7 @@ use super::{
     ApplyArgs, CatalogCmd, ExportArgs, NewService, NewTeam, NewUser, ServiceCmd, body, query,
     read_input,
 };
+use crate::document::Syntax;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use serde_json::{Value, json};
@@ -193,23 +194,15 @@ pub(super) fn read_document<T: serde::de::DeserializeOwned>(
     if source.trim().is_empty() {
         bail!("{name} is empty; {what_it_holds}");
     }
-    let is_json = path
+    let syntax = if path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        serde_json::from_str(&source).map_err(|e| anyhow!("{name}: {e}"))
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        Syntax::Json
     } else {
-        serde_yaml_ng::from_str(&source).map_err(|e| yaml_error(&name.to_string(), &e))
-    }
-}
-
-fn yaml_error(name: &str, e: &serde_yaml_ng::Error) -> anyhow::Error {
-    match e.location() {
-        Some(at) if !e.to_string().contains(" line ") => {
-            anyhow!("{name}: {e} at line {} column {}", at.line(), at.column())
-        }
-        _ => anyhow!("{name}: {e}"),
-    }
+        Syntax::Yaml
+    };
+    crate::document::parse(&source, syntax).map_err(|e| anyhow!("{name}: {e}"))
 }
 
 pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ use super::forms::{self, Problems, given};
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
 use crate::http::accounts::mail_account_link;
+use crate::http::extract::path_id;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,7 @@ use tocsin_app::TokenRequest;
 use tocsin_domain::account::LinkPurpose;
 use tocsin_domain::auth::{Need, Role};
 use tocsin_domain::catalog::UserSpec;
-use tocsin_domain::ids::TokenId;
+use tocsin_domain::ids::{SessionId, TokenId};
 use tocsin_domain::refs::UserRef;
 use tocsin_store::AuditFilter;
 
@@ -524,8 +525,7 @@ pub async fn revoke_token(
 ) -> PageResult {
     // Its answer is the administration page, which only those who configure may see.
     viewer.who.require(Need::Configure)?;
-    let id = TokenId::parse(&id)
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "Not found", "No such token."))?;
+    let id = path_id(&id, TokenId::parse, "token")?;
     s.app.tokens().revoke(&viewer.who, &id).await?;
     Ok(Redirect::to("/admin#tokens").into_response())
 }
@@ -650,6 +650,58 @@ fn summary_text(summary: &serde_json::Value) -> String {
     } else {
         text
     }
+}
+
+// ---- someone's signed-in browsers -------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "person_sessions.html")]
+struct PersonSessionsPage {
+    chrome: Chrome,
+    name: String,
+    email: String,
+    sessions: Vec<super::profile::SessionView>,
+    /// Where each session's sign-out form posts, under this person.
+    end_under: String,
+}
+
+/// Where a person signed in, for an admin to sign them out of a lost device.
+pub async fn person_sessions(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(user): Path<String>,
+) -> PageResult {
+    let person = s
+        .app
+        .users()
+        .get(&viewer.who, &UserRef::parse(&user))
+        .await?;
+    let sessions = s
+        .app
+        .accounts()
+        .sessions(&viewer.who, &person.id.clone().into())
+        .await?;
+    Ok(render(
+        StatusCode::OK,
+        &PersonSessionsPage {
+            chrome: viewer.chrome("admin"),
+            sessions: super::profile::session_views(&sessions, &viewer, s.app.now()),
+            end_under: format!("/admin/people/{}/sessions", person.id),
+            name: person.name.to_string(),
+            email: person.email.to_string(),
+        },
+    ))
+}
+
+pub async fn end_person_session(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    // The session names its person; the path's is for reading.
+    Path((_, id)): Path<(String, String)>,
+) -> PageResult {
+    let id = path_id(&id, SessionId::parse, "session")?;
+    let ended = s.app.accounts().end_session(&viewer.who, &id).await?;
+    Ok(Redirect::to(&format!("/admin/people/{}/sessions", ended.user_id)).into_response())
 }
 
 // ---- people's details, teams, and the fallback policy -----------------------------------------------------------

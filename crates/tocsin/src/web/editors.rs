@@ -168,19 +168,12 @@ struct ScheduleEditPage {
     team_problem: String,
 }
 
-/// The teams whose schedules and policies the viewer may make: all of them for admins, their own for others.
 async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<String>, PageError> {
-    let mut names: Vec<String> = s
-        .app
-        .teams()
-        .list(&viewer.who)
+    Ok(super::pages::usable_teams(s, viewer)
         .await?
         .into_iter()
-        .filter(|t| viewer.who.grant.allows(&Need::Team(Some(&t.id))))
-        .map(|t| t.name.to_string())
-        .collect();
-    names.sort();
-    Ok(names)
+        .map(|(name, _)| name)
+        .collect())
 }
 
 /// Someone who may change only their teams' schedules and policies, refused one of no team or another team's, is

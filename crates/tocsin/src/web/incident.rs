@@ -1,9 +1,10 @@
 //! The incident page: its state, timeline, escalation, who was paged and how each notification went, its alerts
 //! with why each did or did not page, its services' runbooks and recent changes; and every action on it a tap
-//! away: acknowledge, resolve, escalate, add responders, reassign, change severity, edit, add a note.
+//! away: acknowledge, resolve, escalate (to the next level or a chosen one), add responders, reassign, change
+//! severity, edit, keep links, add a note.
 
 use super::forms::{self, Fields, Problems};
-use super::pages::{Choice, IncidentRow, choices, people, row, service_names};
+use super::pages::{Choice, IncidentRow, choices, names_of, people, row};
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
 use askama::Template;
@@ -75,6 +76,14 @@ pub struct RunbookView {
     pub url: String,
 }
 
+/// A level of the incident's policy to escalate to, and whom it reaches now.
+pub struct LevelChoice {
+    pub number: u32,
+    pub reaches: String,
+    /// The level that pages next anyway.
+    pub next: bool,
+}
+
 /// The edit form as typed.
 #[derive(Default, Clone)]
 pub struct EditForm {
@@ -100,6 +109,10 @@ struct IncidentPage {
     changes: Vec<ChangeView>,
     deliveries: Vec<DeliveryView>,
     runbooks: Vec<RunbookView>,
+    /// Where responders look: dashboards, the chat channel, the ticket.
+    links: Vec<tocsin_domain::incident::IncidentLink>,
+    /// The levels of the incident's policy, to escalate straight to one.
+    levels: Vec<LevelChoice>,
     timeline: Vec<EntryView>,
     everyone: Vec<(String, String)>,
     schedules: Vec<String>,
@@ -111,6 +124,8 @@ struct IncidentPage {
     problems: Problems,
     /// Which form the problems belong to, to open it.
     problem_form: &'static str,
+    /// A refused link as typed: its URL and label.
+    link_form: (String, String),
     notices: Vec<String>,
     refusals: Vec<String>,
 }
@@ -176,6 +191,7 @@ async fn timeline_views(
 #[derive(Default)]
 struct Shown {
     edit: Option<EditForm>,
+    link: (String, String),
     problems: Problems,
     problem_form: &'static str,
     notices: Vec<String>,
@@ -193,7 +209,8 @@ async fn incident_page(
     let this = incident_ref(number)?;
     let who = &viewer.who;
     let i = s.app.incidents().get(who, &this).await?;
-    let names = service_names(s, viewer).await?;
+    let services = s.app.services().list(who).await?;
+    let names = names_of(&services);
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
     let people = people(s, viewer).await?;
     let alerts = s
@@ -266,7 +283,7 @@ async fn incident_page(
         .collect();
     let mut runbooks = Vec::new();
     let mut all_services: Vec<String> = Vec::new();
-    for svc in s.app.services().list(who).await? {
+    for svc in &services {
         if i.services.contains(&svc.id)
             && let Some(url) = &svc.runbook_url
         {
@@ -294,18 +311,45 @@ async fn incident_page(
             .map(|r| r.name)
             .collect();
         schedules.sort();
-        let mut policies: Vec<String> = s
-            .app
-            .escalation()
-            .list_policies(who)
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        policies.sort();
+        let mut policies = s.app.escalation().list_policies(who).await?;
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
         (everyone, schedules, policies)
     } else {
         Default::default()
+    };
+    let levels = match escalation
+        .as_ref()
+        .filter(|_| i.status != IncidentStatus::Resolved)
+        .and_then(|e| e.escalation.policy_id.as_ref())
+        .and_then(|id| policies.iter().find(|p| &p.id == id))
+    {
+        Some(policy) => {
+            // Only a running escalation has a next level; one stopped (acknowledged, or past its last level) has
+            // none to mark.
+            let next = escalation
+                .as_ref()
+                .filter(|e| e.escalation.next_at.is_some())
+                .map(|e| e.escalation.level);
+            let on_call = s
+                .app
+                .escalation()
+                .on_call(who, policy.clone(), None)
+                .await?;
+            (0..policy.levels.len())
+                .map(|at| LevelChoice {
+                    number: at as u32 + 1,
+                    reaches: on_call.levels.get(at).map_or_else(String::new, |l| {
+                        l.users
+                            .iter()
+                            .map(|(u, _)| people.get(u).cloned().unwrap_or_else(|| u.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }),
+                    next: Some(at as u32) == next,
+                })
+                .collect()
+        }
+        None => Vec::new(),
     };
     let original = EditForm {
         title: i.title.clone(),
@@ -354,15 +398,18 @@ async fn incident_page(
             changes,
             deliveries,
             runbooks,
+            links: i.links.clone(),
+            levels,
             timeline: timeline_views(s, viewer, &this, now).await?,
             everyone,
             schedules,
-            policies,
+            policies: policies.into_iter().map(|p| p.name).collect(),
             all_services,
             edit,
             original,
             problems: shown.problems,
             problem_form: shown.problem_form,
+            link_form: shown.link,
             notices: shown.notices,
             refusals: shown.refusals,
         },
@@ -408,8 +455,24 @@ pub async fn timeline(
     ))
 }
 
-/// Acknowledge, resolve, escalate, add a note, change the severity, add responders, reassign, edit: each a form on
-/// the incident page, which it returns to.
+/// The incident page again, with a form's problems shown beside it and the form open.
+async fn refused(
+    s: &AppState,
+    viewer: &Viewer,
+    number: &str,
+    form: &'static str,
+    problems: Problems,
+) -> PageResult {
+    let shown = Shown {
+        problems,
+        problem_form: form,
+        ..Default::default()
+    };
+    incident_page(s, viewer, number, StatusCode::BAD_REQUEST, shown).await
+}
+
+/// Acknowledge, resolve, escalate, add a note, change the severity, add responders, reassign, edit, add or remove a
+/// link: each a form on the incident page, which it returns to.
 pub async fn incident_action(
     State(s): State<AppState>,
     viewer: Viewer,
@@ -421,27 +484,55 @@ pub async fn incident_action(
     let who = &viewer.who;
     let incidents = s.app.incidents();
     let escalation = s.app.escalation();
-    let refused = |form: &'static str, problems: Problems| Shown {
-        problems,
-        problem_form: form,
-        ..Default::default()
-    };
     let shown = match action.as_str() {
         "acknowledge" => incidents.acknowledge(who, &this).await.map(drop),
         "resolve" => incidents.resolve(who, &this).await.map(drop),
-        "escalate" => escalation.escalate(who, &this, None).await.map(drop),
+        "escalate" => {
+            // Counted from 1 as the page shows levels; without one, the next level.
+            let level = match forms::given(&f.one("level")).map(str::parse::<u32>) {
+                None => None,
+                Some(Ok(n)) if n >= 1 => Some(n - 1),
+                Some(_) => {
+                    let p = forms::problem("level", "choose one of the policy's levels");
+                    return refused(&s, &viewer, &number, "escalate", p).await;
+                }
+            };
+            match escalation.escalate(who, &this, level).await {
+                // A level the policy does not have is shown beside the level chosen.
+                Err(e @ tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(_))) => {
+                    let p = forms::problems(e)?;
+                    return refused(&s, &viewer, &number, "escalate", p).await;
+                }
+                other => other.map(drop),
+            }
+        }
+        "links" | "unlink" => {
+            let body = if action == "links" {
+                json!({"add_links": [{"url": f.one("url").trim(), "label": f.one("label").trim()}]})
+            } else {
+                json!({"remove_links": [f.one("url").trim()]})
+            };
+            let changes = forms::parse::<IncidentChanges>(body)
+                .map_err(|e| forms::problems(e).unwrap_or_default());
+            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
+                Ok(_) => Ok(()),
+                Err(problems) => {
+                    let shown = Shown {
+                        problems,
+                        problem_form: "links",
+                        link: (f.one("url"), f.one("label")),
+                        ..Default::default()
+                    };
+                    return incident_page(&s, &viewer, &number, StatusCode::BAD_REQUEST, shown)
+                        .await;
+                }
+            }
+        }
         "notes" => {
             let body = f.one("body");
             if body.trim().is_empty() {
                 let p = forms::problem("body", "write something in the note before adding it");
-                return incident_page(
-                    &s,
-                    &viewer,
-                    &number,
-                    StatusCode::BAD_REQUEST,
-                    refused("note", p),
-                )
-                .await;
+                return refused(&s, &viewer, &number, "note", p).await;
             }
             incidents
                 .add_note(who, &this, body.to_owned())
@@ -467,14 +558,7 @@ pub async fn incident_action(
             };
             if responders.users.is_empty() && responders.schedules.is_empty() {
                 let p = forms::problem("responders", "choose at least one person or schedule");
-                return incident_page(
-                    &s,
-                    &viewer,
-                    &number,
-                    StatusCode::BAD_REQUEST,
-                    refused("responders", p),
-                )
-                .await;
+                return refused(&s, &viewer, &number, "responders", p).await;
             }
             match escalation.add_responders(who, &this, responders).await {
                 // Redirected like any other change, so that reloading the page pages nobody again; the gaps are on
@@ -495,14 +579,7 @@ pub async fn incident_action(
                 Some(("policy", name)) => Reassignment::Policy(PolicyRef::parse(name)),
                 _ => {
                     let p = forms::problem("to", "choose a person or an escalation policy");
-                    return incident_page(
-                        &s,
-                        &viewer,
-                        &number,
-                        StatusCode::BAD_REQUEST,
-                        refused("reassign", p),
-                    )
-                    .await;
+                    return refused(&s, &viewer, &number, "reassign", p).await;
                 }
             };
             escalation.reassign(who, &this, to).await.map(drop)

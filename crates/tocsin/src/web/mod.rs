@@ -7,6 +7,7 @@
 
 mod admin;
 mod assets;
+mod catalog;
 mod editors;
 mod forms;
 mod incident;
@@ -64,6 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/password", post(profile::change_password))
         .route("/profile/feed", post(profile::create_feed))
         .route("/alerts", get(noise::alerts))
+        .route("/catalog", get(catalog::catalog).post(catalog::apply))
+        .route("/catalog.yaml", get(catalog::export))
         .route("/services", get(services::services).post(services::create))
         .route(
             "/services/{name}",
@@ -96,6 +99,7 @@ pub fn routes() -> Router<AppState> {
         .route("/schedules/{name}/delete", post(editors::delete_schedule))
         .route("/schedules/{name}/overrides", post(oncall::add_override))
         .route("/schedules/{name}/feed", post(oncall::schedule_feed))
+        .route("/feeds/{id}/revoke", post(oncall::revoke_feed))
         .route(
             "/schedules/{name}/overrides/{id}/delete",
             post(oncall::delete_override),
@@ -133,6 +137,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/teams/{team}/delete", post(admin::delete_team))
         .route("/admin/paging", post(admin::set_fallback))
         .route("/admin/people/{user}/invite", post(admin::invite))
+        .route("/admin/people/{user}/sessions", get(admin::person_sessions))
+        .route(
+            "/admin/people/{user}/sessions/{id}/end",
+            post(admin::end_person_session),
+        )
         .route("/admin/tokens", post(admin::create_token))
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/audit", get(admin::audit))
@@ -350,7 +359,7 @@ impl PageError {
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Self {
+    pub(super) fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "A page failed.");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

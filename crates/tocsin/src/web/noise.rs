@@ -5,6 +5,7 @@ use super::forms::{self, Problems, given};
 use super::pages::service_names;
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
+use crate::http::extract::path_id;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -474,13 +475,9 @@ pub async fn delete_rule(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
-    let id = RuleId::parse(&id).ok_or_else(not_found)?;
+    let id = path_id(&id, RuleId::parse, "rule")?;
     s.app.noise().delete_rule(&viewer.who, &id).await?;
     Ok(Redirect::to("/noise#rules").into_response())
-}
-
-fn not_found() -> PageError {
-    PageError::new(StatusCode::NOT_FOUND, "Not found", "Nothing by that ID.")
 }
 
 impl SilenceForm {
@@ -535,7 +532,7 @@ pub async fn expire_silence(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
-    let id = SilenceId::parse(&id).ok_or_else(not_found)?;
+    let id = path_id(&id, SilenceId::parse, "silence")?;
     s.app.noise().expire_silence(&viewer.who, &id).await?;
     Ok(Redirect::to("/noise#silences").into_response())
 }
@@ -598,7 +595,7 @@ pub async fn delete_maintenance(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
-    let id = MaintenanceId::parse(&id).ok_or_else(not_found)?;
+    let id = path_id(&id, MaintenanceId::parse, "maintenance window")?;
     s.app.noise().delete_maintenance(&viewer.who, &id).await?;
     Ok(Redirect::to("/noise#maintenance").into_response())
 }
@@ -609,7 +606,7 @@ pub async fn update_rule(
     Path(id): Path<String>,
     Form(f): Form<RuleForm>,
 ) -> PageResult {
-    let rule = RuleId::parse(&id).ok_or_else(not_found)?;
+    let rule = path_id(&id, RuleId::parse, "rule")?;
     let noise = s.app.noise();
     match forms::submit(f.spec(), |spec| {
         noise.replace_rule(&viewer.who, &rule, spec)
@@ -640,7 +637,7 @@ pub async fn extend_silence(
     Path(id): Path<String>,
     Form(f): Form<ExtendForm>,
 ) -> PageResult {
-    let silence = SilenceId::parse(&id).ok_or_else(not_found)?;
+    let silence = path_id(&id, SilenceId::parse, "silence")?;
     let noise = s.app.noise();
     let current = noise.get_silence(&viewer.who, &silence).await?;
     let hours: f64 = f

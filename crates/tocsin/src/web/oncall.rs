@@ -5,6 +5,7 @@ use super::forms::{self, Problems};
 use super::pages::people;
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
+use crate::http::extract::path_id;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -15,10 +16,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::HashMap;
 use tocsin_domain::escalation::EscalationTarget;
-use tocsin_domain::ids::{OverrideId, UserId};
+use tocsin_domain::ids::{FeedId, OverrideId, UserId};
 use tocsin_domain::oncall::{Schedule, Shift, final_schedule, gaps};
 use tocsin_domain::refs::{PolicyRef, ScheduleRef, UserRef};
-use tocsin_store::{NewOverride, ScheduleRecord};
+use tocsin_store::{FeedSubject, NewOverride, ScheduleRecord};
 
 type PageResult = Result<Response, PageError>;
 
@@ -199,6 +200,8 @@ struct SchedulePage {
     warnings: Vec<String>,
     /// A new calendar feed's URL, shown once.
     feed_url: Option<String>,
+    /// The schedule's calendar feeds still answering, to revoke.
+    feeds: Vec<FeedView>,
 }
 
 fn x_of(t: DateTime<Utc>, from: DateTime<Utc>, span: Duration) -> u32 {
@@ -448,6 +451,7 @@ async fn schedule_page(
             problems,
             warnings,
             feed_url,
+            feeds: live_feeds(s, viewer, FeedSubject::Schedule(record.id.clone())).await?,
         },
     ))
 }
@@ -547,7 +551,7 @@ pub async fn schedule_feed(
         .get_schedule(&viewer.who, &ScheduleRef::parse(&name))
         .await?;
     let issued = oncall
-        .issue_feed(&viewer.who, tocsin_store::FeedSubject::Schedule(record.id))
+        .issue_feed(&viewer.who, FeedSubject::Schedule(record.id))
         .await?;
     let url = format!("{}/calendar/{}.ics", s.public_url, issued.secret.expose());
     schedule_page(
@@ -568,13 +572,61 @@ pub async fn delete_override(
     viewer: Viewer,
     Path((name, id)): Path<(String, String)>,
 ) -> PageResult {
-    let id = OverrideId::parse(&id)
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "Not found", "No such override."))?;
+    let id = path_id(&id, OverrideId::parse, "override")?;
     s.app
         .oncall()
         .delete_override(&viewer.who, &ScheduleRef::parse(&name), &id)
         .await?;
     Ok(Redirect::to(&format!("{}#overrides", schedule_url(&name))).into_response())
+}
+
+/// A calendar feed that still answers, named by the start of its secret (all a person can match it by).
+pub struct FeedView {
+    pub id: String,
+    pub prefix: String,
+    pub created: When,
+}
+
+/// The feeds of a person or a schedule that still answer, oldest first.
+pub(super) async fn live_feeds(
+    s: &AppState,
+    viewer: &Viewer,
+    subject: FeedSubject,
+) -> Result<Vec<FeedView>, PageError> {
+    let now = s.app.now();
+    Ok(s.app
+        .oncall()
+        .list_feeds(&viewer.who, Some(subject))
+        .await?
+        .into_iter()
+        .filter(|f| f.revoked_at.is_none())
+        .map(|f| FeedView {
+            id: f.id.to_string(),
+            prefix: f.token_prefix,
+            created: When::new(f.created_at, viewer.tz, now),
+        })
+        .collect())
+}
+
+/// Stops a calendar feed's URL answering, and returns to the page that lists it.
+pub async fn revoke_feed(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = path_id(&id, FeedId::parse, "calendar feed")?;
+    let oncall = s.app.oncall();
+    let revoked = oncall.revoke_feed(&viewer.who, &id).await?;
+    let back = match revoked.subject {
+        FeedSubject::User(_) => "/profile#feeds".to_owned(),
+        FeedSubject::Schedule(schedule) => {
+            let record = oncall
+                .get_schedule(&viewer.who, &ScheduleRef::Id(schedule))
+                .await?;
+            format!("{}#feeds", schedule_url(&record.name))
+        }
+    };
+    Ok(Redirect::to(&back).into_response())
 }
 
 // ---- escalation policies ----------------------------------------------------------------------------------------

@@ -512,13 +512,39 @@ pub(super) async fn service_names(
     s: &AppState,
     viewer: &Viewer,
 ) -> Result<HashMap<ServiceId, String>, PageError> {
-    Ok(s.app
-        .services()
+    Ok(names_of(&s.app.services().list(&viewer.who).await?))
+}
+
+/// Services' names by ID, for a page that has listed them anyway.
+pub(super) fn names_of(services: &[tocsin_domain::catalog::Service]) -> HashMap<ServiceId, String> {
+    services
+        .iter()
+        .map(|svc| (svc.id.clone(), svc.name.to_string()))
+        .collect()
+}
+
+/// The teams whose services, schedules and policies the viewer may make and change, by name: all of them for
+/// admins, their own for others.
+pub(super) async fn usable_teams(
+    s: &AppState,
+    viewer: &Viewer,
+) -> Result<Vec<(String, tocsin_domain::ids::TeamId)>, PageError> {
+    let mut teams: Vec<(String, tocsin_domain::ids::TeamId)> = s
+        .app
+        .teams()
         .list(&viewer.who)
         .await?
         .into_iter()
-        .map(|svc| (svc.id, svc.name.to_string()))
-        .collect())
+        .filter(|t| {
+            viewer
+                .who
+                .grant
+                .allows(&tocsin_domain::auth::Need::Team(Some(&t.id)))
+        })
+        .map(|t| (t.name.to_string(), t.id))
+        .collect();
+    teams.sort();
+    Ok(teams)
 }
 
 /// Everyone's name by ID, for the pages that name people.

@@ -1,9 +1,12 @@
 //! The profile: how a person is reached (contact methods, with a test, and notification rules), their time zone,
 //! calendar feed, sessions and password. Everything here is the person's own; the use cases check it is.
 
+use super::forms::{self, Problems};
+use super::oncall::{FeedView, live_feeds};
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
 use crate::http::extract::Peer;
+use crate::http::extract::path_id;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -12,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tocsin_domain::account::Password;
+use tocsin_domain::auth::Need;
 use tocsin_domain::catalog::UserSpec;
 use tocsin_domain::contact::{ContactMethodSpec, ContactTarget, NotificationRuleSpec, Purpose};
 use tocsin_domain::ids::{ContactMethodId, NotificationRuleId, SessionId};
@@ -42,6 +46,24 @@ pub struct SessionView {
     pub last_seen: When,
 }
 
+/// A person's signed-in browsers as the viewer reads them, theirs marked.
+pub(super) fn session_views(
+    sessions: &[tocsin_store::SessionRecord],
+    viewer: &Viewer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<SessionView> {
+    sessions
+        .iter()
+        .map(|x| SessionView {
+            id: x.id.to_string(),
+            current: x.id == viewer.session.id,
+            agent: x.user_agent.chars().take(80).collect(),
+            address: x.address.clone().unwrap_or_default(),
+            last_seen: When::new(x.last_seen_at, viewer.tz, now),
+        })
+        .collect()
+}
+
 pub struct NotificationView {
     pub what: &'static str,
     pub channel: String,
@@ -61,16 +83,27 @@ struct ProfilePage {
     rules: Vec<RuleView>,
     sessions: Vec<SessionView>,
     notifications: Vec<NotificationView>,
-    /// Which form an error belongs to, and what it says.
-    error: Option<(&'static str, String)>,
+    /// Which form the problems belong to: `time_zone`, `method`, `edit`, `rule` or `password`.
+    problem_form: &'static str,
+    problems: Problems,
+    /// Shown for every form but the refused one.
+    no_problems: Problems,
+    /// The contact method whose edit was refused, and that edit as typed.
+    edited_method: String,
+    method_edit: MethodEditForm,
+    method_form: MethodForm,
+    rule_form: RuleForm,
     /// Something to show once: a new calendar feed's URL, or a new webhook's signing secret.
     shown_once: Option<(&'static str, String)>,
     updates: tocsin_domain::contact::StatusUpdates,
+    feeds: Vec<FeedView>,
+    /// Whether the person may change how they are reached (observers only read).
+    may_change: bool,
 }
 
 /// What a person reads of a target: an address or a number, and of a URL only its host, since chat and webhook
 /// URLs are secrets.
-fn shown(target: &ContactTarget) -> String {
+fn target_text(target: &ContactTarget) -> String {
     let host = |url: &str| {
         url::Url::parse(url)
             .ok()
@@ -89,13 +122,37 @@ fn shown(target: &ContactTarget) -> String {
     }
 }
 
-async fn page(
-    s: &AppState,
-    viewer: &Viewer,
-    status: StatusCode,
-    error: Option<(&'static str, String)>,
+/// What the page shows besides the profile: a refused form as typed, or a secret to show once.
+#[derive(Default)]
+struct Shown {
+    form: &'static str,
+    problems: Problems,
+    edited_method: String,
+    method_edit: MethodEditForm,
+    method: Option<MethodForm>,
+    rule: Option<RuleForm>,
+    time_zone: Option<String>,
     shown_once: Option<(&'static str, String)>,
-) -> PageResult {
+}
+
+impl Shown {
+    fn refused(form: &'static str, problems: Problems) -> Self {
+        Self {
+            form,
+            problems,
+            ..Default::default()
+        }
+    }
+
+    fn once(label: &'static str, value: String) -> Self {
+        Self {
+            shown_once: Some((label, value)),
+            ..Default::default()
+        }
+    }
+}
+
+async fn page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Shown) -> PageResult {
     let now = s.app.now();
     let who = &viewer.who;
     let me = viewer.user.id.clone().into();
@@ -124,14 +181,16 @@ async fn page(
             chrome: viewer.chrome("profile"),
             name: viewer.user.name.to_string(),
             email: viewer.user.email.to_string(),
-            time_zone: viewer.user.time_zone.to_string(),
+            time_zone: shown
+                .time_zone
+                .unwrap_or_else(|| viewer.user.time_zone.to_string()),
             methods: methods
                 .iter()
                 .map(|m| MethodView {
                     id: m.id.to_string(),
                     name: m.name.clone(),
                     kind: m.target.kind(),
-                    target: shown(&m.target),
+                    target: target_text(&m.target),
                     enabled: m.enabled,
                 })
                 .collect(),
@@ -144,16 +203,7 @@ async fn page(
                     delay: r.delay_minutes,
                 })
                 .collect(),
-            sessions: sessions
-                .iter()
-                .map(|x| SessionView {
-                    id: x.id.to_string(),
-                    current: x.id == viewer.session.id,
-                    agent: x.user_agent.chars().take(80).collect(),
-                    address: x.address.clone().unwrap_or_default(),
-                    last_seen: When::new(x.last_seen_at, viewer.tz, now),
-                })
-                .collect(),
+            sessions: session_views(&sessions, viewer, now),
             notifications: notifications
                 .iter()
                 .map(|d| {
@@ -174,57 +224,89 @@ async fn page(
                     }
                 })
                 .collect(),
-            error,
-            shown_once,
+            problem_form: shown.form,
+            problems: shown.problems,
+            no_problems: Problems::default(),
+            edited_method: shown.edited_method,
+            method_edit: shown.method_edit,
+            method_form: shown.method.unwrap_or_default(),
+            rule_form: shown.rule.unwrap_or_else(|| RuleForm {
+                delay: "0".into(),
+                ..Default::default()
+            }),
+            shown_once: shown.shown_once,
             updates,
+            feeds: live_feeds(s, viewer, FeedSubject::User(viewer.user.id.clone())).await?,
+            may_change: who.grant.allows(&Need::Own(&viewer.user.id)),
         },
     ))
 }
 
 impl ProfilePage {
-    /// What went wrong with the form named `form`, to show beside it.
-    fn error_for(&self, form: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| *f == form)
-            .map(|(_, message)| message.as_str())
+    /// A method's name in its rename form: as typed when that edit was refused, else as stored.
+    fn edit_name<'a>(&'a self, m: &'a MethodView) -> &'a str {
+        if self.edited_method == m.id {
+            &self.method_edit.name
+        } else {
+            &m.name
+        }
+    }
+
+    fn edit_enabled(&self, m: &MethodView) -> bool {
+        if self.edited_method == m.id {
+            self.method_edit.enabled.is_some()
+        } else {
+            m.enabled
+        }
+    }
+
+    /// A new target as typed in a refused edit; blank otherwise, which keeps the target.
+    fn edit_target(&self, m: &MethodView) -> &str {
+        if self.edited_method == m.id {
+            &self.method_edit.target
+        } else {
+            ""
+        }
+    }
+
+    /// The kinds of contact method, as the add form offers them.
+    fn kinds(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("email", "Email"),
+            ("sms", "SMS"),
+            ("voice", "Phone call"),
+            ("slack", "Slack"),
+            ("teams", "Microsoft Teams"),
+            ("mattermost", "Mattermost"),
+            ("webhook", "Webhook"),
+        ]
+    }
+
+    /// What is wrong with the form named `form`: nothing, unless it is the one refused.
+    fn problems_of(&self, form: &str) -> &Problems {
+        if self.problem_form == form {
+            &self.problems
+        } else {
+            &self.no_problems
+        }
     }
 }
 
 pub async fn profile(State(s): State<AppState>, viewer: Viewer) -> PageResult {
-    page(&s, &viewer, StatusCode::OK, None, None).await
+    page(&s, &viewer, StatusCode::OK, Shown::default()).await
 }
 
-/// A change refused for what was entered is shown next to the form it came from; anything else is an error page.
-async fn or_show(
+/// Back to the profile after a change; a change refused for what was entered is shown beside the form it came
+/// from, as typed; anything else is an error page.
+async fn or_show<T>(
     s: &AppState,
     viewer: &Viewer,
-    form: &'static str,
-    result: Result<(), tocsin_app::Error>,
+    result: Result<Result<T, Problems>, PageError>,
+    refused: impl FnOnce(Problems) -> Shown,
 ) -> PageResult {
-    match result {
-        Ok(()) => Ok(Redirect::to("/profile").into_response()),
-        Err(tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(errors))) => {
-            page(
-                s,
-                viewer,
-                StatusCode::BAD_REQUEST,
-                Some((form, errors.to_string())),
-                None,
-            )
-            .await
-        }
-        Err(tocsin_app::Error::BadCredentials) => {
-            page(
-                s,
-                viewer,
-                StatusCode::BAD_REQUEST,
-                Some((form, "The current password is wrong.".into())),
-                None,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+    match result? {
+        Ok(_) => Ok(Redirect::to("/profile").into_response()),
+        Err(p) => page(s, viewer, StatusCode::BAD_REQUEST, refused(p)).await,
     }
 }
 
@@ -238,33 +320,31 @@ pub async fn set_time_zone(
     viewer: Viewer,
     Form(f): Form<TimeZoneForm>,
 ) -> PageResult {
-    let spec = serde_json::from_value::<UserSpec>(serde_json::json!({
+    let spec = forms::parse::<UserSpec>(serde_json::json!({
         "name": viewer.user.name,
         "email": viewer.user.email,
         "time_zone": f.time_zone.trim(),
-    }));
-    let result = match spec {
-        Ok(spec) => s
-            .app
-            .users()
-            .replace(&viewer.who, &viewer.user.id.clone().into(), spec)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(invalid("time_zone", e)),
-    };
-    or_show(&s, &viewer, "time_zone", result).await
+    }))
+    .map_err(|e| forms::problems(e).unwrap_or_default());
+    let me = viewer.user.id.clone().into();
+    let users = s.app.users();
+    let result = forms::submit(spec, |spec| users.replace(&viewer.who, &me, spec)).await;
+    or_show(&s, &viewer, result, |p| Shown {
+        time_zone: Some(f.time_zone.clone()),
+        ..Shown::refused("time_zone", p)
+    })
+    .await
 }
 
-fn invalid(field: &str, e: impl std::fmt::Display) -> tocsin_app::Error {
-    tocsin_store::StoreError::Invalid(tocsin_domain::FieldError::new(field, e.to_string()).into())
-        .into()
-}
-
-#[derive(Deserialize)]
+/// A new contact method as typed.
+#[derive(Deserialize, Default, Clone)]
 pub struct MethodForm {
-    name: String,
-    kind: String,
-    target: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub target: String,
 }
 
 pub async fn add_method(
@@ -272,25 +352,14 @@ pub async fn add_method(
     viewer: Viewer,
     Form(f): Form<MethodForm>,
 ) -> PageResult {
-    let key = match f.kind.as_str() {
-        "email" => "address",
-        "sms" | "voice" => "number",
-        _ => "url",
-    };
-    let spec = serde_json::from_value::<ContactMethodSpec>(serde_json::json!({
+    let spec = forms::parse::<ContactMethodSpec>(serde_json::json!({
         "name": f.name.trim(),
-        "target": {"type": f.kind, key: f.target.trim()},
-    }));
-    let created = match spec {
-        Ok(spec) => {
-            s.app
-                .contacts()
-                .create_method(&viewer.who, &viewer.user.id.clone().into(), spec)
-                .await
-        }
-        Err(e) => Err(invalid("target", e)),
-    };
-    match created {
+        "target": target_json(&f.kind, &f.target),
+    }))
+    .map_err(|e| forms::problems(e).unwrap_or_default());
+    let me = viewer.user.id.clone().into();
+    let contacts = s.app.contacts();
+    match forms::submit(spec, |spec| contacts.create_method(&viewer.who, &me, spec)).await? {
         Ok(method) => match method.value.target {
             ContactTarget::Webhook {
                 secret: Some(secret),
@@ -298,22 +367,22 @@ pub async fn add_method(
             } => {
                 let label =
                     "The webhook's signing secret, to verify what Tocsin sends (shown only now):";
-                page(&s, &viewer, StatusCode::OK, None, Some((label, secret))).await
+                page(&s, &viewer, StatusCode::OK, Shown::once(label, secret)).await
             }
             _ => Ok(Redirect::to("/profile").into_response()),
         },
-        Err(e) => or_show(&s, &viewer, "method", Err(e)).await,
+        Err(p) => {
+            let shown = Shown {
+                method: Some(f),
+                ..Shown::refused("method", p)
+            };
+            page(&s, &viewer, StatusCode::BAD_REQUEST, shown).await
+        }
     }
 }
 
 fn method_id(id: &str) -> Result<ContactMethodId, PageError> {
-    ContactMethodId::parse(id).ok_or_else(|| {
-        PageError::new(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such contact method.",
-        )
-    })
+    Ok(path_id(id, ContactMethodId::parse, "contact method")?)
 }
 
 pub async fn test_method(
@@ -340,12 +409,15 @@ pub async fn delete_method(
     Ok(Redirect::to("/profile").into_response())
 }
 
-#[derive(Deserialize)]
+/// A notification rule as typed.
+#[derive(Deserialize, Default, Clone)]
 pub struct RuleForm {
-    method: String,
-    urgency: String,
     #[serde(default)]
-    delay: String,
+    pub method: String,
+    #[serde(default)]
+    pub urgency: String,
+    #[serde(default)]
+    pub delay: String,
 }
 
 pub async fn add_rule(
@@ -353,30 +425,26 @@ pub async fn add_rule(
     viewer: Viewer,
     Form(f): Form<RuleForm>,
 ) -> PageResult {
-    let delay = if f.delay.trim().is_empty() {
-        Ok(0)
-    } else {
-        f.delay.trim().parse::<u32>()
-    };
-    let spec = match delay {
-        Ok(delay) => serde_json::from_value::<NotificationRuleSpec>(serde_json::json!({
+    let spec = match forms::given(&f.delay).map_or(Ok(0), str::parse::<u32>) {
+        Ok(delay) => forms::parse::<NotificationRuleSpec>(serde_json::json!({
             "contact_method_id": f.method,
             "urgency": f.urgency,
             "delay_minutes": delay,
         }))
-        .map_err(|e| invalid("contact_method_id", e)),
-        Err(_) => Err(invalid("delay_minutes", "must be a number of minutes")),
+        .map_err(|e| forms::problems(e).unwrap_or_default()),
+        Err(_) => Err(forms::problem(
+            "delay_minutes",
+            "must be a whole number of minutes",
+        )),
     };
-    let result = match spec {
-        Ok(spec) => s
-            .app
-            .contacts()
-            .create_rule(&viewer.who, &viewer.user.id.clone().into(), spec)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
-    or_show(&s, &viewer, "rule", result).await
+    let me = viewer.user.id.clone().into();
+    let contacts = s.app.contacts();
+    let result = forms::submit(spec, |spec| contacts.create_rule(&viewer.who, &me, spec)).await;
+    or_show(&s, &viewer, result, |p| Shown {
+        rule: Some(f.clone()),
+        ..Shown::refused("rule", p)
+    })
+    .await
 }
 
 pub async fn delete_rule(
@@ -384,9 +452,7 @@ pub async fn delete_rule(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
-    let id = NotificationRuleId::parse(&id).ok_or_else(|| {
-        PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such rule.")
-    })?;
+    let id = path_id(&id, NotificationRuleId::parse, "notification rule")?;
     s.app.contacts().delete_rule(&viewer.who, &id).await?;
     Ok(Redirect::to("/profile").into_response())
 }
@@ -396,13 +462,7 @@ pub async fn end_session(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> PageResult {
-    let id = SessionId::parse(&id).ok_or_else(|| {
-        PageError::new(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such session.",
-        )
-    })?;
+    let id = path_id(&id, SessionId::parse, "session")?;
     s.app.accounts().end_session(&viewer.who, &id).await?;
     Ok(Redirect::to("/profile").into_response())
 }
@@ -420,9 +480,17 @@ pub async fn change_password(
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
+    let refused = |p| {
+        page(
+            &s,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            Shown::refused("password", p),
+        )
+    };
     let new = match Password::parse(&f.new) {
         Ok(p) => p,
-        Err(e) => return or_show(&s, &viewer, "password", Err(invalid("new", e))).await,
+        Err(e) => return refused(forms::problem("new", &e.to_string())).await,
     };
     let client = super::pages::client(address, &headers);
     match s
@@ -432,7 +500,10 @@ pub async fn change_password(
         .await
     {
         Ok(signed) => Ok(super::pages::signed_in(&s, &signed, "/profile")),
-        Err(e) => or_show(&s, &viewer, "password", Err(e)).await,
+        Err(tocsin_app::Error::BadCredentials) => {
+            refused(forms::problem("current", "is not your current password")).await
+        }
+        Err(e) => refused(forms::problems(e)?).await,
     }
 }
 
@@ -446,18 +517,34 @@ pub async fn create_feed(State(s): State<AppState>, viewer: Viewer) -> PageResul
     let url = format!("{}/calendar/{}.ics", s.public_url, issued.secret.expose());
     let label =
         "Subscribe to this URL in your calendar; it is shown only now and works until revoked:";
-    page(&s, &viewer, StatusCode::OK, None, Some((label, url))).await
+    page(&s, &viewer, StatusCode::OK, Shown::once(label, url)).await
 }
 
-#[derive(Deserialize)]
+/// A contact method's change as typed.
+#[derive(Deserialize, Default, Clone)]
 pub struct MethodEditForm {
-    name: String,
+    #[serde(default)]
+    pub name: String,
     /// A checkbox: present when ticked.
     #[serde(default)]
-    enabled: Option<String>,
+    pub enabled: Option<String>,
+    /// Where it sends instead, of the same kind; blank keeps it.
+    #[serde(default)]
+    pub target: String,
 }
 
-/// Renames a contact method, or turns it off and on; where it sends is kept as it is (a webhook keeps its secret).
+/// A contact target as the API takes it, from a kind and what was typed for it.
+fn target_json(kind: &str, typed: &str) -> serde_json::Value {
+    let key = match kind {
+        "email" => "address",
+        "sms" | "voice" => "number",
+        _ => "url",
+    };
+    serde_json::json!({"type": kind, key: typed.trim()})
+}
+
+/// Renames a contact method, turns it off and on, or points it elsewhere (its kind stays, and a webhook keeps its
+/// signing secret).
 pub async fn edit_method(
     State(s): State<AppState>,
     viewer: Viewer,
@@ -467,19 +554,32 @@ pub async fn edit_method(
     let id = method_id(&id)?;
     let contacts = s.app.contacts();
     let current = contacts.get_method(&viewer.who, &id).await?;
-    let spec = ContactMethodSpec {
-        name: f.name.trim().to_owned(),
-        target: current.target,
-        enabled: f.enabled.is_some(),
-    };
-    let result = match spec.validate() {
-        Ok(()) => contacts
-            .replace_method(&viewer.who, &id, spec)
-            .await
-            .map(drop),
-        Err(e) => Err(tocsin_store::StoreError::Invalid(e).into()),
-    };
-    or_show(&s, &viewer, "method", result).await
+    let checked = match forms::given(&f.target) {
+        None => {
+            let spec = ContactMethodSpec {
+                name: f.name.trim().to_owned(),
+                target: current.target,
+                enabled: f.enabled.is_some(),
+            };
+            spec.validate().map(|()| spec).map_err(Into::into)
+        }
+        Some(typed) => forms::parse::<ContactMethodSpec>(serde_json::json!({
+            "name": f.name.trim(),
+            "target": target_json(current.target.kind(), typed),
+            "enabled": f.enabled.is_some(),
+        })),
+    }
+    .map_err(|e| forms::problems(e).unwrap_or_default());
+    let result = forms::submit(checked, |spec| {
+        contacts.replace_method(&viewer.who, &id, spec)
+    })
+    .await;
+    or_show(&s, &viewer, result, |p| Shown {
+        edited_method: id.to_string(),
+        method_edit: f.clone(),
+        ..Shown::refused("edit", p)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

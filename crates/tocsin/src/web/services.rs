@@ -2,10 +2,11 @@
 //! (with the URL and a setup snippet for each sender) and recent changes.
 
 use super::forms::{self, Problems, given, problem};
-use super::pages::{IncidentRow, OPEN, people, row, service_names};
+use super::pages::{IncidentRow, OPEN, names_of, people, row, usable_teams};
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
 use crate::http::access::{sender_url, setup_snippet};
+use crate::http::extract::path_id;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use tocsin_app::IntegrationRequest;
 use tocsin_domain::auth::Need;
 use tocsin_domain::catalog::{Service, ServiceSpec};
-use tocsin_domain::ids::{IntegrationId, TeamId};
+use tocsin_domain::ids::IntegrationId;
 use tocsin_domain::refs::{PolicyRef, ServiceRef};
 use tocsin_store::{IncidentFilter, IntegrationConfig, IntegrationKind};
 
@@ -131,16 +132,6 @@ struct ServicesPage {
     problems: Problems,
 }
 
-async fn team_names(s: &AppState, viewer: &Viewer) -> Result<Vec<(String, TeamId)>, PageError> {
-    Ok(s.app
-        .teams()
-        .list(&viewer.who)
-        .await?
-        .into_iter()
-        .map(|t| (t.name.to_string(), t.id))
-        .collect())
-}
-
 async fn list_page(
     s: &AppState,
     viewer: &Viewer,
@@ -150,10 +141,9 @@ async fn list_page(
 ) -> PageResult {
     let mut services = s.app.services().list(&viewer.who).await?;
     services.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
-    let teams = team_names(s, viewer).await?;
+    let teams = usable_teams(s, viewer).await?;
     // Anyone in a team may add a service to it; without a team only those who configure may.
-    let may_create =
-        viewer.who.grant.allows(&Need::Configure) || !teams_of(viewer, &teams).is_empty();
+    let may_create = viewer.who.grant.allows(&Need::Configure) || !teams.is_empty();
     Ok(render(
         status,
         &ServicesPage {
@@ -176,15 +166,6 @@ async fn list_page(
             problems,
         },
     ))
-}
-
-/// The names of the teams whose things the viewer may change.
-fn teams_of(viewer: &Viewer, teams: &[(String, TeamId)]) -> Vec<String> {
-    teams
-        .iter()
-        .filter(|(_, id)| viewer.who.grant.allows(&Need::Team(Some(id))))
-        .map(|(name, _)| name.clone())
-        .collect()
 }
 
 pub async fn services(State(s): State<AppState>, viewer: Viewer) -> PageResult {
@@ -373,7 +354,7 @@ async fn service_page(
         .map(|p| p.name.to_string())
         .collect();
     policies.sort();
-    let names = service_names(s, viewer).await?;
+    let names = names_of(&all);
     let incidents = s
         .app
         .incidents()
@@ -434,7 +415,8 @@ async fn service_page(
             description: m.description,
         })
         .collect();
-    let teams = team_names(s, viewer).await?;
+    // A team the viewer may not use is one whose service they may not change, as is no team for all but admins.
+    let teams = usable_teams(s, viewer).await?;
     let own_team = svc
         .team
         .as_ref()
@@ -678,9 +660,7 @@ pub async fn revoke_integration(
     viewer: Viewer,
     Path((name, id)): Path<(String, String)>,
 ) -> PageResult {
-    let id = IntegrationId::parse(&id).ok_or_else(|| {
-        PageError::new(StatusCode::NOT_FOUND, "Not found", "No such integration.")
-    })?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     s.app.integrations().revoke(&viewer.who, &id).await?;
     Ok(Redirect::to(&service_url(&name)).into_response())
 }
@@ -698,9 +678,7 @@ pub async fn configure_integration(
     Path((name, id)): Path<(String, String)>,
     Form(f): Form<ConfigForm>,
 ) -> PageResult {
-    let id = IntegrationId::parse(&id).ok_or_else(|| {
-        PageError::new(StatusCode::NOT_FOUND, "Not found", "No such integration.")
-    })?;
+    let id = path_id(&id, IntegrationId::parse, "integration")?;
     let text = given(&f.config).unwrap_or("{}");
     let config = forms::parse::<ConfigOnly>(
         serde_json::from_str::<Value>(text)

@@ -576,8 +576,11 @@ async fn the_profile_sets_up_how_a_person_is_reached_and_tests_it() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(
-        bad.html.contains(r#"id="method-error""#) && bad.html.contains("is not an email address"),
-        "the error stands beside the form: {}",
+        bad.html.contains(r#"id="target-problem""#)
+            && bad.html.contains("is not an email address")
+            && bad.html.contains(r#"value="not an address""#)
+            && bad.html.contains(r#"value="email" selected"#),
+        "the error stands beside the field, with what was typed kept: {}",
         bad.html
     );
     let url = format!("{}/olga", hook.url);
@@ -622,6 +625,40 @@ async fn the_profile_sets_up_how_a_person_is_reached_and_tests_it() {
         page.html
     );
 
+    // A method points elsewhere from its edit form; what cannot work is refused beside the field, as typed.
+    let moved = format!("{}/olga-new", hook.url);
+    let refused = b
+        .post(
+            &format!("/profile/methods/{method}"),
+            &[
+                ("name", "pager hook"),
+                ("enabled", "1"),
+                ("target", "not a url"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains(r#"id="target-problem""#)
+            && refused.html.contains(r#"value="not a url""#)
+            && refused.html.contains("<details open>"),
+        "{}",
+        refused.html
+    );
+    let changed = b
+        .post(
+            &format!("/profile/methods/{method}"),
+            &[("name", "pager hook"), ("enabled", "1"), ("target", &moved)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.html);
+    let (_, m) = app.get(&format!("/api/v1/contact-methods/{method}")).await;
+    assert_eq!(m["target"]["url"], moved.as_str(), "{m}");
+    b.post(&format!("/profile/methods/{method}/test"), &[])
+        .await;
+    let got = hook.wait_for(&app, 2).await;
+    assert_eq!(got[1].path, "/olga-new");
+
     let rule = b
         .post(
             "/profile/rules",
@@ -655,6 +692,25 @@ async fn the_profile_sets_up_how_a_person_is_reached_and_tests_it() {
         .to_owned();
     let ics = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+    // The profile lists the feed by the start of its secret, and revoking it stops the URL at once.
+    let (_, feeds) = app.get("/api/v1/feeds?user=olga@example.com").await;
+    let feed_id = feeds["items"][0]["id"].as_str().unwrap().to_owned();
+    let prefix = feeds["items"][0]["token_prefix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = b.get("/profile").await.html;
+    assert!(
+        listed.contains(&prefix) && listed.contains(&format!("/feeds/{feed_id}/revoke")),
+        "{listed}"
+    );
+    let revoked = b.post(&format!("/feeds/{feed_id}/revoke"), &[]).await;
+    assert_eq!(revoked.location.as_deref(), Some("/profile#feeds"));
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(!b.get("/profile").await.html.contains(&prefix));
 
     let wrong = b
         .post(
@@ -666,7 +722,12 @@ async fn the_profile_sets_up_how_a_person_is_reached_and_tests_it() {
         )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
-    assert!(wrong.html.contains("The current password is wrong."));
+    assert!(
+        wrong.html.contains(r#"id="current-problem""#)
+            && wrong.html.contains("is not your current password"),
+        "{}",
+        wrong.html
+    );
     let old = b.cookie.clone();
     let changed = b
         .post(

@@ -876,6 +876,9 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/profile", "observer"),
         get("/admin", "admin"),
         get("/admin/audit", "admin"),
+        get("/catalog", "observer"),
+        get("/catalog.yaml", "observer"),
+        get(&format!("/admin/people/{d}/sessions"), "admin"),
         post(
             "/incidents",
             &[
@@ -893,6 +896,27 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "responder",
         ),
         post("/incidents/1/escalate", &[], "responder"),
+        post(
+            "/incidents/1/links",
+            &[
+                ("url", "https://grafana.example.com/d/x"),
+                ("label", "Board"),
+            ],
+            "responder",
+        ),
+        post(
+            "/incidents/1/unlink",
+            &[("url", "https://grafana.example.com/d/x")],
+            "responder",
+        ),
+        post(
+            "/catalog",
+            &[
+                ("document", "services:\n  - name: ledger-preview\n"),
+                ("mode", "preview"),
+            ],
+            "admin",
+        ),
         post("/incidents/1/responders", &[("users", me)], "responder"),
         post(
             "/incidents/1/edit",
@@ -1144,6 +1168,12 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         post(&format!("/admin/tokens/{}/revoke", f.token), &[], "admin"),
         post(
             &format!("/services/checkout/integrations/{}/revoke", f.integration),
+            &[],
+            "admin",
+        ),
+        post(&format!("/feeds/{}/revoke", f.feed), &[], "admin"),
+        post(
+            &format!("/admin/people/{d}/sessions/{}/end", f.session),
             &[],
             "admin",
         ),
@@ -1744,4 +1774,347 @@ async fn incidents_are_declared_by_hand_and_listed_by_team_and_time() {
     );
     let (_, api) = app.get("/api/v1/incidents?team=payments").await;
     assert_eq!(api["items"].as_array().unwrap().len(), 1, "{api}");
+}
+
+#[tokio::test]
+async fn the_incident_page_keeps_links_and_escalates_to_a_chosen_level() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let (_, olga) = app.get("/api/v1/users/olga@example.com").await;
+    let (_, sam) = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Sam Second", "email": "sam@example.com"}),
+        )
+        .await;
+    // A level whose people have no way to be reached passes straight to the next.
+    let hook = crate::support::WebhookReceiver::start().await;
+    for id in [&olga["id"], &sam["id"]] {
+        let (s, body) = app
+            .post(
+                &format!("/api/v1/users/{}/contact-methods", id.as_str().unwrap()),
+                json!({"name": "hook", "target": {"type": "webhook", "url": format!("{}/{}", hook.url, id.as_str().unwrap())}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let key = app.service_with_key("checkout").await;
+    let (s, body) = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "two", "levels": [
+                {"delay_minutes": 30, "targets": [{"type": "user", "id": olga["id"]}]},
+                {"delay_minutes": 30, "targets": [{"type": "user", "id": sam["id"]}]}
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = app
+        .send(
+            app.req(Method::PUT, "/api/v1/services/checkout/escalation-policy")
+                .json(&json!({"policy": "two"})),
+        )
+        .await;
+    assert!(s.is_success(), "{body}");
+    app.enqueue(TestApp::trigger(&key, "cart", "critical"))
+        .await;
+    app.cycle().await;
+    let (_, e) = app.get("/api/v1/incidents/1/escalation").await;
+    assert_eq!(e["escalation"]["last_paged_index"], 0, "level 1 paged: {e}");
+
+    // Each level, whom it reaches now, and the next one chosen.
+    let page = b.get("/incidents/1").await;
+    let levels = between(&page.html, r#"<select name="level">"#, "</select>");
+    assert!(
+        levels.contains("Level 1: Olga Owner")
+            && levels.contains(r#"value="2" selected>Level 2 (next): Sam Second"#),
+        "{levels}"
+    );
+    let zero = b.post("/incidents/1/escalate", &[("level", "0")]).await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST);
+    assert!(zero.html.contains(r#"id="level-problem""#), "{}", zero.html);
+    let again = b.post("/incidents/1/escalate", &[("level", "1")]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.html);
+    app.cycle().await;
+    let paged = hook.wait_for(&app, 2).await;
+    assert_eq!(paged[1].path, paged[0].path, "Olga is paged again");
+    let (_, e) = app.get("/api/v1/incidents/1/escalation").await;
+    let e = &e["escalation"];
+    assert_eq!(
+        (e["last_paged_index"].clone(), e["level"].clone()),
+        (json!(0), json!(2)),
+        "level 1 paged again, and level 2 is next: {e}"
+    );
+    let past = b.post("/incidents/1/escalate", &[("level", "3")]).await;
+    assert_eq!(past.status, StatusCode::BAD_REQUEST, "{}", past.html);
+    assert_eq!(
+        unescape(between(&past.html, r#"id="level-problem">"#, "<")),
+        "the policy has levels 1 to 2; there is no level 3",
+        "{}",
+        past.html
+    );
+
+    // Links: added, refused beside the URL when it is not a web address, listed for everyone, and removed.
+    let bad = b
+        .post(
+            "/incidents/1/links",
+            &[("url", "javascript:alert(1)"), ("label", "x")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains(r#"id="add_links-problem""#)
+            && bad.html.contains("<details open><summary>Add a link")
+            && bad.html.contains(r#"value="javascript:alert(1)""#),
+        "{}",
+        bad.html
+    );
+    let added = b
+        .post(
+            "/incidents/1/links",
+            &[
+                ("url", "https://grafana.example.com/d/cart?from=now-1h"),
+                ("label", "Cart <dashboard>"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        incident["links"],
+        json!([{"url": "https://grafana.example.com/d/cart?from=now-1h", "label": "Cart <dashboard>"}])
+    );
+    let page = b.get("/incidents/1").await;
+    let links = between(&page.html, r#"<h2 id="links-title">"#, "</section>");
+    assert!(
+        links.contains(r#"<a href="https://grafana.example.com/d/cart?from=now-1h" rel="noopener noreferrer">Cart &#60;dashboard&#62;</a>"#)
+            || links.contains(r#"<a href="https://grafana.example.com/d/cart?from=now-1h" rel="noopener noreferrer">Cart &lt;dashboard&gt;</a>"#),
+        "{links}"
+    );
+    let removed = b
+        .post(
+            "/incidents/1/unlink",
+            &[("url", "https://grafana.example.com/d/cart?from=now-1h")],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.html);
+    let (_, incident) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(incident["links"], json!([]));
+    let timeline = b.get("/incidents/1/timeline").await.html;
+    assert_eq!(
+        timeline.matches("grafana.example.com/d/cart").count(),
+        2,
+        "both changes are on the timeline: {timeline}"
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_is_downloaded_previewed_and_applied_from_its_page() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    app.post("/api/v1/services", json!({"name": "checkout", "tier": 1}))
+        .await;
+
+    let yaml = b.get("/catalog.yaml").await;
+    assert_eq!(yaml.status, StatusCode::OK);
+    assert!(
+        yaml.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("tocsin-catalog.yaml")
+            && yaml.html.contains("name: checkout"),
+        "{}",
+        yaml.html
+    );
+    // Applying what was downloaded changes nothing.
+    let same = b
+        .post("/catalog", &[("document", &yaml.html), ("mode", "preview")])
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.html);
+    assert!(same.html.contains("0 created, 0 updated"), "{}", same.html);
+
+    let document = "teams:\r\n  - name: payments\r\n    members: [olga@example.com]\r\nservices:\r\n  - name: checkout\r\n    tier: 2\r\n    team: payments\r\n  - name: ledger\r\n";
+    let preview = b
+        .post("/catalog", &[("document", document), ("mode", "preview")])
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.html);
+    assert!(
+        preview.html.contains("2 created, 1 updated, 0 unchanged")
+            && preview.html.contains("<td>ledger</td><td>created</td>")
+            && preview.html.contains(r#"value="apply""#),
+        "{}",
+        preview.html
+    );
+    let (s, _) = app.get("/api/v1/services/ledger").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a preview changes nothing");
+    let applied = b
+        .post("/catalog", &[("document", document), ("mode", "apply")])
+        .await;
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.html);
+    let applied = b.get(applied.location.as_deref().unwrap()).await;
+    assert!(
+        applied.html.contains("Applied")
+            && applied.html.contains("2 created, 1 updated, 0 unchanged"),
+        "reloading the result shows it without applying again: {}",
+        applied.html
+    );
+    let (_, checkout) = app.get("/api/v1/services/checkout").await;
+    assert_eq!(
+        (checkout["tier"].clone(), checkout["team"].clone()),
+        (json!(2), json!("payments"))
+    );
+
+    // A mistake names its line, and the document stays to be fixed.
+    let wrong = b
+        .post(
+            "/catalog",
+            &[
+                (
+                    "document",
+                    "services:\n  - name: checkout\n    tier: nine\n",
+                ),
+                ("mode", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.html.contains("line 3") && wrong.html.contains("tier: nine\n</textarea>"),
+        "{}",
+        wrong.html
+    );
+    // What the catalog refuses (a member nobody knows) is said above the form, and nothing is applied.
+    let unknown = b
+        .post(
+            "/catalog",
+            &[
+                (
+                    "document",
+                    "teams:\n  - name: ops\n    members: [nobody@example.com]\n",
+                ),
+                ("mode", "apply"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.html);
+    assert!(
+        unknown.html.contains("nobody@example.com"),
+        "{}",
+        unknown.html
+    );
+    let (s, _) = app.get("/api/v1/teams/ops").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let mut watcher = person(&app, "Wes", "wes@example.com", "observer").await;
+    let read_only = watcher.get("/catalog").await;
+    assert!(
+        read_only.html.contains("/catalog.yaml") && !read_only.html.contains(r#"name="document""#),
+        "{}",
+        read_only.html
+    );
+    // An observer's profile offers no change they would be refused.
+    let profile = watcher.get("/profile").await.html;
+    assert!(
+        !profile.contains(r#"action="/profile/methods""#)
+            && !profile.contains(r#"action="/profile/time-zone""#)
+            && !profile.contains(r#"action="/profile/feed""#)
+            && profile.contains(r#"action="/profile/password""#)
+            && profile.contains("an admin sets how you are reached"),
+        "{profile}"
+    );
+}
+
+#[tokio::test]
+async fn admins_sign_people_out_and_feeds_are_revoked_where_they_are_listed() {
+    let app = TestApp::spawn().await;
+    let mut admin = owner_signed_in(&app).await;
+    let mut rita = person(&app, "Rita", "rita@example.com", "responder").await;
+    assert_eq!(rita.get("/").await.status, StatusCode::OK);
+    let (_, r) = app.get("/api/v1/users/rita@example.com").await;
+    let rita_id = r["id"].as_str().unwrap().to_owned();
+
+    let page = admin
+        .get(&format!("/admin/people/{rita_id}/sessions"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let end = between(&page.html, r#"<form method="post" action=""#, r#"""#).to_owned();
+    assert!(
+        end.starts_with(&format!("/admin/people/{rita_id}/sessions/")),
+        "{end}"
+    );
+    let ended = admin.post(&end, &[]).await;
+    assert_eq!(
+        ended.location.as_deref(),
+        Some(format!("/admin/people/{rita_id}/sessions").as_str())
+    );
+    let signed_out = rita.get("/").await;
+    assert!(
+        signed_out
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login")),
+        "her browser is signed out at once"
+    );
+    assert!(
+        admin
+            .get(&format!("/admin/people/{rita_id}/sessions"))
+            .await
+            .html
+            .contains("Signed in nowhere")
+    );
+    // Someone who does not configure reads only their own.
+    let mut sam = person(&app, "Sam", "sam@example.com", "responder").await;
+    assert_eq!(
+        sam.get(&format!("/admin/people/{rita_id}/sessions"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let (_, s) = app.get("/api/v1/users/sam@example.com").await;
+    let own = sam
+        .get(&format!(
+            "/admin/people/{}/sessions",
+            s["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        own.status == StatusCode::OK && own.html.contains("This browser"),
+        "{}",
+        own.html
+    );
+
+    // A schedule's feeds are listed on its page, and revoking one returns there.
+    let (s, body) = app
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "primary", "time_zone": "UTC", "layers": [{"name": "l",
+                "participants": ["rita@example.com"], "rotation": {"every": "days", "count": 1},
+                "start": "2026-03-02T09:00:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let made = sam.post("/schedules/primary/feed", &[]).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    let (_, feeds) = app.get("/api/v1/feeds?schedule=primary").await;
+    let feed = feeds["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = sam.get("/schedules/primary").await;
+    assert!(
+        between(&page.html, r#"<h2 id="feeds">"#, "</section>")
+            .contains(&format!("/feeds/{feed}/revoke")),
+        "{}",
+        page.html
+    );
+    let revoked = sam.post(&format!("/feeds/{feed}/revoke"), &[]).await;
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some("/schedules/primary#feeds")
+    );
+    let (_, feeds) = app.get("/api/v1/feeds?schedule=primary").await;
+    assert!(feeds["items"][0]["revoked_at"].is_string(), "{feeds}");
+    assert!(
+        !sam.get("/schedules/primary")
+            .await
+            .html
+            .contains(&format!("/feeds/{feed}/revoke"))
+    );
 }
