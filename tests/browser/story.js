@@ -141,7 +141,7 @@ async function shot(page, name) {
     });
     const dana = await api("GET", "/api/v1/users/dana@example.com");
     for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
-      ["/admin/people/" + dana.id + "/sessions", "person-sessions"],
+      ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
       ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
       ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
       ["/admin/audit", "audit"], ["/profile", "profile"], ["/schedules/checkout-primary/edit", "schedule-edit"],
@@ -230,7 +230,8 @@ async function shot(page, name) {
     // ---- phone: the other pages, and an override in two taps ----
     for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
-      ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"], ["/catalog", "catalog"]]) {
+      ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"], ["/catalog", "catalog"],
+      ["/severities", "severities"]]) {
       const r = await p.goto(base + path_);
       check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);

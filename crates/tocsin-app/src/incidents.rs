@@ -92,6 +92,33 @@ impl Incidents<'_> {
         Ok(edited)
     }
 
+    /// What each severity means here, SEV-0 first; anyone may read it, since everyone chooses severities.
+    pub async fn severity_levels(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<tocsin_domain::severity::SeverityLevel>> {
+        who.require(Need::Read)?;
+        Ok(self.app.store.incidents().severity_levels().await?)
+    }
+
+    /// Rewords a severity's definition and what it asks of responders; configuration, so admins only.
+    pub async fn change_severity_level(
+        &self,
+        who: &Principal,
+        severity: Severity,
+        change: tocsin_domain::severity::SeverityLevelChange,
+    ) -> Result<tocsin_domain::severity::SeverityLevel> {
+        who.require(Need::Configure)?;
+        let summary = json!({ "change": change });
+        let level = self
+            .app
+            .audited(who, "severity.update", severity, summary)
+            .incidents()
+            .change_severity_level(severity, change)
+            .await?;
+        Ok(level)
+    }
+
     pub async fn set_severity(
         &self,
         who: &Principal,

@@ -52,6 +52,10 @@ impl ValidationErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The fields at fault, in the order found.
+    pub fn fields(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.field.as_str()).collect()
+    }
     pub fn into_result<T>(self, ok: T) -> Result<T, ValidationErrors> {
         if self.0.is_empty() { Ok(ok) } else { Err(self) }
     }

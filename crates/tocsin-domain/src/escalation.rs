@@ -737,13 +737,8 @@ mod tests {
             }],
             team: None,
         };
-        let fields: Vec<String> = spec
-            .validate()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let errors = spec.validate().unwrap_err();
+        let fields = errors.fields();
         assert_eq!(
             fields,
             [

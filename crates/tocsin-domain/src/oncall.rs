@@ -959,13 +959,8 @@ mod tests {
             start: utc("2026-03-02T10:00:00Z"),
             end: utc("2026-03-02T10:00:00Z"),
         }];
-        let fields: Vec<_> = s
-            .validate()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let errors = s.validate().unwrap_err();
+        let fields = errors.fields();
         assert_eq!(
             fields,
             [

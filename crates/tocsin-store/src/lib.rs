@@ -46,7 +46,7 @@ use tocsin_domain::oncall::ScheduleSpec;
 use tocsin_domain::pagerduty::ChangeEvent;
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, ServiceRef, TeamRef, UserRef};
 use tocsin_domain::senders::Batch;
-use tocsin_domain::severity::Severity;
+use tocsin_domain::severity::{Severity, SeverityLevel, SeverityLevelChange};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -582,6 +582,15 @@ pub trait IncidentRepo: Send + Sync {
     async fn declare(&self, new: NewIncident, actor: Actor, now: DateTime<Utc>)
     -> Result<Incident>;
     async fn get(&self, incident: &IncidentRef) -> Result<Incident>;
+    /// Every severity's definition, SEV-0 first: as admins wrote it, or as Tocsin starts.
+    async fn severity_levels(&self) -> Result<Vec<SeverityLevel>>;
+    /// Changes what is given of one severity's definition, on what is stored at the time; refused unless the
+    /// result validates.
+    async fn change_severity_level(
+        &self,
+        severity: Severity,
+        change: SeverityLevelChange,
+    ) -> Result<SeverityLevel>;
     /// Changes the title, description, severity, customer impact, services and links given; each change is on
     /// the timeline (severity on its own entry, since a rise to high urgency pages again).
     async fn edit(

@@ -958,13 +958,8 @@ mod tests {
                 "status": {"x": "resolve"}
             }
         }));
-        let fields: Vec<String> = m
-            .validate()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let refused = m.validate().unwrap_err();
+        let fields = refused.fields();
         assert_eq!(
             fields,
             [

@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             updates_and_worse_alerts_raise_their_incident => $crate::conformance::updates_and_worse_alerts_raise_their_incident,
             ingest_keys_are_scoped_and_revocable => $crate::conformance::ingest_keys_are_scoped_and_revocable,
             incidents_by_hand => $crate::conformance::incidents_by_hand,
+            severity_levels_start_defined_and_keep_what_admins_write => $crate::conformance::severity_levels_start_defined_and_keep_what_admins_write,
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
@@ -1485,6 +1486,78 @@ pub async fn ingest_keys_are_scoped_and_revocable(store: &dyn Store) {
             .len(),
         2,
         "refused events store nothing"
+    );
+}
+
+pub async fn severity_levels_start_defined_and_keep_what_admins_write(store: &dyn Store) {
+    use tocsin_domain::severity::{SeverityLevelChange, SeverityLevelSpec};
+    let incidents = store.incidents();
+    let levels = incidents.severity_levels().await.unwrap();
+    let order: Vec<Severity> = levels.iter().map(|l| l.severity).collect();
+    assert_eq!(order, Severity::ALL);
+    assert_eq!(
+        levels[0].spec(),
+        SeverityLevelSpec::default_for(Severity::Sev0)
+    );
+    assert_eq!((levels[1].urgency, levels[2].urgency), ("high", "low"));
+
+    let whole = SeverityLevelSpec {
+        name: " major ".into(),
+        definition: "Checkout or payments fail for anyone.".into(),
+        examples: vec!["Card payments time out".into(), " ".into()],
+        expectations: "Page payments' on-call; the payments lead commands.".into(),
+        update_every_minutes: Some(20),
+        postmortem_required: true,
+    };
+    let set = incidents
+        .change_severity_level(Severity::Sev2, SeverityLevelChange::whole(whole))
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.name.as_str(), set.examples.len()),
+        ("major", 1),
+        "stored tidy"
+    );
+    // A change names only what changes; the rest stays as stored.
+    let renamed = incidents
+        .change_severity_level(
+            Severity::Sev2,
+            SeverityLevelChange {
+                name: Some("serious".into()),
+                update_every_minutes: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.name.as_str(),
+            renamed.update_every_minutes,
+            &renamed.definition
+        ),
+        ("serious", None, &set.definition)
+    );
+    let refused = SeverityLevelChange {
+        name: Some("tiny".into()),
+        update_every_minutes: Some(Some(1)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        incidents
+            .change_severity_level(Severity::Sev2, refused)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let levels = incidents.severity_levels().await.unwrap();
+    assert_eq!(
+        levels[2], renamed,
+        "a refused change leaves what was stored"
+    );
+    assert_eq!(
+        levels[1].spec(),
+        SeverityLevelSpec::default_for(Severity::Sev1),
+        "the others keep theirs"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use super::catalog::load_service;
 use super::ingest::cascade_to_alerts;
-use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, parse_cursor, ts};
+use super::rows::{self, ALERT_SELECT, INCIDENT_COLUMNS, parse_cursor, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::Conn;
@@ -21,7 +21,42 @@ use tocsin_domain::incident::{
     parse_title,
 };
 use tocsin_domain::refs::{IncidentRef, ServiceRef};
-use tocsin_domain::severity::Severity;
+use tocsin_domain::severity::{Severity, SeverityLevel, SeverityLevelChange, SeverityLevelSpec};
+
+/// The `settings` row holding the severities admins defined, by severity; the others keep their defaults.
+const SEVERITY_LEVELS: &str = "severity_levels";
+
+/// Kept as JSON values, so that one a newer version wrote (with a field this one does not know) is passed over
+/// rather than failing every page that shows severities.
+fn stored_severity_levels(c: &dyn Conn) -> Result<HashMap<String, serde_json::Value>> {
+    Ok(c.query_opt(
+        "SELECT value FROM settings WHERE name = ?1",
+        params![SEVERITY_LEVELS],
+        |r| r.json(0),
+    )?
+    .unwrap_or_default())
+}
+
+/// A severity's stored definition, or its default when none is stored or the stored one cannot be read.
+fn level_spec(
+    stored: &HashMap<String, serde_json::Value>,
+    severity: Severity,
+) -> SeverityLevelSpec {
+    stored
+        .get(severity.as_str())
+        .and_then(|v| match serde_json::from_value(v.clone()) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                tracing::warn!(%severity, error = %e, "A stored severity definition could not be read; showing the default.");
+                None
+            }
+        })
+        .unwrap_or_else(|| SeverityLevelSpec::default_for(severity))
+}
+
+fn to_value(spec: &SeverityLevelSpec) -> serde_json::Value {
+    serde_json::to_value(spec).unwrap_or_default()
+}
 
 pub(super) fn load(c: &dyn Conn, r: &IncidentRef) -> Result<Incident> {
     let (sql, key) = match r {
@@ -265,6 +300,37 @@ impl IncidentRepo for SqlStore {
             );
             insert(c, &mut incident, &entry)?;
             Ok(incident)
+        })
+        .await
+    }
+
+    async fn severity_levels(&self) -> Result<Vec<SeverityLevel>> {
+        self.read(|c| {
+            let stored = stored_severity_levels(c)?;
+            Ok(Severity::ALL
+                .into_iter()
+                .map(|sev| SeverityLevel::new(sev, level_spec(&stored, sev)))
+                .collect())
+        })
+        .await
+    }
+
+    async fn change_severity_level(
+        &self,
+        severity: Severity,
+        change: SeverityLevelChange,
+    ) -> Result<SeverityLevel> {
+        self.write(move |c| {
+            let mut stored = stored_severity_levels(c)?;
+            let spec = change.clone().apply(level_spec(&stored, severity)).tidy();
+            spec.validate().map_err(StoreError::Invalid)?;
+            stored.insert(severity.as_str().to_owned(), to_value(&spec));
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![SEVERITY_LEVELS, to_json(&stored)],
+            )?;
+            Ok(SeverityLevel::new(severity, spec))
         })
         .await
     }

@@ -4,7 +4,9 @@ use super::client::{Client, Query};
 use super::output::{
     Cell, Col, Output, items, name_or_id, number, print_record, print_table, text,
 };
-use super::{AlertCmd, IncidentCmd, Paging, TimeRange, body, noise, query, read_input};
+use super::{
+    AlertCmd, IncidentCmd, Paging, SeverityCmd, TimeRange, body, noise, query, read_input,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -67,6 +69,95 @@ pub fn parse_link(raw: &str) -> Result<Value, String> {
         ));
     }
     Ok(json!({ "url": url, "label": label }))
+}
+
+const SEVERITIES: &[Col] = &[
+    Col("SEVERITY", Cell::Text("severity")),
+    Col("NAME", Cell::Text("name")),
+    Col("URGENCY", Cell::Text("urgency")),
+    Col("UPDATES", Cell::With(cadence)),
+    Col("POSTMORTEM", Cell::With(postmortem)),
+    Col("DEFINITION", Cell::Text("definition")),
+];
+
+fn cadence(level: &Value) -> String {
+    match level["update_every_minutes"].as_u64() {
+        Some(m) if m % 60 == 0 => format!("every {} h", m / 60),
+        Some(m) => format!("every {m} min"),
+        None => "none".into(),
+    }
+}
+
+fn postmortem(level: &Value) -> String {
+    if level["postmortem_required"] == true {
+        "required".into()
+    } else {
+        "optional".into()
+    }
+}
+
+pub async fn severities(client: &Client, cmd: SeverityCmd, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        SeverityCmd::List => {
+            let levels = client.get(&["severities"]).await?;
+            out.table(&levels, SEVERITIES);
+        }
+        SeverityCmd::Set {
+            severity,
+            name,
+            definition,
+            examples,
+            expectations,
+            update_every,
+            no_update_cadence,
+            postmortem_required,
+        } => {
+            let wanted: tocsin_domain::severity::Severity =
+                severity.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            // Only what was given is sent, and the server changes only that, on what it holds at the time.
+            let mut change = serde_json::Map::new();
+            for (field, value) in [
+                ("name", name),
+                ("definition", definition),
+                ("expectations", expectations),
+            ] {
+                if let Some(v) = value {
+                    change.insert(field.into(), v.into());
+                }
+            }
+            if !examples.is_empty() {
+                change.insert("examples".into(), json!(examples));
+            }
+            if let Some(every) = update_every {
+                change.insert("update_every_minutes".into(), json!(every.num_minutes()));
+            }
+            if no_update_cadence {
+                change.insert("update_every_minutes".into(), Value::Null);
+            }
+            if let Some(required) = postmortem_required {
+                change.insert("postmortem_required".into(), required.into());
+            }
+            if change.is_empty() {
+                anyhow::bail!(
+                    "give something to change: --name, --definition, --example, --expectations, --update-every, \
+                     --no-update-cadence or --postmortem-required"
+                );
+            }
+            let sev = wanted.as_str();
+            let v = client
+                .patch(&["severities", sev], &Value::Object(change))
+                .await?;
+            out.done(
+                &v,
+                format!(
+                    "{sev} is now {}: {}",
+                    text(&v["name"]),
+                    text(&v["definition"])
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An incident's status, marked when nobody has it: its escalation reached no one.

@@ -43,6 +43,8 @@ pub enum Commands {
     Integrations(Group<IntegrationCmd>),
     /// Incidents: list, declare, acknowledge, resolve, annotate.
     Incidents(Group<IncidentCmd>),
+    /// What SEV-0 to SEV-3 mean here and what each asks of responders.
+    Severities(Group<SeverityCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -313,6 +315,38 @@ pub struct TimeRange {
     /// Created before this time (now, -30m, a local time with its zone, or RFC 3339).
     #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
     pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SeverityCmd {
+    /// Every severity with its definition, urgency, update cadence and whether it needs a postmortem.
+    List,
+    /// Reword a severity (admins); what is not given stays as it is.
+    Set {
+        /// SEV-0 (worst) to SEV-3.
+        severity: String,
+        /// A word for it, e.g. critical.
+        #[arg(long)]
+        name: Option<String>,
+        /// The harm that makes an incident this severe.
+        #[arg(long)]
+        definition: Option<String>,
+        /// An incident that was this severe; repeat for several (replaces the examples).
+        #[arg(long = "example", value_name = "EXAMPLE")]
+        examples: Vec<String>,
+        /// Who responds and how.
+        #[arg(long)]
+        expectations: Option<String>,
+        /// How often stakeholders are owed an update while one is open, e.g. 30m or 4h.
+        #[arg(long, value_parser = parse_duration, conflicts_with = "no_update_cadence")]
+        update_every: Option<TimeDelta>,
+        /// No update cadence.
+        #[arg(long)]
+        no_update_cadence: bool,
+        /// Whether incidents this severe get a postmortem.
+        #[arg(long)]
+        postmortem_required: Option<bool>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -601,6 +635,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Tokens(g) => access::tokens(c, g.cmd, g.out).await,
         Commands::Audit(a) => access::audit(c, a).await,
         Commands::Incidents(g) => incidents::incidents(c, g.cmd, g.out).await,
+        Commands::Severities(g) => incidents::severities(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use tocsin_domain::alert::{Alert, AlertStatus};
 use tocsin_domain::ids::{AlertId, IncidentId, IntegrationId};
 use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineKind};
-use tocsin_domain::severity::Severity;
+use tocsin_domain::severity::{Severity, SeverityLevel, SeverityLevelChange};
 use tocsin_store::{
     AlertEventRecord, AlertFilter, ChangeRecord, IncidentChanges, IncidentFilter, NewIncident,
     Page, TimelineRecord,
@@ -135,6 +135,55 @@ pub async fn get_incident(
             .get(&caller, &incident_ref(&incident)?)
             .await?,
     ))
+}
+
+/// What each severity means here and what it asks of responders, SEV-0 first.
+#[utoipa::path(get, path = "/api/v1/severities", tag = "incidents", security(("bearer" = [])),
+    responses((status = 200, body = Items<SeverityLevel>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_severities(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<SeverityLevel>>> {
+    Ok(axum::Json(Items {
+        items: s.app.incidents().severity_levels(&caller).await?,
+    }))
+}
+
+/// Rewords one severity: its name, definition, examples and expectations, how often stakeholders are owed an
+/// update (`null` for no cadence), and whether a postmortem is required. Only what is sent changes. Admins only.
+#[utoipa::path(patch, path = "/api/v1/severities/{severity}", tag = "incidents", security(("bearer" = [])),
+    request_body = SeverityLevelChange,
+    params(("severity" = String, Path, description = "SEV-0 to SEV-3")),
+    responses((status = 200, body = SeverityLevel), (status = "4XX", body = ErrorResponse)))]
+pub async fn set_severity_level(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(severity): Path<String>,
+    Json(change): Json<SeverityLevelChange>,
+) -> ApiResult<axum::Json<SeverityLevel>> {
+    let severity = severity_in_path(&severity)?;
+    if change.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "nothing to change; send one of name, definition, examples, expectations, update_every_minutes, \
+             postmortem_required",
+        ));
+    }
+    Ok(axum::Json(
+        s.app
+            .incidents()
+            .change_severity_level(&caller, severity, change)
+            .await?,
+    ))
+}
+
+fn severity_in_path(raw: &str) -> Result<Severity, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no severity {raw:?}; there are SEV-0 to SEV-3"),
+        )
+    })
 }
 
 /// Changes an incident's title, description, severity, customer impact, services (`add_services`,

@@ -258,6 +258,8 @@ pub fn router(state: AppState) -> Router {
             incidents::declare_incident
         ))
         .routes(routes!(incidents::get_incident, incidents::update_incident))
+        .routes(routes!(incidents::list_severities))
+        .routes(routes!(incidents::set_severity_level))
         .routes(routes!(incidents::acknowledge_incident))
         .routes(routes!(incidents::resolve_incident))
         .routes(routes!(incidents::timeline))

@@ -322,13 +322,8 @@ mod tests {
             voice: None,
             allowed_networks: AllowedNetworks::default(),
         };
-        let fields: Vec<String> = bad
-            .validate()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let errors = bad.validate().unwrap_err();
+        let fields = errors.fields();
         assert_eq!(
             fields,
             [

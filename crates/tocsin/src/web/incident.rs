@@ -4,7 +4,7 @@
 //! severity, edit, keep links, add a note.
 
 use super::forms::{self, Fields, Problems};
-use super::pages::{Choice, IncidentRow, choices, names_of, people, row};
+use super::pages::{Choice, IncidentRow, names_of, people, row};
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
 use askama::Template;
@@ -104,6 +104,7 @@ struct IncidentPage {
     can_resolve: bool,
     can_respond: bool,
     severities: Vec<Choice>,
+    severity_guide: Vec<super::severities::GuideEntry>,
     escalation: Option<EscalationView>,
     alerts: Vec<AlertView>,
     changes: Vec<ChangeView>,
@@ -211,6 +212,7 @@ async fn incident_page(
     let i = s.app.incidents().get(who, &this).await?;
     let services = s.app.services().list(who).await?;
     let names = names_of(&services);
+    let severity_levels = super::severities::levels(s, viewer).await?;
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
     let people = people(s, viewer).await?;
     let alerts = s
@@ -372,15 +374,8 @@ async fn incident_page(
             can_acknowledge: can_respond && i.status == IncidentStatus::Triggered,
             can_resolve: can_respond && i.status != IncidentStatus::Resolved,
             can_respond,
-            severities: choices(
-                &[
-                    ("SEV-0", "SEV-0 critical"),
-                    ("SEV-1", "SEV-1 high"),
-                    ("SEV-2", "SEV-2 moderate"),
-                    ("SEV-3", "SEV-3 low"),
-                ],
-                i.severity.as_str(),
-            ),
+            severities: super::severities::choices(&severity_levels, i.severity.as_str()),
+            severity_guide: super::severities::guide(&severity_levels),
             escalation: escalation
                 .filter(|e| e.escalation.next_at.is_some() || !e.assignees.is_empty())
                 .map(|e| EscalationView {

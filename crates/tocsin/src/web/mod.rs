@@ -18,6 +18,7 @@ mod oncall;
 mod pages;
 mod profile;
 mod services;
+mod severities;
 
 use crate::http::AppState;
 use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
@@ -64,6 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/profile/password", post(profile::change_password))
         .route("/profile/feed", post(profile::create_feed))
+        .route("/severities", get(severities::severities))
+        .route("/severities/{severity}", post(severities::update))
         .route("/alerts", get(noise::alerts))
         .route("/catalog", get(catalog::catalog).post(catalog::apply))
         .route("/catalog.yaml", get(catalog::export))

@@ -775,6 +775,9 @@ struct IncidentsPage {
     service_names: Vec<String>,
     declare: DeclareForm,
     declare_problems: super::forms::Problems,
+    /// The severities to declare with, named, and what each means.
+    declare_severities: Vec<Choice>,
+    severity_guide: Vec<super::severities::GuideEntry>,
 }
 
 /// An incident declared by hand, as typed.
@@ -961,10 +964,14 @@ async fn incidents_page(
             super::forms::Problems::default(),
         )
     });
+    let can_declare = viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond);
+    let severity_levels = super::severities::levels(&s, viewer).await?;
     Ok(render(
         status_code,
         &IncidentsPage {
             chrome: viewer.chrome("incidents"),
+            declare_severities: super::severities::choices(&severity_levels, &declare.severity),
+            severity_guide: super::severities::guide(&severity_levels),
             teams: team_choices,
             within: WITHIN
                 .iter()
@@ -974,7 +981,7 @@ async fn incidents_page(
                     selected: *v == within,
                 })
                 .collect(),
-            can_declare: viewer.who.grant.allows(&tocsin_domain::auth::Need::Respond),
+            can_declare,
             service_names: all_services,
             declare,
             declare_problems,
@@ -989,16 +996,13 @@ async fn incidents_page(
                 ],
                 &status,
             ),
-            severities: choices(
-                &[
-                    ("", "Any severity"),
-                    ("SEV-0", "SEV-0"),
-                    ("SEV-1", "SEV-1"),
-                    ("SEV-2", "SEV-2"),
-                    ("SEV-3", "SEV-3"),
-                ],
-                &severity,
-            ),
+            severities: std::iter::once(Choice {
+                value: String::new(),
+                label: "Any severity".into(),
+                selected: severity.is_empty(),
+            })
+            .chain(super::severities::choices(&severity_levels, &severity))
+            .collect(),
             services: service_choices,
             // An older page stays as it is; the first follows what happens.
             live_url: q.cursor.is_none().then(|| query(&[("fragment", "1")])),

@@ -994,6 +994,8 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("post", "/api/v1/incidents"),
         ("get", "/api/v1/incidents/{incident}"),
         ("patch", "/api/v1/incidents/{incident}"),
+        ("get", "/api/v1/severities"),
+        ("patch", "/api/v1/severities/{severity}"),
         ("post", "/api/v1/incidents/{incident}/acknowledge"),
         ("post", "/api/v1/incidents/{incident}/resolve"),
         ("get", "/api/v1/incidents/{incident}/timeline"),

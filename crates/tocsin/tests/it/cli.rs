@@ -576,3 +576,73 @@ async fn sender_text_reaches_the_terminal_escaped() {
         assert!(out.contains(r"Disk \u{1b}[2J"), "{args:?}: {out}");
     }
 }
+
+#[tokio::test]
+async fn severities_are_listed_and_reworded_keeping_what_is_not_given() {
+    let app = TestApp::spawn().await;
+    let listed = tocsin(&app, &["severities", "list"]).await.ok();
+    let sev0 = listed
+        .lines()
+        .find(|l| l.starts_with("SEV-0"))
+        .unwrap_or_default();
+    assert!(
+        sev0.contains("critical")
+            && sev0.contains("high")
+            && sev0.contains("every 30 min")
+            && sev0.contains("required"),
+        "{listed}"
+    );
+    let set = tocsin(
+        &app,
+        &[
+            "severities",
+            "set",
+            "sev2",
+            "--name",
+            "major",
+            "--update-every",
+            "2h",
+            "--postmortem-required",
+            "true",
+        ],
+    )
+    .await
+    .ok();
+    assert!(
+        set.starts_with("SEV-2 is now major: Partial degradation"),
+        "{set}"
+    );
+    let (_, levels) = app.get("/api/v1/severities").await;
+    let sev2 = &levels["items"][2];
+    assert_eq!(
+        (
+            sev2["name"].clone(),
+            sev2["update_every_minutes"].clone(),
+            sev2["postmortem_required"].clone()
+        ),
+        (json!("major"), json!(120), json!(true)),
+        "{sev2}"
+    );
+    assert_eq!(
+        sev2["examples"].as_array().map(Vec::len),
+        Some(2),
+        "examples not given are kept"
+    );
+    let none = tocsin(&app, &["severities", "set", "SEV-2", "--no-update-cadence"])
+        .await
+        .ok();
+    assert!(none.starts_with("SEV-2 is now major"), "{none}");
+    let (_, levels) = app.get("/api/v1/severities").await;
+    assert!(levels["items"][2]["update_every_minutes"].is_null());
+    let refused = tocsin(
+        &app,
+        &["severities", "set", "SEV-1", "--update-every", "1m"],
+    )
+    .await
+    .failed();
+    assert!(refused.contains("update_every_minutes"), "{refused}");
+    let unknown = tocsin(&app, &["severities", "set", "SEV-9", "--name", "x"])
+        .await
+        .failed();
+    assert!(unknown.contains("SEV-0, SEV-1, SEV-2, SEV-3"), "{unknown}");
+}

@@ -221,6 +221,7 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/services/checkout/integrations"),
         get("/api/v1/services/checkout/on-call"),
         get("/api/v1/settings/paging"),
+        get("/api/v1/severities"),
         get("/api/v1/silences"),
         get(&format!("/api/v1/silences/{}", f.silence)),
         get("/api/v1/teams"),
@@ -352,6 +353,11 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             Method::PUT,
             "/api/v1/settings/paging",
             json!({"fallback_policy": null}),
+        ),
+        admin(
+            Method::PATCH,
+            "/api/v1/severities/SEV-3",
+            json!({"name": "minor", "definition": "Little harm."}),
         ),
         admin(Method::POST, "/api/v1/teams", json!({"name": "ops"})),
         admin(

@@ -877,6 +877,7 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/admin", "admin"),
         get("/admin/audit", "admin"),
         get("/catalog", "observer"),
+        get("/severities", "observer"),
         get("/catalog.yaml", "observer"),
         get(&format!("/admin/people/{d}/sessions"), "admin"),
         post(
@@ -908,6 +909,11 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "/incidents/1/unlink",
             &[("url", "https://grafana.example.com/d/x")],
             "responder",
+        ),
+        post(
+            "/severities/SEV-3",
+            &[("name", "minor"), ("definition", "Little harm.")],
+            "admin",
         ),
         post(
             "/catalog",
@@ -2117,4 +2123,103 @@ async fn admins_sign_people_out_and_feeds_are_revoked_where_they_are_listed() {
             .html
             .contains(&format!("/feeds/{feed}/revoke"))
     );
+}
+
+#[tokio::test]
+async fn severities_are_defined_on_their_page_and_shown_where_one_is_chosen() {
+    let app = TestApp::spawn().await;
+    let mut admin = owner_signed_in(&app).await;
+    let page = admin.get("/severities").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let sev0 = between(&page.html, r#"<h2 id="SEV-0">"#, "</section>");
+    assert!(
+        sev0.contains("</span> critical</h2>")
+            && sev0.contains("A complete outage")
+            && sev0.contains("with high urgency")
+            && sev0.contains("every 30 min")
+            && sev0.contains("<dd>required</dd>"),
+        "{sev0}"
+    );
+
+    // A refusal is shown beside its field, with what was typed kept.
+    let refused = admin
+        .post(
+            "/severities/SEV-2",
+            &[
+                ("name", "major"),
+                ("definition", "Payments fail for some."),
+                ("examples", "one\r\ntwo"),
+                ("update_every", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains(r#"id="update_every_minutes-problem""#)
+            && refused.html.contains(r#"value="major""#)
+            && refused.html.contains("Payments fail for some."),
+        "{}",
+        refused.html
+    );
+    let saved = admin
+        .post(
+            "/severities/SEV-2",
+            &[
+                ("name", "major"),
+                ("definition", "Payments fail for some customers."),
+                ("examples", "Card payments time out\r\n\r\nRefunds stall"),
+                ("expectations", "Payments' on-call leads."),
+                ("update_every", "45"),
+                ("postmortem", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/severities#SEV-2"),
+        "{}",
+        saved.html
+    );
+    let (_, levels) = app.get("/api/v1/severities").await;
+    assert_eq!(
+        levels["items"][2],
+        json!({"severity": "SEV-2", "urgency": "low", "name": "major",
+            "definition": "Payments fail for some customers.",
+            "examples": ["Card payments time out", "Refunds stall"],
+            "expectations": "Payments' on-call leads.", "update_every_minutes": 45, "postmortem_required": true})
+    );
+
+    // Wherever a severity is chosen, it is named and the guide says what each means.
+    app.post(
+        "/api/v1/incidents",
+        json!({"title": "Refunds stall", "severity": "SEV-2"}),
+    )
+    .await;
+    let incident = admin.get("/incidents/1").await.html;
+    assert!(
+        incident.contains(r#"<option value="SEV-2" selected>SEV-2 major</option>"#)
+            && incident.contains("<dt>SEV-2 major</dt><dd>Payments fail for some customers.</dd>"),
+        "{incident}"
+    );
+    let list = admin.get("/incidents").await.html;
+    assert!(
+        list.contains(r#"<option value="SEV-2" selected>SEV-2 major</option>"#)
+            && list.contains(r#"<option value="SEV-2">SEV-2 major</option>"#)
+            && list.contains("<dt>SEV-2 major</dt>"),
+        "the declare form, the filter and the guide: {list}"
+    );
+
+    // Everyone reads the definitions; only admins reword them.
+    let mut rita = person(&app, "Rita", "rita@example.com", "responder").await;
+    let read = rita.get("/severities").await;
+    assert!(
+        read.html.contains("Payments fail for some customers.")
+            && !read.html.contains("Reword SEV-2"),
+        "{}",
+        read.html
+    );
+    let forbidden = rita.post("/severities/SEV-2", &[("name", "tiny")]).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
