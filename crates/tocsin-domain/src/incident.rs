@@ -104,7 +104,235 @@ pub struct Incident {
     /// Where responders look: dashboards, the chat channel, the tracking ticket.
     #[serde(default)]
     pub links: Vec<IncidentLink>,
+    /// Where the response stands while it is open.
+    #[serde(default)]
+    pub stage: Stage,
+    /// The times of its course, as they happened or as people corrected them.
+    #[serde(default)]
+    pub milestones: Milestones,
 }
+
+/// Where the response to an open incident stands: finding the cause, knowing it, or watching a fix hold.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    #[default]
+    Investigating,
+    Identified,
+    Monitoring,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Self::Investigating, Self::Identified, Self::Monitoring];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Investigating => "investigating",
+            Self::Identified => "identified",
+            Self::Monitoring => "monitoring",
+        }
+    }
+}
+
+impl FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!("must be one of investigating, identified, monitoring (got {s:?})")
+            })
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A moment in an incident's course.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    /// When customers began to be harmed, often before anyone noticed.
+    ImpactStarted,
+    Detected,
+    Acknowledged,
+    /// When the harm stopped, though the incident may stay open while a fix is watched.
+    Mitigated,
+    Resolved,
+}
+
+impl Milestone {
+    pub const ALL: [Milestone; 5] = [
+        Self::ImpactStarted,
+        Self::Detected,
+        Self::Acknowledged,
+        Self::Mitigated,
+        Self::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ImpactStarted => "impact_started",
+            Self::Detected => "detected",
+            Self::Acknowledged => "acknowledged",
+            Self::Mitigated => "mitigated",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// As a sentence names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ImpactStarted => "impact started",
+            Self::Detected => "detected",
+            Self::Acknowledged => "acknowledged",
+            Self::Mitigated => "mitigated",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// Detection, acknowledgement and resolution happened, so they are corrected but never removed.
+    pub fn may_be_cleared(self) -> bool {
+        matches!(self, Self::ImpactStarted | Self::Mitigated)
+    }
+}
+
+impl FromStr for Milestone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "must be one of impact_started, detected, acknowledged, mitigated, resolved (got {s:?})"
+                )
+            })
+    }
+}
+
+/// The times of an incident's course. Detected, acknowledged and resolved are recorded as they happen; people add
+/// when the impact started and when it was mitigated, and correct any of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Milestones {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_started: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigated: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<DateTime<Utc>>,
+}
+
+impl Milestones {
+    pub fn get(&self, m: Milestone) -> Option<DateTime<Utc>> {
+        match m {
+            Milestone::ImpactStarted => self.impact_started,
+            Milestone::Detected => self.detected,
+            Milestone::Acknowledged => self.acknowledged,
+            Milestone::Mitigated => self.mitigated,
+            Milestone::Resolved => self.resolved,
+        }
+    }
+
+    fn slot(&mut self, m: Milestone) -> &mut Option<DateTime<Utc>> {
+        match m {
+            Milestone::ImpactStarted => &mut self.impact_started,
+            Milestone::Detected => &mut self.detected,
+            Milestone::Acknowledged => &mut self.acknowledged,
+            Milestone::Mitigated => &mut self.mitigated,
+            Milestone::Resolved => &mut self.resolved,
+        }
+    }
+
+    /// Refuses times out of order (impact before detection, detection before acknowledgement and resolution,
+    /// mitigation before resolution…), on the one of the pair that `moved` names, or the later one.
+    pub fn check_order(&self, moved: &[Milestone]) -> Result<(), FieldError> {
+        use Milestone::*;
+        const BEFORE: [(Milestone, Milestone); 6] = [
+            (ImpactStarted, Detected),
+            (ImpactStarted, Mitigated),
+            (Detected, Acknowledged),
+            (Detected, Resolved),
+            (Acknowledged, Resolved),
+            (Mitigated, Resolved),
+        ];
+        for (earlier, later) in BEFORE {
+            if let (Some(a), Some(b)) = (self.get(earlier), self.get(later))
+                && a > b
+            {
+                let (field, message) = if moved.contains(&earlier) && !moved.contains(&later) {
+                    (
+                        earlier,
+                        format!(
+                            "must not be after {} ({})",
+                            later.label(),
+                            b.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                    )
+                } else {
+                    (
+                        later,
+                        format!(
+                            "must not be before {} ({})",
+                            earlier.label(),
+                            a.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                    )
+                };
+                return Err(FieldError::new(
+                    format!("milestones.{}", field.as_str()),
+                    message,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills what the incident's own times say and nobody recorded (incidents from before milestones were kept).
+    pub fn completed(mut self, incident: &Incident) -> Self {
+        self.detected.get_or_insert(incident.created_at);
+        if let Some(t) = incident.acknowledged_at {
+            self.acknowledged.get_or_insert(t);
+        }
+        if let Some(t) = incident.resolved_at {
+            self.resolved.get_or_insert(t);
+        }
+        self
+    }
+}
+
+impl Incident {
+    /// The incident with `recorded` as its milestones, completed from its own times where they are missing.
+    pub fn with_milestones(mut self, recorded: Milestones) -> Self {
+        self.milestones = recorded.completed(&self);
+        self
+    }
+}
+
+/// How far ahead of the server's clock a recorded time may be, for clocks that disagree a little.
+const CLOCK_SKEW_MINUTES: i64 = 5;
 
 /// A link kept with an incident.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -128,6 +356,9 @@ pub struct IncidentEdit {
     pub add_links: Vec<IncidentLink>,
     /// Links to remove, by URL.
     pub remove_links: Vec<HttpUrl>,
+    pub stage: Option<Stage>,
+    /// Milestones to record or correct (a time), or to clear (`None`: only impact started and mitigated).
+    pub milestones: Vec<(Milestone, Option<DateTime<Utc>>)>,
 }
 
 /// Longest description or customer impact, in bytes.
@@ -235,6 +466,11 @@ impl Incident {
             unassigned_since: None,
             customer_impact: String::new(),
             links: Vec::new(),
+            stage: Stage::Investigating,
+            milestones: Milestones {
+                detected: Some(now),
+                ..Default::default()
+            },
         };
         (incident, entry)
     }
@@ -253,6 +489,7 @@ impl Incident {
                 self.unassigned_since = None;
                 self.acknowledged_at = Some(now);
                 self.acknowledged_by = Some(actor.clone());
+                self.milestones.acknowledged.get_or_insert(now);
                 self.updated_at = now;
                 Ok(Some(TimelineEntry::new(
                     now,
@@ -291,6 +528,7 @@ impl Incident {
         self.unassigned_since = None;
         self.resolved_at = Some(now);
         self.resolved_by = Some(actor.clone());
+        self.milestones.resolved.get_or_insert(now);
         self.updated_at = now;
         Some(TimelineEntry::new(
             now,
@@ -322,9 +560,22 @@ impl Incident {
         ))
     }
 
-    /// Applies an edit; returns the entry listing what changed, or none when nothing did. Adding a service it has or
-    /// a link it keeps, or removing one it does not, changes nothing.
+    /// Applies an edit, all of it or (when refused) none of it; returns the entry listing what changed, or none when
+    /// nothing did. Adding a service it has or a link it keeps, or removing one it does not, changes nothing.
     pub fn edit(
+        &mut self,
+        edit: &IncidentEdit,
+        service_name: impl Fn(&ServiceId) -> String,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimelineEntry>, FieldError> {
+        let mut next = self.clone();
+        let entry = next.apply_edit(edit, service_name, actor, now)?;
+        *self = next;
+        Ok(entry)
+    }
+
+    fn apply_edit(
         &mut self,
         edit: &IncidentEdit,
         service_name: impl Fn(&ServiceId) -> String,
@@ -408,6 +659,69 @@ impl Incident {
                 "an incident keeps at most 50 links",
             ));
         }
+        if let Some(stage) = edit.stage.filter(|s| *s != self.stage) {
+            if self.status == IncidentStatus::Resolved {
+                return Err(FieldError::new(
+                    "stage",
+                    format!("#{} is resolved; its stage no longer changes", self.number),
+                ));
+            }
+            changes.push(Edit::StageChanged {
+                from: std::mem::replace(&mut self.stage, stage),
+                to: stage,
+            });
+            // Watching a fix hold means the harm stopped, unless someone said when it did.
+            if stage == Stage::Monitoring
+                && self.milestones.mitigated.is_none()
+                && !edit
+                    .milestones
+                    .iter()
+                    .any(|(m, _)| *m == Milestone::Mitigated)
+            {
+                self.milestones.mitigated = Some(now);
+                changes.push(Edit::MilestoneSet {
+                    milestone: Milestone::Mitigated,
+                    at: Some(now),
+                });
+            }
+        }
+        for (milestone, at) in &edit.milestones {
+            let field = || format!("milestones.{}", milestone.as_str());
+            match at {
+                None if !milestone.may_be_cleared() => {
+                    return Err(FieldError::new(
+                        field(),
+                        "happened, so it can be corrected but not removed",
+                    ));
+                }
+                Some(t) if *t > now + chrono::Duration::minutes(CLOCK_SKEW_MINUTES) => {
+                    return Err(FieldError::new(field(), "is in the future"));
+                }
+                // An acknowledgement stays part of the course even when a reassignment asks for a new one.
+                Some(_)
+                    if (*milestone == Milestone::Acknowledged
+                        && self.milestones.acknowledged.is_none())
+                        || (*milestone == Milestone::Resolved
+                            && self.milestones.resolved.is_none()) =>
+                {
+                    return Err(FieldError::new(
+                        field(),
+                        format!("#{} has not been {} yet", self.number, milestone.label()),
+                    ));
+                }
+                _ => {}
+            }
+            let slot = self.milestones.slot(*milestone);
+            if slot != at {
+                *slot = *at;
+                changes.push(Edit::MilestoneSet {
+                    milestone: *milestone,
+                    at: *at,
+                });
+            }
+        }
+        let moved: Vec<Milestone> = edit.milestones.iter().map(|(m, _)| *m).collect();
+        self.milestones.check_order(&moved)?;
         if changes.is_empty() {
             return Ok(None);
         }
@@ -474,6 +788,168 @@ mod tests {
     }
 
     #[test]
+    fn the_course_moves_by_stage_and_records_corrected_times() {
+        let t = |m| Utc.with_ymd_and_hms(2026, 1, 1, 0, m, 0).unwrap();
+        let mut i = incident();
+        assert_eq!(
+            (i.stage, i.milestones.detected),
+            (Stage::Investigating, Some(t(0)))
+        );
+        let none = |_: &ServiceId| String::new();
+        let change = |stage, milestones| IncidentEdit {
+            stage,
+            milestones,
+            ..Default::default()
+        };
+        // Monitoring means the harm stopped: mitigated is recorded then, unless it was given.
+        let e = i
+            .edit(
+                &change(Some(Stage::Monitoring), vec![]),
+                none,
+                &user(),
+                t(10),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(i.milestones.mitigated, Some(t(10)));
+        let TimelineEvent::Edited { changes } = e.event else {
+            panic!()
+        };
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        // Times are corrected, impact started added, and a time in the future or of what did not happen refused.
+        let corrected = change(
+            None,
+            vec![
+                (Milestone::ImpactStarted, Some(t(0))),
+                (Milestone::Mitigated, Some(t(8))),
+            ],
+        );
+        i.edit(&corrected, none, &user(), t(11)).unwrap().unwrap();
+        assert_eq!(
+            (i.milestones.impact_started, i.milestones.mitigated),
+            (Some(t(0)), Some(t(8)))
+        );
+        let refuse = |i: &mut Incident, m, at| {
+            i.edit(&change(None, vec![(m, at)]), none, &user(), t(11))
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            refuse(&mut i, Milestone::Mitigated, Some(t(30))),
+            "is in the future"
+        );
+        assert_eq!(
+            refuse(&mut i, Milestone::Acknowledged, Some(t(5))),
+            "#1 has not been acknowledged yet"
+        );
+        assert_eq!(
+            refuse(&mut i, Milestone::Detected, None),
+            "happened, so it can be corrected but not removed"
+        );
+        i.edit(
+            &change(None, vec![(Milestone::Mitigated, None)]),
+            none,
+            &user(),
+            t(12),
+        )
+        .unwrap();
+        assert_eq!(
+            i.milestones.mitigated, None,
+            "added by people, removed by them"
+        );
+        // Acknowledging and resolving record their times; a resolved incident's stage stays.
+        i.acknowledge(&user(), t(13)).unwrap();
+        i.resolve(&user(), t(14), None);
+        assert_eq!(
+            (i.milestones.acknowledged, i.milestones.resolved),
+            (Some(t(13)), Some(t(14)))
+        );
+        let after = i
+            .edit(
+                &change(Some(Stage::Identified), vec![]),
+                none,
+                &user(),
+                t(15),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (after.field.as_str(), after.message.as_str()),
+            ("stage", "#1 is resolved; its stage no longer changes")
+        );
+        // Times keep their order: the one moved is refused.
+        let early = i
+            .edit(
+                &change(
+                    None,
+                    vec![(
+                        Milestone::Resolved,
+                        Some(t(0) - chrono::Duration::minutes(1)),
+                    )],
+                ),
+                none,
+                &user(),
+                t(15),
+            )
+            .unwrap_err();
+        assert_eq!(early.field, "milestones.resolved");
+        assert!(
+            early.message.starts_with("must not be before"),
+            "{}",
+            early.message
+        );
+        let late = i
+            .edit(
+                &change(None, vec![(Milestone::ImpactStarted, Some(t(14)))]),
+                none,
+                &user(),
+                t(15),
+            )
+            .unwrap_err();
+        assert_eq!(late.field, "milestones.impact_started", "{}", late.message);
+        assert_eq!(
+            i.milestones.impact_started,
+            Some(t(0)),
+            "a refused edit changes nothing"
+        );
+        // A correction after the fact is what postmortems need.
+        i.edit(
+            &change(None, vec![(Milestone::Acknowledged, Some(t(12)))]),
+            none,
+            &user(),
+            t(15),
+        )
+        .unwrap();
+        assert_eq!(i.milestones.acknowledged, Some(t(12)));
+    }
+
+    #[test]
+    fn incidents_from_before_milestones_read_their_times_from_what_happened() {
+        let t = |m| Utc.with_ymd_and_hms(2026, 1, 1, 0, m, 0).unwrap();
+        let mut i = incident();
+        i.acknowledge(&user(), t(3)).unwrap();
+        i.resolve(&user(), t(9), None);
+        let read = i.clone().with_milestones(Milestones::default());
+        assert_eq!(
+            (
+                read.milestones.detected,
+                read.milestones.acknowledged,
+                read.milestones.resolved,
+                read.milestones.mitigated
+            ),
+            (Some(t(0)), Some(t(3)), Some(t(9)), None)
+        );
+        let corrected = Milestones {
+            detected: Some(t(1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            i.with_milestones(corrected).milestones.detected,
+            Some(t(1)),
+            "a correction wins"
+        );
+    }
+
+    #[test]
     fn life_cycle_records_who_and_when_and_is_idempotent() {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 5, 0).unwrap();
         let mut i = incident();
@@ -534,6 +1010,7 @@ mod tests {
             remove_services: vec![web.clone()],
             add_links: vec![dash.clone()],
             remove_links: vec![],
+            ..Default::default()
         };
         let entry = i.edit(&edit, name, &user(), i.created_at).unwrap().unwrap();
         assert_eq!(

@@ -292,6 +292,15 @@ pub enum Edit {
     LinkRemoved {
         url: crate::catalog::HttpUrl,
     },
+    StageChanged {
+        from: crate::incident::Stage,
+        to: crate::incident::Stage,
+    },
+    /// A milestone recorded or corrected (a time), or removed (none).
+    MilestoneSet {
+        milestone: crate::incident::Milestone,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 /// Why an incident's severity changed by itself.

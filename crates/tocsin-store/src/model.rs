@@ -407,6 +407,17 @@ pub struct IncidentChanges {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub remove_links: Vec<tocsin_domain::catalog::HttpUrl>,
+    /// Where the response stands: investigating, identified or monitoring (which records `mitigated` now unless
+    /// it is set).
+    pub stage: Option<tocsin_domain::incident::Stage>,
+    /// Milestones to record or correct by name (`impact_started`, `detected`, `acknowledged`, `mitigated`,
+    /// `resolved`), each an RFC 3339 time, or null to remove `impact_started` or `mitigated`.
+    #[serde(default)]
+    #[schema(value_type = tocsin_domain::incident::Milestones)]
+    pub milestones: std::collections::BTreeMap<
+        tocsin_domain::incident::Milestone,
+        Option<chrono::DateTime<chrono::Utc>>,
+    >,
 }
 
 impl IncidentChanges {

@@ -161,6 +161,21 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                         format!("link {} {} (added)", link.label, link.url)
                     }
                     Edit::LinkRemoved { url } => format!("link {url} (removed)"),
+                    Edit::StageChanged { from, to } => format!("the stage from {from} to {to}"),
+                    Edit::MilestoneSet {
+                        milestone,
+                        at: None,
+                    } => {
+                        format!("{} (removed)", milestone.label())
+                    }
+                    Edit::MilestoneSet {
+                        milestone,
+                        at: Some(t),
+                    } => format!(
+                        "{} to {}",
+                        milestone.label(),
+                        t.format("%Y-%m-%d %H:%M UTC")
+                    ),
                 })
                 .collect();
             format!("{actor} changed {}", changes.join("; "))

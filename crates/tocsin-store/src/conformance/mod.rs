@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             incidents_by_hand => $crate::conformance::incidents_by_hand,
             severity_levels_start_defined_and_keep_what_admins_write => $crate::conformance::severity_levels_start_defined_and_keep_what_admins_write,
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
+            an_incidents_course_is_kept_with_its_corrected_times => $crate::conformance::an_incidents_course_is_kept_with_its_corrected_times,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,
@@ -2484,6 +2485,82 @@ pub mod refs {
     pub fn incident_ref(s: &str) -> IncidentRef {
         IncidentRef::parse(s).unwrap_or_else(|| panic!("{s:?} names no incident"))
     }
+}
+
+pub async fn an_incidents_course_is_kept_with_its_corrected_times(store: &dyn Store) {
+    use tocsin_domain::incident::{Milestone, Stage};
+    let declared = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Errors".into(),
+                description: String::new(),
+                severity: Severity::Sev2,
+                services: vec![],
+            },
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let r = incident_ref(declared.id.as_str());
+    assert_eq!(
+        (declared.stage, declared.milestones.detected),
+        (Stage::Investigating, Some(t0()))
+    );
+    let later = t0() + Duration::minutes(20);
+    let changes = IncidentChanges {
+        stage: Some(Stage::Monitoring),
+        milestones: [(Milestone::ImpactStarted, Some(t0() - Duration::minutes(15)))].into(),
+        ..IncidentChanges::default()
+    };
+    store
+        .incidents()
+        .edit(&r, changes, user(), later)
+        .await
+        .unwrap();
+    store
+        .incidents()
+        .acknowledge(&r, user(), later)
+        .await
+        .unwrap();
+    let read = store.incidents().get(&r).await.unwrap();
+    assert_eq!(read.stage, Stage::Monitoring);
+    assert_eq!(
+        (
+            read.milestones.impact_started,
+            read.milestones.detected,
+            read.milestones.mitigated,
+            read.milestones.acknowledged
+        ),
+        (
+            Some(t0() - Duration::minutes(15)),
+            Some(t0()),
+            Some(later),
+            Some(later)
+        ),
+        "what was recorded, what happened and what people said, all kept"
+    );
+    let listed = store
+        .incidents()
+        .list(IncidentFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items[0].milestones, read.milestones,
+        "lists read the same"
+    );
+    let refused = IncidentChanges {
+        milestones: [(Milestone::Detected, None)].into(),
+        ..IncidentChanges::default()
+    };
+    assert!(matches!(
+        store.incidents().edit(&r, refused, user(), later).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 pub async fn incidents_are_edited_with_every_change_on_the_timeline(store: &dyn Store) {

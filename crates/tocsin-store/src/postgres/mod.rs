@@ -118,6 +118,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0010_roles_audit.sql"),
     ),
     (11, "accounts", include_str!("migrations/0011_accounts.sql")),
+    (12, "course", include_str!("migrations/0012_course.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -222,6 +222,8 @@ fn checked_edit(
         remove_services,
         add_links: changes.add_links.clone(),
         remove_links: changes.remove_links.clone(),
+        stage: changes.stage,
+        milestones: changes.milestones.iter().map(|(m, at)| (*m, *at)).collect(),
     };
     errors.into_result((edit, names)).map_err(StoreError::from)
 }

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0011_roles_audit.sql"),
     ),
     (12, "accounts", include_str!("migrations/0012_accounts.sql")),
+    (13, "course", include_str!("migrations/0013_course.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -160,6 +160,24 @@ pub async fn severities(client: &Client, cmd: SeverityCmd, out: Output) -> anyho
     Ok(())
 }
 
+/// A milestone as `--milestone` takes it: `NAME=TIME` in RFC 3339, or `NAME=none`.
+pub fn parse_milestone(raw: &str) -> Result<(String, Value), String> {
+    let (name, time) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: give NAME=TIME, e.g. mitigated=2026-12-01T10:30:00Z"))?;
+    let name: tocsin_domain::incident::Milestone = name.parse()?;
+    let time = time.trim();
+    if time.eq_ignore_ascii_case("none") {
+        return Ok((name.as_str().to_owned(), Value::Null));
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(time)
+        .map_err(|_| format!("{time:?} is not an RFC 3339 time such as 2026-12-01T10:30:00Z"))?;
+    Ok((
+        name.as_str().to_owned(),
+        json!(at.with_timezone(&chrono::Utc)),
+    ))
+}
+
 /// An incident's status, marked when nobody has it: its escalation reached no one.
 fn status(incident: &Value) -> String {
     let status = text(&incident["status"]);
@@ -265,6 +283,8 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             remove_services,
             add_links,
             remove_links,
+            stage,
+            milestones,
         } => {
             let mut changes = serde_json::Map::new();
             for (field, value) in [
@@ -280,6 +300,15 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             changes.insert("remove_services".into(), json!(remove_services));
             changes.insert("add_links".into(), json!(add_links));
             changes.insert("remove_links".into(), json!(remove_links));
+            if let Some(stage) = stage {
+                changes.insert("stage".into(), stage.into());
+            }
+            if !milestones.is_empty() {
+                changes.insert(
+                    "milestones".into(),
+                    Value::Object(milestones.into_iter().collect()),
+                );
+            }
             let v = client
                 .patch(&["incidents", &target.incident], &Value::Object(changes))
                 .await?;

@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
 use client::Client;
 use output::Output;
+use serde_json::Value;
 use std::path::PathBuf;
 
 /// Where the server is and how to authenticate.
@@ -423,6 +424,13 @@ pub enum IncidentCmd {
         /// The URL of a link to drop; repeat for several.
         #[arg(long = "remove-link", value_name = "URL", group = "change")]
         remove_links: Vec<String>,
+        /// Where the response stands: investigating, identified or monitoring.
+        #[arg(long, group = "change", value_parser = ["investigating", "identified", "monitoring"])]
+        stage: Option<String>,
+        /// Record or correct a time of its course: NAME=TIME (impact_started, detected, acknowledged, mitigated,
+        /// resolved; TIME in RFC 3339), or NAME=none to remove impact_started or mitigated; repeat for several.
+        #[arg(long = "milestone", value_name = "NAME=TIME", group = "change", value_parser = incidents::parse_milestone)]
+        milestones: Vec<(String, Value)>,
     },
     /// Add a note (Markdown) to an incident's timeline.
     Note {

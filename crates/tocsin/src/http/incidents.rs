@@ -187,8 +187,8 @@ fn severity_in_path(raw: &str) -> Result<Severity, ApiError> {
 }
 
 /// Changes an incident's title, description, severity, customer impact, services (`add_services`,
-/// `remove_services`) or links (`add_links`, `remove_links`); only what is sent changes, and every change is on
-/// the timeline. A rise from low to high urgency before anyone acknowledged pages the current level again.
+/// `remove_services`), links (`add_links`, `remove_links`), stage or milestones (times by name; null removes
+/// `impact_started` or `mitigated`); only what is sent changes, and every change is on the timeline. A rise from low to high urgency before anyone acknowledged pages the current level again.
 #[utoipa::path(patch, path = "/api/v1/incidents/{incident}", tag = "incidents", security(("bearer" = [])), request_body = IncidentChanges,
     params(("incident" = String, Path, description = "Incident ID or number")),
     responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
@@ -202,7 +202,7 @@ pub async fn update_incident(
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
             "nothing to change; send one of title, description, severity, customer_impact, add_services, \
-             remove_services, add_links, remove_links",
+             remove_services, add_links, remove_links, stage, milestones",
         ));
     }
     Ok(axum::Json(

@@ -50,6 +50,11 @@ impl Problems {
         self.fields.is_empty() && self.general.is_none()
     }
 
+    /// One more problem with a field.
+    pub fn add(&mut self, field: &str, message: &str) {
+        self.fields.push((field.to_owned(), message.to_owned()));
+    }
+
     pub fn general_message(message: impl Into<String>) -> Self {
         Self {
             fields: Vec::new(),

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tocsin_domain::auth::Need;
 use tocsin_domain::contact::Purpose;
-use tocsin_domain::incident::IncidentStatus;
+use tocsin_domain::incident::{IncidentStatus, Milestone, Stage};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
 use tocsin_domain::severity::Severity;
 use tocsin_domain::timeline::TimelineEvent;
@@ -76,6 +76,22 @@ pub struct RunbookView {
     pub url: String,
 }
 
+/// A moment of the incident's course, and its time as the correction form shows it (the viewer's zone).
+pub struct MilestoneView {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub at: Option<When>,
+    pub typed: String,
+    /// Its time as the page showed it, sent back so that only what was changed is changed.
+    pub original: String,
+    /// The field its problems name.
+    pub problem_field: String,
+    /// Whether it may be left blank: only impact started and mitigated, which people add.
+    pub clearable: bool,
+    /// Whether it can be recorded now: acknowledged and resolved only once they happened.
+    pub settable: bool,
+}
+
 /// A level of the incident's policy to escalate to, and whom it reaches now.
 pub struct LevelChoice {
     pub number: u32,
@@ -105,6 +121,9 @@ struct IncidentPage {
     can_respond: bool,
     severities: Vec<Choice>,
     severity_guide: Vec<super::severities::GuideEntry>,
+    stage: &'static str,
+    stages: Vec<Choice>,
+    milestones: Vec<MilestoneView>,
     escalation: Option<EscalationView>,
     alerts: Vec<AlertView>,
     changes: Vec<ChangeView>,
@@ -192,6 +211,9 @@ async fn timeline_views(
 #[derive(Default)]
 struct Shown {
     edit: Option<EditForm>,
+    /// Milestone times as typed in a refused correction, by key, with the times the form was made from: sent
+    /// again as they were, so that fixing the form does not undo what someone else changed meanwhile.
+    milestones: Vec<(String, String, String)>,
     link: (String, String),
     problems: Problems,
     problem_form: &'static str,
@@ -376,6 +398,41 @@ async fn incident_page(
             can_respond,
             severities: super::severities::choices(&severity_levels, i.severity.as_str()),
             severity_guide: super::severities::guide(&severity_levels),
+            stage: i.stage.as_str(),
+            stages: Stage::ALL
+                .iter()
+                .map(|st| Choice {
+                    value: st.as_str().to_owned(),
+                    label: st.as_str().to_owned(),
+                    selected: *st == i.stage,
+                })
+                .collect(),
+            milestones: Milestone::ALL
+                .iter()
+                .map(|m| {
+                    let at = i.milestones.get(*m);
+                    let stored = at.map(|t| local_input(t, viewer.tz)).unwrap_or_default();
+                    let (typed, original) = shown
+                        .milestones
+                        .iter()
+                        .find(|(k, ..)| k == m.as_str())
+                        .map(|(_, typed, original)| (typed.clone(), original.clone()))
+                        .unwrap_or_else(|| (stored.clone(), stored));
+                    MilestoneView {
+                        key: m.as_str(),
+                        label: m.label(),
+                        original,
+                        problem_field: format!("milestones.{}", m.as_str()),
+                        at: at.map(|t| When::new(t, viewer.tz, now)),
+                        typed,
+                        clearable: m.may_be_cleared(),
+                        settable: match m {
+                            Milestone::Acknowledged | Milestone::Resolved => at.is_some(),
+                            _ => true,
+                        },
+                    }
+                })
+                .collect(),
             escalation: escalation
                 .filter(|e| e.escalation.next_at.is_some() || !e.assignees.is_empty())
                 .map(|e| EscalationView {
@@ -450,6 +507,11 @@ pub async fn timeline(
     ))
 }
 
+/// A time as a `datetime-local` field shows it, in the viewer's zone.
+fn local_input(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 /// The incident page again, with a form's problems shown beside it and the form open.
 async fn refused(
     s: &AppState,
@@ -499,6 +561,65 @@ pub async fn incident_action(
                     return refused(&s, &viewer, &number, "escalate", p).await;
                 }
                 other => other.map(drop),
+            }
+        }
+        "stage" => {
+            let changes =
+                forms::parse::<IncidentChanges>(json!({ "stage": f.one("stage").trim() }))
+                    .map_err(|e| forms::problems(e).unwrap_or_default());
+            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
+                Ok(_) => Ok(()),
+                Err(problems) => return refused(&s, &viewer, &number, "stage", problems).await,
+            }
+        }
+        "milestones" => {
+            // Only the times changed from what the page showed are sent; a blank one removes it.
+            let mut sent = serde_json::Map::new();
+            let mut problems = Problems::default();
+            let mut typed = Vec::new();
+            for m in Milestone::ALL {
+                let now_typed = f.one(m.as_str());
+                let original = f.one(&format!("original_{}", m.as_str()));
+                typed.push((m.as_str().to_owned(), now_typed.clone(), original.clone()));
+                if now_typed.trim() == original.trim() {
+                    continue;
+                }
+                match forms::given(&now_typed) {
+                    None => {
+                        sent.insert(m.as_str().into(), serde_json::Value::Null);
+                    }
+                    Some(t) => match forms::local_time(t, viewer.tz) {
+                        Ok(at) => {
+                            sent.insert(m.as_str().into(), json!(at));
+                        }
+                        Err(message) => {
+                            problems.add(&format!("milestones.{}", m.as_str()), &message);
+                        }
+                    },
+                }
+            }
+            let changes = if problems.is_empty() {
+                forms::parse::<IncidentChanges>(json!({ "milestones": sent }))
+                    .map_err(|e| forms::problems(e).unwrap_or_default())
+            } else {
+                Err(problems)
+            };
+            if sent.is_empty() && changes.is_ok() {
+                Ok(())
+            } else {
+                match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
+                    Ok(_) => Ok(()),
+                    Err(problems) => {
+                        let shown = Shown {
+                            problems,
+                            problem_form: "milestones",
+                            milestones: typed,
+                            ..Default::default()
+                        };
+                        return incident_page(&s, &viewer, &number, StatusCode::BAD_REQUEST, shown)
+                            .await;
+                    }
+                }
             }
         }
         "links" | "unlink" => {

@@ -646,3 +646,84 @@ async fn severities_are_listed_and_reworded_keeping_what_is_not_given() {
         .failed();
     assert!(unknown.contains("SEV-0, SEV-1, SEV-2, SEV-3"), "{unknown}");
 }
+
+#[tokio::test]
+async fn an_incidents_stage_and_times_are_set_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Slow search",
+            "--severity",
+            "SEV-3",
+        ],
+    )
+    .await
+    .ok();
+    let (_, i) = app.get("/api/v1/incidents/1").await;
+    let detected =
+        chrono::DateTime::parse_from_rfc3339(i["milestones"]["detected"].as_str().unwrap())
+            .unwrap();
+    let started = (detected - chrono::Duration::minutes(30)).with_timezone(&chrono::Utc);
+    let started_arg = format!("impact_started={}", started.to_rfc3339());
+    let edited = tocsin(
+        &app,
+        &[
+            "incidents",
+            "edit",
+            "#1",
+            "--stage",
+            "identified",
+            "--milestone",
+            &started_arg,
+        ],
+    )
+    .await
+    .ok();
+    assert!(edited.contains("edited #1"), "{edited}");
+    let (_, i) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(i["stage"], "identified");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(i["milestones"]["impact_started"].as_str().unwrap())
+            .unwrap(),
+        started
+    );
+    let removed = tocsin(
+        &app,
+        &[
+            "incidents",
+            "edit",
+            "1",
+            "--milestone",
+            "impact_started=none",
+        ],
+    )
+    .await
+    .ok();
+    assert!(removed.contains("edited #1"), "{removed}");
+    let (_, i) = app.get("/api/v1/incidents/1").await;
+    assert!(i["milestones"]["impact_started"].is_null(), "{i}");
+    let refused = tocsin(
+        &app,
+        &["incidents", "edit", "1", "--milestone", "detected=none"],
+    )
+    .await
+    .failed();
+    assert!(refused.contains("milestones.detected"), "{refused}");
+    let bad = tocsin(
+        &app,
+        &[
+            "incidents",
+            "edit",
+            "1",
+            "--milestone",
+            "fixed=2026-01-01T00:00:00Z",
+        ],
+    )
+    .await
+    .failed();
+    assert!(bad.contains("impact_started, detected"), "{bad}");
+}

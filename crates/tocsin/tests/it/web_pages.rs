@@ -2223,3 +2223,150 @@ async fn severities_are_defined_on_their_page_and_shown_where_one_is_chosen() {
     let forbidden = rita.post("/severities/SEV-2", &[("name", "tiny")]).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_incident_moves_through_its_stages_with_its_times_recorded_and_corrected() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    // Olga reads times in Berlin: what she types is read there.
+    app.send(app.req(Method::PUT, "/api/v1/users/olga@example.com").json(
+        &json!({"name": "Olga Owner", "email": "olga@example.com", "time_zone": "Europe/Berlin"}),
+    ))
+    .await;
+    let (_, declared) = app
+        .post(
+            "/api/v1/incidents",
+            json!({"title": "Refunds stall", "severity": "SEV-2"}),
+        )
+        .await;
+    let detected = declared["milestones"]["detected"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(declared["stage"], "investigating", "{declared}");
+
+    let page = b.get("/incidents/1").await.html;
+    assert!(
+        page.contains("Stage: <strong>investigating</strong>")
+            && page.contains("<span class=\"muted\">not recorded</span>"),
+        "{page}"
+    );
+    let moved = b
+        .post("/incidents/1/stage", &[("stage", "monitoring")])
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.html);
+    let (_, i) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(i["stage"], "monitoring");
+    assert!(
+        i["milestones"]["mitigated"].is_string(),
+        "monitoring records mitigated: {i}"
+    );
+
+    // Impact started an hour before detection, typed in Berlin time; detection is kept as it was.
+    let at = chrono::DateTime::parse_from_rfc3339(&detected).unwrap() - chrono::Duration::hours(1);
+    let typed = at
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let local = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono_tz::Europe::Berlin)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let shown_detected = local(&i["milestones"]["detected"]);
+    let shown_mitigated = local(&i["milestones"]["mitigated"]);
+    let corrected = b
+        .post(
+            "/incidents/1/milestones",
+            &[
+                ("original_impact_started", ""),
+                ("impact_started", &typed),
+                ("original_detected", &shown_detected),
+                ("detected", &shown_detected),
+                ("original_mitigated", &shown_mitigated),
+                ("mitigated", &shown_mitigated),
+            ],
+        )
+        .await;
+    assert_eq!(
+        corrected.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        corrected.html
+    );
+    let (_, i) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(i["milestones"]["impact_started"].as_str().unwrap())
+            .unwrap()
+            .timestamp(),
+        at.timestamp() - at.timestamp() % 60,
+        "{i}"
+    );
+    assert_eq!(
+        i["milestones"]["detected"].as_str(),
+        Some(detected.as_str()),
+        "untouched: {i}"
+    );
+
+    // Detection happened, so it cannot be removed; the refusal stands beside it with what was typed.
+    let refused = b
+        .post(
+            "/incidents/1/milestones",
+            &[
+                ("original_detected", &shown_detected),
+                ("detected", ""),
+                ("original_mitigated", &shown_mitigated),
+                ("mitigated", "2020-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains(r#"id="milestones.detected-problem""#)
+            && refused.html.contains(r#"value="2020-01-01T00:00""#)
+            && refused
+                .html
+                .contains("<details open><summary>Record or correct times"),
+        "{}",
+        refused.html
+    );
+    let timeline = b.get("/incidents/1/timeline").await.html;
+    assert!(
+        timeline.contains("the stage from investigating to monitoring")
+            && timeline.contains("impact started to "),
+        "{timeline}"
+    );
+
+    // The API takes the same changes; a resolved incident's stage stays.
+    app.post("/api/v1/incidents/1/resolve", json!({})).await;
+    let (s, body) = app
+        .send(
+            app.req(Method::PATCH, "/api/v1/incidents/1")
+                .json(&json!({"stage": "identified"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "stage", "{body}");
+    let resolved = b.get("/incidents/1").await.html;
+    assert!(
+        !resolved.contains(r#"action="/incidents/1/stage""#)
+            && resolved.contains("Stage: <strong>resolved</strong>"),
+        "no stage form once resolved: {resolved}"
+    );
+    // Times keep their order: impact cannot start after detection.
+    let after =
+        chrono::DateTime::parse_from_rfc3339(&detected).unwrap() + chrono::Duration::minutes(1);
+    let (s, body) = app
+        .send(
+            app.req(Method::PATCH, "/api/v1/incidents/1")
+                .json(&json!({"milestones": {"impact_started": after.to_rfc3339()}})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("milestones.impact_started")),
+        "{body}"
+    );
+}
