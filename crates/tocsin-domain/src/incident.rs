@@ -110,6 +110,9 @@ pub struct Incident {
     /// The times of its course, as they happened or as people corrected them.
     #[serde(default)]
     pub milestones: Milestones,
+    /// The numbers of incidents people linked to this one as related (the link is kept on both).
+    #[serde(default)]
+    pub related: Vec<i64>,
 }
 
 /// Where the response to an open incident stands: finding the cause, knowing it, or watching a fix hold.
@@ -359,7 +362,13 @@ pub struct IncidentEdit {
     pub stage: Option<Stage>,
     /// Milestones to record or correct (a time), or to clear (`None`: only impact started and mitigated).
     pub milestones: Vec<(Milestone, Option<DateTime<Utc>>)>,
+    /// Incidents to link as related, or to unlink, by number.
+    pub add_related: Vec<i64>,
+    pub remove_related: Vec<i64>,
 }
+
+/// Most incidents one incident is linked to as related.
+pub const MAX_RELATED: usize = 20;
 
 /// Longest description or customer impact, in bytes.
 pub const MAX_TEXT: usize = 65_536;
@@ -471,6 +480,7 @@ impl Incident {
                 detected: Some(now),
                 ..Default::default()
             },
+            related: Vec::new(),
         };
         (incident, entry)
     }
@@ -719,6 +729,30 @@ impl Incident {
                     at: *at,
                 });
             }
+        }
+        for (n, number) in edit.add_related.iter().enumerate() {
+            if *number == self.number {
+                return Err(FieldError::new(
+                    format!("add_related[{n}]"),
+                    "an incident is not related to itself",
+                ));
+            }
+            if !self.related.contains(number) {
+                self.related.push(*number);
+                changes.push(Edit::RelatedAdded { number: *number });
+            }
+        }
+        for number in &edit.remove_related {
+            if let Some(at) = self.related.iter().position(|r| r == number) {
+                self.related.remove(at);
+                changes.push(Edit::RelatedRemoved { number: *number });
+            }
+        }
+        if self.related.len() > MAX_RELATED {
+            return Err(FieldError::new(
+                "add_related",
+                format!("an incident is linked to at most {MAX_RELATED} related incidents"),
+            ));
         }
         let moved: Vec<Milestone> = edit.milestones.iter().map(|(m, _)| *m).collect();
         self.milestones.check_order(&moved)?;

@@ -301,6 +301,12 @@ pub enum Edit {
         milestone: crate::incident::Milestone,
         at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    RelatedAdded {
+        number: i64,
+    },
+    RelatedRemoved {
+        number: i64,
+    },
 }
 
 /// Why an incident's severity changed by itself.

@@ -418,6 +418,12 @@ pub struct IncidentChanges {
         tocsin_domain::incident::Milestone,
         Option<chrono::DateTime<chrono::Utc>>,
     >,
+    /// Incidents (numbers or IDs) to link as related; each is linked back.
+    #[serde(default)]
+    pub add_related: Vec<String>,
+    /// Related incidents to unlink, on both sides.
+    #[serde(default)]
+    pub remove_related: Vec<String>,
 }
 
 impl IncidentChanges {

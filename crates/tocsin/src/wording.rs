@@ -162,6 +162,10 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                     }
                     Edit::LinkRemoved { url } => format!("link {url} (removed)"),
                     Edit::StageChanged { from, to } => format!("the stage from {from} to {to}"),
+                    Edit::RelatedAdded { number } => format!("related incident #{number} (added)"),
+                    Edit::RelatedRemoved { number } => {
+                        format!("related incident #{number} (removed)")
+                    }
                     Edit::MilestoneSet {
                         milestone,
                         at: None,

@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             severity_levels_start_defined_and_keep_what_admins_write => $crate::conformance::severity_levels_start_defined_and_keep_what_admins_write,
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
             an_incidents_course_is_kept_with_its_corrected_times => $crate::conformance::an_incidents_course_is_kept_with_its_corrected_times,
+            related_incidents_are_linked_on_both_sides => $crate::conformance::related_incidents_are_linked_on_both_sides,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,
@@ -2485,6 +2486,81 @@ pub mod refs {
     pub fn incident_ref(s: &str) -> IncidentRef {
         IncidentRef::parse(s).unwrap_or_else(|| panic!("{s:?} names no incident"))
     }
+}
+
+pub async fn related_incidents_are_linked_on_both_sides(store: &dyn Store) {
+    let declare = |title: &str| NewIncident {
+        title: title.into(),
+        description: String::new(),
+        severity: Severity::Sev3,
+        services: vec![],
+    };
+    let incidents = store.incidents();
+    let a = incidents
+        .declare(declare("Checkout slow"), user(), t0())
+        .await
+        .unwrap();
+    let b = incidents
+        .declare(declare("Payments slow"), user(), t0())
+        .await
+        .unwrap();
+    let link = IncidentChanges {
+        add_related: vec![b.number.to_string()],
+        ..IncidentChanges::default()
+    };
+    let linked = incidents
+        .edit(&incident_ref(a.id.as_str()), link.clone(), user(), t0())
+        .await
+        .unwrap();
+    assert_eq!(linked.related, vec![b.number]);
+    let other = incidents.get(&incident_ref(b.id.as_str())).await.unwrap();
+    assert_eq!(other.related, vec![a.number], "linked back");
+    let entries = incidents
+        .timeline(&incident_ref(b.id.as_str()))
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|r| matches!(&r.entry.event, TimelineEvent::Edited { .. })),
+        "the other incident's timeline says so"
+    );
+    // Linking again changes nothing; an unknown incident or the incident itself is refused.
+    incidents
+        .edit(&incident_ref(a.id.as_str()), link, user(), t0())
+        .await
+        .unwrap();
+    for bad in ["999", &a.number.to_string()] {
+        let refused = IncidentChanges {
+            add_related: vec![bad.to_owned()],
+            ..IncidentChanges::default()
+        };
+        assert!(
+            matches!(
+                incidents
+                    .edit(&incident_ref(a.id.as_str()), refused, user(), t0())
+                    .await,
+                Err(StoreError::Invalid(_))
+            ),
+            "{bad}"
+        );
+    }
+    let unlink = IncidentChanges {
+        remove_related: vec![a.number.to_string()],
+        ..IncidentChanges::default()
+    };
+    incidents
+        .edit(&incident_ref(b.id.as_str()), unlink, user(), t0())
+        .await
+        .unwrap();
+    let (a, b) = (
+        incidents.get(&incident_ref(a.id.as_str())).await.unwrap(),
+        incidents.get(&incident_ref(b.id.as_str())).await.unwrap(),
+    );
+    assert!(
+        a.related.is_empty() && b.related.is_empty(),
+        "unlinked on both sides"
+    );
 }
 
 pub async fn an_incidents_course_is_kept_with_its_corrected_times(store: &dyn Store) {

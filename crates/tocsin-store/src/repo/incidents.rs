@@ -214,6 +214,22 @@ fn checked_edit(
     };
     let add_services = services("add_services", &changes.add_services)?;
     let remove_services = services("remove_services", &changes.remove_services)?;
+    let mut numbers = |field: &str, refs: &[String]| -> Result<Vec<i64>> {
+        let mut found = Vec::new();
+        for (n, raw) in refs.iter().enumerate() {
+            let missing = || format!("no incident {raw:?}");
+            match IncidentRef::parse(raw).map(|r| load(c, &r)) {
+                Some(Ok(i)) => found.push(i.number),
+                Some(Err(StoreError::NotFound { .. })) | None => {
+                    errors.push(format!("{field}[{n}]"), missing())
+                }
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        Ok(found)
+    };
+    let add_related = numbers("add_related", &changes.add_related)?;
+    let remove_related = numbers("remove_related", &changes.remove_related)?;
     let edit = IncidentEdit {
         title,
         description,
@@ -223,6 +239,8 @@ fn checked_edit(
         add_links: changes.add_links.clone(),
         remove_links: changes.remove_links.clone(),
         stage: changes.stage,
+        add_related,
+        remove_related,
         milestones: changes.milestones.iter().map(|(m, at)| (*m, *at)).collect(),
     };
     errors.into_result((edit, names)).map_err(StoreError::from)
@@ -459,6 +477,35 @@ impl IncidentRepo for SqlStore {
                     "DELETE FROM incident_services WHERE incident_id = ?1 AND service_id = ?2",
                     params![incident.id.as_str(), s.as_str()],
                 )?;
+            }
+            // A relation is kept on both incidents, each with its own entry.
+            let back = |number: i64| IncidentRef::Number(number);
+            let (added, removed): (Vec<i64>, Vec<i64>) =
+                (edit.add_related.clone(), edit.remove_related.clone());
+            for (others, adding) in [(added, true), (removed, false)] {
+                for other in others {
+                    let reverse = IncidentEdit {
+                        add_related: if adding {
+                            vec![incident.number]
+                        } else {
+                            vec![]
+                        },
+                        remove_related: if adding {
+                            vec![]
+                        } else {
+                            vec![incident.number]
+                        },
+                        ..Default::default()
+                    };
+                    let mut o = load(c, &back(other))?;
+                    if let Some(entry) = o
+                        .edit(&reverse, |_| String::new(), &actor, now)
+                        .map_err(|e| StoreError::Invalid(e.into()))?
+                    {
+                        save(c, &o, Some(&entry))?;
+                        rows::record_timeline(c, &o.id, &entry)?;
+                    }
+                }
             }
             Ok(incident)
         })

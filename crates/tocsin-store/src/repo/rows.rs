@@ -147,7 +147,7 @@ pub fn record_activity(conn: &dyn Conn, alert_seq: i64, a: &Alert, event_seq: i6
 
 pub const INCIDENT_COLUMNS: &str = "id, number, title, description, severity, status, created_at, created_by, updated_at, \
      acknowledged_at, acknowledged_by, resolved_at, resolved_by, unassigned_since, customer_impact, links, stage, \
-     milestones";
+     milestones, related";
 
 /// An incident row without its services (see [`load_incident_services`]).
 pub fn incident(row: &Row<'_>) -> Result<Incident> {
@@ -171,6 +171,7 @@ pub fn incident(row: &Row<'_>) -> Result<Incident> {
         links: row.json(15)?,
         stage: row.parsed(16)?,
         milestones: Default::default(),
+        related: row.json(18)?,
     }
     .with_milestones(row.json(17)?))
 }
@@ -207,6 +208,7 @@ pub fn insert_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
             to_json(&i.links),
             i.stage.as_str(),
             to_json(&i.milestones),
+            to_json(&i.related),
         ],
     )?;
     // A new incident has no services yet: their positions are known without reading any.
@@ -222,8 +224,8 @@ pub fn insert_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
 
 const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, number, title, description, severity, status, created_at, \
      created_by, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, unassigned_since, \
-     customer_impact, links, stage, milestones) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     customer_impact, links, stage, milestones, related) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 /// Adds a service to an incident, after the ones it already has; adding it twice changes nothing.
 pub fn link_service(conn: &dyn Conn, incident: &IncidentId, service: &ServiceId) -> Result<()> {
@@ -241,7 +243,7 @@ pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
     conn.execute_later(
         "UPDATE incidents SET title = ?2, description = ?3, severity = ?4, status = ?5, updated_at = ?6, acknowledged_at = ?7, \
          acknowledged_by = ?8, resolved_at = ?9, resolved_by = ?10, unassigned_since = ?11, customer_impact = ?12, \
-         links = ?13, stage = ?14, milestones = ?15 WHERE id = ?1",
+         links = ?13, stage = ?14, milestones = ?15, related = ?16 WHERE id = ?1",
         params![
             i.id.as_str(),
             i.title,
@@ -258,6 +260,7 @@ pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
             to_json(&i.links),
             i.stage.as_str(),
             to_json(&i.milestones),
+            to_json(&i.related),
         ],
     )?;
     Ok(())

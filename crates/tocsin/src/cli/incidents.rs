@@ -285,6 +285,8 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             remove_links,
             stage,
             milestones,
+            add_related,
+            remove_related,
         } => {
             let mut changes = serde_json::Map::new();
             for (field, value) in [
@@ -300,6 +302,18 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             changes.insert("remove_services".into(), json!(remove_services));
             changes.insert("add_links".into(), json!(add_links));
             changes.insert("remove_links".into(), json!(remove_links));
+            for (field, refs) in [
+                ("add_related", add_related),
+                ("remove_related", remove_related),
+            ] {
+                if !refs.is_empty() {
+                    let refs: Vec<String> = refs
+                        .iter()
+                        .map(|r| r.trim().trim_start_matches('#').to_owned())
+                        .collect();
+                    changes.insert(field.into(), json!(refs));
+                }
+            }
             if let Some(stage) = stage {
                 changes.insert("stage".into(), stage.into());
             }

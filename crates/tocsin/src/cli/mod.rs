@@ -424,6 +424,12 @@ pub enum IncidentCmd {
         /// The URL of a link to drop; repeat for several.
         #[arg(long = "remove-link", value_name = "URL", group = "change")]
         remove_links: Vec<String>,
+        /// An incident (number) related to this one, linked on both; repeat for several.
+        #[arg(long = "relate", value_name = "INCIDENT", group = "change")]
+        add_related: Vec<String>,
+        /// A related incident to unlink; repeat for several.
+        #[arg(long = "unrelate", value_name = "INCIDENT", group = "change")]
+        remove_related: Vec<String>,
         /// Where the response stands: investigating, identified or monitoring.
         #[arg(long, group = "change", value_parser = ["investigating", "identified", "monitoring"])]
         stage: Option<String>,

@@ -92,6 +92,13 @@ pub struct MilestoneView {
     pub settable: bool,
 }
 
+/// An incident linked to this one as related.
+pub struct RelatedView {
+    pub number: i64,
+    pub title: String,
+    pub status: &'static str,
+}
+
 /// A level of the incident's policy to escalate to, and whom it reaches now.
 pub struct LevelChoice {
     pub number: u32,
@@ -123,6 +130,7 @@ struct IncidentPage {
     severity_guide: Vec<super::severities::GuideEntry>,
     stage: &'static str,
     stages: Vec<Choice>,
+    related: Vec<RelatedView>,
     milestones: Vec<MilestoneView>,
     escalation: Option<EscalationView>,
     alerts: Vec<AlertView>,
@@ -235,6 +243,22 @@ async fn incident_page(
     let services = s.app.services().list(who).await?;
     let names = names_of(&services);
     let severity_levels = super::severities::levels(s, viewer).await?;
+    let mut related = Vec::new();
+    for number in &i.related {
+        // One that was deleted or cannot be read is left out rather than failing the page.
+        if let Ok(r) = s
+            .app
+            .incidents()
+            .get(who, &IncidentRef::Number(*number))
+            .await
+        {
+            related.push(RelatedView {
+                number: r.number,
+                title: r.title,
+                status: r.status.as_str(),
+            });
+        }
+    }
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
     let people = people(s, viewer).await?;
     let alerts = s
@@ -398,6 +422,7 @@ async fn incident_page(
             can_respond,
             severities: super::severities::choices(&severity_levels, i.severity.as_str()),
             severity_guide: super::severities::guide(&severity_levels),
+            related,
             stage: i.stage.as_str(),
             stages: Stage::ALL
                 .iter()
@@ -561,6 +586,21 @@ pub async fn incident_action(
                     return refused(&s, &viewer, &number, "escalate", p).await;
                 }
                 other => other.map(drop),
+            }
+        }
+        "relate" | "unrelate" => {
+            let other = f.one("incident");
+            let other = other.trim().trim_start_matches('#');
+            let body = if action == "relate" {
+                json!({ "add_related": [other] })
+            } else {
+                json!({ "remove_related": [other] })
+            };
+            let changes = forms::parse::<IncidentChanges>(body)
+                .map_err(|e| forms::problems(e).unwrap_or_default());
+            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
+                Ok(_) => Ok(()),
+                Err(problems) => return refused(&s, &viewer, &number, "related", problems).await,
             }
         }
         "stage" => {

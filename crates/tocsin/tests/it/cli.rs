@@ -727,3 +727,37 @@ async fn an_incidents_stage_and_times_are_set_from_the_command_line() {
     .failed();
     assert!(bad.contains("impact_started, detected"), "{bad}");
 }
+
+#[tokio::test]
+async fn related_incidents_are_linked_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    for title in ["Checkout slow", "Payments slow"] {
+        tocsin(
+            &app,
+            &[
+                "incidents",
+                "declare",
+                "--title",
+                title,
+                "--severity",
+                "SEV-3",
+            ],
+        )
+        .await
+        .ok();
+    }
+    tocsin(&app, &["incidents", "edit", "1", "--relate", "#2"])
+        .await
+        .ok();
+    let (_, two) = app.get("/api/v1/incidents/2").await;
+    assert_eq!(two["related"], json!([1]), "{two}");
+    tocsin(&app, &["incidents", "edit", "2", "--unrelate", "1"])
+        .await
+        .ok();
+    let (_, one) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(one["related"], json!([]), "{one}");
+    let refused = tocsin(&app, &["incidents", "edit", "1", "--relate", "1"])
+        .await
+        .failed();
+    assert!(refused.contains("not related to itself"), "{refused}");
+}

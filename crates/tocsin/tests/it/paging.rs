@@ -740,8 +740,7 @@ async fn an_action_link_stops_acting_once_its_person_is_deleted() {
         .post("/api/v1/incidents/1/reassign", json!({"users": [dana_id]}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let sent = hook.wait_for(app, 1).await;
-    let page = sent.iter().find(|r| r.path == "/dana").unwrap().json();
+    let page = hook.wait_for_path(app, "/dana").await.json();
     let ack = page["data"]["links"]["acknowledge"]
         .as_str()
         .unwrap()

@@ -667,15 +667,38 @@ impl WebhookReceiver {
 
     /// Waits until at least `n` requests arrived, running engine cycles meanwhile.
     pub async fn wait_for(&self, app: &TestApp, n: usize) -> Vec<ReceivedRequest> {
+        self.wait_until(app, &format!("{n} requests"), |got| got.len() >= n)
+            .await
+    }
+
+    /// Waits until a request to `path` arrived, running engine cycles meanwhile, and returns it: other people's
+    /// pages may come first, in whatever order the engine sends them.
+    pub async fn wait_for_path(&self, app: &TestApp, path: &str) -> ReceivedRequest {
+        let got = self
+            .wait_until(app, &format!("a request to {path}"), |got| {
+                got.iter().any(|r| r.path == path)
+            })
+            .await;
+        got.into_iter()
+            .find(|r| r.path == path)
+            .expect("the request waited for")
+    }
+
+    async fn wait_until(
+        &self,
+        app: &TestApp,
+        what: &str,
+        done: impl Fn(&[ReceivedRequest]) -> bool,
+    ) -> Vec<ReceivedRequest> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let got = self.requests();
-            if got.len() >= n {
+            if done(&got) {
                 return got;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{n} requests not received within 30 s; got {}",
+                "{what} not received within 30 s; got {} requests",
                 got.len()
             );
             app.cycle().await;

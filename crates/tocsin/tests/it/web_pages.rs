@@ -2370,3 +2370,50 @@ async fn an_incident_moves_through_its_stages_with_its_times_recorded_and_correc
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn related_incidents_are_linked_from_either_page_and_listed_on_both() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    for title in ["Checkout slow", "Payments <slow>"] {
+        app.post(
+            "/api/v1/incidents",
+            json!({"title": title, "severity": "SEV-3"}),
+        )
+        .await;
+    }
+    let linked = b.post("/incidents/1/relate", &[("incident", "#2")]).await;
+    assert_eq!(linked.status, StatusCode::SEE_OTHER, "{}", linked.html);
+    let other = b.get("/incidents/2").await.html;
+    assert!(
+        between(&other, r#"<h2 id="related-title">"#, "</section>")
+            .contains(r#"<a href="/incidents/1">#1 Checkout slow</a>"#),
+        "linked back: {other}"
+    );
+    let page = b.get("/incidents/1").await.html;
+    assert!(
+        page.contains(r#"<a href="/incidents/2">#2 Payments &#60;slow&#62;</a>"#)
+            || page.contains(r#"<a href="/incidents/2">#2 Payments &lt;slow&gt;</a>"#),
+        "{page}"
+    );
+    let unknown = b.post("/incidents/1/relate", &[("incident", "77")]).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.html.contains(r#"id="add_related-problem""#)
+            && unknown
+                .html
+                .contains("<details open><summary>Link a related incident"),
+        "{}",
+        unknown.html
+    );
+    let unlinked = b.post("/incidents/2/unrelate", &[("incident", "1")]).await;
+    assert_eq!(unlinked.status, StatusCode::SEE_OTHER, "{}", unlinked.html);
+    let (_, one) = app.get("/api/v1/incidents/1").await;
+    assert_eq!(one["related"], json!([]), "unlinked on both: {one}");
+    let timeline = b.get("/incidents/1/timeline").await.html;
+    assert!(
+        timeline.contains("related incident #2 (added)")
+            && timeline.contains("related incident #2 (removed)"),
+        "{timeline}"
+    );
+}
