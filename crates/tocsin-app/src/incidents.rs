@@ -126,7 +126,7 @@ impl Incidents<'_> {
         severity: Severity,
     ) -> Result<Incident> {
         who.require(Need::Respond)?;
-        Ok(self
+        let changed = self
             .app
             .audited(
                 who,
@@ -136,7 +136,10 @@ impl Incidents<'_> {
             )
             .incidents()
             .set_severity(incident, severity, who.actor(), self.app.now())
-            .await?)
+            .await?;
+        // The new severity may page its current level again, or give roles by their defaults.
+        self.app.wake_engine();
+        Ok(changed)
     }
 
     pub async fn add_note(

@@ -16,6 +16,7 @@ pub mod metrics;
 mod noise;
 mod oncall;
 mod paging;
+mod roles;
 pub mod sender_api;
 
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
@@ -28,6 +29,7 @@ pub use metrics::Metrics;
 pub use noise::Noise;
 pub use oncall::OnCall;
 pub use paging::{Contacts, Escalation, PolicyOnCall};
+pub use roles::Roles;
 pub use sender_api::SenderApi;
 
 use chrono::{DateTime, Utc};
@@ -477,6 +479,9 @@ impl App {
     }
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts { app: self }
+    }
+    pub fn roles(&self) -> Roles<'_> {
+        Roles { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -438,6 +438,9 @@ pub enum Purpose {
         /// Paged by hand while the incident was acknowledged: the acknowledgement does not cancel it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         after_acknowledgement: bool,
+        /// Paged because they were given this role (its name then), which an acknowledgement does not make moot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
     /// Someone else acknowledged or resolved an incident the user was paged for, and the user asked to be told.
     StatusUpdate {

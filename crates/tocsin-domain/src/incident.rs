@@ -397,6 +397,10 @@ pub enum TransitionError {
         "incident #{0} is resolved; reopen it by a new alert or declare a new incident to page people"
     )]
     AddingToResolved(i64),
+    #[error("incident #{0} is resolved; roles are given while an incident is open")]
+    AssigningResolved(i64),
+    #[error("incident #{0} is resolved; there is no response to join")]
+    JoiningResolved(i64),
 }
 
 /// A validated incident title: 1–255 characters.

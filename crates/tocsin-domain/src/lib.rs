@@ -26,6 +26,7 @@ pub mod pagerduty;
 pub mod redact;
 pub mod refs;
 pub mod retry;
+pub mod roles;
 pub mod senders;
 pub mod severity;
 pub mod timeline;

@@ -6,6 +6,7 @@
 
 use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, TeamId, UserId};
 use crate::incident::Actor;
+use crate::roles::RoleKey;
 use crate::severity::Severity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,9 +35,19 @@ pub enum TimelineKind {
     RespondersAdded,
     /// Its title, description, customer impact, services or links changed.
     Edited,
+    /// Someone took a role in the response.
+    RoleAssigned,
+    /// Someone stopped holding a role.
+    RoleReleased,
+    /// A role's default found nobody to take it.
+    RoleUnfilled,
+    /// Someone joined the response, by themselves or added by someone, without being paged.
+    ResponderJoined,
+    /// Someone left the response.
+    ResponderLeft,
 }
 
-const KINDS: [TimelineKind; 14] = [
+const KINDS: [TimelineKind; 19] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -51,6 +62,11 @@ const KINDS: [TimelineKind; 14] = [
     TimelineKind::Unassigned,
     TimelineKind::RespondersAdded,
     TimelineKind::Edited,
+    TimelineKind::RoleAssigned,
+    TimelineKind::RoleReleased,
+    TimelineKind::RoleUnfilled,
+    TimelineKind::ResponderJoined,
+    TimelineKind::ResponderLeft,
 ];
 
 impl TimelineKind {
@@ -70,6 +86,11 @@ impl TimelineKind {
             Self::Unassigned => "unassigned",
             Self::RespondersAdded => "responders_added",
             Self::Edited => "edited",
+            Self::RoleAssigned => "role_assigned",
+            Self::RoleReleased => "role_released",
+            Self::RoleUnfilled => "role_unfilled",
+            Self::ResponderJoined => "responder_joined",
+            Self::ResponderLeft => "responder_left",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -200,6 +221,49 @@ pub enum TimelineEvent {
     Edited {
         changes: Vec<Edit>,
     },
+    /// Someone took a role: given it by a person (themselves included), or by the role's default.
+    RoleAssigned {
+        role: RoleKey,
+        /// The role's name then.
+        role_name: String,
+        user_id: UserId,
+        user: String,
+        /// Who held it before and handed it over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced: Option<Person>,
+        /// How they were told; none when they took it themselves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paged: Option<PagedUser>,
+        /// Given by the role's default for the incident's severity or services.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_default: bool,
+    },
+    RoleReleased {
+        role: RoleKey,
+        role_name: String,
+        user_id: UserId,
+        user: String,
+    },
+    /// The role's default names nobody who could take it.
+    RoleUnfilled {
+        role: RoleKey,
+        role_name: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gaps: Vec<TargetGap>,
+    },
+    /// Someone joined the response without being paged: by themselves, or added by the actor.
+    ResponderJoined {
+        user_id: UserId,
+        user: String,
+    },
+    /// Someone left the response, giving up the roles they held.
+    ResponderLeft {
+        user_id: UserId,
+        user: String,
+        /// The names of the roles they gave up.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        released: Vec<String>,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -224,6 +288,11 @@ impl TimelineEvent {
             Self::Unassigned { .. } => TimelineKind::Unassigned,
             Self::RespondersAdded { .. } => TimelineKind::RespondersAdded,
             Self::Edited { .. } => TimelineKind::Edited,
+            Self::RoleAssigned { .. } => TimelineKind::RoleAssigned,
+            Self::RoleReleased { .. } => TimelineKind::RoleReleased,
+            Self::RoleUnfilled { .. } => TimelineKind::RoleUnfilled,
+            Self::ResponderJoined { .. } => TimelineKind::ResponderJoined,
+            Self::ResponderLeft { .. } => TimelineKind::ResponderLeft,
             Self::Worded { kind, .. } => *kind,
         }
     }
@@ -331,6 +400,13 @@ pub enum JoinReason {
     Upstream { service: String, upstream: String },
     /// It fired again while flapping.
     Flapping,
+}
+
+/// A person, with their name when it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub user_id: UserId,
+    pub name: String,
 }
 
 /// A person paged, and by which contact methods when.

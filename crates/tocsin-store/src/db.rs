@@ -204,6 +204,9 @@ impl crate::Store for SqlStore {
     fn accounts(&self) -> &dyn crate::AccountRepo {
         self
     }
+    fn roles(&self) -> &dyn crate::RoleRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

@@ -108,6 +108,8 @@ pub enum Dependents {
     Services(Vec<String>),
     /// The entry (an escalation policy) is the fallback for incidents nobody else pages.
     Fallback,
+    /// Open incidents, by number, where someone holds the entry (a role).
+    OpenIncidents(Vec<i64>),
 }
 
 fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
@@ -130,6 +132,14 @@ fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
         ),
         Dependents::Fallback => format!(
             "{kind} {name:?} is the fallback for incidents nobody else pages; choose another fallback first"
+        ),
+        Dependents::OpenIncidents(numbers) => format!(
+            "someone holds {kind} {name:?} in open incidents {}; release it there first",
+            numbers
+                .iter()
+                .map(|n| format!("#{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

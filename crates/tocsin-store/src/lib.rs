@@ -68,9 +68,72 @@ pub trait Store: Send + Sync + 'static {
     fn engine(&self) -> &dyn EngineRepo;
     fn audit(&self) -> &dyn AuditRepo;
     fn accounts(&self) -> &dyn AccountRepo;
+    fn roles(&self) -> &dyn RoleRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
+}
+
+/// The roles of a response: the organisation's definitions, who holds them in each incident, and who works it.
+#[async_trait]
+pub trait RoleRepo: Send + Sync {
+    /// The built-in roles (as reworded) then the organisation's own, in the order they were added.
+    async fn roles(&self) -> Result<Vec<tocsin_domain::roles::Role>>;
+    /// Creates or replaces a role (a built-in one is reworded); what its defaults name must exist.
+    async fn put_role(
+        &self,
+        key: tocsin_domain::roles::RoleKey,
+        spec: tocsin_domain::roles::RoleSpec,
+    ) -> Result<tocsin_domain::roles::Role>;
+    /// Removes one of the organisation's own roles; refused for a built-in one and while someone holds it in an
+    /// open incident. Its history in incidents stays.
+    async fn delete_role(&self, key: &tocsin_domain::roles::RoleKey) -> Result<()>;
+    /// Who holds and held each role in the incident, oldest first.
+    async fn assignments(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Vec<tocsin_domain::roles::RoleAssignment>>;
+    /// Gives a role to someone and pages them with its name, unless they took it themselves; a role one person
+    /// holds is handed over. None when they held it already.
+    async fn assign_role(
+        &self,
+        incident: &IncidentRef,
+        role: &tocsin_domain::roles::RoleKey,
+        user: &UserRef,
+        actor: Actor,
+        channels: Channels,
+        now: DateTime<Utc>,
+    ) -> Result<Option<tocsin_domain::roles::RoleAssignment>>;
+    /// Someone (none: everyone) stops holding a role; returns the holdings ended.
+    async fn release_role(
+        &self,
+        incident: &IncidentRef,
+        role: &tocsin_domain::roles::RoleKey,
+        user: Option<UserRef>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<tocsin_domain::roles::RoleAssignment>>;
+    /// Who works the incident: the paged, those who joined or were added, and role holders, with their roles.
+    async fn responders(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Vec<tocsin_domain::roles::Responder>>;
+    /// `user` joins the response (by themselves when the actor is them, else added) without being paged.
+    async fn join(
+        &self,
+        incident: &IncidentRef,
+        user: &UserRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<tocsin_domain::roles::Responder>>;
+    /// `user` leaves the response, giving up the roles they hold.
+    async fn leave(
+        &self,
+        incident: &IncidentRef,
+        user: &UserRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<tocsin_domain::roles::Responder>>;
 }
 
 /// Passwords, sessions and the single-use links that set a password.
@@ -311,6 +374,9 @@ pub trait EngineRepo: Send + Sync {
     /// their sender would have, through the ingest path; returns how many.
     async fn resolve_ended_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
     async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
+    /// Gives the roles nobody holds in incidents that opened or changed severity (at most `limit` incidents) to
+    /// whom their defaults name, paging them by the contact methods `channels` can send; returns how many.
+    async fn fill_roles(&self, now: DateTime<Utc>, limit: u32, channels: Channels) -> Result<u32>;
     /// Deletes bookkeeping nobody needs any more (old reminder markers, expired leases).
     async fn cleanup(&self, now: DateTime<Utc>) -> Result<u32>;
     /// The key that signs action links, generated on first use.

@@ -235,6 +235,8 @@ pub struct IncidentFilter {
     pub service: Option<ServiceRef>,
     /// Incidents touching a service this team owns.
     pub team: Option<TeamRef>,
+    /// Only these incidents, by number; empty means all.
+    pub numbers: Vec<i64>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub limit: u32,

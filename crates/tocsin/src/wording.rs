@@ -12,6 +12,8 @@ use tocsin_domain::timeline::{
 /// One sentence (a note: its Markdown) saying what a timeline entry records.
 pub fn timeline(entry: &TimelineEntry) -> String {
     let actor = &entry.actor.name;
+    let is_actor =
+        |user: &tocsin_domain::ids::UserId| entry.actor.id.as_deref() == Some(user.as_str());
     match &entry.event {
         TimelineEvent::Opened {
             title, severity, ..
@@ -207,6 +209,66 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                     format!("Unassigned: {why}. Handed to the fallback escalation policy {policy}.")
                 }
                 None => format!("Unassigned: {why}. No fallback escalation policy is set."),
+            }
+        }
+        TimelineEvent::RoleAssigned {
+            role_name,
+            user,
+            replaced,
+            paged,
+            by_default,
+            ..
+        } => {
+            let given = match (by_default, paged) {
+                (true, _) => format!("{user} is {role_name}, by the role's default"),
+                (false, None) => format!("{actor} took the role of {role_name}"),
+                (false, Some(_)) => format!("{actor} made {user} {role_name}"),
+            };
+            let handover = replaced
+                .as_ref()
+                .map(|p| format!(", taking over from {}", p.name))
+                .unwrap_or_default();
+            let told = match paged {
+                Some(p) => format!("; paged {}", paged_list(std::slice::from_ref(p))),
+                None => String::new(),
+            };
+            format!("{given}{handover}{told}")
+        }
+        TimelineEvent::RoleReleased {
+            role_name,
+            user,
+            user_id,
+            ..
+        } if is_actor(user_id) => format!("{user} is no longer {role_name}"),
+        TimelineEvent::RoleReleased {
+            role_name, user, ..
+        } => format!("{actor} released {user} from {role_name}"),
+        TimelineEvent::RoleUnfilled {
+            role_name, gaps, ..
+        } => format!(
+            "Nobody was made {role_name}: its default names nobody who could take it{}",
+            gap_list(gaps)
+        ),
+        TimelineEvent::ResponderJoined { user, user_id } if is_actor(user_id) => {
+            format!("{user} joined the response")
+        }
+        TimelineEvent::ResponderJoined { user, .. } => {
+            format!("{actor} added {user} to the response")
+        }
+        TimelineEvent::ResponderLeft {
+            user,
+            user_id,
+            released,
+        } => {
+            let who = if is_actor(user_id) {
+                format!("{user} left the response")
+            } else {
+                format!("{actor} took {user} off the response")
+            };
+            if released.is_empty() {
+                who
+            } else {
+                format!("{who}, giving up {}", released.join(", "))
             }
         }
         TimelineEvent::Worded { message, .. } => message.clone(),

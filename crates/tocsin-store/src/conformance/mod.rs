@@ -5,6 +5,7 @@
 
 pub mod paging;
 pub mod races;
+pub mod roles;
 pub mod triage;
 
 use crate::*;
@@ -44,6 +45,8 @@ macro_rules! conformance_suite {
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
             an_incidents_course_is_kept_with_its_corrected_times => $crate::conformance::an_incidents_course_is_kept_with_its_corrected_times,
             related_incidents_are_linked_on_both_sides => $crate::conformance::related_incidents_are_linked_on_both_sides,
+            roles_are_given_handed_over_and_released_with_their_history => $crate::conformance::roles::roles_are_given_handed_over_and_released_with_their_history,
+            roles_are_defined_by_admins_and_filled_by_their_defaults => $crate::conformance::roles::roles_are_defined_by_admins_and_filled_by_their_defaults,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,
@@ -1840,6 +1843,15 @@ pub async fn incident_lists_filter_and_paginate(store: &dyn Store) {
         .await,
         [8],
         "incidents on the team's services"
+    );
+    assert_eq!(
+        list(IncidentFilter {
+            numbers: vec![7, 3, 99],
+            ..Default::default()
+        })
+        .await,
+        [7, 3],
+        "incidents by number, an unknown one left out"
     );
     assert_eq!(
         list(IncidentFilter {

@@ -120,6 +120,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "accounts", include_str!("migrations/0011_accounts.sql")),
     (12, "course", include_str!("migrations/0012_course.sql")),
     (13, "related", include_str!("migrations/0013_related.sql")),
+    (14, "roles", include_str!("migrations/0014_roles.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

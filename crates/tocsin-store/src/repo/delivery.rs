@@ -1122,6 +1122,19 @@ impl EngineRepo for SqlStore {
             .await
     }
 
+    async fn fill_roles(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        channels: tocsin_domain::contact::Channels,
+    ) -> Result<u32> {
+        if !self.any_due(super::roles::ROLE_FILLS_DUE, now).await? {
+            return Ok(0);
+        }
+        self.write(move |c| super::roles::fill_due(c, now, limit, &channels))
+            .await
+    }
+
     async fn send_shift_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
         if !self.any_due(REMINDERS_DUE, now).await? {
             return Ok(0);
@@ -1168,7 +1181,8 @@ impl EngineRepo for SqlStore {
             c.query_one(
                 &format!(
                     "SELECT min(due) FROM ({ESCALATIONS_DUE} UNION ALL {DELIVERIES_DUE} UNION ALL {HEARTBEATS_DUE} \
-                     UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE}) AS timers"
+                     UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE} UNION ALL {}) AS timers",
+                    super::roles::ROLE_FILLS_DUE
                 ),
                 params![],
                 |r| r.get::<Option<i64>>(0),

@@ -71,6 +71,21 @@ fn requested_policy(c: &dyn Conn, p: &PolicyRef) -> Result<EscalationPolicy> {
     })
 }
 
+/// What a target names, when nothing by its ID exists: "user", "schedule" or "team".
+pub(super) fn missing_target(
+    c: &dyn Conn,
+    target: &EscalationTarget,
+) -> Result<Option<&'static str>> {
+    let (exists, what) = match target {
+        EscalationTarget::User(id) => (exists(c, "users", id.as_str())?, "user"),
+        EscalationTarget::Schedule(id) => (exists(c, "schedules", id.as_str())?, "schedule"),
+        EscalationTarget::Team(id) | EscalationTarget::TeamOnCall(id) => {
+            (exists(c, "teams", id.as_str())?, "team")
+        }
+    };
+    Ok((!exists).then_some(what))
+}
+
 /// Checks the spec and that every target exists, reporting all problems at once.
 fn check_policy(c: &dyn Conn, spec: &EscalationPolicySpec) -> Result<()> {
     let mut errors = match spec.validate() {
@@ -79,16 +94,7 @@ fn check_policy(c: &dyn Conn, spec: &EscalationPolicySpec) -> Result<()> {
     };
     for (i, level) in spec.levels.iter().enumerate() {
         for (j, target) in level.targets.iter().enumerate() {
-            let (exists, what) = match target {
-                EscalationTarget::User(id) => (exists(c, "users", id.as_str())?, "user"),
-                EscalationTarget::Schedule(id) => {
-                    (exists(c, "schedules", id.as_str())?, "schedule")
-                }
-                EscalationTarget::Team(id) | EscalationTarget::TeamOnCall(id) => {
-                    (exists(c, "teams", id.as_str())?, "team")
-                }
-            };
-            if !exists {
+            if let Some(what) = missing_target(c, target)? {
                 errors.push(
                     format!("levels[{i}].targets[{j}]"),
                     format!("no {what} has this ID"),
@@ -313,7 +319,7 @@ fn mark_unassigned(c: &dyn Conn, incident: &mut Incident, now: DateTime<Utc>) ->
 }
 
 /// Someone was reached: the incident has somebody again.
-fn record_assigned(c: &dyn Conn, incident: &Incident) -> Result<()> {
+pub(super) fn record_assigned(c: &dyn Conn, incident: &Incident) -> Result<()> {
     if incident.unassigned_since.is_none() {
         return Ok(());
     }
@@ -592,22 +598,40 @@ pub(super) fn insert_delivery(
     Ok(id)
 }
 
+/// Why people are paged for an incident.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PageCause<'a> {
+    /// A level of its escalation policy, counted from 0.
+    Level(u32),
+    ByHand,
+    /// They were given the role of this name; acknowledging the incident does not make telling them moot.
+    Role(&'a str),
+}
+
 /// Pages users for an incident: plans each one's notifications from their rules for the incident's urgency and
 /// writes them to the outbox. Returns how many deliveries were planned and, for the timeline, who was paged how.
-fn page_users(
+pub(super) fn page_users(
     c: &dyn Conn,
     incident: &Incident,
     users: &[UserId],
     people: &People,
-    level: Option<u32>,
+    cause: PageCause<'_>,
     channels: &Channels,
     now: DateTime<Utc>,
 ) -> Result<(u32, Vec<PagedUser>)> {
     let urgency = Urgency::of(incident.severity);
+    let acknowledged = incident.status == IncidentStatus::Acknowledged;
     let purpose = Purpose::Page {
         incident_id: incident.id.clone(),
-        level,
-        after_acknowledgement: incident.status == IncidentStatus::Acknowledged,
+        level: match cause {
+            PageCause::Level(level) => Some(level),
+            PageCause::ByHand | PageCause::Role(_) => None,
+        },
+        after_acknowledgement: acknowledged || matches!(cause, PageCause::Role(_)),
+        role: match cause {
+            PageCause::Role(name) => Some(name.to_owned()),
+            PageCause::Level(_) | PageCause::ByHand => None,
+        },
     };
     let mut planned = 0;
     let mut paged = Vec::new();
@@ -916,7 +940,7 @@ pub(super) fn fire_due(
                 &incident,
                 &users,
                 &people,
-                Some(step.level),
+                PageCause::Level(step.level),
                 channels,
                 now,
             )?;
@@ -1272,10 +1296,19 @@ impl EscalationRepo for SqlStore {
                 status: IncidentStatus::Acknowledged,
                 ..i.clone()
             };
-            let (_, paged) = page_users(c, &by_hand, &users, &people, None, &channels, now)?;
+            let (_, paged) = page_users(
+                c,
+                &by_hand,
+                &users,
+                &people,
+                PageCause::ByHand,
+                &channels,
+                now,
+            )?;
             if !reached(&paged).is_empty() {
                 record_assigned(c, &i)?;
             }
+            super::roles::record_added(c, &i.id, &users, now)?;
             let entry = TimelineEntry::new(
                 now,
                 &actor,
@@ -1391,8 +1424,15 @@ impl EscalationRepo for SqlStore {
                 let level = resolve_levels(c, &[targets], now)?.remove(0);
                 let (users, gaps) = (level.user_ids(), level.gaps);
                 let people = People::load(c, &users)?;
-                let (_, paged) =
-                    page_users(c, &i, &users, &people, Some(moved.level), &channels, now)?;
+                let (_, paged) = page_users(
+                    c,
+                    &i,
+                    &users,
+                    &people,
+                    PageCause::Level(moved.level),
+                    &channels,
+                    now,
+                )?;
                 let reached = reached(&paged);
                 if !reached.is_empty() {
                     record_assigned(c, &i)?;
@@ -1480,7 +1520,8 @@ impl EscalationRepo for SqlStore {
                     }
                     errors.into_result(())?;
                     let people = People::load(c, &users)?;
-                    let (_, paged) = page_users(c, &i, &users, &people, None, &channels, now)?;
+                    let (_, paged) =
+                        page_users(c, &i, &users, &people, PageCause::ByHand, &channels, now)?;
                     if !reached(&paged).is_empty() {
                         record_assigned(c, &i)?;
                     }

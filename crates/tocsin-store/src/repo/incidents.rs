@@ -113,6 +113,7 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
     }
     rows::insert_incident_row(c, incident)?;
     rows::record_timeline(c, &incident.id, opened)?;
+    super::roles::schedule_fill(c, incident, incident.created_at)?;
     super::escalation::start(c, incident, policy)
 }
 
@@ -129,6 +130,15 @@ pub(super) fn save(
 ) -> Result<()> {
     rows::update_incident_row(c, incident)?;
     super::escalation::stop(c, incident)?;
+    if let Some(
+        e @ TimelineEntry {
+            event: TimelineEvent::SeverityChanged { .. },
+            ..
+        },
+    ) = change
+    {
+        super::roles::schedule_fill(c, incident, e.at)?;
+    }
     match change.map(|e| (e, &e.event)) {
         Some((e, TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. })) => {
             super::delivery::tell_subscribers(c, incident, &e.actor, e.at)
@@ -371,6 +381,7 @@ impl IncidentRepo for SqlStore {
                 "severity",
                 f.severities.iter().map(|s| i64::from(s.level())),
             );
+            w.one_of("number", f.numbers.iter().copied());
             if let Some(s) = &f.service {
                 let id = load_service(c, s)?.id;
                 w.with(

@@ -11,4 +11,5 @@ pub(crate) mod incidents;
 pub(crate) mod ingest;
 pub(crate) mod noise;
 pub(crate) mod oncall;
+pub(crate) mod roles;
 pub(crate) mod rows;

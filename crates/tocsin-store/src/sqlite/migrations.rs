@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "accounts", include_str!("migrations/0012_accounts.sql")),
     (13, "course", include_str!("migrations/0013_course.sql")),
     (14, "related", include_str!("migrations/0014_related.sql")),
+    (15, "roles", include_str!("migrations/0015_roles.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -347,6 +347,7 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
             out.table(&timeline, TIMELINE);
         }
         IncidentCmd::Paging(cmd) => super::paging::incidents(client, cmd, out).await?,
+        IncidentCmd::Response(cmd) => super::roles::incidents(client, cmd, out).await?,
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod oncall;
 mod output;
 pub use output::terminal_safe;
 mod paging;
+mod roles;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -46,6 +47,9 @@ pub enum Commands {
     Incidents(Group<IncidentCmd>),
     /// What SEV-0 to SEV-3 mean here and what each asks of responders.
     Severities(Group<SeverityCmd>),
+    /// The roles people take in a response (incident commander, communications lead, scribe, subject-matter
+    /// expert, your own), and who takes them by default.
+    Roles(Group<roles::RoleCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -453,6 +457,8 @@ pub enum IncidentCmd {
     Timeline(IncidentRef),
     #[command(flatten)]
     Paging(paging::IncidentPagingCmd),
+    #[command(flatten)]
+    Response(roles::IncidentRoleCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -650,6 +656,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Audit(a) => access::audit(c, a).await,
         Commands::Incidents(g) => incidents::incidents(c, g.cmd, g.out).await,
         Commands::Severities(g) => incidents::severities(c, g.cmd, g.out).await,
+        Commands::Roles(g) => roles::roles(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

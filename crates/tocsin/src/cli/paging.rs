@@ -756,6 +756,7 @@ fn print_cycle(report: &Value) {
         ("deliveries_planned", "notifications planned"),
         ("heartbeats_missed", "heartbeats missed"),
         ("reminders_queued", "shift reminders queued"),
+        ("roles_filled", "roles filled from their defaults"),
         ("deliveries_sent", "notifications sent"),
     ] {
         println!("{:>5}  {what}", text(&report[key]));
@@ -811,7 +812,7 @@ fn read_file(path: &Path) -> anyhow::Result<Value> {
 
 /// A target as the API writes it (`{type: user, id: …}`) or as people do (`{user: alice@example.com}`,
 /// `{schedule: Primary}`, `{team: payments}`, `{team_on_call: payments}`): its kind and whatever it was named by.
-fn target_reference(t: &Value) -> Option<(&'static str, String)> {
+pub(super) fn target_reference(t: &Value) -> Option<(&'static str, String)> {
     let fields = t.as_object()?;
     let kind = |k: &str| match k {
         "user" => Some("user"),
@@ -833,7 +834,11 @@ fn target_reference(t: &Value) -> Option<(&'static str, String)> {
 }
 
 /// An ID as it is; an email, schedule or team name looked up.
-async fn resolve(client: &Client, kind: &str, reference: &str) -> anyhow::Result<String> {
+pub(super) async fn resolve(
+    client: &Client,
+    kind: &str,
+    reference: &str,
+) -> anyhow::Result<String> {
     let (is_id, collection) = match kind {
         "user" => (UserId::parse(reference).is_some(), "users"),
         "schedule" => (ScheduleId::parse(reference).is_some(), "schedules"),

@@ -1,14 +1,15 @@
 //! The engine: the modules that act on time passing, run one cycle at a time.
 //!
 //! Every timer is a row with a due time (an escalation's next level, a delivery's next attempt, a heartbeat's
-//! deadline, a schedule's next shift reminder), so a cycle asks the store what is due at the injected clock's
+//! deadline, a schedule's next shift reminder, an incident's roles to fill), so a cycle asks the store what is due at the injected clock's
 //! `now` and acts on it; nothing waits in memory, and a restart picks up exactly where the rows say. A cycle runs
 //! on a short ticker and whenever something may have become due (an incident opened, someone escalated), and only
 //! while this process holds the engine lease, so a second process on the same database never pages twice.
 //!
 //! Modules, in cycle order: escalation (page due levels, planning deliveries in the same transaction), heartbeats
 //! (missed beats open alerts, whose incidents escalate in the next pass), alert ends (alerts posted to the
-//! Alertmanager API resolve when their `endsAt` passes without a new post), shift reminders, delivery (claim due
+//! Alertmanager API resolve when their `endsAt` passes without a new post), roles (give the roles nobody holds in
+//! incidents that opened or changed severity to whom their defaults name, paging them), shift reminders, delivery (claim due
 //! deliveries, send, record each attempt), cleanup (hourly).
 
 mod render;
@@ -79,6 +80,8 @@ pub struct CycleReport {
     /// Alerts resolved because their `endsAt` passed without their sender posting them again.
     pub alerts_ended: u32,
     pub reminders_queued: u32,
+    /// Roles given to whom their defaults name, in incidents that opened or changed severity.
+    pub roles_filled: u32,
     pub deliveries_sent: u32,
 }
 
@@ -209,6 +212,9 @@ impl Engine {
         }
         report.alerts_ended = engine
             .resolve_ended_alerts(now, self.settings.batch)
+            .await?;
+        report.roles_filled = engine
+            .fill_roles(now, self.settings.batch, self.channels)
             .await?;
         report.reminders_queued = engine
             .send_shift_reminders(now, self.settings.batch)

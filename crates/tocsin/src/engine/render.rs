@@ -23,7 +23,7 @@ pub struct Renderer {
 impl Renderer {
     pub fn notice(&self, d: &ClaimedDelivery, now: DateTime<Utc>) -> Notice {
         match &d.purpose {
-            Purpose::Page { level, .. } => self.page(d, *level, now),
+            Purpose::Page { level, role, .. } => self.page(d, *level, role.as_deref(), now),
             Purpose::StatusUpdate { status, by, .. } => Self::status_update(d, *status, by, now),
             Purpose::Test => Notice {
                 quick_link: None,
@@ -118,7 +118,13 @@ impl Renderer {
         }
     }
 
-    fn page(&self, d: &ClaimedDelivery, level: Option<u32>, now: DateTime<Utc>) -> Notice {
+    fn page(
+        &self,
+        d: &ClaimedDelivery,
+        level: Option<u32>,
+        role: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Notice {
         let Some(incident) = &d.incident else {
             return Notice {
                 quick_link: None,
@@ -133,12 +139,25 @@ impl Renderer {
         } else {
             format!(" ({})", d.service_names.join(", "))
         };
-        let subject = format!(
-            "[{}] #{} {}{services}",
-            incident.severity, incident.number, incident.title
-        );
+        let subject = match role {
+            Some(role) => format!(
+                "[{}] You are now {role} of #{}: {}{services}",
+                incident.severity, incident.number, incident.title
+            ),
+            None => format!(
+                "[{}] #{} {}{services}",
+                incident.severity, incident.number, incident.title
+            ),
+        };
         let status = incident.status.as_str();
-        let mut body = format!(
+        let mut body = match role {
+            Some(role) => format!(
+                "Hello {}, you are now {role} of incident #{}. Open it to see what the role asks of you.\n\n",
+                d.user_name, incident.number
+            ),
+            None => String::new(),
+        };
+        body += &format!(
             "Incident #{} is {status}: {}\nSeverity: {}\nServices: {}\nOpened: {}",
             incident.number,
             incident.title,
@@ -213,7 +232,10 @@ impl Renderer {
             body,
             links,
             event: json!({
-                "type": format!("incident.{status}"),
+                "type": match role {
+                    Some(_) => "incident.role_assigned".to_owned(),
+                    None => format!("incident.{status}"),
+                },
                 "timestamp": now,
                 "data": {
                     "incident": {
@@ -228,6 +250,7 @@ impl Renderer {
                         "page_url": page,
                     },
                     "user": { "id": d.user_id, "name": d.user_name },
+                    "role": role,
                     "latest_alert": d.latest_alert.as_ref().map(|a| json!({
                         "id": a.id,
                         "summary": a.summary,

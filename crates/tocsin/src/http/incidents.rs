@@ -85,6 +85,7 @@ pub async fn list_incidents(
         created_before: time("until", &q.until)?,
         limit: q.limit.unwrap_or(0),
         cursor: q.cursor,
+        numbers: Vec::new(),
     };
     Ok(axum::Json(s.app.incidents().list(&caller, filter).await?))
 }

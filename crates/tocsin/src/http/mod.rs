@@ -19,6 +19,7 @@ mod noise;
 pub(crate) mod oncall;
 mod ops;
 mod paging;
+mod roles;
 mod senders;
 mod warnings;
 
@@ -91,6 +92,7 @@ impl AppState {
         (name = "noise", description = "Routing and suppression rules, silences and maintenance windows"),
         (name = "oncall", description = "On-call schedules, overrides, shifts and calendar feeds"),
         (name = "escalation", description = "Escalation policies, who is paged, escalating and reassigning incidents"),
+        (name = "roles", description = "The roles of a response, who holds them in an incident, and who works it"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -300,7 +302,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paging::get_incident_escalation))
         .routes(routes!(paging::escalate_incident))
         .routes(routes!(paging::reassign_incident))
-        .routes(routes!(paging::add_responders))
+        .routes(routes!(paging::add_responders, roles::list_responders))
+        .routes(routes!(roles::join_response))
+        .routes(routes!(roles::leave_response))
+        .routes(routes!(roles::list_roles))
+        .routes(routes!(roles::put_role, roles::delete_role))
+        .routes(routes!(roles::incident_roles))
+        .routes(routes!(roles::assign_role))
+        .routes(routes!(roles::release_role))
         .routes(routes!(
             paging::get_status_updates,
             paging::set_status_updates

@@ -193,6 +193,11 @@ pub fn problem(field: &str, message: &str) -> Problems {
     }
 }
 
+/// An instant as a `datetime-local` field shows it, in the person's own zone: the inverse of `local_time`.
+pub fn local_input(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 /// A time typed into a `datetime-local` field, read in the person's own zone. A time that a clock change skips
 /// is refused; one it repeats is the earlier.
 pub fn local_time(text: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {

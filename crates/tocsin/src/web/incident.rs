@@ -16,11 +16,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tocsin_domain::auth::Need;
 use tocsin_domain::contact::Purpose;
-use tocsin_domain::incident::{IncidentStatus, Milestone, Stage};
+use tocsin_domain::incident::{IncidentStatus, MAX_RELATED, Milestone, Stage};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
+use tocsin_domain::roles::RoleKey;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::timeline::TimelineEvent;
-use tocsin_store::{DeliveryFilter, IncidentChanges, Reassignment, Responders};
+use tocsin_store::{DeliveryFilter, IncidentChanges, IncidentFilter, Reassignment, Responders};
 
 type PageResult = Result<Response, PageError>;
 
@@ -92,6 +93,34 @@ pub struct MilestoneView {
     pub settable: bool,
 }
 
+/// A role in the response, with who holds it now.
+pub struct RoleView {
+    pub key: String,
+    pub name: String,
+    /// (user ID, name) of each holder.
+    pub holders: Vec<(String, String)>,
+    /// The viewer holds it: its instructions are shown to them.
+    pub mine: bool,
+    pub instructions_html: String,
+}
+
+/// Someone working the incident.
+pub struct ResponderView {
+    pub name: String,
+    pub joined: &'static str,
+    pub since: When,
+    pub roles: String,
+}
+
+/// Someone's holding of a role, now or before.
+pub struct HoldingView {
+    pub role: String,
+    pub person: String,
+    pub since: When,
+    pub until: Option<When>,
+    pub by: String,
+}
+
 /// An incident linked to this one as related.
 pub struct RelatedView {
     pub number: i64,
@@ -131,6 +160,11 @@ struct IncidentPage {
     stage: &'static str,
     stages: Vec<Choice>,
     related: Vec<RelatedView>,
+    roles: Vec<RoleView>,
+    responders: Vec<ResponderView>,
+    holdings: Vec<HoldingView>,
+    /// The viewer works the incident (to offer leaving rather than joining).
+    responding: bool,
     milestones: Vec<MilestoneView>,
     escalation: Option<EscalationView>,
     alerts: Vec<AlertView>,
@@ -215,6 +249,72 @@ async fn timeline_views(
         .collect())
 }
 
+/// The roles with who holds them (and, to their holders, what they ask), who works the incident (and whether the
+/// viewer does), and who held which role when, newest first.
+async fn response_views(
+    s: &AppState,
+    viewer: &Viewer,
+    incident: &IncidentRef,
+    now: DateTime<Utc>,
+) -> Result<(Vec<RoleView>, (Vec<ResponderView>, bool), Vec<HoldingView>), PageError> {
+    let who = &viewer.who;
+    let roles = s.app.roles();
+    let defined = roles.list(who).await?;
+    let holdings = roles.assignments(who, incident).await?;
+    let responders = roles.responders(who, incident).await?;
+    let me = viewer.user.id.as_str();
+    let role_views = defined
+        .iter()
+        .map(|r| {
+            let holders: Vec<(String, String)> = holdings
+                .iter()
+                .filter(|a| a.is_held() && a.role == r.key)
+                .map(|a| (a.user_id.to_string(), a.user.clone()))
+                .collect();
+            let mine = holders.iter().any(|(id, _)| id == me);
+            RoleView {
+                key: r.key.to_string(),
+                name: r.name.clone(),
+                holders,
+                mine,
+                instructions_html: if mine {
+                    markdown::render(&r.instructions)
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect();
+    let role_name = |key: &tocsin_domain::roles::RoleKey| {
+        defined
+            .iter()
+            .find(|r| &r.key == key)
+            .map_or_else(|| key.to_string(), |r| r.name.clone())
+    };
+    let responding = responders.iter().any(|r| r.user_id.as_str() == me);
+    let responder_views = responders
+        .iter()
+        .map(|r| ResponderView {
+            name: r.name.clone(),
+            joined: r.joined.as_str(),
+            since: When::new(r.since, viewer.tz, now),
+            roles: r.roles.iter().map(role_name).collect::<Vec<_>>().join(", "),
+        })
+        .collect();
+    let holding_views = holdings
+        .iter()
+        .rev()
+        .map(|a| HoldingView {
+            role: a.role_name.clone(),
+            person: a.user.clone(),
+            since: When::new(a.assigned_at, viewer.tz, now),
+            until: a.released_at.map(|t| When::new(t, viewer.tz, now)),
+            by: a.assigned_by.name.clone(),
+        })
+        .collect();
+    Ok((role_views, (responder_views, responding), holding_views))
+}
+
 /// What the page shows besides the incident: a refused form as typed, or what an action reported.
 #[derive(Default)]
 struct Shown {
@@ -243,24 +343,31 @@ async fn incident_page(
     let services = s.app.services().list(who).await?;
     let names = names_of(&services);
     let severity_levels = super::severities::levels(s, viewer).await?;
-    let mut related = Vec::new();
-    for number in &i.related {
-        // One that was deleted or cannot be read is left out rather than failing the page.
-        if let Ok(r) = s
-            .app
-            .incidents()
-            .get(who, &IncidentRef::Number(*number))
-            .await
-        {
-            related.push(RelatedView {
+    // One that was deleted is left out rather than failing the page.
+    let related = if i.related.is_empty() {
+        Vec::new()
+    } else {
+        let filter = IncidentFilter {
+            numbers: i.related.clone(),
+            limit: MAX_RELATED as u32,
+            ..Default::default()
+        };
+        let mut found = s.app.incidents().list(who, filter).await?.items;
+        found.sort_by_key(|r| i.related.iter().position(|n| *n == r.number));
+        found
+            .into_iter()
+            .map(|r| RelatedView {
                 number: r.number,
                 title: r.title,
                 status: r.status.as_str(),
-            });
-        }
-    }
+            })
+            .collect()
+    };
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
     let people = people(s, viewer).await?;
+    let (roles, responders, holdings) = response_views(s, viewer, &this, now).await?;
+    let responding = responders.1;
+    let responders = responders.0;
     let alerts = s
         .app
         .incidents()
@@ -423,6 +530,10 @@ async fn incident_page(
             severities: super::severities::choices(&severity_levels, i.severity.as_str()),
             severity_guide: super::severities::guide(&severity_levels),
             related,
+            roles,
+            responders,
+            holdings,
+            responding,
             stage: i.stage.as_str(),
             stages: Stage::ALL
                 .iter()
@@ -436,7 +547,9 @@ async fn incident_page(
                 .iter()
                 .map(|m| {
                     let at = i.milestones.get(*m);
-                    let stored = at.map(|t| local_input(t, viewer.tz)).unwrap_or_default();
+                    let stored = at
+                        .map(|t| forms::local_input(t, viewer.tz))
+                        .unwrap_or_default();
                     let (typed, original) = shown
                         .milestones
                         .iter()
@@ -532,11 +645,6 @@ pub async fn timeline(
     ))
 }
 
-/// A time as a `datetime-local` field shows it, in the viewer's zone.
-fn local_input(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
-}
-
 /// The incident page again, with a form's problems shown beside it and the form open.
 async fn refused(
     s: &AppState,
@@ -553,8 +661,25 @@ async fn refused(
     incident_page(s, viewer, number, StatusCode::BAD_REQUEST, shown).await
 }
 
+/// Sends an edit a form built as the API's body, so that a refusal names the API's field: the problems to show beside
+/// the form, if it was refused.
+async fn send_edit(
+    s: &AppState,
+    who: &tocsin_app::Principal,
+    incident: &IncidentRef,
+    body: Result<serde_json::Value, Problems>,
+) -> Result<Option<Problems>, PageError> {
+    let changes = body.and_then(|b| {
+        forms::parse::<IncidentChanges>(b).map_err(|e| forms::problems(e).unwrap_or_default())
+    });
+    let incidents = s.app.incidents();
+    let sent = forms::submit(changes, |c| incidents.edit(who, incident, c)).await?;
+    Ok(sent.err())
+}
+
 /// Acknowledge, resolve, escalate, add a note, change the severity, add responders, reassign, edit, add or remove a
-/// link: each a form on the incident page, which it returns to.
+/// link, the stage and times, related incidents, give or release a role, join or leave: each a form on the incident
+/// page, which it returns to.
 pub async fn incident_action(
     State(s): State<AppState>,
     viewer: Viewer,
@@ -596,20 +721,16 @@ pub async fn incident_action(
             } else {
                 json!({ "remove_related": [other] })
             };
-            let changes = forms::parse::<IncidentChanges>(body)
-                .map_err(|e| forms::problems(e).unwrap_or_default());
-            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
-                Ok(_) => Ok(()),
-                Err(problems) => return refused(&s, &viewer, &number, "related", problems).await,
+            match send_edit(&s, who, &this, Ok(body)).await? {
+                None => Ok(()),
+                Some(problems) => return refused(&s, &viewer, &number, "related", problems).await,
             }
         }
         "stage" => {
-            let changes =
-                forms::parse::<IncidentChanges>(json!({ "stage": f.one("stage").trim() }))
-                    .map_err(|e| forms::problems(e).unwrap_or_default());
-            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
-                Ok(_) => Ok(()),
-                Err(problems) => return refused(&s, &viewer, &number, "stage", problems).await,
+            let body = json!({ "stage": f.one("stage").trim() });
+            match send_edit(&s, who, &this, Ok(body)).await? {
+                None => Ok(()),
+                Some(problems) => return refused(&s, &viewer, &number, "stage", problems).await,
             }
         }
         "milestones" => {
@@ -638,18 +759,17 @@ pub async fn incident_action(
                     },
                 }
             }
-            let changes = if problems.is_empty() {
-                forms::parse::<IncidentChanges>(json!({ "milestones": sent }))
-                    .map_err(|e| forms::problems(e).unwrap_or_default())
-            } else {
-                Err(problems)
-            };
-            if sent.is_empty() && changes.is_ok() {
+            if sent.is_empty() && problems.is_empty() {
                 Ok(())
             } else {
-                match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
-                    Ok(_) => Ok(()),
-                    Err(problems) => {
+                let body = if problems.is_empty() {
+                    Ok(json!({ "milestones": sent }))
+                } else {
+                    Err(problems)
+                };
+                match send_edit(&s, who, &this, body).await? {
+                    None => Ok(()),
+                    Some(problems) => {
                         let shown = Shown {
                             problems,
                             problem_form: "milestones",
@@ -668,11 +788,9 @@ pub async fn incident_action(
             } else {
                 json!({"remove_links": [f.one("url").trim()]})
             };
-            let changes = forms::parse::<IncidentChanges>(body)
-                .map_err(|e| forms::problems(e).unwrap_or_default());
-            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
-                Ok(_) => Ok(()),
-                Err(problems) => {
+            match send_edit(&s, who, &this, Ok(body)).await? {
+                None => Ok(()),
+                Some(problems) => {
                     let shown = Shown {
                         problems,
                         problem_form: "links",
@@ -684,6 +802,53 @@ pub async fn incident_action(
                 }
             }
         }
+        "assign" => {
+            let (role, user) = (f.one("role"), f.one("user"));
+            let mut p = Problems::default();
+            if forms::given(&role).is_none() {
+                p.add("role", "choose a role");
+            }
+            if forms::given(&user).is_none() {
+                p.add("user", "choose a person");
+            }
+            let key = role.trim().parse::<RoleKey>();
+            match (p.is_empty(), key) {
+                (true, Ok(key)) => {
+                    let given = s
+                        .app
+                        .roles()
+                        .assign(who, &this, &key, &UserRef::parse(user.trim()))
+                        .await;
+                    match given {
+                        Err(e @ tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(_))) => {
+                            return refused(&s, &viewer, &number, "roles", forms::problems(e)?)
+                                .await;
+                        }
+                        other => other.map(drop),
+                    }
+                }
+                (_, Err(_)) if p.is_empty() => {
+                    let p = forms::problem("role", "choose one of the roles listed");
+                    return refused(&s, &viewer, &number, "roles", p).await;
+                }
+                _ => return refused(&s, &viewer, &number, "roles", p).await,
+            }
+        }
+        "release" => {
+            let key = f
+                .one("role")
+                .trim()
+                .parse::<RoleKey>()
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown role", &e))?;
+            let user = forms::given(&f.one("user")).map(UserRef::parse);
+            s.app
+                .roles()
+                .release(who, &this, &key, user)
+                .await
+                .map(drop)
+        }
+        "join" => s.app.roles().join(who, &this, None).await.map(drop),
+        "leave" => s.app.roles().leave(who, &this, None).await.map(drop),
         "notes" => {
             let body = f.one("body");
             if body.trim().is_empty() {
@@ -789,11 +954,9 @@ pub async fn incident_action(
                         .into_response(),
                 );
             }
-            let changes = forms::parse::<IncidentChanges>(serde_json::Value::Object(body))
-                .map_err(|e| forms::problems(e).unwrap_or_default());
-            match forms::submit(changes, |c| incidents.edit(who, &this, c)).await? {
-                Ok(_) => Ok(()),
-                Err(problems) => {
+            match send_edit(&s, who, &this, Ok(serde_json::Value::Object(body))).await? {
+                None => Ok(()),
+                Some(problems) => {
                     let shown = Shown {
                         edit: Some(typed),
                         problems,

@@ -320,10 +320,7 @@ async fn noise_page(s: &AppState, viewer: &Viewer, status: StatusCode, typed: Ty
     let windows = noise.maintenance(who, None).await?;
     let mut services: Vec<String> = service_names(s, viewer).await?.into_values().collect();
     services.sort();
-    let local_now = now
-        .with_timezone(&viewer.tz)
-        .format("%Y-%m-%dT%H:%M")
-        .to_string();
+    let local_now = forms::local_input(now, viewer.tz);
     let (rule, rule_problems) = typed.rule.unwrap_or_default();
     let (silence, silence_problems) = typed.silence.unwrap_or_else(|| {
         (

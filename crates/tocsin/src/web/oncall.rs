@@ -414,11 +414,7 @@ async fn schedule_page(
         .map(|(id, n)| (id.to_string(), n.clone()))
         .collect();
     everyone.sort_by(|a, b| a.1.cmp(&b.1));
-    let local = |t: DateTime<Utc>| {
-        t.with_timezone(&viewer.tz)
-            .format("%Y-%m-%dT%H:%M")
-            .to_string()
-    };
+    let local = |t: DateTime<Utc>| forms::local_input(t, viewer.tz);
     let form = form.unwrap_or_else(|| OverrideForm {
         user: viewer.user.id.to_string(),
         starts_at: local(now),
@@ -470,7 +466,7 @@ impl OverrideForm {
         let local = |exact: &str| {
             DateTime::parse_from_rfc3339(exact.trim())
                 .ok()
-                .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+                .map(|t| forms::local_input(t.with_timezone(&Utc), tz))
         };
         if let Some(t) = local(&self.start) {
             self.starts_at = t;

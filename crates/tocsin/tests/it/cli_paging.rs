@@ -699,3 +699,154 @@ async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
     );
     assert_eq!(data["escalation_level"], 1, "{page}");
 }
+
+const COMMANDER: &str = "\
+name: Incident commander
+instructions: Lead the response; decide, do not fix.
+single: true
+defaults:
+  - severities: [SEV-0, SEV-1]
+    services: [checkout]
+    target: {schedule: checkout rota}
+";
+
+#[tokio::test]
+async fn roles_are_given_by_default_and_by_hand_and_page_whoever_takes_them() {
+    let app = app_without_ticker().await;
+    let hook = WebhookReceiver::start().await;
+    for (name, email) in [("Alice", "alice@example.test"), ("Bob", "bob@example.test")] {
+        tocsin(&app, &["users", "create", "--name", name, "--email", email])
+            .await
+            .ok();
+        let url = format!("{}/{}", hook.url, name.to_lowercase());
+        let args = [
+            "contacts",
+            "add",
+            email,
+            "--name",
+            "bridge",
+            "--webhook",
+            &url,
+        ];
+        tocsin(&app, &args).await.ok();
+        let args = [
+            "notification-rules",
+            "add",
+            email,
+            "--method",
+            "bridge",
+            "--urgency",
+            "high",
+        ];
+        tocsin(&app, &args).await.ok();
+    }
+    let (_, alice) = app.get("/api/v1/users/alice@example.test").await;
+    let (s, b) = app
+        .post(
+            "/api/v1/schedules",
+            serde_json::json!({"name": "checkout rota", "time_zone": "UTC", "layers": [{"name": "l",
+                "participants": [alice["id"]], "rotation": {"every": "days", "count": 1},
+                "start": "2026-01-01T09:00:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    tocsin(&app, &["services", "create", "--name", "checkout"])
+        .await
+        .ok();
+    let file = app.dir.path().join("commander.yaml");
+    std::fs::write(&file, COMMANDER).unwrap();
+    let out = tocsin(
+        &app,
+        &["roles", "set", "commander", "-f", file.to_str().unwrap()],
+    )
+    .await
+    .ok();
+    assert_eq!(out.trim(), "role commander is Incident commander");
+    let out = tocsin(&app, &["roles", "list"]).await.ok();
+    assert_eq!(
+        rows_with(
+            &out,
+            &["commander", "Incident commander", "one person", "1", "yes"]
+        )
+        .len(),
+        1,
+        "{out}"
+    );
+    let args = ["roles", "set", "liaison", "--name", "Customer liaison"];
+    tocsin(&app, &args).await.ok();
+
+    // A SEV-1 on checkout: its commander comes from the rota and is paged with the role.
+    let args = [
+        "incidents",
+        "declare",
+        "--title",
+        "Checkout fails",
+        "--severity",
+        "SEV-1",
+        "--service",
+        "checkout",
+    ];
+    tocsin(&app, &args).await.ok();
+    let page = hook.wait_for_path(&app, "/alice").await;
+    let event: Value = serde_json::from_slice(&page.body).unwrap();
+    assert_eq!(event["type"], "incident.role_assigned", "{event}");
+    assert_eq!(event["data"]["role"], "Incident commander");
+    let roles = tocsin(&app, &["incidents", "roles", "1"]).await.ok();
+    assert_eq!(
+        rows_with(&roles, &["Incident commander", "Alice", "Tocsin"]).len(),
+        1,
+        "{roles}"
+    );
+
+    // Bob is made an expert by hand, then hands command over from Alice.
+    let out = tocsin(
+        &app,
+        &["incidents", "assign", "1", "expert", "bob@example.test"],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        rows_with(&out, &["Subject-matter expert", "Bob"]).len(),
+        1,
+        "{out}"
+    );
+    let page = hook.wait_for_path(&app, "/bob").await;
+    let event: Value = serde_json::from_slice(&page.body).unwrap();
+    assert_eq!(event["data"]["role"], "Subject-matter expert", "{event}");
+    let args = ["incidents", "assign", "1", "commander", "bob@example.test"];
+    tocsin(&app, &args).await.ok();
+    let responders = tocsin(&app, &["incidents", "responders", "1"]).await.ok();
+    assert_eq!(
+        rows_with(
+            &responders,
+            &["Bob", "Subject-matter expert, Incident commander"]
+        )
+        .len(),
+        1,
+        "{responders}"
+    );
+    // A role nobody holds cannot be released; Bob leaves and his roles go with him.
+    let refused = tocsin(&app, &["incidents", "release", "1", "scribe"])
+        .await
+        .failed();
+    assert!(refused.contains("nobody holds Scribe in #1"), "{refused}");
+    let args = ["incidents", "leave", "1", "--user", "bob@example.test"];
+    let out = tocsin(&app, &args).await.ok();
+    assert!(!out.contains("Bob"), "{out}");
+    let timeline = tocsin(&app, &["incidents", "timeline", "1"]).await.ok();
+    for said in [
+        "Alice is Incident commander, by the role's default; paged Alice (webhook)",
+        "made Bob Subject-matter expert; paged Bob (webhook)",
+        "made Bob Incident commander, taking over from Alice",
+        "took Bob off the response, giving up Subject-matter expert, Incident commander",
+    ] {
+        assert!(
+            timeline.contains(said),
+            "{said:?} missing from:\n{timeline}"
+        );
+    }
+    // The role of the organisation's own goes once nobody holds it.
+    tocsin(&app, &["roles", "delete", "liaison"]).await.ok();
+    let refused = tocsin(&app, &["roles", "delete", "scribe"]).await.failed();
+    assert!(refused.contains("built in"), "{refused}");
+}

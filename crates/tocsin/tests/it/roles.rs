@@ -222,6 +222,9 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/services/checkout/on-call"),
         get("/api/v1/settings/paging"),
         get("/api/v1/severities"),
+        get("/api/v1/incident-roles"),
+        get("/api/v1/incidents/1/roles"),
+        get("/api/v1/incidents/1/responders"),
         get("/api/v1/silences"),
         get(&format!("/api/v1/silences/{}", f.silence)),
         get("/api/v1/teams"),
@@ -276,6 +279,26 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         ),
         respond(Method::POST, "/api/v1/schedules/primary/feeds", Value::Null),
         respond(Method::POST, "/api/v1/incidents/1/acknowledge", Value::Null),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/roles/expert",
+            json!({"user": d}),
+        ),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/roles/expert/release",
+            json!({"user": d}),
+        ),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/responders/join",
+            json!({"user": d}),
+        ),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/responders/leave",
+            json!({"user": d}),
+        ),
     ]);
     let admin = |method: Method, p: &str, body: Value| (method, p.to_owned(), body, "admin");
     m.extend([
@@ -354,6 +377,12 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             "/api/v1/settings/paging",
             json!({"fallback_policy": null}),
         ),
+        admin(
+            Method::PUT,
+            "/api/v1/incident-roles/liaison",
+            json!({"name": "Customer liaison", "instructions": "Talk to customers."}),
+        ),
+        admin(Method::DELETE, "/api/v1/incident-roles/liaison", Value::Null),
         admin(
             Method::PATCH,
             "/api/v1/severities/SEV-3",

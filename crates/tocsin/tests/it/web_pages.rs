@@ -925,6 +925,18 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         ),
         post("/incidents/1/responders", &[("users", me)], "responder"),
         post(
+            "/incidents/1/assign",
+            &[("role", "expert"), ("user", me)],
+            "responder",
+        ),
+        post(
+            "/incidents/1/release",
+            &[("role", "expert"), ("user", me)],
+            "responder",
+        ),
+        post("/incidents/1/join", &[], "responder"),
+        post("/incidents/1/leave", &[], "responder"),
+        post(
             "/incidents/1/edit",
             &[("title", "Checkout down"), ("services", "checkout")],
             "responder",
@@ -2414,6 +2426,68 @@ async fn related_incidents_are_linked_from_either_page_and_listed_on_both() {
     assert!(
         timeline.contains("related incident #2 (added)")
             && timeline.contains("related incident #2 (removed)"),
+        "{timeline}"
+    );
+}
+
+#[tokio::test]
+async fn roles_are_given_and_given_up_on_the_incident_page_and_their_instructions_shown_to_holders()
+{
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    app.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout slow", "severity": "SEV-1"}),
+    )
+    .await;
+    let (_, olga) = app.get("/api/v1/users/olga@example.com").await;
+    let olga = olga["id"].as_str().unwrap().to_owned();
+    let page = b.get("/incidents/1").await.html;
+    let response = between(&page, r#"<h2 id="response-title">"#, "</section>");
+    assert!(
+        response.contains("<dt>Incident commander</dt><dd><span class=\"muted\">nobody</span>")
+            && response.contains("Join the response"),
+        "{response}"
+    );
+    let nobody = b
+        .post("/incidents/1/assign", &[("role", "commander")])
+        .await;
+    assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
+    assert!(
+        nobody.html.contains(r#"id="user-problem""#)
+            && nobody.html.contains("<details open><summary>Give a role"),
+        "{}",
+        nobody.html
+    );
+    let took = b
+        .post(
+            "/incidents/1/assign",
+            &[("role", "commander"), ("user", &olga)],
+        )
+        .await;
+    assert_eq!(took.status, StatusCode::SEE_OTHER, "{}", took.html);
+    let page = b.get("/incidents/1").await.html;
+    let response = between(&page, r#"<h2 id="response-title">"#, "</section>");
+    assert!(
+        response.contains("<strong>You are Incident commander.</strong>")
+            && response.contains("You lead the response")
+            && response.contains("Olga Owner</strong>: Incident commander")
+            && response.contains("Leave the response")
+            && response.contains("holds it now"),
+        "{response}"
+    );
+    let left = b.post("/incidents/1/leave", &[]).await;
+    assert_eq!(left.status, StatusCode::SEE_OTHER, "{}", left.html);
+    let page = b.get("/incidents/1").await.html;
+    let response = between(&page, r#"<h2 id="response-title">"#, "</section>");
+    assert!(
+        !response.contains("You are Incident commander") && response.contains("Join the response"),
+        "{response}"
+    );
+    let timeline = b.get("/incidents/1/timeline").await.html;
+    assert!(
+        timeline.contains("Olga Owner took the role of Incident commander")
+            && timeline.contains("Olga Owner left the response, giving up Incident commander"),
         "{timeline}"
     );
 }
