@@ -100,6 +100,17 @@ async function shot(page, name) {
     await page.getByLabel(/Add a note/).fill("Rolled back **deploy 41**; watching error rates.");
     await page.getByRole("button", { name: "Add note" }).click();
     await page.locator(".note-body strong", { hasText: "deploy 41" }).waitFor();
+    // Olga takes command, and the checklist gets a task she then does.
+    await page.getByText("Give a role").click();
+    await page.locator('form[action$="/assign"] select[name=role]').selectOption({ label: "Incident commander" });
+    await page.locator('form[action$="/assign"] select[name=user]').selectOption({ label: "Olga Owner" });
+    await page.getByRole("button", { name: "Give role" }).click();
+    await page.getByText("You are Incident commander.").waitFor();
+    await page.getByText("Add a task").click();
+    await page.locator('form[action$="/tasks"] input[name=title]').fill("Open a bridge");
+    await page.getByRole("button", { name: "Add task" }).click();
+    await page.getByRole("button", { name: /^Done.*task 1$/ }).click();
+    await page.locator("ul.tasks s", { hasText: "Open a bridge" }).waitFor();
     await page.getByRole("button", { name: "Escalate" }).click();
     await page.locator("ol.timeline").getByText("Olga Owner escalated to level 2 of checkout-policy").waitFor();
     await shot(page, "incident-1440x900");
@@ -142,7 +153,7 @@ async function shot(page, name) {
     const dana = await api("GET", "/api/v1/users/dana@example.com");
     for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
       ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
-      ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
+      ["/response", "response"], ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
       ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
       ["/admin/audit", "audit"], ["/profile", "profile"], ["/schedules/checkout-primary/edit", "schedule-edit"],
       ["/policies/checkout-policy/edit", "policy-edit"], ["/schedules/new", "schedule-new"]]) {
@@ -231,7 +242,7 @@ async function shot(page, name) {
     for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
       ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"], ["/catalog", "catalog"],
-      ["/severities", "severities"]]) {
+      ["/severities", "severities"], ["/response", "response"]]) {
       const r = await p.goto(base + path_);
       check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);

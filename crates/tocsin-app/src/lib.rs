@@ -18,6 +18,7 @@ mod oncall;
 mod paging;
 mod roles;
 pub mod sender_api;
+mod tasks;
 
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
 pub use accounts::{AccountSettings, Accounts, Claim, Client, Join, SignedIn, Vouched};
@@ -31,6 +32,7 @@ pub use oncall::OnCall;
 pub use paging::{Contacts, Escalation, PolicyOnCall};
 pub use roles::Roles;
 pub use sender_api::SenderApi;
+pub use tasks::Tasks;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -482,6 +484,9 @@ impl App {
     }
     pub fn roles(&self) -> Roles<'_> {
         Roles { app: self }
+    }
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -20,7 +20,7 @@ impl Roles<'_> {
         let summary = json!({ "after": spec });
         Ok(self
             .app
-            .audited(who, "role.put", &key, summary)
+            .audited(who, "incident_role.put", &key, summary)
             .roles()
             .put_role(key, spec)
             .await?)
@@ -30,7 +30,7 @@ impl Roles<'_> {
         who.require(Need::Configure)?;
         Ok(self
             .app
-            .audited(who, "role.delete", key, json!({}))
+            .audited(who, "incident_role.delete", key, json!({}))
             .roles()
             .delete_role(key)
             .await?)

@@ -75,6 +75,11 @@ impl Actor {
             name: "Tocsin".into(),
         }
     }
+
+    /// Whether this is the person `user` acting themselves.
+    pub fn is_user(&self, user: &crate::ids::UserId) -> bool {
+        self.kind == ActorKind::User && self.id.as_deref() == Some(user.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -29,6 +29,7 @@ pub mod retry;
 pub mod roles;
 pub mod senders;
 pub mod severity;
+pub mod tasks;
 pub mod timeline;
 pub mod webhook;
 

@@ -127,6 +127,8 @@ pub struct Role {
 pub const MAX_CUSTOM_ROLES: usize = 20;
 /// Most defaults a role has.
 pub const MAX_DEFAULTS: usize = 10;
+/// Most services one default names.
+pub const MAX_DEFAULT_SERVICES: usize = 50;
 /// Most people holding one role in one incident.
 pub const MAX_HOLDERS: usize = 20;
 
@@ -141,6 +143,14 @@ impl RoleSpec {
         }
         if self.defaults.len() > MAX_DEFAULTS {
             errors.push("defaults", format!("at most {MAX_DEFAULTS} defaults"));
+        }
+        for (i, d) in self.defaults.iter().enumerate() {
+            if d.services.len() > MAX_DEFAULT_SERVICES {
+                errors.push(
+                    format!("defaults[{i}].services"),
+                    format!("at most {MAX_DEFAULT_SERVICES} services"),
+                );
+            }
         }
         errors.into_result(())
     }
@@ -252,6 +262,15 @@ pub fn check_role_change(
                     "as many people as needed"
                 }
             ),
+        ));
+    }
+    if let Some(other) = roles
+        .iter()
+        .find(|r| &r.key != key && r.name.eq_ignore_ascii_case(spec.name.trim()))
+    {
+        return Err(crate::error::FieldError::new(
+            "name",
+            format!("the role {} is already called {}", other.key, other.name),
         ));
     }
     let custom = roles.iter().filter(|r| !r.built_in).count();

@@ -45,9 +45,15 @@ pub enum TimelineKind {
     ResponderJoined,
     /// Someone left the response.
     ResponderLeft,
+    /// Tasks were added: a template's, or one by hand.
+    TasksAdded,
+    /// A task was done.
+    TaskDone,
+    /// A task done was marked not done again.
+    TaskReopened,
 }
 
-const KINDS: [TimelineKind; 19] = [
+const KINDS: [TimelineKind; 22] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -67,6 +73,9 @@ const KINDS: [TimelineKind; 19] = [
     TimelineKind::RoleUnfilled,
     TimelineKind::ResponderJoined,
     TimelineKind::ResponderLeft,
+    TimelineKind::TasksAdded,
+    TimelineKind::TaskDone,
+    TimelineKind::TaskReopened,
 ];
 
 impl TimelineKind {
@@ -91,6 +100,9 @@ impl TimelineKind {
             Self::RoleUnfilled => "role_unfilled",
             Self::ResponderJoined => "responder_joined",
             Self::ResponderLeft => "responder_left",
+            Self::TasksAdded => "tasks_added",
+            Self::TaskDone => "task_done",
+            Self::TaskReopened => "task_reopened",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -264,6 +276,18 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         released: Vec<String>,
     },
+    /// Tasks added: a template's (by its name then), or one by hand.
+    TasksAdded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+        tasks: Vec<TaskLine>,
+    },
+    TaskDone {
+        task: TaskLine,
+    },
+    TaskReopened {
+        task: TaskLine,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -293,6 +317,9 @@ impl TimelineEvent {
             Self::RoleUnfilled { .. } => TimelineKind::RoleUnfilled,
             Self::ResponderJoined { .. } => TimelineKind::ResponderJoined,
             Self::ResponderLeft { .. } => TimelineKind::ResponderLeft,
+            Self::TasksAdded { .. } => TimelineKind::TasksAdded,
+            Self::TaskDone { .. } => TimelineKind::TaskDone,
+            Self::TaskReopened { .. } => TimelineKind::TaskReopened,
             Self::Worded { kind, .. } => *kind,
         }
     }
@@ -400,6 +427,13 @@ pub enum JoinReason {
     Upstream { service: String, upstream: String },
     /// It fired again while flapping.
     Flapping,
+}
+
+/// A task as the timeline names it: its number in the incident and its title then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLine {
+    pub number: u32,
+    pub title: String,
 }
 
 /// A person, with their name when it happened.

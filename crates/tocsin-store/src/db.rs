@@ -207,6 +207,9 @@ impl crate::Store for SqlStore {
     fn roles(&self) -> &dyn crate::RoleRepo {
         self
     }
+    fn tasks(&self) -> &dyn crate::TaskRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

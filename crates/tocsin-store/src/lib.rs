@@ -69,6 +69,7 @@ pub trait Store: Send + Sync + 'static {
     fn audit(&self) -> &dyn AuditRepo;
     fn accounts(&self) -> &dyn AccountRepo;
     fn roles(&self) -> &dyn RoleRepo;
+    fn tasks(&self) -> &dyn TaskRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -134,6 +135,42 @@ pub trait RoleRepo: Send + Sync {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<tocsin_domain::roles::Responder>>;
+}
+
+/// Checklists: task templates and each incident's tasks.
+#[async_trait]
+pub trait TaskRepo: Send + Sync {
+    /// The templates, in the order they were added.
+    async fn templates(&self) -> Result<Vec<tocsin_domain::tasks::TaskTemplate>>;
+    /// Creates or replaces a template; what it names must exist. It applies to incidents that open or change
+    /// severity from now on.
+    async fn put_template(
+        &self,
+        key: tocsin_domain::tasks::TemplateKey,
+        spec: tocsin_domain::tasks::TaskTemplateSpec,
+    ) -> Result<tocsin_domain::tasks::TaskTemplate>;
+    async fn delete_template(&self, key: &tocsin_domain::tasks::TemplateKey) -> Result<()>;
+    /// The incident's tasks, in order.
+    async fn tasks(&self, incident: &IncidentRef) -> Result<Vec<tocsin_domain::tasks::Task>>;
+    /// Adds a task by hand, numbered after the incident's last.
+    async fn add_task(
+        &self,
+        incident: &IncidentRef,
+        title: String,
+        assignee: Option<TaskAssignee>,
+        due_at: Option<DateTime<Utc>>,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::tasks::Task>;
+    /// Marks a task done (or, with `done` false, not done); marking it as it is changes nothing.
+    async fn mark_task(
+        &self,
+        incident: &IncidentRef,
+        number: u32,
+        done: bool,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::tasks::Task>;
 }
 
 /// Passwords, sessions and the single-use links that set a password.

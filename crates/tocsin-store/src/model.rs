@@ -456,6 +456,16 @@ pub struct Responders {
     pub teams_on_call: Vec<TeamRef>,
 }
 
+/// Whom a task added by hand is for: a person (ID or email), or whoever holds a role in the incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum TaskAssignee {
+    #[schema(value_type = String)]
+    User(UserRef),
+    #[schema(value_type = String)]
+    Role(tocsin_domain::roles::RoleKey),
+}
+
 /// Who adding responders paged, and which of the named targets paged nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RespondersPaged {

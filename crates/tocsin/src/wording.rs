@@ -12,8 +12,7 @@ use tocsin_domain::timeline::{
 /// One sentence (a note: its Markdown) saying what a timeline entry records.
 pub fn timeline(entry: &TimelineEntry) -> String {
     let actor = &entry.actor.name;
-    let is_actor =
-        |user: &tocsin_domain::ids::UserId| entry.actor.id.as_deref() == Some(user.as_str());
+    let is_actor = |user: &tocsin_domain::ids::UserId| entry.actor.is_user(user);
     match &entry.event {
         TimelineEvent::Opened {
             title, severity, ..
@@ -268,9 +267,27 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             if released.is_empty() {
                 who
             } else {
-                format!("{who}, giving up {}", released.join(", "))
+                format!("{who}; {user} is no longer {}", released.join(", "))
             }
         }
+        TimelineEvent::TasksAdded { template, tasks } => {
+            let list = tasks
+                .iter()
+                .map(|t| format!("{}. {}", t.number, t.title))
+                .collect::<Vec<_>>()
+                .join("; ");
+            match template {
+                Some(name) => format!("Tasks of {name} added: {list}"),
+                None => format!("{actor} added task {list}"),
+            }
+        }
+        TimelineEvent::TaskDone { task } => {
+            format!("{actor} did task {}. {}", task.number, task.title)
+        }
+        TimelineEvent::TaskReopened { task } => format!(
+            "{actor} marked task {}. {} as not done",
+            task.number, task.title
+        ),
         TimelineEvent::Worded { message, .. } => message.clone(),
     }
 }

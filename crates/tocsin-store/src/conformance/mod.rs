@@ -6,6 +6,7 @@
 pub mod paging;
 pub mod races;
 pub mod roles;
+pub mod tasks;
 pub mod triage;
 
 use crate::*;
@@ -47,6 +48,7 @@ macro_rules! conformance_suite {
             related_incidents_are_linked_on_both_sides => $crate::conformance::related_incidents_are_linked_on_both_sides,
             roles_are_given_handed_over_and_released_with_their_history => $crate::conformance::roles::roles_are_given_handed_over_and_released_with_their_history,
             roles_are_defined_by_admins_and_filled_by_their_defaults => $crate::conformance::roles::roles_are_defined_by_admins_and_filled_by_their_defaults,
+            checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done => $crate::conformance::tasks::checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

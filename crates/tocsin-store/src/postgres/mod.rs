@@ -121,6 +121,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "course", include_str!("migrations/0012_course.sql")),
     (13, "related", include_str!("migrations/0013_related.sql")),
     (14, "roles", include_str!("migrations/0014_roles.sql")),
+    (15, "tasks", include_str!("migrations/0015_tasks.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -482,6 +482,7 @@ impl UserRepo for SqlStore {
             let u = load_user(c, &r)?;
             super::oncall::refuse_if_in_rotation(c, &u)?;
             super::escalation::refuse_if_paged(c, &u)?;
+            super::roles::release_everything_of(c, &u, now)?;
             // Their tokens go with them, whatever role they hold: nobody's token acts for a person who left.
             c.execute(
                 "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",

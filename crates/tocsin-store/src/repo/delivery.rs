@@ -30,9 +30,7 @@ use tocsin_domain::contact::{
 use tocsin_domain::ids::{
     ContactMethodId, DeliveryId, IncidentId, NotificationRuleId, ServiceId, UserId,
 };
-use tocsin_domain::incident::{
-    Actor, ActorKind, Incident, IncidentStatus, TimelineEntry, TimelineEvent,
-};
+use tocsin_domain::incident::{Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent};
 use tocsin_domain::oncall;
 use tocsin_domain::refs::{ScheduleRef, UserRef};
 use tocsin_domain::timeline::AttemptResult;
@@ -175,10 +173,10 @@ pub(super) fn tell_subscribers(
         by: actor.name.clone(),
     };
     for user in users {
-        if actor.kind == ActorKind::User && actor.id.as_deref() == Some(user.as_str()) {
+        let user = UserId::from_trusted(user);
+        if actor.is_user(&user) {
             continue;
         }
-        let user = UserId::from_trusted(user);
         let (methods, rules) = (methods_of(c, &user)?, rules_of(c, &user)?);
         for method in reminder_methods(&rules, &methods) {
             insert_delivery(c, &user, &method, &purpose, None, now, now)?;

@@ -114,6 +114,7 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
     rows::insert_incident_row(c, incident)?;
     rows::record_timeline(c, &incident.id, opened)?;
     super::roles::schedule_fill(c, incident, incident.created_at)?;
+    super::tasks::apply_templates(c, incident, incident.created_at)?;
     super::escalation::start(c, incident, policy)
 }
 
@@ -138,6 +139,7 @@ pub(super) fn save(
     ) = change
     {
         super::roles::schedule_fill(c, incident, e.at)?;
+        super::tasks::apply_templates(c, incident, e.at)?;
     }
     match change.map(|e| (e, &e.event)) {
         Some((e, TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. })) => {

@@ -13,3 +13,5 @@ pub(crate) mod noise;
 pub(crate) mod oncall;
 pub(crate) mod roles;
 pub(crate) mod rows;
+pub(crate) mod settings;
+pub(crate) mod tasks;

@@ -19,7 +19,7 @@ use tocsin_domain::contact::Channels;
 use tocsin_domain::escalation::EscalationTarget;
 use tocsin_domain::ids::{IncidentId, UserId};
 use tocsin_domain::incident::{
-    Actor, ActorKind, Incident, IncidentStatus, TimelineEntry, TimelineEvent, TransitionError,
+    Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent, TransitionError,
 };
 use tocsin_domain::refs::{IncidentRef, UserRef};
 use tocsin_domain::roles::{
@@ -43,43 +43,16 @@ pub(super) fn load_roles(c: &dyn Conn) -> Result<Vec<Role>> {
     Ok(load_stored(c)?.0)
 }
 
-/// The roles, and the stored entries this version could not read, kept as they are so that writing the roles
-/// back does not lose what a newer version wrote.
+/// The roles, and the stored entries this version could not read.
 fn load_stored(c: &dyn Conn) -> Result<(Vec<Role>, Vec<serde_json::Value>)> {
-    let value: Option<serde_json::Value> = c.query_opt(
-        "SELECT value FROM settings WHERE name = ?1",
-        params![ROLES],
-        |r| r.json(0),
-    )?;
-    let entries = match value {
-        Some(serde_json::Value::Array(entries)) => entries,
-        Some(other) => {
-            tracing::warn!(stored = %other, "The stored roles are not a list; the built-in roles are used.");
-            Vec::new()
-        }
-        None => Vec::new(),
-    };
+    let stored = super::settings::read_list(c, ROLES, |raw| {
+        let entry: StoredRole = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+        let key = entry.key.parse::<RoleKey>()?;
+        let spec: RoleSpec = serde_json::from_value(entry.spec).map_err(|e| e.to_string())?;
+        Ok((key, spec))
+    })?;
     let mut roles = Role::built_in();
-    let mut unreadable = Vec::new();
-    for raw in entries {
-        let Ok(entry) = serde_json::from_value::<StoredRole>(raw.clone()) else {
-            tracing::warn!(stored = %raw, "A stored role could not be read; it is left out.");
-            unreadable.push(raw);
-            continue;
-        };
-        let parsed = entry.key.parse::<RoleKey>().and_then(|key| {
-            serde_json::from_value::<RoleSpec>(entry.spec)
-                .map(|spec| (key, spec))
-                .map_err(|e| e.to_string())
-        });
-        let (key, spec) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(role = %entry.key, error = %e, "A stored role could not be read; it is left out.");
-                unreadable.push(raw);
-                continue;
-            }
-        };
+    for (key, spec) in stored.items {
         match roles.iter_mut().find(|r| r.key == key) {
             Some(builtin) => {
                 builtin.name = spec.name;
@@ -89,21 +62,15 @@ fn load_stored(c: &dyn Conn) -> Result<(Vec<Role>, Vec<serde_json::Value>)> {
             None => roles.push(spec.into_role(key)),
         }
     }
-    Ok((roles, unreadable))
+    Ok((roles, stored.unreadable))
 }
 
 fn write_roles(c: &dyn Conn, roles: &[Role], unreadable: Vec<serde_json::Value>) -> Result<()> {
-    let mut stored: Vec<serde_json::Value> = roles
+    let items = roles
         .iter()
         .map(|r| serde_json::json!({ "key": r.key.to_string(), "spec": r.spec() }))
         .collect();
-    stored.extend(unreadable);
-    c.execute(
-        "INSERT INTO settings (name, value) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        params![ROLES, to_json(&stored)],
-    )?;
-    Ok(())
+    super::settings::write_list(c, ROLES, items, unreadable)
 }
 
 fn find_role(roles: &[Role], key: &RoleKey) -> Result<Role> {
@@ -249,8 +216,7 @@ fn assign(
             to_json(actor)
         ],
     )?;
-    let took_it_themselves =
-        actor.kind == ActorKind::User && actor.id.as_deref() == Some(user.id.as_str());
+    let took_it_themselves = actor.is_user(&user.id);
     let paged = if took_it_themselves {
         None
     } else {
@@ -355,7 +321,15 @@ pub(super) fn fill_due(
             }
             let targets: [EscalationTarget; 1] = [default.target.clone()];
             let level = resolve_levels(c, &[&targets], now)?.remove(0);
-            let mut users = level.user_ids();
+            // People deleted since the default was written take nothing.
+            let mut users = Vec::new();
+            for id in level.user_ids() {
+                match load_user(c, &UserRef::Id(id)) {
+                    Ok(u) => users.push(u),
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             if role.single {
                 users.truncate(1);
             }
@@ -374,11 +348,6 @@ pub(super) fn fill_due(
                 continue;
             }
             for user in users {
-                let user = match load_user(c, &UserRef::Id(user)) {
-                    Ok(u) => u,
-                    Err(StoreError::NotFound { .. }) => continue,
-                    Err(e) => return Err(e),
-                };
                 if assign(c, &incident, role, &user, GivenBy::Default, channels, now)?.is_some() {
                     given += 1;
                 }
@@ -456,6 +425,45 @@ fn responders(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Responder>> {
             })
             .unwrap_or_else(|| "a deleted person".to_owned())
     }))
+}
+
+/// The person a request names; one who does not exist is the request's mistake, shown beside its field.
+fn named_person(c: &dyn Conn, user: &UserRef) -> Result<User> {
+    load_user(c, user).map_err(|e| match e {
+        StoreError::NotFound { .. } => {
+            StoreError::Invalid(FieldError::new("user", format!("nobody is {}", user.key())).into())
+        }
+        other => other,
+    })
+}
+
+/// Ends every role the person holds in open incidents, on each one's timeline in Tocsin's name: they are being
+/// deleted, and nobody should stay commander of an incident they can no longer work.
+pub(super) fn release_everything_of(c: &dyn Conn, user: &User, now: DateTime<Utc>) -> Result<()> {
+    let held: Vec<(String, String, String)> = c.query_all(
+        "SELECT r.incident_id, r.role, r.role_name FROM incident_roles r JOIN incidents i ON i.id = r.incident_id \
+         WHERE r.user_id = ?1 AND r.released_at IS NULL AND i.status <> 'resolved' ORDER BY r.incident_id, r.role",
+        params![user.id.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let tocsin = Actor::system();
+    for (incident, role, role_name) in held {
+        let incident = IncidentId::from_trusted(incident);
+        let role = RoleKey::try_from(role).map_err(StoreError::Backend)?;
+        close(c, &incident, &role, &user.id, &tocsin, now)?;
+        let entry = TimelineEntry::new(
+            now,
+            &tocsin,
+            TimelineEvent::RoleReleased {
+                role,
+                role_name,
+                user_id: user.id.clone(),
+                user: user.name.to_string(),
+            },
+        );
+        rows::record_timeline(c, &incident, &entry)?;
+    }
+    Ok(())
 }
 
 /// The ID a reference names; an ID is taken as it is, so that someone deleted since can still be released from a
@@ -559,12 +567,7 @@ impl RoleRepo for SqlStore {
         self.write(move |c| {
             let i = load_incident(c, &incident)?;
             let role = find_role(&load_roles(c)?, &role)?;
-            let user = load_user(c, &user).map_err(|e| match e {
-                StoreError::NotFound { .. } => StoreError::Invalid(
-                    FieldError::new("user", format!("nobody is {}", user.key())).into(),
-                ),
-                other => other,
-            })?;
+            let user = named_person(c, &user)?;
             assign(c, &i, &role, &user, GivenBy::Actor(&actor), &channels, now)
         })
         .await
@@ -640,12 +643,11 @@ impl RoleRepo for SqlStore {
         let (incident, user) = (incident.clone(), user.clone());
         self.write(move |c| {
             let i = open_incident(c, &incident)?;
-            let u = load_user(c, &user)?;
+            let u = named_person(c, &user)?;
             if responders(c, &i.id)?.iter().any(|r| r.user_id == u.id) {
                 return responders(c, &i.id);
             }
-            let by_themselves =
-                actor.kind == ActorKind::User && actor.id.as_deref() == Some(u.id.as_str());
+            let by_themselves = actor.is_user(&u.id);
             let joined = if by_themselves {
                 Joined::Joined
             } else {

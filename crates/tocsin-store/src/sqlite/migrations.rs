@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "course", include_str!("migrations/0013_course.sql")),
     (14, "related", include_str!("migrations/0014_related.sql")),
     (15, "roles", include_str!("migrations/0015_roles.sql")),
+    (16, "tasks", include_str!("migrations/0016_tasks.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -10,6 +10,7 @@ mod output;
 pub use output::terminal_safe;
 mod paging;
 mod roles;
+mod tasks;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -50,6 +51,8 @@ pub enum Commands {
     /// The roles people take in a response (incident commander, communications lead, scribe, subject-matter
     /// expert, your own), and who takes them by default.
     Roles(Group<roles::RoleCmd>),
+    /// Checklists applied to incidents of some severities or services when they open or their severity changes.
+    TaskTemplates(Group<tasks::TemplateCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -459,6 +462,8 @@ pub enum IncidentCmd {
     Paging(paging::IncidentPagingCmd),
     #[command(flatten)]
     Response(roles::IncidentRoleCmd),
+    #[command(flatten)]
+    Tasks(tasks::IncidentTaskCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -657,6 +662,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Incidents(g) => incidents::incidents(c, g.cmd, g.out).await,
         Commands::Severities(g) => incidents::severities(c, g.cmd, g.out).await,
         Commands::Roles(g) => roles::roles(c, g.cmd, g.out).await,
+        Commands::TaskTemplates(g) => tasks::templates(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

@@ -21,6 +21,7 @@ mod ops;
 mod paging;
 mod roles;
 mod senders;
+pub(crate) mod tasks;
 mod warnings;
 
 use crate::engine::Engine;
@@ -93,6 +94,7 @@ impl AppState {
         (name = "oncall", description = "On-call schedules, overrides, shifts and calendar feeds"),
         (name = "escalation", description = "Escalation policies, who is paged, escalating and reassigning incidents"),
         (name = "roles", description = "The roles of a response, who holds them in an incident, and who works it"),
+        (name = "tasks", description = "Checklists: task templates per severity and service, and each incident's tasks"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -310,6 +312,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(roles::incident_roles))
         .routes(routes!(roles::assign_role))
         .routes(routes!(roles::release_role))
+        .routes(routes!(tasks::list_templates))
+        .routes(routes!(tasks::put_template, tasks::delete_template))
+        .routes(routes!(tasks::list_tasks, tasks::add_task))
+        .routes(routes!(tasks::task_done))
+        .routes(routes!(tasks::task_undone))
         .routes(routes!(
             paging::get_status_updates,
             paging::set_status_updates

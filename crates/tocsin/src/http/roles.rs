@@ -98,6 +98,15 @@ pub struct Someone {
     pub user: Option<String>,
 }
 
+/// Whom an optional body names: an empty one names nobody, so `curl -X POST` alone acts for the caller.
+fn someone(body: &[u8]) -> Result<Option<UserRef>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let named: Someone = super::extract::parse_json(body)?;
+    Ok(named.user.as_deref().map(UserRef::parse))
+}
+
 /// Gives someone a role in the incident and pages them with it through their own notification rules ("You are
 /// now Incident commander of #42"), unless they take it themselves. A role one person holds is handed over by
 /// whoever held it. Answers every holding of the incident's roles, as GET does.
@@ -132,11 +141,11 @@ pub async fn release_role(
     caller: Caller,
     State(s): State<AppState>,
     Path((incident, role)): Path<(String, String)>,
-    Json(body): Json<Someone>,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Items<RoleAssignment>>> {
     let (incident, role) = (incident_ref(&incident)?, role_key(&role)?);
     let roles = s.app.roles();
-    let user = body.user.as_deref().map(UserRef::parse);
+    let user = someone(&body)?;
     roles.release(&caller, &incident, &role, user).await?;
     Ok(axum::Json(Items {
         items: roles.assignments(&caller, &incident).await?,
@@ -169,9 +178,9 @@ pub async fn join_response(
     caller: Caller,
     State(s): State<AppState>,
     Path(incident): Path<String>,
-    Json(body): Json<Someone>,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Items<Responder>>> {
-    let user = body.user.as_deref().map(UserRef::parse);
+    let user = someone(&body)?;
     let items = s
         .app
         .roles()
@@ -189,9 +198,9 @@ pub async fn leave_response(
     caller: Caller,
     State(s): State<AppState>,
     Path(incident): Path<String>,
-    Json(body): Json<Someone>,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Items<Responder>>> {
-    let user = body.user.as_deref().map(UserRef::parse);
+    let user = someone(&body)?;
     let items = s
         .app
         .roles()

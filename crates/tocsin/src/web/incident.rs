@@ -20,6 +20,7 @@ use tocsin_domain::incident::{IncidentStatus, MAX_RELATED, Milestone, Stage};
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
 use tocsin_domain::roles::RoleKey;
 use tocsin_domain::severity::Severity;
+use tocsin_domain::tasks::Assignee;
 use tocsin_domain::timeline::TimelineEvent;
 use tocsin_store::{DeliveryFilter, IncidentChanges, IncidentFilter, Reassignment, Responders};
 
@@ -104,6 +105,18 @@ pub struct RoleView {
     pub instructions_html: String,
 }
 
+/// A task of the incident's checklist.
+pub struct TaskView {
+    pub number: u32,
+    pub title: String,
+    pub done: bool,
+    /// Whom it is for, as people say it; empty for anyone.
+    pub assignee: String,
+    pub due: Option<When>,
+    pub overdue: bool,
+    pub done_by: Option<String>,
+}
+
 /// Someone working the incident.
 pub struct ResponderView {
     pub name: String,
@@ -165,6 +178,9 @@ struct IncidentPage {
     holdings: Vec<HoldingView>,
     /// The viewer works the incident (to offer leaving rather than joining).
     responding: bool,
+    tasks: Vec<TaskView>,
+    /// A refused task as typed: title, assignee, minutes until due.
+    task_form: (String, String, String),
     milestones: Vec<MilestoneView>,
     escalation: Option<EscalationView>,
     alerts: Vec<AlertView>,
@@ -323,6 +339,7 @@ struct Shown {
     /// again as they were, so that fixing the form does not undo what someone else changed meanwhile.
     milestones: Vec<(String, String, String)>,
     link: (String, String),
+    task: (String, String, String),
     problems: Problems,
     problem_form: &'static str,
     notices: Vec<String>,
@@ -366,6 +383,29 @@ async fn incident_page(
     let escalation = s.app.escalation().incident_escalation(who, &this).await?;
     let people = people(s, viewer).await?;
     let (roles, responders, holdings) = response_views(s, viewer, &this, now).await?;
+    let tasks = s
+        .app
+        .tasks()
+        .list(who, &this)
+        .await?
+        .into_iter()
+        .map(|t| TaskView {
+            number: t.number,
+            overdue: t.is_overdue(now),
+            done: t.is_done(),
+            assignee: match &t.assignee {
+                None => String::new(),
+                Some(Assignee::User(u)) => people.get(u).cloned().unwrap_or_else(|| u.to_string()),
+                Some(Assignee::Role(key)) => roles
+                    .iter()
+                    .find(|r| r.key == key.as_str())
+                    .map_or_else(|| key.to_string(), |r| r.name.clone()),
+            },
+            due: t.due_at.map(|d| When::new(d, viewer.tz, now)),
+            done_by: t.done_by.map(|a| a.name),
+            title: t.title,
+        })
+        .collect();
     let responding = responders.1;
     let responders = responders.0;
     let alerts = s
@@ -534,6 +574,8 @@ async fn incident_page(
             responders,
             holdings,
             responding,
+            tasks,
+            task_form: shown.task.clone(),
             stage: i.stage.as_str(),
             stages: Stage::ALL
                 .iter()
@@ -846,6 +888,53 @@ pub async fn incident_action(
                 .release(who, &this, &key, user)
                 .await
                 .map(drop)
+        }
+        "tasks" => {
+            let typed = (f.one("title"), f.one("assignee"), f.one("due_in_minutes"));
+            let mut body = json!({ "title": typed.0.trim() });
+            match typed.1.split_once(':') {
+                Some(("role", key)) => body["assignee"] = json!({"type": "role", "id": key}),
+                Some(("user", id)) => body["assignee"] = json!({"type": "user", "id": id}),
+                _ => {}
+            }
+            let due = forms::given(&typed.2).map(str::parse::<u32>);
+            let mut problems = Problems::default();
+            match due {
+                Some(Ok(m)) => body["due_in_minutes"] = json!(m),
+                Some(Err(_)) => problems.add("due_in_minutes", "must be a number of minutes"),
+                None => {}
+            }
+            let parsed = if problems.is_empty() {
+                forms::parse::<crate::http::tasks::NewTaskRequest>(body)
+                    .map_err(|e| forms::problems(e).unwrap_or_default())
+            } else {
+                Err(problems)
+            };
+            let tasks = s.app.tasks();
+            let added = forms::submit(parsed, |t| {
+                tasks.add(who, &this, t.title, t.assignee, t.due_in_minutes)
+            })
+            .await?;
+            match added {
+                Ok(_) => Ok(()),
+                Err(problems) => {
+                    let shown = Shown {
+                        problems,
+                        problem_form: "tasks",
+                        task: typed,
+                        ..Default::default()
+                    };
+                    return incident_page(&s, &viewer, &number, StatusCode::BAD_REQUEST, shown)
+                        .await;
+                }
+            }
+        }
+        "task-done" | "task-undone" => {
+            let task = f.one("task").trim().parse::<u32>().map_err(|_| {
+                PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such task.")
+            })?;
+            let done = action == "task-done";
+            s.app.tasks().mark(who, &this, task, done).await.map(drop)
         }
         "join" => s.app.roles().join(who, &this, None).await.map(drop),
         "leave" => s.app.roles().leave(who, &this, None).await.map(drop),

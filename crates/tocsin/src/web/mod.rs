@@ -17,6 +17,7 @@ mod noise;
 mod oncall;
 mod pages;
 mod profile;
+mod response;
 mod services;
 mod severities;
 
@@ -67,6 +68,17 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/feed", post(profile::create_feed))
         .route("/severities", get(severities::severities))
         .route("/severities/{severity}", post(severities::update))
+        .route("/response", get(response::response))
+        .route("/response/roles", post(response::create_role))
+        .route(
+            "/response/roles/{key}/{action}",
+            post(response::role_action),
+        )
+        .route("/response/checklists", post(response::save_template))
+        .route(
+            "/response/checklists/{key}/delete",
+            post(response::delete_template),
+        )
         .route("/alerts", get(noise::alerts))
         .route("/catalog", get(catalog::catalog).post(catalog::apply))
         .route("/catalog.yaml", get(catalog::export))

@@ -838,7 +838,7 @@ async fn roles_are_given_by_default_and_by_hand_and_page_whoever_takes_them() {
         "Alice is Incident commander, by the role's default; paged Alice (webhook)",
         "made Bob Subject-matter expert; paged Bob (webhook)",
         "made Bob Incident commander, taking over from Alice",
-        "took Bob off the response, giving up Subject-matter expert, Incident commander",
+        "took Bob off the response; Bob is no longer Subject-matter expert, Incident commander",
     ] {
         assert!(
             timeline.contains(said),
@@ -849,4 +849,112 @@ async fn roles_are_given_by_default_and_by_hand_and_page_whoever_takes_them() {
     tocsin(&app, &["roles", "delete", "liaison"]).await.ok();
     let refused = tocsin(&app, &["roles", "delete", "scribe"]).await.failed();
     assert!(refused.contains("built in"), "{refused}");
+}
+
+const CHECKLIST: &str = "\
+name: SEV-0 response
+severities: [SEV-0]
+services: [checkout]
+tasks:
+  - title: Open a bridge
+    assignee: {role: commander}
+  - title: First customer update
+    assignee: {user: alice@example.test}
+    due_minutes: 15
+";
+
+#[tokio::test]
+async fn checklists_from_a_file_give_incidents_their_tasks_which_are_done_from_the_command_line() {
+    let app = app_without_ticker().await;
+    tocsin(
+        &app,
+        &[
+            "users",
+            "create",
+            "--name",
+            "Alice",
+            "--email",
+            "alice@example.test",
+        ],
+    )
+    .await
+    .ok();
+    tocsin(&app, &["services", "create", "--name", "checkout"])
+        .await
+        .ok();
+    let file = app.dir.path().join("sev0.yaml");
+    std::fs::write(&file, CHECKLIST).unwrap();
+    let out = tocsin(
+        &app,
+        &[
+            "task-templates",
+            "set",
+            "sev0",
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(out.trim(), "checklist sev0 (SEV-0 response) has 2 tasks");
+    let (_, alice) = app.get("/api/v1/users/alice@example.test").await;
+    let (_, templates) = app.get("/api/v1/task-templates").await;
+    assert_eq!(
+        templates["items"][0]["tasks"][1]["assignee"],
+        serde_json::json!({"type": "user", "id": alice["id"]}),
+        "the file's email became an ID: {templates}"
+    );
+    let list = tocsin(&app, &["task-templates", "list"]).await.ok();
+    assert_eq!(
+        rows_with(&list, &["sev0", "SEV-0 response", "SEV-0", "2"]).len(),
+        1,
+        "{list}"
+    );
+    let args = [
+        "incidents",
+        "declare",
+        "--title",
+        "Checkout down",
+        "--severity",
+        "SEV-0",
+        "--service",
+        "checkout",
+    ];
+    tocsin(&app, &args).await.ok();
+    let args = [
+        "incidents",
+        "task",
+        "1",
+        "Check the last deploy",
+        "--for",
+        "role:expert",
+        "--due",
+        "30m",
+    ];
+    let out = tocsin(&app, &args).await.ok();
+    assert_eq!(out.trim(), "added task 3: Check the last deploy");
+    let out = tocsin(&app, &["incidents", "done", "1", "1"]).await.ok();
+    assert_eq!(out.trim(), "task 1 (Open a bridge) is done");
+    let tasks = tocsin(&app, &["incidents", "tasks", "1"]).await.ok();
+    assert_eq!(
+        rows_with(&tasks, &["1", "yes", "Open a bridge", "role commander"]).len(),
+        1,
+        "{tasks}"
+    );
+    assert_eq!(
+        rows_with(&tasks, &["3", "no", "Check the last deploy", "role expert"]).len(),
+        1,
+        "{tasks}"
+    );
+    let refused = tocsin(&app, &["incidents", "done", "1", "9"])
+        .await
+        .failed();
+    assert!(refused.contains("task"), "{refused}");
+    let timeline = tocsin(&app, &["incidents", "timeline", "1"]).await.ok();
+    assert!(
+        timeline
+            .contains("Tasks of SEV-0 response added: 1. Open a bridge; 2. First customer update")
+            && timeline.contains("did task 1. Open a bridge"),
+        "{timeline}"
+    );
 }

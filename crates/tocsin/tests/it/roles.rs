@@ -225,6 +225,8 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/incident-roles"),
         get("/api/v1/incidents/1/roles"),
         get("/api/v1/incidents/1/responders"),
+        get("/api/v1/task-templates"),
+        get("/api/v1/incidents/1/tasks"),
         get("/api/v1/silences"),
         get(&format!("/api/v1/silences/{}", f.silence)),
         get("/api/v1/teams"),
@@ -298,6 +300,17 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             Method::POST,
             "/api/v1/incidents/1/responders/leave",
             json!({"user": d}),
+        ),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/tasks",
+            json!({"title": "Open a bridge", "due_in_minutes": 5}),
+        ),
+        respond(Method::POST, "/api/v1/incidents/1/tasks/1/done", Value::Null),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/tasks/1/undone",
+            Value::Null,
         ),
     ]);
     let admin = |method: Method, p: &str, body: Value| (method, p.to_owned(), body, "admin");
@@ -383,6 +396,12 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             json!({"name": "Customer liaison", "instructions": "Talk to customers."}),
         ),
         admin(Method::DELETE, "/api/v1/incident-roles/liaison", Value::Null),
+        admin(
+            Method::PUT,
+            "/api/v1/task-templates/sev0",
+            json!({"name": "SEV-0", "severities": ["SEV-0"], "tasks": [{"title": "Open a bridge"}]}),
+        ),
+        admin(Method::DELETE, "/api/v1/task-templates/sev0", Value::Null),
         admin(
             Method::PATCH,
             "/api/v1/severities/SEV-3",

@@ -935,6 +935,45 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "responder",
         ),
         post("/incidents/1/join", &[], "responder"),
+        post(
+            "/incidents/1/tasks",
+            &[("title", "Open a bridge")],
+            "responder",
+        ),
+        post("/incidents/1/task-done", &[("task", "1")], "responder"),
+        post("/incidents/1/task-undone", &[("task", "1")], "responder"),
+        get("/response", "observer"),
+        post(
+            "/response/roles",
+            &[("key", "liaison"), ("name", "Customer liaison")],
+            "admin",
+        ),
+        post(
+            "/response/roles/scribe/edit",
+            &[("name", "Scribe"), ("instructions", "Write it down.")],
+            "admin",
+        ),
+        post(
+            "/response/roles/scribe/defaults",
+            &[("target", &format!("user:{me}"))],
+            "admin",
+        ),
+        post(
+            "/response/roles/scribe/remove-default",
+            &[("default", "0")],
+            "admin",
+        ),
+        post("/response/roles/liaison/delete", &[], "admin"),
+        post(
+            "/response/checklists",
+            &[
+                ("key", "sev0"),
+                ("name", "SEV-0"),
+                ("lines", "Open a bridge"),
+            ],
+            "admin",
+        ),
+        post("/response/checklists/sev0/delete", &[], "admin"),
         post("/incidents/1/leave", &[], "responder"),
         post(
             "/incidents/1/edit",
@@ -2445,7 +2484,7 @@ async fn roles_are_given_and_given_up_on_the_incident_page_and_their_instruction
     let page = b.get("/incidents/1").await.html;
     let response = between(&page, r#"<h2 id="response-title">"#, "</section>");
     assert!(
-        response.contains("<dt>Incident commander</dt><dd><span class=\"muted\">nobody</span>")
+        response.contains("<li><span class=\"muted\">Incident commander</span> <span class=\"muted\">nobody</span></li>")
             && response.contains("Join the response"),
         "{response}"
     );
@@ -2487,7 +2526,136 @@ async fn roles_are_given_and_given_up_on_the_incident_page_and_their_instruction
     let timeline = b.get("/incidents/1/timeline").await.html;
     assert!(
         timeline.contains("Olga Owner took the role of Incident commander")
-            && timeline.contains("Olga Owner left the response, giving up Incident commander"),
+            && timeline.contains(
+                "Olga Owner left the response; Olga Owner is no longer Incident commander"
+            ),
+        "{timeline}"
+    );
+}
+
+#[tokio::test]
+async fn checklists_and_roles_are_set_up_on_their_page_and_tasks_done_on_the_incident() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    // A checklist for every SEV-1, its tasks written one per line.
+    let bad = b
+        .post(
+            "/response/checklists",
+            &[
+                ("key", "sev1"),
+                ("name", "SEV-1 response"),
+                ("severities", "SEV-1"),
+                ("lines", "Open a bridge | commander | 5"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html
+            .contains("line 1: write whom a task is for as role:KEY or user:ID")
+            && bad.html.contains("Open a bridge | commander | 5"),
+        "kept as typed: {}",
+        bad.html
+    );
+    let saved = b
+        .post(
+            "/response/checklists",
+            &[
+                ("key", "sev1"),
+                ("name", "SEV-1 response"),
+                ("severities", "SEV-1"),
+                (
+                    "lines",
+                    "Open a bridge | role:commander | 5\r\nTell support | role:communications |",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    // A role of our own, with a default.
+    let made = b
+        .post(
+            "/response/roles",
+            &[
+                ("key", "liaison"),
+                ("name", "Customer <liaison>"),
+                ("single", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let (_, olga) = app.get("/api/v1/users/olga@example.com").await;
+    let olga = olga["id"].as_str().unwrap().to_owned();
+    let default = b
+        .post(
+            "/response/roles/liaison/defaults",
+            &[("severities", "SEV-1"), ("target", &format!("user:{olga}"))],
+        )
+        .await;
+    assert_eq!(default.status, StatusCode::SEE_OTHER, "{}", default.html);
+    let page = b.get("/response").await.html;
+    assert!(
+        page.contains("Customer &#60;liaison&#62;") || page.contains("Customer &lt;liaison&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("SEV-1: Olga Owner")
+            && page.contains("Open a bridge, for Incident commander, due after 5 min"),
+        "{page}"
+    );
+
+    app.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout slow", "severity": "SEV-1"}),
+    )
+    .await;
+    let page = b.get("/incidents/1").await.html;
+    let tasks = between(&page, r#"<h2 id="tasks-title">"#, "</section>");
+    assert!(
+        tasks.contains("1. Open a bridge")
+            && tasks.contains("for Incident commander")
+            && tasks.contains("2. Tell support"),
+        "{tasks}"
+    );
+    let done = b.post("/incidents/1/task-done", &[("task", "1")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let refused = b
+        .post(
+            "/incidents/1/tasks",
+            &[("title", ""), ("due_in_minutes", "soon")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains(r#"id="due_in_minutes-problem""#)
+            && refused.html.contains("<details open><summary>Add a task"),
+        "{}",
+        refused.html
+    );
+    let added = b
+        .post(
+            "/incidents/1/tasks",
+            &[
+                ("title", "Roll back"),
+                ("assignee", &format!("user:{olga}")),
+                ("due_in_minutes", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let page = b.get("/incidents/1").await.html;
+    let tasks = between(&page, r#"<h2 id="tasks-title">"#, "</section>");
+    assert!(
+        tasks.contains("<s>1. Open a bridge</s>")
+            && tasks.contains("done by Olga Owner")
+            && tasks.contains("3. Roll back")
+            && tasks.contains("for Olga Owner"),
+        "{tasks}"
+    );
+    let timeline = b.get("/incidents/1/timeline").await.html;
+    assert!(
+        timeline.contains("Olga Owner did task 1. Open a bridge")
+            && timeline.contains("Olga Owner added task 3. Roll back"),
         "{timeline}"
     );
 }
