@@ -73,6 +73,10 @@ impl TaskTemplate {
         }
     }
 
+    pub fn applies_to(&self, incident: &Incident) -> bool {
+        applies(&self.severities, &self.services, incident)
+    }
+
     pub fn spec(&self) -> TaskTemplateSpec {
         TaskTemplateSpec {
             name: self.name.clone(),
@@ -148,10 +152,13 @@ impl TaskTemplateSpec {
     }
 
     pub fn applies_to(&self, incident: &Incident) -> bool {
-        (self.severities.is_empty() || self.severities.contains(&incident.severity))
-            && (self.services.is_empty()
-                || self.services.iter().any(|s| incident.services.contains(s)))
+        applies(&self.severities, &self.services, incident)
     }
+}
+
+fn applies(severities: &[Severity], services: &[ServiceId], incident: &Incident) -> bool {
+    (severities.is_empty() || severities.contains(&incident.severity))
+        && (services.is_empty() || services.iter().any(|s| incident.services.contains(s)))
 }
 
 /// A task of an incident.
@@ -199,7 +206,7 @@ pub fn from_templates(
 ) -> Vec<(String, Vec<NewTask>)> {
     templates
         .iter()
-        .filter(|t| t.spec().applies_to(incident) && !applied.iter().any(|a| a == t.key.as_str()))
+        .filter(|t| t.applies_to(incident) && !applied.iter().any(|a| a == t.key.as_str()))
         .map(|t| {
             let tasks = t
                 .tasks

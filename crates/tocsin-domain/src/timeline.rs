@@ -281,6 +281,9 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         template: Option<String>,
         tasks: Vec<TaskLine>,
+        /// A template's tasks the incident had no room for.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        left_out: u32,
     },
     TaskDone {
         task: TaskLine,
@@ -427,6 +430,10 @@ pub enum JoinReason {
     Upstream { service: String, upstream: String },
     /// It fired again while flapping.
     Flapping,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A task as the timeline names it: its number in the incident and its title then.

@@ -270,14 +270,30 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                 format!("{who}; {user} is no longer {}", released.join(", "))
             }
         }
-        TimelineEvent::TasksAdded { template, tasks } => {
+        TimelineEvent::TasksAdded {
+            template,
+            tasks,
+            left_out,
+        } => {
             let list = tasks
                 .iter()
                 .map(|t| format!("{}. {}", t.number, t.title))
                 .collect::<Vec<_>>()
                 .join("; ");
+            let list = if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list
+            };
+            let over = match left_out {
+                0 => String::new(),
+                n => format!(
+                    " ({n} left out: an incident has at most {} tasks)",
+                    tocsin_domain::tasks::MAX_TASKS
+                ),
+            };
             match template {
-                Some(name) => format!("Tasks of {name} added: {list}"),
+                Some(name) => format!("Tasks of {name} added: {list}{over}"),
                 None => format!("{actor} added task {list}"),
             }
         }

@@ -168,7 +168,9 @@ pub async fn checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done(st
     let events: Vec<String> = timeline
         .iter()
         .filter_map(|e| match &e.entry.event {
-            TimelineEvent::TasksAdded { template, tasks } => Some(format!(
+            TimelineEvent::TasksAdded {
+                template, tasks, ..
+            } => Some(format!(
                 "added {} from {template:?}",
                 tasks
                     .iter()
@@ -191,6 +193,53 @@ pub async fn checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done(st
             "reopened 2",
         ]
     );
+    // Checklists never keep an incident from opening: what does not fit is left out, and said so.
+    for n in 0..5 {
+        let titles: Vec<String> = (0..50).map(|i| format!("step {n}.{i}")).collect();
+        let items: Vec<(&str, Option<u32>)> = titles.iter().map(|t| (t.as_str(), None)).collect();
+        t.put_template(
+            format!("big{n}").parse().unwrap(),
+            checklist(&format!("Big {n}"), vec![], &items),
+        )
+        .await
+        .unwrap();
+    }
+    let crowded = store
+        .incidents()
+        .declare(
+            NewIncident {
+                title: "Many steps".into(),
+                description: String::new(),
+                severity: Severity::Sev3,
+                services: vec![],
+            },
+            actor.clone(),
+            t0(),
+        )
+        .await
+        .expect("opens although its checklists hold more tasks than it may have");
+    let crowded = incident_ref(&crowded.number.to_string());
+    assert_eq!(
+        t.tasks(&crowded).await.unwrap().len(),
+        tocsin_domain::tasks::MAX_TASKS
+    );
+    let left_out: u32 = store
+        .incidents()
+        .timeline(&crowded)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| match &e.entry.event {
+            TimelineEvent::TasksAdded { left_out, .. } => *left_out,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(left_out, 51, "1 of Big 3 and 50 of Big 4 had no room");
+    assert!(matches!(
+        t.add_task(&crowded, "one more".into(), None, None, actor.clone(), t0())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
     // A template removed stays on the incidents it gave tasks to.
     t.delete_template(&"sev0".parse().unwrap()).await.unwrap();
     assert_eq!(t.tasks(&incident).await.unwrap().len(), 4);

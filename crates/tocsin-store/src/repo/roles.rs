@@ -428,10 +428,10 @@ fn responders(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Responder>> {
 }
 
 /// The person a request names; one who does not exist is the request's mistake, shown beside its field.
-fn named_person(c: &dyn Conn, user: &UserRef) -> Result<User> {
+pub(super) fn named_person(c: &dyn Conn, field: &str, user: &UserRef) -> Result<User> {
     load_user(c, user).map_err(|e| match e {
         StoreError::NotFound { .. } => {
-            StoreError::Invalid(FieldError::new("user", format!("nobody is {}", user.key())).into())
+            StoreError::Invalid(FieldError::new(field, format!("nobody is {}", user.key())).into())
         }
         other => other,
     })
@@ -567,7 +567,7 @@ impl RoleRepo for SqlStore {
         self.write(move |c| {
             let i = load_incident(c, &incident)?;
             let role = find_role(&load_roles(c)?, &role)?;
-            let user = named_person(c, &user)?;
+            let user = named_person(c, "user", &user)?;
             assign(c, &i, &role, &user, GivenBy::Actor(&actor), &channels, now)
         })
         .await
@@ -643,7 +643,7 @@ impl RoleRepo for SqlStore {
         let (incident, user) = (incident.clone(), user.clone());
         self.write(move |c| {
             let i = open_incident(c, &incident)?;
-            let u = named_person(c, &user)?;
+            let u = named_person(c, "user", &user)?;
             if responders(c, &i.id)?.iter().any(|r| r.user_id == u.id) {
                 return responders(c, &i.id);
             }

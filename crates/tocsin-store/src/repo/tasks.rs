@@ -1,7 +1,6 @@
 //! Checklists: the templates (a `settings` row), each incident's tasks (`incident_tasks`) and which templates it
 //! had (`incident_task_templates`), applied in the transaction that opens an incident or changes its severity.
 
-use super::catalog::load_user;
 use super::incidents::load as load_incident;
 use super::rows::{self, to_json, ts};
 use crate::db::SqlStore;
@@ -112,6 +111,9 @@ fn tasks_of(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Task>> {
 }
 
 /// Adds tasks to the incident, numbered after its last, and says so on its timeline.
+/// Adds tasks to the incident, numbered after its last, and says so on its timeline. A template's tasks are
+/// added as far as the incident has room (`template` some), so that a checklist never keeps an incident from
+/// opening or worsening; the entry counts those left out. A task added by hand past the limit is refused.
 fn add(
     c: &dyn Conn,
     incident: &IncidentId,
@@ -125,7 +127,8 @@ fn add(
         params![incident.as_str()],
         |r| r.get(0),
     )?;
-    if last as usize + new.len() > MAX_TASKS {
+    let room = MAX_TASKS.saturating_sub(usize::try_from(last).unwrap_or(MAX_TASKS));
+    if template.is_none() && new.len() > room {
         return Err(StoreError::Invalid(
             FieldError::new(
                 "title",
@@ -134,6 +137,7 @@ fn add(
             .into(),
         ));
     }
+    let (new, left_out) = new.split_at(new.len().min(room));
     let mut lines = Vec::new();
     for (n, t) in (last + 1..).zip(new) {
         c.execute_later(
@@ -161,6 +165,7 @@ fn add(
         TimelineEvent::TasksAdded {
             template: template.map(str::to_owned),
             tasks: lines.clone(),
+            left_out: u32::try_from(left_out.len()).unwrap_or(u32::MAX),
         },
     );
     rows::record_timeline(c, incident, &entry)?;
@@ -171,7 +176,7 @@ fn add(
 /// it opens, and when its severity changes.
 pub(super) fn apply_templates(c: &dyn Conn, incident: &Incident, now: DateTime<Utc>) -> Result<()> {
     let (templates, _) = load_stored(c)?;
-    if !templates.iter().any(|t| t.spec().applies_to(incident)) {
+    if !templates.iter().any(|t| t.applies_to(incident)) {
         return Ok(());
     }
     let applied: Vec<String> = c.query_all(
@@ -276,12 +281,7 @@ impl TaskRepo for SqlStore {
             let assignee = match &assignee {
                 None => None,
                 Some(crate::TaskAssignee::User(u)) => {
-                    let user = load_user(c, u).map_err(|e| match e {
-                        StoreError::NotFound { .. } => StoreError::Invalid(
-                            FieldError::new("assignee", format!("nobody is {}", u.key())).into(),
-                        ),
-                        other => other,
-                    })?;
+                    let user = super::roles::named_person(c, "assignee", u)?;
                     Some(Assignee::User(user.id))
                 }
                 Some(crate::TaskAssignee::Role(key)) => {

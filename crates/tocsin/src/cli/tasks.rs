@@ -159,7 +159,8 @@ pub async fn incidents(client: &Client, cmd: IncidentTaskCmd, out: Output) -> an
                 };
             }
             if let Some(d) = due {
-                body["due_in_minutes"] = json!(d.num_minutes());
+                // A part of a minute counts as a whole one, so `--due 30s` is not "due now".
+                body["due_in_minutes"] = json!((d.num_seconds() + 59) / 60);
             }
             let v = client
                 .post(&["incidents", &target.incident, "tasks"], &body)

@@ -70,12 +70,22 @@ struct ResponsePage {
     /// Which form the problems belong to.
     problem_form: String,
     /// A refused form as typed, by field.
-    typed: HashMap<String, String>,
+    typed: HashMap<String, Vec<String>>,
 }
 
 impl ResponsePage {
     fn typed(&self, field: &str) -> &str {
-        self.typed.get(field).map_or("", String::as_str)
+        self.typed
+            .get(field)
+            .and_then(|v| v.first())
+            .map_or("", String::as_str)
+    }
+
+    /// Whether a refused form had this choice made, so that it is made again.
+    fn was_chosen(&self, field: &str, value: &str) -> bool {
+        self.typed
+            .get(field)
+            .is_some_and(|v| v.iter().any(|x| x == value))
     }
 }
 
@@ -245,7 +255,7 @@ async fn page(
     s: &AppState,
     viewer: &Viewer,
     status: StatusCode,
-    refused: Option<(String, Problems, HashMap<String, String>)>,
+    refused: Option<(String, Problems, HashMap<String, Vec<String>>)>,
 ) -> PageResult {
     let who = &viewer.who;
     let names = Names::load(s, viewer).await?;
@@ -314,7 +324,7 @@ async fn refused(
     f: &Fields,
     fields: &[&str],
 ) -> PageResult {
-    let typed = fields.iter().map(|k| ((*k).to_owned(), f.one(k))).collect();
+    let typed = fields.iter().map(|k| ((*k).to_owned(), f.all(k))).collect();
     page(
         s,
         viewer,
@@ -518,7 +528,7 @@ pub async fn save_template(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
     let f = Fields::new(pairs);
-    let fields = ["key", "name", "lines"];
+    let fields = ["key", "name", "lines", "severities", "services"];
     let form = "template";
     let key = match f.one("key").trim().parse::<TemplateKey>() {
         Ok(k) => k,

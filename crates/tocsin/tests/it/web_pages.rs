@@ -2553,7 +2553,10 @@ async fn checklists_and_roles_are_set_up_on_their_page_and_tasks_done_on_the_inc
     assert!(
         bad.html
             .contains("line 1: write whom a task is for as role:KEY or user:ID")
-            && bad.html.contains("Open a bridge | commander | 5"),
+            && bad.html.contains("Open a bridge | commander | 5")
+            && bad
+                .html
+                .contains(r#"name="severities" value="SEV-1" checked"#),
         "kept as typed: {}",
         bad.html
     );
