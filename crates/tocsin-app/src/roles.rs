@@ -1,5 +1,6 @@
 use crate::prelude::*;
-use tocsin_domain::roles::{Responder, Role as IncidentRole, RoleAssignment, RoleKey, RoleSpec};
+use tocsin_domain::refs::Key;
+use tocsin_domain::roles::{Responder, Role as IncidentRole, RoleAssignment, RoleSpec};
 
 /// Use cases of the roles people take in a response, and of who works an incident.
 pub struct Roles<'a> {
@@ -15,7 +16,7 @@ impl Roles<'_> {
 
     /// Creates one of the organisation's own roles, or rewords one (a built-in one included); configuration, so
     /// admins only.
-    pub async fn put(&self, who: &Principal, key: RoleKey, spec: RoleSpec) -> Result<IncidentRole> {
+    pub async fn put(&self, who: &Principal, key: Key, spec: RoleSpec) -> Result<IncidentRole> {
         who.require(Need::Configure)?;
         let summary = json!({ "after": spec });
         Ok(self
@@ -26,7 +27,7 @@ impl Roles<'_> {
             .await?)
     }
 
-    pub async fn delete(&self, who: &Principal, key: &RoleKey) -> Result<()> {
+    pub async fn delete(&self, who: &Principal, key: &Key) -> Result<()> {
         who.require(Need::Configure)?;
         Ok(self
             .app
@@ -52,7 +53,7 @@ impl Roles<'_> {
         &self,
         who: &Principal,
         incident: &IncidentRef,
-        role: &RoleKey,
+        role: &Key,
         user: &UserRef,
     ) -> Result<Option<RoleAssignment>> {
         who.require(Need::Respond)?;
@@ -79,7 +80,7 @@ impl Roles<'_> {
         &self,
         who: &Principal,
         incident: &IncidentRef,
-        role: &RoleKey,
+        role: &Key,
         user: Option<UserRef>,
     ) -> Result<Vec<RoleAssignment>> {
         who.require(Need::Respond)?;

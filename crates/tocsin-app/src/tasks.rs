@@ -1,5 +1,6 @@
 use crate::prelude::*;
-use tocsin_domain::tasks::{MAX_DUE_MINUTES, Task, TaskTemplate, TaskTemplateSpec, TemplateKey};
+use tocsin_domain::refs::Key;
+use tocsin_domain::tasks::{MAX_DUE_MINUTES, Task, TaskTemplate, TaskTemplateSpec};
 
 /// Use cases of checklists: task templates, and each incident's tasks.
 pub struct Tasks<'a> {
@@ -16,7 +17,7 @@ impl Tasks<'_> {
     pub async fn put_template(
         &self,
         who: &Principal,
-        key: TemplateKey,
+        key: Key,
         spec: TaskTemplateSpec,
     ) -> Result<TaskTemplate> {
         who.require(Need::Configure)?;
@@ -29,7 +30,7 @@ impl Tasks<'_> {
             .await?)
     }
 
-    pub async fn delete_template(&self, who: &Principal, key: &TemplateKey) -> Result<()> {
+    pub async fn delete_template(&self, who: &Principal, key: &Key) -> Result<()> {
         who.require(Need::Configure)?;
         Ok(self
             .app

@@ -3,7 +3,9 @@
 //! never guesses again from a string's shape.
 
 use crate::ids::{IncidentId, PolicyId, ScheduleId, ServiceId, TeamId, UserId};
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// An entry named by its ID or by its unique name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -231,5 +233,57 @@ mod tests {
         assert_eq!(IncidentRef::parse("#0"), None);
         assert_eq!(IncidentRef::parse("checkout"), None);
         assert_eq!(IncidentRef::Number(7).to_string(), "#7");
+    }
+}
+
+/// A key people give what they define (roles, checklists, runbooks), as paths and documents name it: a lowercase letter, then up to 39 lowercase letters, digits and
+/// dashes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Key(String);
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn trusted(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl FromStr for Key {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut chars = s.chars();
+        let first_is_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        if !first_is_letter
+            || s.len() > 40
+            || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "must be a lowercase letter followed by up to 39 lowercase letters, digits or dashes (got {s:?})"
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Key {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Key> for String {
+    fn from(k: Key) -> String {
+        k.0
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }

@@ -5,68 +5,17 @@
 use crate::escalation::EscalationTarget;
 use crate::ids::{ServiceId, UserId};
 use crate::incident::{Actor, Incident};
+use crate::refs::Key;
 use crate::severity::Severity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
-/// A role's key, as paths and documents name it: a lowercase letter, then up to 39 lowercase letters, digits and
-/// dashes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RoleKey(String);
-
-impl RoleKey {
-    pub const COMMANDER: &'static str = "commander";
-    pub const COMMUNICATIONS: &'static str = "communications";
-    pub const SCRIBE: &'static str = "scribe";
-    pub const EXPERT: &'static str = "expert";
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    fn trusted(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
-
-impl FromStr for RoleKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut chars = s.chars();
-        let first_is_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        if !first_is_letter
-            || s.len() > 40
-            || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(format!(
-                "must be a lowercase letter followed by up to 39 lowercase letters, digits or dashes (got {s:?})"
-            ));
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl TryFrom<String> for RoleKey {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<RoleKey> for String {
-    fn from(k: RoleKey) -> String {
-        k.0
-    }
-}
-
-impl fmt::Display for RoleKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// The built-in roles' keys.
+pub const COMMANDER: &str = "commander";
+pub const COMMUNICATIONS: &str = "communications";
+pub const SCRIBE: &str = "scribe";
+pub const EXPERT: &str = "expert";
 
 /// Who takes a role when an incident opens, or its severity changes, and nobody holds it yet: e.g. whoever is on
 /// call in the checkout team's schedule leads SEV-0 and SEV-1 incidents on checkout.
@@ -114,7 +63,7 @@ pub struct RoleSpec {
 #[schema(as = IncidentRole)]
 pub struct Role {
     #[schema(value_type = String, example = "commander")]
-    pub key: RoleKey,
+    pub key: Key,
     pub name: String,
     pub instructions: String,
     pub single: bool,
@@ -161,7 +110,7 @@ impl RoleSpec {
         self
     }
 
-    pub fn into_role(self, key: RoleKey) -> Role {
+    pub fn into_role(self, key: Key) -> Role {
         Role {
             built_in: BUILT_IN.iter().any(|(k, ..)| *k == key.as_str()),
             key,
@@ -176,7 +125,7 @@ impl RoleSpec {
 /// The four roles of the incident response guide: (key, name, single, instructions).
 const BUILT_IN: [(&str, &str, bool, &str); 4] = [
     (
-        RoleKey::COMMANDER,
+        COMMANDER,
         "Incident commander",
         true,
         "You lead the response: you decide, others act. Keep the response moving: ask for status, assign tasks \
@@ -184,21 +133,21 @@ const BUILT_IN: [(&str, &str, bool, &str); 4] = [
          must.",
     ),
     (
-        RoleKey::COMMUNICATIONS,
+        COMMUNICATIONS,
         "Communications lead",
         true,
         "You keep everyone outside the response informed: post stakeholder updates at the severity's cadence and \
          whenever the severity or the stage changes, and keep the status page current.",
     ),
     (
-        RoleKey::SCRIBE,
+        SCRIBE,
         "Scribe",
         true,
         "You keep the record: write what is decided, what is tried and what is learned on the timeline as it \
          happens, with times, so that the postmortem starts from facts.",
     ),
     (
-        RoleKey::EXPERT,
+        EXPERT,
         "Subject-matter expert",
         false,
         "You know a system involved: find what is wrong, propose fixes to the commander, and carry out the ones \
@@ -212,7 +161,7 @@ impl Role {
         BUILT_IN
             .iter()
             .map(|(key, name, single, instructions)| Role {
-                key: RoleKey::trusted(key),
+                key: Key::trusted(key),
                 name: (*name).to_owned(),
                 instructions: (*instructions).to_owned(),
                 single: *single,
@@ -222,7 +171,7 @@ impl Role {
             .collect()
     }
 
-    pub fn is_built_in_key(key: &RoleKey) -> bool {
+    pub fn is_built_in_key(key: &Key) -> bool {
         BUILT_IN.iter().any(|(k, ..)| *k == key.as_str())
     }
 
@@ -245,7 +194,7 @@ impl Role {
 /// was, and there are at most [`MAX_CUSTOM_ROLES`] of the organisation's own.
 pub fn check_role_change(
     roles: &[Role],
-    key: &RoleKey,
+    key: &Key,
     spec: &RoleSpec,
 ) -> Result<(), crate::error::FieldError> {
     if let Some(builtin) = Role::built_in().into_iter().find(|r| &r.key == key)
@@ -288,7 +237,7 @@ pub fn check_role_change(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleAssignment {
     #[schema(value_type = String, example = "commander")]
-    pub role: RoleKey,
+    pub role: Key,
     /// The role's name when it was assigned.
     pub role_name: String,
     #[schema(value_type = String)]
@@ -403,7 +352,7 @@ pub struct Responder {
     pub since: DateTime<Utc>,
     /// The keys of the roles they hold now.
     #[schema(value_type = Vec<String>)]
-    pub roles: Vec<RoleKey>,
+    pub roles: Vec<Key>,
 }
 
 /// A person's presence in an incident as recorded: how and when they joined, and when they left, if they did.
@@ -485,10 +434,10 @@ mod tests {
 
     #[test]
     fn role_keys_are_slugs() {
-        assert!("commander".parse::<RoleKey>().is_ok());
-        assert!("db-expert-2".parse::<RoleKey>().is_ok());
+        assert!("commander".parse::<Key>().is_ok());
+        assert!("db-expert-2".parse::<Key>().is_ok());
         for bad in ["", "Commander", "2nd", "-x", "a b", &"a".repeat(41)] {
-            assert!(bad.parse::<RoleKey>().is_err(), "{bad:?}");
+            assert!(bad.parse::<Key>().is_err(), "{bad:?}");
         }
     }
 
@@ -581,7 +530,7 @@ mod tests {
                 (
                     &r.user_id,
                     r.joined,
-                    r.roles.iter().map(RoleKey::as_str).collect(),
+                    r.roles.iter().map(Key::as_str).collect(),
                 )
             })
             .collect();

@@ -4,7 +4,7 @@
 
 use crate::ids::{ServiceId, UserId};
 use crate::incident::{Actor, Incident};
-use crate::roles::RoleKey;
+use crate::refs::Key;
 use crate::severity::Severity;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ pub enum Assignee {
     #[schema(value_type = String)]
     User(UserId),
     #[schema(value_type = String)]
-    Role(RoleKey),
+    Role(Key),
 }
 
 /// One task of a template.
@@ -47,14 +47,11 @@ pub struct TaskTemplateSpec {
     pub tasks: Vec<TemplateTask>,
 }
 
-/// A template's key, as paths name it: the same rule as a role's key.
-pub type TemplateKey = RoleKey;
-
 /// A template, with the key paths name it by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskTemplate {
     #[schema(value_type = String, example = "sev0")]
-    pub key: TemplateKey,
+    pub key: Key,
     pub name: String,
     pub severities: Vec<Severity>,
     #[schema(value_type = Vec<String>)]
@@ -63,7 +60,7 @@ pub struct TaskTemplate {
 }
 
 impl TaskTemplate {
-    pub fn new(key: TemplateKey, spec: TaskTemplateSpec) -> Self {
+    pub fn new(key: Key, spec: TaskTemplateSpec) -> Self {
         Self {
             key,
             name: spec.name,
@@ -241,7 +238,7 @@ mod tests {
                 tasks: vec![
                     TemplateTask {
                         title: "Open a bridge".into(),
-                        assignee: Some(Assignee::Role(RoleKey::COMMANDER.parse().unwrap())),
+                        assignee: Some(Assignee::Role(crate::roles::COMMANDER.parse().unwrap())),
                         due_minutes: None,
                     },
                     TemplateTask {

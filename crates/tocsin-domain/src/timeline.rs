@@ -6,7 +6,7 @@
 
 use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, TeamId, UserId};
 use crate::incident::Actor;
-use crate::roles::RoleKey;
+use crate::refs::Key;
 use crate::severity::Severity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -235,7 +235,7 @@ pub enum TimelineEvent {
     },
     /// Someone took a role: given it by a person (themselves included), or by the role's default.
     RoleAssigned {
-        role: RoleKey,
+        role: Key,
         /// The role's name then.
         role_name: String,
         user_id: UserId,
@@ -251,14 +251,14 @@ pub enum TimelineEvent {
         by_default: bool,
     },
     RoleReleased {
-        role: RoleKey,
+        role: Key,
         role_name: String,
         user_id: UserId,
         user: String,
     },
     /// The role's default names nobody who could take it.
     RoleUnfilled {
-        role: RoleKey,
+        role: Key,
         role_name: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         gaps: Vec<TargetGap>,

@@ -83,12 +83,12 @@ pub trait RoleRepo: Send + Sync {
     /// Creates or replaces a role (a built-in one is reworded); what its defaults name must exist.
     async fn put_role(
         &self,
-        key: tocsin_domain::roles::RoleKey,
+        key: tocsin_domain::refs::Key,
         spec: tocsin_domain::roles::RoleSpec,
     ) -> Result<tocsin_domain::roles::Role>;
     /// Removes one of the organisation's own roles; refused for a built-in one and while someone holds it in an
     /// open incident. Its history in incidents stays.
-    async fn delete_role(&self, key: &tocsin_domain::roles::RoleKey) -> Result<()>;
+    async fn delete_role(&self, key: &tocsin_domain::refs::Key) -> Result<()>;
     /// Who holds and held each role in the incident, oldest first.
     async fn assignments(
         &self,
@@ -99,7 +99,7 @@ pub trait RoleRepo: Send + Sync {
     async fn assign_role(
         &self,
         incident: &IncidentRef,
-        role: &tocsin_domain::roles::RoleKey,
+        role: &tocsin_domain::refs::Key,
         user: &UserRef,
         actor: Actor,
         channels: Channels,
@@ -109,7 +109,7 @@ pub trait RoleRepo: Send + Sync {
     async fn release_role(
         &self,
         incident: &IncidentRef,
-        role: &tocsin_domain::roles::RoleKey,
+        role: &tocsin_domain::refs::Key,
         user: Option<UserRef>,
         actor: Actor,
         now: DateTime<Utc>,
@@ -146,10 +146,10 @@ pub trait TaskRepo: Send + Sync {
     /// severity from now on.
     async fn put_template(
         &self,
-        key: tocsin_domain::tasks::TemplateKey,
+        key: tocsin_domain::refs::Key,
         spec: tocsin_domain::tasks::TaskTemplateSpec,
     ) -> Result<tocsin_domain::tasks::TaskTemplate>;
-    async fn delete_template(&self, key: &tocsin_domain::tasks::TemplateKey) -> Result<()>;
+    async fn delete_template(&self, key: &tocsin_domain::refs::Key) -> Result<()>;
     /// The incident's tasks, in order.
     async fn tasks(&self, incident: &IncidentRef) -> Result<Vec<tocsin_domain::tasks::Task>>;
     /// Adds a task by hand, numbered after the incident's last.

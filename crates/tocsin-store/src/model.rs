@@ -463,7 +463,7 @@ pub enum TaskAssignee {
     #[schema(value_type = String)]
     User(UserRef),
     #[schema(value_type = String)]
-    Role(tocsin_domain::roles::RoleKey),
+    Role(tocsin_domain::refs::Key),
 }
 
 /// Who adding responders paged, and which of the named targets paged nobody.

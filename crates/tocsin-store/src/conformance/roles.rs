@@ -9,7 +9,8 @@ use tocsin_domain::contact::{Channels, Purpose};
 use tocsin_domain::escalation::EscalationTarget;
 use tocsin_domain::ids::UserId;
 use tocsin_domain::incident::{Actor, ActorKind, TimelineEvent};
-use tocsin_domain::roles::{Joined, RoleDefault, RoleKey, RoleSpec};
+use tocsin_domain::refs::Key;
+use tocsin_domain::roles::{Joined, RoleDefault, RoleSpec};
 use tocsin_domain::severity::Severity;
 
 fn as_person(id: &UserId, name: &str) -> Actor {
@@ -20,7 +21,7 @@ fn as_person(id: &UserId, name: &str) -> Actor {
     }
 }
 
-fn key(k: &str) -> RoleKey {
+fn key(k: &str) -> Key {
     k.parse().unwrap()
 }
 
@@ -161,7 +162,7 @@ pub async fn roles_are_given_handed_over_and_released_with_their_history(store: 
         ben_working
             .roles
             .iter()
-            .map(RoleKey::as_str)
+            .map(Key::as_str)
             .collect::<Vec<_>>(),
         ["expert", "commander"]
     );

@@ -21,9 +21,10 @@ use tocsin_domain::ids::{IncidentId, UserId};
 use tocsin_domain::incident::{
     Actor, Incident, IncidentStatus, TimelineEntry, TimelineEvent, TransitionError,
 };
+use tocsin_domain::refs::Key;
 use tocsin_domain::refs::{IncidentRef, UserRef};
 use tocsin_domain::roles::{
-    self, Assignment, Joined, Presence, Responder, Role, RoleAssignment, RoleKey, RoleSpec,
+    self, Assignment, Joined, Presence, Responder, Role, RoleAssignment, RoleSpec,
 };
 use tocsin_domain::timeline::Person;
 
@@ -47,7 +48,7 @@ pub(super) fn load_roles(c: &dyn Conn) -> Result<Vec<Role>> {
 fn load_stored(c: &dyn Conn) -> Result<(Vec<Role>, Vec<serde_json::Value>)> {
     let stored = super::settings::read_list(c, ROLES, |raw| {
         let entry: StoredRole = serde_json::from_value(raw).map_err(|e| e.to_string())?;
-        let key = entry.key.parse::<RoleKey>()?;
+        let key = entry.key.parse::<Key>()?;
         let spec: RoleSpec = serde_json::from_value(entry.spec).map_err(|e| e.to_string())?;
         Ok((key, spec))
     })?;
@@ -73,7 +74,7 @@ fn write_roles(c: &dyn Conn, roles: &[Role], unreadable: Vec<serde_json::Value>)
     super::settings::write_list(c, ROLES, items, unreadable)
 }
 
-fn find_role(roles: &[Role], key: &RoleKey) -> Result<Role> {
+fn find_role(roles: &[Role], key: &Key) -> Result<Role> {
     roles
         .iter()
         .find(|r| &r.key == key)
@@ -108,7 +109,7 @@ const ASSIGNMENT_COLUMNS: &str =
 
 fn assignment(r: &Row<'_>) -> Result<RoleAssignment> {
     Ok(RoleAssignment {
-        role: RoleKey::try_from(r.get::<String>(0)?).map_err(StoreError::Backend)?,
+        role: Key::try_from(r.get::<String>(0)?).map_err(StoreError::Backend)?,
         role_name: r.get(1)?,
         user_id: UserId::from_trusted(r.get::<String>(2)?),
         user: r.get(3)?,
@@ -137,7 +138,7 @@ pub(super) fn assignments(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Rol
 fn close(
     c: &dyn Conn,
     incident: &IncidentId,
-    role: &RoleKey,
+    role: &Key,
     user: &UserId,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -449,7 +450,7 @@ pub(super) fn release_everything_of(c: &dyn Conn, user: &User, now: DateTime<Utc
     let tocsin = Actor::system();
     for (incident, role, role_name) in held {
         let incident = IncidentId::from_trusted(incident);
-        let role = RoleKey::try_from(role).map_err(StoreError::Backend)?;
+        let role = Key::try_from(role).map_err(StoreError::Backend)?;
         close(c, &incident, &role, &user.id, &tocsin, now)?;
         let entry = TimelineEntry::new(
             now,
@@ -489,7 +490,7 @@ impl RoleRepo for SqlStore {
         self.read(load_roles).await
     }
 
-    async fn put_role(&self, key: RoleKey, spec: RoleSpec) -> Result<Role> {
+    async fn put_role(&self, key: Key, spec: RoleSpec) -> Result<Role> {
         self.write(move |c| {
             let spec = spec.clone().tidy();
             spec.validate().map_err(StoreError::Invalid)?;
@@ -508,7 +509,7 @@ impl RoleRepo for SqlStore {
         .await
     }
 
-    async fn delete_role(&self, key: &RoleKey) -> Result<()> {
+    async fn delete_role(&self, key: &Key) -> Result<()> {
         let key = key.clone();
         self.write(move |c| {
             let (mut roles, unreadable) = load_stored(c)?;
@@ -557,7 +558,7 @@ impl RoleRepo for SqlStore {
     async fn assign_role(
         &self,
         incident: &IncidentRef,
-        role: &RoleKey,
+        role: &Key,
         user: &UserRef,
         actor: Actor,
         channels: Channels,
@@ -576,7 +577,7 @@ impl RoleRepo for SqlStore {
     async fn release_role(
         &self,
         incident: &IncidentRef,
-        role: &RoleKey,
+        role: &Key,
         user: Option<UserRef>,
         actor: Actor,
         now: DateTime<Utc>,

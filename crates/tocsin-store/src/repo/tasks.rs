@@ -14,9 +14,9 @@ use tocsin_domain::ValidationErrors;
 use tocsin_domain::ids::IncidentId;
 use tocsin_domain::incident::{Actor, Incident, TimelineEntry, TimelineEvent};
 use tocsin_domain::refs::IncidentRef;
+use tocsin_domain::refs::Key;
 use tocsin_domain::tasks::{
     self, Assignee, MAX_TASKS, MAX_TEMPLATES, NewTask, Task, TaskTemplate, TaskTemplateSpec,
-    TemplateKey,
 };
 use tocsin_domain::timeline::TaskLine;
 
@@ -214,7 +214,7 @@ impl TaskRepo for SqlStore {
         self.read(|c| Ok(load_stored(c)?.0)).await
     }
 
-    async fn put_template(&self, key: TemplateKey, spec: TaskTemplateSpec) -> Result<TaskTemplate> {
+    async fn put_template(&self, key: Key, spec: TaskTemplateSpec) -> Result<TaskTemplate> {
         self.write(move |c| {
             let spec = spec.clone().tidy();
             check_template(c, &spec)?;
@@ -242,7 +242,7 @@ impl TaskRepo for SqlStore {
         .await
     }
 
-    async fn delete_template(&self, key: &TemplateKey) -> Result<()> {
+    async fn delete_template(&self, key: &Key) -> Result<()> {
         let key = key.clone();
         self.write(move |c| {
             let (mut templates, unreadable) = load_stored(c)?;

@@ -2,21 +2,13 @@
 
 use super::AppState;
 use super::catalog::Items;
-use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Json, UserRef, incident_ref};
+use super::error::{ApiError, ApiResult, ErrorResponse};
+use super::extract::{Caller, Json, UserRef, incident_ref, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tocsin_domain::roles::{Responder, Role, RoleAssignment, RoleKey, RoleSpec};
-
-fn role_key(raw: &str) -> Result<RoleKey, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("no role {raw:?}; GET /api/v1/incident-roles lists them"),
-        )
-    })
-}
+use tocsin_domain::refs::Key;
+use tocsin_domain::roles::{Responder, Role, RoleAssignment, RoleSpec};
 
 /// The roles people take in a response: the built-in incident commander, communications lead, scribe and
 /// subject-matter expert, then the organisation's own.
@@ -45,7 +37,7 @@ pub async fn put_role(
     Json(spec): Json<RoleSpec>,
 ) -> ApiResult<axum::Json<Role>> {
     let key = role
-        .parse::<RoleKey>()
+        .parse::<Key>()
         .map_err(|m| ApiError::field("role", format!("the role's key {m}")))?;
     Ok(axum::Json(s.app.roles().put(&caller, key, spec).await?))
 }
@@ -60,7 +52,10 @@ pub async fn delete_role(
     State(s): State<AppState>,
     Path(role): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.app.roles().delete(&caller, &role_key(&role)?).await?;
+    s.app
+        .roles()
+        .delete(&caller, &path_id(&role, |r| r.parse().ok(), "role")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,7 +116,10 @@ pub async fn assign_role(
     Path((incident, role)): Path<(String, String)>,
     Json(body): Json<AssignRole>,
 ) -> ApiResult<axum::Json<Items<RoleAssignment>>> {
-    let (incident, role) = (incident_ref(&incident)?, role_key(&role)?);
+    let (incident, role) = (
+        incident_ref(&incident)?,
+        path_id(&role, |r| r.parse().ok(), "role")?,
+    );
     let roles = s.app.roles();
     roles
         .assign(&caller, &incident, &role, &UserRef::parse(&body.user))
@@ -143,7 +141,10 @@ pub async fn release_role(
     Path((incident, role)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Items<RoleAssignment>>> {
-    let (incident, role) = (incident_ref(&incident)?, role_key(&role)?);
+    let (incident, role) = (
+        incident_ref(&incident)?,
+        path_id(&role, |r| r.parse().ok(), "role")?,
+    );
     let roles = s.app.roles();
     let user = someone(&body)?;
     roles.release(&caller, &incident, &role, user).await?;

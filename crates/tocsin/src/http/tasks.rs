@@ -2,22 +2,14 @@
 
 use super::AppState;
 use super::catalog::Items;
-use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
-use super::extract::{Caller, Created, Json, incident_ref};
+use super::error::{ApiError, ApiResult, ErrorResponse};
+use super::extract::{Caller, Created, Json, incident_ref, path_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tocsin_domain::tasks::{Task, TaskTemplate, TaskTemplateSpec, TemplateKey};
+use tocsin_domain::refs::Key;
+use tocsin_domain::tasks::{Task, TaskTemplate, TaskTemplateSpec};
 use tocsin_store::TaskAssignee;
-
-fn template_key(raw: &str) -> Result<TemplateKey, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("no task template {raw:?}; GET /api/v1/task-templates lists them"),
-        )
-    })
-}
 
 /// The checklists applied to incidents of some severities or services when one opens or its severity changes.
 #[utoipa::path(get, path = "/api/v1/task-templates", tag = "tasks", security(("bearer" = [])),
@@ -44,7 +36,7 @@ pub async fn put_template(
     Json(spec): Json<TaskTemplateSpec>,
 ) -> ApiResult<axum::Json<TaskTemplate>> {
     let key = template
-        .parse::<TemplateKey>()
+        .parse::<Key>()
         .map_err(|m| ApiError::field("template", format!("the template's key {m}")))?;
     Ok(axum::Json(
         s.app.tasks().put_template(&caller, key, spec).await?,
@@ -62,7 +54,10 @@ pub async fn delete_template(
 ) -> ApiResult<StatusCode> {
     s.app
         .tasks()
-        .delete_template(&caller, &template_key(&template)?)
+        .delete_template(
+            &caller,
+            &path_id(&template, |r| r.parse().ok(), "task template")?,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -124,15 +119,6 @@ pub async fn add_task(
     Ok((StatusCode::CREATED, axum::Json(task)))
 }
 
-fn task_number(raw: &str) -> Result<u32, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("no task {raw:?}; tasks are numbered from 1"),
-        )
-    })
-}
-
 /// Marks a task done.
 #[utoipa::path(post, path = "/api/v1/incidents/{incident}/tasks/{task}/done", tag = "tasks", security(("bearer" = [])),
     params(("incident" = String, Path, description = "Incident ID or number"),
@@ -143,7 +129,10 @@ pub async fn task_done(
     State(s): State<AppState>,
     Path((incident, task)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Task>> {
-    let (incident, number) = (incident_ref(&incident)?, task_number(&task)?);
+    let (incident, number) = (
+        incident_ref(&incident)?,
+        path_id(&task, |r| r.parse().ok(), "task")?,
+    );
     Ok(axum::Json(
         s.app.tasks().mark(&caller, &incident, number, true).await?,
     ))
@@ -159,7 +148,10 @@ pub async fn task_undone(
     State(s): State<AppState>,
     Path((incident, task)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Task>> {
-    let (incident, number) = (incident_ref(&incident)?, task_number(&task)?);
+    let (incident, number) = (
+        incident_ref(&incident)?,
+        path_id(&task, |r| r.parse().ok(), "task")?,
+    );
     Ok(axum::Json(
         s.app
             .tasks()

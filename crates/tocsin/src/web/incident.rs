@@ -17,8 +17,8 @@ use serde_json::json;
 use tocsin_domain::auth::Need;
 use tocsin_domain::contact::Purpose;
 use tocsin_domain::incident::{IncidentStatus, MAX_RELATED, Milestone, Stage};
+use tocsin_domain::refs::Key;
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
-use tocsin_domain::roles::RoleKey;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::tasks::Assignee;
 use tocsin_domain::timeline::TimelineEvent;
@@ -301,7 +301,7 @@ async fn response_views(
             }
         })
         .collect();
-    let role_name = |key: &tocsin_domain::roles::RoleKey| {
+    let role_name = |key: &tocsin_domain::refs::Key| {
         defined
             .iter()
             .find(|r| &r.key == key)
@@ -853,7 +853,7 @@ pub async fn incident_action(
             if forms::given(&user).is_none() {
                 p.add("user", "choose a person");
             }
-            let key = role.trim().parse::<RoleKey>();
+            let key = role.trim().parse::<Key>();
             match (p.is_empty(), key) {
                 (true, Ok(key)) => {
                     let given = s
@@ -880,7 +880,7 @@ pub async fn incident_action(
             let key = f
                 .one("role")
                 .trim()
-                .parse::<RoleKey>()
+                .parse::<Key>()
                 .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Unknown role", &e))?;
             let user = forms::given(&f.one("user")).map(UserRef::parse);
             s.app

@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use tocsin_domain::auth::Need;
 use tocsin_domain::escalation::EscalationTarget;
-use tocsin_domain::roles::{Role, RoleDefault, RoleKey, RoleSpec};
+use tocsin_domain::refs::Key;
+use tocsin_domain::roles::{Role, RoleDefault, RoleSpec};
 use tocsin_domain::severity::Severity;
-use tocsin_domain::tasks::{Assignee, TaskTemplate, TaskTemplateSpec, TemplateKey};
+use tocsin_domain::tasks::{Assignee, TaskTemplate, TaskTemplateSpec};
 
 type PageResult = Result<Response, PageError>;
 
@@ -334,7 +335,7 @@ async fn refused(
     .await
 }
 
-fn role_key(raw: &str) -> Result<RoleKey, PageError> {
+fn role_key(raw: &str) -> Result<Key, PageError> {
     raw.parse()
         .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such role."))
 }
@@ -343,7 +344,7 @@ fn role_key(raw: &str) -> Result<RoleKey, PageError> {
 async fn save_role(
     s: &AppState,
     viewer: &Viewer,
-    key: Result<RoleKey, String>,
+    key: Result<Key, String>,
     form: &str,
     f: &Fields,
     change: impl FnOnce(Option<&Role>) -> Result<Value, Problems>,
@@ -377,7 +378,7 @@ pub async fn create_role(
 ) -> PageResult {
     let f = Fields::new(pairs);
     let key = f.one("key").trim().to_owned();
-    let parsed = key.parse::<RoleKey>();
+    let parsed = key.parse::<Key>();
     let (name, instructions, single) = (
         f.one("name"),
         f.one("instructions"),
@@ -530,7 +531,7 @@ pub async fn save_template(
     let f = Fields::new(pairs);
     let fields = ["key", "name", "lines", "severities", "services"];
     let form = "template";
-    let key = match f.one("key").trim().parse::<TemplateKey>() {
+    let key = match f.one("key").trim().parse::<Key>() {
         Ok(k) => k,
         Err(m) => return refused(&s, &viewer, form, forms::problem("key", &m), &f, &fields).await,
     };
@@ -555,7 +556,7 @@ pub async fn delete_template(
     viewer: Viewer,
     Path(key): Path<String>,
 ) -> PageResult {
-    let key: TemplateKey = key.parse().map_err(|_| {
+    let key: Key = key.parse().map_err(|_| {
         PageError::new(
             StatusCode::NOT_FOUND,
             "Not found",
