@@ -86,6 +86,12 @@ async function shot(page, name) {
     await page.goto(base + "/incidents");
     await page.getByText("No incidents here.").waitFor();
     await audit(page, "incidents (empty)");
+    const checkoutService = await api("GET", "/api/v1/services/checkout");
+    await api("PUT", "/api/v1/runbooks/checkout-errors", {
+      title: "Checkout errors", services: [checkoutService.id],
+      body: "1. Look at the **latest deploy** among the incident's changes.\n2. Roll it back: `deploy rollback checkout`.\n" +
+        "3. Watch the 5xx rate for 10 minutes before resolving.",
+    });
     await trigger("checkout-down", "Checkout returns 502 for 40% of requests");
     // The list refreshes itself: no reload.
     await page.locator("#incident-list").getByText("#1 Checkout returns 502").waitFor({ timeout: 15000 });
@@ -111,6 +117,9 @@ async function shot(page, name) {
     await page.getByRole("button", { name: "Add task" }).click();
     await page.getByRole("button", { name: /^Done.*task 1$/ }).click();
     await page.locator("ul.tasks s", { hasText: "Open a bridge" }).waitFor();
+    // The service's runbook is on the incident, its steps a tap away.
+    await page.locator("details.runbook summary", { hasText: "Checkout errors" }).click();
+    await page.locator("details.runbook code", { hasText: "deploy rollback checkout" }).waitFor();
     await page.getByRole("button", { name: "Escalate" }).click();
     await page.locator("ol.timeline").getByText("Olga Owner escalated to level 2 of checkout-policy").waitFor();
     await shot(page, "incident-1440x900");
@@ -153,7 +162,8 @@ async function shot(page, name) {
     const dana = await api("GET", "/api/v1/users/dana@example.com");
     for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
       ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
-      ["/response", "response"], ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
+      ["/response", "response"], ["/runbooks", "runbooks"], ["/runbooks/checkout-errors", "runbook"],
+      ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
       ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"], ["/noise", "noise"], ["/admin", "admin"],
       ["/admin/audit", "audit"], ["/profile", "profile"], ["/schedules/checkout-primary/edit", "schedule-edit"],
       ["/policies/checkout-policy/edit", "policy-edit"], ["/schedules/new", "schedule-new"]]) {
@@ -242,7 +252,8 @@ async function shot(page, name) {
     for (const [path_, name] of [["/services", "services"], ["/services/checkout", "service"],
       ["/schedules/checkout-primary", "schedule"], ["/policies/checkout-policy", "policy"], ["/alerts", "alerts"],
       ["/noise", "noise"], ["/schedules/checkout-primary/edit", "schedule-edit"], ["/catalog", "catalog"],
-      ["/severities", "severities"], ["/response", "response"]]) {
+      ["/severities", "severities"], ["/response", "response"], ["/runbooks", "runbooks"],
+      ["/runbooks/checkout-errors", "runbook"]]) {
       const r = await p.goto(base + path_);
       check(r.status() === 200, `${path_} answers 200 on a phone, got ${r.status()}`);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);

@@ -17,6 +17,7 @@ mod noise;
 mod oncall;
 mod paging;
 mod roles;
+mod runbooks;
 pub mod sender_api;
 mod tasks;
 
@@ -31,6 +32,7 @@ pub use noise::Noise;
 pub use oncall::OnCall;
 pub use paging::{Contacts, Escalation, PolicyOnCall};
 pub use roles::Roles;
+pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
 pub use tasks::Tasks;
 
@@ -487,6 +489,9 @@ impl App {
     }
     pub fn tasks(&self) -> Tasks<'_> {
         Tasks { app: self }
+    }
+    pub fn runbooks(&self) -> Runbooks<'_> {
+        Runbooks { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -208,6 +208,26 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// The alert's details as an event would carry them, for matchers.
+    pub fn details(&self) -> AlertDetails {
+        AlertDetails {
+            summary: self.summary.clone(),
+            source: self.source.clone(),
+            severity: self.severity,
+            timestamp: None,
+            component: self.component.clone(),
+            group: self.group.clone(),
+            class: self.class.clone(),
+            custom_details: self.custom_details.clone(),
+            links: self.links.clone(),
+            images: self.images.clone(),
+            client: self.client.clone(),
+            client_url: self.client_url.clone(),
+            labels: self.labels.clone(),
+            ends_at: self.ends_at,
+        }
+    }
+
     fn apply_details(&mut self, d: &AlertDetails) {
         self.severity = d.severity;
         self.summary = d.summary.clone();

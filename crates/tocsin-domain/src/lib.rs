@@ -27,6 +27,7 @@ pub mod redact;
 pub mod refs;
 pub mod retry;
 pub mod roles;
+pub mod runbooks;
 pub mod senders;
 pub mod severity;
 pub mod tasks;

@@ -341,7 +341,7 @@ impl utoipa::ToSchema for Matcher {}
 
 /// Whether every matcher accepts the alert. An empty list accepts nothing: validation refuses one, and this
 /// keeps a row that slipped through from silencing or rerouting everything.
-fn all_match(matchers: &[Matcher], fields: &AlertFields) -> bool {
+pub fn all_match(matchers: &[Matcher], fields: &AlertFields) -> bool {
     !matchers.is_empty() && matchers.iter().all(|m| m.matches(fields))
 }
 

@@ -210,6 +210,9 @@ impl crate::Store for SqlStore {
     fn tasks(&self) -> &dyn crate::TaskRepo {
         self
     }
+    fn runbooks(&self) -> &dyn crate::RunbookRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

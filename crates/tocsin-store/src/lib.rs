@@ -70,6 +70,7 @@ pub trait Store: Send + Sync + 'static {
     fn accounts(&self) -> &dyn AccountRepo;
     fn roles(&self) -> &dyn RoleRepo;
     fn tasks(&self) -> &dyn TaskRepo;
+    fn runbooks(&self) -> &dyn RunbookRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -135,6 +136,40 @@ pub trait RoleRepo: Send + Sync {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<tocsin_domain::roles::Responder>>;
+}
+
+/// Runbooks: Markdown documents with their versions, and which incidents show them.
+#[async_trait]
+pub trait RunbookRepo: Send + Sync {
+    /// Every runbook at its current version, by title.
+    async fn runbooks(&self) -> Result<Vec<tocsin_domain::runbooks::RunbookSummary>>;
+    /// A runbook at its current version, or at `version` if it is still kept.
+    async fn runbook(
+        &self,
+        key: &tocsin_domain::refs::Key,
+        version: Option<u32>,
+    ) -> Result<tocsin_domain::runbooks::Runbook>;
+    /// The versions kept, newest first.
+    async fn runbook_versions(
+        &self,
+        key: &tocsin_domain::refs::Key,
+    ) -> Result<Vec<tocsin_domain::runbooks::RunbookVersion>>;
+    /// Creates a runbook or writes its next version; what it names must exist. Writing what is there already
+    /// changes nothing and answers the current version.
+    async fn put_runbook(
+        &self,
+        key: tocsin_domain::refs::Key,
+        spec: tocsin_domain::runbooks::RunbookSpec,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::runbooks::Runbook>;
+    /// Removes a runbook with all its versions.
+    async fn delete_runbook(&self, key: &tocsin_domain::refs::Key) -> Result<()>;
+    /// The runbooks the incident shows: its services' and those whose matchers accept one of its alerts.
+    async fn incident_runbooks(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Vec<tocsin_domain::runbooks::Runbook>>;
 }
 
 /// Checklists: task templates and each incident's tasks.

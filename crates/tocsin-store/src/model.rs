@@ -586,6 +586,8 @@ pub struct ClaimedDelivery {
     pub service_names: Vec<String>,
     /// The runbooks of the incident's services, by service name.
     pub runbooks: Vec<(String, String)>,
+    /// The runbooks kept in Tocsin that the incident shows, as (key, title).
+    pub kept_runbooks: Vec<(String, String)>,
     /// The incident's latest alert, for its details.
     pub latest_alert: Option<Alert>,
     /// Change events (deploys and the like) on the incident's services in the last [`RECENT_CHANGES`], newest

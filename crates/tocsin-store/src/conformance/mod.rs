@@ -6,6 +6,7 @@
 pub mod paging;
 pub mod races;
 pub mod roles;
+pub mod runbooks;
 pub mod tasks;
 pub mod triage;
 
@@ -49,6 +50,7 @@ macro_rules! conformance_suite {
             roles_are_given_handed_over_and_released_with_their_history => $crate::conformance::roles::roles_are_given_handed_over_and_released_with_their_history,
             roles_are_defined_by_admins_and_filled_by_their_defaults => $crate::conformance::roles::roles_are_defined_by_admins_and_filled_by_their_defaults,
             checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done => $crate::conformance::tasks::checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done,
+            runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for => $crate::conformance::runbooks::runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

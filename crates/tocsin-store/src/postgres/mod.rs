@@ -122,6 +122,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "related", include_str!("migrations/0013_related.sql")),
     (14, "roles", include_str!("migrations/0014_roles.sql")),
     (15, "tasks", include_str!("migrations/0015_tasks.sql")),
+    (16, "runbooks", include_str!("migrations/0016_runbooks.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -502,6 +502,20 @@ fn claim(
             of_service.push(change);
         }
     }
+    let every_runbook = super::runbooks::summaries(c)?;
+    let mut kept_runbooks: HashMap<&IncidentId, Vec<(String, String)>> = HashMap::new();
+    if !every_runbook.is_empty() {
+        for (id, i) in &incidents {
+            let shown = super::runbooks::matching(c, &every_runbook, i)?;
+            kept_runbooks.insert(
+                id,
+                shown
+                    .into_iter()
+                    .map(|r| (r.key.to_string(), r.title))
+                    .collect(),
+            );
+        }
+    }
     let method_ids: Vec<&str> = due.iter().map(|(_, _, m, _, _)| m.as_str()).collect();
     let targets = rows::text_by_id(
         c,
@@ -582,6 +596,10 @@ fn claim(
         let latest_alert = incident
             .as_ref()
             .and_then(|i| latest_alerts.get(&i.id).cloned());
+        let kept_runbooks = incident
+            .as_ref()
+            .and_then(|i| kept_runbooks.get(&i.id).cloned())
+            .unwrap_or_default();
         let user_id = UserId::from_trusted(user);
         out.push(ClaimedDelivery {
             id: DeliveryId::from_trusted(id),
@@ -597,6 +615,7 @@ fn claim(
             incident,
             service_names,
             runbooks,
+            kept_runbooks,
             latest_alert,
             recent_changes,
         });

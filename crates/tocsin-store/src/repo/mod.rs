@@ -13,5 +13,6 @@ pub(crate) mod noise;
 pub(crate) mod oncall;
 pub(crate) mod roles;
 pub(crate) mod rows;
+pub(crate) mod runbooks;
 pub(crate) mod settings;
 pub(crate) mod tasks;

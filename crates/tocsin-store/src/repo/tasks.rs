@@ -110,7 +110,6 @@ fn tasks_of(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Task>> {
     )
 }
 
-/// Adds tasks to the incident, numbered after its last, and says so on its timeline.
 /// Adds tasks to the incident, numbered after its last, and says so on its timeline. A template's tasks are
 /// added as far as the incident has room (`template` some), so that a checklist never keeps an incident from
 /// opening or worsening; the entry counts those left out. A task added by hand past the limit is refused.

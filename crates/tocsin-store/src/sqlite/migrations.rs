@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "related", include_str!("migrations/0014_related.sql")),
     (15, "roles", include_str!("migrations/0015_roles.sql")),
     (16, "tasks", include_str!("migrations/0016_tasks.sql")),
+    (17, "runbooks", include_str!("migrations/0017_runbooks.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

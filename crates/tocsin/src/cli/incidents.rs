@@ -349,6 +349,7 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
         IncidentCmd::Paging(cmd) => super::paging::incidents(client, cmd, out).await?,
         IncidentCmd::Response(cmd) => super::roles::incidents(client, cmd, out).await?,
         IncidentCmd::Tasks(cmd) => super::tasks::incidents(client, cmd, out).await?,
+        IncidentCmd::Runbooks(cmd) => super::runbooks::incidents(client, cmd, out).await?,
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod output;
 pub use output::terminal_safe;
 mod paging;
 mod roles;
+mod runbooks;
 mod tasks;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -53,6 +54,8 @@ pub enum Commands {
     Roles(Group<roles::RoleCmd>),
     /// Checklists applied to incidents of some severities or services when they open or their severity changes.
     TaskTemplates(Group<tasks::TemplateCmd>),
+    /// Runbooks: how to handle a kind of trouble, in Markdown, shown on the incidents they are for.
+    Runbooks(Group<runbooks::RunbookCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -464,6 +467,8 @@ pub enum IncidentCmd {
     Response(roles::IncidentRoleCmd),
     #[command(flatten)]
     Tasks(tasks::IncidentTaskCmd),
+    #[command(flatten)]
+    Runbooks(runbooks::IncidentRunbookCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -663,6 +668,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Severities(g) => incidents::severities(c, g.cmd, g.out).await,
         Commands::Roles(g) => roles::roles(c, g.cmd, g.out).await,
         Commands::TaskTemplates(g) => tasks::templates(c, g.cmd, g.out).await,
+        Commands::Runbooks(g) => runbooks::runbooks(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

@@ -226,6 +226,22 @@ impl Renderer {
                 url: url.clone(),
             });
         }
+        let kept_runbooks: Vec<(&str, String)> = d
+            .kept_runbooks
+            .iter()
+            .map(|(key, title)| {
+                (
+                    title.as_str(),
+                    format!("{}/runbooks/{key}", self.public_url),
+                )
+            })
+            .collect();
+        for (title, url) in &kept_runbooks {
+            links.push(NoticeLink {
+                label: format!("Runbook: {title}"),
+                url: url.clone(),
+            });
+        }
         Notice {
             quick_link: view.clone(),
             subject,
@@ -258,7 +274,9 @@ impl Renderer {
                         "severity": a.severity,
                         "labels": a.labels,
                     })),
-                    "runbooks": d.runbooks.iter().map(|(service, url)| json!({ "service": service, "url": url })).collect::<Vec<_>>(),
+                    "runbooks": d.runbooks.iter().map(|(service, url)| json!({ "service": service, "url": url }))
+                        .chain(kept_runbooks.iter().map(|(title, url)| json!({ "title": title, "url": url })))
+                        .collect::<Vec<_>>(),
                     "recent_changes": d.recent_changes.iter().map(|(service, c)| json!({
                         "service": service,
                         "summary": c.summary,

@@ -20,6 +20,7 @@ pub(crate) mod oncall;
 mod ops;
 mod paging;
 mod roles;
+pub(crate) mod runbooks;
 mod senders;
 pub(crate) mod tasks;
 mod warnings;
@@ -95,6 +96,7 @@ impl AppState {
         (name = "escalation", description = "Escalation policies, who is paged, escalating and reassigning incidents"),
         (name = "roles", description = "The roles of a response, who holds them in an incident, and who works it"),
         (name = "tasks", description = "Checklists: task templates per severity and service, and each incident's tasks"),
+        (name = "runbooks", description = "Runbooks: Markdown documents with their versions, shown on the incidents they are for"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -317,6 +319,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tasks::list_tasks, tasks::add_task))
         .routes(routes!(tasks::task_done))
         .routes(routes!(tasks::task_undone))
+        .routes(routes!(runbooks::list_runbooks))
+        .routes(routes!(
+            runbooks::get_runbook,
+            runbooks::put_runbook,
+            runbooks::delete_runbook
+        ))
+        .routes(routes!(runbooks::runbook_versions))
+        .routes(routes!(runbooks::incident_runbooks))
         .routes(routes!(
             paging::get_status_updates,
             paging::set_status_updates

@@ -78,6 +78,13 @@ pub struct RunbookView {
     pub url: String,
 }
 
+/// A runbook kept in Tocsin that the incident shows, with its steps rendered.
+pub struct KeptRunbookView {
+    pub key: String,
+    pub title: String,
+    pub body_html: String,
+}
+
 /// A moment of the incident's course, and its time as the correction form shows it (the viewer's zone).
 pub struct MilestoneView {
     pub key: &'static str,
@@ -187,6 +194,7 @@ struct IncidentPage {
     changes: Vec<ChangeView>,
     deliveries: Vec<DeliveryView>,
     runbooks: Vec<RunbookView>,
+    kept_runbooks: Vec<KeptRunbookView>,
     /// Where responders look: dashboards, the chat channel, the ticket.
     links: Vec<tocsin_domain::incident::IncidentLink>,
     /// The levels of the incident's policy, to escalate straight to one.
@@ -476,6 +484,18 @@ async fn incident_page(
                 .collect(),
         })
         .collect();
+    let kept_runbooks = s
+        .app
+        .runbooks()
+        .of_incident(who, &this)
+        .await?
+        .into_iter()
+        .map(|r| KeptRunbookView {
+            key: r.summary.key.to_string(),
+            title: r.summary.title,
+            body_html: markdown::render(&r.body),
+        })
+        .collect();
     let mut runbooks = Vec::new();
     let mut all_services: Vec<String> = Vec::new();
     for svc in &services {
@@ -630,6 +650,7 @@ async fn incident_page(
             changes,
             deliveries,
             runbooks,
+            kept_runbooks,
             links: i.links.clone(),
             levels,
             timeline: timeline_views(s, viewer, &this, now).await?,

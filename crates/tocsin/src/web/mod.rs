@@ -18,6 +18,7 @@ mod oncall;
 mod pages;
 mod profile;
 mod response;
+mod runbooks;
 mod services;
 mod severities;
 
@@ -79,6 +80,12 @@ pub fn routes() -> Router<AppState> {
             "/response/checklists/{key}/delete",
             post(response::delete_template),
         )
+        .route("/runbooks", get(runbooks::runbooks).post(runbooks::create))
+        .route(
+            "/runbooks/{key}",
+            get(runbooks::runbook).post(runbooks::update),
+        )
+        .route("/runbooks/{key}/delete", post(runbooks::delete))
         .route("/alerts", get(noise::alerts))
         .route("/catalog", get(catalog::catalog).post(catalog::apply))
         .route("/catalog.yaml", get(catalog::export))

@@ -673,6 +673,77 @@ async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{integration}");
     let key = integration["key"].as_str().unwrap();
+    // Runbooks kept in Tocsin, applied from files: one for the service, one for alerts like this one, one for
+    // neither.
+    let runbooks = app.dir.path().join("runbooks");
+    std::fs::create_dir(&runbooks).unwrap();
+    for (file, text) in [
+        (
+            "checkout.md",
+            "---\nservices: [checkout]\n---\n# Checkout down\n\n1. Roll back.\n",
+        ),
+        (
+            "errors.md",
+            "---\nkey: five-hundreds\nmatch: ['summary=~\".*failing\"']\n---\n# 5xx\n",
+        ),
+        (
+            "disk.md",
+            "---\nmatch: [alertname=DiskFull]\n---\n# Disk full\n",
+        ),
+        ("notes.txt", "not a runbook"),
+    ] {
+        std::fs::write(runbooks.join(file), text).unwrap();
+    }
+    let dir = runbooks.to_str().unwrap();
+    let applied = tocsin(&app, &["runbooks", "apply", dir]).await.ok();
+    assert_eq!(
+        applied.lines().collect::<Vec<_>>(),
+        [
+            "runbook checkout (Checkout down): created, version 1",
+            "runbook disk (Disk full): created, version 1",
+            "runbook five-hundreds (5xx): created, version 1",
+        ]
+    );
+    std::fs::write(
+        runbooks.join("disk.md"),
+        "---\nmatch: [alertname=DiskFull]\n---\n# Disk full\n\nFree space.\n",
+    )
+    .unwrap();
+    let again = tocsin(&app, &["runbooks", "apply", dir]).await.ok();
+    assert!(
+        again.contains("runbook checkout (Checkout down): unchanged, version 1"),
+        "{again}"
+    );
+    assert!(
+        again.contains("runbook disk (Disk full): updated, version 2"),
+        "{again}"
+    );
+    let first = tocsin(&app, &["runbooks", "show", "disk", "--version", "1"])
+        .await
+        .ok();
+    assert!(
+        first.starts_with("# Disk full (disk, version 1)"),
+        "{first}"
+    );
+    assert!(!first.contains("Free space."), "{first}");
+    let history = tocsin(&app, &["runbooks", "history", "disk"]).await.ok();
+    assert_eq!(
+        history.lines().count(),
+        3,
+        "a heading and two versions: {history}"
+    );
+    // A file the server refuses names itself, and what it refused.
+    std::fs::write(
+        runbooks.join("zz.md"),
+        "---\nmatch: ['bad matcher']\n---\n# Bad\n",
+    )
+    .unwrap();
+    let refused = tocsin(&app, &["runbooks", "apply", dir]).await.failed();
+    assert!(
+        refused.contains("zz.md") && refused.contains("matchers"),
+        "{refused}"
+    );
+    std::fs::remove_file(runbooks.join("zz.md")).unwrap();
     // A deploy, then the alert it caused.
     let (s, _) = app
         .send(
@@ -689,8 +760,17 @@ async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
     let data = &page["data"];
     assert_eq!(
         data["runbooks"],
-        json!([{"service": "checkout", "url": "https://runbooks.example.com/checkout"}]),
+        json!([
+            {"service": "checkout", "url": "https://runbooks.example.com/checkout"},
+            {"title": "5xx", "url": format!("{}/runbooks/five-hundreds", app.url)},
+            {"title": "Checkout down", "url": format!("{}/runbooks/checkout", app.url)},
+        ]),
         "{page}"
+    );
+    let shown = tocsin(&app, &["incidents", "runbooks", "1"]).await.ok();
+    assert!(
+        shown.contains("five-hundreds") && shown.contains("checkout") && !shown.contains("disk"),
+        "{shown}"
     );
     assert_eq!(data["latest_alert"]["summary"], "5xx failing", "{page}");
     assert_eq!(

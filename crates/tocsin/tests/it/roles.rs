@@ -227,6 +227,10 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/incidents/1/responders"),
         get("/api/v1/task-templates"),
         get("/api/v1/incidents/1/tasks"),
+        get("/api/v1/runbooks"),
+        get("/api/v1/incidents/1/runbooks"),
+        get("/api/v1/runbooks/checkout-latency"),
+        get("/api/v1/runbooks/checkout-latency/versions"),
         get("/api/v1/silences"),
         get(&format!("/api/v1/silences/{}", f.silence)),
         get("/api/v1/teams"),
@@ -402,6 +406,12 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             json!({"name": "SEV-0", "severities": ["SEV-0"], "tasks": [{"title": "Open a bridge"}]}),
         ),
         admin(Method::DELETE, "/api/v1/task-templates/sev0", Value::Null),
+        admin(
+            Method::PUT,
+            "/api/v1/runbooks/checkout-latency",
+            json!({"title": "Checkout latency", "body": "1. Look at the graph"}),
+        ),
+        admin(Method::DELETE, "/api/v1/runbooks/checkout-latency", Value::Null),
         admin(
             Method::PATCH,
             "/api/v1/severities/SEV-3",

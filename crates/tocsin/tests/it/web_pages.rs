@@ -974,6 +974,24 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "admin",
         ),
         post("/response/checklists/sev0/delete", &[], "admin"),
+        get("/runbooks", "observer"),
+        post(
+            "/runbooks",
+            &[
+                ("key", "disk"),
+                ("title", "Disk full"),
+                ("body", "Free space."),
+            ],
+            "admin",
+        ),
+        get("/runbooks/disk", "observer"),
+        get("/runbooks/disk?version=1", "observer"),
+        post(
+            "/runbooks/disk",
+            &[("title", "Disk full"), ("body", "Free more space.")],
+            "admin",
+        ),
+        post("/runbooks/disk/delete", &[], "admin"),
         post("/incidents/1/leave", &[], "responder"),
         post(
             "/incidents/1/edit",
@@ -1458,7 +1476,8 @@ async fn the_incident_page_adds_responders_reassigns_edits_and_shows_who_was_not
         page.html
     );
     assert!(
-        between(&page.html, "Runbooks", "</section>").contains("https://wiki.example.com/payments"),
+        between(&page.html, r#"<h2 id="runbooks-title">"#, "</section>")
+            .contains("https://wiki.example.com/payments"),
         "the runbooks of its services"
     );
 
@@ -2661,4 +2680,131 @@ async fn checklists_and_roles_are_set_up_on_their_page_and_tasks_done_on_the_inc
             && timeline.contains("Olga Owner added task 3. Roll back"),
         "{timeline}"
     );
+}
+
+#[tokio::test]
+async fn runbooks_are_written_read_by_version_and_shown_on_their_incidents() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    let (s, _) = app
+        .post("/api/v1/services", json!({"name": "checkout"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, checkout) = app.get("/api/v1/services/checkout").await;
+    let checkout = checkout["id"].as_str().unwrap().to_owned();
+    // A refused runbook keeps what was typed.
+    let bad = b
+        .post(
+            "/runbooks",
+            &[
+                ("key", "checkout-latency"),
+                ("title", "Checkout latency"),
+                ("services", &checkout),
+                ("matchers", "not a matcher"),
+                ("body", "1. Look at the graph"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains(r#"id="matchers-problem""#)
+            && bad.html.contains("1. Look at the graph")
+            && bad
+                .html
+                .contains(&format!(r#"value="{checkout}" selected"#)),
+        "{}",
+        bad.html
+    );
+    let made = b
+        .post(
+            "/runbooks",
+            &[
+                ("key", "checkout-latency"),
+                ("title", "Checkout latency"),
+                ("services", &checkout),
+                ("matchers", ""),
+                (
+                    "body",
+                    "1. Look at the **graph**\r\n\r\n<script>alert(1)</script>",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        made.location.as_deref(),
+        Some("/runbooks/checkout-latency"),
+        "{}",
+        made.html
+    );
+    // The same key again is another runbook, refused rather than overwritten.
+    let taken = b
+        .post(
+            "/runbooks",
+            &[
+                ("key", "checkout-latency"),
+                ("title", "Other"),
+                ("body", ""),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+    assert!(
+        taken.html.contains("another runbook has this key"),
+        "{}",
+        taken.html
+    );
+    let edited = b
+        .post(
+            "/runbooks/checkout-latency",
+            &[
+                ("title", "Checkout latency"),
+                ("services", &checkout),
+                ("body", "1. Roll back the deploy"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.html);
+
+    let page = b.get("/runbooks/checkout-latency").await.html;
+    assert!(
+        page.contains("<li>Roll back the deploy</li>")
+            && page.contains("Version 2</strong>")
+            && page.contains(r#"<a href="/runbooks/checkout-latency?version=1">Version 1</a>"#),
+        "{page}"
+    );
+    let first = b.get("/runbooks/checkout-latency?version=1").await.html;
+    assert!(
+        first.contains("<strong>graph</strong>")
+            && !first.contains("<script>alert")
+            && first.contains("This is version 1.")
+            && first.contains("Read the current one (version 2)"),
+        "{first}"
+    );
+    let list = b.get("/runbooks").await.html;
+    assert!(
+        list.contains(r#"<a href="/runbooks/checkout-latency">Checkout latency</a></td><td>checkout</td><td>2</td>"#),
+        "{list}"
+    );
+
+    app.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout slow", "severity": "SEV-2", "services": ["checkout"]}),
+    )
+    .await;
+    let page = b.get("/incidents/1").await.html;
+    let runbooks = between(&page, r#"<h2 id="runbooks-title">"#, "</section>");
+    assert!(
+        runbooks.contains("<summary>Checkout latency</summary>")
+            && runbooks.contains("<li>Roll back the deploy</li>")
+            && runbooks.contains(r#"href="/runbooks/checkout-latency""#),
+        "{runbooks}"
+    );
+
+    let gone = b.post("/runbooks/checkout-latency/delete", &[]).await;
+    assert_eq!(gone.location.as_deref(), Some("/runbooks"));
+    assert_eq!(
+        b.get("/runbooks/checkout-latency").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!b.get("/incidents/1").await.html.contains("runbooks-title"));
 }
