@@ -119,6 +119,30 @@ impl Incidents<'_> {
         Ok(level)
     }
 
+    /// Merges `incident` into `into`, which carries on with its alerts, services, responders and history.
+    pub async fn merge(
+        &self,
+        who: &Principal,
+        incident: &IncidentRef,
+        into: &IncidentRef,
+    ) -> Result<Incident> {
+        who.require(Need::Respond)?;
+        let survivor = self
+            .app
+            .audited(
+                who,
+                "incident.merge",
+                incident,
+                json!({"after": {"merged_into": into.to_string()}}),
+            )
+            .incidents()
+            .merge(incident, into, who.actor(), self.app.now())
+            .await?;
+        // The survivor may have become more severe: its current level may page again, roles fill by default.
+        self.app.wake_engine();
+        Ok(survivor)
+    }
+
     pub async fn set_severity(
         &self,
         who: &Principal,

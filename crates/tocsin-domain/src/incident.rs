@@ -118,6 +118,9 @@ pub struct Incident {
     /// The numbers of incidents people linked to this one as related (the link is kept on both).
     #[serde(default)]
     pub related: Vec<i64>,
+    /// The number of the incident this one was merged into, which carries its alerts and response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<i64>,
 }
 
 /// Where the response to an open incident stands: finding the cause, knowing it, or watching a fix hold.
@@ -406,6 +409,16 @@ pub enum TransitionError {
     AssigningResolved(i64),
     #[error("incident #{0} is resolved; there is no response to join")]
     JoiningResolved(i64),
+    #[error("incident #{0} cannot be merged into itself; name the incident that carries on")]
+    MergingIntoItself(i64),
+    #[error("incident #{0} was merged into #{1} already")]
+    AlreadyMerged(i64, i64),
+    #[error("incident #{0} was merged into #{1}; merge into #{1} instead")]
+    MergingIntoMerged(i64, i64),
+    #[error(
+        "incident #{0} is resolved; merge it into an open incident instead, or merge the other way"
+    )]
+    MergingIntoResolved(i64),
 }
 
 /// A validated incident title: 1–255 characters.
@@ -490,6 +503,7 @@ impl Incident {
                 ..Default::default()
             },
             related: Vec::new(),
+            merged_into: None,
         };
         (incident, entry)
     }
@@ -793,6 +807,58 @@ impl Incident {
             *why = Some(cause);
         }
         Some(entry)
+    }
+
+    /// Merges this incident into `survivor`, which carries on: this one is resolved and points at it, and the
+    /// survivor becomes as severe as the worse of the two. `alerts` is how many alerts move with it. Returns the
+    /// entries of this incident's timeline, then the survivor's.
+    pub fn merge_into(
+        &mut self,
+        survivor: &mut Incident,
+        alerts: u32,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TimelineEntry>, Vec<TimelineEntry>), TransitionError> {
+        if self.id == survivor.id {
+            return Err(TransitionError::MergingIntoItself(self.number));
+        }
+        if let Some(into) = self.merged_into {
+            return Err(TransitionError::AlreadyMerged(self.number, into));
+        }
+        if let Some(into) = survivor.merged_into {
+            return Err(TransitionError::MergingIntoMerged(survivor.number, into));
+        }
+        if survivor.status == IncidentStatus::Resolved {
+            return Err(TransitionError::MergingIntoResolved(survivor.number));
+        }
+        let mut mine = vec![TimelineEntry::new(
+            now,
+            actor,
+            TimelineEvent::MergedInto {
+                into: survivor.number,
+                title: survivor.title.clone(),
+            },
+        )];
+        mine.extend(self.resolve(actor, now, None));
+        self.merged_into = Some(survivor.number);
+        self.updated_at = now;
+        let mut theirs = vec![TimelineEntry::new(
+            now,
+            actor,
+            TimelineEvent::Merged {
+                from: self.number,
+                title: self.title.clone(),
+                alerts,
+            },
+        )];
+        theirs.extend(survivor.raise_for_alert(
+            self.severity,
+            SeverityCause::Merged { from: self.number },
+            actor,
+            now,
+        ));
+        survivor.updated_at = now;
+        Ok((mine, theirs))
     }
 
     pub fn note(&mut self, body: String, actor: &Actor, now: DateTime<Utc>) -> TimelineEntry {

@@ -51,9 +51,13 @@ pub enum TimelineKind {
     TaskDone,
     /// A task done was marked not done again.
     TaskReopened,
+    /// Another incident was merged into this one.
+    Merged,
+    /// This incident was merged into another.
+    MergedInto,
 }
 
-const KINDS: [TimelineKind; 22] = [
+const KINDS: [TimelineKind; 24] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -76,6 +80,8 @@ const KINDS: [TimelineKind; 22] = [
     TimelineKind::TasksAdded,
     TimelineKind::TaskDone,
     TimelineKind::TaskReopened,
+    TimelineKind::Merged,
+    TimelineKind::MergedInto,
 ];
 
 impl TimelineKind {
@@ -103,6 +109,8 @@ impl TimelineKind {
             Self::TasksAdded => "tasks_added",
             Self::TaskDone => "task_done",
             Self::TaskReopened => "task_reopened",
+            Self::Merged => "merged",
+            Self::MergedInto => "merged_into",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -291,6 +299,17 @@ pub enum TimelineEvent {
     TaskReopened {
         task: TaskLine,
     },
+    /// Another incident was merged into this one: its alerts moved here, and its history and responders show here.
+    Merged {
+        from: i64,
+        title: String,
+        alerts: u32,
+    },
+    /// This incident was merged into another, which carries its alerts and its response from now on.
+    MergedInto {
+        into: i64,
+        title: String,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -323,6 +342,8 @@ impl TimelineEvent {
             Self::TasksAdded { .. } => TimelineKind::TasksAdded,
             Self::TaskDone { .. } => TimelineKind::TaskDone,
             Self::TaskReopened { .. } => TimelineKind::TaskReopened,
+            Self::Merged { .. } => TimelineKind::Merged,
+            Self::MergedInto { .. } => TimelineKind::MergedInto,
             Self::Worded { kind, .. } => *kind,
         }
     }
@@ -416,6 +437,8 @@ pub enum SeverityCause {
     AlertJoined { alert_id: AlertId, summary: String },
     /// One of the incident's alerts got worse (its sender raised its severity or priority).
     AlertWorsened { alert_id: AlertId, summary: String },
+    /// A worse incident was merged into it.
+    Merged { from: i64 },
 }
 
 /// Why an alert joined an open incident instead of opening its own.

@@ -767,6 +767,16 @@ pub trait IncidentRepo: Send + Sync {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<TimelineRecord>;
+    /// The incident's timeline, with the entries of the incidents merged into it, in order.
     async fn timeline(&self, incident: &IncidentRef) -> Result<Vec<TimelineRecord>>;
     async fn alerts(&self, incident: &IncidentRef) -> Result<Vec<Alert>>;
+    /// Merges `incident` into `into`, which carries on: its alerts, services and responders move to `into`, its
+    /// timeline shows in `into`'s, and it is resolved, pointing at `into`. Returns `into` as it is now.
+    async fn merge(
+        &self,
+        incident: &IncidentRef,
+        into: &IncidentRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident>;
 }

@@ -34,6 +34,13 @@ pub fn timeline(entry: &TimelineEntry) -> String {
         } => {
             format!("Severity raised from {from} to {to}: one of its alerts got worse ({summary})")
         }
+        TimelineEvent::SeverityChanged {
+            from,
+            to,
+            cause: Some(SeverityCause::Merged { from: merged }),
+        } => {
+            format!("Severity raised from {from} to {to}: #{merged}, merged into it, was as severe")
+        }
         TimelineEvent::SeverityChanged { from, to, .. } => {
             format!("Severity changed from {from} to {to} by {actor}")
         }
@@ -304,6 +311,21 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             "{actor} marked task {}. {} as not done",
             task.number, task.title
         ),
+        TimelineEvent::Merged {
+            from,
+            title,
+            alerts,
+        } => {
+            let alerts = match alerts {
+                0 => "no alerts".to_owned(),
+                1 => "its alert".to_owned(),
+                n => format!("its {n} alerts"),
+            };
+            format!("{actor} merged #{from} ({title}) into this incident, with {alerts}")
+        }
+        TimelineEvent::MergedInto { into, title } => {
+            format!("{actor} merged this incident into #{into} ({title}), which carries on")
+        }
         TimelineEvent::Worded { message, .. } => message.clone(),
     }
 }

@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
             incidents_are_edited_with_every_change_on_the_timeline => $crate::conformance::incidents_are_edited_with_every_change_on_the_timeline,
             an_incidents_course_is_kept_with_its_corrected_times => $crate::conformance::an_incidents_course_is_kept_with_its_corrected_times,
             related_incidents_are_linked_on_both_sides => $crate::conformance::related_incidents_are_linked_on_both_sides,
+            incidents_merge_into_the_one_that_carries_on => $crate::conformance::incidents_merge_into_the_one_that_carries_on,
             roles_are_given_handed_over_and_released_with_their_history => $crate::conformance::roles::roles_are_given_handed_over_and_released_with_their_history,
             roles_are_defined_by_admins_and_filled_by_their_defaults => $crate::conformance::roles::roles_are_defined_by_admins_and_filled_by_their_defaults,
             checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done => $crate::conformance::tasks::checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done,
@@ -2768,4 +2769,133 @@ pub async fn incidents_are_edited_with_every_change_on_the_timeline(store: &dyn 
         .await
         .unwrap();
     assert!(unchanged.links.is_empty());
+}
+
+pub async fn incidents_merge_into_the_one_that_carries_on(store: &dyn Store) {
+    let key = arbitrary_service_with_key(store, "api").await;
+    store.services().create(service("web"), t0()).await.unwrap();
+    let opened = store
+        .ingest()
+        .event(&key, trigger("db-down", AlertSeverity::Critical), t0())
+        .await
+        .unwrap();
+    let first = store
+        .incidents()
+        .get(&IncidentRef::Id(opened.incident_id.unwrap()))
+        .await
+        .unwrap();
+    let declared = |title: &str, severity| NewIncident {
+        title: title.into(),
+        description: String::new(),
+        severity,
+        services: vec![service_ref("web")],
+    };
+    let second = store
+        .incidents()
+        .declare(declared("Web errors", Severity::Sev3), user(), t0())
+        .await
+        .unwrap();
+    let ann = paging::person(store, "ann").await;
+    store
+        .roles()
+        .join(
+            &incident_ref(&first.number.to_string()),
+            &UserRef::Id(ann.clone()),
+            user(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let (one, two) = (
+        incident_ref(&first.number.to_string()),
+        incident_ref(&second.number.to_string()),
+    );
+    let later = t0() + Duration::minutes(5);
+
+    let survivor = store
+        .incidents()
+        .merge(&one, &two, user(), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        survivor.severity,
+        Severity::Sev1,
+        "as severe as the worse of the two"
+    );
+    assert_eq!(survivor.services.len(), 2, "{:?}", survivor.services);
+    let merged = store.incidents().get(&one).await.unwrap();
+    assert_eq!(
+        (merged.status, merged.merged_into),
+        (IncidentStatus::Resolved, Some(second.number))
+    );
+    let alerts = store.incidents().alerts(&two).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(store.incidents().alerts(&one).await.unwrap().is_empty());
+    let responders = store.roles().responders(&two).await.unwrap();
+    assert!(
+        responders.iter().any(|r| r.user_id == ann),
+        "{responders:?}"
+    );
+
+    // The survivor's timeline holds the merged one's history, in order, and says what was merged.
+    let kinds: Vec<(bool, TimelineKind)> = store
+        .incidents()
+        .timeline(&two)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.incident_id == merged.id, r.entry.event.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (true, TimelineKind::Opened),
+            (true, TimelineKind::Unassigned),
+            (false, TimelineKind::Opened),
+            (false, TimelineKind::Unassigned),
+            (true, TimelineKind::ResponderJoined),
+            (false, TimelineKind::Merged),
+            (false, TimelineKind::SeverityChanged),
+            (true, TimelineKind::Resolved),
+        ]
+    );
+    let own: Vec<TimelineKind> = store
+        .incidents()
+        .timeline(&one)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.entry.event.kind())
+        .collect();
+    assert!(
+        own.ends_with(&[TimelineKind::MergedInto, TimelineKind::Resolved]),
+        "{own:?}"
+    );
+
+    // What cannot be merged says why.
+    let third = store
+        .incidents()
+        .declare(declared("Later", Severity::Sev2), user(), later)
+        .await
+        .unwrap();
+    let three = incident_ref(&third.number.to_string());
+    for (from, into, expected) in [
+        (&two, &two, "cannot be merged into itself"),
+        (&one, &three, "was merged into #2 already"),
+        (&three, &one, "merge into #2 instead"),
+    ] {
+        match store.incidents().merge(from, into, user(), later).await {
+            Err(StoreError::Transition(e)) => assert!(e.to_string().contains(expected), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    store
+        .incidents()
+        .resolve(&two, user(), later)
+        .await
+        .unwrap();
+    match store.incidents().merge(&three, &two, user(), later).await {
+        Err(StoreError::Transition(e)) => assert!(e.to_string().contains("is resolved"), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -123,6 +123,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "roles", include_str!("migrations/0014_roles.sql")),
     (15, "tasks", include_str!("migrations/0015_tasks.sql")),
     (16, "runbooks", include_str!("migrations/0016_runbooks.sql")),
+    (17, "merges", include_str!("migrations/0017_merges.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

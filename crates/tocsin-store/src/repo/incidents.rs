@@ -276,10 +276,13 @@ fn transition(
     Ok((incident, seq))
 }
 
-fn timeline(c: &dyn Conn, id: &IncidentId, after: Option<i64>) -> Result<Vec<TimelineRecord>> {
+/// The incident's timeline after `after`, with the entries of the incidents merged into it (but for their own
+/// "merged into" entries, which the incident's "merged" entry says again).
+fn timeline(c: &dyn Conn, incident: &Incident, after: Option<i64>) -> Result<Vec<TimelineRecord>> {
     c.query_all(
-        "SELECT seq, incident_id, at, actor, kind, message, data FROM timeline WHERE incident_id = ?1 AND seq > ?2 ORDER BY seq",
-        params![id.as_str(), after.unwrap_or(0)],
+        "SELECT seq, incident_id, at, actor, kind, message, data FROM timeline WHERE seq > ?2 AND (incident_id = ?1 \
+         OR (kind <> 'merged_into' AND incident_id IN (SELECT id FROM incidents WHERE merged_into = ?3))) ORDER BY seq",
+        params![incident.id.as_str(), after.unwrap_or(0), incident.number],
         rows::timeline_entry,
     )
     .map(|v: Vec<_>| {
@@ -549,7 +552,7 @@ impl IncidentRepo for SqlStore {
             let body = parse_note(&body).map_err(|e| StoreError::Invalid(e.into()))?;
             let (incident, seq) = transition(c, &r, |i| Ok(Some(i.note(body, &actor, now))))?;
             let seq = seq.expect("a note always adds an entry");
-            timeline(c, &incident.id, Some(seq - 1))?
+            timeline(c, &incident, Some(seq - 1))?
                 .into_iter()
                 .next()
                 .ok_or_else(|| StoreError::Backend("note vanished".into()))
@@ -561,7 +564,79 @@ impl IncidentRepo for SqlStore {
         let r = r.clone();
         self.read(move |c| {
             let incident = load(c, &r)?;
-            timeline(c, &incident.id, None)
+            timeline(c, &incident, None)
+        })
+        .await
+    }
+
+    async fn merge(
+        &self,
+        r: &IncidentRef,
+        into: &IncidentRef,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Incident> {
+        let (r, into) = (r.clone(), into.clone());
+        self.write(move |c| {
+            let mut merged = load(c, &r)?;
+            let mut survivor = load(c, &into)?;
+            let alerts: i64 = c.query_one(
+                "SELECT count(*) FROM alerts WHERE incident_id = ?1",
+                params![merged.id.as_str()],
+                |row| row.get(0),
+            )?;
+            let (mine, theirs) = merged.merge_into(
+                &mut survivor,
+                u32::try_from(alerts).unwrap_or(u32::MAX),
+                &actor,
+                now,
+            )?;
+            c.execute(
+                "UPDATE alerts SET incident_id = ?1 WHERE incident_id = ?2",
+                params![survivor.id.as_str(), merged.id.as_str()],
+            )?;
+            for s in &merged.services {
+                if !survivor.services.contains(s) {
+                    rows::link_service(c, &survivor.id, s)?;
+                    survivor.services.push(s.clone());
+                }
+            }
+            let working: Vec<_> = super::roles::responders(c, &survivor.id)?
+                .into_iter()
+                .map(|r| r.user_id)
+                .collect();
+            let joining: Vec<_> = super::roles::responders(c, &merged.id)?
+                .into_iter()
+                .map(|r| r.user_id)
+                .filter(|u| !working.contains(u))
+                .collect();
+            super::roles::record_added(c, &survivor.id, &joining, now)?;
+            // The entry that matters to what follows a save: the resolution of the merged one (its escalation
+            // stops, subscribers hear of it), a severity raised on the survivor (its roles, checklists, pages).
+            let telling = |entries: &[TimelineEntry]| {
+                entries
+                    .iter()
+                    .find(|e| {
+                        matches!(
+                            e.event,
+                            TimelineEvent::Resolved { .. } | TimelineEvent::SeverityChanged { .. }
+                        )
+                    })
+                    .or(entries.first())
+                    .cloned()
+            };
+            save(c, &survivor, telling(&theirs).as_ref())?;
+            for e in &theirs {
+                rows::record_timeline(c, &survivor.id, e)?;
+            }
+            save(c, &merged, telling(&mine).as_ref())?;
+            for e in &mine {
+                rows::record_timeline(c, &merged.id, e)?;
+            }
+            if survivor.status == tocsin_domain::incident::IncidentStatus::Acknowledged {
+                cascade_to_alerts(c, survivor.id.as_str(), AlertStatus::Acknowledged, now)?;
+            }
+            Ok(survivor)
         })
         .await
     }

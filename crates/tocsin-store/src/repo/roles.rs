@@ -383,7 +383,7 @@ pub(super) fn record_added(
 }
 
 /// Who works the incident now, with their roles.
-fn responders(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Responder>> {
+pub(super) fn responders(c: &dyn Conn, incident: &IncidentId) -> Result<Vec<Responder>> {
     let recorded: Vec<Presence> = c.query_all(
         "SELECT user_id, joined, since, left_at FROM incident_responders WHERE incident_id = ?1",
         params![incident.as_str()],

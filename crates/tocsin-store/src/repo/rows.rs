@@ -147,7 +147,7 @@ pub fn record_activity(conn: &dyn Conn, alert_seq: i64, a: &Alert, event_seq: i6
 
 pub const INCIDENT_COLUMNS: &str = "id, number, title, description, severity, status, created_at, created_by, updated_at, \
      acknowledged_at, acknowledged_by, resolved_at, resolved_by, unassigned_since, customer_impact, links, stage, \
-     milestones, related";
+     milestones, related, merged_into";
 
 /// An incident row without its services (see [`load_incident_services`]).
 pub fn incident(row: &Row<'_>) -> Result<Incident> {
@@ -172,6 +172,7 @@ pub fn incident(row: &Row<'_>) -> Result<Incident> {
         stage: row.parsed(16)?,
         milestones: Default::default(),
         related: row.json(18)?,
+        merged_into: row.get(19)?,
     }
     .with_milestones(row.json(17)?))
 }
@@ -243,7 +244,7 @@ pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
     conn.execute_later(
         "UPDATE incidents SET title = ?2, description = ?3, severity = ?4, status = ?5, updated_at = ?6, acknowledged_at = ?7, \
          acknowledged_by = ?8, resolved_at = ?9, resolved_by = ?10, unassigned_since = ?11, customer_impact = ?12, \
-         links = ?13, stage = ?14, milestones = ?15, related = ?16 WHERE id = ?1",
+         links = ?13, stage = ?14, milestones = ?15, related = ?16, merged_into = ?17 WHERE id = ?1",
         params![
             i.id.as_str(),
             i.title,
@@ -261,6 +262,7 @@ pub fn update_incident_row(conn: &dyn Conn, i: &Incident) -> Result<()> {
             i.stage.as_str(),
             to_json(&i.milestones),
             to_json(&i.related),
+            i.merged_into,
         ],
     )?;
     Ok(())

@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "roles", include_str!("migrations/0015_roles.sql")),
     (16, "tasks", include_str!("migrations/0016_tasks.sql")),
     (17, "runbooks", include_str!("migrations/0017_runbooks.sql")),
+    (18, "merges", include_str!("migrations/0018_merges.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -264,6 +264,28 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
         }
         IncidentCmd::Ack(r) => transition(client, &r.incident, "acknowledge", out).await?,
         IncidentCmd::Resolve(r) => transition(client, &r.incident, "resolve", out).await?,
+        IncidentCmd::Merge { target, into } => {
+            let v = client
+                .post(
+                    &["incidents", &target.incident, "merge"],
+                    &json!({ "into": into }),
+                )
+                .await?;
+            out.done(
+                &v,
+                format!(
+                    "merged {} into {} ({}), now {}",
+                    if target.incident.bytes().all(|b| b.is_ascii_digit()) {
+                        format!("#{}", target.incident)
+                    } else {
+                        target.incident.clone()
+                    },
+                    number(&v),
+                    text(&v["title"]),
+                    text(&v["severity"])
+                ),
+            );
+        }
         IncidentCmd::Severity { target, severity } => {
             let change = json!({ "severity": severity });
             let v = client

@@ -401,6 +401,15 @@ pub enum IncidentCmd {
     Ack(IncidentRef),
     /// Resolve an incident.
     Resolve(IncidentRef),
+    /// Merge an incident into another, which carries on with its alerts, services, responders and history; the
+    /// merged one is resolved and points at it.
+    Merge {
+        #[command(flatten)]
+        target: IncidentRef,
+        /// The incident that carries on: its number (42 or #42) or ID.
+        #[arg(long, value_parser = incidents::incident_ref)]
+        into: String,
+    },
     /// Change an incident's severity.
     Severity {
         #[command(flatten)]

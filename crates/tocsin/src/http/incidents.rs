@@ -246,6 +246,40 @@ pub async fn resolve_incident(
     Ok(axum::Json(resolved))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeIncident {
+    /// The incident that carries on: its number (42 or #42) or ID.
+    into: String,
+}
+
+/// Merges the incident into another, which carries on: its alerts, services and responders move there, its
+/// timeline shows in the other's, and it is resolved, pointing at the other (`merged_into`). Answers the
+/// incident that carries on.
+#[utoipa::path(post, path = "/api/v1/incidents/{incident}/merge", tag = "incidents", security(("bearer" = [])),
+    request_body = MergeIncident,
+    params(("incident" = String, Path, description = "Incident ID or number: the one merged away")),
+    responses((status = 200, body = Incident), (status = "4XX", body = ErrorResponse)))]
+pub async fn merge_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(incident): Path<String>,
+    Json(body): Json<MergeIncident>,
+) -> ApiResult<axum::Json<Incident>> {
+    let into = tocsin_domain::refs::IncidentRef::parse(&body.into).ok_or_else(|| {
+        ApiError::field(
+            "into",
+            "names no incident; give its number (42 or #42) or ID",
+        )
+    })?;
+    let survivor = s
+        .app
+        .incidents()
+        .merge(&caller, &incident_ref(&incident)?, &into)
+        .await?;
+    Ok(axum::Json(survivor))
+}
+
 /// A timeline entry as the API shows it: its kind and facts (`data`), and a sentence saying what happened.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineItem {

@@ -268,6 +268,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::set_severity_level))
         .routes(routes!(incidents::acknowledge_incident))
         .routes(routes!(incidents::resolve_incident))
+        .routes(routes!(incidents::merge_incident))
         .routes(routes!(incidents::timeline))
         .routes(routes!(incidents::recent_changes))
         .routes(routes!(incidents::add_note))

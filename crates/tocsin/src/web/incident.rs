@@ -33,6 +33,8 @@ pub struct EntryView {
     /// A note's Markdown, rendered safe.
     pub note_html: Option<String>,
     pub actor: String,
+    /// The number of the incident merged into this one that the entry is of, if it is not this one's.
+    pub merged_from: Option<i64>,
 }
 
 pub struct AlertView {
@@ -253,8 +255,21 @@ async fn timeline_views(
     incident: &IncidentRef,
     now: DateTime<Utc>,
 ) -> Result<Vec<EntryView>, PageError> {
-    let mut entries = s.app.incidents().timeline(&viewer.who, incident).await?;
+    let incidents = s.app.incidents();
+    let this = incidents.get(&viewer.who, incident).await?;
+    let mut entries = incidents.timeline(&viewer.who, incident).await?;
     entries.reverse();
+    // Entries of the incidents merged into this one say which they are of.
+    let mut merged: std::collections::HashMap<tocsin_domain::ids::IncidentId, i64> =
+        std::collections::HashMap::new();
+    for r in &entries {
+        if r.incident_id != this.id && !merged.contains_key(&r.incident_id) {
+            let other = incidents
+                .get(&viewer.who, &IncidentRef::Id(r.incident_id.clone()))
+                .await?;
+            merged.insert(other.id, other.number);
+        }
+    }
     Ok(entries
         .into_iter()
         .map(|r| {
@@ -268,6 +283,7 @@ async fn timeline_views(
                 text: crate::wording::timeline(&r.entry),
                 note_html,
                 actor: r.entry.actor.name.clone(),
+                merged_from: merged.get(&r.incident_id).copied(),
             }
         })
         .collect())
@@ -774,6 +790,26 @@ pub async fn incident_action(
                     return refused(&s, &viewer, &number, "escalate", p).await;
                 }
                 other => other.map(drop),
+            }
+        }
+        "merge" => {
+            let typed = f.one("into");
+            let raw = typed.trim().trim_start_matches('#');
+            let Some(into) = IncidentRef::parse(raw) else {
+                let p = forms::problem("into", "give the number of the incident that carries on");
+                return refused(&s, &viewer, &number, "merge", p).await;
+            };
+            match incidents.merge(who, &this, &into).await {
+                Ok(survivor) => {
+                    return Ok(
+                        Redirect::to(&format!("/incidents/{}", survivor.number)).into_response()
+                    );
+                }
+                Err(tocsin_app::Error::Store(tocsin_store::StoreError::NotFound { .. })) => {
+                    let p = forms::problem("into", &format!("there is no incident #{raw}"));
+                    return refused(&s, &viewer, &number, "merge", p).await;
+                }
+                Err(e) => Err(e),
             }
         }
         "relate" | "unrelate" => {

@@ -506,6 +506,8 @@ pub struct IncidentRow {
     pub opened: When,
     pub services: String,
     pub unassigned: bool,
+    /// The incident it was merged into.
+    pub merged_into: Option<i64>,
 }
 
 pub(super) async fn service_names(
@@ -580,6 +582,7 @@ pub(super) fn row(
             .collect::<Vec<_>>()
             .join(", "),
         unassigned: i.unassigned_since.is_some(),
+        merged_into: i.merged_into,
     }
 }
 

@@ -1092,6 +1092,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("post", "/api/v1/incidents/{incident}/tasks"),
         ("post", "/api/v1/incidents/{incident}/tasks/{task}/done"),
         ("post", "/api/v1/incidents/{incident}/tasks/{task}/undone"),
+        ("post", "/api/v1/incidents/{incident}/merge"),
         ("get", "/api/v1/runbooks"),
         ("get", "/api/v1/runbooks/{runbook}"),
         ("put", "/api/v1/runbooks/{runbook}"),

@@ -313,6 +313,11 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         respond(Method::POST, "/api/v1/incidents/1/tasks/1/done", Value::Null),
         respond(
             Method::POST,
+            "/api/v1/incidents/1/merge",
+            json!({"into": "999"}),
+        ),
+        respond(
+            Method::POST,
             "/api/v1/incidents/1/tasks/1/undone",
             Value::Null,
         ),

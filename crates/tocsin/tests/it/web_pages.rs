@@ -2808,3 +2808,70 @@ async fn runbooks_are_written_read_by_version_and_shown_on_their_incidents() {
     );
     assert!(!b.get("/incidents/1").await.html.contains("runbooks-title"));
 }
+
+#[tokio::test]
+async fn an_incident_reported_twice_is_merged_into_the_one_that_carries_on() {
+    let app = TestApp::spawn().await;
+    let mut b = owner_signed_in(&app).await;
+    for (title, severity) in [
+        ("Checkout slow", "SEV-1"),
+        ("Customers report checkout errors", "SEV-3"),
+        ("Checkout timeouts", "SEV-2"),
+    ] {
+        let (s, body) = app
+            .post(
+                "/api/v1/incidents",
+                json!({"title": title, "severity": severity}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let unknown = b.post("/incidents/1/merge", &[("into", "#41")]).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.html.contains("there is no incident #41"),
+        "{}",
+        unknown.html
+    );
+    let itself = b.post("/incidents/1/merge", &[("into", "1")]).await;
+    assert!(
+        itself.html.contains("cannot be merged into itself"),
+        "{}",
+        itself.html
+    );
+
+    let merged = b.post("/incidents/1/merge", &[("into", "#2")]).await;
+    assert_eq!(
+        merged.location.as_deref(),
+        Some("/incidents/2"),
+        "{}",
+        merged.html
+    );
+    let survivor = b.get("/incidents/2").await.html;
+    assert!(
+        survivor.contains("merged #1 (Checkout slow) into this incident")
+            && survivor.contains(r#"<a href="/incidents/1">#1</a>"#)
+            && survivor.contains("Incident opened at SEV-1: Checkout slow")
+            && survivor.contains(r#"<span class="badge sev-SEV-1">SEV-1</span>"#),
+        "the survivor shows the merged one's history and severity: {survivor}"
+    );
+    let gone = b.get("/incidents/1").await.html;
+    assert!(
+        gone.contains(r#"Merged into <a href="/incidents/2">#2</a>"#)
+            && !gone.contains("Merge into another incident"),
+        "{gone}"
+    );
+
+    // The command line merges too.
+    let out = crate::cli::tocsin(&app, &["incidents", "merge", "3", "--into", "#2"])
+        .await
+        .ok();
+    assert_eq!(
+        out.trim(),
+        "merged #3 into #2 (Customers report checkout errors), now SEV-1"
+    );
+    let again = crate::cli::tocsin(&app, &["incidents", "merge", "3", "--into", "2"])
+        .await
+        .failed();
+    assert!(again.contains("was merged into #2 already"), "{again}");
+}
