@@ -24,9 +24,26 @@ impl Runbooks<'_> {
         Ok(self.app.store.runbooks().runbook_versions(key).await?)
     }
 
-    /// Creates a runbook or writes its next version; configuration, so admins only.
-    pub async fn put(&self, who: &Principal, key: Key, spec: RunbookSpec) -> Result<Runbook> {
+    /// Creates a runbook or writes its next version; configuration, so admins only. With `expected_version`,
+    /// the runbook must be at that version (0: must not exist yet).
+    pub async fn put(
+        &self,
+        who: &Principal,
+        key: Key,
+        spec: RunbookSpec,
+        expected_version: Option<u32>,
+    ) -> Result<Runbook> {
         who.require(Need::Configure)?;
+        // What is there already is answered as it is, with nothing written and nothing in the audit log:
+        // applying the same files again changes nothing.
+        if let (Ok(current), Ok(wanted)) = (
+            self.app.store.runbooks().runbook(&key, None).await,
+            spec.clone().validated(),
+        ) && current.spec() == wanted
+            && expected_version.is_none_or(|v| v == current.summary.version)
+        {
+            return Ok(current);
+        }
         // The body can be long; the log keeps what identifies the change, and the version keeps the text.
         let summary = json!({ "after": {
             "title": spec.title,
@@ -39,7 +56,7 @@ impl Runbooks<'_> {
             .app
             .audited(who, "runbook.put", &key, summary)
             .runbooks()
-            .put_runbook(key, spec, who.actor(), now)
+            .put_runbook(key, spec, expected_version, who.actor(), now)
             .await?)
     }
 

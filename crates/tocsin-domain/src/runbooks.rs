@@ -36,8 +36,12 @@ pub struct RunbookSpec {
 }
 
 impl RunbookSpec {
-    /// Trims the title, drops repeated services, and checks the limits.
+    /// Trims the title, writes line breaks as `\n` (browsers send `\r\n`), puts the services in one order
+    /// without repeats, and checks the limits: the same runbook written from a file or a form compares equal.
     pub fn validated(mut self) -> Result<Self, crate::ValidationErrors> {
+        if self.body.contains('\r') {
+            self.body = self.body.replace("\r\n", "\n");
+        }
         let mut errors = crate::ValidationErrors::default();
         match crate::tasks::parse_title("title", &self.title) {
             Ok(t) => self.title = t,
@@ -55,8 +59,8 @@ impl RunbookSpec {
         if self.body.contains('\0') {
             errors.push("body", "must not contain the NUL character");
         }
-        let mut seen = std::collections::HashSet::new();
-        self.services.retain(|s| seen.insert(s.clone()));
+        self.services.sort();
+        self.services.dedup();
         if self.services.len() > MAX_SERVICES {
             errors.push("services", format!("at most {MAX_SERVICES} services"));
         }
@@ -198,13 +202,16 @@ mod tests {
         let s = ServiceId::generate();
         let spec = RunbookSpec {
             title: "  Checkout latency ".into(),
-            body: "# Steps".into(),
+            body: "# Steps\r\n1. Look".into(),
             services: vec![s.clone(), s.clone()],
             matchers: vec![],
         }
         .validated()
         .unwrap();
-        assert_eq!(spec.title, "Checkout latency");
+        assert_eq!(
+            (spec.title.as_str(), spec.body.as_str()),
+            ("Checkout latency", "# Steps\n1. Look")
+        );
         assert_eq!(spec.services, vec![s]);
 
         let errors = RunbookSpec {

@@ -90,6 +90,15 @@ pub enum Conflict {
     /// The person can sign in already; an invitation would replace their password.
     #[error("{user} can sign in already; they can reset their password from the sign-in page")]
     AlreadySignedUp { user: String },
+    /// The entry changed since the version the change was made to (someone else saved it meanwhile).
+    #[error(
+        "{kind} {name:?} is at version {now} now: someone saved it since; reload it and make your change again"
+    )]
+    Changed {
+        kind: &'static str,
+        name: String,
+        now: u32,
+    },
     /// The change would leave no person holding the owner role.
     #[error("{user} is the last owner; make someone else an owner first")]
     LastOwner { user: String },

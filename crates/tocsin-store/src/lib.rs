@@ -155,11 +155,13 @@ pub trait RunbookRepo: Send + Sync {
         key: &tocsin_domain::refs::Key,
     ) -> Result<Vec<tocsin_domain::runbooks::RunbookVersion>>;
     /// Creates a runbook or writes its next version; what it names must exist. Writing what is there already
-    /// changes nothing and answers the current version.
+    /// changes nothing and answers the current version. With `expected_version`, the runbook must be at that
+    /// version (0: must not exist yet), so that a change made to what someone read does not undo another's.
     async fn put_runbook(
         &self,
         key: tocsin_domain::refs::Key,
         spec: tocsin_domain::runbooks::RunbookSpec,
+        expected_version: Option<u32>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::runbooks::Runbook>;

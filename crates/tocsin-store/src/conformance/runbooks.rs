@@ -37,6 +37,7 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
         .put_runbook(
             key.clone(),
             spec(" Checkout latency ", "1. Look at the graph"),
+            None,
             writer("Ana"),
             t0(),
         )
@@ -55,6 +56,7 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
         .put_runbook(
             key.clone(),
             spec("Checkout latency", "1. Look at the graph"),
+            None,
             writer("Bo"),
             t0() + Duration::minutes(1),
         )
@@ -65,6 +67,7 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
         .put_runbook(
             key.clone(),
             spec("Checkout latency", "1. Roll back the deploy"),
+            None,
             writer("Bo"),
             t0() + Duration::minutes(2),
         )
@@ -98,11 +101,67 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
         Err(StoreError::NotFound { .. })
     ));
 
+    // A change made to what someone read does not undo one saved since; a create does not overwrite.
+    match runbooks
+        .put_runbook(
+            key.clone(),
+            spec("Checkout latency", "stale"),
+            Some(1),
+            writer("Cy"),
+            t0(),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(Conflict::Changed { now: 2, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    match runbooks
+        .put_runbook(
+            key.clone(),
+            spec("Another", ""),
+            Some(0),
+            writer("Cy"),
+            t0(),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(Conflict::NameTaken { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    // The newest 100 versions are kept.
+    let long: Key = "long-lived".parse().unwrap();
+    for n in 1..=102 {
+        runbooks
+            .put_runbook(
+                long.clone(),
+                spec("Long", &format!("step {n}")),
+                None,
+                writer("Ana"),
+                t0(),
+            )
+            .await
+            .unwrap();
+    }
+    let kept = runbooks.runbook_versions(&long).await.unwrap();
+    assert_eq!(
+        (
+            kept.len(),
+            kept.first().map(|v| v.version),
+            kept.last().map(|v| v.version)
+        ),
+        (100, Some(102), Some(3))
+    );
+    assert!(matches!(
+        runbooks.runbook(&long, Some(2)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    runbooks.delete_runbook(&long).await.unwrap();
+
     // What a runbook names must exist.
     let mut broken = spec("Broken", "");
     broken.services = vec![tocsin_domain::ids::ServiceId::generate()];
     match runbooks
-        .put_runbook("broken".parse().unwrap(), broken, writer("Ana"), t0())
+        .put_runbook("broken".parse().unwrap(), broken, None, writer("Ana"), t0())
         .await
     {
         Err(StoreError::Invalid(e)) => assert_eq!(e.0[0].field, "services[0]", "{e:?}"),
@@ -123,7 +182,13 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
     let mut by_service = spec("API down", "Restart it");
     by_service.services = vec![api.id.clone()];
     runbooks
-        .put_runbook("api-down".parse().unwrap(), by_service, writer("Ana"), t0())
+        .put_runbook(
+            "api-down".parse().unwrap(),
+            by_service,
+            None,
+            writer("Ana"),
+            t0(),
+        )
         .await
         .unwrap();
     let mut by_alert = spec("Core team alerts", "Page core");
@@ -132,7 +197,7 @@ pub async fn runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for
         Matcher::parse("@service=api").unwrap(),
     ];
     runbooks
-        .put_runbook("core".parse().unwrap(), by_alert, writer("Ana"), t0())
+        .put_runbook("core".parse().unwrap(), by_alert, None, writer("Ana"), t0())
         .await
         .unwrap();
 

@@ -5,7 +5,7 @@ use super::rows::{self, ALERT_SELECT, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
-use crate::{Result, RunbookRepo, StoreError};
+use crate::{Conflict, Result, RunbookRepo, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -18,7 +18,9 @@ use tocsin_domain::runbooks::{
     MAX_RUNBOOKS, MAX_VERSIONS, Runbook, RunbookSpec, RunbookSummary, RunbookVersion,
 };
 
-/// The columns of a summary then the body, from `runbooks r` joined with the version `v` wanted.
+/// The columns of a summary, from `runbooks r` joined with the version `v` wanted; [`COLUMNS`] adds the body.
+const SUMMARY_COLUMNS: &str =
+    "r.key, v.title, v.services, v.matchers, v.version, v.written_at, v.written_by";
 const COLUMNS: &str =
     "r.key, v.title, v.services, v.matchers, v.version, v.written_at, v.written_by, v.body";
 const CURRENT: &str =
@@ -47,7 +49,7 @@ fn runbook(r: &Row<'_>) -> Result<Runbook> {
 
 pub(super) fn summaries(c: &dyn Conn) -> Result<Vec<RunbookSummary>> {
     c.query_all(
-        &format!("SELECT {COLUMNS} {CURRENT} ORDER BY v.title, r.key"),
+        &format!("SELECT {SUMMARY_COLUMNS} {CURRENT} ORDER BY v.title, r.key"),
         &[],
         summary,
     )
@@ -91,15 +93,17 @@ pub(super) fn matching(
     } else {
         Vec::new()
     };
-    let names: HashMap<String, String> = if alerts.is_empty() {
-        HashMap::new()
-    } else {
-        c.query_all("SELECT id, name FROM services", &[], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .into_iter()
-        .collect()
-    };
+    let mut of_alerts: Vec<&str> = alerts.iter().map(|a| a.service_id.as_str()).collect();
+    of_alerts.sort_unstable();
+    of_alerts.dedup();
+    let names: HashMap<String, String> = rows::query_in(
+        c,
+        "SELECT id, name FROM services WHERE id IN ({})",
+        &of_alerts,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?
+    .into_iter()
+    .collect();
     let details: Vec<_> = alerts
         .iter()
         .map(|a| {
@@ -172,6 +176,7 @@ impl RunbookRepo for SqlStore {
         &self,
         key: Key,
         spec: RunbookSpec,
+        expected_version: Option<u32>,
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Runbook> {
@@ -182,6 +187,27 @@ impl RunbookRepo for SqlStore {
                 Err(StoreError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             };
+            match (expected_version, &current) {
+                (Some(0), Some(_)) => {
+                    return Err(Conflict::NameTaken {
+                        kind: "runbook",
+                        name: key.to_string(),
+                    }
+                    .into());
+                }
+                (Some(v), None) if v > 0 => {
+                    return Err(StoreError::not_found("runbook", key.as_str()));
+                }
+                (Some(v), Some(r)) if r.summary.version != v => {
+                    return Err(Conflict::Changed {
+                        kind: "runbook",
+                        name: key.to_string(),
+                        now: r.summary.version,
+                    }
+                    .into());
+                }
+                _ => {}
+            }
             let version = match &current {
                 // Writing what is there already writes no version: applying the same files twice changes nothing.
                 Some(r) if r.spec() == spec => return Ok(r.clone()),
@@ -250,10 +276,24 @@ impl RunbookRepo for SqlStore {
         let incident = incident.clone();
         self.read(move |c| {
             let i = load_incident(c, &incident)?;
-            matching(c, &summaries(c)?, &i)?
-                .iter()
-                .map(|r| load(c, &r.key, None))
-                .collect()
+            let shown = matching(c, &summaries(c)?, &i)?;
+            let keys: Vec<&str> = shown.iter().map(|r| r.key.as_str()).collect();
+            let mut bodies: HashMap<String, String> = rows::query_in(
+                c,
+                "SELECT v.key, v.body FROM runbooks r JOIN runbook_versions v ON v.key = r.key AND v.version = r.version \
+                 WHERE r.key IN ({})",
+                &keys,
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .into_iter()
+            .collect();
+            Ok(shown
+                .into_iter()
+                .map(|summary| Runbook {
+                    body: bodies.remove(summary.key.as_str()).unwrap_or_default(),
+                    summary,
+                })
+                .collect())
         })
         .await
     }

@@ -10,6 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tocsin_domain::noise::Matcher;
+use tocsin_domain::refs::Key;
+use tocsin_domain::runbooks::RunbookSpec;
 
 /// `tocsin runbooks`.
 #[derive(Subcommand, Debug)]
@@ -160,44 +163,76 @@ struct RunbookFile {
 /// to the first heading.
 fn parse_file(stem: &str, source: &str) -> Result<RunbookFile, String> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let (front, body) = match source
-        .strip_prefix("---\n")
-        .or_else(|| source.strip_prefix("---\r\n"))
-    {
-        Some(rest) => {
-            let end = rest
-                .find("\n---")
-                .filter(|&i| rest[i + 4..].starts_with(['\n', '\r']) || rest[i + 4..].is_empty())
-                .ok_or("the front matter opened with --- has no closing --- line")?;
-            let yaml = &rest[..end];
-            let after = &rest[end + 4..];
-            let body = after
-                .strip_prefix("\r\n")
-                .or_else(|| after.strip_prefix('\n'))
-                .unwrap_or(after);
-            let front: FrontMatter = if yaml.trim().is_empty() {
-                FrontMatter::default()
-            } else {
-                crate::document::parse(yaml, crate::document::Syntax::Yaml)
-                    .map_err(|e| format!("front matter: {e}"))?
-            };
-            (front, body)
+    let mut lines = source.split_inclusive('\n');
+    let opens = lines.next().is_some_and(|l| l.trim_end() == "---");
+    let (front, body) = if opens {
+        // The front matter ends at the next line of three dashes alone; the Markdown starts after it.
+        let mut offset = source.find('\n').map_or(source.len(), |i| i + 1);
+        let yaml_start = offset;
+        let mut end = None;
+        for line in lines {
+            if line.trim_end() == "---" {
+                end = Some((offset, offset + line.len()));
+                break;
+            }
+            offset += line.len();
         }
-        None => (FrontMatter::default(), source),
+        let (yaml_end, body_start) =
+            end.ok_or("the front matter opened with --- has no closing --- line")?;
+        let yaml = &source[yaml_start..yaml_end];
+        let front: FrontMatter = if yaml.trim().is_empty() {
+            FrontMatter::default()
+        } else {
+            crate::document::parse(yaml, crate::document::Syntax::Yaml)
+                .map_err(|e| format!("front matter (from line 2): {e}"))?
+        };
+        (front, &source[body_start..])
+    } else {
+        (FrontMatter::default(), source)
     };
-    let heading = body
-        .lines()
-        .find_map(|l| l.strip_prefix("# ").map(str::trim));
-    let title = front.title.or_else(|| heading.map(str::to_owned)).ok_or(
-        "give it a title: a first line such as `# Disk full`, or `title:` in front matter",
+    let title = front.title.or_else(|| first_heading(body)).ok_or(
+        "give it a title: a first heading such as `# Disk full`, or `title:` in front matter",
     )?;
+    let key = match front.key {
+        Some(k) => k,
+        None if stem.parse::<Key>().is_ok() => stem.to_owned(),
+        None => {
+            return Err(format!(
+                "its name {stem:?} is not a runbook key (lowercase letters, digits and dashes, starting with a \
+                 letter): rename the file or give `key:` in front matter"
+            ));
+        }
+    };
     Ok(RunbookFile {
-        key: front.key.unwrap_or_else(|| stem.to_owned()),
+        key,
         title,
         services: front.services,
         matchers: front.matchers,
         body: body.to_owned(),
     })
+}
+
+/// The text of the Markdown's first level-one heading (not a `#` line in a code block).
+fn first_heading(markdown: &str) -> Option<String> {
+    use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+    let mut text: Option<String> = None;
+    for event in Parser::new(markdown) {
+        match (event, text.as_mut()) {
+            (
+                Event::Start(Tag::Heading {
+                    level: HeadingLevel::H1,
+                    ..
+                }),
+                None,
+            ) => text = Some(String::new()),
+            (Event::Text(t) | Event::Code(t), Some(so_far)) => so_far.push_str(&t),
+            (Event::End(TagEnd::Heading(HeadingLevel::H1)), Some(so_far)) => {
+                return Some(so_far.trim().to_owned()).filter(|t| !t.is_empty());
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The files a path names: itself, or the `.md` files in it, by name.
@@ -214,69 +249,105 @@ fn markdown_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// What `apply` puts: a file, its key and the body the API takes.
+struct Planned {
+    path: PathBuf,
+    key: String,
+    title: String,
+    spec: Value,
+}
+
 async fn apply(client: &Client, paths: &[PathBuf], out: Output) -> anyhow::Result<()> {
     let mut files = Vec::new();
     for p in paths {
         files.extend(markdown_files(p)?);
     }
     if files.is_empty() {
-        bail!(
-            "no Markdown (.md) files in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        bail!("no Markdown (.md) files in {}", named.join(", "));
     }
-    // Every file is read and checked before anything is written, so a mistake in one leaves all as they were.
-    let mut read = Vec::new();
-    for f in &files {
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let file =
-            parse_file(stem, &read_input(f)?).map_err(|e| anyhow!("{}: {e}", f.display()))?;
-        read.push((f, file));
-    }
-    let existing = client.get(&["runbooks"]).await?;
-    let versions: HashMap<String, u64> = array(&existing["items"])
-        .iter()
-        .filter_map(|r| Some((r["key"].as_str()?.to_owned(), r["version"].as_u64()?)))
-        .collect();
+    // Every file is read and checked (as the server would, and its services found) before anything is
+    // written, so that a mistake in one leaves every runbook as it was.
+    let mut planned: Vec<Planned> = Vec::new();
     let mut service_ids: HashMap<String, Value> = HashMap::new();
-    let mut applied = Vec::new();
-    for (path, file) in read {
+    for path in files {
+        let at = |what: String| format!("{}: {what}", path.display());
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let file = parse_file(stem, &read_input(&path)?).map_err(|e| anyhow!(at(e)))?;
+        if let Err(m) = file.key.parse::<Key>() {
+            bail!(at(format!("the key {m}")));
+        }
+        if let Some(other) = planned.iter().find(|p| p.key == file.key) {
+            bail!(at(format!(
+                "{} has the key {} too; give one of them another key",
+                other.path.display(),
+                file.key
+            )));
+        }
+        let mut matchers = Vec::new();
+        for (j, m) in file.matchers.iter().enumerate() {
+            matchers.push(Matcher::parse(m).map_err(|e| anyhow!(at(format!("match[{j}]: {e}"))))?);
+        }
+        let checked = RunbookSpec {
+            title: file.title.clone(),
+            body: file.body.clone(),
+            services: vec![],
+            matchers,
+        }
+        .validated()
+        .map_err(|errors| {
+            let said: Vec<String> = errors
+                .0
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            anyhow!(at(said.join("; ")))
+        })?;
         let mut services = Vec::new();
         for (j, name) in file.services.iter().enumerate() {
             if !service_ids.contains_key(name) {
                 let found = client
                     .get(&["services", name])
                     .await
-                    .with_context(|| format!("{}: services[{j}]", path.display()))?;
+                    .with_context(|| at(format!("services[{j}]")))?;
                 service_ids.insert(name.clone(), found["id"].clone());
             }
             services.push(service_ids[name].clone());
         }
-        let spec = json!({
-            "title": file.title,
-            "body": file.body,
-            "services": services,
-            "matchers": file.matchers,
+        planned.push(Planned {
+            key: file.key,
+            title: checked.title.clone(),
+            spec: json!({
+                "title": checked.title,
+                "body": checked.body,
+                "services": services,
+                "matchers": checked.matchers,
+            }),
+            path,
         });
+    }
+    let existing = client.get(&["runbooks"]).await?;
+    let versions: HashMap<String, u64> = array(&existing["items"])
+        .iter()
+        .filter_map(|r| Some((r["key"].as_str()?.to_owned(), r["version"].as_u64()?)))
+        .collect();
+    let mut applied = Vec::new();
+    for p in planned {
         let r = client
-            .put(&["runbooks", &file.key], &spec)
+            .put(&["runbooks", &p.key], &p.spec)
             .await
-            .with_context(|| path.display().to_string())?;
+            .with_context(|| p.path.display().to_string())?;
         let version = r["version"].as_u64().unwrap_or_default();
-        let what = match versions.get(&file.key) {
+        let what = match versions.get(&p.key) {
             None => "created",
             Some(&before) if before == version => "unchanged",
             Some(_) => "updated",
         };
         if !out.json {
-            println!(
-                "runbook {} ({}): {what}, version {version}",
-                file.key, file.title
-            );
+            println!("runbook {} ({}): {what}, version {version}", p.key, p.title);
         }
         applied.push(r);
     }
@@ -327,6 +398,33 @@ mod tests {
             (ruled.title.as_str(), ruled.body.as_str()),
             ("Ruled", "above\n\n---\nbelow")
         );
+    }
+
+    #[test]
+    fn front_matter_ends_at_a_line_of_dashes_alone() {
+        let empty = parse_file("disk", "---\n---\n# Disk full\n").unwrap();
+        assert_eq!(
+            (
+                empty.key.as_str(),
+                empty.title.as_str(),
+                empty.body.as_str()
+            ),
+            ("disk", "Disk full", "# Disk full\n")
+        );
+        let crlf = parse_file("disk", "---\r\ntitle: Disk\r\n--- \r\nFree space.\r\n").unwrap();
+        assert_eq!(
+            (crlf.title.as_str(), crlf.body.as_str()),
+            ("Disk", "Free space.\r\n")
+        );
+        let longer_rule = parse_file("x", "---\ntitle: T\n----\nkey: k\n---\nbody").unwrap_err();
+        assert!(longer_rule.contains("front matter"), "{longer_rule}");
+        // A `#` line in a code block is a shell comment, not the title.
+        let fenced = parse_file(
+            "restart",
+            "```sh\n# restart the pod\nkubectl delete pod x\n```\n\n# Restart `api`\n",
+        )
+        .unwrap();
+        assert_eq!(fenced.title, "Restart api");
     }
 
     #[test]

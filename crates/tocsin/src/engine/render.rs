@@ -8,6 +8,9 @@ use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::links::{ActionLink, LinkAction};
 use tocsin_store::ClaimedDelivery;
 
+/// Most runbooks kept in Tocsin a notice links to.
+const MAX_RUNBOOK_LINKS: usize = 5;
+
 /// How long the links in a notification work. A day covers the life of most pages; an older one is better
 /// answered from the incident itself, where the person sees its current state.
 pub const LINK_TTL: Duration = Duration::hours(24);
@@ -226,9 +229,11 @@ impl Renderer {
                 url: url.clone(),
             });
         }
+        // A notice has room for a few links; the incident's page shows them all.
         let kept_runbooks: Vec<(&str, String)> = d
             .kept_runbooks
             .iter()
+            .take(MAX_RUNBOOK_LINKS)
             .map(|(key, title)| {
                 (
                     title.as_str(),
@@ -274,9 +279,8 @@ impl Renderer {
                         "severity": a.severity,
                         "labels": a.labels,
                     })),
-                    "runbooks": d.runbooks.iter().map(|(service, url)| json!({ "service": service, "url": url }))
-                        .chain(kept_runbooks.iter().map(|(title, url)| json!({ "title": title, "url": url })))
-                        .collect::<Vec<_>>(),
+                    "runbooks": d.runbooks.iter().map(|(service, url)| json!({ "service": service, "url": url })).collect::<Vec<_>>(),
+                    "runbook_documents": kept_runbooks.iter().map(|(title, url)| json!({ "title": title, "url": url })).collect::<Vec<_>>(),
                     "recent_changes": d.recent_changes.iter().map(|(service, c)| json!({
                         "service": service,
                         "summary": c.summary,

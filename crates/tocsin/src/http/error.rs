@@ -31,6 +31,8 @@ pub enum ErrorCode {
     /// The incident has no escalation policy to escalate through.
     NoEscalationPolicy,
     InvalidTransition,
+    /// The entry changed since the version the change was made to.
+    ChangedSince,
     RateLimited,
     Internal,
     Unavailable,
@@ -52,7 +54,8 @@ impl ErrorCode {
             | Self::InUse
             | Self::StillEscalating
             | Self::NoEscalationPolicy
-            | Self::InvalidTransition => StatusCode::CONFLICT,
+            | Self::InvalidTransition
+            | Self::ChangedSince => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -168,11 +171,19 @@ impl From<StoreError> for ApiError {
                     Conflict::NoPolicy { .. } | Conflict::HandedToPeople { .. } => {
                         ErrorCode::NoEscalationPolicy
                     }
+                    Conflict::Changed { .. } => ErrorCode::ChangedSince,
                 };
                 let mut error = Self::new(code, c.to_string());
                 // People are told apart by email; everything else by name.
                 if let Conflict::NameTaken { kind, .. } = c {
-                    error.0.field = Some(if kind == "user" { "email" } else { "name" }.into());
+                    error.0.field = Some(
+                        match kind {
+                            "user" => "email",
+                            "runbook" => "key",
+                            _ => "name",
+                        }
+                        .into(),
+                    );
                 }
                 error
             }
@@ -234,6 +245,7 @@ mod tests {
             ErrorCode::StillEscalating,
             ErrorCode::NoEscalationPolicy,
             ErrorCode::InvalidTransition,
+            ErrorCode::ChangedSince,
             ErrorCode::RateLimited,
             ErrorCode::Internal,
             ErrorCode::Unavailable,
@@ -252,7 +264,7 @@ mod tests {
             table.join("\n"),
             "401 missing_token\n401 invalid_token\n401 invalid_credentials\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
-             409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n429 rate_limited\n500 internal\n503 unavailable"
+             409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n409 changed_since\n429 rate_limited\n500 internal\n503 unavailable"
         );
     }
 

@@ -62,7 +62,9 @@ pub async fn put_runbook(
     let key = runbook
         .parse::<Key>()
         .map_err(|m| ApiError::field("runbook", format!("the runbook's key {m}")))?;
-    Ok(axum::Json(s.app.runbooks().put(&caller, key, spec).await?))
+    Ok(axum::Json(
+        s.app.runbooks().put(&caller, key, spec, None).await?,
+    ))
 }
 
 /// Removes a runbook with all its versions (admins).

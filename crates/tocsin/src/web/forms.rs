@@ -93,7 +93,8 @@ pub fn problems(e: impl Into<ApiError>) -> Result<Problems, PageError> {
         ErrorCode::InUse
         | ErrorCode::InvalidTransition
         | ErrorCode::StillEscalating
-        | ErrorCode::NoEscalationPolicy => Ok(Problems::general_message(e.message)),
+        | ErrorCode::NoEscalationPolicy
+        | ErrorCode::ChangedSince => Ok(Problems::general_message(e.message)),
         _ => Err(PageError::from_api(e)),
     }
 }

@@ -80,6 +80,9 @@ pub struct RunbookView {
     pub url: String,
 }
 
+/// Most runbooks an incident page shows the steps of.
+const MAX_RUNBOOKS_SHOWN: usize = 10;
+
 /// A runbook kept in Tocsin that the incident shows, with its steps rendered.
 pub struct KeptRunbookView {
     pub key: String,
@@ -197,6 +200,8 @@ struct IncidentPage {
     deliveries: Vec<DeliveryView>,
     runbooks: Vec<RunbookView>,
     kept_runbooks: Vec<KeptRunbookView>,
+    /// How many more runbooks match than are shown.
+    more_runbooks: usize,
     /// Where responders look: dashboards, the chat channel, the ticket.
     links: Vec<tocsin_domain::incident::IncidentLink>,
     /// The levels of the incident's policy, to escalate straight to one.
@@ -500,11 +505,10 @@ async fn incident_page(
                 .collect(),
         })
         .collect();
-    let kept_runbooks = s
-        .app
-        .runbooks()
-        .of_incident(who, &this)
-        .await?
+    let mut kept = s.app.runbooks().of_incident(who, &this).await?;
+    let more_runbooks = kept.len().saturating_sub(MAX_RUNBOOKS_SHOWN);
+    kept.truncate(MAX_RUNBOOKS_SHOWN);
+    let kept_runbooks = kept
         .into_iter()
         .map(|r| KeptRunbookView {
             key: r.summary.key.to_string(),
@@ -667,6 +671,7 @@ async fn incident_page(
             deliveries,
             runbooks,
             kept_runbooks,
+            more_runbooks,
             links: i.links.clone(),
             levels,
             timeline: timeline_views(s, viewer, &this, now).await?,

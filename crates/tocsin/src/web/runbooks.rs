@@ -74,6 +74,8 @@ pub struct RunbookForm {
     pub services: Vec<String>,
     /// One matcher per line.
     pub matchers: String,
+    /// The version the form was filled from.
+    pub version: String,
 }
 
 impl RunbookForm {
@@ -90,6 +92,7 @@ impl RunbookForm {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n"),
+            version: r.summary.version.to_string(),
         }
     }
 
@@ -100,6 +103,7 @@ impl RunbookForm {
             body: f.one("body"),
             services: f.all("services"),
             matchers: f.one("matchers"),
+            version: f.one("version"),
         }
     }
 
@@ -193,16 +197,9 @@ pub async fn create(
         }
     };
     let runbooks = s.app.runbooks();
-    // A key in use is another runbook: creating must not overwrite it.
-    if runbooks.get(&viewer.who, &key, None).await.is_ok() {
-        let p = forms::problem(
-            "key",
-            "another runbook has this key; choose another, or edit that one",
-        );
-        return list_page(&s, &viewer, StatusCode::BAD_REQUEST, Some((typed, p))).await;
-    }
+    // A key in use is another runbook: creating must not overwrite it (version 0: none yet).
     match forms::submit(typed.spec(), |spec| {
-        runbooks.put(&viewer.who, key.clone(), spec)
+        runbooks.put(&viewer.who, key.clone(), spec, Some(0))
     })
     .await?
     {
@@ -321,8 +318,10 @@ pub async fn update(
     let mut typed = RunbookForm::typed(&Fields::new(pairs));
     typed.key = key.to_string();
     let runbooks = s.app.runbooks();
+    // Made to the version the page showed, so that it does not undo a change saved since.
+    let read = typed.version.trim().parse::<u32>().ok();
     match forms::submit(typed.spec(), |spec| {
-        runbooks.put(&viewer.who, key.clone(), spec)
+        runbooks.put(&viewer.who, key.clone(), spec, read)
     })
     .await?
     {

@@ -732,18 +732,37 @@ async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
         3,
         "a heading and two versions: {history}"
     );
-    // A file the server refuses names itself, and what it refused.
+    // A file that cannot be applied names itself and what is wrong, and keeps the others from being written.
     std::fs::write(
-        runbooks.join("zz.md"),
+        runbooks.join("aa.md"),
         "---\nmatch: ['bad matcher']\n---\n# Bad\n",
     )
     .unwrap();
+    std::fs::write(
+        runbooks.join("checkout.md"),
+        "---\nservices: [checkout]\n---\n# Checkout down\n\nChanged.\n",
+    )
+    .unwrap();
     let refused = tocsin(&app, &["runbooks", "apply", dir]).await.failed();
-    assert!(
-        refused.contains("zz.md") && refused.contains("matchers"),
-        "{refused}"
+    assert!(refused.contains("aa.md: match[0]"), "{refused}");
+    let checkout_history = tocsin(&app, &["runbooks", "history", "checkout"])
+        .await
+        .ok();
+    assert_eq!(
+        checkout_history.lines().count(),
+        2,
+        "still one version: {checkout_history}"
     );
-    std::fs::remove_file(runbooks.join("zz.md")).unwrap();
+    std::fs::remove_file(runbooks.join("aa.md")).unwrap();
+    std::fs::write(
+        runbooks.join("checkout.md"),
+        "---\nservices: [checkout]\n---\n# Checkout down\n\n1. Roll back.\n",
+    )
+    .unwrap();
+    // Files applied as they are change nothing, not even the audit log: three runbooks made, one changed.
+    tocsin(&app, &["runbooks", "apply", dir]).await.ok();
+    let (_, audit) = app.get("/api/v1/audit?action=runbook.put").await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(4), "{audit}");
     // A deploy, then the alert it caused.
     let (s, _) = app
         .send(
@@ -760,8 +779,12 @@ async fn a_page_carries_its_runbook_alert_details_and_recent_changes() {
     let data = &page["data"];
     assert_eq!(
         data["runbooks"],
+        json!([{"service": "checkout", "url": "https://runbooks.example.com/checkout"}]),
+        "{page}"
+    );
+    assert_eq!(
+        data["runbook_documents"],
         json!([
-            {"service": "checkout", "url": "https://runbooks.example.com/checkout"},
             {"title": "5xx", "url": format!("{}/runbooks/five-hundreds", app.url)},
             {"title": "Checkout down", "url": format!("{}/runbooks/checkout", app.url)},
         ]),

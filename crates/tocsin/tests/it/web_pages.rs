@@ -2749,7 +2749,7 @@ async fn runbooks_are_written_read_by_version_and_shown_on_their_incidents() {
         .await;
     assert_eq!(taken.status, StatusCode::BAD_REQUEST);
     assert!(
-        taken.html.contains("another runbook has this key"),
+        taken.html.contains("already exists") && taken.html.contains(r#"id="key-problem""#),
         "{}",
         taken.html
     );
@@ -2764,6 +2764,24 @@ async fn runbooks_are_written_read_by_version_and_shown_on_their_incidents() {
         )
         .await;
     assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.html);
+    // An edit made to version 1 while version 2 was saved would undo it: refused, as typed.
+    let stale = b
+        .post(
+            "/runbooks/checkout-latency",
+            &[
+                ("version", "1"),
+                ("title", "Checkout latency"),
+                ("body", "1. Look at the graph, then wait"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST);
+    assert!(
+        stale.html.contains("is at version 2 now")
+            && stale.html.contains("1. Look at the graph, then wait"),
+        "{}",
+        stale.html
+    );
 
     let page = b.get("/runbooks/checkout-latency").await.html;
     assert!(
