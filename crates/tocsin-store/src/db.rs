@@ -113,11 +113,15 @@ impl SqlStore {
         let sealer = self.inner.sealer.clone();
         let audit = self.audit.clone();
         let job: WriteJob = Box::new(move |c| {
-            let answer = f(&crate::sql::SealingConn {
+            let conn = crate::sql::SealingConn {
                 conn: c,
                 sealer: &sealer,
-            })?;
-            if let Some(entry) = &audit {
+                unchanged: std::cell::Cell::new(false),
+            };
+            let answer = f(&conn)?;
+            if let Some(entry) = &audit
+                && !conn.unchanged.get()
+            {
                 crate::repo::audit::insert(c, entry)?;
             }
             Ok(Box::new(answer) as Answer)
@@ -137,6 +141,7 @@ impl SqlStore {
             f(&crate::sql::SealingConn {
                 conn: c,
                 sealer: &sealer,
+                unchanged: std::cell::Cell::new(false),
             })
             .map(|r| Box::new(r) as Answer)
         });

@@ -8,7 +8,6 @@ use crate::sql::{Conn, Row};
 use crate::{Conflict, Result, RunbookRepo, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::incident::{Actor, Incident};
@@ -18,11 +17,10 @@ use tocsin_domain::runbooks::{
     MAX_RUNBOOKS, MAX_VERSIONS, Runbook, RunbookSpec, RunbookSummary, RunbookVersion,
 };
 
-/// The columns of a summary, from `runbooks r` joined with the version `v` wanted; [`COLUMNS`] adds the body.
+/// The columns of a summary, from `runbooks r` joined with the version `v` wanted; [`runbook`] reads the body
+/// after them.
 const SUMMARY_COLUMNS: &str =
     "r.key, v.title, v.services, v.matchers, v.version, v.written_at, v.written_by";
-const COLUMNS: &str =
-    "r.key, v.title, v.services, v.matchers, v.version, v.written_at, v.written_by, v.body";
 const CURRENT: &str =
     "FROM runbooks r JOIN runbook_versions v ON v.key = r.key AND v.version = r.version";
 /// How many of an incident's latest alerts a runbook's matchers are tried on.
@@ -58,13 +56,13 @@ pub(super) fn summaries(c: &dyn Conn) -> Result<Vec<RunbookSummary>> {
 fn load(c: &dyn Conn, key: &Key, version: Option<u32>) -> Result<Runbook> {
     let found = match version {
         None => c.query_opt(
-            &format!("SELECT {COLUMNS} {CURRENT} WHERE r.key = ?1"),
+            &format!("SELECT {SUMMARY_COLUMNS}, v.body {CURRENT} WHERE r.key = ?1"),
             params![key.as_str()],
             runbook,
         )?,
         Some(v) => c.query_opt(
             &format!(
-                "SELECT {COLUMNS} FROM runbooks r JOIN runbook_versions v ON v.key = r.key \
+                "SELECT {SUMMARY_COLUMNS}, v.body FROM runbooks r JOIN runbook_versions v ON v.key = r.key \
                  WHERE r.key = ?1 AND v.version = ?2"
             ),
             params![key.as_str(), i64::from(v)],
@@ -96,14 +94,11 @@ pub(super) fn matching(
     let mut of_alerts: Vec<&str> = alerts.iter().map(|a| a.service_id.as_str()).collect();
     of_alerts.sort_unstable();
     of_alerts.dedup();
-    let names: HashMap<String, String> = rows::query_in(
+    let names = rows::text_by_id(
         c,
         "SELECT id, name FROM services WHERE id IN ({})",
         &of_alerts,
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?
-    .into_iter()
-    .collect();
+    )?;
     let details: Vec<_> = alerts
         .iter()
         .map(|a| {
@@ -209,8 +204,12 @@ impl RunbookRepo for SqlStore {
                 _ => {}
             }
             let version = match &current {
-                // Writing what is there already writes no version: applying the same files twice changes nothing.
-                Some(r) if r.spec() == spec => return Ok(r.clone()),
+                // Writing what is there already writes no version, and no audit entry: applying the same files
+                // twice changes nothing.
+                Some(r) if r.spec() == spec => {
+                    c.changed_nothing();
+                    return Ok(r.clone());
+                }
                 Some(r) => r.summary.version + 1,
                 None => {
                     let count = c.query_one("SELECT count(*) FROM runbooks", &[], |r| {
@@ -278,15 +277,11 @@ impl RunbookRepo for SqlStore {
             let i = load_incident(c, &incident)?;
             let shown = matching(c, &summaries(c)?, &i)?;
             let keys: Vec<&str> = shown.iter().map(|r| r.key.as_str()).collect();
-            let mut bodies: HashMap<String, String> = rows::query_in(
+            let mut bodies = rows::text_by_id(
                 c,
-                "SELECT v.key, v.body FROM runbooks r JOIN runbook_versions v ON v.key = r.key AND v.version = r.version \
-                 WHERE r.key IN ({})",
+                &format!("SELECT r.key, v.body {CURRENT} WHERE r.key IN ({{}})"),
                 &keys,
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?
-            .into_iter()
-            .collect();
+            )?;
             Ok(shown
                 .into_iter()
                 .map(|summary| Runbook {

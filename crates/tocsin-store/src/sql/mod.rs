@@ -348,12 +348,16 @@ pub trait Conn {
     fn sealer(&self) -> &crate::secrets::Sealer {
         &crate::secrets::UNSEALED
     }
+    /// Says the write transaction changed nothing (what it was asked to write is there already), so that its
+    /// audit entry is not recorded: the log holds a change exactly when the database does.
+    fn changed_nothing(&self) {}
 }
 
-/// A driver's connection with the store's sealer.
+/// A driver's connection with the store's sealer, and whether the transaction said it changed nothing.
 pub(crate) struct SealingConn<'a> {
     pub conn: &'a dyn Conn,
     pub sealer: &'a crate::secrets::Sealer,
+    pub unchanged: std::cell::Cell<bool>,
 }
 
 impl Conn for SealingConn<'_> {
@@ -376,6 +380,9 @@ impl Conn for SealingConn<'_> {
     }
     fn sealer(&self) -> &crate::secrets::Sealer {
         self.sealer
+    }
+    fn changed_nothing(&self) {
+        self.unchanged.set(true);
     }
 }
 

@@ -351,9 +351,8 @@ async fn apply(client: &Client, paths: &[PathBuf], out: Output) -> anyhow::Resul
         }
         applied.push(r);
     }
-    if out.json {
-        out.either(&json!({ "items": applied }), || {});
-    }
+    // People saw a line per runbook as it was written; scripts get what the server answered.
+    out.either(&json!({ "items": applied }), || {});
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use super::forms::{self, Fields, Problems, given};
 use super::oncall::{policy_url, schedule_url};
-use super::pages::people;
+use super::pages::{by_name, people};
 use super::{Chrome, PageError, Viewer, render};
 use crate::http::AppState;
 use askama::Template;
@@ -573,30 +573,23 @@ struct PolicyEditPage {
 /// Everyone and everything a level can page, as form values.
 async fn target_choices(s: &AppState, viewer: &Viewer) -> Result<Vec<TargetChoice>, PageError> {
     let who = &viewer.who;
-    let mut people: Vec<(String, String)> = people(s, viewer)
-        .await?
-        .into_iter()
-        .map(|(id, n)| (id.to_string(), n))
-        .collect();
-    people.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut schedules: Vec<(String, String)> = s
-        .app
-        .oncall()
-        .list_schedules(who)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.to_string(), r.name))
-        .collect();
-    schedules.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut teams: Vec<(String, String)> = s
-        .app
-        .teams()
-        .list(who)
-        .await?
-        .into_iter()
-        .map(|t| (t.id.to_string(), t.name.to_string()))
-        .collect();
-    teams.sort_by(|a, b| a.1.cmp(&b.1));
+    let people = by_name(people(s, viewer).await?);
+    let schedules = by_name(
+        s.app
+            .oncall()
+            .list_schedules(who)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name)),
+    );
+    let teams = by_name(
+        s.app
+            .teams()
+            .list(who)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name.to_string())),
+    );
     let mut out: Vec<TargetChoice> = schedules
         .into_iter()
         .map(|(id, n)| TargetChoice {

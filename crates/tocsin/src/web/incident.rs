@@ -4,7 +4,7 @@
 //! severity, edit, keep links, add a note.
 
 use super::forms::{self, Fields, Problems};
-use super::pages::{Choice, IncidentRow, names_of, people, row};
+use super::pages::{Choice, IncidentRow, by_name, names_of, people, row};
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
 use askama::Template;
@@ -257,12 +257,13 @@ pub(super) fn incident_ref(number: &str) -> Result<IncidentRef, PageError> {
 async fn timeline_views(
     s: &AppState,
     viewer: &Viewer,
-    incident: &IncidentRef,
+    this: &tocsin_domain::incident::Incident,
     now: DateTime<Utc>,
 ) -> Result<Vec<EntryView>, PageError> {
     let incidents = s.app.incidents();
-    let this = incidents.get(&viewer.who, incident).await?;
-    let mut entries = incidents.timeline(&viewer.who, incident).await?;
+    let mut entries = incidents
+        .timeline(&viewer.who, &IncidentRef::Id(this.id.clone()))
+        .await?;
     entries.reverse();
     // Entries of the incidents merged into this one say which they are of.
     let mut merged: std::collections::HashMap<tocsin_domain::ids::IncidentId, i64> =
@@ -532,11 +533,7 @@ async fn incident_page(
     all_services.sort();
     let can_respond = who.grant.allows(&Need::Respond);
     let (everyone, schedules, policies) = if can_respond {
-        let mut everyone: Vec<(String, String)> = people
-            .iter()
-            .map(|(id, n)| (id.to_string(), n.clone()))
-            .collect();
-        everyone.sort_by(|a, b| a.1.cmp(&b.1));
+        let everyone = by_name(people.iter().map(|(id, n)| (id, n.clone())));
         let mut schedules: Vec<String> = s
             .app
             .oncall()
@@ -674,7 +671,7 @@ async fn incident_page(
             more_runbooks,
             links: i.links.clone(),
             levels,
-            timeline: timeline_views(s, viewer, &this, now).await?,
+            timeline: timeline_views(s, viewer, &i, now).await?,
             everyone,
             schedules,
             policies: policies.into_iter().map(|p| p.name).collect(),
@@ -719,7 +716,11 @@ pub async fn timeline(
     viewer: Viewer,
     Path(number): Path<String>,
 ) -> PageResult {
-    let this = incident_ref(&number)?;
+    let this = s
+        .app
+        .incidents()
+        .get(&viewer.who, &incident_ref(&number)?)
+        .await?;
     let now = s.app.now();
     Ok(render(
         StatusCode::OK,

@@ -2,7 +2,7 @@
 //! final schedule (an agenda on phones), overrides taken in two taps, and who each policy level reaches now.
 
 use super::forms::{self, Problems};
-use super::pages::people;
+use super::pages::{by_name, people};
 use super::{Chrome, PageError, Viewer, When, render};
 use crate::http::AppState;
 use crate::http::extract::path_id;
@@ -409,11 +409,7 @@ async fn schedule_page(
         })
         .collect();
     overrides.sort_by(|a, b| a.start.iso.cmp(&b.start.iso));
-    let mut everyone: Vec<(String, String)> = people
-        .iter()
-        .map(|(id, n)| (id.to_string(), n.clone()))
-        .collect();
-    everyone.sort_by(|a, b| a.1.cmp(&b.1));
+    let everyone = by_name(people.iter().map(|(id, n)| (id, n.clone())));
     let local = |t: DateTime<Utc>| forms::local_input(t, viewer.tz);
     let form = form.unwrap_or_else(|| OverrideForm {
         user: viewer.user.id.to_string(),

@@ -517,6 +517,29 @@ pub(super) async fn service_names(
     Ok(names_of(&s.app.services().list(&viewer.who).await?))
 }
 
+/// A key named in a page's path (a role's, a checklist's, a runbook's); anything else names nothing there is.
+pub(super) fn key_in_path(raw: &str, what: &str) -> Result<tocsin_domain::refs::Key, PageError> {
+    raw.parse().map_err(|_| {
+        PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("There is no such {what}."),
+        )
+    })
+}
+
+/// Choices for a form's select, as (value, label), by label: people, services, schedules, teams.
+pub(super) fn by_name<K: std::fmt::Display>(
+    entries: impl IntoIterator<Item = (K, String)>,
+) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|(id, name)| (id.to_string(), name))
+        .collect();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
 /// Services' names by ID, for a page that has listed them anyway.
 pub(super) fn names_of(services: &[tocsin_domain::catalog::Service]) -> HashMap<ServiceId, String> {
     services

@@ -2,7 +2,7 @@
 //! checklists incidents get by severity and service. Everyone reads it; admins change it.
 
 use super::forms::{self, Fields, Problems};
-use super::pages::{Choice, people};
+use super::pages::{Choice, by_name, key_in_path, people};
 use super::{Chrome, PageError, Viewer, markdown, render};
 use crate::http::AppState;
 use askama::Template;
@@ -263,12 +263,7 @@ async fn page(
     let roles = s.app.roles().list(who).await?;
     let templates = s.app.tasks().templates(who).await?;
     let sorted = |m: &HashMap<String, String>, prefix: &str| {
-        let mut v: Vec<(String, String)> = m
-            .iter()
-            .map(|(id, n)| (format!("{prefix}{id}"), n.clone()))
-            .collect();
-        v.sort_by(|a, b| a.1.cmp(&b.1));
-        v
+        by_name(m.iter().map(|(id, n)| (format!("{prefix}{id}"), n.clone())))
     };
     let mut targets = Vec::new();
     for (id, n) in sorted(&names.schedules, "schedule:") {
@@ -335,11 +330,6 @@ async fn refused(
     .await
 }
 
-fn role_key(raw: &str) -> Result<Key, PageError> {
-    raw.parse()
-        .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such role."))
-}
-
 /// Saves a role: a new one of the organisation's own, or one reworded; `change` edits what the role holds now.
 async fn save_role(
     s: &AppState,
@@ -402,7 +392,7 @@ pub async fn role_action(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
     let f = Fields::new(pairs);
-    let parsed = role_key(&key)?;
+    let parsed = key_in_path(&key, "role")?;
     let form = format!("role-{key}");
     match action.as_str() {
         "edit" => {
@@ -556,13 +546,7 @@ pub async fn delete_template(
     viewer: Viewer,
     Path(key): Path<String>,
 ) -> PageResult {
-    let key: Key = key.parse().map_err(|_| {
-        PageError::new(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such checklist.",
-        )
-    })?;
+    let key = key_in_path(&key, "checklist")?;
     s.app.tasks().delete_template(&viewer.who, &key).await?;
     Ok(back())
 }

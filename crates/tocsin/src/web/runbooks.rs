@@ -1,7 +1,7 @@
 //! Runbooks: the list, each one rendered with what it is for and its versions, and admins' forms to write them.
 
 use super::forms::{self, Fields, Problems};
-use super::pages::names_of;
+use super::pages::{by_name, key_in_path, names_of};
 use super::{Chrome, PageError, Viewer, When, markdown, render};
 use crate::http::AppState;
 use askama::Template;
@@ -142,16 +142,6 @@ struct RunbooksPage {
     problems: Problems,
 }
 
-/// Services as a form offers them: (ID, name), by name.
-fn service_choices(names: &HashMap<ServiceId, String>) -> Vec<(String, String)> {
-    let mut services: Vec<(String, String)> = names
-        .iter()
-        .map(|(id, n)| (id.to_string(), n.clone()))
-        .collect();
-    services.sort_by(|a, b| a.1.cmp(&b.1));
-    services
-}
-
 async fn list_page(
     s: &AppState,
     viewer: &Viewer,
@@ -171,7 +161,7 @@ async fn list_page(
                 .map(|r| row(r, &names, viewer, now))
                 .collect(),
             may_edit: viewer.who.grant.allows(&Need::Configure),
-            services: service_choices(&names),
+            services: by_name(names.iter().map(|(id, n)| (id, n.clone()))),
             form,
             problems,
         },
@@ -232,13 +222,7 @@ struct RunbookPage {
 }
 
 fn runbook_key(raw: &str) -> Result<Key, PageError> {
-    raw.parse().map_err(|_| {
-        PageError::new(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such runbook.",
-        )
-    })
+    key_in_path(raw, "runbook")
 }
 
 #[derive(Deserialize)]
@@ -283,7 +267,7 @@ async fn runbook_page(
                 })
                 .collect(),
             may_edit: viewer.who.grant.allows(&Need::Configure),
-            services: service_choices(&names),
+            services: by_name(names.iter().map(|(id, n)| (id, n.clone()))),
             form,
             problems,
         },
