@@ -9,6 +9,7 @@
 mod access;
 pub mod accounts;
 mod audit;
+mod automation;
 mod catalog;
 mod incidents;
 pub mod intake;
@@ -24,6 +25,7 @@ mod tasks;
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
 pub use accounts::{AccountSettings, Accounts, Claim, Client, Join, SignedIn, Vouched};
 pub use audit::Audit;
+pub use automation::Automation;
 pub use catalog::{Catalog, Services, Teams, Users};
 pub use incidents::{Alerts, Incidents};
 pub use intake::{Accepted, Ingest, IntakeSettings, Over, Refusal};
@@ -199,6 +201,8 @@ pub struct App {
     audit_retention: chrono::Duration,
     /// How long sessions last; how many failed sign-ins are tolerated.
     accounts: AccountSettings,
+    /// The commands runbook steps may run (`[automation.commands]`); none unless an admin configured some.
+    automation_commands: Vec<tocsin_domain::refs::Key>,
 }
 
 impl App {
@@ -221,7 +225,18 @@ impl App {
                 tocsin_domain::audit::DEFAULT_RETENTION_DAYS,
             )),
             accounts: AccountSettings::default(),
+            automation_commands: Vec::new(),
         }
+    }
+
+    /// The commands runbook steps may name (`[automation.commands]`).
+    pub fn with_automation_commands(mut self, names: Vec<tocsin_domain::refs::Key>) -> Self {
+        self.automation_commands = names;
+        self
+    }
+
+    pub fn automation_commands(&self) -> &[tocsin_domain::refs::Key] {
+        &self.automation_commands
     }
 
     /// How long sessions last; how many failed sign-ins are tolerated.
@@ -492,6 +507,9 @@ impl App {
     }
     pub fn runbooks(&self) -> Runbooks<'_> {
         Runbooks { app: self }
+    }
+    pub fn automation(&self) -> Automation<'_> {
+        Automation { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -34,12 +34,30 @@ impl Runbooks<'_> {
         expected_version: Option<u32>,
     ) -> Result<Runbook> {
         who.require(Need::Configure)?;
+        let mut errors = tocsin_domain::ValidationErrors::default();
+        for (j, step) in spec.steps.iter().enumerate() {
+            if let Some(command) = &step.command
+                && !self.app.automation_commands().contains(command)
+            {
+                errors.push(
+                    format!("steps[{j}].command"),
+                    format!(
+                        "{command} is not a command this server allows; an admin allows it under \
+                         [automation.commands.{command}] in the server's configuration"
+                    ),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors).into());
+        }
         // The body can be long; the log keeps what identifies the change, and the version keeps the text.
         let summary = json!({ "after": {
             "title": spec.title,
             "services": spec.services,
             "matchers": spec.matchers,
             "body_bytes": spec.body.len(),
+            "steps": spec.steps.iter().map(|s| s.action()).collect::<Vec<_>>(),
         }});
         let now = self.app.now();
         Ok(self

@@ -94,6 +94,7 @@ prefixed_id!(NotificationRuleId, "nr");
 prefixed_id!(DeliveryId, "msg");
 prefixed_id!(FeedId, "feed");
 prefixed_id!(SessionId, "ses");
+prefixed_id!(RunId, "run");
 
 #[cfg(test)]
 mod tests {

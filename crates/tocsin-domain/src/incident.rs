@@ -419,6 +419,16 @@ pub enum TransitionError {
         "incident #{0} is resolved; merge it into an open incident instead, or merge the other way"
     )]
     MergingIntoResolved(i64),
+    #[error("run {run} is {status}; only a run awaiting approval is approved or declined")]
+    RunNotAwaitingApproval { run: String, status: &'static str },
+    #[error(
+        "you asked for this run; a second responder approves it (or you decline it to withdraw it)"
+    )]
+    ApprovingOwnRun,
+    #[error("run {run} is {status}; only a failed, timed-out or interrupted run is tried again")]
+    RetryingRun { run: String, status: &'static str },
+    #[error("incident #{0} is resolved; runbook steps run for open incidents")]
+    RunningOnResolved(i64),
 }
 
 /// A validated incident title: 1–255 characters.

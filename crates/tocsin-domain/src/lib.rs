@@ -8,6 +8,7 @@ pub mod account;
 pub mod alert;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod catalog;
 pub mod clock;
 pub mod contact;
@@ -31,6 +32,7 @@ pub mod runbooks;
 pub mod senders;
 pub mod severity;
 pub mod tasks;
+pub mod template;
 pub mod timeline;
 pub mod webhook;
 

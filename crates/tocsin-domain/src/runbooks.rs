@@ -1,6 +1,7 @@
 //! Runbooks: Markdown documents that say how to handle a kind of trouble, kept in Tocsin with every version, and
 //! shown on the incidents they are for: those of their services, and those with an alert their matchers accept.
 
+use crate::automation::Step;
 use crate::ids::ServiceId;
 use crate::incident::Actor;
 use crate::noise::{AlertFields, Matcher, all_match};
@@ -33,6 +34,9 @@ pub struct RunbookSpec {
     /// empty for none.
     #[serde(default)]
     pub matchers: Vec<Matcher>,
+    /// What Tocsin can do for an incident the runbook is for: HTTP requests and allowed commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
 }
 
 impl RunbookSpec {
@@ -67,6 +71,7 @@ impl RunbookSpec {
         if self.matchers.len() > MAX_MATCHERS {
             errors.push("matchers", format!("at most {MAX_MATCHERS} matchers"));
         }
+        self.steps = crate::automation::check_steps(std::mem::take(&mut self.steps), &mut errors);
         errors.into_result(self)
     }
 }
@@ -93,6 +98,8 @@ pub struct Runbook {
     pub summary: RunbookSummary,
     /// Markdown.
     pub body: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
 }
 
 impl Runbook {
@@ -102,7 +109,12 @@ impl Runbook {
             body: self.body.clone(),
             services: self.summary.services.clone(),
             matchers: self.summary.matchers.clone(),
+            steps: self.steps.clone(),
         }
+    }
+
+    pub fn step(&self, key: &Key) -> Option<&Step> {
+        self.steps.iter().find(|s| &s.key == key)
     }
 }
 
@@ -205,6 +217,7 @@ mod tests {
             body: "# Steps\r\n1. Look".into(),
             services: vec![s.clone(), s.clone()],
             matchers: vec![],
+            steps: vec![],
         }
         .validated()
         .unwrap();
@@ -219,6 +232,7 @@ mod tests {
             body: "x".repeat(MAX_BODY_BYTES + 1),
             services: vec![],
             matchers: vec![Matcher::parse("a=b").unwrap(); MAX_MATCHERS + 1],
+            steps: vec![],
         }
         .validated()
         .unwrap_err();

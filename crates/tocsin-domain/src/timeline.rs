@@ -4,7 +4,8 @@
 //! paged by what). The words are chosen where the entry is shown (the API, the web UI, notifications), so they
 //! can change, or be translated, without rewriting history.
 
-use crate::ids::{AlertId, DeliveryId, PolicyId, ScheduleId, TeamId, UserId};
+use crate::automation::RunStatus;
+use crate::ids::{AlertId, DeliveryId, PolicyId, RunId, ScheduleId, TeamId, UserId};
 use crate::incident::Actor;
 use crate::refs::Key;
 use crate::severity::Severity;
@@ -55,9 +56,17 @@ pub enum TimelineKind {
     Merged,
     /// This incident was merged into another.
     MergedInto,
+    /// A runbook step was asked to run: by someone, or by Tocsin for an automatic step.
+    RunRequested,
+    /// A responder approved a run.
+    RunApproved,
+    /// A responder declined a run.
+    RunDeclined,
+    /// A run ended: succeeded, failed, timed out or interrupted.
+    RunFinished,
 }
 
-const KINDS: [TimelineKind; 24] = [
+const KINDS: [TimelineKind; 28] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -82,6 +91,10 @@ const KINDS: [TimelineKind; 24] = [
     TimelineKind::TaskReopened,
     TimelineKind::Merged,
     TimelineKind::MergedInto,
+    TimelineKind::RunRequested,
+    TimelineKind::RunApproved,
+    TimelineKind::RunDeclined,
+    TimelineKind::RunFinished,
 ];
 
 impl TimelineKind {
@@ -111,6 +124,10 @@ impl TimelineKind {
             Self::TaskReopened => "task_reopened",
             Self::Merged => "merged",
             Self::MergedInto => "merged_into",
+            Self::RunRequested => "run_requested",
+            Self::RunApproved => "run_approved",
+            Self::RunDeclined => "run_declined",
+            Self::RunFinished => "run_finished",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -310,6 +327,33 @@ pub enum TimelineEvent {
         into: i64,
         title: String,
     },
+    RunRequested {
+        run_id: RunId,
+        runbook: Key,
+        step: Key,
+        title: String,
+        needs_approval: bool,
+        /// The run this one tries again, with the same idempotency key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_of: Option<RunId>,
+    },
+    RunApproved {
+        run_id: RunId,
+        title: String,
+    },
+    RunDeclined {
+        run_id: RunId,
+        title: String,
+    },
+    RunFinished {
+        run_id: RunId,
+        title: String,
+        status: RunStatus,
+        outcome: String,
+        /// The start of its output.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -344,6 +388,10 @@ impl TimelineEvent {
             Self::TaskReopened { .. } => TimelineKind::TaskReopened,
             Self::Merged { .. } => TimelineKind::Merged,
             Self::MergedInto { .. } => TimelineKind::MergedInto,
+            Self::RunRequested { .. } => TimelineKind::RunRequested,
+            Self::RunApproved { .. } => TimelineKind::RunApproved,
+            Self::RunDeclined { .. } => TimelineKind::RunDeclined,
+            Self::RunFinished { .. } => TimelineKind::RunFinished,
             Self::Worded { kind, .. } => *kind,
         }
     }

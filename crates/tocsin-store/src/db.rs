@@ -218,6 +218,9 @@ impl crate::Store for SqlStore {
     fn runbooks(&self) -> &dyn crate::RunbookRepo {
         self
     }
+    fn automation(&self) -> &dyn crate::AutomationRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

@@ -99,6 +99,17 @@ pub enum Conflict {
         name: String,
         now: u32,
     },
+    /// The step has a run for the incident that is awaiting approval, queued or running: one at a time.
+    #[error(
+        "step {step} of runbook {runbook} has run {run} {status} for incident #{number} already; one runs at a time"
+    )]
+    RunActive {
+        runbook: String,
+        step: String,
+        number: i64,
+        run: String,
+        status: &'static str,
+    },
     /// The change would leave no person holding the owner role.
     #[error("{user} is the last owner; make someone else an owner first")]
     LastOwner { user: String },
@@ -119,6 +130,8 @@ pub enum Dependents {
     Fallback,
     /// Open incidents, by number, where someone holds the entry (a role).
     OpenIncidents(Vec<i64>),
+    /// Runbooks whose steps use the entry (a secret).
+    Runbooks(Vec<String>),
 }
 
 fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
@@ -149,6 +162,10 @@ fn in_use(kind: &str, name: &str, by: &Dependents) -> String {
                 .map(|n| format!("#{n}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        Dependents::Runbooks(r) => format!(
+            "the steps of runbooks {} use {kind} {name:?}; change those runbooks first",
+            r.join(", ")
         ),
     }
 }

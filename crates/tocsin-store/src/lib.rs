@@ -71,6 +71,7 @@ pub trait Store: Send + Sync + 'static {
     fn roles(&self) -> &dyn RoleRepo;
     fn tasks(&self) -> &dyn TaskRepo;
     fn runbooks(&self) -> &dyn RunbookRepo;
+    fn automation(&self) -> &dyn AutomationRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -136,6 +137,88 @@ pub trait RoleRepo: Send + Sync {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<tocsin_domain::roles::Responder>>;
+}
+
+/// Runbook automation: the secrets steps use, and each run of a step for an incident, from its request to its
+/// end.
+#[async_trait]
+pub trait AutomationRepo: Send + Sync {
+    /// The secrets by name; never their values.
+    async fn secrets(&self) -> Result<Vec<tocsin_domain::automation::SecretInfo>>;
+    /// Creates or replaces a secret, sealed at rest.
+    async fn put_secret(
+        &self,
+        name: tocsin_domain::refs::Key,
+        value: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::automation::SecretInfo>;
+    /// Removes a secret; refused while a runbook's steps use it.
+    async fn delete_secret(&self, name: &tocsin_domain::refs::Key) -> Result<()>;
+    /// The incident's runs, newest first.
+    async fn runs(&self, incident: &IncidentRef) -> Result<Vec<tocsin_domain::automation::Run>>;
+    async fn run(&self, id: &tocsin_domain::ids::RunId) -> Result<tocsin_domain::automation::Run>;
+    /// Asks for a run of a runbook's step (at its current version) for an open incident, on its timeline;
+    /// refused while the step has an active run for it.
+    async fn start_run(
+        &self,
+        incident: &IncidentRef,
+        runbook: &tocsin_domain::refs::Key,
+        step: &tocsin_domain::refs::Key,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::automation::Run>;
+    /// Approves or declines a run awaiting approval (see `Run::decide`).
+    async fn decide_run(
+        &self,
+        id: &tocsin_domain::ids::RunId,
+        approve: bool,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::automation::Run>;
+    /// Asks for a failed, timed-out or interrupted run again, with its idempotency key.
+    async fn retry_run(
+        &self,
+        id: &tocsin_domain::ids::RunId,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::automation::Run>;
+    /// For each incident that opened or gained an alert (at most `limit`): asks for a run of every automatic
+    /// step of the runbooks it shows that has not run for it yet. Returns how many runs were asked for.
+    async fn start_automatic(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
+    /// Reports as interrupted the runs whose runner died (their claim lapsed; or `predecessor_died`: claimed
+    /// under `holder` by a process before this one), then claims queued runs due at `now` for `holder`, with
+    /// what their requests are filled from.
+    async fn claim_runs(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+        predecessor_died: bool,
+    ) -> Result<Vec<ClaimedRun>>;
+    /// Records how a run that `holder` claimed ended, on the incident's timeline. False when the run was no
+    /// longer `holder`'s (reported interrupted meanwhile).
+    async fn finish_run(
+        &self,
+        id: &tocsin_domain::ids::RunId,
+        holder: &str,
+        finished: tocsin_domain::automation::Finished,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// A run claimed to be run now, with what its request is filled from.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub run: tocsin_domain::automation::Run,
+    pub incident: tocsin_domain::incident::Incident,
+    pub services: Vec<String>,
+    /// The incident's latest alert.
+    pub alert: Option<tocsin_domain::alert::Alert>,
+    /// The secrets the step names, opened.
+    pub secrets: std::collections::BTreeMap<tocsin_domain::refs::Key, String>,
+    /// Secrets the step names that are not set (the run fails, saying so).
+    pub missing_secrets: Vec<tocsin_domain::refs::Key>,
 }
 
 /// Runbooks: Markdown documents with their versions, and which incidents show them.

@@ -35,6 +35,10 @@ pub struct Config {
     /// How notifications leave: SMTP relay, SMS and voice gateways (`[notify]`).
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// What runbook steps may do: commands allowed by name, private networks their requests may reach
+    /// (`[automation]`).
+    #[serde(default)]
+    pub automation: crate::automation::AutomationConfig,
     /// The engine that escalates, sends notifications and watches heartbeats (`[engine]`).
     #[serde(default)]
     pub engine: EngineConfig,
@@ -306,6 +310,7 @@ impl Default for Config {
             bootstrap_token: None,
             secret_key_file: None,
             notify: NotifyConfig::default(),
+            automation: Default::default(),
             engine: EngineConfig::default(),
             tls: None,
             http: HttpLimits::default(),

@@ -1,5 +1,6 @@
 //! Tocsin: the server (HTTP API and ingest), the command-line client and the benchmark, in one binary.
 
+pub mod automation;
 pub mod bench;
 pub mod cli;
 pub mod config;

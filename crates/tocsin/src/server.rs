@@ -1,5 +1,6 @@
 //! Starting and stopping the server: data directory, database, first admin token, listener.
 
+use crate::automation::Runner;
 use crate::config::{Config, Durability};
 use crate::engine::{Engine, EngineSettings, Renderer};
 use crate::http::{self, AppState};
@@ -268,7 +269,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .with_channels(config.notify.channels())
         .with_intake(config.ingest.settings())
         .with_audit_retention(config.audit.retention_days.max(1))
-        .with_accounts(config.sessions.settings());
+        .with_accounts(config.sessions.settings())
+        .with_automation_commands(config.automation.command_names());
     // Until an owner can sign in, every start offers a link that creates one (a failed first start, or a server
     // upgraded from before accounts, must not leave nobody able to); each replaces the one before.
     let first_owner_link = app
@@ -276,19 +278,25 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .first_owner_link()
         .await?
         .map(|(token, _)| format!("{public_url}/account/{}", token.expose()));
-    let engine = Arc::new(Engine::new(
-        &app,
-        transports.clone(),
-        Renderer {
-            public_url: public_url.clone(),
-            link_key: link_key.clone(),
-        },
-        EngineSettings {
-            tick: std::time::Duration::from_millis(config.engine.tick_ms.max(10)),
-            instance: Some(instance_name(config, addr)),
-            ..EngineSettings::default()
-        },
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            &app,
+            transports.clone(),
+            Renderer {
+                public_url: public_url.clone(),
+                link_key: link_key.clone(),
+            },
+            EngineSettings {
+                tick: std::time::Duration::from_millis(config.engine.tick_ms.max(10)),
+                instance: Some(instance_name(config, addr)),
+                ..EngineSettings::default()
+            },
+        )
+        .with_runner(
+            Runner::new(&config.automation, &public_url)
+                .context("the [automation] configuration")?,
+        ),
+    );
     let mut state = AppState::new(app, public_url).with_engine(engine.clone(), link_key);
     state.mailer = config.notify.smtp.is_some().then_some(transports);
     state.sso = match &config.oidc {

@@ -2,6 +2,7 @@
 //! the web pages). Timeline entries are stored as facts; their sentences are made here, when they are shown.
 
 use tocsin_app::Warning;
+use tocsin_domain::automation::RunStatus;
 use tocsin_domain::doctor::Finding;
 use tocsin_domain::incident::{TimelineEntry, TimelineEvent};
 use tocsin_domain::timeline::{
@@ -325,6 +326,45 @@ pub fn timeline(entry: &TimelineEntry) -> String {
         }
         TimelineEvent::MergedInto { into, title } => {
             format!("{actor} merged this incident into #{into} ({title}), which carries on")
+        }
+        TimelineEvent::RunRequested {
+            title,
+            runbook,
+            needs_approval,
+            retry_of,
+            ..
+        } => {
+            let what = if retry_of.is_some() {
+                "to run again"
+            } else {
+                "to run"
+            };
+            let approval = if *needs_approval {
+                "; it runs once another responder approves it"
+            } else {
+                ""
+            };
+            format!("{actor} asked {what} \"{title}\" of runbook {runbook}{approval}")
+        }
+        TimelineEvent::RunApproved { title, .. } => {
+            format!("{actor} approved running \"{title}\"")
+        }
+        TimelineEvent::RunDeclined { title, .. } => {
+            format!("{actor} declined running \"{title}\"")
+        }
+        TimelineEvent::RunFinished {
+            title,
+            status,
+            outcome,
+            ..
+        } => {
+            let how = match status {
+                RunStatus::Succeeded => "succeeded",
+                RunStatus::TimedOut => "timed out",
+                RunStatus::Interrupted => "was interrupted",
+                _ => "failed",
+            };
+            format!("\"{title}\" {how}: {outcome}")
         }
         TimelineEvent::Worded { message, .. } => message.clone(),
     }

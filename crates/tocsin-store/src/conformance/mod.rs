@@ -3,6 +3,7 @@
 //! Each check exercises the behaviour users rely on through the public [`Store`] interface only, so a new backend
 //! is correct when this passes.
 
+pub mod automation;
 pub mod paging;
 pub mod races;
 pub mod roles;
@@ -52,6 +53,9 @@ macro_rules! conformance_suite {
             roles_are_defined_by_admins_and_filled_by_their_defaults => $crate::conformance::roles::roles_are_defined_by_admins_and_filled_by_their_defaults,
             checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done => $crate::conformance::tasks::checklists_apply_as_incidents_open_and_worsen_and_tasks_are_done,
             runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for => $crate::conformance::runbooks::runbooks_keep_their_versions_and_show_on_the_incidents_they_are_for,
+            runs_wait_for_a_second_person_and_one_runs_at_a_time => $crate::conformance::automation::runs_wait_for_a_second_person_and_one_runs_at_a_time,
+            a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key => $crate::conformance::automation::a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key,
+            automatic_steps_run_once_for_each_incident_they_are_for => $crate::conformance::automation::automatic_steps_run_once_for_each_incident_they_are_for,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

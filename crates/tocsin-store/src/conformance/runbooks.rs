@@ -24,6 +24,7 @@ fn spec(title: &str, body: &str) -> RunbookSpec {
         body: body.into(),
         services: vec![],
         matchers: vec![],
+        steps: vec![],
     }
 }
 

@@ -124,6 +124,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "tasks", include_str!("migrations/0015_tasks.sql")),
     (16, "runbooks", include_str!("migrations/0016_runbooks.sql")),
     (17, "merges", include_str!("migrations/0017_merges.sql")),
+    (
+        18,
+        "automation",
+        include_str!("migrations/0018_automation.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -995,7 +995,7 @@ impl SqlStore {
     /// Whether the timer table of `earliest` (one of the `*_DUE` queries) has anything due. Asks a read
     /// connection, so that an engine cycle with nothing to do never queues on the single writer that every ingest
     /// commit goes through.
-    async fn any_due(&self, earliest: &'static str, now: DateTime<Utc>) -> Result<bool> {
+    pub(super) async fn any_due(&self, earliest: &'static str, now: DateTime<Utc>) -> Result<bool> {
         let earliest: Option<i64> = self
             .read(move |c| c.query_one(earliest, params![], |r| r.get(0)))
             .await?;
@@ -1198,8 +1198,11 @@ impl EngineRepo for SqlStore {
             c.query_one(
                 &format!(
                     "SELECT min(due) FROM ({ESCALATIONS_DUE} UNION ALL {DELIVERIES_DUE} UNION ALL {HEARTBEATS_DUE} \
-                     UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE} UNION ALL {}) AS timers",
-                    super::roles::ROLE_FILLS_DUE
+                     UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE} UNION ALL {} UNION ALL {} \
+                     UNION ALL {}) AS timers",
+                    super::roles::ROLE_FILLS_DUE,
+                    super::automation::RUNS_DUE,
+                    super::automation::CHECKS_DUE
                 ),
                 params![],
                 |r| r.get::<Option<i64>>(0),

@@ -115,6 +115,7 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
     rows::record_timeline(c, &incident.id, opened)?;
     super::roles::schedule_fill(c, incident, incident.created_at)?;
     super::tasks::apply_templates(c, incident, incident.created_at)?;
+    super::automation::schedule_check(c, &incident.id, incident.created_at)?;
     super::escalation::start(c, incident, policy)
 }
 

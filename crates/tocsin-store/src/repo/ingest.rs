@@ -314,6 +314,7 @@ fn joined(
         },
     );
     rows::record_timeline(c, &id, &entry)?;
+    super::automation::schedule_check(c, &id, now)?;
     Ok(Some(id))
 }
 

@@ -3,6 +3,7 @@
 pub(crate) mod access;
 pub(crate) mod accounts;
 pub(crate) mod audit;
+pub(crate) mod automation;
 pub(crate) mod catalog;
 pub(crate) mod delivery;
 pub(crate) mod escalation;

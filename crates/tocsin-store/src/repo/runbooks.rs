@@ -8,8 +8,10 @@ use crate::sql::{Conn, Row};
 use crate::{Conflict, Result, RunbookRepo, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use tocsin_domain::FieldError;
 use tocsin_domain::ValidationErrors;
+use tocsin_domain::automation::Step;
 use tocsin_domain::incident::{Actor, Incident};
 use tocsin_domain::noise::AlertFields;
 use tocsin_domain::refs::{IncidentRef, Key};
@@ -18,7 +20,7 @@ use tocsin_domain::runbooks::{
 };
 
 /// The columns of a summary, from `runbooks r` joined with the version `v` wanted; [`runbook`] reads the body
-/// after them.
+/// and the steps after them.
 const SUMMARY_COLUMNS: &str =
     "r.key, v.title, v.services, v.matchers, v.version, v.written_at, v.written_by";
 const CURRENT: &str =
@@ -42,6 +44,7 @@ fn runbook(r: &Row<'_>) -> Result<Runbook> {
     Ok(Runbook {
         summary: summary(r)?,
         body: r.get(7)?,
+        steps: r.json(8)?,
     })
 }
 
@@ -53,16 +56,16 @@ pub(super) fn summaries(c: &dyn Conn) -> Result<Vec<RunbookSummary>> {
     )
 }
 
-fn load(c: &dyn Conn, key: &Key, version: Option<u32>) -> Result<Runbook> {
+pub(super) fn load(c: &dyn Conn, key: &Key, version: Option<u32>) -> Result<Runbook> {
     let found = match version {
         None => c.query_opt(
-            &format!("SELECT {SUMMARY_COLUMNS}, v.body {CURRENT} WHERE r.key = ?1"),
+            &format!("SELECT {SUMMARY_COLUMNS}, v.body, v.steps {CURRENT} WHERE r.key = ?1"),
             params![key.as_str()],
             runbook,
         )?,
         Some(v) => c.query_opt(
             &format!(
-                "SELECT {SUMMARY_COLUMNS}, v.body FROM runbooks r JOIN runbook_versions v ON v.key = r.key \
+                "SELECT {SUMMARY_COLUMNS}, v.body, v.steps FROM runbooks r JOIN runbook_versions v ON v.key = r.key \
                  WHERE r.key = ?1 AND v.version = ?2"
             ),
             params![key.as_str(), i64::from(v)],
@@ -73,6 +76,24 @@ fn load(c: &dyn Conn, key: &Key, version: Option<u32>) -> Result<Runbook> {
         None => StoreError::not_found("runbook", key.as_str()),
         Some(v) => StoreError::not_found("runbook version", format!("{key} version {v}")),
     })
+}
+
+/// Every runbook at its current version, with its body and steps.
+pub(super) fn current(c: &dyn Conn) -> Result<Vec<Runbook>> {
+    c.query_all(
+        &format!("SELECT {SUMMARY_COLUMNS}, v.body, v.steps {CURRENT} ORDER BY r.key"),
+        &[],
+        runbook,
+    )
+}
+
+/// The runbooks whose current version has steps that run on their own.
+pub(super) fn automatic(c: &dyn Conn) -> Result<Vec<Runbook>> {
+    c.query_all(
+        &format!("SELECT {SUMMARY_COLUMNS}, v.body, v.steps {CURRENT} WHERE r.automatic = 1 ORDER BY r.key"),
+        &[],
+        runbook,
+    )
 }
 
 /// Of `all`, the runbooks an incident shows: those of its services, and those whose matchers accept one of its
@@ -121,7 +142,7 @@ pub(super) fn matching(
         .collect())
 }
 
-/// What a runbook names must exist: its services.
+/// What a runbook names must exist: its services and the secrets its steps use.
 fn check(c: &dyn Conn, spec: RunbookSpec) -> Result<RunbookSpec> {
     let (spec, mut errors) = match spec.clone().validated() {
         Ok(spec) => (spec, ValidationErrors::default()),
@@ -130,6 +151,16 @@ fn check(c: &dyn Conn, spec: RunbookSpec) -> Result<RunbookSpec> {
     for (j, s) in spec.services.iter().enumerate() {
         if !super::escalation::exists(c, "services", s.as_str())? {
             errors.push(format!("services[{j}]"), "no service has this ID");
+        }
+    }
+    for (j, step) in spec.steps.iter().enumerate() {
+        for secret in step.secrets() {
+            if !super::automation::secret_exists(c, &secret)? {
+                errors.push(
+                    format!("steps[{j}].http"),
+                    format!("uses secret {secret}, which is not set; set it first (tocsin secrets set {secret})"),
+                );
+            }
         }
     }
     errors.into_result(spec).map_err(StoreError::from)
@@ -233,7 +264,7 @@ impl RunbookRepo for SqlStore {
             };
             c.execute(
                 "INSERT INTO runbook_versions (key, version, title, body, services, matchers, written_at, \
-                 written_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 written_by, steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     key.as_str(),
                     i64::from(version),
@@ -242,12 +273,17 @@ impl RunbookRepo for SqlStore {
                     to_json(&spec.services),
                     to_json(&spec.matchers),
                     ts(now),
-                    to_json(&actor)
+                    to_json(&actor),
+                    to_json(&spec.steps)
                 ],
             )?;
             c.execute(
-                "UPDATE runbooks SET version = ?2 WHERE key = ?1",
-                params![key.as_str(), i64::from(version)],
+                "UPDATE runbooks SET version = ?2, automatic = ?3 WHERE key = ?1",
+                params![
+                    key.as_str(),
+                    i64::from(version),
+                    spec.steps.iter().any(|s| s.automatic)
+                ],
             )?;
             c.execute(
                 "DELETE FROM runbook_versions WHERE key = ?1 AND version <= ?2",
@@ -277,16 +313,23 @@ impl RunbookRepo for SqlStore {
             let i = load_incident(c, &incident)?;
             let shown = matching(c, &summaries(c)?, &i)?;
             let keys: Vec<&str> = shown.iter().map(|r| r.key.as_str()).collect();
-            let mut bodies = rows::text_by_id(
+            let mut texts: HashMap<String, (String, Vec<Step>)> = rows::query_in(
                 c,
-                &format!("SELECT r.key, v.body {CURRENT} WHERE r.key IN ({{}})"),
+                &format!("SELECT r.key, v.body, v.steps {CURRENT} WHERE r.key IN ({{}})"),
                 &keys,
-            )?;
+                |r| Ok((r.get(0)?, (r.get(1)?, r.json(2)?))),
+            )?
+            .into_iter()
+            .collect();
             Ok(shown
                 .into_iter()
-                .map(|summary| Runbook {
-                    body: bodies.remove(summary.key.as_str()).unwrap_or_default(),
-                    summary,
+                .map(|summary| {
+                    let (body, steps) = texts.remove(summary.key.as_str()).unwrap_or_default();
+                    Runbook {
+                        body,
+                        steps,
+                        summary,
+                    }
                 })
                 .collect())
         })

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "tasks", include_str!("migrations/0016_tasks.sql")),
     (17, "runbooks", include_str!("migrations/0017_runbooks.sql")),
     (18, "merges", include_str!("migrations/0018_merges.sql")),
+    (
+        19,
+        "automation",
+        include_str!("migrations/0019_automation.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -372,6 +372,7 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
         IncidentCmd::Response(cmd) => super::roles::incidents(client, cmd, out).await?,
         IncidentCmd::Tasks(cmd) => super::tasks::incidents(client, cmd, out).await?,
         IncidentCmd::Runbooks(cmd) => super::runbooks::incidents(client, cmd, out).await?,
+        IncidentCmd::Runs(cmd) => super::automation::incidents(client, cmd, out).await?,
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod noise;
 mod oncall;
 mod output;
 pub use output::terminal_safe;
+mod automation;
 mod paging;
 mod roles;
 mod runbooks;
@@ -56,6 +57,10 @@ pub enum Commands {
     TaskTemplates(Group<tasks::TemplateCmd>),
     /// Runbooks: how to handle a kind of trouble, in Markdown, shown on the incidents they are for.
     Runbooks(Group<runbooks::RunbookCmd>),
+    /// Runs of runbook steps: show one, approve or decline it, run it again.
+    Runs(Group<automation::RunCmd>),
+    /// Secrets runbook steps' requests use, such as an automation system's API token (admins).
+    Secrets(Group<automation::SecretCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -478,6 +483,8 @@ pub enum IncidentCmd {
     Tasks(tasks::IncidentTaskCmd),
     #[command(flatten)]
     Runbooks(runbooks::IncidentRunbookCmd),
+    #[command(flatten)]
+    Runs(automation::IncidentRunCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -678,6 +685,8 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Roles(g) => roles::roles(c, g.cmd, g.out).await,
         Commands::TaskTemplates(g) => tasks::templates(c, g.cmd, g.out).await,
         Commands::Runbooks(g) => runbooks::runbooks(c, g.cmd, g.out).await,
+        Commands::Runs(g) => automation::runs(c, g.cmd, g.out).await,
+        Commands::Secrets(g) => automation::secrets(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tocsin_domain::automation::Step;
 use tocsin_domain::noise::Matcher;
 use tocsin_domain::refs::Key;
 use tocsin_domain::runbooks::RunbookSpec;
@@ -35,8 +36,8 @@ pub enum RunbookCmd {
     },
     /// Create or update runbooks from Markdown files (admins): each file, or each `.md` file in each directory.
     /// A file may open with YAML front matter between `---` lines: key (else the file's name), title (else its
-    /// first heading), services (by name) and match (alert matchers such as alertname="DiskFull"). Files as they
-    /// are already change nothing.
+    /// first heading), services (by name), match (alert matchers such as alertname="DiskFull") and steps (what
+    /// Tocsin can run: HTTP requests and allowed commands). Files as they are already change nothing.
     Apply {
         /// Markdown files or directories of them.
         #[arg(required = true)]
@@ -147,6 +148,8 @@ struct FrontMatter {
     services: Vec<String>,
     #[serde(default, rename = "match")]
     matchers: Vec<String>,
+    #[serde(default)]
+    steps: Vec<Step>,
 }
 
 /// A runbook file read: its key, title, the services it names, its matchers and its Markdown.
@@ -156,6 +159,7 @@ struct RunbookFile {
     title: String,
     services: Vec<String>,
     matchers: Vec<String>,
+    steps: Vec<Step>,
     body: String,
 }
 
@@ -208,6 +212,7 @@ fn parse_file(stem: &str, source: &str) -> Result<RunbookFile, String> {
         title,
         services: front.services,
         matchers: front.matchers,
+        steps: front.steps,
         body: body.to_owned(),
     })
 }
@@ -296,6 +301,7 @@ async fn apply(client: &Client, paths: &[PathBuf], out: Output) -> anyhow::Resul
             body: file.body.clone(),
             services: vec![],
             matchers,
+            steps: file.steps.clone(),
         }
         .validated()
         .map_err(|errors| {
@@ -325,6 +331,7 @@ async fn apply(client: &Client, paths: &[PathBuf], out: Output) -> anyhow::Resul
                 "body": checked.body,
                 "services": services,
                 "matchers": checked.matchers,
+                "steps": checked.steps,
             }),
             path,
         });
@@ -364,7 +371,8 @@ mod tests {
     fn a_runbook_file_is_front_matter_then_markdown() {
         let file = parse_file(
             "disk",
-            "---\nkey: disk-full\nservices: [checkout]\nmatch: ['alertname=\"DiskFull\"']\n---\n# Disk full\n\n1. Free space\n",
+            "---\nkey: disk-full\nservices: [checkout]\nmatch: ['alertname=\"DiskFull\"']\nsteps:\n  - key: clean\n    \
+             title: Clean /tmp\n    command: clean-tmp\n    needs_approval: true\n---\n# Disk full\n\n1. Free space\n",
         )
         .unwrap();
         assert_eq!(
@@ -374,6 +382,15 @@ mod tests {
                 title: "Disk full".into(),
                 services: vec!["checkout".into()],
                 matchers: vec!["alertname=\"DiskFull\"".into()],
+                steps: vec![Step {
+                    key: "clean".parse().unwrap(),
+                    title: "Clean /tmp".into(),
+                    http: None,
+                    command: Some("clean-tmp".parse().unwrap()),
+                    automatic: false,
+                    needs_approval: true,
+                    timeout_seconds: 30,
+                }],
                 body: "# Disk full\n\n1. Free space\n".into(),
             }
         );

@@ -9,13 +9,16 @@
 //! Modules, in cycle order: escalation (page due levels, planning deliveries in the same transaction), heartbeats
 //! (missed beats open alerts, whose incidents escalate in the next pass), alert ends (alerts posted to the
 //! Alertmanager API resolve when their `endsAt` passes without a new post), roles (give the roles nobody holds in
-//! incidents that opened or changed severity to whom their defaults name, paging them), shift reminders, delivery (claim due
-//! deliveries, send, record each attempt), cleanup (hourly).
+//! incidents that opened or changed severity to whom their defaults name, paging them), shift reminders, delivery
+//! (claim due deliveries, send, record each attempt), automation (ask for the automatic runbook steps of incidents
+//! that opened or gained an alert; report runs whose runner died as interrupted; claim queued runs and run them),
+//! cleanup (hourly).
 
 mod render;
 
 pub use render::{LINK_TTL, Renderer};
 
+use crate::automation::{AutomationConfig, Runner};
 use crate::notify::{Outgoing, SendOutcome, Transport};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -24,7 +27,7 @@ use std::sync::Mutex;
 use tocsin_domain::clock::Clock;
 use tocsin_domain::contact::Channels;
 use tocsin_domain::retry::RetryPolicy;
-use tocsin_store::{AttemptOutcome, ClaimedDelivery, DeliveryResult, Lease, Store};
+use tocsin_store::{AttemptOutcome, ClaimedDelivery, ClaimedRun, DeliveryResult, Lease, Store};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -82,6 +85,10 @@ pub struct CycleReport {
     pub reminders_queued: u32,
     /// Roles given to whom their defaults name, in incidents that opened or changed severity.
     pub roles_filled: u32,
+    /// Runs of automatic runbook steps asked for, for incidents that opened or gained an alert.
+    pub runs_requested: u32,
+    /// Runs of runbook steps started.
+    pub runs_started: u32,
     pub deliveries_sent: u32,
 }
 
@@ -90,6 +97,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     transport: Arc<dyn Transport>,
     renderer: Renderer,
+    runner: Arc<Runner>,
     settings: EngineSettings,
     /// This process's lease identity: random, so two processes never mistake each other for themselves.
     holder: String,
@@ -122,10 +130,13 @@ impl Engine {
             .instance
             .clone()
             .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
+        let runner = Runner::new(&AutomationConfig::default(), &renderer.public_url)
+            .expect("an HTTP client with the default settings builds");
         Self {
             store: app.store().clone(),
             clock: app.clock().clone(),
             transport,
+            runner: Arc::new(runner),
             renderer,
             settings,
             holder,
@@ -138,6 +149,12 @@ impl Engine {
             audit_retention: app.audit_retention(),
             sessions: app.account_settings().sessions,
         }
+    }
+
+    /// Runs runbook steps with `runner` (its allowed commands and networks) instead of one that allows none.
+    pub fn with_runner(mut self, runner: Runner) -> Self {
+        self.runner = Arc::new(runner);
+        self
     }
 
     /// Runs cycles until the task is aborted: on the ticker and whenever woken.
@@ -232,8 +249,52 @@ impl Engine {
         if !claimed.is_empty() {
             self.send_all(claimed).await;
         }
+        // After the pages: a run may take its step's whole timeout, a page must not wait for it.
+        let automation = self.store.automation();
+        report.runs_requested = automation.start_automatic(now, self.settings.batch).await?;
+        let runs = automation
+            .claim_runs(&self.holder, now, self.settings.batch, fresh)
+            .await?;
+        report.runs_started = runs.len() as u32;
+        if !runs.is_empty() {
+            self.run_all(runs).await;
+        }
         self.cleanup(now).await;
         Ok(report)
+    }
+
+    /// Runs every claimed run at once, each recording how it ended. The cycle waits for them up to `send_wait`;
+    /// longer ones (up to their step's timeout) finish in the background. A run whose recording fails stays
+    /// claimed until its claim lapses, and is then reported as interrupted.
+    async fn run_all(&self, runs: Vec<ClaimedRun>) {
+        let mut tasks = JoinSet::new();
+        for claimed in runs {
+            let (runner, store, clock) =
+                (self.runner.clone(), self.store.clone(), self.clock.clone());
+            let holder = self.holder.clone();
+            tasks.spawn(async move {
+                let finished = runner.run(&claimed).await;
+                let recorded = store
+                    .automation()
+                    .finish_run(&claimed.run.id, &holder, finished, clock.now())
+                    .await;
+                match recorded {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        run = %claimed.run.id,
+                        "A run ended after its claim lapsed; it was reported as interrupted."
+                    ),
+                    Err(e) => tracing::warn!(run = %claimed.run.id, error = %e, "Could not record how a run ended."),
+                }
+            });
+        }
+        let all_done = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.settings.send_wait, all_done)
+            .await
+            .is_err()
+        {
+            tasks.detach_all();
+        }
     }
 
     fn count(report: &mut CycleReport, fired: tocsin_store::Fired) {

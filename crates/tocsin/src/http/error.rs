@@ -33,6 +33,8 @@ pub enum ErrorCode {
     InvalidTransition,
     /// The entry changed since the version the change was made to.
     ChangedSince,
+    /// The runbook step has a run for the incident already, awaiting approval, queued or running.
+    AlreadyRunning,
     RateLimited,
     Internal,
     Unavailable,
@@ -55,7 +57,8 @@ impl ErrorCode {
             | Self::StillEscalating
             | Self::NoEscalationPolicy
             | Self::InvalidTransition
-            | Self::ChangedSince => StatusCode::CONFLICT,
+            | Self::ChangedSince
+            | Self::AlreadyRunning => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -172,6 +175,7 @@ impl From<StoreError> for ApiError {
                         ErrorCode::NoEscalationPolicy
                     }
                     Conflict::Changed { .. } => ErrorCode::ChangedSince,
+                    Conflict::RunActive { .. } => ErrorCode::AlreadyRunning,
                 };
                 let mut error = Self::new(code, c.to_string());
                 // People are told apart by email; everything else by name.
@@ -246,6 +250,7 @@ mod tests {
             ErrorCode::NoEscalationPolicy,
             ErrorCode::InvalidTransition,
             ErrorCode::ChangedSince,
+            ErrorCode::AlreadyRunning,
             ErrorCode::RateLimited,
             ErrorCode::Internal,
             ErrorCode::Unavailable,
@@ -264,7 +269,7 @@ mod tests {
             table.join("\n"),
             "401 missing_token\n401 invalid_token\n401 invalid_credentials\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
-             409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n409 changed_since\n429 rate_limited\n500 internal\n503 unavailable"
+             409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n409 changed_since\n409 already_running\n429 rate_limited\n500 internal\n503 unavailable"
         );
     }
 

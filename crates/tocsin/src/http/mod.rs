@@ -9,6 +9,7 @@ pub mod accounts;
 mod actions;
 mod alertmanager_api;
 mod audit;
+pub(crate) mod automation;
 mod catalog;
 mod connection;
 pub mod error;
@@ -97,6 +98,7 @@ impl AppState {
         (name = "roles", description = "The roles of a response, who holds them in an incident, and who works it"),
         (name = "tasks", description = "Checklists: task templates per severity and service, and each incident's tasks"),
         (name = "runbooks", description = "Runbooks: Markdown documents with their versions, shown on the incidents they are for"),
+        (name = "automation", description = "Runbook steps run for incidents (HTTP requests, allowed commands), their approvals, and the secrets they use"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -328,6 +330,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(runbooks::runbook_versions))
         .routes(routes!(runbooks::incident_runbooks))
+        .routes(routes!(automation::list_runs, automation::start_run))
+        .routes(routes!(automation::get_run))
+        .routes(routes!(automation::approve_run))
+        .routes(routes!(automation::decline_run))
+        .routes(routes!(automation::retry_run))
+        .routes(routes!(automation::list_secrets))
+        .routes(routes!(automation::put_secret, automation::delete_secret))
         .routes(routes!(
             paging::get_status_updates,
             paging::set_status_updates

@@ -18,10 +18,12 @@ use async_trait::async_trait;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::contact::{ContactTarget, Notice};
+use tocsin_domain::template::{self, Escape, render};
 
 /// Longest SMS text: two concatenated messages. Longer ones cost more and arrive out of order on some networks.
 const SMS_MAX_CHARS: usize = 320;
@@ -275,8 +277,8 @@ struct Values<'a> {
     delivery_id: &'a str,
 }
 
-impl Values<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
+impl template::Values for Values<'_> {
+    fn get(&self, name: &str) -> Option<Cow<'_, str>> {
         match name {
             "to" => Some(self.to),
             "message" => Some(self.message),
@@ -284,91 +286,15 @@ impl Values<'_> {
             "delivery_id" => Some(self.delivery_id),
             _ => None,
         }
+        .map(Cow::Borrowed)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Escape {
-    Json,
-    Form,
-    Url,
-    Header,
-    Raw,
-}
-
-impl Escape {
-    fn for_content_type(content_type: &str) -> Self {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if essence == "application/json" || essence.ends_with("+json") {
-            Self::Json
-        } else if essence == "application/x-www-form-urlencoded" {
-            Self::Form
-        } else {
-            Self::Raw
-        }
-    }
-
-    fn apply(self, value: &str) -> String {
-        match self {
-            Self::Json => {
-                let quoted = serde_json::to_string(value).expect("strings serialize");
-                quoted[1..quoted.len() - 1].to_owned()
-            }
-            Self::Form => url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
-            // Form encoding writes a space as `+`, which in a URL path is a plus sign; it writes a real `+` as
-            // `%2B`, so every `+` left is a space.
-            Self::Url => url::form_urlencoded::byte_serialize(value.as_bytes())
-                .collect::<String>()
-                .replace('+', "%20"),
-            Self::Header => value
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect(),
-            Self::Raw => value.to_owned(),
-        }
-    }
-}
-
-/// `template` with each known `{{name}}` (spaces inside the braces allowed) replaced by its escaped value; anything
-/// else is left as written.
-fn render(template: &str, values: &Values<'_>, escape: Escape) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            rest = &rest[start..];
-            break;
-        };
-        match values.get(after[..end].trim()) {
-            Some(value) => out.push_str(&escape.apply(value)),
-            None => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn unknown_placeholders(template: &str) -> Vec<String> {
-    let mut unknown = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if !PLACEHOLDERS.contains(&name) {
-            unknown.push(name.to_owned());
-        }
-        rest = &after[end + 2..];
-    }
-    unknown
+fn unknown_placeholders(template: &str) -> Vec<&str> {
+    template::placeholders(template)
+        .into_iter()
+        .filter(|name| !PLACEHOLDERS.contains(name))
+        .collect()
 }
 
 #[cfg(test)]
@@ -607,23 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn templates_render_known_placeholders_and_leave_the_rest() {
-        let values = Values {
-            to: "+1",
-            message: "a \"b\"\n",
-            subject: "s",
-            delivery_id: "d",
-        };
-        assert_eq!(
-            render(
-                r#"{"m": "{{message}}", "x": "{{other}}", "{{"#,
-                &values,
-                Escape::Json
-            ),
-            r#"{"m": "a \"b\"\n", "x": "{{other}}", "{{"#
-        );
-        assert_eq!(render("{{to}}{{ to }}", &values, Escape::Raw), "+1+1");
-        assert_eq!(render("{{message}}", &values, Escape::Header), "a \"b\" ");
+    fn unknown_placeholders_are_named_and_json_types_escape_as_json() {
         assert_eq!(unknown_placeholders("{{to}} {{ number }} {{x"), ["number"]);
         assert_eq!(
             Escape::for_content_type("application/vnd.api+json; charset=utf-8"),

@@ -10,7 +10,7 @@
 mod chat;
 mod email;
 mod gateway;
-mod outbound;
+pub(crate) mod outbound;
 #[cfg(test)]
 mod testing;
 mod webhook;

@@ -49,12 +49,22 @@ impl GuardedClient {
 
     /// A POST to `url`, or the refused outcome when `url` names an address that may not be reached.
     pub fn post(&self, url: &str) -> Result<RequestBuilder, SendOutcome> {
+        self.request(reqwest::Method::POST, url)
+            .map_err(|refused| SendOutcome::Refused { error: refused.0 })
+    }
+
+    /// A request to `url`, refused when `url` names an address that may not be reached.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<RequestBuilder, RefusedDestination> {
         match url::Url::parse(url)
             .ok()
             .and_then(|u| self.allowed.refusal(&u))
         {
-            Some(why) => Err(SendOutcome::Refused { error: why }),
-            None => Ok(self.http.post(url)),
+            Some(why) => Err(RefusedDestination(why)),
+            None => Ok(self.http.request(method, url)),
         }
     }
 }
@@ -182,6 +192,15 @@ fn from_error(e: reqwest::Error) -> SendOutcome {
         SendOutcome::failed(message)
     } else {
         SendOutcome::retry(message)
+    }
+}
+
+/// Why a request failed, on one line: the refusal of its destination, or the error and its causes.
+pub fn describe_error(e: reqwest::Error) -> String {
+    match from_error(e) {
+        SendOutcome::Refused { error } => format!("not sent: {error}"),
+        SendOutcome::Failed { error } | SendOutcome::Retry { error, .. } => error,
+        SendOutcome::Delivered { detail } => detail,
     }
 }
 

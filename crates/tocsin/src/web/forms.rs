@@ -94,7 +94,8 @@ pub fn problems(e: impl Into<ApiError>) -> Result<Problems, PageError> {
         | ErrorCode::InvalidTransition
         | ErrorCode::StillEscalating
         | ErrorCode::NoEscalationPolicy
-        | ErrorCode::ChangedSince => Ok(Problems::general_message(e.message)),
+        | ErrorCode::ChangedSince
+        | ErrorCode::AlreadyRunning => Ok(Problems::general_message(e.message)),
         _ => Err(PageError::from_api(e)),
     }
 }

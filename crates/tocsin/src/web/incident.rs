@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tocsin_domain::auth::Need;
+use tocsin_domain::automation::RunStatus;
 use tocsin_domain::contact::Purpose;
+use tocsin_domain::ids::RunId;
 use tocsin_domain::incident::{IncidentStatus, MAX_RELATED, Milestone, Stage};
 use tocsin_domain::refs::Key;
 use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
@@ -88,6 +90,46 @@ pub struct KeptRunbookView {
     pub key: String,
     pub title: String,
     pub body_html: String,
+    pub steps: Vec<StepView>,
+}
+
+/// A step of a runbook that Tocsin can run for the incident.
+pub struct StepView {
+    pub key: String,
+    pub title: String,
+    /// What it does: `POST https://…` or `command …`.
+    pub action: String,
+    pub needs_approval: bool,
+    pub automatic: bool,
+}
+
+/// A run of a step for the incident.
+pub struct RunView {
+    pub id: String,
+    pub title: String,
+    pub status: &'static str,
+    /// Its status as people say it.
+    pub said: &'static str,
+    pub requested: When,
+    pub requested_by: String,
+    pub approved_by: Option<String>,
+    pub outcome: Option<String>,
+    pub output: Option<String>,
+    pub can_decide: bool,
+    pub can_retry: bool,
+}
+
+fn run_status_words(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::AwaitingApproval => "awaiting approval",
+        RunStatus::Queued => "queued",
+        RunStatus::Running => "running",
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::TimedOut => "timed out",
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::Declined => "declined",
+    }
 }
 
 /// A moment of the incident's course, and its time as the correction form shows it (the viewer's zone).
@@ -200,6 +242,7 @@ struct IncidentPage {
     deliveries: Vec<DeliveryView>,
     runbooks: Vec<RunbookView>,
     kept_runbooks: Vec<KeptRunbookView>,
+    runs: Vec<RunView>,
     /// How many more runbooks match than are shown.
     more_runbooks: usize,
     /// Where responders look: dashboards, the chat channel, the ticket.
@@ -515,6 +558,37 @@ async fn incident_page(
             key: r.summary.key.to_string(),
             title: r.summary.title,
             body_html: markdown::render(&r.body),
+            steps: r
+                .steps
+                .iter()
+                .map(|step| StepView {
+                    key: step.key.to_string(),
+                    title: step.title.clone(),
+                    action: step.action(),
+                    needs_approval: step.needs_approval,
+                    automatic: step.automatic,
+                })
+                .collect(),
+        })
+        .collect();
+    let runs = s
+        .app
+        .automation()
+        .runs(who, &this)
+        .await?
+        .into_iter()
+        .map(|r| RunView {
+            id: r.id.to_string(),
+            title: r.step.title.clone(),
+            status: r.status.as_str(),
+            said: run_status_words(r.status),
+            requested: When::new(r.requested_at, viewer.tz, now),
+            requested_by: r.requested_by.name.clone(),
+            approved_by: r.approved_by.as_ref().map(|a| a.name.clone()),
+            outcome: r.outcome.clone(),
+            output: r.output.clone(),
+            can_decide: r.status == RunStatus::AwaitingApproval,
+            can_retry: r.status.can_retry(),
         })
         .collect();
     let mut runbooks = Vec::new();
@@ -668,6 +742,7 @@ async fn incident_page(
             deliveries,
             runbooks,
             kept_runbooks,
+            runs,
             more_runbooks,
             links: i.links.clone(),
             levels,
@@ -998,6 +1073,31 @@ pub async fn incident_action(
             })?;
             let done = action == "task-done";
             s.app.tasks().mark(who, &this, task, done).await.map(drop)
+        }
+        "run" => {
+            let key = |name: &str| {
+                f.one(name).trim().parse::<Key>().map_err(|_| {
+                    PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such step.")
+                })
+            };
+            s.app
+                .automation()
+                .start(who, &this, &key("runbook")?, &key("step")?)
+                .await
+                .map(drop)
+        }
+        "approve-run" | "decline-run" | "retry-run" => {
+            let id = RunId::parse(f.one("run").trim()).ok_or_else(|| {
+                PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such run.")
+            })?;
+            let automation = s.app.automation();
+            match action.as_str() {
+                "retry-run" => automation.retry(who, &id).await.map(drop),
+                decision => automation
+                    .decide(who, &id, decision == "approve-run")
+                    .await
+                    .map(drop),
+            }
         }
         "join" => s.app.roles().join(who, &this, None).await.map(drop),
         "leave" => s.app.roles().leave(who, &this, None).await.map(drop),

@@ -86,6 +86,11 @@ pub fn routes() -> Router<AppState> {
             get(runbooks::runbook).post(runbooks::update),
         )
         .route("/runbooks/{key}/delete", post(runbooks::delete))
+        .route(
+            "/secrets",
+            get(runbooks::secrets).post(runbooks::set_secret),
+        )
+        .route("/secrets/{name}/delete", post(runbooks::delete_secret))
         .route("/alerts", get(noise::alerts))
         .route("/catalog", get(catalog::catalog).post(catalog::apply))
         .route("/catalog.yaml", get(catalog::export))

@@ -74,6 +74,8 @@ pub struct RunbookForm {
     pub services: Vec<String>,
     /// One matcher per line.
     pub matchers: String,
+    /// What Tocsin can run, as YAML (a list of steps).
+    pub steps: String,
     /// The version the form was filled from.
     pub version: String,
 }
@@ -92,6 +94,11 @@ impl RunbookForm {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n"),
+            steps: if r.steps.is_empty() {
+                String::new()
+            } else {
+                serde_yaml_ng::to_string(&r.steps).unwrap_or_default()
+            },
             version: r.summary.version.to_string(),
         }
     }
@@ -103,6 +110,7 @@ impl RunbookForm {
             body: f.one("body"),
             services: f.all("services"),
             matchers: f.one("matchers"),
+            steps: f.one("steps"),
             version: f.one("version"),
         }
     }
@@ -114,11 +122,19 @@ impl RunbookForm {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
+        let steps: serde_json::Value = if self.steps.trim().is_empty() {
+            json!([])
+        } else {
+            crate::document::parse(&self.steps, crate::document::Syntax::Yaml).map_err(|e| {
+                forms::problem("steps", &format!("is not a YAML list of steps: {e}"))
+            })?
+        };
         forms::parse(json!({
             "title": self.title,
             "body": self.body,
             "services": self.services,
             "matchers": matchers,
+            "steps": steps,
         }))
         .map_err(|e| forms::problems(e).unwrap_or_default())
     }
@@ -212,6 +228,8 @@ struct RunbookPage {
     chrome: Chrome,
     runbook: RunbookRow,
     body_html: String,
+    /// What Tocsin can run: (title, what it does, how: by hand or on its own, with approval or not).
+    steps: Vec<(String, String, String)>,
     /// The current version, when an older one is shown.
     current: Option<u32>,
     versions: Vec<VersionRow>,
@@ -255,6 +273,27 @@ async fn runbook_page(
             chrome: viewer.chrome("runbooks"),
             runbook: row(&shown.summary, &names, viewer, now),
             body_html: markdown::render(&shown.body),
+            steps: shown
+                .steps
+                .iter()
+                .map(|st| {
+                    let when = if st.automatic {
+                        "runs on its own when an incident it is for opens or gains an alert"
+                    } else {
+                        "run by a responder from the incident"
+                    };
+                    let approval = if st.needs_approval {
+                        ", once a second responder approves"
+                    } else {
+                        ""
+                    };
+                    (
+                        st.title.clone(),
+                        st.action(),
+                        format!("{when}{approval}; at most {} s", st.timeout_seconds),
+                    )
+                })
+                .collect(),
             current: (shown.summary.version != current.summary.version)
                 .then_some(current.summary.version),
             versions: versions
@@ -334,4 +373,99 @@ pub async fn delete(
         .delete(&viewer.who, &runbook_key(&key)?)
         .await?;
     Ok(Redirect::to("/runbooks").into_response())
+}
+
+/// A secret steps' requests use, as listed: never its value.
+pub struct SecretRow {
+    pub name: String,
+    pub updated: When,
+    pub updated_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "secrets.html")]
+struct SecretsPage {
+    chrome: Chrome,
+    secrets: Vec<SecretRow>,
+    /// The name typed into a refused form; the value is never sent back.
+    name: String,
+    problems: Problems,
+}
+
+async fn secrets_page(
+    s: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    refused: Option<(String, Problems)>,
+) -> PageResult {
+    let now = s.app.now();
+    let secrets = s
+        .app
+        .automation()
+        .secrets(&viewer.who)
+        .await?
+        .into_iter()
+        .map(|x| SecretRow {
+            name: x.name.to_string(),
+            updated: When::new(x.updated_at, viewer.tz, now),
+            updated_by: x.updated_by.name,
+        })
+        .collect();
+    let (name, problems) = refused.unwrap_or_default();
+    Ok(render(
+        status,
+        &SecretsPage {
+            chrome: viewer.chrome("runbooks"),
+            secrets,
+            name,
+            problems,
+        },
+    ))
+}
+
+/// The secrets runbook steps use (admins).
+pub async fn secrets(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+    secrets_page(&s, &viewer, StatusCode::OK, None).await
+}
+
+/// Sets a secret from the page's form.
+pub async fn set_secret(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let f = Fields::new(pairs);
+    let name = f.one("name");
+    let refuse = |p: Problems| {
+        secrets_page(
+            &s,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            Some((name.clone(), p)),
+        )
+    };
+    let key = match name.trim().parse::<Key>() {
+        Ok(k) => k,
+        Err(m) => return refuse(forms::problem("name", &m)).await,
+    };
+    let value = f.one("value");
+    match s.app.automation().put_secret(&viewer.who, key, value).await {
+        Ok(_) => Ok(Redirect::to("/secrets").into_response()),
+        Err(e) => refuse(forms::problems(e)?).await,
+    }
+}
+
+pub async fn delete_secret(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> PageResult {
+    let key = key_in_path(&name, "secret")?;
+    match s.app.automation().delete_secret(&viewer.who, &key).await {
+        Ok(()) => Ok(Redirect::to("/secrets").into_response()),
+        Err(e) => {
+            let p = forms::problems(e)?;
+            secrets_page(&s, &viewer, StatusCode::CONFLICT, Some((String::new(), p))).await
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod api;
+mod automation;
 mod browser;
 mod cli;
 mod cli_noise;

@@ -24,6 +24,9 @@ pub struct Fixture {
     pub session: String,
 }
 
+/// A run ID no run has: the routes that name one answer 404 to whoever may use them, 403 to the others.
+const NO_RUN: &str = "run_01jdq9a3k2m7x8v4n5p6r7s8t9";
+
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let (s, b) = app.post(path, body).await;
     assert!(s.is_success(), "{path}: {s} {b}");
@@ -231,6 +234,14 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/incidents/1/runbooks"),
         get("/api/v1/runbooks/checkout-latency"),
         get("/api/v1/runbooks/checkout-latency/versions"),
+        get("/api/v1/incidents/1/runs"),
+        get(&format!("/api/v1/runs/{NO_RUN}")),
+        (
+            Method::GET,
+            "/api/v1/automation/secrets".into(),
+            Value::Null,
+            "admin",
+        ),
         get("/api/v1/silences"),
         get(&format!("/api/v1/silences/{}", f.silence)),
         get("/api/v1/teams"),
@@ -311,6 +322,14 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             json!({"title": "Open a bridge", "due_in_minutes": 5}),
         ),
         respond(Method::POST, "/api/v1/incidents/1/tasks/1/done", Value::Null),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/runs",
+            json!({"runbook": "checkout-latency", "step": "restart"}),
+        ),
+        respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/approve"), Value::Null),
+        respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/decline"), Value::Null),
+        respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/retry"), Value::Null),
         respond(
             Method::POST,
             "/api/v1/incidents/1/merge",
@@ -417,6 +436,12 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             json!({"title": "Checkout latency", "body": "1. Look at the graph"}),
         ),
         admin(Method::DELETE, "/api/v1/runbooks/checkout-latency", Value::Null),
+        admin(
+            Method::PUT,
+            "/api/v1/automation/secrets/spare",
+            json!({"value": "s3cret"}),
+        ),
+        admin(Method::DELETE, "/api/v1/automation/secrets/spare", Value::Null),
         admin(
             Method::PATCH,
             "/api/v1/severities/SEV-3",

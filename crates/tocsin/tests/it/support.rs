@@ -69,6 +69,12 @@ impl TestApp {
         }
     }
 
+    /// The same server, called with `token` (one an earlier process on its database made).
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = token;
+        self
+    }
+
     /// The link that creates the first owner's account, which the first start prints.
     pub fn first_owner_link(&self) -> String {
         self.server

@@ -992,6 +992,33 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "admin",
         ),
         post("/runbooks/disk/delete", &[], "admin"),
+        get("/secrets", "admin"),
+        post(
+            "/secrets",
+            &[("name", "spare"), ("value", "s3cret")],
+            "admin",
+        ),
+        post("/secrets/spare/delete", &[], "admin"),
+        post(
+            "/incidents/1/run",
+            &[("runbook", "disk"), ("step", "restart")],
+            "responder",
+        ),
+        post(
+            "/incidents/1/approve-run",
+            &[("run", "run_01jdq9a3k2m7x8v4n5p6r7s8t9")],
+            "responder",
+        ),
+        post(
+            "/incidents/1/decline-run",
+            &[("run", "run_01jdq9a3k2m7x8v4n5p6r7s8t9")],
+            "responder",
+        ),
+        post(
+            "/incidents/1/retry-run",
+            &[("run", "run_01jdq9a3k2m7x8v4n5p6r7s8t9")],
+            "responder",
+        ),
         post("/incidents/1/leave", &[], "responder"),
         post(
             "/incidents/1/edit",
