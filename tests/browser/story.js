@@ -91,6 +91,8 @@ async function shot(page, name) {
       title: "Checkout errors", services: [checkoutService.id],
       body: "1. Look at the **latest deploy** among the incident's changes.\n2. Roll it back: `deploy rollback checkout`.\n" +
         "3. Watch the 5xx rate for 10 minutes before resolving.",
+      steps: [{ key: "rollback", title: "Roll back the last deploy", needs_approval: true,
+        http: { url: "https://deploy.example.com/rollback/checkout", body: '{"incident": "{{incident.number}}"}' } }],
     });
     await trigger("checkout-down", "Checkout returns 502 for 40% of requests");
     // The list refreshes itself: no reload.
@@ -120,6 +122,14 @@ async function shot(page, name) {
     // The service's runbook is on the incident, its steps a tap away.
     await page.locator("details.runbook summary", { hasText: "Checkout errors" }).click();
     await page.locator("details.runbook code", { hasText: "deploy rollback checkout" }).waitFor();
+    // Its rollback step waits for a second responder once asked for.
+    await page.getByRole("button", { name: "Run Roll back the last deploy" }).click();
+    await page.locator("li.run-awaiting_approval", { hasText: "Roll back the last deploy" }).waitFor();
+    // Whoever asked may withdraw it, never approve it.
+    await page.getByRole("button", { name: "Withdraw Roll back the last deploy" }).waitFor();
+    if (await page.getByRole("button", { name: "Approve Roll back the last deploy" }).count() !== 0) {
+      throw new Error("the asker is offered to approve their own run");
+    }
     await page.getByRole("button", { name: "Escalate" }).click();
     await page.locator("ol.timeline").getByText("Olga Owner escalated to level 2 of checkout-policy").waitFor();
     await shot(page, "incident-1440x900");

@@ -116,6 +116,8 @@ pub struct RunView {
     pub outcome: Option<String>,
     pub output: Option<String>,
     pub can_decide: bool,
+    /// The viewer asked for it: they may withdraw it, not approve it.
+    pub asked_by_viewer: bool,
     pub can_retry: bool,
 }
 
@@ -588,6 +590,7 @@ async fn incident_page(
             outcome: r.outcome.clone(),
             output: r.output.clone(),
             can_decide: r.status == RunStatus::AwaitingApproval,
+            asked_by_viewer: r.requested_by.is_user(&viewer.user.id),
             can_retry: r.status.can_retry(),
         })
         .collect();
