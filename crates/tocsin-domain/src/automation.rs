@@ -67,7 +67,7 @@ fn default_timeout() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRequest {
-    #[serde(default = "default_method")]
+    #[serde(default = "crate::template::default_method")]
     pub method: String,
     /// Placeholders may fill its path and query, never its scheme or host.
     pub url: String,
@@ -75,16 +75,8 @@ pub struct HttpRequest {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub body: String,
-    #[serde(default = "default_content_type")]
+    #[serde(default = "crate::template::default_content_type")]
     pub content_type: String,
-}
-
-fn default_method() -> String {
-    "POST".into()
-}
-
-fn default_content_type() -> String {
-    "application/json".into()
 }
 
 /// The placeholders a step's request may use; `alert.labels.<name>` and `secret.<name>` name any label and any
@@ -636,7 +628,7 @@ mod tests {
                     "Bearer {{secret.rundeck-token}}".into(),
                 )]),
                 body: body.into(),
-                content_type: default_content_type(),
+                content_type: crate::template::default_content_type(),
             }),
             command: None,
             automatic: false,

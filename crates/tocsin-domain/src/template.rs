@@ -108,6 +108,16 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     names
 }
 
+/// The method of a request template that names none.
+pub fn default_method() -> String {
+    "POST".into()
+}
+
+/// The content type of a request template that names none.
+pub fn default_content_type() -> String {
+    "application/json".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,20 +176,10 @@ pub(super) fn schedule_check(
 }
 
 fn start_automatic(c: &dyn Conn, now: DateTime<Utc>, limit: u32) -> Result<u32> {
-    let due: Vec<String> = c.query_all(
-        "SELECT incident_id FROM automation_checks WHERE due_at <= ?1 ORDER BY due_at, incident_id LIMIT ?2",
-        params![ts(now), limit],
-        |r| r.get(0),
-    )?;
+    let due = rows::take_due_incidents(c, "automation_checks", now, limit)?;
     if due.is_empty() {
         return Ok(0);
     }
-    rows::execute_in(
-        c,
-        "DELETE FROM automation_checks WHERE incident_id IN ({})",
-        &[],
-        &due,
-    )?;
     let runbooks = super::runbooks::automatic(c)?;
     let summaries: Vec<_> = runbooks.iter().map(|r| r.summary.clone()).collect();
     let ids: Vec<IncidentId> = due.into_iter().map(IncidentId::from_trusted).collect();

@@ -289,20 +289,10 @@ pub(super) fn fill_due(
     limit: u32,
     channels: &Channels,
 ) -> Result<u32> {
-    let due: Vec<String> = c.query_all(
-        "SELECT incident_id FROM role_fills WHERE due_at <= ?1 ORDER BY due_at, incident_id LIMIT ?2",
-        params![ts(now), limit],
-        |r| r.get(0),
-    )?;
+    let due = rows::take_due_incidents(c, "role_fills", now, limit)?;
     if due.is_empty() {
         return Ok(0);
     }
-    rows::execute_in(
-        c,
-        "DELETE FROM role_fills WHERE incident_id IN ({})",
-        &[],
-        &due,
-    )?;
     let roles = load_roles(c)?;
     let tocsin = Actor::system();
     let mut given = 0;

@@ -471,3 +471,29 @@ fn in_list<K: AsRef<str>>(
         .collect();
     (sql.replace("{}", &marks.join(", ")), values)
 }
+
+/// Takes the incidents whose one-shot timer in `table` (`incident_id`, `due_at`) is due at `now`, at most
+/// `limit`, oldest first, deleting their rows: what they were due for is done in the same transaction.
+pub(crate) fn take_due_incidents(
+    c: &dyn Conn,
+    table: &'static str,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let due: Vec<String> = c.query_all(
+        &format!(
+            "SELECT incident_id FROM {table} WHERE due_at <= ?1 ORDER BY due_at, incident_id LIMIT ?2"
+        ),
+        params![ts(now), limit],
+        |r| r.get(0),
+    )?;
+    if !due.is_empty() {
+        execute_in(
+            c,
+            &format!("DELETE FROM {table} WHERE incident_id IN ({{}})"),
+            &[],
+            &due,
+        )?;
+    }
+    Ok(due)
+}

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::contact::{ContactTarget, Notice};
-use tocsin_domain::template::{self, Escape, render};
+use tocsin_domain::template::{self, Escape, default_content_type, default_method, render};
 
 /// Longest SMS text: two concatenated messages. Longer ones cost more and arrive out of order on some networks.
 const SMS_MAX_CHARS: usize = 320;
@@ -49,14 +49,6 @@ pub struct GatewayConfig {
     pub body: String,
     #[serde(default = "default_content_type")]
     pub content_type: String,
-}
-
-fn default_method() -> String {
-    "POST".into()
-}
-
-fn default_content_type() -> String {
-    "application/json".into()
 }
 
 impl GatewayConfig {
