@@ -130,6 +130,11 @@ async function shot(page, name) {
     if (await page.getByRole("button", { name: "Approve Roll back the last deploy" }).count() !== 0) {
       throw new Error("the asker is offered to approve their own run");
     }
+    // Stakeholders hear where things stand.
+    await page.locator("#updates summary", { hasText: "Post an update" }).click();
+    await page.getByLabel("What stakeholders should know").fill("Checkout fails for 40% of payments; rolling back deploy 41.");
+    await page.getByRole("button", { name: "Post update" }).click();
+    await page.locator("ol.updates strong", { hasText: "Update 1" }).waitFor();
     await page.getByRole("button", { name: "Escalate" }).click();
     await page.locator("ol.timeline").getByText("Olga Owner escalated to level 2 of checkout-policy").waitFor();
     await shot(page, "incident-1440x900");

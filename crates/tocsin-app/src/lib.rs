@@ -21,6 +21,7 @@ mod roles;
 mod runbooks;
 pub mod sender_api;
 mod tasks;
+mod updates;
 
 pub use access::{IntegrationRequest, Integrations, Issued, TokenRequest, Tokens};
 pub use accounts::{AccountSettings, Accounts, Claim, Client, Join, SignedIn, Vouched};
@@ -37,6 +38,7 @@ pub use roles::Roles;
 pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
 pub use tasks::Tasks;
+pub use updates::{ScopeRef, SubscriberRef, Updates};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -510,6 +512,9 @@ impl App {
     }
     pub fn automation(&self) -> Automation<'_> {
         Automation { app: self }
+    }
+    pub fn updates(&self) -> Updates<'_> {
+        Updates { app: self }
     }
     /// What an admitted integration's key may do beyond posting events.
     pub fn sender_api<'a>(&'a self, integration: &'a tocsin_store::Integration) -> SenderApi<'a> {

@@ -109,6 +109,9 @@ pub enum Need<'a> {
     /// Something of this person's own: their contact methods, notification rules, calendar feeds, the overrides
     /// they take. Admins may change anyone's.
     Own(&'a UserId),
+    /// What this person hears of as a stakeholder (their subscriptions to updates): theirs to change whatever
+    /// their role, since stakeholders are often observers. Admins may change anyone's.
+    Hear(&'a UserId),
     /// Something a team owns (`None`: no team owns it): its services, schedules and policies. The team's members
     /// who may respond may change it; admins may change any.
     Team(Option<&'a TeamId>),
@@ -124,7 +127,9 @@ impl Need<'_> {
         match self {
             Need::Read => "the observer role".into(),
             Need::Respond => "the responder role".into(),
-            Need::Own(_) => "the admin role, or to be the person it belongs to".into(),
+            Need::Own(_) | Need::Hear(_) => {
+                "the admin role, or to be the person it belongs to".into()
+            }
             Need::Team(Some(_)) => {
                 "the admin role, or to be a responder in the team that owns it".into()
             }
@@ -160,6 +165,7 @@ impl Grant {
             Need::Own(user) => {
                 self.role >= Role::Admin || (responds && self.user.as_ref() == Some(*user))
             }
+            Need::Hear(user) => self.role >= Role::Admin || self.user.as_ref() == Some(*user),
             Need::Team(team) => {
                 self.role >= Role::Admin
                     || (responds && team.is_some_and(|t| self.teams.contains(t)))
@@ -279,6 +285,8 @@ mod tests {
             Need::Respond,
             Need::Own(&me),
             Need::Own(&other),
+            Need::Hear(&me),
+            Need::Hear(&other),
             Need::Team(Some(&ours)),
             Need::Team(Some(&theirs)),
             Need::Team(None),
@@ -288,10 +296,10 @@ mod tests {
         ];
         // Columns follow `needs`; rows are what each role may do as usr_me in team_ours.
         let expected = [
-            (Role::Observer, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            (Role::Responder, [1, 1, 1, 0, 1, 0, 0, 0, 0, 0]),
-            (Role::Admin, [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
-            (Role::Owner, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            (Role::Observer, [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]),
+            (Role::Responder, [1, 1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0]),
+            (Role::Admin, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+            (Role::Owner, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
         ];
         for (role, row) in expected {
             let g = grant(role, "usr_me", &["team_ours"]);
@@ -301,7 +309,11 @@ mod tests {
         }
         // A token that acts as nobody owns nothing and is in no team.
         let token = Grant::role(Role::Responder);
-        assert!(!token.allows(&Need::Own(&me)) && !token.allows(&Need::Team(Some(&ours))));
+        assert!(
+            !token.allows(&Need::Own(&me))
+                && !token.allows(&Need::Hear(&me))
+                && !token.allows(&Need::Team(Some(&ours)))
+        );
     }
 
     #[test]

@@ -458,15 +458,29 @@ pub enum Purpose {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     },
+    /// A stakeholder update posted on an incident (its number there), for a responder or a subscriber.
+    Update {
+        incident_id: IncidentId,
+        number: u32,
+        audience: crate::updates::Audience,
+    },
+    /// An update is due on an incident the user leads (or works), and none came.
+    UpdateDue {
+        incident_id: IncidentId,
+        because: crate::updates::DueBecause,
+        /// Counted from 1.
+        reminder: u32,
+    },
 }
 
 impl Purpose {
     /// The incident the notification is about, if any.
     pub fn incident_id(&self) -> Option<&IncidentId> {
         match self {
-            Self::Page { incident_id, .. } | Self::StatusUpdate { incident_id, .. } => {
-                Some(incident_id)
-            }
+            Self::Page { incident_id, .. }
+            | Self::StatusUpdate { incident_id, .. }
+            | Self::Update { incident_id, .. }
+            | Self::UpdateDue { incident_id, .. } => Some(incident_id),
             Self::Test | Self::ShiftReminder { .. } => None,
         }
     }

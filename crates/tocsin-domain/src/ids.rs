@@ -95,6 +95,7 @@ prefixed_id!(DeliveryId, "msg");
 prefixed_id!(FeedId, "feed");
 prefixed_id!(SessionId, "ses");
 prefixed_id!(RunId, "run");
+prefixed_id!(SubscriptionId, "sub");
 
 #[cfg(test)]
 mod tests {

@@ -429,6 +429,8 @@ pub enum TransitionError {
     RetryingRun { run: String, status: &'static str },
     #[error("incident #{0} is resolved; runbook steps run for open incidents")]
     RunningOnResolved(i64),
+    #[error("incident #{0} was merged into #{1}; post updates on #{1}")]
+    UpdatingMerged(i64, i64),
 }
 
 /// A validated incident title: 1–255 characters.

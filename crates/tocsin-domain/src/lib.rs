@@ -34,6 +34,7 @@ pub mod severity;
 pub mod tasks;
 pub mod template;
 pub mod timeline;
+pub mod updates;
 pub mod webhook;
 
 pub use error::{FieldError, ValidationErrors};

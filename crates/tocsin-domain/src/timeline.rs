@@ -9,6 +9,7 @@ use crate::ids::{AlertId, DeliveryId, PolicyId, RunId, ScheduleId, TeamId, UserI
 use crate::incident::Actor;
 use crate::refs::Key;
 use crate::severity::Severity;
+use crate::updates::{Audience, DueBecause};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -64,9 +65,13 @@ pub enum TimelineKind {
     RunDeclined,
     /// A run ended: succeeded, failed, timed out or interrupted.
     RunFinished,
+    /// Someone posted a stakeholder update.
+    UpdatePosted,
+    /// An update was due and none came: Tocsin reminded someone.
+    UpdateReminded,
 }
 
-const KINDS: [TimelineKind; 28] = [
+const KINDS: [TimelineKind; 30] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -95,6 +100,8 @@ const KINDS: [TimelineKind; 28] = [
     TimelineKind::RunApproved,
     TimelineKind::RunDeclined,
     TimelineKind::RunFinished,
+    TimelineKind::UpdatePosted,
+    TimelineKind::UpdateReminded,
 ];
 
 impl TimelineKind {
@@ -128,6 +135,8 @@ impl TimelineKind {
             Self::RunApproved => "run_approved",
             Self::RunDeclined => "run_declined",
             Self::RunFinished => "run_finished",
+            Self::UpdatePosted => "update_posted",
+            Self::UpdateReminded => "update_reminded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -354,6 +363,21 @@ pub enum TimelineEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<String>,
     },
+    UpdatePosted {
+        number: u32,
+        status: String,
+        message: String,
+        audiences: Vec<Audience>,
+        /// How many people and channels it was sent to.
+        recipients: u32,
+    },
+    UpdateReminded {
+        because: DueBecause,
+        /// The names of those reminded; empty when nobody could be.
+        to: Vec<String>,
+        /// Which reminder this is about the same update, counted from 1.
+        reminder: u32,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -392,6 +416,8 @@ impl TimelineEvent {
             Self::RunApproved { .. } => TimelineKind::RunApproved,
             Self::RunDeclined { .. } => TimelineKind::RunDeclined,
             Self::RunFinished { .. } => TimelineKind::RunFinished,
+            Self::UpdatePosted { .. } => TimelineKind::UpdatePosted,
+            Self::UpdateReminded { .. } => TimelineKind::UpdateReminded,
             Self::Worded { kind, .. } => *kind,
         }
     }

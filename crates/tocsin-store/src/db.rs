@@ -221,6 +221,9 @@ impl crate::Store for SqlStore {
     fn automation(&self) -> &dyn crate::AutomationRepo {
         self
     }
+    fn updates(&self) -> &dyn crate::UpdateRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

@@ -72,6 +72,7 @@ pub trait Store: Send + Sync + 'static {
     fn tasks(&self) -> &dyn TaskRepo;
     fn runbooks(&self) -> &dyn RunbookRepo;
     fn automation(&self) -> &dyn AutomationRepo;
+    fn updates(&self) -> &dyn UpdateRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -205,6 +206,87 @@ pub trait AutomationRepo: Send + Sync {
         finished: tocsin_domain::automation::Finished,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+}
+
+/// Stakeholder updates: posting them, who subscribed to hear of them, the sends to channels, and the reminders
+/// when one is due.
+#[async_trait]
+pub trait UpdateRepo: Send + Sync {
+    /// Posts an update on an incident, on its timeline: its responders and subscribed people are told through
+    /// their reminder methods, its subscribed channels through the outbox; the next update is then due a cadence
+    /// later, if its severity has one.
+    async fn post_update(
+        &self,
+        incident: &IncidentRef,
+        spec: tocsin_domain::updates::UpdateSpec,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::updates::PostedUpdate>;
+    /// The incident's updates, newest first.
+    async fn updates(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Vec<tocsin_domain::updates::PostedUpdate>>;
+    /// The next update the incident owes, if any.
+    async fn update_due(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<Option<tocsin_domain::updates::UpdateDue>>;
+    /// Subscriptions to a service or an incident; channels' targets opened.
+    async fn subscriptions(
+        &self,
+        scope: &tocsin_domain::updates::Scope,
+    ) -> Result<Vec<tocsin_domain::updates::Subscription>>;
+    /// A person's own subscriptions.
+    async fn subscriptions_of(
+        &self,
+        user: &tocsin_domain::refs::UserRef,
+    ) -> Result<Vec<tocsin_domain::updates::Subscription>>;
+    async fn subscription(
+        &self,
+        id: &tocsin_domain::ids::SubscriptionId,
+    ) -> Result<tocsin_domain::updates::Subscription>;
+    /// Subscribes a person (once: subscribing again answers the existing subscription) or a channel.
+    async fn subscribe(
+        &self,
+        scope: tocsin_domain::updates::Scope,
+        subscriber: tocsin_domain::updates::Subscriber,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::updates::Subscription>;
+    async fn unsubscribe(&self, id: &tocsin_domain::ids::SubscriptionId) -> Result<()>;
+    /// Reminds the leads of incidents whose update is due (at most `limit`), on their timelines, and plans the
+    /// next reminder. Returns how many incidents were reminded of.
+    async fn remind_due_updates(&self, now: DateTime<Utc>, limit: u32) -> Result<u32>;
+    /// Claims sends to channels that are due, or whose claim lapsed, for `holder`, for `claim_for`.
+    async fn claim_update_sends(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        claim_for: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedSend>>;
+    /// Records how a claimed send went; ignored when the claim is no longer `holder`'s.
+    async fn finish_update_send(
+        &self,
+        id: &str,
+        holder: &str,
+        outcome: AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// An update to send to a subscribed channel now.
+#[derive(Debug, Clone)]
+pub struct ClaimedSend {
+    /// The same on every attempt.
+    pub id: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    pub channel: String,
+    pub target: tocsin_domain::contact::ContactTarget,
+    pub incident: tocsin_domain::incident::Incident,
+    pub update: tocsin_domain::updates::StatusUpdate,
 }
 
 /// A run claimed to be run now, with what its request is filled from.

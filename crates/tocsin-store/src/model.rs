@@ -593,6 +593,8 @@ pub struct ClaimedDelivery {
     /// Change events (deploys and the like) on the incident's services in the last [`RECENT_CHANGES`], newest
     /// first, at most [`MAX_RECENT_CHANGES`], with their service's name.
     pub recent_changes: Vec<(String, ChangeRecord)>,
+    /// The stakeholder update a `Purpose::Update` notification carries.
+    pub update: Option<tocsin_domain::updates::StatusUpdate>,
 }
 
 /// How far back a page looks for changes on its incident's services: responders look at the last deploys first.

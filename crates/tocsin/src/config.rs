@@ -39,6 +39,10 @@ pub struct Config {
     /// (`[automation]`).
     #[serde(default)]
     pub automation: crate::automation::AutomationConfig,
+    /// How stakeholder updates are worded for each audience (`[updates.templates.responders]` and
+    /// `[updates.templates.subscribers]`, each a `subject` and a `body` with `{{placeholders}}`).
+    #[serde(default)]
+    pub updates: UpdatesConfig,
     /// The engine that escalates, sends notifications and watches heartbeats (`[engine]`).
     #[serde(default)]
     pub engine: EngineConfig,
@@ -298,6 +302,13 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesConfig {
+    #[serde(default)]
+    pub templates: crate::engine::UpdateTemplates,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -311,6 +322,7 @@ impl Default for Config {
             secret_key_file: None,
             notify: NotifyConfig::default(),
             automation: Default::default(),
+            updates: UpdatesConfig::default(),
             engine: EngineConfig::default(),
             tls: None,
             http: HttpLimits::default(),

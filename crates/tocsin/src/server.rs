@@ -285,6 +285,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             Renderer {
                 public_url: public_url.clone(),
                 link_key: link_key.clone(),
+                update_templates: {
+                    let templates = config.updates.templates.clone();
+                    templates.check().map_err(|e| {
+                        anyhow::anyhow!("the [updates.templates] configuration: {e}")
+                    })?;
+                    templates
+                },
             },
             EngineSettings {
                 tick: std::time::Duration::from_millis(config.engine.tick_ms.max(10)),

@@ -9,6 +9,7 @@ use tocsin_domain::timeline::{
     AttemptResult, Edit, Handover, JoinReason, PagedUser, ResolveCause, SeverityCause, TargetGap,
     Unreached,
 };
+use tocsin_domain::updates::DueBecause;
 
 /// One sentence (a note: its Markdown) saying what a timeline entry records.
 pub fn timeline(entry: &TimelineEntry) -> String {
@@ -365,6 +366,38 @@ pub fn timeline(entry: &TimelineEntry) -> String {
                 _ => "failed",
             };
             format!("\"{title}\" {how}: {outcome}")
+        }
+        TimelineEvent::UpdatePosted {
+            number,
+            status,
+            message,
+            recipients,
+            ..
+        } => {
+            let to = match recipients {
+                0 => "nobody else to tell".to_owned(),
+                1 => "sent to 1 person or channel".to_owned(),
+                n => format!("sent to {n} people and channels"),
+            };
+            format!("{actor} posted update {number} ({status}; {to}): {message}")
+        }
+        TimelineEvent::UpdateReminded {
+            because,
+            to,
+            reminder,
+        } => {
+            let why = match because {
+                DueBecause::Cadence => "an update was due",
+                DueBecause::SeverityChanged => "the severity changed",
+                DueBecause::Resolved => "the incident was resolved",
+            };
+            let who = if to.is_empty() {
+                "nobody could be reminded (no lead or responder with a contact method)".to_owned()
+            } else {
+                format!("reminded {}", to.join(", "))
+            };
+            let again = if *reminder > 1 { " again" } else { "" };
+            format!("No update since {why}: {who}{again}")
         }
         TimelineEvent::Worded { message, .. } => message.clone(),
     }

@@ -10,6 +10,7 @@ pub mod roles;
 pub mod runbooks;
 pub mod tasks;
 pub mod triage;
+pub mod updates;
 
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
@@ -56,6 +57,7 @@ macro_rules! conformance_suite {
             runs_wait_for_a_second_person_and_one_runs_at_a_time => $crate::conformance::automation::runs_wait_for_a_second_person_and_one_runs_at_a_time,
             a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key => $crate::conformance::automation::a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key,
             automatic_steps_run_once_for_each_incident_they_are_for => $crate::conformance::automation::automatic_steps_run_once_for_each_incident_they_are_for,
+            updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen => $crate::conformance::updates::updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

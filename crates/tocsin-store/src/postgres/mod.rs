@@ -129,6 +129,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("migrations/0018_automation.sql"),
     ),
+    (19, "updates", include_str!("migrations/0019_updates.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -600,6 +600,12 @@ fn claim(
             .as_ref()
             .and_then(|i| kept_runbooks.get(&i.id).cloned())
             .unwrap_or_default();
+        let update = match (&purpose, &incident) {
+            (Purpose::Update { number, .. }, Some(i)) => {
+                Some(super::updates::load_update(c, &i.id, *number)?)
+            }
+            _ => None,
+        };
         let user_id = UserId::from_trusted(user);
         out.push(ClaimedDelivery {
             id: DeliveryId::from_trusted(id),
@@ -618,6 +624,7 @@ fn claim(
             kept_runbooks,
             latest_alert,
             recent_changes,
+            update,
         });
     }
     // Each claimed row's `attempts` goes up by one, as `attempt` above says: the rows are locked (PostgreSQL) or
@@ -1199,10 +1206,12 @@ impl EngineRepo for SqlStore {
                 &format!(
                     "SELECT min(due) FROM ({ESCALATIONS_DUE} UNION ALL {DELIVERIES_DUE} UNION ALL {HEARTBEATS_DUE} \
                      UNION ALL {REMINDERS_DUE} UNION ALL {ALERT_ENDS_DUE} UNION ALL {} UNION ALL {} \
-                     UNION ALL {}) AS timers",
+                     UNION ALL {} UNION ALL {} UNION ALL {}) AS timers",
                     super::roles::ROLE_FILLS_DUE,
                     super::automation::RUNS_DUE,
-                    super::automation::CHECKS_DUE
+                    super::automation::CHECKS_DUE,
+                    super::updates::DUES_DUE,
+                    super::updates::SENDS_DUE
                 ),
                 params![],
                 |r| r.get::<Option<i64>>(0),

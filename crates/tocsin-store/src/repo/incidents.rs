@@ -22,6 +22,7 @@ use tocsin_domain::incident::{
 };
 use tocsin_domain::refs::{IncidentRef, ServiceRef};
 use tocsin_domain::severity::{Severity, SeverityLevel, SeverityLevelChange, SeverityLevelSpec};
+use tocsin_domain::updates::DueBecause;
 
 /// The `settings` row holding the severities admins defined, by severity; the others keep their defaults.
 const SEVERITY_LEVELS: &str = "severity_levels";
@@ -38,6 +39,11 @@ fn stored_severity_levels(c: &dyn Conn) -> Result<HashMap<String, serde_json::Va
 }
 
 /// A severity's stored definition, or its default when none is stored or the stored one cannot be read.
+/// How often, in minutes, an open incident of `severity` owes an update; none if its definition sets no cadence.
+pub(super) fn update_cadence(c: &dyn Conn, severity: Severity) -> Result<Option<u32>> {
+    Ok(level_spec(&stored_severity_levels(c)?, severity).update_every_minutes)
+}
+
 fn level_spec(
     stored: &HashMap<String, serde_json::Value>,
     severity: Severity,
@@ -116,6 +122,7 @@ pub(super) fn insert(c: &dyn Conn, incident: &mut Incident, opened: &TimelineEnt
     super::roles::schedule_fill(c, incident, incident.created_at)?;
     super::tasks::apply_templates(c, incident, incident.created_at)?;
     super::automation::schedule_check(c, &incident.id, incident.created_at)?;
+    super::updates::schedule_first(c, incident)?;
     super::escalation::start(c, incident, policy)
 }
 
@@ -141,6 +148,18 @@ pub(super) fn save(
     {
         super::roles::schedule_fill(c, incident, e.at)?;
         super::tasks::apply_templates(c, incident, e.at)?;
+        if incident.status != tocsin_domain::incident::IncidentStatus::Resolved {
+            super::updates::prompt(c, incident, DueBecause::SeverityChanged, e.at)?;
+        }
+    }
+    if let Some(
+        e @ TimelineEntry {
+            event: TimelineEvent::Resolved { .. },
+            ..
+        },
+    ) = change
+    {
+        super::updates::prompt(c, incident, DueBecause::Resolved, e.at)?;
     }
     match change.map(|e| (e, &e.event)) {
         Some((e, TimelineEvent::Acknowledged | TimelineEvent::Resolved { .. })) => {

@@ -17,3 +17,4 @@ pub(crate) mod rows;
 pub(crate) mod runbooks;
 pub(crate) mod settings;
 pub(crate) mod tasks;
+pub(crate) mod updates;

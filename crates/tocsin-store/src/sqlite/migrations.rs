@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("migrations/0019_automation.sql"),
     ),
+    (20, "updates", include_str!("migrations/0020_updates.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

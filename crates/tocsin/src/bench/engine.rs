@@ -184,6 +184,7 @@ async fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> anyhow::Resul
         Renderer {
             public_url: "http://127.0.0.1:8080".into(),
             link_key,
+            update_templates: Default::default(),
         },
         EngineSettings::default(),
     ))

@@ -373,6 +373,7 @@ pub async fn incidents(client: &Client, cmd: IncidentCmd, out: Output) -> anyhow
         IncidentCmd::Tasks(cmd) => super::tasks::incidents(client, cmd, out).await?,
         IncidentCmd::Runbooks(cmd) => super::runbooks::incidents(client, cmd, out).await?,
         IncidentCmd::Runs(cmd) => super::automation::incidents(client, cmd, out).await?,
+        IncidentCmd::Updates(cmd) => super::updates::incidents(client, cmd, out).await?,
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod paging;
 mod roles;
 mod runbooks;
 mod tasks;
+mod updates;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -61,6 +62,8 @@ pub enum Commands {
     Runs(Group<automation::RunCmd>),
     /// Secrets runbook steps' requests use, such as an automation system's API token (admins).
     Secrets(Group<automation::SecretCmd>),
+    /// Subscriptions to a service's or an incident's stakeholder updates.
+    Subscriptions(Group<updates::SubscriptionCmd>),
     /// Alerts received from senders.
     Alerts(Group<AlertCmd>),
     /// Silences: mute matching alerts for a while, e.g. during a planned failover.
@@ -485,6 +488,8 @@ pub enum IncidentCmd {
     Runbooks(runbooks::IncidentRunbookCmd),
     #[command(flatten)]
     Runs(automation::IncidentRunCmd),
+    #[command(flatten)]
+    Updates(updates::IncidentUpdateCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -687,6 +692,7 @@ pub async fn run(conn: Connection, cmd: Commands) -> anyhow::Result<()> {
         Commands::Runbooks(g) => runbooks::runbooks(c, g.cmd, g.out).await,
         Commands::Runs(g) => automation::runs(c, g.cmd, g.out).await,
         Commands::Secrets(g) => automation::secrets(c, g.cmd, g.out).await,
+        Commands::Subscriptions(g) => updates::subscriptions(c, g.cmd, g.out).await,
         Commands::Alerts(g) => incidents::alerts(c, g.cmd, g.out).await,
         Commands::Silences(g) => noise::silences(c, g.cmd, g.out).await,
         Commands::Rules(g) => noise::rules(c, g.cmd, g.out).await,

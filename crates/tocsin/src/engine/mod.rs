@@ -16,7 +16,7 @@
 
 mod render;
 
-pub use render::{LINK_TTL, Renderer};
+pub use render::{LINK_TTL, Renderer, UpdateTemplates};
 
 use crate::automation::{AutomationConfig, Runner};
 use crate::notify::{Outgoing, SendOutcome, Transport};
@@ -27,7 +27,10 @@ use std::sync::Mutex;
 use tocsin_domain::clock::Clock;
 use tocsin_domain::contact::Channels;
 use tocsin_domain::retry::RetryPolicy;
-use tocsin_store::{AttemptOutcome, ClaimedDelivery, ClaimedRun, DeliveryResult, Lease, Store};
+use tocsin_domain::updates::Audience;
+use tocsin_store::{
+    AttemptOutcome, ClaimedDelivery, ClaimedRun, ClaimedSend, DeliveryResult, Lease, Store,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -90,6 +93,10 @@ pub struct CycleReport {
     /// Runs of runbook steps started.
     pub runs_started: u32,
     pub deliveries_sent: u32,
+    /// Incidents whose leads were reminded that an update is due.
+    pub updates_reminded: u32,
+    /// Stakeholder updates sent to subscribed channels.
+    pub update_sends: u32,
 }
 
 pub struct Engine {
@@ -236,6 +243,11 @@ impl Engine {
         report.reminders_queued = engine
             .send_shift_reminders(now, self.settings.batch)
             .await?;
+        report.updates_reminded = self
+            .store
+            .updates()
+            .remind_due_updates(now, self.settings.batch)
+            .await?;
         let claimed = engine
             .claim_deliveries(
                 &self.holder,
@@ -248,6 +260,20 @@ impl Engine {
         report.deliveries_sent = claimed.len() as u32;
         if !claimed.is_empty() {
             self.send_all(claimed).await;
+        }
+        let sends = self
+            .store
+            .updates()
+            .claim_update_sends(
+                &self.holder,
+                now,
+                self.settings.claim_for,
+                self.settings.batch,
+            )
+            .await?;
+        report.update_sends = sends.len() as u32;
+        if !sends.is_empty() {
+            self.send_updates(sends).await;
         }
         // After the pages: a run may take its step's whole timeout, a page must not wait for it.
         let automation = self.store.automation();
@@ -285,6 +311,61 @@ impl Engine {
                         "A run ended after its claim lapsed; it was reported as interrupted."
                     ),
                     Err(e) => tracing::warn!(run = %claimed.run.id, error = %e, "Could not record how a run ended."),
+                }
+            });
+        }
+        let all_done = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.settings.send_wait, all_done)
+            .await
+            .is_err()
+        {
+            tasks.detach_all();
+        }
+    }
+
+    /// Sends stakeholder updates to subscribed channels, each attempt recorded as it ends; the cycle waits for
+    /// them up to `send_wait`. An unrecorded attempt is sent again, with the same ID, once its claim lapses.
+    async fn send_updates(&self, sends: Vec<ClaimedSend>) {
+        let mut tasks = JoinSet::new();
+        for send in sends {
+            let notice = self.renderer.update_notice(
+                &send.incident,
+                &send.update,
+                Audience::Subscribers,
+                self.clock.now(),
+            );
+            let (transport, store, clock) = (
+                self.transport.clone(),
+                self.store.clone(),
+                self.clock.clone(),
+            );
+            let (holder, retry) = (self.holder.clone(), self.settings.retry);
+            let notifications = self.metrics.notifications.clone();
+            tasks.spawn(async move {
+                let outcome = transport
+                    .send(&Outgoing {
+                        delivery_id: &send.id,
+                        target: &send.target,
+                        notice: &notice,
+                        now: clock.now(),
+                    })
+                    .await;
+                let at = clock.now();
+                let outcome = attempt_outcome(outcome, send.attempt, &retry, at);
+                let counted = match &outcome {
+                    AttemptOutcome::Delivered { .. } => "delivered",
+                    AttemptOutcome::Retry { .. } => "retrying",
+                    AttemptOutcome::Failed { .. } => "failed",
+                };
+                notifications
+                    .with_label_values(&[send.target.kind(), counted])
+                    .inc();
+                if let Err(e) = store
+                    .updates()
+                    .finish_update_send(&send.id, &holder, outcome, at)
+                    .await
+                {
+                    tracing::warn!(error = %e, channel = %send.channel, "Could not record an update's send.");
                 }
             });
         }

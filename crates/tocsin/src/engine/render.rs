@@ -4,8 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tocsin_domain::contact::{Notice, NoticeLink, Purpose};
+use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::links::{ActionLink, LinkAction};
+use tocsin_domain::updates::{Audience, DueBecause, StatusUpdate, UpdateTemplate};
 use tocsin_store::ClaimedDelivery;
 
 /// Most runbooks kept in Tocsin a notice links to.
@@ -21,6 +23,59 @@ const KEY_DETAILS: usize = 8;
 pub struct Renderer {
     pub public_url: String,
     pub link_key: Vec<u8>,
+    pub update_templates: UpdateTemplates,
+}
+
+/// The number and title of a delivery's incident, for notices that name it.
+fn number_and_title(d: &ClaimedDelivery) -> (i64, &str) {
+    d.incident
+        .as_ref()
+        .map_or((0, ""), |i| (i.number, i.title.as_str()))
+}
+
+/// How stakeholder updates are worded, per audience (`[updates.templates]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTemplates {
+    #[serde(default = "responders_template")]
+    pub responders: UpdateTemplate,
+    #[serde(default = "subscribers_template")]
+    pub subscribers: UpdateTemplate,
+}
+
+fn responders_template() -> UpdateTemplate {
+    UpdateTemplate::default_for(Audience::Responders)
+}
+
+fn subscribers_template() -> UpdateTemplate {
+    UpdateTemplate::default_for(Audience::Subscribers)
+}
+
+impl Default for UpdateTemplates {
+    fn default() -> Self {
+        Self {
+            responders: responders_template(),
+            subscribers: subscribers_template(),
+        }
+    }
+}
+
+impl UpdateTemplates {
+    pub fn check(&self) -> Result<(), tocsin_domain::ValidationErrors> {
+        let mut errors = tocsin_domain::ValidationErrors::default();
+        self.responders
+            .check("updates.templates.responders", &mut errors);
+        self.subscribers
+            .check("updates.templates.subscribers", &mut errors);
+        errors.into_result(())
+    }
+
+    fn of(&self, audience: Audience) -> &UpdateTemplate {
+        match audience {
+            Audience::Responders => &self.responders,
+            Audience::Subscribers => &self.subscribers,
+        }
+    }
 }
 
 impl Renderer {
@@ -28,6 +83,21 @@ impl Renderer {
         match &d.purpose {
             Purpose::Page { level, role, .. } => self.page(d, *level, role.as_deref(), now),
             Purpose::StatusUpdate { status, by, .. } => Self::status_update(d, *status, by, now),
+            Purpose::Update { audience, .. } => match (&d.incident, &d.update) {
+                (Some(incident), Some(update)) => {
+                    self.update_notice(incident, update, *audience, now)
+                }
+                _ => Notice {
+                    quick_link: None,
+                    subject: "An incident update".into(),
+                    body: String::new(),
+                    links: Vec::new(),
+                    event: json!({ "type": "incident.update", "timestamp": now }),
+                },
+            },
+            Purpose::UpdateDue {
+                because, reminder, ..
+            } => self.update_due(d, *because, *reminder, now),
             Purpose::Test => Notice {
                 quick_link: None,
                 subject: "Test notification from Tocsin".into(),
@@ -74,6 +144,91 @@ impl Renderer {
         }
     }
 
+    /// A stakeholder update as the audience's template words it; a webhook receives it as `incident.update`.
+    pub fn update_notice(
+        &self,
+        incident: &Incident,
+        update: &StatusUpdate,
+        audience: Audience,
+        now: DateTime<Utc>,
+    ) -> Notice {
+        let page = format!("{}/incidents/{}", self.public_url, incident.number);
+        let (subject, body) = self
+            .update_templates
+            .of(audience)
+            .render(incident, update, &page);
+        Notice {
+            quick_link: None,
+            subject,
+            body,
+            links: vec![NoticeLink {
+                label: "Open incident".into(),
+                url: page.clone(),
+            }],
+            event: json!({
+                "type": "incident.update",
+                "timestamp": now,
+                "data": {
+                    "incident": {
+                        "id": incident.id,
+                        "number": incident.number,
+                        "title": incident.title,
+                        "severity": incident.severity,
+                        "status": incident.status,
+                        "page_url": page,
+                    },
+                    "update": update,
+                    "audience": audience,
+                },
+            }),
+        }
+    }
+
+    /// "An update on #42 is due", for its communications lead (or commander, or responders).
+    fn update_due(
+        &self,
+        d: &ClaimedDelivery,
+        because: DueBecause,
+        reminder: u32,
+        now: DateTime<Utc>,
+    ) -> Notice {
+        let (number, title) = number_and_title(d);
+        let page = format!("{}/incidents/{number}", self.public_url);
+        let why = match because {
+            DueBecause::Cadence => "its severity asks for regular updates and the last one is due",
+            DueBecause::SeverityChanged => "its severity changed",
+            DueBecause::Resolved => "it was resolved: tell stakeholders how it ended",
+        };
+        let again = if reminder > 1 {
+            format!(" (reminder {reminder})")
+        } else {
+            String::new()
+        };
+        Notice {
+            quick_link: None,
+            subject: format!("Post an update on #{number} {title}{again}"),
+            body: format!(
+                "Hello {}, stakeholders are waiting for an update on incident #{number} ({title}): {why}. \
+                 Post one from the incident's page.",
+                d.user_name
+            ),
+            links: vec![NoticeLink {
+                label: "Post an update".into(),
+                url: format!("{page}#updates"),
+            }],
+            event: json!({
+                "type": "incident.update_due",
+                "timestamp": now,
+                "data": {
+                    "incident": { "number": number, "title": title, "page_url": page },
+                    "because": because,
+                    "reminder": reminder,
+                    "user": { "id": d.user_id, "name": d.user_name },
+                },
+            }),
+        }
+    }
+
     fn link(&self, d: &ClaimedDelivery, action: LinkAction, now: DateTime<Utc>) -> Option<String> {
         let incident = d.incident.as_ref()?;
         let token = ActionLink {
@@ -93,10 +248,7 @@ impl Renderer {
         by: &str,
         now: DateTime<Utc>,
     ) -> Notice {
-        let (number, title) = d
-            .incident
-            .as_ref()
-            .map_or((0, ""), |i| (i.number, i.title.as_str()));
+        let (number, title) = number_and_title(d);
         let did = match status {
             IncidentStatus::Resolved => "resolved",
             _ => "acknowledged",

@@ -52,44 +52,73 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            if let Some(token) = cookie(parts, session_cookie_name(&state.public_url)) {
-                return signed_in(parts, state, token).await;
-            }
-            return Err(ApiError::new(
-                ErrorCode::MissingToken,
-                "send an API token as `Authorization: Bearer <token>`",
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            // The scheme is case-insensitive (RFC 7235): `BEARER x` is as good as `Bearer x`.
-            .and_then(|v| v.trim_start().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token)
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::MissingToken,
-                    "the Authorization header must be `Bearer <token>`",
-                )
-            })?;
-        let Some(principal) = state.app.authenticate(token).await? else {
-            return Err(ApiError::new(
-                ErrorCode::InvalidToken,
-                "the token is unknown, revoked or expired",
-            ));
-        };
-        let principal = principal.from_address(peer_address(parts));
-        // Every change needs at least the responder role; refusing an observer here, before its body is parsed,
-        // answers 403 rather than a 400 about a body it was never allowed to send. Use cases still check exactly.
-        if !parts.method.is_safe() {
-            principal.require(Need::Respond)?;
-        }
-        Ok(Caller(principal))
+        authenticated(parts, state, Need::Respond).await
     }
+}
+
+/// A caller whose changes need no more than reading: what anyone may change of their own, such as hearing of a
+/// service's updates as a stakeholder. The use case still checks exactly.
+pub struct Stakeholder(pub Caller);
+
+impl std::ops::Deref for Stakeholder {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0.0
+    }
+}
+
+impl FromRequestParts<AppState> for Stakeholder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Stakeholder(authenticated(parts, state, Need::Read).await?))
+    }
+}
+
+/// The principal of a token or a browser's session; a change needs at least `least_for_changes`.
+async fn authenticated(
+    parts: &Parts,
+    state: &AppState,
+    least_for_changes: Need<'static>,
+) -> Result<Caller, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        if let Some(token) = cookie(parts, session_cookie_name(&state.public_url)) {
+            return signed_in(parts, state, token, least_for_changes).await;
+        }
+        return Err(ApiError::new(
+            ErrorCode::MissingToken,
+            "send an API token as `Authorization: Bearer <token>`",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        // The scheme is case-insensitive (RFC 7235): `BEARER x` is as good as `Bearer x`.
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingToken,
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
+    let Some(principal) = state.app.authenticate(token).await? else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the token is unknown, revoked or expired",
+        ));
+    };
+    let principal = principal.from_address(peer_address(parts));
+    // Every change needs at least the responder role (but a stakeholder's own); refusing an observer here,
+    // before its body is parsed, answers 403 rather than a 400 about a body it was never allowed to send. Use
+    // cases still check exactly.
+    if !parts.method.is_safe() {
+        principal.require(least_for_changes)?;
+    }
+    Ok(Caller(principal))
 }
 
 /// The cookie that carries a browser's session.
@@ -145,7 +174,12 @@ pub fn from_own_origin(parts: &Parts, public_url: &str) -> bool {
 }
 
 /// The principal of a browser's session, refusing a change that another site's page sent.
-async fn signed_in(parts: &Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
+async fn signed_in(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+    least_for_changes: Need<'static>,
+) -> Result<Caller, ApiError> {
     let Some((principal, ..)) = state
         .app
         .accounts()
@@ -164,7 +198,7 @@ async fn signed_in(parts: &Parts, state: &AppState, token: &str) -> Result<Calle
                 "a change made with a browser's session must come from Tocsin's own pages",
             ));
         }
-        principal.require(Need::Respond)?;
+        principal.require(least_for_changes)?;
     }
     Ok(Caller(principal))
 }

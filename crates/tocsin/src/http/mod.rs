@@ -24,6 +24,7 @@ mod roles;
 pub(crate) mod runbooks;
 mod senders;
 pub(crate) mod tasks;
+pub(crate) mod updates;
 mod warnings;
 
 use crate::engine::Engine;
@@ -99,6 +100,7 @@ impl AppState {
         (name = "tasks", description = "Checklists: task templates per severity and service, and each incident's tasks"),
         (name = "runbooks", description = "Runbooks: Markdown documents with their versions, shown on the incidents they are for"),
         (name = "automation", description = "Runbook steps run for incidents (HTTP requests, allowed commands), their approvals, and the secrets they use"),
+        (name = "updates", description = "Stakeholder updates on incidents, their cadence, and subscriptions to them"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -337,6 +339,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(automation::retry_run))
         .routes(routes!(automation::list_secrets))
         .routes(routes!(automation::put_secret, automation::delete_secret))
+        .routes(routes!(updates::list_updates, updates::post_update))
+        .routes(routes!(updates::list_subscriptions, updates::subscribe))
+        .routes(routes!(updates::unsubscribe))
         .routes(routes!(
             paging::get_status_updates,
             paging::set_status_updates

@@ -24,6 +24,7 @@ use tocsin_domain::refs::{IncidentRef, PolicyRef, ScheduleRef, UserRef};
 use tocsin_domain::severity::Severity;
 use tocsin_domain::tasks::Assignee;
 use tocsin_domain::timeline::TimelineEvent;
+use tocsin_domain::updates::{Audience, DueBecause};
 use tocsin_store::{DeliveryFilter, IncidentChanges, IncidentFilter, Reassignment, Responders};
 
 type PageResult = Result<Response, PageError>;
@@ -119,6 +120,34 @@ pub struct RunView {
     /// The viewer asked for it: they may withdraw it, not approve it.
     pub asked_by_viewer: bool,
     pub can_retry: bool,
+}
+
+/// A stakeholder update posted on the incident.
+pub struct UpdateView {
+    pub number: u32,
+    pub status: String,
+    pub posted: When,
+    pub by: String,
+    pub message: String,
+    pub report: Option<tocsin_domain::updates::Report>,
+    /// Who it went to: people by name, then channels with how their send went.
+    pub people: Vec<String>,
+    pub channels: Vec<(String, String)>,
+}
+
+/// The next update the incident owes.
+pub struct UpdateDueView {
+    pub at: When,
+    pub because: &'static str,
+    pub overdue: bool,
+}
+
+fn due_words(because: DueBecause) -> &'static str {
+    match because {
+        DueBecause::Cadence => "its severity asks for regular updates",
+        DueBecause::SeverityChanged => "its severity changed",
+        DueBecause::Resolved => "it was resolved",
+    }
 }
 
 fn run_status_words(status: RunStatus) -> &'static str {
@@ -245,6 +274,12 @@ struct IncidentPage {
     runbooks: Vec<RunbookView>,
     kept_runbooks: Vec<KeptRunbookView>,
     runs: Vec<RunView>,
+    updates: Vec<UpdateView>,
+    update_due: Option<UpdateDueView>,
+    /// An update is due and has not come: the page says so at its top and opens the form.
+    update_overdue: bool,
+    /// The viewer's subscription to this incident's updates, if they have one.
+    subscription: Option<String>,
     /// How many more runbooks match than are shown.
     more_runbooks: usize,
     /// Where responders look: dashboards, the chat channel, the ticket.
@@ -594,6 +629,40 @@ async fn incident_page(
             can_retry: r.status.can_retry(),
         })
         .collect();
+    let posted = s.app.updates();
+    let updates = posted
+        .list(who, &this)
+        .await?
+        .into_iter()
+        .map(|p| UpdateView {
+            number: p.update.number,
+            status: p.update.status,
+            posted: When::new(p.update.posted_at, viewer.tz, now),
+            by: p.update.posted_by.name,
+            message: p.update.message,
+            report: p.update.report,
+            people: p.people,
+            channels: p
+                .channels
+                .into_iter()
+                .map(|c| (c.channel, c.status))
+                .collect(),
+        })
+        .collect();
+    let update_due = posted.due(who, &this).await?.map(|d| UpdateDueView {
+        at: When::new(d.due_at, viewer.tz, now),
+        because: due_words(d.because),
+        overdue: d.due_at <= now,
+    });
+    let subscription = posted
+        .mine_to(
+            who,
+            &tocsin_domain::updates::Scope::Incident {
+                incident_id: i.id.clone(),
+            },
+        )
+        .await?
+        .map(|sub| sub.id.to_string());
     let mut runbooks = Vec::new();
     let mut all_services: Vec<String> = Vec::new();
     for svc in &services {
@@ -746,6 +815,10 @@ async fn incident_page(
             runbooks,
             kept_runbooks,
             runs,
+            updates,
+            update_overdue: update_due.as_ref().is_some_and(|d| d.overdue),
+            update_due,
+            subscription,
             more_runbooks,
             links: i.links.clone(),
             levels,
@@ -1101,6 +1174,45 @@ pub async fn incident_action(
                     .await
                     .map(drop),
             }
+        }
+        "update" => {
+            let text = |name: &str| f.one(name).trim().to_owned();
+            let report = tocsin_domain::updates::Report {
+                conditions: text("conditions"),
+                actions: text("actions"),
+                needs: text("needs"),
+            };
+            let audiences = f
+                .all("audiences")
+                .iter()
+                .filter_map(|a| Audience::ALL.into_iter().find(|x| x.as_str() == a.as_str()))
+                .collect();
+            let spec = tocsin_domain::updates::UpdateSpec {
+                message: f.one("message").to_owned(),
+                report: Some(report),
+                audiences,
+            };
+            match s.app.updates().post(who, &this, spec).await {
+                Err(e @ tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(_))) => {
+                    let p = forms::problems(e)?;
+                    return refused(&s, &viewer, &number, "update", p).await;
+                }
+                other => other.map(drop),
+            }
+        }
+        "subscribe" => s
+            .app
+            .updates()
+            .subscribe(
+                who,
+                &tocsin_app::ScopeRef::Incident(this.clone()),
+                tocsin_app::SubscriberRef::Me,
+            )
+            .await
+            .map(drop),
+        "unsubscribe" => {
+            let id = super::services::subscription_id(&f.one("subscription"))?;
+            s.app.updates().unsubscribe(who, &id).await
         }
         "join" => s.app.roles().join(who, &this, None).await.map(drop),
         "leave" => s.app.roles().leave(who, &this, None).await.map(drop),

@@ -101,6 +101,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/services/{name}/delete", post(services::delete))
         .route("/services/{name}/policy", post(services::set_policy))
+        .route("/services/{name}/{action}", post(services::subscription))
         .route(
             "/services/{name}/integrations",
             post(services::add_integration),

@@ -283,6 +283,8 @@ struct ServicePage {
     new_key: Option<NewKey>,
     warnings: Vec<String>,
     refusals: Vec<String>,
+    /// The viewer's subscription to the service's updates, if they have one.
+    subscription: Option<String>,
 }
 
 const KINDS: [(&str, &str); 7] = [
@@ -424,6 +426,17 @@ async fn service_page(
         .map(|(_, id)| id);
     let may_change = viewer.who.grant.allows(&Need::Team(own_team));
     let editing = shown.form.is_some();
+    let subscription = s
+        .app
+        .updates()
+        .mine_to(
+            who,
+            &tocsin_domain::updates::Scope::Service {
+                service_id: svc.id.clone(),
+            },
+        )
+        .await?
+        .map(|sub| sub.id.to_string());
     Ok(render(
         status,
         &ServicePage {
@@ -464,6 +477,7 @@ async fn service_page(
             new_key: shown.new_key,
             warnings: shown.warnings,
             refusals: shown.refusals,
+            subscription,
         },
     ))
 }
@@ -524,6 +538,57 @@ pub async fn delete(
             .await
         }
     }
+}
+
+/// A subscription named in a form; one that names none is not found.
+pub(super) fn subscription_id(raw: &str) -> Result<tocsin_domain::ids::SubscriptionId, PageError> {
+    tocsin_domain::ids::SubscriptionId::parse(raw.trim()).ok_or_else(|| {
+        PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such subscription.",
+        )
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SubscriptionForm {
+    #[serde(default)]
+    subscription: String,
+}
+
+/// The viewer hears of the service's updates (`subscribe`) or stops (`unsubscribe`).
+pub async fn subscription(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((name, action)): Path<(String, String)>,
+    Form(f): Form<SubscriptionForm>,
+) -> PageResult {
+    let updates = s.app.updates();
+    match action.as_str() {
+        "subscribe" => {
+            updates
+                .subscribe(
+                    &viewer.who,
+                    &tocsin_app::ScopeRef::Service(ServiceRef::parse(&name)),
+                    tocsin_app::SubscriberRef::Me,
+                )
+                .await?;
+        }
+        "unsubscribe" => {
+            updates
+                .unsubscribe(&viewer.who, &subscription_id(&f.subscription)?)
+                .await?;
+        }
+        _ => {
+            return Err(PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.",
+            ));
+        }
+    }
+    Ok(Redirect::to(&service_url(&name)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -111,6 +111,7 @@ fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, t: Arc<CountingTranspo
         Renderer {
             public_url: "http://tocsin.test".into(),
             link_key: vec![7; 32],
+            update_templates: Default::default(),
         },
         EngineSettings {
             batch: 7,
@@ -188,6 +189,7 @@ async fn a_restarted_instance_takes_its_lease_over_at_once() {
             Renderer {
                 public_url: "http://tocsin.test".into(),
                 link_key: vec![7; 32],
+                update_templates: Default::default(),
             },
             EngineSettings {
                 instance: Some(instance.into()),
@@ -234,6 +236,7 @@ async fn a_hanging_receiver_does_not_hold_up_the_next_cycle() {
         Renderer {
             public_url: "http://tocsin.test".into(),
             link_key: vec![7; 32],
+            update_templates: Default::default(),
         },
         EngineSettings {
             send_wait: std::time::Duration::from_millis(50),

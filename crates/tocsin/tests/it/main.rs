@@ -27,5 +27,6 @@ mod senders;
 mod sso;
 mod support;
 mod tls;
+mod updates;
 mod web;
 mod web_pages;

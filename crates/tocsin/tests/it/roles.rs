@@ -26,6 +26,8 @@ pub struct Fixture {
 
 /// A run ID no run has: the routes that name one answer 404 to whoever may use them, 403 to the others.
 const NO_RUN: &str = "run_01jdq9a3k2m7x8v4n5p6r7s8t9";
+/// A subscription ID no subscription has: anyone may end their own, so everyone is told there is none.
+const NO_SUBSCRIPTION: &str = "sub_01jdq9a3k2m7x8v4n5p6r7s8t9";
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let (s, b) = app.post(path, body).await;
@@ -236,6 +238,14 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/runbooks/checkout-latency/versions"),
         get("/api/v1/incidents/1/runs"),
         get(&format!("/api/v1/runs/{NO_RUN}")),
+        get("/api/v1/incidents/1/updates"),
+        get("/api/v1/subscriptions"),
+        (
+            Method::DELETE,
+            format!("/api/v1/subscriptions/{NO_SUBSCRIPTION}"),
+            Value::Null,
+            "observer",
+        ),
         (
             Method::GET,
             "/api/v1/automation/secrets".into(),
@@ -330,6 +340,23 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/approve"), Value::Null),
         respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/decline"), Value::Null),
         respond(Method::POST, &format!("/api/v1/runs/{NO_RUN}/retry"), Value::Null),
+        respond(
+            Method::POST,
+            "/api/v1/incidents/1/updates",
+            json!({"message": "Checkout is failing over; next update in 30 minutes."}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/subscriptions".into(),
+            json!({"service": "checkout", "user": d}),
+            "admin",
+        ),
+        (
+            Method::POST,
+            "/api/v1/subscriptions".into(),
+            json!({"incident": "1", "channel": {"name": "#status", "target": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"}}}),
+            "admin",
+        ),
         respond(
             Method::POST,
             "/api/v1/incidents/1/merge",

@@ -690,7 +690,7 @@ impl WebhookReceiver {
             .expect("the request waited for")
     }
 
-    async fn wait_until(
+    pub async fn wait_until(
         &self,
         app: &TestApp,
         what: &str,

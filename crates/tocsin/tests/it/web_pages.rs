@@ -1019,6 +1019,26 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             &[("run", "run_01jdq9a3k2m7x8v4n5p6r7s8t9")],
             "responder",
         ),
+        post(
+            "/incidents/1/update",
+            &[
+                ("message", "Failing over the database."),
+                ("audiences", "responders"),
+            ],
+            "responder",
+        ),
+        post("/incidents/1/subscribe", &[], "observer"),
+        post("/services/checkout/subscribe", &[], "observer"),
+        post(
+            "/services/checkout/unsubscribe",
+            &[("subscription", "sub_01jdq9a3k2m7x8v4n5p6r7s8t9")],
+            "observer",
+        ),
+        post(
+            "/incidents/1/unsubscribe",
+            &[("subscription", "sub_01jdq9a3k2m7x8v4n5p6r7s8t9")],
+            "observer",
+        ),
         post("/incidents/1/leave", &[], "responder"),
         post(
             "/incidents/1/edit",
@@ -2919,4 +2939,125 @@ async fn an_incident_reported_twice_is_merged_into_the_one_that_carries_on() {
         .await
         .failed();
     assert!(again.contains("was merged into #2 already"), "{again}");
+}
+
+#[tokio::test]
+async fn updates_are_posted_from_the_incident_page_which_says_when_one_is_owed() {
+    let clock = std::sync::Arc::new(tocsin_domain::clock::ManualClock::new(
+        "2026-03-02T10:00:00Z".parse().unwrap(),
+    ));
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let mut b = owner_signed_in(&app).await;
+    let (s, body) = app
+        .send(
+            app.req(reqwest::Method::PATCH, "/api/v1/severities/SEV-1")
+                .json(&json!({"update_every_minutes": 30})),
+        )
+        .await;
+    assert!(s.is_success(), "{body}");
+    let key = app.service_with_key("checkout").await;
+    app.enqueue(TestApp::trigger(&key, "cart", "critical"))
+        .await;
+    let page = b.get("/incidents/1").await;
+    assert!(page.html.contains("Next update due"), "{}", page.html);
+    assert!(!page.html.contains("Stakeholders are owed an update"));
+
+    // Thirty minutes on, the page says so at its top, with the form open.
+    clock.advance(chrono::Duration::minutes(31));
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("Stakeholders are owed an update")
+            && page
+                .html
+                .contains(r##"<a href="#updates">Post an update</a>"##)
+            && page
+                .html
+                .contains(r#"<details open><summary>Post an update</summary>"#),
+        "{}",
+        page.html
+    );
+
+    // An empty update is refused beside its field; a real one is listed with its report.
+    let bad = b
+        .post(
+            "/incidents/1/update",
+            &[("message", " "), ("audiences", "responders")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains("is empty: say where things stand"),
+        "{}",
+        bad.html
+    );
+    let posted = b
+        .post(
+            "/incidents/1/update",
+            &[
+                ("message", "Payments <fail> for 40%;\nrolling back."),
+                ("actions", "Rolling back deploy 41"),
+                ("audiences", "responders"),
+                ("audiences", "subscribers"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.html);
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("<strong>Update 1</strong>")
+            && page
+                .html
+                .contains("Payments &#60;fail&#62; for 40%;\nrolling back.")
+            && page
+                .html
+                .contains("<dt>Actions</dt><dd>Rolling back deploy 41</dd>")
+            && !page.html.contains("Stakeholders are owed an update"),
+        "{}",
+        page.html
+    );
+
+    // Olga hears of this incident's updates from its page, and stops.
+    let subscribed = b.post("/incidents/1/subscribe", &[]).await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        subscribed.html
+    );
+    let page = b.get("/incidents/1").await;
+    let id = between(&page.html, r#"name="subscription" value=""#, "\"").to_owned();
+    assert!(id.starts_with("sub_"), "{}", page.html);
+    let (_, mine) = app.get("/api/v1/subscriptions?incident=1").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    let ended = b
+        .post("/incidents/1/unsubscribe", &[("subscription", id.as_str())])
+        .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.html);
+    assert!(
+        b.get("/incidents/1")
+            .await
+            .html
+            .contains("Hear of its updates")
+    );
+
+    // And of every incident of the service, from the service's page.
+    let subscribed = b.post("/services/checkout/subscribe", &[]).await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        subscribed.html
+    );
+    let page = b.get("/services/checkout").await;
+    assert!(
+        page.html.contains("Stop hearing of its updates"),
+        "{}",
+        page.html
+    );
+    let (_, of_service) = app.get("/api/v1/subscriptions?service=checkout").await;
+    assert_eq!(
+        of_service["items"].as_array().unwrap().len(),
+        1,
+        "{of_service}"
+    );
 }
