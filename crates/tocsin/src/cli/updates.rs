@@ -168,14 +168,18 @@ pub async fn incidents(client: &Client, cmd: IncidentUpdateCmd, out: Output) -> 
             let u = client
                 .post(&["incidents", &target.incident, "updates"], &body)
                 .await?;
-            let people = u["people"].as_array().map_or(0, Vec::len);
-            let channels = u["channels"].as_array().map_or(0, Vec::len);
+            let count = |field: &str, one: &str, many: &str| {
+                let n = u[field].as_array().map_or(0, Vec::len);
+                format!("{n} {}", if n == 1 { one } else { many })
+            };
             out.done(
                 &u,
                 format!(
-                    "posted update {} on incident {} to {people} people and {channels} channels",
+                    "posted update {} on incident {} to {} and {}",
                     text(&u["number"]),
-                    target.incident
+                    target.incident,
+                    count("people", "person", "people"),
+                    count("channels", "channel", "channels"),
                 ),
             );
         }

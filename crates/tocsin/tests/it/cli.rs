@@ -761,3 +761,116 @@ async fn related_incidents_are_linked_from_the_command_line() {
         .failed();
     assert!(refused.contains("not related to itself"), "{refused}");
 }
+
+#[tokio::test]
+async fn updates_are_posted_and_subscriptions_kept_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    app.service_with_key("checkout").await;
+    let (s, b) = app
+        .post(
+            "/api/v1/users",
+            serde_json::json!({"name": "Sam", "email": "sam@example.com"}),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    tocsin(
+        &app,
+        &[
+            "incidents",
+            "declare",
+            "--title",
+            "Checkout errors",
+            "--severity",
+            "SEV-1",
+            "--service",
+            "checkout",
+        ],
+    )
+    .await
+    .ok();
+
+    let added = tocsin(
+        &app,
+        &[
+            "subscriptions",
+            "add",
+            "--service",
+            "checkout",
+            "--user",
+            "sam@example.com",
+        ],
+    )
+    .await
+    .ok();
+    assert!(added.starts_with("subscribed usr_"), "{added}");
+    let refused = tocsin(
+        &app,
+        &[
+            "subscriptions",
+            "add",
+            "--incident",
+            "1",
+            "--channel",
+            "#status",
+        ],
+    )
+    .await
+    .failed();
+    assert!(
+        refused.contains("exactly one of --email, --slack"),
+        "{refused}"
+    );
+    let channel = tocsin(
+        &app,
+        &[
+            "subscriptions",
+            "add",
+            "--incident",
+            "1",
+            "--channel",
+            "#status",
+            "--slack",
+            "https://hooks.slack.com/services/T0/B0/status",
+        ],
+    )
+    .await
+    .ok();
+    assert!(channel.contains("#status (slack)"), "{channel}");
+    let listed = tocsin(&app, &["subscriptions", "list", "--service", "checkout"])
+        .await
+        .ok();
+    assert_eq!(listed.lines().count(), 2, "a header and Sam: {listed}");
+
+    let posted = tocsin(
+        &app,
+        &[
+            "incidents",
+            "update",
+            "1",
+            "Checkout fails for some payments; rolling back.",
+            "--needs",
+            "A payments engineer",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        posted.trim(),
+        "posted update 1 on incident 1 to 0 people and 1 channel",
+        "Sam has no contact method; the channel hears"
+    );
+    let shown = tocsin(&app, &["incidents", "updates", "1"]).await.ok();
+    assert!(
+        shown.contains("Next update due") && shown.contains("rolling back"),
+        "{shown}"
+    );
+
+    let id = listed
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let removed = tocsin(&app, &["subscriptions", "remove", &id]).await.ok();
+    assert_eq!(removed.trim(), format!("subscription {id} ended"));
+}
