@@ -246,6 +246,11 @@ async function shot(page, name) {
     check(await p.getByLabel("Address, number or URL").inputValue() === "not a number", "what was typed is kept");
     await audit(p, "profile (with an error)");
     await shot(p, "profile-375x667");
+    await p.getByRole("button", { name: "Get a link code" }).click();
+    const command = await p.getByRole("status").filter({ hasText: "/tocsin link" }).textContent();
+    check(/\/tocsin link [A-Z2-9]{4}-[A-Z2-9]{4}/.test(command), "the profile shows the Slack command to type: " + command);
+    await p.locator("#slack").scrollIntoViewIfNeeded();
+    await shot(p, "profile-slack-375x667");
     await trigger("search-slow", "Search latency p99 above 2 s");
     await p.goto(base + "/incidents/2");
     await p.getByRole("heading", { name: /#2 Search latency/ }).waitFor();

@@ -7,7 +7,7 @@ use tocsin_domain::audit::{AuditEntry, LOGIN_FAILED};
 
 /// The action a request for a reset link is recorded with; counted to limit requests.
 pub const RESET_REQUESTED: &str = "account.reset_requested";
-use tocsin_domain::auth::{Grant, Secret, hash_secret, new_salt, new_session_token};
+use tocsin_domain::auth::{Secret, hash_secret, new_salt, new_session_token};
 use tocsin_domain::ids::SessionId;
 use tocsin_domain::incident::{Actor, ActorKind};
 
@@ -413,16 +413,7 @@ impl Accounts<'_> {
         if SessionPolicy::should_touch(session.last_seen_at, now) {
             accounts.touch_session(&session.id, now).await?;
         }
-        let principal = Principal {
-            actor: Self::person(&user),
-            grant: Grant {
-                role: access.role,
-                user: Some(user.id.clone()),
-                teams: access.teams,
-            },
-            address: None,
-        }
-        .from_address(address);
+        let principal = Principal::person(&user, &access).from_address(address);
         Ok(Some((principal, session, user)))
     }
 

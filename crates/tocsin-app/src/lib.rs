@@ -20,6 +20,7 @@ mod paging;
 mod roles;
 mod runbooks;
 pub mod sender_api;
+mod slack;
 mod tasks;
 mod updates;
 
@@ -37,6 +38,7 @@ pub use paging::{Contacts, Escalation, PolicyOnCall};
 pub use roles::Roles;
 pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
+pub use slack::Slack;
 pub use tasks::Tasks;
 pub use updates::{ScopeRef, SubscriberRef, Updates};
 
@@ -147,6 +149,23 @@ impl Principal {
                 role,
                 user: token.user_id.clone(),
                 teams: user.map(|u| u.teams.clone()).unwrap_or_default(),
+            },
+            address: None,
+        }
+    }
+
+    /// A person acting with their own role and teams (signed in, or identified by a linked chat account).
+    pub fn person(user: &tocsin_domain::catalog::User, access: &UserAccess) -> Self {
+        Self {
+            actor: Actor {
+                kind: ActorKind::User,
+                id: Some(user.id.to_string()),
+                name: user.name.to_string(),
+            },
+            grant: Grant {
+                role: access.role,
+                user: Some(user.id.clone()),
+                teams: access.teams.clone(),
             },
             address: None,
         }
@@ -513,6 +532,10 @@ impl App {
     pub fn automation(&self) -> Automation<'_> {
         Automation { app: self }
     }
+    pub fn slack(&self) -> Slack<'_> {
+        Slack { app: self }
+    }
+
     pub fn updates(&self) -> Updates<'_> {
         Updates { app: self }
     }

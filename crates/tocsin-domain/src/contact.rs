@@ -513,6 +513,13 @@ pub struct NoticeLink {
     pub url: String,
 }
 
+/// The incident a notice is about, as it stood when the notice was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeIncident {
+    pub id: crate::ids::IncidentId,
+    pub status: crate::incident::IncidentStatus,
+}
+
 /// What a notification says, independent of the channel carrying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
@@ -524,6 +531,9 @@ pub struct Notice {
     /// The one link a channel with room for one (an SMS) carries: it opens the incident, with what can be done,
     /// without signing in.
     pub quick_link: Option<String>,
+    /// The incident a page or an update is about, for channels that act on it in place (Slack's buttons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<NoticeIncident>,
     /// The machine-readable event a webhook receives as its JSON body, e.g.
     /// `{"type": "incident.triggered", "timestamp": …, "data": {…}}`.
     pub event: serde_json::Value,

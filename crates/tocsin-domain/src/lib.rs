@@ -31,6 +31,7 @@ pub mod roles;
 pub mod runbooks;
 pub mod senders;
 pub mod severity;
+pub mod slack;
 pub mod tasks;
 pub mod template;
 pub mod timeline;

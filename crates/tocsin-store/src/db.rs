@@ -224,6 +224,9 @@ impl crate::Store for SqlStore {
     fn updates(&self) -> &dyn crate::UpdateRepo {
         self
     }
+    fn slack(&self) -> &dyn crate::SlackRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

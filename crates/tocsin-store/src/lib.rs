@@ -73,6 +73,7 @@ pub trait Store: Send + Sync + 'static {
     fn runbooks(&self) -> &dyn RunbookRepo;
     fn automation(&self) -> &dyn AutomationRepo;
     fn updates(&self) -> &dyn UpdateRepo;
+    fn slack(&self) -> &dyn SlackRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -205,6 +206,57 @@ pub trait AutomationRepo: Send + Sync {
         holder: &str,
         finished: tocsin_domain::automation::Finished,
         now: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// Slack users linked to people, the one-time codes that link them, and the requests already acted on.
+#[async_trait]
+pub trait SlackRepo: Send + Sync {
+    /// Offers a link code (stored as its hash) for the person until `expires_at`; their earlier codes stop working.
+    async fn offer_link_code(
+        &self,
+        code_hash: &str,
+        user: &tocsin_domain::ids::UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Uses up a live code and links the Slack user to the person it was offered to (a Slack user already linked
+    /// is linked anew). NotFound when no live code has this hash.
+    async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        slack: &tocsin_domain::slack::SlackUser,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::catalog::User>;
+    /// Links the Slack user to the person with this email, if there is one.
+    async fn link_by_email(
+        &self,
+        slack: &tocsin_domain::slack::SlackUser,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(tocsin_domain::catalog::User, UserAccess)>>;
+    /// The person a Slack user is linked to, with what they may do.
+    async fn linked_person(
+        &self,
+        slack: &tocsin_domain::slack::SlackUser,
+    ) -> Result<Option<(tocsin_domain::catalog::User, UserAccess)>>;
+    /// The Slack users linked to a person.
+    async fn slack_accounts(
+        &self,
+        user: &tocsin_domain::ids::UserId,
+    ) -> Result<Vec<tocsin_domain::slack::SlackAccount>>;
+    /// Unlinks one of a person's Slack users; NotFound when it is not theirs.
+    async fn unlink_slack_account(
+        &self,
+        user: &tocsin_domain::ids::UserId,
+        slack: &tocsin_domain::slack::SlackUser,
+    ) -> Result<()>;
+    /// Records a request's signature; false when it was recorded before (a replay). Signatures older than
+    /// `forget_before` are forgotten: their timestamps no longer pass the clock check anyway.
+    async fn first_request(
+        &self,
+        signature: &str,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<bool>;
 }
 

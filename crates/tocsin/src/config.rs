@@ -64,6 +64,9 @@ pub struct Config {
     /// Single sign-on with an OpenID Connect provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcConfig>,
+    /// Buttons in Slack messages, and the endpoints that receive their clicks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<crate::slack::SlackConfig>,
 }
 
 /// `[sessions]` settings.
@@ -330,6 +333,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             sessions: SessionsConfig::default(),
             oidc: None,
+            slack: None,
         }
     }
 }
@@ -378,6 +382,11 @@ impl Config {
                     .only(&["issuer", "client_id", "client_secret"])
                     .map(|k| format!("oidc.{k}").into()),
             )
+            .merge(
+                Env::prefixed("TOCSIN_SLACK_")
+                    .only(&["signing_secret", "bot_token", "api_url"])
+                    .map(|k| format!("slack.{k}").into()),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)
@@ -387,6 +396,28 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn slack_secrets_come_from_the_environment_and_never_show_in_debug_output() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TOCSIN_SLACK_SIGNING_SECRET", "s3cret-signing");
+            jail.set_env("TOCSIN_SLACK_BOT_TOKEN", "xoxb-secret");
+            let config = Config::load(None, Overrides::default()).map_err(|e| *e)?;
+            let slack = config.slack.expect("the environment sets up Slack");
+            assert_eq!(
+                (slack.signing_secret.as_str(), slack.bot_token.as_deref()),
+                ("s3cret-signing", Some("xoxb-secret"))
+            );
+            assert_eq!(slack.api_url, "https://slack.com/api");
+            let shown = format!("{slack:?}");
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("xoxb"),
+                "{shown}"
+            );
+            Ok(())
+        });
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type

@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 pub mod notify;
 pub mod server;
+pub mod slack;
 pub mod sso;
 pub mod tls;
 pub mod web;

@@ -263,8 +263,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let public_url = public_url.trim_end_matches('/').to_owned();
     let link_key = store.engine().link_key().await?;
-    let transports: Arc<dyn crate::notify::Transport> =
-        Arc::new(Transports::new(&config.notify).context("the [notify] configuration")?);
+    let transports: Arc<dyn crate::notify::Transport> = Arc::new(
+        Transports::new(&config.notify)
+            .context("the [notify] configuration")?
+            .with_slack_buttons(config.slack.is_some()),
+    );
     let app = App::new(store.clone(), clock, Metrics::new())
         .with_channels(config.notify.channels())
         .with_intake(config.ingest.settings())
@@ -310,6 +313,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         Some(oidc) => Some(Arc::new(
             crate::sso::Sso::new(oidc.clone(), &state.public_url, &state.link_key)
                 .context("the [oidc] configuration")?,
+        )),
+        None => None,
+    };
+    state.slack = match &config.slack {
+        Some(slack) => Some(Arc::new(
+            crate::slack::Slack::new(slack.clone(), config.notify.allowed_networks.clone())
+                .context("the [slack] configuration")?,
         )),
         None => None,
     };

@@ -8,6 +8,7 @@ pub mod paging;
 pub mod races;
 pub mod roles;
 pub mod runbooks;
+pub mod slack;
 pub mod tasks;
 pub mod triage;
 pub mod updates;
@@ -58,6 +59,8 @@ macro_rules! conformance_suite {
             a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key => $crate::conformance::automation::a_run_whose_runner_died_is_reported_interrupted_and_retried_with_its_key,
             automatic_steps_run_once_for_each_incident_they_are_for => $crate::conformance::automation::automatic_steps_run_once_for_each_incident_they_are_for,
             updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen => $crate::conformance::updates::updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen,
+            slack_users_are_linked_once_by_code_or_by_email => $crate::conformance::slack::slack_users_are_linked_once_by_code_or_by_email,
+            a_slack_request_is_acted_on_once => $crate::conformance::slack::a_slack_request_is_acted_on_once,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

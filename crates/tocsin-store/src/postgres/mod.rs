@@ -130,6 +130,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0018_automation.sql"),
     ),
     (19, "updates", include_str!("migrations/0019_updates.sql")),
+    (20, "slack", include_str!("migrations/0020_slack.sql")),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -16,5 +16,6 @@ pub(crate) mod roles;
 pub(crate) mod rows;
 pub(crate) mod runbooks;
 pub(crate) mod settings;
+pub(crate) mod slack;
 pub(crate) mod tasks;
 pub(crate) mod updates;

@@ -61,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0019_automation.sql"),
     ),
     (20, "updates", include_str!("migrations/0020_updates.sql")),
+    (21, "slack", include_str!("migrations/0021_slack.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

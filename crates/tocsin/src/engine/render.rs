@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use tocsin_domain::contact::{Notice, NoticeLink, Purpose};
+use tocsin_domain::contact::{Notice, NoticeIncident, NoticeLink, Purpose};
 use tocsin_domain::incident::Incident;
 use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::links::{ActionLink, LinkAction};
@@ -31,6 +31,13 @@ fn number_and_title(d: &ClaimedDelivery) -> (i64, &str) {
     d.incident
         .as_ref()
         .map_or((0, ""), |i| (i.number, i.title.as_str()))
+}
+
+fn about(incident: &Incident) -> NoticeIncident {
+    NoticeIncident {
+        id: incident.id.clone(),
+        status: incident.status,
+    }
 }
 
 /// How stakeholder updates are worded, per audience (`[updates.templates]`).
@@ -89,6 +96,7 @@ impl Renderer {
                 }
                 _ => Notice {
                     quick_link: None,
+                    incident: None,
                     subject: "An incident update".into(),
                     body: String::new(),
                     links: Vec::new(),
@@ -100,6 +108,7 @@ impl Renderer {
             } => self.update_due(d, *because, *reminder, now),
             Purpose::Test => Notice {
                 quick_link: None,
+                incident: None,
                 subject: "Test notification from Tocsin".into(),
                 body: format!(
                     "Hello {}, this is the test you asked for. If you can read this, Tocsin can reach you here.",
@@ -119,6 +128,7 @@ impl Renderer {
                 end,
             } => Notice {
                 quick_link: None,
+                incident: None,
                 subject: format!(
                     "Your on-call shift in {schedule_name} starts {}",
                     start.format("%Y-%m-%d %H:%M UTC")
@@ -159,6 +169,7 @@ impl Renderer {
             .render(incident, update, &page);
         Notice {
             quick_link: None,
+            incident: Some(about(incident)),
             subject,
             body,
             links: vec![NoticeLink {
@@ -206,6 +217,7 @@ impl Renderer {
         };
         Notice {
             quick_link: None,
+            incident: None,
             subject: format!("Post an update on #{number} {title}{again}"),
             body: format!(
                 "Hello {}, stakeholders are waiting for an update on incident #{number} ({title}): {why}. \
@@ -255,6 +267,7 @@ impl Renderer {
         };
         Notice {
             quick_link: None,
+            incident: None,
             subject: format!("{by} {did} #{number} {title}"),
             body: format!(
                 "Hello {}, {by} {did} incident #{number}: {title}\nYou were paged for it and asked to be told.",
@@ -283,6 +296,7 @@ impl Renderer {
         let Some(incident) = &d.incident else {
             return Notice {
                 quick_link: None,
+                incident: None,
                 subject: "An incident needs you".into(),
                 body: String::new(),
                 links: Vec::new(),
@@ -401,6 +415,7 @@ impl Renderer {
         }
         Notice {
             quick_link: view.clone(),
+            incident: Some(about(incident)),
             subject,
             body,
             links,

@@ -40,6 +40,7 @@ pub async fn mail_account_link(
     };
     let notice = Notice {
         quick_link: None,
+        incident: None,
         subject: subject.into(),
         body: body.into(),
         links: vec![tocsin_domain::contact::NoticeLink {

@@ -14,6 +14,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// A sign-in whose email and password do not match an account.
     InvalidCredentials,
+    /// A request that must be signed (Slack's) whose signature is missing, wrong, or from more than 5 minutes ago.
+    InvalidSignature,
+    /// A signed request received before, sent again.
+    ReplayedRequest,
     /// The principal's role does not allow the call; the message says what it needs.
     Forbidden,
     InvalidRequest,
@@ -43,9 +47,11 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken | Self::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidCredentials
+            | Self::InvalidSignature
+            | Self::ReplayedRequest => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::InvalidRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -237,6 +243,8 @@ mod tests {
             ErrorCode::MissingToken,
             ErrorCode::InvalidToken,
             ErrorCode::InvalidCredentials,
+            ErrorCode::InvalidSignature,
+            ErrorCode::ReplayedRequest,
             ErrorCode::Forbidden,
             ErrorCode::InvalidRequest,
             ErrorCode::MalformedJson,
@@ -267,7 +275,7 @@ mod tests {
             .collect();
         assert_eq!(
             table.join("\n"),
-            "401 missing_token\n401 invalid_token\n401 invalid_credentials\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
+            "401 missing_token\n401 invalid_token\n401 invalid_credentials\n401 invalid_signature\n401 replayed_request\n403 forbidden\n400 invalid_request\n400 malformed_json\n\
              413 payload_too_large\n415 unsupported_media_type\n404 not_found\n405 method_not_allowed\n409 name_taken\n409 in_use\n\
              409 still_escalating\n409 no_escalation_policy\n409 invalid_transition\n409 changed_since\n409 already_running\n429 rate_limited\n500 internal\n503 unavailable"
         );

@@ -23,6 +23,7 @@ mod paging;
 mod roles;
 pub(crate) mod runbooks;
 mod senders;
+mod slack;
 pub(crate) mod tasks;
 pub(crate) mod updates;
 mod warnings;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn crate::notify::Transport>>,
     /// Single sign-on, when `[oidc]` is set.
     pub sso: Option<Arc<crate::sso::Sso>>,
+    /// Slack's interactivity, when `[slack]` is set.
+    pub slack: Option<Arc<crate::slack::Slack>>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             body_read_timeout: std::time::Duration::from_secs(30),
             mailer: None,
             sso: None,
+            slack: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl AppState {
         (name = "runbooks", description = "Runbooks: Markdown documents with their versions, shown on the incidents they are for"),
         (name = "automation", description = "Runbook steps run for incidents (HTTP requests, allowed commands), their approvals, and the secrets they use"),
         (name = "updates", description = "Stakeholder updates on incidents, their cadence, and subscriptions to them"),
+        (name = "slack", description = "Slack's buttons and slash command, and linking Slack users to people"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "Who changed what, when and from where"),
@@ -367,6 +372,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paging::run_engine_cycle))
         .routes(routes!(paging::heartbeat_get, paging::heartbeat_post))
         .routes(routes!(actions::confirm, actions::act))
+        .routes(routes!(slack::interactivity))
+        .routes(routes!(slack::command))
+        .routes(routes!(slack::create_link_code))
+        .routes(routes!(slack::list_slack_accounts))
+        .routes(routes!(slack::unlink_slack_account))
         .routes(routes!(oncall::list_schedules, oncall::create_schedule))
         .routes(routes!(
             oncall::get_schedule,

@@ -7,11 +7,16 @@ use tocsin_domain::contact::{ContactTarget, Notice};
 
 pub struct ChatTransport {
     http: outbound::GuardedClient,
+    /// Whether Slack messages carry buttons: only when this server handles Slack's interactivity.
+    pub(super) slack_buttons: bool,
 }
 
 impl ChatTransport {
     pub fn new(http: outbound::GuardedClient) -> Self {
-        Self { http }
+        Self {
+            http,
+            slack_buttons: false,
+        }
     }
 }
 
@@ -19,7 +24,10 @@ impl ChatTransport {
 impl Transport for ChatTransport {
     async fn send(&self, out: &Outgoing<'_>) -> SendOutcome {
         let (url, payload) = match out.target {
-            ContactTarget::Slack { url } => (url, slack(out.notice)),
+            ContactTarget::Slack { url } => (
+                url,
+                crate::slack::notice_message(out.notice, self.slack_buttons),
+            ),
             ContactTarget::Mattermost { url } => (url, mattermost(out.notice)),
             ContactTarget::Teams { url } => (url, teams(out.notice)),
             other => return wrong_kind("chat", other),
@@ -56,29 +64,6 @@ fn teams_answer(status: reqwest::StatusCode, body: String) -> SendOutcome {
     } else {
         SendOutcome::failed(said)
     }
-}
-
-/// Slack mrkdwn: `&`, `<` and `>` are the only characters it needs escaped, and only because links are written
-/// `<url|label>`.
-fn slack(notice: &Notice) -> Value {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let links = notice
-        .links
-        .iter()
-        .map(|l| {
-            format!(
-                "<{}|{}>",
-                l.url.replace('|', "%7C").replace('>', "%3E"),
-                escape(&l.label)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" · ");
-    json!({"text": lines(&[escape(&notice.subject), escape(&notice.body), links])})
 }
 
 /// Text a sender may have written, made inert for Markdown renderers (Mattermost, Teams): every character that
@@ -160,7 +145,7 @@ fn teams(notice: &Notice) -> Value {
 }
 
 /// The non-empty parts, one per line.
-fn lines(parts: &[String]) -> String {
+pub(crate) fn lines(parts: &[String]) -> String {
     parts
         .iter()
         .map(|p| p.trim())
@@ -180,6 +165,7 @@ mod tests {
     fn tricky_notice() -> Notice {
         Notice {
             quick_link: None,
+            incident: None,
             subject: "[SEV-1] db <primary> & replica".into(),
             body: "Disk full on db-1.\nSince 10:02.".into(),
             links: vec![

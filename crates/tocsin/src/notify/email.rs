@@ -505,6 +505,7 @@ mod tests {
     fn the_html_part_escapes_the_notice() {
         let notice = Notice {
             quick_link: None,
+            incident: None,
             body: "a <b> & \"c\"\nsecond".into(),
             links: vec![tocsin_domain::contact::NoticeLink {
                 label: "<Ack>".into(),

@@ -322,6 +322,7 @@ mod tests {
         };
         let notice = Notice {
             quick_link: None,
+            incident: None,
             subject: "[SEV-1] \"Checkout\" down".into(),
             ..notice()
         };

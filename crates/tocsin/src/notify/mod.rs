@@ -22,6 +22,7 @@ use tocsin_domain::ValidationErrors;
 use tocsin_domain::contact::{Channels, ContactTarget, Notice};
 use tocsin_domain::net::AllowedNetworks;
 
+pub(crate) use chat::lines;
 pub use email::{SmtpConfig, SmtpTls};
 pub use gateway::GatewayConfig;
 
@@ -178,6 +179,15 @@ impl Transport for Transports {
                 None => unconfigured("Voice calling", "notify.voice"),
             },
         }
+    }
+}
+
+impl Transports {
+    /// Pages and updates to Slack carry Acknowledge / Resolve / Escalate buttons; only for a server that handles
+    /// Slack's interactivity (`[slack]`), since elsewhere a click only shows an error.
+    pub fn with_slack_buttons(mut self, on: bool) -> Self {
+        self.chat.slack_buttons = on;
+        self
     }
 }
 

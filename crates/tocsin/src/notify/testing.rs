@@ -23,6 +23,7 @@ pub fn now() -> DateTime<Utc> {
 pub fn notice() -> Notice {
     Notice {
         quick_link: None,
+        incident: None,
         subject: "[SEV-1] Checkout is down".into(),
         body: "Payments API returns 502 for 40% of requests.\nService: checkout".into(),
         links: vec![

@@ -67,6 +67,11 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/profile/password", post(profile::change_password))
         .route("/profile/feed", post(profile::create_feed))
+        .route("/profile/slack/code", post(profile::create_slack_code))
+        .route(
+            "/profile/slack/{team_id}/{user_id}/unlink",
+            post(profile::unlink_slack),
+        )
         .route("/severities", get(severities::severities))
         .route("/severities/{severity}", post(severities::update))
         .route("/response", get(response::response))

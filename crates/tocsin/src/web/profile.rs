@@ -99,6 +99,15 @@ struct ProfilePage {
     feeds: Vec<FeedView>,
     /// Whether the person may change how they are reached (observers only read).
     may_change: bool,
+    /// The Slack accounts linked to the person; none when this server does not handle Slack.
+    slack: Option<Vec<SlackAccountView>>,
+}
+
+pub struct SlackAccountView {
+    pub team_id: String,
+    pub user_id: String,
+    pub linked_by: String,
+    pub linked_at: When,
 }
 
 /// What a person reads of a target: an address or a number, and of a URL only its host, since chat and webhook
@@ -238,6 +247,23 @@ async fn page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Shown) -
             updates,
             feeds: live_feeds(s, viewer, FeedSubject::User(viewer.user.id.clone())).await?,
             may_change: who.grant.allows(&Need::Own(&viewer.user.id)),
+            slack: match &s.slack {
+                Some(_) => Some(
+                    s.app
+                        .slack()
+                        .accounts(who, &me)
+                        .await?
+                        .into_iter()
+                        .map(|a| SlackAccountView {
+                            team_id: a.slack.team_id,
+                            user_id: a.slack.user_id,
+                            linked_by: a.linked_by,
+                            linked_at: When::new(a.linked_at, viewer.tz, now),
+                        })
+                        .collect(),
+                ),
+                None => None,
+            },
         },
     ))
 }
@@ -608,4 +634,31 @@ pub async fn set_status_updates(
         )
         .await?;
     Ok(Redirect::to("/profile#updates").into_response())
+}
+
+/// A one-time code that links the person's Slack account when they type it in Slack.
+pub async fn create_slack_code(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+    let (code, _) = s.app.slack().offer_link_code(&viewer.who).await?;
+    let label = "In Slack, type this within 10 minutes to link your Slack account to you:";
+    page(
+        &s,
+        &viewer,
+        StatusCode::OK,
+        Shown::once(label, format!("/tocsin link {code}")),
+    )
+    .await
+}
+
+/// Unlinks one of the person's Slack accounts.
+pub async fn unlink_slack(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((team_id, user_id)): Path<(String, String)>,
+) -> Result<Redirect, PageError> {
+    let slack = tocsin_domain::slack::SlackUser { team_id, user_id };
+    s.app
+        .slack()
+        .unlink(&viewer.who, &viewer.user.id.clone().into(), &slack)
+        .await?;
+    Ok(Redirect::to("/profile#slack"))
 }

@@ -38,6 +38,9 @@ async fn the_incident_story_works_in_chromium_at_desktop_and_phone_sizes() {
                 new_user_role: tocsin_domain::auth::Role::Observer,
                 allowed_domains: Vec::new(),
             });
+            c.slack = Some(tocsin::slack::SlackConfig::new(
+                "browser story signing secret",
+            ));
         },
     )
     .await;

@@ -263,6 +263,25 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get(&format!("/api/v1/users/{d}/notification-rules")),
         get(&format!("/api/v1/users/{d}/notifications")),
         get(&format!("/api/v1/users/{d}/status-updates")),
+        // A token of its own has no Slack account; asking is no lack of permission.
+        (
+            Method::POST,
+            "/api/v1/slack/link-codes".into(),
+            Value::Null,
+            "observer",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/users/{d}/slack-accounts"),
+            Value::Null,
+            "admin",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/users/{d}/slack-accounts/T0001/U0001"),
+            Value::Null,
+            "admin",
+        ),
         (
             Method::GET,
             format!("/api/v1/users/{d}/sessions"),

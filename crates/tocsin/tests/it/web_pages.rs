@@ -1084,6 +1084,9 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
             "responder",
         ),
         post("/profile/feed", &[], "responder"),
+        // Anyone may link their own Slack account: an observer's clicks are then refused by role, not by name.
+        post("/profile/slack/code", &[], "observer"),
+        post("/profile/slack/T0001/U0001/unlink", &[], "observer"),
         post("/schedules/primary/feed", &[], "responder"),
         post(
             "/profile/rules",
