@@ -24,6 +24,7 @@ mod paging;
 mod readme;
 mod roles;
 mod senders;
+mod sev0;
 mod slack;
 mod sso;
 mod support;

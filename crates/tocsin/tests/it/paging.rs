@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tocsin::notify::{GatewayConfig, NotifyConfig, SmtpConfig, SmtpTls};
+use tocsin::notify::{GatewayConfig, NotifyConfig};
 use tocsin_domain::clock::ManualClock;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -34,11 +34,7 @@ async fn seed(smtp_port: Option<u16>, hook: &WebhookReceiver) -> Story {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T10:00:00Z")));
     let app = TestApp::spawn_with(clock.clone(), |c| {
         c.notify = NotifyConfig {
-            smtp: smtp_port.map(|port| SmtpConfig {
-                port: Some(port),
-                tls: SmtpTls::None,
-                ..SmtpConfig::new("127.0.0.1", "Tocsin <tocsin@example.test>")
-            }),
+            smtp: smtp_port.map(crate::support::smtp_relay),
             // Phone gateways are HTTP APIs: the test's receiver stands in for the provider.
             sms: Some(GatewayConfig {
                 body: r#"{"to": "{{to}}", "text": "{{message}}"}"#.into(),

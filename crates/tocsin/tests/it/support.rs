@@ -470,6 +470,15 @@ pub const DEBIAN_PYTHON: &str = "/usr/bin/python3";
 
 /// A real SMTP server (Python's aiosmtpd) storing every message it receives in a maildir, or `None` (the test
 /// skips) when aiosmtpd is not installed and the environment does not demand it.
+/// The relay settings of a server that sends its mail to the [`SmtpPeer`] listening on `port`.
+pub fn smtp_relay(port: u16) -> tocsin::notify::SmtpConfig {
+    tocsin::notify::SmtpConfig {
+        port: Some(port),
+        tls: tocsin::notify::SmtpTls::None,
+        ..tocsin::notify::SmtpConfig::new("127.0.0.1", "Tocsin <tocsin@example.test>")
+    }
+}
+
 pub struct SmtpPeer {
     pub guard: ChildGuard,
     pub port: u16,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tocsin::notify::{NotifyConfig, SmtpConfig, SmtpTls};
+use tocsin::notify::NotifyConfig;
 use tocsin_domain::clock::ManualClock;
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
@@ -47,11 +47,7 @@ async fn updates_keep_their_cadence_reminders_widen_and_stakeholders_hear_by_mai
     let port = smtp.port;
     let app = TestApp::spawn_with(clock.clone(), |c| {
         c.notify = NotifyConfig {
-            smtp: Some(SmtpConfig {
-                port: Some(port),
-                tls: SmtpTls::None,
-                ..SmtpConfig::new("127.0.0.1", "Tocsin <tocsin@example.test>")
-            }),
+            smtp: Some(crate::support::smtp_relay(port)),
             ..c.notify.clone()
         };
         c.engine.tick_ms = 3_600_000;

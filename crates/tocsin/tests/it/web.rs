@@ -5,7 +5,7 @@ use crate::support::{SmtpPeer, TestApp};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tocsin::notify::{NotifyConfig, SmtpConfig, SmtpTls};
+use tocsin::notify::NotifyConfig;
 
 /// A browser: no redirects followed (the tests read them), its session cookie kept by hand.
 pub struct Browser<'a> {
@@ -247,11 +247,7 @@ async fn failed_sign_ins_are_limited_and_a_reset_link_arrives_by_email() {
         std::sync::Arc::new(tocsin_domain::clock::SystemClock),
         |c| {
             c.notify = NotifyConfig {
-                smtp: Some(SmtpConfig {
-                    port: Some(port),
-                    tls: SmtpTls::None,
-                    ..SmtpConfig::new("127.0.0.1", "Tocsin <tocsin@example.test>")
-                }),
+                smtp: Some(crate::support::smtp_relay(port)),
                 ..Default::default()
             };
         },
