@@ -304,6 +304,12 @@ pub struct UpdateDue {
 }
 
 impl UpdateDue {
+    /// Whether stakeholders are owed the update now: its time has passed, or its leads were reminded of it (the
+    /// time then is the next reminder's).
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.reminders > 0 || self.due_at <= now
+    }
+
     fn fresh(due_at: DateTime<Utc>, because: DueBecause) -> Self {
         Self {
             due_at,

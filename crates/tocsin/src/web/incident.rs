@@ -137,9 +137,11 @@ pub struct UpdateView {
 
 /// The next update the incident owes.
 pub struct UpdateDueView {
+    /// When it is due; once its leads were reminded, when the next reminder goes.
     pub at: When,
     pub because: &'static str,
     pub overdue: bool,
+    pub reminders: u32,
 }
 
 fn due_words(because: DueBecause) -> &'static str {
@@ -652,7 +654,8 @@ async fn incident_page(
     let update_due = posted.due(who, &this).await?.map(|d| UpdateDueView {
         at: When::new(d.due_at, viewer.tz, now),
         because: due_words(d.because),
-        overdue: d.due_at <= now,
+        overdue: d.is_overdue(now),
+        reminders: d.reminders,
     });
     let subscription = posted
         .mine_to(

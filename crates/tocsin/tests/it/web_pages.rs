@@ -2949,7 +2949,8 @@ async fn updates_are_posted_from_the_incident_page_which_says_when_one_is_owed()
     let clock = std::sync::Arc::new(tocsin_domain::clock::ManualClock::new(
         "2026-03-02T10:00:00Z".parse().unwrap(),
     ));
-    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    // The test runs the engine's cycles itself, at the clock's time.
+    let app = TestApp::spawn_with(clock.clone(), |c| c.engine.tick_ms = 3_600_000).await;
     let mut b = owner_signed_in(&app).await;
     let (s, body) = app
         .send(
@@ -2976,6 +2977,18 @@ async fn updates_are_posted_from_the_incident_page_which_says_when_one_is_owed()
             && page
                 .html
                 .contains(r#"<details open><summary>Post an update</summary>"#),
+        "{}",
+        page.html
+    );
+
+    // Once its leads were reminded (the next reminder due later), it is still owed, and the page still says so.
+    app.cycle().await;
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("Stakeholders are owed an update")
+            && page
+                .html
+                .contains("its leads were reminded 1 time, and the next reminder goes"),
         "{}",
         page.html
     );
