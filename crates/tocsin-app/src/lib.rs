@@ -38,7 +38,7 @@ pub use paging::{Contacts, Escalation, PolicyOnCall};
 pub use roles::Roles;
 pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
-pub use slack::Slack;
+pub use slack::{Pressed, Slack};
 pub use tasks::Tasks;
 pub use updates::{ScopeRef, SubscriberRef, Updates};
 

@@ -1,7 +1,8 @@
 use crate::prelude::*;
 use tocsin_domain::auth::hash_secret;
 use tocsin_domain::ids::UserId;
-use tocsin_domain::slack::{self, SlackAccount, SlackUser};
+use tocsin_domain::incident::{Incident, IncidentStatus};
+use tocsin_domain::slack::{self, ButtonAction, SlackAccount, SlackUser};
 
 /// Use cases of Slack: linking Slack users to people (by a one-time code, or by the email Slack knows), and who a
 /// Slack user acts as when they press a button.
@@ -32,6 +33,17 @@ impl Slack<'_> {
     pub async fn offer_link_code(&self, who: &Principal) -> Result<(String, DateTime<Utc>)> {
         who.require(Need::Read)?;
         let user = me(who)?;
+        // A link acts with the person's whole role for as long as it lasts; a token holding less of it must not
+        // be a way to get more.
+        let role = self.app.store.users().access(user).await?.role;
+        if who.grant.role < role {
+            return Err(crate::Error::Forbidden {
+                role: who.grant.role,
+                needs: format!(
+                    "your own {role} role to link a Slack account (sign in, or use a token with your role)"
+                ),
+            });
+        }
         let code = slack::generate_link_code();
         let stored = slack::normalize_link_code(&code).expect("a generated code is well formed");
         let expires_at = self.app.now() + slack::LINK_CODE_LIFETIME;
@@ -50,19 +62,10 @@ impl Slack<'_> {
             return Err(StoreError::not_found("link code", "this code").into());
         };
         // The Slack user is who acts: the person the code links them to is in the link itself.
-        let from_slack = Principal {
-            actor: tocsin_domain::incident::Actor {
-                kind: tocsin_domain::incident::ActorKind::Integration,
-                id: Some(slack_target(slack)),
-                name: format!("Slack user {}", slack.user_id),
-            },
-            grant: tocsin_domain::auth::Grant::role(Role::Observer),
-            address: None,
-        };
         let user = self
             .app
             .audited(
-                &from_slack,
+                &from_slack(slack),
                 "slack.link",
                 slack_target(slack),
                 json!({"by": "code"}),
@@ -73,18 +76,27 @@ impl Slack<'_> {
         Ok(user)
     }
 
-    /// Who a Slack user acts as: the person linked to them, else (when Slack told their profile's email) the
-    /// person with that email, linked from then on.
+    /// Who a Slack user acts as: the person linked to them; given the email Slack's profile vouches for, the
+    /// person with that email if the Slack user was never linked, linked from then on.
     pub async fn principal(
         &self,
         slack: &SlackUser,
         email: Option<&str>,
     ) -> Result<Option<Principal>> {
-        let repo = self.app.store.slack();
-        let found = match (repo.linked_person(slack).await?, email) {
-            (Some(found), _) => Some(found),
-            (None, Some(email)) => repo.link_by_email(slack, email, self.app.now()).await?,
-            (None, None) => None,
+        let found = match email {
+            None => self.app.store.slack().linked_person(slack).await?,
+            Some(email) => {
+                self.app
+                    .audited(
+                        &from_slack(slack),
+                        "slack.link",
+                        slack_target(slack),
+                        json!({"by": "email"}),
+                    )
+                    .slack()
+                    .link_by_email(slack, email, self.app.now())
+                    .await?
+            }
         };
         Ok(found.map(|(user, access)| Principal::person(&user, &access)))
     }
@@ -109,8 +121,57 @@ impl Slack<'_> {
                 json!({"user": user.id}),
             )
             .slack()
-            .unlink_slack_account(&user.id, slack)
+            .unlink_slack_account(&user.id, slack, self.app.now())
             .await?)
+    }
+
+    /// A button pressed by `who`: done, or answered with why nothing was done. A click that finds its work done
+    /// (by someone else, or by an earlier click) says so rather than taking the credit.
+    pub async fn press(
+        &self,
+        who: &Principal,
+        action: ButtonAction,
+        incident: &IncidentRef,
+    ) -> Result<Pressed> {
+        let incidents = self.app.incidents();
+        let before = incidents.get(who, incident).await?;
+        if let Some(into) = before.merged_into {
+            return Ok(Pressed::Merged {
+                number: before.number,
+                into,
+            });
+        }
+        let done_already = match action {
+            ButtonAction::Acknowledge => before.status != IncidentStatus::Triggered,
+            ButtonAction::Resolve | ButtonAction::Escalate => {
+                before.status == IncidentStatus::Resolved
+            }
+        };
+        if done_already {
+            return Ok(Pressed::Already(before));
+        }
+        let after = match action {
+            ButtonAction::Acknowledge => incidents.acknowledge(who, incident).await?,
+            ButtonAction::Resolve => incidents.resolve(who, incident).await?,
+            ButtonAction::Escalate => {
+                self.app.escalation().escalate(who, incident, None).await?;
+                incidents.get(who, incident).await?
+            }
+        };
+        // Another click may have got there between the look and the act.
+        let by_me = |actor: &Option<tocsin_domain::incident::Actor>| {
+            actor.as_ref().and_then(|a| a.id.as_deref()) == who.actor().id.as_deref()
+        };
+        let mine = match action {
+            ButtonAction::Acknowledge => by_me(&after.acknowledged_by),
+            ButtonAction::Resolve => by_me(&after.resolved_by),
+            ButtonAction::Escalate => true,
+        };
+        Ok(if mine {
+            Pressed::Done(after)
+        } else {
+            Pressed::Already(after)
+        })
     }
 
     /// Whether a signed request is new; false for a replay of one already acted on.
@@ -122,6 +183,30 @@ impl Slack<'_> {
             .slack()
             .first_request(signature, now, now - REMEMBER_REQUESTS)
             .await?)
+    }
+}
+
+/// What a pressed button came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pressed {
+    /// Done, as the presser.
+    Done(Incident),
+    /// Nothing to do: the incident was already past what the button asks (by whom it says).
+    Already(Incident),
+    /// The incident was merged into another, where its response goes on.
+    Merged { number: i64, into: i64 },
+}
+
+/// The Slack user as the actor of what they do before Tocsin knows who they are (linking themselves).
+fn from_slack(slack: &SlackUser) -> Principal {
+    Principal {
+        actor: tocsin_domain::incident::Actor {
+            kind: tocsin_domain::incident::ActorKind::Integration,
+            id: Some(slack_target(slack)),
+            name: format!("Slack user {}", slack.user_id),
+        },
+        grant: tocsin_domain::auth::Grant::role(Role::Observer),
+        address: None,
     }
 }
 

@@ -53,14 +53,16 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Whether the request was signed by Slack with `secret`, recently. The comparison takes the same time whatever
-/// the signature, so it tells an attacker nothing about the right one.
+/// the signature, so it tells an attacker nothing about the right one. Answers the signature in one canonical
+/// form (lower-case hex), the key replays are recognised by: hex decodes either case, so the header as sent
+/// could be replayed in another.
 pub fn verify(
     secret: &str,
     timestamp: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<(), SignatureError> {
+) -> Result<String, SignatureError> {
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         return Err(SignatureError::Missing);
     };
@@ -79,7 +81,8 @@ pub fn verify(
         .ok_or(SignatureError::Forged)?;
     mac(secret, timestamp.trim(), body)
         .verify_slice(&tag)
-        .map_err(|_| SignatureError::Forged)
+        .map_err(|_| SignatureError::Forged)?;
+    Ok(hex::encode(tag))
 }
 
 /// What a button on a page or an update asks for.
@@ -112,15 +115,6 @@ impl ButtonAction {
             Self::Acknowledge => "Acknowledge",
             Self::Resolve => "Resolve",
             Self::Escalate => "Escalate",
-        }
-    }
-
-    /// "acknowledged", for "Alice acknowledged #42".
-    pub fn done(self) -> &'static str {
-        match self {
-            Self::Acknowledge => "acknowledged",
-            Self::Resolve => "resolved",
-            Self::Escalate => "escalated",
         }
     }
 }
@@ -156,8 +150,6 @@ pub struct InteractionError(pub &'static str);
 #[derive(Debug, Clone, PartialEq)]
 pub struct ButtonClick {
     pub user: SlackUser,
-    /// The Slack username, for messages until the user is linked.
-    pub username: String,
     pub action: ButtonAction,
     pub incident: IncidentId,
     /// Where the message is updated (`replace_original`) or an answer only the clicker sees is posted.
@@ -189,10 +181,6 @@ struct IdOnly {
 #[derive(Deserialize)]
 struct PayloadUser {
     id: String,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
     #[serde(default)]
     team_id: Option<String>,
 }
@@ -242,7 +230,6 @@ pub fn parse_click(payload: &str) -> Result<ButtonClick, InteractionError> {
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .ok_or(InteractionError("the payload carries no response_url"))?;
     Ok(ButtonClick {
-        username: p.user.username.or(p.user.name).unwrap_or_default(),
         user,
         action: kind,
         incident,
@@ -272,13 +259,11 @@ impl Command {
 }
 
 /// A slash command request's fields.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandForm {
     pub team_id: String,
     pub user_id: String,
-    #[serde(default)]
     pub command: String,
-    #[serde(default)]
     pub text: String,
 }
 
@@ -309,15 +294,84 @@ pub fn normalize_link_code(typed: &str) -> Option<String> {
     (code.len() == CODE_LENGTH && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
+/// How a Slack user came to be linked to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkedBy {
+    /// The person typed a link code they were shown in Tocsin.
+    Code,
+    /// The email of their Slack profile is theirs in Tocsin.
+    Email,
+}
+
+impl LinkedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Code, Self::Email]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
 /// A Slack user linked to a person in Tocsin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlackAccount {
     pub slack: SlackUser,
     /// The person in Tocsin.
     pub user_id: crate::ids::UserId,
-    /// `code` (the person typed a link code) or `email` (Slack's profile email matched theirs).
-    pub linked_by: String,
+    pub linked_by: LinkedBy,
     pub linked_at: DateTime<Utc>,
+}
+
+/// What Slack's `users.info` says of a user, as far as linking by email needs it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SlackProfile {
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub is_bot: bool,
+    /// A guest (single- or multi-channel).
+    #[serde(default)]
+    pub is_restricted: bool,
+    #[serde(default)]
+    pub is_ultra_restricted: bool,
+    /// Someone from another organisation, seen through a shared channel.
+    #[serde(default)]
+    pub is_stranger: bool,
+    #[serde(default)]
+    pub is_email_confirmed: bool,
+    #[serde(default)]
+    pub profile: ProfileEmail,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProfileEmail {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl SlackProfile {
+    /// The email a Slack user may be linked by: only a confirmed one, of a full member of the workspace the click
+    /// came from. A guest, a bot, a deactivated account or someone in a shared channel from elsewhere can put any
+    /// address in their profile, and must link by code instead.
+    pub fn linkable_email(&self, clicker: &SlackUser) -> Option<&str> {
+        let member = self.team_id.as_deref() == Some(clicker.team_id.as_str())
+            && !(self.deleted
+                || self.is_bot
+                || self.is_restricted
+                || self.is_ultra_restricted
+                || self.is_stranger);
+        let email = self.profile.email.as_deref().filter(|e| e.contains('@'))?;
+        (member && self.is_email_confirmed).then_some(email)
+    }
 }
 
 #[cfg(test)]
@@ -339,7 +393,13 @@ mod tests {
         assert_eq!(sign(SECRET, 1_531_420_618, body), signature);
         assert_eq!(
             verify(SECRET, Some("1531420618"), Some(signature), body, now()),
-            Ok(())
+            Ok(signature[3..].to_owned())
+        );
+        // The same signature in capitals verifies too, and is known by the same key.
+        let shouted = format!("v0={}", signature[3..].to_uppercase());
+        assert_eq!(
+            verify(SECRET, Some("1531420618"), Some(&shouted), body, now()),
+            Ok(signature[3..].to_owned())
         );
     }
 
@@ -376,7 +436,8 @@ mod tests {
                 Some(&good),
                 body,
                 now() + Duration::seconds(299)
-            ),
+            )
+            .map(|_| ()),
             Ok(())
         );
         // The timestamp is part of what is signed: moving it forward to pass the clock check breaks the signature.
@@ -431,10 +492,7 @@ mod tests {
                 user_id: "UA8RXUSPL".into()
             }
         );
-        assert_eq!(
-            (c.action, &c.incident, c.username.as_str()),
-            (ButtonAction::Escalate, &id, "jtorrance")
-        );
+        assert_eq!((c.action, &c.incident), (ButtonAction::Escalate, &id));
         assert!(
             c.response_url
                 .starts_with("https://hooks.slack.com/actions/")
@@ -459,6 +517,38 @@ mod tests {
         odd_user["user"]["id"] = json!("U1/../admin");
         assert!(parse_click(&odd_user.to_string()).is_err());
         assert!(parse_click("not json").is_err());
+    }
+
+    #[test]
+    fn only_confirmed_members_of_the_workspace_link_by_email() {
+        let clicker = SlackUser {
+            team_id: "T1".into(),
+            user_id: "U1".into(),
+        };
+        let member = || SlackProfile {
+            team_id: Some("T1".into()),
+            is_email_confirmed: true,
+            profile: ProfileEmail {
+                email: Some("ann@example.com".into()),
+            },
+            ..SlackProfile::default()
+        };
+        assert_eq!(member().linkable_email(&clicker), Some("ann@example.com"));
+        let refused: [fn(&mut SlackProfile); 8] = [
+            |p| p.team_id = Some("T2".into()),
+            |p| p.team_id = None,
+            |p| p.deleted = true,
+            |p| p.is_bot = true,
+            |p| p.is_restricted = true,
+            |p| p.is_ultra_restricted = true,
+            |p| p.is_stranger = true,
+            |p| p.is_email_confirmed = false,
+        ];
+        for (i, change) in refused.iter().enumerate() {
+            let mut p = member();
+            change(&mut p);
+            assert_eq!(p.linkable_email(&clicker), None, "case {i}");
+        }
     }
 
     #[test]

@@ -227,7 +227,8 @@ pub trait SlackRepo: Send + Sync {
         slack: &tocsin_domain::slack::SlackUser,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::catalog::User>;
-    /// Links the Slack user to the person with this email, if there is one.
+    /// Links the Slack user to the person with this email, if there is one and nothing is known of the Slack user
+    /// yet: a Slack user linked already answers their person, one unlinked by its person answers nobody.
     async fn link_by_email(
         &self,
         slack: &tocsin_domain::slack::SlackUser,
@@ -244,11 +245,13 @@ pub trait SlackRepo: Send + Sync {
         &self,
         user: &tocsin_domain::ids::UserId,
     ) -> Result<Vec<tocsin_domain::slack::SlackAccount>>;
-    /// Unlinks one of a person's Slack users; NotFound when it is not theirs.
+    /// Unlinks one of a person's Slack users; NotFound when it is not theirs. It stays unlinked until it is
+    /// linked by a code again: its email no longer links it.
     async fn unlink_slack_account(
         &self,
         user: &tocsin_domain::ids::UserId,
         slack: &tocsin_domain::slack::SlackUser,
+        now: DateTime<Utc>,
     ) -> Result<()>;
     /// Records a request's signature; false when it was recorded before (a replay). Signatures older than
     /// `forget_before` are forgotten: their timestamps no longer pass the clock check anyway.

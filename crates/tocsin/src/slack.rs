@@ -11,7 +11,7 @@ use tocsin_domain::contact::{Notice, NoticeIncident};
 use tocsin_domain::ids::IncidentId;
 use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::net::AllowedNetworks;
-use tocsin_domain::slack::{ButtonAction, SlackUser};
+use tocsin_domain::slack::{ButtonAction, SlackProfile, SlackUser};
 
 /// The `block_id` of the buttons, so that an updated message replaces them.
 const ACTIONS_BLOCK: &str = "tocsin_actions";
@@ -35,6 +35,10 @@ pub struct SlackConfig {
     /// `TOCSIN_SLACK_BOT_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_token: Option<String>,
+    /// The IDs of the Slack workspaces (`T…`) whose people may act; empty: any workspace the app is installed
+    /// in, since they share its signing secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
     /// Slack's Web API.
     #[serde(default = "default_api_url")]
     pub api_url: String,
@@ -49,6 +53,7 @@ impl std::fmt::Debug for SlackConfig {
         f.debug_struct("SlackConfig")
             .field("signing_secret", &"[redacted]")
             .field("bot_token", &self.bot_token.as_ref().map(|_| "[redacted]"))
+            .field("teams", &self.teams)
             .field("api_url", &self.api_url)
             .finish()
     }
@@ -59,6 +64,7 @@ impl SlackConfig {
         Self {
             signing_secret: signing_secret.into(),
             bot_token: None,
+            teams: Vec::new(),
             api_url: default_api_url(),
         }
     }
@@ -107,7 +113,13 @@ impl Slack {
         }
     }
 
-    /// The email of a Slack user's profile, when a bot token allows asking and Slack answers in time.
+    /// Whether people of this workspace may act here.
+    pub fn serves(&self, team_id: &str) -> bool {
+        self.config.teams.is_empty() || self.config.teams.iter().any(|t| t == team_id)
+    }
+
+    /// The email of a Slack user's profile, when a bot token allows asking, Slack answers in time, and the user
+    /// is a full member of their workspace with a confirmed address (see `SlackProfile::linkable_email`).
     pub async fn email_of(&self, user: &SlackUser) -> Option<String> {
         let token = self.config.bot_token.as_deref()?;
         let url = format!("{}/users.info", self.config.api_url.trim_end_matches('/'));
@@ -129,10 +141,8 @@ impl Slack {
             tracing::warn!(error = %body["error"], "Slack's users.info refused; check the bot token's scopes (users:read.email).");
             return None;
         }
-        body["user"]["profile"]["email"]
-            .as_str()
-            .filter(|e| e.contains('@'))
-            .map(str::to_owned)
+        let profile: SlackProfile = serde_json::from_value(body["user"].clone()).ok()?;
+        profile.linkable_email(user).map(str::to_owned)
     }
 }
 
@@ -174,8 +184,19 @@ fn buttons(incident: &IncidentId, status: IncidentStatus) -> Option<Value> {
         .then(|| json!({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}))
 }
 
+/// A section of mrkdwn text; one too long for Slack is cut at a line's end (or a space), so that no link or
+/// escaped character is cut in half.
 fn section(text: &str) -> Value {
-    let text: String = text.chars().take(MAX_SECTION_CHARS).collect();
+    let text = if text.chars().count() <= MAX_SECTION_CHARS {
+        text.to_owned()
+    } else {
+        let head: String = text.chars().take(MAX_SECTION_CHARS - 1).collect();
+        let cut = head
+            .rfind('\n')
+            .or_else(|| head.rfind(' '))
+            .unwrap_or(head.len());
+        format!("{}…", &head[..cut])
+    };
     json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
 }
 
@@ -339,6 +360,14 @@ mod tests {
             blocks[0], huge[0],
             "the first block, the message's title, stays"
         );
+        let long = format!(
+            "{}\n<https://x.example/{}|link>",
+            "word ".repeat(590),
+            "a".repeat(40)
+        );
+        let cut = section(&long)["text"]["text"].as_str().unwrap().to_owned();
+        assert!(cut.chars().count() <= MAX_SECTION_CHARS, "{}", cut.len());
+        assert!(cut.ends_with("word …") && !cut.contains('<'), "{cut}");
         let rebuilt = acted_message(None, "#7 <db>", &id, IncidentStatus::Resolved, "n");
         assert_eq!(rebuilt["blocks"][0]["text"]["text"], "#7 &lt;db&gt;");
     }

@@ -5,7 +5,7 @@ use super::t0;
 use crate::*;
 use chrono::Duration;
 use tocsin_domain::auth::Role;
-use tocsin_domain::slack::SlackUser;
+use tocsin_domain::slack::{LinkedBy, SlackUser};
 
 fn slack(team: &str, user: &str) -> SlackUser {
     SlackUser {
@@ -77,23 +77,57 @@ pub async fn slack_users_are_linked_once_by_code_or_by_email(store: &dyn Store) 
         .await
         .unwrap();
     let accounts = repo.slack_accounts(&bob).await.unwrap();
-    let linked: Vec<(&str, &str)> = accounts
+    let linked: Vec<(&str, LinkedBy)> = accounts
         .iter()
-        .map(|a| (a.slack.user_id.as_str(), a.linked_by.as_str()))
+        .map(|a| (a.slack.user_id.as_str(), a.linked_by))
         .collect();
-    assert_eq!(linked, [("U2", "email"), ("U1", "code")]);
+    assert_eq!(linked, [("U2", LinkedBy::Email), ("U1", LinkedBy::Code)]);
+    assert_eq!(
+        repo.link_by_email(&u1, "ann@example.test", t0() + Duration::minutes(3))
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .id,
+        bob,
+        "an email never moves a Slack user linked already"
+    );
     assert!(repo.slack_accounts(&ann).await.unwrap().is_empty());
 
     assert!(
         matches!(
-            repo.unlink_slack_account(&ann, &u1).await,
+            repo.unlink_slack_account(&ann, &u1, t0()).await,
             Err(StoreError::NotFound { .. })
         ),
         "only one's own Slack users are unlinked"
     );
-    repo.unlink_slack_account(&bob, &u1).await.unwrap();
+    repo.unlink_slack_account(&bob, &u1, t0() + Duration::minutes(4))
+        .await
+        .unwrap();
     assert!(repo.linked_person(&u1).await.unwrap().is_none());
     assert_eq!(repo.slack_accounts(&bob).await.unwrap().len(), 1);
+    assert!(
+        repo.link_by_email(&u1, "bob@example.test", t0() + Duration::minutes(5))
+            .await
+            .unwrap()
+            .is_none(),
+        "an unlinked Slack user is not linked again by its email"
+    );
+    assert!(matches!(
+        repo.unlink_slack_account(&bob, &u1, t0()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    repo.offer_link_code("again", &ann, t0() + Duration::minutes(10))
+        .await
+        .unwrap();
+    repo.redeem_link_code("again", &u1, t0() + Duration::minutes(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.linked_person(&u1).await.unwrap().unwrap().0.id,
+        ann,
+        "a code links it again"
+    );
 }
 
 pub async fn a_slack_request_is_acted_on_once(store: &dyn Store) {

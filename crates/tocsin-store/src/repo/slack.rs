@@ -11,35 +11,34 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_domain::catalog::User;
 use tocsin_domain::ids::UserId;
-use tocsin_domain::slack::{SlackAccount, SlackUser};
+use tocsin_domain::slack::{LinkedBy, SlackAccount, SlackUser};
 
 fn account(r: &Row<'_>) -> Result<SlackAccount> {
+    let linked_by: String = r.get(3)?;
     Ok(SlackAccount {
         slack: SlackUser {
             team_id: r.get(0)?,
             user_id: r.get(1)?,
         },
         user_id: UserId::from_trusted(r.get(2)?),
-        linked_by: r.get(3)?,
+        linked_by: LinkedBy::parse(&linked_by)
+            .ok_or_else(|| StoreError::Backend(format!("unknown Slack link kind {linked_by:?}")))?,
         linked_at: r.time(4)?,
     })
 }
 
-fn link(
-    c: &dyn Conn,
-    slack: &SlackUser,
-    user: &UserId,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    c.execute(
-        "INSERT INTO slack_accounts (team_id, slack_user_id, user_id, linked_by, linked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (team_id, slack_user_id) DO UPDATE SET user_id = excluded.user_id, \
-         linked_by = excluded.linked_by, linked_at = excluded.linked_at",
-        params![slack.team_id, slack.user_id, user.as_str(), by, ts(now)],
+/// The person a Slack user is linked to now, and whether a row exists at all (an unlinked one included).
+fn linked(c: &dyn Conn, slack: &SlackUser) -> Result<(Option<UserId>, bool)> {
+    let row: Option<(String, Option<i64>)> = c.query_opt(
+        "SELECT user_id, unlinked_at FROM slack_accounts WHERE team_id = ?1 AND slack_user_id = ?2",
+        params![slack.team_id, slack.user_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(())
+    Ok(match row {
+        Some((user, None)) => (Some(UserId::from_trusted(user)), true),
+        Some((_, Some(_))) => (None, true),
+        None => (None, false),
+    })
 }
 
 fn person(c: &dyn Conn, user: UserId) -> Result<(User, UserAccess)> {
@@ -90,7 +89,20 @@ impl SlackRepo for SqlStore {
                 "DELETE FROM slack_link_codes WHERE code_hash = ?1 OR expires_at <= ?2",
                 params![hash, ts(now)],
             )?;
-            link(c, &slack, &user, "code", now)?;
+            // A code is the person's own word: it links anew, even a Slack user they unlinked before.
+            c.execute(
+                "INSERT INTO slack_accounts (team_id, slack_user_id, user_id, linked_by, linked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (team_id, slack_user_id) DO UPDATE SET user_id = excluded.user_id, \
+                 linked_by = excluded.linked_by, linked_at = excluded.linked_at, unlinked_at = NULL",
+                params![
+                    slack.team_id,
+                    slack.user_id,
+                    user.as_str(),
+                    LinkedBy::Code.as_str(),
+                    ts(now)
+                ],
+            )?;
             load_user(c, &user.into())
         })
         .await
@@ -104,6 +116,19 @@ impl SlackRepo for SqlStore {
     ) -> Result<Option<(User, UserAccess)>> {
         let (slack, email) = (slack.clone(), email.to_lowercase());
         self.write(move |c| {
+            // Whatever is known of this Slack user wins over its email: a link by code made meanwhile, or its
+            // person's unlinking it, which an email must not undo.
+            match linked(c, &slack)? {
+                (Some(user), _) => {
+                    c.changed_nothing();
+                    return person(c, user).map(Some);
+                }
+                (None, true) => {
+                    c.changed_nothing();
+                    return Ok(None);
+                }
+                (None, false) => {}
+            }
             let found: Option<String> = c.query_opt(
                 "SELECT id FROM users WHERE email = ?1",
                 params![email],
@@ -113,7 +138,17 @@ impl SlackRepo for SqlStore {
                 c.changed_nothing();
                 return Ok(None);
             };
-            link(c, &slack, &user, "email", now)?;
+            c.execute(
+                "INSERT INTO slack_accounts (team_id, slack_user_id, user_id, linked_by, linked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    slack.team_id,
+                    slack.user_id,
+                    user.as_str(),
+                    LinkedBy::Email.as_str(),
+                    ts(now)
+                ],
+            )?;
             person(c, user).map(Some)
         })
         .await
@@ -121,17 +156,8 @@ impl SlackRepo for SqlStore {
 
     async fn linked_person(&self, slack: &SlackUser) -> Result<Option<(User, UserAccess)>> {
         let slack = slack.clone();
-        self.read(move |c| {
-            let found: Option<String> = c.query_opt(
-                "SELECT user_id FROM slack_accounts WHERE team_id = ?1 AND slack_user_id = ?2",
-                params![slack.team_id, slack.user_id],
-                |r| r.get(0),
-            )?;
-            found
-                .map(|u| person(c, UserId::from_trusted(u)))
-                .transpose()
-        })
-        .await
+        self.read(move |c| linked(c, &slack)?.0.map(|u| person(c, u)).transpose())
+            .await
     }
 
     async fn slack_accounts(&self, user: &UserId) -> Result<Vec<SlackAccount>> {
@@ -139,7 +165,7 @@ impl SlackRepo for SqlStore {
         self.read(move |c| {
             c.query_all(
                 "SELECT team_id, slack_user_id, user_id, linked_by, linked_at FROM slack_accounts \
-                 WHERE user_id = ?1 ORDER BY linked_at, team_id, slack_user_id",
+                 WHERE user_id = ?1 AND unlinked_at IS NULL ORDER BY linked_at, team_id, slack_user_id",
                 params![user.as_str()],
                 account,
             )
@@ -147,12 +173,18 @@ impl SlackRepo for SqlStore {
         .await
     }
 
-    async fn unlink_slack_account(&self, user: &UserId, slack: &SlackUser) -> Result<()> {
+    async fn unlink_slack_account(
+        &self,
+        user: &UserId,
+        slack: &SlackUser,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let (user, slack) = (user.clone(), slack.clone());
         self.write(move |c| {
             let n = c.execute(
-                "DELETE FROM slack_accounts WHERE team_id = ?1 AND slack_user_id = ?2 AND user_id = ?3",
-                params![slack.team_id, slack.user_id, user.as_str()],
+                "UPDATE slack_accounts SET unlinked_at = ?4 \
+                 WHERE team_id = ?1 AND slack_user_id = ?2 AND user_id = ?3 AND unlinked_at IS NULL",
+                params![slack.team_id, slack.user_id, user.as_str(), ts(now)],
             )?;
             if n == 0 {
                 return Err(StoreError::not_found(

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
-use tocsin_app::Principal;
+use tocsin_app::{Pressed, Principal};
+use tocsin_domain::incident::IncidentStatus;
 use tocsin_domain::slack::{
     self as protocol, ButtonAction, ButtonClick, Command, CommandForm, SlackAccount, SlackUser,
 };
@@ -39,17 +40,15 @@ async fn verified(s: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<A
         ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signature = header("x-slack-signature");
-    protocol::verify(
+    let signature = protocol::verify(
         &slack.config.signing_secret,
         header("x-slack-request-timestamp"),
-        signature,
+        header("x-slack-signature"),
         body,
         s.app.now(),
     )
     .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()))?;
-    let signature = signature.unwrap_or_default();
-    if !s.app.slack().first_request(signature).await? {
+    if !s.app.slack().first_request(&signature).await? {
         return Err(ApiError::new(
             ErrorCode::ReplayedRequest,
             "this signed request was received before: Slack sends each request once, so it is not acted on again",
@@ -92,11 +91,18 @@ pub async fn interactivity(
 
 /// Carries out a click and says how it went, as the message to post to its `response_url`.
 async fn act(s: &AppState, slack: &Slack, click: &ButtonClick) -> serde_json::Value {
-    let email = match s.app.slack().principal(&click.user, None).await {
-        Ok(Some(_)) => None,
-        _ => slack.email_of(&click.user).await,
+    if !slack.serves(&click.user.team_id) {
+        return ephemeral(NOT_SERVED);
+    }
+    let linking = s.app.slack();
+    let who = match linking.principal(&click.user, None).await {
+        Ok(None) => match slack.email_of(&click.user).await {
+            Some(email) => linking.principal(&click.user, Some(&email)).await,
+            None => Ok(None),
+        },
+        found => found,
     };
-    let who = match s.app.slack().principal(&click.user, email.as_deref()).await {
+    let who = match who {
         Ok(Some(who)) => who,
         Ok(None) => return ephemeral(&not_linked(s)),
         Err(e) => {
@@ -105,24 +111,38 @@ async fn act(s: &AppState, slack: &Slack, click: &ButtonClick) -> serde_json::Va
         }
     };
     let incident = click.incident.clone().into();
-    let done = match click.action {
-        ButtonAction::Acknowledge => s.app.incidents().acknowledge(&who, &incident).await,
-        ButtonAction::Resolve => s.app.incidents().resolve(&who, &incident).await,
-        ButtonAction::Escalate => match s.app.escalation().escalate(&who, &incident, None).await {
-            Ok(_) => s.app.incidents().get(&who, &incident).await,
-            Err(e) => Err(e),
-        },
-    };
-    match done {
-        Ok(i) => acted_message(
+    match s.app.slack().press(&who, click.action, &incident).await {
+        Ok(Pressed::Done(i)) => acted_message(
             click.message_blocks.as_deref(),
             &format!("#{} {}", i.number, i.title),
             &i.id,
             i.status,
             &note(click.action, &who.actor().name, s.app.now()),
         ),
+        Ok(Pressed::Already(i)) => ephemeral(&already(&i)),
+        Ok(Pressed::Merged { number, into }) => ephemeral(&format!(
+            "#{number} was merged into #{into}, where its response goes on: act there ({}/incidents/{into}).",
+            s.public_url
+        )),
         Err(e) => ephemeral(&refusal(&who, click.action, e)),
     }
+}
+
+const NOT_SERVED: &str = "This Slack workspace is not one this Tocsin answers, so nothing was done. Ask its admins to add it to [slack] teams.";
+
+/// "Already resolved by Ann.", for a click that finds its work done.
+fn already(i: &tocsin_domain::incident::Incident) -> String {
+    let by = match i.status {
+        IncidentStatus::Resolved => i.resolved_by.as_ref(),
+        _ => i.acknowledged_by.as_ref(),
+    }
+    .map(|a| format!(" by {}", a.name))
+    .unwrap_or_default();
+    format!(
+        "Nothing to do: #{} was already {}{by}.",
+        i.number,
+        i.status.as_str()
+    )
 }
 
 /// "Acknowledged by Ann at 10:03 UTC", under the message acted on.
@@ -194,6 +214,15 @@ pub async fn command(
     } else {
         &form.command
     };
+    if !s
+        .slack
+        .as_ref()
+        .is_some_and(|slack| slack.serves(&user.team_id))
+    {
+        return Ok(
+            axum::Json(json!({"response_type": "ephemeral", "text": NOT_SERVED})).into_response(),
+        );
+    }
     let text = match Command::parse(&form.text) {
         Command::Link(code) => match s.app.slack().redeem_link_code(&user, &code).await {
             Ok(person) => format!(
@@ -205,7 +234,11 @@ pub async fn command(
                  (<{}/profile#slack|Profile>) and type `{command} link CODE` within 10 minutes.",
                 s.public_url
             ),
-            Err(e) => return Err(e.into()),
+            // Slack shows a failed command as a bare error; the person is told in words instead.
+            Err(e) => {
+                tracing::error!(error = %e, "Linking a Slack user failed.");
+                "Tocsin could not link you just now. Try again in a moment.".into()
+            }
         },
         Command::Help => format!(
             "`{command} link CODE` links your Slack account to your Tocsin account, so that the buttons on pages \

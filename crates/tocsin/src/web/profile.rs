@@ -106,7 +106,7 @@ struct ProfilePage {
 pub struct SlackAccountView {
     pub team_id: String,
     pub user_id: String,
-    pub linked_by: String,
+    pub linked_by: &'static str,
     pub linked_at: When,
 }
 
@@ -257,7 +257,7 @@ async fn page(s: &AppState, viewer: &Viewer, status: StatusCode, shown: Shown) -
                         .map(|a| SlackAccountView {
                             team_id: a.slack.team_id,
                             user_id: a.slack.user_id,
-                            linked_by: a.linked_by,
+                            linked_by: a.linked_by.as_str(),
                             linked_at: When::new(a.linked_at, viewer.tz, now),
                         })
                         .collect(),

@@ -15,8 +15,8 @@ use tocsin_domain::slack::sign;
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const BOT_TOKEN: &str = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy";
 
-/// Slack's Web API as far as Tocsin uses it: `users.info` with a bot token, answering the profile's email of the
-/// users it knows.
+/// Slack's Web API as far as Tocsin uses it: `users.info` with a bot token, answering the users it knows as full
+/// members of workspace T0001 with a confirmed email, except guests (IDs starting `U0GUEST`).
 struct SlackApi {
     url: String,
     task: tokio::task::JoinHandle<()>,
@@ -41,7 +41,9 @@ impl SlackApi {
                     let user = q.get("user").cloned().unwrap_or_default();
                     match emails.iter().find(|(id, _)| *id == user) {
                         Some((id, email)) => axum::Json(json!({"ok": true, "user": {
-                            "id": id, "team_id": "T0001", "name": "someone",
+                            "id": id, "team_id": "T0001", "name": "someone", "deleted": false,
+                            "is_bot": false, "is_restricted": id.starts_with("U0GUEST"),
+                            "is_ultra_restricted": false, "is_email_confirmed": true,
                             "profile": {"email": email, "real_name": "Someone"}}})),
                         None => axum::Json(json!({"ok": false, "error": "user_not_found"})),
                     }
@@ -72,15 +74,27 @@ async fn slack_post(
     secret: &str,
 ) -> (StatusCode, Value) {
     let ts = signed_at.timestamp();
-    app.send(
-        app.client
-            .post(format!("{}{path}", app.url))
-            .header("content-type", "application/x-www-form-urlencoded")
+    let signature = sign(secret, ts, body.as_bytes());
+    post_as_signed(app, path, body, Some((ts, &signature))).await
+}
+
+/// Posts `body` with these `X-Slack-Request-Timestamp` and `X-Slack-Signature` headers, or none.
+async fn post_as_signed(
+    app: &TestApp,
+    path: &str,
+    body: &str,
+    signed: Option<(i64, &str)>,
+) -> (StatusCode, Value) {
+    let mut rb = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some((ts, signature)) = signed {
+        rb = rb
             .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign(secret, ts, body.as_bytes()))
-            .body(body.to_owned()),
-    )
-    .await
+            .header("x-slack-signature", signature);
+    }
+    app.send(rb.body(body.to_owned())).await
 }
 
 fn form(fields: &[(&str, &str)]) -> String {
@@ -169,13 +183,18 @@ async fn created(app: &TestApp, path: &str, body: Value) -> Value {
 #[tokio::test]
 async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
     let hook = WebhookReceiver::start().await;
-    let api = SlackApi::start(&[("U0BOB", "bob@example.test")]).await;
+    let api = SlackApi::start(&[
+        ("U0BOB", "bob@example.test"),
+        ("U0GUEST", "ann@example.test"),
+    ])
+    .await;
     let start: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let api_url = api.url.clone();
     let app = TestApp::spawn_with(clock.clone(), |c| {
         c.slack = Some(SlackConfig {
             bot_token: Some(BOT_TOKEN.into()),
+            teams: vec!["T0001".into()],
             api_url,
             ..SlackConfig::new(SECRET)
         });
@@ -407,6 +426,13 @@ async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
     let (s, b) = slack_post(&app, "/slack/interactivity", &ack, now, SECRET).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     assert_eq!(b["error"]["code"], "replayed_request", "{b}");
+    // Nor in capitals, which verify as well (hex has two cases) and must not make it new.
+    let ts = now.timestamp();
+    let shouted = sign(SECRET, ts, ack.as_bytes())
+        .to_uppercase()
+        .replacen("V0=", "v0=", 1);
+    let (s, b) = post_as_signed(&app, "/slack/interactivity", &ack, Some((ts, &shouted))).await;
+    assert_eq!(b["error"]["code"], "replayed_request", "{s} {b}");
     // Stale: signed more than five minutes ago (or ahead), even if the signature is right.
     let escalate = click(
         "U0BOB",
@@ -441,31 +467,21 @@ async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
         (StatusCode::UNAUTHORIZED, &json!("invalid_signature")),
         "{b}"
     );
-    let ts = now.timestamp();
     let altered = escalate.replace("tocsin_escalate", "tocsin_resolve");
-    let (s, b) = app
-        .send(
-            app.client
-                .post(format!("{}/slack/interactivity", app.url))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("x-slack-request-timestamp", ts.to_string())
-                .header("x-slack-signature", sign(SECRET, ts, escalate.as_bytes()))
-                .body(altered),
-        )
-        .await;
+    let signature = sign(SECRET, ts, escalate.as_bytes());
+    let (s, b) = post_as_signed(
+        &app,
+        "/slack/interactivity",
+        &altered,
+        Some((ts, &signature)),
+    )
+    .await;
     assert_eq!(
         (s, &b["error"]["code"]),
         (StatusCode::UNAUTHORIZED, &json!("invalid_signature")),
         "{b}"
     );
-    let (s, b) = app
-        .send(
-            app.client
-                .post(format!("{}/slack/interactivity", app.url))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(escalate.clone()),
-        )
-        .await;
+    let (s, b) = post_as_signed(&app, "/slack/interactivity", &escalate, None).await;
     assert_eq!(
         (s, &b["error"]["code"]),
         (StatusCode::UNAUTHORIZED, &json!("invalid_signature")),
@@ -525,6 +541,46 @@ async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
     )
     .await;
     assert_eq!(refused["response_type"], "ephemeral", "{refused}");
+    // A guest whose Slack profile carries Ann's email is not Ann: only full members link by email.
+    let guest = press(
+        &app,
+        &hook,
+        ("U0GUEST", "tocsin_resolve"),
+        &incident_id,
+        "guest",
+        &escalated,
+        now,
+    )
+    .await;
+    assert!(
+        guest["text"]
+            .as_str()
+            .unwrap()
+            .contains("/tocsin link CODE"),
+        "{guest}"
+    );
+    // Another workspace sharing the app's signing secret is not served.
+    let mut elsewhere = click(
+        "U0ANN",
+        "tocsin_resolve",
+        &incident_id,
+        &response_url("elsewhere"),
+        &escalated,
+    );
+    elsewhere = elsewhere.replace("T0001", "T0002");
+    let (s, _) = slack_post(&app, "/slack/interactivity", &elsewhere, now, SECRET).await;
+    assert_eq!(s, StatusCode::OK);
+    let other = hook
+        .wait_for_path(&app, "/actions/T0002/elsewhere")
+        .await
+        .json();
+    assert!(
+        other["text"]
+            .as_str()
+            .unwrap()
+            .contains("not one this Tocsin answers"),
+        "{other}"
+    );
     let (_, open) = app.get("/api/v1/incidents/1").await;
     assert_eq!(open["status"], "acknowledged");
 
@@ -564,8 +620,26 @@ async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
         nothing["text"]
             .as_str()
             .unwrap()
-            .starts_with("Nothing to acknowledge"),
+            .starts_with("Nothing to do: #1 was already resolved by Ann"),
         "{nothing}"
+    );
+    let late = press(
+        &app,
+        &hook,
+        ("U0BOB", "tocsin_resolve"),
+        &incident_id,
+        "bob-2",
+        &escalated,
+        now,
+    )
+    .await;
+    assert_eq!(
+        (late["response_type"].as_str(), late["text"].as_str()),
+        (
+            Some("ephemeral"),
+            Some("Nothing to do: #1 was already resolved by Ann.")
+        ),
+        "Bob takes no credit for Ann's resolution"
     );
 
     // People see and end their links; an unlinked Slack user acts as nobody.
@@ -612,6 +686,52 @@ async fn slack_buttons_act_as_the_linked_person_and_update_the_message() {
         ))
         .await;
     assert_eq!(none["items"], json!([]));
+
+    // An unlinking sticks: Bob's profile email does not link him again; a code of his own would.
+    let (s, b) = app
+        .send(app.req(
+            Method::DELETE,
+            &format!("/api/v1/users/{}/slack-accounts/T0001/U0BOB", people[1]),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let unlinked = press(
+        &app,
+        &hook,
+        ("U0BOB", "tocsin_escalate"),
+        &incident_id,
+        "bob-3",
+        &escalated,
+        now,
+    )
+    .await;
+    assert!(
+        unlinked["text"]
+            .as_str()
+            .unwrap()
+            .contains("/tocsin link CODE"),
+        "{unlinked}"
+    );
+
+    // A token holding less than its person's role cannot make a link that would act with all of it.
+    let narrow = created(
+        &app,
+        "/api/v1/tokens",
+        json!({"name": "Ann's dashboard", "user": "ann@example.test", "role": "observer"}),
+    )
+    .await;
+    let (s, b) = app
+        .send(
+            app.client
+                .post(format!("{}/api/v1/slack/link-codes", app.url))
+                .bearer_auth(narrow["token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{b}"
+    );
 }
 
 #[tokio::test]

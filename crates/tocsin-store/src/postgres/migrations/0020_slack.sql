@@ -7,6 +7,9 @@ CREATE TABLE slack_accounts (
     -- 'code' or 'email'.
     linked_by     TEXT NOT NULL,
     linked_at     BIGINT NOT NULL,
+    -- Set when the person unlinked it: the Slack user then acts as nobody, and is not linked again by email
+    -- until someone links it by code.
+    unlinked_at   BIGINT,
     PRIMARY KEY (team_id, slack_user_id)
 );
 CREATE INDEX slack_accounts_user ON slack_accounts (user_id);
