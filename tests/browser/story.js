@@ -175,7 +175,14 @@ async function shot(page, name) {
         restrictions: [{ days: ["Mon", "Tue", "Wed", "Thu", "Fri"], start: "09:00:00", end: "17:00:00" }] }],
     });
     const dana = await api("GET", "/api/v1/users/dana@example.com");
-    for (const [p, name] of [["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
+    const checkout = await api("GET", "/api/v1/services/checkout");
+    await api("PUT", "/api/v1/status-pages/public", { name: "Example Shop", slug: "public", time_zone: "Europe/Berlin" });
+    const shop = await api("POST", "/api/v1/status-pages/public/components", { name: "Shop", group: true, position: 1 });
+    await api("POST", "/api/v1/status-pages/public/components",
+      { name: "Checkout", group_id: shop.id, services: [checkout.id], description: "Paying for what is in the cart" });
+    await api("POST", "/api/v1/status-pages/public/components", { name: "Search", group_id: shop.id, position: 2 });
+    await api("POST", "/api/v1/status-pages/public/components", { name: "Documentation", position: 2 });
+    for (const [p, name] of [["/status/public", "status-page"], ["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
       ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
       ["/response", "response"], ["/runbooks", "runbooks"], ["/runbooks/checkout-errors", "runbook"],
       ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],
@@ -263,6 +270,12 @@ async function shot(page, name) {
     check(width <= 375, "nothing is wider than the phone: " + width);
     await shot(p, "incident-375x667");
     await audit(p, "incident (phone)");
+    await p.goto(base + "/status/public");
+    await p.getByRole("heading", { name: "Example Shop" }).waitFor();
+    const pwidth = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(pwidth <= 375, "the status page fits a phone: " + pwidth);
+    await audit(p, "status page (phone)");
+    await shot(p, "status-page-375x667");
     await p.goto(base + "/");
     await shot(p, "home-375x667");
     await p.goto(base + "/incidents");

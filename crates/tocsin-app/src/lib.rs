@@ -21,6 +21,7 @@ mod roles;
 mod runbooks;
 pub mod sender_api;
 mod slack;
+mod status_pages;
 mod tasks;
 mod updates;
 
@@ -39,6 +40,7 @@ pub use roles::Roles;
 pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
 pub use slack::{Pressed, Slack};
+pub use status_pages::{PublicPage, ShownComponent, StatusPages};
 pub use tasks::Tasks;
 pub use updates::{ScopeRef, SubscriberRef, Updates};
 
@@ -532,6 +534,10 @@ impl App {
     pub fn automation(&self) -> Automation<'_> {
         Automation { app: self }
     }
+    pub fn status_pages(&self) -> StatusPages<'_> {
+        StatusPages { app: self }
+    }
+
     pub fn slack(&self) -> Slack<'_> {
         Slack { app: self }
     }

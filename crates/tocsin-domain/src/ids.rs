@@ -96,6 +96,8 @@ prefixed_id!(FeedId, "feed");
 prefixed_id!(SessionId, "ses");
 prefixed_id!(RunId, "run");
 prefixed_id!(SubscriptionId, "sub");
+prefixed_id!(StatusPageId, "sp");
+prefixed_id!(ComponentId, "cmp");
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,7 @@ pub mod runbooks;
 pub mod senders;
 pub mod severity;
 pub mod slack;
+pub mod status_page;
 pub mod tasks;
 pub mod template;
 pub mod timeline;

@@ -227,6 +227,9 @@ impl crate::Store for SqlStore {
     fn slack(&self) -> &dyn crate::SlackRepo {
         self
     }
+    fn status_pages(&self) -> &dyn crate::StatusPageRepo {
+        self
+    }
     fn audited(&self, entry: tocsin_domain::audit::AuditEntry) -> Arc<dyn crate::Store> {
         Arc::new(Self {
             inner: self.inner.clone(),

@@ -74,6 +74,7 @@ pub trait Store: Send + Sync + 'static {
     fn automation(&self) -> &dyn AutomationRepo;
     fn updates(&self) -> &dyn UpdateRepo;
     fn slack(&self) -> &dyn SlackRepo;
+    fn status_pages(&self) -> &dyn StatusPageRepo;
     /// The same store, except that each write transaction also records `entry` in the audit log, so the log
     /// holds a change exactly when the database does.
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
@@ -207,6 +208,49 @@ pub trait AutomationRepo: Send + Sync {
         finished: tocsin_domain::automation::Finished,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+}
+
+/// Status pages and their components.
+#[async_trait]
+pub trait StatusPageRepo: Send + Sync {
+    /// Every page, by name.
+    async fn status_pages(&self) -> Result<Vec<tocsin_domain::status_page::StatusPage>>;
+    async fn status_page(
+        &self,
+        slug: &tocsin_domain::refs::Key,
+    ) -> Result<tocsin_domain::status_page::StatusPage>;
+    /// Creates the page at `slug`, or replaces it (its slug may change to the spec's); true when created.
+    async fn put_status_page(
+        &self,
+        slug: &tocsin_domain::refs::Key,
+        spec: tocsin_domain::status_page::StatusPageSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(tocsin_domain::status_page::StatusPage, bool)>;
+    /// Removes a page and its components.
+    async fn delete_status_page(&self, slug: &tocsin_domain::refs::Key) -> Result<()>;
+    /// Adds a component; its group must be a group of the page, its services must exist.
+    async fn create_component(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        spec: tocsin_domain::status_page::ComponentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::status_page::Component>;
+    async fn replace_component(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        id: &tocsin_domain::ids::ComponentId,
+        spec: tocsin_domain::status_page::ComponentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::status_page::Component>;
+    /// Removes a component; a group's members stay, shown on their own.
+    async fn delete_component(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        id: &tocsin_domain::ids::ComponentId,
+    ) -> Result<()>;
+    /// What the page shows now, read at once: the page, its components in order, and the severities of the open
+    /// incidents on each component's services.
+    async fn page_view(&self, slug: &tocsin_domain::refs::Key) -> Result<PageView>;
 }
 
 /// Slack users linked to people, the one-time codes that link them, and the requests already acted on.

@@ -672,3 +672,16 @@ pub struct HeartbeatStatus {
     /// The beat after this one is missed if it has not come by then.
     pub next_due: DateTime<Utc>,
 }
+
+/// A status page as it stands, read in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageView {
+    pub page: tocsin_domain::status_page::StatusPage,
+    /// In the order they are shown.
+    pub components: Vec<tocsin_domain::status_page::Component>,
+    /// The severities of the open incidents on each component's services.
+    pub open_severities: std::collections::HashMap<
+        tocsin_domain::ids::ComponentId,
+        Vec<tocsin_domain::severity::Severity>,
+    >,
+}

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod server;
 pub mod slack;
 pub mod sso;
+pub mod statuspage;
 pub mod tls;
 pub mod web;
 pub mod wording;

@@ -9,6 +9,7 @@ pub mod races;
 pub mod roles;
 pub mod runbooks;
 pub mod slack;
+pub mod status_pages;
 pub mod tasks;
 pub mod triage;
 pub mod updates;
@@ -61,6 +62,7 @@ macro_rules! conformance_suite {
             updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen => $crate::conformance::updates::updates_reach_responders_subscribers_and_channels_and_ignored_reminders_widen,
             slack_users_are_linked_once_by_code_or_by_email => $crate::conformance::slack::slack_users_are_linked_once_by_code_or_by_email,
             a_slack_request_is_acted_on_once => $crate::conformance::slack::a_slack_request_is_acted_on_once,
+            status_pages_show_their_components_and_the_open_incidents_on_them => $crate::conformance::status_pages::status_pages_show_their_components_and_the_open_incidents_on_them,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

@@ -131,6 +131,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (19, "updates", include_str!("migrations/0019_updates.sql")),
     (20, "slack", include_str!("migrations/0020_slack.sql")),
+    (
+        21,
+        "status_pages",
+        include_str!("migrations/0021_status_pages.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

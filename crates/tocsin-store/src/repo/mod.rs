@@ -17,5 +17,6 @@ pub(crate) mod rows;
 pub(crate) mod runbooks;
 pub(crate) mod settings;
 pub(crate) mod slack;
+pub(crate) mod status_pages;
 pub(crate) mod tasks;
 pub(crate) mod updates;

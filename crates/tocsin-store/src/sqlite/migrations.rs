@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (20, "updates", include_str!("migrations/0020_updates.sql")),
     (21, "slack", include_str!("migrations/0021_slack.sql")),
+    (
+        22,
+        "status_pages",
+        include_str!("migrations/0022_status_pages.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

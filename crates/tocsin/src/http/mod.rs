@@ -24,6 +24,7 @@ mod roles;
 pub(crate) mod runbooks;
 mod senders;
 mod slack;
+pub(crate) mod status_pages;
 pub(crate) mod tasks;
 pub(crate) mod updates;
 mod warnings;
@@ -105,6 +106,7 @@ impl AppState {
         (name = "runbooks", description = "Runbooks: Markdown documents with their versions, shown on the incidents they are for"),
         (name = "automation", description = "Runbook steps run for incidents (HTTP requests, allowed commands), their approvals, and the secrets they use"),
         (name = "updates", description = "Stakeholder updates on incidents, their cadence, and subscriptions to them"),
+        (name = "status pages", description = "Status pages: their components, and Statuspage's public API for each"),
         (name = "slack", description = "Slack's buttons and slash command, and linking Slack users to people"),
         (name = "notifications", description = "Contact methods, notification rules, the notification log and action links"),
         (name = "tokens", description = "API tokens"),
@@ -377,6 +379,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(slack::create_link_code))
         .routes(routes!(slack::list_slack_accounts))
         .routes(routes!(slack::unlink_slack_account))
+        .routes(routes!(status_pages::list_status_pages))
+        .routes(routes!(
+            status_pages::get_status_page,
+            status_pages::put_status_page,
+            status_pages::delete_status_page
+        ))
+        .routes(routes!(status_pages::create_component))
+        .routes(routes!(
+            status_pages::replace_component,
+            status_pages::delete_component
+        ))
+        .routes(routes!(status_pages::summary))
+        .routes(routes!(status_pages::status))
+        .routes(routes!(status_pages::components))
         .routes(routes!(oncall::list_schedules, oncall::create_schedule))
         .routes(routes!(
             oncall::get_schedule,

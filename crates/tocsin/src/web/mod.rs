@@ -21,6 +21,7 @@ mod response;
 mod runbooks;
 mod services;
 mod severities;
+mod status;
 
 use crate::http::AppState;
 use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
             "/incidents/{number}/{action}",
             post(incident::incident_action),
         )
+        .route("/status/{page}", get(status::page))
         .route("/profile", get(profile::profile))
         .route("/profile/time-zone", post(profile::set_time_zone))
         .route("/profile/methods", post(profile::add_method))

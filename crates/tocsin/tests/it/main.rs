@@ -27,6 +27,7 @@ mod senders;
 mod sev0;
 mod slack;
 mod sso;
+mod status_pages;
 mod support;
 mod tls;
 mod updates;

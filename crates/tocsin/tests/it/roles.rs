@@ -28,6 +28,8 @@ pub struct Fixture {
 const NO_RUN: &str = "run_01jdq9a3k2m7x8v4n5p6r7s8t9";
 /// A subscription ID no subscription has: anyone may end their own, so everyone is told there is none.
 const NO_SUBSCRIPTION: &str = "sub_01jdq9a3k2m7x8v4n5p6r7s8t9";
+/// A component ID no page has.
+const NO_COMPONENT: &str = "cmp_01jdq9a3k2m7x8v4n5p6r7s8t9";
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let (s, b) = app.post(path, body).await;
@@ -239,6 +241,8 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/incidents/1/runs"),
         get(&format!("/api/v1/runs/{NO_RUN}")),
         get("/api/v1/incidents/1/updates"),
+        get("/api/v1/status-pages"),
+        get("/api/v1/status-pages/public"),
         get("/api/v1/subscriptions"),
         (
             Method::DELETE,
@@ -558,6 +562,27 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             &format!("/api/v1/schedules/primary/overrides/{}", f.overriding),
             Value::Null,
         ),
+        admin(
+            Method::PUT,
+            "/api/v1/status-pages/public",
+            json!({"name": "Example status", "slug": "public"}),
+        ),
+        admin(
+            Method::POST,
+            "/api/v1/status-pages/public/components",
+            json!({"name": "Checkout"}),
+        ),
+        admin(
+            Method::PUT,
+            &format!("/api/v1/status-pages/public/components/{NO_COMPONENT}"),
+            json!({"name": "Checkout"}),
+        ),
+        admin(
+            Method::DELETE,
+            &format!("/api/v1/status-pages/public/components/{NO_COMPONENT}"),
+            Value::Null,
+        ),
+        admin(Method::DELETE, "/api/v1/status-pages/public", Value::Null),
         admin(
             Method::DELETE,
             &format!("/api/v1/feeds/{}", f.feed),

@@ -49,6 +49,14 @@ def fixtures(base, token):
         config = {"heartbeat": {"interval_seconds": 3600}} if kind == "heartbeat" else unlimited
         keys[kind] = api(base, token, "POST", f"/api/v1/services/{service}/integrations",
                          {"kind": kind, "config": config})["key"]
+    # A page for the public status endpoints to read, with a component standing for the fixture service.
+    urllib.request.urlopen(urllib.request.Request(
+        base + "/api/v1/status-pages/schemathesis", method="PUT",
+        data=json.dumps({"name": "Schemathesis", "slug": "schemathesis"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}), timeout=10).close()
+    service_id = api(base, token, "GET", f"/api/v1/services/{service}")["id"]
+    api(base, token, "POST", "/api/v1/status-pages/schemathesis/components",
+        {"name": "Checkout", "services": [service_id]})
     throwaway = api(base, token, "POST", "/api/v1/tokens",
                     {"name": "schemathesis-revoke", "role": "owner"})["token"]
     return keys, throwaway
@@ -69,6 +77,7 @@ def config(keys):
         ('include-path-regex = "^/v2/alerts"', f'headers = {{ Authorization = "GenieKey {keys["opsgenie"]}" }}'),
         ('include-path-regex = "^/v2/(change/)?enqueue$"', f'headers = {{ X-Routing-Key = "{keys["pagerduty"]}" }}'),
         ('include-path-regex = "^/heartbeat/"', f'parameters = {{ "path.key" = "{keys["heartbeat"]}" }}'),
+        ('include-path-regex = "^/status/"', 'parameters = { "path.page" = "schemathesis" }'),
     ]
     return 'headers = { Authorization = "Bearer ${ST_TOKEN}" }\n' + "".join(
         f"\n[[operations]]\n{which}\n{settings}\n" for which, settings in operations)

@@ -1330,7 +1330,8 @@ fn page_routes() -> Vec<(String, String)> {
 }
 
 /// Pages anyone may open, signed in or not.
-const PUBLIC: [&str; 7] = [
+const PUBLIC: [&str; 8] = [
+    "/status/{page}",
     "/login",
     "/logout",
     "/forgot",

@@ -1,0 +1,185 @@
+use crate::prelude::*;
+use std::collections::HashMap;
+use tocsin_domain::ids::ComponentId;
+use tocsin_domain::refs::Key;
+use tocsin_domain::status_page::{
+    self, Component, ComponentSpec, ComponentStatus, PageStatus, StatusPage, StatusPageSpec,
+};
+
+/// Use cases of status pages: setting them up (admins), reading their setup (everyone signed in), and what the
+/// public sees of one (nobody needs to be signed in).
+pub struct StatusPages<'a> {
+    pub(crate) app: &'a App,
+}
+
+/// A page as the public sees it: its components in order with their status now, and the overall status. Nothing
+/// internal: components carry no services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublicPage {
+    pub page: StatusPage,
+    pub components: Vec<ShownComponent>,
+    pub status: PageStatus,
+    /// When anything shown last changed: the page, a component, or a status.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownComponent {
+    pub component: Component,
+    pub status: ComponentStatus,
+    /// A group's members, in order.
+    pub members: Vec<ComponentId>,
+}
+
+impl StatusPages<'_> {
+    pub async fn list(&self, who: &Principal) -> Result<Vec<StatusPage>> {
+        who.require(Need::Read)?;
+        Ok(self.app.store.status_pages().status_pages().await?)
+    }
+
+    /// A page's setup: the page and its components with their services.
+    pub async fn get(&self, who: &Principal, slug: &Key) -> Result<(StatusPage, Vec<Component>)> {
+        who.require(Need::Read)?;
+        let view = self.app.store.status_pages().page_view(slug).await?;
+        Ok((view.page, view.components))
+    }
+
+    /// Creates the page at `slug` or replaces it; true when created.
+    pub async fn put(
+        &self,
+        who: &Principal,
+        slug: &Key,
+        spec: StatusPageSpec,
+    ) -> Result<(StatusPage, bool)> {
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(who, "status_page.put", slug, json!({"after": spec}))
+            .status_pages()
+            .put_status_page(slug, spec, self.app.now())
+            .await?)
+    }
+
+    pub async fn delete(&self, who: &Principal, slug: &Key) -> Result<()> {
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(who, "status_page.delete", slug, json!({}))
+            .status_pages()
+            .delete_status_page(slug)
+            .await?)
+    }
+
+    pub async fn add_component(
+        &self,
+        who: &Principal,
+        page: &Key,
+        spec: ComponentSpec,
+    ) -> Result<Component> {
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "status_page.component.create",
+                page,
+                json!({"after": spec}),
+            )
+            .status_pages()
+            .create_component(page, spec, self.app.now())
+            .await?)
+    }
+
+    pub async fn replace_component(
+        &self,
+        who: &Principal,
+        page: &Key,
+        id: &ComponentId,
+        spec: ComponentSpec,
+    ) -> Result<Component> {
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "status_page.component.replace",
+                format!("{page}/{id}"),
+                json!({"after": spec}),
+            )
+            .status_pages()
+            .replace_component(page, id, spec, self.app.now())
+            .await?)
+    }
+
+    pub async fn delete_component(
+        &self,
+        who: &Principal,
+        page: &Key,
+        id: &ComponentId,
+    ) -> Result<()> {
+        who.require(Need::Configure)?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "status_page.component.delete",
+                format!("{page}/{id}"),
+                json!({}),
+            )
+            .status_pages()
+            .delete_component(page, id)
+            .await?)
+    }
+
+    /// What the public sees of a page now.
+    pub async fn public(&self, slug: &Key) -> Result<PublicPage> {
+        let view = self.app.store.status_pages().page_view(slug).await?;
+        let statuses = status_page::statuses(
+            &view.components,
+            &view.open_severities,
+            &view.page.severity_map,
+        );
+        let leaves: Vec<ComponentStatus> = view
+            .components
+            .iter()
+            .filter(|c| !c.group)
+            .filter_map(|c| statuses.get(&c.id).copied())
+            .collect();
+        let status = status_page::page_status(&leaves, &[]);
+        let mut members: HashMap<ComponentId, Vec<ComponentId>> = HashMap::new();
+        for c in &view.components {
+            if let Some(group) = &c.group_id {
+                members.entry(group.clone()).or_default().push(c.id.clone());
+            }
+        }
+        let updated_at = view
+            .components
+            .iter()
+            .map(|c| c.updated_at)
+            .chain([view.page.updated_at])
+            .max()
+            .unwrap_or(view.page.updated_at);
+        let components = view
+            .components
+            .into_iter()
+            .map(|mut component| {
+                // Which services a component stands for is internal.
+                component.services.clear();
+                ShownComponent {
+                    status: statuses
+                        .get(&component.id)
+                        .copied()
+                        .unwrap_or(ComponentStatus::Operational),
+                    members: members.remove(&component.id).unwrap_or_default(),
+                    component,
+                }
+            })
+            .collect();
+        Ok(PublicPage {
+            page: view.page,
+            components,
+            status,
+            updated_at,
+        })
+    }
+}

@@ -1,0 +1,407 @@
+//! Status pages: `status_pages`, `status_components` (groups among them, with how each one's status is set) and
+//! `status_component_services` (the services a component stands for, with its page for reading a page at once).
+
+use super::rows::{to_json, ts};
+use crate::db::SqlStore;
+use crate::params;
+use crate::sql::{Conn, Row};
+use crate::{Conflict, PageView, Result, StatusPageRepo, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use tocsin_domain::ValidationErrors;
+use tocsin_domain::ids::{ComponentId, ServiceId, StatusPageId};
+use tocsin_domain::refs::Key;
+use tocsin_domain::severity::Severity;
+use tocsin_domain::status_page::{
+    Component, ComponentSpec, MAX_COMPONENTS, StatusPage, StatusPageSpec,
+};
+
+const PAGE_COLUMNS: &str = "id, slug, name, time_zone, severity_map, created_at, updated_at";
+const COMPONENT_COLUMNS: &str = "id, page_id, name, description, group_id, is_group, position, \
+     status_setting, only_show_if_degraded, created_at, updated_at";
+
+fn page(r: &Row<'_>) -> Result<StatusPage> {
+    Ok(StatusPage {
+        id: StatusPageId::from_trusted(r.get(0)?),
+        slug: Key::try_from(r.get::<String>(1)?).map_err(StoreError::Backend)?,
+        name: r.get(2)?,
+        time_zone: tocsin_domain::catalog::TimeZone::parse(&r.get::<String>(3)?)
+            .map_err(StoreError::Backend)?,
+        severity_map: r.json(4)?,
+        created_at: r.time(5)?,
+        updated_at: r.time(6)?,
+    })
+}
+
+/// A component without its services, which [`with_services`] adds.
+fn component(r: &Row<'_>) -> Result<Component> {
+    Ok(Component {
+        id: ComponentId::from_trusted(r.get(0)?),
+        page_id: StatusPageId::from_trusted(r.get(1)?),
+        name: r.get(2)?,
+        description: r.get(3)?,
+        services: Vec::new(),
+        group_id: r.get::<Option<String>>(4)?.map(ComponentId::from_trusted),
+        group: r.get::<i64>(5)? != 0,
+        position: u32::try_from(r.get::<i64>(6)?).unwrap_or_default(),
+        status: r.json(7)?,
+        only_show_if_degraded: r.get::<i64>(8)? != 0,
+        created_at: r.time(9)?,
+        updated_at: r.time(10)?,
+    })
+}
+
+fn load_page(c: &dyn Conn, slug: &Key) -> Result<StatusPage> {
+    c.find(
+        &format!("SELECT {PAGE_COLUMNS} FROM status_pages WHERE slug = ?1"),
+        params![slug.as_str()],
+        page,
+        "status page",
+        slug.as_str(),
+    )
+}
+
+/// The page's components in the order they are shown, with their services.
+fn components_of(c: &dyn Conn, page: &StatusPageId) -> Result<Vec<Component>> {
+    let mut found = c.query_all(
+        &format!(
+            "SELECT {COMPONENT_COLUMNS} FROM status_components WHERE page_id = ?1 ORDER BY position, created_at, id"
+        ),
+        params![page.as_str()],
+        component,
+    )?;
+    let services: Vec<(String, String)> = c.query_all(
+        "SELECT component_id, service_id FROM status_component_services WHERE page_id = ?1 ORDER BY service_id",
+        params![page.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut by_component: HashMap<String, Vec<ServiceId>> = HashMap::new();
+    for (component, service) in services {
+        by_component
+            .entry(component)
+            .or_default()
+            .push(ServiceId::from_trusted(service));
+    }
+    for comp in &mut found {
+        comp.services = by_component.remove(comp.id.as_str()).unwrap_or_default();
+    }
+    Ok(found)
+}
+
+fn load_component(c: &dyn Conn, page: &StatusPageId, id: &ComponentId) -> Result<Component> {
+    components_of(c, page)?
+        .into_iter()
+        .find(|comp| &comp.id == id)
+        .ok_or_else(|| StoreError::not_found("component", id.as_str()))
+}
+
+/// What a component's spec names must exist on the same page: its group, and its services.
+fn check_references(c: &dyn Conn, page: &StatusPageId, spec: &ComponentSpec) -> Result<()> {
+    let mut errors = ValidationErrors::default();
+    if let Some(group) = &spec.group_id {
+        let is_group: Option<i64> = c.query_opt(
+            "SELECT is_group FROM status_components WHERE id = ?1 AND page_id = ?2",
+            params![group.as_str(), page.as_str()],
+            |r| r.get(0),
+        )?;
+        if is_group != Some(1) {
+            errors.push("group_id", format!("{group} is no group on this page"));
+        }
+    }
+    for service in &spec.services {
+        if !c.exists(
+            "SELECT 1 FROM services WHERE id = ?1",
+            params![service.as_str()],
+        )? {
+            errors.push("services", format!("no service {service}"));
+        }
+    }
+    errors.into_result(()).map_err(StoreError::Invalid)
+}
+
+fn write_services(
+    c: &dyn Conn,
+    page: &StatusPageId,
+    comp: &ComponentId,
+    spec: &ComponentSpec,
+) -> Result<()> {
+    c.execute(
+        "DELETE FROM status_component_services WHERE component_id = ?1",
+        params![comp.as_str()],
+    )?;
+    let mut services = spec.services.clone();
+    services.sort();
+    services.dedup();
+    for service in &services {
+        c.execute(
+            "INSERT INTO status_component_services (component_id, service_id, page_id) VALUES (?1, ?2, ?3)",
+            params![comp.as_str(), service.as_str(), page.as_str()],
+        )?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl StatusPageRepo for SqlStore {
+    async fn status_pages(&self) -> Result<Vec<StatusPage>> {
+        self.read(|c| {
+            c.query_all(
+                &format!("SELECT {PAGE_COLUMNS} FROM status_pages ORDER BY name, slug"),
+                &[],
+                page,
+            )
+        })
+        .await
+    }
+
+    async fn status_page(&self, slug: &Key) -> Result<StatusPage> {
+        let slug = slug.clone();
+        self.read(move |c| load_page(c, &slug)).await
+    }
+
+    async fn put_status_page(
+        &self,
+        slug: &Key,
+        spec: StatusPageSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(StatusPage, bool)> {
+        spec.validate()?;
+        let slug = slug.clone();
+        self.write(move |c| {
+            let existing: Option<String> = c.query_opt(
+                "SELECT id FROM status_pages WHERE slug = ?1",
+                params![slug.as_str()],
+                |r| r.get(0),
+            )?;
+            if spec.slug != slug
+                && c.exists(
+                    "SELECT 1 FROM status_pages WHERE slug = ?1",
+                    params![spec.slug.as_str()],
+                )?
+            {
+                return Err(Conflict::NameTaken {
+                    kind: "status page",
+                    name: spec.slug.to_string(),
+                }
+                .into());
+            }
+            let created = existing.is_none();
+            match existing {
+                Some(id) => {
+                    c.execute(
+                        "UPDATE status_pages SET slug = ?2, name = ?3, time_zone = ?4, severity_map = ?5, \
+                         updated_at = ?6 WHERE id = ?1",
+                        params![
+                            id,
+                            spec.slug.as_str(),
+                            spec.name.trim(),
+                            spec.time_zone.as_str(),
+                            to_json(&spec.severity_map),
+                            ts(now)
+                        ],
+                    )?;
+                }
+                None => {
+                    c.execute(
+                        "INSERT INTO status_pages (id, slug, name, time_zone, severity_map, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                        params![
+                            StatusPageId::generate().as_str(),
+                            spec.slug.as_str(),
+                            spec.name.trim(),
+                            spec.time_zone.as_str(),
+                            to_json(&spec.severity_map),
+                            ts(now)
+                        ],
+                    )?;
+                }
+            }
+            Ok((load_page(c, &spec.slug)?, created))
+        })
+        .await
+    }
+
+    async fn delete_status_page(&self, slug: &Key) -> Result<()> {
+        let slug = slug.clone();
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            c.execute(
+                "DELETE FROM status_component_services WHERE page_id = ?1",
+                params![page.id.as_str()],
+            )?;
+            c.execute(
+                "UPDATE status_components SET group_id = NULL WHERE page_id = ?1",
+                params![page.id.as_str()],
+            )?;
+            c.execute(
+                "DELETE FROM status_components WHERE page_id = ?1",
+                params![page.id.as_str()],
+            )?;
+            c.execute(
+                "DELETE FROM status_pages WHERE id = ?1",
+                params![page.id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_component(
+        &self,
+        page_slug: &Key,
+        spec: ComponentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Component> {
+        spec.validate()?;
+        let slug = page_slug.clone();
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            let count: i64 = c.query_one(
+                "SELECT count(*) FROM status_components WHERE page_id = ?1",
+                params![page.id.as_str()],
+                |r| r.get(0),
+            )?;
+            if count >= MAX_COMPONENTS as i64 {
+                return Err(StoreError::Invalid(
+                    tocsin_domain::FieldError::new(
+                        "name",
+                        format!("a page has at most {MAX_COMPONENTS} components"),
+                    )
+                    .into(),
+                ));
+            }
+            check_references(c, &page.id, &spec)?;
+            let id = ComponentId::generate();
+            c.execute(
+                "INSERT INTO status_components (id, page_id, name, description, group_id, is_group, position, \
+                 status_setting, only_show_if_degraded, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![
+                    id.as_str(),
+                    page.id.as_str(),
+                    spec.name.trim(),
+                    spec.description.as_deref(),
+                    spec.group_id.as_ref().map(ComponentId::as_str),
+                    i64::from(spec.group),
+                    i64::from(spec.position),
+                    to_json(&spec.status),
+                    i64::from(spec.only_show_if_degraded),
+                    ts(now)
+                ],
+            )?;
+            write_services(c, &page.id, &id, &spec)?;
+            load_component(c, &page.id, &id)
+        })
+        .await
+    }
+
+    async fn replace_component(
+        &self,
+        page_slug: &Key,
+        id: &ComponentId,
+        spec: ComponentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Component> {
+        spec.validate()?;
+        let (slug, id) = (page_slug.clone(), id.clone());
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            let before = load_component(c, &page.id, &id)?;
+            check_references(c, &page.id, &spec)?;
+            if spec.group_id.as_ref() == Some(&id) {
+                return Err(StoreError::Invalid(
+                    tocsin_domain::FieldError::new("group_id", "a component is not its own group")
+                        .into(),
+                ));
+            }
+            if before.group
+                && !spec.group
+                && c.exists(
+                    "SELECT 1 FROM status_components WHERE group_id = ?1",
+                    params![id.as_str()],
+                )?
+            {
+                return Err(StoreError::Invalid(
+                    tocsin_domain::FieldError::new(
+                        "group",
+                        "it has members: move them out of the group first",
+                    )
+                    .into(),
+                ));
+            }
+            c.execute(
+                "UPDATE status_components SET name = ?2, description = ?3, group_id = ?4, is_group = ?5, \
+                 position = ?6, status_setting = ?7, only_show_if_degraded = ?8, updated_at = ?9 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    spec.name.trim(),
+                    spec.description.as_deref(),
+                    spec.group_id.as_ref().map(ComponentId::as_str),
+                    i64::from(spec.group),
+                    i64::from(spec.position),
+                    to_json(&spec.status),
+                    i64::from(spec.only_show_if_degraded),
+                    ts(now)
+                ],
+            )?;
+            write_services(c, &page.id, &id, &spec)?;
+            load_component(c, &page.id, &id)
+        })
+        .await
+    }
+
+    async fn delete_component(&self, page_slug: &Key, id: &ComponentId) -> Result<()> {
+        let (slug, id) = (page_slug.clone(), id.clone());
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            load_component(c, &page.id, &id)?;
+            // Its members stay on the page, shown on their own.
+            c.execute(
+                "UPDATE status_components SET group_id = NULL WHERE group_id = ?1",
+                params![id.as_str()],
+            )?;
+            c.execute(
+                "DELETE FROM status_component_services WHERE component_id = ?1",
+                params![id.as_str()],
+            )?;
+            c.execute(
+                "DELETE FROM status_components WHERE id = ?1",
+                params![id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn page_view(&self, slug: &Key) -> Result<PageView> {
+        let slug = slug.clone();
+        self.read(move |c| {
+            let page = load_page(c, &slug)?;
+            let components = components_of(c, &page.id)?;
+            let open: Vec<(String, i64)> = c.query_all(
+                "SELECT DISTINCT cs.component_id, i.severity FROM status_component_services cs \
+                 JOIN incident_services s ON s.service_id = cs.service_id \
+                 JOIN incidents i ON i.id = s.incident_id \
+                 WHERE cs.page_id = ?1 AND i.status <> 'resolved'",
+                params![page.id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut open_severities: HashMap<ComponentId, Vec<Severity>> = HashMap::new();
+            for (component, level) in open {
+                if let Some(severity) = Severity::from_level(level) {
+                    open_severities
+                        .entry(ComponentId::from_trusted(component))
+                        .or_default()
+                        .push(severity);
+                }
+            }
+            Ok(PageView {
+                page,
+                components,
+                open_severities,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,242 @@
+//! Status pages: their setup (admins, under `/api/v1/status-pages`), and what the public reads of each, under
+//! `/status/{page}/api/v2/`, in the shape of Statuspage's public API so that widgets, exporters and aggregators
+//! that read Statuspage read Tocsin unmodified.
+
+use super::AppState;
+use super::catalog::Items;
+use super::error::{ApiError, ApiResult, ErrorResponse};
+use super::extract::{Caller, Json, path_id};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tocsin_app::PublicPage;
+use tocsin_domain::ids::ComponentId;
+use tocsin_domain::refs::Key;
+use tocsin_domain::status_page::{Component, ComponentSpec, StatusPage, StatusPageSpec};
+
+fn page_key(raw: &str) -> Result<Key, ApiError> {
+    path_id(raw, |r| r.parse().ok(), "status page")
+}
+
+fn component_id(raw: &str) -> Result<ComponentId, ApiError> {
+    path_id(raw, ComponentId::parse, "component")
+}
+
+/// Every status page.
+#[utoipa::path(get, path = "/api/v1/status-pages", tag = "status pages", security(("bearer" = [])),
+    responses((status = 200, body = Items<StatusPage>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_status_pages(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Items<StatusPage>>> {
+    let items = s.app.status_pages().list(&caller).await?;
+    Ok(axum::Json(Items { items }))
+}
+
+/// A status page with its components (and the services each stands for).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusPageSetup {
+    #[serde(flatten)]
+    pub page: StatusPage,
+    /// In the order they are shown.
+    pub components: Vec<Component>,
+}
+
+#[utoipa::path(get, path = "/api/v1/status-pages/{page}", tag = "status pages", security(("bearer" = [])),
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, body = StatusPageSetup), (status = "4XX", body = ErrorResponse)))]
+pub async fn get_status_page(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<axum::Json<StatusPageSetup>> {
+    let (page, components) = s.app.status_pages().get(&caller, &page_key(&page)?).await?;
+    Ok(axum::Json(StatusPageSetup { page, components }))
+}
+
+/// Creates the page at this slug, or replaces it (admins); a new `slug` in the body moves it.
+#[utoipa::path(put, path = "/api/v1/status-pages/{page}", tag = "status pages", security(("bearer" = [])),
+    request_body = StatusPageSpec,
+    params(("page" = String, Path, description = "The page's slug: lowercase letters, digits and dashes")),
+    responses((status = 200, body = StatusPage), (status = 201, body = StatusPage),
+        (status = "4XX", body = ErrorResponse)))]
+pub async fn put_status_page(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    Json(spec): Json<StatusPageSpec>,
+) -> ApiResult<(StatusCode, axum::Json<StatusPage>)> {
+    let slug = page
+        .parse::<Key>()
+        .map_err(|m| ApiError::field("page", format!("the page's slug {m}")))?;
+    let (page, created) = s.app.status_pages().put(&caller, &slug, spec).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(page)))
+}
+
+/// Removes a status page and its components (admins).
+#[utoipa::path(delete, path = "/api/v1/status-pages/{page}", tag = "status pages", security(("bearer" = [])),
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_status_page(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app
+        .status_pages()
+        .delete(&caller, &page_key(&page)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds a component to a page (admins): a group, or one standing for services whose open incidents set its
+/// status through the page's severity map, unless its status is set by hand.
+#[utoipa::path(post, path = "/api/v1/status-pages/{page}/components", tag = "status pages",
+    security(("bearer" = [])), request_body = ComponentSpec,
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 201, body = Component), (status = "4XX", body = ErrorResponse)))]
+pub async fn create_component(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    Json(spec): Json<ComponentSpec>,
+) -> ApiResult<(StatusCode, axum::Json<Component>)> {
+    let component = s
+        .app
+        .status_pages()
+        .add_component(&caller, &page_key(&page)?, spec)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(component)))
+}
+
+/// Replaces a component (admins), its services and how its status is set included.
+#[utoipa::path(put, path = "/api/v1/status-pages/{page}/components/{component}", tag = "status pages",
+    security(("bearer" = [])), request_body = ComponentSpec,
+    params(("page" = String, Path, description = "The page's slug"),
+        ("component" = String, Path, description = "The component's ID")),
+    responses((status = 200, body = Component), (status = "4XX", body = ErrorResponse)))]
+pub async fn replace_component(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path((page, component)): Path<(String, String)>,
+    Json(spec): Json<ComponentSpec>,
+) -> ApiResult<axum::Json<Component>> {
+    let component = s
+        .app
+        .status_pages()
+        .replace_component(&caller, &page_key(&page)?, &component_id(&component)?, spec)
+        .await?;
+    Ok(axum::Json(component))
+}
+
+/// Removes a component (admins); a group's members stay on the page.
+#[utoipa::path(delete, path = "/api/v1/status-pages/{page}/components/{component}", tag = "status pages",
+    security(("bearer" = [])),
+    params(("page" = String, Path, description = "The page's slug"),
+        ("component" = String, Path, description = "The component's ID")),
+    responses((status = 204), (status = "4XX", body = ErrorResponse)))]
+pub async fn delete_component(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path((page, component)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.app
+        .status_pages()
+        .delete_component(&caller, &page_key(&page)?, &component_id(&component)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The page as the public reads it, or 404 for a page that does not exist (or a slug that cannot be one).
+pub(crate) async fn public_page(s: &AppState, raw: &str) -> Result<PublicPage, ApiError> {
+    Ok(s.app.status_pages().public(&page_key(raw)?).await?)
+}
+
+/// A public JSON answer, with an `ETag` of its body: a client (or a CDN in front) asking again with
+/// `If-None-Match` gets a 304 without the body while nothing changed.
+fn public_json(request: &HeaderMap, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).expect("a public document serializes");
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a header value"),
+    );
+    // Short enough that a page in trouble is seen in trouble at once, long enough for a CDN to absorb a crowd.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=10"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// One of a page's public documents, built by `build` from what the public sees of it.
+async fn document<T: Serialize>(
+    s: &AppState,
+    page: &str,
+    headers: &HeaderMap,
+    build: fn(&PublicPage, &str) -> T,
+) -> ApiResult<Response> {
+    let page = public_page(s, page).await?;
+    Ok(public_json(headers, &build(&page, &s.public_url)))
+}
+
+/// Statuspage's `summary.json`: the page, its components, unresolved incidents, upcoming and active
+/// maintenance, and the overall status.
+#[utoipa::path(get, path = "/status/{page}/api/v2/summary.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's summary", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn summary(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::summary).await
+}
+
+/// Statuspage's `status.json`: the page and its overall status.
+#[utoipa::path(get, path = "/status/{page}/api/v2/status.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's status", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn status(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::status).await
+}
+
+/// Statuspage's `components.json`: the page and its components.
+#[utoipa::path(get, path = "/status/{page}/api/v2/components.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's components", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn components(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::components).await
+}

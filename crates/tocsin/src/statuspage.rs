@@ -1,0 +1,173 @@
+//! Statuspage's public API format: the documents a Statuspage-hosted page serves under `/api/v2/`, with its
+//! field names, enums, nulls and timestamp form (milliseconds, in the page's time zone, `Z` for UTC), so that
+//! strict decoders written against Statuspage read Tocsin's pages.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tocsin_app::PublicPage;
+use tocsin_domain::status_page::{ComponentStatus, Indicator};
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub time_zone: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    pub status: ComponentStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub position: usize,
+    pub description: Option<String>,
+    pub showcase: bool,
+    pub start_date: Option<String>,
+    pub group_id: Option<String>,
+    pub page_id: String,
+    pub group: bool,
+    pub only_show_if_degraded: bool,
+    /// A group's members; only groups carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub indicator: Indicator,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub page: Page,
+    pub components: Vec<Component>,
+    /// Unresolved public incidents. Incidents reach a page only when a responder publishes them there, which
+    /// this server cannot do yet: none.
+    pub incidents: [(); 0],
+    pub scheduled_maintenances: [(); 0],
+    pub status: Status,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusDocument {
+    pub page: Page,
+    pub status: Status,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Components {
+    pub page: Page,
+    pub components: Vec<Component>,
+}
+
+/// A time as Statuspage writes it: to the millisecond, in the page's time zone, `Z` when that is UTC.
+pub fn timestamp(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&zone);
+    let text = local.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string();
+    match text.strip_suffix("+00:00") {
+        Some(rest) if zone == chrono_tz::UTC => format!("{rest}Z"),
+        _ => text,
+    }
+}
+
+fn page(p: &PublicPage, public_url: &str) -> Page {
+    let zone = p.page.zone();
+    Page {
+        id: p.page.id.to_string(),
+        name: p.page.name.clone(),
+        url: format!("{public_url}/status/{}", p.page.slug),
+        time_zone: zone.name().to_owned(),
+        updated_at: timestamp(p.updated_at, zone),
+    }
+}
+
+/// The components in the page's order; each one's `position` counts among its siblings (the top level, or its
+/// group's members) from 1, as Statuspage counts.
+fn components_of(p: &PublicPage) -> Vec<Component> {
+    let zone = p.page.zone();
+    let mut positions: std::collections::HashMap<Option<&str>, usize> = Default::default();
+    p.components
+        .iter()
+        .map(|shown| {
+            let c = &shown.component;
+            let siblings = positions
+                .entry(c.group_id.as_ref().map(|g| g.as_str()))
+                .or_default();
+            *siblings += 1;
+            Component {
+                id: c.id.to_string(),
+                name: c.name.clone(),
+                status: shown.status,
+                created_at: timestamp(c.created_at, zone),
+                updated_at: timestamp(c.updated_at, zone),
+                position: *siblings,
+                description: c.description.clone(),
+                showcase: true,
+                start_date: None,
+                group_id: c.group_id.as_ref().map(|g| g.to_string()),
+                page_id: c.page_id.to_string(),
+                group: c.group,
+                only_show_if_degraded: c.only_show_if_degraded,
+                components: c
+                    .group
+                    .then(|| shown.members.iter().map(|m| m.to_string()).collect()),
+            }
+        })
+        .collect()
+}
+
+fn status_of(p: &PublicPage) -> Status {
+    Status {
+        indicator: p.status.indicator,
+        description: p.status.description,
+    }
+}
+
+pub fn summary(p: &PublicPage, public_url: &str) -> Summary {
+    Summary {
+        page: page(p, public_url),
+        components: components_of(p),
+        incidents: [],
+        scheduled_maintenances: [],
+        status: status_of(p),
+    }
+}
+
+pub fn status(p: &PublicPage, public_url: &str) -> StatusDocument {
+    StatusDocument {
+        page: page(p, public_url),
+        status: status_of(p),
+    }
+}
+
+pub fn components(p: &PublicPage, public_url: &str) -> Components {
+    Components {
+        page: page(p, public_url),
+        components: components_of(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_written_as_statuspage_writes_them() {
+        let at: DateTime<Utc> = "2019-02-21T14:31:24.239Z".parse().unwrap();
+        assert_eq!(
+            timestamp(at, chrono_tz::America::Chicago),
+            "2019-02-21T08:31:24.239-06:00"
+        );
+        assert_eq!(timestamp(at, chrono_tz::UTC), "2019-02-21T14:31:24.239Z");
+        assert_eq!(
+            timestamp(at, chrono_tz::Europe::London),
+            "2019-02-21T14:31:24.239+00:00",
+            "only UTC itself is written Z"
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Status pages end to end: an admin sets a page up, a component follows the open incidents on its service
+//! through the page's severity map, and the public reads it as Statuspage's API and as a page, with nothing
+//! internal in either.
+
+use crate::support::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn ok(app: &TestApp, method: Method, path: &str, body: Value) -> Value {
+    let mut rb = app.req(method.clone(), path);
+    if !body.is_null() {
+        rb = rb.json(&body);
+    }
+    let (s, b) = app.send(rb).await;
+    assert!(s.is_success(), "{method} {path}: {s} {b}");
+    b
+}
+
+/// An unauthenticated GET, as the public (and any widget) reads the page.
+async fn public(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    (status, headers, r.text().await.unwrap())
+}
+
+async fn public_json(app: &TestApp, path: &str) -> Value {
+    let (s, _, body) = public(app, path).await;
+    assert_eq!(s, StatusCode::OK, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Ours has the same keys as a real Statuspage document at every level, and the same type wherever both are
+/// set: a field Statuspage allows to be null may be null or set in either.
+fn same_shape(ours: &Value, real: &Value, at: &str) {
+    match (ours, real) {
+        (Value::Object(o), Value::Object(r)) => {
+            let (mut ok, mut rk): (Vec<&String>, Vec<&String>) =
+                (o.keys().collect(), r.keys().collect());
+            ok.sort();
+            rk.sort();
+            assert_eq!(ok, rk, "the keys of {at}");
+            for (k, v) in o {
+                same_shape(v, &r[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(o), Value::Array(r)) => {
+            // Each element against a real one of its sort: a group against a group.
+            for (i, item) in o.iter().enumerate() {
+                let model = r
+                    .iter()
+                    .find(|m| m.get("group") == item.get("group"))
+                    .or(r.first());
+                if let Some(model) = model {
+                    same_shape(item, model, &format!("{at}[{i}]"));
+                }
+            }
+        }
+        (Value::Null, _) | (_, Value::Null) => {}
+        _ => assert_eq!(
+            kind(ours),
+            kind(real),
+            "the type of {at}: {ours} against {real}"
+        ),
+    }
+}
+
+/// The component of a Statuspage document with this name.
+fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no component {name} in {doc}"))
+}
+
+#[tokio::test]
+async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_statuspage() {
+    let app = TestApp::spawn().await;
+    app.service_with_key("payments-api").await;
+    let (_, service) = app.get("/api/v1/services/payments-api").await;
+    let payments = service["id"].as_str().unwrap().to_owned();
+
+    let (s, page) = app
+        .send(
+            app.req(Method::PUT, "/api/v1/status-pages/example")
+                .json(&json!({
+                    "name": "Example Shop", "slug": "example", "time_zone": "America/Chicago"
+                })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{page}");
+    let shop = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Shop", "group": true, "position": 1}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Checkout", "group_id": shop["id"], "services": [payments], "position": 1,
+            "description": "Paying for what is in the cart"}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Docs", "position": 2, "status": {"mode": "manual", "status": "operational"}}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Legacy API", "position": 3, "only_show_if_degraded": true}),
+    )
+    .await;
+    let (s, refused) = app
+        .post(
+            "/api/v1/status-pages/example/components",
+            json!({"name": "Ghost", "services": ["svc_01jd0000000000000000000000"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, refused["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("services")),
+        "{refused}"
+    );
+
+    // All is well: the page says so, in Statuspage's words and shapes.
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    let real: Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/statuspage/summary.json"
+    ))
+    .unwrap();
+    same_shape(&summary, &real, "summary");
+    same_shape(
+        component(&summary, "Shop"),
+        &real["components"][1],
+        "a group",
+    );
+    same_shape(
+        component(&summary, "Checkout"),
+        &real["components"][0],
+        "a member",
+    );
+    assert_eq!(
+        summary["status"],
+        json!({"indicator": "none", "description": "All Systems Operational"})
+    );
+    assert_eq!(summary["page"]["name"], "Example Shop");
+    assert_eq!(summary["page"]["time_zone"], "America/Chicago");
+    assert_eq!(
+        summary["page"]["url"],
+        format!("{}/status/example", app.url)
+    );
+    let stamp = summary["page"]["updated_at"].as_str().unwrap();
+    assert!(
+        stamp.len() == 29
+            && stamp[19..23].starts_with('.')
+            && (stamp.ends_with("-06:00") || stamp.ends_with("-05:00")),
+        "milliseconds and Chicago's offset: {stamp}"
+    );
+    let checkout = component(&summary, "Checkout");
+    assert_eq!(checkout["group_id"], component(&summary, "Shop")["id"]);
+    assert_eq!(
+        component(&summary, "Shop")["components"],
+        json!([checkout["id"]])
+    );
+    assert_eq!(
+        (
+            checkout["position"].as_u64(),
+            component(&summary, "Docs")["position"].as_u64()
+        ),
+        (Some(1), Some(2)),
+        "positions count among siblings"
+    );
+    let said = summary.to_string();
+    assert!(
+        !said.contains("payments-api") && !said.contains(&payments),
+        "{said}"
+    );
+
+    // A SEV-1 on the payments service: Checkout, and its group, are in partial outage.
+    let incident = ok(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        json!({"title": "Card processor timing out for EU merchants", "severity": "SEV-1",
+            "services": ["payments-api"]}),
+    )
+    .await;
+    let (_, headers, _) = public(&app, "/status/example/api/v2/status.json").await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(component(&summary, "Checkout")["status"], "partial_outage");
+    assert_eq!(component(&summary, "Shop")["status"], "partial_outage");
+    assert_eq!(component(&summary, "Docs")["status"], "operational");
+    assert_eq!(component(&summary, "Legacy API")["status"], "operational");
+    assert_eq!(
+        summary["status"],
+        json!({"indicator": "minor", "description": "Minor Service Outage"})
+    );
+    assert!(
+        !summary.to_string().contains("Card processor"),
+        "internal titles stay inside"
+    );
+    let components = public_json(&app, "/status/example/api/v2/components.json").await;
+    let keys: Vec<&String> = components.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["components", "page"], "in key order");
+    let status = public_json(&app, "/status/example/api/v2/status.json").await;
+    assert_eq!(status["status"]["indicator"], "minor");
+
+    // A client asking again with the ETag it holds gets 304 while nothing changed.
+    let again = reqwest::Client::new()
+        .get(format!("{}/status/example/api/v2/status.json", app.url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(
+        again.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+
+    // The page itself, for people: no internal words either.
+    let (s, _, html) = public(&app, "/status/example").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<h1>Example Shop</h1>"), "{html}");
+    assert!(html.contains("Minor Service Outage"));
+    assert!(
+        html.contains(r#"class="badge cs-partial_outage">Partial outage"#),
+        "{html}"
+    );
+    assert!(!html.contains("Legacy API"), "shown only when degraded");
+    assert!(!html.contains("Card processor") && !html.contains("payments-api"));
+
+    // Resolved: all is well again, and the ETag is no longer current.
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/incidents/{}/resolve", incident["number"]),
+        Value::Null,
+    )
+    .await;
+    let again = reqwest::Client::new()
+        .get(format!("{}/status/example/api/v2/status.json", app.url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let status: Value = again.json().await.unwrap();
+    assert_eq!(status["status"]["indicator"], "none");
+
+    // Unknown pages are 404 in every form.
+    for path in [
+        "/status/nowhere/api/v2/summary.json",
+        "/status/nowhere",
+        "/status/..%2f/api/v2/status.json",
+    ] {
+        let (s, _, _) = public(&app, path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Setting pages up is for admins; reading the setup for anyone signed in.
+    let (_, setup) = app.get("/api/v1/status-pages/example").await;
+    assert_eq!(setup["components"].as_array().unwrap().len(), 4, "{setup}");
+    let (_, all) = app.get("/api/v1/status-pages").await;
+    assert_eq!(all["items"][0]["slug"], "example");
+    let (s, _) = app
+        .send(app.req(Method::DELETE, "/api/v1/status-pages/example"))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = public(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
