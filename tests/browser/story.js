@@ -178,8 +178,11 @@ async function shot(page, name) {
     const checkout = await api("GET", "/api/v1/services/checkout");
     await api("PUT", "/api/v1/status-pages/public", { name: "Example Shop", slug: "public", time_zone: "Europe/Berlin" });
     const shop = await api("POST", "/api/v1/status-pages/public/components", { name: "Shop", group: true, position: 1 });
-    await api("POST", "/api/v1/status-pages/public/components",
+    const checkoutComponent = await api("POST", "/api/v1/status-pages/public/components",
       { name: "Checkout", group_id: shop.id, services: [checkout.id], description: "Paying for what is in the cart" });
+    await api("POST", "/api/v1/status-pages/public/incidents", {
+      name: "Some card payments fail", body: "We are investigating failed card payments at checkout.",
+      components: [{ component_id: checkoutComponent.id, status: "partial_outage" }] });
     await api("POST", "/api/v1/status-pages/public/components", { name: "Search", group_id: shop.id, position: 2 });
     await api("POST", "/api/v1/status-pages/public/components", { name: "Documentation", position: 2 });
     for (const [p, name] of [["/status/public", "status-page"], ["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],

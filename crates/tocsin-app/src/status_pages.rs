@@ -1,6 +1,7 @@
 use crate::prelude::*;
 use std::collections::HashMap;
-use tocsin_domain::ids::ComponentId;
+use tocsin_domain::ids::{ComponentId, PublicIncidentId};
+use tocsin_domain::public_incidents::{PublicIncident, PublicIncidentSpec, PublicUpdateSpec};
 use tocsin_domain::refs::Key;
 use tocsin_domain::status_page::{
     self, Component, ComponentSpec, ComponentStatus, PageStatus, StatusPage, StatusPageSpec,
@@ -18,6 +19,8 @@ pub struct StatusPages<'a> {
 pub struct PublicPage {
     pub page: StatusPage,
     pub components: Vec<ShownComponent>,
+    /// The most recent public incidents (at most 50), newest first; without the internal incident they tell of.
+    pub incidents: Vec<PublicIncident>,
     pub status: PageStatus,
     /// When anything shown last changed: the page, a component, or a status.
     pub updated_at: DateTime<Utc>,
@@ -131,12 +134,77 @@ impl StatusPages<'_> {
             .await?)
     }
 
+    /// The page's most recent public incidents, with the internal incident each tells of.
+    pub async fn incidents(&self, who: &Principal, page: &Key) -> Result<Vec<PublicIncident>> {
+        who.require(Need::Read)?;
+        Ok(self.app.store.status_pages().public_incidents(page).await?)
+    }
+
+    /// Publishes an incident on a page (responders): its public words, the components it affects and how.
+    pub async fn publish(
+        &self,
+        who: &Principal,
+        page: &Key,
+        spec: PublicIncidentSpec,
+    ) -> Result<PublicIncident> {
+        who.require(Need::Respond)?;
+        let internal = match spec.incident.as_deref() {
+            Some(raw) => {
+                let r = IncidentRef::parse(raw)
+                    .ok_or_else(|| StoreError::not_found("incident", raw))?;
+                Some(self.app.store.incidents().get(&r).await?.id)
+            }
+            None => None,
+        };
+        Ok(self
+            .app
+            .audited(who, "status_page.publish", page, json!({"after": spec}))
+            .status_pages()
+            .publish(page, internal.as_ref(), spec, self.app.now())
+            .await?)
+    }
+
+    /// Posts an update on a public incident (responders).
+    pub async fn update_public(
+        &self,
+        who: &Principal,
+        page: &Key,
+        id: &PublicIncidentId,
+        spec: PublicUpdateSpec,
+    ) -> Result<PublicIncident> {
+        who.require(Need::Respond)?;
+        Ok(self
+            .app
+            .audited(
+                who,
+                "status_page.update",
+                format!("{page}/{id}"),
+                json!({"after": spec}),
+            )
+            .status_pages()
+            .update_public(page, id, spec, self.app.now())
+            .await?)
+    }
+
     /// What the public sees of a page now.
     pub async fn public(&self, slug: &Key) -> Result<PublicPage> {
         let view = self.app.store.status_pages().page_view(slug).await?;
+        let unresolved: Vec<&PublicIncident> = view
+            .incidents
+            .iter()
+            .filter(|i| !i.status.is_resolved())
+            .collect();
+        let mut declared: HashMap<ComponentId, ComponentStatus> = HashMap::new();
+        for affected in unresolved.iter().flat_map(|i| &i.components) {
+            let worst = declared
+                .get(&affected.component_id)
+                .map_or(affected.status, |s| s.worst(affected.status));
+            declared.insert(affected.component_id.clone(), worst);
+        }
         let statuses = status_page::statuses(
             &view.components,
             &view.open_severities,
+            &declared,
             &view.page.severity_map,
         );
         let leaves: Vec<ComponentStatus> = view
@@ -145,7 +213,8 @@ impl StatusPages<'_> {
             .filter(|c| !c.group)
             .filter_map(|c| statuses.get(&c.id).copied())
             .collect();
-        let status = status_page::page_status(&leaves, &[]);
+        let impacts: Vec<status_page::Indicator> = unresolved.iter().map(|i| i.impact).collect();
+        let status = status_page::page_status(&leaves, &impacts);
         let mut members: HashMap<ComponentId, Vec<ComponentId>> = HashMap::new();
         for c in &view.components {
             if let Some(group) = &c.group_id {
@@ -156,6 +225,7 @@ impl StatusPages<'_> {
             .components
             .iter()
             .map(|c| c.updated_at)
+            .chain(view.incidents.iter().map(|i| i.updated_at))
             .chain([view.page.updated_at])
             .max()
             .unwrap_or(view.page.updated_at);
@@ -175,9 +245,18 @@ impl StatusPages<'_> {
                 }
             })
             .collect();
+        let incidents = view
+            .incidents
+            .into_iter()
+            .map(|mut i| {
+                i.incident_id = None;
+                i
+            })
+            .collect();
         Ok(PublicPage {
             page: view.page,
             components,
+            incidents,
             status,
             updated_at,
         })

@@ -98,6 +98,8 @@ prefixed_id!(RunId, "run");
 prefixed_id!(SubscriptionId, "sub");
 prefixed_id!(StatusPageId, "sp");
 prefixed_id!(ComponentId, "cmp");
+prefixed_id!(PublicIncidentId, "pinc");
+prefixed_id!(PublicUpdateId, "pupd");
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ pub mod net;
 pub mod noise;
 pub mod oncall;
 pub mod pagerduty;
+pub mod public_incidents;
 pub mod redact;
 pub mod refs;
 pub mod retry;

@@ -357,11 +357,13 @@ pub fn group_status(members: impl IntoIterator<Item = ComponentStatus>) -> Compo
         .fold(ComponentStatus::Operational, ComponentStatus::worst)
 }
 
-/// Every component's status now: leaves from how they are set and the open incidents on their services, groups
-/// the worst of their members (or as set by hand).
+/// Every component's status now: leaves from how they are set, the open incidents on their services and what
+/// unresolved public incidents declare of them (`declared`, the worst each says), groups the worst of their
+/// members (or as set by hand).
 pub fn statuses(
     components: &[Component],
     open_severities: &std::collections::HashMap<ComponentId, Vec<Severity>>,
+    declared: &std::collections::HashMap<ComponentId, ComponentStatus>,
     map: &ImpactMap,
 ) -> std::collections::HashMap<ComponentId, ComponentStatus> {
     let mut shown: std::collections::HashMap<ComponentId, ComponentStatus> = components
@@ -369,7 +371,13 @@ pub fn statuses(
         .filter(|c| !c.group)
         .map(|c| {
             let open = open_severities.get(&c.id).into_iter().flatten().copied();
-            (c.id.clone(), component_status(c.status, open, map))
+            let status = component_status(c.status, open, map);
+            // What a public incident says of it counts too, as long as that incident is unresolved.
+            let said = declared
+                .get(&c.id)
+                .copied()
+                .unwrap_or(ComponentStatus::Operational);
+            (c.id.clone(), status.worst(said))
         })
         .collect();
     for group in components.iter().filter(|c| c.group) {
@@ -534,11 +542,16 @@ mod tests {
         let alone = make("Docs", blank.clone());
         let open = [(pay.id.clone(), vec![Severity::Sev2])].into();
         let all = [group.clone(), pay.clone(), cart.clone(), alone.clone()];
-        let shown = statuses(&all, &open, &ImpactMap::default());
+        let declared = [(alone.id.clone(), C::UnderMaintenance)].into();
+        let shown = statuses(&all, &open, &declared, &ImpactMap::default());
         assert_eq!(shown[&pay.id], C::DegradedPerformance);
         assert_eq!(shown[&cart.id], C::Operational);
         assert_eq!(shown[&group.id], C::DegradedPerformance);
-        assert_eq!(shown[&alone.id], C::Operational);
+        assert_eq!(
+            shown[&alone.id],
+            C::UnderMaintenance,
+            "as a public incident says"
+        );
     }
 
     #[test]

@@ -37,6 +37,11 @@ impl StoreError {
         matches!(self, Self::Contention(_))
     }
 
+    /// A refusal of what was asked, naming the field at fault.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(tocsin_domain::FieldError::new(field, message).into())
+    }
+
     pub fn not_found(kind: &'static str, key: impl Into<String>) -> Self {
         Self::NotFound {
             kind,

@@ -251,6 +251,27 @@ pub trait StatusPageRepo: Send + Sync {
     /// What the page shows now, read at once: the page, its components in order, and the severities of the open
     /// incidents on each component's services.
     async fn page_view(&self, slug: &tocsin_domain::refs::Key) -> Result<PageView>;
+    /// Publishes an incident on the page, with its first update; `incident` is the internal one it tells of.
+    async fn publish(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        incident: Option<&tocsin_domain::ids::IncidentId>,
+        spec: tocsin_domain::public_incidents::PublicIncidentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::public_incidents::PublicIncident>;
+    /// Posts an update on a public incident of the page, changing its status and its affected components.
+    async fn update_public(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        id: &tocsin_domain::ids::PublicIncidentId,
+        spec: tocsin_domain::public_incidents::PublicUpdateSpec,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::public_incidents::PublicIncident>;
+    /// The page's most recent public incidents (at most 50), newest first, with their updates.
+    async fn public_incidents(
+        &self,
+        page: &tocsin_domain::refs::Key,
+    ) -> Result<Vec<tocsin_domain::public_incidents::PublicIncident>>;
 }
 
 /// Slack users linked to people, the one-time codes that link them, and the requests already acted on.

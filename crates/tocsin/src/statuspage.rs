@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tocsin_app::PublicPage;
+use tocsin_domain::public_incidents::{PublicIncident, PublicStatus};
 use tocsin_domain::status_page::{ComponentStatus, Indicator};
 
 #[derive(Debug, Serialize)]
@@ -16,7 +17,7 @@ pub struct Page {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Component {
     pub id: String,
     pub name: String,
@@ -43,14 +44,63 @@ pub struct Status {
 }
 
 #[derive(Debug, Serialize)]
+pub struct Incident {
+    pub id: String,
+    pub name: String,
+    pub status: PublicStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub monitoring_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub impact: Indicator,
+    pub shortlink: String,
+    pub started_at: String,
+    pub page_id: String,
+    pub incident_updates: Vec<IncidentUpdate>,
+    /// The components it affects, as they stand now.
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncidentUpdate {
+    pub id: String,
+    pub status: PublicStatus,
+    pub body: String,
+    pub incident_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub display_at: String,
+    /// The components whose status it changed; null when it changed none.
+    pub affected_components: Option<Vec<AffectedComponent>>,
+    pub deliver_notifications: bool,
+    pub custom_tweet: Option<String>,
+    pub tweet_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AffectedComponent {
+    pub code: String,
+    /// "Group - Component" for a group's member.
+    pub name: String,
+    pub old_status: ComponentStatus,
+    pub new_status: ComponentStatus,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Summary {
     pub page: Page,
     pub components: Vec<Component>,
-    /// Unresolved public incidents. Incidents reach a page only when a responder publishes them there, which
-    /// this server cannot do yet: none.
-    pub incidents: [(); 0],
+    /// Unresolved incidents.
+    pub incidents: Vec<Incident>,
+    /// Scheduled maintenance is not kept on pages: none.
     pub scheduled_maintenances: [(); 0],
     pub status: Status,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Incidents {
+    pub page: Page,
+    pub incidents: Vec<Incident>,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,13 +178,96 @@ fn status_of(p: &PublicPage) -> Status {
     }
 }
 
+/// The public incidents as Statuspage writes them, `unresolved` alone or all of the most recent.
+fn incidents_of(p: &PublicPage, public_url: &str, unresolved: bool) -> Vec<Incident> {
+    let zone = p.page.zone();
+    let at = |t| timestamp(t, zone);
+    let components = components_of(p);
+    let name_of = |id: &str| {
+        let c = components.iter().find(|c| c.id == id);
+        let group = c
+            .and_then(|c| c.group_id.as_deref())
+            .and_then(|g| components.iter().find(|x| x.id == g));
+        match (group, c) {
+            (Some(g), Some(c)) => format!("{} - {}", g.name, c.name),
+            (None, Some(c)) => c.name.clone(),
+            _ => String::new(),
+        }
+    };
+    p.incidents
+        .iter()
+        .filter(|i| !unresolved || !i.status.is_resolved())
+        .map(|i: &PublicIncident| Incident {
+            id: i.id.to_string(),
+            name: i.name.clone(),
+            status: i.status,
+            created_at: at(i.created_at),
+            updated_at: at(i.updated_at),
+            monitoring_at: i.monitoring_at.map(at),
+            resolved_at: i.resolved_at.map(at),
+            impact: i.impact,
+            shortlink: format!("{public_url}/status/{}#incident-{}", p.page.slug, i.id),
+            started_at: at(i.created_at),
+            page_id: p.page.id.to_string(),
+            incident_updates: i
+                .updates
+                .iter()
+                .map(|u| IncidentUpdate {
+                    id: u.id.to_string(),
+                    status: u.status,
+                    body: u.body.clone(),
+                    incident_id: i.id.to_string(),
+                    created_at: at(u.created_at),
+                    updated_at: at(u.created_at),
+                    display_at: at(u.created_at),
+                    affected_components: (!u.changes.is_empty()).then(|| {
+                        u.changes
+                            .iter()
+                            .map(|c| AffectedComponent {
+                                code: c.component_id.to_string(),
+                                name: name_of(c.component_id.as_str()),
+                                old_status: c.old_status,
+                                new_status: c.new_status,
+                            })
+                            .collect()
+                    }),
+                    deliver_notifications: true,
+                    custom_tweet: None,
+                    tweet_id: None,
+                })
+                .collect(),
+            components: components
+                .iter()
+                .filter(|c| i.components.iter().any(|a| a.component_id.as_str() == c.id))
+                .map(Component::clone)
+                .collect(),
+        })
+        .collect()
+}
+
 pub fn summary(p: &PublicPage, public_url: &str) -> Summary {
     Summary {
         page: page(p, public_url),
         components: components_of(p),
-        incidents: [],
+        incidents: incidents_of(p, public_url, true),
         scheduled_maintenances: [],
         status: status_of(p),
+    }
+}
+
+/// `incidents.json`: the 50 most recent incidents, resolved ones included.
+pub fn incidents(p: &PublicPage, public_url: &str) -> Incidents {
+    Incidents {
+        page: page(p, public_url),
+        incidents: incidents_of(p, public_url, false),
+    }
+}
+
+/// `incidents/unresolved.json`.
+pub fn unresolved(p: &PublicPage, public_url: &str) -> Incidents {
+    Incidents {
+        page: page(p, public_url),
+        incidents: incidents_of(p, public_url, true),
     }
 }
 

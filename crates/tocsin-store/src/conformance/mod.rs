@@ -63,6 +63,7 @@ macro_rules! conformance_suite {
             slack_users_are_linked_once_by_code_or_by_email => $crate::conformance::slack::slack_users_are_linked_once_by_code_or_by_email,
             a_slack_request_is_acted_on_once => $crate::conformance::slack::a_slack_request_is_acted_on_once,
             status_pages_show_their_components_and_the_open_incidents_on_them => $crate::conformance::status_pages::status_pages_show_their_components_and_the_open_incidents_on_them,
+            public_incidents_keep_their_updates_and_what_they_say_of_components => $crate::conformance::status_pages::public_incidents_keep_their_updates_and_what_they_say_of_components,
             incident_lists_filter_and_paginate => $crate::conformance::incident_lists_filter_and_paginate,
             change_events => $crate::conformance::change_events,
             raw_payloads_keep_the_last_hundred => $crate::conformance::raw_payloads_keep_the_last_hundred,

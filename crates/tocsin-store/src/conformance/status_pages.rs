@@ -216,3 +216,150 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
     ));
     assert_eq!(repo.status_pages().await.unwrap().len(), 1);
 }
+
+pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components(
+    store: &dyn Store,
+) {
+    use tocsin_domain::public_incidents::{
+        Affected, PublicIncidentSpec, PublicStatus, PublicUpdateSpec,
+    };
+    use tocsin_domain::status_page::Indicator;
+    let repo = store.status_pages();
+    repo.put_status_page(&key("public"), page_spec("public"), t0())
+        .await
+        .unwrap();
+    let group = repo
+        .create_component(
+            &key("public"),
+            ComponentSpec {
+                group: true,
+                ..component("Shop", vec![])
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let pay = repo
+        .create_component(&key("public"), component("Payments", vec![]), t0())
+        .await
+        .unwrap();
+    let affected = |status| Affected {
+        component_id: pay.id.clone(),
+        status,
+    };
+    let spec = |components: Vec<Affected>| PublicIncidentSpec {
+        incident: None,
+        name: "Payments fail".into(),
+        body: "We are looking into it.".into(),
+        status: PublicStatus::Investigating,
+        impact: None,
+        components,
+    };
+    let refused = repo
+        .publish(
+            &key("public"),
+            None,
+            spec(vec![Affected {
+                component_id: group.id.clone(),
+                status: ComponentStatus::MajorOutage,
+            }]),
+            t0(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+
+    let first = repo
+        .publish(
+            &key("public"),
+            None,
+            spec(vec![affected(ComponentStatus::PartialOutage)]),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.impact, first.updates.len(), first.resolved_at),
+        (Indicator::Major, 1, None)
+    );
+    assert_eq!(first.updates[0].changes.len(), 1);
+    let later = t0() + Duration::minutes(10);
+    let second = repo
+        .publish(&key("public"), None, spec(vec![]), later)
+        .await
+        .unwrap();
+
+    let monitoring = repo
+        .update_public(
+            &key("public"),
+            &first.id,
+            PublicUpdateSpec {
+                status: PublicStatus::Monitoring,
+                body: "A fix is out.".into(),
+                components: None,
+            },
+            t0() + Duration::minutes(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(monitoring.monitoring_at, Some(t0() + Duration::minutes(20)));
+    assert_eq!(
+        monitoring.components,
+        [affected(ComponentStatus::PartialOutage)]
+    );
+    assert!(
+        monitoring.updates[0].changes.is_empty(),
+        "nothing named, nothing changed"
+    );
+    let resolved = repo
+        .update_public(
+            &key("public"),
+            &first.id,
+            PublicUpdateSpec {
+                status: PublicStatus::Resolved,
+                body: "Fixed.".into(),
+                components: None,
+            },
+            t0() + Duration::minutes(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.resolved_at, Some(t0() + Duration::minutes(30)));
+    assert_eq!(
+        resolved.components,
+        [affected(ComponentStatus::Operational)]
+    );
+    let statuses: Vec<PublicStatus> = resolved.updates.iter().map(|u| u.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            PublicStatus::Resolved,
+            PublicStatus::Monitoring,
+            PublicStatus::Investigating
+        ],
+        "newest first"
+    );
+
+    let view = repo.page_view(&key("public")).await.unwrap();
+    let ids: Vec<_> = view.incidents.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids, [second.id.clone(), first.id.clone()], "newest first");
+    assert_eq!(
+        repo.public_incidents(&key("public")).await.unwrap().len(),
+        2
+    );
+    let elsewhere = repo
+        .update_public(
+            &key("public"),
+            &tocsin_domain::ids::PublicIncidentId::generate(),
+            PublicUpdateSpec {
+                status: PublicStatus::Resolved,
+                body: "x".into(),
+                components: None,
+            },
+            later,
+        )
+        .await;
+    assert!(matches!(elsewhere, Err(StoreError::NotFound { .. })));
+}

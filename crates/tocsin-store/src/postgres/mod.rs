@@ -136,6 +136,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_pages",
         include_str!("migrations/0021_status_pages.sql"),
     ),
+    (
+        22,
+        "public_incidents",
+        include_str!("migrations/0022_public_incidents.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

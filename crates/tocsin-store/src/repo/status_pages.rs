@@ -1,7 +1,7 @@
 //! Status pages: `status_pages`, `status_components` (groups among them, with how each one's status is set) and
 //! `status_component_services` (the services a component stands for, with its page for reading a page at once).
 
-use super::rows::{to_json, ts};
+use super::rows::{self, to_json, ts};
 use crate::db::SqlStore;
 use crate::params;
 use crate::sql::{Conn, Row};
@@ -11,11 +11,152 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::ids::{ComponentId, ServiceId, StatusPageId};
+use tocsin_domain::ids::{IncidentId, PublicIncidentId, PublicUpdateId};
+use tocsin_domain::public_incidents::{
+    self, Affected, MAX_UPDATES, PublicIncident, PublicIncidentSpec, PublicStatus, PublicUpdate,
+    PublicUpdateSpec,
+};
 use tocsin_domain::refs::Key;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::status_page::{
     Component, ComponentSpec, MAX_COMPONENTS, StatusPage, StatusPageSpec,
 };
+
+/// How many public incidents a page's public documents show: Statuspage's `incidents.json` holds the 50 most
+/// recent.
+pub const RECENT_PUBLIC_INCIDENTS: i64 = 50;
+const PUBLIC_COLUMNS: &str = "id, page_id, incident_id, name, status, impact, components, created_at, updated_at, \
+     monitoring_at, resolved_at";
+
+fn public_status(s: &str) -> Result<PublicStatus> {
+    PublicStatus::parse(s)
+        .ok_or_else(|| StoreError::Backend(format!("unknown public status {s:?}")))
+}
+
+/// A public incident without its updates, which [`with_updates`] adds.
+fn public_incident(r: &Row<'_>) -> Result<PublicIncident> {
+    Ok(PublicIncident {
+        id: PublicIncidentId::from_trusted(r.get(0)?),
+        page_id: StatusPageId::from_trusted(r.get(1)?),
+        incident_id: r.get::<Option<String>>(2)?.map(IncidentId::from_trusted),
+        name: r.get(3)?,
+        status: public_status(&r.get::<String>(4)?)?,
+        impact: r.json(5)?,
+        components: r.json(6)?,
+        created_at: r.time(7)?,
+        updated_at: r.time(8)?,
+        monitoring_at: r.opt_time(9)?,
+        resolved_at: r.opt_time(10)?,
+        updates: Vec::new(),
+    })
+}
+
+/// The incidents' updates, newest first, from one query.
+fn with_updates(c: &dyn Conn, mut incidents: Vec<PublicIncident>) -> Result<Vec<PublicIncident>> {
+    if incidents.is_empty() {
+        return Ok(incidents);
+    }
+    let ids: Vec<String> = incidents.iter().map(|i| i.id.to_string()).collect();
+    let rows: Vec<(String, PublicUpdate)> = rows::query_in(
+        c,
+        "SELECT public_incident_id, id, status, body, changes, created_at FROM public_incident_updates \
+         WHERE public_incident_id IN ({})",
+        &ids,
+        |r| {
+            Ok((
+                r.get(0)?,
+                PublicUpdate {
+                    id: PublicUpdateId::from_trusted(r.get(1)?),
+                    status: public_status(&r.get::<String>(2)?)?,
+                    body: r.get(3)?,
+                    changes: r.json(4)?,
+                    created_at: r.time(5)?,
+                },
+            ))
+        },
+    )?;
+    let mut by_incident: HashMap<String, Vec<PublicUpdate>> = HashMap::new();
+    for (incident, update) in rows {
+        by_incident.entry(incident).or_default().push(update);
+    }
+    for i in &mut incidents {
+        let mut updates = by_incident.remove(i.id.as_str()).unwrap_or_default();
+        updates.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        i.updates = updates;
+    }
+    Ok(incidents)
+}
+
+/// The page's most recent public incidents, newest first.
+fn recent_public(c: &dyn Conn, page: &StatusPageId) -> Result<Vec<PublicIncident>> {
+    let found = c.query_all(
+        &format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_incidents WHERE page_id = ?1 \
+             ORDER BY created_at DESC, id DESC LIMIT {RECENT_PUBLIC_INCIDENTS}"
+        ),
+        params![page.as_str()],
+        public_incident,
+    )?;
+    with_updates(c, found)
+}
+
+fn load_public(c: &dyn Conn, page: &StatusPageId, id: &PublicIncidentId) -> Result<PublicIncident> {
+    let found = c.find(
+        &format!("SELECT {PUBLIC_COLUMNS} FROM public_incidents WHERE id = ?1 AND page_id = ?2"),
+        params![id.as_str(), page.as_str()],
+        public_incident,
+        "public incident",
+        id.as_str(),
+    )?;
+    Ok(with_updates(c, vec![found])?.remove(0))
+}
+
+/// The affected components must be components of the page, and not groups: a group shows what its members do.
+fn check_affected(c: &dyn Conn, page: &StatusPageId, affected: &[Affected]) -> Result<()> {
+    let mut errors = ValidationErrors::default();
+    for a in affected {
+        let is_group: Option<i64> = c.query_opt(
+            "SELECT is_group FROM status_components WHERE id = ?1 AND page_id = ?2",
+            params![a.component_id.as_str(), page.as_str()],
+            |r| r.get(0),
+        )?;
+        match is_group {
+            None => errors.push(
+                "components",
+                format!("{} is no component of this page", a.component_id),
+            ),
+            Some(1) => errors.push(
+                "components",
+                format!("{} is a group: name its members", a.component_id),
+            ),
+            Some(_) => {}
+        }
+    }
+    errors.into_result(()).map_err(StoreError::Invalid)
+}
+
+fn insert_update(
+    c: &dyn Conn,
+    incident: &PublicIncidentId,
+    status: PublicStatus,
+    body: &str,
+    changes: &[public_incidents::ComponentChange],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO public_incident_updates (id, public_incident_id, status, body, changes, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            PublicUpdateId::generate().as_str(),
+            incident.as_str(),
+            status.as_str(),
+            body.trim(),
+            to_json(changes),
+            ts(now)
+        ],
+    )?;
+    Ok(())
+}
 
 const PAGE_COLUMNS: &str = "id, slug, name, time_zone, severity_map, created_at, updated_at";
 const COMPONENT_COLUMNS: &str = "id, page_id, name, description, group_id, is_group, position, \
@@ -263,13 +404,8 @@ impl StatusPageRepo for SqlStore {
                 |r| r.get(0),
             )?;
             if count >= MAX_COMPONENTS as i64 {
-                return Err(StoreError::Invalid(
-                    tocsin_domain::FieldError::new(
-                        "name",
-                        format!("a page has at most {MAX_COMPONENTS} components"),
-                    )
-                    .into(),
-                ));
+                let most = format!("a page has at most {MAX_COMPONENTS} components");
+                return Err(StoreError::invalid("name", most));
             }
             check_references(c, &page.id, &spec)?;
             let id = ComponentId::generate();
@@ -310,10 +446,8 @@ impl StatusPageRepo for SqlStore {
             let before = load_component(c, &page.id, &id)?;
             check_references(c, &page.id, &spec)?;
             if spec.group_id.as_ref() == Some(&id) {
-                return Err(StoreError::Invalid(
-                    tocsin_domain::FieldError::new("group_id", "a component is not its own group")
-                        .into(),
-                ));
+                let why = "a component is not its own group";
+                return Err(StoreError::invalid("group_id", why));
             }
             if before.group
                 && !spec.group
@@ -322,13 +456,8 @@ impl StatusPageRepo for SqlStore {
                     params![id.as_str()],
                 )?
             {
-                return Err(StoreError::Invalid(
-                    tocsin_domain::FieldError::new(
-                        "group",
-                        "it has members: move them out of the group first",
-                    )
-                    .into(),
-                ));
+                let why = "it has members: move them out of the group first";
+                return Err(StoreError::invalid("group", why));
             }
             c.execute(
                 "UPDATE status_components SET name = ?2, description = ?3, group_id = ?4, is_group = ?5, \
@@ -396,11 +525,115 @@ impl StatusPageRepo for SqlStore {
                         .push(severity);
                 }
             }
+            let incidents = recent_public(c, &page.id)?;
             Ok(PageView {
                 page,
                 components,
                 open_severities,
+                incidents,
             })
+        })
+        .await
+    }
+
+    async fn publish(
+        &self,
+        page_slug: &Key,
+        incident: Option<&IncidentId>,
+        spec: PublicIncidentSpec,
+        now: DateTime<Utc>,
+    ) -> Result<PublicIncident> {
+        spec.validate()?;
+        let (slug, incident) = (page_slug.clone(), incident.cloned());
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            check_affected(c, &page.id, &spec.components)?;
+            let (components, changes) =
+                public_incidents::apply_update(&[], Some(&spec.components), spec.status);
+            let impact = spec
+                .impact
+                .unwrap_or_else(|| public_incidents::impact_of(&components));
+            let id = PublicIncidentId::generate();
+            let resolved_at = spec.status.is_resolved().then_some(ts(now));
+            let monitoring_at = (spec.status == PublicStatus::Monitoring).then_some(ts(now));
+            c.execute(
+                "INSERT INTO public_incidents (id, page_id, incident_id, name, status, impact, components, \
+                 created_at, updated_at, monitoring_at, resolved_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
+                params![
+                    id.as_str(),
+                    page.id.as_str(),
+                    incident.as_ref().map(IncidentId::as_str),
+                    spec.name.trim(),
+                    spec.status.as_str(),
+                    to_json(&impact),
+                    to_json(&components),
+                    ts(now),
+                    monitoring_at,
+                    resolved_at
+                ],
+            )?;
+            insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
+            load_public(c, &page.id, &id)
+        })
+        .await
+    }
+
+    async fn update_public(
+        &self,
+        page_slug: &Key,
+        id: &PublicIncidentId,
+        spec: PublicUpdateSpec,
+        now: DateTime<Utc>,
+    ) -> Result<PublicIncident> {
+        spec.validate()?;
+        let (slug, id) = (page_slug.clone(), id.clone());
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            let before = load_public(c, &page.id, &id)?;
+            if before.updates.len() >= MAX_UPDATES {
+                let most = format!("a public incident holds at most {MAX_UPDATES} updates");
+                return Err(StoreError::invalid("body", most));
+            }
+            if let Some(named) = &spec.components {
+                check_affected(c, &page.id, named)?;
+            }
+            let (components, changes) = public_incidents::apply_update(
+                &before.components,
+                spec.components.as_deref(),
+                spec.status,
+            );
+            let monitoring_at = before.monitoring_at.map(ts).or(
+                (spec.status == PublicStatus::Monitoring).then_some(ts(now)),
+            );
+            // Reopened, it is unresolved again; resolved again, it keeps when it was first resolved.
+            let resolved_at = spec
+                .status
+                .is_resolved()
+                .then(|| before.resolved_at.map_or(ts(now), ts));
+            c.execute(
+                "UPDATE public_incidents SET status = ?2, components = ?3, updated_at = ?4, monitoring_at = ?5, \
+                 resolved_at = ?6 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    spec.status.as_str(),
+                    to_json(&components),
+                    ts(now),
+                    monitoring_at,
+                    resolved_at
+                ],
+            )?;
+            insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
+            load_public(c, &page.id, &id)
+        })
+        .await
+    }
+
+    async fn public_incidents(&self, page_slug: &Key) -> Result<Vec<PublicIncident>> {
+        let slug = page_slug.clone();
+        self.read(move |c| {
+            let page = load_page(c, &slug)?;
+            recent_public(c, &page.id)
         })
         .await
     }

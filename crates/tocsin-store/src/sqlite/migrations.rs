@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_pages",
         include_str!("migrations/0022_status_pages.sql"),
     ),
+    (
+        23,
+        "public_incidents",
+        include_str!("migrations/0023_public_incidents.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

@@ -393,6 +393,13 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(status_pages::summary))
         .routes(routes!(status_pages::status))
         .routes(routes!(status_pages::components))
+        .routes(routes!(status_pages::incidents))
+        .routes(routes!(status_pages::unresolved))
+        .routes(routes!(
+            status_pages::list_public_incidents,
+            status_pages::publish_incident
+        ))
+        .routes(routes!(status_pages::update_public_incident))
         .routes(routes!(oncall::list_schedules, oncall::create_schedule))
         .routes(routes!(
             oncall::get_schedule,

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tocsin_app::PublicPage;
-use tocsin_domain::ids::ComponentId;
+use tocsin_domain::ids::{ComponentId, PublicIncidentId};
+use tocsin_domain::public_incidents::{PublicIncident, PublicIncidentSpec, PublicUpdateSpec};
 use tocsin_domain::refs::Key;
 use tocsin_domain::status_page::{Component, ComponentSpec, StatusPage, StatusPageSpec};
 
@@ -154,6 +155,64 @@ pub async fn delete_component(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The page's most recent public incidents (at most 50), newest first, with their updates.
+#[utoipa::path(get, path = "/api/v1/status-pages/{page}/incidents", tag = "status pages", security(("bearer" = [])),
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, body = Items<PublicIncident>), (status = "4XX", body = ErrorResponse)))]
+pub async fn list_public_incidents(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+) -> ApiResult<axum::Json<Items<PublicIncident>>> {
+    let items = s
+        .app
+        .status_pages()
+        .incidents(&caller, &page_key(&page)?)
+        .await?;
+    Ok(axum::Json(Items { items }))
+}
+
+/// Publishes an incident on the page (responders): its public title and first update, never the internal
+/// incident's words, and the components it affects and how.
+#[utoipa::path(post, path = "/api/v1/status-pages/{page}/incidents", tag = "status pages",
+    security(("bearer" = [])), request_body = PublicIncidentSpec,
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 201, body = PublicIncident), (status = "4XX", body = ErrorResponse)))]
+pub async fn publish_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    Json(spec): Json<PublicIncidentSpec>,
+) -> ApiResult<(StatusCode, axum::Json<PublicIncident>)> {
+    let published = s
+        .app
+        .status_pages()
+        .publish(&caller, &page_key(&page)?, spec)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(published)))
+}
+
+/// Posts an update on a public incident (responders): where things stand, and the affected components now.
+#[utoipa::path(post, path = "/api/v1/status-pages/{page}/incidents/{incident}/updates", tag = "status pages",
+    security(("bearer" = [])), request_body = PublicUpdateSpec,
+    params(("page" = String, Path, description = "The page's slug"),
+        ("incident" = String, Path, description = "The public incident's ID")),
+    responses((status = 201, body = PublicIncident), (status = "4XX", body = ErrorResponse)))]
+pub async fn update_public_incident(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path((page, incident)): Path<(String, String)>,
+    Json(spec): Json<PublicUpdateSpec>,
+) -> ApiResult<(StatusCode, axum::Json<PublicIncident>)> {
+    let id = path_id(&incident, PublicIncidentId::parse, "public incident")?;
+    let updated = s
+        .app
+        .status_pages()
+        .update_public(&caller, &page_key(&page)?, &id, spec)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(updated)))
+}
+
 /// The page as the public reads it, or 404 for a page that does not exist (or a slug that cannot be one).
 pub(crate) async fn public_page(s: &AppState, raw: &str) -> Result<PublicPage, ApiError> {
     Ok(s.app.status_pages().public(&page_key(raw)?).await?)
@@ -239,4 +298,30 @@ pub async fn components(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     document(&s, &page, &headers, crate::statuspage::components).await
+}
+
+/// Statuspage's `incidents.json`: the 50 most recent incidents, resolved ones included.
+#[utoipa::path(get, path = "/status/{page}/api/v2/incidents.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's incidents", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn incidents(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::incidents).await
+}
+
+/// Statuspage's `incidents/unresolved.json`: the incidents investigating, identified or monitoring.
+#[utoipa::path(get, path = "/status/{page}/api/v2/incidents/unresolved.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's unresolved incidents", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn unresolved(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::unresolved).await
 }

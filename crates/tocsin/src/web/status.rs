@@ -18,6 +18,16 @@ pub struct ComponentLine {
     pub member: bool,
 }
 
+/// A public incident as the page tells it.
+pub struct IncidentView {
+    pub id: String,
+    pub name: String,
+    pub impact: &'static str,
+    pub status: &'static str,
+    /// Newest first: status, text, when (ISO and in the page's zone).
+    pub updates: Vec<(&'static str, String, String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "status_page.html")]
 struct StatusPageHtml {
@@ -27,6 +37,10 @@ struct StatusPageHtml {
     indicator: &'static str,
     description: &'static str,
     components: Vec<ComponentLine>,
+    /// Unresolved, newest first.
+    active: Vec<IncidentView>,
+    /// Resolved in the last week, newest first.
+    past: Vec<IncidentView>,
     updated_iso: String,
     updated_local: String,
     time_zone: String,
@@ -81,12 +95,55 @@ fn lines(p: &PublicPage) -> Vec<ComponentLine> {
     out
 }
 
+/// How long a resolved incident stays on the page.
+const PAST_DAYS: i64 = 7;
+
+fn incident_view(
+    i: &tocsin_domain::public_incidents::PublicIncident,
+    zone: chrono_tz::Tz,
+) -> IncidentView {
+    IncidentView {
+        id: i.id.to_string(),
+        name: i.name.clone(),
+        impact: indicator_class(i.impact),
+        status: i.status.label(),
+        updates: i
+            .updates
+            .iter()
+            .map(|u| {
+                (
+                    u.status.label(),
+                    u.body.clone(),
+                    u.created_at.to_rfc3339(),
+                    u.created_at
+                        .with_timezone(&zone)
+                        .format("%Y-%m-%d %H:%M %Z")
+                        .to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
 pub async fn page(
     State(s): State<AppState>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
     let p = crate::http::status_pages::public_page(&s, &slug).await?;
     let zone = p.page.zone();
+    let since = s.app.now() - chrono::Duration::days(PAST_DAYS);
+    let active = p
+        .incidents
+        .iter()
+        .filter(|i| !i.status.is_resolved())
+        .map(|i| incident_view(i, zone))
+        .collect();
+    let past = p
+        .incidents
+        .iter()
+        .filter(|i| i.status.is_resolved() && i.updated_at >= since)
+        .map(|i| incident_view(i, zone))
+        .collect();
     Ok(render(
         StatusCode::OK,
         &StatusPageHtml {
@@ -96,6 +153,8 @@ pub async fn page(
             indicator: indicator_class(p.status.indicator),
             description: p.status.description,
             components: lines(&p),
+            active,
+            past,
             updated_iso: p.updated_at.to_rfc3339(),
             updated_local: p
                 .updated_at

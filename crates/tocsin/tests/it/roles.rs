@@ -30,6 +30,8 @@ const NO_RUN: &str = "run_01jdq9a3k2m7x8v4n5p6r7s8t9";
 const NO_SUBSCRIPTION: &str = "sub_01jdq9a3k2m7x8v4n5p6r7s8t9";
 /// A component ID no page has.
 const NO_COMPONENT: &str = "cmp_01jdq9a3k2m7x8v4n5p6r7s8t9";
+/// A public incident ID no page has.
+const NO_PUBLIC_INCIDENT: &str = "pinc_01jdq9a3k2m7x8v4n5p6r7s8t9";
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let (s, b) = app.post(path, body).await;
@@ -160,6 +162,13 @@ pub async fn fixture(app: &TestApp) -> Fixture {
     assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
     let (_, sessions) = app.get(&format!("/api/v1/users/{dana}/sessions")).await;
     let session = id(&sessions["items"][0]);
+    let (status, page) = app
+        .send(
+            app.req(Method::PUT, "/api/v1/status-pages/public")
+                .json(&json!({"name": "Example status", "slug": "public"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
     Fixture {
         session,
         dana,
@@ -243,6 +252,7 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
         get("/api/v1/incidents/1/updates"),
         get("/api/v1/status-pages"),
         get("/api/v1/status-pages/public"),
+        get("/api/v1/status-pages/public/incidents"),
         get("/api/v1/subscriptions"),
         (
             Method::DELETE,
@@ -379,6 +389,16 @@ fn matrix(f: &Fixture) -> Vec<(Method, String, Value, &'static str)> {
             "/api/v1/subscriptions".into(),
             json!({"incident": "1", "channel": {"name": "#status", "target": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"}}}),
             "admin",
+        ),
+        respond(
+            Method::POST,
+            "/api/v1/status-pages/public/incidents",
+            json!({"name": "Some payments fail", "body": "We are looking into it."}),
+        ),
+        respond(
+            Method::POST,
+            &format!("/api/v1/status-pages/public/incidents/{NO_PUBLIC_INCIDENT}/updates"),
+            json!({"status": "resolved", "body": "Fixed."}),
         ),
         respond(
             Method::POST,

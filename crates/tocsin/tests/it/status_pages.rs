@@ -257,7 +257,85 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     assert!(!html.contains("Legacy API"), "shown only when degraded");
     assert!(!html.contains("Card processor") && !html.contains("payments-api"));
 
-    // Resolved: all is well again, and the ETag is no longer current.
+    // A responder publishes it in public words, saying how Checkout is affected.
+    let checkout_id = component(&summary, "Checkout")["id"].clone();
+    let published = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/incidents",
+        json!({"incident": incident["number"].to_string(), "name": "Some card payments fail",
+            "body": "We are investigating failed card payments at checkout.",
+            "components": [{"component_id": checkout_id, "status": "partial_outage"}]}),
+    )
+    .await;
+    assert_eq!(
+        (
+            published["impact"].as_str(),
+            published["incident_id"].as_str()
+        ),
+        (Some("major"), incident["id"].as_str()),
+        "{published}"
+    );
+    let (s, refused) = app
+        .post(
+            "/api/v1/status-pages/example/incidents",
+            json!({"name": "x", "body": "y", "components": [{"component_id": shop["id"], "status": "major_outage"}]}),
+        )
+        .await;
+    assert_eq!(
+        (s, refused["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("components")),
+        "a group shows what its members do: {refused}"
+    );
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    same_shape(&summary, &real, "summary with an incident");
+    let shown = &summary["incidents"][0];
+    assert_eq!(
+        (
+            shown["name"].as_str(),
+            shown["status"].as_str(),
+            shown["impact"].as_str()
+        ),
+        (
+            Some("Some card payments fail"),
+            Some("investigating"),
+            Some("major")
+        )
+    );
+    assert_eq!(
+        shown["incident_updates"][0]["affected_components"],
+        json!([{"code": checkout_id, "name": "Shop - Checkout", "old_status": "operational",
+            "new_status": "partial_outage"}])
+    );
+    assert_eq!(shown["components"][0]["id"], checkout_id);
+    assert_eq!(
+        summary["status"],
+        json!({"indicator": "major", "description": "Partial System Outage"}),
+        "the incident's impact says more than the components"
+    );
+    let said = summary.to_string();
+    assert!(
+        !said.contains("Card processor") && !said.contains(incident["id"].as_str().unwrap()),
+        "neither the internal title nor the internal incident: {said}"
+    );
+    let id = published["id"].as_str().unwrap().to_owned();
+    let monitoring = ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/status-pages/example/incidents/{id}/updates"),
+        json!({"status": "monitoring", "body": "A fix is out; we are watching payments recover.",
+            "components": [{"component_id": checkout_id, "status": "degraded_performance"}]}),
+    )
+    .await;
+    assert_eq!(monitoring["updates"].as_array().unwrap().len(), 2);
+    assert!(monitoring["monitoring_at"].is_string(), "{monitoring}");
+    let (_, _, html) = public(&app, "/status/example").await;
+    assert!(
+        html.contains("Some card payments fail") && html.contains("A fix is out"),
+        "{html}"
+    );
+
+    // Resolved inside and outside: all is well again, and the ETag is no longer current.
     ok(
         &app,
         Method::POST,
@@ -265,6 +343,38 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
         Value::Null,
     )
     .await;
+    let resolved = ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/status-pages/example/incidents/{id}/updates"),
+        json!({"status": "resolved", "body": "Card payments work again."}),
+    )
+    .await;
+    assert!(resolved["resolved_at"].is_string(), "{resolved}");
+    assert_eq!(
+        resolved["components"],
+        json!([{"component_id": checkout_id, "status": "operational"}]),
+        "resolving clears what it said"
+    );
+    let unresolved = public_json(&app, "/status/example/api/v2/incidents/unresolved.json").await;
+    assert_eq!(unresolved["incidents"], json!([]));
+    let history = public_json(&app, "/status/example/api/v2/incidents.json").await;
+    assert_eq!(history["incidents"][0]["status"], "resolved");
+    assert_eq!(
+        history["incidents"][0]["incident_updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["resolved", "monitoring", "investigating"],
+        "newest first"
+    );
+    let (_, _, html) = public(&app, "/status/example").await;
+    assert!(
+        html.contains("Past incidents") && html.contains("Card payments work again."),
+        "{html}"
+    );
     let again = reqwest::Client::new()
         .get(format!("{}/status/example/api/v2/status.json", app.url))
         .header("if-none-match", &etag)

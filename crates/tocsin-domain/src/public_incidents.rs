@@ -1,0 +1,328 @@
+//! Public incidents: what a status page tells customers of an incident, in its own words. A responder publishes
+//! one, usually from an internal incident, with a public title and text (never the internal notes), the
+//! components it affects and how; each update after says where things stand and may change those components.
+
+use crate::ValidationErrors;
+use crate::ids::{ComponentId, IncidentId, PublicIncidentId, PublicUpdateId, StatusPageId};
+use crate::status_page::{ComponentStatus, Indicator};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+const MAX_NAME: usize = 200;
+const MAX_BODY: usize = 10_000;
+/// The most updates one public incident holds.
+pub const MAX_UPDATES: usize = 200;
+
+/// Where a public incident stands, in Statuspage's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicStatus {
+    #[default]
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+    Postmortem,
+}
+
+impl PublicStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Investigating,
+        Self::Identified,
+        Self::Monitoring,
+        Self::Resolved,
+        Self::Postmortem,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Investigating => "investigating",
+            Self::Identified => "identified",
+            Self::Monitoring => "monitoring",
+            Self::Resolved => "resolved",
+            Self::Postmortem => "postmortem",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Investigating => "Investigating",
+            Self::Identified => "Identified",
+            Self::Monitoring => "Monitoring",
+            Self::Resolved => "Resolved",
+            Self::Postmortem => "Postmortem",
+        }
+    }
+
+    /// Whether it is over for customers: resolved, or its postmortem published.
+    pub fn is_resolved(self) -> bool {
+        matches!(self, Self::Resolved | Self::Postmortem)
+    }
+}
+
+/// A component a public incident affects, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Affected {
+    #[schema(value_type = String)]
+    pub component_id: ComponentId,
+    pub status: ComponentStatus,
+}
+
+/// What a responder writes to publish an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicIncidentSpec {
+    /// The internal incident it tells of, by number or ID; never shown to the public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// The public title: what customers read, not the internal one.
+    pub name: String,
+    /// The first update's text.
+    pub body: String,
+    #[serde(default)]
+    pub status: PublicStatus,
+    /// How bad it is for customers; derived from the affected components when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Indicator>,
+    #[serde(default)]
+    pub components: Vec<Affected>,
+}
+
+/// What a responder writes to update a public incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicUpdateSpec {
+    pub status: PublicStatus,
+    pub body: String,
+    /// The affected components as they stand now; left out, they stay as they were (and turn operational when
+    /// the incident is resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<Affected>>,
+}
+
+fn check_text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) {
+    if value.trim().is_empty() {
+        errors.push(field, "is empty");
+    } else if value.chars().count() > max {
+        errors.push(field, format!("must be at most {max} characters"));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        errors.push(field, "must not hold control characters");
+    }
+}
+
+fn check_components(errors: &mut ValidationErrors, components: &[Affected]) {
+    let mut seen = std::collections::HashSet::new();
+    for a in components {
+        if !seen.insert(&a.component_id) {
+            errors.push("components", format!("{} is named twice", a.component_id));
+        }
+    }
+}
+
+impl PublicIncidentSpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        check_text(&mut errors, "name", &self.name, MAX_NAME);
+        check_text(&mut errors, "body", &self.body, MAX_BODY);
+        check_components(&mut errors, &self.components);
+        if self.impact == Some(Indicator::Maintenance) {
+            errors.push(
+                "impact",
+                "maintenance is for scheduled maintenance, not incidents",
+            );
+        }
+        errors.into_result(())
+    }
+}
+
+impl PublicUpdateSpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        check_text(&mut errors, "body", &self.body, MAX_BODY);
+        if let Some(components) = &self.components {
+            check_components(&mut errors, components);
+        }
+        errors.into_result(())
+    }
+}
+
+/// A component's status changed by an update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ComponentChange {
+    #[schema(value_type = String)]
+    pub component_id: ComponentId,
+    pub old_status: ComponentStatus,
+    pub new_status: ComponentStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicUpdate {
+    #[schema(value_type = String)]
+    pub id: PublicUpdateId,
+    pub status: PublicStatus,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    /// The components whose status it changed.
+    pub changes: Vec<ComponentChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicIncident {
+    #[schema(value_type = String)]
+    pub id: PublicIncidentId,
+    #[schema(value_type = String)]
+    pub page_id: StatusPageId,
+    /// The internal incident it tells of, if any; never shown to the public.
+    #[schema(value_type = Option<String>)]
+    pub incident_id: Option<IncidentId>,
+    pub name: String,
+    pub status: PublicStatus,
+    pub impact: Indicator,
+    /// The components it affects now, and how.
+    pub components: Vec<Affected>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub monitoring_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Newest first.
+    pub updates: Vec<PublicUpdate>,
+}
+
+/// An incident's impact from what it does to components, as Statuspage derives it.
+pub fn impact_of(components: &[Affected]) -> Indicator {
+    let worst = components
+        .iter()
+        .map(|a| a.status)
+        .fold(ComponentStatus::Operational, ComponentStatus::worst);
+    match worst {
+        ComponentStatus::MajorOutage => Indicator::Critical,
+        ComponentStatus::PartialOutage => Indicator::Major,
+        ComponentStatus::DegradedPerformance => Indicator::Minor,
+        ComponentStatus::UnderMaintenance | ComponentStatus::Operational => Indicator::None,
+    }
+}
+
+/// What an update makes of an incident's affected components: as it names them; as they were if it names none;
+/// all operational once resolved, unless it says otherwise. Answers them with the changes from before.
+pub fn apply_update(
+    before: &[Affected],
+    named: Option<&[Affected]>,
+    status: PublicStatus,
+) -> (Vec<Affected>, Vec<ComponentChange>) {
+    let after: Vec<Affected> = match (named, status.is_resolved()) {
+        (Some(named), _) => named.to_vec(),
+        (None, true) => before
+            .iter()
+            .map(|a| Affected {
+                component_id: a.component_id.clone(),
+                status: ComponentStatus::Operational,
+            })
+            .collect(),
+        (None, false) => before.to_vec(),
+    };
+    let old = |id: &ComponentId| {
+        before
+            .iter()
+            .find(|b| &b.component_id == id)
+            .map_or(ComponentStatus::Operational, |b| b.status)
+    };
+    let changes = after
+        .iter()
+        .filter(|a| old(&a.component_id) != a.status)
+        .map(|a| ComponentChange {
+            component_id: a.component_id.clone(),
+            old_status: old(&a.component_id),
+            new_status: a.status,
+        })
+        .collect();
+    (after, changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ComponentStatus as C;
+
+    fn affected(id: &ComponentId, status: C) -> Affected {
+        Affected {
+            component_id: id.clone(),
+            status,
+        }
+    }
+
+    #[test]
+    fn impact_follows_the_worst_affected_component() {
+        let (a, b) = (ComponentId::generate(), ComponentId::generate());
+        assert_eq!(impact_of(&[]), Indicator::None);
+        assert_eq!(
+            impact_of(&[
+                affected(&a, C::DegradedPerformance),
+                affected(&b, C::PartialOutage)
+            ]),
+            Indicator::Major
+        );
+        assert_eq!(
+            impact_of(&[affected(&a, C::MajorOutage)]),
+            Indicator::Critical
+        );
+    }
+
+    #[test]
+    fn updates_change_components_as_they_say_and_resolution_clears_them() {
+        let (a, b) = (ComponentId::generate(), ComponentId::generate());
+        let before = vec![affected(&a, C::PartialOutage)];
+        let (same, changes) = apply_update(&before, None, PublicStatus::Identified);
+        assert_eq!((same, changes.len()), (before.clone(), 0));
+        let named = [
+            affected(&a, C::DegradedPerformance),
+            affected(&b, C::MajorOutage),
+        ];
+        let (after, changes) = apply_update(&before, Some(&named), PublicStatus::Monitoring);
+        assert_eq!(after, named);
+        assert_eq!(
+            changes,
+            [
+                ComponentChange {
+                    component_id: a.clone(),
+                    old_status: C::PartialOutage,
+                    new_status: C::DegradedPerformance
+                },
+                ComponentChange {
+                    component_id: b.clone(),
+                    old_status: C::Operational,
+                    new_status: C::MajorOutage
+                },
+            ]
+        );
+        let (resolved, changes) = apply_update(&after, None, PublicStatus::Resolved);
+        assert!(resolved.iter().all(|r| r.status == C::Operational));
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        let a = ComponentId::generate();
+        let spec = PublicIncidentSpec {
+            incident: None,
+            name: " ".into(),
+            body: "x".repeat(10_001),
+            status: PublicStatus::Investigating,
+            impact: Some(Indicator::Maintenance),
+            components: vec![affected(&a, C::PartialOutage), affected(&a, C::MajorOutage)],
+        };
+        let errors = spec.validate().unwrap_err();
+        assert_eq!(errors.fields(), ["name", "body", "components", "impact"]);
+        for s in PublicStatus::ALL {
+            assert_eq!(PublicStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(PublicStatus::Postmortem.is_resolved() && !PublicStatus::Monitoring.is_resolved());
+    }
+}
