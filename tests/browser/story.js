@@ -185,6 +185,11 @@ async function shot(page, name) {
       components: [{ component_id: checkoutComponent.id, status: "partial_outage" }] });
     await api("POST", "/api/v1/status-pages/public/components", { name: "Search", group_id: shop.id, position: 2 });
     await api("POST", "/api/v1/status-pages/public/components", { name: "Documentation", position: 2 });
+    await page.goto(base + "/incidents/1");
+    await page.getByRole("heading", { name: "Status page" }).waitFor();
+    await page.getByText("Publish on a status page").click();
+    await audit(page, "incident with a status page");
+    await page.locator("#status-page").screenshot({ path: path.join(shots, "incident-status-page-1440x900.png") });
     for (const [p, name] of [["/status/public", "status-page"], ["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
       ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
       ["/response", "response"], ["/runbooks", "runbooks"], ["/runbooks/checkout-errors", "runbook"],

@@ -160,7 +160,7 @@ impl StatusPages<'_> {
             .app
             .audited(who, "status_page.publish", page, json!({"after": spec}))
             .status_pages()
-            .publish(page, internal.as_ref(), spec, self.app.now())
+            .publish(page, internal.as_ref(), spec, who.actor(), self.app.now())
             .await?)
     }
 
@@ -182,7 +182,7 @@ impl StatusPages<'_> {
                 json!({"after": spec}),
             )
             .status_pages()
-            .update_public(page, id, spec, self.app.now())
+            .update_public(page, id, spec, who.actor(), self.app.now())
             .await?)
     }
 

@@ -69,9 +69,11 @@ pub enum TimelineKind {
     UpdatePosted,
     /// An update was due and none came: Tocsin reminded someone.
     UpdateReminded,
+    /// Someone told customers of it on a status page: published it, or updated what the page says.
+    StatusPagePosted,
 }
 
-const KINDS: [TimelineKind; 30] = [
+const KINDS: [TimelineKind; 31] = [
     TimelineKind::Opened,
     TimelineKind::Acknowledged,
     TimelineKind::Resolved,
@@ -102,6 +104,7 @@ const KINDS: [TimelineKind; 30] = [
     TimelineKind::RunFinished,
     TimelineKind::UpdatePosted,
     TimelineKind::UpdateReminded,
+    TimelineKind::StatusPagePosted,
 ];
 
 impl TimelineKind {
@@ -137,6 +140,7 @@ impl TimelineKind {
             Self::RunFinished => "run_finished",
             Self::UpdatePosted => "update_posted",
             Self::UpdateReminded => "update_reminded",
+            Self::StatusPagePosted => "status_page_posted",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -378,6 +382,18 @@ pub enum TimelineEvent {
         /// Which reminder this is about the same update, counted from 1.
         reminder: u32,
     },
+    StatusPagePosted {
+        /// The page's name.
+        page: String,
+        public_incident_id: crate::ids::PublicIncidentId,
+        /// The public title.
+        name: String,
+        status: crate::public_incidents::PublicStatus,
+        /// What customers were told.
+        body: String,
+        /// Whether this published it (rather than updated it).
+        first: bool,
+    },
     /// An entry written before entries recorded facts, with the words it was written with.
     #[serde(skip)]
     Worded {
@@ -418,6 +434,7 @@ impl TimelineEvent {
             Self::RunFinished { .. } => TimelineKind::RunFinished,
             Self::UpdatePosted { .. } => TimelineKind::UpdatePosted,
             Self::UpdateReminded { .. } => TimelineKind::UpdateReminded,
+            Self::StatusPagePosted { .. } => TimelineKind::StatusPagePosted,
             Self::Worded { kind, .. } => *kind,
         }
     }

@@ -251,12 +251,14 @@ pub trait StatusPageRepo: Send + Sync {
     /// What the page shows now, read at once: the page, its components in order, and the severities of the open
     /// incidents on each component's services.
     async fn page_view(&self, slug: &tocsin_domain::refs::Key) -> Result<PageView>;
-    /// Publishes an incident on the page, with its first update; `incident` is the internal one it tells of.
+    /// Publishes an incident on the page, with its first update; `incident` is the internal one it tells of, on
+    /// whose timeline it is recorded (as is every update).
     async fn publish(
         &self,
         page: &tocsin_domain::refs::Key,
         incident: Option<&tocsin_domain::ids::IncidentId>,
         spec: tocsin_domain::public_incidents::PublicIncidentSpec,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::public_incidents::PublicIncident>;
     /// Posts an update on a public incident of the page, changing its status and its affected components.
@@ -265,6 +267,7 @@ pub trait StatusPageRepo: Send + Sync {
         page: &tocsin_domain::refs::Key,
         id: &tocsin_domain::ids::PublicIncidentId,
         spec: tocsin_domain::public_incidents::PublicUpdateSpec,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::public_incidents::PublicIncident>;
     /// The page's most recent public incidents (at most 50), newest first, with their updates.

@@ -381,6 +381,20 @@ pub fn timeline(entry: &TimelineEntry) -> String {
             };
             format!("{actor} posted update {number} ({status}; {to}): {message}")
         }
+        TimelineEvent::StatusPagePosted {
+            page,
+            name,
+            status,
+            body,
+            first,
+            ..
+        } => {
+            let did = if *first { "published" } else { "updated" };
+            format!(
+                "{actor} {did} \"{name}\" on status page {page} ({}): {body}",
+                status.as_str()
+            )
+        }
         TimelineEvent::UpdateReminded {
             because,
             to,

@@ -263,6 +263,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 component_id: group.id.clone(),
                 status: ComponentStatus::MajorOutage,
             }]),
+            Actor::system(),
             t0(),
         )
         .await;
@@ -276,6 +277,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
             &key("public"),
             None,
             spec(vec![affected(ComponentStatus::PartialOutage)]),
+            Actor::system(),
             t0(),
         )
         .await
@@ -287,7 +289,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
     assert_eq!(first.updates[0].changes.len(), 1);
     let later = t0() + Duration::minutes(10);
     let second = repo
-        .publish(&key("public"), None, spec(vec![]), later)
+        .publish(&key("public"), None, spec(vec![]), Actor::system(), later)
         .await
         .unwrap();
 
@@ -300,6 +302,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 body: "A fix is out.".into(),
                 components: None,
             },
+            Actor::system(),
             t0() + Duration::minutes(20),
         )
         .await
@@ -322,6 +325,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 body: "Fixed.".into(),
                 components: None,
             },
+            Actor::system(),
             t0() + Duration::minutes(30),
         )
         .await
@@ -358,6 +362,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 body: "x".into(),
                 components: None,
             },
+            Actor::system(),
             later,
         )
         .await;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use tocsin_domain::ValidationErrors;
 use tocsin_domain::ids::{ComponentId, ServiceId, StatusPageId};
 use tocsin_domain::ids::{IncidentId, PublicIncidentId, PublicUpdateId};
+use tocsin_domain::incident::{Actor, TimelineEntry, TimelineEvent};
 use tocsin_domain::public_incidents::{
     self, Affected, MAX_UPDATES, PublicIncident, PublicIncidentSpec, PublicStatus, PublicUpdate,
     PublicUpdateSpec,
@@ -133,6 +134,37 @@ fn check_affected(c: &dyn Conn, page: &StatusPageId, affected: &[Affected]) -> R
         }
     }
     errors.into_result(()).map_err(StoreError::Invalid)
+}
+
+/// On the internal incident's timeline, what customers were told of it, if it tells of one.
+fn told(
+    c: &dyn Conn,
+    page: &StatusPage,
+    public: &PublicIncident,
+    body: &str,
+    first: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(incident) = &public.incident_id else {
+        return Ok(());
+    };
+    rows::record_timeline(
+        c,
+        incident,
+        &TimelineEntry::new(
+            now,
+            actor,
+            TimelineEvent::StatusPagePosted {
+                page: page.name.clone(),
+                public_incident_id: public.id.clone(),
+                name: public.name.clone(),
+                status: public.status,
+                body: body.trim().to_owned(),
+                first,
+            },
+        ),
+    )
 }
 
 fn insert_update(
@@ -541,6 +573,7 @@ impl StatusPageRepo for SqlStore {
         page_slug: &Key,
         incident: Option<&IncidentId>,
         spec: PublicIncidentSpec,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<PublicIncident> {
         spec.validate()?;
@@ -574,7 +607,9 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
-            load_public(c, &page.id, &id)
+            let published = load_public(c, &page.id, &id)?;
+            told(c, &page, &published, &spec.body, true, &actor, now)?;
+            Ok(published)
         })
         .await
     }
@@ -584,6 +619,7 @@ impl StatusPageRepo for SqlStore {
         page_slug: &Key,
         id: &PublicIncidentId,
         spec: PublicUpdateSpec,
+        actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<PublicIncident> {
         spec.validate()?;
@@ -624,7 +660,9 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
-            load_public(c, &page.id, &id)
+            let updated = load_public(c, &page.id, &id)?;
+            told(c, &page, &updated, &spec.body, false, &actor, now)?;
+            Ok(updated)
         })
         .await
     }

@@ -122,6 +122,69 @@ pub struct RunView {
     pub can_retry: bool,
 }
 
+/// What customers are told of the incident on status pages.
+#[derive(Default)]
+pub struct StatusPagesView {
+    /// Slug and name of each page.
+    pub pages: Vec<(String, String)>,
+    /// ID and "Page: Group - Component" of every component that can be affected.
+    pub components: Vec<(String, String)>,
+    pub published: Vec<PublishedView>,
+}
+
+/// A public incident telling of this one.
+pub struct PublishedView {
+    pub id: String,
+    pub page_slug: String,
+    pub page_name: String,
+    pub name: String,
+    pub status: &'static str,
+    pub latest: String,
+}
+
+/// The status pages, their components, and the public incidents that tell of `incident`; nothing to show when
+/// there is no page. Pages are few, so each is read on its own.
+async fn status_pages_view(
+    s: &AppState,
+    who: &tocsin_app::Principal,
+    incident: &tocsin_domain::incident::Incident,
+) -> Result<StatusPagesView, PageError> {
+    let pages = s.app.status_pages();
+    let mut view = StatusPagesView::default();
+    for page in pages.list(who).await? {
+        let (_, components) = pages.get(who, &page.slug).await?;
+        for c in components.iter().filter(|c| !c.group) {
+            let group = c
+                .group_id
+                .as_ref()
+                .and_then(|g| components.iter().find(|x| &x.id == g));
+            let label = match group {
+                Some(g) => format!("{}: {} - {}", page.name, g.name, c.name),
+                None => format!("{}: {}", page.name, c.name),
+            };
+            view.components.push((c.id.to_string(), label));
+        }
+        for p in pages.incidents(who, &page.slug).await? {
+            if p.incident_id.as_ref() == Some(&incident.id) {
+                view.published.push(PublishedView {
+                    id: p.id.to_string(),
+                    page_slug: page.slug.to_string(),
+                    page_name: page.name.clone(),
+                    name: p.name.clone(),
+                    status: p.status.label(),
+                    latest: p
+                        .updates
+                        .first()
+                        .map(|u| u.body.clone())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        view.pages.push((page.slug.to_string(), page.name));
+    }
+    Ok(view)
+}
+
 /// A stakeholder update posted on the incident.
 pub struct UpdateView {
     pub number: u32,
@@ -282,6 +345,8 @@ struct IncidentPage {
     update_overdue: bool,
     /// The viewer's subscription to this incident's updates, if they have one.
     subscription: Option<String>,
+    /// What the status pages say of it, and where it can be published.
+    status: StatusPagesView,
     /// How many more runbooks match than are shown.
     more_runbooks: usize,
     /// Where responders look: dashboards, the chat channel, the ticket.
@@ -822,6 +887,7 @@ async fn incident_page(
             update_overdue: update_due.as_ref().is_some_and(|d| d.overdue),
             update_due,
             subscription,
+            status: status_pages_view(s, who, &i).await?,
             more_runbooks,
             links: i.links.clone(),
             levels,
@@ -1203,6 +1269,72 @@ pub async fn incident_action(
                 other => other.map(drop),
             }
         }
+        "publish" => {
+            let page = page_slug(&f.one("page"))?;
+            let status = component_status_of(&f.one("component_status"))
+                .unwrap_or(tocsin_domain::status_page::ComponentStatus::PartialOutage);
+            let spec = tocsin_domain::public_incidents::PublicIncidentSpec {
+                incident: Some(number.clone()),
+                name: f.one("name").to_owned(),
+                body: f.one("body").to_owned(),
+                status: tocsin_domain::public_incidents::PublicStatus::Investigating,
+                impact: None,
+                components: affected(&f.all("components"), status),
+            };
+            match s.app.status_pages().publish(who, &page, spec).await {
+                Err(e @ tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(_))) => {
+                    let p = forms::problems(e)?;
+                    return refused(&s, &viewer, &number, "publish", p).await;
+                }
+                other => other.map(drop),
+            }
+        }
+        "public-update" => {
+            let page = page_slug(&f.one("page"))?;
+            let id =
+                tocsin_domain::ids::PublicIncidentId::parse(&f.one("public")).ok_or_else(|| {
+                    PageError::new(
+                        StatusCode::NOT_FOUND,
+                        "Not found",
+                        "No such public incident.",
+                    )
+                })?;
+            let status = tocsin_domain::public_incidents::PublicStatus::parse(&f.one("status"))
+                .unwrap_or_default();
+            // One status for every component the incident affects, or leave them as they are.
+            let components = match component_status_of(&f.one("component_status")) {
+                Some(new) => {
+                    let published = s.app.status_pages().incidents(who, &page).await?;
+                    published.into_iter().find(|p| p.id == id).map(|p| {
+                        p.components
+                            .into_iter()
+                            .map(|a| tocsin_domain::public_incidents::Affected {
+                                component_id: a.component_id,
+                                status: new,
+                            })
+                            .collect()
+                    })
+                }
+                None => None,
+            };
+            let spec = tocsin_domain::public_incidents::PublicUpdateSpec {
+                status,
+                body: f.one("body").to_owned(),
+                components,
+            };
+            match s
+                .app
+                .status_pages()
+                .update_public(who, &page, &id, spec)
+                .await
+            {
+                Err(e @ tocsin_app::Error::Store(tocsin_store::StoreError::Invalid(_))) => {
+                    let p = forms::problems(e)?;
+                    return refused(&s, &viewer, &number, "public-update", p).await;
+                }
+                other => other.map(drop),
+            }
+        }
         "subscribe" => s
             .app
             .updates()
@@ -1362,4 +1494,28 @@ pub async fn incident_action(
             incident_page(&s, &viewer, &number, status, shown).await
         }
     }
+}
+
+fn page_slug(raw: &str) -> Result<tocsin_domain::refs::Key, PageError> {
+    raw.parse()
+        .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "Not found", "No such status page."))
+}
+
+/// A component status chosen in a form; none for "as they are".
+fn component_status_of(raw: &str) -> Option<tocsin_domain::status_page::ComponentStatus> {
+    tocsin_domain::status_page::ComponentStatus::parse(raw)
+}
+
+/// The components checked, each with `status`; unknown IDs are left to the use case to refuse.
+fn affected(
+    ids: &[String],
+    status: tocsin_domain::status_page::ComponentStatus,
+) -> Vec<tocsin_domain::public_incidents::Affected> {
+    ids.iter()
+        .filter_map(|id| tocsin_domain::ids::ComponentId::parse(id))
+        .map(|component_id| tocsin_domain::public_incidents::Affected {
+            component_id,
+            status,
+        })
+        .collect()
 }

@@ -329,6 +329,37 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     .await;
     assert_eq!(monitoring["updates"].as_array().unwrap().len(), 2);
     assert!(monitoring["monitoring_at"].is_string(), "{monitoring}");
+    // What customers were told is on the internal incident's timeline, by whom.
+    let (_, timeline) = app
+        .get(&format!(
+            "/api/v1/incidents/{}/timeline",
+            incident["number"]
+        ))
+        .await;
+    let told: Vec<(&str, &str)> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "status_page_posted")
+        .map(|e| {
+            (
+                e["actor"]["kind"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(told.len(), 2, "{timeline}");
+    assert!(
+        told[0].1.ends_with(
+            "published \"Some card payments fail\" on status page Example Shop (investigating): \
+             We are investigating failed card payments at checkout."
+        ) && told[1].1.ends_with(
+            "updated \"Some card payments fail\" on status page Example Shop (monitoring): \
+             A fix is out; we are watching payments recover."
+        ),
+        "{told:?}"
+    );
+    assert!(told.iter().all(|(kind, _)| *kind == "token"), "{told:?}");
     let (_, _, html) = public(&app, "/status/example").await;
     assert!(
         html.contains("Some card payments fail") && html.contains("A fix is out"),
@@ -405,4 +436,101 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _, _) = public(&app, "/status/example/api/v2/summary.json").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn responders_publish_and_update_from_the_incident_page() {
+    let app = TestApp::spawn().await;
+    let mut b = crate::web::owner_signed_in(&app).await;
+    app.service_with_key("payments-api").await;
+    let (_, service) = app.get("/api/v1/services/payments-api").await;
+    ok(
+        &app,
+        Method::PUT,
+        "/api/v1/status-pages/example",
+        json!({"name": "Example Shop", "slug": "example"}),
+    )
+    .await;
+    let checkout = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Checkout", "services": [service["id"]]}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        json!({"title": "Card processor timing out", "severity": "SEV-1", "services": ["payments-api"]}),
+    )
+    .await;
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("Publish on a status page")
+            && page.html.contains("Example Shop: Checkout")
+            && page.html.contains("Customers have not been told of it."),
+        "{}",
+        page.html
+    );
+
+    // An empty title is refused beside its field; nothing is published.
+    let id = checkout["id"].as_str().unwrap();
+    let form = |name: &'static str| {
+        [
+            ("page", "example"),
+            ("name", name),
+            ("body", "We are investigating failed card payments."),
+            ("components", id),
+            ("component_status", "major_outage"),
+        ]
+    };
+    let refused = b.post("/incidents/1/publish", &form(" ")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+    assert!(refused.html.contains("is empty"), "{}", refused.html);
+    assert_eq!(
+        public_json(&app, "/status/example/api/v2/incidents.json").await["incidents"],
+        json!([])
+    );
+
+    let done = b
+        .post("/incidents/1/publish", &form("Card payments fail"))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(summary["incidents"][0]["name"], "Card payments fail");
+    assert_eq!(component(&summary, "Checkout")["status"], "major_outage");
+    let page = b.get("/incidents/1").await;
+    assert!(
+        page.html.contains("As customers see it") && page.html.contains("Tell customers more"),
+        "{}",
+        page.html
+    );
+    let public_id = summary["incidents"][0]["id"].as_str().unwrap().to_owned();
+
+    let done = b
+        .post(
+            "/incidents/1/public-update",
+            &[
+                ("page", "example"),
+                ("public", public_id.as_str()),
+                ("status", "resolved"),
+                ("body", "Card payments work again."),
+                ("component_status", ""),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let unresolved = public_json(&app, "/status/example/api/v2/incidents/unresolved.json").await;
+    assert_eq!(unresolved["incidents"], json!([]));
+    let history = public_json(&app, "/status/example/api/v2/incidents.json").await;
+    assert_eq!(history["incidents"][0]["status"], "resolved");
+    let timeline = b.get("/incidents/1").await;
+    assert!(
+        timeline
+            .html
+            .contains("on status page Example Shop (resolved): Card payments work again."),
+        "the timeline says what customers were told: {}",
+        timeline.html
+    );
 }
