@@ -190,7 +190,8 @@ async function shot(page, name) {
     await page.getByText("Publish on a status page").click();
     await audit(page, "incident with a status page");
     await page.locator("#status-page").screenshot({ path: path.join(shots, "incident-status-page-1440x900.png") });
-    for (const [p, name] of [["/status/public", "status-page"], ["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
+    for (const [p, name] of [["/status/public", "status-page"], ["/status-pages", "status-pages"],
+      ["/status-pages/public", "status-page-setup"], ["/services", "services"], ["/services/checkout", "service"], ["/catalog", "catalog"],
       ["/admin/people/" + dana.id + "/sessions", "person-sessions"], ["/severities", "severities"],
       ["/response", "response"], ["/runbooks", "runbooks"], ["/runbooks/checkout-errors", "runbook"],
       ["/schedules", "schedules"], ["/schedules/checkout-primary", "schedule"], ["/policies", "policies"],

@@ -114,6 +114,34 @@ impl StatusPages<'_> {
             .await?)
     }
 
+    /// Sets how a component's status is set, keeping the rest of it (admins).
+    pub async fn set_component_status(
+        &self,
+        who: &Principal,
+        page: &Key,
+        id: &ComponentId,
+        setting: tocsin_domain::status_page::StatusSetting,
+    ) -> Result<Component> {
+        who.require(Need::Configure)?;
+        let view = self.app.store.status_pages().page_view(page).await?;
+        let component = view
+            .components
+            .into_iter()
+            .find(|c| &c.id == id)
+            .ok_or_else(|| StoreError::not_found("component", id.as_str()))?;
+        let spec = ComponentSpec {
+            name: component.name,
+            description: component.description,
+            services: component.services,
+            group_id: component.group_id,
+            group: component.group,
+            position: component.position,
+            status: setting,
+            only_show_if_degraded: component.only_show_if_degraded,
+        };
+        self.replace_component(who, page, id, spec).await
+    }
+
     pub async fn delete_component(
         &self,
         who: &Principal,

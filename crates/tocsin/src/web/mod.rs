@@ -22,6 +22,7 @@ mod runbooks;
 mod services;
 mod severities;
 mod status;
+mod status_setup;
 
 use crate::http::AppState;
 use crate::http::extract::{cookie, from_own_origin, peer_address, session_cookie_name};
@@ -57,6 +58,23 @@ pub fn routes() -> Router<AppState> {
             post(incident::incident_action),
         )
         .route("/status/{page}", get(status::page))
+        .route(
+            "/status-pages",
+            get(status_setup::pages).post(status_setup::create),
+        )
+        .route("/status-pages/{page}", get(status_setup::setup))
+        .route(
+            "/status-pages/{page}/components",
+            post(status_setup::add_component),
+        )
+        .route(
+            "/status-pages/{page}/components/{id}/status",
+            post(status_setup::set_status),
+        )
+        .route(
+            "/status-pages/{page}/components/{id}/delete",
+            post(status_setup::delete_component),
+        )
         .route("/profile", get(profile::profile))
         .route("/profile/time-zone", post(profile::set_time_zone))
         .route("/profile/methods", post(profile::add_method))

@@ -534,3 +534,117 @@ async fn responders_publish_and_update_from_the_incident_page() {
         timeline.html
     );
 }
+
+#[tokio::test]
+async fn admins_set_pages_up_from_their_page() {
+    let app = TestApp::spawn().await;
+    let mut b = crate::web::owner_signed_in(&app).await;
+    app.service_with_key("payments-api").await;
+    let (_, service) = app.get("/api/v1/services/payments-api").await;
+
+    let refused = b
+        .post(
+            "/status-pages",
+            &[
+                ("name", "Example Shop"),
+                ("slug", "Not A Slug!"),
+                ("time_zone", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+    assert!(
+        refused.html.contains(r#"value="Not A Slug!""#),
+        "what was typed is kept: {}",
+        refused.html
+    );
+    let made = b
+        .post(
+            "/status-pages",
+            &[
+                ("name", "Example Shop"),
+                ("slug", "example"),
+                ("time_zone", "Europe/Berlin"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    assert_eq!(made.location.as_deref(), Some("/status-pages/example"));
+    let list = b.get("/status-pages").await;
+    assert!(
+        list.html
+            .contains(r#"<a href="/status-pages/example">Example Shop</a>"#),
+        "{}",
+        list.html
+    );
+
+    let added = b
+        .post(
+            "/status-pages/example/components",
+            &[("name", "Shop"), ("group", "1")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let (_, setup) = app.get("/api/v1/status-pages/example").await;
+    let shop = setup["components"][0]["id"].as_str().unwrap().to_owned();
+    let added = b
+        .post(
+            "/status-pages/example/components",
+            &[
+                ("name", "Checkout"),
+                ("group_id", shop.as_str()),
+                ("services", service["id"].as_str().unwrap()),
+                ("position", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let page = b.get("/status-pages/example").await;
+    assert!(
+        page.html.contains("follows payments-api") && page.html.contains("(group)"),
+        "{}",
+        page.html
+    );
+    let (_, setup) = app.get("/api/v1/status-pages/example").await;
+    let checkout = setup["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Checkout")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Set by hand, the component shows it whatever its services do; set back, it follows them again.
+    let set = b
+        .post(
+            &format!("/status-pages/example/components/{checkout}/status"),
+            &[("status", "under_maintenance")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.html);
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(
+        component(&summary, "Checkout")["status"],
+        "under_maintenance"
+    );
+    assert_eq!(summary["status"]["indicator"], "maintenance");
+    b.post(
+        &format!("/status-pages/example/components/{checkout}/status"),
+        &[("status", "")],
+    )
+    .await;
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(component(&summary, "Checkout")["status"], "operational");
+
+    let removed = b
+        .post(
+            &format!("/status-pages/example/components/{checkout}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(summary["components"].as_array().unwrap().len(), 1);
+}

@@ -878,6 +878,9 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         get("/admin/audit", "admin"),
         get("/catalog", "observer"),
         get("/severities", "observer"),
+        get("/status-pages", "observer"),
+        get("/status-pages/public", "observer"),
+        get("/status/public", "observer"),
         get("/catalog.yaml", "observer"),
         get(&format!("/admin/people/{d}/sessions"), "admin"),
         post(
@@ -1087,6 +1090,26 @@ fn page_matrix(f: &Fixture, me: &str) -> Vec<PageCheck> {
         // Anyone may link their own Slack account: an observer's clicks are then refused by role, not by name.
         post("/profile/slack/code", &[], "observer"),
         post("/profile/slack/T0001/U0001/unlink", &[], "observer"),
+        post(
+            "/status-pages/public/components",
+            &[("name", "Checkout")],
+            "admin",
+        ),
+        post(
+            "/status-pages/public/components/cmp_01jdq9a3k2m7x8v4n5p6r7s8t9/status",
+            &[("status", "major_outage")],
+            "admin",
+        ),
+        post(
+            "/status-pages/public/components/cmp_01jdq9a3k2m7x8v4n5p6r7s8t9/delete",
+            &[],
+            "admin",
+        ),
+        post(
+            "/status-pages",
+            &[("name", "Other"), ("slug", "other")],
+            "admin",
+        ),
         post("/schedules/primary/feed", &[], "responder"),
         post(
             "/profile/rules",
