@@ -10,7 +10,7 @@
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd postgresql chromium)
+packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd python3-feedparser postgresql chromium)
 
 # schemathesis is pinned: the test drives its command line and configuration file, which change between releases.
 pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty oidc-provider-mock==0.3.4)

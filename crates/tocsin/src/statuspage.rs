@@ -285,6 +285,134 @@ pub fn components(p: &PublicPage, public_url: &str) -> Components {
     }
 }
 
+/// Text made safe inside XML, in element content and attribute values alike.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// An incident's updates as the feeds' HTML content, newest first: when, its status, what was said.
+fn history_html(i: &PublicIncident, zone: chrono_tz::Tz) -> String {
+    i.updates
+        .iter()
+        .map(|u| {
+            format!(
+                "<p><small>{}</small><br><strong>{}</strong> - {}</p>",
+                u.created_at.with_timezone(&zone).format("%b %e, %H:%M %Z"),
+                u.status.label(),
+                xml(&u.body)
+            )
+        })
+        .collect()
+}
+
+/// `history.atom`: one entry per public incident, updated in place as it goes on.
+pub fn atom(p: &PublicPage, public_url: &str) -> String {
+    let zone = p.page.zone();
+    let page_url = format!("{public_url}/status/{}", p.page.slug);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xml:lang=\"en-US\" xmlns=\"http://www.w3.org/2005/Atom\">\n\
+         <id>{page}/history.atom</id>\n<link rel=\"alternate\" type=\"text/html\" href=\"{page}\"/>\n\
+         <link rel=\"self\" type=\"application/atom+xml\" href=\"{page}/history.atom\"/>\n\
+         <title>{name} Status - Incident History</title>\n<updated>{updated}</updated>\n<author><name>{name}</name></author>\n",
+        page = xml(&page_url),
+        name = xml(&p.page.name),
+        updated = p.updated_at.to_rfc3339(),
+    );
+    for i in &p.incidents {
+        out.push_str(&format!(
+            "<entry>\n<id>{page}#incident-{id}</id>\n<published>{published}</published>\n<updated>{updated}</updated>\n\
+             <link rel=\"alternate\" type=\"text/html\" href=\"{page}#incident-{id}\"/>\n<title>{title}</title>\n\
+             <content type=\"html\">{content}</content>\n</entry>\n",
+            page = xml(&page_url),
+            id = i.id,
+            published = i.created_at.to_rfc3339(),
+            updated = i.updated_at.to_rfc3339(),
+            title = xml(&i.name),
+            content = xml(&history_html(i, zone)),
+        ));
+    }
+    out.push_str("</feed>\n");
+    out
+}
+
+/// `history.rss`: the same history as RSS 2.0.
+pub fn rss(p: &PublicPage, public_url: &str) -> String {
+    let zone = p.page.zone();
+    let page_url = format!("{public_url}/status/{}", p.page.slug);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n\
+         <title>{name} Status - Incident History</title>\n<link>{page}</link>\n\
+         <description>{name} Status - Incident History</description>\n<pubDate>{updated}</pubDate>\n\
+         <atom:link href=\"{page}/history.rss\" rel=\"self\" type=\"application/rss+xml\"/>\n",
+        page = xml(&page_url),
+        name = xml(&p.page.name),
+        updated = p.updated_at.to_rfc2822(),
+    );
+    for i in &p.incidents {
+        out.push_str(&format!(
+            "<item>\n<title>{title}</title>\n<description>{content}</description>\n<pubDate>{published}</pubDate>\n\
+             <link>{page}#incident-{id}</link>\n<guid>{page}#incident-{id}</guid>\n</item>\n",
+            page = xml(&page_url),
+            id = i.id,
+            published = i.created_at.to_rfc2822(),
+            title = xml(&i.name),
+            content = xml(&history_html(i, zone)),
+        ));
+    }
+    out.push_str("</channel>\n</rss>\n");
+    out
+}
+
+/// A badge in the shields style: `label` on grey, `message` on `color`, readable by screen readers.
+pub fn badge(label: &str, message: &str, color: &str) -> String {
+    // Verdana 11px averages about 7 px a character; the text is measured only to size the boxes.
+    let width = |t: &str| 10 + 7 * t.chars().count();
+    let (left, right) = (width(label), width(message));
+    let total = left + right;
+    let (label, message) = (xml(label), xml(message));
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{total}\" height=\"20\" role=\"img\" \
+         aria-label=\"{label}: {message}\"><title>{label}: {message}</title>\
+         <rect width=\"{left}\" height=\"20\" fill=\"#555\"/><rect x=\"{left}\" width=\"{right}\" height=\"20\" fill=\"{color}\"/>\
+         <g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,DejaVu Sans,sans-serif\" font-size=\"11\">\
+         <text x=\"{lx}\" y=\"14\">{label}</text><text x=\"{rx}\" y=\"14\">{message}</text></g></svg>",
+        lx = left / 2,
+        rx = left + right / 2,
+    )
+}
+
+/// A page's badge: its name, and its overall status.
+pub fn page_badge(p: &PublicPage) -> String {
+    let color = match p.status.indicator {
+        Indicator::None => "#2ea44f",
+        Indicator::Minor => "#b08800",
+        Indicator::Major => "#d15704",
+        Indicator::Critical => "#cb2431",
+        Indicator::Maintenance => "#0366d6",
+    };
+    badge(&p.page.name, p.status.description, color)
+}
+
+/// A component's badge: its name, and its status; none for a component the page does not have.
+pub fn component_badge(p: &PublicPage, id: &str) -> Option<String> {
+    let shown = p
+        .components
+        .iter()
+        .find(|c| c.component.id.as_str() == id)?;
+    let color = match shown.status {
+        ComponentStatus::Operational => "#2ea44f",
+        ComponentStatus::DegradedPerformance => "#b08800",
+        ComponentStatus::PartialOutage => "#d15704",
+        ComponentStatus::MajorOutage => "#cb2431",
+        ComponentStatus::UnderMaintenance => "#0366d6",
+    };
+    Some(badge(&shown.component.name, shown.status.label(), color))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -395,6 +395,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(status_pages::components))
         .routes(routes!(status_pages::incidents))
         .routes(routes!(status_pages::unresolved))
+        .routes(routes!(status_pages::history_atom))
+        .routes(routes!(status_pages::history_rss))
+        .routes(routes!(status_pages::page_badge))
+        .routes(routes!(status_pages::component_badge))
         .routes(routes!(
             status_pages::list_public_incidents,
             status_pages::publish_incident

@@ -222,6 +222,11 @@ pub(crate) async fn public_page(s: &AppState, raw: &str) -> Result<PublicPage, A
 /// `If-None-Match` gets a 304 without the body while nothing changed.
 fn public_json(request: &HeaderMap, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).expect("a public document serializes");
+    public_answer(request, bytes, "application/json")
+}
+
+/// A public answer of `content_type`, with its `ETag`, a 304 for a client holding it, and caching for a CDN.
+fn public_answer(request: &HeaderMap, bytes: Vec<u8>, content_type: &'static str) -> Response {
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
     let unchanged = request
         .get(header::IF_NONE_MATCH)
@@ -230,7 +235,7 @@ fn public_json(request: &HeaderMap, body: &impl Serialize) -> Response {
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -324,4 +329,78 @@ pub async fn unresolved(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     document(&s, &page, &headers, crate::statuspage::unresolved).await
+}
+
+/// The page's incident history as an Atom feed: one entry per incident, updated in place.
+#[utoipa::path(get, path = "/status/{page}/history.atom", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Atom feed", content_type = "application/atom+xml"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn history_atom(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let page = public_page(&s, &page).await?;
+    let feed = crate::statuspage::atom(&page, &s.public_url);
+    Ok(public_answer(
+        &headers,
+        feed.into_bytes(),
+        "application/atom+xml",
+    ))
+}
+
+/// The page's incident history as an RSS 2.0 feed.
+#[utoipa::path(get, path = "/status/{page}/history.rss", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "RSS feed", content_type = "application/rss+xml"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn history_rss(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let page = public_page(&s, &page).await?;
+    let feed = crate::statuspage::rss(&page, &s.public_url);
+    Ok(public_answer(
+        &headers,
+        feed.into_bytes(),
+        "application/rss+xml",
+    ))
+}
+
+/// An SVG badge of the page's overall status, for READMEs and dashboards.
+#[utoipa::path(get, path = "/status/{page}/badge.svg", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "SVG badge", content_type = "image/svg+xml"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn page_badge(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let page = public_page(&s, &page).await?;
+    let svg = crate::statuspage::page_badge(&page);
+    Ok(public_answer(&headers, svg.into_bytes(), "image/svg+xml"))
+}
+
+/// An SVG badge of one component's status.
+#[utoipa::path(get, path = "/status/{page}/components/{component}/badge.svg", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug"),
+        ("component" = String, Path, description = "The component's ID")),
+    responses((status = 200, description = "SVG badge", content_type = "image/svg+xml"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn component_badge(
+    State(s): State<AppState>,
+    Path((page, component)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let page = public_page(&s, &page).await?;
+    let svg = crate::statuspage::component_badge(&page, &component).ok_or_else(|| {
+        ApiError::new(
+            super::error::ErrorCode::NotFound,
+            format!("no component {component:?} on this page"),
+        )
+    })?;
+    Ok(public_answer(&headers, svg.into_bytes(), "image/svg+xml"))
 }

@@ -648,3 +648,164 @@ async fn admins_set_pages_up_from_their_page() {
     let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
     assert_eq!(summary["components"].as_array().unwrap().len(), 1);
 }
+
+const PARSE_FEED: &str = r#"
+import json, sys
+import feedparser
+d = feedparser.parse(sys.stdin.buffer.read())
+print(json.dumps({
+    "bozo": bool(d.bozo), "version": d.version, "title": d.feed.get("title"),
+    "entries": [{"id": e.get("id"), "title": e.get("title"), "link": e.get("link"),
+                 "content": (e.get("content") or [{}])[0].get("value") or e.get("summary")} for e in d.entries],
+}))
+"#;
+
+/// The feed as Python's `feedparser` reads it; None when Debian's feedparser is missing (and peers are not
+/// required).
+async fn parse_feed(xml: String) -> Option<Value> {
+    const PYTHON: &str = "/usr/bin/python3";
+    let found = std::process::Command::new(PYTHON)
+        .args(["-c", "import feedparser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !crate::support::peers_required(),
+            "{PYTHON} with feedparser is missing; run scripts/install-test-deps.sh"
+        );
+        return None;
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(PYTHON)
+            .args(["-c", PARSE_FEED])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(xml.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn incident_history_is_read_by_feed_readers_whatever_the_text() {
+    let app = TestApp::spawn().await;
+    ok(
+        &app,
+        Method::PUT,
+        "/api/v1/status-pages/example",
+        json!({"name": "Example <Shop> & Co", "slug": "example"}),
+    )
+    .await;
+    let hostile = "Payments \"fail\" <script>alert(1)</script> & ]]> more";
+    let published = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/incidents",
+        json!({"name": hostile, "body": "We <b>are</b> looking & will say more."}),
+    )
+    .await;
+    let id = published["id"].as_str().unwrap().to_owned();
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/status-pages/example/incidents/{id}/updates"),
+        json!({"status": "resolved", "body": "Fixed; <i>all</i> good."}),
+    )
+    .await;
+    for (path, version) in [("history.atom", "atom10"), ("history.rss", "rss20")] {
+        let (s, headers, body) = public(&app, &format!("/status/example/{path}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(headers["content-type"].to_str().unwrap().contains("xml"));
+        assert!(!body.contains("<script>"), "{body}");
+        let Some(feed) = parse_feed(body).await else {
+            return;
+        };
+        assert_eq!(feed["bozo"], false, "{path} is well formed: {feed}");
+        assert_eq!(feed["version"], version);
+        assert_eq!(
+            feed["title"],
+            "Example <Shop> & Co Status - Incident History"
+        );
+        let [entry] = feed["entries"].as_array().unwrap().as_slice() else {
+            panic!("one entry per incident, updated in place: {feed}");
+        };
+        assert_eq!(entry["title"], hostile, "{path}");
+        assert_eq!(
+            entry["link"],
+            format!("{}/status/example#incident-{id}", app.url)
+        );
+        let content = entry["content"].as_str().unwrap();
+        let (resolved, investigating) = (
+            content
+                .find("Fixed; &lt;i&gt;all&lt;/i&gt; good.")
+                .unwrap_or(usize::MAX),
+            content
+                .find("We &lt;b&gt;are&lt;/b&gt; looking")
+                .unwrap_or(usize::MAX),
+        );
+        assert!(
+            resolved < investigating && investigating < usize::MAX,
+            "every update, newest first, its markup shown as text: {content}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn badges_show_a_page_and_a_component_as_they_stand() {
+    let app = TestApp::spawn().await;
+    ok(
+        &app,
+        Method::PUT,
+        "/api/v1/status-pages/example",
+        json!({"name": "Shop & <Co>", "slug": "example"}),
+    )
+    .await;
+    let api = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "API", "status": {"mode": "manual", "status": "major_outage"}}),
+    )
+    .await;
+    let (s, headers, page) = public(&app, "/status/example/badge.svg").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/svg+xml");
+    assert!(headers.contains_key("etag"));
+    let (_, _, component) = public(
+        &app,
+        &format!(
+            "/status/example/components/{}/badge.svg",
+            api["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    // Read as XML by Python's own parser: well formed, and saying what it should to a screen reader.
+    let labels = crate::support::python3(vec![
+        "-c".into(),
+        "import sys, xml.etree.ElementTree as ET\nfor a in sys.argv[1:]:\n    print(ET.fromstring(a).get('aria-label'))".into(),
+        page.into(),
+        component.into(),
+    ])
+    .await;
+    assert_eq!(
+        String::from_utf8(labels).unwrap(),
+        "Shop & <Co>: Major System Outage\nAPI: Major outage\n"
+    );
+    let (s, _, _) = public(
+        &app,
+        "/status/example/components/cmp_01jdq9a3k2m7x8v4n5p6r7s8t9/badge.svg",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
