@@ -13,11 +13,13 @@ set -euo pipefail
 packages=(prometheus-alertmanager python3-icalendar python3-aiosmtpd python3-feedparser postgresql chromium)
 
 # schemathesis is pinned: the test drives its command line and configuration file, which change between releases.
-pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty oidc-provider-mock==0.3.4)
-if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty, oidc_provider_mock
+pypi=(openapi-spec-validator schemathesis==4.32.5 opsgenie-sdk pagerduty oidc-provider-mock==0.3.4
+    statuspage-prometheus-exporter==2.6.0)
+if ! python3 -c 'import openapi_spec_validator, opsgenie_sdk, pagerduty, oidc_provider_mock, statuspage_prometheus_exporter
 from importlib.metadata import version
 assert version("schemathesis") == "4.32.5"
-assert version("oidc-provider-mock") == "0.3.4"' 2>/dev/null; then
+assert version("oidc-provider-mock") == "0.3.4"
+assert version("statuspage-prometheus-exporter") == "2.6.0"' 2>/dev/null; then
     echo "Installing from PyPI: ${pypi[*]}"
     # Into the user's site when there is one; inside a virtual environment, into it.
     python3 -m pip install --quiet --user "${pypi[@]}" 2>/dev/null ||

@@ -809,3 +809,176 @@ async fn badges_show_a_page_and_a_component_as_they_stand() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// One pass of PyPI's `statuspage-prometheus-exporter` over the page's `summary.json`, as a cron job runs it: the
+/// metrics it wrote.
+async fn exporter_pass(app: &TestApp, dir: &std::path::Path) -> String {
+    std::fs::write(
+        dir.join("services.json"),
+        json!({"example": {"name": "Example Shop",
+            "url": format!("{}/status/example/api/v2/summary.json", app.url)}})
+        .to_string(),
+    )
+    .unwrap();
+    let (dir, metrics) = (dir.to_owned(), dir.join("statuspage.prom"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-m", "statuspage_prometheus_exporter.status_monitoring"])
+            .current_dir(&dir)
+            .env("RUN_MODE", "once")
+            .env("SERVICES_JSON_PATH", dir.join("services.json"))
+            .env("METRICS_TEXTFILE_PATH", dir.join("statuspage.prom"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the exporter failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(metrics).expect("the exporter wrote its metrics")
+}
+
+/// The value of the metric line that starts with `series` (its name and the first labels).
+fn metric(text: &str, series: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(series) && l.contains(label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn the_statuspage_prometheus_exporter_reads_what_the_page_says() {
+    if crate::support::python_module_missing("statuspage_prometheus_exporter") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    app.service_with_key("payments-api").await;
+    let (_, service) = app.get("/api/v1/services/payments-api").await;
+    ok(
+        &app,
+        Method::PUT,
+        "/api/v1/status-pages/example",
+        json!({"name": "Example Shop", "slug": "example"}),
+    )
+    .await;
+    let checkout = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Checkout", "services": [service["id"]]}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/components",
+        json!({"name": "Docs"}),
+    )
+    .await;
+
+    let calm = exporter_pass(&app, dir.path()).await;
+    assert_eq!(
+        metric(&calm, "statuspage_service_status{", "Example Shop"),
+        Some(1.0),
+        "{calm}"
+    );
+    assert_eq!(
+        metric(
+            &calm,
+            "statuspage_component_status{",
+            "component_name=\"Checkout\""
+        ),
+        Some(1.0),
+        "{calm}"
+    );
+
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        json!({"title": "Card processor timing out", "severity": "SEV-1", "services": ["payments-api"]}),
+    )
+    .await;
+    let published = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/incidents",
+        json!({"incident": "1", "name": "Some card payments fail", "body": "We are investigating.",
+            "components": [{"component_id": checkout["id"], "status": "partial_outage"}]}),
+    )
+    .await;
+    let trouble = exporter_pass(&app, dir.path()).await;
+    assert_eq!(
+        metric(&trouble, "statuspage_service_status{", "Example Shop"),
+        Some(0.0),
+        "{trouble}"
+    );
+    assert_eq!(
+        metric(
+            &trouble,
+            "statuspage_component_status{",
+            "component_name=\"Checkout\""
+        ),
+        Some(0.0),
+        "{trouble}"
+    );
+    assert_eq!(
+        metric(
+            &trouble,
+            "statuspage_component_status{",
+            "component_name=\"Docs\""
+        ),
+        Some(1.0),
+        "{trouble}"
+    );
+    let incident = trouble
+        .lines()
+        .find(|l| {
+            l.starts_with("statuspage_incident_info{") && l.contains("Some card payments fail")
+        })
+        .unwrap_or_else(|| panic!("the exporter sees the public incident: {trouble}"));
+    assert!(
+        incident.contains("impact=\"major\"") && incident.contains("Checkout"),
+        "{incident}"
+    );
+    assert!(
+        !trouble.contains("Card processor"),
+        "the internal title stays inside"
+    );
+
+    ok(
+        &app,
+        Method::POST,
+        &format!(
+            "/api/v1/status-pages/example/incidents/{}/updates",
+            published["id"].as_str().unwrap()
+        ),
+        json!({"status": "resolved", "body": "Card payments work again."}),
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/incidents/1/resolve",
+        Value::Null,
+    )
+    .await;
+    let again = exporter_pass(&app, dir.path()).await;
+    assert_eq!(
+        metric(&again, "statuspage_service_status{", "Example Shop"),
+        Some(1.0),
+        "{again}"
+    );
+    assert_eq!(
+        metric(
+            &again,
+            "statuspage_component_status{",
+            "component_name=\"Checkout\""
+        ),
+        Some(1.0),
+        "{again}"
+    );
+}
