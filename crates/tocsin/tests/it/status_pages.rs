@@ -438,26 +438,32 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn responders_publish_and_update_from_the_incident_page() {
-    let app = TestApp::spawn().await;
-    let mut b = crate::web::owner_signed_in(&app).await;
+/// The page `example` ("Example Shop") with one component, Checkout, following the service `payments-api`:
+/// the component.
+async fn shop_page(app: &TestApp) -> Value {
     app.service_with_key("payments-api").await;
     let (_, service) = app.get("/api/v1/services/payments-api").await;
     ok(
-        &app,
+        app,
         Method::PUT,
         "/api/v1/status-pages/example",
         json!({"name": "Example Shop", "slug": "example"}),
     )
     .await;
-    let checkout = ok(
-        &app,
+    ok(
+        app,
         Method::POST,
         "/api/v1/status-pages/example/components",
         json!({"name": "Checkout", "services": [service["id"]]}),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn responders_publish_and_update_from_the_incident_page() {
+    let app = TestApp::spawn().await;
+    let mut b = crate::web::owner_signed_in(&app).await;
+    let checkout = shop_page(&app).await;
     ok(
         &app,
         Method::POST,
@@ -855,22 +861,7 @@ async fn the_statuspage_prometheus_exporter_reads_what_the_page_says() {
     }
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    app.service_with_key("payments-api").await;
-    let (_, service) = app.get("/api/v1/services/payments-api").await;
-    ok(
-        &app,
-        Method::PUT,
-        "/api/v1/status-pages/example",
-        json!({"name": "Example Shop", "slug": "example"}),
-    )
-    .await;
-    let checkout = ok(
-        &app,
-        Method::POST,
-        "/api/v1/status-pages/example/components",
-        json!({"name": "Checkout", "services": [service["id"]]}),
-    )
-    .await;
+    let checkout = shop_page(&app).await;
     ok(
         &app,
         Method::POST,
