@@ -22,7 +22,8 @@ pub struct PublicPage {
     /// The most recent public incidents (at most 50), newest first; without the internal incident they tell of.
     pub incidents: Vec<PublicIncident>,
     pub status: PageStatus,
-    /// When anything shown last changed: the page, a component, or a status.
+    /// When the page, a component's setup or a public incident last changed. A status that follows the services'
+    /// incidents moves without it: its history is not kept yet.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -123,23 +124,29 @@ impl StatusPages<'_> {
         setting: tocsin_domain::status_page::StatusSetting,
     ) -> Result<Component> {
         who.require(Need::Configure)?;
-        let view = self.app.store.status_pages().page_view(page).await?;
-        let component = view
-            .components
-            .into_iter()
-            .find(|c| &c.id == id)
-            .ok_or_else(|| StoreError::not_found("component", id.as_str()))?;
-        let spec = ComponentSpec {
-            name: component.name,
-            description: component.description,
-            services: component.services,
-            group_id: component.group_id,
-            group: component.group,
-            position: component.position,
-            status: setting,
-            only_show_if_degraded: component.only_show_if_degraded,
-        };
-        self.replace_component(who, page, id, spec).await
+        Ok(self
+            .app
+            .audited(
+                who,
+                "status_page.component.status",
+                format!("{page}/{id}"),
+                json!({"after": setting}),
+            )
+            .status_pages()
+            .set_component_status(page, id, setting, self.app.now())
+            .await?)
+    }
+
+    /// Creates a page (admins); a page already at its slug is refused, never replaced.
+    pub async fn create(&self, who: &Principal, spec: StatusPageSpec) -> Result<StatusPage> {
+        who.require(Need::Configure)?;
+        let slug = spec.slug.clone();
+        Ok(self
+            .app
+            .audited(who, "status_page.create", slug, json!({"after": spec}))
+            .status_pages()
+            .create_status_page(spec, self.app.now())
+            .await?)
     }
 
     pub async fn delete_component(

@@ -103,6 +103,9 @@ pub struct PublicUpdateSpec {
     /// the incident is resolved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<Affected>>,
+    /// One status for every component the incident affects, instead of naming them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_affected: Option<ComponentStatus>,
 }
 
 fn check_text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) {
@@ -149,6 +152,12 @@ impl PublicUpdateSpec {
         check_text(&mut errors, "body", &self.body, MAX_BODY);
         if let Some(components) = &self.components {
             check_components(&mut errors, components);
+            if self.all_affected.is_some() {
+                errors.push(
+                    "all_affected",
+                    "name the components, or give one status for all of them, not both",
+                );
+            }
         }
         errors.into_result(())
     }
@@ -185,7 +194,11 @@ pub struct PublicIncident {
     pub incident_id: Option<IncidentId>,
     pub name: String,
     pub status: PublicStatus,
+    /// As given when it was published, else the worst component it affects now.
     pub impact: Indicator,
+    /// The impact given when it was published, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_given: Option<Indicator>,
     /// The components it affects now, and how.
     pub components: Vec<Affected>,
     pub created_at: DateTime<Utc>,
@@ -207,6 +220,42 @@ pub fn impact_of(components: &[Affected]) -> Indicator {
         ComponentStatus::PartialOutage => Indicator::Major,
         ComponentStatus::DegradedPerformance => Indicator::Minor,
         ComponentStatus::UnderMaintenance | ComponentStatus::Operational => Indicator::None,
+    }
+}
+
+/// An incident's impact: as given, else from what it does to components now.
+pub fn impact(given: Option<Indicator>, components: &[Affected]) -> Indicator {
+    given.unwrap_or_else(|| impact_of(components))
+}
+
+/// When an incident was first seen monitoring and when it was resolved, after an update to `status` at `now`:
+/// monitoring is kept once reached; resolution is kept while resolved (a second resolution keeps the first time)
+/// and cleared when the incident is reopened.
+pub fn milestones_after(
+    status: PublicStatus,
+    monitoring_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let monitoring = monitoring_at.or((status == PublicStatus::Monitoring).then_some(now));
+    let resolved = status.is_resolved().then(|| resolved_at.unwrap_or(now));
+    (monitoring, resolved)
+}
+
+/// The components an update names: as it lists them, or every one the incident affects with `all_affected`.
+pub fn named_by(spec: &PublicUpdateSpec, before: &[Affected]) -> Option<Vec<Affected>> {
+    match (&spec.components, spec.all_affected) {
+        (Some(named), _) => Some(named.clone()),
+        (None, Some(status)) => Some(
+            before
+                .iter()
+                .map(|a| Affected {
+                    component_id: a.component_id.clone(),
+                    status,
+                })
+                .collect(),
+        ),
+        (None, None) => None,
     }
 }
 
@@ -305,6 +354,54 @@ mod tests {
         let (resolved, changes) = apply_update(&after, None, PublicStatus::Resolved);
         assert!(resolved.iter().all(|r| r.status == C::Operational));
         assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn impact_follows_the_components_unless_given_and_milestones_keep_their_first_time() {
+        let a = ComponentId::generate();
+        assert_eq!(
+            impact(None, &[affected(&a, C::DegradedPerformance)]),
+            Indicator::Minor
+        );
+        assert_eq!(
+            impact(
+                Some(Indicator::Critical),
+                &[affected(&a, C::DegradedPerformance)]
+            ),
+            Indicator::Critical
+        );
+        let (t1, t2) = (
+            DateTime::UNIX_EPOCH,
+            DateTime::UNIX_EPOCH + chrono::Duration::hours(1),
+        );
+        assert_eq!(
+            milestones_after(PublicStatus::Monitoring, None, None, t1),
+            (Some(t1), None)
+        );
+        assert_eq!(
+            milestones_after(PublicStatus::Resolved, Some(t1), None, t2),
+            (Some(t1), Some(t2))
+        );
+        assert_eq!(
+            milestones_after(PublicStatus::Postmortem, Some(t1), Some(t1), t2),
+            (Some(t1), Some(t1)),
+            "a postmortem keeps when it was resolved"
+        );
+        assert_eq!(
+            milestones_after(PublicStatus::Identified, Some(t1), Some(t1), t2),
+            (Some(t1), None),
+            "reopened, it is unresolved again"
+        );
+        let spec = PublicUpdateSpec {
+            status: PublicStatus::Monitoring,
+            body: "b".into(),
+            components: None,
+            all_affected: Some(C::DegradedPerformance),
+        };
+        assert_eq!(
+            named_by(&spec, &[affected(&a, C::MajorOutage)]),
+            Some(vec![affected(&a, C::DegradedPerformance)])
+        );
     }
 
     #[test]

@@ -210,13 +210,6 @@ fn utc() -> crate::catalog::TimeZone {
 }
 
 impl StatusPageSpec {
-    /// The page's time zone, to convert times with.
-    pub fn zone(&self) -> chrono_tz::Tz {
-        self.time_zone.as_str().parse().unwrap_or(chrono_tz::UTC)
-    }
-}
-
-impl StatusPageSpec {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         check_text(&mut errors, "name", &self.name, MAX_NAME, true);
@@ -250,7 +243,8 @@ pub enum StatusSetting {
     /// From the open incidents on its services, through the page's severity map.
     #[default]
     Automatic,
-    /// As set by hand, whatever the incidents say, until set back to automatic.
+    /// As set by hand, whatever its services' incidents say, until set back to automatic; an unresolved public
+    /// incident that says worse of it still shows.
     Manual(ComponentStatus),
 }
 
@@ -582,6 +576,6 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(page.severity_map.of(Severity::Sev1), C::MajorOutage);
-        assert_eq!(page.zone(), chrono_tz::UTC);
+        assert_eq!(page.time_zone.as_str(), "UTC");
     }
 }

@@ -226,6 +226,20 @@ pub trait StatusPageRepo: Send + Sync {
         spec: tocsin_domain::status_page::StatusPageSpec,
         now: DateTime<Utc>,
     ) -> Result<(tocsin_domain::status_page::StatusPage, bool)>;
+    /// Creates a page; NameTaken when its slug is taken.
+    async fn create_status_page(
+        &self,
+        spec: tocsin_domain::status_page::StatusPageSpec,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::status_page::StatusPage>;
+    /// Sets how a component's status is set, the rest of it as it is.
+    async fn set_component_status(
+        &self,
+        page: &tocsin_domain::refs::Key,
+        id: &tocsin_domain::ids::ComponentId,
+        setting: tocsin_domain::status_page::StatusSetting,
+        now: DateTime<Utc>,
+    ) -> Result<tocsin_domain::status_page::Component>;
     /// Removes a page and its components.
     async fn delete_status_page(&self, slug: &tocsin_domain::refs::Key) -> Result<()>;
     /// Adds a component; its group must be a group of the page, its services must exist.
@@ -242,7 +256,8 @@ pub trait StatusPageRepo: Send + Sync {
         spec: tocsin_domain::status_page::ComponentSpec,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::status_page::Component>;
-    /// Removes a component; a group's members stay, shown on their own.
+    /// Removes a component; a group's members stay, shown on their own, and the public incidents that named it
+    /// no longer do.
     async fn delete_component(
         &self,
         page: &tocsin_domain::refs::Key,
@@ -270,7 +285,8 @@ pub trait StatusPageRepo: Send + Sync {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<tocsin_domain::public_incidents::PublicIncident>;
-    /// The page's most recent public incidents (at most 50), newest first, with their updates.
+    /// The page's public incidents that matter now (every unresolved one and the 50 most recent), newest first,
+    /// with their updates.
     async fn public_incidents(
         &self,
         page: &tocsin_domain::refs::Key,

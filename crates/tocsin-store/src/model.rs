@@ -684,6 +684,6 @@ pub struct PageView {
         tocsin_domain::ids::ComponentId,
         Vec<tocsin_domain::severity::Severity>,
     >,
-    /// Its most recent public incidents (at most 50), newest first, with their updates.
+    /// Its unresolved public incidents and the 50 most recent, newest first, with their updates.
     pub incidents: Vec<tocsin_domain::public_incidents::PublicIncident>,
 }

@@ -97,6 +97,14 @@ pub struct Summary {
     pub status: Status,
 }
 
+/// `scheduled-maintenances.json` and its `upcoming` and `active` views: maintenance is not scheduled on pages,
+/// so there is none to list.
+#[derive(Debug, Serialize)]
+pub struct Maintenances {
+    pub page: Page,
+    pub scheduled_maintenances: [(); 0],
+}
+
 #[derive(Debug, Serialize)]
 pub struct Incidents {
     pub page: Page,
@@ -260,6 +268,13 @@ pub fn incidents(p: &PublicPage, public_url: &str) -> Incidents {
     Incidents {
         page: page(p, public_url),
         incidents: incidents_of(p, public_url, false),
+    }
+}
+
+pub fn maintenances(p: &PublicPage, public_url: &str) -> Maintenances {
+    Maintenances {
+        page: page(p, public_url),
+        scheduled_maintenances: [],
     }
 }
 

@@ -43,6 +43,14 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
     repo.put_status_page(&key("other"), page_spec("other"), t0())
         .await
         .unwrap();
+    let made_twice = repo.create_status_page(page_spec("other"), t0()).await;
+    assert!(
+        matches!(
+            made_twice,
+            Err(StoreError::Conflict(Conflict::NameTaken { .. }))
+        ),
+        "creating never replaces: {made_twice:?}"
+    );
     let taken = repo
         .put_status_page(&key("other"), page_spec("public"), t0())
         .await;
@@ -301,6 +309,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 status: PublicStatus::Monitoring,
                 body: "A fix is out.".into(),
                 components: None,
+                all_affected: None,
             },
             Actor::system(),
             t0() + Duration::minutes(20),
@@ -316,6 +325,30 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
         monitoring.updates[0].changes.is_empty(),
         "nothing named, nothing changed"
     );
+    let eased = repo
+        .update_public(
+            &key("public"),
+            &first.id,
+            PublicUpdateSpec {
+                status: PublicStatus::Monitoring,
+                body: "Payments slow but working.".into(),
+                components: None,
+                all_affected: Some(ComponentStatus::DegradedPerformance),
+            },
+            Actor::system(),
+            t0() + Duration::minutes(25),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (eased.components.clone(), eased.impact, eased.monitoring_at),
+        (
+            vec![affected(ComponentStatus::DegradedPerformance)],
+            Indicator::Minor,
+            Some(t0() + Duration::minutes(20))
+        ),
+        "the impact follows the components; monitoring keeps when it began"
+    );
     let resolved = repo
         .update_public(
             &key("public"),
@@ -324,6 +357,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 status: PublicStatus::Resolved,
                 body: "Fixed.".into(),
                 components: None,
+                all_affected: None,
             },
             Actor::system(),
             t0() + Duration::minutes(30),
@@ -341,6 +375,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
         [
             PublicStatus::Resolved,
             PublicStatus::Monitoring,
+            PublicStatus::Monitoring,
             PublicStatus::Investigating
         ],
         "newest first"
@@ -353,6 +388,14 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
         repo.public_incidents(&key("public")).await.unwrap().len(),
         2
     );
+    repo.delete_component(&key("public"), &pay.id)
+        .await
+        .unwrap();
+    let view = repo.page_view(&key("public")).await.unwrap();
+    assert!(
+        view.incidents.iter().all(|i| i.components.is_empty()),
+        "a removed component is named by no public incident"
+    );
     let elsewhere = repo
         .update_public(
             &key("public"),
@@ -361,6 +404,7 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
                 status: PublicStatus::Resolved,
                 body: "x".into(),
                 components: None,
+                all_affected: None,
             },
             Actor::system(),
             later,

@@ -27,7 +27,7 @@ use tocsin_domain::status_page::{
 /// recent.
 pub const RECENT_PUBLIC_INCIDENTS: i64 = 50;
 const PUBLIC_COLUMNS: &str = "id, page_id, incident_id, name, status, impact, components, created_at, updated_at, \
-     monitoring_at, resolved_at";
+     monitoring_at, resolved_at, impact_given";
 
 fn public_status(s: &str) -> Result<PublicStatus> {
     PublicStatus::parse(s)
@@ -48,6 +48,7 @@ fn public_incident(r: &Row<'_>) -> Result<PublicIncident> {
         updated_at: r.time(8)?,
         monitoring_at: r.opt_time(9)?,
         resolved_at: r.opt_time(10)?,
+        impact_given: r.opt_json(11)?,
         updates: Vec::new(),
     })
 }
@@ -88,9 +89,17 @@ fn with_updates(c: &dyn Conn, mut incidents: Vec<PublicIncident>) -> Result<Vec<
     Ok(incidents)
 }
 
-/// The page's most recent public incidents, newest first.
+/// The page's public incidents that matter now, newest first: every unresolved one, and the 50 most recent.
 fn recent_public(c: &dyn Conn, page: &StatusPageId) -> Result<Vec<PublicIncident>> {
-    let found = c.query_all(
+    let mut found = c.query_all(
+        &format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_incidents WHERE page_id = ?1 AND resolved_at IS NULL \
+             ORDER BY created_at DESC, id DESC"
+        ),
+        params![page.as_str()],
+        public_incident,
+    )?;
+    let recent = c.query_all(
         &format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_incidents WHERE page_id = ?1 \
              ORDER BY created_at DESC, id DESC LIMIT {RECENT_PUBLIC_INCIDENTS}"
@@ -98,6 +107,12 @@ fn recent_public(c: &dyn Conn, page: &StatusPageId) -> Result<Vec<PublicIncident
         params![page.as_str()],
         public_incident,
     )?;
+    for i in recent {
+        if !found.iter().any(|f| f.id == i.id) {
+            found.push(i);
+        }
+    }
+    found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     with_updates(c, found)
 }
 
@@ -233,6 +248,22 @@ fn load_page(c: &dyn Conn, slug: &Key) -> Result<StatusPage> {
         "status page",
         slug.as_str(),
     )
+}
+
+fn insert_page(c: &dyn Conn, spec: &StatusPageSpec, now: DateTime<Utc>) -> Result<()> {
+    c.execute(
+        "INSERT INTO status_pages (id, slug, name, time_zone, severity_map, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            StatusPageId::generate().as_str(),
+            spec.slug.as_str(),
+            spec.name.trim(),
+            spec.time_zone.as_str(),
+            to_json(&spec.severity_map),
+            ts(now)
+        ],
+    )?;
+    Ok(())
 }
 
 /// The page's components in the order they are shown, with their services.
@@ -376,18 +407,7 @@ impl StatusPageRepo for SqlStore {
                     )?;
                 }
                 None => {
-                    c.execute(
-                        "INSERT INTO status_pages (id, slug, name, time_zone, severity_map, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                        params![
-                            StatusPageId::generate().as_str(),
-                            spec.slug.as_str(),
-                            spec.name.trim(),
-                            spec.time_zone.as_str(),
-                            to_json(&spec.severity_map),
-                            ts(now)
-                        ],
-                    )?;
+                    insert_page(c, &spec, now)?;
                 }
             }
             Ok((load_page(c, &spec.slug)?, created))
@@ -437,7 +457,7 @@ impl StatusPageRepo for SqlStore {
             )?;
             if count >= MAX_COMPONENTS as i64 {
                 let most = format!("a page has at most {MAX_COMPONENTS} components");
-                return Err(StoreError::invalid("name", most));
+                return Err(StoreError::invalid("components", most));
             }
             check_references(c, &page.id, &spec)?;
             let id = ComponentId::generate();
@@ -522,6 +542,24 @@ impl StatusPageRepo for SqlStore {
                 "UPDATE status_components SET group_id = NULL WHERE group_id = ?1",
                 params![id.as_str()],
             )?;
+            // The public incidents that said how it was affected no longer name it.
+            let naming: Vec<(String, String)> = c.query_all(
+                "SELECT id, components FROM public_incidents WHERE page_id = ?1",
+                params![page.id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            for (incident, components) in naming {
+                let affected: Vec<Affected> = serde_json::from_str(&components)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                if affected.iter().any(|a| a.component_id == id) {
+                    let kept: Vec<&Affected> =
+                        affected.iter().filter(|a| a.component_id != id).collect();
+                    c.execute(
+                        "UPDATE public_incidents SET components = ?2 WHERE id = ?1",
+                        params![incident, to_json(&kept)],
+                    )?;
+                }
+            }
             c.execute(
                 "DELETE FROM status_component_services WHERE component_id = ?1",
                 params![id.as_str()],
@@ -583,16 +621,15 @@ impl StatusPageRepo for SqlStore {
             check_affected(c, &page.id, &spec.components)?;
             let (components, changes) =
                 public_incidents::apply_update(&[], Some(&spec.components), spec.status);
-            let impact = spec
-                .impact
-                .unwrap_or_else(|| public_incidents::impact_of(&components));
+            let impact = public_incidents::impact(spec.impact, &components);
             let id = PublicIncidentId::generate();
-            let resolved_at = spec.status.is_resolved().then_some(ts(now));
-            let monitoring_at = (spec.status == PublicStatus::Monitoring).then_some(ts(now));
+            let (monitoring_at, resolved_at) =
+                public_incidents::milestones_after(spec.status, None, None, now);
+            let (monitoring_at, resolved_at) = (monitoring_at.map(ts), resolved_at.map(ts));
             c.execute(
                 "INSERT INTO public_incidents (id, page_id, incident_id, name, status, impact, components, \
-                 created_at, updated_at, monitoring_at, resolved_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
+                 created_at, updated_at, monitoring_at, resolved_at, impact_given) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
                 params![
                     id.as_str(),
                     page.id.as_str(),
@@ -603,7 +640,8 @@ impl StatusPageRepo for SqlStore {
                     to_json(&components),
                     ts(now),
                     monitoring_at,
-                    resolved_at
+                    resolved_at,
+                    spec.impact.map(|i| to_json(&i))
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
@@ -629,40 +667,81 @@ impl StatusPageRepo for SqlStore {
             let before = load_public(c, &page.id, &id)?;
             if before.updates.len() >= MAX_UPDATES {
                 let most = format!("a public incident holds at most {MAX_UPDATES} updates");
-                return Err(StoreError::invalid("body", most));
+                return Err(StoreError::invalid("updates", most));
             }
-            if let Some(named) = &spec.components {
+            let named = public_incidents::named_by(&spec, &before.components);
+            if let Some(named) = &named {
                 check_affected(c, &page.id, named)?;
             }
-            let (components, changes) = public_incidents::apply_update(
-                &before.components,
-                spec.components.as_deref(),
+            let (components, changes) =
+                public_incidents::apply_update(&before.components, named.as_deref(), spec.status);
+            let impact = public_incidents::impact(before.impact_given, &components);
+            let (monitoring_at, resolved_at) = public_incidents::milestones_after(
                 spec.status,
+                before.monitoring_at,
+                before.resolved_at,
+                now,
             );
-            let monitoring_at = before.monitoring_at.map(ts).or(
-                (spec.status == PublicStatus::Monitoring).then_some(ts(now)),
-            );
-            // Reopened, it is unresolved again; resolved again, it keeps when it was first resolved.
-            let resolved_at = spec
-                .status
-                .is_resolved()
-                .then(|| before.resolved_at.map_or(ts(now), ts));
             c.execute(
                 "UPDATE public_incidents SET status = ?2, components = ?3, updated_at = ?4, monitoring_at = ?5, \
-                 resolved_at = ?6 WHERE id = ?1",
+                 resolved_at = ?6, impact = ?7 WHERE id = ?1",
                 params![
                     id.as_str(),
                     spec.status.as_str(),
                     to_json(&components),
                     ts(now),
-                    monitoring_at,
-                    resolved_at
+                    monitoring_at.map(ts),
+                    resolved_at.map(ts),
+                    to_json(&impact)
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
             let updated = load_public(c, &page.id, &id)?;
             told(c, &page, &updated, &spec.body, false, &actor, now)?;
             Ok(updated)
+        })
+        .await
+    }
+
+    async fn create_status_page(
+        &self,
+        spec: StatusPageSpec,
+        now: DateTime<Utc>,
+    ) -> Result<StatusPage> {
+        spec.validate()?;
+        self.write(move |c| {
+            if c.exists(
+                "SELECT 1 FROM status_pages WHERE slug = ?1",
+                params![spec.slug.as_str()],
+            )? {
+                return Err(Conflict::NameTaken {
+                    kind: "status page",
+                    name: spec.slug.to_string(),
+                }
+                .into());
+            }
+            insert_page(c, &spec, now)?;
+            load_page(c, &spec.slug)
+        })
+        .await
+    }
+
+    async fn set_component_status(
+        &self,
+        page_slug: &Key,
+        id: &ComponentId,
+        setting: tocsin_domain::status_page::StatusSetting,
+        now: DateTime<Utc>,
+    ) -> Result<Component> {
+        let (slug, id) = (page_slug.clone(), id.clone());
+        self.write(move |c| {
+            let page = load_page(c, &slug)?;
+            load_component(c, &page.id, &id)?;
+            c.execute(
+                "UPDATE status_components SET status_setting = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.as_str(), to_json(&setting), ts(now)],
+            )?;
+            load_component(c, &page.id, &id)
         })
         .await
     }

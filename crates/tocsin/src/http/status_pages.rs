@@ -404,3 +404,42 @@ pub async fn component_badge(
     })?;
     Ok(public_answer(&headers, svg.into_bytes(), "image/svg+xml"))
 }
+
+/// Statuspage's scheduled maintenances: none are scheduled on pages.
+#[utoipa::path(get, path = "/status/{page}/api/v2/scheduled-maintenances.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's scheduled maintenances: none are scheduled on pages", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn maintenances(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::maintenances).await
+}
+
+/// Statuspage's upcoming maintenances.
+#[utoipa::path(get, path = "/status/{page}/api/v2/scheduled-maintenances/upcoming.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's upcoming maintenances", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn upcoming_maintenances(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::maintenances).await
+}
+
+/// Statuspage's active maintenances.
+#[utoipa::path(get, path = "/status/{page}/api/v2/scheduled-maintenances/active.json", tag = "status pages",
+    params(("page" = String, Path, description = "The page's slug")),
+    responses((status = 200, description = "Statuspage's active maintenances", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
+pub async fn active_maintenances(
+    State(s): State<AppState>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    document(&s, &page, &headers, crate::statuspage::maintenances).await
+}

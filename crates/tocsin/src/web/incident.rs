@@ -1302,25 +1302,11 @@ pub async fn incident_action(
             let status = tocsin_domain::public_incidents::PublicStatus::parse(&f.one("status"))
                 .unwrap_or_default();
             // One status for every component the incident affects, or leave them as they are.
-            let components = match component_status_of(&f.one("component_status")) {
-                Some(new) => {
-                    let published = s.app.status_pages().incidents(who, &page).await?;
-                    published.into_iter().find(|p| p.id == id).map(|p| {
-                        p.components
-                            .into_iter()
-                            .map(|a| tocsin_domain::public_incidents::Affected {
-                                component_id: a.component_id,
-                                status: new,
-                            })
-                            .collect()
-                    })
-                }
-                None => None,
-            };
             let spec = tocsin_domain::public_incidents::PublicUpdateSpec {
                 status,
                 body: f.one("body").to_owned(),
-                components,
+                components: None,
+                all_affected: component_status_of(&f.one("component_status")),
             };
             match s
                 .app

@@ -1133,6 +1133,15 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("get", "/status/{page}/api/v2/status.json"),
         ("get", "/status/{page}/api/v2/components.json"),
         ("get", "/status/{page}/api/v2/incidents.json"),
+        ("get", "/status/{page}/api/v2/scheduled-maintenances.json"),
+        (
+            "get",
+            "/status/{page}/api/v2/scheduled-maintenances/upcoming.json",
+        ),
+        (
+            "get",
+            "/status/{page}/api/v2/scheduled-maintenances/active.json",
+        ),
         ("get", "/status/{page}/history.atom"),
         ("get", "/status/{page}/history.rss"),
         ("get", "/status/{page}/badge.svg"),

@@ -328,6 +328,10 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     )
     .await;
     assert_eq!(monitoring["updates"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        monitoring["impact"], "minor",
+        "the impact follows what the incident now says of its components"
+    );
     assert!(monitoring["monitoring_at"].is_string(), "{monitoring}");
     // What customers were told is on the internal incident's timeline, by whom.
     let (_, timeline) = app
@@ -389,6 +393,15 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
     );
     let unresolved = public_json(&app, "/status/example/api/v2/incidents/unresolved.json").await;
     assert_eq!(unresolved["incidents"], json!([]));
+    for which in ["", "/upcoming", "/active"] {
+        let none = public_json(
+            &app,
+            &format!("/status/example/api/v2/scheduled-maintenances{which}.json"),
+        )
+        .await;
+        assert_eq!(none["scheduled_maintenances"], json!([]), "{which}");
+        assert_eq!(none["page"]["name"], "Example Shop");
+    }
     let history = public_json(&app, "/status/example/api/v2/incidents.json").await;
     assert_eq!(history["incidents"][0]["status"], "resolved");
     assert_eq!(

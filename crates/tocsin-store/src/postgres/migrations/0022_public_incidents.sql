@@ -7,6 +7,8 @@ CREATE TABLE public_incidents (
     name          TEXT NOT NULL,
     status        TEXT NOT NULL,
     impact        TEXT NOT NULL,
+    -- The impact given when it was published; when null, the impact follows the components it affects.
+    impact_given  TEXT,
     components    TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
