@@ -221,9 +221,15 @@ impl StatusPages<'_> {
             .await?)
     }
 
-    /// What the public sees of a page now.
-    pub async fn public(&self, slug: &Key) -> Result<PublicPage> {
+    /// What the public sees of a page now. A private page exists only for `reader`s of the organisation; to anyone
+    /// else it is not found, as a page that does not exist.
+    pub async fn public(&self, slug: &Key, reader: Option<&Principal>) -> Result<PublicPage> {
         let view = self.app.store.status_pages().page_view(slug).await?;
+        if view.page.visibility == tocsin_domain::status_page::Visibility::Private
+            && !reader.is_some_and(|r| r.grant.allows(&Need::Read))
+        {
+            return Err(StoreError::not_found("status page", slug.as_str()).into());
+        }
         let unresolved: Vec<&PublicIncident> = view
             .incidents
             .iter()

@@ -189,6 +189,32 @@ impl ImpactMap {
     }
 }
 
+/// Who may read a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone, and any cache between.
+    #[default]
+    Public,
+    /// People signed in to Tocsin (or holding an API token); to everyone else it does not exist.
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Public, Self::Private]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
 /// A status page as an admin writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +229,8 @@ pub struct StatusPageSpec {
     pub time_zone: crate::catalog::TimeZone,
     #[serde(default)]
     pub severity_map: ImpactMap,
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 fn utc() -> crate::catalog::TimeZone {
@@ -225,6 +253,7 @@ pub struct StatusPage {
     pub slug: crate::refs::Key,
     pub time_zone: crate::catalog::TimeZone,
     pub severity_map: ImpactMap,
+    pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -20,7 +20,7 @@ use tocsin_domain::public_incidents::{
 use tocsin_domain::refs::Key;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::status_page::{
-    Component, ComponentSpec, MAX_COMPONENTS, StatusPage, StatusPageSpec,
+    Component, ComponentSpec, MAX_COMPONENTS, StatusPage, StatusPageSpec, Visibility,
 };
 
 /// How many public incidents a page's public documents show: Statuspage's `incidents.json` holds the 50 most
@@ -205,7 +205,8 @@ fn insert_update(
     Ok(())
 }
 
-const PAGE_COLUMNS: &str = "id, slug, name, time_zone, severity_map, created_at, updated_at";
+const PAGE_COLUMNS: &str =
+    "id, slug, name, time_zone, severity_map, created_at, updated_at, visibility";
 const COMPONENT_COLUMNS: &str = "id, page_id, name, description, group_id, is_group, position, \
      status_setting, only_show_if_degraded, created_at, updated_at";
 
@@ -217,6 +218,11 @@ fn page(r: &Row<'_>) -> Result<StatusPage> {
         time_zone: tocsin_domain::catalog::TimeZone::parse(&r.get::<String>(3)?)
             .map_err(StoreError::Backend)?,
         severity_map: r.json(4)?,
+        visibility: {
+            let v: String = r.get(7)?;
+            Visibility::parse(&v)
+                .ok_or_else(|| StoreError::Backend(format!("unknown visibility {v:?}")))?
+        },
         created_at: r.time(5)?,
         updated_at: r.time(6)?,
     })
@@ -252,15 +258,16 @@ fn load_page(c: &dyn Conn, slug: &Key) -> Result<StatusPage> {
 
 fn insert_page(c: &dyn Conn, spec: &StatusPageSpec, now: DateTime<Utc>) -> Result<()> {
     c.execute(
-        "INSERT INTO status_pages (id, slug, name, time_zone, severity_map, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO status_pages (id, slug, name, time_zone, severity_map, created_at, updated_at, visibility) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
         params![
             StatusPageId::generate().as_str(),
             spec.slug.as_str(),
             spec.name.trim(),
             spec.time_zone.as_str(),
             to_json(&spec.severity_map),
-            ts(now)
+            ts(now),
+            spec.visibility.as_str()
         ],
     )?;
     Ok(())
@@ -395,14 +402,15 @@ impl StatusPageRepo for SqlStore {
                 Some(id) => {
                     c.execute(
                         "UPDATE status_pages SET slug = ?2, name = ?3, time_zone = ?4, severity_map = ?5, \
-                         updated_at = ?6 WHERE id = ?1",
+                         updated_at = ?6, visibility = ?7 WHERE id = ?1",
                         params![
                             id,
                             spec.slug.as_str(),
                             spec.name.trim(),
                             spec.time_zone.as_str(),
                             to_json(&spec.severity_map),
-                            ts(now)
+                            ts(now),
+                            spec.visibility.as_str()
                         ],
                     )?;
                 }

@@ -75,6 +75,31 @@ impl FromRequestParts<AppState> for Stakeholder {
     }
 }
 
+/// Whoever asks, if they show a token or a signed-in browser; nobody otherwise, or when what they show does not
+/// hold. Never refuses: a public status page answers everyone, and more to people of the organisation.
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        let shows_something = parts.headers.contains_key(header::AUTHORIZATION)
+            || cookie(parts, session_cookie_name(&state.public_url)).is_some();
+        if !shows_something {
+            return Ok(Self(None));
+        }
+        Ok(Self(
+            authenticated(parts, state, Need::Read)
+                .await
+                .ok()
+                .map(|c| c.0),
+        ))
+    }
+}
+
 /// The principal of a token or a browser's session; a change needs at least `least_for_changes`.
 async fn authenticated(
     parts: &Parts,

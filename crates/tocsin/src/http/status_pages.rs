@@ -5,7 +5,7 @@
 use super::AppState;
 use super::catalog::Items;
 use super::error::{ApiError, ApiResult, ErrorResponse};
-use super::extract::{Caller, Json, path_id};
+use super::extract::{Caller, Json, MaybeCaller, path_id};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -213,20 +213,31 @@ pub async fn update_public_incident(
     Ok((StatusCode::CREATED, axum::Json(updated)))
 }
 
-/// The page as the public reads it, or 404 for a page that does not exist (or a slug that cannot be one).
-pub(crate) async fn public_page(s: &AppState, raw: &str) -> Result<PublicPage, ApiError> {
-    Ok(s.app.status_pages().public(&page_key(raw)?).await?)
+/// The page as `reader` may read it, or 404 for a page that does not exist (or a slug that cannot be one, or a
+/// private page read by someone outside the organisation).
+pub(crate) async fn public_page(
+    s: &AppState,
+    raw: &str,
+    reader: Option<&tocsin_app::Principal>,
+) -> Result<PublicPage, ApiError> {
+    Ok(s.app.status_pages().public(&page_key(raw)?, reader).await?)
 }
 
 /// A public JSON answer, with an `ETag` of its body: a client (or a CDN in front) asking again with
 /// `If-None-Match` gets a 304 without the body while nothing changed.
-fn public_json(request: &HeaderMap, body: &impl Serialize) -> Response {
+fn public_json(request: &HeaderMap, body: &impl Serialize, private: bool) -> Response {
     let bytes = serde_json::to_vec(body).expect("a public document serializes");
-    public_answer(request, bytes, "application/json")
+    public_answer(request, bytes, "application/json", private)
 }
 
-/// A public answer of `content_type`, with its `ETag`, a 304 for a client holding it, and caching for a CDN.
-fn public_answer(request: &HeaderMap, bytes: Vec<u8>, content_type: &'static str) -> Response {
+/// A public answer of `content_type`, with its `ETag`, a 304 for a client holding it, and caching for a CDN; a
+/// private page's answer is kept by no shared cache and offered to no other site.
+fn public_answer(
+    request: &HeaderMap,
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    private: bool,
+) -> Response {
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
     let unchanged = request
         .get(header::IF_NONE_MATCH)
@@ -242,6 +253,13 @@ fn public_answer(request: &HeaderMap, bytes: Vec<u8>, content_type: &'static str
         header::ETAG,
         HeaderValue::from_str(&etag).expect("hex is a header value"),
     );
+    if private {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        return response;
+    }
     // Short enough that a page in trouble is seen in trouble at once, long enough for a CDN to absorb a crowd.
     headers.insert(
         header::CACHE_CONTROL,
@@ -254,15 +272,24 @@ fn public_answer(request: &HeaderMap, bytes: Vec<u8>, content_type: &'static str
     response
 }
 
+fn is_private(p: &PublicPage) -> bool {
+    p.page.visibility == tocsin_domain::status_page::Visibility::Private
+}
+
 /// One of a page's public documents, built by `build` from what the public sees of it.
 async fn document<T: Serialize>(
     s: &AppState,
+    reader: Option<&tocsin_app::Principal>,
     page: &str,
     headers: &HeaderMap,
     build: fn(&PublicPage, &str) -> T,
 ) -> ApiResult<Response> {
-    let page = public_page(s, page).await?;
-    Ok(public_json(headers, &build(&page, &s.public_url)))
+    let page = public_page(s, page, reader).await?;
+    Ok(public_json(
+        headers,
+        &build(&page, &s.public_url),
+        is_private(&page),
+    ))
 }
 
 /// Statuspage's `summary.json`: the page, its components, unresolved incidents, upcoming and active
@@ -273,10 +300,18 @@ async fn document<T: Serialize>(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn summary(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::summary).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::summary,
+    )
+    .await
 }
 
 /// Statuspage's `status.json`: the page and its overall status.
@@ -286,10 +321,18 @@ pub async fn summary(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn status(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::status).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::status,
+    )
+    .await
 }
 
 /// Statuspage's `components.json`: the page and its components.
@@ -299,10 +342,18 @@ pub async fn status(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn components(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::components).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::components,
+    )
+    .await
 }
 
 /// Statuspage's `incidents.json`: the 50 most recent incidents, resolved ones included.
@@ -312,10 +363,18 @@ pub async fn components(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn incidents(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::incidents).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::incidents,
+    )
+    .await
 }
 
 /// Statuspage's `incidents/unresolved.json`: the incidents investigating, identified or monitoring.
@@ -325,10 +384,18 @@ pub async fn incidents(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn unresolved(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::unresolved).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::unresolved,
+    )
+    .await
 }
 
 /// The page's incident history as an Atom feed: one entry per incident, updated in place.
@@ -338,15 +405,17 @@ pub async fn unresolved(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn history_atom(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page).await?;
+    let page = public_page(&s, &page, reader.as_ref()).await?;
     let feed = crate::statuspage::atom(&page, &s.public_url);
     Ok(public_answer(
         &headers,
         feed.into_bytes(),
         "application/atom+xml",
+        is_private(&page),
     ))
 }
 
@@ -357,15 +426,17 @@ pub async fn history_atom(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn history_rss(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page).await?;
+    let page = public_page(&s, &page, reader.as_ref()).await?;
     let feed = crate::statuspage::rss(&page, &s.public_url);
     Ok(public_answer(
         &headers,
         feed.into_bytes(),
         "application/rss+xml",
+        is_private(&page),
     ))
 }
 
@@ -376,12 +447,18 @@ pub async fn history_rss(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn page_badge(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page).await?;
+    let page = public_page(&s, &page, reader.as_ref()).await?;
     let svg = crate::statuspage::page_badge(&page);
-    Ok(public_answer(&headers, svg.into_bytes(), "image/svg+xml"))
+    Ok(public_answer(
+        &headers,
+        svg.into_bytes(),
+        "image/svg+xml",
+        is_private(&page),
+    ))
 }
 
 /// An SVG badge of one component's status.
@@ -392,17 +469,23 @@ pub async fn page_badge(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn component_badge(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path((page, component)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page).await?;
+    let page = public_page(&s, &page, reader.as_ref()).await?;
     let svg = crate::statuspage::component_badge(&page, &component).ok_or_else(|| {
         ApiError::new(
             super::error::ErrorCode::NotFound,
             format!("no component {component:?} on this page"),
         )
     })?;
-    Ok(public_answer(&headers, svg.into_bytes(), "image/svg+xml"))
+    Ok(public_answer(
+        &headers,
+        svg.into_bytes(),
+        "image/svg+xml",
+        is_private(&page),
+    ))
 }
 
 /// Statuspage's scheduled maintenances: none are scheduled on pages.
@@ -412,10 +495,18 @@ pub async fn component_badge(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn maintenances(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::maintenances).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::maintenances,
+    )
+    .await
 }
 
 /// Statuspage's upcoming maintenances.
@@ -425,10 +516,18 @@ pub async fn maintenances(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn upcoming_maintenances(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::maintenances).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::maintenances,
+    )
+    .await
 }
 
 /// Statuspage's active maintenances.
@@ -438,8 +537,16 @@ pub async fn upcoming_maintenances(
         (status = 304, description = "Unchanged since the ETag sent"), (status = 404, body = ErrorResponse)))]
 pub async fn active_maintenances(
     State(s): State<AppState>,
+    MaybeCaller(reader): MaybeCaller,
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(&s, &page, &headers, crate::statuspage::maintenances).await
+    document(
+        &s,
+        reader.as_ref(),
+        &page,
+        &headers,
+        crate::statuspage::maintenances,
+    )
+    .await
 }

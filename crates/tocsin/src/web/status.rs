@@ -127,9 +127,21 @@ fn incident_view(
 
 pub async fn page(
     State(s): State<AppState>,
+    crate::http::extract::MaybeCaller(reader): crate::http::extract::MaybeCaller,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let p = crate::http::status_pages::public_page(&s, &slug).await?;
+    let p = match crate::http::status_pages::public_page(&s, &slug, reader.as_ref()).await {
+        Ok(p) => p,
+        // The same answer for a page that does not exist and one that is private: neither is shown.
+        Err(e) if e.0.code == crate::http::error::ErrorCode::NotFound && reader.is_none() => {
+            return Err(PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no status page here, or it is private: sign in to Tocsin first to see a private one.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let zone = p.page.zone();
     let since = s.app.now() - chrono::Duration::days(PAST_DAYS);
     let active = p

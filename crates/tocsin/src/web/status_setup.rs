@@ -23,6 +23,8 @@ struct PagesList {
     chrome: Chrome,
     /// Slug and name.
     pages: Vec<(String, String)>,
+    /// The slugs of the pages only people signed in may read.
+    private_pages: Vec<String>,
     may_edit: bool,
     problems: Problems,
     /// The new page as typed: name, slug, time zone.
@@ -73,6 +75,11 @@ async fn list_page(
         status,
         &PagesList {
             chrome: viewer.chrome("status"),
+            private_pages: pages
+                .iter()
+                .filter(|p| p.visibility == tocsin_domain::status_page::Visibility::Private)
+                .map(|p| p.slug.to_string())
+                .collect(),
             pages: pages
                 .into_iter()
                 .map(|p| (p.slug.to_string(), p.name))
@@ -106,6 +113,7 @@ pub async fn create(
     let parsed = forms::parse(json!({
         "name": typed.0, "slug": typed.1.trim(),
         "time_zone": forms::given(&typed.2).unwrap_or("UTC"),
+        "visibility": forms::given(&f.one("visibility")).unwrap_or("public"),
     }))
     .map_err(|e| forms::problems(e).unwrap_or_default());
     let pages = s.app.status_pages();

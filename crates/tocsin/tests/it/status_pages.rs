@@ -986,3 +986,62 @@ async fn the_statuspage_prometheus_exporter_reads_what_the_page_says() {
         "{again}"
     );
 }
+
+#[tokio::test]
+async fn a_private_page_exists_only_for_people_of_the_organisation() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app
+        .send(
+            app.req(Method::PUT, "/api/v1/status-pages/inside")
+                .json(&json!({
+                    "name": "Internal tools", "slug": "inside", "visibility": "private"
+                })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let component = ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/inside/components",
+        json!({"name": "Build farm"}),
+    )
+    .await;
+    // To anyone else it answers exactly as a page that does not exist.
+    for path in [
+        "/status/inside/api/v2/summary.json".to_owned(),
+        "/status/inside/history.atom".to_owned(),
+        "/status/inside/badge.svg".to_owned(),
+        format!(
+            "/status/inside/components/{}/badge.svg",
+            component["id"].as_str().unwrap()
+        ),
+    ] {
+        let (s, _, hidden) = public(&app, &path).await;
+        let (_, _, missing) = public(&app, &path.replace("inside", "nowhere")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            hidden.replace("inside", "nowhere"),
+            missing,
+            "{path} says nothing a missing page would not"
+        );
+    }
+    let (s, _, html) = public(&app, "/status/inside").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(html.contains("sign in"), "{html}");
+
+    // With a token, or signed in, it is read, and no shared cache keeps it.
+    let r = app
+        .req(Method::GET, "/status/inside/api/v2/summary.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "private, no-cache");
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    let mut b = crate::web::owner_signed_in(&app).await;
+    let page = b.get("/status/inside").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Build farm"), "{}", page.html);
+    let list = b.get("/status-pages").await;
+    assert!(list.html.contains("(private)"), "{}", list.html);
+}

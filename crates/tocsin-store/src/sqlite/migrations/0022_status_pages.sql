@@ -5,6 +5,8 @@ CREATE TABLE status_pages (
     name         TEXT NOT NULL,
     time_zone    TEXT NOT NULL,
     severity_map TEXT NOT NULL,
+    -- 'public' or 'private'.
+    visibility   TEXT NOT NULL DEFAULT 'public',
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
