@@ -169,6 +169,22 @@ impl StatusPages<'_> {
             .await?)
     }
 
+    /// Every page with its components and the public incidents that matter now, each page read once: what an
+    /// incident's page offers to publish on and shows as published.
+    pub async fn overview(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<(StatusPage, Vec<Component>, Vec<PublicIncident>)>> {
+        who.require(Need::Read)?;
+        let repo = self.app.store.status_pages();
+        let mut out = Vec::new();
+        for page in repo.status_pages().await? {
+            let view = repo.page_view(&page.slug).await?;
+            out.push((view.page, view.components, view.incidents));
+        }
+        Ok(out)
+    }
+
     /// The page's most recent public incidents, with the internal incident each tells of.
     pub async fn incidents(&self, who: &Principal, page: &Key) -> Result<Vec<PublicIncident>> {
         who.require(Need::Read)?;

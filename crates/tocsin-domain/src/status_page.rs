@@ -380,6 +380,19 @@ pub fn group_status(members: impl IntoIterator<Item = ComponentStatus>) -> Compo
         .fold(ComponentStatus::Operational, ComponentStatus::worst)
 }
 
+/// A component's name as Statuspage names it where the group matters: "Group - Component" for a group's
+/// member, its own name otherwise. `all` is the page's components.
+pub fn qualified_name<'a>(c: &Component, all: impl IntoIterator<Item = &'a Component>) -> String {
+    let group = c
+        .group_id
+        .as_ref()
+        .and_then(|g| all.into_iter().find(|x| &x.id == g));
+    match group {
+        Some(g) => format!("{} - {}", g.name, c.name),
+        None => c.name.clone(),
+    }
+}
+
 /// Every component's status now: leaves from how they are set, the open incidents on their services and what
 /// unresolved public incidents declare of them (`declared`, the worst each says), groups the worst of their
 /// members (or as set by hand).

@@ -191,16 +191,12 @@ fn incidents_of(p: &PublicPage, public_url: &str, unresolved: bool) -> Vec<Incid
     let zone = p.page.zone();
     let at = |t| timestamp(t, zone);
     let components = components_of(p);
+    let page_components = || p.components.iter().map(|s| &s.component);
     let name_of = |id: &str| {
-        let c = components.iter().find(|c| c.id == id);
-        let group = c
-            .and_then(|c| c.group_id.as_deref())
-            .and_then(|g| components.iter().find(|x| x.id == g));
-        match (group, c) {
-            (Some(g), Some(c)) => format!("{} - {}", g.name, c.name),
-            (None, Some(c)) => c.name.clone(),
-            _ => String::new(),
-        }
+        page_components()
+            .find(|c| c.id.as_str() == id)
+            .map(|c| tocsin_domain::status_page::qualified_name(c, page_components()))
+            .unwrap_or_default()
     };
     p.incidents
         .iter()

@@ -143,42 +143,35 @@ pub struct PublishedView {
 }
 
 /// The status pages, their components, and the public incidents that tell of `incident`; nothing to show when
-/// there is no page. Pages are few, so each is read on its own.
+/// there is no page. Pages are few, so each is read on its own, once.
 async fn status_pages_view(
     s: &AppState,
     who: &tocsin_app::Principal,
     incident: &tocsin_domain::incident::Incident,
 ) -> Result<StatusPagesView, PageError> {
-    let pages = s.app.status_pages();
     let mut view = StatusPagesView::default();
-    for page in pages.list(who).await? {
-        let (_, components) = pages.get(who, &page.slug).await?;
+    for (page, components, published) in s.app.status_pages().overview(who).await? {
         for c in components.iter().filter(|c| !c.group) {
-            let group = c
-                .group_id
-                .as_ref()
-                .and_then(|g| components.iter().find(|x| &x.id == g));
-            let label = match group {
-                Some(g) => format!("{}: {} - {}", page.name, g.name, c.name),
-                None => format!("{}: {}", page.name, c.name),
-            };
-            view.components.push((c.id.to_string(), label));
+            let name = tocsin_domain::status_page::qualified_name(c, &components);
+            view.components
+                .push((c.id.to_string(), format!("{}: {name}", page.name)));
         }
-        for p in pages.incidents(who, &page.slug).await? {
-            if p.incident_id.as_ref() == Some(&incident.id) {
-                view.published.push(PublishedView {
-                    id: p.id.to_string(),
-                    page_slug: page.slug.to_string(),
-                    page_name: page.name.clone(),
-                    name: p.name.clone(),
-                    status: p.status.label(),
-                    latest: p
-                        .updates
-                        .first()
-                        .map(|u| u.body.clone())
-                        .unwrap_or_default(),
-                });
-            }
+        for p in published
+            .iter()
+            .filter(|p| p.incident_id.as_ref() == Some(&incident.id))
+        {
+            view.published.push(PublishedView {
+                id: p.id.to_string(),
+                page_slug: page.slug.to_string(),
+                page_name: page.name.clone(),
+                name: p.name.clone(),
+                status: p.status.label(),
+                latest: p
+                    .updates
+                    .first()
+                    .map(|u| u.body.clone())
+                    .unwrap_or_default(),
+            });
         }
         view.pages.push((page.slug.to_string(), page.name));
     }
