@@ -331,6 +331,38 @@ fn check_references(c: &dyn Conn, page: &StatusPageId, spec: &ComponentSpec) -> 
     errors.into_result(()).map_err(StoreError::Invalid)
 }
 
+/// Writes a component as `spec` says, created or replaced (keeping when it was created), with its services.
+fn write_component(
+    c: &dyn Conn,
+    page: &StatusPageId,
+    id: &ComponentId,
+    spec: &ComponentSpec,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO status_components (id, page_id, name, description, group_id, is_group, position, \
+         status_setting, only_show_if_degraded, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
+         group_id = excluded.group_id, is_group = excluded.is_group, position = excluded.position, \
+         status_setting = excluded.status_setting, only_show_if_degraded = excluded.only_show_if_degraded, \
+         updated_at = excluded.updated_at",
+        params![
+            id.as_str(),
+            page.as_str(),
+            spec.name.trim(),
+            spec.description.as_deref(),
+            spec.group_id.as_ref().map(ComponentId::as_str),
+            i64::from(spec.group),
+            i64::from(spec.position),
+            to_json(&spec.status),
+            i64::from(spec.only_show_if_degraded),
+            ts(now)
+        ],
+    )?;
+    write_services(c, page, id, spec)
+}
+
 fn write_services(
     c: &dyn Conn,
     page: &StatusPageId,
@@ -469,24 +501,7 @@ impl StatusPageRepo for SqlStore {
             }
             check_references(c, &page.id, &spec)?;
             let id = ComponentId::generate();
-            c.execute(
-                "INSERT INTO status_components (id, page_id, name, description, group_id, is_group, position, \
-                 status_setting, only_show_if_degraded, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    id.as_str(),
-                    page.id.as_str(),
-                    spec.name.trim(),
-                    spec.description.as_deref(),
-                    spec.group_id.as_ref().map(ComponentId::as_str),
-                    i64::from(spec.group),
-                    i64::from(spec.position),
-                    to_json(&spec.status),
-                    i64::from(spec.only_show_if_degraded),
-                    ts(now)
-                ],
-            )?;
-            write_services(c, &page.id, &id, &spec)?;
+            write_component(c, &page.id, &id, &spec, now)?;
             load_component(c, &page.id, &id)
         })
         .await
@@ -519,22 +534,7 @@ impl StatusPageRepo for SqlStore {
                 let why = "it has members: move them out of the group first";
                 return Err(StoreError::invalid("group", why));
             }
-            c.execute(
-                "UPDATE status_components SET name = ?2, description = ?3, group_id = ?4, is_group = ?5, \
-                 position = ?6, status_setting = ?7, only_show_if_degraded = ?8, updated_at = ?9 WHERE id = ?1",
-                params![
-                    id.as_str(),
-                    spec.name.trim(),
-                    spec.description.as_deref(),
-                    spec.group_id.as_ref().map(ComponentId::as_str),
-                    i64::from(spec.group),
-                    i64::from(spec.position),
-                    to_json(&spec.status),
-                    i64::from(spec.only_show_if_degraded),
-                    ts(now)
-                ],
-            )?;
-            write_services(c, &page.id, &id, &spec)?;
+            write_component(c, &page.id, &id, &spec, now)?;
             load_component(c, &page.id, &id)
         })
         .await
