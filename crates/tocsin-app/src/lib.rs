@@ -22,6 +22,7 @@ mod runbooks;
 pub mod sender_api;
 mod slack;
 mod status_pages;
+mod status_snapshots;
 mod tasks;
 mod updates;
 
@@ -40,7 +41,8 @@ pub use roles::Roles;
 pub use runbooks::Runbooks;
 pub use sender_api::SenderApi;
 pub use slack::{Pressed, Slack};
-pub use status_pages::{PublicPage, ShownComponent, StatusPages};
+pub use status_pages::{PublicPage, ShownComponent, ShownDay, StatusPages};
+pub use status_snapshots::{Shown, StatusSnapshots};
 pub use tasks::Tasks;
 pub use updates::{ScopeRef, SubscriberRef, Updates};
 
@@ -226,6 +228,8 @@ pub struct App {
     accounts: AccountSettings,
     /// The commands runbook steps may run (`[automation.commands]`); none unless an admin configured some.
     automation_commands: Vec<tocsin_domain::refs::Key>,
+    /// What the public sees of each status page, kept coherent with the database by `refresh_status_pages`.
+    status_snapshots: Arc<StatusSnapshots>,
 }
 
 impl App {
@@ -237,6 +241,7 @@ impl App {
             &metrics,
         ));
         Self {
+            status_snapshots: Arc::new(StatusSnapshots::new(store.clone(), clock.clone())),
             store,
             clock,
             metrics,
@@ -351,6 +356,17 @@ impl App {
 
     /// What the engine waits on between cycles; notified when something may have become due (an incident opened,
     /// a level escalated by hand, a test queued, a heartbeat back).
+    /// Brings this instance's status page snapshots up to date with the database (every instance, every half
+    /// second): a change through another instance shows here within one refresh.
+    pub async fn refresh_status_pages(&self) {
+        self.status_snapshots.refresh().await;
+    }
+
+    /// This instance's status page snapshots, which the engine renews when it records statuses that moved.
+    pub fn status_snapshots(&self) -> Arc<StatusSnapshots> {
+        self.status_snapshots.clone()
+    }
+
     pub fn engine_wake(&self) -> Arc<Notify> {
         self.engine_wake.clone()
     }

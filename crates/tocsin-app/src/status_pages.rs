@@ -1,10 +1,10 @@
 use crate::prelude::*;
-use std::collections::HashMap;
+use crate::status_snapshots::Shown;
 use tocsin_domain::ids::{ComponentId, PublicIncidentId};
 use tocsin_domain::public_incidents::{PublicIncident, PublicIncidentSpec, PublicUpdateSpec};
 use tocsin_domain::refs::Key;
 use tocsin_domain::status_page::{
-    self, Component, ComponentSpec, ComponentStatus, PageStatus, StatusPage, StatusPageSpec,
+    Component, ComponentSpec, ComponentStatus, PageStatus, StatusPage, StatusPageSpec,
 };
 
 /// Use cases of status pages: setting them up (admins), reading their setup (everyone signed in), and what the
@@ -13,18 +13,21 @@ pub struct StatusPages<'a> {
     pub(crate) app: &'a App,
 }
 
-/// A page as the public sees it: its components in order with their status now, and the overall status. Nothing
-/// internal: components carry no services.
+/// A page as the public sees it: its components in order with their status now and their history, and the
+/// overall status. Nothing internal: components carry no services, public incidents no internal incident.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicPage {
     pub page: StatusPage,
+    /// The page's version this was built from.
+    pub version: i64,
     pub components: Vec<ShownComponent>,
-    /// The most recent public incidents (at most 50), newest first; without the internal incident they tell of.
+    /// The most recent public incidents (at most 50, every unresolved one among them), newest first.
     pub incidents: Vec<PublicIncident>,
     pub status: PageStatus,
-    /// When the page, a component's setup or a public incident last changed. A status that follows the services'
-    /// incidents moves without it: its history is not kept yet.
+    /// When the page, a component or its status, or a public incident last changed.
     pub updated_at: DateTime<Utc>,
+    /// When this was read from the database.
+    pub built_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,18 @@ pub struct ShownComponent {
     pub status: ComponentStatus,
     /// A group's members, in order.
     pub members: Vec<ComponentId>,
+    /// Its uptime over the days shown, in percent; none before it existed.
+    pub uptime_percent: Option<f64>,
+    /// The last 90 days in the page's time zone, oldest first.
+    pub days: Vec<ShownDay>,
+}
+
+/// A day of a component's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownDay {
+    pub day: tocsin_domain::uptime::DayUptime,
+    /// The public names of the incidents that affected it (or, for a group, its members) that day.
+    pub incidents: Vec<String>,
 }
 
 impl StatusPages<'_> {
@@ -44,7 +59,7 @@ impl StatusPages<'_> {
     /// A page's setup: the page and its components with their services.
     pub async fn get(&self, who: &Principal, slug: &Key) -> Result<(StatusPage, Vec<Component>)> {
         who.require(Need::Read)?;
-        let view = self.app.store.status_pages().page_view(slug).await?;
+        let view = self.app.store.status_pages().page_view(slug, None).await?;
         Ok((view.page, view.components))
     }
 
@@ -56,22 +71,26 @@ impl StatusPages<'_> {
         spec: StatusPageSpec,
     ) -> Result<(StatusPage, bool)> {
         who.require(Need::Configure)?;
-        Ok(self
+        let out = self
             .app
             .audited(who, "status_page.put", slug, json!({"after": spec}))
             .status_pages()
             .put_status_page(slug, spec, self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(slug).await;
+        self.app.status_snapshots.renew(&out.0.slug).await;
+        Ok(out)
     }
 
     pub async fn delete(&self, who: &Principal, slug: &Key) -> Result<()> {
         who.require(Need::Configure)?;
-        Ok(self
-            .app
+        self.app
             .audited(who, "status_page.delete", slug, json!({}))
             .status_pages()
             .delete_status_page(slug)
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(slug).await;
+        Ok(())
     }
 
     pub async fn add_component(
@@ -81,7 +100,7 @@ impl StatusPages<'_> {
         spec: ComponentSpec,
     ) -> Result<Component> {
         who.require(Need::Configure)?;
-        Ok(self
+        let out = self
             .app
             .audited(
                 who,
@@ -91,7 +110,9 @@ impl StatusPages<'_> {
             )
             .status_pages()
             .create_component(page, spec, self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(out)
     }
 
     pub async fn replace_component(
@@ -102,7 +123,7 @@ impl StatusPages<'_> {
         spec: ComponentSpec,
     ) -> Result<Component> {
         who.require(Need::Configure)?;
-        Ok(self
+        let out = self
             .app
             .audited(
                 who,
@@ -112,7 +133,9 @@ impl StatusPages<'_> {
             )
             .status_pages()
             .replace_component(page, id, spec, self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(out)
     }
 
     /// Sets how a component's status is set, keeping the rest of it (admins).
@@ -124,7 +147,7 @@ impl StatusPages<'_> {
         setting: tocsin_domain::status_page::StatusSetting,
     ) -> Result<Component> {
         who.require(Need::Configure)?;
-        Ok(self
+        let out = self
             .app
             .audited(
                 who,
@@ -134,19 +157,23 @@ impl StatusPages<'_> {
             )
             .status_pages()
             .set_component_status(page, id, setting, self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(out)
     }
 
     /// Creates a page (admins); a page already at its slug is refused, never replaced.
     pub async fn create(&self, who: &Principal, spec: StatusPageSpec) -> Result<StatusPage> {
         who.require(Need::Configure)?;
         let slug = spec.slug.clone();
-        Ok(self
+        let out = self
             .app
             .audited(who, "status_page.create", slug, json!({"after": spec}))
             .status_pages()
             .create_status_page(spec, self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(&out.slug).await;
+        Ok(out)
     }
 
     pub async fn delete_component(
@@ -156,8 +183,7 @@ impl StatusPages<'_> {
         id: &ComponentId,
     ) -> Result<()> {
         who.require(Need::Configure)?;
-        Ok(self
-            .app
+        self.app
             .audited(
                 who,
                 "status_page.component.delete",
@@ -165,8 +191,10 @@ impl StatusPages<'_> {
                 json!({}),
             )
             .status_pages()
-            .delete_component(page, id)
-            .await?)
+            .delete_component(page, id, self.app.now())
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(())
     }
 
     /// Every page with its components and the public incidents that matter now, each page read once: what an
@@ -179,7 +207,7 @@ impl StatusPages<'_> {
         let repo = self.app.store.status_pages();
         let mut out = Vec::new();
         for page in repo.status_pages().await? {
-            let view = repo.page_view(&page.slug).await?;
+            let view = repo.page_view(&page.slug, None).await?;
             out.push((view.page, view.components, view.incidents));
         }
         Ok(out)
@@ -207,12 +235,14 @@ impl StatusPages<'_> {
             }
             None => None,
         };
-        Ok(self
+        let out = self
             .app
             .audited(who, "status_page.publish", page, json!({"after": spec}))
             .status_pages()
             .publish(page, internal.as_ref(), spec, who.actor(), self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(out)
     }
 
     /// Posts an update on a public incident (responders).
@@ -224,7 +254,7 @@ impl StatusPages<'_> {
         spec: PublicUpdateSpec,
     ) -> Result<PublicIncident> {
         who.require(Need::Respond)?;
-        Ok(self
+        let out = self
             .app
             .audited(
                 who,
@@ -234,88 +264,20 @@ impl StatusPages<'_> {
             )
             .status_pages()
             .update_public(page, id, spec, who.actor(), self.app.now())
-            .await?)
+            .await?;
+        self.app.status_snapshots.renew(page).await;
+        Ok(out)
     }
 
-    /// What the public sees of a page now. A private page exists only for `reader`s of the organisation; to anyone
-    /// else it is not found, as a page that does not exist.
-    pub async fn public(&self, slug: &Key, reader: Option<&Principal>) -> Result<PublicPage> {
-        let view = self.app.store.status_pages().page_view(slug).await?;
-        if view.page.visibility == tocsin_domain::status_page::Visibility::Private
+    /// What the public sees of a page, from this instance's snapshot of it. A private page exists only for
+    /// `reader`s of the organisation; to anyone else it is not found, as a page that does not exist.
+    pub async fn public(&self, slug: &Key, reader: Option<&Principal>) -> Result<Shown> {
+        let shown = self.app.status_snapshots.get(slug).await?;
+        if shown.page.page.visibility == tocsin_domain::status_page::Visibility::Private
             && !reader.is_some_and(|r| r.grant.allows(&Need::Read))
         {
             return Err(StoreError::not_found("status page", slug.as_str()).into());
         }
-        let unresolved: Vec<&PublicIncident> = view
-            .incidents
-            .iter()
-            .filter(|i| !i.status.is_resolved())
-            .collect();
-        let mut declared: HashMap<ComponentId, ComponentStatus> = HashMap::new();
-        for affected in unresolved.iter().flat_map(|i| &i.components) {
-            let worst = declared
-                .get(&affected.component_id)
-                .map_or(affected.status, |s| s.worst(affected.status));
-            declared.insert(affected.component_id.clone(), worst);
-        }
-        let statuses = status_page::statuses(
-            &view.components,
-            &view.open_severities,
-            &declared,
-            &view.page.severity_map,
-        );
-        let leaves: Vec<ComponentStatus> = view
-            .components
-            .iter()
-            .filter(|c| !c.group)
-            .filter_map(|c| statuses.get(&c.id).copied())
-            .collect();
-        let impacts: Vec<status_page::Indicator> = unresolved.iter().map(|i| i.impact).collect();
-        let status = status_page::page_status(&leaves, &impacts);
-        let mut members: HashMap<ComponentId, Vec<ComponentId>> = HashMap::new();
-        for c in &view.components {
-            if let Some(group) = &c.group_id {
-                members.entry(group.clone()).or_default().push(c.id.clone());
-            }
-        }
-        let updated_at = view
-            .components
-            .iter()
-            .map(|c| c.updated_at)
-            .chain(view.incidents.iter().map(|i| i.updated_at))
-            .chain([view.page.updated_at])
-            .max()
-            .unwrap_or(view.page.updated_at);
-        let components = view
-            .components
-            .into_iter()
-            .map(|mut component| {
-                // Which services a component stands for is internal.
-                component.services.clear();
-                ShownComponent {
-                    status: statuses
-                        .get(&component.id)
-                        .copied()
-                        .unwrap_or(ComponentStatus::Operational),
-                    members: members.remove(&component.id).unwrap_or_default(),
-                    component,
-                }
-            })
-            .collect();
-        let incidents = view
-            .incidents
-            .into_iter()
-            .map(|mut i| {
-                i.incident_id = None;
-                i
-            })
-            .collect();
-        Ok(PublicPage {
-            page: view.page,
-            components,
-            incidents,
-            status,
-            updated_at,
-        })
+        Ok(shown)
     }
 }

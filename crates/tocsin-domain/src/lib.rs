@@ -38,6 +38,7 @@ pub mod tasks;
 pub mod template;
 pub mod timeline;
 pub mod updates;
+pub mod uptime;
 pub mod webhook;
 
 pub use error::{FieldError, ValidationErrors};

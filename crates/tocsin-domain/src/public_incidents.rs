@@ -295,6 +295,39 @@ pub fn apply_update(
     (after, changes)
 }
 
+/// What the unresolved public incidents say of each component they affect (`affected`, every one of theirs):
+/// the worst any of them says.
+pub fn declared<'a>(
+    affected: impl IntoIterator<Item = &'a Affected>,
+) -> std::collections::HashMap<ComponentId, ComponentStatus> {
+    let mut worst: std::collections::HashMap<ComponentId, ComponentStatus> = Default::default();
+    for a in affected {
+        let said = worst
+            .get(&a.component_id)
+            .map_or(a.status, |s| s.worst(a.status));
+        worst.insert(a.component_id.clone(), said);
+    }
+    worst
+}
+
+impl PublicIncident {
+    /// Whether it affects, or affected at some point, `component`: resolution clears what it affects now, its
+    /// updates keep what they changed.
+    pub fn touched(&self, component: &ComponentId) -> bool {
+        self.components.iter().any(|a| &a.component_id == component)
+            || self
+                .updates
+                .iter()
+                .flat_map(|u| &u.changes)
+                .any(|c| &c.component_id == component)
+    }
+
+    /// Whether it was open at some moment between `from` and `to`.
+    pub fn open_during(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.created_at < to && self.resolved_at.is_none_or(|r| r >= from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

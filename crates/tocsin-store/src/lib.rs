@@ -262,10 +262,22 @@ pub trait StatusPageRepo: Send + Sync {
         &self,
         page: &tocsin_domain::refs::Key,
         id: &tocsin_domain::ids::ComponentId,
+        now: DateTime<Utc>,
     ) -> Result<()>;
-    /// What the page shows now, read at once: the page, its components in order, and the severities of the open
-    /// incidents on each component's services.
-    async fn page_view(&self, slug: &tocsin_domain::refs::Key) -> Result<PageView>;
+    /// What the page shows now, read at once: the page, its components in order with their recorded statuses,
+    /// its public incidents, and, with `history_since`, the components' statuses and the public incidents since
+    /// then.
+    async fn page_view(
+        &self,
+        slug: &tocsin_domain::refs::Key,
+        history_since: Option<DateTime<Utc>>,
+    ) -> Result<PageView>;
+    /// Every page's slug and version, which counts every change to what the public sees of it.
+    async fn page_versions(&self) -> Result<Vec<(tocsin_domain::refs::Key, i64)>>;
+    /// Records the status each component of every page has now, where it differs from the one recorded (the
+    /// open incidents on its services moved it): the old status ends now and the new one starts. Answers the
+    /// pages that changed.
+    async fn record_statuses(&self, now: DateTime<Utc>) -> Result<Vec<tocsin_domain::refs::Key>>;
     /// Publishes an incident on the page, with its first update; `incident` is the internal one it tells of, on
     /// whose timeline it is recorded (as is every update).
     async fn publish(

@@ -677,13 +677,23 @@ pub struct HeartbeatStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageView {
     pub page: tocsin_domain::status_page::StatusPage,
+    /// Counts every change to what the public sees of the page.
+    pub version: i64,
     /// In the order they are shown.
     pub components: Vec<tocsin_domain::status_page::Component>,
-    /// The severities of the open incidents on each component's services.
-    pub open_severities: std::collections::HashMap<
+    /// Each component's status as last recorded.
+    pub statuses: std::collections::HashMap<
         tocsin_domain::ids::ComponentId,
-        Vec<tocsin_domain::severity::Severity>,
+        tocsin_domain::status_page::ComponentStatus,
     >,
     /// Its unresolved public incidents and the 50 most recent, newest first, with their updates.
     pub incidents: Vec<tocsin_domain::public_incidents::PublicIncident>,
+    /// When asked for: each component's statuses since then, oldest first.
+    pub history: std::collections::HashMap<
+        tocsin_domain::ids::ComponentId,
+        Vec<tocsin_domain::uptime::StatusSpan>,
+    >,
+    /// When asked for: the public incidents open at some time since then (at most 500), newest first, with
+    /// their updates.
+    pub history_incidents: Vec<tocsin_domain::public_incidents::PublicIncident>,
 }

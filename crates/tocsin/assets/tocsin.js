@@ -15,6 +15,11 @@
     root.querySelectorAll("time[data-relative]").forEach(function (t) {
       t.textContent = relative(t.getAttribute("datetime"));
     });
+    // A time shown in another zone (a status page's) says the reader's own on hover.
+    root.querySelectorAll("time[data-local]").forEach(function (t) {
+      var at = new Date(t.getAttribute("datetime"));
+      if (!isNaN(at)) t.title = "Your time: " + at.toLocaleString();
+    });
   }
   // A region with data-live is fetched again every few seconds and replaced when what the server sent changed.
   // A session that ended answers with the sign-in page: the whole page is reloaded to show it.

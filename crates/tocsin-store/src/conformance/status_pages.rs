@@ -125,11 +125,29 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
         "a group of another page is no group here"
     );
 
-    let view = repo.page_view(&key("public")).await.unwrap();
+    let view = repo.page_view(&key("public"), None).await.unwrap();
     assert_eq!(view.page.id, page.id);
     let names: Vec<&str> = view.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["Docs", "Shop", "Payments"], "in position order");
-    assert!(view.open_severities.is_empty());
+    let status_of = |view: &PageView, id: &tocsin_domain::ids::ComponentId| view.statuses[id];
+    assert_eq!(
+        (
+            status_of(&view, &docs.id),
+            status_of(&view, &group.id),
+            status_of(&view, &pay.id)
+        ),
+        (
+            ComponentStatus::UnderMaintenance,
+            ComponentStatus::Operational,
+            ComponentStatus::Operational
+        ),
+        "recorded as each component was written"
+    );
+    let version = view.version;
+    assert!(
+        repo.record_statuses(t0()).await.unwrap().is_empty(),
+        "nothing moved"
+    );
 
     let opened = store
         .ingest()
@@ -142,28 +160,66 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
         .unwrap();
     let incident = IncidentRef::Id(opened.incident_id.clone().unwrap());
     let severity = store.incidents().get(&incident).await.unwrap().severity;
-    let view = repo.page_view(&key("public")).await.unwrap();
+    let outage = page.severity_map.of(severity);
     assert_eq!(
-        view.open_severities.get(&pay.id).map(Vec::as_slice),
-        Some(&[severity][..])
+        repo.page_view(&key("public"), None).await.unwrap().statuses[&pay.id],
+        ComponentStatus::Operational,
+        "a status is what was recorded, until it is recorded again"
+    );
+    let moved = repo
+        .record_statuses(t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(moved, [key("public")], "only the page showing checkout");
+    let view = repo.page_view(&key("public"), None).await.unwrap();
+    assert_eq!(
+        (status_of(&view, &pay.id), status_of(&view, &group.id)),
+        (outage, outage)
     );
     assert_eq!(
-        view.open_severities.len(),
-        1,
-        "only Payments stands for checkout"
+        status_of(&view, &docs.id),
+        ComponentStatus::UnderMaintenance
     );
+    assert!(view.version > version, "a recorded change counts");
     store
         .incidents()
         .resolve(&incident, Actor::system(), t0() + Duration::minutes(5))
         .await
         .unwrap();
-    assert!(
-        repo.page_view(&key("public"))
-            .await
-            .unwrap()
-            .open_severities
-            .is_empty()
+    repo.record_statuses(t0() + Duration::minutes(6))
+        .await
+        .unwrap();
+    let view = repo
+        .page_view(&key("public"), Some(t0() - Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&view, &pay.id), ComponentStatus::Operational);
+    let spans: Vec<_> = view.history[&pay.id]
+        .iter()
+        .map(|s| (s.status, s.started_at, s.ended_at))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (
+                ComponentStatus::Operational,
+                t0(),
+                Some(t0() + Duration::minutes(1))
+            ),
+            (
+                outage,
+                t0() + Duration::minutes(1),
+                Some(t0() + Duration::minutes(6))
+            ),
+            (
+                ComponentStatus::Operational,
+                t0() + Duration::minutes(6),
+                None
+            ),
+        ],
+        "each status from when it was recorded until the next"
     );
+    assert_eq!(view.history[&docs.id].len(), 1);
 
     // Replacing a component rewrites its services; a group with members stays one.
     let moved = repo
@@ -205,10 +261,10 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
         matches!(ungroup, Err(StoreError::Invalid(_))),
         "{ungroup:?}"
     );
-    repo.delete_component(&key("public"), &group.id)
+    repo.delete_component(&key("public"), &group.id, t0())
         .await
         .unwrap();
-    let view = repo.page_view(&key("public")).await.unwrap();
+    let view = repo.page_view(&key("public"), None).await.unwrap();
     let left: Vec<(&str, Option<&tocsin_domain::ids::ComponentId>)> = view
         .components
         .iter()
@@ -219,7 +275,7 @@ pub async fn status_pages_show_their_components_and_the_open_incidents_on_them(s
 
     repo.delete_status_page(&key("public")).await.unwrap();
     assert!(matches!(
-        repo.page_view(&key("public")).await,
+        repo.page_view(&key("public"), None).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(repo.status_pages().await.unwrap().len(), 1);
@@ -295,6 +351,11 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
         (Indicator::Major, 1, None)
     );
     assert_eq!(first.updates[0].changes.len(), 1);
+    assert_eq!(
+        repo.page_view(&key("public"), None).await.unwrap().statuses[&pay.id],
+        ComponentStatus::PartialOutage,
+        "what a public incident says of a component is recorded as it is published"
+    );
     let later = t0() + Duration::minutes(10);
     let second = repo
         .publish(&key("public"), None, spec(vec![]), Actor::system(), later)
@@ -381,17 +442,17 @@ pub async fn public_incidents_keep_their_updates_and_what_they_say_of_components
         "newest first"
     );
 
-    let view = repo.page_view(&key("public")).await.unwrap();
+    let view = repo.page_view(&key("public"), None).await.unwrap();
     let ids: Vec<_> = view.incidents.iter().map(|i| i.id.clone()).collect();
     assert_eq!(ids, [second.id.clone(), first.id.clone()], "newest first");
     assert_eq!(
         repo.public_incidents(&key("public")).await.unwrap().len(),
         2
     );
-    repo.delete_component(&key("public"), &pay.id)
+    repo.delete_component(&key("public"), &pay.id, t0())
         .await
         .unwrap();
-    let view = repo.page_view(&key("public")).await.unwrap();
+    let view = repo.page_view(&key("public"), None).await.unwrap();
     assert!(
         view.incidents.iter().all(|i| i.components.is_empty()),
         "a removed component is named by no public incident"

@@ -141,6 +141,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "public_incidents",
         include_str!("migrations/0022_public_incidents.sql"),
     ),
+    (
+        23,
+        "status_history",
+        include_str!("migrations/0023_status_history.sql"),
+    ),
 ];
 
 /// An arbitrary constant naming Tocsin's migration lock among the database's advisory locks.

@@ -20,8 +20,10 @@ use tocsin_domain::public_incidents::{
 use tocsin_domain::refs::Key;
 use tocsin_domain::severity::Severity;
 use tocsin_domain::status_page::{
-    Component, ComponentSpec, MAX_COMPONENTS, StatusPage, StatusPageSpec, Visibility,
+    self, Component, ComponentSpec, ComponentStatus, MAX_COMPONENTS, StatusPage, StatusPageSpec,
+    Visibility,
 };
+use tocsin_domain::uptime::StatusSpan;
 
 /// How many public incidents a page's public documents show: Statuspage's `incidents.json` holds the 50 most
 /// recent.
@@ -385,6 +387,180 @@ fn write_services(
     Ok(())
 }
 
+/// The status each component of the page has now: from how it is set, the open incidents on its services and
+/// what the page's unresolved public incidents say of it.
+fn statuses_now(
+    c: &dyn Conn,
+    page: &StatusPage,
+    components: &[Component],
+) -> Result<HashMap<ComponentId, ComponentStatus>> {
+    let open: Vec<(String, i64)> = c.query_all(
+        "SELECT DISTINCT cs.component_id, i.severity FROM status_component_services cs \
+         JOIN incident_services s ON s.service_id = cs.service_id \
+         JOIN incidents i ON i.id = s.incident_id \
+         WHERE cs.page_id = ?1 AND i.status <> 'resolved'",
+        params![page.id.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut open_severities: HashMap<ComponentId, Vec<Severity>> = HashMap::new();
+    for (component, level) in open {
+        if let Some(severity) = Severity::from_level(level) {
+            open_severities
+                .entry(ComponentId::from_trusted(component))
+                .or_default()
+                .push(severity);
+        }
+    }
+    let said: Vec<Vec<Affected>> = c.query_all(
+        "SELECT components FROM public_incidents WHERE page_id = ?1 AND resolved_at IS NULL",
+        params![page.id.as_str()],
+        |r| r.json(0),
+    )?;
+    let declared = public_incidents::declared(said.iter().flatten());
+    Ok(status_page::statuses(
+        components,
+        &open_severities,
+        &declared,
+        &page.severity_map,
+    ))
+}
+
+/// The status each component of the page was last recorded with.
+fn recorded(c: &dyn Conn, page: &StatusPageId) -> Result<HashMap<ComponentId, ComponentStatus>> {
+    let rows: Vec<(String, String)> = c.query_all(
+        "SELECT component_id, status FROM status_component_history WHERE page_id = ?1 AND ended_at IS NULL",
+        params![page.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    rows.into_iter()
+        .map(|(id, status)| {
+            let status = ComponentStatus::parse(&status).ok_or_else(|| {
+                StoreError::Backend(format!("unknown component status {status:?}"))
+            })?;
+            Ok((ComponentId::from_trusted(id), status))
+        })
+        .collect()
+}
+
+/// Components' statuses, by component.
+type Statuses = Vec<(ComponentId, ComponentStatus)>;
+
+/// The components whose status now differs from the one recorded (or that have none recorded yet).
+fn unrecorded(c: &dyn Conn, page: &StatusPage) -> Result<(Vec<Component>, Statuses)> {
+    let components = components_of(c, &page.id)?;
+    let now = statuses_now(c, page, &components)?;
+    let before = recorded(c, &page.id)?;
+    let mut changed: Vec<(ComponentId, ComponentStatus)> = now
+        .into_iter()
+        .filter(|(id, status)| before.get(id) != Some(status))
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((components, changed))
+}
+
+/// Records the page's components' statuses where they changed: the old status ends at `now` and the new one
+/// starts (a new component's first status starts when it was created). True when something changed.
+fn record_changes(c: &dyn Conn, page: &StatusPage, now: DateTime<Utc>) -> Result<bool> {
+    let (components, changed) = unrecorded(c, page)?;
+    for (id, status) in &changed {
+        let ended = c.execute(
+            "UPDATE status_component_history SET ended_at = ?2 WHERE component_id = ?1 AND ended_at IS NULL",
+            params![id.as_str(), ts(now)],
+        )?;
+        let started = match components.iter().find(|comp| &comp.id == id) {
+            Some(comp) if ended == 0 => comp.created_at.min(now),
+            _ => now,
+        };
+        c.execute(
+            "INSERT INTO status_component_history (id, page_id, component_id, status, started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                ulid::Ulid::new().to_string(),
+                page.id.as_str(),
+                id.as_str(),
+                status.as_str(),
+                ts(started)
+            ],
+        )?;
+    }
+    Ok(!changed.is_empty())
+}
+
+/// After a change to what the public sees of the page: its statuses recorded and its version counted, in the
+/// change's transaction.
+fn settle(c: &dyn Conn, page: &StatusPageId, now: DateTime<Utc>) -> Result<()> {
+    let page = c.find(
+        &format!("SELECT {PAGE_COLUMNS} FROM status_pages WHERE id = ?1"),
+        params![page.as_str()],
+        self::page,
+        "status page",
+        page.as_str(),
+    )?;
+    record_changes(c, &page, now)?;
+    bump(c, &page.id)
+}
+
+fn bump(c: &dyn Conn, page: &StatusPageId) -> Result<()> {
+    c.execute(
+        "UPDATE status_pages SET version = version + 1 WHERE id = ?1",
+        params![page.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Each component's statuses since `since`, oldest first.
+fn history(
+    c: &dyn Conn,
+    page: &StatusPageId,
+    since: DateTime<Utc>,
+) -> Result<HashMap<ComponentId, Vec<StatusSpan>>> {
+    let rows: Vec<(String, StatusSpan)> = c.query_all(
+        "SELECT component_id, status, started_at, ended_at FROM status_component_history \
+         WHERE page_id = ?1 AND (ended_at IS NULL OR ended_at >= ?2) ORDER BY started_at, id",
+        params![page.as_str(), ts(since)],
+        |r| {
+            let status: String = r.get(1)?;
+            let status = ComponentStatus::parse(&status).ok_or_else(|| {
+                StoreError::Backend(format!("unknown component status {status:?}"))
+            })?;
+            let span = StatusSpan {
+                status,
+                started_at: r.time(2)?,
+                ended_at: r.opt_time(3)?,
+            };
+            Ok((r.get(0)?, span))
+        },
+    )?;
+    let mut out: HashMap<ComponentId, Vec<StatusSpan>> = HashMap::new();
+    for (component, span) in rows {
+        out.entry(ComponentId::from_trusted(component))
+            .or_default()
+            .push(span);
+    }
+    Ok(out)
+}
+
+/// The most public incidents a page's history shows.
+const HISTORY_INCIDENTS: i64 = 500;
+
+/// The public incidents open at some time since `since`, newest first, with their updates.
+fn incidents_since(
+    c: &dyn Conn,
+    page: &StatusPageId,
+    since: DateTime<Utc>,
+) -> Result<Vec<PublicIncident>> {
+    let found = c.query_all(
+        &format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_incidents WHERE page_id = ?1 \
+             AND (resolved_at IS NULL OR resolved_at >= ?2) \
+             ORDER BY created_at DESC, id DESC LIMIT {HISTORY_INCIDENTS}"
+        ),
+        params![page.as_str(), ts(since)],
+        public_incident,
+    )?;
+    with_updates(c, found)
+}
+
 #[async_trait]
 impl StatusPageRepo for SqlStore {
     async fn status_pages(&self) -> Result<Vec<StatusPage>> {
@@ -450,6 +626,8 @@ impl StatusPageRepo for SqlStore {
                     insert_page(c, &spec, now)?;
                 }
             }
+            let page = load_page(c, &spec.slug)?;
+            settle(c, &page.id, now)?;
             Ok((load_page(c, &spec.slug)?, created))
         })
         .await
@@ -459,6 +637,10 @@ impl StatusPageRepo for SqlStore {
         let slug = slug.clone();
         self.write(move |c| {
             let page = load_page(c, &slug)?;
+            c.execute(
+                "DELETE FROM status_component_history WHERE page_id = ?1",
+                params![page.id.as_str()],
+            )?;
             c.execute(
                 "DELETE FROM status_component_services WHERE page_id = ?1",
                 params![page.id.as_str()],
@@ -502,6 +684,7 @@ impl StatusPageRepo for SqlStore {
             check_references(c, &page.id, &spec)?;
             let id = ComponentId::generate();
             write_component(c, &page.id, &id, &spec, now)?;
+            settle(c, &page.id, now)?;
             load_component(c, &page.id, &id)
         })
         .await
@@ -535,12 +718,18 @@ impl StatusPageRepo for SqlStore {
                 return Err(StoreError::invalid("group", why));
             }
             write_component(c, &page.id, &id, &spec, now)?;
+            settle(c, &page.id, now)?;
             load_component(c, &page.id, &id)
         })
         .await
     }
 
-    async fn delete_component(&self, page_slug: &Key, id: &ComponentId) -> Result<()> {
+    async fn delete_component(
+        &self,
+        page_slug: &Key,
+        id: &ComponentId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let (slug, id) = (page_slug.clone(), id.clone());
         self.write(move |c| {
             let page = load_page(c, &slug)?;
@@ -573,43 +762,105 @@ impl StatusPageRepo for SqlStore {
                 params![id.as_str()],
             )?;
             c.execute(
+                "DELETE FROM status_component_history WHERE component_id = ?1",
+                params![id.as_str()],
+            )?;
+            c.execute(
                 "DELETE FROM status_components WHERE id = ?1",
                 params![id.as_str()],
             )?;
-            Ok(())
+            settle(c, &page.id, now)
         })
         .await
     }
 
-    async fn page_view(&self, slug: &Key) -> Result<PageView> {
+    async fn page_view(
+        &self,
+        slug: &Key,
+        history_since: Option<DateTime<Utc>>,
+    ) -> Result<PageView> {
         let slug = slug.clone();
         self.read(move |c| {
             let page = load_page(c, &slug)?;
-            let components = components_of(c, &page.id)?;
-            let open: Vec<(String, i64)> = c.query_all(
-                "SELECT DISTINCT cs.component_id, i.severity FROM status_component_services cs \
-                 JOIN incident_services s ON s.service_id = cs.service_id \
-                 JOIN incidents i ON i.id = s.incident_id \
-                 WHERE cs.page_id = ?1 AND i.status <> 'resolved'",
+            let version: i64 = c.query_one(
+                "SELECT version FROM status_pages WHERE id = ?1",
                 params![page.id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )?;
-            let mut open_severities: HashMap<ComponentId, Vec<Severity>> = HashMap::new();
-            for (component, level) in open {
-                if let Some(severity) = Severity::from_level(level) {
-                    open_severities
-                        .entry(ComponentId::from_trusted(component))
-                        .or_default()
-                        .push(severity);
-                }
-            }
+            let components = components_of(c, &page.id)?;
+            let statuses = recorded(c, &page.id)?;
             let incidents = recent_public(c, &page.id)?;
+            let (history, history_incidents) = match history_since {
+                Some(since) => (
+                    history(c, &page.id, since)?,
+                    incidents_since(c, &page.id, since)?,
+                ),
+                None => Default::default(),
+            };
             Ok(PageView {
                 page,
+                version,
                 components,
-                open_severities,
+                statuses,
                 incidents,
+                history,
+                history_incidents,
             })
+        })
+        .await
+    }
+
+    async fn page_versions(&self) -> Result<Vec<(Key, i64)>> {
+        self.read(|c| {
+            c.query_all(
+                "SELECT slug, version FROM status_pages ORDER BY slug",
+                &[],
+                |r| {
+                    let slug = Key::try_from(r.get::<String>(0)?).map_err(StoreError::Backend)?;
+                    Ok((slug, r.get(1)?))
+                },
+            )
+        })
+        .await
+    }
+
+    async fn record_statuses(&self, now: DateTime<Utc>) -> Result<Vec<Key>> {
+        // Most cycles change nothing: find out by reading, and write only what moved.
+        let moved: Vec<StatusPageId> = self
+            .read(|c| {
+                let mut moved = Vec::new();
+                for page in c.query_all(
+                    &format!("SELECT {PAGE_COLUMNS} FROM status_pages ORDER BY id"),
+                    &[],
+                    page,
+                )? {
+                    if !unrecorded(c, &page)?.1.is_empty() {
+                        moved.push(page.id);
+                    }
+                }
+                Ok(moved)
+            })
+            .await?;
+        if moved.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| {
+            let mut changed = Vec::new();
+            for id in &moved {
+                let Some(page) = c.query_opt(
+                    &format!("SELECT {PAGE_COLUMNS} FROM status_pages WHERE id = ?1"),
+                    params![id.as_str()],
+                    page,
+                )?
+                else {
+                    continue;
+                };
+                if record_changes(c, &page, now)? {
+                    bump(c, &page.id)?;
+                    changed.push(page.slug);
+                }
+            }
+            Ok(changed)
         })
         .await
     }
@@ -653,6 +904,7 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
+            settle(c, &page.id, now)?;
             let published = load_public(c, &page.id, &id)?;
             told(c, &page, &published, &spec.body, true, &actor, now)?;
             Ok(published)
@@ -704,6 +956,7 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
+            settle(c, &page.id, now)?;
             let updated = load_public(c, &page.id, &id)?;
             told(c, &page, &updated, &spec.body, false, &actor, now)?;
             Ok(updated)
@@ -729,7 +982,9 @@ impl StatusPageRepo for SqlStore {
                 .into());
             }
             insert_page(c, &spec, now)?;
-            load_page(c, &spec.slug)
+            let page = load_page(c, &spec.slug)?;
+            settle(c, &page.id, now)?;
+            Ok(page)
         })
         .await
     }
@@ -749,6 +1004,7 @@ impl StatusPageRepo for SqlStore {
                 "UPDATE status_components SET status_setting = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id.as_str(), to_json(&setting), ts(now)],
             )?;
+            settle(c, &page.id, now)?;
             load_component(c, &page.id, &id)
         })
         .await

@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "public_incidents",
         include_str!("migrations/0023_public_incidents.sql"),
     ),
+    (
+        24,
+        "status_history",
+        include_str!("migrations/0024_status_history.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

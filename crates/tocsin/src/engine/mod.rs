@@ -8,7 +8,8 @@
 //!
 //! Modules, in cycle order: escalation (page due levels, planning deliveries in the same transaction), heartbeats
 //! (missed beats open alerts, whose incidents escalate in the next pass), alert ends (alerts posted to the
-//! Alertmanager API resolve when their `endsAt` passes without a new post), roles (give the roles nobody holds in
+//! Alertmanager API resolve when their `endsAt` passes without a new post), status pages (record the component
+//! statuses the open incidents moved, as history), roles (give the roles nobody holds in
 //! incidents that opened or changed severity to whom their defaults name, paging them), shift reminders, delivery
 //! (claim due deliveries, send, record each attempt), automation (ask for the automatic runbook steps of incidents
 //! that opened or gained an alert; report runs whose runner died as interrupted; claim queued runs and run them),
@@ -97,6 +98,8 @@ pub struct CycleReport {
     pub updates_reminded: u32,
     /// Stakeholder updates sent to subscribed channels.
     pub update_sends: u32,
+    /// Status pages whose components' statuses moved with the incidents on their services.
+    pub status_pages_changed: u32,
 }
 
 pub struct Engine {
@@ -121,6 +124,8 @@ pub struct Engine {
     audit_retention: Duration,
     /// How long sessions last; the hourly cleanup forgets those that ended.
     sessions: tocsin_domain::account::SessionPolicy,
+    /// This process's status page snapshots, renewed when a page's statuses move.
+    status_snapshots: Arc<tocsin_app::StatusSnapshots>,
 }
 
 const LEASE: &str = "engine";
@@ -155,6 +160,7 @@ impl Engine {
             metrics: app.metrics().clone(),
             audit_retention: app.audit_retention(),
             sessions: app.account_settings().sessions,
+            status_snapshots: app.status_snapshots(),
         }
     }
 
@@ -237,6 +243,11 @@ impl Engine {
         report.alerts_ended = engine
             .resolve_ended_alerts(now, self.settings.batch)
             .await?;
+        let moved = self.store.status_pages().record_statuses(now).await?;
+        report.status_pages_changed = moved.len() as u32;
+        for slug in &moved {
+            self.status_snapshots.renew(slug).await;
+        }
         report.roles_filled = engine
             .fill_roles(now, self.settings.batch, self.channels)
             .await?;

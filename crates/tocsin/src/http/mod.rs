@@ -63,6 +63,8 @@ pub struct AppState {
     pub sso: Option<Arc<crate::sso::Sso>>,
     /// Slack's interactivity, when `[slack]` is set.
     pub slack: Option<Arc<crate::slack::Slack>>,
+    /// The public documents rendered from each status page's snapshot.
+    pub status_documents: Arc<status_pages::RenderedDocuments>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             public_url: public_url.into(),
             openapi: Arc::default(),
             engine: None,
+            status_documents: Arc::default(),
             link_key: Arc::from(Vec::new()),
             started_at,
             body_read_timeout: std::time::Duration::from_secs(30),
@@ -132,7 +135,25 @@ impl Modify for BearerAuth {
 /// bodies to their integrations' rings once a second.
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
+    let snapshots = state.clone();
+    let refreshing = tokio::spawn(async move {
+        // Status pages change through other instances too: within half a second, every instance shows it.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            snapshots.app.refresh_status_pages().await;
+        }
+    });
     tokio::spawn(async move {
+        // Aborting this task stops the refresher with it.
+        struct StopsWithMe(tokio::task::JoinHandle<()>);
+        impl Drop for StopsWithMe {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _refresher = StopsWithMe(refreshing);
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;

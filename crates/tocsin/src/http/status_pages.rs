@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tocsin_app::PublicPage;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tocsin_app::{PublicPage, Shown};
 use tocsin_domain::ids::{ComponentId, PublicIncidentId};
 use tocsin_domain::public_incidents::{PublicIncident, PublicIncidentSpec, PublicUpdateSpec};
 use tocsin_domain::refs::Key;
@@ -213,52 +215,172 @@ pub async fn update_public_incident(
     Ok((StatusCode::CREATED, axum::Json(updated)))
 }
 
-/// The page as `reader` may read it, or 404 for a page that does not exist (or a slug that cannot be one, or a
+/// What `reader` may see of the page, or 404 for a page that does not exist (or a slug that cannot be one, or a
 /// private page read by someone outside the organisation).
 pub(crate) async fn public_page(
     s: &AppState,
     raw: &str,
     reader: Option<&tocsin_app::Principal>,
-) -> Result<PublicPage, ApiError> {
+) -> Result<Shown, ApiError> {
     Ok(s.app.status_pages().public(&page_key(raw)?, reader).await?)
 }
 
-/// A public JSON answer, with an `ETag` of its body: a client (or a CDN in front) asking again with
-/// `If-None-Match` gets a 304 without the body while nothing changed.
-fn public_json(request: &HeaderMap, body: &impl Serialize, private: bool) -> Response {
-    let bytes = serde_json::to_vec(body).expect("a public document serializes");
-    public_answer(request, bytes, "application/json", private)
+/// One of the documents the public reads of a page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Document {
+    Summary,
+    Status,
+    Components,
+    Incidents,
+    Unresolved,
+    Maintenances,
+    Atom,
+    Rss,
+    PageBadge,
+    ComponentBadge(String),
+    Html,
 }
 
-/// A public answer of `content_type`, with its `ETag`, a 304 for a client holding it, and caching for a CDN; a
-/// private page's answer is kept by no shared cache and offered to no other site.
-fn public_answer(
-    request: &HeaderMap,
-    bytes: Vec<u8>,
+impl Document {
+    /// The document's body and content type; none for a component the page does not have.
+    fn render(&self, p: &PublicPage, public_url: &str) -> Option<(Vec<u8>, &'static str)> {
+        use crate::statuspage as sp;
+        let json = |v: serde_json::Result<Vec<u8>>| {
+            Some((v.expect("a public document serializes"), "application/json"))
+        };
+        match self {
+            Self::Summary => json(serde_json::to_vec(&sp::summary(p, public_url))),
+            Self::Status => json(serde_json::to_vec(&sp::status(p, public_url))),
+            Self::Components => json(serde_json::to_vec(&sp::components(p, public_url))),
+            Self::Incidents => json(serde_json::to_vec(&sp::incidents(p, public_url))),
+            Self::Unresolved => json(serde_json::to_vec(&sp::unresolved(p, public_url))),
+            Self::Maintenances => json(serde_json::to_vec(&sp::maintenances(p, public_url))),
+            Self::Atom => Some((sp::atom(p, public_url).into_bytes(), "application/atom+xml")),
+            Self::Rss => Some((sp::rss(p, public_url).into_bytes(), "application/rss+xml")),
+            Self::PageBadge => Some((sp::page_badge(p).into_bytes(), "image/svg+xml")),
+            Self::ComponentBadge(id) => {
+                sp::component_badge(p, id).map(|svg| (svg.into_bytes(), "image/svg+xml"))
+            }
+            Self::Html => Some((
+                crate::web::status::html(p).into_bytes(),
+                "text/html; charset=utf-8",
+            )),
+        }
+    }
+}
+
+/// A document as rendered from one snapshot.
+#[derive(Clone)]
+struct Rendered {
+    from: Arc<PublicPage>,
+    body: axum::body::Bytes,
+    etag: HeaderValue,
     content_type: &'static str,
-    private: bool,
-) -> Response {
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
-    let unchanged = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if unchanged {
+}
+
+/// The public documents rendered from each page's current snapshot, so that a crowd reading a page costs one
+/// rendering per change, not one per request. Bounded: only documents of pages and components that exist are
+/// kept, and the whole is dropped if it ever holds more than `MOST_RENDERED`.
+#[derive(Default)]
+pub struct RenderedDocuments {
+    kept: RwLock<HashMap<(Key, Document), Rendered>>,
+}
+
+const MOST_RENDERED: usize = 4096;
+
+impl RenderedDocuments {
+    fn get(
+        &self,
+        slug: &Key,
+        doc: &Document,
+        p: &Arc<PublicPage>,
+        public_url: &str,
+    ) -> Option<Rendered> {
+        let key = (slug.clone(), doc.clone());
+        if let Some(r) = self.kept.read().expect("render lock").get(&key)
+            && Arc::ptr_eq(&r.from, p)
+        {
+            return Some(r.clone());
+        }
+        let (body, content_type) = doc.render(p, public_url)?;
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+        let rendered = Rendered {
+            from: p.clone(),
+            body: body.into(),
+            etag: HeaderValue::from_str(&etag).expect("hex is a header value"),
+            content_type,
+        };
+        let mut kept = self.kept.write().expect("render lock");
+        if kept.len() >= MOST_RENDERED {
+            kept.clear();
+        }
+        kept.insert(key, rendered.clone());
+        Some(rendered)
+    }
+}
+
+/// The header saying since when a page served from its last snapshot has not been confirmed by the database.
+pub const STALE_HEADER: &str = "x-tocsin-stale-since";
+
+fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// A public document of the page shown: its `ETag` and `Last-Modified`, a 304 for a client holding it, caching
+/// suited to a CDN in front (a private page's kept by no shared cache and offered to no other site), and whether
+/// it comes from a snapshot the database has not confirmed lately. None for a component the page does not have.
+pub(crate) fn answer(
+    s: &AppState,
+    slug: &Key,
+    doc: Document,
+    shown: &Shown,
+    request: &HeaderMap,
+) -> Option<Response> {
+    let rendered = s
+        .status_documents
+        .get(slug, &doc, &shown.page, &s.public_url)?;
+    let p = &shown.page;
+    let modified = p.updated_at;
+    let matched = match request.get(header::IF_NONE_MATCH) {
+        Some(tags) => tags.to_str().ok().is_some_and(|tags| {
+            tags.split(',')
+                .any(|t| t.trim().as_bytes() == rendered.etag.as_bytes() || t.trim() == "*")
+        }),
+        // The page's own HTML moves with the time of day too (its bars, its past week), which no date tells.
+        None => {
+            doc != Document::Html
+                && request
+                    .get(header::IF_MODIFIED_SINCE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                    .is_some_and(|since| modified.timestamp() <= since.timestamp())
+        }
+    };
+    let mut response = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        (
+            [(header::CONTENT_TYPE, rendered.content_type)],
+            rendered.body.clone(),
+        )
+            .into_response()
     };
     let headers = response.headers_mut();
-    headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex is a header value"),
-    );
-    if private {
+    headers.insert(header::ETAG, rendered.etag.clone());
+    if let Ok(v) = HeaderValue::from_str(&http_date(modified)) {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
+    if let Some(since) = shown.stale_since
+        && let Ok(v) = HeaderValue::from_str(&http_date(since))
+    {
+        headers.insert(STALE_HEADER, v);
+    }
+    if p.page.visibility == tocsin_domain::status_page::Visibility::Private {
         headers.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-cache"),
         );
-        return response;
+        return Some(response);
     }
     // Short enough that a page in trouble is seen in trouble at once, long enough for a CDN to absorb a crowd.
     headers.insert(
@@ -269,27 +391,25 @@ fn public_answer(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    response
+    Some(response)
 }
 
-fn is_private(p: &PublicPage) -> bool {
-    p.page.visibility == tocsin_domain::status_page::Visibility::Private
-}
-
-/// One of a page's public documents, built by `build` from what the public sees of it.
-async fn document<T: Serialize>(
+/// One of a page's public documents, as `reader` may read it.
+async fn document(
     s: &AppState,
     reader: Option<&tocsin_app::Principal>,
     page: &str,
     headers: &HeaderMap,
-    build: fn(&PublicPage, &str) -> T,
+    doc: Document,
 ) -> ApiResult<Response> {
-    let page = public_page(s, page, reader).await?;
-    Ok(public_json(
-        headers,
-        &build(&page, &s.public_url),
-        is_private(&page),
-    ))
+    let slug = page_key(page)?;
+    let shown = s.app.status_pages().public(&slug, reader).await?;
+    let missing = match &doc {
+        Document::ComponentBadge(id) => format!("no component {id:?} on this page"),
+        _ => format!("no status page {page:?}"),
+    };
+    answer(s, &slug, doc, &shown, headers)
+        .ok_or_else(|| ApiError::new(super::error::ErrorCode::NotFound, missing))
 }
 
 /// Statuspage's `summary.json`: the page, its components, unresolved incidents, upcoming and active
@@ -304,14 +424,7 @@ pub async fn summary(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::summary,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Summary).await
 }
 
 /// Statuspage's `status.json`: the page and its overall status.
@@ -325,14 +438,7 @@ pub async fn status(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::status,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Status).await
 }
 
 /// Statuspage's `components.json`: the page and its components.
@@ -346,14 +452,7 @@ pub async fn components(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::components,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Components).await
 }
 
 /// Statuspage's `incidents.json`: the 50 most recent incidents, resolved ones included.
@@ -367,14 +466,7 @@ pub async fn incidents(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::incidents,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Incidents).await
 }
 
 /// Statuspage's `incidents/unresolved.json`: the incidents investigating, identified or monitoring.
@@ -388,14 +480,7 @@ pub async fn unresolved(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::unresolved,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Unresolved).await
 }
 
 /// The page's incident history as an Atom feed: one entry per incident, updated in place.
@@ -409,14 +494,7 @@ pub async fn history_atom(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page, reader.as_ref()).await?;
-    let feed = crate::statuspage::atom(&page, &s.public_url);
-    Ok(public_answer(
-        &headers,
-        feed.into_bytes(),
-        "application/atom+xml",
-        is_private(&page),
-    ))
+    document(&s, reader.as_ref(), &page, &headers, Document::Atom).await
 }
 
 /// The page's incident history as an RSS 2.0 feed.
@@ -430,14 +508,7 @@ pub async fn history_rss(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page, reader.as_ref()).await?;
-    let feed = crate::statuspage::rss(&page, &s.public_url);
-    Ok(public_answer(
-        &headers,
-        feed.into_bytes(),
-        "application/rss+xml",
-        is_private(&page),
-    ))
+    document(&s, reader.as_ref(), &page, &headers, Document::Rss).await
 }
 
 /// An SVG badge of the page's overall status, for READMEs and dashboards.
@@ -451,14 +522,7 @@ pub async fn page_badge(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page, reader.as_ref()).await?;
-    let svg = crate::statuspage::page_badge(&page);
-    Ok(public_answer(
-        &headers,
-        svg.into_bytes(),
-        "image/svg+xml",
-        is_private(&page),
-    ))
+    document(&s, reader.as_ref(), &page, &headers, Document::PageBadge).await
 }
 
 /// An SVG badge of one component's status.
@@ -473,19 +537,8 @@ pub async fn component_badge(
     Path((page, component)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let page = public_page(&s, &page, reader.as_ref()).await?;
-    let svg = crate::statuspage::component_badge(&page, &component).ok_or_else(|| {
-        ApiError::new(
-            super::error::ErrorCode::NotFound,
-            format!("no component {component:?} on this page"),
-        )
-    })?;
-    Ok(public_answer(
-        &headers,
-        svg.into_bytes(),
-        "image/svg+xml",
-        is_private(&page),
-    ))
+    let doc = Document::ComponentBadge(component);
+    document(&s, reader.as_ref(), &page, &headers, doc).await
 }
 
 /// Statuspage's scheduled maintenances: none are scheduled on pages.
@@ -499,14 +552,7 @@ pub async fn maintenances(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::maintenances,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Maintenances).await
 }
 
 /// Statuspage's upcoming maintenances.
@@ -520,14 +566,7 @@ pub async fn upcoming_maintenances(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::maintenances,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Maintenances).await
 }
 
 /// Statuspage's active maintenances.
@@ -541,12 +580,5 @@ pub async fn active_maintenances(
     Path(page): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    document(
-        &s,
-        reader.as_ref(),
-        &page,
-        &headers,
-        crate::statuspage::maintenances,
-    )
-    .await
+    document(&s, reader.as_ref(), &page, &headers, Document::Maintenances).await
 }

@@ -21,7 +21,7 @@ mod response;
 mod runbooks;
 mod services;
 mod severities;
-mod status;
+pub(crate) mod status;
 mod status_setup;
 
 use crate::http::AppState;

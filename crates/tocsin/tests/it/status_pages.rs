@@ -2,7 +2,7 @@
 //! through the page's severity map, and the public reads it as Statuspage's API and as a page, with nothing
 //! internal in either.
 
-use crate::support::TestApp;
+use crate::support::{TestApp, instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -209,6 +209,8 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
             "services": ["payments-api"]}),
     )
     .await;
+    // The engine records what the incident does to the components.
+    app.cycle().await;
     let (_, headers, _) = public(&app, "/status/example/api/v2/status.json").await;
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let summary = public_json(&app, "/status/example/api/v2/summary.json").await;
@@ -378,6 +380,7 @@ async fn a_component_follows_its_services_incidents_and_the_public_reads_it_as_s
         Value::Null,
     )
     .await;
+    app.cycle().await;
     let resolved = ok(
         &app,
         Method::POST,
@@ -460,7 +463,7 @@ async fn shop_page(app: &TestApp) -> Value {
         app,
         Method::PUT,
         "/api/v1/status-pages/example",
-        json!({"name": "Example Shop", "slug": "example"}),
+        json!({"name": "Example Shop", "slug": "example", "time_zone": "UTC"}),
     )
     .await;
     ok(
@@ -906,6 +909,7 @@ async fn the_statuspage_prometheus_exporter_reads_what_the_page_says() {
         json!({"title": "Card processor timing out", "severity": "SEV-1", "services": ["payments-api"]}),
     )
     .await;
+    app.cycle().await;
     let published = ok(
         &app,
         Method::POST,
@@ -970,6 +974,7 @@ async fn the_statuspage_prometheus_exporter_reads_what_the_page_says() {
         Value::Null,
     )
     .await;
+    app.cycle().await;
     let again = exporter_pass(&app, dir.path()).await;
     assert_eq!(
         metric(&again, "statuspage_service_status{", "Example Shop"),
@@ -1044,4 +1049,226 @@ async fn a_private_page_exists_only_for_people_of_the_organisation() {
     assert!(page.html.contains("Build farm"), "{}", page.html);
     let list = b.get("/status-pages").await;
     assert!(list.html.contains("(private)"), "{}", list.html);
+}
+
+/// The ID of `shop_page`'s Checkout.
+async fn checkout_page(app: &TestApp) -> String {
+    shop_page(app).await["id"].as_str().unwrap().to_owned()
+}
+
+/// The text of the day bars of the page's HTML, oldest first.
+fn day_texts(html: &str) -> Vec<String> {
+    html.split("<span class=\"tip\">")
+        .skip(1)
+        .map(|rest| rest.split("</span>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_days_outage_is_kept_as_history_and_shown_as_its_bar() {
+    use std::sync::Arc;
+    use tocsin_domain::clock::{Clock, ManualClock};
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-20T10:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut app = TestApp::spawn_with_clock(clock.clone()).await;
+    let checkout = checkout_page(&app).await;
+    let (_, _, html) = public(&app, "/status/example").await;
+    let days = day_texts(&html);
+    assert_eq!(days.len(), 90, "{html}");
+    assert_eq!(days[89], "20 Nov 2026: no downtime");
+    assert_eq!(
+        days[88], "19 Nov 2026: no data",
+        "before the component existed"
+    );
+
+    // A SEV-0 on its service: a major outage, from when the engine records it until it is resolved.
+    clock.advance(chrono::Duration::hours(1));
+    let incident = ok(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        json!({"title": "Card processor down", "severity": "SEV-0", "services": ["payments-api"]}),
+    )
+    .await;
+    app.cycle().await;
+    ok(
+        &app,
+        Method::POST,
+        "/api/v1/status-pages/example/incidents",
+        json!({"incident": incident["id"], "name": "Card payments fail", "body": "We are on it.",
+            "components": [{"component_id": checkout, "status": "major_outage"}]}),
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(45));
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/incidents/{}/resolve", incident["number"]),
+        Value::Null,
+    )
+    .await;
+    let public_id = public_json(&app, "/status/example/api/v2/incidents.json").await["incidents"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/status-pages/example/incidents/{public_id}/updates"),
+        json!({"status": "resolved", "body": "Card payments work again."}),
+    )
+    .await;
+    app.cycle().await;
+    let components = public_json(&app, "/status/example/api/v2/components.json").await;
+    assert_eq!(components["components"][0]["status"], "operational");
+    assert_eq!(
+        instant(&components["components"][0]["updated_at"]),
+        clock.now(),
+        "a status that moves moves the component's updated_at"
+    );
+
+    // The next day, the bar of the 20th says how long it was down and why; the page's uptime counts it.
+    clock.advance(chrono::Duration::hours(20));
+    let (_, _, html) = public(&app, "/status/example").await;
+    let days = day_texts(&html);
+    assert_eq!(
+        days[88], "20 Nov 2026: 45 minutes of outage · Card payments fail",
+        "{html}"
+    );
+    assert_eq!(days[89], "21 Nov 2026: no downtime");
+    assert!(
+        html.contains(r#"class="day d-major_outage" tabindex="0""#),
+        "{html}"
+    );
+    // 45 minutes out of the 21 hours 45 minutes since the component was made.
+    let uptime: f64 = 100.0 * (1.0 - 45.0 / (21.75 * 60.0));
+    assert!(
+        html.contains(&format!("{}% uptime", (uptime * 100.0).floor() / 100.0)),
+        "{uptime} in {html}"
+    );
+
+    // History is kept in the database: a restarted server shows the same bars.
+    app.server.take().unwrap().stop().await.unwrap();
+    let back = TestApp::spawn_with(clock.clone(), |c| {
+        c.data_dir = app.db.data_dir.clone();
+        c.database_url = app.db.url.clone();
+    })
+    .await;
+    let (_, _, html) = public(&back, "/status/example").await;
+    assert_eq!(day_texts(&html)[88], days[88]);
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_shows_on_the_others_within_a_second() {
+    let a = TestApp::spawn().await;
+    let checkout = checkout_page(&a).await;
+    let b = TestApp::spawn_with(
+        std::sync::Arc::new(tocsin_domain::clock::SystemClock),
+        |c| {
+            c.data_dir = a.db.data_dir.clone();
+            c.database_url = a.db.url.clone();
+        },
+    )
+    .await;
+    let summary = public_json(&b, "/status/example/api/v2/summary.json").await;
+    assert_eq!(component(&summary, "Checkout")["status"], "operational");
+    let (_, etag_before, _) = public(&b, "/status/example/api/v2/summary.json").await;
+
+    // A responder publishes through A; B serves the page from its snapshot, which catches up on its own.
+    ok(
+        &a,
+        Method::POST,
+        "/api/v1/status-pages/example/incidents",
+        json!({"name": "Checkout is slow", "body": "We are looking into it.",
+            "components": [{"component_id": checkout, "status": "degraded_performance"}]}),
+    )
+    .await;
+    let seen = std::time::Instant::now();
+    crate::support::wait_until(
+        "the publication on the other instance",
+        std::time::Duration::from_secs(5),
+        async || {
+            let summary = public_json(&b, "/status/example/api/v2/summary.json").await;
+            component(&summary, "Checkout")["status"] == "degraded_performance"
+        },
+    )
+    .await;
+    assert!(
+        seen.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        seen.elapsed()
+    );
+    let (_, etag_after, _) = public(&b, "/status/example/api/v2/summary.json").await;
+    assert_ne!(etag_before["etag"], etag_after["etag"]);
+}
+
+/// Stops every connection to the test's PostgreSQL database and refuses new ones (`false`), or allows them
+/// again (`true`).
+async fn database_reachable(url: &str, reachable: bool) {
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin = url.replacen(&format!("/{name}"), "/postgres", 1);
+    let mut sql = format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {reachable};");
+    if !reachable {
+        sql.push_str(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ));
+    }
+    let out = tokio::process::Command::new("psql")
+        .args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-c", &sql])
+        .output()
+        .await
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_page_keeps_answering_while_the_database_is_unreachable_and_says_so() {
+    let app = TestApp::spawn().await;
+    let Some(url) = app.db.url.clone() else {
+        // An embedded database cannot be unreachable; the PostgreSQL run of this suite covers it.
+        return;
+    };
+    checkout_page(&app).await;
+    let (s, headers, before) = public(&app, "/status/example/api/v2/summary.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!headers.contains_key("x-tocsin-stale-since"));
+
+    database_reachable(&url, false).await;
+    crate::support::wait_until(
+        "a page served from its snapshot, said to be stale",
+        std::time::Duration::from_secs(10),
+        async || {
+            let (s, headers, body) = public(&app, "/status/example/api/v2/summary.json").await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            assert_eq!(body, before, "the last snapshot");
+            headers.contains_key("x-tocsin-stale-since")
+        },
+    )
+    .await;
+    let (s, headers, html) = public(&app, "/status/example").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(headers.contains_key("x-tocsin-stale-since"));
+
+    database_reachable(&url, true).await;
+    crate::support::wait_until(
+        "the page confirmed again",
+        std::time::Duration::from_secs(10),
+        async || {
+            let (_, headers, _) = public(&app, "/status/example/api/v2/summary.json").await;
+            !headers.contains_key("x-tocsin-stale-since")
+        },
+    )
+    .await;
 }
