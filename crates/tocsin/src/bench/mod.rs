@@ -17,6 +17,7 @@ mod process;
 mod receiver;
 mod report;
 mod schedules;
+mod status_page;
 mod targets;
 mod ui;
 
@@ -57,6 +58,10 @@ enum Choice {
     /// The web UI's render time for home, the incident list and an incident page with a long timeline, on a
     /// year of data (100,000 incidents, 1,000,000 alerts by default), and the bytes of a first load; in-process.
     UiRender,
+    /// summary.json and the status page's HTML under load while a responder posts an update every second,
+    /// against the no-op handler answering as many bytes; with --database, also through a second instance on
+    /// PostgreSQL.
+    StatusPage,
     /// Every scenario in turn: the ingest ones on one server of each kind, then the three above.
     All,
     /// PagerDuty ingest on a no-op handler, on SQLite, and on PostgreSQL with one instance and with --instances,
@@ -81,6 +86,7 @@ impl Choice {
             | Self::CacheMemory
             | Self::IngestFlood
             | Self::UiRender
+            | Self::StatusPage
             | Self::Backends => Vec::new(),
         }
     }
@@ -95,9 +101,11 @@ impl Choice {
             | Self::IngestFlood
             | Self::UiRender => vec![self],
             Self::All => vec![Self::PageLatency, Self::EngineCycle, Self::FinalSchedule],
-            Self::Pagerduty | Self::WebhookUnchanged | Self::WebhookChanges | Self::Backends => {
-                Vec::new()
-            }
+            Self::Pagerduty
+            | Self::WebhookUnchanged
+            | Self::WebhookChanges
+            | Self::Backends
+            | Self::StatusPage => Vec::new(),
         }
     }
 }
@@ -361,6 +369,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.scenario == Choice::Backends {
         return backends::run(&args).await;
     }
+    if args.scenario == Choice::StatusPage {
+        anyhow::ensure!(args.server.is_none(), "status-page starts its own servers");
+        return status_page::run(&args).await;
+    }
     if !args.scenario.scenarios().is_empty() {
         ingest(&args).await?;
     }
@@ -422,6 +434,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Choice::Pagerduty
             | Choice::WebhookUnchanged
             | Choice::WebhookChanges
+            | Choice::StatusPage
             | Choice::All
             | Choice::Backends => {
                 continue;

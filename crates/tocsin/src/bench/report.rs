@@ -100,7 +100,7 @@ pub(super) fn percentile(sorted: &[std::time::Duration], q: f64) -> Option<f64> 
 }
 
 /// Nearest-rank percentile of sorted microseconds, in milliseconds.
-fn percentile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
+pub(super) fn percentile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
     let rank = (q * sorted_us.len() as f64).ceil() as usize;
     let us = sorted_us.get(rank.saturating_sub(1))?;
     Some(f64::from(*us) / 1000.0)

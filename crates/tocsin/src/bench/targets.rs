@@ -109,6 +109,24 @@ impl Target {
         }
     }
 
+    /// The base URL of every Tocsin instance, the first one first; none for other servers.
+    pub fn instances(&self) -> Vec<Url> {
+        match &self.server {
+            Server::Tocsin { base, replicas, .. } => {
+                std::iter::once(base).chain(replicas).cloned().collect()
+            }
+            Server::Alertmanager { .. } | Server::Noop { .. } => Vec::new(),
+        }
+    }
+
+    /// The no-op handler's base URL.
+    pub fn base(&self) -> Option<Url> {
+        match &self.server {
+            Server::Noop { base } => Some(base.clone()),
+            Server::Tocsin { .. } | Server::Alertmanager { .. } => None,
+        }
+    }
+
     /// A Tocsin target's API: its base URL, token and the service the benchmark works in.
     pub fn tocsin_api(&self) -> Option<(&Url, &str, &str)> {
         match &self.server {

@@ -44,8 +44,8 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    /// The use cases; handlers call nothing else.
-    pub app: App,
+    /// The use cases; handlers call nothing else. Shared: every request's handler holds the state.
+    pub app: Arc<App>,
     /// Base URL senders use, for integration URLs.
     pub public_url: Arc<str>,
     openapi: Arc<OnceLock<String>>,
@@ -71,7 +71,7 @@ impl AppState {
     pub fn new(app: App, public_url: String) -> Self {
         let started_at = app.now();
         Self {
-            app,
+            app: Arc::new(app),
             public_url: public_url.into(),
             openapi: Arc::default(),
             engine: None,

@@ -275,6 +275,7 @@ struct Rendered {
     from: Arc<PublicPage>,
     body: axum::body::Bytes,
     etag: HeaderValue,
+    last_modified: HeaderValue,
     content_type: &'static str,
 }
 
@@ -283,7 +284,7 @@ struct Rendered {
 /// kept, and the whole is dropped if it ever holds more than `MOST_RENDERED`.
 #[derive(Default)]
 pub struct RenderedDocuments {
-    kept: RwLock<HashMap<(Key, Document), Rendered>>,
+    kept: RwLock<HashMap<Key, HashMap<Document, Rendered>>>,
 }
 
 const MOST_RENDERED: usize = 4096;
@@ -296,8 +297,12 @@ impl RenderedDocuments {
         p: &Arc<PublicPage>,
         public_url: &str,
     ) -> Option<Rendered> {
-        let key = (slug.clone(), doc.clone());
-        if let Some(r) = self.kept.read().expect("render lock").get(&key)
+        if let Some(r) = self
+            .kept
+            .read()
+            .expect("render lock")
+            .get(slug)
+            .and_then(|docs| docs.get(doc))
             && Arc::ptr_eq(&r.from, p)
         {
             return Some(r.clone());
@@ -308,13 +313,17 @@ impl RenderedDocuments {
             from: p.clone(),
             body: body.into(),
             etag: HeaderValue::from_str(&etag).expect("hex is a header value"),
+            last_modified: HeaderValue::from_str(&http_date(p.updated_at))
+                .expect("a date is a header value"),
             content_type,
         };
         let mut kept = self.kept.write().expect("render lock");
-        if kept.len() >= MOST_RENDERED {
+        if kept.values().map(HashMap::len).sum::<usize>() >= MOST_RENDERED {
             kept.clear();
         }
-        kept.insert(key, rendered.clone());
+        kept.entry(slug.clone())
+            .or_default()
+            .insert(doc.clone(), rendered.clone());
         Some(rendered)
     }
 }
@@ -367,9 +376,7 @@ pub(crate) fn answer(
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, rendered.etag.clone());
-    if let Ok(v) = HeaderValue::from_str(&http_date(modified)) {
-        headers.insert(header::LAST_MODIFIED, v);
-    }
+    headers.insert(header::LAST_MODIFIED, rendered.last_modified.clone());
     if let Some(since) = shown.stale_since
         && let Ok(v) = HeaderValue::from_str(&http_date(since))
     {
@@ -405,11 +412,16 @@ async fn document(
     let slug = page_key(page)?;
     let shown = s.app.status_pages().public(&slug, reader).await?;
     let missing = match &doc {
-        Document::ComponentBadge(id) => format!("no component {id:?} on this page"),
-        _ => format!("no status page {page:?}"),
+        Document::ComponentBadge(id) => Some(id.clone()),
+        _ => None,
     };
-    answer(s, &slug, doc, &shown, headers)
-        .ok_or_else(|| ApiError::new(super::error::ErrorCode::NotFound, missing))
+    answer(s, &slug, doc, &shown, headers).ok_or_else(|| {
+        let what = missing.map_or_else(
+            || format!("no status page {page:?}"),
+            |id| format!("no component {id:?} on this page"),
+        );
+        ApiError::new(super::error::ErrorCode::NotFound, what)
+    })
 }
 
 /// Statuspage's `summary.json`: the page, its components, unresolved incidents, upcoming and active
