@@ -354,8 +354,6 @@ impl App {
         &self.store
     }
 
-    /// What the engine waits on between cycles; notified when something may have become due (an incident opened,
-    /// a level escalated by hand, a test queued, a heartbeat back).
     /// Brings this instance's status page snapshots up to date with the database (every instance, every half
     /// second): a change through another instance shows here within one refresh.
     pub async fn refresh_status_pages(&self) {
@@ -367,6 +365,8 @@ impl App {
         self.status_snapshots.clone()
     }
 
+    /// What the engine waits on between cycles; notified when something may have become due (an incident opened,
+    /// a level escalated by hand, a test queued, a heartbeat back).
     pub fn engine_wake(&self) -> Arc<Notify> {
         self.engine_wake.clone()
     }

@@ -32,6 +32,13 @@ struct Entry {
     renewing: std::sync::atomic::AtomicBool,
 }
 
+impl Entry {
+    /// Whether it is due to be rebuilt at `now`: a minute old, or built at a time the clock has gone back from.
+    fn old(&self, now: DateTime<Utc>) -> bool {
+        now - self.built_at >= REBUILD_EVERY || now < self.built_at
+    }
+}
+
 /// A snapshot as it is served.
 #[derive(Clone)]
 pub struct Shown {
@@ -75,9 +82,7 @@ impl StatusSnapshots {
     fn cached(&self, slug: &Key) -> Option<(Arc<PublicPage>, bool)> {
         let pages = self.pages.read().expect("snapshot lock");
         let entry = pages.get(slug)?;
-        let now = self.clock.now();
-        let old = now - entry.built_at >= REBUILD_EVERY || now < entry.built_at;
-        let rebuild = old
+        let rebuild = entry.old(self.clock.now())
             && !entry
                 .renewing
                 .swap(true, std::sync::atomic::Ordering::AcqRel);
@@ -154,11 +159,7 @@ impl StatusSnapshots {
             pages.retain(|slug, _| versions.contains_key(slug));
             pages
                 .iter()
-                .filter(|(slug, e)| {
-                    versions.get(*slug) != Some(&e.page.version)
-                        || now - e.built_at >= REBUILD_EVERY
-                        || now < e.built_at
-                })
+                .filter(|(slug, e)| versions.get(*slug) != Some(&e.page.version) || e.old(now))
                 .map(|(slug, _)| slug.clone())
                 .collect()
         };
@@ -258,25 +259,26 @@ pub(crate) fn public_page(view: PageView, now: DateTime<Utc>) -> PublicPage {
                 component.updated_at = component.updated_at.max(latest);
             }
             let members = members.remove(&component.id).unwrap_or_default();
-            // A group's day shows what its members went through.
-            let concerned: Vec<&ComponentId> =
-                std::iter::once(&component.id).chain(&members).collect();
             let uptime = uptime::uptime(&spans, zone, now, HISTORY_DAYS);
+            // A group's day shows what its members went through.
+            let told: Vec<_> = view
+                .history_incidents
+                .iter()
+                .filter(|i| {
+                    std::iter::once(&component.id)
+                        .chain(&members)
+                        .any(|c| i.touched(c))
+                })
+                .map(|i| (i.name.as_str(), i.days_open(zone, now)))
+                .collect();
             let days = uptime
                 .days
                 .into_iter()
                 .map(|day| {
-                    let (from, to) = (
-                        uptime::day_start(zone, day.date),
-                        uptime::day_start(zone, day.date + Duration::days(1)),
-                    );
-                    let incidents = view
-                        .history_incidents
+                    let incidents = told
                         .iter()
-                        .filter(|i| {
-                            concerned.iter().any(|c| i.touched(c)) && i.open_during(from, to)
-                        })
-                        .map(|i| i.name.clone())
+                        .filter(|(_, (first, last))| (*first..=*last).contains(&day.date))
+                        .map(|(name, _)| (*name).to_owned())
                         .collect();
                     ShownDay { day, incidents }
                 })

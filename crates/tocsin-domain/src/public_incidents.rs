@@ -322,9 +322,14 @@ impl PublicIncident {
                 .any(|c| &c.component_id == component)
     }
 
-    /// Whether it was open at some moment between `from` and `to`.
-    pub fn open_during(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        self.created_at < to && self.resolved_at.is_none_or(|r| r >= from)
+    /// The first and the last day it was open in `zone`, an unresolved one until `now`.
+    pub fn days_open(
+        &self,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> (chrono::NaiveDate, chrono::NaiveDate) {
+        let day = |t: DateTime<Utc>| t.with_timezone(&zone).date_naive();
+        (day(self.created_at), day(self.resolved_at.unwrap_or(now)))
     }
 }
 

@@ -488,15 +488,8 @@ fn record_changes(c: &dyn Conn, page: &StatusPage, now: DateTime<Utc>) -> Result
 
 /// After a change to what the public sees of the page: its statuses recorded and its version counted, in the
 /// change's transaction.
-fn settle(c: &dyn Conn, page: &StatusPageId, now: DateTime<Utc>) -> Result<()> {
-    let page = c.find(
-        &format!("SELECT {PAGE_COLUMNS} FROM status_pages WHERE id = ?1"),
-        params![page.as_str()],
-        self::page,
-        "status page",
-        page.as_str(),
-    )?;
-    record_changes(c, &page, now)?;
+fn settle(c: &dyn Conn, page: &StatusPage, now: DateTime<Utc>) -> Result<()> {
+    record_changes(c, page, now)?;
     bump(c, &page.id)
 }
 
@@ -626,9 +619,10 @@ impl StatusPageRepo for SqlStore {
                     insert_page(c, &spec, now)?;
                 }
             }
+            // As it is now: its severity map may have changed, and with it its components' statuses.
             let page = load_page(c, &spec.slug)?;
-            settle(c, &page.id, now)?;
-            Ok((load_page(c, &spec.slug)?, created))
+            settle(c, &page, now)?;
+            Ok((page, created))
         })
         .await
     }
@@ -684,7 +678,7 @@ impl StatusPageRepo for SqlStore {
             check_references(c, &page.id, &spec)?;
             let id = ComponentId::generate();
             write_component(c, &page.id, &id, &spec, now)?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             load_component(c, &page.id, &id)
         })
         .await
@@ -718,7 +712,7 @@ impl StatusPageRepo for SqlStore {
                 return Err(StoreError::invalid("group", why));
             }
             write_component(c, &page.id, &id, &spec, now)?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             load_component(c, &page.id, &id)
         })
         .await
@@ -769,7 +763,7 @@ impl StatusPageRepo for SqlStore {
                 "DELETE FROM status_components WHERE id = ?1",
                 params![id.as_str()],
             )?;
-            settle(c, &page.id, now)
+            settle(c, &page, now)
         })
         .await
     }
@@ -904,7 +898,7 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             let published = load_public(c, &page.id, &id)?;
             told(c, &page, &published, &spec.body, true, &actor, now)?;
             Ok(published)
@@ -956,7 +950,7 @@ impl StatusPageRepo for SqlStore {
                 ],
             )?;
             insert_update(c, &id, spec.status, &spec.body, &changes, now)?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             let updated = load_public(c, &page.id, &id)?;
             told(c, &page, &updated, &spec.body, false, &actor, now)?;
             Ok(updated)
@@ -983,7 +977,7 @@ impl StatusPageRepo for SqlStore {
             }
             insert_page(c, &spec, now)?;
             let page = load_page(c, &spec.slug)?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             Ok(page)
         })
         .await
@@ -1004,7 +998,7 @@ impl StatusPageRepo for SqlStore {
                 "UPDATE status_components SET status_setting = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id.as_str(), to_json(&setting), ts(now)],
             )?;
-            settle(c, &page.id, now)?;
+            settle(c, &page, now)?;
             load_component(c, &page.id, &id)
         })
         .await

@@ -6,7 +6,7 @@
 
 use super::load::{self, Endpoint, Shape};
 use super::report::{percentile_ms, thousands};
-use super::targets::{self, Target};
+use super::targets;
 use super::{BenchArgs, Bodies};
 use anyhow::Context;
 use http_body_util::Full;
@@ -210,84 +210,69 @@ fn responder(
     })
 }
 
-struct Responding {
-    task: tokio::task::JoinHandle<()>,
-    posted: Arc<AtomicU64>,
-}
+/// The responder, stopped when dropped.
+struct Responding(tokio::task::JoinHandle<()>);
 
 impl Drop for Responding {
     fn drop(&mut self) {
-        self.task.abort();
+        self.0.abort();
     }
 }
 
-async fn start(target: &Target) -> anyhow::Result<(Url, Responding)> {
-    let (base, token, _) = target.tocsin_api().context("a Tocsin target")?;
+/// The page read on `instances` Tocsin servers on `database` (SQLite when none), through the last one, while the
+/// responder posts through the first.
+async fn read_tocsin(
+    args: &BenchArgs,
+    database: Option<&str>,
+    instances: usize,
+    on: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let tocsin = targets::spawn_tocsins(
+        &args.durability,
+        database,
+        instances,
+        targets::Budget::Default,
+    )
+    .await
+    .with_context(|| format!("starting Tocsin, {on}"))?;
+    let (base, token, _) = tocsin.tocsin_api().context("a Tocsin target")?;
     let client = reqwest::Client::new();
     let incident = set_up(&client, base, token).await?;
     let posted = Arc::new(AtomicU64::new(0));
-    let task = responder(
+    let _responding = Responding(responder(
         client,
         base.clone(),
         token.to_owned(),
         incident,
         posted.clone(),
-    );
-    Ok((base.clone(), Responding { task, posted }))
+    ));
+    let read_from = tocsin.instances().pop().context("a Tocsin instance")?;
+    let mut rows = Vec::new();
+    for (what, path) in [
+        ("summary.json", "status/bench/api/v2/summary.json"),
+        ("HTML page", "status/bench"),
+    ] {
+        let endpoint = get(&read_from, path).await?;
+        rows.push(
+            read(
+                format!("{what}, {on}"),
+                endpoint,
+                args.shape(),
+                Some(&posted),
+            )
+            .await?,
+        );
+    }
+    Ok(rows)
 }
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let shape = args.shape();
-    let mut rows = Vec::new();
-    let mut sizes = Vec::new();
-    {
-        let tocsin = targets::spawn_tocsins(&args.durability, None, 1, targets::Budget::Default)
-            .await
-            .context("starting Tocsin on SQLite")?;
-        let (base, responding) = start(&tocsin).await?;
-        for (what, path) in [
-            ("summary.json", "status/bench/api/v2/summary.json"),
-            ("HTML page", "status/bench"),
-        ] {
-            let row = read(
-                format!("{what}, SQLite"),
-                get(&base, path).await?,
-                shape,
-                Some(&responding.posted),
-            )
-            .await?;
-            sizes.push(row.bytes);
-            rows.push(row);
-        }
-    }
+    let mut rows = read_tocsin(args, None, 1, "SQLite").await?;
+    let sizes: Vec<usize> = rows.iter().map(|r| r.bytes).collect();
     if let Some(postgres) = args.database.as_deref() {
-        let tocsin = targets::spawn_tocsins(
-            &args.durability,
-            Some(postgres),
-            2,
-            targets::Budget::Default,
-        )
-        .await
-        .context("starting two Tocsin instances on PostgreSQL")?;
-        let (_, responding) = start(&tocsin).await?;
-        let second = tocsin
-            .instances()
-            .get(1)
-            .cloned()
-            .context("a second instance")?;
-        for (what, path) in [
-            ("summary.json", "status/bench/api/v2/summary.json"),
-            ("HTML page", "status/bench"),
-        ] {
-            let row = read(
-                format!("{what}, PostgreSQL, the other instance"),
-                get(&second, path).await?,
-                shape,
-                Some(&responding.posted),
-            )
-            .await?;
-            rows.push(row);
-        }
+        let on = "PostgreSQL, the other instance";
+        rows.extend(read_tocsin(args, Some(postgres), 2, on).await?);
     }
     // The limit for each size, measured after Tocsin so that the machine is as warm for it.
     let noop = targets::spawn_noop().await?;

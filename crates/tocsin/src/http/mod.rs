@@ -135,32 +135,27 @@ impl Modify for BearerAuth {
 /// bodies to their integrations' rings once a second.
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
-    let snapshots = state.clone();
-    let refreshing = tokio::spawn(async move {
-        // Status pages change through other instances too: within half a second, every instance shows it.
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            snapshots.app.refresh_status_pages().await;
-        }
-    });
+    // One task, both loops polled in turn: aborting it stops both.
     tokio::spawn(async move {
-        // Aborting this task stops the refresher with it.
-        struct StopsWithMe(tokio::task::JoinHandle<()>);
-        impl Drop for StopsWithMe {
-            fn drop(&mut self) {
-                self.0.abort();
+        let payloads = async {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.app.ingest().flush_payloads().await {
+                    tracing::warn!(error = %e, "Could not keep recent payloads; these samples are dropped.");
+                }
             }
-        }
-        let _refresher = StopsWithMe(refreshing);
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.app.ingest().flush_payloads().await {
-                tracing::warn!(error = %e, "Could not keep recent payloads; these samples are dropped.");
+        };
+        let status_pages = async {
+            // Status pages change through other instances too: within half a second, every instance shows it.
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.app.refresh_status_pages().await;
             }
-        }
+        };
+        tokio::join!(payloads, status_pages);
     })
 }
 

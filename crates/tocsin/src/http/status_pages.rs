@@ -341,13 +341,13 @@ fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
 pub(crate) fn answer(
     s: &AppState,
     slug: &Key,
-    doc: Document,
+    doc: &Document,
     shown: &Shown,
     request: &HeaderMap,
 ) -> Option<Response> {
     let rendered = s
         .status_documents
-        .get(slug, &doc, &shown.page, &s.public_url)?;
+        .get(slug, doc, &shown.page, &s.public_url)?;
     let p = &shown.page;
     let modified = p.updated_at;
     let matched = match request.get(header::IF_NONE_MATCH) {
@@ -357,7 +357,7 @@ pub(crate) fn answer(
         }),
         // The page's own HTML moves with the time of day too (its bars, its past week), which no date tells.
         None => {
-            doc != Document::Html
+            *doc != Document::Html
                 && request
                     .get(header::IF_MODIFIED_SINCE)
                     .and_then(|v| v.to_str().ok())
@@ -409,18 +409,13 @@ async fn document(
     headers: &HeaderMap,
     doc: Document,
 ) -> ApiResult<Response> {
-    let slug = page_key(page)?;
-    let shown = s.app.status_pages().public(&slug, reader).await?;
-    let missing = match &doc {
-        Document::ComponentBadge(id) => Some(id.clone()),
-        _ => None,
-    };
-    answer(s, &slug, doc, &shown, headers).ok_or_else(|| {
-        let what = missing.map_or_else(
-            || format!("no status page {page:?}"),
-            |id| format!("no component {id:?} on this page"),
-        );
-        ApiError::new(super::error::ErrorCode::NotFound, what)
+    let shown = public_page(s, page, reader).await?;
+    answer(s, &shown.page.page.slug, &doc, &shown, headers).ok_or_else(|| {
+        let missing = match &doc {
+            Document::ComponentBadge(id) => format!("no component {id:?} on this page"),
+            _ => format!("no status page {page:?}"),
+        };
+        ApiError::new(super::error::ErrorCode::NotFound, missing)
     })
 }
 

@@ -233,7 +233,7 @@ pub async fn page(
     };
     let slug = shown.page.page.slug.clone();
     let doc = crate::http::status_pages::Document::Html;
-    match crate::http::status_pages::answer(&s, &slug, doc, &shown, &headers) {
+    match crate::http::status_pages::answer(&s, &slug, &doc, &shown, &headers) {
         Some(response) => Ok(super::secure(response)),
         None => Err(PageError::internal("the status page did not render")),
     }
